@@ -1,0 +1,115 @@
+# xmc: extreme multi-label classification of product records (library, CLI, daemon, plugin).
+#
+# One plain Makefile. Sources are found by wildcard, so a new module is a new .c/.h pair in src/lib and
+# a new CUnit suite is a new tests/test_<name>.c: neither needs an edit here.
+#
+#   make            build everything (optimised)
+#   make test       build and run every CUnit suite (tests/test_*.c) and the CLI tests
+#   make test-asan  the same under ASan+UBSan (separate build dir)
+#   make bench      benchmarks on ../shared/data (or generated data when it is absent)
+#   make demo       install deps if needed, build, train the demo model, run it
+
+CC       ?= cc
+BUILD    ?= build
+MODE     ?= release
+PKGS     := rdkafka libprotobuf-c openblas libconfig libutf8proc jansson libxxhash libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
+ifeq ($(MODE),asan)
+OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+else
+OPT      := -O2 -g -march=x86-64-v2
+LDSAN    :=
+endif
+CFLAGS   := -std=c11 -D_GNU_SOURCE -pthread -fPIC $(WARN) $(OPT) -Iinclude -Isrc/lib -I$(BUILD)/proto $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lm -lpthread -ldl
+LDFLAGS  := -pthread $(LDSAN)
+
+# ---- sources -------------------------------------------------------------------------------------------
+LIB_SRC   := $(wildcard src/lib/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC   := $(wildcard src/cli/*.c)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+XMCD_SRC  := $(wildcard src/xmcd/*.c)
+XMCD_OBJ  := $(XMCD_SRC:%.c=$(BUILD)/%.o)
+PROTO_SRC := $(wildcard proto/*.proto)
+PROTO_C   := $(PROTO_SRC:proto/%.proto=$(BUILD)/proto/%.pb-c.c)
+PROTO_OBJ := $(PROTO_C:%.c=%.o)
+PLUGIN_SRC:= $(wildcard plugin/*.c)
+PLUGIN_OBJ:= $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_UTIL := $(wildcard tests/util/*.c)
+TEST_UTIL_OBJ := $(TEST_UTIL:%.c=$(BUILD)/%.o)
+
+LIBXMC    := $(BUILD)/libxmc.a
+XMC_BIN   := $(BUILD)/xmc
+XMCD_BIN  := $(BUILD)/xmcd
+PLUGIN_SO := $(BUILD)/xmc_stage.so
+
+ALL := $(LIBXMC) $(XMC_BIN)
+ifneq ($(XMCD_SRC),)
+ALL += $(XMCD_BIN)
+endif
+ifneq ($(PLUGIN_SRC),)
+ALL += $(PLUGIN_SO)
+endif
+
+.PHONY: all test test-asan bench demo clean deps check-deps
+all: $(ALL)
+
+# ---- compile -------------------------------------------------------------------------------------------
+$(BUILD)/%.o: %.c | $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/proto/%.pb-c.c: proto/%.proto
+	@mkdir -p $(BUILD)/proto
+	protoc-c --proto_path=proto --c_out=$(BUILD)/proto $<
+
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+	$(CC) $(filter-out -Wshadow,$(CFLAGS)) -c $< -o $@
+
+$(LIBXMC): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(XMC_BIN): $(CLI_OBJ) $(LIBXMC)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBXMC) $(LDLIBS)
+
+$(XMCD_BIN): $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
+
+$(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC)
+	$(CC) $(LDFLAGS) -shared -o $@ $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/util -o $@ $< $(TEST_UTIL_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDFLAGS) $(LDLIBS) -lcunit
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d)
+
+# ---- tests ---------------------------------------------------------------------------------------------
+# Each suite is its own program; tests/run.sh runs them all plus the shell tests and prints one summary line.
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) bash tests/run.sh
+
+test-asan:
+	$(MAKE) MODE=asan BUILD=build-asan test
+
+# ---- benchmarks and demo -------------------------------------------------------------------------------
+DATA ?= ../shared/data
+bench: all
+	@BUILD=$(BUILD) DATA=$(DATA) bash bench/run.sh
+
+demo:
+	@bash scripts/demo.sh
+
+deps:
+	@bash .ci/install-deps
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,59 @@
+/* main.c: the `xmc` command: dispatches to a subcommand (train, predict, eval, inspect, gen, embed). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "xmc/xmc.h"
+
+typedef struct {
+    const char *name;
+    xmc_cli_fn fn;
+    const char *help;
+} command;
+
+/* one line per subcommand; a NULL name ends the table */
+static const command commands[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: xmc <command> [options]   (xmc <command> --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; commands[i].name; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nxmc %s\n", XMC_VERSION_STRING);
+}
+
+void xmc_cli_report(const char *cmd, const xmc_error *err)
+{
+    fprintf(stderr, "xmc %s: error: %s (%s)\n", cmd, err->msg[0] ? err->msg : "failed", xmc_err_name(err->code));
+}
+
+void xmc_cli_progress(const char *what, double done, double total)
+{
+    static int tty = -1;
+    if (tty < 0) tty = isatty(2);
+    double pct = total > 0 ? 100.0 * done / total : 100.0;
+    if (tty)
+        fprintf(stderr, "\r%-40s %5.1f%%%s", what, pct, done >= total ? "\n" : "");
+    else
+        fprintf(stderr, "%s %.1f%%\n", what, pct);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("xmc %s\n", XMC_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; commands[i].name; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "xmc: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,385 @@
+/* smat.c: CSR sparse matrices: allocation, transpose, normalisation, product, builder and text I/O.
+ *
+ * Everything here works on plain arrays; the product is Gustavson's row-by-row algorithm with a dense
+ * accumulator and a list of touched columns, so its cost is proportional to the flops, not to the shape. */
+#include "smat.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+xmc_err xmc_csr_alloc(xmc_csr *m, uint32_t rows, uint32_t cols, uint64_t nnz, xmc_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->rows = rows;
+    m->cols = cols;
+    m->indptr = calloc((size_t)rows + 1, sizeof *m->indptr);
+    m->indices = malloc((nnz ? nnz : 1) * sizeof *m->indices);
+    m->data = malloc((nnz ? nnz : 1) * sizeof *m->data);
+    m->owned = 1;
+    if (!m->indptr || !m->indices || !m->data) {
+        xmc_csr_free(m);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a %u x %u matrix with %llu entries",
+                             rows, cols, (unsigned long long)nnz);
+    }
+    return XMC_OK;
+}
+
+void xmc_csr_free(xmc_csr *m)
+{
+    if (!m) return;
+    if (m->owned) {
+        free(m->indptr);
+        free(m->indices);
+        free(m->data);
+    }
+    memset(m, 0, sizeof *m);
+}
+
+xmc_err xmc_csr_copy(const xmc_csr *src, xmc_csr *dst, xmc_error *err)
+{
+    uint64_t nnz = xmc_csr_nnz(src);
+    xmc_err rc = xmc_csr_alloc(dst, src->rows, src->cols, nnz, err);
+    if (rc) return rc;
+    memcpy(dst->indptr, src->indptr, ((size_t)src->rows + 1) * sizeof *dst->indptr);
+    if (nnz) {
+        memcpy(dst->indices, src->indices, nnz * sizeof *dst->indices);
+        memcpy(dst->data, src->data, nnz * sizeof *dst->data);
+    }
+    return XMC_OK;
+}
+
+xmc_err xmc_csr_transpose(const xmc_csr *src, xmc_csr *dst, xmc_error *err)
+{
+    uint64_t nnz = xmc_csr_nnz(src);
+    xmc_err rc = xmc_csr_alloc(dst, src->cols, src->rows, nnz, err);
+    if (rc) return rc;
+    for (uint64_t p = 0; p < nnz; p++) dst->indptr[src->indices[p] + 1]++;
+    for (uint32_t c = 0; c < src->cols; c++) dst->indptr[c + 1] += dst->indptr[c];
+    uint64_t *next = malloc(((size_t)src->cols + 1) * sizeof *next);
+    if (!next) {
+        xmc_csr_free(dst);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory transposing a matrix");
+    }
+    memcpy(next, dst->indptr, ((size_t)src->cols + 1) * sizeof *next);
+    for (uint32_t r = 0; r < src->rows; r++) {
+        for (uint64_t p = src->indptr[r]; p < src->indptr[r + 1]; p++) {
+            uint64_t q = next[src->indices[p]]++;
+            dst->indices[q] = r;
+            dst->data[q] = src->data[p];
+        }
+    }
+    free(next);
+    return XMC_OK;
+}
+
+/* Insertion sort for short rows, merge-free heap sort fallback would be overkill: rows are short. */
+static void sort_row(uint32_t *idx, float *val, uint64_t n)
+{
+    for (uint64_t i = 1; i < n; i++) {
+        uint32_t ki = idx[i];
+        float kv = val[i];
+        uint64_t j = i;
+        while (j > 0 && idx[j - 1] > ki) {
+            idx[j] = idx[j - 1];
+            val[j] = val[j - 1];
+            j--;
+        }
+        idx[j] = ki;
+        val[j] = kv;
+    }
+}
+
+typedef struct { uint32_t i; float v; } pair_t;
+static int cmp_pair(const void *a, const void *b)
+{
+    const pair_t *x = a, *y = b;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+void xmc_csr_sort_indices(xmc_csr *m)
+{
+    for (uint32_t r = 0; r < m->rows; r++) {
+        uint64_t b = m->indptr[r], n = m->indptr[r + 1] - b;
+        int sorted = 1;
+        for (uint64_t k = 1; k < n && sorted; k++) sorted = m->indices[b + k - 1] <= m->indices[b + k];
+        if (sorted) continue;
+        if (n <= 64) {
+            sort_row(m->indices + b, m->data + b, n);
+            continue;
+        }
+        pair_t *tmp = malloc(n * sizeof *tmp);
+        if (!tmp) { sort_row(m->indices + b, m->data + b, n); continue; }
+        for (uint64_t k = 0; k < n; k++) tmp[k] = (pair_t){m->indices[b + k], m->data[b + k]};
+        qsort(tmp, n, sizeof *tmp, cmp_pair);
+        for (uint64_t k = 0; k < n; k++) { m->indices[b + k] = tmp[k].i; m->data[b + k] = tmp[k].v; }
+        free(tmp);
+    }
+}
+
+void xmc_csr_normalize_rows(xmc_csr *m)
+{
+    for (uint32_t r = 0; r < m->rows; r++) {
+        double s = 0;
+        for (uint64_t p = m->indptr[r]; p < m->indptr[r + 1]; p++) s += (double)m->data[p] * m->data[p];
+        if (s <= 0) continue;
+        float inv = (float)(1.0 / sqrt(s));
+        for (uint64_t p = m->indptr[r]; p < m->indptr[r + 1]; p++) m->data[p] *= inv;
+    }
+}
+
+void xmc_csr_prune(xmc_csr *m, float threshold)
+{
+    uint64_t q = 0, start = 0;
+    for (uint32_t r = 0; r < m->rows; r++) {
+        uint64_t end = m->indptr[r + 1];
+        for (uint64_t p = start; p < end; p++) {
+            if (fabsf(m->data[p]) >= threshold) {
+                m->indices[q] = m->indices[p];
+                m->data[q] = m->data[p];
+                q++;
+            }
+        }
+        start = end;
+        m->indptr[r + 1] = q;
+    }
+}
+
+xmc_err xmc_csr_matmul(const xmc_csr *a, const xmc_csr *b, xmc_csr *c, xmc_error *err)
+{
+    if (a->cols != b->rows)
+        return xmc_error_set(err, XMC_ERR_SHAPE, "matmul: %u x %u times %u x %u", a->rows, a->cols, b->rows, b->cols);
+    xmc_csr_builder bld;
+    xmc_err rc = xmc_csr_builder_init(&bld, b->cols, err);
+    if (rc) return rc;
+    float *acc = calloc(b->cols ? b->cols : 1, sizeof *acc);
+    uint32_t *touched = malloc((b->cols ? b->cols : 1) * sizeof *touched);
+    unsigned char *seen = calloc(b->cols ? b->cols : 1, 1);
+    if (!acc || !touched || !seen) {
+        rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory in matmul");
+        goto out;
+    }
+    for (uint32_t i = 0; i < a->rows; i++) {
+        uint32_t nt = 0;
+        for (uint64_t p = a->indptr[i]; p < a->indptr[i + 1]; p++) {
+            uint32_t k = a->indices[p];
+            float av = a->data[p];
+            for (uint64_t q = b->indptr[k]; q < b->indptr[k + 1]; q++) {
+                uint32_t j = b->indices[q];
+                if (!seen[j]) { seen[j] = 1; touched[nt++] = j; }
+                acc[j] += av * b->data[q];
+            }
+        }
+        /* sort touched columns so the result rows are ordered */
+        for (uint32_t x = 1; x < nt; x++) {
+            uint32_t v = touched[x], y = x;
+            if (nt > 256) break;
+            while (y > 0 && touched[y - 1] > v) { touched[y] = touched[y - 1]; y--; }
+            touched[y] = v;
+        }
+        for (uint32_t x = 0; x < nt; x++) {
+            uint32_t j = touched[x];
+            if ((rc = xmc_csr_builder_push(&bld, j, acc[j], err))) goto out;
+            acc[j] = 0;
+            seen[j] = 0;
+        }
+        if ((rc = xmc_csr_builder_end_row(&bld, err))) goto out;
+    }
+    xmc_csr_builder_finish(&bld, c);
+    c->cols = b->cols;
+    xmc_csr_sort_indices(c);
+out:
+    free(acc);
+    free(touched);
+    free(seen);
+    xmc_csr_builder_free(&bld);
+    return rc;
+}
+
+xmc_err xmc_csr_hstack(const xmc_csr *a, const xmc_csr *b, xmc_csr *out, xmc_error *err)
+{
+    if (a->rows != b->rows)
+        return xmc_error_set(err, XMC_ERR_SHAPE, "hstack: %u rows beside %u rows", a->rows, b->rows);
+    if ((uint64_t)a->cols + b->cols > UINT32_MAX)
+        return xmc_error_set(err, XMC_ERR_RANGE, "hstack: too many columns");
+    xmc_err rc = xmc_csr_alloc(out, a->rows, a->cols + b->cols, xmc_csr_nnz(a) + xmc_csr_nnz(b), err);
+    if (rc) return rc;
+    uint64_t q = 0;
+    for (uint32_t r = 0; r < a->rows; r++) {
+        for (uint64_t p = a->indptr[r]; p < a->indptr[r + 1]; p++, q++) {
+            out->indices[q] = a->indices[p];
+            out->data[q] = a->data[p];
+        }
+        for (uint64_t p = b->indptr[r]; p < b->indptr[r + 1]; p++, q++) {
+            out->indices[q] = b->indices[p] + a->cols;
+            out->data[q] = b->data[p];
+        }
+        out->indptr[r + 1] = q;
+    }
+    return XMC_OK;
+}
+
+/* ---- builder ------------------------------------------------------------------------------------------ */
+
+xmc_err xmc_csr_builder_init(xmc_csr_builder *b, uint32_t cols, xmc_error *err)
+{
+    memset(b, 0, sizeof *b);
+    b->cap_rows = 1024;
+    b->cap_nnz = 4096;
+    b->m.cols = cols;
+    b->m.owned = 1;
+    b->m.indptr = calloc(b->cap_rows + 1, sizeof *b->m.indptr);
+    b->m.indices = malloc(b->cap_nnz * sizeof *b->m.indices);
+    b->m.data = malloc(b->cap_nnz * sizeof *b->m.data);
+    if (!b->m.indptr || !b->m.indices || !b->m.data) {
+        xmc_csr_builder_free(b);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory starting a matrix");
+    }
+    return XMC_OK;
+}
+
+xmc_err xmc_csr_builder_push(xmc_csr_builder *b, uint32_t col, float val, xmc_error *err)
+{
+    uint64_t n = b->nnz;
+    if (n == b->cap_nnz) {
+        uint64_t cap = b->cap_nnz * 2;
+        uint32_t *i2 = realloc(b->m.indices, cap * sizeof *i2);
+        if (!i2) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory growing a matrix");
+        b->m.indices = i2;
+        float *d2 = realloc(b->m.data, cap * sizeof *d2);
+        if (!d2) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory growing a matrix");
+        b->m.data = d2;
+        b->cap_nnz = cap;
+    }
+    b->m.indices[n] = col;
+    b->m.data[n] = val;
+    b->nnz = n + 1;
+    return XMC_OK;
+}
+
+xmc_err xmc_csr_builder_end_row(xmc_csr_builder *b, xmc_error *err)
+{
+    if (b->m.rows == UINT32_MAX) return xmc_error_set(err, XMC_ERR_RANGE, "too many rows");
+    if (b->m.rows + 1 > b->cap_rows) {
+        uint64_t cap = b->cap_rows * 2;
+        uint64_t *p2 = realloc(b->m.indptr, (cap + 1) * sizeof *p2);
+        if (!p2) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory growing a matrix");
+        b->m.indptr = p2;
+        b->cap_rows = cap;
+    }
+    b->m.rows++;
+    b->m.indptr[b->m.rows] = b->nnz;
+    return XMC_OK;
+}
+
+void xmc_csr_builder_finish(xmc_csr_builder *b, xmc_csr *out)
+{
+    /* entries pushed after the last end_row are dropped: the builder contract is whole rows */
+    uint32_t maxc = 0;
+    for (uint64_t p = 0; p < b->m.indptr[b->m.rows]; p++)
+        if (b->m.indices[p] + 1 > maxc) maxc = b->m.indices[p] + 1;
+    if (maxc > b->m.cols) b->m.cols = maxc;
+    *out = b->m;
+    memset(b, 0, sizeof *b);
+}
+
+void xmc_csr_builder_free(xmc_csr_builder *b)
+{
+    xmc_csr_free(&b->m);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- smat text ---------------------------------------------------------------------------------------- */
+
+xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
+{
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen(path, "r");
+    if (!f) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    xmc_err rc = XMC_OK;
+    xmc_csr_builder b;
+    int have_b = 0;
+    unsigned long long rows = 0, cols = 0, lineno = 0;
+
+    if ((len = getline(&line, &cap, f)) < 0) {
+        rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: empty file, expected 'ROWS COLS'", path);
+        goto out;
+    }
+    lineno = 1;
+    {
+        char *e1, *e2;
+        errno = 0;
+        rows = strtoull(line, &e1, 10);
+        cols = strtoull(e1, &e2, 10);
+        while (*e2 == ' ' || *e2 == '\n' || *e2 == '\r') e2++;
+        if (e1 == line || e2 == e1 || *e2 || errno || rows > UINT32_MAX || cols > UINT32_MAX) {
+            rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: expected 'ROWS COLS'", path);
+            goto out;
+        }
+    }
+    if ((rc = xmc_csr_builder_init(&b, (uint32_t)cols, err))) goto out;
+    have_b = 1;
+    for (unsigned long long r = 0; r < rows; r++) {
+        if ((len = getline(&line, &cap, f)) < 0) {
+            rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: file ends after %llu of %llu rows", path,
+                               lineno + 1, r, rows);
+            goto out;
+        }
+        lineno++;
+        char *s = line;
+        for (;;) {
+            while (*s == ' ' || *s == '\t') s++;
+            if (*s == '\n' || *s == '\r' || *s == '\0') break;
+            char *e;
+            errno = 0;
+            unsigned long long c = strtoull(s, &e, 10);
+            if (e == s || *e != ':' || errno || c >= cols) {
+                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: bad entry near '%.20s' (want col:value, col < %llu)",
+                                   path, lineno, s, cols);
+                goto out;
+            }
+            s = e + 1;
+            float v = strtof(s, &e);
+            if (e == s || (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r') || !isfinite(v)) {
+                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: bad value near '%.20s'", path, lineno, s);
+                goto out;
+            }
+            s = e;
+            if ((rc = xmc_csr_builder_push(&b, (uint32_t)c, v, err))) goto out;
+        }
+        if ((rc = xmc_csr_builder_end_row(&b, err))) goto out;
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        for (ssize_t i = 0; i < len; i++) {
+            if (line[i] != ' ' && line[i] != '\n' && line[i] != '\r') {
+                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: more rows than the %llu declared", path, lineno, rows);
+                goto out;
+            }
+        }
+    }
+    xmc_csr_builder_finish(&b, m);
+    m->cols = (uint32_t)cols;
+    have_b = 0;
+out:
+    if (have_b) xmc_csr_builder_free(&b);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+xmc_err xmc_csr_write_text(FILE *f, const xmc_csr *m, xmc_error *err)
+{
+    fprintf(f, "%u %u\n", m->rows, m->cols);
+    for (uint32_t r = 0; r < m->rows; r++) {
+        for (uint64_t p = m->indptr[r]; p < m->indptr[r + 1]; p++)
+            fprintf(f, p == m->indptr[r] ? "%u:%.9g" : " %u:%.9g", m->indices[p], (double)m->data[p]);
+        fputc('\n', f);
+    }
+    if (ferror(f)) return xmc_error_set(err, XMC_ERR_IO, "write failed: %s", strerror(errno));
+    return XMC_OK;
+}

@@ -1,0 +1,70 @@
+/* testutil.c: see testutil.h. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *tu_data_dir(void)
+{
+    static char buf[4096];
+    const char *env = getenv("XMC_DATA");
+    const char *d = env && *env ? env : "../shared/data";
+    struct stat st;
+    if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    snprintf(buf, sizeof buf, "%s", d);
+    return buf;
+}
+
+const char *tu_data(const char *rel)
+{
+    static char buf[8192];
+    const char *d = tu_data_dir();
+    snprintf(buf, sizeof buf, "%s/%s", d ? d : "../shared/data", rel);
+    return buf;
+}
+
+char *tu_tmpdir(void)
+{
+    char tmpl[] = "/tmp/xmc-test-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    return d ? strdup(d) : NULL;
+}
+
+void tu_rmrf(const char *path)
+{
+    if (!path || !*path || strcmp(path, "/") == 0) return;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", path);
+}
+
+int tu_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+int tu_run(int argc, char **argv)
+{
+    CU_basic_set_mode(CU_BRM_NORMAL);
+    int rc;
+    if (argc > 1) {
+        CU_pSuite s = CU_get_suite(argv[1]);
+        if (!s) { fprintf(stderr, "no suite %s\n", argv[1]); CU_cleanup_registry(); return 2; }
+        rc = CU_basic_run_suite(s);
+    } else {
+        rc = CU_basic_run_tests();
+    }
+    (void)rc;
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    unsigned tfailed = CU_get_number_of_tests_failed();
+    printf("XMC-SUITE-RESULT %u %u\n", run - tfailed, tfailed);
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}

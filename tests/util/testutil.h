@@ -1,0 +1,23 @@
+/* testutil.h: shared helpers for the CUnit suites: run the registry, locate the shared data, temp dirs. */
+#ifndef XMC_TESTUTIL_H
+#define XMC_TESTUTIL_H
+
+#include <CUnit/Basic.h>
+#include <stddef.h>
+
+/* Path of the shared reference data: $XMC_DATA or ../shared/data; NULL if absent. */
+const char *tu_data_dir(void);
+/* Joins the data dir and a relative path into a static buffer (one at a time). */
+const char *tu_data(const char *rel);
+/* Makes a fresh temporary directory and returns its path (static buffer, one per call site ok). */
+char *tu_tmpdir(void);
+/* Removes a directory tree (rm -rf). */
+void tu_rmrf(const char *path);
+/* Writes text to a file; returns 0 on success. */
+int tu_write_file(const char *path, const char *text);
+/* Runs every registered suite in basic mode (or only the one named by argv[1]); returns failures. */
+int tu_run(int argc, char **argv);
+
+#define TU_ADD(suite, fn) CU_add_test(suite, #fn, fn)
+
+#endif
