@@ -4,6 +4,7 @@
 #define XMC_CLI_DATA_H
 
 #include "dataset.h"
+#include "xmc/xmc.h"
 
 typedef struct cli_input {
     const char *tsv;        /* labels<TAB>text */

@@ -36,7 +36,7 @@ struct xmc_classifier {
 xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, const uint32_t *idx, const float *val,
                               uint32_t nnz, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err);
 
-/* Featurises a text into the workspace's buffers; returns nnz, *idx/*val point into ws. */
+/* Featurises a text into the workspace's buffers; returns nnz; idx and val point into ws. */
 uint32_t xmc_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
                                   const uint32_t **idx, const float **val);
 
