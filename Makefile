@@ -113,3 +113,4 @@ deps:
 
 clean:
 	rm -rf build build-asan
+.SECONDARY:
