@@ -313,6 +313,21 @@ static uint32_t gen_spans(const xmc_tfidf_base *base, const xmc_tok_ws *tok, xmc
     return k;
 }
 
+/* n-grams are short: comparing them inline, 8 bytes at a time, beats a call to memcmp in the hot loops. */
+static inline int same_bytes(const void *x, const void *y, uint32_t len)
+{
+    const unsigned char *a = x, *b = y;
+    for (; len >= 8; len -= 8, a += 8, b += 8) {
+        uint64_t u, v;
+        memcpy(&u, a, 8);
+        memcpy(&v, b, 8);
+        if (u != v) return 0;
+    }
+    for (; len; len--)
+        if (*a++ != *b++) return 0;
+    return 1;
+}
+
 /* ---- fitting: document-frequency tables ----------------------------------------------------------------- */
 
 typedef struct cnt_entry {
@@ -392,7 +407,7 @@ static cnt_entry *cnt_upsert(cnt_table *t, uint64_t h, const char *p, uint32_t l
             t->n++;
             return e;
         }
-        if (e->hash == h && e->len == len && !memcmp(t->arena + e->off, p, len)) return e;
+        if (e->hash == h && e->len == len && same_bytes(t->arena + e->off, p, len)) return e;
         s = (s + 1) & t->mask;
     }
 }
@@ -719,7 +734,7 @@ static uint32_t lookup_hashed(const xmc_tfidf *tf, uint32_t b, uint64_t h, const
         if (!id1) return NOT_FOUND;
         if (tf->table[2 * s + 1] != fp || id1 - 1 < lo || id1 - 1 >= hi) continue;
         uint32_t a = tf->offsets[id1 - 1], z = tf->offsets[id1];
-        if (a <= z && z <= tf->vocab_len && z - a == len && !memcmp(tf->vocab + a, p, len)) return id1 - 1;
+        if (a <= z && z <= tf->vocab_len && z - a == len && same_bytes(tf->vocab + a, p, len)) return id1 - 1;
     }
     return NOT_FOUND;
 }
