@@ -28,7 +28,7 @@ static void expect_row(const xmc_csr *m, uint32_t r, const uint32_t *cols, uint3
 
 static void test_tsv(void)
 {
-    const char *path = tmpfile_with("a.tsv", "a,b c\tHello world\r\n"
+    const char *path = tmpfile_with("a.tsv", "\xef\xbb\xbf" "a,b c\tHello world\r\n"
                                              "\tno labels\n"
                                              "b c:x,a,a\t\n"
                                              "a\ttab\tinside");

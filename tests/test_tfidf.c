@@ -10,6 +10,8 @@
 #include "testutil.h"
 #include "tfidf.h"
 
+#include <xxhash.h>
+
 /* apple: df 2, banana: df 2, cherry: df 2, durian: df 1; N = 4 */
 static const char *const CORPUS[] = {"apple banana apple", "Banana, cherry!", "apple cherry cherry", "durian"};
 #define NDOC 4
@@ -329,6 +331,100 @@ static void test_save_load(void)
     free(repo);
 }
 
+/* ---- hand-written model directories: damaged or inconsistent ones must be refused or be harmless ------- */
+
+enum { TINY_OK, TINY_GARBAGE_TABLE, TINY_BAD_OFFSET, TINY_FORMAT2, TINY_SHORT_OFFSETS, TINY_NBASES, TINY_BAD_CONFIG,
+       TINY_TABLE_NOT_POW2 };
+
+/* Writes a vectoriser of two features "a" (0) and "b" (1), word 1-1, damaged as variant says. */
+static xmc_err write_tiny(const char *repo, int variant, xmc_bundle **out, xmc_error *err)
+{
+    char ver[32];
+    snprintf(ver, sizeof ver, "v%d", variant);
+    xmc_model_writer *w;
+    xmc_err rc = xmc_writer_begin(repo, ver, &w, err);
+    if (rc) return rc;
+    uint32_t offsets[3] = {0, 1, 2}, table[8] = {0};
+    float idf[2] = {1, 1};
+    const char *gram[2] = {"a", "b"};
+    for (uint32_t id = 0; id < 2; id++) {
+        uint64_t h = XXH64(gram[id], 1, 0);
+        uint32_t slot = (uint32_t)h & 3;
+        while (table[2 * slot]) slot = (slot + 1) & 3;
+        table[2 * slot] = id + 1;
+        table[2 * slot + 1] = (uint32_t)(h >> 32);
+    }
+    if (variant == TINY_GARBAGE_TABLE)
+        for (int i = 0; i < 8; i++) table[i] = i % 2 ? 0 : 7; /* no empty slot, ids beyond dim */
+    if (variant == TINY_BAD_OFFSET) offsets[1] = 99;
+    uint64_t shape[2] = {2, 0};
+    xmc_writer_array(w, "f.vocab", XMC_DT_U8, 1, shape, "ab", err);
+    shape[0] = variant == TINY_SHORT_OFFSETS ? 2 : 3;
+    xmc_writer_array(w, "f.offsets", XMC_DT_U32, 1, shape, offsets, err);
+    shape[0] = 2;
+    xmc_writer_array(w, "f.idf", XMC_DT_F32, 1, shape, idf, err);
+    shape[0] = variant == TINY_TABLE_NOT_POW2 ? 3 : 4;
+    shape[1] = 2;
+    xmc_writer_array(w, "f.table", XMC_DT_U32, 2, shape, table, err);
+    xmc_writer_set_int(w, "f.format", variant == TINY_FORMAT2 ? 2 : 1, err);
+    xmc_writer_set_string(w, "f.config", variant == TINY_BAD_CONFIG ? "word:9-1" : "word:1-1,min_df=1", err);
+    xmc_writer_set_int(w, "f.dim", 2, err);
+    xmc_writer_set_int(w, "f.n_docs", 2, err);
+    xmc_writer_set_int(w, "f.n_bases", variant == TINY_NBASES ? 2 : 1, err);
+    xmc_writer_set_int(w, "f.base0.offset", 0, err);
+    xmc_writer_set_int(w, "f.base0.dim", 2, err);
+    if ((rc = xmc_writer_commit(w, 0, NULL, 0, err))) return rc;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", repo, ver);
+    return xmc_bundle_open(dir, 1, out, err);
+}
+
+static void test_load_damaged(void)
+{
+    char *repo = tu_tmpdir();
+    xmc_error err = {0};
+    xmc_bundle *b;
+    xmc_tfidf *tf;
+    uint32_t idx[8];
+    float val[8];
+    size_t len;
+    /* the hand-made model is valid */
+    CU_ASSERT_EQUAL_FATAL(write_tiny(repo, TINY_OK, &b, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_load(b, "f", &tf, &err), XMC_OK);
+    CU_ASSERT_EQUAL(id_of(tf, 0, "b"), 1);
+    CU_ASSERT_EQUAL(vec(tf, "b A c", idx, val), 2);
+    xmc_tfidf_free(tf);
+    xmc_bundle_close(b);
+    /* a table with no empty slot and ids beyond dim: lookups end and find nothing */
+    CU_ASSERT_EQUAL_FATAL(write_tiny(repo, TINY_GARBAGE_TABLE, &b, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_load(b, "f", &tf, &err), XMC_OK);
+    CU_ASSERT_EQUAL(id_of(tf, 0, "a"), UINT32_MAX);
+    CU_ASSERT_EQUAL(vec(tf, "a b", idx, val), 0);
+    xmc_tfidf_free(tf);
+    xmc_bundle_close(b);
+    /* an offset beyond the vocabulary: that feature has no name and never matches */
+    CU_ASSERT_EQUAL_FATAL(write_tiny(repo, TINY_BAD_OFFSET, &b, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_load(b, "f", &tf, &err), XMC_OK);
+    CU_ASSERT_PTR_NULL(xmc_tfidf_feature_name(tf, 0, &len));
+    CU_ASSERT_EQUAL(id_of(tf, 0, "a"), UINT32_MAX);
+    xmc_tfidf_free(tf);
+    xmc_bundle_close(b);
+    struct { int variant; xmc_err want; } refused[] = {
+        {TINY_FORMAT2, XMC_ERR_VERSION}, {TINY_SHORT_OFFSETS, XMC_ERR_SHAPE}, {TINY_NBASES, XMC_ERR_CORRUPT},
+        {TINY_BAD_CONFIG, XMC_ERR_ARG}, {TINY_TABLE_NOT_POW2, XMC_ERR_SHAPE}};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        CU_ASSERT_EQUAL_FATAL(write_tiny(repo, refused[i].variant, &b, &err), XMC_OK);
+        xmc_error_clear(&err);
+        tf = NULL;
+        CU_ASSERT_EQUAL(xmc_tfidf_load(b, "f", &tf, &err), refused[i].want);
+        CU_ASSERT_PTR_NULL(tf);
+        CU_ASSERT(err.msg[0] != 0);
+        xmc_bundle_close(b);
+    }
+    tu_rmrf(repo);
+    free(repo);
+}
+
 /* ---- Reuters -------------------------------------------------------------------------------------------- */
 
 typedef struct corpus {
@@ -428,6 +524,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_config_strings);
     TU_ADD(s, test_threads_deterministic);
     TU_ADD(s, test_save_load);
+    TU_ADD(s, test_load_damaged);
     TU_ADD(s, test_reuters);
     return tu_run(argc, argv);
 }

@@ -173,6 +173,79 @@ static void test_word_ngram_span(void)
     xmc_tok_ws_free(&ws);
 }
 
+/* Random bytes (ASCII, valid multi-byte, combining marks, invalid bytes) under small limits: the layout and
+ * the limits hold, every word is valid UTF-8 with the codepoint count given, and char_wb agrees with its count. */
+static void test_random_bytes(void)
+{
+    static const char *const pieces[] = {"a", "Z", "9", " ", ",", "\xc3\xa9", "\xcc\x81", "\xe4\xb8\xad", "\xff",
+                                         "\xe2\x82", "\xf0\x9f\x98\x80", "\xef\xac\x81", "\xe1\x84\x80", "\xe1\x85\xa1",
+                                         "'", "\xc2\xad", "\xe3\x8e\xa1", "\x00", "\xed\xa0\x80", "Q"};
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    xmc_tok_opts o;
+    xmc_tok_opts_default(&o);
+    o.max_tokens = 50;
+    o.max_bytes = 300;
+    o.max_word_bytes = 20;
+    xmc_tok_ws ws;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_tok_ws_init(&ws, &o, &err), XMC_OK);
+    char doc[4096];
+    unsigned bad = 0;
+    for (int d = 0; d < 300; d++) {
+        size_t len = 0;
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        size_t target = (size_t)(x % 3000);
+        while (len + 4 < target) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            const char *p = pieces[x % (sizeof pieces / sizeof *pieces)];
+            size_t k = p[0] ? strlen(p) : 1;
+            memcpy(doc + len, p, k);
+            len += k;
+        }
+        uint32_t n = xmc_tok_words(&ws, doc, len);
+        if (n > o.max_tokens || ws.text_len > o.max_bytes) bad++;
+        for (uint32_t i = 0; i < n; i++) {
+            const xmc_tok_span *w = &ws.word[i];
+            if (w->len == 0 || w->len > o.max_word_bytes || ws.text[w->off - 1] != ' ' ||
+                ws.text[w->off + w->len] != ' ' || w->off + w->len >= ws.text_len)
+                bad++;
+            uint32_t cps = 0;
+            for (uint32_t p = 0; p < w->len;) {
+                int32_t cp;
+                utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)ws.text + w->off + p, w->len - p, &cp);
+                if (k <= 0 || cp == ' ') { bad++; break; }
+                p += (uint32_t)k;
+                cps++;
+            }
+            if (cps != ws.ncp[i]) bad++;
+            xmc_tok_span sp[256];
+            uint32_t c = xmc_tok_char_wb_count(&ws, i, 1, 3);
+            if (c > 256 || xmc_tok_char_wb(&ws, i, 1, 3, sp, 256) != c) bad++;
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    xmc_tok_ws_free(&ws);
+}
+
+/* A letter followed by thousands of combining marks: more than one normalisation segment, one (cut) word. */
+static void test_long_mark_run(void)
+{
+    size_t len = 1 + 2 * 3000;
+    char *doc = malloc(len);
+    doc[0] = 'a';
+    for (size_t i = 1; i < len; i += 2) { doc[i] = '\xcc'; doc[i + 1] = '\x81'; }
+    xmc_tok_ws ws;
+    xmc_tok_opts o;
+    xmc_error err = {0};
+    xmc_tok_opts_default(&o);
+    CU_ASSERT_EQUAL_FATAL(xmc_tok_ws_init(&ws, &o, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmc_tok_words(&ws, doc, len), 1);
+    CU_ASSERT(ws.word[0].len <= o.max_word_bytes);
+    CU_ASSERT_EQUAL(memcmp(ws.text + ws.word[0].off, "\xc3\xa1", 2), 0); /* a + U+0301 composed */
+    xmc_tok_ws_free(&ws);
+    free(doc);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -185,5 +258,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_decomposition_bound);
     TU_ADD(s, test_char_wb);
     TU_ADD(s, test_word_ngram_span);
+    TU_ADD(s, test_random_bytes);
+    TU_ADD(s, test_long_mark_run);
     return tu_run(argc, argv);
 }

@@ -3,7 +3,8 @@
  * Text readers load the whole file into one buffer (texts then point into it, NUL-terminated in place) and
  * walk it line by line with memchr, so that reading costs one pass and no allocation per line. Label rows go
  * through a small per-row id buffer that is sorted and de-duplicated before it enters the CSR builder. The
- * label map is an open-addressing table of ids over the names, with each name's hash kept for growing. */
+ * label map is an open-addressing table of ids over the names, with each name's hash kept for growing. A UTF-8
+ * byte order mark at the start of a file is skipped. */
 #include "dataset.h"
 
 #include <errno.h>
@@ -134,6 +135,13 @@ static xmc_err read_file(const char *path, char **buf, size_t *size, xmc_error *
     return XMC_OK;
 }
 
+/* Where the data starts: after a UTF-8 byte order mark, which some editors write and which would otherwise
+ * become part of the first label. */
+static char *data_start(char *buf, size_t size)
+{
+    return size >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? buf + 3 : buf;
+}
+
 static size_t count_lines(const char *buf, size_t size)
 {
     size_t lines = 0;
@@ -213,7 +221,8 @@ xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_d
     size_t size;
     xmc_err rc = read_file(path, &ds->buf, &size, err);
     if (rc) return rc;
-    size_t lines = count_lines(ds->buf, size);
+    char *start = data_start(ds->buf, size), *end = ds->buf + size;
+    size_t lines = count_lines(start, (size_t)(end - start));
     xmc_csr_builder y;
     row_ids row = {0};
     int have_y = 0;
@@ -230,7 +239,7 @@ xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_d
     }
     if ((rc = xmc_csr_builder_init(&y, 0, err))) goto fail;
     have_y = 1;
-    char *p = ds->buf, *end = ds->buf + size;
+    char *p = start;
     for (size_t ln = 1; p < end; ln++) {
         char *line;
         size_t len = next_line(&p, end, &line);
@@ -332,7 +341,7 @@ xmc_err xmc_dataset_read_xc(const char *path, const xmc_dataset_xc_opts *opts, x
     xmc_csr_builder x, y;
     int have_x = 0, have_y = 0;
     row_ids row = {0};
-    char *p = buf, *end = buf + size;
+    char *p = data_start(buf, size), *end = buf + size;
     size_t ln = 1;
     uint32_t hdr[3] = {0, 0, 0};
     int has_header = 0;

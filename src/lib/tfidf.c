@@ -48,6 +48,7 @@ struct xmc_tfidf_ws {
     xmc_tok_ws tok;
     xmc_tok_span *spans;
     uint32_t *hits;
+    uint32_t *tmp; /* radix sort buffer, as long as hits */
     uint32_t *idx;
     float *val;
 };
@@ -312,6 +313,21 @@ static uint32_t gen_spans(const xmc_tfidf_base *base, const xmc_tok_ws *tok, xmc
     return k;
 }
 
+/* n-grams are short: comparing them inline, 8 bytes at a time, beats a call to memcmp in the hot loops. */
+static inline int same_bytes(const void *x, const void *y, uint32_t len)
+{
+    const unsigned char *a = x, *b = y;
+    for (; len >= 8; len -= 8, a += 8, b += 8) {
+        uint64_t u, v;
+        memcpy(&u, a, 8);
+        memcpy(&v, b, 8);
+        if (u != v) return 0;
+    }
+    for (; len; len--)
+        if (*a++ != *b++) return 0;
+    return 1;
+}
+
 /* ---- fitting: document-frequency tables ----------------------------------------------------------------- */
 
 typedef struct cnt_entry {
@@ -391,7 +407,7 @@ static cnt_entry *cnt_upsert(cnt_table *t, uint64_t h, const char *p, uint32_t l
             t->n++;
             return e;
         }
-        if (e->hash == h && e->len == len && !memcmp(t->arena + e->off, p, len)) return e;
+        if (e->hash == h && e->len == len && same_bytes(t->arena + e->off, p, len)) return e;
         s = (s + 1) & t->mask;
     }
 }
@@ -718,7 +734,7 @@ static uint32_t lookup_hashed(const xmc_tfidf *tf, uint32_t b, uint64_t h, const
         if (!id1) return NOT_FOUND;
         if (tf->table[2 * s + 1] != fp || id1 - 1 < lo || id1 - 1 >= hi) continue;
         uint32_t a = tf->offsets[id1 - 1], z = tf->offsets[id1];
-        if (a <= z && z <= tf->vocab_len && z - a == len && !memcmp(tf->vocab + a, p, len)) return id1 - 1;
+        if (a <= z && z <= tf->vocab_len && z - a == len && same_bytes(tf->vocab + a, p, len)) return id1 - 1;
     }
     return NOT_FOUND;
 }
@@ -740,9 +756,10 @@ xmc_err xmc_tfidf_ws_new(const xmc_tfidf *tf, xmc_tfidf_ws **out, xmc_error *err
     ws->tf = tf;
     ws->spans = malloc((size_t)tf->spans_cap * sizeof *ws->spans);
     ws->hits = malloc((size_t)tf->hits_cap * sizeof *ws->hits);
+    ws->tmp = malloc((size_t)tf->hits_cap * sizeof *ws->tmp);
     ws->idx = malloc(((size_t)tf->max_nnz + 1) * sizeof *ws->idx);
     ws->val = malloc(((size_t)tf->max_nnz + 1) * sizeof *ws->val);
-    if (!ws->spans || !ws->hits || !ws->idx || !ws->val) {
+    if (!ws->spans || !ws->hits || !ws->tmp || !ws->idx || !ws->val) {
         xmc_tfidf_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf workspace: out of memory");
     }
@@ -756,25 +773,48 @@ void xmc_tfidf_ws_free(xmc_tfidf_ws *ws)
     xmc_tok_ws_free(&ws->tok);
     free(ws->spans);
     free(ws->hits);
+    free(ws->tmp);
     free(ws->idx);
     free(ws->val);
     free(ws);
 }
 
-static int cmp_u32(const void *x, const void *y)
+/* Sorts a[0..n) ascending; tmp has room for n. Insertion sort for short runs, else an LSD radix sort on 11-bit
+ * digits (three passes cover 33 bits; a pass whose digit is the same for every key is skipped), which beats a
+ * comparison sort on the few hundred to tens of thousands of ids one document yields. */
+static void sort_ids(uint32_t *a, uint32_t *tmp, uint32_t n)
 {
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    return (a > b) - (a < b);
-}
-
-static void sort_u32(uint32_t *a, uint32_t n)
-{
-    if (n > 32) { qsort(a, n, sizeof *a, cmp_u32); return; }
-    for (uint32_t i = 1; i < n; i++) {
-        uint32_t v = a[i], j = i;
-        while (j > 0 && a[j - 1] > v) { a[j] = a[j - 1]; j--; }
-        a[j] = v;
+    if (n <= 48) {
+        for (uint32_t i = 1; i < n; i++) {
+            uint32_t v = a[i], j = i;
+            while (j > 0 && a[j - 1] > v) { a[j] = a[j - 1]; j--; }
+            a[j] = v;
+        }
+        return;
     }
+    uint32_t count[3][2048];
+    memset(count, 0, sizeof count);
+    for (uint32_t i = 0; i < n; i++) {
+        count[0][a[i] & 2047]++;
+        count[1][(a[i] >> 11) & 2047]++;
+        count[2][a[i] >> 22]++;
+    }
+    uint32_t *src = a, *dst = tmp;
+    for (int pass = 0; pass < 3; pass++) {
+        uint32_t shift = 11u * (uint32_t)pass, *c = count[pass];
+        if (c[(src[0] >> shift) & 2047] == n) continue;
+        uint32_t sum = 0;
+        for (int d = 0; d < 2048; d++) {
+            uint32_t k = c[d];
+            c[d] = sum;
+            sum += k;
+        }
+        for (uint32_t i = 0; i < n; i++) dst[c[(src[i] >> shift) & 2047]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
 }
 
 static void l2_normalize(float *val, uint32_t n)
@@ -800,7 +840,7 @@ static uint32_t transform_ws(const xmc_tfidf *tf, xmc_tfidf_ws *ws, const char *
             if (id != NOT_FOUND) ws->hits[nh++] = id;
         }
     }
-    sort_u32(ws->hits, nh);
+    sort_ids(ws->hits, ws->tmp, nh);
     uint32_t nnz = 0;
     for (uint32_t i = 0; i < nh; i++) {
         if (nnz && ws->idx[nnz - 1] == ws->hits[i]) { ws->val[nnz - 1] += 1.0f; continue; }
