@@ -14,6 +14,7 @@ typedef struct {
 
 /* one line per subcommand; a NULL name ends the table */
 static const command commands[] = {
+    {"embed", xmc_cli_embed, "embed texts with a BERT-family encoder"},
     {NULL, NULL, NULL},
 };
 
