@@ -568,11 +568,10 @@ xmc_err xmc_bert_forward(const xmc_bert *bert, xmc_bert_workspace *ws, const int
     for (int l = 0; l < c->layers; l++) {
         const bert_layer *L = &bert->layer[l];
         /* self-attention */
-        linear(ws->x, T, H, L->wqkv, 3 * H, ws->big);
-        for (int t = 0; t < T; t++) {
-            float *row = ws->big + (size_t)t * 3 * H;
-            for (int j = 0; j < 3 * H; j++) row[j] += L->bqkv[j];
-        }
+        /* the bias is written first and sgemm adds to it (beta 1): that replaces OpenBLAS's zeroing pass */
+        for (int t = 0; t < T; t++) memcpy(ws->big + (size_t)t * 3 * H, L->bqkv, (size_t)(3 * H) * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, 3 * H, H, 1.0f, ws->x, H, L->wqkv, H, 1.0f, ws->big,
+                    3 * H);
         for (int r = 0; r < n; r++) attention(bert, ws, r);
         linear(ws->ctx, T, H, L->wo, H, ws->tmp);
         for (int t = 0; t < T; t++)
