@@ -111,47 +111,51 @@ static void check_reference(const ref_set *rs)
     float *out = malloc((size_t)n * H * sizeof *out);
     static const char *const pool_name[3] = {"cls", "mean", "pooler"};
     static const xmc_bert_pooling pool_kind[3] = {XMC_BERT_POOL_CLS, XMC_BERT_POOL_MEAN, XMC_BERT_POOL_POOLER};
-    printf("\n");
-    CU_ASSERT_EQUAL_FATAL(xmc_bert_forward(bert, ws, batch.ids, NULL, batch.seq, batch.len, n, &err), XMC_OK);
-    /* hidden states of the cases that have a reference file */
-    for (int k = 0; k < rs->n_hidden; k++) {
-        int c = rs->hidden_cases[k], rows, cols;
-        snprintf(rel, sizeof rel, rs->hidden_fmt, rs->dir, c, case_name(cases, c));
-        float *ref = read_dense(rel, &rows, &cols);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
-        CU_ASSERT_EQUAL(rows, batch.len[c]);
-        CU_ASSERT_EQUAL(cols, H);
-        double d = max_diff(xmc_bert_hidden(ws, c), ref, (size_t)rows * (size_t)H);
-        printf("  %-44s max |diff| %.3g\n", rel, d);
-        CU_ASSERT(d < rs->tol);
-        free(ref);
-    }
-    for (int p = 0; p < 3; p++) {
-        int rows, cols;
-        snprintf(rel, sizeof rel, "%s/%s.txt", rs->dir, pool_name[p]);
-        float *ref = read_dense(rel, &rows, &cols);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
-        CU_ASSERT_EQUAL_FATAL(rows, n);
-        CU_ASSERT_EQUAL_FATAL(cols, H);
-        CU_ASSERT_EQUAL_FATAL(xmc_bert_pool(bert, ws, pool_kind[p], 0, out, &err), XMC_OK);
-        double d = max_diff(out, ref, (size_t)n * H);
-        printf("  %-44s max |diff| %.3g (%d texts, one padded batch)\n", rel, d, n);
-        CU_ASSERT(d < rs->tol);
-        /* normalised: unit length and parallel to the reference */
-        CU_ASSERT_EQUAL_FATAL(xmc_bert_pool(bert, ws, pool_kind[p], 1, out, &err), XMC_OK);
-        double worst = 0;
-        for (int r = 0; r < n; r++) {
-            double ss = 0, ns = 0;
-            for (int i = 0; i < H; i++) ss += (double)ref[(size_t)r * H + i] * ref[(size_t)r * H + i];
-            for (int i = 0; i < H; i++) {
-                double dd = fabs(out[(size_t)r * H + i] - ref[(size_t)r * H + i] / sqrt(ss));
-                if (dd > worst) worst = dd;
-                ns += (double)out[(size_t)r * H + i] * out[(size_t)r * H + i];
-            }
-            CU_ASSERT_DOUBLE_EQUAL(ns, 1.0, 1e-5);
+    for (int simd = 1; simd >= 0; simd--) {
+        int on = xmc_bert_use_simd(bert, simd);
+        if (simd && !on) continue; /* no AVX2 here: the scalar pass below covers it */
+        printf("\n  %s kernels\n", on ? "AVX2" : "scalar");
+        CU_ASSERT_EQUAL_FATAL(xmc_bert_forward(bert, ws, batch.ids, NULL, batch.seq, batch.len, n, &err), XMC_OK);
+        /* hidden states of the cases that have a reference file */
+        for (int k = 0; k < rs->n_hidden; k++) {
+            int c = rs->hidden_cases[k], rows, cols;
+            snprintf(rel, sizeof rel, rs->hidden_fmt, rs->dir, c, case_name(cases, c));
+            float *ref = read_dense(rel, &rows, &cols);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+            CU_ASSERT_EQUAL(rows, batch.len[c]);
+            CU_ASSERT_EQUAL(cols, H);
+            double d = max_diff(xmc_bert_hidden(ws, c), ref, (size_t)rows * (size_t)H);
+            printf("  %-44s max |diff| %.3g\n", rel, d);
+            CU_ASSERT(d < rs->tol);
+            free(ref);
         }
-        CU_ASSERT(worst < rs->tol);
-        free(ref);
+        for (int p = 0; p < 3; p++) {
+            int rows, cols;
+            snprintf(rel, sizeof rel, "%s/%s.txt", rs->dir, pool_name[p]);
+            float *ref = read_dense(rel, &rows, &cols);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+            CU_ASSERT_EQUAL_FATAL(rows, n);
+            CU_ASSERT_EQUAL_FATAL(cols, H);
+            CU_ASSERT_EQUAL_FATAL(xmc_bert_pool(bert, ws, pool_kind[p], 0, out, &err), XMC_OK);
+            double d = max_diff(out, ref, (size_t)n * H);
+            printf("  %-44s max |diff| %.3g (%d texts, one padded batch)\n", rel, d, n);
+            CU_ASSERT(d < rs->tol);
+            /* normalised: unit length and parallel to the reference */
+            CU_ASSERT_EQUAL_FATAL(xmc_bert_pool(bert, ws, pool_kind[p], 1, out, &err), XMC_OK);
+            double worst = 0;
+            for (int r = 0; r < n; r++) {
+                double ss = 0, ns = 0;
+                for (int i = 0; i < H; i++) ss += (double)ref[(size_t)r * H + i] * ref[(size_t)r * H + i];
+                for (int i = 0; i < H; i++) {
+                    double dd = fabs(out[(size_t)r * H + i] - ref[(size_t)r * H + i] / sqrt(ss));
+                    if (dd > worst) worst = dd;
+                    ns += (double)out[(size_t)r * H + i] * out[(size_t)r * H + i];
+                }
+                CU_ASSERT_DOUBLE_EQUAL(ns, 1.0, 1e-5);
+            }
+            CU_ASSERT(worst < rs->tol);
+            free(ref);
+        }
     }
     /* each text alone gives what the batch gave (padding and packing change nothing) */
     float *alone = malloc((size_t)H * sizeof *alone), *batched = malloc((size_t)n * H * sizeof *batched);

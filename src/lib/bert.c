@@ -418,15 +418,22 @@ xmc_err xmc_bert_load(const char *dir, xmc_bert **out, xmc_error *err)
         xmc_bert_free(bert);
         return rc;
     }
-#ifdef BERT_X86
-    bert->simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
+    xmc_bert_use_simd(bert, 1);
     *out = bert;
     return XMC_OK;
 }
 
 const xmc_bert_config *xmc_bert_get_config(const xmc_bert *bert) { return &bert->cfg; }
 int xmc_bert_has_pooler(const xmc_bert *bert) { return bert->pool_w != NULL; }
+int xmc_bert_use_simd(xmc_bert *bert, int on)
+{
+    bert->simd = 0;
+#ifdef BERT_X86
+    bert->simd = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return bert->simd;
+}
+
 uint64_t xmc_bert_file_bytes(const xmc_bert *bert) { return xmc_safetensors_bytes(bert->st); }
 
 /* ---- workspace ------------------------------------------------------------------------------------------ */

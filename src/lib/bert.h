@@ -51,6 +51,9 @@ void xmc_bert_free(xmc_bert *bert);
 const xmc_bert_config *xmc_bert_get_config(const xmc_bert *bert);
 /* 1 if the model has pooler.dense weights (needed by XMC_BERT_POOL_POOLER). */
 int xmc_bert_has_pooler(const xmc_bert *bert);
+/* Chooses the AVX2+FMA elementwise kernels (on: the default where the CPU has them) or the scalar libm ones
+ * (off); returns the setting now in force. For tests and comparisons; call it before sharing the model. */
+int xmc_bert_use_simd(xmc_bert *bert, int on);
 /* Bytes of the mapped weight file. */
 uint64_t xmc_bert_file_bytes(const xmc_bert *bert);
 

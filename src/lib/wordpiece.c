@@ -495,7 +495,7 @@ xmc_err xmc_wordpiece_encode_batch(const xmc_wordpiece *wp, const char *const *t
         uint8_t *mrow = batch->mask + (size_t)r * seq;
         int len = batch->len[r];
         row[0] = wp->cls;
-        memcpy(row + 1, batch->pieces + src, (size_t)(len - 2) * sizeof *row);
+        if (len > 2) memcpy(row + 1, batch->pieces + src, (size_t)(len - 2) * sizeof *row); /* pieces may be NULL */
         src += (size_t)(len - 2);
         row[len - 1] = wp->sep;
         for (int j = len; j < seq; j++) row[j] = wp->pad;
