@@ -91,9 +91,9 @@ static void *worker(void *arg)
 xmc_err cli_predict_all(const xmc_classifier *clf, const xmc_dataset *ds, uint32_t beam, uint32_t k, int post,
                         int threads, xmc_hit **hits, uint32_t **counts, xmc_error *err)
 {
-    if (ds->texts && !clf->tfidf)
+    if (ds->texts && clf->kind == XMC_FEAT_MATRIX)
         return xmc_error_set(err, XMC_ERR_ARG, "model %s was trained on feature vectors: give -x or --xc, not text", clf->version);
-    if (!ds->texts && clf->tfidf)
+    if (!ds->texts && clf->kind != XMC_FEAT_MATRIX)
         return xmc_error_set(err, XMC_ERR_ARG, "model %s reads text: give a TSV", clf->version);
     if (!ds->texts && ds->X.cols > clf->xl.nr_features)
         return xmc_error_set(err, XMC_ERR_SHAPE, "input has %u features, the model %u", ds->X.cols, clf->xl.nr_features);

@@ -19,7 +19,9 @@
 void xmc_train_opts_default(xmc_train_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->featurizer = XMC_FEATURIZER_TFIDF;
     xmc_tfidf_config_default(&o->tfidf);
+    xmc_encoder_config_default(&o->encoder);
     xmc_tree_params_default(&o->tree);
     xmc_xlinear_params_default(&o->xl);
     o->threads = 2;
@@ -190,6 +192,8 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     memset(&rep, 0, sizeof rep);
     xmc_err rc = XMC_OK;
     xmc_tfidf *tf = NULL;
+    xmc_encoder *enc = NULL;
+    float *emb = NULL;
     xmc_csr x = {0}, z = {0};
     xmc_tree tree = {0};
     xmc_xlinear m = {0};
@@ -204,8 +208,35 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     double t0 = now();
     progress(o, "features", 0, 1);
     if (texts) {
-        if ((rc = xmc_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
-        if ((rc = xmc_tfidf_transform_batch(tf, texts, lens, y->rows, threads, &x, err))) goto out;
+        if (o->featurizer < XMC_FEATURIZER_TFIDF || o->featurizer > XMC_FEATURIZER_BOTH) {
+            rc = xmc_error_set(err, XMC_ERR_ARG, "unknown featurizer %d", o->featurizer);
+            goto out;
+        }
+        if (o->featurizer & XMC_FEATURIZER_TFIDF) {
+            if ((rc = xmc_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
+            if ((rc = xmc_tfidf_transform_batch(tf, texts, lens, y->rows, threads, &x, err))) goto out;
+        }
+        if (o->featurizer & XMC_FEATURIZER_ENCODER) {
+            /* embeddings in batches of 32; OpenBLAS threads the encoder's products */
+            if ((rc = xmc_encoder_open(&o->encoder, &enc, err))) goto out;
+            uint32_t dim = xmc_encoder_dim(enc), off = tf ? xmc_tfidf_dim(tf) : 0;
+            emb = malloc((size_t)y->rows * dim * sizeof *emb);
+            xmc_encoder_ws *ews = NULL;
+            if (!emb) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %u embeddings", y->rows); goto out; }
+            if ((rc = xmc_encoder_ws_new(enc, 32, &ews, err))) goto out;
+            for (uint32_t r = 0; r < y->rows && !rc; r += 256) {
+                uint32_t cnt = y->rows - r < 256 ? y->rows - r : 256;
+                rc = xmc_encoder_embed(enc, ews, texts + r, lens + r, (int)cnt, emb + (size_t)r * dim, err);
+                progress(o, "embedding", r + cnt, y->rows);
+            }
+            xmc_encoder_ws_free(ews);
+            if (rc) goto out;
+            xmc_csr both;
+            rc = xmc_encoder_concat(tf ? &x : NULL, off, emb, y->rows, dim, xmc_encoder_alpha(enc), &both, err);
+            xmc_csr_free(&x);
+            if (rc) goto out;
+            x = both;
+        }
     } else {
         if ((rc = xmc_csr_copy(x_in, &x, err))) goto out;
         xmc_csr_sort_indices(&x);
@@ -249,7 +280,9 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     if ((rc = xmc_writer_begin(repo, o->version, &w, err))) goto out;
     char hex[17];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest(texts, lens, &x, y));
-    if ((rc = xmc_writer_set_string(w, "featurizer.kind", texts ? "tfidf" : "matrix", err)) ||
+    const char *kind = !texts ? "matrix" : o->featurizer == XMC_FEATURIZER_BOTH ? "tfidf+encoder"
+                     : o->featurizer == XMC_FEATURIZER_ENCODER ? "encoder" : "tfidf";
+    if ((rc = xmc_writer_set_string(w, "featurizer.kind", kind, err)) ||
         (rc = xmc_writer_set_int(w, "train.n_docs", y->rows, err)) ||
         (rc = xmc_writer_set_int(w, "train.n_labels", y->cols, err)) ||
         (rc = xmc_writer_set_string(w, "train.data_xxh64", hex, err)) ||
@@ -268,6 +301,7 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
                                     err)))
         goto out;
     if (tf && (rc = xmc_tfidf_save(tf, w, "tfidf", err))) goto out;
+    if (enc && (rc = xmc_encoder_save(enc, w, err))) goto out;
     if ((rc = xmc_xlinear_save(&m, w, err))) goto out;
     if ((rc = write_labels(w, y, label_names, err))) goto out;
     if ((rc = write_canaries(w, &m, &x, texts, lens, o->nr_canaries, err))) goto out;
@@ -279,6 +313,8 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
 out:
     if (w) xmc_writer_abort(w);
     if (tf) xmc_tfidf_free(tf);
+    xmc_encoder_free(enc);
+    free(emb);
     xmc_csr_free(&x);
     xmc_csr_free(&z);
     xmc_tree_free(&tree);
