@@ -59,6 +59,8 @@ ALL += $(PLUGIN_SO)
 endif
 
 .PHONY: all test test-asan bench demo clean deps check-deps
+# keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
+.SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
 
 # ---- compile -------------------------------------------------------------------------------------------
