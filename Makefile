@@ -123,3 +123,4 @@ deps:
 
 clean:
 	rm -rf build build-asan
+.SECONDARY:

@@ -14,6 +14,11 @@ typedef struct {
 
 /* one line per subcommand; a NULL name ends the table */
 static const command commands[] = {
+    {"train", xmc_cli_train, "train a model version into a model repository"},
+    {"predict", xmc_cli_predict, "predict labels for a TSV of texts or a feature matrix"},
+    {"eval", xmc_cli_eval, "P@k, nDCG@k, PSP@k and speed of a model on labelled data"},
+    {"inspect", xmc_cli_inspect, "describe a model: tree shape, sizes, top features of a label"},
+    {"gen", xmc_cli_gen, "generate a synthetic product catalog (Zipf-skewed labels, fixed seed)"},
     {NULL, NULL, NULL},
 };
 

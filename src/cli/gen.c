@@ -1,0 +1,288 @@
+/* gen.c: `xmc gen`, a generator of synthetic product catalogs as `labels<TAB>title` TSV.
+ *
+ * Two sources of categories:
+ *  - --taxonomy FILE (the Shopify product taxonomy TSV of ../shared/data/taxonomy): the leaf categories, named
+ *    by their path ("Animals & Pet Supplies > Live Animals"), with the words of each category and of its
+ *    ancestors as the category's vocabulary;
+ *  - otherwise --labels N synthetic categories "cat-000123", each with signature words drawn from a
+ *    pronounceable synthetic lexicon, and grouped 100 to a topic whose words they share (so the labels have
+ *    the hierarchical structure a label tree can find).
+ * Each record takes 1 to 3 categories drawn from a Zipf law (exponent --zipf, default 1.1) over a random
+ * permutation of the categories, and a title of a few words of each category plus shared noise words. The
+ * same --seed gives the same catalog, byte for byte. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <getopt.h>
+
+#include "cli.h"
+#include "rng.h"
+
+typedef struct {
+    char *name;
+    char **words;     /* the leaf's own words first, then its ancestors' */
+    uint32_t nwords;
+    uint32_t nown;    /* how many of words are the leaf's own */
+} category;
+
+static const char *const noise_words[] = {
+    "new", "premium", "classic", "pro", "set", "pack", "kit", "deluxe", "mini", "large", "small", "black", "white",
+    "blue", "red", "green", "grey", "silver", "gold", "steel", "wood", "cotton", "leather", "plastic", "eco",
+    "portable", "wireless", "digital", "organic", "vintage", "modern", "compact", "heavy", "duty", "light", "soft",
+    "2024", "2025", "edition", "series", "model", "xl", "plus", "max", "ultra", "original", "genuine", "value",
+    "bundle", "piece", "pcs", "home", "outdoor", "indoor", "travel", "kids", "men", "women", "unisex", "sport",
+};
+#define N_NOISE (sizeof noise_words / sizeof noise_words[0])
+
+static const char *const syl[] = {"ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "ber", "dan", "el", "fi", "gor",
+                                   "hu", "ix", "jo", "ke", "lum", "mor", "nix", "ost", "pra", "qui", "ros", "sel",
+                                   "tor", "ul", "ven", "wex", "yar", "zen", "bri", "cal", "dro", "fen", "gla"};
+#define N_SYL (sizeof syl / sizeof syl[0])
+
+static char *synth_word(uint32_t i)
+{
+    char buf[32];
+    size_t n = 0;
+    /* base-36 digits of i+N_SYL^2 as syllables: distinct indices give distinct words */
+    uint64_t v = (uint64_t)i + N_SYL * N_SYL;
+    while (v && n < 24) {
+        const char *s = syl[v % N_SYL];
+        size_t l = strlen(s);
+        memcpy(buf + n, s, l);
+        n += l;
+        v /= N_SYL;
+    }
+    buf[n] = 0;
+    return strdup(buf);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: xmc gen [--taxonomy FILE | --labels N] --docs M [--seed S] [--zipf A] [--out FILE]\n"
+            "  Writes a synthetic product catalog as labels<TAB>title lines (to stdout by default).\n"
+            "  --taxonomy FILE   categories from a taxonomy TSV (id, parent_id, depth, is_leaf, name, label, ...)\n"
+            "  --labels N        N synthetic categories (default 10000) when no taxonomy is given\n"
+            "  --docs M          records to write (default 100000)\n"
+            "  --seed S          random seed (default 1)\n"
+            "  --zipf A          Zipf exponent of category frequencies (default 1.1)\n"
+            "  --out FILE        output file (written to FILE.tmp, then renamed)\n");
+}
+
+static int split_words(const char *s, char ***out, uint32_t *n)
+{
+    /* lower-case ASCII words of letters/digits; non-ASCII bytes are kept inside words */
+    char **w = NULL;
+    uint32_t cnt = 0, cap = 0;
+    const char *p = s;
+    while (*p) {
+        while (*p && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || (unsigned char)*p >= 0x80)) p++;
+        const char *b = p;
+        while (*p && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || (unsigned char)*p >= 0x80)) p++;
+        if (p > b) {
+            if (cnt == cap) {
+                cap = cap ? cap * 2 : 8;
+                char **nw = realloc(w, cap * sizeof *nw);
+                if (!nw) return -1;
+                w = nw;
+            }
+            char *word = strndup(b, (size_t)(p - b));
+            if (!word) return -1;
+            for (char *c = word; *c; c++) if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+            w[cnt++] = word;
+        }
+    }
+    *out = w;
+    *n = cnt;
+    return 0;
+}
+
+static int load_taxonomy(const char *path, category **cats, uint32_t *ncat)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) { perror(path); return -1; }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    uint32_t n = 0, c = 0, lineno = 0;
+    category *v = NULL;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        if (lineno == 1) continue; /* header */
+        if (line[len - 1] == '\n') line[--len] = 0;
+        char *fields[7] = {0};
+        char *s = line;
+        for (int i = 0; i < 7 && s; i++) {
+            fields[i] = s;
+            s = strchr(s, '\t');
+            if (s) *s++ = 0;
+        }
+        if (!fields[5]) { fprintf(stderr, "xmc gen: error: %s:%u: expected 7 tab-separated fields\n", path, lineno); goto fail; }
+        if (strcmp(fields[3], "1") != 0) continue; /* leaves only */
+        if (n == c) {
+            c = c ? c * 2 : 1024;
+            category *nv = realloc(v, c * sizeof *nv);
+            if (!nv) goto fail;
+            v = nv;
+        }
+        /* name: the path with " > " between levels; the label column uses '|' */
+        size_t L = strlen(fields[5]);
+        char *name = malloc(3 * L + 1), *q = name;
+        if (!name) goto fail;
+        for (const char *p = fields[5]; *p; p++) {
+            if (*p == '|') { memcpy(q, " > ", 3); q += 3; }
+            else if (*p == ',' || *p == '\t') *q++ = ' ';
+            else *q++ = *p;
+        }
+        *q = 0;
+        v[n].name = name;
+        char **own, **all;
+        uint32_t nown, nall;
+        if (split_words(fields[4], &own, &nown) || split_words(fields[5], &all, &nall)) goto fail;
+        v[n].words = realloc(own, (nown + nall + 1) * sizeof *own);
+        if (!v[n].words) goto fail;
+        memcpy(v[n].words + nown, all, nall * sizeof *all);
+        free(all);
+        v[n].nwords = nown + nall;
+        v[n].nown = nown;
+        n++;
+    }
+    free(line);
+    fclose(f);
+    if (n == 0) { fprintf(stderr, "xmc gen: error: %s: no leaf categories\n", path); free(v); return -1; }
+    *cats = v;
+    *ncat = n;
+    return 0;
+fail:
+    free(line);
+    fclose(f);
+    return -1;
+}
+
+static int synth_categories(uint32_t n, xmc_rng *rng, category **cats)
+{
+    category *v = calloc(n, sizeof *v);
+    if (!v) return -1;
+    uint32_t lex = n * 3 + 20000;
+    for (uint32_t l = 0; l < n; l++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "cat-%06u", l);
+        v[l].name = strdup(buf);
+        v[l].nwords = 6;
+        v[l].nown = 4;
+        v[l].words = malloc(6 * sizeof *v[l].words);
+        if (!v[l].name || !v[l].words) return -1;
+        uint32_t topic = l / 100;
+        /* 2 topic words shared by the 100 categories of a topic, 4 of its own */
+        for (int k = 0; k < 4; k++) v[l].words[k] = synth_word((uint32_t)xmc_rng_uniform(rng, 0, lex - 1));
+        v[l].words[4] = synth_word(lex + topic * 2);
+        v[l].words[5] = synth_word(lex + topic * 2 + 1);
+    }
+    *cats = v;
+    return 0;
+}
+
+int xmc_cli_gen(int argc, char **argv)
+{
+    const char *taxonomy = NULL, *out = NULL;
+    unsigned long nlabels = 10000, ndocs = 100000, seed = 1;
+    double zipf = 1.1;
+    static const struct option opts[] = {{"taxonomy", 1, 0, 't'}, {"labels", 1, 0, 'l'}, {"docs", 1, 0, 'd'},
+                                         {"seed", 1, 0, 's'},     {"zipf", 1, 0, 'z'},   {"out", 1, 0, 'o'},
+                                         {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "t:l:d:s:z:o:h", opts, NULL)) != -1) {
+        char *e = NULL;
+        switch (c) {
+        case 't': taxonomy = optarg; break;
+        case 'l': nlabels = strtoul(optarg, &e, 10); break;
+        case 'd': ndocs = strtoul(optarg, &e, 10); break;
+        case 's': seed = strtoul(optarg, &e, 10); break;
+        case 'z': zipf = strtod(optarg, &e); break;
+        case 'o': out = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (e && *e) { fprintf(stderr, "xmc gen: error: bad number '%s'\n", optarg); return 2; }
+    }
+    if (optind < argc) { fprintf(stderr, "xmc gen: error: unexpected argument '%s'\n", argv[optind]); return 2; }
+    if (nlabels < 1 || nlabels > 10000000 || ndocs < 1 || zipf <= 0) {
+        fprintf(stderr, "xmc gen: error: need 1 <= labels <= 10^7, docs >= 1, zipf > 0\n");
+        return 2;
+    }
+    xmc_rng rng;
+    xmc_rng_seed(&rng, (uint32_t)seed);
+    category *cats = NULL;
+    uint32_t ncat = 0;
+    if (taxonomy) {
+        if (load_taxonomy(taxonomy, &cats, &ncat)) return 1;
+    } else {
+        ncat = (uint32_t)nlabels;
+        if (synth_categories(ncat, &rng, &cats)) { fprintf(stderr, "xmc gen: error: out of memory\n"); return 1; }
+    }
+    /* Zipf over a random permutation of the categories: cumulative weights, drawn by binary search */
+    uint32_t *perm = malloc(ncat * sizeof *perm);
+    double *cum = malloc(ncat * sizeof *cum);
+    if (!perm || !cum) { fprintf(stderr, "xmc gen: error: out of memory\n"); return 1; }
+    for (uint32_t i = 0; i < ncat; i++) perm[i] = i;
+    xmc_rng_shuffle_u32(&rng, perm, ncat);
+    double s = 0;
+    for (uint32_t i = 0; i < ncat; i++) { s += pow(i + 1.0, -zipf); cum[i] = s; }
+    char tmp[4096];
+    FILE *f = stdout;
+    if (out) {
+        snprintf(tmp, sizeof tmp, "%s.tmp", out);
+        f = fopen(tmp, "w");
+        if (!f) { perror(tmp); return 1; }
+    }
+    for (unsigned long d = 0; d < ndocs; d++) {
+        uint32_t nl = 1 + (xmc_rng_next(&rng) % 100 < 20) + (xmc_rng_next(&rng) % 100 < 5), labs[3];
+        for (uint32_t k = 0; k < nl; k++) {
+            double u = (xmc_rng_next(&rng) + 0.5) / 4294967296.0 * s;
+            uint32_t lo = 0, hi = ncat - 1;
+            while (lo < hi) { uint32_t mid = (lo + hi) / 2; if (cum[mid] < u) lo = mid + 1; else hi = mid; }
+            labs[k] = perm[lo];
+            for (uint32_t j = 0; j < k; j++) if (labs[j] == labs[k]) { k--; nl--; break; }
+        }
+        for (uint32_t k = 0; k < nl; k++) fprintf(f, "%s%s", k ? "," : "", cats[labs[k]].name);
+        fputc('\t', f);
+        int first = 1;
+        for (uint32_t k = 0; k < nl; k++) {
+            category *cat = &cats[labs[k]];
+            uint32_t nw = 2 + xmc_rng_next(&rng) % 3;
+            for (uint32_t j = 0; j < nw && cat->nwords; j++) {
+                /* 70 % of the words from the category's own name, the rest from its ancestors or topic */
+                uint32_t pick = (cat->nown && xmc_rng_next(&rng) % 10 < 7) ? xmc_rng_next(&rng) % cat->nown
+                                                                           : xmc_rng_next(&rng) % cat->nwords;
+                fprintf(f, "%s%s", first ? "" : " ", cat->words[pick]);
+                first = 0;
+            }
+        }
+        uint32_t nn = 2 + xmc_rng_next(&rng) % 5;
+        for (uint32_t j = 0; j < nn; j++) {
+            /* noise words Zipf-like: squares favour the head of the list */
+            uint32_t r = xmc_rng_next(&rng) % N_NOISE;
+            r = (uint32_t)((uint64_t)r * r / N_NOISE);
+            fprintf(f, "%s%s", first ? "" : " ", noise_words[r]);
+            first = 0;
+        }
+        fputc('\n', f);
+    }
+    int rc = 0;
+    if (out) {
+        if (fclose(f) != 0 || rename(tmp, out) != 0) { perror(out); rc = 1; }
+    } else if (fflush(f) != 0) {
+        rc = 1;
+    }
+    for (uint32_t i = 0; i < ncat; i++) {
+        for (uint32_t j = 0; j < cats[i].nwords; j++) free(cats[i].words[j]);
+        free(cats[i].words);
+        free(cats[i].name);
+    }
+    free(cats);
+    free(perm);
+    free(cum);
+    return rc;
+}

@@ -1,0 +1,276 @@
+/* classifier.c: opening a model version and classifying with it (the public API of xmc.h).
+ *
+ * Opening maps the version's files (model.c), then wires views of them into the featuriser, the layers
+ * and the label table; nothing is copied, so opening costs the checksum pass plus page faults. The stored
+ * canary records are classified last: a version whose canaries do not come out as recorded at training
+ * time is refused. */
+#include "classifier.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "beam.h"
+
+struct xmc_workspace {
+    const xmc_classifier *clf;
+    xmc_tfidf_ws *tws;
+    uint32_t cap;
+    uint32_t *idx;
+    float *val;
+    xmc_beam_ws *bws;
+};
+
+xmc_predict_opts xmc_classifier_default_opts(const xmc_classifier *clf)
+{
+    xmc_predict_opts o = {clf->xl.beam, clf->xl.topk, clf->xl.post};
+    return o;
+}
+
+const char *xmc_classifier_version(const xmc_classifier *clf) { return clf->version; }
+const char *xmc_classifier_path(const xmc_classifier *clf) { return xmc_bundle_dir(clf->bundle); }
+uint32_t xmc_classifier_num_labels(const xmc_classifier *clf) { return clf->nr_labels; }
+
+const char *xmc_classifier_label_name(const xmc_classifier *clf, uint32_t label)
+{
+    if (label >= clf->nr_labels) return NULL;
+    return clf->names + clf->name_off[label];
+}
+
+void xmc_classifier_close(xmc_classifier *clf)
+{
+    if (!clf) return;
+    if (clf->tfidf) xmc_tfidf_free(clf->tfidf);
+    xmc_xlinear_free(&clf->xl);
+    xmc_bundle_close(clf->bundle);
+    free(clf);
+}
+
+static xmc_err arr1(const xmc_bundle *b, const char *name, xmc_dtype dt, uint64_t *len, const void **data, xmc_error *err)
+{
+    uint64_t shape[1];
+    xmc_err rc = xmc_bundle_array(b, name, dt, 1, shape, data, err);
+    if (!rc) *len = shape[0];
+    return rc;
+}
+
+static xmc_err load_labels(xmc_classifier *clf, xmc_error *err)
+{
+    const xmc_bundle *b = clf->bundle;
+    const char *dir = xmc_bundle_dir(b);
+    uint64_t nn, no, nf;
+    const void *d;
+    xmc_err rc;
+    if ((rc = arr1(b, "labels.names", XMC_DT_U8, &nn, &d, err))) return rc;
+    clf->names = d;
+    if ((rc = arr1(b, "labels.offsets", XMC_DT_U64, &no, &d, err))) return rc;
+    clf->name_off = d;
+    if ((rc = arr1(b, "labels.freq", XMC_DT_U32, &nf, &d, err))) return rc;
+    clf->label_freq = d;
+    uint32_t L = clf->xl.layers[clf->xl.depth - 1].nr_nodes;
+    if (no != (uint64_t)L + 1 || nf != L)
+        return xmc_error_set(err, XMC_ERR_SHAPE, "%s: %llu label names and %llu label counts for a tree of %u labels", dir,
+                             (unsigned long long)(no - 1), (unsigned long long)nf, L);
+    if (clf->name_off[0] != 0 || clf->name_off[L] != nn)
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: label name offsets do not span the names", dir);
+    for (uint32_t l = 0; l < L; l++)
+        if (clf->name_off[l + 1] <= clf->name_off[l] || clf->names[clf->name_off[l + 1] - 1] != '\0')
+            return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: label name %u is not terminated", dir, l);
+    clf->nr_labels = L;
+    long long n;
+    if ((rc = xmc_bundle_get_int(b, "train.n_docs", &n, err))) return rc;
+    clf->n_train = (uint64_t)n;
+    return XMC_OK;
+}
+
+static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
+{
+    const xmc_bundle *b = clf->bundle;
+    const char *dir = xmc_bundle_dir(b);
+    uint64_t n, m, k, len;
+    const void *d;
+    xmc_err rc;
+    if (!xmc_bundle_has(b, "canary.label")) return XMC_OK;
+    if ((rc = arr1(b, "canary.label", XMC_DT_U32, &n, &d, err))) return rc;
+    clf->canary_label = d;
+    if ((rc = arr1(b, "canary.score", XMC_DT_F32, &m, &d, err))) return rc;
+    clf->canary_score = d;
+    if (m != n) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary labels and scores differ in count", dir);
+    for (uint64_t i = 0; i < n; i++)
+        if (clf->canary_label[i] >= clf->nr_labels) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary %llu names no label", dir, (unsigned long long)i);
+    if (clf->kind == XMC_FEAT_TFIDF) {
+        if ((rc = arr1(b, "canary.text", XMC_DT_U8, &len, &d, err))) return rc;
+        clf->canary_text = d;
+        if ((rc = arr1(b, "canary.offsets", XMC_DT_U64, &k, &d, err))) return rc;
+        clf->canary_off = d;
+        if (k != n + 1 || clf->canary_off[0] != 0 || clf->canary_off[n] != len)
+            return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary text offsets do not match", dir);
+        for (uint64_t i = 0; i < n; i++)
+            if (clf->canary_off[i + 1] < clf->canary_off[i]) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary offsets decrease", dir);
+    } else {
+        uint64_t nnz, nv;
+        if ((rc = arr1(b, "canary.xptr", XMC_DT_U64, &k, &d, err))) return rc;
+        clf->canary_xptr = d;
+        if ((rc = arr1(b, "canary.xidx", XMC_DT_U32, &nnz, &d, err))) return rc;
+        clf->canary_xidx = d;
+        if ((rc = arr1(b, "canary.xval", XMC_DT_F32, &nv, &d, err))) return rc;
+        clf->canary_xval = d;
+        if (k != n + 1 || nv != nnz || clf->canary_xptr[0] != 0 || clf->canary_xptr[n] != nnz)
+            return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary feature arrays do not match", dir);
+        for (uint64_t i = 0; i < n; i++) {
+            if (clf->canary_xptr[i + 1] < clf->canary_xptr[i]) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary pointers decrease", dir);
+            for (uint64_t p = clf->canary_xptr[i]; p < clf->canary_xptr[i + 1]; p++)
+                if (clf->canary_xidx[p] >= clf->xl.nr_features || (p > clf->canary_xptr[i] && clf->canary_xidx[p] <= clf->canary_xidx[p - 1]))
+                    return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary %llu has bad feature ids", dir, (unsigned long long)i);
+        }
+    }
+    clf->n_canary = (uint32_t)n;
+    return XMC_OK;
+}
+
+xmc_err xmc_classifier_open(const char *path, const xmc_open_opts *opts, xmc_classifier **out, xmc_error *err)
+{
+    *out = NULL;
+    int verify = opts ? opts->verify_checksums : 1, canaries = opts ? opts->check_canaries : 1;
+    char dir[PATH_MAX];
+    xmc_err rc = xmc_model_resolve(path, dir, sizeof dir, err);
+    if (rc) return rc;
+    xmc_classifier *clf = calloc(1, sizeof *clf);
+    if (!clf) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    if ((rc = xmc_bundle_open(dir, verify, &clf->bundle, err))) goto fail;
+    snprintf(clf->version, sizeof clf->version, "%s", xmc_bundle_version(clf->bundle));
+    const char *kind;
+    if ((rc = xmc_bundle_get_string(clf->bundle, "featurizer.kind", &kind, err))) goto fail;
+    if (strcmp(kind, "tfidf") == 0) {
+        clf->kind = XMC_FEAT_TFIDF;
+        if ((rc = xmc_tfidf_load(clf->bundle, "tfidf", &clf->tfidf, err))) goto fail;
+    } else if (strcmp(kind, "matrix") == 0) {
+        clf->kind = XMC_FEAT_MATRIX;
+    } else {
+        rc = xmc_error_set(err, XMC_ERR_VERSION, "%s: featurizer.kind '%s' is not one this build knows", dir, kind);
+        goto fail;
+    }
+    if ((rc = xmc_xlinear_load(clf->bundle, &clf->xl, err))) goto fail;
+    if (clf->tfidf && xmc_tfidf_dim(clf->tfidf) != clf->xl.nr_features) {
+        rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s: the featuriser makes %u features, the rankers take %u", dir,
+                           xmc_tfidf_dim(clf->tfidf), clf->xl.nr_features);
+        goto fail;
+    }
+    if ((rc = load_labels(clf, err))) goto fail;
+    if ((rc = load_canaries(clf, err))) goto fail;
+    if (canaries && (rc = xmc_classifier_check_canaries(clf, err))) goto fail;
+    *out = clf;
+    return XMC_OK;
+fail:
+    xmc_classifier_close(clf);
+    return rc;
+}
+
+xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_error *err)
+{
+    *out = NULL;
+    xmc_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    ws->clf = clf;
+    xmc_err rc;
+    if (clf->tfidf) {
+        if ((rc = xmc_tfidf_ws_new(clf->tfidf, &ws->tws, err))) goto fail;
+        ws->cap = xmc_tfidf_max_nnz(clf->tfidf);
+        ws->idx = malloc((ws->cap ? ws->cap : 1) * sizeof *ws->idx);
+        ws->val = malloc((ws->cap ? ws->cap : 1) * sizeof *ws->val);
+        if (!ws->idx || !ws->val) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
+    }
+    if ((rc = xmc_beam_ws_new(&clf->xl, XMC_WS_MAX_K, &ws->bws, err))) goto fail;
+    *out = ws;
+    return XMC_OK;
+fail:
+    xmc_workspace_free(ws);
+    return rc;
+}
+
+void xmc_workspace_free(xmc_workspace *ws)
+{
+    if (!ws) return;
+    if (ws->tws) xmc_tfidf_ws_free(ws->tws);
+    free(ws->idx);
+    free(ws->val);
+    xmc_beam_ws_free(ws->bws);
+    free(ws);
+}
+
+static xmc_err resolve_opts(const xmc_classifier *clf, const xmc_predict_opts *opts, uint32_t *beam, uint32_t *topk,
+                            int *post, xmc_error *err)
+{
+    *beam = opts && opts->beam ? opts->beam : clf->xl.beam;
+    *topk = opts && opts->topk ? opts->topk : clf->xl.topk;
+    *post = opts && opts->post >= 0 ? opts->post : clf->xl.post;
+    if (*beam > XMC_WS_MAX_K || *topk > XMC_WS_MAX_K)
+        return xmc_error_set(err, XMC_ERR_ARG, "beam %u / topk %u above the limit of %d", *beam, *topk, XMC_WS_MAX_K);
+    if (*post < 0 || *post >= XMC_POST__COUNT) return xmc_error_set(err, XMC_ERR_ARG, "unknown post-processor %d", *post);
+    return XMC_OK;
+}
+
+xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, const uint32_t *idx, const float *val,
+                              uint32_t nnz, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err)
+{
+    uint32_t beam, topk;
+    int post;
+    if (!ws || ws->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace belongs to another classifier");
+    xmc_err rc = resolve_opts(clf, opts, &beam, &topk, &post, err);
+    if (rc) return rc;
+    *n = xmc_beam_search(&clf->xl, ws->bws, idx, val, nnz, beam, topk, post, 0, hits);
+    return XMC_OK;
+}
+
+uint32_t xmc_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
+                                  const uint32_t **idx, const float **val)
+{
+    uint32_t nnz = xmc_tfidf_transform(clf->tfidf, ws->tws, text, len, ws->idx, ws->val, ws->cap);
+    *idx = ws->idx;
+    *val = ws->val;
+    return nnz;
+}
+
+xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
+                          const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err)
+{
+    if (!clf || !ws || !hits || !n || (!text && len)) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
+    if (!clf->tfidf) return xmc_error_set(err, XMC_ERR_ARG, "model %s takes feature vectors, not text", clf->version);
+    const uint32_t *idx;
+    const float *val;
+    uint32_t nnz = xmc_classifier_featurize(clf, ws, text ? text : "", len, &idx, &val);
+    return xmc_classify_features(clf, ws, idx, val, nnz, opts, hits, n, err);
+}
+
+xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err)
+{
+    if (clf->n_canary == 0) return XMC_OK;
+    xmc_workspace *ws;
+    xmc_err rc = xmc_workspace_new(clf, &ws, err);
+    if (rc) return rc;
+    xmc_hit hits[1];
+    xmc_predict_opts o = xmc_classifier_default_opts(clf);
+    o.topk = 1;
+    for (uint32_t i = 0; i < clf->n_canary && !rc; i++) {
+        uint32_t n = 0;
+        if (clf->kind == XMC_FEAT_TFIDF) {
+            const char *t = clf->canary_text + clf->canary_off[i];
+            rc = xmc_classify_text(clf, ws, t, (size_t)(clf->canary_off[i + 1] - clf->canary_off[i]), &o, hits, &n, err);
+        } else {
+            uint64_t b = clf->canary_xptr[i];
+            rc = xmc_classify_features(clf, ws, clf->canary_xidx + b, clf->canary_xval + b,
+                                       (uint32_t)(clf->canary_xptr[i + 1] - b), &o, hits, &n, err);
+        }
+        if (rc) break;
+        float want = clf->canary_score[i];
+        if (n < 1 || hits[0].label != clf->canary_label[i] || fabsf(hits[0].score - want) > 1e-4f * (1 + fabsf(want)))
+            rc = xmc_error_set(err, XMC_ERR_CANARY,
+                               "%s: canary %u gives label %s (%.6g), recorded at training: %s (%.6g)",
+                               xmc_bundle_dir(clf->bundle), i, n ? xmc_classifier_label_name(clf, hits[0].label) : "none",
+                               n ? (double)hits[0].score : 0.0, xmc_classifier_label_name(clf, clf->canary_label[i]),
+                               (double)want);
+    }
+    xmc_workspace_free(ws);
+    return rc;
+}

@@ -1,0 +1,126 @@
+/* kmeans.c: balanced spherical 2-means (see kmeans.h).
+ *
+ * Centroids live in two dense float arrays over the feature space; only the features the node's elements
+ * touch are written, listed and cleared again, so a split costs O(nnz of the node), never O(features). */
+#include "kmeans.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct xmc_kmeans_ws {
+    float *c1, *c2;          /* dense, all zero between calls */
+    uint32_t *touched;       /* features written in this call */
+    unsigned char *mark;     /* 1 for a touched feature */
+    uint32_t nr_features;
+    struct item { float score; uint32_t id; } *items;
+    uint32_t *prev;
+};
+
+xmc_err xmc_kmeans_ws_new(uint32_t nr_features, uint32_t max_elems, xmc_kmeans_ws **out, xmc_error *err)
+{
+    xmc_kmeans_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    size_t f = nr_features ? nr_features : 1, m = max_elems ? max_elems : 1;
+    ws->nr_features = nr_features;
+    ws->c1 = calloc(f, sizeof *ws->c1);
+    ws->c2 = calloc(f, sizeof *ws->c2);
+    ws->touched = malloc(f * sizeof *ws->touched);
+    ws->mark = calloc(f, 1);
+    ws->items = malloc(m * sizeof *ws->items);
+    ws->prev = malloc(m * sizeof *ws->prev);
+    if (!ws->c1 || !ws->c2 || !ws->touched || !ws->mark || !ws->items || !ws->prev) {
+        xmc_kmeans_ws_free(ws);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for k-means scratch (%u features)", nr_features);
+    }
+    *out = ws;
+    return XMC_OK;
+}
+
+void xmc_kmeans_ws_free(xmc_kmeans_ws *ws)
+{
+    if (!ws) return;
+    free(ws->c1);
+    free(ws->c2);
+    free(ws->touched);
+    free(ws->mark);
+    free(ws->items);
+    free(ws->prev);
+    free(ws);
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+    if (x->score < y->score) return -1;
+    if (x->score > y->score) return 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* c += sign * row e, remembering touched features. */
+static uint32_t add_row(xmc_kmeans_ws *ws, float *c, const xmc_csr *feat, uint32_t e, float sign, uint32_t nt)
+{
+    for (uint64_t p = feat->indptr[e]; p < feat->indptr[e + 1]; p++) {
+        uint32_t f = feat->indices[p];
+        if (!ws->mark[f]) { ws->mark[f] = 1; ws->touched[nt++] = f; }
+        c[f] += sign * feat->data[p];
+    }
+    return nt;
+}
+
+static float dot_row(const float *c, const xmc_csr *feat, uint32_t e)
+{
+    float s = 0;
+    for (uint64_t p = feat->indptr[e]; p < feat->indptr[e + 1]; p++) s += c[feat->indices[p]] * feat->data[p];
+    return s;
+}
+
+void xmc_kmeans_split(const xmc_csr *feat, uint32_t *elems, uint32_t n, xmc_rng *rng, int max_iter,
+                      xmc_kmeans_ws *ws)
+{
+    uint32_t half = n / 2;
+    for (int iter = 0; iter < max_iter; iter++) {
+        uint32_t nt = 0;
+        if (iter == 0) {
+            uint32_t r = (uint32_t)xmc_rng_uniform(rng, 0, n - 1);
+            uint32_t l = (uint32_t)((r + xmc_rng_uniform(rng, 1, n - 1)) % n);
+            nt = add_row(ws, ws->c1, feat, elems[r], 1.0f, nt);
+            nt = add_row(ws, ws->c1, feat, elems[l], -1.0f, nt);
+        } else {
+            for (uint32_t i = half; i < n; i++) nt = add_row(ws, ws->c1, feat, elems[i], 1.0f, nt);
+            for (uint32_t i = 0; i < half; i++) nt = add_row(ws, ws->c2, feat, elems[i], 1.0f, nt);
+            float n1 = 0, n2 = 0;
+            for (uint32_t t = 0; t < nt; t++) {
+                uint32_t f = ws->touched[t];
+                n1 += ws->c1[f] * ws->c1[f];
+                n2 += ws->c2[f] * ws->c2[f];
+            }
+            n1 = sqrtf(n1);
+            n2 = sqrtf(n2);
+            for (uint32_t t = 0; t < nt; t++) {
+                uint32_t f = ws->touched[t];
+                float a = n1 > 0 ? ws->c1[f] / n1 : ws->c1[f];
+                float b = n2 > 0 ? ws->c2[f] / n2 : ws->c2[f];
+                ws->c1[f] = a - b;
+                ws->c2[f] = 0;
+            }
+        }
+        for (uint32_t i = 0; i < n; i++) ws->items[i] = (struct item){dot_row(ws->c1, feat, elems[i]), elems[i]};
+        for (uint32_t t = 0; t < nt; t++) {
+            ws->c1[ws->touched[t]] = 0;
+            ws->mark[ws->touched[t]] = 0;
+        }
+        memcpy(ws->prev, elems, half * sizeof *elems);
+        qsort(ws->items, n, sizeof *ws->items, cmp_item);
+        for (uint32_t i = 0; i < n; i++) elems[i] = ws->items[i].id;
+        qsort(elems, half, sizeof *elems, cmp_u32);
+        qsort(elems + half, n - half, sizeof *elems, cmp_u32);
+        if (memcmp(ws->prev, elems, half * sizeof *elems) == 0) break;
+    }
+}

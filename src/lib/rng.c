@@ -1,0 +1,81 @@
+/* rng.c: mt19937 and libstdc++'s uniform_int_distribution / std::shuffle over it (see rng.h for why). */
+#include "rng.h"
+
+void xmc_rng_seed(xmc_rng *r, uint32_t seed)
+{
+    r->mt[0] = seed;
+    for (int i = 1; i < 624; i++) r->mt[i] = 1812433253u * (r->mt[i - 1] ^ (r->mt[i - 1] >> 30)) + (uint32_t)i;
+    r->idx = 624;
+}
+
+uint32_t xmc_rng_next(xmc_rng *r)
+{
+    if (r->idx >= 624) {
+        for (int i = 0; i < 624; i++) {
+            uint32_t y = (r->mt[i] & 0x80000000u) | (r->mt[(i + 1) % 624] & 0x7fffffffu);
+            r->mt[i] = r->mt[(i + 397) % 624] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+        }
+        r->idx = 0;
+    }
+    uint32_t y = r->mt[r->idx++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
+}
+
+/* Lemire's method as libstdc++'s _S_nd<uint64_t>: a value in [0, range). range is in (0, 2^32). */
+static uint32_t nd(xmc_rng *r, uint32_t range)
+{
+    uint64_t product = (uint64_t)xmc_rng_next(r) * range;
+    uint32_t low = (uint32_t)product;
+    if (low < range) {
+        uint32_t threshold = (uint32_t)(-range) % range;
+        while (low < threshold) {
+            product = (uint64_t)xmc_rng_next(r) * range;
+            low = (uint32_t)product;
+        }
+    }
+    return (uint32_t)(product >> 32);
+}
+
+uint64_t xmc_rng_uniform(xmc_rng *r, uint64_t a, uint64_t b)
+{
+    uint64_t urange = b - a;
+    if (urange < 0xffffffffu) return a + nd(r, (uint32_t)(urange + 1));
+    if (urange == 0xffffffffu) return a + xmc_rng_next(r);
+    /* wider than the generator: libstdc++ composes draws; xmc never asks for this */
+    uint64_t hi = xmc_rng_next(r), lo = xmc_rng_next(r);
+    return a + ((hi << 32 | lo) % (urange + 1));
+}
+
+static void swap_u32(uint32_t *v, size_t i, size_t j)
+{
+    uint32_t t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+}
+
+void xmc_rng_shuffle_u32(xmc_rng *r, uint32_t *v, size_t n)
+{
+    if (n == 0) return;
+    uint64_t urange = n;
+    if (0xffffffffull / urange >= urange) {
+        size_t i = 1;
+        if (urange % 2 == 0) {
+            swap_u32(v, i, (size_t)xmc_rng_uniform(r, 0, 1));
+            i++;
+        }
+        while (i != n) {
+            uint64_t b0 = i + 1, b1 = b0 + 1;
+            uint64_t x = xmc_rng_uniform(r, 0, b0 * b1 - 1);
+            swap_u32(v, i, (size_t)(x / b1));
+            i++;
+            swap_u32(v, i, (size_t)(x % b1));
+            i++;
+        }
+        return;
+    }
+    for (size_t i = 1; i < n; i++) swap_u32(v, i, (size_t)xmc_rng_uniform(r, 0, i));
+}

@@ -1,0 +1,288 @@
+/* train.c: the training pipeline (see train.h).
+ *
+ * Stages run in order and each reports progress; nothing is written until the model is complete, and the
+ * version directory appears in the repository only by the final rename (model.c). Canaries are the first
+ * few training records with features, spread over the data, with the label and score this model gives
+ * them: a later load that does not reproduce them was damaged or mis-built. */
+#include "train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "beam.h"
+#include "model.h"
+#include "pifa.h"
+
+void xmc_train_opts_default(xmc_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    xmc_tfidf_config_default(&o->tfidf);
+    xmc_tree_params_default(&o->tree);
+    xmc_xlinear_params_default(&o->xl);
+    o->threads = 2;
+    o->make_current = 1;
+    o->nr_canaries = 8;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress(const xmc_train_opts *o, const char *what, double done, double total)
+{
+    if (o->progress) o->progress(o->progress_ctx, what, done, total);
+}
+
+static xmc_err write_labels(xmc_model_writer *w, const xmc_csr *y, const char *const *names, xmc_error *err)
+{
+    uint32_t L = y->cols;
+    uint64_t total = 0;
+    char num[16];
+    for (uint32_t l = 0; l < L; l++) total += (names ? strlen(names[l]) : (size_t)snprintf(num, sizeof num, "%u", l)) + 1;
+    char *blob = malloc(total ? total : 1);
+    uint64_t *off = malloc(((size_t)L + 1) * sizeof *off);
+    uint32_t *freq = calloc(L ? L : 1, sizeof *freq);
+    xmc_err rc = XMC_OK;
+    if (!blob || !off || !freq) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto out; }
+    uint64_t q = 0;
+    for (uint32_t l = 0; l < L; l++) {
+        off[l] = q;
+        size_t n = names ? strlen(names[l]) : (size_t)snprintf(num, sizeof num, "%u", l);
+        memcpy(blob + q, names ? names[l] : num, n);
+        q += n;
+        blob[q++] = '\0';
+    }
+    off[L] = q;
+    for (uint64_t p = 0; p < xmc_csr_nnz(y); p++) freq[y->indices[p]]++;
+    uint64_t s;
+    s = total;
+    if ((rc = xmc_writer_array(w, "labels.names", XMC_DT_U8, 1, &s, blob, err))) goto out;
+    s = (uint64_t)L + 1;
+    if ((rc = xmc_writer_array(w, "labels.offsets", XMC_DT_U64, 1, &s, off, err))) goto out;
+    s = L;
+    rc = xmc_writer_array(w, "labels.freq", XMC_DT_U32, 1, &s, freq, err);
+out:
+    free(blob);
+    free(off);
+    free(freq);
+    return rc;
+}
+
+/* Picks up to k rows with features, spread evenly, and records the model's top label and score. */
+static xmc_err write_canaries(xmc_model_writer *w, const xmc_xlinear *m, const xmc_csr *x, const char *const *texts,
+                              const size_t *lens, uint32_t k, xmc_error *err)
+{
+    if (k == 0 || x->rows == 0) return XMC_OK;
+    if (k > x->rows) k = x->rows;
+    uint32_t *rows = malloc(k * sizeof *rows), n = 0;
+    uint32_t *label = malloc(k * sizeof *label);
+    float *score = malloc(k * sizeof *score);
+    xmc_beam_ws *ws = NULL;
+    xmc_err rc = XMC_OK;
+    char *blob = NULL;
+    uint64_t *off = NULL, *xptr = NULL;
+    uint32_t *xidx = NULL;
+    float *xval = NULL;
+    if (!rows || !label || !score) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto out; }
+    if ((rc = xmc_beam_ws_new(m, m->beam > m->topk ? m->beam : m->topk, &ws, err))) goto out;
+    uint32_t step = x->rows / k ? x->rows / k : 1;
+    for (uint32_t r = 0; r < x->rows && n < k; r += step) {
+        uint64_t b = x->indptr[r];
+        uint32_t nnz = (uint32_t)(x->indptr[r + 1] - b);
+        if (!nnz) continue;
+        xmc_hit hit;
+        if (xmc_beam_search(m, ws, x->indices + b, x->data + b, nnz, m->beam, 1, m->post, 0, &hit) != 1) continue;
+        rows[n] = r;
+        label[n] = hit.label;
+        score[n] = hit.score;
+        n++;
+    }
+    if (n == 0) goto out;
+    uint64_t s = n;
+    if ((rc = xmc_writer_array(w, "canary.label", XMC_DT_U32, 1, &s, label, err)) ||
+        (rc = xmc_writer_array(w, "canary.score", XMC_DT_F32, 1, &s, score, err)))
+        goto out;
+    if (texts) {
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < n; i++) total += lens[rows[i]];
+        blob = malloc(total ? total : 1);
+        off = malloc((n + 1) * sizeof *off);
+        if (!blob || !off) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto out; }
+        uint64_t q = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            off[i] = q;
+            memcpy(blob + q, texts[rows[i]], lens[rows[i]]);
+            q += lens[rows[i]];
+        }
+        off[n] = q;
+        s = total;
+        if ((rc = xmc_writer_array(w, "canary.text", XMC_DT_U8, 1, &s, blob, err))) goto out;
+        s = (uint64_t)n + 1;
+        rc = xmc_writer_array(w, "canary.offsets", XMC_DT_U64, 1, &s, off, err);
+    } else {
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < n; i++) total += x->indptr[rows[i] + 1] - x->indptr[rows[i]];
+        xptr = malloc((n + 1) * sizeof *xptr);
+        xidx = malloc((total ? total : 1) * sizeof *xidx);
+        xval = malloc((total ? total : 1) * sizeof *xval);
+        if (!xptr || !xidx || !xval) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto out; }
+        uint64_t q = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            xptr[i] = q;
+            for (uint64_t p = x->indptr[rows[i]]; p < x->indptr[rows[i] + 1]; p++, q++) {
+                xidx[q] = x->indices[p];
+                xval[q] = x->data[p];
+            }
+        }
+        xptr[n] = q;
+        s = (uint64_t)n + 1;
+        if ((rc = xmc_writer_array(w, "canary.xptr", XMC_DT_U64, 1, &s, xptr, err))) goto out;
+        s = total;
+        if ((rc = xmc_writer_array(w, "canary.xidx", XMC_DT_U32, 1, &s, xidx, err))) goto out;
+        rc = xmc_writer_array(w, "canary.xval", XMC_DT_F32, 1, &s, xval, err);
+    }
+out:
+    xmc_beam_ws_free(ws);
+    free(rows);
+    free(label);
+    free(score);
+    free(blob);
+    free(off);
+    free(xptr);
+    free(xidx);
+    free(xval);
+    return rc;
+}
+
+static uint64_t digest(const char *const *texts, const size_t *lens, const xmc_csr *x, const xmc_csr *y)
+{
+    XXH64_state_t *h = XXH64_createState();
+    if (!h) return 0;
+    XXH64_reset(h, 0);
+    if (texts) {
+        for (uint32_t i = 0; i < y->rows; i++) {
+            XXH64_update(h, texts[i], lens[i]);
+            XXH64_update(h, "\n", 1);
+        }
+    } else {
+        XXH64_update(h, x->indptr, ((size_t)x->rows + 1) * sizeof *x->indptr);
+        XXH64_update(h, x->indices, xmc_csr_nnz(x) * sizeof *x->indices);
+        XXH64_update(h, x->data, xmc_csr_nnz(x) * sizeof *x->data);
+    }
+    XXH64_update(h, y->indptr, ((size_t)y->rows + 1) * sizeof *y->indptr);
+    XXH64_update(h, y->indices, xmc_csr_nnz(y) * sizeof *y->indices);
+    uint64_t d = XXH64_digest(h);
+    XXH64_freeState(h);
+    return d;
+}
+
+xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x_in, const xmc_csr *y,
+                  const char *const *label_names, const xmc_train_opts *o, const char *repo, char *version_out,
+                  size_t version_size, xmc_train_report *report, xmc_error *err)
+{
+    xmc_train_report rep;
+    memset(&rep, 0, sizeof rep);
+    xmc_err rc = XMC_OK;
+    xmc_tfidf *tf = NULL;
+    xmc_csr x = {0}, z = {0};
+    xmc_tree tree = {0};
+    xmc_xlinear m = {0};
+    xmc_model_writer *w = NULL;
+    int threads = o->threads > 0 ? o->threads : 1;
+    if (!texts && !x_in) return xmc_error_set(err, XMC_ERR_ARG, "no texts and no feature matrix");
+    if (y->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no training records");
+    if (y->cols == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no labels in the training data");
+    if (x_in && x_in->rows != y->rows)
+        return xmc_error_set(err, XMC_ERR_SHAPE, "%u feature rows but %u label rows", x_in->rows, y->rows);
+
+    double t0 = now();
+    progress(o, "features", 0, 1);
+    if (texts) {
+        if ((rc = xmc_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
+        if ((rc = xmc_tfidf_transform_batch(tf, texts, lens, y->rows, threads, &x, err))) goto out;
+    } else {
+        if ((rc = xmc_csr_copy(x_in, &x, err))) goto out;
+        xmc_csr_sort_indices(&x);
+    }
+    progress(o, "features", 1, 1);
+    rep.n_docs = y->rows;
+    rep.n_labels = y->cols;
+    rep.n_features = x.cols;
+    for (uint32_t r = 0; r < y->rows; r++) rep.docs_without_label += y->indptr[r + 1] == y->indptr[r];
+    {
+        unsigned char *has = calloc(y->cols, 1);
+        if (!has) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto out; }
+        for (uint64_t p = 0; p < xmc_csr_nnz(y); p++) has[y->indices[p]] = 1;
+        for (uint32_t l = 0; l < y->cols; l++) rep.labels_without_doc += !has[l];
+        free(has);
+    }
+    double t1 = now();
+    rep.sec_features = t1 - t0;
+
+    progress(o, "label tree", 0, 1);
+    xmc_tree_params tp = o->tree;
+    tp.threads = threads;
+    if ((rc = xmc_pifa(&x, y, &z, err))) goto out;
+    if ((rc = xmc_tree_build(&z, &tp, &tree, err))) goto out;
+    xmc_csr_free(&z);
+    progress(o, "label tree", 1, 1);
+    double t2 = now();
+    rep.sec_tree = t2 - t1;
+
+    xmc_xlinear_params xp = o->xl;
+    xp.threads = threads;
+    xp.progress = o->progress;
+    xp.progress_ctx = o->progress_ctx;
+    if ((rc = xmc_xlinear_train(&x, y, &tree, &xp, &m, err))) goto out;
+    rep.depth = m.depth;
+    for (uint32_t t = 0; t < m.depth; t++) rep.nnz_per_layer[t] = m.layers[t].nnz;
+    double t3 = now();
+    rep.sec_rankers = t3 - t2;
+
+    progress(o, "writing model", 0, 1);
+    if ((rc = xmc_writer_begin(repo, o->version, &w, err))) goto out;
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest(texts, lens, &x, y));
+    if ((rc = xmc_writer_set_string(w, "featurizer.kind", texts ? "tfidf" : "matrix", err)) ||
+        (rc = xmc_writer_set_int(w, "train.n_docs", y->rows, err)) ||
+        (rc = xmc_writer_set_int(w, "train.n_labels", y->cols, err)) ||
+        (rc = xmc_writer_set_string(w, "train.data_xxh64", hex, err)) ||
+        (rc = xmc_writer_set_int(w, "tree.nr_splits", o->tree.nr_splits, err)) ||
+        (rc = xmc_writer_set_int(w, "tree.max_leaf_size", o->tree.max_leaf_size, err)) ||
+        (rc = xmc_writer_set_int(w, "tree.seed", o->tree.seed, err)) ||
+        (rc = xmc_writer_set_float(w, "solver.cp", o->xl.solver.cp, err)) ||
+        (rc = xmc_writer_set_float(w, "solver.cn", o->xl.solver.cn, err)) ||
+        (rc = xmc_writer_set_float(w, "solver.eps", o->xl.solver.eps, err)) ||
+        (rc = xmc_writer_set_int(w, "solver.max_iter", o->xl.solver.max_iter, err)) ||
+        (rc = xmc_writer_set_float(w, "solver.threshold", o->xl.solver.threshold, err)) ||
+        (rc = xmc_writer_set_string(w, "solver.negatives",
+                                    o->xl.negatives == (XMC_NEG_TFN | XMC_NEG_MAN) ? "tfn+man"
+                                    : o->xl.negatives == XMC_NEG_MAN              ? "man"
+                                                                                  : "tfn",
+                                    err)))
+        goto out;
+    if (tf && (rc = xmc_tfidf_save(tf, w, "tfidf", err))) goto out;
+    if ((rc = xmc_xlinear_save(&m, w, err))) goto out;
+    if ((rc = write_labels(w, y, label_names, err))) goto out;
+    if ((rc = write_canaries(w, &m, &x, texts, lens, o->nr_canaries, err))) goto out;
+    rc = xmc_writer_commit(w, o->make_current, version_out, version_size, err);
+    w = NULL;
+    if (rc) goto out;
+    progress(o, "writing model", 1, 1);
+    rep.sec_write = now() - t3;
+out:
+    if (w) xmc_writer_abort(w);
+    if (tf) xmc_tfidf_free(tf);
+    xmc_csr_free(&x);
+    xmc_csr_free(&z);
+    xmc_tree_free(&tree);
+    xmc_xlinear_free(&m);
+    if (report) *report = rep;
+    return rc;
+}

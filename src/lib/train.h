@@ -1,0 +1,42 @@
+/* train.h: the whole training pipeline, from texts (or a feature matrix) and labels to a new model version
+ * in a repository: TF-IDF fit and transform, PIFA, label tree, XR-Linear rankers, canaries, atomic write.
+ * The CLI's `xmc train` is a thin shell around xmc_train. */
+#ifndef XMC_TRAIN_H
+#define XMC_TRAIN_H
+
+#include <stddef.h>
+#include "smat.h"
+#include "tfidf.h"
+#include "tree.h"
+#include "xlinear.h"
+
+typedef struct xmc_train_opts {
+    xmc_tfidf_config tfidf;
+    xmc_tree_params tree;
+    xmc_xlinear_params xl;
+    int threads;
+    const char *version;     /* NULL: generated */
+    int make_current;        /* replace CURRENT with the new version; default 1 */
+    uint32_t nr_canaries;    /* training records kept to check the model at load; default 8 */
+    void (*progress)(void *ctx, const char *what, double done, double total);
+    void *progress_ctx;
+} xmc_train_opts;
+
+/* What training saw and did, for the caller to report. */
+typedef struct xmc_train_report {
+    uint32_t n_docs, n_labels, n_features;
+    uint32_t docs_without_label, labels_without_doc;
+    uint32_t depth;
+    uint64_t nnz_per_layer[XMC_TREE_MAX_DEPTH];
+    double sec_features, sec_tree, sec_rankers, sec_write;
+} xmc_train_report;
+
+void xmc_train_opts_default(xmc_train_opts *o);
+
+/* texts/lens (n = y->rows) with a TF-IDF featuriser, or x (n x F, texts NULL) used as is. label_names: L
+ * names (NULL: the decimal label ids). Writes the version, returns its name in version_out. */
+xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x, const xmc_csr *y,
+                  const char *const *label_names, const xmc_train_opts *o, const char *repo, char *version_out,
+                  size_t version_size, xmc_train_report *report, xmc_error *err);
+
+#endif

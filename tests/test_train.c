@@ -1,0 +1,182 @@
+/* test_train.c: the whole pipeline through the public API: train from texts into a repository, open the
+ * version (checksums, canaries), classify, and refuse damaged versions with the right error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "train.h"
+#include "xmc/xmc.h"
+
+#define NDOC 600
+#define NLAB 30
+
+static char *texts[NDOC];
+static size_t lens[NDOC];
+static xmc_csr y;
+static char *names[NLAB];
+static char *repo;
+static char version[128];
+
+/* label l's words are "w<l>a w<l>b w<l>c"; docs mix 2 of their label's words with shared noise */
+static int setup(void)
+{
+    static const char *noise[] = {"new", "set", "pack", "blue", "red", "large", "small", "pro"};
+    xmc_error err = {0};
+    if (xmc_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
+    for (int i = 0; i < NDOC; i++) {
+        int l = (i * 7) % NLAB;
+        char buf[256];
+        snprintf(buf, sizeof buf, "W%da w%d%c %s %s", l, l, "bc"[i % 2], noise[i % 8], noise[(i / 8) % 8]);
+        texts[i] = strdup(buf);
+        lens[i] = strlen(buf);
+        y.indices[i] = (uint32_t)l;
+        y.data[i] = 1;
+        y.indptr[i + 1] = (uint64_t)i + 1;
+    }
+    for (int l = 0; l < NLAB; l++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "Category %d: a/b", l);
+        names[l] = strdup(buf);
+    }
+    repo = tu_tmpdir();
+    xmc_train_opts o;
+    xmc_train_opts_default(&o);
+    o.tree.max_leaf_size = 4;
+    o.tree.nr_splits = 4;
+    o.xl.solver.threshold = 0.01f;
+    if (xmc_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    xmc_train_report rep;
+    if (xmc_train((const char *const *)texts, lens, NULL, &y, (const char *const *)names, &o, repo, version,
+                  sizeof version, &rep, &err)) {
+        fprintf(stderr, "train: %s\n", err.msg);
+        return -1;
+    }
+    if (rep.depth < 3) { fprintf(stderr, "expected a tree of 3+ layers, got %u\n", rep.depth); return -1; }
+    return 0;
+}
+
+static int teardown(void)
+{
+    for (int i = 0; i < NDOC; i++) free(texts[i]);
+    for (int l = 0; l < NLAB; l++) free(names[l]);
+    xmc_csr_free(&y);
+    tu_rmrf(repo);
+    free(repo);
+    return 0;
+}
+
+static void test_open_and_classify(void)
+{
+    xmc_classifier *clf;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(repo, NULL, &clf, &err), XMC_OK);
+    CU_ASSERT_STRING_EQUAL(xmc_classifier_version(clf), version);
+    CU_ASSERT_EQUAL(xmc_classifier_num_labels(clf), NLAB);
+    CU_ASSERT_STRING_EQUAL(xmc_classifier_label_name(clf, 3), "Category 3: a/b");
+    CU_ASSERT_PTR_NULL(xmc_classifier_label_name(clf, NLAB));
+    xmc_workspace *ws;
+    CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws, &err), XMC_OK);
+    xmc_hit hits[10];
+    uint32_t n;
+    int right = 0;
+    xmc_predict_opts o = {10, 5, -1};
+    for (int l = 0; l < NLAB; l++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "w%da w%db", l, l);
+        CU_ASSERT_EQUAL(xmc_classify_text(clf, ws, buf, strlen(buf), &o, hits, &n, &err), XMC_OK);
+        CU_ASSERT(n >= 1 && n <= 5);
+        for (uint32_t i = 1; i < n; i++) CU_ASSERT(hits[i - 1].score >= hits[i].score);
+        right += n >= 1 && hits[0].label == (uint32_t)l;
+    }
+    CU_ASSERT(right >= NLAB - 1);
+    /* empty text and invalid UTF-8: no features, still an answer, no crash */
+    CU_ASSERT_EQUAL(xmc_classify_text(clf, ws, "", 0, &o, hits, &n, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmc_classify_text(clf, ws, "\xff\xfe\xc3", 3, &o, hits, &n, &err), XMC_OK);
+    /* beyond the workspace's limit is an argument error */
+    xmc_predict_opts big = {5000, 5, -1};
+    CU_ASSERT_EQUAL(xmc_classify_text(clf, ws, "w1a", 3, &big, hits, &n, &err), XMC_ERR_ARG);
+    xmc_workspace_free(ws);
+    xmc_classifier_close(clf);
+}
+
+/* copies the version into a fresh repo, applies damage, opens it */
+static xmc_err open_damaged(const char *file, long off, long trunc_to, int verify, xmc_error *err)
+{
+    char *r2 = tu_tmpdir(), cmd[8192], path[4200];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/%s' '%s/' && echo %s > '%s/CURRENT'", repo, version, r2, version, r2);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/%s/%s", r2, version, file);
+    if (trunc_to >= 0) {
+        CU_ASSERT_EQUAL(truncate(path, trunc_to), 0);
+    } else if (off >= 0) {
+        FILE *f = fopen(path, "r+b");
+        fseek(f, off, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, off, SEEK_SET);
+        fputc(c ^ 0x40, f);
+        fclose(f);
+    } else {
+        /* zero every weight: passes the structure checks, fails the canaries */
+        FILE *f = fopen(path, "r+b");
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fseek(f, 64, SEEK_SET);
+        for (long i = 64; i < size; i++) fputc(0, f);
+        fclose(f);
+    }
+    if (trunc_to == -2) unlink(path);
+    xmc_classifier *clf = NULL;
+    xmc_open_opts o = {verify, 1};
+    xmc_err rc = xmc_classifier_open(r2, &o, &clf, err);
+    CU_ASSERT_PTR_NULL(clf);
+    xmc_classifier_close(clf);
+    tu_rmrf(r2);
+    free(r2);
+    return rc;
+}
+
+static void test_damaged_versions_refused(void)
+{
+    xmc_error err = {0};
+    char last[128];
+    snprintf(last, sizeof last, "xl.%d.ent_w.bin", 2);
+    CU_ASSERT_EQUAL(open_damaged("xl.0.ent_w.bin", 70, -1, 1, &err), XMC_ERR_CORRUPT);   /* bit flip */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "checksum"));
+    CU_ASSERT_EQUAL(open_damaged("labels.names.bin", 0, 30, 1, &err), XMC_ERR_CORRUPT);  /* truncated */
+    CU_ASSERT_EQUAL(open_damaged("xl.1.row_feat.bin", 0, -2, 1, &err), XMC_ERR_NOTFOUND); /* missing */
+    CU_ASSERT_EQUAL(open_damaged("manifest.cfg", 3, -1, 1, &err), XMC_ERR_CORRUPT);      /* manifest syntax */
+    CU_ASSERT_EQUAL(open_damaged(last, -1, -1, 0, &err), XMC_ERR_CANARY);                 /* wrong weights */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "canary"));
+    /* a child index out of range is caught by the structure check even without checksums */
+    CU_ASSERT_EQUAL(open_damaged("xl.1.child_idx.bin", 64, -1, 0, &err), XMC_ERR_CORRUPT);
+}
+
+static void test_train_errors(void)
+{
+    xmc_error err = {0};
+    xmc_train_opts o;
+    xmc_train_opts_default(&o);
+    xmc_csr empty = {0};
+    CU_ASSERT_EQUAL(xmc_csr_alloc(&empty, 0, 3, 0, &err), XMC_OK);
+    char v[64];
+    CU_ASSERT_EQUAL(xmc_train((const char *const *)texts, lens, NULL, &empty, NULL, &o, repo, v, sizeof v, NULL, &err),
+                    XMC_ERR_EMPTY);
+    xmc_csr_free(&empty);
+    /* a version name that exists already */
+    o.version = version;
+    CU_ASSERT_EQUAL(xmc_train((const char *const *)texts, lens, NULL, &y, NULL, &o, repo, v, sizeof v, NULL, &err),
+                    XMC_ERR_ARG);
+}
+
+int main(int argc, char **argv)
+{
+    CU_initialize_registry();
+    CU_pSuite s = CU_add_suite("train", setup, teardown);
+    TU_ADD(s, test_open_and_classify);
+    TU_ADD(s, test_damaged_versions_refused);
+    TU_ADD(s, test_train_errors);
+    return tu_run(argc, argv);
+}
