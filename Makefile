@@ -59,6 +59,8 @@ ALL += $(PLUGIN_SO)
 endif
 
 .PHONY: all test test-asan bench demo clean deps check-deps
+# keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
+.SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
 
 # ---- compile -------------------------------------------------------------------------------------------
@@ -98,7 +100,15 @@ $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 
 # ---- tests ---------------------------------------------------------------------------------------------
 # Each suite is its own program; tests/run.sh runs them all plus the shell tests and prints one summary line.
-test: all $(TEST_BIN)
+# tests/plugins/*.c are fixture stage plugins (stage.h) that the daemon's tests load: one .so each.
+TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
+TEST_PLUGIN_SO  := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
+
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/xmc/stage.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -lconfig
+
+test: all $(TEST_BIN) $(TEST_PLUGIN_SO)
 	@BUILD=$(BUILD) bash tests/run.sh
 
 test-asan:

@@ -1,0 +1,111 @@
+/* consumer.c: the high-level consumer (consumer group, subscribe, rebalance and commit callbacks, pause).
+ *
+ * Offsets are never committed or stored automatically: enable.auto.commit and enable.auto.offset.store are
+ * off and the pipeline commits what the offset tracker allows. The rebalance callback hands eager and
+ * cooperative assignments to xmcd_rebalance(); the commit callback feeds results back to the tracker. Keys
+ * from the config's kafka and kafka_consumer lists are applied last, so an operator can override anything. */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "xmcd.h"
+
+static void xmcd_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                       rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    xmcd_rebalance(opaque, err, parts);
+}
+
+static void xmcd_consumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                    rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    xmcd *d = opaque;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    xmcd_offsets_commit_result(d->offsets, err, offsets);
+    if (err) {
+        xmcd_count(&d->stats.commit_failures, 1);
+        xmcd_log(XMCD_LOG_WARN, "commit_failed", "error=%s", rd_kafka_err2name(err));
+    } else {
+        xmcd_count(&d->stats.commits, 1);
+    }
+}
+
+void xmcd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    int our = level <= 3 ? XMCD_LOG_ERROR : level == 4 ? XMCD_LOG_WARN : level <= 6 ? XMCD_LOG_INFO : XMCD_LOG_DEBUG;
+    xmcd_log(our, "kafka_log", "client=%s facility=%s msg=%s", rd_kafka_name(rk), fac, xmcd_log_q(buf));
+}
+
+void xmcd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    xmcd *d = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+        xmcd_log(XMCD_LOG_ERROR, "kafka_fatal", "client=%s error=%s reason=%s", rd_kafka_name(rk),
+                 rd_kafka_err2name(orig), xmcd_log_q(fatal));
+        d->fatal = 1;
+        return;
+    }
+    /* transient client errors (brokers down, ...) are retried by librdkafka; log them, they are events */
+    xmcd_log(XMCD_LOG_WARN, "kafka_error", "client=%s error=%s reason=%s", rd_kafka_name(rk),
+             rd_kafka_err2name((rd_kafka_resp_err_t)err), xmcd_log_q(reason));
+}
+
+#define XMCD_SET(k, v)                                                                                       \
+    do {                                                                                                     \
+        if (rd_kafka_conf_set(kconf, k, v, err, errlen) != RD_KAFKA_CONF_OK) goto fail;                      \
+    } while (0)
+
+rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen)
+{
+    const xmcd_config *conf = d->conf;
+    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+    char level[8];
+    snprintf(level, sizeof level, "%d", conf->kafka_log_level);
+    if (conf->brokers && *conf->brokers) XMCD_SET("bootstrap.servers", conf->brokers);
+    XMCD_SET("client.id", "xmcd-consumer");
+    XMCD_SET("group.id", conf->group_id);
+    XMCD_SET("enable.auto.commit", "false");
+    XMCD_SET("enable.auto.offset.store", "false");
+    XMCD_SET("auto.offset.reset", "earliest");
+    XMCD_SET("log_level", level);
+    if (conf->mode == XMCD_MODE_EXACTLY_ONCE) XMCD_SET("isolation.level", "read_committed");
+    if (xmcd_config_kafka_apply(conf->kafka, kconf, err, errlen) != 0) goto fail;
+    if (xmcd_config_kafka_apply(conf->kafka_consumer, kconf, err, errlen) != 0) goto fail;
+    rd_kafka_conf_set_opaque(kconf, d);
+    rd_kafka_conf_set_rebalance_cb(kconf, xmcd_consumer_rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(kconf, xmcd_consumer_commit_cb);
+    rd_kafka_conf_set_log_cb(kconf, xmcd_kafka_log_cb);
+    rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, err, errlen);
+    if (!rk) { /* rd_kafka_new frees kconf only on success */
+        rd_kafka_conf_destroy(kconf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, conf->topic_in, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e) {
+        snprintf(err, errlen, "subscribe to %s: %s", conf->topic_in, rd_kafka_err2str(e));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+fail:
+    rd_kafka_conf_destroy(kconf);
+    return NULL;
+}
+
+void xmcd_consumer_pause(xmcd *d, int pause)
+{
+    rd_kafka_topic_partition_list_t *list = xmcd_offsets_assigned(d->offsets);
+    rd_kafka_resp_err_t e = pause ? rd_kafka_pause_partitions(d->consumer, list)
+                                  : rd_kafka_resume_partitions(d->consumer, list);
+    if (e) xmcd_log(XMCD_LOG_WARN, pause ? "pause_failed" : "resume_failed", "error=%s", rd_kafka_err2name(e));
+    rd_kafka_topic_partition_list_destroy(list);
+    d->paused = pause;
+    atomic_store(&d->stats.paused, pause);
+}

@@ -1,0 +1,38 @@
+/* dlq.c: dead-letter copies: the original key and value plus headers saying what went wrong and where.
+ *
+ * Kafka Connect's contract: the DLQ record is the input record as it was (key, value, its own headers), with
+ * context headers added: xmc.error.code, xmc.error.message, xmc.source.topic, xmc.source.partition,
+ * xmc.source.offset, xmc.stage (the plugin's name) and xmc.model.version. A record that cannot be handed to
+ * the producer at all is retried through the retry list, never dropped. */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "xmcd.h"
+
+void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message)
+{
+    const rd_kafka_message_t *in = rec->in;
+    rd_kafka_headers_t *orig = NULL, *headers;
+    if (rd_kafka_message_headers(in, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+        headers = rd_kafka_headers_copy(orig);
+    else
+        headers = rd_kafka_headers_new(8);
+    char partition[16], offset[24];
+    snprintf(partition, sizeof partition, "%d", (int)in->partition);
+    snprintf(offset, sizeof offset, "%lld", (long long)in->offset);
+    rd_kafka_header_add(headers, "xmc.error.code", -1, code, -1);
+    rd_kafka_header_add(headers, "xmc.error.message", -1, message, -1);
+    rd_kafka_header_add(headers, "xmc.source.topic", -1, rd_kafka_topic_name(in->rkt), -1);
+    rd_kafka_header_add(headers, "xmc.source.partition", -1, partition, -1);
+    rd_kafka_header_add(headers, "xmc.source.offset", -1, offset, -1);
+    rd_kafka_header_add(headers, "xmc.stage", -1, d->plugin->api->name ? d->plugin->api->name : "stage", -1);
+    rd_kafka_header_add(headers, "xmc.model.version", -1, rec->model_version, -1);
+    rec->target = XMCD_TARGET_DLQ;
+    rd_kafka_resp_err_t e = xmcd_producer_send(d, rec, in->payload, in->len, in->key, in->key_len, headers);
+    if (e) {
+        xmcd_log(XMCD_LOG_WARN, "dlq_produce_failed", "error=%s action=retry", rd_kafka_err2name(e));
+        xmcd_count(&d->stats.dlq_retries, 1);
+        xmcd_rec_dead_letter_later(d, rec, code, message);
+    }
+}

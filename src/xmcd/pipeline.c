@@ -1,0 +1,472 @@
+/* pipeline.c: xmcd's main loop: consume → batch → plugin → produce → acknowledge → commit, and the drain.
+ *
+ * One thread runs the loop. Each turn serves delivery reports, produces due retries, applies backpressure
+ * (pause all assigned partitions when the records consumed but not yet acknowledged reach
+ * delivery.max_inflight, resume at half), polls the consumer for one record or callback, runs the batch
+ * through the plugin when it is due, and commits the tracker's safe offsets every commit interval (async).
+ * Rebalance revocations and shutdown both drain: finish the open batch, wait (bounded by
+ * delivery.drain_deadline_ms) for acknowledgements, then commit synchronously; whatever is still unacknowledged
+ * is not committed and will be replayed by the next owner (at-least-once). A fatal error (the plugin failing
+ * its instance, a fatal librdkafka error) stops everything without another commit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "xmcd.h"
+
+static void xmcd_rec_free(xmcd *d, xmcd_rec *rec)
+{
+    if (rec->in) rd_kafka_message_destroy(rec->in);
+    free(rec->retry_value);
+    free(rec->retry_key);
+    if (rec->retry_headers) rd_kafka_headers_destroy(rec->retry_headers);
+    free(rec->dlq_reason);
+    free(rec);
+    atomic_fetch_sub(&d->stats.inflight, 1);
+}
+
+void xmcd_rec_finish(xmcd *d, xmcd_rec *rec)
+{
+    xmcd_hist_add(&d->stats.stage_us[XMCD_STAGE_E2E], (xmcd_now_ns() - rec->t_consumed_ns) / 1000);
+    xmcd_offsets_done(d->offsets, rec->part, rec->seq);
+    xmcd_rec_free(d, rec);
+}
+
+void xmcd_rec_abandon(xmcd *d, xmcd_rec *rec)
+{
+    xmcd_offsets_drop(d->offsets, rec->part, rec->seq);
+    xmcd_rec_free(d, rec);
+}
+
+static void xmcd_retry_push(xmcd *d, xmcd_rec *rec, uint64_t delay_ms)
+{
+    rec->retry_due_ns = xmcd_now_ns() + delay_ms * 1000000u;
+    rec->next = NULL;
+    if (d->retry_tail)
+        d->retry_tail->next = rec;
+    else
+        d->retry_head = rec;
+    d->retry_tail = rec;
+}
+
+static void *xmcd_memdup(const void *p, size_t n)
+{
+    if (!p) return NULL;
+    void *c = malloc(n ? n : 1);
+    if (c) memcpy(c, p, n);
+    return c;
+}
+
+void xmcd_rec_retry_later(xmcd *d, xmcd_rec *rec, const rd_kafka_message_t *failed, uint64_t delay_ms)
+{
+    free(rec->retry_value);
+    free(rec->retry_key);
+    if (rec->retry_headers) rd_kafka_headers_destroy(rec->retry_headers);
+    rec->retry_headers = NULL;
+    rec->retry_value = xmcd_memdup(failed->payload, failed->len);
+    rec->retry_value_len = failed->len;
+    rec->retry_key = xmcd_memdup(failed->key, failed->key_len);
+    rec->retry_key_len = failed->key_len;
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(failed, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
+        rec->retry_headers = rd_kafka_headers_copy(h);
+    xmcd_retry_push(d, rec, delay_ms);
+}
+
+void xmcd_rec_dead_letter_later(xmcd *d, xmcd_rec *rec, const char *code, const char *message)
+{
+    size_t cl = strlen(code), ml = strlen(message);
+    char *reason = malloc(cl + ml + 2);
+    if (reason) {
+        memcpy(reason, code, cl + 1);
+        memcpy(reason + cl + 1, message, ml + 1);
+    }
+    free(rec->dlq_reason);
+    rec->dlq_reason = reason; /* NULL (no memory): falls back to a plain retry of the last copy */
+    xmcd_retry_push(d, rec, 200);
+}
+
+static void xmcd_process_retries(xmcd *d)
+{
+    if (!d->retry_head) return;
+    uint64_t now = xmcd_now_ns();
+    xmcd_rec *list = d->retry_head;
+    d->retry_head = d->retry_tail = NULL;
+    while (list) {
+        xmcd_rec *rec = list;
+        list = rec->next;
+        rec->next = NULL;
+        if (rec->retry_due_ns > now || d->fatal) {
+            xmcd_retry_push(d, rec, 0);
+            rec->retry_due_ns = rec->retry_due_ns > now ? rec->retry_due_ns : now;
+            continue;
+        }
+        if (rec->dlq_reason) {
+            char code[XMC_STAGE_CODE_MAX], message[XMC_STAGE_MSG_MAX];
+            snprintf(code, sizeof code, "%s", rec->dlq_reason);
+            snprintf(message, sizeof message, "%s", rec->dlq_reason + strlen(rec->dlq_reason) + 1);
+            free(rec->dlq_reason);
+            rec->dlq_reason = NULL;
+            xmcd_dlq_send(d, rec, code, message);
+            continue;
+        }
+        rd_kafka_headers_t *h = rec->retry_headers ? rd_kafka_headers_copy(rec->retry_headers) : NULL;
+        rd_kafka_resp_err_t e =
+            xmcd_producer_send(d, rec, rec->retry_value, rec->retry_value_len, rec->retry_key, rec->retry_key_len, h);
+        if (e) {
+            xmcd_retry_push(d, rec, 500);
+            continue;
+        }
+        free(rec->retry_value);
+        free(rec->retry_key);
+        if (rec->retry_headers) rd_kafka_headers_destroy(rec->retry_headers);
+        rec->retry_value = rec->retry_key = NULL;
+        rec->retry_headers = NULL;
+    }
+}
+
+static int xmcd_io_reserve(xmcd *d, size_t n, size_t n_headers)
+{
+    if (n > d->io_cap) {
+        xmc_stage_in *in = realloc(d->in, n * sizeof *in);
+        if (!in) return -1;
+        d->in = in;
+        xmc_stage_out *out = realloc(d->out, n * sizeof *out);
+        if (!out) return -1;
+        d->out = out;
+        d->io_cap = n;
+    }
+    if (n_headers > d->headers_cap) {
+        xmc_stage_header *h = realloc(d->headers, n_headers * sizeof *h);
+        if (!h) return -1;
+        d->headers = h;
+        d->headers_cap = n_headers;
+    }
+    return 0;
+}
+
+static void xmcd_send_output(xmcd *d, xmcd_rec *rec, const xmc_stage_out *out)
+{
+    const rd_kafka_message_t *in = rec->in;
+    const void *key = out->key ? out->key : in->key;
+    size_t key_len = out->key ? out->key_len : in->key_len;
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(1);
+    rd_kafka_header_add(headers, "xmc.model.version", -1, rec->model_version, -1);
+    rec->target = XMCD_TARGET_OUT;
+    rd_kafka_resp_err_t e = xmcd_producer_send(d, rec, out->value, out->value_len, key, key_len, headers);
+    if (!e) return;
+    if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        char why[256];
+        snprintf(why, sizeof why, "output of %zu bytes refused by the producer: %s", out->value_len,
+                 rd_kafka_err2str(e));
+        xmcd_dlq_send(d, rec, "PRODUCE", why);
+        return;
+    }
+    /* keep a copy and try again later: the record is neither lost nor committed meanwhile */
+    rec->retry_value = xmcd_memdup(out->value, out->value_len);
+    rec->retry_value_len = out->value_len;
+    rec->retry_key = xmcd_memdup(key, key_len);
+    rec->retry_key_len = key_len;
+    rec->retry_headers = rd_kafka_headers_new(1);
+    rd_kafka_header_add(rec->retry_headers, "xmc.model.version", -1, rec->model_version, -1);
+    xmcd_log(XMCD_LOG_WARN, "produce_refused", "error=%s action=retry", rd_kafka_err2name(e));
+    xmcd_count(&d->stats.produce_retries, 1);
+    xmcd_retry_push(d, rec, 500);
+}
+
+void xmcd_process_batch(xmcd *d)
+{
+    xmcd_batch *batch = &d->batch;
+    size_t n = batch->n;
+    if (!n) return;
+    size_t n_headers = 0;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_headers_t *h = NULL;
+        if (rd_kafka_message_headers(batch->recs[i]->in, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
+            n_headers += rd_kafka_header_cnt(h);
+    }
+    if (xmcd_io_reserve(d, n, n_headers) != 0) {
+        xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=batch records=%zu", n);
+        d->fatal = 1;
+        return;
+    }
+    uint64_t t0 = xmcd_now_ns();
+    size_t hpos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = batch->recs[i]->in;
+        xmc_stage_in *in = &d->in[i];
+        in->value = m->payload;
+        in->value_len = m->len;
+        in->key = m->key;
+        in->key_len = m->key_len;
+        in->topic = rd_kafka_topic_name(m->rkt);
+        in->partition = m->partition;
+        in->offset = m->offset;
+        in->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+        in->headers = d->headers + hpos;
+        in->n_headers = 0;
+        rd_kafka_headers_t *h = NULL;
+        if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h) {
+            const char *name;
+            const void *value;
+            size_t size;
+            for (size_t j = 0; rd_kafka_header_get_all(h, j, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+                 j++) {
+                d->headers[hpos].name = name;
+                d->headers[hpos].value = value;
+                d->headers[hpos].value_len = size;
+                hpos++;
+                in->n_headers++;
+            }
+        }
+    }
+    memset(d->out, 0, n * sizeof *d->out);
+    xmcd_hist_add(&d->stats.stage_us[XMCD_STAGE_WAIT], (t0 - batch->first_ns) / 1000);
+    int rc = d->plugin->api->process(d->plugin->inst, d->in, n, d->out);
+    uint64_t t1 = xmcd_now_ns();
+    xmcd_hist_add(&d->stats.stage_us[XMCD_STAGE_PLUGIN], (t1 - t0) / 1000);
+    xmcd_hist_add(&d->stats.batch_size, n);
+    xmcd_count(&d->stats.batches, 1);
+    if (rc != 0) {
+        xmcd_log(XMCD_LOG_ERROR, "plugin_failed", "records=%zu action=stop_without_commit", n);
+        d->fatal = 1;
+        return; /* the batch stays open and is abandoned at shutdown */
+    }
+    for (size_t i = 0; i < n; i++) {
+        xmcd_rec *rec = batch->recs[i];
+        const xmc_stage_out *out = &d->out[i];
+        snprintf(rec->model_version, sizeof rec->model_version, "%s", out->model_version);
+        if (out->kind == XMC_STAGE_OUT_RECORD && (out->value || out->value_len == 0)) {
+            xmcd_send_output(d, rec, out);
+        } else if (out->kind == XMC_STAGE_OUT_ERROR) {
+            char code[XMC_STAGE_CODE_MAX], message[XMC_STAGE_MSG_MAX];
+            snprintf(code, sizeof code, "%s", out->code[0] ? out->code : "PLUGIN");
+            snprintf(message, sizeof message, "%s", out->message);
+            xmcd_dlq_send(d, rec, code, message);
+        } else {
+            xmcd_dlq_send(d, rec, "NO_OUTPUT", "the plugin left this record's output empty");
+        }
+    }
+    xmcd_batch_clear(batch);
+}
+
+static void xmcd_commit(xmcd *d, int sync)
+{
+    if (d->fatal) return;
+    rd_kafka_topic_partition_list_t *list = xmcd_offsets_committable(d->offsets, 0);
+    if (!list) return;
+    rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, list, sync ? 0 : 1);
+    if (e) {
+        xmcd_offsets_commit_result(d->offsets, e, list);
+        if (sync || e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            xmcd_log(XMCD_LOG_WARN, "commit_failed", "error=%s sync=%d", rd_kafka_err2name(e), sync);
+    }
+    if (sync) {
+        for (int i = 0; i < list->cnt; i++)
+            xmcd_log(XMCD_LOG_DEBUG, "committed", "topic=%s partition=%d offset=%lld error=%s",
+                     list->elems[i].topic, (int)list->elems[i].partition, (long long)list->elems[i].offset,
+                     rd_kafka_err2name(e ? e : list->elems[i].err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Finishes the open batch, waits for acknowledgements until deadline_ns, then commits synchronously. */
+static void xmcd_drain(xmcd *d, uint64_t deadline_ns)
+{
+    if (!d->fatal) xmcd_process_batch(d);
+    while (!d->fatal && xmcd_offsets_pending(d->offsets) > 0 && xmcd_now_ns() < deadline_ns) {
+        rd_kafka_poll(d->producer, 10);
+        xmcd_process_retries(d);
+    }
+    xmcd_commit(d, 1);
+}
+
+static void xmcd_log_parts(const char *event, const rd_kafka_topic_partition_list_t *parts)
+{
+    char list[1024];
+    size_t o = 0;
+    list[0] = 0;
+    for (int i = 0; i < parts->cnt && o < sizeof list - 16; i++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%d", i ? "," : "", (int)parts->elems[i].partition);
+    xmcd_log(XMCD_LOG_INFO, event, "topic=%s partitions=%s", parts->cnt ? parts->elems[0].topic : "-",
+             list[0] ? list : "-");
+}
+
+void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts)
+{
+    int coop = !strcmp(rd_kafka_rebalance_protocol(d->consumer), "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        xmcd_log_parts("assigned", parts);
+        if (xmcd_offsets_assign(d->offsets, parts) != 0) {
+            xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=assign");
+            d->fatal = 1;
+        }
+        if (coop) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(d->consumer, parts);
+            if (e) {
+                xmcd_log(XMCD_LOG_ERROR, "assign_failed", "error=%s", xmcd_log_q(rd_kafka_error_string(e)));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_assign(d->consumer, parts);
+        }
+        if (d->paused) rd_kafka_pause_partitions(d->consumer, parts);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        int lost = rd_kafka_assignment_lost(d->consumer);
+        xmcd_log_parts(lost ? "lost" : "revoked", parts);
+        uint64_t deadline = d->draining ? d->drain_deadline_ns
+                                        : xmcd_now_ns() + (uint64_t)d->conf->drain_deadline_ms * 1000000u;
+        if (!lost)
+            xmcd_drain(d, deadline);
+        else
+            xmcd_process_batch(d); /* the records are someone else's now; their copies still go out */
+        xmcd_offsets_revoke(d->offsets, parts);
+        if (coop) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(d->consumer, parts);
+            if (e) rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(d->consumer, NULL);
+            d->paused = 0;
+            atomic_store(&d->stats.paused, 0);
+        }
+        return;
+    }
+    xmcd_log(XMCD_LOG_ERROR, "rebalance_error", "error=%s", rd_kafka_err2name(err));
+    xmcd_offsets_revoke(d->offsets, NULL);
+    rd_kafka_assign(d->consumer, NULL);
+}
+
+static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            xmcd_count(&d->stats.consume_errors, 1);
+            xmcd_log(XMCD_LOG_WARN, "consume_error", "error=%s reason=%s", rd_kafka_err2name(m->err),
+                     xmcd_log_q(rd_kafka_message_errstr(m)));
+        }
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    xmcd_rec *rec = calloc(1, sizeof *rec);
+    uint64_t seq = 0;
+    xmcd_part *part = rec ? xmcd_offsets_track(d->offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                                               &seq)
+                          : NULL;
+    if (!part) {
+        /* not ours (revoked meanwhile) or no memory: not processed, so never committed past */
+        xmcd_log(XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=%s", (int)m->partition,
+                 (long long)m->offset, rec ? "not_assigned" : "out_of_memory");
+        free(rec);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    uint64_t now = xmcd_now_ns();
+    rec->in = m;
+    rec->part = part;
+    rec->seq = seq;
+    rec->t_consumed_ns = now;
+    atomic_fetch_add(&d->stats.inflight, 1);
+    xmcd_count(&d->stats.consumed, 1);
+    if (xmcd_batch_add(&d->batch, rec, now) != 0) {
+        xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=batch");
+        xmcd_rec_abandon(d, rec);
+        d->fatal = 1;
+    }
+}
+
+static void xmcd_reload_config(xmcd *d)
+{
+    char err[1024];
+    xmcd_config *fresh = xmcd_config_load(d->conf->path, err, sizeof err);
+    if (!fresh) {
+        xmcd_log(XMCD_LOG_ERROR, "config_reload_refused", "reason=%s action=keep_running_config", xmcd_log_q(err));
+    } else {
+        xmcd_config_apply_live(d->conf, fresh);
+        xmcd_config_free(fresh);
+        xmcd_reload_set_poll_ms(d->reload, d->conf->reload_poll_ms);
+        xmcd_log(XMCD_LOG_INFO, "config_reloaded", "path=%s", xmcd_log_q(d->conf->path));
+    }
+    xmcd_reload_kick(d->reload); /* and check the model repository now */
+}
+
+static void xmcd_shutdown(xmcd *d)
+{
+    d->draining = 1;
+    d->drain_deadline_ns = xmcd_now_ns() + (uint64_t)d->conf->drain_deadline_ms * 1000000u;
+    xmcd_log(XMCD_LOG_INFO, "drain_start", "inflight=%llu batch=%zu deadline_ms=%d fatal=%d",
+             (unsigned long long)xmcd_offsets_pending(d->offsets), d->batch.n, d->conf->drain_deadline_ms,
+             d->fatal);
+    xmcd_drain(d, d->drain_deadline_ns);
+    uint64_t left = xmcd_offsets_pending(d->offsets);
+    if (left)
+        xmcd_log(XMCD_LOG_WARN, "drain_incomplete", "uncommitted_records=%llu reason=%s", (unsigned long long)left,
+                 d->fatal ? "fatal_error" : "deadline");
+    rd_kafka_resp_err_t e = rd_kafka_consumer_close(d->consumer); /* revokes: one more drain+commit */
+    if (e) xmcd_log(XMCD_LOG_WARN, "consumer_close", "error=%s", rd_kafka_err2name(e));
+    /* what is still in flight is given up: uncommitted, replayed after a restart */
+    rd_kafka_purge(d->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    d->fatal = 1; /* from here delivery reports only release records */
+    rd_kafka_poll(d->producer, 0);
+    while (d->retry_head) {
+        xmcd_rec *rec = d->retry_head;
+        d->retry_head = rec->next;
+        xmcd_rec_abandon(d, rec);
+    }
+    d->retry_tail = NULL;
+    for (size_t i = 0; i < d->batch.n; i++) xmcd_rec_abandon(d, d->batch.recs[i]);
+    xmcd_batch_clear(&d->batch);
+}
+
+int xmcd_run(xmcd *d)
+{
+    uint64_t now = xmcd_now_ns();
+    d->next_commit_ns = now + (uint64_t)d->conf->commit_interval_ms * 1000000u;
+    d->next_stats_ns = now + (uint64_t)d->conf->stats_interval_ms * 1000000u;
+    int was_fatal = 0;
+    while (!d->fatal && !*d->stop_flag) {
+        if (*d->hup_flag) {
+            *d->hup_flag = 0;
+            xmcd_reload_config(d);
+        }
+        rd_kafka_poll(d->producer, 0);
+        xmcd_process_retries(d);
+
+        uint64_t pending = xmcd_offsets_pending(d->offsets);
+        if (!d->paused && pending >= (uint64_t)d->conf->max_inflight) {
+            xmcd_consumer_pause(d, 1);
+            xmcd_count(&d->stats.pauses, 1);
+            xmcd_log(XMCD_LOG_INFO, "backpressure_pause", "inflight=%llu max_inflight=%d",
+                     (unsigned long long)pending, d->conf->max_inflight);
+        } else if (d->paused && pending <= (uint64_t)d->conf->max_inflight / 2) {
+            xmcd_consumer_pause(d, 0);
+            xmcd_log(XMCD_LOG_INFO, "backpressure_resume", "inflight=%llu", (unsigned long long)pending);
+        }
+
+        now = xmcd_now_ns();
+        int wait = xmcd_batch_wait_ms(&d->batch, d->conf->batch_max_wait_ms, now);
+        if (wait < 0) wait = 100;
+        if (pending > 0 && wait > 5) wait = 5; /* delivery reports are served between polls */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, wait);
+        if (m) xmcd_consume_one(d, m);
+
+        now = xmcd_now_ns();
+        if (xmcd_batch_due(&d->batch, d->conf->batch_max_records, d->conf->batch_max_wait_ms, now))
+            xmcd_process_batch(d);
+        if (now >= d->next_commit_ns) {
+            xmcd_commit(d, 0);
+            d->next_commit_ns = now + (uint64_t)d->conf->commit_interval_ms * 1000000u;
+        }
+        if (d->conf->stats_interval_ms > 0 && now >= d->next_stats_ns) {
+            xmcd_stats_log(&d->stats);
+            d->next_stats_ns = now + (uint64_t)d->conf->stats_interval_ms * 1000000u;
+        }
+    }
+    was_fatal = d->fatal;
+    xmcd_shutdown(d);
+    xmcd_stats_log(&d->stats);
+    xmcd_log(was_fatal ? XMCD_LOG_ERROR : XMCD_LOG_INFO, "stopped", "exit=%d", was_fatal ? 1 : 0);
+    return was_fatal ? 1 : 0;
+}

@@ -1,0 +1,24 @@
+/* plugin.h: loading a stage plugin (stage.h) with dlopen and checking its ABI version before any call.
+ *
+ * A plugin is opened with RTLD_NOW | RTLD_LOCAL, its one symbol xmc_stage_plugin is looked up, abi_version is
+ * compared with the version xmcd was built with and every function pointer is checked to be set; only then
+ * is create() called with the plugin's config group. */
+#ifndef XMCD_PLUGIN_H
+#define XMCD_PLUGIN_H
+
+#include <stddef.h>
+
+#include "xmc/stage.h"
+
+typedef struct xmcd_plugin {
+    void *dl;
+    const xmc_stage_api *api;
+    xmc_stage_instance *inst;
+    char path[1024];
+} xmcd_plugin;
+
+/* Opens path and creates an instance from cfg. Returns NULL with err filled on failure (nothing left open). */
+xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, char *err, size_t errlen);
+void xmcd_plugin_close(xmcd_plugin *plugin);
+
+#endif

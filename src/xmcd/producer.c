@@ -1,0 +1,113 @@
+/* producer.c: the idempotent producer for outputs and dead-letter copies, and its delivery reports.
+ *
+ * enable.idempotence gives ordered, de-duplicated retries inside librdkafka (acks=all). A delivery report is
+ * the only thing that finishes a record: success → xmcd_rec_finish (the offset may now be committed);
+ * failure → an output that the broker rejects for what it is (too large, invalid) goes to the dead-letter
+ * topic, anything else (timeouts, brokers or topic unavailable) is produced again later, so that a record is
+ * never dropped and its offset never committed before some copy is acknowledged. Delivery reports run inside
+ * rd_kafka_poll() on the pipeline thread; they never produce themselves (both go through the retry list). */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "xmcd.h"
+
+/* Errors that say this message can never be accepted as it is: no point retrying, dead-letter it. */
+static int xmcd_producer_permanent(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    xmcd *d = opaque;
+    xmcd_rec *rec = msg->_private;
+    if (!msg->err) {
+        xmcd_hist_add(&d->stats.stage_us[XMCD_STAGE_ACK], (xmcd_now_ns() - rec->t_produced_ns) / 1000);
+        xmcd_count(rec->target == XMCD_TARGET_DLQ ? &d->stats.dead_lettered : &d->stats.produced, 1);
+        xmcd_rec_finish(d, rec);
+        return;
+    }
+    if (d->fatal || msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        /* shutting down without delivery: the record stays uncommitted and is replayed after a restart */
+        xmcd_rec_abandon(d, rec);
+        return;
+    }
+    xmcd_count(&d->stats.produce_failures, 1);
+    if (rec->target == XMCD_TARGET_OUT && xmcd_producer_permanent(msg->err)) {
+        char why[256];
+        snprintf(why, sizeof why, "output rejected by the broker: %s", rd_kafka_err2str(msg->err));
+        xmcd_rec_dead_letter_later(d, rec, "PRODUCE", why);
+        return;
+    }
+    xmcd_count(rec->target == XMCD_TARGET_DLQ ? &d->stats.dlq_retries : &d->stats.produce_retries, 1);
+    uint64_t now = xmcd_now_ns();
+    if (now - d->last_stall_log_ns > 5000000000ull) { /* one line per 5 s of stalling, not per record */
+        d->last_stall_log_ns = now;
+        xmcd_log(XMCD_LOG_WARN, rec->target == XMCD_TARGET_DLQ ? "dlq_delivery_failed" : "produce_delivery_failed",
+                 "topic=%s error=%s action=retry inflight=%llu", rd_kafka_topic_name(msg->rkt),
+                 rd_kafka_err2name(msg->err), (unsigned long long)xmcd_offsets_pending(d->offsets));
+    }
+    xmcd_rec_retry_later(d, rec, msg, 500);
+}
+
+#define XMCD_SET(k, v)                                                                                       \
+    do {                                                                                                     \
+        if (rd_kafka_conf_set(kconf, k, v, err, errlen) != RD_KAFKA_CONF_OK) goto fail;                      \
+    } while (0)
+
+rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen)
+{
+    const xmcd_config *conf = d->conf;
+    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+    char level[8], timeout[16];
+    snprintf(level, sizeof level, "%d", conf->kafka_log_level);
+    snprintf(timeout, sizeof timeout, "%d", conf->message_timeout_ms);
+    if (conf->brokers && *conf->brokers) XMCD_SET("bootstrap.servers", conf->brokers);
+    XMCD_SET("client.id", "xmcd-producer");
+    XMCD_SET("enable.idempotence", "true");
+    XMCD_SET("acks", "all");
+    XMCD_SET("linger.ms", "5");
+    XMCD_SET("message.timeout.ms", timeout);
+    XMCD_SET("log_level", level);
+    if (conf->mode == XMCD_MODE_EXACTLY_ONCE) XMCD_SET("transactional.id", conf->transactional_id);
+    if (xmcd_config_kafka_apply(conf->kafka, kconf, err, errlen) != 0) goto fail;
+    if (xmcd_config_kafka_apply(conf->kafka_producer, kconf, err, errlen) != 0) goto fail;
+    rd_kafka_conf_set_opaque(kconf, d);
+    rd_kafka_conf_set_dr_msg_cb(kconf, xmcd_producer_dr_cb);
+    rd_kafka_conf_set_log_cb(kconf, xmcd_kafka_log_cb);
+    rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, err, errlen);
+    if (!rk) goto fail;
+    return rk;
+fail:
+    rd_kafka_conf_destroy(kconf);
+    return NULL;
+}
+
+rd_kafka_resp_err_t xmcd_producer_send(xmcd *d, xmcd_rec *rec, const void *value, size_t value_len,
+                                       const void *key, size_t key_len, rd_kafka_headers_t *headers)
+{
+    const char *topic = rec->target == XMCD_TARGET_DLQ ? d->conf->topic_dlq : d->conf->topic_out;
+    rec->t_produced_ns = xmcd_now_ns();
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_KEY(key, key_len),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(rec), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (e && headers) rd_kafka_headers_destroy(headers);
+            return e;
+        }
+        rd_kafka_poll(d->producer, 10); /* local queue full: serve delivery reports, then try again */
+    }
+}

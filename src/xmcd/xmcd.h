@@ -1,0 +1,105 @@
+/* xmcd.h: the daemon's state and the life of one record, shared by the pipeline modules.
+ *
+ * One pipeline thread owns everything here: it polls the consumer, fills a batch, calls the plugin, hands
+ * outputs (or dead-letter copies) to the producer and serves delivery reports, which finish records in the
+ * offset tracker; commits follow. Other threads (reload, HTTP, librdkafka's) touch only the stats atomics and
+ * the plugin's thread-safe calls. A record (xmcd_rec) lives from consumption until the broker acknowledges
+ * its output or its dead-letter copy; it keeps the consumed message so that a late failure can still send
+ * the original bytes to the dead-letter topic. */
+#ifndef XMCD_XMCD_H
+#define XMCD_XMCD_H
+
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "batcher.h"
+#include "config.h"
+#include "http.h"
+#include "offsets.h"
+#include "plugin.h"
+#include "reload.h"
+#include "stats.h"
+
+typedef enum xmcd_target {
+    XMCD_TARGET_OUT = 0,
+    XMCD_TARGET_DLQ = 1
+} xmcd_target;
+
+struct xmcd_rec {
+    rd_kafka_message_t *in; /* the consumed record (owned) */
+    xmcd_part *part;        /* offset tracking: partition and sequence */
+    uint64_t seq;
+    uint64_t t_consumed_ns, t_produced_ns;
+    int target;             /* xmcd_target of the copy in flight */
+    /* a failed delivery waiting to be produced again (owned copies) */
+    void *retry_value, *retry_key;
+    size_t retry_value_len, retry_key_len;
+    rd_kafka_headers_t *retry_headers;
+    uint64_t retry_due_ns;
+    char *dlq_reason; /* "CODE\0message": to be dead-lettered by the retry list (owned) */
+    struct xmcd_rec *next; /* retry list */
+    char model_version[XMC_STAGE_VERSION_MAX];
+};
+
+typedef struct xmcd {
+    xmcd_config *conf;
+    rd_kafka_t *consumer, *producer;
+    xmcd_offsets *offsets;
+    xmcd_batch batch;
+    xmcd_plugin *plugin;
+    xmcd_stats stats;
+    xmcd_reload *reload;
+    xmcd_http *http;
+
+    xmcd_rec *retry_head, *retry_tail;
+    int paused;
+    int draining;  /* shutting down: consume nothing more */
+    int fatal;     /* stop without committing anything more */
+    uint64_t next_commit_ns, next_stats_ns, last_stall_log_ns, drain_deadline_ns;
+
+    volatile sig_atomic_t *stop_flag, *hup_flag;
+
+    /* plugin call arrays, sized for the batch */
+    xmc_stage_in *in;
+    xmc_stage_out *out;
+    size_t io_cap;
+    xmc_stage_header *headers;
+    size_t headers_cap;
+} xmcd;
+
+/* pipeline.c: the main loop. Returns the process exit code (0 after a clean drain). */
+int xmcd_run(xmcd *d);
+/* pipeline.c: finishes a record (acknowledged): offsets, stats, frees it. */
+void xmcd_rec_finish(xmcd *d, xmcd_rec *rec);
+/* pipeline.c: queues a record whose delivery failed to be produced again (a copy of failed is kept). */
+void xmcd_rec_retry_later(xmcd *d, xmcd_rec *rec, const rd_kafka_message_t *failed, uint64_t delay_ms);
+/* pipeline.c: queues a record to be sent to the dead-letter topic with code and message. */
+void xmcd_rec_dead_letter_later(xmcd *d, xmcd_rec *rec, const char *code, const char *message);
+/* pipeline.c: drops a record without finishing it (shutdown): its offset is never committed past. */
+void xmcd_rec_abandon(xmcd *d, xmcd_rec *rec);
+/* pipeline.c: the rebalance handler (called from consumer.c's callback). */
+void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
+/* pipeline.c: sends the processed batch, produces due retries; used by the rebalance handler too. */
+void xmcd_process_batch(xmcd *d);
+
+/* consumer.c */
+rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen);
+void xmcd_consumer_pause(xmcd *d, int pause);
+
+/* producer.c */
+rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen);
+/* Produces one copy of rec to the topic of its target; value/key are copied, headers are owned by the
+ * producer on success (destroyed here on failure). Waits (serving delivery reports) while the local queue is
+ * full. Returns 0 or the librdkafka error. */
+rd_kafka_resp_err_t xmcd_producer_send(xmcd *d, xmcd_rec *rec, const void *value, size_t value_len,
+                                       const void *key, size_t key_len, rd_kafka_headers_t *headers);
+
+/* dlq.c: sends rec's original record to the dead-letter topic with the reason headers. */
+void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message);
+
+/* log.c-style bridge for librdkafka's own logs (consumer.c and producer.c install it). */
+void xmcd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+void xmcd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+
+#endif

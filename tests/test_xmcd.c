@@ -1,0 +1,544 @@
+/* test_xmcd.c: end-to-end reliability tests of the xmcd daemon on the embedded Kafka (RELIABILITY.md).
+ *
+ * Each test starts librdkafka's mock cluster inside this process, runs build/xmcd as a child with the
+ * upper-casing fixture plugin (tests/plugins/upper_stage.c), produces keyed records and lets an independent
+ * verifier read the output and dead-letter topics and the group's committed offsets. Tests are named after
+ * the RELIABILITY.md row they check. Sizes: XMC_R1_RECORDS (default 20000) and XMC_R1_KILLS (default 3). */
+#include "xmcd_harness.h"
+
+typedef struct xh_env {
+    char *dir;
+    char conf[1024], log[1024], repo[1024];
+    xh_mock mock;
+    pid_t pid;
+} xh_env;
+
+static int xh_env_up(xh_env *e, int brokers, int dlq_parts, int max_inflight, int sleep_us, int msg_timeout_ms)
+{
+    memset(e, 0, sizeof *e);
+    e->dir = tu_tmpdir();
+    if (!e->dir) return -1;
+    snprintf(e->conf, sizeof e->conf, "%s/xmcd.conf", e->dir);
+    snprintf(e->log, sizeof e->log, "%s/xmcd.log", e->dir);
+    snprintf(e->repo, sizeof e->repo, "%s/models", e->dir);
+    xh_write_version(e->repo, "v1", "ok\n");
+    xh_set_current(e->repo, "v1");
+    if (xh_mock_start(&e->mock, brokers, dlq_parts) != 0) return -1;
+    xh_write_conf(e->conf, e->mock.bootstraps, e->repo, max_inflight, sleep_us, msg_timeout_ms, NULL);
+    return 0;
+}
+
+static void xh_env_down(xh_env *e)
+{
+    if (e->pid > 0) xh_kill(e->pid);
+    e->pid = 0;
+    xh_mock_stop(&e->mock);
+    if (getenv("XMC_KEEP_TMP"))
+        fprintf(stderr, "kept %s\n", e->dir);
+    else if (e->dir)
+        tu_rmrf(e->dir);
+    free(e->dir);
+    e->dir = NULL;
+}
+
+/* Starts the daemon and waits until it has its partitions. */
+static int xh_env_start(xh_env *e)
+{
+    int before = xh_file_count(e->log, "event=assigned");
+    e->pid = xh_spawn(e->conf, e->log);
+    if (e->pid < 0) return -1;
+    return xh_wait_log(e->log, "event=assigned", before + 1, 30);
+}
+
+static void xh_dump_log(const xh_env *e)
+{
+    char cmd[2100];
+    snprintf(cmd, sizeof cmd, "grep -v event=stats '%s' | tail -25 >&2", e->log);
+    if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
+}
+
+/* ---- record values ------------------------------------------------------------------------------------ */
+
+enum { XH_GOOD, XH_BAD, XH_BIG, XH_EMPTY };
+
+static int xh_kind(int id)
+{
+    if (id % 97 == 13) return XH_BAD;
+    if (id % 101 == 17) return XH_BIG;
+    if (id % 89 == 7) return XH_EMPTY;
+    return XH_GOOD;
+}
+
+static const char *xh_value_mixed(int id, size_t *len)
+{
+    static char buf[1600];
+    switch (xh_kind(id)) {
+    case XH_BAD: *len = (size_t)snprintf(buf, sizeof buf, "BAD record %d", id); break;
+    case XH_BIG:
+        memset(buf, 'z', 1500);
+        *len = 1500;
+        break;
+    case XH_EMPTY: *len = 0; break;
+    default: *len = (size_t)snprintf(buf, sizeof buf, "product %d trail running shoe", id); break;
+    }
+    return buf;
+}
+
+static const char *xh_value_plain(int id, size_t *len)
+{
+    static char buf[64];
+    *len = (size_t)snprintf(buf, sizeof buf, "product %d", id);
+    return buf;
+}
+
+/* ---- R6: poison records ------------------------------------------------------------------------------- */
+
+static void test_R6_poison_records_dead_lettered_once(void)
+{
+    const int n = 3000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 30000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_mixed), n);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 60);
+    CU_ASSERT_EQUAL(ok, n);
+    int bad = 0, wrong = 0;
+    for (int id = 0; id < n; id++) {
+        int kind = xh_kind(id);
+        const xh_seen *s = &seen[id];
+        if (kind == XH_BAD || kind == XH_BIG) {
+            bad++;
+            const char *code = kind == XH_BAD ? "PLUGIN" : "TOO_LARGE";
+            if (s->dlq != 1 || s->out != 0 || strcmp(s->code, code) || !s->has_all_headers || !s->value_ok ||
+                s->src_partition != xh_inputs[id].partition || s->src_offset != xh_inputs[id].offset) {
+                if (wrong++ < 5)
+                    fprintf(stderr, "id %d: dlq=%d out=%d code=%s headers=%d value_ok=%d src=%d/%lld want %d/%lld\n",
+                            id, s->dlq, s->out, s->code, s->has_all_headers, s->value_ok, s->src_partition,
+                            s->src_offset, xh_inputs[id].partition, xh_inputs[id].offset);
+            }
+        } else if (s->out != 1 || s->dlq != 0 || strcmp(s->version, "v1")) {
+            if (wrong++ < 5) fprintf(stderr, "id %d: out=%d dlq=%d version=%s\n", id, s->out, s->dlq, s->version);
+        }
+    }
+    CU_ASSERT(bad > 40);
+    CU_ASSERT_EQUAL(wrong, 0);
+    /* the offsets advance past every poison record */
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 15), 0);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    if (wrong) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R1: kill -9 mid-stream, restart ------------------------------------------------------------------ */
+
+static int xh_env_int(const char *name, int def)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : def;
+}
+
+static int64_t xh_topic_total(const char *bootstraps, const char *topic, int parts)
+{
+    rd_kafka_t *rk = xh_reader(bootstraps, NULL);
+    int64_t total = 0;
+    for (int p = 0; rk && p < parts; p++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000) == 0) total += hi;
+    }
+    if (rk) rd_kafka_destroy(rk);
+    return total;
+}
+
+static void test_R1_kill9_restart_all_accounted(void)
+{
+    const int n = xh_env_int("XMC_R1_RECORDS", 20000), kills = xh_env_int("XMC_R1_KILLS", 3);
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    int *snap = calloc((size_t)n * (size_t)(kills + 1), sizeof *snap); /* outputs+DLQ per id after kill k */
+    int64_t committed[16][XH_PARTS];
+    /* 10 ms per 200-record batch: about 20k records/s, so the kills land mid-stream */
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 5000, 10000, 30000) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_mixed), n);
+    int done_kills = 0;
+    for (int k = 0; k < kills && k < 16; k++) {
+        CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+        /* kill when about (k+1)/(kills+1) of the records have left */
+        int64_t target = (int64_t)n * (k + 1) / (kills + 1);
+        double end = xh_now() + 60;
+        while (xh_now() < end &&
+               xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) +
+                       xh_topic_total(e.mock.bootstraps, XH_TOPIC_DLQ, 1) <
+                   target)
+            xh_sleep_ms(20);
+        kill(e.pid, SIGKILL);
+        waitpid(e.pid, NULL, 0);
+        e.pid = 0;
+        CU_ASSERT_EQUAL(xh_committed(e.mock.bootstraps, "xmcd-test", committed[k]), 0);
+        xh_account(e.mock.bootstraps, n, seen);
+        for (int id = 0; id < n; id++) snap[(size_t)k * (size_t)n + (size_t)id] = seen[id].out + seen[id].dlq;
+        done_kills++;
+    }
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 120);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    /* duplicates only from the uncommitted tail: a record below the offset committed at kill k gets no new
+     * copy after kill k */
+    int dups = 0, bad_dups = 0;
+    for (int id = 0; id < n; id++) {
+        int total = seen[id].out + seen[id].dlq;
+        if (total > 1) dups += total - 1;
+        for (int k = 0; k < done_kills; k++) {
+            int p = xh_inputs[id].partition;
+            if (committed[k][p] >= 0 && xh_inputs[id].offset < committed[k][p] &&
+                total != snap[(size_t)k * (size_t)n + (size_t)id]) {
+                if (bad_dups++ < 5)
+                    fprintf(stderr, "id %d (p%d@%lld) below committed %lld at kill %d: %d copies then, %d now\n", id,
+                            p, xh_inputs[id].offset, (long long)committed[k][p], k,
+                            snap[(size_t)k * (size_t)n + (size_t)id], total);
+                break;
+            }
+        }
+    }
+    fprintf(stderr, "R1: %d records, %d kills, %d duplicates (all from uncommitted tails: %s)\n", n, done_kills,
+            dups, bad_dups ? "NO" : "yes");
+    CU_ASSERT_EQUAL(bad_dups, 0);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    if (ok != n || bad_dups) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(snap);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R16: SIGTERM mid-batch --------------------------------------------------------------------------- */
+
+static void test_R16_sigterm_mid_batch_drains_and_commits(void)
+{
+    const int n = 3000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    /* 300 ms per batch: SIGTERM lands inside the plugin call */
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 300000, 30000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    double end = xh_now() + 30;
+    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
+    xh_sleep_ms(150);
+    double t0 = xh_now();
+    kill(e.pid, SIGTERM);
+    int rc = xh_wait_exit(e.pid, 15);
+    double took = xh_now() - t0;
+    e.pid = 0;
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(took < 8.0 + 2.0); /* drain_deadline_ms = 8000 */
+    CU_ASSERT(xh_file_count(e.log, "event=drain_start") == 1);
+    /* nothing committed past a record without an output */
+    int64_t com[XH_PARTS];
+    CU_ASSERT_EQUAL(xh_committed(e.mock.bootstraps, "xmcd-test", com), 0);
+    xh_account(e.mock.bootstraps, n, seen);
+    int uncovered = 0, done_before = 0;
+    for (int id = 0; id < n; id++) {
+        done_before += seen[id].out > 0;
+        if (xh_inputs[id].offset < com[xh_inputs[id].partition] && seen[id].out == 0) uncovered++;
+    }
+    CU_ASSERT_EQUAL(uncovered, 0);
+    CU_ASSERT(done_before < n); /* the stop really was mid-stream */
+    /* restart (no slow plugin): every record once, no duplicate of the work completed before the stop */
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 30000, NULL);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
+    int dups = 0;
+    for (int id = 0; id < n; id++) dups += seen[id].out > 1;
+    fprintf(stderr, "R16: stopped in %.2f s with %d/%d done, %d duplicates after restart\n", took, done_before, n,
+            dups);
+    CU_ASSERT_EQUAL(dups, 0);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    if (dups || uncovered) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R15: bad config on SIGHUP ------------------------------------------------------------------------ */
+
+/* Rewrites the config with extra appended, sends SIGHUP and waits for the n-th refusal. */
+static int xh_hup_refused(xh_env *e, const char *extra, int nth, const char *expect)
+{
+    xh_write_conf(e->conf, e->mock.bootstraps, e->repo, 20000, 0, 30000, extra);
+    kill(e->pid, SIGHUP);
+    if (xh_wait_log(e->log, "event=config_reload_refused", nth, 10) != 0) return -1;
+    if (expect && xh_file_count(e->log, expect) < 1) {
+        fprintf(stderr, "refusal #%d lacks \"%s\"\n", nth, expect);
+        return -1;
+    }
+    return xh_alive(e->pid) ? 0 : -1;
+}
+
+static void test_R15_bad_config_on_sighup_keeps_running(void)
+{
+    const int n = 300;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 30000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    char expect[1200], incdir[1100], extra[1400];
+    /* the base config has 12 lines; the appended line is line 13 */
+    snprintf(expect, sizeof expect, "%s:13: syntax error", e.conf);
+    CU_ASSERT_EQUAL(xh_hup_refused(&e, "broken = ;", 1, expect), 0);
+    snprintf(expect, sizeof expect, "%s:13: duplicate setting name", e.conf);
+    CU_ASSERT_EQUAL(xh_hup_refused(&e, "group_id = \"other\";", 2, expect), 0);
+    snprintf(incdir, sizeof incdir, "%s/incdir", e.dir);
+    mkdir(incdir, 0755);
+    snprintf(extra, sizeof extra, "@include \"%s\"", incdir);
+    CU_ASSERT_EQUAL(xh_hup_refused(&e, extra, 3, NULL), 0);
+    /* a bad value: rewrite the batch group itself */
+    {
+        char text[8192], *p;
+        xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 30000, NULL);
+        FILE *f = fopen(e.conf, "r");
+        size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len] = 0;
+        p = strstr(text, "max_records = 200");
+        CU_ASSERT_FATAL(p != NULL);
+        memcpy(p, "max_records = 000", 17);
+        tu_write_file(e.conf, text);
+        kill(e.pid, SIGHUP);
+        CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_reload_refused", 4, 10), 0);
+        snprintf(expect, sizeof expect, "%s:4: batch.max_records out of range", e.conf);
+        CU_ASSERT(xh_file_count(e.log, expect) == 1);
+    }
+    /* a huge file */
+    {
+        FILE *f = fopen(e.conf, "a");
+        for (int i = 0; i < 40000; i++) fprintf(f, "# padding line %d to make the file too large\n", i);
+        fclose(f);
+        kill(e.pid, SIGHUP);
+        CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_reload_refused", 5, 10), 0);
+        CU_ASSERT(xh_file_count(e.log, "byte limit") == 1);
+    }
+    CU_ASSERT(xh_alive(e.pid));
+    /* a good change is taken live */
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 30000, "embedded = { partitions = 4; };");
+    {
+        char text[8192], *p;
+        FILE *f = fopen(e.conf, "r");
+        size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len] = 0;
+        p = strstr(text, "max_records = 200");
+        memcpy(p, "max_records = 150", 17);
+        tu_write_file(e.conf, text);
+    }
+    kill(e.pid, SIGHUP);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "key=batch.max_records old=200 new=150", 1, 10), 0);
+    /* and it still works */
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 30), n);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+static void test_R15_bad_config_at_start_exits_2_with_line(void)
+{
+    char *dir = tu_tmpdir();
+    char conf[1100], log[1100], text[256];
+    snprintf(conf, sizeof conf, "%s/bad.conf", dir);
+    snprintf(log, sizeof log, "%s/xmcd.log", dir);
+    tu_write_file(conf, "group_id = \"g\";\ntopics = { in = \"a\"; out = \"b\"; dlq = \"c\"; };\nbatch = { max_wait_ms = ; };\n");
+    pid_t pid = xh_spawn(conf, log);
+    CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 2);
+    snprintf(text, sizeof text, "%s:3: syntax error", conf);
+    CU_ASSERT(xh_file_count(log, text) >= 1);
+    /* a value of the wrong type names its own line */
+    tu_write_file(conf, "group_id = \"g\";\ntopics = { in = \"a\"; out = \"b\"; dlq = \"c\"; };\n"
+                        "plugin = { path = \"x.so\"; };\nbatch = {\n  max_records = \"many\";\n};\n");
+    pid = xh_spawn(conf, log);
+    CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 2);
+    snprintf(text, sizeof text, "%s:5: batch.max_records must be an integer", conf);
+    CU_ASSERT(xh_file_count(log, text) >= 1);
+    /* a librdkafka property it does not know */
+    tu_write_file(conf, "group_id = \"g\";\ntopics = { in = \"a\"; out = \"b\"; dlq = \"c\"; };\n"
+                        "plugin = { path = \"x.so\"; };\nkafka = [ \"no.such.property=1\" ];\n");
+    pid = xh_spawn(conf, log);
+    CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 2);
+    snprintf(text, sizeof text, "%s:4: No such configuration property", conf);
+    CU_ASSERT(xh_file_count(log, text) >= 1);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* ---- R13 (daemon side): a refused model leaves the old one serving ------------------------------------ */
+
+static void test_R13_refused_model_old_serves_then_good_taken(void)
+{
+    const int n = 1500;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 30000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 500, xh_value_plain), 500);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 500, seen, 30), 500);
+    xh_write_version(e.repo, "v2", "corrupt\n"); /* fails the fixture's canary check */
+    xh_set_current(e.repo, "v2");
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=model_refused version=v2", 1, 10), 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 500, 1000, xh_value_plain), 500);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 1000, seen, 30), 1000);
+    int v1 = 0;
+    for (int id = 0; id < 1000; id++) v1 += !strcmp(seen[id].version, "v1");
+    CU_ASSERT_EQUAL(v1, 1000);
+    CU_ASSERT(xh_file_count(e.log, "event=model_refused version=v2") == 1); /* not retried every poll */
+    xh_write_version(e.repo, "v3", "ok\n");
+    xh_set_current(e.repo, "v3");
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=model_swap version=v3", 1, 10), 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 1000, n, xh_value_plain), 500);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 30), n);
+    int v3 = 0;
+    for (int id = 1000; id < n; id++) v3 += !strcmp(seen[id].version, "v3");
+    CU_ASSERT_EQUAL(v3, 500);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "swaps=1 refusals=1", 1, 5), 0);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R5: output produce failing for a while ----------------------------------------------------------- */
+
+static void test_R5_produce_failing_never_commits_unacknowledged(void)
+{
+    const int n = 2000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    /* message.timeout.ms = 1500: failing produce requests surface as failed deliveries, which xmcd retries */
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 1500) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    /* from now on, Produce requests fail (retriable) for a while: the next 150 of them, from any client */
+    rd_kafka_mock_push_request_errors(e.mock.mc, 0 /* Produce */, 150, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    int checks = 0, violations = 0;
+    double end = xh_now() + 8;
+    while (xh_now() < end) {
+        int64_t com[XH_PARTS];
+        if (xh_committed(e.mock.bootstraps, "xmcd-test", com) != 0) continue;
+        xh_account(e.mock.bootstraps, n, seen); /* read after the commit: all below it must be there */
+        for (int id = 0; id < n; id++)
+            if (xh_inputs[id].offset < com[xh_inputs[id].partition] && seen[id].out + seen[id].dlq == 0) violations++;
+        checks++;
+        xh_sleep_ms(300);
+    }
+    CU_ASSERT(checks > 3);
+    CU_ASSERT_EQUAL(violations, 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    int dlq = 0;
+    for (int id = 0; id < n; id++) dlq += seen[id].dlq;
+    CU_ASSERT_EQUAL(dlq, 0); /* an outage is not a reason to dead-letter */
+    fprintf(stderr, "R5: %d checks during the failures, %d retry log lines\n", checks,
+            xh_file_count(e.log, "event=produce_delivery_failed"));
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    if (violations) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R7: DLQ topic unavailable ------------------------------------------------------------------------ */
+
+static void test_R7_dlq_unavailable_stalls_never_drops(void)
+{
+    const int n = 400, poison = 110;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 1500) == 0);
+    /* inputs, outputs and the group on brokers 1-2; the dead-letter partition alone on broker 3 */
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 1 + p % 2);
+    }
+    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 3);
+    rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    rd_kafka_mock_broker_set_down(e.mock.mc, 3);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, poison, xh_value_plain), poison);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison, poison + 1, xh_value_mixed), 1); /* id 110: BAD */
+    CU_ASSERT_EQUAL_FATAL(xh_kind(poison), XH_BAD);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison + 1, n, xh_value_plain), n - poison - 1);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=dlq_delivery_failed", 1, 20), 0);
+    /* stalled on the poison record's partition: the commit stays at or below it */
+    int64_t com[XH_PARTS];
+    int p = xh_inputs[poison].partition;
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(xh_committed(e.mock.bootstraps, "xmcd-test", com), 0);
+        CU_ASSERT(com[p] <= xh_inputs[poison].offset);
+        xh_sleep_ms(300);
+    }
+    CU_ASSERT(xh_alive(e.pid));
+    rd_kafka_mock_broker_set_up(e.mock.mc, 3);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
+    CU_ASSERT(seen[poison].dlq >= 1);
+    CU_ASSERT_STRING_EQUAL(seen[poison].code, "PLUGIN");
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    CU_ASSERT(xh_file_count(e.log, "dlq_retries=0 ") < xh_file_count(e.log, "event=stats"));
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+    /* one suite per test so that each runs alone: build/tests/test_xmcd R6 */
+    CU_add_test(CU_add_suite("R15_start", NULL, NULL), "R15_bad_config_at_start_exits_2_with_line",
+                test_R15_bad_config_at_start_exits_2_with_line);
+    CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",
+                test_R6_poison_records_dead_lettered_once);
+    CU_add_test(CU_add_suite("R13", NULL, NULL), "R13_refused_model_old_serves_then_good_taken",
+                test_R13_refused_model_old_serves_then_good_taken);
+    CU_add_test(CU_add_suite("R15", NULL, NULL), "R15_bad_config_on_sighup_keeps_running",
+                test_R15_bad_config_on_sighup_keeps_running);
+    CU_add_test(CU_add_suite("R16", NULL, NULL), "R16_sigterm_mid_batch_drains_and_commits",
+                test_R16_sigterm_mid_batch_drains_and_commits);
+    CU_add_test(CU_add_suite("R5", NULL, NULL), "R5_produce_failing_never_commits_unacknowledged",
+                test_R5_produce_failing_never_commits_unacknowledged);
+    CU_add_test(CU_add_suite("R7", NULL, NULL), "R7_dlq_unavailable_stalls_never_drops",
+                test_R7_dlq_unavailable_stalls_never_drops);
+    CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);
+    return tu_run(argc, argv);
+}
