@@ -58,7 +58,7 @@ ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
 endif
 
-.PHONY: all test test-asan bench demo clean deps check-deps
+.PHONY: all test test-asan test-valgrind bench demo clean deps check-deps
 # keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
 .SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
@@ -113,6 +113,11 @@ test: all $(TEST_BIN) $(TEST_PLUGIN_SO)
 
 test-asan:
 	$(MAKE) MODE=asan BUILD=build-asan test
+
+# The CUnit suites under valgrind (memcheck, leaks); the Kafka end-to-end suite is left to test-asan there.
+test-valgrind: all $(TEST_BIN)
+	@BUILD=$(BUILD) VALGRIND="valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite -q" \
+	  SKIP="test_xmcd" NO_CLI=1 bash tests/run.sh
 
 # ---- benchmarks and demo -------------------------------------------------------------------------------
 DATA ?= ../shared/data
