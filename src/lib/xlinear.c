@@ -7,13 +7,13 @@
  * after a layer is trained it is laid out for search at once, since man needs it for the next layer. */
 #include "xlinear.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "beam.h"
+#include "parallel.h"
 
 void xmc_xlinear_params_default(xmc_xlinear_params *p)
 {
@@ -278,18 +278,6 @@ fail:
     return NULL;
 }
 
-/* Runs fn(arg) on `threads` threads (the caller's included). */
-static void run_threads(void *(*fn)(void *), void *arg, int threads)
-{
-    pthread_t th[64];
-    int n = 1;
-    if (threads > 64) threads = 64;
-    for (int i = 1; i < threads; i++)
-        if (pthread_create(&th[n], NULL, fn, arg) == 0) n++;
-    fn(arg);
-    for (int i = 1; i < n; i++) pthread_join(th[i], NULL);
-}
-
 /* Union of two CSR sparsity patterns (same shape), values 1, rows sorted. */
 static xmc_err pattern_union(const xmc_csr *a, const xmc_csr *b, xmc_csr *out, xmc_error *err)
 {
@@ -436,7 +424,7 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
         if (!job.w_idx || !job.w_val || !job.w_nnz) {
             rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
         } else {
-            run_threads(layer_worker, &job, p->threads > 0 ? p->threads : 1);
+            xmc_parallel_run(layer_worker, &job, p->threads);
             if (atomic_load(&job.failed)) { rc = job.err.code ? job.err.code : XMC_ERR_NOMEM; if (err) *err = job.err; }
         }
         xmc_csr_free(&mt);
