@@ -117,7 +117,23 @@ static void test_costs_move_bias(void)
         if (c == 2) CU_ASSERT(b < -0.2);           /* and the mirror */
         if (c == 0) prev_b = b;
     }
-    /* on the toy problem too: raising Cp raises every decision value of the positives' side */
+    /* bias value 2: b = 2 beta (Cp - Cn) / (1 + 2 beta^2 (Cp + Cn)), decision value b * beta */
+    {
+        xmc_dcd_params p;
+        xmc_dcd_params_default(&p);
+        p.cp = 2;
+        p.bias = 2;
+        p.eps = 1e-6;
+        p.max_iter = 10000;
+        p.threshold = 0;
+        const uint32_t *idx;
+        const float *val;
+        uint32_t m = xmc_dcd_solve(&x, inst, y, 2, &p, ws, &idx, &val);
+        double b = bias_weight(&x, idx, val, m), want = 2 * 2 * (2 - 1) / (1 + 2 * 4 * (2 + 1.0));
+        CU_ASSERT(fabs(b - want) < 1e-4);
+        if (fabs(b - want) >= 1e-4) fprintf(stderr, "bias value 2: bias weight %.6f, closed form %.6f\n", b, want);
+    }
+    /* on the toy problem too: raising Cp raises the decision value of a positive that looks negative */
     xmc_csr_free(&x);
     uint32_t inst12[12];
     int8_t y12[12];

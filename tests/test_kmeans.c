@@ -155,6 +155,41 @@ static void test_separated_groups(void)
     xmc_csr_free(&feat);
 }
 
+/* A converged split is a fixed point: more iterations change nothing (on the arc it converges after the
+ * first re-centring; random rows within 50 iterations). A centroid difference of the wrong sign would swap
+ * the halves on every iteration, so the result would depend on max_iter's parity. */
+static void test_converged_is_fixed(void)
+{
+    xmc_kmeans_ws *ws;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_kmeans_ws_new(NF, 50, &ws, &err), XMC_OK);
+    for (uint32_t n = 3; n <= 50; n++) {
+        for (int kind = 0; kind < 2; kind++) {
+            xmc_csr feat;
+            if (kind == 0) {
+                double angle[50];
+                for (uint32_t i = 0; i < n; i++) angle[i] = 90.0 * ((i * 7) % n) / (n - 1);
+                arc_embeddings(&feat, angle, n);
+            } else {
+                random_embeddings(&feat, n, 1000 + n);
+            }
+            static const int iters[] = {50, 51, 200};
+            uint32_t first[50];
+            for (int k = 0; k < 3; k++) {
+                uint32_t elems[50];
+                for (uint32_t i = 0; i < n; i++) elems[i] = i;
+                xmc_rng rng;
+                xmc_rng_seed(&rng, n);
+                xmc_kmeans_split(&feat, elems, n, &rng, kind == 0 ? iters[k] - 45 : iters[k], ws);
+                if (k == 0) memcpy(first, elems, n * sizeof *elems);
+                else CU_ASSERT(memcmp(first, elems, n * sizeof *elems) == 0);
+            }
+            xmc_csr_free(&feat);
+        }
+    }
+    xmc_kmeans_ws_free(ws);
+}
+
 /* Same seed, same split; the workspace comes back clean (a split after another one gives what a fresh
  * workspace gives). */
 static void test_deterministic(void)
@@ -230,6 +265,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_balanced_halves);
     TU_ADD(s, test_arc_split_sizes);
     TU_ADD(s, test_separated_groups);
+    TU_ADD(s, test_converged_is_fixed);
     TU_ADD(s, test_deterministic);
     TU_ADD(s, test_zero_embeddings);
     return tu_run(argc, argv);
