@@ -440,7 +440,7 @@ static void test_missing_files(void)
 }
 
 /* Regression for LABEL_OFFSETS_OOB: labels.offsets[1] made huge (its top byte flipped) with checksums off.
- * load_labels (src/lib/classifier.c) checks only offsets[0] == 0 and offsets[L] == bytes of names, then
+ * load_labels (src/lib/classifier.c:75-78) checks only offsets[0] == 0 and offsets[L] == bytes of names, then
  * for each label tests offsets[l + 1] <= offsets[l] and reads names[offsets[l + 1] - 1]: an offset past
  * the names is dereferenced before the next label's check can see it decrease: SIGSEGV. */
 static void test_label_offset_past_names(void)

@@ -436,9 +436,9 @@ static void test_damaged_index_refused(void)
         r[1].chunk_ptr[1] = 4; /* chunk 0 = rows 0..3 of 3, chunk 1 = rows 4..3 */
         CASE(XMC_ERR_CORRUPT, r, 2, 2, 3, "l3-hinge", -1, -1, -1);
 #ifdef XMC_KNOWN_BUG_LOAD_CHUNK_PTR_OOB
-        /* Known bug: xmc_xlinear_load (src/lib/xlinear.c, the per-parent loop) walks the rows of chunk p before
-         * it has checked chunk_ptr[p + 1] <= nr_rows, so it reads row_feat[3] and row_ptr[4], one past the end
-         * of both mapped arrays, and reports "bad weight row 3" for a row that does not exist. It is refused
+        /* Known bug: xmc_xlinear_load (src/lib/xlinear.c:585-590, the per-parent loop) walks the rows of chunk
+         * p before it has checked chunk_ptr[p + 1] <= nr_rows (monotonicity is only seen at parent p + 1), so it
+         * reads row_feat[3] and row_ptr[4], one past the end of both mapped arrays, and reports "bad weight row 3" for a row that does not exist. It is refused
          * only because the bytes past the end happen to be zero; a chunk pointer far past the rows reads
          * further. The loader must check the pointers before it follows them. */
         CU_ASSERT_PTR_NULL(strstr(msg, "row 3"));
