@@ -211,17 +211,13 @@ static int swept(const char *path)
 static int is_manifest(const char *path) { return strstr(path, "/manifest.cfg") != NULL; }
 static int is_text(const char *path) { return strstr(path, "/manifest.cfg") || strstr(path, "/CURRENT"); }
 
-/* Known bug LABEL_OFFSETS_OOB (see test_label_offset_past_names): with checksums off, a damaged
- * labels.offsets.bin crashes xmc_classifier_open. Those cases are skipped unless the bug's macro is set. */
+/* Regression LABEL_OFFSETS_OOB (see test_label_offset_past_names): a damaged labels.offsets.bin once crashed
+ * xmc_classifier_open with checksums off; no case is skipped any more. */
 static int known_crash(const char *path, int verify)
 {
-#ifdef XMC_KNOWN_BUG_LABEL_OFFSETS_OOB
     (void)path;
     (void)verify;
     return 0;
-#else
-    return !verify && strstr(path, "/labels.offsets.bin") != NULL;
-#endif
 }
 
 /* Opens the repository; on success classifies a few inputs (must not crash, labels in range) and closes. */
@@ -407,13 +403,10 @@ static void test_text_flips(void)
     }
     printf("\n  %d manifest/CURRENT flip cases, %d opened with checksums on\n", cases, accepted);
     CU_ASSERT(cur->sweep[0] || cases > 500);
-#ifdef XMC_KNOWN_BUG_MANIFEST_UNCHECKED
-    /* Known gap: manifest.cfg is covered by no checksum (model.c checks every array file's xxh64 listed in
-     * it, but not the manifest itself), so flips in its values are accepted with verification on: a renamed
-     * "canary.label" entry silently switches the canary check off (classifier.c load_canaries returns OK
-     * when the array is absent), xl.beam / xl.topk / train.n_docs / version change without notice. */
+    /* Regression MANIFEST_UNCHECKED: manifest.cfg once had no checksum of its own, so flips in its values
+     * (a renamed canary entry switching the canary check off, xl.beam, train.n_docs) were accepted. Its last
+     * line is now the xxh64 of the rest. */
     CU_ASSERT_EQUAL(accepted, 0);
-#endif
     xmc_error err = {0};
     CU_ASSERT_EQUAL(try_open(1, &err), XMC_OK);
 }
@@ -457,9 +450,7 @@ static void test_label_offset_past_names(void)
     put(path, buf, size);
     xmc_error err = {0};
     CU_ASSERT_EQUAL(try_open(1, &err), XMC_ERR_CORRUPT); /* the checksum */
-#ifdef XMC_KNOWN_BUG_LABEL_OFFSETS_OOB
-    CU_ASSERT_EQUAL(try_open(0, &err), XMC_ERR_CORRUPT); /* crashes today */
-#endif
+    CU_ASSERT_EQUAL(try_open(0, &err), XMC_ERR_CORRUPT); /* regression: this crashed */
     put(path, orig, size);
     free(buf);
     free(orig);

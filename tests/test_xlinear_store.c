@@ -435,14 +435,9 @@ static void test_damaged_index_refused(void)
         CASE(XMC_OK, r, 2, 2, 3, "l3-hinge", -1, -1, -1);
         r[1].chunk_ptr[1] = 4; /* chunk 0 = rows 0..3 of 3, chunk 1 = rows 4..3 */
         CASE(XMC_ERR_CORRUPT, r, 2, 2, 3, "l3-hinge", -1, -1, -1);
-#ifdef XMC_KNOWN_BUG_LOAD_CHUNK_PTR_OOB
-        /* Known bug: xmc_xlinear_load (src/lib/xlinear.c:585-590, the per-parent loop) walks the rows of chunk
-         * p before it has checked chunk_ptr[p + 1] <= nr_rows (monotonicity is only seen at parent p + 1), so it
-         * reads row_feat[3] and row_ptr[4], one past the end of both mapped arrays, and reports "bad weight row 3" for a row that does not exist. It is refused
-         * only because the bytes past the end happen to be zero; a chunk pointer far past the rows reads
-         * further. The loader must check the pointers before it follows them. */
+        /* Regression LOAD_CHUNK_PTR_OOB: the loader once walked chunk p's rows before checking chunk_ptr[p + 1]
+         * <= nr_rows, reading past both arrays and reporting "bad weight row 3" of 3 rows. */
         CU_ASSERT_PTR_NULL(strstr(msg, "row 3"));
-#endif
     }
 
     /* shapes: child_ptr one short; an array missing; manifest depth beyond the layers written */

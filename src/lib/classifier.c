@@ -78,7 +78,8 @@ static xmc_err load_labels(xmc_classifier *clf, xmc_error *err)
     if (clf->name_off[0] != 0 || clf->name_off[L] != nn)
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: label name offsets do not span the names", dir);
     for (uint32_t l = 0; l < L; l++)
-        if (clf->name_off[l + 1] <= clf->name_off[l] || clf->names[clf->name_off[l + 1] - 1] != '\0')
+        if (clf->name_off[l + 1] <= clf->name_off[l] || clf->name_off[l + 1] > nn ||
+            clf->names[clf->name_off[l + 1] - 1] != '\0')
             return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: label name %u is not terminated", dir, l);
     clf->nr_labels = L;
     long long n;
@@ -94,12 +95,19 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
     uint64_t n, m, k, len;
     const void *d;
     xmc_err rc;
-    if (!xmc_bundle_has(b, "canary.label")) return XMC_OK;
+    long long declared = 0;
+    if (xmc_bundle_get_int(b, "canary.count", &declared, NULL) != XMC_OK) declared = 0;
+    if (!xmc_bundle_has(b, "canary.label")) {
+        if (declared > 0) return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: %lld canaries declared, none stored", dir, declared);
+        return XMC_OK;
+    }
     if ((rc = arr1(b, "canary.label", XMC_DT_U32, &n, &d, err))) return rc;
     clf->canary_label = d;
     if ((rc = arr1(b, "canary.score", XMC_DT_F32, &m, &d, err))) return rc;
     clf->canary_score = d;
     if (m != n) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary labels and scores differ in count", dir);
+    if ((long long)n != declared)
+        return xmc_error_set(err, XMC_ERR_SHAPE, "%s: %llu canaries stored, the manifest declares %lld", dir, (unsigned long long)n, declared);
     for (uint64_t i = 0; i < n; i++)
         if (clf->canary_label[i] >= clf->nr_labels) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary %llu names no label", dir, (unsigned long long)i);
     if (clf->kind != XMC_FEAT_MATRIX) {
@@ -110,7 +118,7 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
         if (k != n + 1 || clf->canary_off[0] != 0 || clf->canary_off[n] != len)
             return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary text offsets do not match", dir);
         for (uint64_t i = 0; i < n; i++)
-            if (clf->canary_off[i + 1] < clf->canary_off[i]) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary offsets decrease", dir);
+            if (clf->canary_off[i + 1] < clf->canary_off[i] || clf->canary_off[i + 1] > len) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary offsets decrease", dir);
     } else {
         uint64_t nnz, nv;
         if ((rc = arr1(b, "canary.xptr", XMC_DT_U64, &k, &d, err))) return rc;
@@ -122,7 +130,8 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
         if (k != n + 1 || nv != nnz || clf->canary_xptr[0] != 0 || clf->canary_xptr[n] != nnz)
             return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary feature arrays do not match", dir);
         for (uint64_t i = 0; i < n; i++) {
-            if (clf->canary_xptr[i + 1] < clf->canary_xptr[i]) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary pointers decrease", dir);
+            if (clf->canary_xptr[i + 1] < clf->canary_xptr[i] || clf->canary_xptr[i + 1] > nnz)
+                return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary pointers decrease or overrun", dir);
             for (uint64_t p = clf->canary_xptr[i]; p < clf->canary_xptr[i + 1]; p++)
                 if (clf->canary_xidx[p] >= clf->xl.nr_features || (p > clf->canary_xptr[i] && clf->canary_xidx[p] <= clf->canary_xidx[p - 1]))
                     return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary %llu has bad feature ids", dir, (unsigned long long)i);

@@ -105,6 +105,7 @@ static xmc_err write_canaries(xmc_model_writer *w, const xmc_xlinear *m, const x
         score[n] = hit.score;
         n++;
     }
+    if ((rc = xmc_writer_set_int(w, "canary.count", n, err))) goto out;
     if (n == 0) goto out;
     uint64_t s = n;
     if ((rc = xmc_writer_array(w, "canary.label", XMC_DT_U32, 1, &s, label, err)) ||

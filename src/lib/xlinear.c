@@ -569,10 +569,17 @@ xmc_err xmc_xlinear_load(const xmc_bundle *b, xmc_xlinear *m, xmc_error *err)
         if (L->child_ptr[0] != 0 || L->child_ptr[prev_nodes] != nodes || L->chunk_ptr[0] != 0 ||
             L->chunk_ptr[prev_nodes] != rows || L->row_ptr[0] != 0 || L->row_ptr[rows] != nnz)
             return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: layer %u: pointer arrays do not span their data", dir, t);
+        /* bound every pointer before following any of them */
+        for (uint32_t p = 0; p < prev_nodes; p++)
+            if (L->child_ptr[p + 1] < L->child_ptr[p] || L->chunk_ptr[p + 1] < L->chunk_ptr[p] ||
+                L->child_ptr[p + 1] > nodes || L->chunk_ptr[p + 1] > rows)
+                return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: layer %u: pointers decrease or overrun at parent %u", dir, t, p);
+        for (uint64_t r = 0; r < rows; r++)
+            if (L->row_ptr[r + 1] < L->row_ptr[r] || L->row_ptr[r + 1] > nnz)
+                return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: layer %u: row pointers decrease or overrun at row %llu", dir, t,
+                                     (unsigned long long)r);
         uint32_t maxc = 0;
         for (uint32_t p = 0; p < prev_nodes; p++) {
-            if (L->child_ptr[p + 1] < L->child_ptr[p] || L->chunk_ptr[p + 1] < L->chunk_ptr[p])
-                return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: layer %u: pointers decrease at parent %u", dir, t, p);
             uint32_t c = L->child_ptr[p + 1] - L->child_ptr[p];
             if (c > maxc) maxc = c;
             for (uint64_t r = L->chunk_ptr[p]; r < L->chunk_ptr[p + 1]; r++) {
