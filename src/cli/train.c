@@ -41,9 +41,11 @@ static void usage(FILE *f)
 "  --kmeans-iter N       k-means iterations per split (default 20)\n"
 "  --seed S              seed of the tree (default 0)\n"
 "rankers\n"
+"  --solver S            dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
+"                        PECOS's L2R_L2LOSS_SVC_DUAL and L2R_L2LOSS_SVC_PRIMAL\n"
 "  --cp C, --cn C        costs of positive / negative errors (default 1, 1)\n"
-"  --eps E               solver tolerance (default 0.1)\n"
-"  --max-iter N          solver passes (default 100)\n"
+"  --eps E               solver tolerance (default 0.1 dual, 0.01 primal)\n"
+"  --max-iter N          dual passes / primal Newton steps at most (default 100 / 1000)\n"
 "  --threshold T         drop weights with |w| < T (default 0.1)\n"
 "  --bias B              bias feature value, 0 for none (default 1)\n"
 "  --negatives NS        tfn, man or tfn+man (default tfn)\n"
@@ -60,7 +62,7 @@ static void usage(FILE *f)
 
 enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, O_LEAF, O_KITER, O_SEED, O_CP, O_CN,
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
-       O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN };
+       O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER };
 
 static const struct option long_opts[] = {
     {"train", 1, 0, O_TRAIN}, {"model", 1, 0, O_MODEL}, {"config", 1, 0, O_CONFIG}, {"version", 1, 0, O_VERSION},
@@ -71,7 +73,8 @@ static const struct option long_opts[] = {
     {"topk", 1, 0, O_TOPK}, {"post", 1, 0, O_POST}, {"threads", 1, 0, O_THREADS}, {"canaries", 1, 0, O_CAN},
     {"quiet", 0, 0, O_QUIET}, {"xc", 1, 0, O_XC}, {"xc-feature-base", 1, 0, O_XCF}, {"xc-label-base", 1, 0, O_XCL},
     {"featurizer", 1, 0, O_FEAT}, {"encoder", 1, 0, O_ENC}, {"vocab", 1, 0, O_VOCAB}, {"pooling", 1, 0, O_POOL},
-    {"alpha", 1, 0, O_ALPHA}, {"max-length", 1, 0, O_MAXLEN}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"alpha", 1, 0, O_ALPHA}, {"max-length", 1, 0, O_MAXLEN}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, 'h'},
+    {0, 0, 0, 0}};
 
 typedef struct {
     xmc_train_opts o;
@@ -114,8 +117,23 @@ static int apply(settings *s, int code, const char *name, const char *v)
     case O_SEED: if (num(name, v, 0, 4294967295.0, &d)) return -1; s->o.tree.seed = (uint32_t)d; return 0;
     case O_CP: if (num(name, v, 1e-9, 1e9, &d)) return -1; s->o.xl.solver.cp = d; return 0;
     case O_CN: if (num(name, v, 1e-9, 1e9, &d)) return -1; s->o.xl.solver.cn = d; return 0;
-    case O_EPS: if (num(name, v, 1e-12, 1e3, &d)) return -1; s->o.xl.solver.eps = d; return 0;
-    case O_MAXIT: if (num(name, v, 1, 1e7, &d)) return -1; s->o.xl.solver.max_iter = (int)d; return 0;
+    /* tolerance and iteration cap go to both solvers: only the chosen one runs, and the order of --solver
+     * and --eps on the command line then does not matter */
+    case O_EPS:
+        if (num(name, v, 1e-12, 1e3, &d)) return -1;
+        s->o.xl.solver.eps = d;
+        s->o.xl.newton_eps = d;
+        return 0;
+    case O_MAXIT:
+        if (num(name, v, 1, 1e7, &d)) return -1;
+        s->o.xl.solver.max_iter = (int)d;
+        s->o.xl.newton_max_iter = (int)d;
+        return 0;
+    case O_SOLVER:
+        if (!strcmp(v, "dual")) s->o.xl.solver_type = XMC_SOLVER_DUAL;
+        else if (!strcmp(v, "primal")) s->o.xl.solver_type = XMC_SOLVER_PRIMAL;
+        else { fprintf(stderr, "xmc train: error: --solver: '%s' is not dual or primal\n", v); return -1; }
+        return 0;
     case O_THR: if (num(name, v, 0, 1e9, &d)) return -1; s->o.xl.solver.threshold = (float)d; return 0;
     case O_BIAS: if (num(name, v, 0, 1e6, &d)) return -1; s->o.xl.solver.bias = (float)d; return 0;
     case O_NEG:

@@ -281,6 +281,8 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     if ((rc = xmc_writer_begin(repo, o->version, &w, err))) goto out;
     char hex[17];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest(texts, lens, &x, y));
+    /* solver.eps and solver.max_iter record the settings of the solver that ran */
+    const int primal = o->xl.solver_type == XMC_SOLVER_PRIMAL;
     const char *kind = !texts ? "matrix" : o->featurizer == XMC_FEATURIZER_BOTH ? "tfidf+encoder"
                      : o->featurizer == XMC_FEATURIZER_ENCODER ? "encoder" : "tfidf";
     if ((rc = xmc_writer_set_string(w, "featurizer.kind", kind, err)) ||
@@ -290,10 +292,11 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
         (rc = xmc_writer_set_int(w, "tree.nr_splits", o->tree.nr_splits, err)) ||
         (rc = xmc_writer_set_int(w, "tree.max_leaf_size", o->tree.max_leaf_size, err)) ||
         (rc = xmc_writer_set_int(w, "tree.seed", o->tree.seed, err)) ||
+        (rc = xmc_writer_set_string(w, "solver.type", primal ? "primal" : "dual", err)) ||
         (rc = xmc_writer_set_float(w, "solver.cp", o->xl.solver.cp, err)) ||
         (rc = xmc_writer_set_float(w, "solver.cn", o->xl.solver.cn, err)) ||
-        (rc = xmc_writer_set_float(w, "solver.eps", o->xl.solver.eps, err)) ||
-        (rc = xmc_writer_set_int(w, "solver.max_iter", o->xl.solver.max_iter, err)) ||
+        (rc = xmc_writer_set_float(w, "solver.eps", primal ? o->xl.newton_eps : o->xl.solver.eps, err)) ||
+        (rc = xmc_writer_set_int(w, "solver.max_iter", primal ? o->xl.newton_max_iter : o->xl.solver.max_iter, err)) ||
         (rc = xmc_writer_set_float(w, "solver.threshold", o->xl.solver.threshold, err)) ||
         (rc = xmc_writer_set_string(w, "solver.negatives",
                                     o->xl.negatives == (XMC_NEG_TFN | XMC_NEG_MAN) ? "tfn+man"

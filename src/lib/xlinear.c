@@ -3,8 +3,9 @@
  * Training goes top-down. For layer t, every node j with parent c is one binary problem over the
  * instances "matched" to c: those whose true path passes c (teacher-forced negatives, tfn) and/or those the
  * model so far routes to c with its beam (matcher-aware negatives, man), plus j's own positives; j's
- * positives are +1, the rest -1. Problems run on a pool of threads, each with its own solver scratch;
- * after a layer is trained it is laid out for search at once, since man needs it for the next layer. */
+ * positives are +1, the rest -1, solved by the dual (dcd.h) or primal (tron.h) solver. Problems run on a
+ * pool of threads, each with its own solver scratch; after a layer is trained it is laid out for search at
+ * once, since man needs it for the next layer. */
 #include "xlinear.h"
 
 #include <stdatomic.h>
@@ -19,6 +20,9 @@ void xmc_xlinear_params_default(xmc_xlinear_params *p)
 {
     memset(p, 0, sizeof *p);
     xmc_dcd_params_default(&p->solver);
+    p->solver_type = XMC_SOLVER_DUAL;
+    p->newton_eps = 0.01;
+    p->newton_max_iter = 1000;
     p->negatives = XMC_NEG_TFN;
     p->beam = 10;
     p->topk = 20;
@@ -191,6 +195,8 @@ typedef struct {
     const xmc_csr *yt;          /* nodes x N: positives of each node, ascending */
     const uint32_t *parent;
     const xmc_dcd_params *solver;
+    int solver_type;            /* XMC_SOLVER_*: which of the two below the workers use */
+    xmc_tron_params primal;
     uint32_t nr_nodes;
     /* results: one row per node */
     uint32_t **w_idx;
@@ -208,7 +214,9 @@ static void *layer_worker(void *arg)
 {
     layer_job *job = arg;
     const xmc_csr *x = job->x;
+    const int primal = job->solver_type == XMC_SOLVER_PRIMAL;
     xmc_dcd_ws *ws = NULL;
+    xmc_tron_ws *tws = NULL;
     uint32_t *inst = malloc(((size_t)x->rows + 1) * sizeof *inst);
     int8_t *y = malloc((size_t)x->rows + 1);
     xmc_error err;
@@ -216,7 +224,8 @@ static void *layer_worker(void *arg)
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory for a training thread");
         goto fail;
     }
-    if (xmc_dcd_ws_new(x->cols, x->rows, &ws, &err)) goto fail;
+    if (primal ? xmc_tron_ws_new(x->cols, x->rows, &tws, &err) : xmc_dcd_ws_new(x->cols, x->rows, &ws, &err))
+        goto fail;
     for (;;) {
         if (atomic_load(&job->failed)) break;
         uint32_t j = atomic_fetch_add(&job->next, 1);
@@ -245,7 +254,8 @@ static void *layer_worker(void *arg)
         }
         const uint32_t *oi;
         const float *ov;
-        uint32_t m = xmc_dcd_solve(x, inst, y, n, job->solver, ws, &oi, &ov);
+        uint32_t m = primal ? xmc_tron_solve(x, inst, y, n, &job->primal, tws, &oi, &ov)
+                            : xmc_dcd_solve(x, inst, y, n, job->solver, ws, &oi, &ov);
         uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
         float *cv = malloc((m ? m : 1) * sizeof *cv);
         if (!ci || !cv) {
@@ -267,12 +277,14 @@ static void *layer_worker(void *arg)
         }
     }
     xmc_dcd_ws_free(ws);
+    xmc_tron_ws_free(tws);
     free(inst);
     free(y);
     return NULL;
 fail:
     if (!atomic_exchange(&job->failed, 1)) job->err = err;
     xmc_dcd_ws_free(ws);
+    xmc_tron_ws_free(tws);
     free(inst);
     free(y);
     return NULL;
@@ -346,6 +358,8 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
     if (y->cols != tree->nr_nodes[D - 1])
         return xmc_error_set(err, XMC_ERR_SHAPE, "%u labels but the tree has %u", y->cols, tree->nr_nodes[D - 1]);
     if (x->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no training instances");
+    if (p->solver_type != XMC_SOLVER_DUAL && p->solver_type != XMC_SOLVER_PRIMAL)
+        return xmc_error_set(err, XMC_ERR_ARG, "unknown solver type %d", p->solver_type);
     out->depth = D;
     out->nr_features = x->cols;
     out->bias = p->solver.bias;
@@ -414,7 +428,15 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
         if ((rc = xmc_csr_transpose(&ych[t], &yt, err))) { xmc_csr_free(&mt); goto out; }
 
         layer_job job = {.x = x, .mt = &mt, .yt = &yt, .parent = tree->parent[t], .solver = &p->solver,
-                         .nr_nodes = nodes, .p = p, .layer = t, .depth = D};
+                         .solver_type = p->solver_type, .nr_nodes = nodes, .p = p, .layer = t, .depth = D};
+        /* the primal solver shares costs, bias and threshold with the dual; its tolerance is its own */
+        xmc_tron_params_default(&job.primal);
+        job.primal.cp = p->solver.cp;
+        job.primal.cn = p->solver.cn;
+        job.primal.bias = p->solver.bias;
+        job.primal.threshold = p->solver.threshold;
+        job.primal.eps = p->newton_eps;
+        job.primal.max_iter = p->newton_max_iter;
         atomic_init(&job.next, 0);
         atomic_init(&job.done, 0);
         atomic_init(&job.failed, 0);
