@@ -68,13 +68,13 @@ static inline double xh_now(void)
 
 static inline void xh_sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
 
-static const char *xh_build(void)
+static inline const char *xh_build(void)
 {
     const char *b = getenv("BUILD");
     return b && *b ? b : "build";
 }
 
-static const char *xh_xmcd_bin(void)
+static inline const char *xh_xmcd_bin(void)
 {
     static char path[2048];
     const char *env = getenv("XMCD_BIN");
@@ -83,7 +83,7 @@ static const char *xh_xmcd_bin(void)
     return path;
 }
 
-static const char *xh_fixture_plugin(void)
+static inline const char *xh_fixture_plugin(void)
 {
     static char path[2048];
     char rel[1024];
@@ -94,7 +94,7 @@ static const char *xh_fixture_plugin(void)
 
 /* ---- mock cluster ------------------------------------------------------------------------------------- */
 
-static int xh_mock_start(xh_mock *m, int brokers, int dlq_parts)
+static inline int xh_mock_start(xh_mock *m, int brokers, int dlq_parts)
 {
     char err[256];
     memset(m, 0, sizeof *m);
@@ -113,7 +113,7 @@ static int xh_mock_start(xh_mock *m, int brokers, int dlq_parts)
     return 0;
 }
 
-static void xh_mock_stop(xh_mock *m)
+static inline void xh_mock_stop(xh_mock *m)
 {
     if (m->mc) rd_kafka_mock_cluster_destroy(m->mc);
     if (m->rk) rd_kafka_destroy(m->rk);
@@ -123,7 +123,7 @@ static void xh_mock_stop(xh_mock *m)
 /* ---- files -------------------------------------------------------------------------------------------- */
 
 /* Counts occurrences of needle in the file (0 if unreadable). */
-static int xh_file_count(const char *path, const char *needle)
+static inline int xh_file_count(const char *path, const char *needle)
 {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
@@ -136,7 +136,7 @@ static int xh_file_count(const char *path, const char *needle)
 }
 
 /* Waits until the file holds at least `count` lines containing needle. Returns 0 or -1 on timeout. */
-static int xh_wait_log(const char *path, const char *needle, int count, double timeout_s)
+static inline int xh_wait_log(const char *path, const char *needle, int count, double timeout_s)
 {
     double end = xh_now() + timeout_s;
     while (xh_now() < end) {
@@ -146,7 +146,7 @@ static int xh_wait_log(const char *path, const char *needle, int count, double t
     return -1;
 }
 
-static void xh_write_version(const char *repo, const char *version, const char *model_txt)
+static inline void xh_write_version(const char *repo, const char *version, const char *model_txt)
 {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", repo, version);
@@ -157,7 +157,7 @@ static void xh_write_version(const char *repo, const char *version, const char *
 }
 
 /* Points CURRENT at version atomically (write + rename), as `xmc train` does. */
-static void xh_set_current(const char *repo, const char *version)
+static inline void xh_set_current(const char *repo, const char *version)
 {
     char tmp[2048], cur[2048], text[256];
     snprintf(tmp, sizeof tmp, "%s/CURRENT.tmp", repo);
@@ -168,7 +168,7 @@ static void xh_set_current(const char *repo, const char *version)
 }
 
 /* Writes the daemon's config for the fixture plugin; extra is appended verbatim (more top-level keys). */
-static void xh_write_conf(const char *path, const char *bootstraps, const char *repo, int max_inflight,
+static inline void xh_write_conf(const char *path, const char *bootstraps, const char *repo, int max_inflight,
                           int sleep_us, int message_timeout_ms, const char *extra)
 {
     char text[8192];
@@ -193,7 +193,7 @@ static void xh_write_conf(const char *path, const char *bootstraps, const char *
 /* ---- the daemon as a child process -------------------------------------------------------------------- */
 
 /* Starts xmcd with conf; its stderr goes (appended) to log. Returns the pid or -1. */
-static pid_t xh_spawn(const char *conf, const char *log)
+static inline pid_t xh_spawn(const char *conf, const char *log)
 {
     pid_t pid = fork();
     if (pid < 0) return -1;
@@ -211,7 +211,7 @@ static pid_t xh_spawn(const char *conf, const char *log)
 }
 
 /* Waits for pid to exit within timeout_s. Returns its exit status (0..255), 128+signal, or -1 on timeout. */
-static int xh_wait_exit(pid_t pid, double timeout_s)
+static inline int xh_wait_exit(pid_t pid, double timeout_s)
 {
     double end = xh_now() + timeout_s;
     while (xh_now() < end) {
@@ -223,9 +223,9 @@ static int xh_wait_exit(pid_t pid, double timeout_s)
     return -1;
 }
 
-static int xh_alive(pid_t pid) { return waitpid(pid, NULL, WNOHANG) == 0; }
+static inline int xh_alive(pid_t pid) { return waitpid(pid, NULL, WNOHANG) == 0; }
 
-static void xh_kill(pid_t pid)
+static inline void xh_kill(pid_t pid)
 {
     if (pid <= 0) return;
     kill(pid, SIGKILL);
@@ -236,7 +236,7 @@ static void xh_kill(pid_t pid)
 
 static xh_input *xh_inputs; /* per id, filled by delivery reports */
 
-static void xh_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+static inline void xh_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     (void)rk;
     (void)opaque;
@@ -250,7 +250,7 @@ typedef const char *(*xh_value_fn)(int id, size_t *len);
 
 /* Produces ids [from, to) to the input topic with values from fn, and waits for all acknowledgements.
  * Returns the number acknowledged. */
-static int xh_produce(const char *bootstraps, int from, int to, xh_value_fn fn)
+static inline int xh_produce(const char *bootstraps, int from, int to, xh_value_fn fn)
 {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -288,7 +288,7 @@ static int xh_produce(const char *bootstraps, int from, int to, xh_value_fn fn)
 
 /* ---- the verifier ------------------------------------------------------------------------------------- */
 
-static int xh_header(const rd_kafka_message_t *m, const char *name, char *buf, size_t size)
+static inline int xh_header(const rd_kafka_message_t *m, const char *name, char *buf, size_t size)
 {
     rd_kafka_headers_t *h = NULL;
     const void *v;
@@ -302,7 +302,7 @@ static int xh_header(const rd_kafka_message_t *m, const char *name, char *buf, s
     return 0;
 }
 
-static rd_kafka_t *xh_reader(const char *bootstraps, const char *group)
+static inline rd_kafka_t *xh_reader(const char *bootstraps, const char *group)
 {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -316,7 +316,7 @@ static rd_kafka_t *xh_reader(const char *bootstraps, const char *group)
 
 /* Reads a whole topic (every partition from the beginning to its high watermark) and adds what it finds
  * to seen[id]. Returns the number of records read, or -1 on error. */
-static long xh_collect(const char *bootstraps, const char *topic, int n_ids, xh_seen *seen)
+static inline long xh_collect(const char *bootstraps, const char *topic, int n_ids, xh_seen *seen)
 {
     rd_kafka_t *rk = xh_reader(bootstraps, NULL);
     if (!rk) return -1;
@@ -407,7 +407,7 @@ static long xh_collect(const char *bootstraps, const char *topic, int n_ids, xh_
 }
 
 /* Reads both topics into a fresh seen[] and returns how many ids in [0, n) are accounted for. */
-static int xh_account(const char *bootstraps, int n, xh_seen *seen)
+static inline int xh_account(const char *bootstraps, int n, xh_seen *seen)
 {
     memset(seen, 0, sizeof *seen * (size_t)n);
     if (xh_collect(bootstraps, XH_TOPIC_OUT, n, seen) < 0) return -1;
@@ -418,7 +418,7 @@ static int xh_account(const char *bootstraps, int n, xh_seen *seen)
 }
 
 /* Polls until all n ids are accounted for (or timeout). Returns the last count. */
-static int xh_wait_accounted(const char *bootstraps, int n, xh_seen *seen, double timeout_s)
+static inline int xh_wait_accounted(const char *bootstraps, int n, xh_seen *seen, double timeout_s)
 {
     double end = xh_now() + timeout_s;
     int ok = 0;
@@ -431,7 +431,7 @@ static int xh_wait_accounted(const char *bootstraps, int n, xh_seen *seen, doubl
 }
 
 /* The group's committed offsets for the input topic (-1001 where none). Returns 0 or -1. */
-static int xh_committed(const char *bootstraps, const char *group, int64_t *offsets)
+static inline int xh_committed(const char *bootstraps, const char *group, int64_t *offsets)
 {
     rd_kafka_t *rk = xh_reader(bootstraps, group);
     if (!rk) return -1;
@@ -445,7 +445,7 @@ static int xh_committed(const char *bootstraps, const char *group, int64_t *offs
 }
 
 /* High watermarks of the input topic. */
-static void xh_input_high(const char *bootstraps, int64_t *high)
+static inline void xh_input_high(const char *bootstraps, int64_t *high)
 {
     rd_kafka_t *rk = xh_reader(bootstraps, NULL);
     for (int p = 0; p < XH_PARTS; p++) {
@@ -457,7 +457,7 @@ static void xh_input_high(const char *bootstraps, int64_t *high)
 }
 
 /* Waits until the committed offsets equal the input high watermarks (the whole input is committed). */
-static int xh_wait_all_committed(const char *bootstraps, const char *group, double timeout_s)
+static inline int xh_wait_all_committed(const char *bootstraps, const char *group, double timeout_s)
 {
     int64_t high[XH_PARTS], com[XH_PARTS];
     xh_input_high(bootstraps, high);

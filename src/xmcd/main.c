@@ -4,6 +4,7 @@
  *   xmcd -c xmcd.conf --check-config                                 validate the file and exit (0 or 2)
  *   xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTITIONS]... [-c xmcd.conf]
  *                                                                    run librdkafka's mock cluster only
+ *   xmcd --encode-products FILE.tsv [--id-prefix P]  |  xmcd --decode-labeled      record helpers (tool.c)
  * Start-up order: config (a broken file exits 2 with file:line), embedded Kafka, plugin (ABI check, create,
  * first model), reload thread, HTTP, consumer and producer, then the pipeline loop until SIGTERM/SIGINT
  * (drain, commit, exit 0) or a fatal error (exit 1). SIGHUP reloads the config and checks the models. */
@@ -16,6 +17,7 @@
 
 #include "log.h"
 #include "mock.h"
+#include "tool.h"
 #include "xmcd.h"
 
 static volatile sig_atomic_t xmcd_stop_flag, xmcd_hup_flag;
@@ -43,7 +45,10 @@ static void xmcd_signals(void)
 static void xmcd_usage(FILE *f)
 {
     fprintf(f, "usage: xmcd -c CONFIG [--embedded-kafka] [--bootstrap-file PATH] [--check-config]\n"
-               "       xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTS]... [-c CONFIG]\n");
+               "       xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTS]... [-c CONFIG]\n"
+               "       xmcd --encode-products FILE.tsv [--id-prefix P]   (Products for kcat -P -D '%s' -K '%s')\n"
+               "       xmcd --decode-labeled                             (reads kcat -C -f '%%k%s%%s%s')\n",
+            XMCD_TOOL_REC, XMCD_TOOL_KEY, XMCD_TOOL_KEY, XMCD_TOOL_REC);
 }
 
 static int xmcd_mock_main(const xmcd_config *conf, int brokers, char **topics, int n_topics, const char *bfile)
@@ -88,7 +93,8 @@ static int xmcd_mock_main(const xmcd_config *conf, int brokers, char **topics, i
 
 int main(int argc, char **argv)
 {
-    const char *conf_path = NULL, *bfile = NULL;
+    const char *conf_path = NULL, *bfile = NULL, *encode = NULL, *id_prefix = "p";
+    int decode = 0;
     int embedded = 0, mock_only = 0, check = 0, brokers = 0, n_topics = 0;
     char *topics[64];
     static const struct option opts[] = {
@@ -96,6 +102,8 @@ int main(int argc, char **argv)
         {"bootstrap-file", required_argument, NULL, 'b'}, {"mock-only", no_argument, NULL, 'm'},
         {"brokers", required_argument, NULL, 'n'},       {"topic", required_argument, NULL, 't'},
         {"check-config", no_argument, NULL, 'k'},        {"help", no_argument, NULL, 'h'},
+        {"encode-products", required_argument, NULL, 'E'}, {"id-prefix", required_argument, NULL, 'P'},
+        {"decode-labeled", no_argument, NULL, 'D'},
         {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -109,10 +117,15 @@ int main(int argc, char **argv)
             if (n_topics < 64) topics[n_topics++] = optarg;
             break;
         case 'k': check = 1; break;
+        case 'E': encode = optarg; break;
+        case 'P': id_prefix = optarg; break;
+        case 'D': decode = 1; break;
         case 'h': xmcd_usage(stdout); return 0;
         default: xmcd_usage(stderr); return 2;
         }
     }
+    if (encode) return xmcd_tool_encode(encode, id_prefix);
+    if (decode) return xmcd_tool_decode();
     if (!conf_path && !mock_only) {
         xmcd_usage(stderr);
         return 2;

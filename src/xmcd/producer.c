@@ -88,6 +88,16 @@ rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen)
     rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, err, errlen);
     if (!rk) goto fail;
+    /* learn the leaders of the output and dead-letter topics now, so the first batch does not pay for it */
+    const char *topics[2] = {conf->topic_out, conf->topic_dlq};
+    for (int i = 0; i < 2; i++) {
+        rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topics[i], NULL);
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_resp_err_t e = t ? rd_kafka_metadata(rk, 0, t, &md, 5000) : RD_KAFKA_RESP_ERR__FAIL;
+        if (e) xmcd_log(XMCD_LOG_WARN, "producer_metadata", "topic=%s error=%s", topics[i], rd_kafka_err2name(e));
+        if (md) rd_kafka_metadata_destroy(md);
+        if (t) rd_kafka_topic_destroy(t);
+    }
     return rk;
 fail:
     rd_kafka_conf_destroy(kconf);
