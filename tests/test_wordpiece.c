@@ -248,6 +248,44 @@ static void test_bad_vocab(void)
     free(dir);
 }
 
+/* Random bytes (mostly invalid UTF-8, controls, NULs) tokenise without error: [CLS] first, [SEP] last, ids in range. */
+static void test_random_bytes(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    xmc_wordpiece_batch batch = {0};
+    uint32_t state = 12345;
+    char buf[8][600];
+    const char *texts[8];
+    size_t lens[8];
+    int bad = 0;
+    for (int round = 0; round < 300; round++) {
+        for (int r = 0; r < 8; r++) {
+            state = state * 1664525u + 1013904223u;
+            lens[r] = (state >> 8) % sizeof buf[r];
+            for (size_t i = 0; i < lens[r]; i++) {
+                state = state * 1664525u + 1013904223u;
+                /* half the rounds ASCII-heavy (real words), half arbitrary bytes */
+                unsigned v = state >> 24;
+                buf[r][i] = (char)(round % 2 ? v : (v < 200 ? 'a' + v % 26 : v));
+            }
+            texts[r] = buf[r];
+        }
+        if (xmc_wordpiece_encode_batch(wp, texts, lens, 8, 64, &batch, &err) != XMC_OK) { bad++; continue; }
+        for (int r = 0; r < 8; r++) {
+            const int32_t *row = batch.ids + (size_t)r * batch.seq;
+            if (row[0] != 101 || row[batch.len[r] - 1] != 102 || batch.len[r] > 64) bad++;
+            for (int j = 0; j < batch.len[r]; j++)
+                if (row[j] < 0 || row[j] >= 30522) bad++;
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    xmc_wordpiece_batch_free(&batch);
+    xmc_wordpiece_free(wp);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -258,5 +296,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_real_vocab_known_answers);
     TU_ADD(s, test_batch_padding_truncation);
     TU_ADD(s, test_bad_vocab);
+    TU_ADD(s, test_random_bytes);
     return tu_run(argc, argv);
 }
