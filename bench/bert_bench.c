@@ -119,6 +119,11 @@ int main(int argc, char **argv)
     static const int points[][2] = {{32, 1}, {32, 32}, {128, 1}, {128, 32}};
     for (size_t p = 0; p < sizeof points / sizeof points[0]; p++) {
         int T = points[p][0], B = points[p][1];
+        const char *only = getenv("BENCH_ONLY"); /* "SEQ,BATCH": one point, for profiling */
+        if (only) {
+            int oT, oB;
+            if (sscanf(only, "%d,%d", &oT, &oB) == 2 && (oT != T || oB != B)) continue;
+        }
         make_batch(all, T, B, ids, lens);
         int n = 0;
         double t0 = 0, el = 0;
