@@ -182,6 +182,30 @@ static void test_real_vocab_known_answers(void)
     xmc_wordpiece_free(wp);
 }
 
+/* Regression cases from a differential run against ../shared/tools/bert_ref.py (9,000 random texts mixing
+ * Greek, Cyrillic, CJK, Hangul, combining marks, controls, separators, private use, astral planes: all equal);
+ * ids from bert_ref.tokenize. Final sigma, Zl/Zp as separators, U+0130's full lower-casing, dropped Cf
+ * (BOM, ZWJ) that join words, canonical reordering of marks before they are stripped. */
+static void test_unicode_regressions(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    static const struct { const char *text; int32_t ids[10]; int n; } cases[] = {
+        {"\316\237\316\224\316\237\316\243 \316\243\316\221\316\243 \316\243", /* ΟΔΟΣ ΣΑΣ Σ: ο ##δ ##ος σ ##α ##ς σ */
+         {101, 1169, 29722, 15297, 1173, 14608, 19579, 1173, 102}, 9},
+        {"line\342\200\250break\342\200\251para", {101, 2240, 3338, 11498, 102}, 5},
+        {"\304\260STANBUL \307\205emal \357\254\203 \342\205\247", {101, 9960, 100, 100, 100, 102}, 6},
+        {"a\314\201\314\243b \341\271\251", {101, 11113, 1055, 102}, 4},
+        {"\360\235\220\200\360\235\220\232", {101, 100, 102}, 3},
+        {"x\357\273\277y\342\200\215z", {101, 1060, 2100, 2480, 102}, 5},
+        {"\357\274\241\357\274\242 \343\200\200 end", {101, 100, 2203, 102}, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) expect_ids(wp, cases[i].text, cases[i].ids, cases[i].n);
+    xmc_wordpiece_free(wp);
+}
+
 /* A batch is padded to its longest row with [PAD] and a 0 mask; truncation keeps [SEP] last. */
 static void test_batch_padding_truncation(void)
 {
@@ -294,6 +318,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_tiny_pecos_tokens);
     TU_ADD(s, test_random_l2_lengths);
     TU_ADD(s, test_real_vocab_known_answers);
+    TU_ADD(s, test_unicode_regressions);
     TU_ADD(s, test_batch_padding_truncation);
     TU_ADD(s, test_bad_vocab);
     TU_ADD(s, test_random_bytes);
