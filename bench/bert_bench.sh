@@ -6,13 +6,13 @@
 # batches 1 and 32 in both, and prints tokens/s, sequences/s and peak RSS side by side. Threads: OpenBLAS gets
 # THREADS (default 2, every core here) in both runs; PyTorch runs 1 intra-op thread (TORCH_THREADS), so that its
 # OpenMP pool does not fight OpenBLAS's. PyTorch must reach OpenBLAS as the system libblas.so.3 (checked below).
-# Usage: bash bench/bert_bench.sh   (BENCH_MIN_TIME seconds per point, default 2; ROUNDS, default 2)
+# Usage: bash bench/bert_bench.sh   (BENCH_MIN_TIME seconds per point, default 1; ROUNDS, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 THREADS=${THREADS:-2}
 TORCH_THREADS=${TORCH_THREADS:-1}
-export BENCH_MIN_TIME=${BENCH_MIN_TIME:-2}
+export BENCH_MIN_TIME=${BENCH_MIN_TIME:-1}
 PY=/usr/bin/python3
 
 blas=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | sed -n 's/^Value: //p' || true)
@@ -33,7 +33,7 @@ echo "cpu: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | he
 t0=$(date +%s)
 # Rounds alternate C and PyTorch and the best of each point is kept: the 2 cores are shared, and a busy
 # neighbour during one run should not decide the comparison.
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 DATA=${DATA:-../shared/data}
 tok_args=()
 [ -f "$DATA/bert-vocab/vocab.txt" ] && [ -f "$DATA/reuters/test.tsv" ] && tok_args=("$DATA/bert-vocab/vocab.txt" "$DATA/reuters/test.tsv")
