@@ -1,8 +1,8 @@
 /* test_wordpiece.c: BERT tokenizer: ids and pieces equal to the references (bert-random-l2 over the real
  * bert-base-uncased vocab, bert-tiny-pecos), known answers, padding/mask/truncation, bad input, bad vocab.
  *
- * Texts come from refs.json (jansson keeps the embedded NUL of case 10), expected ids and pieces from
- * tokens.tsv; every mismatching case is printed with both token lists. */
+ * Texts come from refs.json (jansson keeps the embedded NUL of case 10; texts.inc is checked to hold the
+ * same bytes), expected ids and pieces from tokens.tsv; every mismatching case is printed with both lists. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +93,56 @@ static void check_against_tsv(const char *vocab_rel, const char *refs_rel, const
     xmc_wordpiece_batch_free(&batch);
     free_texts(texts, lens, n);
     xmc_wordpiece_free(wp);
+}
+
+/* Decodes the C string literal at the start of a texts.inc line (octal escapes, \\, \"); returns its length. */
+static size_t decode_literal(const char *line, char *out)
+{
+    size_t n = 0;
+    const char *p = strchr(line, '"');
+    for (p = p ? p + 1 : line; *p && *p != '"'; p++) {
+        if (*p != '\\') { out[n++] = *p; continue; }
+        p++;
+        if (*p >= '0' && *p <= '7') {
+            int v = 0;
+            for (int k = 0; k < 3 && *p >= '0' && *p <= '7'; k++, p++) v = v * 8 + (*p - '0');
+            out[n++] = (char)v;
+            p--;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    return n;
+}
+
+/* texts.inc (the C-literal copy of the texts) holds byte for byte what refs.json holds, NUL of case 10 included. */
+static void check_texts_inc(const char *inc_rel, const char *refs_rel)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    char **texts = NULL;
+    size_t *lens = NULL;
+    int n = load_texts(refs_rel, &texts, &lens);
+    CU_ASSERT_FATAL(n > 0);
+    FILE *f = fopen(tu_data(inc_rel), "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char line[8192], text[8192];
+    int r = 0, same = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] != '"') continue;
+        size_t len = decode_literal(line, text);
+        if (r < n && len == lens[r] && memcmp(text, texts[r], len) == 0) same++;
+        r++;
+    }
+    fclose(f);
+    CU_ASSERT_EQUAL(r, n);
+    CU_ASSERT_EQUAL(same, n);
+    free_texts(texts, lens, n);
+}
+
+static void test_texts_inc(void)
+{
+    check_texts_inc("bert-random-l2/texts.inc", "bert-random-l2/refs.json");
+    check_texts_inc("bert-tiny-pecos/texts.inc", "bert-tiny-pecos/refs.json");
 }
 
 static void test_random_l2_tokens(void)
@@ -314,6 +364,7 @@ int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("wordpiece", NULL, NULL);
+    TU_ADD(s, test_texts_inc);
     TU_ADD(s, test_random_l2_tokens);
     TU_ADD(s, test_tiny_pecos_tokens);
     TU_ADD(s, test_random_l2_lengths);
