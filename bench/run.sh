@@ -8,14 +8,17 @@
 # unless a column says "in-process". See bench/README.md.
 #
 # Environment: BUILD (default build), DATA (default ../shared/data), BENCH_BIG=1 (run only the big scale case:
-# 10^5 labels x 10^6 training docs), FT_EPOCH (fastText epochs, default 50), BENCH_TMP (scratch dir parent,
-# default $TMPDIR or /tmp; the big case writes about 1 GB there).
+# 10^5 labels x 10^6 training docs), FT_EPOCH (fastText epochs, default 50), BENCH_ZIPF (Zipf exponent of the
+# synthetic label frequencies, default 0.5: flat enough that nearly all L labels occur), BENCH_TMP (scratch dir parent,
+# default $TMPDIR or /tmp; the big case writes about 1 GB there), BENCH_SCALES (the scale cases as "L:N ...",
+# labels asked : training docs).
 set -u -o pipefail
 
 BUILD=${BUILD:-build}
 DATA=${DATA:-../shared/data}
 BENCH_BIG=${BENCH_BIG:-0}
 FT_EPOCH=${FT_EPOCH:-50}
+ZIPF=${BENCH_ZIPF:-0.5}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 TIMEV=/usr/bin/time
@@ -67,9 +70,9 @@ echo "The machine is shared: times vary run to run; compare rows within one run.
 echo
 
 if [ "$BENCH_BIG" = 1 ]; then
-    SCALES="100000:1000000"
+    SCALES=${BENCH_SCALES:-"100000:1000000"}
 else
-    SCALES="1000:10000 10000:100000 100000:200000 1000000:1000000"
+    SCALES=${BENCH_SCALES:-"1000:10000 10000:100000 100000:200000 1000000:200000"}
 fi
 R=$DATA/reuters
 Y=$DATA/yeast
@@ -117,7 +120,7 @@ if [ "$BENCH_BIG" != 1 ] && [ -f "$R/train.tsv" ] && [ -f "$R/test.tsv" ]; then
             TR[sk]=$(wall r_sk.train)
             rows+=("$(printf "$row_fmt" "scikit-learn $($PY -c 'import sklearn; print(sklearn.__version__)') one-vs-rest LinearSVC C=1, TfidfVectorizer word 1-2" \
                 "$(kv r_sk.pred P@1)" "$(kv r_sk.pred P@3)" "$(kv r_sk.pred P@5)" "$(kv r_sk.pred nDCG@5)" "${TR[sk]}" \
-                "$(kv r_sk.train fit_s)" "$(kv r_sk.pred docs/s)" "$(wall r_sk.pred)" "$(rss r_sk.train)/$(rss r_sk.pred)" \
+                "$(printf %.2f "$(kv r_sk.train fit_s)")" "$(kv r_sk.pred docs/s)" "$(wall r_sk.pred)" "$(rss r_sk.train)/$(rss r_sk.pred)" \
                 "$(mb "$(stat -c %s "$WORK/r_sk.pkl")")")")
         fi
     else
@@ -146,16 +149,16 @@ if [ "$BENCH_BIG" != 1 ] && [ -f "$R/train.tsv" ] && [ -f "$R/test.tsv" ]; then
     echo "xmc train time split (in-process, from xmc train's summary line):"
     for spec in "${XMC_REUTERS[@]}"; do
         IFS='|' read -r id label opts <<<"$spec"
-        [ -n "${PH[$id]:-}" ] && echo "  ${label%%:*} ${label#*) }" | cut -c1-60 | tr -d '\n' && echo ": ${PH[$id]}"
+        [ -n "${PH[$id]:-}" ] && echo "  ${label%%)*}): ${PH[$id]}"
     done
     echo
     echo "Train time ratios, xmc / peer (whole process, this run; < 1 means xmc trains faster):"
     for spec in "${XMC_REUTERS[@]}"; do
         IFS='|' read -r id label opts <<<"$spec"
         [ -n "${TR[$id]:-}" ] || continue
-        line="  ${label%%)*})"
-        [ -n "${TR[sk]:-}" ] && line="$line  vs scikit-learn LinearSVC: $(ratio "${TR[$id]}" "${TR[sk]}")"
-        [ -n "${TR[ft]:-}" ] && line="$line  vs fastText: $(ratio "${TR[$id]}" "${TR[ft]}")"
+        line="  ${label%%)*}) ${TR[$id]} s:"
+        [ -n "${TR[sk]:-}" ] && line="$line  / scikit-learn LinearSVC ${TR[sk]} s = $(ratio "${TR[$id]}" "${TR[sk]}")"
+        [ -n "${TR[ft]:-}" ] && line="$line;  / fastText ${TR[ft]} s = $(ratio "${TR[$id]}" "${TR[ft]}")"
         echo "$line"
     done
     echo
@@ -190,6 +193,8 @@ if [ "$BENCH_BIG" != 1 ] && [ -f "$Y/yeast_train.txt" ] && [ -f "$Y/yeast_test.t
     fi
     band=$(sed -n 's/^ *SCORE_RANGE = \[\([0-9.]*\), *\([0-9.]*\)\].*/\1 \2/p' "$Y/README.md" | head -1)
     echo
+    echo "Quoted from $Y/README.md (measured earlier on this machine, NOT in this run; P@1 | P@3 | P@5 | train s | predict s):"
+    grep -E '^\| (napkinXC|PECOS)' "$Y/README.md" | sed 's/^/  quoted: /'
     if [ -n "$band" ] && [ -n "${yp1:-}" ]; then
         read -r lo hi <<<"$band"
         echo "napkinXC's accepted band (quoted from $Y/README.md, its tests, not run here): $lo < P@1 < $hi;" \
@@ -205,10 +210,11 @@ fi
 NTEST=10000
 declare -A SPH
 srow='| %9s | %9s | %9s | %8s | %6s | %8s | %8s | %8s | %8s | %7s | %8s | %8s | %6s |\n'
-echo "== 3. Scale: synthetic catalogs, xmc gen --labels L --docs N+$NTEST --seed 1 (last $NTEST docs = test set) =="
+echo "== 3. Scale: synthetic catalogs, xmc gen --labels L --docs N+$NTEST --seed 1 --zipf $ZIPF (last $NTEST docs = test set) =="
 [ "$BENCH_BIG" = 1 ] && echo "BENCH_BIG=1: the big case only."
 echo "xmc defaults; train --threads 2 (both cores); eval --threads 1 --beam 10 over the $NTEST test docs (batch);"
-echo "ms/doc = 1000 / docs/s. 'labels' = labels present in the training docs (Zipf 1.1 leaves some unused)."
+echo "ms/doc = 1000 / docs/s. 'labels': labels that occur in the training docs, i.e. the model's labels (gen's"
+echo "default Zipf 1.1 would leave many of the L labels unused at these N; see bench/README.md)."
 echo
 printf "$srow" "L asked" "labels" "train N" "features" "layers" "train s" "train" "model" "predict" "pred RSS" "docs/s" "ms/doc" "P@1"
 printf "$srow" "" "" "docs" "" "" "process" "RSS MB" "MB" "RSS MB" "/model" "beam 10" "beam 10" ""
@@ -216,7 +222,7 @@ printf '|%s|\n' "-----------|-----------|-----------|----------|--------|-------
 for sc in $SCALES; do
     L=${sc%%:*}; N=${sc##*:}
     g="$WORK/g$L"
-    if ! timed "s$L.gen" "$XMC" gen --labels "$L" --docs $((N + NTEST)) --seed 1 --out "$g.tsv"; then continue; fi
+    if ! timed "s$L.gen" "$XMC" gen --labels "$L" --docs $((N + NTEST)) --seed 1 --zipf "$ZIPF" --out "$g.tsv"; then continue; fi
     head -n "$N" "$g.tsv" >"$g.train"; tail -n "$NTEST" "$g.tsv" >"$g.test"; rm -f "$g.tsv"
     if timed "s$L.train" "$XMC" train --train "$g.train" --model "$WORK/s$L" --threads 2 &&
        timed "s$L.eval" "$XMC" eval --model "$WORK/s$L" --test "$g.test" --threads 1 --beam 10; then
