@@ -13,6 +13,7 @@
 # default $TMPDIR or /tmp; the big case writes about 1 GB there), BENCH_SCALES (the scale cases as "L:N ...",
 # labels asked : training docs).
 set -u -o pipefail
+{ # the whole script is one compound command: bash parses it all before running, so editing it mid-run is safe
 
 BUILD=${BUILD:-build}
 DATA=${DATA:-../shared/data}
@@ -72,7 +73,7 @@ echo
 if [ "$BENCH_BIG" = 1 ]; then
     SCALES=${BENCH_SCALES:-"100000:1000000"}
 else
-    SCALES=${BENCH_SCALES:-"1000:10000 10000:100000 100000:200000 1000000:200000"}
+    SCALES=${BENCH_SCALES:-"1000:10000 10000:100000 100000:500000 1000000:500000"}
 fi
 R=$DATA/reuters
 Y=$DATA/yeast
@@ -208,7 +209,7 @@ fi
 
 # ---- 3. Scale ------------------------------------------------------------------------------------------------
 NTEST=10000
-declare -A SPH
+declare -A SPH SMAX
 srow='| %9s | %9s | %9s | %8s | %6s | %8s | %8s | %8s | %8s | %7s | %8s | %8s | %6s |\n'
 echo "== 3. Scale: synthetic catalogs, xmc gen --labels L --docs N+$NTEST --seed 1 --zipf $ZIPF (last $NTEST docs = test set) =="
 [ "$BENCH_BIG" = 1 ] && echo "BENCH_BIG=1: the big case only."
@@ -233,11 +234,21 @@ for sc in $SCALES; do
             "$(rss "s$L.eval")" "$(awk -v r="$(rss "s$L.eval")" -v m="$msize" 'BEGIN{printf "%.2f", r*1048576/m}')" \
             "$ds" "$(awk -v d="$ds" 'BEGIN{printf "%.3f", 1000/d}')" "$(kv "s$L.eval" P@1)"
         SPH[$L]="$(phases "s$L.train")"
+        SMAX[$L]="$(rss "s$L.train") MB train, $(rss "s$L.eval") MB predict, $(wall "s$L.train") s train"
     fi
     rm -rf "$WORK/s$L" "$g.train" "$g.test"
 done
 echo
 echo "xmc train time split (features / tree / rankers / write, s, in-process):"
 for sc in $SCALES; do L=${sc%%:*}; [ -n "${SPH[$L]:-}" ] && echo "  L=$L: ${SPH[$L]}"; done
+if [ "$BENCH_BIG" = 1 ]; then
+    for sc in $SCALES; do
+        L=${sc%%:*}
+        [ -n "${SMAX[$L]:-}" ] && echo "Big case L=$L: peak RSS ${SMAX[$L]}; the limit is 24 GiB (24576 MB):" \
+            "$(awk -v a="$(rss "s$L.train")" -v b="$(rss "s$L.eval")" 'BEGIN{print (a < 24576 && b < 24576) ? "within" : "OVER"}')"
+    done
+fi
 echo
 echo "Goal (DESIGN.md section 9): >= 5,000 docs/s per core at beam 10 on a 10^5-label model."
+exit 0
+}
