@@ -77,6 +77,7 @@ else
 fi
 R=$DATA/reuters
 Y=$DATA/yeast
+[ -d "$DATA" ] || { echo "Data dir $DATA absent: only the scale part runs (generated data)."; echo; }
 
 # ---- 1. Reuters ----------------------------------------------------------------------------------------------
 # xmc rows: id | label | train options. (b) was chosen by a small search on this split (bench/README.md lists it).
