@@ -86,6 +86,7 @@ XMC_REUTERS=(
     "b|(b) xmc best: --threshold 0.01 --cp 2, word 1-2 + char_wb 3-5, min_token_len 2|--threshold 0.01 --cp 2 --tfidf word:1-2,char_wb:3-5,min_df=2,min_token_len=2"
     "bw|(b') xmc best word-only: --threshold 0.01 --cp 2, word 1-2, min_token_len 2|--threshold 0.01 --cp 2 --tfidf word:1-2,min_df=2,min_token_len=2"
     "c|(c) xmc tree: --nr-splits 16 --max-leaf-size 10|--nr-splits 16 --max-leaf-size 10"
+    "d|(d) xmc primal solver (PECOS L2R_L2LOSS_SVC_PRIMAL), defaults otherwise|--solver primal"
 )
 row_fmt='| %-78s | %6s | %6s | %6s | %6s | %8s | %9s | %8s | %9s | %10s | %8s |\n'
 reuters_header() {
@@ -251,5 +252,15 @@ if [ "$BENCH_BIG" = 1 ]; then
 fi
 echo
 echo "Goal (DESIGN.md section 9): >= 5,000 docs/s per core at beam 10 on a 10^5-label model."
+
+# ---- 4. Encoder: featurisers on Reuters, and the C encoder beside PyTorch (BENCH_ENCODER=0 skips) ------------
+if [ "${BENCH_ENCODER:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
+    echo
+    echo "## 4. Transformer encoder"
+    echo
+    BUILD="$BUILD" DATA="$DATA" bash bench/featurizers.sh || echo "featurizers bench failed"
+    echo
+    BUILD="$BUILD" bash bench/bert_bench.sh || echo "encoder vs PyTorch bench failed (needs python3-torch)"
+fi
 exit 0
 }
