@@ -6,14 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-30}
 command -v clang >/dev/null || { echo "fuzz: clang is needed (apt-get install clang)"; exit 1; }
-make -s CC=clang MODE=fuzz BUILD=build-fuzz build-fuzz/libxmc.a build-fuzz/src/xmcd/config.o build-fuzz/src/xmcd/log.o
+make -s CC=clang MODE=fuzz BUILD=build-fuzz build-fuzz/libxmc.a build-fuzz/src/xmcd/config.o build-fuzz/src/xmcd/log.o \
+  build-fuzz/plugin/xmc_stage.o build-fuzz/proto/xmc.pb-c.o
 CFLAGS=$(make -s CC=clang MODE=fuzz BUILD=build-fuzz --eval 'pc: ; @echo "$(CFLAGS)"' pc)
 LIBS=$(make -s CC=clang MODE=fuzz BUILD=build-fuzz --eval 'pl: ; @echo "$(LDLIBS)"' pl)
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
 fail=0
 for src in tests/fuzz/fuzz_*.c; do
   t=$(basename "$src" .c)
-  extra=""; [ "$t" = fuzz_config ] && extra="build-fuzz/src/xmcd/config.o build-fuzz/src/xmcd/log.o -Isrc/xmcd"
+  extra=""
+  [ "$t" = fuzz_config ] && extra="build-fuzz/src/xmcd/config.o build-fuzz/src/xmcd/log.o"
+  [ "$t" = fuzz_record ] && extra="build-fuzz/plugin/xmc_stage.o build-fuzz/proto/xmc.pb-c.o"
   # shellcheck disable=SC2086
   clang $CFLAGS -fsanitize=fuzzer -Isrc/xmcd -o "build-fuzz/$t" "$src" $extra build-fuzz/libxmc.a $LIBS
   mkdir -p "build-fuzz/corpus/$t" "build-fuzz/findings/$t"
