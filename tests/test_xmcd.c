@@ -520,6 +520,51 @@ static void test_R7_dlq_unavailable_stalls_never_drops(void)
     xh_inputs = NULL;
 }
 
+/* ---- R2 / R4 on the mock: exactly-once call sequence and error classes -------------------------------- */
+
+/* The mock shows only the transactional call sequence (KAFKA-MOCK.md Q4): read_committed sees aborted records
+ * and the offsets sent to transactions are not stored. So this checks: every batch commits a transaction, no
+ * plain offset commit happens, an abortable error aborts, rewinds and reprocesses (nothing lost), and a fatal
+ * error stops xmcd with exit 1 and nothing committed after it. */
+static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
+{
+    const int n = 600;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_delivery_extra = "mode = \"exactly-once\"; transactional_id = \"xmcd-test-1\";";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_delivery_extra = "";
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT(xh_file_count(e.log, "event=txn_init") == 1);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 300, xh_value_mixed), 300);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 300, seen, 30), 300);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "txn_aborts=0", 1, 5), 0);
+    CU_ASSERT(xh_file_count(e.log, "txn_commits=0 ") < xh_file_count(e.log, "event=stats"));
+    CU_ASSERT(xh_file_count(e.log, " commits=0 ") == xh_file_count(e.log, "event=stats")); /* no plain commits */
+    /* abortable: the next AddPartitionsToTxn fails with TOPIC_AUTHORIZATION_FAILED */
+    rd_kafka_mock_push_request_errors(e.mock.mc, 24 /* AddPartitionsToTxn */, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 300, 500, xh_value_plain), 200);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=txn_abort ", 1, 20), 0);
+    CU_ASSERT(xh_file_count(e.log, "event=txn_rewind ") >= 1);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 500, seen, 30), 500);
+    CU_ASSERT(xh_alive(e.pid));
+    /* fatal: EndTxn answers INVALID_TXN_STATE -> exit 1, nothing committed after it */
+    rd_kafka_mock_push_request_errors(e.mock.mc, 26 /* EndTxn */, 1, RD_KAFKA_RESP_ERR_INVALID_TXN_STATE);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 500, n, xh_value_plain), n - 500);
+    int rc = xh_wait_exit(e.pid, 30);
+    e.pid = 0;
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(xh_file_count(e.log, "event=txn_fatal") == 1);
+    CU_ASSERT(xh_file_count(e.log, "event=stopped exit=1") == 1);
+    if (rc != 1) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -539,6 +584,8 @@ int main(int argc, char **argv)
                 test_R5_produce_failing_never_commits_unacknowledged);
     CU_add_test(CU_add_suite("R7", NULL, NULL), "R7_dlq_unavailable_stalls_never_drops",
                 test_R7_dlq_unavailable_stalls_never_drops);
+    CU_add_test(CU_add_suite("R2_R4_eos", NULL, NULL), "R2_R4_exactly_once_call_sequence_and_error_classes",
+                test_R2_R4_exactly_once_call_sequence_and_error_classes);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);
     return tu_run(argc, argv);
 }

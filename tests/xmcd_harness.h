@@ -167,6 +167,9 @@ static inline void xh_set_current(const char *repo, const char *version)
     rename(tmp, cur);
 }
 
+/* More keys inside the delivery group (e.g. the exactly-once mode); "" by default. */
+static const char *xh_delivery_extra = "";
+
 /* Writes the daemon's config for the fixture plugin; extra is appended verbatim (more top-level keys). */
 static inline void xh_write_conf(const char *path, const char *bootstraps, const char *repo, int max_inflight,
                           int sleep_us, int message_timeout_ms, const char *extra)
@@ -178,7 +181,7 @@ static inline void xh_write_conf(const char *path, const char *bootstraps, const
              "topics = { in = \"" XH_TOPIC_IN "\"; out = \"" XH_TOPIC_OUT "\"; dlq = \"" XH_TOPIC_DLQ "\"; };\n"
              "batch = { max_records = 200; max_wait_ms = 10; };\n"
              "delivery = { commit_interval_ms = 200; max_inflight = %d; drain_deadline_ms = 8000;\n"
-             "             message_timeout_ms = %d; };\n"
+             "             message_timeout_ms = %d; %s };\n"
              "plugin = { path = \"%s\";\n"
              "           config = { model_repo = \"%s\"; max_record_bytes = 1000; sleep_us = %d; }; };\n"
              "reload = { poll_ms = 100; };\n"
@@ -186,7 +189,7 @@ static inline void xh_write_conf(const char *path, const char *bootstraps, const
              "log = { level = \"info\"; kafka_level = 3; };\n"
              "kafka_consumer = [ \"session.timeout.ms=6000\", \"heartbeat.interval.ms=500\" ];\n"
              "%s\n",
-             bootstraps, max_inflight, message_timeout_ms, xh_fixture_plugin(), repo, sleep_us, extra ? extra : "");
+             bootstraps, max_inflight, message_timeout_ms, xh_delivery_extra, xh_fixture_plugin(), repo, sleep_us, extra ? extra : "");
     tu_write_file(path, text);
 }
 

@@ -202,6 +202,10 @@ int main(int argc, char **argv)
         xmcd_log(XMCD_LOG_ERROR, "producer_failed", "reason=%s", xmcd_log_q(err));
         goto out;
     }
+    if (conf->mode == XMCD_MODE_EXACTLY_ONCE && xmcd_txn_init(d) != 0) {
+        xmcd_log(XMCD_LOG_ERROR, "producer_failed", "reason=%s", "init_transactions failed");
+        goto out;
+    }
     d->consumer = xmcd_consumer_new(d, err, sizeof err);
     if (!d->consumer) {
         xmcd_log(XMCD_LOG_ERROR, "consumer_failed", "reason=%s", xmcd_log_q(err));

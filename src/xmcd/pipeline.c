@@ -41,6 +41,12 @@ void xmcd_rec_abandon(xmcd *d, xmcd_rec *rec)
 
 static void xmcd_retry_push(xmcd *d, xmcd_rec *rec, uint64_t delay_ms)
 {
+    if (d->conf->mode == XMCD_MODE_EXACTLY_ONCE && !d->fatal) {
+        /* a failed copy inside a transaction: the transaction aborts and the batch is consumed again */
+        d->txn_failed = 1;
+        xmcd_rec_abandon(d, rec);
+        return;
+    }
     rec->retry_due_ns = xmcd_now_ns() + delay_ms * 1000000u;
     rec->next = NULL;
     if (d->retry_tail)
@@ -233,6 +239,16 @@ void xmcd_process_batch(xmcd *d)
         d->fatal = 1;
         return; /* the batch stays open and is abandoned at shutdown */
     }
+    int eos = d->conf->mode == XMCD_MODE_EXACTLY_ONCE;
+    rd_kafka_topic_partition_list_t *txn_next = NULL, *txn_first = NULL;
+    if (eos) {
+        xmcd_txn_offsets(batch->recs, n, &txn_next, &txn_first); /* before any record can be finished */
+        if (xmcd_txn_begin(d) != 0) {
+            rd_kafka_topic_partition_list_destroy(txn_next);
+            rd_kafka_topic_partition_list_destroy(txn_first);
+            return;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         xmcd_rec *rec = batch->recs[i];
         const xmc_stage_out *out = &d->out[i];
@@ -249,11 +265,16 @@ void xmcd_process_batch(xmcd *d)
         }
     }
     xmcd_batch_clear(batch);
+    if (eos) {
+        xmcd_txn_finish(d, txn_next, txn_first, n);
+        rd_kafka_topic_partition_list_destroy(txn_next);
+        rd_kafka_topic_partition_list_destroy(txn_first);
+    }
 }
 
 static void xmcd_commit(xmcd *d, int sync)
 {
-    if (d->fatal) return;
+    if (d->fatal || d->conf->mode == XMCD_MODE_EXACTLY_ONCE) return; /* transactions carry the offsets */
     rd_kafka_topic_partition_list_t *list = xmcd_offsets_committable(d->offsets, 0);
     if (!list) return;
     rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, list, sync ? 0 : 1);

@@ -38,7 +38,8 @@ for _ in $(seq 200); do
   [ "$n" -ge 500 ] && break; sleep 0.1
 done
 [ "$n" -eq 500 ] || fail "expected 500 outputs, got $n"
-kcat -b "$BS" -C -t out -e -q -f '%k %s\n' | grep -qx 'k7 none|ITEM 7' || fail "output k7 is not the upper-cased input"
+kcat -b "$BS" -C -t out -e -q -f '%k %s\n' > "$T/out"
+grep -qx 'k7 none|ITEM 7' "$T/out" || fail "output k7 is not the upper-cased input"
 kcat -b "$BS" -C -t dlq -e -q -f '%k %h\n' > "$T/dlq"
 [ "$(wc -l < "$T/dlq")" -eq 2 ] || fail "expected 2 dead letters: $(cat "$T/dlq")"
 grep -q '^kbad .*xmc.error.code=PLUGIN' "$T/dlq" || fail "kbad not dead-lettered with PLUGIN"
