@@ -1,6 +1,7 @@
 /* test_xlinear.c: XR-Linear against PECOS's golden fixtures (../shared/data/pecos-xlinear):
  * - inference alone: PECOS's trained trees and weights (models/) + our beam search = golden predictions;
- * - training: our PIFA, tree, solver and negatives on X/Y, then our search = golden predictions;
+ * - training: our PIFA, tree, solver (dual, or primal for Yt_primal_pred) and negatives on X/Y, then our
+ *   search = golden predictions, and for the primal solver also our weights = PECOS's trained weights;
  * each within 1e-5, printing the max difference (missing entries count as 0, as PECOS's test compares). */
 #include <math.h>
 #include <stdio.h>
@@ -109,8 +110,42 @@ static void test_inference_on_pecos_models(void)
     xmc_csr_free(&x);
 }
 
-static double train_and_compare(uint32_t nr_splits, uint32_t max_leaf, int negatives, uint32_t man_beam, int man_post,
-                                const char *golden, uint32_t beam, int post, const char *what)
+/* Max |ours - PECOS| over every layer's dense weight matrix, against the model PECOS trained (models/DIR);
+ * a structural mismatch (another tree) counts as 1e9. */
+static double compare_weights(const xmc_xlinear *m, const char *dir)
+{
+    double maxd = 0;
+    xmc_error err = {0};
+    for (uint32_t t = 0; t < m->depth; t++) {
+        char rel[256];
+        xmc_csr g, gt, w;
+        snprintf(rel, sizeof rel, "pecos-xlinear/models/%s/layer%u.W.txt", dir, t);
+        if (read_m(rel, &g)) return 1e9;
+        CU_ASSERT_EQUAL_FATAL(xmc_csr_transpose(&g, &gt, &err), XMC_OK);
+        xmc_csr_sort_indices(&gt);
+        CU_ASSERT_EQUAL_FATAL(xmc_layer_weights(&m->layers[t], m->nr_features, &w, &err), XMC_OK);
+        xmc_csr_sort_indices(&w);
+        if (w.rows != gt.rows || w.cols != gt.cols) maxd = 1e9;
+        for (uint32_t r = 0; r < w.rows && r < gt.rows; r++) {
+            double dense[4096] = {0};
+            if (gt.cols > 4096) return 1e9;
+            for (uint64_t q = gt.indptr[r]; q < gt.indptr[r + 1]; q++) dense[gt.indices[q]] -= gt.data[q];
+            for (uint64_t q = w.indptr[r]; q < w.indptr[r + 1]; q++) dense[w.indices[q]] += w.data[q];
+            for (uint32_t c = 0; c < gt.cols; c++)
+                if (fabs(dense[c]) > maxd) maxd = fabs(dense[c]);
+        }
+        xmc_csr_free(&g);
+        xmc_csr_free(&gt);
+        xmc_csr_free(&w);
+    }
+    return maxd;
+}
+
+/* Trains on X/Y, compares the predictions with golden; with model_dir also the weights with PECOS's model
+ * (*wdiff). */
+static double train_and_compare_model(uint32_t nr_splits, uint32_t max_leaf, int negatives, uint32_t man_beam,
+                                      int man_post, int solver_type, const char *golden, uint32_t beam, int post,
+                                      const char *what, const char *model_dir, double *wdiff)
 {
     xmc_csr x, y, z;
     xmc_error err = {0};
@@ -128,9 +163,14 @@ static double train_and_compare(uint32_t nr_splits, uint32_t max_leaf, int negat
     p.negatives = negatives;
     p.man_beam = man_beam;
     p.man_post = man_post;
+    p.solver_type = solver_type;
     xmc_xlinear m;
     CU_ASSERT_EQUAL_FATAL(xmc_xlinear_train(&x, &y, &tree, &p, &m, &err), XMC_OK);
     double d = compare(&m, &x, golden, beam, 20, post, what);
+    if (model_dir) {
+        *wdiff = compare_weights(&m, model_dir);
+        printf("  %-34s max |diff| = %.3g\n", "  weights vs PECOS's trained model", *wdiff);
+    }
     xmc_xlinear_free(&m);
     xmc_tree_free(&tree);
     xmc_csr_free(&x);
@@ -139,21 +179,29 @@ static double train_and_compare(uint32_t nr_splits, uint32_t max_leaf, int negat
     return d;
 }
 
+static double train_and_compare(uint32_t nr_splits, uint32_t max_leaf, int negatives, uint32_t man_beam, int man_post,
+                                int solver_type, const char *golden, uint32_t beam, int post, const char *what)
+{
+    return train_and_compare_model(nr_splits, max_leaf, negatives, man_beam, man_post, solver_type, golden, beam,
+                                   post, what, NULL, NULL);
+}
+
 static void test_training_reproduces_pecos(void)
 {
     if (!tu_data_dir()) { CU_FAIL("../shared/data missing"); return; }
-    CU_ASSERT(train_and_compare(16, 10, XMC_NEG_TFN, 0, -1, "pecos-xlinear/Yt_pred.txt", 10, XMC_POST_L3_HINGE,
-                                "train default (leaf 10)") <= 1e-5);
-    CU_ASSERT(train_and_compare(16, 10, XMC_NEG_TFN | XMC_NEG_MAN, 2, XMC_POST_NOOP, "pecos-xlinear/Yt_pred_tfn_man.txt",
-                                4, XMC_POST_SIGMOID, "train tfn+man") <= 1e-5);
-    CU_ASSERT(train_and_compare(2, 2, XMC_NEG_TFN, 0, -1, "pecos-xlinear/P_nr_splits_2.txt", 10, XMC_POST_L3_HINGE,
-                                "train nr_splits 2, leaf 2") <= 1e-5);
-    CU_ASSERT(train_and_compare(4, 2, XMC_NEG_TFN, 0, -1, "pecos-xlinear/P_nr_splits_4.txt", 10, XMC_POST_L3_HINGE,
-                                "train nr_splits 4, leaf 2") <= 1e-5);
-    /* PECOS's primal (trust-region Newton) solver is not implemented: the dual solution is shown beside its golden */
-    double d = train_and_compare(16, 10, XMC_NEG_TFN, 0, -1, "pecos-xlinear/Yt_primal_pred.txt", 10,
-                                 XMC_POST_L3_HINGE, "dual solver vs PECOS primal golden");
-    printf("  (primal solver not implemented; dual vs primal golden differs by %.3g)\n", d);
+    CU_ASSERT(train_and_compare(16, 10, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/Yt_pred.txt", 10,
+                                XMC_POST_L3_HINGE, "train default (leaf 10)") <= 1e-5);
+    CU_ASSERT(train_and_compare(16, 10, XMC_NEG_TFN | XMC_NEG_MAN, 2, XMC_POST_NOOP, XMC_SOLVER_DUAL,
+                                "pecos-xlinear/Yt_pred_tfn_man.txt", 4, XMC_POST_SIGMOID, "train tfn+man") <= 1e-5);
+    CU_ASSERT(train_and_compare(2, 2, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/P_nr_splits_2.txt", 10,
+                                XMC_POST_L3_HINGE, "train nr_splits 2, leaf 2") <= 1e-5);
+    CU_ASSERT(train_and_compare(4, 2, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/P_nr_splits_4.txt", 10,
+                                XMC_POST_L3_HINGE, "train nr_splits 4, leaf 2") <= 1e-5);
+    /* L2R_L2LOSS_SVC_PRIMAL (newton_eps 0.01): predictions, and the weights against PECOS's own model */
+    double wd = 1e9;
+    CU_ASSERT(train_and_compare_model(16, 10, XMC_NEG_TFN, 0, -1, XMC_SOLVER_PRIMAL, "pecos-xlinear/Yt_primal_pred.txt",
+                                      10, XMC_POST_L3_HINGE, "train primal solver (leaf 10)", "primal", &wd) <= 1e-5);
+    CU_ASSERT(wd <= 1e-5);
 }
 
 static void test_pifa_golden(void)

@@ -1,12 +1,12 @@
 /* data.c: input options of the CLI and batch prediction over a dataset (see data.h). */
 #include "data.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "classifier.h"
+#include "parallel.h"
 
 xmc_err cli_read_input(const cli_input *in, const xmc_labelmap *labels, xmc_dataset *ds, xmc_error *err)
 {
@@ -91,9 +91,9 @@ static void *worker(void *arg)
 xmc_err cli_predict_all(const xmc_classifier *clf, const xmc_dataset *ds, uint32_t beam, uint32_t k, int post,
                         int threads, xmc_hit **hits, uint32_t **counts, xmc_error *err)
 {
-    if (ds->texts && !clf->tfidf)
+    if (ds->texts && clf->kind == XMC_FEAT_MATRIX)
         return xmc_error_set(err, XMC_ERR_ARG, "model %s was trained on feature vectors: give -x or --xc, not text", clf->version);
-    if (!ds->texts && clf->tfidf)
+    if (!ds->texts && clf->kind != XMC_FEAT_MATRIX)
         return xmc_error_set(err, XMC_ERR_ARG, "model %s reads text: give a TSV", clf->version);
     if (!ds->texts && ds->X.cols > clf->xl.nr_features)
         return xmc_error_set(err, XMC_ERR_SHAPE, "input has %u features, the model %u", ds->X.cols, clf->xl.nr_features);
@@ -107,14 +107,7 @@ xmc_err cli_predict_all(const xmc_classifier *clf, const xmc_dataset *ds, uint32
         free(job.counts);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %u predictions", ds->n);
     }
-    if (threads < 1) threads = 1;
-    if (threads > 64) threads = 64;
-    pthread_t th[64];
-    int n = 1;
-    for (int i = 1; i < threads; i++)
-        if (pthread_create(&th[n], NULL, worker, &job) == 0) n++;
-    worker(&job);
-    for (int i = 1; i < n; i++) pthread_join(th[i], NULL);
+    xmc_parallel_run(worker, &job, threads);
     if (atomic_load(&job.failed)) {
         free(job.hits);
         free(job.counts);

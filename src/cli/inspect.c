@@ -51,7 +51,8 @@ int xmc_cli_inspect(int argc, char **argv)
     const xmc_xlinear *xl = &clf->xl;
     printf("version        %s\n", clf->version);
     printf("path           %s\n", xmc_classifier_path(clf));
-    printf("featurizer     %s\n", clf->kind == XMC_FEAT_TFIDF ? "tfidf" : "matrix");
+    static const char *const kinds[] = {"matrix", "tfidf", "encoder", "tfidf+encoder"};
+    printf("featurizer     %s\n", kinds[clf->kind]);
     if (clf->tfidf) {
         char spec[1024];
         xmc_tfidf_config_format(xmc_tfidf_config_of(clf->tfidf), spec, sizeof spec);
@@ -110,7 +111,8 @@ int xmc_cli_inspect(int argc, char **argv)
                     size_t len = 0;
                     const char *name = NULL;
                     if (v[i].f == xl->nr_features) { name = "(bias)"; len = 6; }
-                    else if (clf->tfidf) name = xmc_tfidf_feature_name(clf->tfidf, v[i].f, &len);
+                    else if (clf->tfidf && v[i].f < xmc_tfidf_dim(clf->tfidf)) name = xmc_tfidf_feature_name(clf->tfidf, v[i].f, &len);
+                    else if (clf->encoder) { name = "(embedding dimension)"; len = 21; }
                     if (name) printf("  %+.4f  %.*s\n", (double)v[i].w, (int)len, name);
                     else printf("  %+.4f  feature %u\n", (double)v[i].w, v[i].f);
                 }

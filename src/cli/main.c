@@ -19,6 +19,7 @@ static const command commands[] = {
     {"eval", xmc_cli_eval, "P@k, nDCG@k, PSP@k and speed of a model on labelled data"},
     {"inspect", xmc_cli_inspect, "describe a model: tree shape, sizes, top features of a label"},
     {"gen", xmc_cli_gen, "generate a synthetic product catalog (Zipf-skewed labels, fixed seed)"},
+    {"embed", xmc_cli_embed, "embed texts with a BERT-family encoder"},
     {NULL, NULL, NULL},
 };
 

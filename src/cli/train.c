@@ -27,17 +27,25 @@ static void usage(FILE *f)
 "  --config FILE         libconfig file with any of the settings below (e.g. nr_splits = 16;)\n"
 "  --version NAME        version name (default: UTC time + random suffix)\n"
 "  --no-current          do not point CURRENT at the new version\n"
-"features\n"
+"features (text input)\n"
+"  --featurizer F        tfidf (default), encoder, or tfidf+encoder ([tfidf ; alpha * embedding], renormalised)\n"
 "  --tfidf SPEC          TF-IDF spec, e.g. \"word:1-2,char_wb:3-5,min_df=2\" (default word:1-2, min_df 2)\n"
+"  --encoder DIR         BERT-family encoder: DIR/config.json, DIR/model.safetensors\n"
+"  --vocab FILE          its WordPiece vocabulary (default DIR/vocab.txt)\n"
+"  --pooling P           cls (default), mean or pooler\n"
+"  --alpha A             weight of the embedding beside TF-IDF (default 1)\n"
+"  --max-length N        encoder tokens per text (default 128)\n"
 "tree\n"
 "  --nr-splits B         children per tree node (default 16)\n"
 "  --max-leaf-size N     labels per leaf cluster at most (default 100)\n"
 "  --kmeans-iter N       k-means iterations per split (default 20)\n"
 "  --seed S              seed of the tree (default 0)\n"
 "rankers\n"
+"  --solver S            dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
+"                        PECOS's L2R_L2LOSS_SVC_DUAL and L2R_L2LOSS_SVC_PRIMAL\n"
 "  --cp C, --cn C        costs of positive / negative errors (default 1, 1)\n"
-"  --eps E               solver tolerance (default 0.1)\n"
-"  --max-iter N          solver passes (default 100)\n"
+"  --eps E               solver tolerance (default 0.1 dual, 0.01 primal)\n"
+"  --max-iter N          dual passes / primal Newton steps at most (default 100 / 1000)\n"
 "  --threshold T         drop weights with |w| < T (default 0.1)\n"
 "  --bias B              bias feature value, 0 for none (default 1)\n"
 "  --negatives NS        tfn, man or tfn+man (default tfn)\n"
@@ -54,7 +62,7 @@ static void usage(FILE *f)
 
 enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, O_LEAF, O_KITER, O_SEED, O_CP, O_CN,
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
-       O_XCL };
+       O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER };
 
 static const struct option long_opts[] = {
     {"train", 1, 0, O_TRAIN}, {"model", 1, 0, O_MODEL}, {"config", 1, 0, O_CONFIG}, {"version", 1, 0, O_VERSION},
@@ -64,7 +72,9 @@ static const struct option long_opts[] = {
     {"bias", 1, 0, O_BIAS}, {"negatives", 1, 0, O_NEG}, {"man-beam", 1, 0, O_MANB}, {"beam", 1, 0, O_BEAM},
     {"topk", 1, 0, O_TOPK}, {"post", 1, 0, O_POST}, {"threads", 1, 0, O_THREADS}, {"canaries", 1, 0, O_CAN},
     {"quiet", 0, 0, O_QUIET}, {"xc", 1, 0, O_XC}, {"xc-feature-base", 1, 0, O_XCF}, {"xc-label-base", 1, 0, O_XCL},
-    {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"featurizer", 1, 0, O_FEAT}, {"encoder", 1, 0, O_ENC}, {"vocab", 1, 0, O_VOCAB}, {"pooling", 1, 0, O_POOL},
+    {"alpha", 1, 0, O_ALPHA}, {"max-length", 1, 0, O_MAXLEN}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, 'h'},
+    {0, 0, 0, 0}};
 
 typedef struct {
     xmc_train_opts o;
@@ -107,8 +117,23 @@ static int apply(settings *s, int code, const char *name, const char *v)
     case O_SEED: if (num(name, v, 0, 4294967295.0, &d)) return -1; s->o.tree.seed = (uint32_t)d; return 0;
     case O_CP: if (num(name, v, 1e-9, 1e9, &d)) return -1; s->o.xl.solver.cp = d; return 0;
     case O_CN: if (num(name, v, 1e-9, 1e9, &d)) return -1; s->o.xl.solver.cn = d; return 0;
-    case O_EPS: if (num(name, v, 1e-12, 1e3, &d)) return -1; s->o.xl.solver.eps = d; return 0;
-    case O_MAXIT: if (num(name, v, 1, 1e7, &d)) return -1; s->o.xl.solver.max_iter = (int)d; return 0;
+    /* tolerance and iteration cap go to both solvers: only the chosen one runs, and the order of --solver
+     * and --eps on the command line then does not matter */
+    case O_EPS:
+        if (num(name, v, 1e-12, 1e3, &d)) return -1;
+        s->o.xl.solver.eps = d;
+        s->o.xl.newton_eps = d;
+        return 0;
+    case O_MAXIT:
+        if (num(name, v, 1, 1e7, &d)) return -1;
+        s->o.xl.solver.max_iter = (int)d;
+        s->o.xl.newton_max_iter = (int)d;
+        return 0;
+    case O_SOLVER:
+        if (!strcmp(v, "dual")) s->o.xl.solver_type = XMC_SOLVER_DUAL;
+        else if (!strcmp(v, "primal")) s->o.xl.solver_type = XMC_SOLVER_PRIMAL;
+        else { fprintf(stderr, "xmc train: error: --solver: '%s' is not dual or primal\n", v); return -1; }
+        return 0;
     case O_THR: if (num(name, v, 0, 1e9, &d)) return -1; s->o.xl.solver.threshold = (float)d; return 0;
     case O_BIAS: if (num(name, v, 0, 1e6, &d)) return -1; s->o.xl.solver.bias = (float)d; return 0;
     case O_NEG:
@@ -127,6 +152,21 @@ static int apply(settings *s, int code, const char *name, const char *v)
     case O_THREADS: if (num(name, v, 1, 64, &d)) return -1; s->o.threads = (int)d; return 0;
     case O_CAN: if (num(name, v, 0, 1000, &d)) return -1; s->o.nr_canaries = (uint32_t)d; return 0;
     case O_QUIET: s->quiet = 1; return 0;
+    case O_FEAT:
+        if (!strcmp(v, "tfidf")) s->o.featurizer = XMC_FEATURIZER_TFIDF;
+        else if (!strcmp(v, "encoder")) s->o.featurizer = XMC_FEATURIZER_ENCODER;
+        else if (!strcmp(v, "tfidf+encoder")) s->o.featurizer = XMC_FEATURIZER_BOTH;
+        else { fprintf(stderr, "xmc train: error: --featurizer: '%s' is not tfidf, encoder or tfidf+encoder\n", v); return -1; }
+        return 0;
+    case O_ENC: s->o.encoder.dir = v; return 0;
+    case O_VOCAB: s->o.encoder.vocab = v; return 0;
+    case O_POOL: {
+        xmc_error e;
+        if (xmc_bert_pooling_parse(v, &s->o.encoder.pooling, &e)) { fprintf(stderr, "xmc train: error: --pooling: %s\n", e.msg); return -1; }
+        return 0;
+    }
+    case O_ALPHA: if (num(name, v, 1e-6, 1e6, &d)) return -1; s->o.encoder.alpha = (float)d; return 0;
+    case O_MAXLEN: if (num(name, v, 2, 4096, &d)) return -1; s->o.encoder.max_len = (int)d; return 0;
     }
     return -1;
 }
@@ -214,6 +254,19 @@ int xmc_cli_train(int argc, char **argv)
     int inputs = !!s.in.tsv + !!s.in.xc + !!(s.in.x || s.in.y);
     if (inputs != 1 || (!s.in.tsv && !s.in.xc && !(s.in.x && s.in.y))) {
         fprintf(stderr, "xmc train: error: give exactly one input: --train FILE.tsv, -x X.txt -y Y.txt, or --xc FILE\n");
+        goto out;
+    }
+    if ((s.o.featurizer & XMC_FEATURIZER_ENCODER) && !s.o.encoder.dir) {
+        fprintf(stderr, "xmc train: error: --featurizer %s needs --encoder DIR\n",
+                s.o.featurizer == XMC_FEATURIZER_BOTH ? "tfidf+encoder" : "encoder");
+        goto out;
+    }
+    if (s.o.encoder.dir && !(s.o.featurizer & XMC_FEATURIZER_ENCODER)) {
+        fprintf(stderr, "xmc train: error: --encoder given but --featurizer is tfidf\n");
+        goto out;
+    }
+    if (s.o.featurizer != XMC_FEATURIZER_TFIDF && !s.in.tsv) {
+        fprintf(stderr, "xmc train: error: the encoder featurizer needs text input (--train FILE.tsv)\n");
         goto out;
     }
     xmc_error err = {0};

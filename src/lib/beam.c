@@ -2,10 +2,11 @@
 #include "beam.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "parallel.h"
 
 struct xmc_beam_ws {
     uint32_t max_k, max_children;
@@ -223,14 +224,7 @@ xmc_err xmc_beam_search_batch(const xmc_xlinear *m, const xmc_csr *x, uint32_t b
     batch_job job = {.m = m, .x = x, .beam = beam, .k = k, .post = post, .nlayers = nlayers, .out = out, .counts = counts};
     atomic_init(&job.next, 0);
     atomic_init(&job.failed, 0);
-    if (threads < 1) threads = 1;
-    if (threads > 64) threads = 64;
-    pthread_t th[64];
-    int started = 1;
-    for (int i = 1; i < threads; i++)
-        if (pthread_create(&th[i], NULL, batch_worker, &job) == 0) th[started++] = th[i];
-    batch_worker(&job);
-    for (int i = 1; i < started; i++) pthread_join(th[i], NULL);
+    xmc_parallel_run(batch_worker, &job, threads);
     if (atomic_load(&job.failed)) {
         if (err) *err = job.err;
         return job.err.code ? job.err.code : XMC_ERR_NOMEM;

@@ -16,6 +16,8 @@
 struct xmc_workspace {
     const xmc_classifier *clf;
     xmc_tfidf_ws *tws;
+    xmc_encoder_ws *ews;
+    float *emb;
     uint32_t cap;
     uint32_t *idx;
     float *val;
@@ -42,6 +44,7 @@ void xmc_classifier_close(xmc_classifier *clf)
 {
     if (!clf) return;
     if (clf->tfidf) xmc_tfidf_free(clf->tfidf);
+    xmc_encoder_free(clf->encoder);
     xmc_xlinear_free(&clf->xl);
     xmc_bundle_close(clf->bundle);
     free(clf);
@@ -75,7 +78,8 @@ static xmc_err load_labels(xmc_classifier *clf, xmc_error *err)
     if (clf->name_off[0] != 0 || clf->name_off[L] != nn)
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: label name offsets do not span the names", dir);
     for (uint32_t l = 0; l < L; l++)
-        if (clf->name_off[l + 1] <= clf->name_off[l] || clf->names[clf->name_off[l + 1] - 1] != '\0')
+        if (clf->name_off[l + 1] <= clf->name_off[l] || clf->name_off[l + 1] > nn ||
+            clf->names[clf->name_off[l + 1] - 1] != '\0')
             return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: label name %u is not terminated", dir, l);
     clf->nr_labels = L;
     long long n;
@@ -91,15 +95,22 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
     uint64_t n, m, k, len;
     const void *d;
     xmc_err rc;
-    if (!xmc_bundle_has(b, "canary.label")) return XMC_OK;
+    long long declared = 0;
+    if (xmc_bundle_get_int(b, "canary.count", &declared, NULL) != XMC_OK) declared = 0;
+    if (!xmc_bundle_has(b, "canary.label")) {
+        if (declared > 0) return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: %lld canaries declared, none stored", dir, declared);
+        return XMC_OK;
+    }
     if ((rc = arr1(b, "canary.label", XMC_DT_U32, &n, &d, err))) return rc;
     clf->canary_label = d;
     if ((rc = arr1(b, "canary.score", XMC_DT_F32, &m, &d, err))) return rc;
     clf->canary_score = d;
     if (m != n) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary labels and scores differ in count", dir);
+    if ((long long)n != declared)
+        return xmc_error_set(err, XMC_ERR_SHAPE, "%s: %llu canaries stored, the manifest declares %lld", dir, (unsigned long long)n, declared);
     for (uint64_t i = 0; i < n; i++)
         if (clf->canary_label[i] >= clf->nr_labels) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary %llu names no label", dir, (unsigned long long)i);
-    if (clf->kind == XMC_FEAT_TFIDF) {
+    if (clf->kind != XMC_FEAT_MATRIX) {
         if ((rc = arr1(b, "canary.text", XMC_DT_U8, &len, &d, err))) return rc;
         clf->canary_text = d;
         if ((rc = arr1(b, "canary.offsets", XMC_DT_U64, &k, &d, err))) return rc;
@@ -107,7 +118,7 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
         if (k != n + 1 || clf->canary_off[0] != 0 || clf->canary_off[n] != len)
             return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary text offsets do not match", dir);
         for (uint64_t i = 0; i < n; i++)
-            if (clf->canary_off[i + 1] < clf->canary_off[i]) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary offsets decrease", dir);
+            if (clf->canary_off[i + 1] < clf->canary_off[i] || clf->canary_off[i + 1] > len) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary offsets decrease", dir);
     } else {
         uint64_t nnz, nv;
         if ((rc = arr1(b, "canary.xptr", XMC_DT_U64, &k, &d, err))) return rc;
@@ -119,7 +130,8 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
         if (k != n + 1 || nv != nnz || clf->canary_xptr[0] != 0 || clf->canary_xptr[n] != nnz)
             return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary feature arrays do not match", dir);
         for (uint64_t i = 0; i < n; i++) {
-            if (clf->canary_xptr[i + 1] < clf->canary_xptr[i]) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary pointers decrease", dir);
+            if (clf->canary_xptr[i + 1] < clf->canary_xptr[i] || clf->canary_xptr[i + 1] > nnz)
+                return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary pointers decrease or overrun", dir);
             for (uint64_t p = clf->canary_xptr[i]; p < clf->canary_xptr[i + 1]; p++)
                 if (clf->canary_xidx[p] >= clf->xl.nr_features || (p > clf->canary_xptr[i] && clf->canary_xidx[p] <= clf->canary_xidx[p - 1]))
                     return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary %llu has bad feature ids", dir, (unsigned long long)i);
@@ -142,20 +154,24 @@ xmc_err xmc_classifier_open(const char *path, const xmc_open_opts *opts, xmc_cla
     snprintf(clf->version, sizeof clf->version, "%s", xmc_bundle_version(clf->bundle));
     const char *kind;
     if ((rc = xmc_bundle_get_string(clf->bundle, "featurizer.kind", &kind, err))) goto fail;
-    if (strcmp(kind, "tfidf") == 0) {
-        clf->kind = XMC_FEAT_TFIDF;
-        if ((rc = xmc_tfidf_load(clf->bundle, "tfidf", &clf->tfidf, err))) goto fail;
-    } else if (strcmp(kind, "matrix") == 0) {
-        clf->kind = XMC_FEAT_MATRIX;
-    } else {
+    if (strcmp(kind, "tfidf") == 0) clf->kind = XMC_FEAT_TFIDF;
+    else if (strcmp(kind, "encoder") == 0) clf->kind = XMC_FEAT_ENCODER;
+    else if (strcmp(kind, "tfidf+encoder") == 0) clf->kind = XMC_FEAT_BOTH;
+    else if (strcmp(kind, "matrix") == 0) clf->kind = XMC_FEAT_MATRIX;
+    else {
         rc = xmc_error_set(err, XMC_ERR_VERSION, "%s: featurizer.kind '%s' is not one this build knows", dir, kind);
         goto fail;
     }
+    if ((clf->kind & XMC_FEAT_TFIDF) && (rc = xmc_tfidf_load(clf->bundle, "tfidf", &clf->tfidf, err))) goto fail;
+    if ((clf->kind & XMC_FEAT_ENCODER) && (rc = xmc_encoder_load(clf->bundle, &clf->encoder, err))) goto fail;
     if ((rc = xmc_xlinear_load(clf->bundle, &clf->xl, err))) goto fail;
-    if (clf->tfidf && xmc_tfidf_dim(clf->tfidf) != clf->xl.nr_features) {
-        rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s: the featuriser makes %u features, the rankers take %u", dir,
-                           xmc_tfidf_dim(clf->tfidf), clf->xl.nr_features);
-        goto fail;
+    if (clf->kind != XMC_FEAT_MATRIX) {
+        uint64_t dim = (clf->tfidf ? xmc_tfidf_dim(clf->tfidf) : 0) + (clf->encoder ? xmc_encoder_dim(clf->encoder) : 0);
+        if (dim != clf->xl.nr_features) {
+            rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s: the featuriser makes %llu features, the rankers take %u", dir,
+                               (unsigned long long)dim, clf->xl.nr_features);
+            goto fail;
+        }
     }
     if ((rc = load_labels(clf, err))) goto fail;
     if ((rc = load_canaries(clf, err))) goto fail;
@@ -174,9 +190,18 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     ws->clf = clf;
     xmc_err rc;
-    if (clf->tfidf) {
-        if ((rc = xmc_tfidf_ws_new(clf->tfidf, &ws->tws, err))) goto fail;
-        ws->cap = xmc_tfidf_max_nnz(clf->tfidf);
+    if (clf->kind != XMC_FEAT_MATRIX) {
+        if (clf->tfidf) {
+            if ((rc = xmc_tfidf_ws_new(clf->tfidf, &ws->tws, err))) goto fail;
+            ws->cap = xmc_tfidf_max_nnz(clf->tfidf);
+        }
+        if (clf->encoder) {
+            uint32_t dim = xmc_encoder_dim(clf->encoder);
+            if ((rc = xmc_encoder_ws_new(clf->encoder, 1, &ws->ews, err))) goto fail;
+            ws->emb = malloc(dim * sizeof *ws->emb);
+            if (!ws->emb) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
+            ws->cap += dim;
+        }
         ws->idx = malloc((ws->cap ? ws->cap : 1) * sizeof *ws->idx);
         ws->val = malloc((ws->cap ? ws->cap : 1) * sizeof *ws->val);
         if (!ws->idx || !ws->val) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
@@ -193,6 +218,8 @@ void xmc_workspace_free(xmc_workspace *ws)
 {
     if (!ws) return;
     if (ws->tws) xmc_tfidf_ws_free(ws->tws);
+    xmc_encoder_ws_free(ws->ews);
+    free(ws->emb);
     free(ws->idx);
     free(ws->val);
     xmc_beam_ws_free(ws->bws);
@@ -223,23 +250,36 @@ xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, cons
     return XMC_OK;
 }
 
-uint32_t xmc_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
-                                  const uint32_t **idx, const float **val)
+xmc_err xmc_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
+                                 const uint32_t **idx, const float **val, uint32_t *nnz, xmc_error *err)
 {
-    uint32_t nnz = xmc_tfidf_transform(clf->tfidf, ws->tws, text, len, ws->idx, ws->val, ws->cap);
+    uint32_t n = 0;
+    if (clf->tfidf) n = xmc_tfidf_transform(clf->tfidf, ws->tws, text, len, ws->idx, ws->val, ws->cap);
+    if (clf->encoder) {
+        /* one text per forward pass: the stage classifies records as they come */
+        xmc_err rc = xmc_encoder_embed(clf->encoder, ws->ews, &text, &len, 1, ws->emb, err);
+        if (rc) return rc;
+        n = xmc_encoder_append(ws->idx, ws->val, n, clf->tfidf ? xmc_tfidf_dim(clf->tfidf) : 0, ws->emb,
+                               xmc_encoder_dim(clf->encoder), xmc_encoder_alpha(clf->encoder));
+    }
     *idx = ws->idx;
     *val = ws->val;
-    return nnz;
+    *nnz = n;
+    return XMC_OK;
 }
 
 xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
                           const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err)
 {
     if (!clf || !ws || !hits || !n || (!text && len)) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
-    if (!clf->tfidf) return xmc_error_set(err, XMC_ERR_ARG, "model %s takes feature vectors, not text", clf->version);
+    if (clf->kind == XMC_FEAT_MATRIX)
+        return xmc_error_set(err, XMC_ERR_ARG, "model %s takes feature vectors, not text", clf->version);
+    if (!ws || ws->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace belongs to another classifier");
     const uint32_t *idx;
     const float *val;
-    uint32_t nnz = xmc_classifier_featurize(clf, ws, text ? text : "", len, &idx, &val);
+    uint32_t nnz;
+    xmc_err rc = xmc_classifier_featurize(clf, ws, text ? text : "", len, &idx, &val, &nnz, err);
+    if (rc) return rc;
     return xmc_classify_features(clf, ws, idx, val, nnz, opts, hits, n, err);
 }
 
@@ -254,7 +294,7 @@ xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err)
     o.topk = 1;
     for (uint32_t i = 0; i < clf->n_canary && !rc; i++) {
         uint32_t n = 0;
-        if (clf->kind == XMC_FEAT_TFIDF) {
+        if (clf->kind != XMC_FEAT_MATRIX) {
             const char *t = clf->canary_text + clf->canary_off[i];
             rc = xmc_classify_text(clf, ws, t, (size_t)(clf->canary_off[i + 1] - clf->canary_off[i]), &o, hits, &n, err);
         } else {

@@ -271,6 +271,77 @@ xmc_err xmc_writer_array(xmc_model_writer *w, const char *name, xmc_dtype dt, in
     return XMC_OK;
 }
 
+/* The manifest's last line, `manifest_xxh64 = "<hex>";`, is the xxh64 of every byte before it: the
+ * manifest describes the checksums of the arrays, and this covers the manifest itself. */
+#define MANIFEST_SUM_KEY "manifest_xxh64 = \""
+
+static xmc_err read_whole(const char *path, char **buf, size_t *len, xmc_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        size_t k = fread(b + n, 1, cap - n, f);
+        n += k;
+        if (n < cap) break;
+        if (cap > (64u << 20)) { free(b); fclose(f); return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: larger than 64 MiB", path); }
+        char *b2 = realloc(b, cap * 2 + 1);
+        if (!b2) { free(b); b = NULL; break; }
+        b = b2;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!b) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory reading %s", path);
+    if (bad) { free(b); return xmc_error_set(err, XMC_ERR_IO, "%s: read error", path); }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return XMC_OK;
+}
+
+static xmc_err seal_manifest(const char *path, xmc_error *err)
+{
+    char *buf;
+    size_t len;
+    xmc_err rc = read_whole(path, &buf, &len, err);
+    if (rc) return rc;
+    uint64_t h = XXH64(buf, len, 0);
+    free(buf);
+    FILE *f = fopen(path, "a");
+    if (!f) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    fprintf(f, "%s%016llx\";\n", MANIFEST_SUM_KEY, (unsigned long long)h);
+    if (fclose(f) != 0) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    return XMC_OK;
+}
+
+static xmc_err check_manifest(const char *path, xmc_error *err)
+{
+    char *buf;
+    size_t len;
+    xmc_err rc = read_whole(path, &buf, &len, err);
+    if (rc) return rc;
+    /* the last line must be the checksum line */
+    size_t end = len;
+    if (end && buf[end - 1] == '\n') end--;
+    size_t start = end;
+    while (start > 0 && buf[start - 1] != '\n') start--;
+    const size_t kl = strlen(MANIFEST_SUM_KEY);
+    char want[17] = {0};
+    if (end - start != kl + 18 || memcmp(buf + start, MANIFEST_SUM_KEY, kl) != 0 || buf[end - 2] != '"' || buf[end - 1] != ';') {
+        free(buf);
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: no manifest_xxh64 line at the end (damaged or not an xmc manifest)", path);
+    }
+    memcpy(want, buf + start + kl, 16);
+    char got[17];
+    snprintf(got, sizeof got, "%016llx", (unsigned long long)XXH64(buf, start, 0));
+    free(buf);
+    if (strcmp(got, want) != 0)
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: checksum %s, its last line says %s (manifest damaged)", path, got, want);
+    return XMC_OK;
+}
+
 static xmc_err fsync_path(const char *path, int dir, xmc_error *err)
 {
     int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
@@ -291,6 +362,7 @@ xmc_err xmc_writer_commit(xmc_model_writer *w, int make_current, char *version_o
         rc = xmc_error_set(err, XMC_ERR_IO, "cannot write %s", path);
         goto fail;
     }
+    if ((rc = seal_manifest(path, err))) goto fail;
     if ((rc = fsync_path(path, 0, err)) || (rc = fsync_path(w->tmpdir, 1, err))) goto fail;
     snprintf(final, sizeof final, "%s/%s", w->repo, w->version);
     if (rename(w->tmpdir, final) != 0) {
@@ -475,6 +547,7 @@ xmc_err xmc_bundle_open(const char *dir, int verify, xmc_bundle **out, xmc_error
     snprintf(b->dir, sizeof b->dir, "%s", dir);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/manifest.cfg", dir);
+    if (verify && (rc = check_manifest(path, err))) goto fail;
     if (!config_read_file(&b->cfg, path)) {
         if (config_error_type(&b->cfg) == CONFIG_ERR_FILE_IO)
             rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: cannot read (%s)", path, strerror(errno));

@@ -19,7 +19,9 @@
 void xmc_train_opts_default(xmc_train_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->featurizer = XMC_FEATURIZER_TFIDF;
     xmc_tfidf_config_default(&o->tfidf);
+    xmc_encoder_config_default(&o->encoder);
     xmc_tree_params_default(&o->tree);
     xmc_xlinear_params_default(&o->xl);
     o->threads = 2;
@@ -103,6 +105,7 @@ static xmc_err write_canaries(xmc_model_writer *w, const xmc_xlinear *m, const x
         score[n] = hit.score;
         n++;
     }
+    if ((rc = xmc_writer_set_int(w, "canary.count", n, err))) goto out;
     if (n == 0) goto out;
     uint64_t s = n;
     if ((rc = xmc_writer_array(w, "canary.label", XMC_DT_U32, 1, &s, label, err)) ||
@@ -190,6 +193,8 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     memset(&rep, 0, sizeof rep);
     xmc_err rc = XMC_OK;
     xmc_tfidf *tf = NULL;
+    xmc_encoder *enc = NULL;
+    float *emb = NULL;
     xmc_csr x = {0}, z = {0};
     xmc_tree tree = {0};
     xmc_xlinear m = {0};
@@ -204,8 +209,35 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     double t0 = now();
     progress(o, "features", 0, 1);
     if (texts) {
-        if ((rc = xmc_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
-        if ((rc = xmc_tfidf_transform_batch(tf, texts, lens, y->rows, threads, &x, err))) goto out;
+        if (o->featurizer < XMC_FEATURIZER_TFIDF || o->featurizer > XMC_FEATURIZER_BOTH) {
+            rc = xmc_error_set(err, XMC_ERR_ARG, "unknown featurizer %d", o->featurizer);
+            goto out;
+        }
+        if (o->featurizer & XMC_FEATURIZER_TFIDF) {
+            if ((rc = xmc_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
+            if ((rc = xmc_tfidf_transform_batch(tf, texts, lens, y->rows, threads, &x, err))) goto out;
+        }
+        if (o->featurizer & XMC_FEATURIZER_ENCODER) {
+            /* embeddings in batches of 32; OpenBLAS threads the encoder's products */
+            if ((rc = xmc_encoder_open(&o->encoder, &enc, err))) goto out;
+            uint32_t dim = xmc_encoder_dim(enc), off = tf ? xmc_tfidf_dim(tf) : 0;
+            emb = malloc((size_t)y->rows * dim * sizeof *emb);
+            xmc_encoder_ws *ews = NULL;
+            if (!emb) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %u embeddings", y->rows); goto out; }
+            if ((rc = xmc_encoder_ws_new(enc, 32, &ews, err))) goto out;
+            for (uint32_t r = 0; r < y->rows && !rc; r += 256) {
+                uint32_t cnt = y->rows - r < 256 ? y->rows - r : 256;
+                rc = xmc_encoder_embed(enc, ews, texts + r, lens + r, (int)cnt, emb + (size_t)r * dim, err);
+                progress(o, "embedding", r + cnt, y->rows);
+            }
+            xmc_encoder_ws_free(ews);
+            if (rc) goto out;
+            xmc_csr both;
+            rc = xmc_encoder_concat(tf ? &x : NULL, off, emb, y->rows, dim, xmc_encoder_alpha(enc), &both, err);
+            xmc_csr_free(&x);
+            if (rc) goto out;
+            x = both;
+        }
     } else {
         if ((rc = xmc_csr_copy(x_in, &x, err))) goto out;
         xmc_csr_sort_indices(&x);
@@ -249,17 +281,22 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     if ((rc = xmc_writer_begin(repo, o->version, &w, err))) goto out;
     char hex[17];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest(texts, lens, &x, y));
-    if ((rc = xmc_writer_set_string(w, "featurizer.kind", texts ? "tfidf" : "matrix", err)) ||
+    /* solver.eps and solver.max_iter record the settings of the solver that ran */
+    const int primal = o->xl.solver_type == XMC_SOLVER_PRIMAL;
+    const char *kind = !texts ? "matrix" : o->featurizer == XMC_FEATURIZER_BOTH ? "tfidf+encoder"
+                     : o->featurizer == XMC_FEATURIZER_ENCODER ? "encoder" : "tfidf";
+    if ((rc = xmc_writer_set_string(w, "featurizer.kind", kind, err)) ||
         (rc = xmc_writer_set_int(w, "train.n_docs", y->rows, err)) ||
         (rc = xmc_writer_set_int(w, "train.n_labels", y->cols, err)) ||
         (rc = xmc_writer_set_string(w, "train.data_xxh64", hex, err)) ||
         (rc = xmc_writer_set_int(w, "tree.nr_splits", o->tree.nr_splits, err)) ||
         (rc = xmc_writer_set_int(w, "tree.max_leaf_size", o->tree.max_leaf_size, err)) ||
         (rc = xmc_writer_set_int(w, "tree.seed", o->tree.seed, err)) ||
+        (rc = xmc_writer_set_string(w, "solver.type", primal ? "primal" : "dual", err)) ||
         (rc = xmc_writer_set_float(w, "solver.cp", o->xl.solver.cp, err)) ||
         (rc = xmc_writer_set_float(w, "solver.cn", o->xl.solver.cn, err)) ||
-        (rc = xmc_writer_set_float(w, "solver.eps", o->xl.solver.eps, err)) ||
-        (rc = xmc_writer_set_int(w, "solver.max_iter", o->xl.solver.max_iter, err)) ||
+        (rc = xmc_writer_set_float(w, "solver.eps", primal ? o->xl.newton_eps : o->xl.solver.eps, err)) ||
+        (rc = xmc_writer_set_int(w, "solver.max_iter", primal ? o->xl.newton_max_iter : o->xl.solver.max_iter, err)) ||
         (rc = xmc_writer_set_float(w, "solver.threshold", o->xl.solver.threshold, err)) ||
         (rc = xmc_writer_set_string(w, "solver.negatives",
                                     o->xl.negatives == (XMC_NEG_TFN | XMC_NEG_MAN) ? "tfn+man"
@@ -268,6 +305,7 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
                                     err)))
         goto out;
     if (tf && (rc = xmc_tfidf_save(tf, w, "tfidf", err))) goto out;
+    if (enc && (rc = xmc_encoder_save(enc, w, err))) goto out;
     if ((rc = xmc_xlinear_save(&m, w, err))) goto out;
     if ((rc = write_labels(w, y, label_names, err))) goto out;
     if ((rc = write_canaries(w, &m, &x, texts, lens, o->nr_canaries, err))) goto out;
@@ -279,6 +317,8 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
 out:
     if (w) xmc_writer_abort(w);
     if (tf) xmc_tfidf_free(tf);
+    xmc_encoder_free(enc);
+    free(emb);
     xmc_csr_free(&x);
     xmc_csr_free(&z);
     xmc_tree_free(&tree);

@@ -6,12 +6,18 @@
 
 #include <stddef.h>
 #include "smat.h"
+#include "encoder.h"
 #include "tfidf.h"
 #include "tree.h"
 #include "xlinear.h"
 
+/* What turns a text into features (manifest key featurizer.kind). */
+typedef enum { XMC_FEATURIZER_TFIDF = 1, XMC_FEATURIZER_ENCODER = 2, XMC_FEATURIZER_BOTH = 3 } xmc_featurizer;
+
 typedef struct xmc_train_opts {
+    int featurizer;          /* xmc_featurizer (text input only); default tfidf */
     xmc_tfidf_config tfidf;
+    xmc_encoder_config encoder;
     xmc_tree_params tree;
     xmc_xlinear_params xl;
     int threads;

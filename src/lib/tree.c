@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kmeans.h"
+#include "parallel.h"
 #include "rng.h"
 
 void xmc_tree_params_default(xmc_tree_params *p)
@@ -114,12 +115,8 @@ xmc_err xmc_tree_build(const xmc_csr *feat, const xmc_tree_params *p, xmc_tree *
                          .max_iter = p->max_iter > 0 ? p->max_iter : 20};
         atomic_init(&job.next, 0);
         pthread_mutex_init(&job.lock, NULL);
-        pthread_t th[64];
-        int nt = threads > 64 ? 64 : threads;
-        if ((1u << lv) < (uint32_t)nt) nt = (int)(1u << lv);
-        for (int i = 1; i < nt; i++) pthread_create(&th[i], NULL, split_worker, &job);
-        split_worker(&job);
-        for (int i = 1; i < nt; i++) pthread_join(th[i], NULL);
+        int nt = (1u << lv) < (uint32_t)threads ? (int)(1u << lv) : threads;
+        xmc_parallel_run(split_worker, &job, nt);
         pthread_mutex_destroy(&job.lock);
         if (job.rc) { rc = job.rc; if (err) *err = job.err; goto out; }
     }

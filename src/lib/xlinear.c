@@ -3,22 +3,26 @@
  * Training goes top-down. For layer t, every node j with parent c is one binary problem over the
  * instances "matched" to c: those whose true path passes c (teacher-forced negatives, tfn) and/or those the
  * model so far routes to c with its beam (matcher-aware negatives, man), plus j's own positives; j's
- * positives are +1, the rest -1. Problems run on a pool of threads, each with its own solver scratch;
- * after a layer is trained it is laid out for search at once, since man needs it for the next layer. */
+ * positives are +1, the rest -1, solved by the dual (dcd.h) or primal (tron.h) solver. Problems run on a
+ * pool of threads, each with its own solver scratch; after a layer is trained it is laid out for search at
+ * once, since man needs it for the next layer. */
 #include "xlinear.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "beam.h"
+#include "parallel.h"
 
 void xmc_xlinear_params_default(xmc_xlinear_params *p)
 {
     memset(p, 0, sizeof *p);
     xmc_dcd_params_default(&p->solver);
+    p->solver_type = XMC_SOLVER_DUAL;
+    p->newton_eps = 0.01;
+    p->newton_max_iter = 1000;
     p->negatives = XMC_NEG_TFN;
     p->beam = 10;
     p->topk = 20;
@@ -191,6 +195,8 @@ typedef struct {
     const xmc_csr *yt;          /* nodes x N: positives of each node, ascending */
     const uint32_t *parent;
     const xmc_dcd_params *solver;
+    int solver_type;            /* XMC_SOLVER_*: which of the two below the workers use */
+    xmc_tron_params primal;
     uint32_t nr_nodes;
     /* results: one row per node */
     uint32_t **w_idx;
@@ -208,7 +214,9 @@ static void *layer_worker(void *arg)
 {
     layer_job *job = arg;
     const xmc_csr *x = job->x;
+    const int primal = job->solver_type == XMC_SOLVER_PRIMAL;
     xmc_dcd_ws *ws = NULL;
+    xmc_tron_ws *tws = NULL;
     uint32_t *inst = malloc(((size_t)x->rows + 1) * sizeof *inst);
     int8_t *y = malloc((size_t)x->rows + 1);
     xmc_error err;
@@ -216,7 +224,8 @@ static void *layer_worker(void *arg)
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory for a training thread");
         goto fail;
     }
-    if (xmc_dcd_ws_new(x->cols, x->rows, &ws, &err)) goto fail;
+    if (primal ? xmc_tron_ws_new(x->cols, x->rows, &tws, &err) : xmc_dcd_ws_new(x->cols, x->rows, &ws, &err))
+        goto fail;
     for (;;) {
         if (atomic_load(&job->failed)) break;
         uint32_t j = atomic_fetch_add(&job->next, 1);
@@ -245,7 +254,8 @@ static void *layer_worker(void *arg)
         }
         const uint32_t *oi;
         const float *ov;
-        uint32_t m = xmc_dcd_solve(x, inst, y, n, job->solver, ws, &oi, &ov);
+        uint32_t m = primal ? xmc_tron_solve(x, inst, y, n, &job->primal, tws, &oi, &ov)
+                            : xmc_dcd_solve(x, inst, y, n, job->solver, ws, &oi, &ov);
         uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
         float *cv = malloc((m ? m : 1) * sizeof *cv);
         if (!ci || !cv) {
@@ -267,27 +277,17 @@ static void *layer_worker(void *arg)
         }
     }
     xmc_dcd_ws_free(ws);
+    xmc_tron_ws_free(tws);
     free(inst);
     free(y);
     return NULL;
 fail:
     if (!atomic_exchange(&job->failed, 1)) job->err = err;
     xmc_dcd_ws_free(ws);
+    xmc_tron_ws_free(tws);
     free(inst);
     free(y);
     return NULL;
-}
-
-/* Runs fn(arg) on `threads` threads (the caller's included). */
-static void run_threads(void *(*fn)(void *), void *arg, int threads)
-{
-    pthread_t th[64];
-    int n = 1;
-    if (threads > 64) threads = 64;
-    for (int i = 1; i < threads; i++)
-        if (pthread_create(&th[n], NULL, fn, arg) == 0) n++;
-    fn(arg);
-    for (int i = 1; i < n; i++) pthread_join(th[i], NULL);
 }
 
 /* Union of two CSR sparsity patterns (same shape), values 1, rows sorted. */
@@ -358,6 +358,8 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
     if (y->cols != tree->nr_nodes[D - 1])
         return xmc_error_set(err, XMC_ERR_SHAPE, "%u labels but the tree has %u", y->cols, tree->nr_nodes[D - 1]);
     if (x->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no training instances");
+    if (p->solver_type != XMC_SOLVER_DUAL && p->solver_type != XMC_SOLVER_PRIMAL)
+        return xmc_error_set(err, XMC_ERR_ARG, "unknown solver type %d", p->solver_type);
     out->depth = D;
     out->nr_features = x->cols;
     out->bias = p->solver.bias;
@@ -426,7 +428,15 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
         if ((rc = xmc_csr_transpose(&ych[t], &yt, err))) { xmc_csr_free(&mt); goto out; }
 
         layer_job job = {.x = x, .mt = &mt, .yt = &yt, .parent = tree->parent[t], .solver = &p->solver,
-                         .nr_nodes = nodes, .p = p, .layer = t, .depth = D};
+                         .solver_type = p->solver_type, .nr_nodes = nodes, .p = p, .layer = t, .depth = D};
+        /* the primal solver shares costs, bias and threshold with the dual; its tolerance is its own */
+        xmc_tron_params_default(&job.primal);
+        job.primal.cp = p->solver.cp;
+        job.primal.cn = p->solver.cn;
+        job.primal.bias = p->solver.bias;
+        job.primal.threshold = p->solver.threshold;
+        job.primal.eps = p->newton_eps;
+        job.primal.max_iter = p->newton_max_iter;
         atomic_init(&job.next, 0);
         atomic_init(&job.done, 0);
         atomic_init(&job.failed, 0);
@@ -436,7 +446,7 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
         if (!job.w_idx || !job.w_val || !job.w_nnz) {
             rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
         } else {
-            run_threads(layer_worker, &job, p->threads > 0 ? p->threads : 1);
+            xmc_parallel_run(layer_worker, &job, p->threads);
             if (atomic_load(&job.failed)) { rc = job.err.code ? job.err.code : XMC_ERR_NOMEM; if (err) *err = job.err; }
         }
         xmc_csr_free(&mt);
@@ -581,10 +591,17 @@ xmc_err xmc_xlinear_load(const xmc_bundle *b, xmc_xlinear *m, xmc_error *err)
         if (L->child_ptr[0] != 0 || L->child_ptr[prev_nodes] != nodes || L->chunk_ptr[0] != 0 ||
             L->chunk_ptr[prev_nodes] != rows || L->row_ptr[0] != 0 || L->row_ptr[rows] != nnz)
             return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: layer %u: pointer arrays do not span their data", dir, t);
+        /* bound every pointer before following any of them */
+        for (uint32_t p = 0; p < prev_nodes; p++)
+            if (L->child_ptr[p + 1] < L->child_ptr[p] || L->chunk_ptr[p + 1] < L->chunk_ptr[p] ||
+                L->child_ptr[p + 1] > nodes || L->chunk_ptr[p + 1] > rows)
+                return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: layer %u: pointers decrease or overrun at parent %u", dir, t, p);
+        for (uint64_t r = 0; r < rows; r++)
+            if (L->row_ptr[r + 1] < L->row_ptr[r] || L->row_ptr[r + 1] > nnz)
+                return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: layer %u: row pointers decrease or overrun at row %llu", dir, t,
+                                     (unsigned long long)r);
         uint32_t maxc = 0;
         for (uint32_t p = 0; p < prev_nodes; p++) {
-            if (L->child_ptr[p + 1] < L->child_ptr[p] || L->chunk_ptr[p + 1] < L->chunk_ptr[p])
-                return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: layer %u: pointers decrease at parent %u", dir, t, p);
             uint32_t c = L->child_ptr[p + 1] - L->child_ptr[p];
             if (c > maxc) maxc = c;
             for (uint64_t r = L->chunk_ptr[p]; r < L->chunk_ptr[p + 1]; r++) {

@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include "dcd.h"
+#include "tron.h"
 #include "model.h"
 #include "smat.h"
 #include "tree.h"
@@ -45,9 +46,14 @@ typedef struct xmc_xlinear {
 } xmc_xlinear;
 
 enum { XMC_NEG_TFN = 1, XMC_NEG_MAN = 2 };
+/* Which solver trains the rankers: PECOS's L2R_L2LOSS_SVC_DUAL or L2R_L2LOSS_SVC_PRIMAL. */
+enum { XMC_SOLVER_DUAL = 0, XMC_SOLVER_PRIMAL = 1 };
 
 typedef struct xmc_xlinear_params {
-    xmc_dcd_params solver;
+    xmc_dcd_params solver;      /* cp, cn, bias, threshold serve both solvers; eps, max_iter, seed the dual */
+    int solver_type;            /* XMC_SOLVER_DUAL (default) or XMC_SOLVER_PRIMAL */
+    double newton_eps;          /* primal: relative gradient tolerance; default 0.01 (PECOS's newton_eps) */
+    int newton_max_iter;        /* primal: Newton steps at most; default 1000 (PECOS's fixed value) */
     int negatives;              /* XMC_NEG_TFN | XMC_NEG_MAN; default TFN */
     uint32_t man_beam;          /* beam of the matcher that picks matcher-aware negatives; default = beam */
     int man_post;               /* post-processor of that matcher; default = post */

@@ -4,6 +4,9 @@
 
 #include <CUnit/Basic.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "smat.h"
 
 /* Path of the shared reference data: $XMC_DATA or ../shared/data; NULL if absent. */
 const char *tu_data_dir(void);
@@ -15,6 +18,9 @@ char *tu_tmpdir(void);
 void tu_rmrf(const char *path);
 /* Writes text to a file; returns 0 on success. */
 int tu_write_file(const char *path, const char *text);
+/* Fills m (owned) from a dense row-major rows x cols array, keeping the non-zero entries in column order;
+ * returns 0 on success. */
+int tu_csr_from_dense(xmc_csr *m, uint32_t rows, uint32_t cols, const float *dense);
 /* Runs every registered suite in basic mode (or only the one named by argv[1]); returns failures. */
 int tu_run(int argc, char **argv);
 

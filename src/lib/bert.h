@@ -1,0 +1,85 @@
+/* bert.h: a BERT-family encoder (HF BertModel) in float32 on OpenBLAS: load, forward a batch, pool.
+ *
+ * An encoder directory holds config.json (HF BertConfig keys) and model.safetensors (HF tensor names, with
+ * or without a "bert." prefix; extra tensors such as a classifier head are ignored). The weights stay in
+ * the read-only mapping of the file; only the query/key/value matrices of each layer are copied, side by
+ * side, so that one sgemm computes all three.
+ *
+ * Forward (post-LN, as HF): x = LN(word[id] + position[p] + type[t]); per layer
+ *   q,k,v = x Wqkv^T + b;  per sequence and head: a = softmax(q k^T / sqrt(d)) v;
+ *   x = LN(a Wo^T + bo + x);  x = LN(gelu(x Wi^T + bi) W2^T + b2 + x)
+ * with the exact erf GELU (hidden_act "gelu"; "gelu_new"/"gelu_pytorch_tanh" and "relu" also accepted)
+ * and the biased variance inside LN. Sequences are packed: only real tokens are computed, and attention
+ * of a sequence only sees its own lens[r] tokens, which is what an additive -inf padding mask gives.
+ * Pooling: cls = last_hidden[0]; mean = average over the real tokens ([CLS] and [SEP] included);
+ * pooler = tanh(Wp last_hidden[0] + bp). Optional L2 normalisation of the pooled vector.
+ *
+ * Threads: the linear layers and attention products are cblas_sgemm calls, threaded by OpenBLAS (its own
+ * pool; set with OPENBLAS_NUM_THREADS or openblas_set_num_threads, which is process-wide, so the library
+ * never calls it). Everything else (embeddings, LN, bias+GELU, softmax, pooling) runs in the calling
+ * thread. We do not add threads of our own: two pools on the same cores would take turns spinning.
+ * To embed from several threads at once, set OpenBLAS to 1 thread and give each thread its workspace.
+ *
+ * Ownership: xmc_bert_load returns an immutable model (shareable by threads) freed by xmc_bert_free. A
+ * workspace holds every scratch buffer of a forward pass for a capacity of rows x tokens; a forward pass
+ * allocates nothing unless the input is larger than any before, in which case the workspace grows. */
+#ifndef XMC_BERT_H
+#define XMC_BERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "wordpiece.h"
+#include "xmc/error.h"
+
+typedef enum xmc_bert_act { XMC_BERT_GELU, XMC_BERT_GELU_TANH, XMC_BERT_RELU } xmc_bert_act;
+typedef enum xmc_bert_pooling { XMC_BERT_POOL_CLS, XMC_BERT_POOL_MEAN, XMC_BERT_POOL_POOLER } xmc_bert_pooling;
+
+typedef struct xmc_bert_config {
+    int vocab_size, hidden, layers, heads, intermediate, max_positions, type_vocab;
+    float layer_norm_eps;
+    xmc_bert_act act;
+} xmc_bert_config;
+
+typedef struct xmc_bert xmc_bert;
+typedef struct xmc_bert_workspace xmc_bert_workspace;
+
+/* Loads dir/config.json and dir/model.safetensors. Fails with XMC_ERR_IO / XMC_ERR_NOTFOUND (a file, or a
+ * tensor: the message names it), XMC_ERR_PARSE (config), XMC_ERR_SHAPE / XMC_ERR_VERSION (a tensor's shape
+ * or dtype against the config), XMC_ERR_CORRUPT (bounds, truncated file) or XMC_ERR_NOMEM; *out untouched. */
+xmc_err xmc_bert_load(const char *dir, xmc_bert **out, xmc_error *err);
+void xmc_bert_free(xmc_bert *bert);
+const xmc_bert_config *xmc_bert_get_config(const xmc_bert *bert);
+/* 1 if the model has pooler.dense weights (needed by XMC_BERT_POOL_POOLER). */
+int xmc_bert_has_pooler(const xmc_bert *bert);
+/* Chooses the AVX2+FMA elementwise kernels (on: the default where the CPU has them) or the scalar libm ones
+ * (off); returns the setting now in force. For tests and comparisons; call it before sharing the model. */
+int xmc_bert_use_simd(xmc_bert *bert, int on);
+/* Bytes of the mapped weight file. */
+uint64_t xmc_bert_file_bytes(const xmc_bert *bert);
+
+/* A workspace for bert, with room for max_rows sequences of up to max_seq tokens (it grows later if a
+ * call needs more). Fails with XMC_ERR_ARG or XMC_ERR_NOMEM. */
+xmc_err xmc_bert_workspace_new(const xmc_bert *bert, int max_rows, int max_seq, xmc_bert_workspace **out,
+                               xmc_error *err);
+void xmc_bert_workspace_free(xmc_bert_workspace *ws);
+
+/* Runs the encoder on n sequences: row r is lens[r] tokens at ids + r * stride (type_ids likewise, or
+ * NULL for all 0). lens[r] in [1, max_positions], ids in [0, vocab). Fails with XMC_ERR_ARG, XMC_ERR_RANGE
+ * (an id, type id or length outside the model) or XMC_ERR_NOMEM (growing the workspace). */
+xmc_err xmc_bert_forward(const xmc_bert *bert, xmc_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
+                         int stride, const int *lens, int n, xmc_error *err);
+/* Last hidden state of row r of the latest forward: lens[r] x hidden floats, owned by ws, valid until the
+ * next forward. NULL when r is out of range. */
+const float *xmc_bert_hidden(const xmc_bert_workspace *ws, int r);
+/* Pools the latest forward into out (n x hidden, row-major), L2-normalised if normalize. Fails with
+ * XMC_ERR_ARG (no forward yet, unknown pooling) or XMC_ERR_NOTFOUND (pooler without pooler weights). */
+xmc_err xmc_bert_pool(const xmc_bert *bert, xmc_bert_workspace *ws, xmc_bert_pooling pooling, int normalize,
+                      float *out, xmc_error *err);
+/* Forward + pool of a tokenised batch: out gets batch->n x hidden floats. */
+xmc_err xmc_bert_embed(const xmc_bert *bert, xmc_bert_workspace *ws, const xmc_wordpiece_batch *batch,
+                       xmc_bert_pooling pooling, int normalize, float *out, xmc_error *err);
+
+/* "cls", "mean", "pooler" -> pooling; XMC_ERR_ARG otherwise. */
+xmc_err xmc_bert_pooling_parse(const char *name, xmc_bert_pooling *pooling, xmc_error *err);
+
+#endif

@@ -1,0 +1,233 @@
+/* encoder.c: WordPiece + BERT + pooling as a featuriser, and the encoder reference of a model version
+ * (see encoder.h). */
+#include "encoder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+struct xmc_encoder {
+    xmc_bert *bert;
+    xmc_wordpiece *wp;
+    xmc_bert_pooling pooling;
+    int max_len;
+    float alpha;
+    uint32_t dim;
+    char dir[PATH_MAX], vocab[PATH_MAX];
+    char weights_hash[17], vocab_hash[17];
+};
+
+struct xmc_encoder_ws {
+    xmc_bert_workspace *bws;
+    xmc_wordpiece_batch batch;
+    int max_rows;
+};
+
+static const char *const pool_names[] = {"cls", "mean", "pooler"};
+
+void xmc_encoder_config_default(xmc_encoder_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->pooling = XMC_BERT_POOL_CLS;
+    cfg->max_len = 128;
+    cfg->alpha = 1.0f;
+}
+
+/* xxh64 of a whole file, as 16 hex digits. */
+static xmc_err hash_file(const char *path, char hex[17], xmc_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) { close(fd); return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno)); }
+    uint64_t h = XXH64("", 0, 0);
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) { close(fd); return xmc_error_set(err, XMC_ERR_IO, "mmap %s: %s", path, strerror(errno)); }
+        h = XXH64(p, (size_t)st.st_size, 0);
+        munmap(p, (size_t)st.st_size);
+    }
+    close(fd);
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+    return XMC_OK;
+}
+
+xmc_err xmc_encoder_open(const xmc_encoder_config *cfg, xmc_encoder **out, xmc_error *err)
+{
+    *out = NULL;
+    if (!cfg->dir) return xmc_error_set(err, XMC_ERR_ARG, "no encoder directory");
+    if (cfg->max_len < 2) return xmc_error_set(err, XMC_ERR_ARG, "encoder max length must be at least 2");
+    if (!(cfg->alpha > 0) || !isfinite(cfg->alpha)) return xmc_error_set(err, XMC_ERR_ARG, "encoder alpha must be > 0");
+    xmc_encoder *enc = calloc(1, sizeof *enc);
+    if (!enc) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    xmc_err rc;
+    char vocab[PATH_MAX], weights[PATH_MAX];
+    if (cfg->vocab) snprintf(vocab, sizeof vocab, "%s", cfg->vocab);
+    else snprintf(vocab, sizeof vocab, "%s/vocab.txt", cfg->dir);
+    if (!realpath(cfg->dir, enc->dir)) { rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: %s", cfg->dir, strerror(errno)); goto fail; }
+    if (!realpath(vocab, enc->vocab)) { rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: %s", vocab, strerror(errno)); goto fail; }
+    snprintf(weights, sizeof weights, "%s/model.safetensors", enc->dir);
+    if ((rc = hash_file(weights, enc->weights_hash, err)) || (rc = hash_file(enc->vocab, enc->vocab_hash, err))) goto fail;
+    if ((rc = xmc_bert_load(enc->dir, &enc->bert, err))) goto fail;
+    if ((rc = xmc_wordpiece_load(enc->vocab, &enc->wp, err))) goto fail;
+    const xmc_bert_config *bc = xmc_bert_get_config(enc->bert);
+    if (xmc_wordpiece_size(enc->wp) > bc->vocab_size) {
+        rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s has %d tokens, the encoder's vocabulary %d", enc->vocab,
+                           xmc_wordpiece_size(enc->wp), bc->vocab_size);
+        goto fail;
+    }
+    if (cfg->pooling == XMC_BERT_POOL_POOLER && !xmc_bert_has_pooler(enc->bert)) {
+        rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: pooling 'pooler' but the encoder has no pooler weights", enc->dir);
+        goto fail;
+    }
+    enc->pooling = cfg->pooling;
+    enc->max_len = cfg->max_len < bc->max_positions ? cfg->max_len : bc->max_positions;
+    enc->alpha = cfg->alpha;
+    enc->dim = (uint32_t)bc->hidden;
+    *out = enc;
+    return XMC_OK;
+fail:
+    xmc_encoder_free(enc);
+    return rc;
+}
+
+void xmc_encoder_free(xmc_encoder *enc)
+{
+    if (!enc) return;
+    if (enc->bert) xmc_bert_free(enc->bert);
+    if (enc->wp) xmc_wordpiece_free(enc->wp);
+    free(enc);
+}
+
+uint32_t xmc_encoder_dim(const xmc_encoder *enc) { return enc->dim; }
+float xmc_encoder_alpha(const xmc_encoder *enc) { return enc->alpha; }
+
+xmc_err xmc_encoder_ws_new(const xmc_encoder *enc, int max_rows, xmc_encoder_ws **out, xmc_error *err)
+{
+    *out = NULL;
+    xmc_encoder_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    ws->max_rows = max_rows < 1 ? 1 : max_rows;
+    xmc_err rc = xmc_bert_workspace_new(enc->bert, ws->max_rows, enc->max_len, &ws->bws, err);
+    if (rc) { free(ws); return rc; }
+    *out = ws;
+    return XMC_OK;
+}
+
+void xmc_encoder_ws_free(xmc_encoder_ws *ws)
+{
+    if (!ws) return;
+    xmc_bert_workspace_free(ws->bws);
+    xmc_wordpiece_batch_free(&ws->batch);
+    free(ws);
+}
+
+xmc_err xmc_encoder_embed(const xmc_encoder *enc, xmc_encoder_ws *ws, const char *const *texts, const size_t *lens,
+                          int n, float *out, xmc_error *err)
+{
+    for (int start = 0; start < n; start += ws->max_rows) {
+        int m = n - start < ws->max_rows ? n - start : ws->max_rows;
+        xmc_err rc = xmc_wordpiece_encode_batch(enc->wp, texts + start, lens ? lens + start : NULL, m, enc->max_len,
+                                                &ws->batch, err);
+        if (rc) return rc;
+        if ((rc = xmc_bert_embed(enc->bert, ws->bws, &ws->batch, enc->pooling, 1, out + (size_t)start * enc->dim, err)))
+            return rc;
+    }
+    return XMC_OK;
+}
+
+xmc_err xmc_encoder_save(const xmc_encoder *enc, xmc_model_writer *w, xmc_error *err)
+{
+    xmc_err rc;
+    if ((rc = xmc_writer_set_string(w, "encoder.dir", enc->dir, err)) ||
+        (rc = xmc_writer_set_string(w, "encoder.vocab", enc->vocab, err)) ||
+        (rc = xmc_writer_set_string(w, "encoder.weights_xxh64", enc->weights_hash, err)) ||
+        (rc = xmc_writer_set_string(w, "encoder.vocab_xxh64", enc->vocab_hash, err)) ||
+        (rc = xmc_writer_set_string(w, "encoder.pooling", pool_names[enc->pooling], err)) ||
+        (rc = xmc_writer_set_int(w, "encoder.max_len", enc->max_len, err)) ||
+        (rc = xmc_writer_set_float(w, "encoder.alpha", enc->alpha, err)) ||
+        (rc = xmc_writer_set_int(w, "encoder.dim", enc->dim, err)))
+        return rc;
+    return XMC_OK;
+}
+
+xmc_err xmc_encoder_load(const xmc_bundle *b, xmc_encoder **out, xmc_error *err)
+{
+    const char *dir, *vocab, *wh, *vh, *pool;
+    long long max_len, dim;
+    double alpha;
+    xmc_err rc;
+    if ((rc = xmc_bundle_get_string(b, "encoder.dir", &dir, err)) || (rc = xmc_bundle_get_string(b, "encoder.vocab", &vocab, err)) ||
+        (rc = xmc_bundle_get_string(b, "encoder.weights_xxh64", &wh, err)) ||
+        (rc = xmc_bundle_get_string(b, "encoder.vocab_xxh64", &vh, err)) ||
+        (rc = xmc_bundle_get_string(b, "encoder.pooling", &pool, err)) ||
+        (rc = xmc_bundle_get_int(b, "encoder.max_len", &max_len, err)) ||
+        (rc = xmc_bundle_get_float(b, "encoder.alpha", &alpha, err)) || (rc = xmc_bundle_get_int(b, "encoder.dim", &dim, err)))
+        return rc;
+    xmc_encoder_config cfg;
+    xmc_encoder_config_default(&cfg);
+    cfg.dir = dir;
+    cfg.vocab = vocab;
+    cfg.max_len = (int)max_len;
+    cfg.alpha = (float)alpha;
+    if ((rc = xmc_bert_pooling_parse(pool, &cfg.pooling, err))) return rc;
+    xmc_encoder *enc;
+    if ((rc = xmc_encoder_open(&cfg, &enc, err))) {
+        xmc_error_prefix(err, "%s: the model's encoder: ", xmc_bundle_dir(b));
+        return rc;
+    }
+    if (strcmp(enc->weights_hash, wh) != 0 || strcmp(enc->vocab_hash, vh) != 0 || (long long)enc->dim != dim) {
+        rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s: encoder %s changed since training (checksum %s/%s, manifest %s/%s)",
+                           xmc_bundle_dir(b), enc->dir, enc->weights_hash, enc->vocab_hash, wh, vh);
+        xmc_encoder_free(enc);
+        return rc;
+    }
+    *out = enc;
+    return XMC_OK;
+}
+
+uint32_t xmc_encoder_append(uint32_t *idx, float *val, uint32_t nnz, uint32_t offset, const float *emb, uint32_t dim,
+                            float alpha)
+{
+    for (uint32_t j = 0; j < dim; j++) {
+        idx[nnz + j] = offset + j;
+        val[nnz + j] = alpha * emb[j];
+    }
+    nnz += dim;
+    double s = 0;
+    for (uint32_t i = 0; i < nnz; i++) s += (double)val[i] * val[i];
+    if (s > 0) {
+        float inv = (float)(1.0 / sqrt(s));
+        for (uint32_t i = 0; i < nnz; i++) val[i] *= inv;
+    }
+    return nnz;
+}
+
+xmc_err xmc_encoder_concat(const xmc_csr *sparse, uint32_t offset, const float *emb, uint32_t n, uint32_t dim, float alpha,
+                           xmc_csr *out, xmc_error *err)
+{
+    uint64_t nnz = (uint64_t)n * dim + (sparse ? xmc_csr_nnz(sparse) : 0);
+    xmc_err rc = xmc_csr_alloc(out, n, offset + dim, nnz, err);
+    if (rc) return rc;
+    uint64_t q = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t k = 0;
+        if (sparse) {
+            for (uint64_t p = sparse->indptr[r]; p < sparse->indptr[r + 1]; p++, k++) {
+                out->indices[q + k] = sparse->indices[p];
+                out->data[q + k] = sparse->data[p];
+            }
+        }
+        q += xmc_encoder_append(out->indices + q, out->data + q, k, offset, emb + (size_t)r * dim, dim, alpha);
+        out->indptr[r + 1] = q;
+    }
+    return XMC_OK;
+}

@@ -1,0 +1,13 @@
+/* parallel.h: run one worker function on several threads at once, the caller's thread included.
+ *
+ * Workers share one job struct and take work from it themselves (an atomic counter), so that fast threads
+ * take more; a thread that cannot be created just leaves its share to the others. */
+#ifndef XMC_PARALLEL_H
+#define XMC_PARALLEL_H
+
+#define XMC_MAX_THREADS 64
+
+/* Runs fn(arg) on `threads` threads (clamped to 1..XMC_MAX_THREADS) and waits for all of them. */
+void xmc_parallel_run(void *(*fn)(void *), void *arg, int threads);
+
+#endif

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The xmc command on bad input: a clear message naming the file and line, a non-zero exit, nothing
+# half-written; and the edge cases that must work (empty text, unlabelled records, labels without records).
+set -u
+XMC=${XMC_BIN:-build/xmc}
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+expect_fail() { # expect_fail "what" "needle" cmd...
+  local what=$1 needle=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  [ $rc -ne 0 ] || fail "$what: exit 0"
+  grep -qF -- "$needle" "$T/err" || { cat "$T/err"; fail "$what: message lacks '$needle'"; }
+}
+
+# training data: 6 labels, with an unlabelled record and an empty text
+{
+  for i in $(seq 1 40); do
+    l=$((i % 6)); printf 'lab %d,extra: %d\tword%da word%db common%d\n' $l $((l % 2)) $l $l $((i % 3))
+  done
+  printf '\tno label at all here\n'
+  printf 'lab 1\t\n'
+} > "$T/train.tsv"
+V=$($XMC train --quiet --train "$T/train.tsv" --model "$T/repo" --max-leaf-size 2 --nr-splits 2 --threshold 0.01) || fail "train"
+[ -f "$T/repo/CURRENT" ] || fail "no CURRENT"
+[ "$(cat "$T/repo/CURRENT")" = "$V" ] || fail "CURRENT is not the new version"
+
+# predict: text format, label names with spaces and colons, sorted scores; empty text gives a line
+printf 'x\tword3a word3b\nx\t\n' > "$T/test.tsv"
+$XMC predict --model "$T/repo" --test "$T/test.tsv" -k 3 > "$T/pred" || fail "predict"
+[ "$(wc -l < "$T/pred")" -eq 2 ] || fail "predict: want 2 lines"
+head -1 "$T/pred" | cut -f1,2 | tr '\t' '\n' | grep -q '^lab 3:' || fail "predict: 'lab 3' not in the top 2 for word3: $(head -1 "$T/pred")"
+head -1 "$T/pred" | tr '\t' '\n' | sed 's/.*://' | sort -gr -c || fail "predict: scores not descending"
+$XMC predict --model "$T/repo" --test "$T/test.tsv" -k 2 --format matrix | head -1 | grep -q '^2 ' || fail "matrix header"
+
+# eval prints the figures, one per line
+$XMC eval --model "$T/repo" --test "$T/train.tsv" > "$T/eval" 2>/dev/null || fail "eval"
+for m in P@1 P@3 P@5 nDCG@1 nDCG@3 nDCG@5 PSP@1 PSP@3 PSP@5 docs/s; do grep -q "^$m	" "$T/eval" || fail "eval lacks $m"; done
+
+# a label with no positive record (smat input) and unknown test labels are accepted
+printf '3 4\n0:1 1:0.5\n2:1\n3:1\n' > "$T/X.txt"
+printf '3 5\n0:1\n1:1\n0:1\n' > "$T/Y.txt"
+$XMC train --quiet -x "$T/X.txt" -y "$T/Y.txt" --model "$T/mrepo" --threshold 0 >/dev/null || fail "train with an empty label"
+$XMC predict --model "$T/mrepo" -x "$T/X.txt" --format matrix > /dev/null || fail "predict on matrix model"
+
+# bad input
+printf 'lab 1\tok\nno tab on this line\n' > "$T/bad.tsv"
+expect_fail "malformed TSV" "bad.tsv:2" $XMC train --train "$T/bad.tsv" --model "$T/r2"
+[ ! -e "$T/r2/CURRENT" ] || fail "a failed train left CURRENT"
+printf '2 4\n0:1 9:1\n\n' > "$T/badx.txt"
+expect_fail "bad smat index" "badx.txt:2" $XMC train -x "$T/badx.txt" -y "$T/Y.txt" --model "$T/r3"
+expect_fail "unknown option" "unrecognized option" $XMC train --train "$T/train.tsv" --model "$T/r4" --bogus 1
+expect_fail "bad option value" "--nr-splits" $XMC train --train "$T/train.tsv" --model "$T/r4" --nr-splits x
+expect_fail "unknown command" "unknown command" $XMC frobnicate
+expect_fail "missing model" "no such model" $XMC predict --model "$T/nothing" --test "$T/test.tsv"
+printf 'nr_splits = 4;\nbogus_key = 1;\n' > "$T/bad.cfg"
+expect_fail "config with an unknown key" "bad.cfg:2" $XMC train --train "$T/train.tsv" --model "$T/r5" --config "$T/bad.cfg"
+printf 'nr_splits = ;\n' > "$T/syntax.cfg"
+expect_fail "config syntax error" "syntax.cfg:1" $XMC train --train "$T/train.tsv" --model "$T/r5" --config "$T/syntax.cfg"
+
+# damaged model files: truncated, bit-flipped, missing
+damage() { rm -rf "$T/d"; cp -r "$T/repo" "$T/d"; }
+W=$(ls "$T/repo/$V"/xl.*.ent_w.bin | head -1)
+damage; truncate -s 70 "$T/d/$V/$(basename "$W")"
+expect_fail "truncated weights" "truncated" $XMC predict --model "$T/d" --test "$T/test.tsv"
+damage; printf '\x55' | dd of="$T/d/$V/$(basename "$W")" bs=1 seek=66 conv=notrunc 2>/dev/null
+expect_fail "bit-flipped weights" "checksum" $XMC predict --model "$T/d" --test "$T/test.tsv"
+damage; rm "$T/d/$V/labels.names.bin"
+expect_fail "missing file" "labels.names.bin" $XMC predict --model "$T/d" --test "$T/test.tsv"
+damage; echo "nonexistent-version" > "$T/d/CURRENT"
+expect_fail "CURRENT names a missing version" "nonexistent-version" $XMC predict --model "$T/d" --test "$T/test.tsv"
+
+# --help everywhere
+for c in train predict eval inspect gen; do $XMC $c --help | grep -q "usage: xmc $c" || fail "$c --help"; done
+$XMC inspect --model "$T/repo" --label "lab 3" | grep -q "word3a" || fail "inspect --label shows no top feature"
+echo ok

@@ -1,0 +1,262 @@
+/* test_wordpiece.c: BERT tokenizer: ids and pieces equal to the references (bert-random-l2 over the real
+ * bert-base-uncased vocab, bert-tiny-pecos), known answers, padding/mask/truncation, bad input, bad vocab.
+ *
+ * Texts come from refs.json (jansson keeps the embedded NUL of case 10), expected ids and pieces from
+ * tokens.tsv; every mismatching case is printed with both token lists. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "wordpiece.h"
+
+/* Loads refs.json "cases" (or the top-level "cases" of the tiny set): texts and their byte lengths. */
+static int load_texts(const char *rel, char ***texts, size_t **lens)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(tu_data(rel), JSON_ALLOW_NUL, &jerr);
+    if (!root) { fprintf(stderr, "%s: %s\n", rel, jerr.text); return -1; }
+    json_t *cases = json_object_get(root, "cases");
+    int n = (int)json_array_size(cases);
+    *texts = calloc((size_t)n, sizeof **texts);
+    *lens = calloc((size_t)n, sizeof **lens);
+    for (int i = 0; i < n; i++) {
+        json_t *t = json_object_get(json_array_get(cases, (size_t)i), "text");
+        size_t len = json_string_length(t);
+        (*texts)[i] = malloc(len + 1);
+        memcpy((*texts)[i], json_string_value(t), len + 1);
+        (*lens)[i] = len;
+    }
+    json_decref(root);
+    return n;
+}
+
+static void free_texts(char **texts, size_t *lens, int n)
+{
+    for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    free(lens);
+}
+
+/* Compares every row of tokens.tsv (ids in column ids_col, pieces in the next) with our tokenisation. */
+static void check_against_tsv(const char *vocab_rel, const char *refs_rel, const char *tsv_rel, int ids_col)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data(vocab_rel), &wp, &err), XMC_OK);
+    char **texts = NULL;
+    size_t *lens = NULL;
+    int n = load_texts(refs_rel, &texts, &lens);
+    CU_ASSERT_FATAL(n > 0);
+    xmc_wordpiece_batch batch = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, (const char *const *)texts, lens, n, 128, &batch, &err),
+                          XMC_OK);
+    FILE *f = fopen(tu_data(tsv_rel), "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char line[65536];
+    int rows = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *col[4] = {0};
+        char *save = NULL, *s = line;
+        for (int c = 0; c < 4; c++, s = NULL) col[c] = strtok_r(s, "\t", &save);
+        int r = atoi(col[0]);
+        CU_ASSERT_FATAL(r >= 0 && r < n);
+        const char *ids = col[ids_col], *toks = col[ids_col + 1];
+        int ok = 1, k = 0;
+        char *end;
+        for (const char *p = ids; *p; p = end, k++) {
+            long v = strtol(p, &end, 10);
+            if (end == p) break;
+            if (k >= batch.len[r] || batch.ids[(size_t)r * batch.seq + k] != v) ok = 0;
+        }
+        if (k != batch.len[r]) ok = 0;
+        /* the pieces, from the ids through the vocabulary, must spell tokens.tsv's fourth column */
+        char mine[65536];
+        size_t m = 0;
+        for (int j = 0; j < batch.len[r]; j++)
+            m += (size_t)snprintf(mine + m, sizeof mine - m, "%s%s", j ? " " : "",
+                                  xmc_wordpiece_token(wp, batch.ids[(size_t)r * batch.seq + j]));
+        if (strcmp(mine, toks) != 0) ok = 0;
+        if (!ok) {
+            bad++;
+            fprintf(stderr, "case %d: expected [%s]\n         got      [%s]\n", r, toks, mine);
+        }
+        rows++;
+    }
+    fclose(f);
+    CU_ASSERT_EQUAL(rows, n);
+    CU_ASSERT_EQUAL(bad, 0);
+    printf("\n  %s: %d/%d cases identical\n", tsv_rel, rows - bad, rows);
+    xmc_wordpiece_batch_free(&batch);
+    free_texts(texts, lens, n);
+    xmc_wordpiece_free(wp);
+}
+
+static void test_random_l2_tokens(void)
+{
+    check_against_tsv("bert-vocab/vocab.txt", "bert-random-l2/refs.json", "bert-random-l2/tokens.tsv", 2);
+}
+
+static void test_tiny_pecos_tokens(void)
+{
+    check_against_tsv("bert-tiny-pecos/vocab.txt", "bert-tiny-pecos/refs.json", "bert-tiny-pecos/tokens.tsv", 1);
+}
+
+/* Untruncated lengths and the truncation flag of refs.json. */
+static void test_random_l2_lengths(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    json_error_t jerr;
+    json_t *root = json_load_file(tu_data("bert-random-l2/refs.json"), JSON_ALLOW_NUL, &jerr);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    json_t *cases = json_object_get(root, "cases");
+    xmc_wordpiece_batch batch = {0};
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        json_t *t = json_object_get(c, "text");
+        const char *text = json_string_value(t);
+        size_t len = json_string_length(t);
+        CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, &text, &len, 1, 128, &batch, &err), XMC_OK);
+        CU_ASSERT_EQUAL(batch.len[0], json_integer_value(json_object_get(c, "n_tokens")));
+        CU_ASSERT_EQUAL(batch.full_len[0], json_integer_value(json_object_get(c, "n_tokens_untruncated")));
+        CU_ASSERT_EQUAL(batch.seq, batch.len[0]);
+    }
+    json_decref(root);
+    xmc_wordpiece_batch_free(&batch);
+    xmc_wordpiece_free(wp);
+}
+
+static void expect_ids(xmc_wordpiece *wp, const char *text, const int32_t *want, int nwant)
+{
+    xmc_error err = {0};
+    xmc_wordpiece_batch batch = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, &text, NULL, 1, 512, &batch, &err), XMC_OK);
+    CU_ASSERT_EQUAL(batch.len[0], nwant);
+    int same = batch.len[0] == nwant;
+    for (int i = 0; same && i < nwant; i++) same = batch.ids[i] == want[i];
+    CU_ASSERT(same);
+    if (!same) {
+        fprintf(stderr, "\"%s\":", text);
+        for (int i = 0; i < batch.len[0]; i++) fprintf(stderr, " %d", batch.ids[i]);
+        fprintf(stderr, "\n");
+    }
+    xmc_wordpiece_batch_free(&batch);
+}
+
+/* Known answers from the HF documentation and course, on the real vocabulary. */
+static void test_real_vocab_known_answers(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmc_wordpiece_size(wp), 30522);
+    CU_ASSERT_EQUAL(xmc_wordpiece_pad(wp), 0);
+    CU_ASSERT_EQUAL(xmc_wordpiece_unk(wp), 100);
+    CU_ASSERT_EQUAL(xmc_wordpiece_cls(wp), 101);
+    CU_ASSERT_EQUAL(xmc_wordpiece_sep(wp), 102);
+    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "[MASK]"), 103);
+    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "!"), 999);
+    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "the"), 1996);
+    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "##proof"), 18907);
+    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "no-such-token"), -1);
+    CU_ASSERT_STRING_EQUAL(xmc_wordpiece_token(wp, 1996), "the");
+    CU_ASSERT_PTR_NULL(xmc_wordpiece_token(wp, 30522));
+    static const int32_t a[] = {101, 7592, 1010, 2026, 3899, 2003, 10140, 102};
+    expect_ids(wp, "Hello, my dog is cute", a, 8);
+    static const int32_t b[] = {101, 1045, 1005, 2310, 2042, 3403, 2005, 1037, 17662, 12172, 2607, 2026, 2878, 2166,
+                                1012, 102};
+    expect_ids(wp, "I've been waiting for a HuggingFace course my whole life.", b, 16);
+    static const int32_t empty[] = {101, 102};
+    expect_ids(wp, "", empty, 2);
+    expect_ids(wp, " \t\r\n\xc2\xa0 ", empty, 2);
+    /* invalid UTF-8 (stray continuation, truncated sequence, overlong, 0xFF) is dropped, not fatal */
+    static const int32_t dog[] = {101, 3899, 102};
+    expect_ids(wp, "\x80\xff" "d\xc3o\xe2\x82g\xc0\xaf", dog, 3);
+    xmc_wordpiece_free(wp);
+}
+
+/* A batch is padded to its longest row with [PAD] and a 0 mask; truncation keeps [SEP] last. */
+static void test_batch_padding_truncation(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    const char *texts[] = {"the", "", "the the the the the the"};
+    xmc_wordpiece_batch batch = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, texts, NULL, 3, 6, &batch, &err), XMC_OK);
+    CU_ASSERT_EQUAL(batch.n, 3);
+    CU_ASSERT_EQUAL(batch.seq, 6);
+    CU_ASSERT_EQUAL(batch.len[0], 3);
+    CU_ASSERT_EQUAL(batch.len[1], 2);
+    CU_ASSERT_EQUAL(batch.len[2], 6);
+    CU_ASSERT_EQUAL(batch.full_len[2], 8);
+    static const int32_t want[3][6] = {{101, 1996, 102, 0, 0, 0}, {101, 102, 0, 0, 0, 0},
+                                       {101, 1996, 1996, 1996, 1996, 102}};
+    int same = 1;
+    for (int r = 0; r < 3; r++)
+        for (int j = 0; j < 6; j++) {
+            same &= batch.ids[r * 6 + j] == want[r][j];
+            same &= batch.mask[r * 6 + j] == (j < batch.len[r]);
+        }
+    CU_ASSERT(same);
+    /* reuse of the same batch with a smaller input */
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, texts, NULL, 1, 6, &batch, &err), XMC_OK);
+    CU_ASSERT_EQUAL(batch.seq, 3);
+    CU_ASSERT_EQUAL(xmc_wordpiece_encode_batch(wp, texts, NULL, 1, 1, &batch, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_wordpiece_encode_batch(wp, texts, NULL, 0, 8, &batch, &err), XMC_ERR_ARG);
+    xmc_wordpiece_batch_free(&batch);
+    xmc_wordpiece_free(wp);
+}
+
+static void test_bad_vocab(void)
+{
+    char *dir = tu_tmpdir();
+    char path[512];
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    tu_write_file(path, "[PAD]\n[CLS]\n[SEP]\nhello\n");
+    CU_ASSERT_EQUAL(xmc_wordpiece_load(path, &wp, &err), XMC_ERR_NOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "[UNK]"));
+    tu_write_file(path, "");
+    CU_ASSERT_EQUAL(xmc_wordpiece_load(path, &wp, &err), XMC_ERR_PARSE);
+    tu_write_file(path, "[UNK]\n[CLS]\n[SEP]\nbad\xff\n");
+    CU_ASSERT_EQUAL(xmc_wordpiece_load(path, &wp, &err), XMC_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, ":4:"));
+    snprintf(path, sizeof path, "%s/missing.txt", dir);
+    CU_ASSERT_EQUAL(xmc_wordpiece_load(path, &wp, &err), XMC_ERR_IO);
+    CU_ASSERT_PTR_NULL(wp);
+    /* CRLF lines, no final newline, a repeated token keeps its first id, ## pieces */
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    tu_write_file(path, "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\nun\r\n##aff\r\nun\r\n##able");
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(path, &wp, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmc_wordpiece_size(wp), 8);
+    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "un"), 4);
+    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "##able"), 7);
+    static const int32_t want[] = {2, 4, 5, 7, 1, 3};
+    expect_ids(wp, "UnAffable unable2", want, 6);
+    xmc_wordpiece_free(wp);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+    CU_pSuite s = CU_add_suite("wordpiece", NULL, NULL);
+    TU_ADD(s, test_random_l2_tokens);
+    TU_ADD(s, test_tiny_pecos_tokens);
+    TU_ADD(s, test_random_l2_lengths);
+    TU_ADD(s, test_real_vocab_known_answers);
+    TU_ADD(s, test_batch_padding_truncation);
+    TU_ADD(s, test_bad_vocab);
+    return tu_run(argc, argv);
+}
