@@ -459,14 +459,17 @@ static void test_R5_produce_failing_never_commits_unacknowledged(void)
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
     CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
     int dlq = 0;
-    for (int id = 0; id < n; id++) dlq += seen[id].dlq;
+    for (int id = 0; id < n; id++) {
+        if (seen[id].dlq && dlq < 5) fprintf(stderr, "R5: id %d dead-lettered with %s\n", id, seen[id].code);
+        dlq += seen[id].dlq;
+    }
     CU_ASSERT_EQUAL(dlq, 0); /* an outage is not a reason to dead-letter */
     fprintf(stderr, "R5: %d checks during the failures, %d retry log lines\n", checks,
             xh_file_count(e.log, "event=produce_delivery_failed"));
     kill(e.pid, SIGTERM);
     CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
     e.pid = 0;
-    if (violations) xh_dump_log(&e);
+    if (violations || dlq) xh_dump_log(&e);
     xh_env_down(&e);
     free(seen);
     free(xh_inputs);
