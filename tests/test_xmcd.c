@@ -523,6 +523,124 @@ static void test_R7_dlq_unavailable_stalls_never_drops(void)
     xh_inputs = NULL;
 }
 
+/* ---- R8: all brokers down for a while ------------------------------------------------------------------ */
+
+static void test_R8_all_brokers_down_then_back(void)
+{
+    const int n = 3000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    /* 200 ms per 200-record batch, so that the outage hits records in flight; deliveries time out after 1.5 s */
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 200000, 1500) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    double end = xh_now() + 30; /* mid-stream: some outputs out, most records still to go */
+    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
+    for (int b = 1; b <= 3; b++) rd_kafka_mock_broker_set_down(e.mock.mc, b);
+    xh_sleep_ms(4000);
+    CU_ASSERT(xh_alive(e.pid));
+    for (int b = 1; b <= 3; b++) rd_kafka_mock_broker_set_up(e.mock.mc, b);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    int dlq = 0, dups = 0;
+    for (int id = 0; id < n; id++) {
+        dlq += seen[id].dlq;
+        dups += seen[id].out > 1;
+    }
+    fprintf(stderr, "R8: %d duplicates after a 4 s outage of every broker, %d retry log lines\n", dups,
+            xh_file_count(e.log, "event=produce_delivery_failed"));
+    CU_ASSERT_EQUAL(dlq, 0); /* no dead letter caused by the outage */
+    CU_ASSERT(xh_alive(e.pid));
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    if (dlq) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R10: rebalance 1 -> 3 -> 1 instances -------------------------------------------------------------- */
+
+/* Duplicates only from uncommitted tails: a record below the offset committed at snapshot k gets no new copy
+ * after snapshot k. Returns the number of violations (printing the first few). */
+static int xh_check_tails(int n, const xh_seen *seen, int k_count, int64_t (*committed)[XH_PARTS], const int *snap)
+{
+    int bad = 0;
+    for (int id = 0; id < n; id++) {
+        int total = seen[id].out + seen[id].dlq, p = xh_inputs[id].partition;
+        for (int k = 0; k < k_count; k++) {
+            if (committed[k][p] >= 0 && xh_inputs[id].offset < committed[k][p] &&
+                total != snap[(size_t)k * (size_t)n + (size_t)id]) {
+                if (bad++ < 5)
+                    fprintf(stderr, "id %d (p%d@%lld) below committed %lld at snapshot %d: %d copies then, %d now\n", id,
+                            p, xh_inputs[id].offset, (long long)committed[k][p], k,
+                            snap[(size_t)k * (size_t)n + (size_t)id], total);
+                break;
+            }
+        }
+    }
+    return bad;
+}
+
+static void xh_snapshot(const char *bootstraps, int n, xh_seen *seen, int64_t *committed, int *snap)
+{
+    CU_ASSERT_EQUAL(xh_committed(bootstraps, "xmcd-test", committed), 0);
+    xh_account(bootstraps, n, seen); /* read after the commit: all below it must be there */
+    for (int id = 0; id < n; id++) snap[id] = seen[id].out + seen[id].dlq;
+}
+
+/* 1 -> 3 -> 1 instances while records flow (20 ms per batch, so batches are in flight at each rebalance).
+ * librdkafka's mock refuses offset commits while a rebalance is in progress (a real broker accepts them from
+ * current members while it prepares the rebalance), so the work done since the last commit before a rebalance
+ * is replayed: the check is the at-least-once contract (everything accounted, duplicates only above the
+ * offsets committed before each event), and the duplicate count is reported. */
+static void test_R10_rebalance_1_3_1_all_accounted(void)
+{
+    const int n = 6000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    int *snap = calloc((size_t)n * 2, sizeof *snap);
+    int64_t committed[2][XH_PARTS];
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 20000, 30000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 2000, xh_value_mixed), 2000);
+    char log_b[1100], log_c[1100];
+    snprintf(log_b, sizeof log_b, "%s/b.log", e.dir);
+    snprintf(log_c, sizeof log_c, "%s/c.log", e.dir);
+    xh_snapshot(e.mock.bootstraps, n, seen, committed[0], snap);
+    pid_t b = xh_spawn(e.conf, log_b), c = xh_spawn(e.conf, log_c);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 2000, 4000, xh_value_mixed), 2000);
+    CU_ASSERT_EQUAL(xh_wait_log(log_b, "event=assigned", 1, 40), 0);
+    CU_ASSERT_EQUAL(xh_wait_log(log_c, "event=assigned", 1, 40), 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 4000, n, xh_value_mixed), 2000);
+    xh_snapshot(e.mock.bootstraps, n, seen, committed[1], snap + n);
+    kill(b, SIGTERM);
+    kill(c, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(b, 20), 0);
+    CU_ASSERT_EQUAL(xh_wait_exit(c, 20), 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    int dups = 0;
+    for (int id = 0; id < n; id++) dups += seen[id].out + seen[id].dlq > 1;
+    int bad = xh_check_tails(n, seen, 2, committed, snap);
+    fprintf(stderr, "R10: 1 -> 3 -> 1 instances, %d records, %d duplicated (all from uncommitted tails: %s)\n", n, dups,
+            bad ? "NO" : "yes");
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(xh_file_count(log_b, "event=assigned") >= 1 && xh_file_count(log_c, "event=assigned") >= 1);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    xh_env_down(&e);
+    free(snap);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
 /* ---- R2 / R4 on the mock: exactly-once call sequence and error classes -------------------------------- */
 
 /* The mock shows only the transactional call sequence (KAFKA-MOCK.md Q4): read_committed sees aborted records
@@ -587,6 +705,9 @@ int main(int argc, char **argv)
                 test_R5_produce_failing_never_commits_unacknowledged);
     CU_add_test(CU_add_suite("R7", NULL, NULL), "R7_dlq_unavailable_stalls_never_drops",
                 test_R7_dlq_unavailable_stalls_never_drops);
+    CU_add_test(CU_add_suite("R8", NULL, NULL), "R8_all_brokers_down_then_back", test_R8_all_brokers_down_then_back);
+    CU_add_test(CU_add_suite("R10", NULL, NULL), "R10_rebalance_1_3_1_all_accounted",
+                test_R10_rebalance_1_3_1_all_accounted);
     CU_add_test(CU_add_suite("R2_R4_eos", NULL, NULL), "R2_R4_exactly_once_call_sequence_and_error_classes",
                 test_R2_R4_exactly_once_call_sequence_and_error_classes);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);

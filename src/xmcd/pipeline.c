@@ -275,7 +275,9 @@ void xmcd_process_batch(xmcd *d)
 static void xmcd_commit(xmcd *d, int sync)
 {
     if (d->fatal || d->conf->mode == XMCD_MODE_EXACTLY_ONCE) return; /* transactions carry the offsets */
-    rd_kafka_topic_partition_list_t *list = xmcd_offsets_committable(d->offsets, 0);
+    /* a synchronous commit (revocation, shutdown) offers every partition again: an async commit of the same
+     * offsets may still be in flight and fail with the rebalance, and then these offsets would be lost */
+    rd_kafka_topic_partition_list_t *list = xmcd_offsets_committable(d->offsets, sync);
     if (!list) return;
     rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, list, sync ? 0 : 1);
     if (e) {
