@@ -442,7 +442,8 @@ static void test_R5_produce_failing_never_commits_unacknowledged(void)
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
     /* from now on, Produce requests fail (retriable) for a while: the next 150 of them, from any client */
-    rd_kafka_mock_push_request_errors(e.mock.mc, 0 /* Produce */, 150, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    for (int i = 0; i < 150; i++) /* (cnt is the number of error codes that follow, so one at a time) */
+        rd_kafka_mock_push_request_errors(e.mock.mc, 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
     int checks = 0, violations = 0;
     double end = xh_now() + 8;
     while (xh_now() < end) {
