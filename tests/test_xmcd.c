@@ -4,6 +4,8 @@
  * upper-casing fixture plugin (tests/plugins/upper_stage.c), produces keyed records and lets an independent
  * verifier read the output and dead-letter topics and the group's committed offsets. Tests are named after
  * the RELIABILITY.md row they check. Sizes: XMC_R1_RECORDS (default 20000) and XMC_R1_KILLS (default 3). */
+#include <limits.h>
+
 #include "xmcd_harness.h"
 
 typedef struct xh_env {
@@ -390,6 +392,26 @@ static void test_R15_bad_config_at_start_exits_2_with_line(void)
     free(dir);
 }
 
+/* The daemon refuses a plugin built for another stage ABI version, naming both, without calling it. */
+static void test_plugin_abi_mismatch_refused(void)
+{
+    char *dir = tu_tmpdir();
+    char conf[1100], log[1100], text[2048], so[1100], abs_so[PATH_MAX];
+    snprintf(conf, sizeof conf, "%s/abi.conf", dir);
+    snprintf(log, sizeof log, "%s/xmcd.log", dir);
+    snprintf(so, sizeof so, "%s/tests/plugins/bad_abi_stage.so", xh_build());
+    CU_ASSERT_FATAL(realpath(so, abs_so) != NULL);
+    snprintf(text, sizeof text,
+             "brokers = \"127.0.0.1:1\";\ntopics = { in = \"a\"; out = \"b\"; dlq = \"c\"; };\n"
+             "plugin = { path = \"%s\"; };\n", abs_so);
+    tu_write_file(conf, text);
+    pid_t pid = xh_spawn(conf, log);
+    CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 1);
+    CU_ASSERT(xh_file_count(log, "has stage ABI version 99, this xmcd speaks version 1") == 1);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ---- R13 (daemon side): a refused model leaves the old one serving ------------------------------------ */
 
 static void test_R13_refused_model_old_serves_then_good_taken(void)
@@ -694,6 +716,7 @@ int main(int argc, char **argv)
     /* one suite per test so that each runs alone: build/tests/test_xmcd R6 */
     CU_add_test(CU_add_suite("R15_start", NULL, NULL), "R15_bad_config_at_start_exits_2_with_line",
                 test_R15_bad_config_at_start_exits_2_with_line);
+    CU_add_test(CU_add_suite("abi", NULL, NULL), "plugin_abi_mismatch_refused", test_plugin_abi_mismatch_refused);
     CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",
                 test_R6_poison_records_dead_lettered_once);
     CU_add_test(CU_add_suite("R13", NULL, NULL), "R13_refused_model_old_serves_then_good_taken",

@@ -121,7 +121,7 @@ xmcd_config *xmcd_config_load(const char *path, char *err, size_t errlen)
     const char *mode = NULL, *level = NULL;
     int rc = 0;
     rc = rc ? rc : xmcd_config_str(conf, "brokers", "", 0, &conf->brokers, err, errlen);
-    rc = rc ? rc : xmcd_config_str(conf, "group_id", "xmcd", 1, &conf->group_id, err, errlen);
+    rc = rc ? rc : xmcd_config_str(conf, "group_id", "xmcd", 0, &conf->group_id, err, errlen);
     rc = rc ? rc : xmcd_config_str(conf, "topics.in", NULL, 1, &conf->topic_in, err, errlen);
     rc = rc ? rc : xmcd_config_str(conf, "topics.out", NULL, 1, &conf->topic_out, err, errlen);
     rc = rc ? rc : xmcd_config_str(conf, "topics.dlq", NULL, 1, &conf->topic_dlq, err, errlen);
