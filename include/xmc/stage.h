@@ -1,9 +1,9 @@
 /* stage.h: the versioned ABI between xmcd (which moves bytes between Kafka topics) and a stage plugin.
  *
  * A plugin is a shared object that exports exactly one symbol, `xmc_stage_plugin` (a const xmc_stage_api),
- * whose first field is the ABI version it was built against. xmcd dlopen()s the plugin, reads abi_version before touching
- * anything else and refuses a version it does not know, with a message naming both versions. Only plain data
- * and opaque handles cross this boundary: no libxmc, librdkafka or protobuf type appears here, so either side
+ * whose first field is the ABI version it was built against. xmcd dlopen()s the plugin, reads abi_version
+ * before touching anything else and refuses a version it does not know, with a message naming both versions.
+ * Only plain data and opaque handles cross this boundary: no libxmc, librdkafka or protobuf type appears here, so either side
  * can be rebuilt alone. Rules (librdkafka's ABI policy): never change a published field or signature; a new
  * capability is a new ABI version with fields appended at the end.
  *
