@@ -3,9 +3,9 @@
  * A plugin is a shared object that exports exactly one symbol, `xmc_stage_plugin` (a const xmc_stage_api),
  * whose first field is the ABI version it was built against. xmcd dlopen()s the plugin, reads abi_version
  * before touching anything else and refuses a version it does not know, with a message naming both versions.
- * Only plain data and opaque handles cross this boundary: no libxmc, librdkafka or protobuf type appears here, so either side
- * can be rebuilt alone. Rules (librdkafka's ABI policy): never change a published field or signature; a new
- * capability is a new ABI version with fields appended at the end.
+ * Only plain data and opaque handles cross this boundary: no libxmc, librdkafka or protobuf type appears
+ * here, so either side can be rebuilt alone. Rules (librdkafka's ABI policy): never change a published
+ * field or signature; a new capability is a new ABI version with fields appended at the end.
  *
  * Threads: process() is called by one thread at a time per instance (xmcd's pipeline thread). load(),
  * current_version() and stats() may be called from another thread (xmcd's reload thread) while process()
