@@ -16,8 +16,11 @@ PKGS     := rdkafka libprotobuf-c openblas libconfig libutf8proc jansson libxxha
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
-ifeq ($(MODE),asan)
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation -Wno-unknown-warning-option
+ifeq ($(MODE),fuzz)
+OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LDSAN    := -fsanitize=address,undefined
+else ifeq ($(MODE),asan)
 OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 else
@@ -58,7 +61,7 @@ ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
 endif
 
-.PHONY: all test test-asan test-valgrind bench demo clean deps check-deps
+.PHONY: all test test-asan test-valgrind bench demo clean deps check-deps fuzz
 # keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
 .SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
@@ -126,6 +129,12 @@ DATA ?= ../shared/data
 bench: all
 	@BUILD=$(BUILD) DATA=$(DATA) bash bench/run.sh
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build-fuzz; each runs FUZZ_SECONDS. Inputs that
+# crashed are kept under tests/fuzz/crashes/ and replayed by the same target as regression inputs.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 demo:
 	@bash scripts/demo.sh
 
@@ -133,5 +142,5 @@ deps:
 	@bash .ci/install-deps
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 .SECONDARY:

@@ -1,10 +1,12 @@
 /* bert_bench.c: the C side of bench/bert_bench.sh: times xmc_bert_forward + mean pooling per (seq, batch).
  *
- * usage: bert_bench DIR OUT. Reads DIR (config.json, model.safetensors, ids.bin: 32 x 128 int32 ids from
+ * usage: bert_bench DIR OUT [VOCAB TSV]. Reads DIR (config.json, model.safetensors, ids.bin: 32 x 128 int32 ids from
  * bert_torch.py gen), writes DIR/c_mean.txt (mean-pooled vectors of 4 x 32 tokens, for the cross-check in
  * bert_torch.py) and OUT: one "seq batch tokens_per_s seqs_per_s" line per point, then "rss_kb N". Each
  * point: one warm-up pass, then passes until BENCH_MIN_TIME seconds (default 2) and at least 3 passes.
- * Threads: OpenBLAS's, from OPENBLAS_NUM_THREADS. Token ids are the same as the PyTorch run's. */
+ * Threads: OpenBLAS's, from OPENBLAS_NUM_THREADS. Token ids are the same as the PyTorch run's.
+ * With VOCAB and TSV (label<TAB>text lines, e.g. reuters/test.tsv), also times the WordPiece tokenizer on
+ * those texts (batches of 32, no truncation) and appends a "tokenizer texts bytes pieces seconds" line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 
 #include "bert.h"
+#include "wordpiece.h"
 
 #define MAX_B 32
 #define MAX_T 128
@@ -34,9 +37,50 @@ static void make_batch(const int32_t *all, int T, int B, int32_t *ids, int *lens
     }
 }
 
+/* Tokenises every text of a label<TAB>text file, batches of 32, and writes one summary line to o. */
+static int bench_tokenizer(const char *vocab, const char *tsv, FILE *o)
+{
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    if (xmc_wordpiece_load(vocab, &wp, &err)) { fprintf(stderr, "bert_bench: %s\n", err.msg); return 1; }
+    FILE *f = fopen(tsv, "r");
+    if (!f) { perror(tsv); return 1; }
+    size_t n = 0, cap = 0, bytes = 0;
+    char **texts = NULL, *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &lcap, f)) > 0) {
+        char *tab = memchr(line, '\t', (size_t)len);
+        char *t = tab ? tab + 1 : line;
+        t[strcspn(t, "\n")] = 0;
+        if (n == cap) { cap = cap ? 2 * cap : 1024; texts = realloc(texts, cap * sizeof *texts); }
+        texts[n++] = strdup(t);
+        bytes += strlen(t);
+    }
+    free(line);
+    fclose(f);
+    xmc_wordpiece_batch batch = {0};
+    double pieces = 0, t0 = now();
+    for (size_t i = 0; i < n; i += 32) {
+        int b = n - i < 32 ? (int)(n - i) : 32;
+        if (xmc_wordpiece_encode_batch(wp, (const char *const *)texts + i, NULL, b, 1 << 30, &batch, &err)) {
+            fprintf(stderr, "bert_bench: %s\n", err.msg);
+            return 1;
+        }
+        for (int r = 0; r < b; r++) pieces += batch.len[r];
+    }
+    double el = now() - t0;
+    fprintf(o, "tokenizer %zu %zu %.0f %.4f\n", n, bytes, pieces, el);
+    for (size_t i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    xmc_wordpiece_batch_free(&batch);
+    xmc_wordpiece_free(wp);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) { fprintf(stderr, "usage: bert_bench DIR OUT\n"); return 2; }
+    if (argc != 3 && argc != 5) { fprintf(stderr, "usage: bert_bench DIR OUT [VOCAB TSV]\n"); return 2; }
     const char *dir = argv[1];
     double min_time = getenv("BENCH_MIN_TIME") ? atof(getenv("BENCH_MIN_TIME")) : 2.0;
     char path[4096];
@@ -75,6 +119,11 @@ int main(int argc, char **argv)
     static const int points[][2] = {{32, 1}, {32, 32}, {128, 1}, {128, 32}};
     for (size_t p = 0; p < sizeof points / sizeof points[0]; p++) {
         int T = points[p][0], B = points[p][1];
+        const char *only = getenv("BENCH_ONLY"); /* "SEQ,BATCH": one point, for profiling */
+        if (only) {
+            int oT, oB;
+            if (sscanf(only, "%d,%d", &oT, &oB) == 2 && (oT != T || oB != B)) continue;
+        }
         make_batch(all, T, B, ids, lens);
         int n = 0;
         double t0 = 0, el = 0;
@@ -92,6 +141,7 @@ int main(int argc, char **argv)
         }
         fprintf(o, "%d %d %.1f %.2f\n", T, B, (double)n * B * T / el, (double)n * B / el);
     }
+    if (argc == 5 && bench_tokenizer(argv[3], argv[4], o)) return 1;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(o, "rss_kb %ld\n", ru.ru_maxrss);

@@ -405,6 +405,44 @@ static void test_load_errors(void)
     free(dir);
 }
 
+/* Every 5th header byte of bert-tiny-pecos' safetensors set to a few troublesome values: each load either
+ * succeeds or fails with an error code and a message, never crashes (run it under ASan). */
+static void test_header_corruption(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    size_t size;
+    char *st = read_file(tu_data("bert-tiny-pecos/model.safetensors"), &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    char *dir = tu_tmpdir(), path[1024];
+    size_t cfg_size;
+    char *cfg = read_file(tu_data("bert-tiny-pecos/config.json"), &cfg_size);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_bytes(path, cfg, cfg_size);
+    free(cfg);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | (unsigned char)st[i];
+    static const char vals[] = {'9', '"', '}', '-', 0};
+    int loaded = 0, failed = 0, unexplained = 0;
+    for (size_t at = 0; at < 8 + n; at += 5) {
+        char old = st[at];
+        st[at] = vals[at % sizeof vals];
+        write_bytes(path, st, size);
+        st[at] = old;
+        xmc_error err = {0};
+        xmc_bert *bert = NULL;
+        xmc_err rc = xmc_bert_load(dir, &bert, &err);
+        if (rc == XMC_OK) loaded++, xmc_bert_free(bert);
+        else failed++, unexplained += err.msg[0] == 0 || err.code != rc;
+    }
+    printf("\n  header corruption: %d loads ok, %d refused\n", loaded, failed);
+    CU_ASSERT(failed > 0);
+    CU_ASSERT_EQUAL(unexplained, 0);
+    free(st);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -413,5 +451,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_tiny_pecos_forward);
     TU_ADD(s, test_forward_arguments);
     TU_ADD(s, test_load_errors);
+    TU_ADD(s, test_header_corruption);
     return tu_run(argc, argv);
 }

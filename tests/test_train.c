@@ -98,6 +98,20 @@ static void test_open_and_classify(void)
     /* beyond the workspace's limit is an argument error */
     xmc_predict_opts big = {5000, 5, -1};
     CU_ASSERT_EQUAL(xmc_classify_text(clf, ws, "w1a", 3, &big, hits, &n, &err), XMC_ERR_ARG);
+    /* the batch call gives what one call per text gives */
+    const char *texts2[3] = {"w1a w1b", "", "w7a new"};
+    xmc_hit bh[3 * 5];
+    uint32_t bc[3];
+    CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, texts2, NULL, 3, &o, bh, 5, bc, &err), XMC_OK);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(xmc_classify_text(clf, ws, texts2[i], strlen(texts2[i]), &o, hits, &n, &err), XMC_OK);
+        CU_ASSERT_EQUAL(bc[i], n);
+        for (uint32_t k = 0; k < n && k < bc[i]; k++) {
+            CU_ASSERT_EQUAL(bh[i * 5 + k].label, hits[k].label);
+            CU_ASSERT_EQUAL(bh[i * 5 + k].score, hits[k].score);
+        }
+    }
+    CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, texts2, NULL, 3, &o, bh, 4, bc, &err), XMC_ERR_ARG);
     xmc_workspace_free(ws);
     xmc_classifier_close(clf);
 }

@@ -1,8 +1,8 @@
 /* test_wordpiece.c: BERT tokenizer: ids and pieces equal to the references (bert-random-l2 over the real
  * bert-base-uncased vocab, bert-tiny-pecos), known answers, padding/mask/truncation, bad input, bad vocab.
  *
- * Texts come from refs.json (jansson keeps the embedded NUL of case 10), expected ids and pieces from
- * tokens.tsv; every mismatching case is printed with both token lists. */
+ * Texts come from refs.json (jansson keeps the embedded NUL of case 10; texts.inc is checked to hold the
+ * same bytes), expected ids and pieces from tokens.tsv; every mismatching case is printed with both lists. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +95,56 @@ static void check_against_tsv(const char *vocab_rel, const char *refs_rel, const
     xmc_wordpiece_free(wp);
 }
 
+/* Decodes the C string literal at the start of a texts.inc line (octal escapes, \\, \"); returns its length. */
+static size_t decode_literal(const char *line, char *out)
+{
+    size_t n = 0;
+    const char *p = strchr(line, '"');
+    for (p = p ? p + 1 : line; *p && *p != '"'; p++) {
+        if (*p != '\\') { out[n++] = *p; continue; }
+        p++;
+        if (*p >= '0' && *p <= '7') {
+            int v = 0;
+            for (int k = 0; k < 3 && *p >= '0' && *p <= '7'; k++, p++) v = v * 8 + (*p - '0');
+            out[n++] = (char)v;
+            p--;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    return n;
+}
+
+/* texts.inc (the C-literal copy of the texts) holds byte for byte what refs.json holds, NUL of case 10 included. */
+static void check_texts_inc(const char *inc_rel, const char *refs_rel)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    char **texts = NULL;
+    size_t *lens = NULL;
+    int n = load_texts(refs_rel, &texts, &lens);
+    CU_ASSERT_FATAL(n > 0);
+    FILE *f = fopen(tu_data(inc_rel), "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char line[8192], text[8192];
+    int r = 0, same = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] != '"') continue;
+        size_t len = decode_literal(line, text);
+        if (r < n && len == lens[r] && memcmp(text, texts[r], len) == 0) same++;
+        r++;
+    }
+    fclose(f);
+    CU_ASSERT_EQUAL(r, n);
+    CU_ASSERT_EQUAL(same, n);
+    free_texts(texts, lens, n);
+}
+
+static void test_texts_inc(void)
+{
+    check_texts_inc("bert-random-l2/texts.inc", "bert-random-l2/refs.json");
+    check_texts_inc("bert-tiny-pecos/texts.inc", "bert-tiny-pecos/refs.json");
+}
+
 static void test_random_l2_tokens(void)
 {
     check_against_tsv("bert-vocab/vocab.txt", "bert-random-l2/refs.json", "bert-random-l2/tokens.tsv", 2);
@@ -182,6 +232,30 @@ static void test_real_vocab_known_answers(void)
     xmc_wordpiece_free(wp);
 }
 
+/* Regression cases from a differential run against ../shared/tools/bert_ref.py (9,000 random texts mixing
+ * Greek, Cyrillic, CJK, Hangul, combining marks, controls, separators, private use, astral planes: all equal);
+ * ids from bert_ref.tokenize. Final sigma, Zl/Zp as separators, U+0130's full lower-casing, dropped Cf
+ * (BOM, ZWJ) that join words, canonical reordering of marks before they are stripped. */
+static void test_unicode_regressions(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    static const struct { const char *text; int32_t ids[10]; int n; } cases[] = {
+        {"\316\237\316\224\316\237\316\243 \316\243\316\221\316\243 \316\243", /* ΟΔΟΣ ΣΑΣ Σ: ο ##δ ##ος σ ##α ##ς σ */
+         {101, 1169, 29722, 15297, 1173, 14608, 19579, 1173, 102}, 9},
+        {"line\342\200\250break\342\200\251para", {101, 2240, 3338, 11498, 102}, 5},
+        {"\304\260STANBUL \307\205emal \357\254\203 \342\205\247", {101, 9960, 100, 100, 100, 102}, 6},
+        {"a\314\201\314\243b \341\271\251", {101, 11113, 1055, 102}, 4},
+        {"\360\235\220\200\360\235\220\232", {101, 100, 102}, 3},
+        {"x\357\273\277y\342\200\215z", {101, 1060, 2100, 2480, 102}, 5},
+        {"\357\274\241\357\274\242 \343\200\200 end", {101, 100, 2203, 102}, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) expect_ids(wp, cases[i].text, cases[i].ids, cases[i].n);
+    xmc_wordpiece_free(wp);
+}
+
 /* A batch is padded to its longest row with [PAD] and a 0 mask; truncation keeps [SEP] last. */
 static void test_batch_padding_truncation(void)
 {
@@ -248,15 +322,56 @@ static void test_bad_vocab(void)
     free(dir);
 }
 
+/* Random bytes (mostly invalid UTF-8, controls, NULs) tokenise without error: [CLS] first, [SEP] last, ids in range. */
+static void test_random_bytes(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    xmc_error err = {0};
+    xmc_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    xmc_wordpiece_batch batch = {0};
+    uint32_t state = 12345;
+    char buf[8][600];
+    const char *texts[8];
+    size_t lens[8];
+    int bad = 0;
+    for (int round = 0; round < 300; round++) {
+        for (int r = 0; r < 8; r++) {
+            state = state * 1664525u + 1013904223u;
+            lens[r] = (state >> 8) % sizeof buf[r];
+            for (size_t i = 0; i < lens[r]; i++) {
+                state = state * 1664525u + 1013904223u;
+                /* half the rounds ASCII-heavy (real words), half arbitrary bytes */
+                unsigned v = state >> 24;
+                buf[r][i] = (char)(round % 2 ? v : (v < 200 ? 'a' + v % 26 : v));
+            }
+            texts[r] = buf[r];
+        }
+        if (xmc_wordpiece_encode_batch(wp, texts, lens, 8, 64, &batch, &err) != XMC_OK) { bad++; continue; }
+        for (int r = 0; r < 8; r++) {
+            const int32_t *row = batch.ids + (size_t)r * batch.seq;
+            if (row[0] != 101 || row[batch.len[r] - 1] != 102 || batch.len[r] > 64) bad++;
+            for (int j = 0; j < batch.len[r]; j++)
+                if (row[j] < 0 || row[j] >= 30522) bad++;
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    xmc_wordpiece_batch_free(&batch);
+    xmc_wordpiece_free(wp);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite s = CU_add_suite("wordpiece", NULL, NULL);
+    TU_ADD(s, test_texts_inc);
     TU_ADD(s, test_random_l2_tokens);
     TU_ADD(s, test_tiny_pecos_tokens);
     TU_ADD(s, test_random_l2_lengths);
     TU_ADD(s, test_real_vocab_known_answers);
+    TU_ADD(s, test_unicode_regressions);
     TU_ADD(s, test_batch_padding_truncation);
     TU_ADD(s, test_bad_vocab);
+    TU_ADD(s, test_random_bytes);
     return tu_run(argc, argv);
 }

@@ -86,6 +86,12 @@ void xmc_workspace_free(xmc_workspace *ws);
 xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
                           const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err);
 
+/* Classifies n texts: row i's hits at hits[i * stride] (stride >= topk), its count in counts[i]. Stops at
+ * the first failing text (only argument errors can fail) with the rows before it filled. Allocation-free. */
+xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts, const size_t *lens,
+                           size_t n, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
+                           xmc_error *err);
+
 /* Reads <repo>/CURRENT into version (trimmed); XMC_ERR_NOTFOUND if the repository has none. */
 xmc_err xmc_repo_current(const char *repo, char *version, size_t version_size, xmc_error *err);
 

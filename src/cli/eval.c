@@ -19,7 +19,8 @@ static void usage(FILE *f)
 "  --beam N        nodes kept per tree level (default: the model's)\n"
 "  --post NAME     post-processor (default: the model's)\n"
 "  --threads N     threads (default 1: docs/s per core)\n"
-"  --psp-a A, --psp-b B   propensity model constants (default 0.55, 1.5)\n");
+"  --psp-a A, --psp-b B   propensity model constants (default 0.55, 1.5)\n"
+"  --xc-feature-base B, --xc-label-base B   index bases of an --xc file (0 or 1)\n");
 }
 
 static double now(void)

@@ -4,8 +4,10 @@
  * matrix, so the linear layers are one sgemm over all real tokens of the batch and no padding is computed.
  * Attention reads q, k, v in place from the fused [tokens x 3H] projection (sgemm leading dimensions pick one
  * head), applies 1/sqrt(d) through sgemm's alpha, and writes each head's context straight into its columns of
- * the [tokens x H] context matrix: no head split or merge copies. Bias additions are fused with what follows
- * them: GELU after the intermediate product, residual + LayerNorm after the two output products.
+ * the [tokens x H] context matrix: no head split or merge copies. Bias additions cost no pass of their own:
+ * the QKV bias is written first and sgemm accumulates onto it (beta 1, which also spares OpenBLAS its zeroing
+ * pass), the others are fused with what follows them: GELU after the intermediate product, residual +
+ * LayerNorm after the two output products.
  *
  * Elementwise kernels have a scalar form (libm expf/erff) and an AVX2+FMA form chosen at load time when the
  * CPU has it (the build targets x86-64-v2, so it is compiled with a target attribute): exp by Cephes' range

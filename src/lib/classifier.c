@@ -283,6 +283,20 @@ xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const ch
     return xmc_classify_features(clf, ws, idx, val, nnz, opts, hits, n, err);
 }
 
+xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts, const size_t *lens,
+                           size_t n, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
+                           xmc_error *err)
+{
+    uint32_t topk = opts && opts->topk ? opts->topk : clf->xl.topk;
+    if (stride < topk) return xmc_error_set(err, XMC_ERR_ARG, "stride %u below topk %u", stride, topk);
+    for (size_t i = 0; i < n; i++) {
+        xmc_err rc = xmc_classify_text(clf, ws, texts[i], lens ? lens[i] : (texts[i] ? strlen(texts[i]) : 0), opts,
+                                       hits + i * stride, &counts[i], err);
+        if (rc) return rc;
+    }
+    return XMC_OK;
+}
+
 xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err)
 {
     if (clf->n_canary == 0) return XMC_OK;

@@ -197,7 +197,9 @@ typedef struct {
     const xmc_dcd_params *solver;
     int solver_type;            /* XMC_SOLVER_*: which of the two below the workers use */
     xmc_tron_params primal;
-    uint32_t nr_nodes;
+    uint32_t nr_nodes, nr_parents;
+    const uint32_t *child_ptr;  /* nr_parents + 1: the children of each parent, from the tree */
+    const uint32_t *child_idx;
     /* results: one row per node */
     uint32_t **w_idx;
     float **w_val;
@@ -210,6 +212,112 @@ typedef struct {
     uint32_t layer, depth;
 } layer_job;
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Scratch of one training thread. The instances matched to one parent are copied into a local CSR whose
+ * features are renumbered 0..U-1 in increasing order (so rows stay sorted and the solvers' arithmetic is
+ * unchanged): its children's solves then touch a few contiguous rows and a weight vector of U floats that
+ * stays in cache, instead of rows scattered over the whole training matrix and a vector over every feature. */
+typedef struct {
+    uint32_t *lpos, *lstamp;     /* global instance -> local row, valid where lstamp == gen */
+    uint32_t *fstamp, *fmap;     /* global feature -> local feature, valid where fstamp == gen */
+    uint32_t gen;
+    uint32_t *rows;              /* global instance of each local row */
+    uint32_t *feats;             /* global feature of each local feature, ascending */
+    uint32_t *inst;
+    int8_t *y;
+    xmc_csr lx;                  /* the local block; arrays grow as needed */
+    uint64_t lx_cap;
+} train_scratch;
+
+static void scratch_free(train_scratch *sc)
+{
+    free(sc->lpos);
+    free(sc->lstamp);
+    free(sc->fstamp);
+    free(sc->fmap);
+    free(sc->rows);
+    free(sc->feats);
+    free(sc->inst);
+    free(sc->y);
+    free(sc->lx.indptr);
+    free(sc->lx.indices);
+    free(sc->lx.data);
+}
+
+static int scratch_init(train_scratch *sc, uint32_t n, uint32_t f)
+{
+    memset(sc, 0, sizeof *sc);
+    size_t N = (size_t)n + 1, F = (size_t)f + 1;
+    sc->lpos = malloc(N * sizeof *sc->lpos);
+    sc->lstamp = calloc(N, sizeof *sc->lstamp);
+    sc->fstamp = calloc(F, sizeof *sc->fstamp);
+    sc->fmap = malloc(F * sizeof *sc->fmap);
+    sc->rows = malloc(N * sizeof *sc->rows);
+    sc->feats = malloc(F * sizeof *sc->feats);
+    sc->inst = malloc(N * sizeof *sc->inst);
+    sc->y = malloc(N);
+    sc->lx.indptr = malloc(N * sizeof *sc->lx.indptr);
+    return sc->lpos && sc->lstamp && sc->fstamp && sc->fmap && sc->rows && sc->feats && sc->inst && sc->y && sc->lx.indptr
+               ? 0 : -1;
+}
+
+static uint32_t next_gen(uint32_t *gen, uint32_t *a, size_t na, uint32_t *b, size_t nb)
+{
+    if (++*gen == 0) {
+        memset(a, 0, na * sizeof *a);
+        memset(b, 0, nb * sizeof *b);
+        *gen = 1;
+    }
+    return *gen;
+}
+
+/* Builds sc->lx from rows sc->rows[0..n) of x. 0, or -1 when out of memory. */
+static int build_block(train_scratch *sc, const xmc_csr *x, uint32_t n, uint32_t *nfeat)
+{
+    uint32_t u = 0;
+    uint64_t nnz = 0;
+    uint32_t g = sc->gen;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t i = sc->rows[r];
+        nnz += x->indptr[i + 1] - x->indptr[i];
+        for (uint64_t q = x->indptr[i]; q < x->indptr[i + 1]; q++) {
+            uint32_t f = x->indices[q];
+            if (sc->fstamp[f] != g) { sc->fstamp[f] = g; sc->feats[u++] = f; }
+        }
+    }
+    qsort(sc->feats, u, sizeof *sc->feats, cmp_u32);
+    for (uint32_t k = 0; k < u; k++) sc->fmap[sc->feats[k]] = k;
+    if (nnz > sc->lx_cap) {
+        uint64_t cap = nnz + nnz / 2;
+        uint32_t *ni = realloc(sc->lx.indices, cap * sizeof *ni);
+        if (!ni) return -1;
+        sc->lx.indices = ni;
+        float *nd = realloc(sc->lx.data, cap * sizeof *nd);
+        if (!nd) return -1;
+        sc->lx.data = nd;
+        sc->lx_cap = cap;
+    }
+    uint64_t p = 0;
+    sc->lx.indptr[0] = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t i = sc->rows[r];
+        for (uint64_t q = x->indptr[i]; q < x->indptr[i + 1]; q++, p++) {
+            sc->lx.indices[p] = sc->fmap[x->indices[q]];
+            sc->lx.data[p] = x->data[q];
+        }
+        sc->lx.indptr[r + 1] = p;
+    }
+    sc->lx.rows = n;
+    sc->lx.cols = u;
+    *nfeat = u;
+    return 0;
+}
+
 static void *layer_worker(void *arg)
 {
     layer_job *job = arg;
@@ -217,10 +325,9 @@ static void *layer_worker(void *arg)
     const int primal = job->solver_type == XMC_SOLVER_PRIMAL;
     xmc_dcd_ws *ws = NULL;
     xmc_tron_ws *tws = NULL;
-    uint32_t *inst = malloc(((size_t)x->rows + 1) * sizeof *inst);
-    int8_t *y = malloc((size_t)x->rows + 1);
+    train_scratch sc;
     xmc_error err;
-    if (!inst || !y) {
+    if (scratch_init(&sc, x->rows, x->cols)) {
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory for a training thread");
         goto fail;
     }
@@ -228,65 +335,93 @@ static void *layer_worker(void *arg)
         goto fail;
     for (;;) {
         if (atomic_load(&job->failed)) break;
-        uint32_t j = atomic_fetch_add(&job->next, 1);
-        if (j >= job->nr_nodes) break;
-        uint32_t c = job->parent[j];
-        /* matched instances of the parent (negatives), then the node's positives */
+        uint32_t c = atomic_fetch_add(&job->next, 1);
+        if (c >= job->nr_parents) break;
+        const uint32_t *ch = job->child_idx + job->child_ptr[c];
+        uint32_t nch = job->child_ptr[c + 1] - job->child_ptr[c];
+        if (!nch) continue;
+        /* the parent's rows: its matched instances (ascending), then its children's other positives */
         const uint32_t *mi = job->mt->indices + job->mt->indptr[c];
         uint32_t mn = (uint32_t)(job->mt->indptr[c + 1] - job->mt->indptr[c]);
-        const uint32_t *pi = job->yt->indices + job->yt->indptr[j];
-        uint32_t pn = (uint32_t)(job->yt->indptr[j + 1] - job->yt->indptr[j]);
-        uint32_t n = 0, k = 0;
+        uint32_t g = next_gen(&sc.gen, sc.lstamp, (size_t)x->rows + 1, sc.fstamp, (size_t)x->cols + 1);
+        uint32_t nrows = 0;
         for (uint32_t a = 0; a < mn; a++) {
-            while (k < pn && pi[k] < mi[a]) k++;
-            inst[n] = mi[a];
-            y[n] = (k < pn && pi[k] == mi[a]) ? 1 : -1;
-            n++;
+            sc.lstamp[mi[a]] = g;
+            sc.lpos[mi[a]] = nrows;
+            sc.rows[nrows++] = mi[a];
         }
-        /* positives the matcher did not route here are appended in order */
-        k = 0;
-        for (uint32_t b = 0; b < pn; b++) {
-            while (k < mn && mi[k] < pi[b]) k++;
-            if (k < mn && mi[k] == pi[b]) continue;
-            inst[n] = pi[b];
-            y[n] = 1;
-            n++;
+        for (uint32_t k = 0; k < nch; k++) {
+            uint32_t j = ch[k];
+            for (uint64_t q = job->yt->indptr[j]; q < job->yt->indptr[j + 1]; q++) {
+                uint32_t i = job->yt->indices[q];
+                if (sc.lstamp[i] != g) { sc.lstamp[i] = g; sc.lpos[i] = nrows; sc.rows[nrows++] = i; }
+            }
         }
-        const uint32_t *oi;
-        const float *ov;
-        uint32_t m = primal ? xmc_tron_solve(x, inst, y, n, &job->primal, tws, &oi, &ov)
-                            : xmc_dcd_solve(x, inst, y, n, job->solver, ws, &oi, &ov);
-        uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
-        float *cv = malloc((m ? m : 1) * sizeof *cv);
-        if (!ci || !cv) {
-            free(ci);
-            free(cv);
-            xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory storing weights");
+        /* a parent that sees most of the data (the top layer) trains on x itself */
+        int local = nrows <= x->rows / 2;
+        uint32_t nfeat = x->cols;
+        if (local && build_block(&sc, x, nrows, &nfeat)) {
+            xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory for a training block of %u rows", nrows);
             goto fail;
         }
-        memcpy(ci, oi, m * sizeof *ci);
-        memcpy(cv, ov, m * sizeof *cv);
-        job->w_idx[j] = ci;
-        job->w_val[j] = cv;
-        job->w_nnz[j] = m;
-        uint32_t d = atomic_fetch_add(&job->done, 1) + 1;
-        if (job->p->progress && (d % 256 == 0 || d == job->nr_nodes)) {
-            char what[64];
-            snprintf(what, sizeof what, "training layer %u/%u", job->layer + 1, job->depth);
-            job->p->progress(job->p->progress_ctx, what, d, job->nr_nodes);
+        const xmc_csr *bx = local ? &sc.lx : x;
+        for (uint32_t k = 0; k < nch; k++) {
+            uint32_t j = ch[k];
+            const uint32_t *pi = job->yt->indices + job->yt->indptr[j];
+            uint32_t pn = (uint32_t)(job->yt->indptr[j + 1] - job->yt->indptr[j]);
+            /* PECOS's order: the matched instances ascending (positives flagged), then the node's
+             * positives the matcher did not route here, ascending */
+            uint32_t n = 0, kk = 0;
+            for (uint32_t a = 0; a < mn; a++) {
+                while (kk < pn && pi[kk] < mi[a]) kk++;
+                sc.inst[n] = local ? a : mi[a];
+                sc.y[n] = (kk < pn && pi[kk] == mi[a]) ? 1 : -1;
+                n++;
+            }
+            kk = 0;
+            for (uint32_t b = 0; b < pn; b++) {
+                while (kk < mn && mi[kk] < pi[b]) kk++;
+                if (kk < mn && mi[kk] == pi[b]) continue;
+                sc.inst[n] = local ? sc.lpos[pi[b]] : pi[b];
+                sc.y[n] = 1;
+                n++;
+            }
+            const uint32_t *oi;
+            const float *ov;
+            uint32_t m = primal ? xmc_tron_solve(bx, sc.inst, sc.y, n, &job->primal, tws, &oi, &ov)
+                                : xmc_dcd_solve(bx, sc.inst, sc.y, n, job->solver, ws, &oi, &ov);
+            uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
+            float *cv = malloc((m ? m : 1) * sizeof *cv);
+            if (!ci || !cv) {
+                free(ci);
+                free(cv);
+                xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory storing weights");
+                goto fail;
+            }
+            /* back to global feature ids; the map is increasing, so the order holds; bias is the last id */
+            for (uint32_t e = 0; e < m; e++)
+                ci[e] = !local ? oi[e] : oi[e] == nfeat ? x->cols : sc.feats[oi[e]];
+            memcpy(cv, ov, m * sizeof *cv);
+            job->w_idx[j] = ci;
+            job->w_val[j] = cv;
+            job->w_nnz[j] = m;
+            uint32_t d = atomic_fetch_add(&job->done, 1) + 1;
+            if (job->p->progress && (d % 256 == 0 || d == job->nr_nodes)) {
+                char what[64];
+                snprintf(what, sizeof what, "training layer %u/%u", job->layer + 1, job->depth);
+                job->p->progress(job->p->progress_ctx, what, d, job->nr_nodes);
+            }
         }
     }
     xmc_dcd_ws_free(ws);
     xmc_tron_ws_free(tws);
-    free(inst);
-    free(y);
+    scratch_free(&sc);
     return NULL;
 fail:
     if (!atomic_exchange(&job->failed, 1)) job->err = err;
     xmc_dcd_ws_free(ws);
     xmc_tron_ws_free(tws);
-    free(inst);
-    free(y);
+    scratch_free(&sc);
     return NULL;
 }
 
@@ -427,8 +562,24 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
         }
         if ((rc = xmc_csr_transpose(&ych[t], &yt, err))) { xmc_csr_free(&mt); goto out; }
 
+        /* children of each parent, ascending: workers take one parent (and all its children) at a time */
+        uint32_t *cptr = calloc((size_t)parents + 1, sizeof *cptr), *cidx = malloc((nodes ? nodes : 1) * sizeof *cidx);
+        if (!cptr || !cidx) {
+            free(cptr);
+            free(cidx);
+            xmc_csr_free(&mt);
+            xmc_csr_free(&yt);
+            rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (uint32_t j = 0; j < nodes; j++) cptr[tree->parent[t][j] + 1]++;
+        for (uint32_t c = 0; c < parents; c++) cptr[c + 1] += cptr[c];
+        for (uint32_t j = 0, *fill = cptr; j < nodes; j++) cidx[fill[tree->parent[t][j]]++] = j;
+        for (uint32_t c = parents; c > 0; c--) cptr[c] = cptr[c - 1];
+        cptr[0] = 0;
         layer_job job = {.x = x, .mt = &mt, .yt = &yt, .parent = tree->parent[t], .solver = &p->solver,
-                         .solver_type = p->solver_type, .nr_nodes = nodes, .p = p, .layer = t, .depth = D};
+                         .solver_type = p->solver_type, .nr_nodes = nodes, .nr_parents = parents,
+                         .child_ptr = cptr, .child_idx = cidx, .p = p, .layer = t, .depth = D};
         /* the primal solver shares costs, bias and threshold with the dual; its tolerance is its own */
         xmc_tron_params_default(&job.primal);
         job.primal.cp = p->solver.cp;
@@ -451,6 +602,8 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
         }
         xmc_csr_free(&mt);
         xmc_csr_free(&yt);
+        free(cptr);
+        free(cidx);
         if (!rc) {
             /* gather the columns into one CSR (node x features+1) and lay the layer out */
             uint64_t nnz = 0;

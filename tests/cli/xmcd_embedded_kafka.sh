@@ -38,6 +38,7 @@ for _ in $(seq 200); do
   [ "$n" -ge 500 ] && break; sleep 0.1
 done
 [ "$n" -eq 500 ] || fail "expected 500 outputs, got $n"
+# read everything first: grep -q closing the pipe early would fail kcat under pipefail
 kcat -b "$BS" -C -t out -e -q -f '%k %s\n' > "$T/out"
 grep -qx 'k7 none|ITEM 7' "$T/out" || fail "output k7 is not the upper-cased input"
 kcat -b "$BS" -C -t dlq -e -q -f '%k %h\n' > "$T/dlq"
