@@ -664,6 +664,39 @@ static void test_R10_rebalance_1_3_1_all_accounted(void)
     xh_inputs = NULL;
 }
 
+/* ---- R11: a batch slower than max.poll.interval.ms ------------------------------------------------------ */
+
+static void test_R11_slow_batch_detected_rejoins_no_loss(void)
+{
+    const int n = 500;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    /* the first batch takes 5 s; max.poll.interval.ms is 3.5 s (session 3 s) */
+    xh_plugin_extra = "first_sleep_ms = 5000;";
+    xh_consumer_extra = ", \"session.timeout.ms=3000\", \"max.poll.interval.ms=3500\"";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 30000) == 0);
+    xh_plugin_extra = "";
+    xh_consumer_extra = "";
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_mixed), n);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=max_poll_exceeded", 1, 30), 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "max_poll_exceeded=1 ", 1, 5), 0); /* the metric */
+    CU_ASSERT(xh_alive(e.pid));
+    int dups = 0;
+    for (int id = 0; id < n; id++) dups += seen[id].out + seen[id].dlq > 1;
+    fprintf(stderr, "R11: slow batch detected, %d records consumed again after the rejoin\n", dups);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
 /* ---- R2 / R4 on the mock: exactly-once call sequence and error classes -------------------------------- */
 
 /* The mock shows only the transactional call sequence (KAFKA-MOCK.md Q4): read_committed sees aborted records
@@ -732,6 +765,8 @@ int main(int argc, char **argv)
     CU_add_test(CU_add_suite("R8", NULL, NULL), "R8_all_brokers_down_then_back", test_R8_all_brokers_down_then_back);
     CU_add_test(CU_add_suite("R10", NULL, NULL), "R10_rebalance_1_3_1_all_accounted",
                 test_R10_rebalance_1_3_1_all_accounted);
+    CU_add_test(CU_add_suite("R11", NULL, NULL), "R11_slow_batch_detected_rejoins_no_loss",
+                test_R11_slow_batch_detected_rejoins_no_loss);
     CU_add_test(CU_add_suite("R2_R4_eos", NULL, NULL), "R2_R4_exactly_once_call_sequence_and_error_classes",
                 test_R2_R4_exactly_once_call_sequence_and_error_classes);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);

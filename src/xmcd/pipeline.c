@@ -365,7 +365,14 @@ void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
 static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
 {
     if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (m->err == RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED) {
+            /* a batch took longer than max.poll.interval.ms: librdkafka left the group; it rejoins on this
+             * poll and the partitions come back through the rebalance callback (their uncommitted records are
+             * consumed again: at-least-once) */
+            xmcd_count(&d->stats.max_poll_exceeded, 1);
+            xmcd_log(XMCD_LOG_ERROR, "max_poll_exceeded", "reason=%s action=rejoin",
+                     xmcd_log_q(rd_kafka_message_errstr(m)));
+        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             xmcd_count(&d->stats.consume_errors, 1);
             xmcd_log(XMCD_LOG_WARN, "consume_error", "error=%s reason=%s", rd_kafka_err2name(m->err),
                      xmcd_log_q(rd_kafka_message_errstr(m)));

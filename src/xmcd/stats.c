@@ -94,7 +94,8 @@ void xmcd_stats_log(xmcd_stats *stats)
     xmcd_log(XMCD_LOG_INFO, "stats",
              "consumed=%llu produced=%llu dead_lettered=%llu batches=%llu batch_size_avg=%.1f batch_size_p99=%llu "
              "inflight=%lld paused=%lld produce_retries=%llu dlq_retries=%llu commits=%llu commit_failures=%llu "
-             "model_version=%s swaps=%llu refusals=%llu txn_commits=%llu txn_aborts=%llu%s",
+             "model_version=%s swaps=%llu refusals=%llu txn_commits=%llu txn_aborts=%llu consume_errors=%llu "
+             "max_poll_exceeded=%llu%s",
              XMCD_LOAD(stats->consumed), XMCD_LOAD(stats->produced), XMCD_LOAD(stats->dead_lettered),
              XMCD_LOAD(stats->batches),
              batches ? (double)XMCD_LOAD(stats->batch_size.sum) / (double)batches : 0.0,
@@ -102,7 +103,8 @@ void xmcd_stats_log(xmcd_stats *stats)
              (long long)atomic_load(&stats->inflight), (long long)atomic_load(&stats->paused),
              XMCD_LOAD(stats->produce_retries), XMCD_LOAD(stats->dlq_retries), XMCD_LOAD(stats->commits),
              XMCD_LOAD(stats->commit_failures), xmcd_log_q(version), XMCD_LOAD(stats->swaps),
-             XMCD_LOAD(stats->refusals), XMCD_LOAD(stats->txn_commits), XMCD_LOAD(stats->txn_aborts), lat);
+             XMCD_LOAD(stats->refusals), XMCD_LOAD(stats->txn_commits), XMCD_LOAD(stats->txn_aborts),
+             XMCD_LOAD(stats->consume_errors), XMCD_LOAD(stats->max_poll_exceeded), lat);
     if (stats->stage_api) {
         xmc_stage_stats st;
         stats->stage_api->stats(stats->stage_inst, &st);
@@ -163,6 +165,10 @@ size_t xmcd_stats_prometheus(xmcd_stats *stats, char *buf, size_t size)
                       XMCD_LOAD(stats->txn_commits));
     xmcd_prom_counter(&b, "xmcd_txn_aborts_total", "Transactions aborted and rewound (exactly-once mode).",
                       XMCD_LOAD(stats->txn_aborts));
+    xmcd_prom_counter(&b, "xmcd_consume_errors_total", "Errors returned by the consumer (not per record).",
+                      XMCD_LOAD(stats->consume_errors));
+    xmcd_prom_counter(&b, "xmcd_max_poll_exceeded_total", "Batches slower than max.poll.interval.ms (group left).",
+                      XMCD_LOAD(stats->max_poll_exceeded));
     xmcd_prom_counter(&b, "xmcd_model_swaps_total", "Model versions swapped in.", XMCD_LOAD(stats->swaps));
     xmcd_prom_counter(&b, "xmcd_model_refusals_total", "Model versions refused.", XMCD_LOAD(stats->refusals));
     xmcd_buf_printf(&b, "# HELP xmcd_inflight_records Records consumed and not yet acknowledged.\n"

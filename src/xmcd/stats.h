@@ -30,7 +30,8 @@ typedef enum xmcd_stage {
 
 typedef struct xmcd_stats {
     atomic_uint_fast64_t consumed, produced, dead_lettered, batches, produce_retries, dlq_retries,
-        produce_failures, commits, commit_failures, pauses, swaps, refusals, consume_errors, txn_commits, txn_aborts;
+        produce_failures, commits, commit_failures, pauses, swaps, refusals, consume_errors, txn_commits, txn_aborts,
+        max_poll_exceeded;
     atomic_int_fast64_t inflight, paused;
     xmcd_hist stage_us[XMCD_STAGE__COUNT];
     xmcd_hist batch_size;
