@@ -103,9 +103,9 @@ static void xmcd_process_retries(xmcd *d)
         xmcd_rec *rec = list;
         list = rec->next;
         rec->next = NULL;
-        if (rec->retry_due_ns > now || d->fatal) {
-            xmcd_retry_push(d, rec, 0);
-            rec->retry_due_ns = rec->retry_due_ns > now ? rec->retry_due_ns : now;
+        if (rec->retry_due_ns > now || d->fatal) { /* not yet: back on the list, keeping its due time */
+            uint64_t due = rec->retry_due_ns;
+            xmcd_retry_push(d, rec, due > now ? (due - now + 999999) / 1000000u : 0);
             continue;
         }
         if (rec->dlq_reason) {
