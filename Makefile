@@ -91,8 +91,10 @@ $(XMC_BIN): $(CLI_OBJ) $(LIBXMC)
 $(XMCD_BIN): $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
 
+# -Bsymbolic: the plugin uses its own copies of libxmc and the protobuf descriptors, not the ones xmcd exports
+# with -rdynamic (two copies of one global interposed is an ODR violation that ASan aborts on)
 $(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC)
-	$(CC) $(LDFLAGS) -shared -o $@ $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
+	$(CC) $(LDFLAGS) -shared -Wl,-Bsymbolic -o $@ $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)

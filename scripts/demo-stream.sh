@@ -50,10 +50,11 @@ start=$(date +%s.%N)
 "$XMCD" --encode-products "$OUT/test.tsv" | kcat -b "$BS" -P -t products -D '|~REC~|' -K '|~KEY~|'
 for _ in $(seq 600); do
   got=$(kcat -b "$BS" -C -t products.labeled -e -q -f '.\n' 2>/dev/null | wc -l)
-  [ "$got" -ge "$N" ] && break; sleep 0.1
+  dlq=$(kcat -b "$BS" -C -t products.dlq -e -q -f '.\n' 2>/dev/null | wc -l)
+  [ $((got + dlq)) -ge "$N" ] && break; sleep 0.1
 done
 end=$(date +%s.%N)
-echo "  $got outputs; $(awk -v n="$got" -v a="$start" -v b="$end" 'BEGIN{printf "%.0f records/s end to end (kcat in, classify, kcat count out)", n/(b-a)}')"
+echo "  $got outputs, $dlq dead letters; $(awk -v n="$got" -v a="$start" -v b="$end" 'BEGIN{printf "%.0f records/s end to end (kcat in, classify, kcat count out)", n/(b-a)}')"
 
 say "kcat reads the outputs (xmc.v1.LabeledProduct: key, model version, top 3 label:score)"
 kcat -b "$BS" -C -t products.labeled -e -q -f '%k|~KEY~|%s|~REC~|' | "$XMCD" --decode-labeled | head -n 5 | \

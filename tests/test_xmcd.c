@@ -4,6 +4,8 @@
  * upper-casing fixture plugin (tests/plugins/upper_stage.c), produces keyed records and lets an independent
  * verifier read the output and dead-letter topics and the group's committed offsets. Tests are named after
  * the RELIABILITY.md row they check. Sizes: XMC_R1_RECORDS (default 20000) and XMC_R1_KILLS (default 3). */
+#include <limits.h>
+
 #include "xmcd_harness.h"
 
 typedef struct xh_env {
@@ -390,6 +392,26 @@ static void test_R15_bad_config_at_start_exits_2_with_line(void)
     free(dir);
 }
 
+/* The daemon refuses a plugin built for another stage ABI version, naming both, without calling it. */
+static void test_plugin_abi_mismatch_refused(void)
+{
+    char *dir = tu_tmpdir();
+    char conf[1100], log[1100], text[2048], so[1100], abs_so[PATH_MAX];
+    snprintf(conf, sizeof conf, "%s/abi.conf", dir);
+    snprintf(log, sizeof log, "%s/xmcd.log", dir);
+    snprintf(so, sizeof so, "%s/tests/plugins/bad_abi_stage.so", xh_build());
+    CU_ASSERT_FATAL(realpath(so, abs_so) != NULL);
+    snprintf(text, sizeof text,
+             "brokers = \"127.0.0.1:1\";\ntopics = { in = \"a\"; out = \"b\"; dlq = \"c\"; };\n"
+             "plugin = { path = \"%s\"; };\n", abs_so);
+    tu_write_file(conf, text);
+    pid_t pid = xh_spawn(conf, log);
+    CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 1);
+    CU_ASSERT(xh_file_count(log, "has stage ABI version 99, this xmcd speaks version 1") == 1);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ---- R13 (daemon side): a refused model leaves the old one serving ------------------------------------ */
 
 static void test_R13_refused_model_old_serves_then_good_taken(void)
@@ -442,7 +464,8 @@ static void test_R5_produce_failing_never_commits_unacknowledged(void)
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
     /* from now on, Produce requests fail (retriable) for a while: the next 150 of them, from any client */
-    rd_kafka_mock_push_request_errors(e.mock.mc, 0 /* Produce */, 150, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    for (int i = 0; i < 150; i++) /* (cnt is the number of error codes that follow, so one at a time) */
+        rd_kafka_mock_push_request_errors(e.mock.mc, 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
     int checks = 0, violations = 0;
     double end = xh_now() + 8;
     while (xh_now() < end) {
@@ -459,14 +482,17 @@ static void test_R5_produce_failing_never_commits_unacknowledged(void)
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
     CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
     int dlq = 0;
-    for (int id = 0; id < n; id++) dlq += seen[id].dlq;
+    for (int id = 0; id < n; id++) {
+        if (seen[id].dlq && dlq < 5) fprintf(stderr, "R5: id %d dead-lettered with %s\n", id, seen[id].code);
+        dlq += seen[id].dlq;
+    }
     CU_ASSERT_EQUAL(dlq, 0); /* an outage is not a reason to dead-letter */
     fprintf(stderr, "R5: %d checks during the failures, %d retry log lines\n", checks,
             xh_file_count(e.log, "event=produce_delivery_failed"));
     kill(e.pid, SIGTERM);
     CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
     e.pid = 0;
-    if (violations) xh_dump_log(&e);
+    if (violations || dlq) xh_dump_log(&e);
     xh_env_down(&e);
     free(seen);
     free(xh_inputs);
@@ -520,6 +546,205 @@ static void test_R7_dlq_unavailable_stalls_never_drops(void)
     xh_inputs = NULL;
 }
 
+/* ---- R8: all brokers down for a while ------------------------------------------------------------------ */
+
+static void test_R8_all_brokers_down_then_back(void)
+{
+    const int n = 3000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    /* 200 ms per 200-record batch, so that the outage hits records in flight; deliveries time out after 1.5 s */
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 200000, 1500) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    double end = xh_now() + 30; /* mid-stream: some outputs out, most records still to go */
+    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
+    for (int b = 1; b <= 3; b++) rd_kafka_mock_broker_set_down(e.mock.mc, b);
+    xh_sleep_ms(4000);
+    CU_ASSERT(xh_alive(e.pid));
+    for (int b = 1; b <= 3; b++) rd_kafka_mock_broker_set_up(e.mock.mc, b);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    int dlq = 0, dups = 0;
+    for (int id = 0; id < n; id++) {
+        dlq += seen[id].dlq;
+        dups += seen[id].out > 1;
+    }
+    fprintf(stderr, "R8: %d duplicates after a 4 s outage of every broker, %d retry log lines\n", dups,
+            xh_file_count(e.log, "event=produce_delivery_failed"));
+    CU_ASSERT_EQUAL(dlq, 0); /* no dead letter caused by the outage */
+    CU_ASSERT(xh_alive(e.pid));
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    if (dlq) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R10: rebalance 1 -> 3 -> 1 instances -------------------------------------------------------------- */
+
+/* Duplicates only from uncommitted tails: a record below the offset committed at snapshot k gets no new copy
+ * after snapshot k. Returns the number of violations (printing the first few). */
+static int xh_check_tails(int n, const xh_seen *seen, int k_count, int64_t (*committed)[XH_PARTS], const int *snap)
+{
+    int bad = 0;
+    for (int id = 0; id < n; id++) {
+        int total = seen[id].out + seen[id].dlq, p = xh_inputs[id].partition;
+        for (int k = 0; k < k_count; k++) {
+            if (committed[k][p] >= 0 && xh_inputs[id].offset < committed[k][p] &&
+                total != snap[(size_t)k * (size_t)n + (size_t)id]) {
+                if (bad++ < 5)
+                    fprintf(stderr, "id %d (p%d@%lld) below committed %lld at snapshot %d: %d copies then, %d now\n", id,
+                            p, xh_inputs[id].offset, (long long)committed[k][p], k,
+                            snap[(size_t)k * (size_t)n + (size_t)id], total);
+                break;
+            }
+        }
+    }
+    return bad;
+}
+
+static void xh_snapshot(const char *bootstraps, int n, xh_seen *seen, int64_t *committed, int *snap)
+{
+    CU_ASSERT_EQUAL(xh_committed(bootstraps, "xmcd-test", committed), 0);
+    xh_account(bootstraps, n, seen); /* read after the commit: all below it must be there */
+    for (int id = 0; id < n; id++) snap[id] = seen[id].out + seen[id].dlq;
+}
+
+/* 1 -> 3 -> 1 instances while records flow (20 ms per batch, so batches are in flight at each rebalance).
+ * librdkafka's mock refuses offset commits while a rebalance is in progress (a real broker accepts them from
+ * current members while it prepares the rebalance), so the work done since the last commit before a rebalance
+ * is replayed: the check is the at-least-once contract (everything accounted, duplicates only above the
+ * offsets committed before each event), and the duplicate count is reported. */
+static void test_R10_rebalance_1_3_1_all_accounted(void)
+{
+    const int n = 6000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    int *snap = calloc((size_t)n * 2, sizeof *snap);
+    int64_t committed[2][XH_PARTS];
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 20000, 30000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 2000, xh_value_mixed), 2000);
+    char log_b[1100], log_c[1100];
+    snprintf(log_b, sizeof log_b, "%s/b.log", e.dir);
+    snprintf(log_c, sizeof log_c, "%s/c.log", e.dir);
+    xh_snapshot(e.mock.bootstraps, n, seen, committed[0], snap);
+    pid_t b = xh_spawn(e.conf, log_b), c = xh_spawn(e.conf, log_c);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 2000, 4000, xh_value_mixed), 2000);
+    CU_ASSERT_EQUAL(xh_wait_log(log_b, "event=assigned", 1, 40), 0);
+    CU_ASSERT_EQUAL(xh_wait_log(log_c, "event=assigned", 1, 40), 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 4000, n, xh_value_mixed), 2000);
+    xh_snapshot(e.mock.bootstraps, n, seen, committed[1], snap + n);
+    kill(b, SIGTERM);
+    kill(c, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(b, 20), 0);
+    CU_ASSERT_EQUAL(xh_wait_exit(c, 20), 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    int dups = 0;
+    for (int id = 0; id < n; id++) dups += seen[id].out + seen[id].dlq > 1;
+    int bad = xh_check_tails(n, seen, 2, committed, snap);
+    fprintf(stderr, "R10: 1 -> 3 -> 1 instances, %d records, %d duplicated (all from uncommitted tails: %s)\n", n, dups,
+            bad ? "NO" : "yes");
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(xh_file_count(log_b, "event=assigned") >= 1 && xh_file_count(log_c, "event=assigned") >= 1);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    xh_env_down(&e);
+    free(snap);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R11: a batch slower than max.poll.interval.ms ------------------------------------------------------ */
+
+static void test_R11_slow_batch_detected_rejoins_no_loss(void)
+{
+    const int n = 500;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    /* the first batch takes 5 s; max.poll.interval.ms is 3.5 s (session 3 s) */
+    xh_plugin_extra = "first_sleep_ms = 5000;";
+    xh_consumer_extra = ", \"session.timeout.ms=3000\", \"max.poll.interval.ms=3500\"";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 30000) == 0);
+    xh_plugin_extra = "";
+    xh_consumer_extra = "";
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_mixed), n);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=max_poll_exceeded", 1, 30), 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "max_poll_exceeded=1 ", 1, 5), 0); /* the metric */
+    CU_ASSERT(xh_alive(e.pid));
+    int dups = 0;
+    for (int id = 0; id < n; id++) dups += seen[id].out + seen[id].dlq > 1;
+    fprintf(stderr, "R11: slow batch detected, %d records consumed again after the rejoin\n", dups);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
+/* ---- R2 / R4 on the mock: exactly-once call sequence and error classes -------------------------------- */
+
+/* The mock shows only the transactional call sequence (KAFKA-MOCK.md Q4): read_committed sees aborted records
+ * and the offsets sent to transactions are not stored. So this checks: every batch commits a transaction, no
+ * plain offset commit happens, an abortable error aborts, rewinds and reprocesses (nothing lost), and a fatal
+ * error stops xmcd with exit 1 and nothing committed after it. */
+static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
+{
+    const int n = 600;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_delivery_extra = "mode = \"exactly-once\"; transactional_id = \"xmcd-test-1\";";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_delivery_extra = "";
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT(xh_file_count(e.log, "event=txn_init") == 1);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 300, xh_value_mixed), 300);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 300, seen, 30), 300);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "txn_aborts=0", 1, 5), 0);
+    double until = xh_now() + 5; /* the next stats line shows the committed transactions */
+    while (xh_now() < until && xh_file_count(e.log, "txn_commits=0 ") == xh_file_count(e.log, "event=stats"))
+        xh_sleep_ms(100);
+    CU_ASSERT(xh_file_count(e.log, "txn_commits=0 ") < xh_file_count(e.log, "event=stats"));
+    CU_ASSERT(xh_file_count(e.log, " commits=0 ") == xh_file_count(e.log, "event=stats")); /* no plain commits */
+    /* abortable: the next AddPartitionsToTxn fails with TOPIC_AUTHORIZATION_FAILED */
+    rd_kafka_mock_push_request_errors(e.mock.mc, 24 /* AddPartitionsToTxn */, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 300, 500, xh_value_plain), 200);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=txn_abort ", 1, 20), 0);
+    CU_ASSERT(xh_file_count(e.log, "event=txn_rewind ") >= 1);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 500, seen, 30), 500);
+    CU_ASSERT(xh_alive(e.pid));
+    /* fatal: EndTxn answers INVALID_TXN_STATE -> exit 1, nothing committed after it */
+    rd_kafka_mock_push_request_errors(e.mock.mc, 26 /* EndTxn */, 1, RD_KAFKA_RESP_ERR_INVALID_TXN_STATE);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 500, n, xh_value_plain), n - 500);
+    int rc = xh_wait_exit(e.pid, 30);
+    e.pid = 0;
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(xh_file_count(e.log, "event=txn_fatal") == 1);
+    CU_ASSERT(xh_file_count(e.log, "event=stopped exit=1") == 1);
+    if (rc != 1) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -527,6 +752,7 @@ int main(int argc, char **argv)
     /* one suite per test so that each runs alone: build/tests/test_xmcd R6 */
     CU_add_test(CU_add_suite("R15_start", NULL, NULL), "R15_bad_config_at_start_exits_2_with_line",
                 test_R15_bad_config_at_start_exits_2_with_line);
+    CU_add_test(CU_add_suite("abi", NULL, NULL), "plugin_abi_mismatch_refused", test_plugin_abi_mismatch_refused);
     CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",
                 test_R6_poison_records_dead_lettered_once);
     CU_add_test(CU_add_suite("R13", NULL, NULL), "R13_refused_model_old_serves_then_good_taken",
@@ -539,6 +765,13 @@ int main(int argc, char **argv)
                 test_R5_produce_failing_never_commits_unacknowledged);
     CU_add_test(CU_add_suite("R7", NULL, NULL), "R7_dlq_unavailable_stalls_never_drops",
                 test_R7_dlq_unavailable_stalls_never_drops);
+    CU_add_test(CU_add_suite("R8", NULL, NULL), "R8_all_brokers_down_then_back", test_R8_all_brokers_down_then_back);
+    CU_add_test(CU_add_suite("R10", NULL, NULL), "R10_rebalance_1_3_1_all_accounted",
+                test_R10_rebalance_1_3_1_all_accounted);
+    CU_add_test(CU_add_suite("R11", NULL, NULL), "R11_slow_batch_detected_rejoins_no_loss",
+                test_R11_slow_batch_detected_rejoins_no_loss);
+    CU_add_test(CU_add_suite("R2_R4_eos", NULL, NULL), "R2_R4_exactly_once_call_sequence_and_error_classes",
+                test_R2_R4_exactly_once_call_sequence_and_error_classes);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);
     return tu_run(argc, argv);
 }

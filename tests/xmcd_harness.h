@@ -167,6 +167,12 @@ static inline void xh_set_current(const char *repo, const char *version)
     rename(tmp, cur);
 }
 
+/* More keys inside the delivery group (e.g. the exactly-once mode); "" by default. */
+static const char *xh_delivery_extra = "";
+/* More keys inside plugin.config, and more "key=value" strings for the consumer; "" by default. */
+static const char *xh_plugin_extra = "";
+static const char *xh_consumer_extra = "";
+
 /* Writes the daemon's config for the fixture plugin; extra is appended verbatim (more top-level keys). */
 static inline void xh_write_conf(const char *path, const char *bootstraps, const char *repo, int max_inflight,
                           int sleep_us, int message_timeout_ms, const char *extra)
@@ -178,15 +184,15 @@ static inline void xh_write_conf(const char *path, const char *bootstraps, const
              "topics = { in = \"" XH_TOPIC_IN "\"; out = \"" XH_TOPIC_OUT "\"; dlq = \"" XH_TOPIC_DLQ "\"; };\n"
              "batch = { max_records = 200; max_wait_ms = 10; };\n"
              "delivery = { commit_interval_ms = 200; max_inflight = %d; drain_deadline_ms = 8000;\n"
-             "             message_timeout_ms = %d; };\n"
+             "             message_timeout_ms = %d; %s };\n"
              "plugin = { path = \"%s\";\n"
-             "           config = { model_repo = \"%s\"; max_record_bytes = 1000; sleep_us = %d; }; };\n"
+             "           config = { model_repo = \"%s\"; max_record_bytes = 1000; sleep_us = %d; %s }; };\n"
              "reload = { poll_ms = 100; };\n"
              "stats = { interval_ms = 1000; };\n"
              "log = { level = \"info\"; kafka_level = 3; };\n"
-             "kafka_consumer = [ \"session.timeout.ms=6000\", \"heartbeat.interval.ms=500\" ];\n"
+             "kafka_consumer = [ \"session.timeout.ms=6000\", \"heartbeat.interval.ms=500\"%s ];\n"
              "%s\n",
-             bootstraps, max_inflight, message_timeout_ms, xh_fixture_plugin(), repo, sleep_us, extra ? extra : "");
+             bootstraps, max_inflight, message_timeout_ms, xh_delivery_extra, xh_fixture_plugin(), repo, sleep_us, xh_plugin_extra, xh_consumer_extra, extra ? extra : "");
     tu_write_file(path, text);
 }
 

@@ -1,11 +1,11 @@
 /* stage.h: the versioned ABI between xmcd (which moves bytes between Kafka topics) and a stage plugin.
  *
- * A plugin is a shared object that exports exactly one symbol, `xmc_stage_plugin`, a const xmc_stage_api whose first
- * field is the ABI version it was built against. xmcd dlopen()s the plugin, reads abi_version before touching
- * anything else and refuses a version it does not know, with a message naming both versions. Only plain data
- * and opaque handles cross this boundary: no libxmc, librdkafka or protobuf type appears here, so either side
- * can be rebuilt alone. Rules (librdkafka's ABI policy): never change a published field or signature; a new
- * capability is a new ABI version with fields appended at the end.
+ * A plugin is a shared object that exports exactly one symbol, `xmc_stage_plugin` (a const xmc_stage_api),
+ * whose first field is the ABI version it was built against. xmcd dlopen()s the plugin, reads abi_version
+ * before touching anything else and refuses a version it does not know, with a message naming both versions.
+ * Only plain data and opaque handles cross this boundary: no libxmc, librdkafka or protobuf type appears
+ * here, so either side can be rebuilt alone. Rules (librdkafka's ABI policy): never change a published
+ * field or signature; a new capability is a new ABI version with fields appended at the end.
  *
  * Threads: process() is called by one thread at a time per instance (xmcd's pipeline thread). load(),
  * current_version() and stats() may be called from another thread (xmcd's reload thread) while process()
@@ -17,8 +17,9 @@
  * sends to the dead-letter topic with the original bytes. One bad record never fails its batch: process()
  * returns non-zero only when the instance itself cannot go on (then xmcd stops without committing the batch).
  *
- * Ownership: the daemon owns the inputs (valid during the call). The plugin owns the bytes an output points to;
- * they stay valid until the next process() or destroy() on the same instance (xmcd copies them before that). */
+ * Ownership: the daemon owns the inputs (valid during the call) and the config group handed to create() (valid
+ * during create() only: copy what you keep). The plugin owns the bytes an output points to; they stay valid
+ * until the next process() or destroy() on the same instance (xmcd copies them before that). */
 #ifndef XMC_STAGE_H
 #define XMC_STAGE_H
 

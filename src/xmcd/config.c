@@ -121,7 +121,7 @@ xmcd_config *xmcd_config_load(const char *path, char *err, size_t errlen)
     const char *mode = NULL, *level = NULL;
     int rc = 0;
     rc = rc ? rc : xmcd_config_str(conf, "brokers", "", 0, &conf->brokers, err, errlen);
-    rc = rc ? rc : xmcd_config_str(conf, "group_id", "xmcd", 1, &conf->group_id, err, errlen);
+    rc = rc ? rc : xmcd_config_str(conf, "group_id", "xmcd", 0, &conf->group_id, err, errlen);
     rc = rc ? rc : xmcd_config_str(conf, "topics.in", NULL, 1, &conf->topic_in, err, errlen);
     rc = rc ? rc : xmcd_config_str(conf, "topics.out", NULL, 1, &conf->topic_out, err, errlen);
     rc = rc ? rc : xmcd_config_str(conf, "topics.dlq", NULL, 1, &conf->topic_dlq, err, errlen);
@@ -159,11 +159,12 @@ xmcd_config *xmcd_config_load(const char *path, char *err, size_t errlen)
     if (!strcmp(mode, "at-least-once")) {
         conf->mode = XMCD_MODE_AT_LEAST_ONCE;
     } else if (!strcmp(mode, "exactly-once")) {
-        /* the transactional pipeline is not built yet: refuse rather than run with weaker guarantees */
-        xmcd_config_fail(config_lookup(&conf->tree, "delivery.mode"), conf, err, errlen,
-                         "%s is not implemented in this version%s", "delivery.mode \"exactly-once\"",
-                         " (use \"at-least-once\"; see docs/xmcd.md)");
-        goto fail;
+        conf->mode = XMCD_MODE_EXACTLY_ONCE;
+        if (!conf->transactional_id || !*conf->transactional_id) {
+            xmcd_config_fail(config_lookup(&conf->tree, "delivery.mode"), conf, err, errlen,
+                             "%s needs delivery.transactional_id%s", "delivery.mode \"exactly-once\"", "");
+            goto fail;
+        }
     } else {
         xmcd_config_fail(config_lookup(&conf->tree, "delivery.mode"), conf, err, errlen,
                          "%s must be \"at-least-once\" or \"exactly-once\"%s", "delivery.mode", "");

@@ -180,6 +180,8 @@ int main(int argc, char **argv)
         xmcd_log(XMCD_LOG_ERROR, "plugin_failed", "reason=%s", xmcd_log_q(err));
         goto out;
     }
+    d->stats.stage_api = d->plugin->api;
+    d->stats.stage_inst = d->plugin->inst;
     char version[XMC_STAGE_VERSION_MAX];
     d->plugin->api->current_version(d->plugin->inst, version, sizeof version);
     xmcd_stats_set_version(&d->stats, version);
@@ -200,6 +202,10 @@ int main(int argc, char **argv)
     d->producer = xmcd_producer_new(d, err, sizeof err);
     if (!d->producer) {
         xmcd_log(XMCD_LOG_ERROR, "producer_failed", "reason=%s", xmcd_log_q(err));
+        goto out;
+    }
+    if (conf->mode == XMCD_MODE_EXACTLY_ONCE && xmcd_txn_init(d) != 0) {
+        xmcd_log(XMCD_LOG_ERROR, "producer_failed", "reason=%s", "init_transactions failed");
         goto out;
     }
     d->consumer = xmcd_consumer_new(d, err, sizeof err);

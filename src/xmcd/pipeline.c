@@ -41,6 +41,12 @@ void xmcd_rec_abandon(xmcd *d, xmcd_rec *rec)
 
 static void xmcd_retry_push(xmcd *d, xmcd_rec *rec, uint64_t delay_ms)
 {
+    if (d->conf->mode == XMCD_MODE_EXACTLY_ONCE && !d->fatal) {
+        /* a failed copy inside a transaction: the transaction aborts and the batch is consumed again */
+        d->txn_failed = 1;
+        xmcd_rec_abandon(d, rec);
+        return;
+    }
     rec->retry_due_ns = xmcd_now_ns() + delay_ms * 1000000u;
     rec->next = NULL;
     if (d->retry_tail)
@@ -97,9 +103,9 @@ static void xmcd_process_retries(xmcd *d)
         xmcd_rec *rec = list;
         list = rec->next;
         rec->next = NULL;
-        if (rec->retry_due_ns > now || d->fatal) {
-            xmcd_retry_push(d, rec, 0);
-            rec->retry_due_ns = rec->retry_due_ns > now ? rec->retry_due_ns : now;
+        if (rec->retry_due_ns > now || d->fatal) { /* not yet: back on the list, keeping its due time */
+            uint64_t due = rec->retry_due_ns;
+            xmcd_retry_push(d, rec, due > now ? (due - now + 999999) / 1000000u : 0);
             continue;
         }
         if (rec->dlq_reason) {
@@ -233,6 +239,16 @@ void xmcd_process_batch(xmcd *d)
         d->fatal = 1;
         return; /* the batch stays open and is abandoned at shutdown */
     }
+    int eos = d->conf->mode == XMCD_MODE_EXACTLY_ONCE;
+    rd_kafka_topic_partition_list_t *txn_next = NULL, *txn_first = NULL;
+    if (eos) {
+        xmcd_txn_offsets(batch->recs, n, &txn_next, &txn_first); /* before any record can be finished */
+        if (xmcd_txn_begin(d) != 0) {
+            rd_kafka_topic_partition_list_destroy(txn_next);
+            rd_kafka_topic_partition_list_destroy(txn_first);
+            return;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         xmcd_rec *rec = batch->recs[i];
         const xmc_stage_out *out = &d->out[i];
@@ -249,12 +265,19 @@ void xmcd_process_batch(xmcd *d)
         }
     }
     xmcd_batch_clear(batch);
+    if (eos) {
+        xmcd_txn_finish(d, txn_next, txn_first, n);
+        rd_kafka_topic_partition_list_destroy(txn_next);
+        rd_kafka_topic_partition_list_destroy(txn_first);
+    }
 }
 
 static void xmcd_commit(xmcd *d, int sync)
 {
-    if (d->fatal) return;
-    rd_kafka_topic_partition_list_t *list = xmcd_offsets_committable(d->offsets, 0);
+    if (d->fatal || d->conf->mode == XMCD_MODE_EXACTLY_ONCE) return; /* transactions carry the offsets */
+    /* a synchronous commit (revocation, shutdown) offers every partition again: an async commit of the same
+     * offsets may still be in flight and fail with the rebalance, and then these offsets would be lost */
+    rd_kafka_topic_partition_list_t *list = xmcd_offsets_committable(d->offsets, sync);
     if (!list) return;
     rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, list, sync ? 0 : 1);
     if (e) {
@@ -342,7 +365,14 @@ void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
 static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
 {
     if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (m->err == RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED) {
+            /* a batch took longer than max.poll.interval.ms: librdkafka left the group; it rejoins on this
+             * poll and the partitions come back through the rebalance callback (their uncommitted records are
+             * consumed again: at-least-once) */
+            xmcd_count(&d->stats.max_poll_exceeded, 1);
+            xmcd_log(XMCD_LOG_ERROR, "max_poll_exceeded", "reason=%s action=rejoin",
+                     xmcd_log_q(rd_kafka_message_errstr(m)));
+        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             xmcd_count(&d->stats.consume_errors, 1);
             xmcd_log(XMCD_LOG_WARN, "consume_error", "error=%s reason=%s", rd_kafka_err2name(m->err),
                      xmcd_log_q(rd_kafka_message_errstr(m)));

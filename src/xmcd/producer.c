@@ -46,6 +46,8 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
     if (rec->target == XMCD_TARGET_OUT && xmcd_producer_permanent(msg->err)) {
         char why[256];
         snprintf(why, sizeof why, "output rejected by the broker: %s", rd_kafka_err2str(msg->err));
+        xmcd_log(XMCD_LOG_WARN, "output_rejected", "topic=%s error=%s action=dead_letter",
+                 rd_kafka_topic_name(msg->rkt), rd_kafka_err2name(msg->err));
         xmcd_rec_dead_letter_later(d, rec, "PRODUCE", why);
         return;
     }

@@ -94,7 +94,8 @@ void xmcd_stats_log(xmcd_stats *stats)
     xmcd_log(XMCD_LOG_INFO, "stats",
              "consumed=%llu produced=%llu dead_lettered=%llu batches=%llu batch_size_avg=%.1f batch_size_p99=%llu "
              "inflight=%lld paused=%lld produce_retries=%llu dlq_retries=%llu commits=%llu commit_failures=%llu "
-             "model_version=%s swaps=%llu refusals=%llu%s",
+             "model_version=%s swaps=%llu refusals=%llu txn_commits=%llu txn_aborts=%llu consume_errors=%llu "
+             "max_poll_exceeded=%llu%s",
              XMCD_LOAD(stats->consumed), XMCD_LOAD(stats->produced), XMCD_LOAD(stats->dead_lettered),
              XMCD_LOAD(stats->batches),
              batches ? (double)XMCD_LOAD(stats->batch_size.sum) / (double)batches : 0.0,
@@ -102,7 +103,19 @@ void xmcd_stats_log(xmcd_stats *stats)
              (long long)atomic_load(&stats->inflight), (long long)atomic_load(&stats->paused),
              XMCD_LOAD(stats->produce_retries), XMCD_LOAD(stats->dlq_retries), XMCD_LOAD(stats->commits),
              XMCD_LOAD(stats->commit_failures), xmcd_log_q(version), XMCD_LOAD(stats->swaps),
-             XMCD_LOAD(stats->refusals), lat);
+             XMCD_LOAD(stats->refusals), XMCD_LOAD(stats->txn_commits), XMCD_LOAD(stats->txn_aborts),
+             XMCD_LOAD(stats->consume_errors), XMCD_LOAD(stats->max_poll_exceeded), lat);
+    if (stats->stage_api) {
+        xmc_stage_stats st;
+        stats->stage_api->stats(stats->stage_inst, &st);
+        double per = st.records ? 1e-3 / (double)st.records : 0.0;
+        xmcd_log(XMCD_LOG_INFO, "stage_stats",
+                 "stage=%s records=%llu errors=%llu loads=%llu refusals=%llu decode_us_per_record=%.2f "
+                 "classify_us_per_record=%.2f encode_us_per_record=%.2f",
+                 stats->stage_api->name ? stats->stage_api->name : "?", (unsigned long long)st.records,
+                 (unsigned long long)st.errors, (unsigned long long)st.loads, (unsigned long long)st.refusals,
+                 (double)st.decode_ns * per, (double)st.classify_ns * per, (double)st.encode_ns * per);
+    }
 }
 
 typedef struct xmcd_buf {
@@ -148,6 +161,14 @@ size_t xmcd_stats_prometheus(xmcd_stats *stats, char *buf, size_t size)
                       XMCD_LOAD(stats->commit_failures));
     xmcd_prom_counter(&b, "xmcd_pauses_total", "Times consumption was paused for backpressure.",
                       XMCD_LOAD(stats->pauses));
+    xmcd_prom_counter(&b, "xmcd_txn_commits_total", "Transactions committed (exactly-once mode).",
+                      XMCD_LOAD(stats->txn_commits));
+    xmcd_prom_counter(&b, "xmcd_txn_aborts_total", "Transactions aborted and rewound (exactly-once mode).",
+                      XMCD_LOAD(stats->txn_aborts));
+    xmcd_prom_counter(&b, "xmcd_consume_errors_total", "Errors returned by the consumer (not per record).",
+                      XMCD_LOAD(stats->consume_errors));
+    xmcd_prom_counter(&b, "xmcd_max_poll_exceeded_total", "Batches slower than max.poll.interval.ms (group left).",
+                      XMCD_LOAD(stats->max_poll_exceeded));
     xmcd_prom_counter(&b, "xmcd_model_swaps_total", "Model versions swapped in.", XMCD_LOAD(stats->swaps));
     xmcd_prom_counter(&b, "xmcd_model_refusals_total", "Model versions refused.", XMCD_LOAD(stats->refusals));
     xmcd_buf_printf(&b, "# HELP xmcd_inflight_records Records consumed and not yet acknowledged.\n"
@@ -173,6 +194,19 @@ size_t xmcd_stats_prometheus(xmcd_stats *stats, char *buf, size_t size)
                         (double)XMCD_LOAD(h->sum) / 1e6);
         xmcd_buf_printf(&b, "xmcd_stage_latency_seconds_count{stage=\"%s\"} %llu\n", xmcd_stage_names[s],
                         XMCD_LOAD(h->count));
+    }
+    if (stats->stage_api) {
+        xmc_stage_stats st;
+        stats->stage_api->stats(stats->stage_inst, &st);
+        xmcd_prom_counter(&b, "xmcd_stage_records_total", "Records the stage plugin processed.", st.records);
+        xmcd_prom_counter(&b, "xmcd_stage_errors_total", "Records the stage plugin turned into errors (DLQ).",
+                          st.errors);
+        xmcd_buf_printf(&b, "# HELP xmcd_stage_seconds_total Time the stage plugin spent, by phase.\n"
+                            "# TYPE xmcd_stage_seconds_total counter\n"
+                            "xmcd_stage_seconds_total{phase=\"decode\"} %.6f\n"
+                            "xmcd_stage_seconds_total{phase=\"classify\"} %.6f\n"
+                            "xmcd_stage_seconds_total{phase=\"encode\"} %.6f\n",
+                        (double)st.decode_ns / 1e9, (double)st.classify_ns / 1e9, (double)st.encode_ns / 1e9);
     }
     xmcd_buf_printf(&b, "# HELP xmcd_batch_size Records per batch.\n# TYPE xmcd_batch_size summary\n"
                         "xmcd_batch_size{quantile=\"0.5\"} %llu\nxmcd_batch_size{quantile=\"0.99\"} %llu\n"

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xmc/stage.h"
+
 #define XMCD_HIST_BUCKETS 320
 
 typedef struct xmcd_hist {
@@ -28,11 +30,15 @@ typedef enum xmcd_stage {
 
 typedef struct xmcd_stats {
     atomic_uint_fast64_t consumed, produced, dead_lettered, batches, produce_retries, dlq_retries,
-        produce_failures, commits, commit_failures, pauses, swaps, refusals, consume_errors;
+        produce_failures, commits, commit_failures, pauses, swaps, refusals, consume_errors, txn_commits, txn_aborts,
+        max_poll_exceeded;
     atomic_int_fast64_t inflight, paused;
     xmcd_hist stage_us[XMCD_STAGE__COUNT];
     xmcd_hist batch_size;
     char model_version[128]; /* guarded by version_lock in stats.c */
+    /* the plugin's own counters (decode / classify / encode time), read when stats are shown; may be NULL */
+    const xmc_stage_api *stage_api;
+    xmc_stage_instance *stage_inst;
 } xmcd_stats;
 
 void xmcd_stats_init(xmcd_stats *stats);

@@ -56,6 +56,7 @@ typedef struct xmcd {
     int paused;
     int draining;  /* shutting down: consume nothing more */
     int fatal;     /* stop without committing anything more */
+    int txn_failed; /* exactly-once: a copy of the open transaction failed; it must abort */
     uint64_t next_commit_ns, next_stats_ns, last_stall_log_ns, drain_deadline_ns;
 
     volatile sig_atomic_t *stop_flag, *hup_flag;
@@ -94,6 +95,16 @@ rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen);
  * full. Returns 0 or the librdkafka error. */
 rd_kafka_resp_err_t xmcd_producer_send(xmcd *d, xmcd_rec *rec, const void *value, size_t value_len,
                                        const void *key, size_t key_len, rd_kafka_headers_t *headers);
+
+/* txn.c: exactly-once mode (one transaction per batch). init/begin return 0 or -1 (fatal set). */
+int xmcd_txn_init(xmcd *d);
+int xmcd_txn_begin(xmcd *d);
+/* The batch's next offsets (to commit) and first offsets (to rewind to), computed before producing. */
+void xmcd_txn_offsets(xmcd_rec **recs, size_t n, rd_kafka_topic_partition_list_t **next,
+                      rd_kafka_topic_partition_list_t **first);
+/* Sends the offsets, commits; aborts and rewinds on abortable errors; sets fatal on fatal ones. */
+void xmcd_txn_finish(xmcd *d, rd_kafka_topic_partition_list_t *next, rd_kafka_topic_partition_list_t *first,
+                     size_t n);
 
 /* dlq.c: sends rec's original record to the dead-letter topic with the reason headers. */
 void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message);

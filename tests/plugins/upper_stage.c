@@ -6,7 +6,8 @@
  * refuses the version unless the file's first line is "ok" (the fixture's canary check); the serving
  * version's name (the directory's basename) is held in a refcounted object swapped under a mutex, so a
  * batch keeps the version it started with. Config keys (all optional): model_repo (opened at create if
- * it has CURRENT), fail_prefix ("BAD"), max_record_bytes (65536), sleep_us per batch (0). */
+ * it has CURRENT), fail_prefix ("BAD"), max_record_bytes (65536), sleep_us per batch (0), first_sleep_ms
+ * before the first batch only (0; a batch slower than max.poll.interval.ms). */
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@ struct xmc_stage_instance {
     char fail_prefix[64];
     size_t max_record_bytes;
     int sleep_us;
+    int first_sleep_ms;
     char *buf; /* output bytes of the last process() */
     size_t buf_cap;
     atomic_uint_fast64_t records, errors, loads, refusals;
@@ -105,6 +107,7 @@ static xmc_stage_instance *upper_create(const config_setting_t *cfg, char *err, 
         snprintf(inst->fail_prefix, sizeof inst->fail_prefix, "%s", s);
     if (cfg && config_setting_lookup_int(cfg, "max_record_bytes", &v)) inst->max_record_bytes = (size_t)v;
     if (cfg && config_setting_lookup_int(cfg, "sleep_us", &v)) inst->sleep_us = v;
+    if (cfg && config_setting_lookup_int(cfg, "first_sleep_ms", &v)) inst->first_sleep_ms = v;
     if (cfg && config_setting_lookup_string(cfg, "model_repo", &s)) {
         char path[4096], ver[256] = "";
         snprintf(path, sizeof path, "%s/CURRENT", s);
@@ -140,6 +143,12 @@ static int upper_process(xmc_stage_instance *inst, const xmc_stage_in *in, size_
         inst->buf_cap = need;
     }
     if (inst->sleep_us) usleep((useconds_t)inst->sleep_us);
+    if (inst->first_sleep_ms) { /* once, and through signals (nanosleep restarted with what is left) */
+        struct timespec left = {inst->first_sleep_ms / 1000, (long)(inst->first_sleep_ms % 1000) * 1000000L};
+        while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+        }
+        inst->first_sleep_ms = 0;
+    }
     size_t pos = 0, plen = strlen(inst->fail_prefix);
     for (size_t i = 0; i < n; i++) {
         snprintf(out[i].model_version, sizeof out[i].model_version, "%s", version);
