@@ -180,8 +180,7 @@ static void test_R1_kill9_restart_all_accounted(void)
                        xh_topic_total(e.mock.bootstraps, XH_TOPIC_DLQ, 1) <
                    target)
             xh_sleep_ms(20);
-        kill(e.pid, SIGKILL);
-        waitpid(e.pid, NULL, 0);
+        xh_kill(e.pid); /* SIGKILL, mid-stream */
         e.pid = 0;
         CU_ASSERT_EQUAL(xh_committed(e.mock.bootstraps, "xmcd-test", committed[k]), 0);
         xh_account(e.mock.bootstraps, n, seen);

@@ -198,11 +198,33 @@ static inline void xh_write_conf(const char *path, const char *bootstraps, const
 
 /* ---- the daemon as a child process -------------------------------------------------------------------- */
 
+/* Every daemon a test starts, so that none outlives the test program when a fatal assertion leaves a test
+ * early (CUnit longjmps past its cleanup): they are killed at exit. */
+static pid_t xh_children[64];
+static int xh_n_children;
+
+/* Drops a reaped child from the list (its pid may be reused from now on). */
+static inline void xh_forget(pid_t pid)
+{
+    for (int i = 0; i < xh_n_children; i++)
+        if (xh_children[i] == pid) xh_children[i] = 0;
+}
+
+/* Kills the children not reaped yet (a pid is never reused before its process is reaped). */
+static inline void xh_kill_children(void)
+{
+    for (int i = 0; i < xh_n_children; i++)
+        if (xh_children[i] > 0 && kill(xh_children[i], SIGKILL) == 0) waitpid(xh_children[i], NULL, 0);
+    xh_n_children = 0;
+}
+
 /* Starts xmcd with conf; its stderr goes (appended) to log. Returns the pid or -1. */
 static inline pid_t xh_spawn(const char *conf, const char *log)
 {
+    if (xh_n_children == 0) atexit(xh_kill_children);
     pid_t pid = fork();
     if (pid < 0) return -1;
+    if (pid > 0 && xh_n_children < (int)(sizeof xh_children / sizeof xh_children[0])) xh_children[xh_n_children++] = pid;
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
@@ -223,19 +245,28 @@ static inline int xh_wait_exit(pid_t pid, double timeout_s)
     while (xh_now() < end) {
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r == pid) {
+            xh_forget(pid);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
         xh_sleep_ms(20);
     }
     return -1;
 }
 
-static inline int xh_alive(pid_t pid) { return waitpid(pid, NULL, WNOHANG) == 0; }
+static inline int xh_alive(pid_t pid)
+{
+    if (waitpid(pid, NULL, WNOHANG) == 0) return 1;
+    xh_forget(pid);
+    return 0;
+}
 
 static inline void xh_kill(pid_t pid)
 {
     if (pid <= 0) return;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    xh_forget(pid);
 }
 
 /* ---- producing inputs --------------------------------------------------------------------------------- */
