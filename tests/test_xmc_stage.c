@@ -436,6 +436,59 @@ static void test_R13_bad_versions_refused_old_serves(void)
     config_destroy(&cfg);
 }
 
+/* ---- R14: a model directory copied in slowly ------------------------------------------------------------ */
+
+/* The version is copied file by file under its final name (the wrong way: not into a temporary name and
+ * renamed, as xmc train does). Pointed at half-way, after each file, it is refused with the reason and the old
+ * version keeps serving; once every file is there it is taken. */
+static void test_R14_slow_copy_never_half_loaded(void)
+{
+    config_t cfg;
+    xmc_stage_instance *inst = xs_create("topk = 3;", &cfg);
+    CU_ASSERT_FATAL(inst != NULL);
+    char src[2048], dst[2048], cmd[8192];
+    snprintf(src, sizeof src, "%s/%s", xs_repo, xs_version);
+    snprintf(dst, sizeof dst, "%s/slow", xs_repo);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir '%s' && ls '%s' > '%s.files'", dst, dst, src, dst);
+    CU_ASSERT_FATAL(xs_run(cmd) == 0);
+    char list[2100];
+    snprintf(list, sizeof list, "%s.files", dst);
+    FILE *f = fopen(list, "r");
+    CU_ASSERT_FATAL(f != NULL);
+    char name[256];
+    int copied = 0, refused = 0, total = 0;
+    char files[64][256];
+    while (total < 64 && fgets(name, sizeof name, f)) {
+        name[strcspn(name, "\n")] = 0;
+        snprintf(files[total++], sizeof files[0], "%s", name);
+    }
+    fclose(f);
+    /* manifest last would be the careful order; copy it first, the worst case */
+    for (int i = 0; i < total; i++)
+        if (strcmp(files[i], "manifest.cfg") == 0 && i) {
+            char t[256];
+            memcpy(t, files[0], sizeof t);
+            memcpy(files[0], files[i], sizeof t);
+            memcpy(files[i], t, sizeof t);
+        }
+    for (int i = 0; i < total; i++) {
+        snprintf(cmd, sizeof cmd, "cp '%s/%s' '%s/%s'", src, files[i], dst, files[i]);
+        CU_ASSERT_FATAL(xs_run(cmd) == 0);
+        copied++;
+        if (copied < total) {
+            xs_expect_refused(inst, "slow", NULL);
+            refused++;
+        }
+    }
+    CU_ASSERT_EQUAL(refused, total - 1);
+    char err[512] = "", cur[256];
+    CU_ASSERT_EQUAL(xs_api->load(inst, dst, err, sizeof err), 0);
+    xs_api->current_version(inst, cur, sizeof cur);
+    CU_ASSERT_STRING_EQUAL(cur, "slow"); /* versions are named by their directory in the repository */
+    xs_api->destroy(inst);
+    config_destroy(&cfg);
+}
+
 /* ---- R12 (in process): swaps while batches run ---------------------------------------------------------- */
 
 typedef struct xs_swapper {
@@ -536,5 +589,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_create_refuses_bad_config);
     TU_ADD(s, test_R13_bad_versions_refused_old_serves);
     TU_ADD(s, test_R12_swaps_under_load_one_version_per_batch);
+    TU_ADD(s, test_R14_slow_copy_never_half_loaded);
     return tu_run(argc, argv);
 }
