@@ -44,22 +44,51 @@ for _ in $(seq 300); do
 done
 grep "event=start" "$S/xmcd.log" | sed 's/^/  /' | cut -c1-200
 
-N=$(wc -l < "$OUT/test.tsv")
-say "producing $N held-out products with kcat (xmc.v1.Product protobuf, keyed by id)"
+N=$(wc -l < "$OUT/test.tsv"); H=$((N / 2))
+head -n "$H" "$OUT/test.tsv" > "$S/part1.tsv"
+tail -n +$((H + 1)) "$OUT/test.tsv" > "$S/part2.tsv"
+count() { kcat -b "$BS" -C -t "$1" -e -q -f '.\n' 2>/dev/null | wc -l; }
+wait_for() { # wait until outputs + dead letters reach $1
+  for _ in $(seq 600); do
+    got=$(count products.labeled); dlq=$(count products.dlq)
+    [ $((got + dlq)) -ge "$1" ] && return 0; sleep 0.1
+  done
+  return 1
+}
+# show VERSION PART.tsv: a few outputs of that model version, each with the title it was given
+show() {
+  kcat -b "$BS" -C -t products.labeled -e -q -f '%k|~KEY~|%s|~REC~|' | "$XMCD" --decode-labeled | \
+    awk -F'\t' -v v="$1" -v part="$2" '
+      BEGIN { while ((getline line < part) > 0) { n = split(line, f, "\t"); title[sprintf("p%06d", i++)] = f[2] } }
+      $2 == v && shown < 4 { shown++; printf "  %s  \"%s\"\n      model %s\n", $1, title[$1], $2;
+                             for (i = 3; i <= NF; i++) printf "      %s\n", $i }' || true
+}
+
+say "producing $H held-out products with kcat (xmc.v1.Product protobuf, keyed by id)"
 start=$(date +%s.%N)
-"$XMCD" --encode-products "$OUT/test.tsv" | kcat -b "$BS" -P -t products -D '|~REC~|' -K '|~KEY~|'
-for _ in $(seq 600); do
-  got=$(kcat -b "$BS" -C -t products.labeled -e -q -f '.\n' 2>/dev/null | wc -l)
-  dlq=$(kcat -b "$BS" -C -t products.dlq -e -q -f '.\n' 2>/dev/null | wc -l)
-  [ $((got + dlq)) -ge "$N" ] && break; sleep 0.1
-done
+"$XMCD" --encode-products "$S/part1.tsv" | kcat -b "$BS" -P -t products -D '|~REC~|' -K '|~KEY~|'
+wait_for "$H" || echo "  (not all outputs arrived)"
 end=$(date +%s.%N)
 echo "  $got outputs, $dlq dead letters; $(awk -v n="$got" -v a="$start" -v b="$end" 'BEGIN{printf "%.0f records/s end to end (kcat in, classify, kcat count out)", n/(b-a)}')"
+V1=$(cat "$OUT/models/CURRENT")
+say "kcat reads the outputs (xmc.v1.LabeledProduct: key, title given, model version, top 3 label:score)"
+show "$V1" "$S/part1.tsv"
 
-say "kcat reads the outputs (xmc.v1.LabeledProduct: key, model version, top 3 label:score)"
-kcat -b "$BS" -C -t products.labeled -e -q -f '%k|~KEY~|%s|~REC~|' | "$XMCD" --decode-labeled | head -n 5 | \
-  awk -F'\t' '{printf "  %s  %s\n", $1, $2; for (i = 3; i <= NF; i++) printf "      %s\n", $i}' || true
+say "retraining on the training set plus the first 2,000 held-out products, publishing a new version mid-stream"
+cat "$OUT/train.tsv" > "$S/retrain.tsv"; head -n 2000 "$S/part1.tsv" >> "$S/retrain.tsv"
+V2=$(build/xmc train --quiet --train "$S/retrain.tsv" --model "$OUT/models" --threshold 0.01)
+echo "  new version $V2 written, CURRENT now names it; xmcd polls CURRENT every second"
+for _ in $(seq 100); do grep -q "event=model_swap version=\"*$V2" "$S/xmcd.log" && break; sleep 0.1; done
+grep "event=model_swap" "$S/xmcd.log" | tail -n 1 | cut -c1-200 | sed 's/^/  /'
+
+say "producing the other $((N - H)) products: their outputs carry the new version"
+"$XMCD" --encode-products "$S/part2.tsv" | kcat -b "$BS" -P -t products -D '|~REC~|' -K '|~KEY~|'
+wait_for "$N" || echo "  (not all outputs arrived)"
+echo "  $got outputs in all, $dlq dead letters; by model version:"
+kcat -b "$BS" -C -t products.labeled -e -q -f '%k|~KEY~|%s|~REC~|' | "$XMCD" --decode-labeled | cut -f2 | sort | uniq -c | \
+  sed 's/^/   /'
+show "$V2" "$S/part2.tsv"
 
 kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
 say "xmcd's last stats line (SIGTERM: drained, committed, exit 0)"
-grep "event=stats" "$S/xmcd.log" | tail -n 1 | tr ' ' '\n' | grep -E "consumed|produced|dead_lettered|batches|batch_size_avg|plugin_p|e2e_p|model_version" | sed 's/^/  /'
+grep "event=stats" "$S/xmcd.log" | tail -n 1 | tr ' ' '\n' | grep -E "^(consumed|produced|dead_lettered|batches|batch_size_avg|plugin_p|e2e_p|model_version|swaps|refusals)" | sed 's/^/  /'
