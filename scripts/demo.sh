@@ -39,4 +39,4 @@ $XMC eval --model "$OUT/models" --test "$OUT/test.tsv" 2>/dev/null | grep -E '^(
 if [ -x build/xmcd ] && [ -f scripts/demo-stream.sh ]; then
   bash scripts/demo-stream.sh "$OUT" "$VERSION"
 fi
-say "done: model in $OUT/models (version $VERSION)"
+say "done: models in $OUT/models (serving: $(cat "$OUT/models/CURRENT"))"
