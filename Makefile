@@ -61,7 +61,7 @@ ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
 endif
 
-.PHONY: all test test-asan test-valgrind bench demo clean deps check-deps fuzz
+.PHONY: all test test-asan test-valgrind test-reliability bench demo clean deps check-deps fuzz
 # keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
 .SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
@@ -128,6 +128,10 @@ test-valgrind: all $(TEST_BIN)
 DATA ?= ../shared/data
 bench: all
 	@BUILD=$(BUILD) DATA=$(DATA) bash bench/run.sh
+
+# The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for.
+test-reliability: all $(TEST_BIN)
+	XMC_R1_RECORDS=100000 XMC_R1_KILLS=5 $(BUILD)/tests/test_xmcd R1
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build-fuzz; each runs FUZZ_SECONDS. Inputs that
 # crashed are kept under tests/fuzz/crashes/ and replayed by the same target as regression inputs.
