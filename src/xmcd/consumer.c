@@ -109,3 +109,26 @@ void xmcd_consumer_pause(xmcd *d, int pause)
     d->paused = pause;
     atomic_store(&d->stats.paused, pause);
 }
+
+void xmcd_consumer_lag(xmcd *d)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!d->consumer || rd_kafka_assignment(d->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts) return;
+    int64_t lag = 0;
+    int known = 0;
+    if (parts->cnt > 0 && rd_kafka_position(d->consumer, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < parts->cnt; i++) {
+            int64_t lo, hi;
+            const rd_kafka_topic_partition_t *p = &parts->elems[i];
+            if (rd_kafka_get_watermark_offsets(d->consumer, p->topic, p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                hi < 0)
+                continue;
+            /* before the first record the position is unset: everything from the low watermark is behind */
+            int64_t pos = p->offset >= 0 ? p->offset : lo;
+            if (hi > pos) lag += hi - pos;
+            known = 1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    atomic_store(&d->stats.lag, known ? lag : -1);
+}

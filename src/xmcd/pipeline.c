@@ -487,9 +487,11 @@ int xmcd_run(xmcd *d)
             xmcd_process_batch(d);
         if (now >= d->next_commit_ns) {
             xmcd_commit(d, 0);
+            xmcd_consumer_lag(d); /* for /metrics between stats lines */
             d->next_commit_ns = now + (uint64_t)d->conf->commit_interval_ms * 1000000u;
         }
         if (d->conf->stats_interval_ms > 0 && now >= d->next_stats_ns) {
+            xmcd_consumer_lag(d);
             xmcd_stats_log(&d->stats);
             d->next_stats_ns = now + (uint64_t)d->conf->stats_interval_ms * 1000000u;
         }

@@ -23,7 +23,11 @@ uint64_t xmcd_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void xmcd_stats_init(xmcd_stats *stats) { memset(stats, 0, sizeof *stats); }
+void xmcd_stats_init(xmcd_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    atomic_store(&stats->lag, -1);
+}
 
 void xmcd_stats_set_version(xmcd_stats *stats, const char *version)
 {
@@ -95,7 +99,7 @@ void xmcd_stats_log(xmcd_stats *stats)
              "consumed=%llu produced=%llu dead_lettered=%llu batches=%llu batch_size_avg=%.1f batch_size_p99=%llu "
              "inflight=%lld paused=%lld produce_retries=%llu dlq_retries=%llu commits=%llu commit_failures=%llu "
              "model_version=%s swaps=%llu refusals=%llu txn_commits=%llu txn_aborts=%llu consume_errors=%llu "
-             "max_poll_exceeded=%llu%s",
+             "max_poll_exceeded=%llu lag=%lld%s",
              XMCD_LOAD(stats->consumed), XMCD_LOAD(stats->produced), XMCD_LOAD(stats->dead_lettered),
              XMCD_LOAD(stats->batches),
              batches ? (double)XMCD_LOAD(stats->batch_size.sum) / (double)batches : 0.0,
@@ -104,7 +108,8 @@ void xmcd_stats_log(xmcd_stats *stats)
              XMCD_LOAD(stats->produce_retries), XMCD_LOAD(stats->dlq_retries), XMCD_LOAD(stats->commits),
              XMCD_LOAD(stats->commit_failures), xmcd_log_q(version), XMCD_LOAD(stats->swaps),
              XMCD_LOAD(stats->refusals), XMCD_LOAD(stats->txn_commits), XMCD_LOAD(stats->txn_aborts),
-             XMCD_LOAD(stats->consume_errors), XMCD_LOAD(stats->max_poll_exceeded), lat);
+             XMCD_LOAD(stats->consume_errors), XMCD_LOAD(stats->max_poll_exceeded), (long long)atomic_load(&stats->lag),
+             lat);
     if (stats->stage_api) {
         xmc_stage_stats st;
         stats->stage_api->stats(stats->stage_inst, &st);
@@ -174,6 +179,10 @@ size_t xmcd_stats_prometheus(xmcd_stats *stats, char *buf, size_t size)
     xmcd_buf_printf(&b, "# HELP xmcd_inflight_records Records consumed and not yet acknowledged.\n"
                         "# TYPE xmcd_inflight_records gauge\nxmcd_inflight_records %lld\n",
                     (long long)atomic_load(&stats->inflight));
+    xmcd_buf_printf(&b, "# HELP xmcd_consumer_lag_records Records in the assigned partitions past the consumed "
+                        "position (-1 before it is known).\n# TYPE xmcd_consumer_lag_records gauge\n"
+                        "xmcd_consumer_lag_records %lld\n",
+                    (long long)atomic_load(&stats->lag));
     xmcd_buf_printf(&b, "# HELP xmcd_paused 1 while consumption is paused for backpressure.\n"
                         "# TYPE xmcd_paused gauge\nxmcd_paused %lld\n",
                     (long long)atomic_load(&stats->paused));

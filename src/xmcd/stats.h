@@ -33,6 +33,7 @@ typedef struct xmcd_stats {
         produce_failures, commits, commit_failures, pauses, swaps, refusals, consume_errors, txn_commits, txn_aborts,
         max_poll_exceeded;
     atomic_int_fast64_t inflight, paused;
+    atomic_int_fast64_t lag; /* records in the assigned partitions past the consumed position; -1 unknown */
     xmcd_hist stage_us[XMCD_STAGE__COUNT];
     xmcd_hist batch_size;
     char model_version[128]; /* guarded by version_lock in stats.c */

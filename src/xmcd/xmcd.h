@@ -87,6 +87,8 @@ void xmcd_process_batch(xmcd *d);
 /* consumer.c */
 rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen);
 void xmcd_consumer_pause(xmcd *d, int pause);
+/* Sums high watermark - position over the assigned partitions into stats.lag (cached watermarks: no request). */
+void xmcd_consumer_lag(xmcd *d);
 
 /* producer.c */
 rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen);
