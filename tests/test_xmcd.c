@@ -545,24 +545,21 @@ static void test_R7_dlq_unavailable_stalls_never_drops(void)
     xh_inputs = NULL;
 }
 
-/* ---- R8: all brokers down for a while ------------------------------------------------------------------ */
-
-static void test_R8_all_brokers_down_then_back(void)
+/* Runs n records through xmcd (sleep_us per batch so that a fault hits records in flight), applies fault once
+ * `warm` outputs are out, then checks: 100 % accounted, no dead letter, everything committed, xmcd alive and
+ * exiting 0 on SIGTERM. Prints the duplicates under name. */
+static void xh_fault_run(const char *name, int n, int sleep_us, int msg_timeout_ms, int warm, void (*fault)(xh_env *))
 {
-    const int n = 3000;
     xh_env e;
     xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
-    /* 200 ms per 200-record batch, so that the outage hits records in flight; deliveries time out after 1.5 s */
-    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 200000, 1500) == 0);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, sleep_us, msg_timeout_ms) == 0);
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
     double end = xh_now() + 30; /* mid-stream: some outputs out, most records still to go */
-    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
-    for (int b = 1; b <= 3; b++) rd_kafka_mock_broker_set_down(e.mock.mc, b);
-    xh_sleep_ms(4000);
+    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < warm) xh_sleep_ms(20);
+    fault(&e);
     CU_ASSERT(xh_alive(e.pid));
-    for (int b = 1; b <= 3; b++) rd_kafka_mock_broker_set_up(e.mock.mc, b);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
     CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
     int dlq = 0, dups = 0;
@@ -570,9 +567,9 @@ static void test_R8_all_brokers_down_then_back(void)
         dlq += seen[id].dlq;
         dups += seen[id].out > 1;
     }
-    fprintf(stderr, "R8: %d duplicates after a 4 s outage of every broker, %d retry log lines\n", dups,
+    fprintf(stderr, "%s: %d duplicates, %d retry log lines\n", name, dups,
             xh_file_count(e.log, "event=produce_delivery_failed"));
-    CU_ASSERT_EQUAL(dlq, 0); /* no dead letter caused by the outage */
+    CU_ASSERT_EQUAL(dlq, 0); /* no dead letter caused by the fault */
     CU_ASSERT(xh_alive(e.pid));
     kill(e.pid, SIGTERM);
     CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
@@ -584,48 +581,41 @@ static void test_R8_all_brokers_down_then_back(void)
     xh_inputs = NULL;
 }
 
+/* ---- R8: every broker down for 4 s mid-stream ------------------------------------------------------------ */
+
+static void xh_all_down_4s(xh_env *e)
+{
+    for (int b = 1; b <= 3; b++) rd_kafka_mock_broker_set_down(e->mock.mc, b);
+    xh_sleep_ms(4000);
+    CU_ASSERT(xh_alive(e->pid));
+    for (int b = 1; b <= 3; b++) rd_kafka_mock_broker_set_up(e->mock.mc, b);
+}
+
+static void test_R8_all_brokers_down_then_back(void)
+{
+    /* 200 ms per 200-record batch; deliveries time out after 1.5 s */
+    xh_fault_run("R8 (4 s outage of every broker)", 3000, 200000, 1500, 400, xh_all_down_4s);
+}
+
 /* ---- R9: leader bounced 5 times ------------------------------------------------------------------------ */
 
 /* One broker at a time (1, 2, 3, 1, 2) goes down for 700 ms and comes back while records flow: the partitions it
- * led (input, output and the group coordinator among them) move and return. Pass: 100 % accounted, no dead
- * letter caused by the bounces, everything committed in the end; duplicates are reported per bounce. */
-static void test_R9_leader_bounced_5_times(void)
+ * led (input, output and the group coordinator among them) move and return. */
+static void xh_bounce_5(xh_env *e)
 {
-    const int n = 4000;
-    xh_env e;
-    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
-    xh_seen *seen = calloc((size_t)n, sizeof *seen);
-    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 300000, 5000) == 0); /* 300 ms per batch: the bounces hit records in flight */
-    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
-    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
-    double end = xh_now() + 30;
-    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 200) xh_sleep_ms(20);
     static const int order[5] = {1, 2, 3, 1, 2};
     for (int k = 0; k < 5; k++) {
-        rd_kafka_mock_broker_set_down(e.mock.mc, order[k]);
+        rd_kafka_mock_broker_set_down(e->mock.mc, order[k]);
         xh_sleep_ms(700);
-        rd_kafka_mock_broker_set_up(e.mock.mc, order[k]);
+        rd_kafka_mock_broker_set_up(e->mock.mc, order[k]);
         xh_sleep_ms(500);
-        CU_ASSERT(xh_alive(e.pid));
+        CU_ASSERT(xh_alive(e->pid));
     }
-    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
-    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
-    int dlq = 0, dups = 0;
-    for (int id = 0; id < n; id++) {
-        dlq += seen[id].dlq;
-        dups += seen[id].out > 1;
-    }
-    fprintf(stderr, "R9: 5 bounces, %d duplicates (%.0f per bounce)\n", dups, dups / 5.0);
-    CU_ASSERT_EQUAL(dlq, 0);
-    CU_ASSERT(xh_alive(e.pid));
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    if (dlq) xh_dump_log(&e);
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+}
+
+static void test_R9_leader_bounced_5_times(void)
+{
+    xh_fault_run("R9 (5 bounces)", 4000, 300000, 5000, 200, xh_bounce_5);
 }
 
 /* ---- R10: rebalance 1 -> 3 -> 1 instances -------------------------------------------------------------- */

@@ -3,8 +3,8 @@
  * inputs so that damaged contents reach the structure checks. Either an error, or a model that classifies. */
 #include <sys/stat.h>
 
+#define XMC_FUZZ_SEED_MODEL
 #include "fuzz_util.h"
-#include "train.h"
 #include "xmc/xmc.h"
 
 static char seed_dir[256];
@@ -17,33 +17,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* a small two-layer model to damage */
-    enum { N = 120, L = 12 };
-    static char buf[N][64];
-    const char *texts[N];
-    size_t lens[N];
-    xmc_csr y;
-    xmc_error err;
-    if (xmc_csr_alloc(&y, N, L, N, &err)) abort();
-    for (int i = 0; i < N; i++) {
-        snprintf(buf[i], sizeof buf[i], "w%da w%db noise%d", i % L, i % L, i % 5);
-        texts[i] = buf[i];
-        lens[i] = strlen(buf[i]);
-        y.indices[i] = (uint32_t)(i % L);
-        y.data[i] = 1;
-        y.indptr[i + 1] = (uint64_t)i + 1;
-    }
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
-    o.tree.max_leaf_size = 4;
-    o.tree.nr_splits = 4;
-    o.version = "v";
-    o.threads = 1;
-    if (xmc_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err)) abort();
-    snprintf(seed_dir, sizeof seed_dir, "%s/seed", fz_tmpdir());
     char v[64];
-    if (xmc_train(texts, lens, NULL, &y, NULL, &o, seed_dir, v, sizeof v, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); abort(); }
-    xmc_csr_free(&y);
+    snprintf(seed_dir, sizeof seed_dir, "%s/seed", fz_tmpdir());
+    fz_seed_model(seed_dir, "v", v, sizeof v);
     return 0;
 }
 

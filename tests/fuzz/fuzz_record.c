@@ -3,8 +3,8 @@
  * reason); never a crash. The first input byte splits the rest into a micro-batch of up to 8 records. */
 #include <libconfig.h>
 
+#define XMC_FUZZ_SEED_MODEL
 #include "fuzz_util.h"
-#include "train.h"
 #include "xmc/stage.h"
 
 extern const xmc_stage_api xmc_stage_plugin;
@@ -14,30 +14,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    enum { N = 120, L = 12 };
-    static char buf[N][64];
-    const char *texts[N];
-    size_t lens[N];
-    xmc_csr y;
-    xmc_error err;
-    if (xmc_csr_alloc(&y, N, L, N, &err)) abort();
-    for (int i = 0; i < N; i++) {
-        snprintf(buf[i], sizeof buf[i], "w%da w%db noise%d", i % L, i % L, i % 5);
-        texts[i] = buf[i];
-        lens[i] = strlen(buf[i]);
-        y.indices[i] = (uint32_t)(i % L);
-        y.data[i] = 1;
-        y.indptr[i + 1] = (uint64_t)i + 1;
-    }
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
-    o.tree.max_leaf_size = 4;
-    o.threads = 1;
-    if (xmc_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err)) abort();
     char repo[256], v[64];
     snprintf(repo, sizeof repo, "%s/models", fz_tmpdir());
-    if (xmc_train(texts, lens, NULL, &y, NULL, &o, repo, v, sizeof v, NULL, &err)) abort();
-    xmc_csr_free(&y);
+    fz_seed_model(repo, NULL, v, sizeof v);
     config_t cfg;
     config_init(&cfg);
     config_setting_t *root = config_root_setting(&cfg);
