@@ -59,6 +59,20 @@ static void xh_dump_log(const xh_env *e)
     if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
 }
 
+/* Ends a test: SIGTERM, expect exit 0, dump the log when dump is true, tear the environment down, free the
+ * per-id tables. */
+static void xh_finish(xh_env *e, xh_seen *seen, int dump)
+{
+    kill(e->pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e->pid, 15), 0);
+    e->pid = 0;
+    if (dump) xh_dump_log(e);
+    xh_env_down(e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
 /* ---- record values ------------------------------------------------------------------------------------ */
 
 enum { XH_GOOD, XH_BAD, XH_BIG, XH_EMPTY };
@@ -128,14 +142,7 @@ static void test_R6_poison_records_dead_lettered_once(void)
     CU_ASSERT_EQUAL(wrong, 0);
     /* the offsets advance past every poison record */
     CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 15), 0);
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    if (wrong) xh_dump_log(&e);
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, wrong);
 }
 
 /* ---- R1: kill -9 mid-stream, restart ------------------------------------------------------------------ */
@@ -212,15 +219,8 @@ static void test_R1_kill9_restart_all_accounted(void)
     fprintf(stderr, "R1: %d records, %d kills, %d duplicates (all from uncommitted tails: %s)\n", n, done_kills,
             dups, bad_dups ? "NO" : "yes");
     CU_ASSERT_EQUAL(bad_dups, 0);
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    if (ok != n || bad_dups) xh_dump_log(&e);
-    xh_env_down(&e);
     free(snap);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, ok != n || bad_dups);
 }
 
 /* ---- R16: SIGTERM mid-batch --------------------------------------------------------------------------- */
@@ -266,14 +266,7 @@ static void test_R16_sigterm_mid_batch_drains_and_commits(void)
     fprintf(stderr, "R16: stopped in %.2f s with %d/%d done, %d duplicates after restart\n", took, done_before, n,
             dups);
     CU_ASSERT_EQUAL(dups, 0);
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    if (dups || uncovered) xh_dump_log(&e);
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, dups || uncovered);
 }
 
 /* ---- R15: bad config on SIGHUP ------------------------------------------------------------------------ */
@@ -353,13 +346,7 @@ static void test_R15_bad_config_on_sighup_keeps_running(void)
     /* and it still works */
     CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 30), n);
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, 0);
 }
 
 static void test_R15_bad_config_at_start_exits_2_with_line(void)
@@ -441,13 +428,7 @@ static void test_R13_refused_model_old_serves_then_good_taken(void)
     for (int id = 1000; id < n; id++) v3 += !strcmp(seen[id].version, "v3");
     CU_ASSERT_EQUAL(v3, 500);
     CU_ASSERT_EQUAL(xh_wait_log(e.log, "swaps=1 refusals=1", 1, 5), 0);
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, 0);
 }
 
 /* ---- R5: output produce failing for a while ----------------------------------------------------------- */
@@ -488,14 +469,7 @@ static void test_R5_produce_failing_never_commits_unacknowledged(void)
     CU_ASSERT_EQUAL(dlq, 0); /* an outage is not a reason to dead-letter */
     fprintf(stderr, "R5: %d checks during the failures, %d retry log lines\n", checks,
             xh_file_count(e.log, "event=produce_delivery_failed"));
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    if (violations || dlq) xh_dump_log(&e);
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, violations || dlq);
 }
 
 /* ---- R7: DLQ topic unavailable ------------------------------------------------------------------------ */
@@ -536,13 +510,7 @@ static void test_R7_dlq_unavailable_stalls_never_drops(void)
     CU_ASSERT_STRING_EQUAL(seen[poison].code, "PLUGIN");
     CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
     CU_ASSERT(xh_file_count(e.log, "dlq_retries=0 ") < xh_file_count(e.log, "event=stats"));
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, 0);
 }
 
 /* Runs n records through xmcd (sleep_us per batch so that a fault hits records in flight), applies fault once
@@ -571,14 +539,7 @@ static void xh_fault_run(const char *name, int n, int sleep_us, int msg_timeout_
             xh_file_count(e.log, "event=produce_delivery_failed"));
     CU_ASSERT_EQUAL(dlq, 0); /* no dead letter caused by the fault */
     CU_ASSERT(xh_alive(e.pid));
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    if (dlq) xh_dump_log(&e);
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, dlq);
 }
 
 /* ---- R8: every broker down for 4 s mid-stream ------------------------------------------------------------ */
@@ -687,14 +648,8 @@ static void test_R10_rebalance_1_3_1_all_accounted(void)
             bad ? "NO" : "yes");
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT(xh_file_count(log_b, "event=assigned") >= 1 && xh_file_count(log_c, "event=assigned") >= 1);
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    xh_env_down(&e);
     free(snap);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, 0);
 }
 
 /* ---- R11: a batch slower than max.poll.interval.ms ------------------------------------------------------ */
@@ -721,13 +676,7 @@ static void test_R11_slow_batch_detected_rejoins_no_loss(void)
     int dups = 0;
     for (int id = 0; id < n; id++) dups += seen[id].out + seen[id].dlq > 1;
     fprintf(stderr, "R11: slow batch detected, %d records consumed again after the rejoin\n", dups);
-    kill(e.pid, SIGTERM);
-    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
-    e.pid = 0;
-    xh_env_down(&e);
-    free(seen);
-    free(xh_inputs);
-    xh_inputs = NULL;
+    xh_finish(&e, seen, 0);
 }
 
 /* ---- R2 / R4 on the mock: exactly-once call sequence and error classes -------------------------------- */
