@@ -579,6 +579,98 @@ static void test_R9_leader_bounced_5_times(void)
     xh_fault_run("R9 (5 bounces)", 4000, 300000, 5000, 200, xh_bounce_5);
 }
 
+/* ---- R4 (at-least-once): the error matrix on the produce and group side --------------------------------- */
+
+/* One retriable fault after another while records flow; each error code is pushed once (the mock's error
+ * stacks are per-request-type FIFOs shared by every client, so the test's own producer is done before this).
+ * Produce errors must be retried by the idempotent producer, OffsetCommit errors re-offered at the next commit,
+ * a Heartbeat REBALANCE_IN_PROGRESS makes the member rejoin through failing JoinGroups, the coordinator moves
+ * and then goes down, and the partition leaders move. */
+static void xh_push1(xh_env *e, int16_t api, rd_kafka_resp_err_t err)
+{
+    rd_kafka_mock_push_request_errors(e->mock.mc, api, 1, err);
+}
+
+static void xh_error_matrix(xh_env *e)
+{
+    xh_push1(e, 0 /* Produce */, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    xh_push1(e, 0, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    xh_push1(e, 0, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    xh_sleep_ms(800);
+    xh_push1(e, 8 /* OffsetCommit */, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    xh_push1(e, 8, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    xh_push1(e, 8, RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+    xh_push1(e, 8, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+    xh_sleep_ms(1000);
+    CU_ASSERT(xh_alive(e->pid));
+    rd_kafka_mock_coordinator_set(e->mock.mc, "group", "xmcd-test", 2);
+    xh_sleep_ms(800);
+    rd_kafka_mock_broker_set_down(e->mock.mc, 2); /* the coordinator's broker */
+    xh_sleep_ms(1200);
+    rd_kafka_mock_broker_set_up(e->mock.mc, 2);
+    for (int p = 0; p < XH_PARTS; p++) { /* every input and output leader moves */
+        rd_kafka_mock_partition_set_leader(e->mock.mc, XH_TOPIC_IN, p, 1 + (p + 1) % 3);
+        rd_kafka_mock_partition_set_leader(e->mock.mc, XH_TOPIC_OUT, p, 1 + (p + 2) % 3);
+    }
+    xh_sleep_ms(800);
+    CU_ASSERT(xh_alive(e->pid));
+    /* last, because the mock's rebalance pauses the stream for seconds */
+    int assigned = xh_file_count(e->log, "event=assigned");
+    xh_push1(e, 11 /* JoinGroup */, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    xh_push1(e, 11, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+    xh_push1(e, 12 /* Heartbeat */, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    CU_ASSERT_EQUAL(xh_wait_log(e->log, "event=assigned", assigned + 1, 40), 0); /* rejoined */
+}
+
+static void test_R4_retriable_error_matrix_no_loss(void)
+{
+    xh_fault_run("R4 (Produce, OffsetCommit, JoinGroup, Heartbeat errors; coordinator moved and down; leaders "
+                 "moved)",
+                 6000, 300000, 5000, 200, xh_error_matrix);
+}
+
+/* A fatal producer error in at-least-once mode (OUT_OF_ORDER_SEQUENCE_NUMBER is fatal for an idempotent
+ * producer): xmcd logs it, stops without another commit and exits 1; what it had not acknowledged is not
+ * committed, so a restarted xmcd accounts for everything. */
+static void test_R4_fatal_producer_error_exits_1_without_commit(void)
+{
+    const int n = 3000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 100000, 10000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    double end = xh_now() + 30;
+    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
+    xh_push1(&e, 0 /* Produce */, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    int rc = xh_wait_exit(e.pid, 30);
+    e.pid = 0;
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(xh_file_count(e.log, "event=kafka_fatal") >= 1);
+    CU_ASSERT(xh_file_count(e.log, "event=stopped exit=1") == 1);
+    /* nothing committed past an unacknowledged record */
+    int64_t com[XH_PARTS];
+    CU_ASSERT_EQUAL(xh_committed(e.mock.bootstraps, "xmcd-test", com), 0);
+    xh_account(e.mock.bootstraps, n, seen);
+    int violations = 0, committed = 0;
+    for (int id = 0; id < n; id++) {
+        if (xh_inputs[id].offset < com[xh_inputs[id].partition]) {
+            committed++;
+            violations += seen[id].out + seen[id].dlq == 0;
+        }
+    }
+    CU_ASSERT_EQUAL(violations, 0);
+    CU_ASSERT(committed < n); /* the fault came mid-stream */
+    /* a restart picks up from the committed offsets and accounts for everything */
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    fprintf(stderr, "R4 fatal: exit %d, %d of %d records committed before the stop, %d violations\n", rc, committed,
+            n, violations);
+    xh_finish(&e, seen, rc != 1 || violations);
+}
+
 /* ---- R10: rebalance 1 -> 3 -> 1 instances -------------------------------------------------------------- */
 
 /* Duplicates only from uncommitted tails: a record below the offset committed at snapshot k gets no new copy
@@ -749,6 +841,10 @@ int main(int argc, char **argv)
                 test_R7_dlq_unavailable_stalls_never_drops);
     CU_add_test(CU_add_suite("R8", NULL, NULL), "R8_all_brokers_down_then_back", test_R8_all_brokers_down_then_back);
     CU_add_test(CU_add_suite("R9", NULL, NULL), "R9_leader_bounced_5_times", test_R9_leader_bounced_5_times);
+    CU_add_test(CU_add_suite("R4", NULL, NULL), "R4_retriable_error_matrix_no_loss",
+                test_R4_retriable_error_matrix_no_loss);
+    CU_add_test(CU_add_suite("R4_fatal", NULL, NULL), "R4_fatal_producer_error_exits_1_without_commit",
+                test_R4_fatal_producer_error_exits_1_without_commit);
     CU_add_test(CU_add_suite("R10", NULL, NULL), "R10_rebalance_1_3_1_all_accounted",
                 test_R10_rebalance_1_3_1_all_accounted);
     CU_add_test(CU_add_suite("R11", NULL, NULL), "R11_slow_batch_detected_rejoins_no_loss",

@@ -31,7 +31,7 @@ void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message
     rec->target = XMCD_TARGET_DLQ;
     rd_kafka_resp_err_t e = xmcd_producer_send(d, rec, in->payload, in->len, in->key, in->key_len, headers);
     if (e) {
-        xmcd_log(XMCD_LOG_WARN, "dlq_produce_failed", "error=%s action=retry", rd_kafka_err2name(e));
+        if (!d->fatal) xmcd_log(XMCD_LOG_WARN, "dlq_produce_failed", "error=%s action=retry", rd_kafka_err2name(e));
         xmcd_count(&d->stats.dlq_retries, 1);
         xmcd_rec_dead_letter_later(d, rec, code, message);
     }

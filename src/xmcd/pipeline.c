@@ -176,7 +176,7 @@ static void xmcd_send_output(xmcd *d, xmcd_rec *rec, const xmc_stage_out *out)
     rec->retry_key_len = key_len;
     rec->retry_headers = rd_kafka_headers_new(1);
     rd_kafka_header_add(rec->retry_headers, "xmc.model.version", -1, rec->model_version, -1);
-    xmcd_log(XMCD_LOG_WARN, "produce_refused", "error=%s action=retry", rd_kafka_err2name(e));
+    if (!d->fatal) xmcd_log(XMCD_LOG_WARN, "produce_refused", "error=%s action=retry", rd_kafka_err2name(e));
     xmcd_count(&d->stats.produce_retries, 1);
     xmcd_retry_push(d, rec, 500);
 }

@@ -118,6 +118,8 @@ rd_kafka_resp_err_t xmcd_producer_send(xmcd *d, xmcd_rec *rec, const void *value
             RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(rec), RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             if (e && headers) rd_kafka_headers_destroy(headers);
+            /* the producer is dead (its error_cb logs why when served): stop before anything else commits */
+            if (e == RD_KAFKA_RESP_ERR__FATAL) d->fatal = 1;
             return e;
         }
         rd_kafka_poll(d->producer, 10); /* local queue full: serve delivery reports, then try again */
