@@ -786,6 +786,11 @@ static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
     xh_delivery_extra = "mode = \"exactly-once\"; transactional_id = \"xmcd-test-1\";";
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
     xh_delivery_extra = "";
+    /* inputs on brokers 1-2, outputs on broker 3: an error pushed to broker 3 reaches only xmcd's outputs */
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
+    }
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     CU_ASSERT(xh_file_count(e.log, "event=txn_init") == 1);
     CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 300, xh_value_mixed), 300);
@@ -804,9 +809,16 @@ static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
     CU_ASSERT(xh_file_count(e.log, "event=txn_rewind ") >= 1);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 500, seen, 30), 500);
     CU_ASSERT(xh_alive(e.pid));
+    /* a permanent Produce error fails an output inside the transaction: abort, rewind, reprocess */
+    int aborts = xh_file_count(e.log, "event=txn_abort ");
+    rd_kafka_mock_broker_push_request_error_rtts(e.mock.mc, 3, 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 500, 550, xh_value_plain), 50);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=txn_abort ", aborts + 1, 20), 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 550, seen, 30), 550);
+    CU_ASSERT(xh_alive(e.pid));
     /* fatal: EndTxn answers INVALID_TXN_STATE -> exit 1, nothing committed after it */
     rd_kafka_mock_push_request_errors(e.mock.mc, 26 /* EndTxn */, 1, RD_KAFKA_RESP_ERR_INVALID_TXN_STATE);
-    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 500, n, xh_value_plain), n - 500);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 550, n, xh_value_plain), n - 550);
     int rc = xh_wait_exit(e.pid, 30);
     e.pid = 0;
     CU_ASSERT_EQUAL(rc, 1);

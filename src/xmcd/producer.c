@@ -46,8 +46,10 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
     if (rec->target == XMCD_TARGET_OUT && xmcd_producer_permanent(msg->err)) {
         char why[256];
         snprintf(why, sizeof why, "output rejected by the broker: %s", rd_kafka_err2str(msg->err));
-        xmcd_log(XMCD_LOG_WARN, "output_rejected", "topic=%s error=%s action=dead_letter",
-                 rd_kafka_topic_name(msg->rkt), rd_kafka_err2name(msg->err));
+        /* exactly-once: the whole transaction aborts and the batch is consumed again (pipeline.c) */
+        xmcd_log(XMCD_LOG_WARN, "output_rejected", "topic=%s error=%s action=%s", rd_kafka_topic_name(msg->rkt),
+                 rd_kafka_err2name(msg->err),
+                 d->conf->mode == XMCD_MODE_EXACTLY_ONCE ? "abort_transaction" : "dead_letter");
         xmcd_rec_dead_letter_later(d, rec, "PRODUCE", why);
         return;
     }

@@ -126,7 +126,7 @@ void xmcd_txn_finish(xmcd *d, rd_kafka_topic_partition_list_t *next, rd_kafka_to
 {
     xmcd_txn_rc rc = d->txn_failed ? XMCD_TXN_ABORT : XMCD_TXN_OK; /* a copy could not even be queued */
     uint64_t deadline = xmcd_now_ns() + (uint64_t)xmcd_txn_timeout_ms(d) * 1000000u;
-    for (;;) { /* the consumed offsets join the transaction */
+    while (rc == XMCD_TXN_OK) { /* the consumed offsets join the transaction */
         int retry;
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(d->consumer);
         rc = xmcd_txn_class(d, rd_kafka_send_offsets_to_transaction(d->producer, next, cgmd, xmcd_txn_timeout_ms(d)),
