@@ -6,6 +6,7 @@
 #   make            build everything (optimised)
 #   make test       build and run every CUnit suite (tests/test_*.c) and the CLI tests
 #   make test-asan  the same under ASan+UBSan (separate build dir)
+#   make test-faults  R19 alone under ASan: every allocation and read of the loaders and batch paths failed in turn
 #   make bench      benchmarks on ../shared/data (or generated data when it is absent)
 #   make demo       install deps if needed, build, train the demo model, run it
 
@@ -61,7 +62,7 @@ ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
 endif
 
-.PHONY: all test test-asan test-valgrind test-reliability bench demo clean deps check-deps fuzz
+.PHONY: all test test-asan test-valgrind test-faults test-reliability bench demo clean deps check-deps fuzz
 # keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
 .SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
@@ -99,7 +100,15 @@ $(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC)
 $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CFLAGS) -Itests/util -o $@ $< $(TEST_UTIL_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDFLAGS) $(LDLIBS) -lcunit
+	$(Q)$(CC) $(CFLAGS) -Itests/util -o $@ $< $(TEST_OBJ) $(TEST_UTIL_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDFLAGS) $(TEST_LDFLAGS) $(LDLIBS) -lcunit
+
+# R19's suite fails the Nth allocation or read: the plugin is linked in (a dlopen()ed copy would escape), and
+# GNU ld's --wrap sends this link's calls of these functions to the suite's wrappers (libc's own calls stay).
+FAULT_WRAP := malloc calloc realloc strdup free pthread_create fopen fread getline __getdelim open fstat stat mmap \
+              munmap realpath json_loadb json_load_file
+$(BUILD)/tests/test_alloc_faults: $(PLUGIN_OBJ)
+$(BUILD)/tests/test_alloc_faults: private TEST_OBJ := $(PLUGIN_OBJ)
+$(BUILD)/tests/test_alloc_faults: private TEST_LDFLAGS := $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f))
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d)
 
@@ -123,6 +132,12 @@ test-asan:
 test-valgrind: all $(TEST_BIN)
 	@BUILD=$(BUILD) VALGRIND="valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite -q" \
 	  SKIP="test_xmcd" NO_CLI=1 bash tests/run.sh
+
+# R19 (tests/test_alloc_faults.c) alone under ASan+UBSan: the Nth allocation or read failed for N = 1..K in the
+# model, encoder and data loaders, the batch paths and the stage plugin. `make test` runs it too (a few seconds).
+test-faults:
+	$(MAKE) MODE=asan BUILD=build-asan build-asan/tests/test_alloc_faults
+	build-asan/tests/test_alloc_faults
 
 # ---- benchmarks and demo -------------------------------------------------------------------------------
 DATA ?= ../shared/data

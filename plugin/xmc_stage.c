@@ -374,7 +374,8 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
         uint64_t t2 = xmc_stage_now_ns();
         if (rc != XMC_OK) {
             xmc__v1__product__free_unpacked(p, NULL);
-            xmc_stage_fail(inst, &out[i], "CLASSIFY", "%s", text_len < 0 ? "out of memory" : xerr.msg);
+            xmc_stage_fail(inst, &out[i], text_len < 0 ? "NOMEM" : "CLASSIFY", "%s",
+                           text_len < 0 ? "out of memory joining the text fields" : xerr.msg);
             continue;
         }
         Xmc__V1__LabeledProduct lp = XMC__V1__LABELED_PRODUCT__INIT;

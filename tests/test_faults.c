@@ -9,8 +9,8 @@
  * is refused in both modes; with verification on every damaged array file is refused. With verification off
  * a flipped byte may go unnoticed (a weight a little off), so such a model is only required to classify
  * without crashing. Each case damages the file in place and restores it after; the repository lives in
- * /dev/shm when there is one (rewriting files on a disk file system can wait on writeback). There is no
- * allocator hook, so "fail the Nth allocation" is not swept. */
+ * /dev/shm when there is one (rewriting files on a disk file system can wait on writeback). Failing the Nth
+ * allocation or read is test_alloc_faults.c. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -437,7 +437,9 @@ xmc_err xmc_repo_current(const char *repo, char *version, size_t version_size, x
     if (!f) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
     char buf[256] = {0};
     size_t n = fread(buf, 1, sizeof buf - 1, f);
+    int bad = ferror(f);
     fclose(f);
+    if (bad) return xmc_error_set(err, XMC_ERR_IO, "%s: read error", path); /* not "no valid version name" */
     buf[n] = 0;
     char *s = buf;
     while (*s == ' ' || *s == '\t') s++;

@@ -292,6 +292,15 @@ void xmc_csr_builder_free(xmc_csr_builder *b)
 
 /* ---- smat text ---------------------------------------------------------------------------------------- */
 
+/* After getline() returned -1 with errno cleared before it: the error, or XMC_OK at the end of the file, so
+ * that a failed read or allocation is not reported as a short or empty file. */
+static xmc_err line_error(FILE *f, const char *path, xmc_error *err)
+{
+    if (errno == ENOMEM) return xmc_error_set(err, XMC_ERR_NOMEM, "%s: out of memory reading a line", path);
+    if (ferror(f)) return xmc_error_set(err, XMC_ERR_IO, "%s: read error", path);
+    return XMC_OK;
+}
+
 xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
 {
     memset(m, 0, sizeof *m);
@@ -305,8 +314,10 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
     int have_b = 0;
     unsigned long long rows = 0, cols = 0, lineno = 0;
 
+    errno = 0;
     if ((len = getline(&line, &cap, f)) < 0) {
-        rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: empty file, expected 'ROWS COLS'", path);
+        if (!(rc = line_error(f, path, err)))
+            rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: empty file, expected 'ROWS COLS'", path);
         goto out;
     }
     lineno = 1;
@@ -324,9 +335,11 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
     if ((rc = xmc_csr_builder_init(&b, (uint32_t)cols, err))) goto out;
     have_b = 1;
     for (unsigned long long r = 0; r < rows; r++) {
+        errno = 0;
         if ((len = getline(&line, &cap, f)) < 0) {
-            rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: file ends after %llu of %llu rows", path,
-                               lineno + 1, r, rows);
+            if (!(rc = line_error(f, path, err)))
+                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: file ends after %llu of %llu rows", path,
+                                   lineno + 1, r, rows);
             goto out;
         }
         lineno++;
@@ -353,7 +366,7 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
         }
         if ((rc = xmc_csr_builder_end_row(&b, err))) goto out;
     }
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    while ((errno = 0, len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         for (ssize_t i = 0; i < len; i++) {
             if (line[i] != ' ' && line[i] != '\n' && line[i] != '\r') {
@@ -362,6 +375,7 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
             }
         }
     }
+    if ((rc = line_error(f, path, err))) goto out;
     xmc_csr_builder_finish(&b, m);
     m->cols = (uint32_t)cols;
     have_b = 0;
