@@ -131,7 +131,7 @@ test-asan:
 # The CUnit suites under valgrind (memcheck, leaks); the Kafka end-to-end suite is left to test-asan there.
 test-valgrind: all $(TEST_BIN)
 	@BUILD=$(BUILD) VALGRIND="valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite -q" \
-	  SKIP="test_xmcd" NO_CLI=1 bash tests/run.sh
+	  SKIP="test_xmcd test_xmcd_stage" NO_CLI=1 bash tests/run.sh
 
 # R19 (tests/test_alloc_faults.c) alone under ASan+UBSan: the Nth allocation or read failed for N = 1..K in the
 # model, encoder and data loaders, the batch paths and the stage plugin. `make test` runs it too (a few seconds).
