@@ -771,6 +771,55 @@ static void test_R11_slow_batch_detected_rejoins_no_loss(void)
     xh_finish(&e, seen, 0);
 }
 
+/* ---- R10 / backpressure: an eager rebalance while consumption is paused --------------------------------- */
+
+/* Replaces the first occurrence of from (same length as to) in the config file. */
+static void xh_conf_patch(const char *conf, const char *from, const char *to)
+{
+    char text[8192];
+    FILE *f = fopen(conf, "r");
+    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[len] = 0;
+    char *p = strstr(text, from);
+    CU_ASSERT_FATAL(p != NULL && strlen(from) == strlen(to));
+    memcpy(p, to, strlen(to));
+    tu_write_file(conf, text);
+}
+
+/* The outputs' broker goes down, so the records in flight reach delivery.max_inflight and xmcd pauses its
+ * partitions; then the group rebalances (eager: everything revoked and assigned again). librdkafka keeps an
+ * application pause across unassign/assign, so the partitions must come back resumed (or paused on purpose),
+ * never paused with xmcd believing they are not: once the broker is back every record is accounted. */
+static void test_R10_rebalance_while_paused_resumes(void)
+{
+    const int n = 600;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 50, 0, 30000) == 0);
+    xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 1000");
+    /* inputs, the DLQ and the group on brokers 1-2; the outputs alone on broker 3 */
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
+    }
+    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 1);
+    rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    rd_kafka_mock_broker_set_down(e.mock.mc, 3);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    CU_ASSERT_EQUAL_FATAL(xh_wait_log(e.log, "event=backpressure_pause", 1, 20), 0);
+    int assigned = xh_file_count(e.log, "event=assigned");
+    rd_kafka_mock_push_request_errors(e.mock.mc, 12 /* Heartbeat */, 1, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=assigned", assigned + 1, 40), 0); /* revoked and assigned again */
+    rd_kafka_mock_broker_set_up(e.mock.mc, 3);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 40);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    xh_finish(&e, seen, ok != n);
+}
+
 /* ---- R2 / R4 on the mock: exactly-once call sequence and error classes -------------------------------- */
 
 /* The mock shows only the transactional call sequence (KAFKA-MOCK.md Q4): read_committed sees aborted records
@@ -861,6 +910,8 @@ int main(int argc, char **argv)
                 test_R10_rebalance_1_3_1_all_accounted);
     CU_add_test(CU_add_suite("R11", NULL, NULL), "R11_slow_batch_detected_rejoins_no_loss",
                 test_R11_slow_batch_detected_rejoins_no_loss);
+    CU_add_test(CU_add_suite("R10_paused", NULL, NULL), "R10_rebalance_while_paused_resumes",
+                test_R10_rebalance_while_paused_resumes);
     CU_add_test(CU_add_suite("R2_R4_eos", NULL, NULL), "R2_R4_exactly_once_call_sequence_and_error_classes",
                 test_R2_R4_exactly_once_call_sequence_and_error_classes);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);

@@ -334,7 +334,13 @@ void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
         } else {
             rd_kafka_assign(d->consumer, parts);
         }
-        if (d->paused) rd_kafka_pause_partitions(d->consumer, parts);
+        /* librdkafka keeps an application pause on a partition across unassign/assign: a partition revoked
+         * while paused would come back paused for good once d->paused is cleared, so set each newly assigned
+         * partition's state explicitly */
+        if (d->paused)
+            rd_kafka_pause_partitions(d->consumer, parts);
+        else
+            rd_kafka_resume_partitions(d->consumer, parts);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
