@@ -820,6 +820,43 @@ static void test_R10_rebalance_while_paused_resumes(void)
     xh_finish(&e, seen, ok != n);
 }
 
+/* R7 and R10 together: the DLQ's broker is down, so a poison record's partition has acknowledged outputs
+ * behind an unacknowledged dead letter when the group rebalances (eager; the drain deadline passes). The
+ * revoked partition's bookkeeping must give back exactly its unacknowledged records: once the DLQ is back,
+ * records produced after the rebalance are consumed and everything is accounted. */
+static void test_R7_R10_rebalance_with_dlq_down(void)
+{
+    const int n = 400, poison = 110;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 1500) == 0);
+    xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 1000");
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 1 + p % 2);
+    }
+    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 3);
+    rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    rd_kafka_mock_broker_set_down(e.mock.mc, 3);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, poison, xh_value_plain), poison);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison, poison + 1, xh_value_mixed), 1); /* BAD */
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison + 1, 200, xh_value_plain), 200 - poison - 1);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=dlq_delivery_failed", 1, 20), 0);
+    xh_sleep_ms(500); /* the good records behind the poison one are acknowledged */
+    int assigned = xh_file_count(e.log, "event=assigned");
+    rd_kafka_mock_push_request_errors(e.mock.mc, 12 /* Heartbeat */, 1, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=assigned", assigned + 1, 40), 0);
+    rd_kafka_mock_broker_set_up(e.mock.mc, 3);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 200, n, xh_value_plain), n - 200);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 40);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT(seen[poison].dlq >= 1);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    xh_finish(&e, seen, ok != n);
+}
+
 /* ---- R2 / R4 on the mock: exactly-once call sequence and error classes -------------------------------- */
 
 /* The mock shows only the transactional call sequence (KAFKA-MOCK.md Q4): read_committed sees aborted records
@@ -912,6 +949,8 @@ int main(int argc, char **argv)
                 test_R11_slow_batch_detected_rejoins_no_loss);
     CU_add_test(CU_add_suite("R10_paused", NULL, NULL), "R10_rebalance_while_paused_resumes",
                 test_R10_rebalance_while_paused_resumes);
+    CU_add_test(CU_add_suite("R7_R10", NULL, NULL), "R7_R10_rebalance_with_dlq_down",
+                test_R7_R10_rebalance_with_dlq_down);
     CU_add_test(CU_add_suite("R2_R4_eos", NULL, NULL), "R2_R4_exactly_once_call_sequence_and_error_classes",
                 test_R2_R4_exactly_once_call_sequence_and_error_classes);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);

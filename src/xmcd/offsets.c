@@ -96,7 +96,10 @@ static void xmcd_offsets_detach(xmcd_offsets *offsets, size_t index)
     xmcd_part *part = offsets->parts[index];
     offsets->parts[index] = offsets->parts[--offsets->n];
     part->detached = 1;
-    offsets->pending -= part->count; /* their late acknowledgements no longer count */
+    /* their late acknowledgements no longer count; the ring also holds finished records waiting behind an
+     * unfinished one, which were already taken off pending */
+    for (size_t i = 0; i < part->count; i++)
+        if (!part->done[(part->head + i) % part->cap]) offsets->pending--;
     xmcd_part_unref(part);
 }
 
