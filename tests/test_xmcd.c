@@ -917,6 +917,41 @@ static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
     xh_inputs = NULL;
 }
 
+/* Exactly-once: an aborted transaction drops the copies still in flight (their records are consumed again
+ * after the rewind); a rebalance after that must find the in-flight count exact, so that records produced
+ * after it are consumed and accounted. */
+static void test_R2_R4_eos_abort_then_rebalance(void)
+{
+    const int n = 600;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_delivery_extra = "mode = \"exactly-once\"; transactional_id = \"xmcd-test-2\";";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_delivery_extra = "";
+    xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 3000");
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
+    }
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 200, xh_value_plain), 200);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 200, seen, 30), 200);
+    rd_kafka_mock_push_request_errors(e.mock.mc, 24 /* AddPartitionsToTxn */, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 200, 400, xh_value_plain), 200);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=txn_abort ", 1, 20), 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 400, seen, 30), 400);
+    int assigned = xh_file_count(e.log, "event=assigned");
+    rd_kafka_mock_push_request_errors(e.mock.mc, 12 /* Heartbeat */, 1, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=assigned", assigned + 1, 40), 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 400, n, xh_value_plain), n - 400);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 30);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT(xh_file_count(e.log, "inflight=184467") == 0); /* never wrapped below zero */
+    xh_finish(&e, seen, ok != n);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -953,6 +988,8 @@ int main(int argc, char **argv)
                 test_R7_R10_rebalance_with_dlq_down);
     CU_add_test(CU_add_suite("R2_R4_eos", NULL, NULL), "R2_R4_exactly_once_call_sequence_and_error_classes",
                 test_R2_R4_exactly_once_call_sequence_and_error_classes);
+    CU_add_test(CU_add_suite("R2_R4_eos_rebalance", NULL, NULL), "R2_R4_eos_abort_then_rebalance",
+                test_R2_R4_eos_abort_then_rebalance);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);
     return tu_run(argc, argv);
 }

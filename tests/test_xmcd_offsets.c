@@ -1,6 +1,8 @@
 /* test_xmcd_offsets.c: xmcd's offset tracker (src/xmcd/offsets.c) alone: the commit point follows the lowest
  * unfinished offset, the pending count stays exact when a partition with finished records waiting behind an
- * unfinished one is revoked. */
+ * unfinished one is revoked, and a dropped record releases its slot without the commit point passing it. */
+#include <malloc.h>
+
 #include "../src/xmcd/offsets.h"
 #include "testutil.h"
 
@@ -70,11 +72,52 @@ static void test_revoke_with_finished_behind_unfinished(void)
     xmcd_offsets_free(o);
 }
 
+/* A dropped record (exactly-once: a copy of an aborted transaction) is never committed past, does not count
+ * twice when its partition is revoked, and does not hold its ring: a partition that keeps running after a
+ * drop uses bounded memory. */
+static void test_drop_blocks_commit_and_frees_slot(void)
+{
+    xmcd_offsets *o = xmcd_offsets_new();
+    rd_kafka_topic_partition_list_t *l = parts(1);
+    CU_ASSERT_EQUAL(xmcd_offsets_assign(o, l), 0);
+    uint64_t seq[3];
+    xmcd_part *h[3];
+    for (int i = 0; i < 3; i++) h[i] = xmcd_offsets_track(o, "in", 0, 20 + i, &seq[i]);
+    xmcd_offsets_done(o, h[0], seq[0]);
+    xmcd_offsets_drop(o, h[1], seq[1]);
+    xmcd_offsets_done(o, h[2], seq[2]);
+    CU_ASSERT_EQUAL(commit_point(o, 0), 21); /* stops below the dropped record */
+    CU_ASSERT_EQUAL(xmcd_offsets_pending(o), 0);
+    /* a long run after the drop: the ring does not grow with it */
+    struct mallinfo2 before = mallinfo2();
+    int untracked = 0;
+    for (int64_t off = 23; off < 23 + 2000000; off++) {
+        uint64_t s;
+        xmcd_part *p = xmcd_offsets_track(o, "in", 0, off, &s);
+        if (p)
+            xmcd_offsets_done(o, p, s);
+        else
+            untracked++;
+    }
+    struct mallinfo2 after = mallinfo2();
+    CU_ASSERT_EQUAL(untracked, 0);
+    CU_ASSERT(after.uordblks < before.uordblks + (1u << 20));
+    CU_ASSERT_EQUAL(commit_point(o, 0), 21);
+    uint64_t s;
+    xmcd_part *p = xmcd_offsets_track(o, "in", 0, 3000000, &s);
+    xmcd_offsets_drop(o, p, s);
+    xmcd_offsets_revoke(o, NULL);
+    CU_ASSERT_EQUAL(xmcd_offsets_pending(o), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    xmcd_offsets_free(o);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("xmcd_offsets", NULL, NULL);
     TU_ADD(s, test_commit_point_waits_for_lowest);
     TU_ADD(s, test_revoke_with_finished_behind_unfinished);
+    TU_ADD(s, test_drop_blocks_commit_and_frees_slot);
     return tu_run(argc, argv);
 }
