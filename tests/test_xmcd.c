@@ -917,6 +917,50 @@ static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
     xh_inputs = NULL;
 }
 
+/* ---- R6 / R7: a dead letter larger than the producer accepts --------------------------------------------- */
+
+static const char *xh_value_huge_at_100(int id, size_t *len)
+{
+    static char buf[3000];
+    if (id != 100) return xh_value_plain(id, len);
+    memset(buf, 'h', sizeof buf);
+    *len = sizeof buf;
+    return buf;
+}
+
+/* A poison record whose dead-letter copy the producer refuses as too large (message.max.bytes, here lowered
+ * to 2000 bytes on xmcd's producer; a real input topic may hold records a little over the producer's default
+ * 1,000,000) can never be sent as it is: it must still be dead-lettered once (without its value, with the
+ * reason) instead of being retried forever with its partition's commit stuck below it. */
+static void xh_dlq_too_large_run(const char *delivery)
+{
+    const int n = 201;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_delivery_extra = delivery;
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 10000, "kafka_producer = [ \"message.max.bytes=2000\" ];");
+    xh_delivery_extra = "";
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_huge_at_100), n);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 20);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT_EQUAL(seen[100].dlq, 1);
+    CU_ASSERT_STRING_EQUAL(seen[100].code, "TOO_LARGE");
+    if (!strstr(delivery, "exactly-once")) /* the mock does not store offsets sent to transactions */
+        CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    CU_ASSERT(xh_file_count(e.log, "event=dlq_produce_failed") < 3);
+    xh_finish(&e, seen, ok != n);
+}
+
+static void test_R6_dlq_copy_too_large_for_producer(void) { xh_dlq_too_large_run(""); }
+
+static void test_R6_eos_dlq_copy_too_large_for_producer(void)
+{
+    xh_dlq_too_large_run("mode = \"exactly-once\"; transactional_id = \"xmcd-test-3\";");
+}
+
 /* Exactly-once: an aborted transaction drops the copies still in flight (their records are consumed again
  * after the rewind); a rebalance after that must find the in-flight count exact, so that records produced
  * after it are consumed and accounted. */
@@ -962,6 +1006,10 @@ int main(int argc, char **argv)
     CU_add_test(CU_add_suite("abi", NULL, NULL), "plugin_abi_mismatch_refused", test_plugin_abi_mismatch_refused);
     CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",
                 test_R6_poison_records_dead_lettered_once);
+    CU_add_test(CU_add_suite("R6_dlq_large", NULL, NULL), "R6_dlq_copy_too_large_for_producer",
+                test_R6_dlq_copy_too_large_for_producer);
+    CU_add_test(CU_add_suite("R6_eos_dlq_large", NULL, NULL), "R6_eos_dlq_copy_too_large_for_producer",
+                test_R6_eos_dlq_copy_too_large_for_producer);
     CU_add_test(CU_add_suite("R13", NULL, NULL), "R13_refused_model_old_serves_then_good_taken",
                 test_R13_refused_model_old_serves_then_good_taken);
     CU_add_test(CU_add_suite("R15", NULL, NULL), "R15_bad_config_on_sighup_keeps_running",
