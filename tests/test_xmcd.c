@@ -671,6 +671,34 @@ static void test_R4_fatal_producer_error_exits_1_without_commit(void)
     xh_finish(&e, seen, rc != 1 || violations);
 }
 
+/* A fatal consumer error (static membership fenced: Heartbeat FENCED_INSTANCE_ID with group.instance.id set).
+ * librdkafka hands a high-level consumer's fatal error to consumer_poll() as a message with _FATAL, not to
+ * error_cb: xmcd must stop (exit 1, kafka_fatal logged) instead of idling with a dead consumer. */
+static void test_R4_fatal_consumer_error_exits_1(void)
+{
+    const int n = 300;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_consumer_extra = ", \"group.instance.id=xmcd-static-1\"";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_consumer_extra = "";
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 30), n);
+    xh_push1(&e, 12 /* Heartbeat */, RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID);
+    int rc = xh_wait_exit(e.pid, 20);
+    e.pid = 0;
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(xh_file_count(e.log, "event=kafka_fatal client=xmcd-consumer") >= 1);
+    CU_ASSERT(xh_file_count(e.log, "event=stopped exit=1") == 1);
+    if (rc != 1) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
 /* ---- R10: rebalance 1 -> 3 -> 1 instances -------------------------------------------------------------- */
 
 /* Duplicates only from uncommitted tails: a record below the offset committed at snapshot k gets no new copy
@@ -1026,6 +1054,8 @@ int main(int argc, char **argv)
                 test_R4_retriable_error_matrix_no_loss);
     CU_add_test(CU_add_suite("R4_fatal", NULL, NULL), "R4_fatal_producer_error_exits_1_without_commit",
                 test_R4_fatal_producer_error_exits_1_without_commit);
+    CU_add_test(CU_add_suite("R4_fatal_consumer", NULL, NULL), "R4_fatal_consumer_error_exits_1",
+                test_R4_fatal_consumer_error_exits_1);
     CU_add_test(CU_add_suite("R10", NULL, NULL), "R10_rebalance_1_3_1_all_accounted",
                 test_R10_rebalance_1_3_1_all_accounted);
     CU_add_test(CU_add_suite("R11", NULL, NULL), "R11_slow_batch_detected_rejoins_no_loss",

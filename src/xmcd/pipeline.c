@@ -378,6 +378,9 @@ static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
             xmcd_count(&d->stats.max_poll_exceeded, 1);
             xmcd_log(XMCD_LOG_ERROR, "max_poll_exceeded", "reason=%s action=rejoin",
                      xmcd_log_q(rd_kafka_message_errstr(m)));
+        } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            /* a high-level consumer's fatal error (e.g. a fenced static member) comes here, not to error_cb */
+            xmcd_kafka_error_cb(d->consumer, m->err, rd_kafka_message_errstr(m), d);
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             xmcd_count(&d->stats.consume_errors, 1);
             xmcd_log(XMCD_LOG_WARN, "consume_error", "error=%s reason=%s", rd_kafka_err2name(m->err),
