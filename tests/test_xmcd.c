@@ -343,6 +343,12 @@ static void test_R15_bad_config_on_sighup_keeps_running(void)
     }
     kill(e.pid, SIGHUP);
     CU_ASSERT_EQUAL(xh_wait_log(e.log, "key=batch.max_records old=200 new=150", 1, 10), 0);
+    /* restart-only keys that changed are named, not silently ignored */
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 20000, "kafka_producer = [ \"linger.ms=7\" ];");
+    kill(e.pid, SIGHUP);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_restart_needed key=delivery.message_timeout_ms", 1, 10), 0);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_restart_needed key=kafka_producer", 1, 10), 0);
+    CU_ASSERT(xh_file_count(e.log, "event=config_restart_needed key=kafka_consumer") == 0);
     /* and it still works */
     CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 30), n);
