@@ -395,9 +395,13 @@ static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
                                                &seq)
                           : NULL;
     if (!part) {
-        /* not ours (revoked meanwhile) or no memory: not processed, so never committed past */
-        xmcd_log(XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=%s", (int)m->partition,
-                 (long long)m->offset, rec ? "not_assigned" : "out_of_memory");
+        /* not ours (revoked meanwhile): not processed, the owner consumes it. No memory for an assigned
+         * partition: the later records' acknowledgements would move the commit point past this untracked one,
+         * so stop without committing anything more */
+        int oom = !rec || xmcd_offsets_is_assigned(d->offsets, rd_kafka_topic_name(m->rkt), m->partition);
+        xmcd_log(oom ? XMCD_LOG_ERROR : XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=%s",
+                 (int)m->partition, (long long)m->offset, oom ? "out_of_memory" : "not_assigned");
+        if (oom) d->fatal = 1;
         free(rec);
         rd_kafka_message_destroy(m);
         return;
