@@ -110,6 +110,10 @@ $(BUILD)/tests/test_alloc_faults: $(PLUGIN_OBJ)
 $(BUILD)/tests/test_alloc_faults: private TEST_OBJ := $(PLUGIN_OBJ)
 $(BUILD)/tests/test_alloc_faults: private TEST_LDFLAGS := $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f))
 
+# xmcd's offset tracker is unit-tested alone
+$(BUILD)/tests/test_xmcd_offsets: $(BUILD)/src/xmcd/offsets.o
+$(BUILD)/tests/test_xmcd_offsets: private TEST_OBJ := $(BUILD)/src/xmcd/offsets.o
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d)
 
 # ---- tests ---------------------------------------------------------------------------------------------

@@ -343,6 +343,12 @@ static void test_R15_bad_config_on_sighup_keeps_running(void)
     }
     kill(e.pid, SIGHUP);
     CU_ASSERT_EQUAL(xh_wait_log(e.log, "key=batch.max_records old=200 new=150", 1, 10), 0);
+    /* restart-only keys that changed are named, not silently ignored */
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 20000, "kafka_producer = [ \"linger.ms=7\" ];");
+    kill(e.pid, SIGHUP);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_restart_needed key=delivery.message_timeout_ms", 1, 10), 0);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_restart_needed key=kafka_producer", 1, 10), 0);
+    CU_ASSERT(xh_file_count(e.log, "event=config_restart_needed key=kafka_consumer") == 0);
     /* and it still works */
     CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 30), n);
@@ -671,6 +677,34 @@ static void test_R4_fatal_producer_error_exits_1_without_commit(void)
     xh_finish(&e, seen, rc != 1 || violations);
 }
 
+/* A fatal consumer error (static membership fenced: Heartbeat FENCED_INSTANCE_ID with group.instance.id set).
+ * librdkafka hands a high-level consumer's fatal error to consumer_poll() as a message with _FATAL, not to
+ * error_cb: xmcd must stop (exit 1, kafka_fatal logged) instead of idling with a dead consumer. */
+static void test_R4_fatal_consumer_error_exits_1(void)
+{
+    const int n = 300;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_consumer_extra = ", \"group.instance.id=xmcd-static-1\"";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_consumer_extra = "";
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 30), n);
+    xh_push1(&e, 12 /* Heartbeat */, RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID);
+    int rc = xh_wait_exit(e.pid, 20);
+    e.pid = 0;
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(xh_file_count(e.log, "event=kafka_fatal client=xmcd-consumer") >= 1);
+    CU_ASSERT(xh_file_count(e.log, "event=stopped exit=1") == 1);
+    if (rc != 1) xh_dump_log(&e);
+    xh_env_down(&e);
+    free(seen);
+    free(xh_inputs);
+    xh_inputs = NULL;
+}
+
 /* ---- R10: rebalance 1 -> 3 -> 1 instances -------------------------------------------------------------- */
 
 /* Duplicates only from uncommitted tails: a record below the offset committed at snapshot k gets no new copy
@@ -771,6 +805,92 @@ static void test_R11_slow_batch_detected_rejoins_no_loss(void)
     xh_finish(&e, seen, 0);
 }
 
+/* ---- R10 / backpressure: an eager rebalance while consumption is paused --------------------------------- */
+
+/* Replaces the first occurrence of from (same length as to) in the config file. */
+static void xh_conf_patch(const char *conf, const char *from, const char *to)
+{
+    char text[8192];
+    FILE *f = fopen(conf, "r");
+    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[len] = 0;
+    char *p = strstr(text, from);
+    CU_ASSERT_FATAL(p != NULL && strlen(from) == strlen(to));
+    memcpy(p, to, strlen(to));
+    tu_write_file(conf, text);
+}
+
+/* The outputs' broker goes down, so the records in flight reach delivery.max_inflight and xmcd pauses its
+ * partitions; then the group rebalances (eager: everything revoked and assigned again). librdkafka keeps an
+ * application pause across unassign/assign, so the partitions must come back resumed (or paused on purpose),
+ * never paused with xmcd believing they are not: once the broker is back every record is accounted. */
+static void test_R10_rebalance_while_paused_resumes(void)
+{
+    const int n = 600;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 50, 0, 30000) == 0);
+    xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 1000");
+    /* inputs, the DLQ and the group on brokers 1-2; the outputs alone on broker 3 */
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
+    }
+    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 1);
+    rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    rd_kafka_mock_broker_set_down(e.mock.mc, 3);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    CU_ASSERT_EQUAL_FATAL(xh_wait_log(e.log, "event=backpressure_pause", 1, 20), 0);
+    int assigned = xh_file_count(e.log, "event=assigned");
+    rd_kafka_mock_push_request_errors(e.mock.mc, 12 /* Heartbeat */, 1, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=assigned", assigned + 1, 40), 0); /* revoked and assigned again */
+    rd_kafka_mock_broker_set_up(e.mock.mc, 3);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 40);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    xh_finish(&e, seen, ok != n);
+}
+
+/* R7 and R10 together: the DLQ's broker is down, so a poison record's partition has acknowledged outputs
+ * behind an unacknowledged dead letter when the group rebalances (eager; the drain deadline passes). The
+ * revoked partition's bookkeeping must give back exactly its unacknowledged records: once the DLQ is back,
+ * records produced after the rebalance are consumed and everything is accounted. */
+static void test_R7_R10_rebalance_with_dlq_down(void)
+{
+    const int n = 400, poison = 110;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 1500) == 0);
+    xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 1000");
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 1 + p % 2);
+    }
+    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 3);
+    rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    rd_kafka_mock_broker_set_down(e.mock.mc, 3);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, poison, xh_value_plain), poison);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison, poison + 1, xh_value_mixed), 1); /* BAD */
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison + 1, 200, xh_value_plain), 200 - poison - 1);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=dlq_delivery_failed", 1, 20), 0);
+    xh_sleep_ms(500); /* the good records behind the poison one are acknowledged */
+    int assigned = xh_file_count(e.log, "event=assigned");
+    rd_kafka_mock_push_request_errors(e.mock.mc, 12 /* Heartbeat */, 1, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=assigned", assigned + 1, 40), 0);
+    rd_kafka_mock_broker_set_up(e.mock.mc, 3);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 200, n, xh_value_plain), n - 200);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 40);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT(seen[poison].dlq >= 1);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    xh_finish(&e, seen, ok != n);
+}
+
 /* ---- R2 / R4 on the mock: exactly-once call sequence and error classes -------------------------------- */
 
 /* The mock shows only the transactional call sequence (KAFKA-MOCK.md Q4): read_committed sees aborted records
@@ -831,6 +951,85 @@ static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
     xh_inputs = NULL;
 }
 
+/* ---- R6 / R7: a dead letter larger than the producer accepts --------------------------------------------- */
+
+static const char *xh_value_huge_at_100(int id, size_t *len)
+{
+    static char buf[3000];
+    if (id != 100) return xh_value_plain(id, len);
+    memset(buf, 'h', sizeof buf);
+    *len = sizeof buf;
+    return buf;
+}
+
+/* A poison record whose dead-letter copy the producer refuses as too large (message.max.bytes, here lowered
+ * to 2000 bytes on xmcd's producer; a real input topic may hold records a little over the producer's default
+ * 1,000,000) can never be sent as it is: it must still be dead-lettered once (without its value, with the
+ * reason) instead of being retried forever with its partition's commit stuck below it. */
+static void xh_dlq_too_large_run(const char *delivery)
+{
+    const int n = 201;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_delivery_extra = delivery;
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 10000, "kafka_producer = [ \"message.max.bytes=2000\" ];");
+    xh_delivery_extra = "";
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_huge_at_100), n);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 20);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT_EQUAL(seen[100].dlq, 1);
+    CU_ASSERT_STRING_EQUAL(seen[100].code, "TOO_LARGE");
+    if (!strstr(delivery, "exactly-once")) /* the mock does not store offsets sent to transactions */
+        CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    CU_ASSERT(xh_file_count(e.log, "event=dlq_produce_failed") < 3);
+    xh_finish(&e, seen, ok != n);
+}
+
+static void test_R6_dlq_copy_too_large_for_producer(void) { xh_dlq_too_large_run(""); }
+
+static void test_R6_eos_dlq_copy_too_large_for_producer(void)
+{
+    xh_dlq_too_large_run("mode = \"exactly-once\"; transactional_id = \"xmcd-test-3\";");
+}
+
+/* Exactly-once: an aborted transaction drops the copies still in flight (their records are consumed again
+ * after the rewind); a rebalance after that must find the in-flight count exact, so that records produced
+ * after it are consumed and accounted. */
+static void test_R2_R4_eos_abort_then_rebalance(void)
+{
+    const int n = 600;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_delivery_extra = "mode = \"exactly-once\"; transactional_id = \"xmcd-test-2\";";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_delivery_extra = "";
+    xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 3000");
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
+    }
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 200, xh_value_plain), 200);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 200, seen, 30), 200);
+    rd_kafka_mock_push_request_errors(e.mock.mc, 24 /* AddPartitionsToTxn */, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 200, 400, xh_value_plain), 200);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=txn_abort ", 1, 20), 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 400, seen, 30), 400);
+    int assigned = xh_file_count(e.log, "event=assigned");
+    rd_kafka_mock_push_request_errors(e.mock.mc, 12 /* Heartbeat */, 1, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=assigned", assigned + 1, 40), 0);
+    CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 400, n, xh_value_plain), n - 400);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 30);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT(xh_file_count(e.log, "inflight=184467") == 0); /* never wrapped below zero */
+    xh_finish(&e, seen, ok != n);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -841,6 +1040,10 @@ int main(int argc, char **argv)
     CU_add_test(CU_add_suite("abi", NULL, NULL), "plugin_abi_mismatch_refused", test_plugin_abi_mismatch_refused);
     CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",
                 test_R6_poison_records_dead_lettered_once);
+    CU_add_test(CU_add_suite("R6_dlq_large", NULL, NULL), "R6_dlq_copy_too_large_for_producer",
+                test_R6_dlq_copy_too_large_for_producer);
+    CU_add_test(CU_add_suite("R6_eos_dlq_large", NULL, NULL), "R6_eos_dlq_copy_too_large_for_producer",
+                test_R6_eos_dlq_copy_too_large_for_producer);
     CU_add_test(CU_add_suite("R13", NULL, NULL), "R13_refused_model_old_serves_then_good_taken",
                 test_R13_refused_model_old_serves_then_good_taken);
     CU_add_test(CU_add_suite("R15", NULL, NULL), "R15_bad_config_on_sighup_keeps_running",
@@ -857,12 +1060,20 @@ int main(int argc, char **argv)
                 test_R4_retriable_error_matrix_no_loss);
     CU_add_test(CU_add_suite("R4_fatal", NULL, NULL), "R4_fatal_producer_error_exits_1_without_commit",
                 test_R4_fatal_producer_error_exits_1_without_commit);
+    CU_add_test(CU_add_suite("R4_fatal_consumer", NULL, NULL), "R4_fatal_consumer_error_exits_1",
+                test_R4_fatal_consumer_error_exits_1);
     CU_add_test(CU_add_suite("R10", NULL, NULL), "R10_rebalance_1_3_1_all_accounted",
                 test_R10_rebalance_1_3_1_all_accounted);
     CU_add_test(CU_add_suite("R11", NULL, NULL), "R11_slow_batch_detected_rejoins_no_loss",
                 test_R11_slow_batch_detected_rejoins_no_loss);
+    CU_add_test(CU_add_suite("R10_paused", NULL, NULL), "R10_rebalance_while_paused_resumes",
+                test_R10_rebalance_while_paused_resumes);
+    CU_add_test(CU_add_suite("R7_R10", NULL, NULL), "R7_R10_rebalance_with_dlq_down",
+                test_R7_R10_rebalance_with_dlq_down);
     CU_add_test(CU_add_suite("R2_R4_eos", NULL, NULL), "R2_R4_exactly_once_call_sequence_and_error_classes",
                 test_R2_R4_exactly_once_call_sequence_and_error_classes);
+    CU_add_test(CU_add_suite("R2_R4_eos_rebalance", NULL, NULL), "R2_R4_eos_abort_then_rebalance",
+                test_R2_R4_eos_abort_then_rebalance);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);
     return tu_run(argc, argv);
 }

@@ -221,6 +221,16 @@ static void xmcd_config_restart_only(const char *key, const char *a, const char 
                  xmcd_log_q(b ? b : ""));
 }
 
+/* 1 when two "key=value" lists (either may be NULL) hold different strings. */
+static int xmcd_config_kv_differ(const config_setting_t *a, const config_setting_t *b)
+{
+    int na = a ? config_setting_length(a) : 0, nb = b ? config_setting_length(b) : 0;
+    if (na != nb) return 1;
+    for (int i = 0; i < na; i++)
+        if (strcmp(config_setting_get_string_elem(a, i), config_setting_get_string_elem(b, i))) return 1;
+    return 0;
+}
+
 void xmcd_config_apply_live(xmcd_config *dst, const xmcd_config *src)
 {
     XMCD_LIVE_INT(batch_max_records, "batch.max_records");
@@ -241,6 +251,17 @@ void xmcd_config_apply_live(xmcd_config *dst, const xmcd_config *src)
     xmcd_config_restart_only("plugin.config.model_repo", dst->model_repo, src->model_repo);
     if (dst->mode != src->mode) xmcd_config_restart_only("delivery.mode", "changed", "");
     if (dst->http_port != src->http_port) xmcd_config_restart_only("stats.http_port", "changed", "");
+    /* the other restart-only keys: a change is named rather than silently ignored */
+    xmcd_config_restart_only("delivery.transactional_id", dst->transactional_id, src->transactional_id);
+    xmcd_config_restart_only("stats.http_addr", dst->http_addr, src->http_addr);
+    if (dst->message_timeout_ms != src->message_timeout_ms)
+        xmcd_config_restart_only("delivery.message_timeout_ms", "changed", "");
+    if (dst->kafka_log_level != src->kafka_log_level) xmcd_config_restart_only("log.kafka_level", "changed", "");
+    if (xmcd_config_kv_differ(dst->kafka, src->kafka)) xmcd_config_restart_only("kafka", "changed", "");
+    if (xmcd_config_kv_differ(dst->kafka_consumer, src->kafka_consumer))
+        xmcd_config_restart_only("kafka_consumer", "changed", "");
+    if (xmcd_config_kv_differ(dst->kafka_producer, src->kafka_producer))
+        xmcd_config_restart_only("kafka_producer", "changed", "");
 }
 
 int xmcd_config_kafka_apply(const config_setting_t *list, rd_kafka_conf_t *kconf, char *err, size_t errlen)

@@ -14,13 +14,14 @@ struct xmcd_part {
     char *topic;
     int32_t partition;
     int64_t *offs;      /* ring of pending offsets */
-    uint8_t *done;      /* ring of done flags */
+    uint8_t *done;      /* ring of flags: 0 pending, 1 done, 2 dropped (never committed past) */
     size_t cap, head, count;
     uint64_t head_seq;  /* sequence number of offs[head] */
     int64_t commit_at;  /* offset safe to commit, -1 = nothing consumed yet */
     int64_t committed;  /* last offset handed out for commit, -2 = must re-offer */
     int refs;
     int detached;
+    int blocked; /* a dropped record reached the head: commit_at stays below it for good */
 };
 
 struct xmcd_offsets {
@@ -96,7 +97,10 @@ static void xmcd_offsets_detach(xmcd_offsets *offsets, size_t index)
     xmcd_part *part = offsets->parts[index];
     offsets->parts[index] = offsets->parts[--offsets->n];
     part->detached = 1;
-    offsets->pending -= part->count; /* their late acknowledgements no longer count */
+    /* their late acknowledgements no longer count; the ring also holds finished records waiting behind an
+     * unfinished one, which were already taken off pending */
+    for (size_t i = 0; i < part->count; i++)
+        if (!part->done[(part->head + i) % part->cap]) offsets->pending--;
     xmcd_part_unref(part);
 }
 
@@ -152,16 +156,28 @@ xmcd_part *xmcd_offsets_track(xmcd_offsets *offsets, const char *topic, int32_t 
     return part;
 }
 
+int xmcd_offsets_is_assigned(const xmcd_offsets *offsets, const char *topic, int32_t partition)
+{
+    return xmcd_offsets_find(offsets, topic, partition, NULL) != NULL;
+}
+
+/* Marks seq done (1) or dropped (2) and moves the head over the finished prefix. */
+static void xmcd_part_finish(xmcd_part *part, uint64_t seq, uint8_t how)
+{
+    part->done[(part->head + (seq - part->head_seq)) % part->cap] = how;
+    while (part->count && part->done[part->head]) {
+        if (part->done[part->head] == 2) part->blocked = 1;
+        if (!part->blocked) part->commit_at = part->offs[part->head] + 1;
+        part->head = (part->head + 1) % part->cap;
+        part->head_seq++;
+        part->count--;
+    }
+}
+
 void xmcd_offsets_done(xmcd_offsets *offsets, xmcd_part *part, uint64_t seq)
 {
     if (!part->detached) {
-        part->done[(part->head + (seq - part->head_seq)) % part->cap] = 1;
-        while (part->count && part->done[part->head]) {
-            part->commit_at = part->offs[part->head] + 1;
-            part->head = (part->head + 1) % part->cap;
-            part->head_seq++;
-            part->count--;
-        }
+        xmcd_part_finish(part, seq, 1);
         offsets->pending--;
     }
     xmcd_part_unref(part);
@@ -169,8 +185,12 @@ void xmcd_offsets_done(xmcd_offsets *offsets, xmcd_part *part, uint64_t seq)
 
 void xmcd_offsets_drop(xmcd_offsets *offsets, xmcd_part *part, uint64_t seq)
 {
-    (void)seq;
-    if (!part->detached) offsets->pending--;
+    /* the slot is released (a ring stuck on it would grow without bound: exactly-once drops the copies of
+     * an aborted transaction and keeps running) but the commit point stops below it */
+    if (!part->detached) {
+        xmcd_part_finish(part, seq, 2);
+        offsets->pending--;
+    }
     xmcd_part_unref(part);
 }
 

@@ -29,6 +29,8 @@ void xmcd_offsets_revoke(xmcd_offsets *offsets, const rd_kafka_topic_partition_l
  * memory (the record must then not be processed). */
 xmcd_part *xmcd_offsets_track(xmcd_offsets *offsets, const char *topic, int32_t partition, int64_t offset,
                               uint64_t *seq);
+/* 1 when topic/partition is assigned (tracked), else 0. */
+int xmcd_offsets_is_assigned(const xmcd_offsets *offsets, const char *topic, int32_t partition);
 /* Marks a tracked record finished and drops its partition reference (the handle may be freed). */
 void xmcd_offsets_done(xmcd_offsets *offsets, xmcd_part *part, uint64_t seq);
 

@@ -334,7 +334,13 @@ void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
         } else {
             rd_kafka_assign(d->consumer, parts);
         }
-        if (d->paused) rd_kafka_pause_partitions(d->consumer, parts);
+        /* librdkafka keeps an application pause on a partition across unassign/assign: a partition revoked
+         * while paused would come back paused for good once d->paused is cleared, so set each newly assigned
+         * partition's state explicitly */
+        if (d->paused)
+            rd_kafka_pause_partitions(d->consumer, parts);
+        else
+            rd_kafka_resume_partitions(d->consumer, parts);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -372,6 +378,9 @@ static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
             xmcd_count(&d->stats.max_poll_exceeded, 1);
             xmcd_log(XMCD_LOG_ERROR, "max_poll_exceeded", "reason=%s action=rejoin",
                      xmcd_log_q(rd_kafka_message_errstr(m)));
+        } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            /* a high-level consumer's fatal error (e.g. a fenced static member) comes here, not to error_cb */
+            xmcd_kafka_error_cb(d->consumer, m->err, rd_kafka_message_errstr(m), d);
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             xmcd_count(&d->stats.consume_errors, 1);
             xmcd_log(XMCD_LOG_WARN, "consume_error", "error=%s reason=%s", rd_kafka_err2name(m->err),
@@ -386,9 +395,13 @@ static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
                                                &seq)
                           : NULL;
     if (!part) {
-        /* not ours (revoked meanwhile) or no memory: not processed, so never committed past */
-        xmcd_log(XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=%s", (int)m->partition,
-                 (long long)m->offset, rec ? "not_assigned" : "out_of_memory");
+        /* not ours (revoked meanwhile): not processed, the owner consumes it. No memory for an assigned
+         * partition: the later records' acknowledgements would move the commit point past this untracked one,
+         * so stop without committing anything more */
+        int oom = !rec || xmcd_offsets_is_assigned(d->offsets, rd_kafka_topic_name(m->rkt), m->partition);
+        xmcd_log(oom ? XMCD_LOG_ERROR : XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=%s",
+                 (int)m->partition, (long long)m->offset, oom ? "out_of_memory" : "not_assigned");
+        if (oom) d->fatal = 1;
         free(rec);
         rd_kafka_message_destroy(m);
         return;
