@@ -995,6 +995,37 @@ static void test_R6_eos_dlq_copy_too_large_for_producer(void)
     xh_dlq_too_large_run("mode = \"exactly-once\"; transactional_id = \"xmcd-test-3\";");
 }
 
+/* The DLQ topic's broker refuses a dead letter as too large (a topic max.message.bytes below the input's):
+ * the copy goes again without its value (header xmc.error.value_omitted) instead of stalling its partition. */
+static void test_R6_dlq_copy_refused_by_broker_as_too_large(void)
+{
+    const int n = 300, poison = 110;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    for (int p = 0; p < XH_PARTS; p++) { /* only the dead-letter partition on broker 3 */
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 1 + p % 2);
+    }
+    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 3);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    rd_kafka_mock_broker_push_request_error_rtts(e.mock.mc, 3, 0 /* Produce */, 1,
+                                                 RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, poison, xh_value_plain), poison);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison, poison + 1, xh_value_mixed), 1); /* BAD */
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison + 1, n, xh_value_plain), n - poison - 1);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 30);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT_EQUAL(seen[poison].dlq, 1);
+    CU_ASSERT_EQUAL(seen[poison].value_ok, 0); /* without its value */
+    CU_ASSERT_EQUAL(seen[poison].has_all_headers, 1);
+    CU_ASSERT_STRING_EQUAL(seen[poison].code, "PLUGIN");
+    CU_ASSERT_EQUAL(xh_file_count(e.log, "event=dlq_value_omitted"), 1);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    xh_finish(&e, seen, ok != n);
+}
+
 /* Exactly-once: an aborted transaction drops the copies still in flight (their records are consumed again
  * after the rewind); a rebalance after that must find the in-flight count exact, so that records produced
  * after it are consumed and accounted. */
@@ -1040,6 +1071,8 @@ int main(int argc, char **argv)
     CU_add_test(CU_add_suite("abi", NULL, NULL), "plugin_abi_mismatch_refused", test_plugin_abi_mismatch_refused);
     CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",
                 test_R6_poison_records_dead_lettered_once);
+    CU_add_test(CU_add_suite("R6_dlq_refused", NULL, NULL), "R6_dlq_copy_refused_by_broker_as_too_large",
+                test_R6_dlq_copy_refused_by_broker_as_too_large);
     CU_add_test(CU_add_suite("R6_dlq_large", NULL, NULL), "R6_dlq_copy_too_large_for_producer",
                 test_R6_dlq_copy_too_large_for_producer);
     CU_add_test(CU_add_suite("R6_eos_dlq_large", NULL, NULL), "R6_eos_dlq_copy_too_large_for_producer",

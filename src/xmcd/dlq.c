@@ -42,8 +42,9 @@ void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message
 {
     const rd_kafka_message_t *in = rec->in;
     rec->target = XMCD_TARGET_DLQ;
-    rd_kafka_resp_err_t e = xmcd_producer_send(d, rec, in->payload, in->len, in->key, in->key_len,
-                                               xmcd_dlq_headers(d, rec, code, message, 0));
+    rd_kafka_resp_err_t e = rec->dlq_omit_value ? RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+                                                : xmcd_producer_send(d, rec, in->payload, in->len, in->key,
+                                                                     in->key_len, xmcd_dlq_headers(d, rec, code, message, 0));
     if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && in->len > 0) {
         /* larger than the producer accepts (message.max.bytes): as it is it can never go, and retrying it would
          * stall its partition for good (exactly-once: abort and rewind forever), so it goes without its value;
@@ -53,7 +54,8 @@ void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message
         e = xmcd_producer_send(d, rec, NULL, 0, in->key, in->key_len, xmcd_dlq_headers(d, rec, code, message, in->len));
     }
     if (e) {
-        if (!d->fatal) xmcd_log(XMCD_LOG_WARN, "dlq_produce_failed", "error=%s action=retry", rd_kafka_err2name(e));
+        if (!d->fatal && xmcd_log_due(d)) /* one line per 5 s, not one per record */
+            xmcd_log(XMCD_LOG_WARN, "dlq_produce_failed", "error=%s action=retry", rd_kafka_err2name(e));
         xmcd_count(&d->stats.dlq_retries, 1);
         xmcd_rec_dead_letter_later(d, rec, code, message);
     }

@@ -39,6 +39,14 @@ void xmcd_rec_abandon(xmcd *d, xmcd_rec *rec)
     xmcd_rec_free(d, rec);
 }
 
+int xmcd_log_due(xmcd *d)
+{
+    uint64_t now = xmcd_now_ns();
+    if (d->last_refusal_log_ns && now - d->last_refusal_log_ns < 5000000000ull) return 0;
+    d->last_refusal_log_ns = now;
+    return 1;
+}
+
 static void xmcd_retry_push(xmcd *d, xmcd_rec *rec, uint64_t delay_ms)
 {
     if (d->conf->mode == XMCD_MODE_EXACTLY_ONCE && !d->fatal) {
@@ -176,7 +184,8 @@ static void xmcd_send_output(xmcd *d, xmcd_rec *rec, const xmc_stage_out *out)
     rec->retry_key_len = key_len;
     rec->retry_headers = rd_kafka_headers_new(1);
     rd_kafka_header_add(rec->retry_headers, "xmc.model.version", -1, rec->model_version, -1);
-    if (!d->fatal) xmcd_log(XMCD_LOG_WARN, "produce_refused", "error=%s action=retry", rd_kafka_err2name(e));
+    if (!d->fatal && xmcd_log_due(d)) /* one line per 5 s, not one per record */
+        xmcd_log(XMCD_LOG_WARN, "produce_refused", "error=%s action=retry", rd_kafka_err2name(e));
     xmcd_count(&d->stats.produce_retries, 1);
     xmcd_retry_push(d, rec, 500);
 }

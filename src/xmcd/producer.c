@@ -53,6 +53,25 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
         xmcd_rec_dead_letter_later(d, rec, "PRODUCE", why);
         return;
     }
+    if (rec->target == XMCD_TARGET_DLQ && !rec->dlq_omit_value && msg->len > 0 &&
+        (msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || msg->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE)) {
+        /* the DLQ topic takes smaller records than the input (its max.message.bytes): retried as it is, the copy
+         * would stall its partition for good, so it goes again without its value (see dlq.c) */
+        char code[XMC_STAGE_CODE_MAX] = "PRODUCE", message[XMC_STAGE_MSG_MAX] = "dead letter refused as too large";
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t vl;
+        if (rd_kafka_message_headers(msg, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h) {
+            if (!rd_kafka_header_get_last(h, "xmc.error.code", &v, &vl) && v && vl < sizeof code)
+                snprintf(code, sizeof code, "%.*s", (int)vl, (const char *)v);
+            if (!rd_kafka_header_get_last(h, "xmc.error.message", &v, &vl) && v)
+                snprintf(message, sizeof message, "%.*s", (int)(vl < sizeof message ? vl : sizeof message - 1),
+                         (const char *)v);
+        }
+        rec->dlq_omit_value = 1;
+        xmcd_rec_dead_letter_later(d, rec, code, message);
+        return;
+    }
     xmcd_count(rec->target == XMCD_TARGET_DLQ ? &d->stats.dlq_retries : &d->stats.produce_retries, 1);
     uint64_t now = xmcd_now_ns();
     if (now - d->last_stall_log_ns > 5000000000ull) { /* one line per 5 s of stalling, not per record */

@@ -38,6 +38,7 @@ struct xmcd_rec {
     rd_kafka_headers_t *retry_headers;
     uint64_t retry_due_ns;
     char *dlq_reason; /* "CODE\0message": to be dead-lettered by the retry list (owned) */
+    int dlq_omit_value; /* the broker refused the dead letter as too large: send it without the value */
     struct xmcd_rec *next; /* retry list */
     char model_version[XMC_STAGE_VERSION_MAX];
 };
@@ -57,7 +58,7 @@ typedef struct xmcd {
     int draining;  /* shutting down: consume nothing more */
     int fatal;     /* stop without committing anything more */
     int txn_failed; /* exactly-once: a copy of the open transaction failed; it must abort */
-    uint64_t next_commit_ns, next_stats_ns, last_stall_log_ns, drain_deadline_ns;
+    uint64_t next_commit_ns, next_stats_ns, last_stall_log_ns, last_refusal_log_ns, drain_deadline_ns;
 
     volatile sig_atomic_t *stop_flag, *hup_flag;
 
@@ -79,6 +80,8 @@ void xmcd_rec_retry_later(xmcd *d, xmcd_rec *rec, const rd_kafka_message_t *fail
 void xmcd_rec_dead_letter_later(xmcd *d, xmcd_rec *rec, const char *code, const char *message);
 /* pipeline.c: drops a record without finishing it (shutdown): its offset is never committed past. */
 void xmcd_rec_abandon(xmcd *d, xmcd_rec *rec);
+/* 1 when a per-record refusal may be logged now (at most one line per 5 s), else 0. */
+int xmcd_log_due(xmcd *d);
 /* pipeline.c: the rebalance handler (called from consumer.c's callback). */
 void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
 /* pipeline.c: sends the processed batch, produces due retries; used by the rebalance handler too. */
