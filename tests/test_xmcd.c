@@ -73,6 +73,20 @@ static void xh_finish(xh_env *e, xh_seen *seen, int dump)
     xh_inputs = NULL;
 }
 
+/* Replaces the first occurrence of from (same length as to) in the config file. */
+static void xh_conf_patch(const char *conf, const char *from, const char *to)
+{
+    char text[8192];
+    FILE *f = fopen(conf, "r");
+    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[len] = 0;
+    char *p = strstr(text, from);
+    CU_ASSERT_FATAL(p != NULL && strlen(from) == strlen(to));
+    memcpy(p, to, strlen(to));
+    tu_write_file(conf, text);
+}
+
 /* ---- record values ------------------------------------------------------------------------------------ */
 
 enum { XH_GOOD, XH_BAD, XH_BIG, XH_EMPTY };
@@ -267,6 +281,50 @@ static void test_R16_sigterm_mid_batch_drains_and_commits(void)
             dups);
     CU_ASSERT_EQUAL(dups, 0);
     xh_finish(&e, seen, dups || uncovered);
+}
+
+/* SIGTERM while the producer's local queue is full (queue.buffering.max.messages = 50, the outputs' broker down):
+ * the wait for queue space is bounded, so xmcd still drains and exits 0 within the deadline; nothing is
+ * committed past a record without an output, and a restart (broker back) accounts for everything. */
+static void test_R16_sigterm_with_full_producer_queue(void)
+{
+    const int n = 600;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 30000) == 0);
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 30000,
+                  "kafka_producer = [ \"queue.buffering.max.messages=50\" ];");
+    xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 2000");
+    for (int p = 0; p < XH_PARTS; p++) { /* outputs on broker 3 alone */
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
+    }
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    rd_kafka_mock_broker_set_down(e.mock.mc, 3);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=produce_refused error=_QUEUE_FULL", 1, 20), 0);
+    double t0 = xh_now();
+    kill(e.pid, SIGTERM);
+    int rc = xh_wait_exit(e.pid, 15);
+    double took = xh_now() - t0;
+    e.pid = 0;
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(took < 2.0 + 3.0); /* drain_deadline_ms = 2000, plus at most one bounded queue wait */
+    rd_kafka_mock_broker_set_up(e.mock.mc, 3); /* (the verifier cannot read a partition without a leader) */
+    int64_t com[XH_PARTS];
+    CU_ASSERT_EQUAL(xh_committed(e.mock.bootstraps, "xmcd-test", com), 0);
+    xh_account(e.mock.bootstraps, n, seen);
+    int uncovered = 0;
+    for (int id = 0; id < n; id++)
+        uncovered += xh_inputs[id].offset < com[xh_inputs[id].partition] && seen[id].out + seen[id].dlq == 0;
+    CU_ASSERT_EQUAL(uncovered, 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    fprintf(stderr, "R16 (full producer queue): stopped in %.2f s, %d committed past an unacknowledged record\n", took,
+            uncovered);
+    xh_finish(&e, seen, rc != 0 || uncovered);
 }
 
 /* ---- R15: bad config on SIGHUP ------------------------------------------------------------------------ */
@@ -807,20 +865,6 @@ static void test_R11_slow_batch_detected_rejoins_no_loss(void)
 
 /* ---- R10 / backpressure: an eager rebalance while consumption is paused --------------------------------- */
 
-/* Replaces the first occurrence of from (same length as to) in the config file. */
-static void xh_conf_patch(const char *conf, const char *from, const char *to)
-{
-    char text[8192];
-    FILE *f = fopen(conf, "r");
-    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
-    if (f) fclose(f);
-    text[len] = 0;
-    char *p = strstr(text, from);
-    CU_ASSERT_FATAL(p != NULL && strlen(from) == strlen(to));
-    memcpy(p, to, strlen(to));
-    tu_write_file(conf, text);
-}
-
 /* The outputs' broker goes down, so the records in flight reach delivery.max_inflight and xmcd pauses its
  * partitions; then the group rebalances (eager: everything revoked and assigned again). librdkafka keeps an
  * application pause across unassign/assign, so the partitions must come back resumed (or paused on purpose),
@@ -1071,6 +1115,8 @@ int main(int argc, char **argv)
     CU_add_test(CU_add_suite("abi", NULL, NULL), "plugin_abi_mismatch_refused", test_plugin_abi_mismatch_refused);
     CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",
                 test_R6_poison_records_dead_lettered_once);
+    CU_add_test(CU_add_suite("R16_queue_full", NULL, NULL), "R16_sigterm_with_full_producer_queue",
+                test_R16_sigterm_with_full_producer_queue);
     CU_add_test(CU_add_suite("R6_dlq_refused", NULL, NULL), "R6_dlq_copy_refused_by_broker_as_too_large",
                 test_R6_dlq_copy_refused_by_broker_as_too_large);
     CU_add_test(CU_add_suite("R6_dlq_large", NULL, NULL), "R6_dlq_copy_too_large_for_producer",

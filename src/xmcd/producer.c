@@ -132,17 +132,23 @@ rd_kafka_resp_err_t xmcd_producer_send(xmcd *d, xmcd_rec *rec, const void *value
 {
     const char *topic = rec->target == XMCD_TARGET_DLQ ? d->conf->topic_dlq : d->conf->topic_out;
     rec->t_produced_ns = xmcd_now_ns();
+    /* A full local queue is waited out for at most a second, and not at all while it stays full (queue_stalled)
+     * or a stop is asked: longer, and the pipeline thread would starve the consumer (max.poll.interval.ms) and
+     * SIGTERM. The caller keeps a refused copy on the retry list. */
+    uint64_t until = rec->t_produced_ns + 1000000000u;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_KEY(key, key_len),
             RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(rec), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            if (e && headers) rd_kafka_headers_destroy(headers);
-            /* the producer is dead (its error_cb logs why when served): stop before anything else commits */
-            if (e == RD_KAFKA_RESP_ERR__FATAL) d->fatal = 1;
-            return e;
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !d->queue_stalled && !*d->stop_flag && xmcd_now_ns() < until) {
+            rd_kafka_poll(d->producer, 10); /* serve delivery reports, then try again */
+            continue;
         }
-        rd_kafka_poll(d->producer, 10); /* local queue full: serve delivery reports, then try again */
+        d->queue_stalled = e == RD_KAFKA_RESP_ERR__QUEUE_FULL;
+        if (e && headers) rd_kafka_headers_destroy(headers);
+        /* the producer is dead (its error_cb logs why when served): stop before anything else commits */
+        if (e == RD_KAFKA_RESP_ERR__FATAL) d->fatal = 1;
+        return e;
     }
 }

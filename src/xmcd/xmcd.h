@@ -58,6 +58,7 @@ typedef struct xmcd {
     int draining;  /* shutting down: consume nothing more */
     int fatal;     /* stop without committing anything more */
     int txn_failed; /* exactly-once: a copy of the open transaction failed; it must abort */
+    int queue_stalled; /* the producer's local queue stayed full for a second: don't wait on it again yet */
     uint64_t next_commit_ns, next_stats_ns, last_stall_log_ns, last_refusal_log_ns, drain_deadline_ns;
 
     volatile sig_atomic_t *stop_flag, *hup_flag;
