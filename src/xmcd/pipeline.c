@@ -380,16 +380,24 @@ static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    xmcd_rec *rec = calloc(1, sizeof *rec);
     uint64_t seq = 0;
-    xmcd_part *part = rec ? xmcd_offsets_track(d->offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                                               &seq)
-                          : NULL;
-    if (!part) {
-        /* not ours (revoked meanwhile) or no memory: not processed, so never committed past */
-        xmcd_log(XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=%s", (int)m->partition,
-                 (long long)m->offset, rec ? "not_assigned" : "out_of_memory");
-        free(rec);
+    xmcd_part *part = NULL;
+    int tracked = xmcd_offsets_track(d->offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset, &part, &seq);
+    if (tracked == 1) { /* not ours (revoked meanwhile): not processed, the partition's next owner consumes it */
+        xmcd_log(XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=not_assigned", (int)m->partition,
+                 (long long)m->offset);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    xmcd_rec *rec = tracked == 0 ? calloc(1, sizeof *rec) : NULL;
+    if (!rec) {
+        /* no memory: the record cannot be processed and the tracker never commits past it (one tracked is
+         * dropped, which holds the commit point the same way). Records after it would finish but never commit:
+         * stop without committing anything more, so that a restart replays it instead of stalling here. */
+        if (part) xmcd_offsets_drop(d->offsets, part, seq);
+        xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=consume partition=%d offset=%lld action=stop_without_commit",
+                 (int)m->partition, (long long)m->offset);
+        d->fatal = 1;
         rd_kafka_message_destroy(m);
         return;
     }
