@@ -106,7 +106,7 @@ $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 # GNU ld's --wrap sends this link's calls of these functions to the suite's wrappers (libc's own calls stay).
 FAULT_WRAP := malloc calloc realloc strdup free pthread_create fopen fread getline __getdelim open fstat stat mmap \
               munmap realpath json_loadb json_load_file
-$(BUILD)/tests/test_alloc_faults: $(PLUGIN_OBJ)
+$(BUILD)/tests/test_alloc_faults: $(PLUGIN_OBJ) tests/alloc_faults.h
 $(BUILD)/tests/test_alloc_faults: private TEST_OBJ := $(PLUGIN_OBJ)
 $(BUILD)/tests/test_alloc_faults: private TEST_LDFLAGS := $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f))
 

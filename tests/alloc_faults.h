@@ -17,7 +17,10 @@
  * fails with the sweep, N, the call and its site. Leaks are found in every build mode: while a step runs the
  * wrappers keep a table of the blocks and mappings the linked code made, and what is left after the step is
  * reported with the allocating call site (addr2line -e build/tests/<suite> ADDR); open file descriptors are
- * counted before and after each step. XMC_AF_VERBOSE=1 prints every step's outcome.
+ * counted before and after each step. af_sweep_opts() narrows a sweep: some classes only, call N only, a
+ * sample of N for slow operations (the first call of each call site, K, and calls spread over 1..K), and loose
+ * counting for operations whose calls depend on timing (a run in which call N did not come is not a failure).
+ * XMC_AF_VERBOSE=1 prints every step's outcome.
  *
  * Header-only (the wrappers are external definitions): include it from exactly one .c of a program that is
  * linked with the --wrap flags (FAULT_WRAP in the Makefile). */
@@ -63,10 +66,15 @@ static struct {
 static void af_on(void) { atomic_store(&af.on, 1); }
 static void af_off(void) { atomic_store(&af.on, 0); }
 
+/* The call sites of an unharmed run's calls, in order (for sampled sweeps: every site gets its turn). */
+#define AF_SEQ_MAX 4096
+static void *af_seq[AF_SEQ_MAX];
+
 static int af_fail(int cls, const char *fn, void *site)
 {
     if (!atomic_load(&af.on) || cls != af.cls) return 0;
     long n = atomic_fetch_add(&af.calls, 1) + 1;
+    if (!af.fail_at && n <= AF_SEQ_MAX) af_seq[n - 1] = site;
     if (!af.fail_at || n < af.fail_at || (n > af.fail_at && !af.sticky)) return 0;
     if (atomic_fetch_add(&af.injected, 1) == 0) {
         af.fn = fn;
@@ -337,8 +345,19 @@ typedef struct {
     long k[AF_NCLASS];            /* calls of each class in an unharmed run */
     long errors[AF_NCLASS][2];    /* runs that gave an error, failing call N only / N and every later one */
     long tolerated[AF_NCLASS][2]; /* runs that gave the unharmed result */
+    long not_reached[AF_NCLASS];  /* loose sweeps: runs in which call N did not come */
     long bad;                     /* runs that broke a rule */
 } af_result;
+
+/* How to sweep (af_sweep_opts); all zero: every class, N = 1..K both ways, the calls repeatable. */
+typedef struct {
+    unsigned classes; /* bit (1u << class) per class swept; 0: every class */
+    int loose;        /* the calls depend on timing (threads, a broker): a run in which call N did not come is
+                       * counted as not reached instead of failing the sweep */
+    long max_steps;   /* sample N: the first call of each call site of the unharmed run, and K, then calls spread
+                       * evenly over 1..K up to this many in all; 0: every N */
+    int once;         /* fail call N only, not also N and every later one */
+} af_opts;
 
 static int af_open_fds(void)
 {
@@ -391,12 +410,34 @@ static int af_code_fits(int cls, const char *fn, int code)
     return code == XMC_ERR_IO || code == XMC_ERR_NOTFOUND || (fn && !strncmp(fn, "json_", 5));
 }
 
-static void af_sweep(const char *what, af_op op, void *ctx, af_result *res)
+/* The values of N a sampled sweep takes (max_steps < K), into want[1..k]: the first call of each site the
+ * unharmed run called (af_seq), K, then evenly spread calls until max_steps are taken. Returns how many. */
+static long af_sample(long k, long max_steps, char *want)
 {
+    long taken = 0;
+    memset(want, 0, (size_t)k + 1);
+    for (long n = 1; n <= k && n <= AF_SEQ_MAX; n++) {
+        int first = 1;
+        for (long m = 1; m < n && first; m++) first = af_seq[m - 1] != af_seq[n - 1];
+        if (first) want[n] = 1, taken++;
+    }
+    if (!want[k]) want[k] = 1, taken++;
+    for (long i = 0, m = max_steps; taken < max_steps && i < m; i++) {
+        long n = m < 2 ? 1 : 1 + (i * (k - 1) + (m - 1) / 2) / (m - 1);
+        if (!want[n]) want[n] = 1, taken++;
+    }
+    return taken;
+}
+
+static void af_sweep_opts(const char *what, af_op op, void *ctx, af_result *res, const af_opts *opts)
+{
+    static const af_opts all;
+    if (!opts) opts = &all;
     memset(res, 0, sizeof *res);
     char msg[1024];
     int verbose = getenv("XMC_AF_VERBOSE") != NULL;
     for (int cls = 0; cls < AF_NCLASS; cls++) {
+        if (opts->classes && !(opts->classes & (1u << cls))) continue;
         int fds = af_open_fds();
         af_step_begin(cls, 0, 0);
         msg[0] = 0;
@@ -410,8 +451,14 @@ static void af_sweep(const char *what, af_op op, void *ctx, af_result *res)
             continue;
         }
         res->k[cls] = k;
-        for (int sticky = 0; sticky <= 1; sticky++) {
+        char *want = NULL;
+        if (opts->max_steps > 0 && opts->max_steps < k) {
+            want = malloc((size_t)k + 1);
+            if (want) af_sample(k, opts->max_steps, want);
+        }
+        for (int sticky = 0; sticky <= !opts->once; sticky++) {
             for (long n = 1; n <= k; n++) {
+                if (want && !want[n]) continue;
                 fds = af_open_fds();
                 af_step_begin(cls, n, sticky);
                 msg[0] = 0;
@@ -421,7 +468,14 @@ static void af_sweep(const char *what, af_op op, void *ctx, af_result *res)
                 long injected = atomic_load(&af.injected);
                 leaked = af_step_end(what, cls, n);
                 int fds_after = af_open_fds();
-                const char *why = injected < 1 || (!sticky && injected != 1)
+                if (opts->loose && injected < 1 && r != AF_WRONG && !leaked && fds_after == fds) {
+                    res->not_reached[cls]++;
+                    if (verbose)
+                        fprintf(stderr, "  %s: %s fault %ld%s/%ld: not reached (%s)\n", what, af_class_name[cls], n,
+                                sticky ? "+" : "", k, r == AF_ERROR ? msg : "same result");
+                    continue;
+                }
+                const char *why = (!opts->loose && injected < 1) || (!sticky && injected > 1)
                                       ? "the fault did not happen (the calls are not repeatable)"
                                   : r == AF_WRONG                         ? "wrong outcome"
                                   : r == AF_ERROR && !msg[0]              ? "an error without a message"
@@ -444,13 +498,20 @@ static void af_sweep(const char *what, af_op op, void *ctx, af_result *res)
                             sticky ? "+" : "", k, fn ? fn : "?", where, r == AF_ERROR ? msg : "tolerated, same result");
             }
         }
+        free(want);
     }
     printf("\n  %-36s", what);
-    for (int cls = 0; cls < AF_NCLASS; cls++)
-        printf(" %s K=%-3ld (%ld+%ld errors, %ld+%ld same result)", af_class_name[cls], res->k[cls],
+    for (int cls = 0; cls < AF_NCLASS; cls++) {
+        if (opts->classes && !(opts->classes & (1u << cls))) continue;
+        printf(" %s K=%-3ld (%ld+%ld errors, %ld+%ld same result", af_class_name[cls], res->k[cls],
                res->errors[cls][0], res->errors[cls][1], res->tolerated[cls][0], res->tolerated[cls][1]);
+        if (opts->loose) printf(", %ld not reached", res->not_reached[cls]);
+        printf(")");
+    }
     fflush(stdout);
 }
+
+static void af_sweep(const char *what, af_op op, void *ctx, af_result *res) { af_sweep_opts(what, op, ctx, res, NULL); }
 
 /* Errors of a sweep, both ways of failing. */
 #define AF_ERRORS(r, cls) ((r).errors[cls][0] + (r).errors[cls][1])
