@@ -106,9 +106,14 @@ $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 # GNU ld's --wrap sends this link's calls of these functions to the suite's wrappers (libc's own calls stay).
 FAULT_WRAP := malloc calloc realloc strdup free pthread_create fopen fread getline __getdelim open fstat stat mmap \
               munmap realpath json_loadb json_load_file
-$(BUILD)/tests/test_alloc_faults: $(PLUGIN_OBJ)
+$(BUILD)/tests/test_alloc_faults: $(PLUGIN_OBJ) tests/alloc_faults.h
 $(BUILD)/tests/test_alloc_faults: private TEST_OBJ := $(PLUGIN_OBJ)
 $(BUILD)/tests/test_alloc_faults: private TEST_LDFLAGS := $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f))
+# The same for xmcd's own modules: every object but main.o is linked in (the suite drives xmcd_run itself).
+XMCD_LIB_OBJ := $(filter-out $(BUILD)/src/xmcd/main.o,$(XMCD_OBJ))
+$(BUILD)/tests/test_xmcd_alloc_faults: $(XMCD_LIB_OBJ) tests/alloc_faults.h tests/xmcd_harness.h
+$(BUILD)/tests/test_xmcd_alloc_faults: private TEST_OBJ := $(XMCD_LIB_OBJ)
+$(BUILD)/tests/test_xmcd_alloc_faults: private TEST_LDFLAGS := $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f))
 
 # xmcd's offset tracker is unit-tested alone
 $(BUILD)/tests/test_xmcd_offsets: $(BUILD)/src/xmcd/offsets.o
@@ -133,15 +138,18 @@ test-asan:
 	$(MAKE) MODE=asan BUILD=build-asan test
 
 # The CUnit suites under valgrind (memcheck, leaks); the Kafka end-to-end suite is left to test-asan there.
-test-valgrind: all $(TEST_BIN)
+test-valgrind: all $(TEST_BIN) $(TEST_PLUGIN_SO)
 	@BUILD=$(BUILD) VALGRIND="valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite -q" \
 	  SKIP="test_xmcd test_xmcd_stage" NO_CLI=1 bash tests/run.sh
 
-# R19 (tests/test_alloc_faults.c) alone under ASan+UBSan: the Nth allocation or read failed for N = 1..K in the
-# model, encoder and data loaders, the batch paths and the stage plugin. `make test` runs it too (a few seconds).
+# R19 alone under ASan+UBSan: the Nth allocation or read failed for N = 1..K in the model, encoder and data
+# loaders, the batch paths and the stage plugin (tests/test_alloc_faults.c), and in xmcd's modules and its
+# pipeline on the mock cluster (tests/test_xmcd_alloc_faults.c; every N here, `make test` samples the pipeline).
 test-faults:
-	$(MAKE) MODE=asan BUILD=build-asan build-asan/tests/test_alloc_faults
+	$(MAKE) MODE=asan BUILD=build-asan build-asan/tests/test_alloc_faults build-asan/tests/test_xmcd_alloc_faults \
+	  build-asan/tests/plugins/upper_stage.so
 	build-asan/tests/test_alloc_faults
+	BUILD=build-asan XMC_AF_PIPELINE_STEPS=0 build-asan/tests/test_xmcd_alloc_faults
 
 # ---- benchmarks and demo -------------------------------------------------------------------------------
 DATA ?= ../shared/data

@@ -23,6 +23,13 @@ static int64_t commit_point(xmcd_offsets *o, int p)
     return at;
 }
 
+/* The handle of a tracked record, or NULL (not assigned or no memory). */
+static xmcd_part *xt_track(xmcd_offsets *o, const char *topic, int32_t partition, int64_t offset, uint64_t *seq)
+{
+    xmcd_part *part = NULL;
+    return xmcd_offsets_track(o, topic, partition, offset, &part, seq) == 0 ? part : NULL;
+}
+
 static void test_commit_point_waits_for_lowest(void)
 {
     xmcd_offsets *o = xmcd_offsets_new();
@@ -31,9 +38,9 @@ static void test_commit_point_waits_for_lowest(void)
     CU_ASSERT(xmcd_offsets_is_assigned(o, "in", 0));
     CU_ASSERT(!xmcd_offsets_is_assigned(o, "in", 1));
     uint64_t seq[3], none;
-    CU_ASSERT_PTR_NULL(xmcd_offsets_track(o, "in", 1, 7, &none)); /* not assigned: not tracked */
+    CU_ASSERT_PTR_NULL(xt_track(o, "in", 1, 7, &none)); /* not assigned: not tracked */
     xmcd_part *h[3];
-    for (int i = 0; i < 3; i++) h[i] = xmcd_offsets_track(o, "in", 0, 100 + i, &seq[i]);
+    for (int i = 0; i < 3; i++) h[i] = xt_track(o, "in", 0, 100 + i, &seq[i]);
     xmcd_offsets_done(o, h[2], seq[2]);
     xmcd_offsets_done(o, h[1], seq[1]);
     CU_ASSERT_EQUAL(commit_point(o, 0), -1); /* 100 is not acknowledged */
@@ -55,8 +62,8 @@ static void test_revoke_with_finished_behind_unfinished(void)
     CU_ASSERT_EQUAL(xmcd_offsets_assign(o, l), 0);
     uint64_t seq[4], other;
     xmcd_part *h[4];
-    for (int i = 0; i < 4; i++) h[i] = xmcd_offsets_track(o, "in", 0, 10 + i, &seq[i]);
-    xmcd_part *ho = xmcd_offsets_track(o, "in", 1, 5, &other);
+    for (int i = 0; i < 4; i++) h[i] = xt_track(o, "in", 0, 10 + i, &seq[i]);
+    xmcd_part *ho = xt_track(o, "in", 1, 5, &other);
     xmcd_offsets_done(o, h[1], seq[1]);
     xmcd_offsets_done(o, h[3], seq[3]);
     CU_ASSERT_EQUAL(xmcd_offsets_pending(o), 3);
@@ -85,7 +92,7 @@ static void test_drop_blocks_commit_and_frees_slot(void)
     CU_ASSERT_EQUAL(xmcd_offsets_assign(o, l), 0);
     uint64_t seq[3];
     xmcd_part *h[3];
-    for (int i = 0; i < 3; i++) h[i] = xmcd_offsets_track(o, "in", 0, 20 + i, &seq[i]);
+    for (int i = 0; i < 3; i++) h[i] = xt_track(o, "in", 0, 20 + i, &seq[i]);
     xmcd_offsets_done(o, h[0], seq[0]);
     xmcd_offsets_drop(o, h[1], seq[1]);
     xmcd_offsets_done(o, h[2], seq[2]);
@@ -96,7 +103,7 @@ static void test_drop_blocks_commit_and_frees_slot(void)
     int untracked = 0;
     for (int64_t off = 23; off < 23 + 2000000; off++) {
         uint64_t s;
-        xmcd_part *p = xmcd_offsets_track(o, "in", 0, off, &s);
+        xmcd_part *p = xt_track(o, "in", 0, off, &s);
         if (p)
             xmcd_offsets_done(o, p, s);
         else
@@ -107,7 +114,7 @@ static void test_drop_blocks_commit_and_frees_slot(void)
     CU_ASSERT(after.uordblks < before.uordblks + (1u << 20));
     CU_ASSERT_EQUAL(commit_point(o, 0), 21);
     uint64_t s;
-    xmcd_part *p = xmcd_offsets_track(o, "in", 0, 3000000, &s);
+    xmcd_part *p = xt_track(o, "in", 0, 3000000, &s);
     xmcd_offsets_drop(o, p, s);
     xmcd_offsets_revoke(o, NULL);
     CU_ASSERT_EQUAL(xmcd_offsets_pending(o), 0);

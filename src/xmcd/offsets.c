@@ -16,8 +16,10 @@ struct xmcd_part {
     int64_t *offs;      /* ring of pending offsets */
     uint8_t *done;      /* ring of flags: 0 pending, 1 done, 2 dropped (never committed past) */
     size_t cap, head, count;
+    size_t pending;     /* records in the ring neither done nor dropped (what the partition adds to pending) */
     uint64_t head_seq;  /* sequence number of offs[head] */
     int64_t commit_at;  /* offset safe to commit, -1 = nothing consumed yet */
+    int64_t untracked;  /* lowest offset that could not be tracked (no memory), -1 = none: never committed past */
     int64_t committed;  /* last offset handed out for commit, -2 = must re-offer */
     int refs;
     int detached;
@@ -68,28 +70,33 @@ static xmcd_part *xmcd_offsets_find(const xmcd_offsets *offsets, const char *top
 
 int xmcd_offsets_assign(xmcd_offsets *offsets, const rd_kafka_topic_partition_list_t *list)
 {
+    size_t before = offsets->n; /* on no memory, the partitions added by this call are taken back */
     for (int i = 0; list && i < list->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &list->elems[i];
         if (xmcd_offsets_find(offsets, tp->topic, tp->partition, NULL)) continue;
         if (offsets->n == offsets->cap) {
             size_t cap = offsets->cap ? offsets->cap * 2 : 16;
             xmcd_part **parts = realloc(offsets->parts, cap * sizeof *parts);
-            if (!parts) return -1;
+            if (!parts) goto no_memory;
             offsets->parts = parts;
             offsets->cap = cap;
         }
         xmcd_part *part = calloc(1, sizeof *part);
         if (!part || !(part->topic = strdup(tp->topic))) {
             free(part);
-            return -1;
+            goto no_memory;
         }
         part->partition = tp->partition;
         part->commit_at = -1;
+        part->untracked = -1;
         part->committed = -1;
         part->refs = 1;
         offsets->parts[offsets->n++] = part;
     }
     return 0;
+no_memory: /* new partitions hold no records yet */
+    while (offsets->n > before) xmcd_part_free(offsets->parts[--offsets->n]);
+    return -1;
 }
 
 static void xmcd_offsets_detach(xmcd_offsets *offsets, size_t index)
@@ -97,10 +104,9 @@ static void xmcd_offsets_detach(xmcd_offsets *offsets, size_t index)
     xmcd_part *part = offsets->parts[index];
     offsets->parts[index] = offsets->parts[--offsets->n];
     part->detached = 1;
-    /* their late acknowledgements no longer count; the ring also holds finished records waiting behind an
-     * unfinished one, which were already taken off pending */
-    for (size_t i = 0; i < part->count; i++)
-        if (!part->done[(part->head + i) % part->cap]) offsets->pending--;
+    /* their late acknowledgements no longer count; not part->count: the ring also holds records done or dropped
+     * behind an unfinished one, which pending no longer counts */
+    offsets->pending -= part->pending;
     xmcd_part_unref(part);
 }
 
@@ -140,20 +146,27 @@ static int xmcd_part_grow(xmcd_part *part)
     return 0;
 }
 
-xmcd_part *xmcd_offsets_track(xmcd_offsets *offsets, const char *topic, int32_t partition, int64_t offset,
-                              uint64_t *seq)
+int xmcd_offsets_track(xmcd_offsets *offsets, const char *topic, int32_t partition, int64_t offset,
+                       xmcd_part **part_out, uint64_t *seq)
 {
+    *part_out = NULL;
     xmcd_part *part = xmcd_offsets_find(offsets, topic, partition, NULL);
-    if (!part) return NULL;
-    if (part->count == part->cap && xmcd_part_grow(part) != 0) return NULL;
+    if (!part) return 1;
+    if (part->count == part->cap && xmcd_part_grow(part) != 0) {
+        /* the record will not be processed: records after it may finish, the commit point must not pass it */
+        if (part->untracked < 0 || offset < part->untracked) part->untracked = offset;
+        return -1;
+    }
     size_t slot = (part->head + part->count) % part->cap;
     part->offs[slot] = offset;
     part->done[slot] = 0;
     *seq = part->head_seq + part->count;
     part->count++;
+    part->pending++;
     part->refs++;
     offsets->pending++;
-    return part;
+    *part_out = part;
+    return 0;
 }
 
 int xmcd_offsets_is_assigned(const xmcd_offsets *offsets, const char *topic, int32_t partition)
@@ -165,6 +178,7 @@ int xmcd_offsets_is_assigned(const xmcd_offsets *offsets, const char *topic, int
 static void xmcd_part_finish(xmcd_part *part, uint64_t seq, uint8_t how)
 {
     part->done[(part->head + (seq - part->head_seq)) % part->cap] = how;
+    part->pending--;
     while (part->count && part->done[part->head]) {
         if (part->done[part->head] == 2) part->blocked = 1;
         if (!part->blocked) part->commit_at = part->offs[part->head] + 1;
@@ -201,10 +215,11 @@ rd_kafka_topic_partition_list_t *xmcd_offsets_committable(xmcd_offsets *offsets,
     rd_kafka_topic_partition_list_t *list = NULL;
     for (size_t i = 0; i < offsets->n; i++) {
         xmcd_part *part = offsets->parts[i];
-        if (part->commit_at < 0 || (!all && part->commit_at == part->committed)) continue;
+        int64_t at = part->untracked >= 0 && part->commit_at > part->untracked ? part->untracked : part->commit_at;
+        if (at < 0 || (!all && at == part->committed)) continue;
         if (!list) list = rd_kafka_topic_partition_list_new((int)offsets->n);
-        rd_kafka_topic_partition_list_add(list, part->topic, part->partition)->offset = part->commit_at;
-        part->committed = part->commit_at;
+        rd_kafka_topic_partition_list_add(list, part->topic, part->partition)->offset = at;
+        part->committed = at;
     }
     return list;
 }

@@ -19,16 +19,18 @@ xmcd_offsets *xmcd_offsets_new(void);
 /* Frees the tracker. Every tracked record must have been finished (xmcd_offsets_done) before. */
 void xmcd_offsets_free(xmcd_offsets *offsets);
 
-/* Starts tracking the partitions in list (already tracked ones are kept). Returns 0 or -1 (no memory). */
+/* Starts tracking the partitions in list (already tracked ones are kept). Returns 0, or -1 on no memory with the
+ * tracker as it was. */
 int xmcd_offsets_assign(xmcd_offsets *offsets, const rd_kafka_topic_partition_list_t *list);
 /* Stops tracking the partitions in list (all when list is NULL). */
 void xmcd_offsets_revoke(xmcd_offsets *offsets, const rd_kafka_topic_partition_list_t *list);
 
-/* Records that offset was consumed from topic/partition. Returns the partition handle (with one more
- * reference) and the record's sequence number in *seq, or NULL when the partition is not assigned or on no
- * memory (the record must then not be processed). */
-xmcd_part *xmcd_offsets_track(xmcd_offsets *offsets, const char *topic, int32_t partition, int64_t offset,
-                              uint64_t *seq);
+/* Records that offset was consumed from topic/partition. Returns 0 with the partition handle (one more
+ * reference) in *part and the record's sequence number in *seq; 1 when the partition is not assigned (the record
+ * is someone else's: it must not be processed); -1 on no memory: the record is not tracked and must not be
+ * processed, and the partition's commit point never passes offset from then on (until it is assigned again). */
+int xmcd_offsets_track(xmcd_offsets *offsets, const char *topic, int32_t partition, int64_t offset,
+                       xmcd_part **part, uint64_t *seq);
 /* 1 when topic/partition is assigned (tracked), else 0. */
 int xmcd_offsets_is_assigned(const xmcd_offsets *offsets, const char *topic, int32_t partition);
 /* Marks a tracked record finished and drops its partition reference (the handle may be freed). */

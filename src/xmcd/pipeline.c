@@ -47,13 +47,21 @@ int xmcd_log_due(xmcd *d)
     return 1;
 }
 
-static void xmcd_retry_push(xmcd *d, xmcd_rec *rec, uint64_t delay_ms)
+/* Queues rec to be produced again from its copies, or dead-lettered (dlq_reason). lost: NULL, or what could not
+ * be copied (no memory); at-least-once then stops without committing anything more rather than send a wrong copy
+ * or drop the record: it is replayed after a restart. */
+static void xmcd_retry_push(xmcd *d, xmcd_rec *rec, uint64_t delay_ms, const char *lost)
 {
     if (d->conf->mode == XMCD_MODE_EXACTLY_ONCE && !d->fatal) {
         /* a failed copy inside a transaction: the transaction aborts and the batch is consumed again */
         d->txn_failed = 1;
         xmcd_rec_abandon(d, rec);
         return;
+    }
+    if (lost && !d->fatal) {
+        xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=%s partition=%d offset=%lld action=stop_without_commit", lost,
+                 (int)rec->in->partition, (long long)rec->in->offset);
+        d->fatal = 1; /* process_retries sends nothing more: the record waits on the list to be abandoned */
     }
     rec->retry_due_ns = xmcd_now_ns() + delay_ms * 1000000u;
     rec->next = NULL;
@@ -85,7 +93,8 @@ void xmcd_rec_retry_later(xmcd *d, xmcd_rec *rec, const rd_kafka_message_t *fail
     rd_kafka_headers_t *h = NULL;
     if (rd_kafka_message_headers(failed, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
         rec->retry_headers = rd_kafka_headers_copy(h);
-    xmcd_retry_push(d, rec, delay_ms);
+    int kept = (rec->retry_value || !failed->payload) && (rec->retry_key || !failed->key);
+    xmcd_retry_push(d, rec, delay_ms, kept ? NULL : "retry_copy");
 }
 
 void xmcd_rec_dead_letter_later(xmcd *d, xmcd_rec *rec, const char *code, const char *message)
@@ -97,8 +106,8 @@ void xmcd_rec_dead_letter_later(xmcd *d, xmcd_rec *rec, const char *code, const 
         memcpy(reason + cl + 1, message, ml + 1);
     }
     free(rec->dlq_reason);
-    rec->dlq_reason = reason; /* NULL (no memory): falls back to a plain retry of the last copy */
-    xmcd_retry_push(d, rec, 200);
+    rec->dlq_reason = reason;
+    xmcd_retry_push(d, rec, 200, reason ? NULL : "dead_letter_reason");
 }
 
 static void xmcd_process_retries(xmcd *d)
@@ -113,7 +122,7 @@ static void xmcd_process_retries(xmcd *d)
         rec->next = NULL;
         if (rec->retry_due_ns > now || d->fatal) { /* not yet: back on the list, keeping its due time */
             uint64_t due = rec->retry_due_ns;
-            xmcd_retry_push(d, rec, due > now ? (due - now + 999999) / 1000000u : 0);
+            xmcd_retry_push(d, rec, due > now ? (due - now + 999999) / 1000000u : 0, NULL);
             continue;
         }
         if (rec->dlq_reason) {
@@ -129,7 +138,7 @@ static void xmcd_process_retries(xmcd *d)
         rd_kafka_resp_err_t e =
             xmcd_producer_send(d, rec, rec->retry_value, rec->retry_value_len, rec->retry_key, rec->retry_key_len, h);
         if (e) {
-            xmcd_retry_push(d, rec, 500);
+            xmcd_retry_push(d, rec, 500, NULL);
             continue;
         }
         free(rec->retry_value);
@@ -187,7 +196,8 @@ static void xmcd_send_output(xmcd *d, xmcd_rec *rec, const xmc_stage_out *out)
     if (!d->fatal && xmcd_log_due(d)) /* one line per 5 s, not one per record */
         xmcd_log(XMCD_LOG_WARN, "produce_refused", "error=%s action=retry", rd_kafka_err2name(e));
     xmcd_count(&d->stats.produce_retries, 1);
-    xmcd_retry_push(d, rec, 500);
+    int kept = (rec->retry_value || !out->value) && (rec->retry_key || !key);
+    xmcd_retry_push(d, rec, 500, kept ? NULL : "retry_copy");
 }
 
 void xmcd_process_batch(xmcd *d)
@@ -398,20 +408,24 @@ static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    xmcd_rec *rec = calloc(1, sizeof *rec);
     uint64_t seq = 0;
-    xmcd_part *part = rec ? xmcd_offsets_track(d->offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                                               &seq)
-                          : NULL;
-    if (!part) {
-        /* not ours (revoked meanwhile): not processed, the owner consumes it. No memory for an assigned
-         * partition: the later records' acknowledgements would move the commit point past this untracked one,
-         * so stop without committing anything more */
-        int oom = !rec || xmcd_offsets_is_assigned(d->offsets, rd_kafka_topic_name(m->rkt), m->partition);
-        xmcd_log(oom ? XMCD_LOG_ERROR : XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=%s",
-                 (int)m->partition, (long long)m->offset, oom ? "out_of_memory" : "not_assigned");
-        if (oom) d->fatal = 1;
-        free(rec);
+    xmcd_part *part = NULL;
+    int tracked = xmcd_offsets_track(d->offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset, &part, &seq);
+    if (tracked == 1) { /* not ours (revoked meanwhile): not processed, the partition's next owner consumes it */
+        xmcd_log(XMCD_LOG_WARN, "record_skipped", "partition=%d offset=%lld reason=not_assigned", (int)m->partition,
+                 (long long)m->offset);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    xmcd_rec *rec = tracked == 0 ? calloc(1, sizeof *rec) : NULL;
+    if (!rec) {
+        /* no memory: the record cannot be processed and the tracker never commits past it (one tracked is
+         * dropped, which holds the commit point the same way). Records after it would finish but never commit:
+         * stop without committing anything more, so that a restart replays it instead of stalling here. */
+        if (part) xmcd_offsets_drop(d->offsets, part, seq);
+        xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=consume partition=%d offset=%lld action=stop_without_commit",
+                 (int)m->partition, (long long)m->offset);
+        d->fatal = 1;
         rd_kafka_message_destroy(m);
         return;
     }
