@@ -52,10 +52,11 @@ LIBXMC    := $(BUILD)/libxmc.a
 XMC_BIN   := $(BUILD)/xmc
 XMCD_BIN  := $(BUILD)/xmcd
 PLUGIN_SO := $(BUILD)/xmc_stage.so
+XMCD_LOAD := $(BUILD)/bench/xmcd_load
 
 ALL := $(LIBXMC) $(XMC_BIN)
 ifneq ($(XMCD_SRC),)
-ALL += $(XMCD_BIN)
+ALL += $(XMCD_BIN) $(XMCD_LOAD)
 endif
 ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
@@ -91,6 +92,10 @@ $(XMC_BIN): $(CLI_OBJ) $(LIBXMC)
 $(XMCD_BIN): $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
 
+# the stream bench's load generator and independent checker (bench/stream.sh: make bench, make test-reliability)
+$(XMCD_LOAD): $(BUILD)/bench/xmcd_load.o $(PROTO_OBJ)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # -Bsymbolic: the plugin uses its own copies of libxmc and the protobuf descriptors, not the ones xmcd exports
 # with -rdynamic (two copies of one global interposed is an ODR violation that ASan aborts on)
 $(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC)
@@ -101,7 +106,7 @@ $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(CFLAGS) -Itests/util -o $@ $< $(TEST_UTIL_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDFLAGS) $(LDLIBS) -lcunit
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d
 
 # ---- tests ---------------------------------------------------------------------------------------------
 # Each suite is its own program; tests/run.sh runs them all plus the shell tests and prints one summary line.
