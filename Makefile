@@ -6,7 +6,9 @@
 #   make            build everything (optimised)
 #   make test       build and run every CUnit suite (tests/test_*.c) and the CLI tests
 #   make test-asan  the same under ASan+UBSan (separate build dir)
-#   make bench      benchmarks on ../shared/data (or generated data when it is absent)
+#   make bench      benchmarks on ../shared/data (or generated data when it is absent), and the stream bench
+#                   through xmcd with a 10-minute soak (BENCH_SOAK_SECS=0 skips the soak)
+#   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd
 #   make demo       install deps if needed, build, train the demo model, run it
 
 CC       ?= cc
@@ -134,9 +136,12 @@ DATA ?= ../shared/data
 bench: all
 	@BUILD=$(BUILD) DATA=$(DATA) bash bench/run.sh
 
-# The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for.
+# The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for; then
+# through xmcd + xmc_stage.so with a 10^4-label model (bench/stream.sh reliability): R12 (20 model swaps under load)
+# and R20 (a soak with kills and swaps, SOAK_SECS=240 by default). About 8 minutes; any failed check fails the target.
 test-reliability: all $(TEST_BIN)
 	XMC_R1_RECORDS=100000 XMC_R1_KILLS=5 $(BUILD)/tests/test_xmcd R1
+	@BUILD=$(BUILD) bash bench/stream.sh reliability
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build-fuzz; each runs FUZZ_SECONDS. Inputs that
 # crashed are kept under tests/fuzz/crashes/ and replayed by the same target as regression inputs.

@@ -19,15 +19,17 @@
 #   STREAM_TRAIN_DOCS [100000]         training records; 10,000 more are the texts streamed and classified
 #   STREAM_RECORDS [100000]            (a) backlog size        STREAM_RATE [2000] records/s of (c) and (d)
 #   STREAM_BATCH [256] STREAM_MAX_WAIT_MS [20]  xmcd's batch.max_records / batch.max_wait_ms (conf/xmcd.conf's)
-#   STREAM_TICK_MS [20]                the fixed-rate runs produce the records due every 20 ms together: the mock
-#                                      returns one message set per partition per fetch and finds it by a linear
-#                                      scan, so one record per message set starves xmcd within a minute
+#   STREAM_TICK_MS [100]               the fixed-rate runs produce the records due every 100 ms together (200 at
+#                                      2,000/s): the mock returns one message set per partition per fetch and finds
+#                                      it by a linear scan of the log, so small message sets starve the consumers
+#                                      (bench/README.md: what the embedded Kafka distorts)
 #   R12_SWAPS [20]  R12_SWAP_EVERY [2.5] [5] s  R12_FIRST [10] [15] s (first swap; steady RSS sampled then)
 #   R12_WINDOW_MS [1000]               records sent this long after a rename of CURRENT are "in a swap window"
 #   RELOAD_POLL_MS [100]               xmcd's reload.poll_ms (how soon it sees a new CURRENT)
 #   SOAK_SECS [600] [240]              soak length; 0 skips it (make bench passes BENCH_SOAK_SECS here)
 #   SOAK_RATE [$STREAM_RATE]  SOAK_SWAP_EVERY [120] [30] s  SOAK_KILL_EVERY [0] [80] s (kill -9 + restart; 0: none)
 #   SOAK_WARMUP [60] [20] s            RSS drift of each xmcd process is measured from this long after it started
+#                                      (at most a quarter of SOAK_SECS unless given)
 #   SOAK_RSS_EVERY [10] [5] s          RSS sample period
 #   STREAM_INJECT                      passed to xmcd_load --inject (lose=K, poison=K, stale): a deliberately
 #                                      wrong run, to see the checks fail
@@ -50,10 +52,11 @@ RECORDS=${STREAM_RECORDS:-100000}
 RATE=${STREAM_RATE:-2000}
 BATCH=${STREAM_BATCH:-256}
 MAX_WAIT=${STREAM_MAX_WAIT_MS:-20}
-TICK=${STREAM_TICK_MS:-20}
+TICK=${STREAM_TICK_MS:-100}
 R12_SWAPS=${R12_SWAPS:-20}
 R12_WINDOW_MS=${R12_WINDOW_MS:-1000}
 POLL_MS=${RELOAD_POLL_MS:-100}
+WARMUP_GIVEN=${SOAK_WARMUP:-}
 if [ $REL = 1 ]; then
     R12_EVERY=${R12_SWAP_EVERY:-5}; R12_FIRST=${R12_FIRST:-15}
     SOAK_SECS=${SOAK_SECS:-240}; SOAK_SWAP=${SOAK_SWAP_EVERY:-30}; SOAK_KILL=${SOAK_KILL_EVERY:-80}
@@ -62,6 +65,10 @@ else
     R12_EVERY=${R12_SWAP_EVERY:-2.5}; R12_FIRST=${R12_FIRST:-10}
     SOAK_SECS=${SOAK_SECS:-${BENCH_SOAK_SECS:-600}}; SOAK_SWAP=${SOAK_SWAP_EVERY:-120}; SOAK_KILL=${SOAK_KILL_EVERY:-0}
     SOAK_WARMUP=${SOAK_WARMUP:-60}; SOAK_RSS=${SOAK_RSS_EVERY:-10}
+fi
+# a short soak (BENCH_SOAK_SECS=60 to try it out) gets a quarter of its length as warm-up unless one is given
+if [ -z "$WARMUP_GIVEN" ] && awk -v s="$SOAK_SECS" -v w="$SOAK_WARMUP" 'BEGIN{exit !(w > s / 4)}'; then
+    SOAK_WARMUP=$(awk -v s="$SOAK_SECS" 'BEGIN{print int(s / 4)}')
 fi
 SOAK_RATE=${SOAK_RATE:-$RATE}
 INJECT=()
@@ -90,7 +97,11 @@ start_mock() {   # a fresh embedded Kafka for each run: empty topics, nothing le
     [ -s "$W/bs" ] || { echo "stream: the mock cluster did not start"; cat "$W/mock.log"; exit 2; }
     BS=$(cat "$W/bs")
 }
-stop_mock() { kill "$MOCK" 2>/dev/null; wait "$MOCK" 2>/dev/null; MOCK=; }
+stop_mock() {   # prints the mock cluster's CPU time: it is one thread for all brokers and can be the bottleneck
+    local tck; tck=$(getconf CLK_TCK)
+    awk -v t="$tck" -v up="$(cut -d' ' -f1 /proc/uptime)" '{printf "mock cluster process: %.1f s CPU over %.0f s (%.0f %% of a core)\n", ($14+$15)/t, up-$22/t, 100*($14+$15)/t/(up-$22/t)}' "/proc/$MOCK/stat"
+    kill "$MOCK" 2>/dev/null; wait "$MOCK" 2>/dev/null; MOCK=
+}
 
 write_conf() {   # $1 conf path, $2 group; stats every 5 s; conf/xmcd.conf's defaults for everything not named
     cat >"$1" <<CONF
@@ -174,7 +185,11 @@ result() {   # $1 = exit status of xmcd_load; $2 = exits check
 }
 
 # ---- the model ------------------------------------------------------------------------------------------------
-echo "== Stream: xmcd + xmc_stage.so on the embedded Kafka (mock cluster in its own process, 3 brokers, 8 partitions) =="
+if [ "$MODE" = bench ]; then
+    echo "== 5. Stream: xmcd + xmc_stage.so on the embedded Kafka (mock cluster in its own process, 3 brokers, 8 partitions) =="
+else
+    echo "== Stream reliability ($MODE): xmcd + xmc_stage.so on the embedded Kafka (mock cluster in its own process) =="
+fi
 echo "xmc $(git -C "$(dirname "$0")/.." describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores (shared: compare figures within a run)"
 "$XMC" gen --labels "$LABELS" --docs $((TRAIN_DOCS + 10000)) --seed 1 --zipf 0.5 --out "$W/gen.tsv" 2>/dev/null || exit 2
 head -n "$TRAIN_DOCS" "$W/gen.tsv" >"$W/train.tsv"; tail -n 10000 "$W/gen.tsv" >"$W/texts.tsv"; rm -f "$W/gen.tsv"
