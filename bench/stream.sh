@@ -19,6 +19,8 @@
 #   STREAM_TRAIN_DOCS [100000]         training records; 10,000 more are the texts streamed and classified
 #   STREAM_RECORDS [100000]            (a) backlog size        STREAM_RATE [2000] records/s of (c) and (d)
 #   STREAM_BATCH [256] STREAM_MAX_WAIT_MS [20]  xmcd's batch.max_records / batch.max_wait_ms (conf/xmcd.conf's)
+#   STREAM_FETCH_WAIT_MS [5]           xmcd's consumer fetch.wait.max.ms (librdkafka's default is 500: the mock
+#                                      holds an empty fetch that long even when data arrives meanwhile)
 #   STREAM_TICK_MS [100]               the fixed-rate runs produce the records due every 100 ms together (200 at
 #                                      2,000/s): the mock returns one message set per partition per fetch and finds
 #                                      it by a linear scan of the log, so small message sets starve the consumers
@@ -53,6 +55,7 @@ RATE=${STREAM_RATE:-2000}
 BATCH=${STREAM_BATCH:-256}
 MAX_WAIT=${STREAM_MAX_WAIT_MS:-20}
 TICK=${STREAM_TICK_MS:-100}
+FETCH_WAIT=${STREAM_FETCH_WAIT_MS:-5}
 R12_SWAPS=${R12_SWAPS:-20}
 R12_WINDOW_MS=${R12_WINDOW_MS:-1000}
 POLL_MS=${RELOAD_POLL_MS:-100}
@@ -112,9 +115,9 @@ batch = { max_records = $BATCH; max_wait_ms = $MAX_WAIT; };
 plugin = { path = "$PLUGIN"; config = { model_repo = "$W/repo"; topk = 5; }; };
 reload = { poll_ms = $POLL_MS; };
 stats = { interval_ms = 5000; };
-# fetch.wait.max.ms=5: the mock holds a fetch that finds nothing for the whole wait (a real broker answers as soon
+# fetch.wait.max.ms (5 unless STREAM_FETCH_WAIT_MS): the mock holds a fetch that finds nothing for the whole wait (a real broker answers as soon
 # as data arrives), so librdkafka's 500 ms default would show up as latency that a real cluster does not have
-kafka_consumer = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500", "fetch.wait.max.ms=5" ];
+kafka_consumer = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500", "fetch.wait.max.ms=$FETCH_WAIT" ];
 CONF
 }
 
@@ -204,7 +207,7 @@ echo "model: $(sed -n 's/.* \([0-9]*\) labels.*/\1/p' "$W/train1.log" | tail -1)
      "$TRAIN_DOCS training records (xmc gen --labels $LABELS --zipf 0.5 --seed 1), two versions m1/m2 (tree seeds 0/1) of" \
      "$(awk -v b="$MODEL_BYTES" 'BEGIN{printf "%.1f", b/1048576}') MB each, trained in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s"
 echo "texts streamed: the 10,000 held-out generated records (cycled); xmcd: batch $BATCH records / $MAX_WAIT ms," \
-     "topk 5, beam 10 (the model's), reload.poll_ms $POLL_MS, consumer fetch.wait.max.ms 5; fixed-rate runs produce" \
+     "topk 5, beam 10 (the model's), reload.poll_ms $POLL_MS, consumer fetch.wait.max.ms $FETCH_WAIT; fixed-rate runs produce" \
      "the records due every $TICK ms together (see bench/README.md for both)"
 rm -f "$W/train.tsv"
 echo
