@@ -138,7 +138,7 @@ bench: all
 
 # The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for; then
 # through xmcd + xmc_stage.so with a 10^4-label model (bench/stream.sh reliability): R12 (20 model swaps under load)
-# and R20 (a soak with kills and swaps, SOAK_SECS=240 by default). About 8 minutes; any failed check fails the target.
+# and R20 (a soak with kills and swaps, SOAK_SECS=240 by default). About 10 minutes; any failed check fails the target.
 test-reliability: all $(TEST_BIN) $(TEST_PLUGIN_SO)
 	XMC_R1_RECORDS=100000 XMC_R1_KILLS=5 $(BUILD)/tests/test_xmcd R1
 	@BUILD=$(BUILD) bash bench/stream.sh reliability
