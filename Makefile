@@ -7,7 +7,9 @@
 #   make test       build and run every CUnit suite (tests/test_*.c) and the CLI tests
 #   make test-asan  the same under ASan+UBSan (separate build dir)
 #   make test-faults  R19 alone under ASan: every allocation and read of the loaders and batch paths failed in turn
-#   make bench      benchmarks on ../shared/data (or generated data when it is absent)
+#   make bench      benchmarks on ../shared/data (or generated data when it is absent), and the stream bench
+#                   through xmcd with a 10-minute soak (BENCH_SOAK_SECS=0 skips the soak)
+#   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd
 #   make demo       install deps if needed, build, train the demo model, run it
 
 CC       ?= cc
@@ -53,10 +55,11 @@ LIBXMC    := $(BUILD)/libxmc.a
 XMC_BIN   := $(BUILD)/xmc
 XMCD_BIN  := $(BUILD)/xmcd
 PLUGIN_SO := $(BUILD)/xmc_stage.so
+XMCD_LOAD := $(BUILD)/bench/xmcd_load
 
 ALL := $(LIBXMC) $(XMC_BIN)
 ifneq ($(XMCD_SRC),)
-ALL += $(XMCD_BIN)
+ALL += $(XMCD_BIN) $(XMCD_LOAD)
 endif
 ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
@@ -92,6 +95,10 @@ $(XMC_BIN): $(CLI_OBJ) $(LIBXMC)
 $(XMCD_BIN): $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
 
+# the stream bench's load generator and independent checker (bench/stream.sh: make bench, make test-reliability)
+$(XMCD_LOAD): $(BUILD)/bench/xmcd_load.o $(PROTO_OBJ)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # -Bsymbolic: the plugin uses its own copies of libxmc and the protobuf descriptors, not the ones xmcd exports
 # with -rdynamic (two copies of one global interposed is an ODR violation that ASan aborts on)
 $(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC)
@@ -119,7 +126,7 @@ $(BUILD)/tests/test_xmcd_alloc_faults: private TEST_LDFLAGS := $(foreach f,$(FAU
 $(BUILD)/tests/test_xmcd_offsets: $(BUILD)/src/xmcd/offsets.o
 $(BUILD)/tests/test_xmcd_offsets: private TEST_OBJ := $(BUILD)/src/xmcd/offsets.o
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d
 
 # ---- tests ---------------------------------------------------------------------------------------------
 # Each suite is its own program; tests/run.sh runs them all plus the shell tests and prints one summary line.
@@ -156,9 +163,12 @@ DATA ?= ../shared/data
 bench: all
 	@BUILD=$(BUILD) DATA=$(DATA) bash bench/run.sh
 
-# The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for.
-test-reliability: all $(TEST_BIN)
+# The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for; then
+# through xmcd + xmc_stage.so with a 10^4-label model (bench/stream.sh reliability): R12 (20 model swaps under load)
+# and R20 (a soak with kills and swaps, SOAK_SECS=240 by default). About 10 minutes; any failed check fails the target.
+test-reliability: all $(TEST_BIN) $(TEST_PLUGIN_SO)
 	XMC_R1_RECORDS=100000 XMC_R1_KILLS=5 $(BUILD)/tests/test_xmcd R1
+	@BUILD=$(BUILD) bash bench/stream.sh reliability
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build-fuzz; each runs FUZZ_SECONDS. Inputs that
 # crashed are kept under tests/fuzz/crashes/ and replayed by the same target as regression inputs.

@@ -3,6 +3,9 @@
 #   1. Reuters-21578 ModApte-90 ($DATA/reuters): xmc settings vs scikit-learn LinearSVC and fastText
 #   2. Yeast ($DATA/yeast): xmc vs scikit-learn LinearSVC
 #   3. Scale: synthetic catalogs (`xmc gen`) with 10^3 .. 10^6 labels
+#   4. Encoder: featurisers on Reuters, the C encoder beside PyTorch
+#   5. Stream: xmcd + xmc_stage.so on the embedded Kafka with a 10^4-label model (bench/stream.sh): records/s,
+#      latency, per-stage histograms, the classifier's own cost, R12 (20 swaps under load) and the soak
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -11,7 +14,9 @@
 # 10^5 labels x 10^6 training docs), FT_EPOCH (fastText epochs, default 50), BENCH_ZIPF (Zipf exponent of the
 # synthetic label frequencies, default 0.5: flat enough that nearly all L labels occur), BENCH_TMP (scratch dir parent,
 # default $TMPDIR or /tmp; the big case writes about 1 GB there), BENCH_SCALES (the scale cases as "L:N ...",
-# labels asked : training docs).
+# labels asked : training docs), BENCH_ENCODER=0 (skip section 4), BENCH_STREAM=0 (skip section 5),
+# BENCH_SOAK_SECS (length of the soak in section 5, default 600; 0 skips the soak; bench/stream.sh lists the
+# section's other knobs).
 set -u -o pipefail
 { # the whole script is one compound command: bash parses it all before running, so editing it mid-run is safe
 
@@ -261,6 +266,12 @@ if [ "${BENCH_ENCODER:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     BUILD="$BUILD" DATA="$DATA" bash bench/featurizers.sh || echo "featurizers bench failed"
     echo
     BUILD="$BUILD" bash bench/bert_bench.sh || echo "encoder vs PyTorch bench failed (needs python3-torch)"
+fi
+
+# ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------
+if [ "${BENCH_STREAM:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
+    echo
+    BUILD="$BUILD" SOAK_SECS="${BENCH_SOAK_SECS:-600}" bash "$HERE/stream.sh" bench || echo "stream bench failed"
 fi
 exit 0
 }
