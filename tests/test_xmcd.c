@@ -43,6 +43,17 @@ static void xh_env_down(xh_env *e)
     e->dir = NULL;
 }
 
+/* Inputs on brokers 1-2 and outputs there too, or all on out_broker (> 0); the dead-letter partition on
+ * dlq_broker (> 0): an error pushed to one broker then reaches only the traffic placed there. */
+static void xh_leaders(xh_env *e, int out_broker, int dlq_broker)
+{
+    for (int p = 0; p < XH_PARTS; p++) {
+        rd_kafka_mock_partition_set_leader(e->mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
+        rd_kafka_mock_partition_set_leader(e->mock.mc, XH_TOPIC_OUT, p, out_broker > 0 ? out_broker : 1 + p % 2);
+    }
+    if (dlq_broker > 0) rd_kafka_mock_partition_set_leader(e->mock.mc, XH_TOPIC_DLQ, 0, dlq_broker);
+}
+
 /* Starts the daemon and waits until it has its partitions. */
 static int xh_env_start(xh_env *e)
 {
@@ -296,10 +307,7 @@ static void test_R16_sigterm_with_full_producer_queue(void)
     xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 30000,
                   "kafka_producer = [ \"queue.buffering.max.messages=50\" ];");
     xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 2000");
-    for (int p = 0; p < XH_PARTS; p++) { /* outputs on broker 3 alone */
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
-    }
+    xh_leaders(&e, 3, 0); /* outputs on broker 3 alone */
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     rd_kafka_mock_broker_set_down(e.mock.mc, 3);
     CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
@@ -546,11 +554,7 @@ static void test_R7_dlq_unavailable_stalls_never_drops(void)
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 1500) == 0);
     /* inputs, outputs and the group on brokers 1-2; the dead-letter partition alone on broker 3 */
-    for (int p = 0; p < XH_PARTS; p++) {
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 1 + p % 2);
-    }
-    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 3);
+    xh_leaders(&e, 0, 3);
     rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     rd_kafka_mock_broker_set_down(e.mock.mc, 3);
@@ -878,10 +882,7 @@ static void test_R10_rebalance_while_paused_resumes(void)
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 50, 0, 30000) == 0);
     xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 1000");
     /* inputs, the DLQ and the group on brokers 1-2; the outputs alone on broker 3 */
-    for (int p = 0; p < XH_PARTS; p++) {
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
-    }
+    xh_leaders(&e, 3, 0);
     rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 1);
     rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
@@ -910,11 +911,7 @@ static void test_R7_R10_rebalance_with_dlq_down(void)
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 1500) == 0);
     xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 1000");
-    for (int p = 0; p < XH_PARTS; p++) {
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 1 + p % 2);
-    }
-    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 3);
+    xh_leaders(&e, 0, 3);
     rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     rd_kafka_mock_broker_set_down(e.mock.mc, 3);
@@ -951,10 +948,7 @@ static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
     xh_delivery_extra = "";
     /* inputs on brokers 1-2, outputs on broker 3: an error pushed to broker 3 reaches only xmcd's outputs */
-    for (int p = 0; p < XH_PARTS; p++) {
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
-    }
+    xh_leaders(&e, 3, 0);
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     CU_ASSERT(xh_file_count(e.log, "event=txn_init") == 1);
     CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 300, xh_value_mixed), 300);
@@ -1048,11 +1042,7 @@ static void test_R6_dlq_copy_refused_by_broker_as_too_large(void)
     xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
-    for (int p = 0; p < XH_PARTS; p++) { /* only the dead-letter partition on broker 3 */
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 1 + p % 2);
-    }
-    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 3);
+    xh_leaders(&e, 0, 3); /* only the dead-letter partition on broker 3 */
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     rd_kafka_mock_broker_push_request_error_rtts(e.mock.mc, 3, 0 /* Produce */, 1,
                                                  RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0);
@@ -1083,10 +1073,7 @@ static void test_R2_R4_eos_abort_then_rebalance(void)
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
     xh_delivery_extra = "";
     xh_conf_patch(e.conf, "drain_deadline_ms = 8000", "drain_deadline_ms = 3000");
-    for (int p = 0; p < XH_PARTS; p++) {
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_IN, p, 1 + p % 2);
-        rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_OUT, p, 3);
-    }
+    xh_leaders(&e, 3, 0);
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, 200, xh_value_plain), 200);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, 200, seen, 30), 200);
