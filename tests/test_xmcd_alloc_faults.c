@@ -543,17 +543,10 @@ static rd_kafka_t *xa_consumer_new(xmcd *d, char *err, size_t errlen)
     return rk;
 }
 
-/* Tears down what xa_daemon_up built, in main.c's order. */
+/* Tears down what xa_daemon_up built, as main.c does. */
 static void xa_daemon_down(xmcd *d)
 {
-    if (d->consumer) rd_kafka_destroy(d->consumer);
-    if (d->producer) rd_kafka_destroy(d->producer);
-    xmcd_offsets_free(d->offsets);
-    xmcd_plugin_close(d->plugin);
-    xmcd_batch_free(&d->batch);
-    free(d->in);
-    free(d->out);
-    free(d->headers);
+    xmcd_release(d);
     xmcd_config_free(d->conf);
     memset(d, 0, sizeof *d);
 }

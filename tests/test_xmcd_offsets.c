@@ -35,12 +35,14 @@ static void test_commit_point_waits_for_lowest(void)
     xmcd_offsets *o = xmcd_offsets_new();
     rd_kafka_topic_partition_list_t *l = parts(1);
     CU_ASSERT_EQUAL(xmcd_offsets_assign(o, l), 0);
-    CU_ASSERT(xmcd_offsets_is_assigned(o, "in", 0));
-    CU_ASSERT(!xmcd_offsets_is_assigned(o, "in", 1));
     uint64_t seq[3], none;
-    CU_ASSERT_PTR_NULL(xt_track(o, "in", 1, 7, &none)); /* not assigned: not tracked */
-    xmcd_part *h[3];
-    for (int i = 0; i < 3; i++) h[i] = xt_track(o, "in", 0, 100 + i, &seq[i]);
+    xmcd_part *h[3], *other = NULL;
+    CU_ASSERT_EQUAL(xmcd_offsets_track(o, "in", 1, 7, &other, &none), 1); /* not assigned: not tracked */
+    CU_ASSERT_PTR_NULL(other);
+    for (int i = 0; i < 3; i++) {
+        h[i] = xt_track(o, "in", 0, 100 + i, &seq[i]); /* assigned */
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h[i]);
+    }
     xmcd_offsets_done(o, h[2], seq[2]);
     xmcd_offsets_done(o, h[1], seq[1]);
     CU_ASSERT_EQUAL(commit_point(o, 0), -1); /* 100 is not acknowledged */

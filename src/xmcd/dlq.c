@@ -54,7 +54,7 @@ void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message
         e = xmcd_producer_send(d, rec, NULL, 0, in->key, in->key_len, xmcd_dlq_headers(d, rec, code, message, in->len));
     }
     if (e) {
-        if (!d->fatal && xmcd_log_due(d)) /* one line per 5 s, not one per record */
+        if (!d->fatal && xmcd_log_due(&d->last_refusal_log_ns)) /* one line per 5 s, not one per record */
             xmcd_log(XMCD_LOG_WARN, "dlq_produce_failed", "error=%s action=retry", rd_kafka_err2name(e));
         xmcd_count(&d->stats.dlq_retries, 1);
         xmcd_rec_dead_letter_later(d, rec, code, message);

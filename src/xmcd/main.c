@@ -224,14 +224,7 @@ int main(int argc, char **argv)
 out:
     xmcd_reload_stop(d->reload);
     xmcd_http_stop(d->http);
-    if (d->consumer) rd_kafka_destroy(d->consumer);
-    if (d->producer) rd_kafka_destroy(d->producer);
-    xmcd_offsets_free(d->offsets);
-    xmcd_plugin_close(d->plugin);
-    xmcd_batch_free(&d->batch);
-    free(d->in);
-    free(d->out);
-    free(d->headers);
+    xmcd_release(d);
     xmcd_mock_stop(mock);
     xmcd_config_free(conf);
     free(d);

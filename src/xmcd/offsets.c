@@ -169,11 +169,6 @@ int xmcd_offsets_track(xmcd_offsets *offsets, const char *topic, int32_t partiti
     return 0;
 }
 
-int xmcd_offsets_is_assigned(const xmcd_offsets *offsets, const char *topic, int32_t partition)
-{
-    return xmcd_offsets_find(offsets, topic, partition, NULL) != NULL;
-}
-
 /* Marks seq done (1) or dropped (2) and moves the head over the finished prefix. */
 static void xmcd_part_finish(xmcd_part *part, uint64_t seq, uint8_t how)
 {

@@ -31,8 +31,6 @@ void xmcd_offsets_revoke(xmcd_offsets *offsets, const rd_kafka_topic_partition_l
  * processed, and the partition's commit point never passes offset from then on (until it is assigned again). */
 int xmcd_offsets_track(xmcd_offsets *offsets, const char *topic, int32_t partition, int64_t offset,
                        xmcd_part **part, uint64_t *seq);
-/* 1 when topic/partition is assigned (tracked), else 0. */
-int xmcd_offsets_is_assigned(const xmcd_offsets *offsets, const char *topic, int32_t partition);
 /* Marks a tracked record finished and drops its partition reference (the handle may be freed). */
 void xmcd_offsets_done(xmcd_offsets *offsets, xmcd_part *part, uint64_t seq);
 

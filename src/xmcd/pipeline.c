@@ -39,11 +39,11 @@ void xmcd_rec_abandon(xmcd *d, xmcd_rec *rec)
     xmcd_rec_free(d, rec);
 }
 
-int xmcd_log_due(xmcd *d)
+int xmcd_log_due(uint64_t *last_ns)
 {
     uint64_t now = xmcd_now_ns();
-    if (d->last_refusal_log_ns && now - d->last_refusal_log_ns < 5000000000ull) return 0;
-    d->last_refusal_log_ns = now;
+    if (*last_ns && now - *last_ns < 5000000000ull) return 0;
+    *last_ns = now;
     return 1;
 }
 
@@ -193,7 +193,7 @@ static void xmcd_send_output(xmcd *d, xmcd_rec *rec, const xmc_stage_out *out)
     rec->retry_key_len = key_len;
     rec->retry_headers = rd_kafka_headers_new(1);
     rd_kafka_header_add(rec->retry_headers, "xmc.model.version", -1, rec->model_version, -1);
-    if (!d->fatal && xmcd_log_due(d)) /* one line per 5 s, not one per record */
+    if (!d->fatal && xmcd_log_due(&d->last_refusal_log_ns)) /* one line per 5 s, not one per record */
         xmcd_log(XMCD_LOG_WARN, "produce_refused", "error=%s action=retry", rd_kafka_err2name(e));
     xmcd_count(&d->stats.produce_retries, 1);
     int kept = (rec->retry_value || !out->value) && (rec->retry_key || !key);
@@ -484,6 +484,18 @@ static void xmcd_shutdown(xmcd *d)
     d->retry_tail = NULL;
     for (size_t i = 0; i < d->batch.n; i++) xmcd_rec_abandon(d, d->batch.recs[i]);
     xmcd_batch_clear(&d->batch);
+}
+
+void xmcd_release(xmcd *d)
+{
+    if (d->consumer) rd_kafka_destroy(d->consumer);
+    if (d->producer) rd_kafka_destroy(d->producer);
+    xmcd_offsets_free(d->offsets);
+    xmcd_plugin_close(d->plugin);
+    xmcd_batch_free(&d->batch);
+    free(d->in);
+    free(d->out);
+    free(d->headers);
 }
 
 int xmcd_run(xmcd *d)

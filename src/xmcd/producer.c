@@ -73,13 +73,10 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
         return;
     }
     xmcd_count(rec->target == XMCD_TARGET_DLQ ? &d->stats.dlq_retries : &d->stats.produce_retries, 1);
-    uint64_t now = xmcd_now_ns();
-    if (now - d->last_stall_log_ns > 5000000000ull) { /* one line per 5 s of stalling, not per record */
-        d->last_stall_log_ns = now;
+    if (xmcd_log_due(&d->last_stall_log_ns)) /* one line per 5 s of stalling, not per record */
         xmcd_log(XMCD_LOG_WARN, rec->target == XMCD_TARGET_DLQ ? "dlq_delivery_failed" : "produce_delivery_failed",
                  "topic=%s error=%s action=retry inflight=%llu", rd_kafka_topic_name(msg->rkt),
                  rd_kafka_err2name(msg->err), (unsigned long long)xmcd_offsets_pending(d->offsets));
-    }
     xmcd_rec_retry_later(d, rec, msg, 500);
 }
 

@@ -73,6 +73,9 @@ typedef struct xmcd {
 
 /* pipeline.c: the main loop. Returns the process exit code (0 after a clean drain). */
 int xmcd_run(xmcd *d);
+/* Destroys the clients (without a flush: what was not delivered is replayed after a restart) and frees the
+ * tracker, plugin, batch and call arrays; the config, reload thread and HTTP server are the caller's. */
+void xmcd_release(xmcd *d);
 /* pipeline.c: finishes a record (acknowledged): offsets, stats, frees it. */
 void xmcd_rec_finish(xmcd *d, xmcd_rec *rec);
 /* pipeline.c: queues a record whose delivery failed to be produced again (a copy of failed is kept). */
@@ -81,8 +84,8 @@ void xmcd_rec_retry_later(xmcd *d, xmcd_rec *rec, const rd_kafka_message_t *fail
 void xmcd_rec_dead_letter_later(xmcd *d, xmcd_rec *rec, const char *code, const char *message);
 /* pipeline.c: drops a record without finishing it (shutdown): its offset is never committed past. */
 void xmcd_rec_abandon(xmcd *d, xmcd_rec *rec);
-/* 1 when a per-record refusal may be logged now (at most one line per 5 s), else 0. */
-int xmcd_log_due(xmcd *d);
+/* 1 when a per-record event may be logged now (at most one line per 5 s per *last_ns), else 0. */
+int xmcd_log_due(uint64_t *last_ns);
 /* pipeline.c: the rebalance handler (called from consumer.c's callback). */
 void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
 /* pipeline.c: sends the processed batch, produces due retries; used by the rebalance handler too. */
