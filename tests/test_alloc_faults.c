@@ -299,7 +299,7 @@ static void test_open_matrix(void)
 
 static void test_open_encoder(void)
 {
-    if (!have_encoder) { CU_FAIL("shared data missing (bert-tiny-pecos)"); return; }
+    if (!have_encoder) { CU_FAIL("tests/data missing"); return; }
     af_result r;
     sweep_open("open tfidf+encoder model", encoder_repo, 1, &r);
     CU_ASSERT_EQUAL(r.bad, 0);

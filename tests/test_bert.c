@@ -1,4 +1,4 @@
-/* test_bert.c: BERT encoder against the PyTorch references (bert-random-l2, bert-tiny-pecos) and its load errors.
+/* test_bert.c: BERT encoder against the PyTorch references (bert-random-h16, bert-tiny-pecos) and its load errors.
  *
  * Numerics (llm.c test_gpt2 style): tokenise the reference texts, run one padded batch, compare the hidden
  * states and the cls / mean / pooler vectors with the dense-text references and print the max |difference|
@@ -86,7 +86,7 @@ static const char *case_name(json_t *cases, int i)
 
 static void check_reference(const ref_set *rs)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
     xmc_wordpiece *wp = NULL;
     xmc_bert *bert = NULL;
@@ -184,7 +184,7 @@ static void check_reference(const ref_set *rs)
 static void test_random_l2_forward(void)
 {
     static const int hidden[] = {0, 6, 24};
-    ref_set rs = {"bert-random-l2", "bert-vocab/vocab.txt", "refs.json", "%s/hidden_%02d_%s.txt", hidden, 3, 1e-4};
+    ref_set rs = {"bert-random-h16", "bert-vocab/vocab.txt", "refs.json", "%s/hidden_%02d_%s.txt", hidden, 3, 1e-4};
     check_reference(&rs);
 }
 
@@ -197,7 +197,7 @@ static void test_tiny_pecos_forward(void)
 
 static void test_forward_arguments(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
     xmc_bert *bert = NULL;
     xmc_bert_workspace *ws = NULL;
@@ -340,7 +340,7 @@ static void strip_prefix(json_t *h)
 
 static void test_load_errors(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     char *dir = tu_tmpdir();
     char path[1024];
     xmc_error err = {0};
@@ -409,7 +409,7 @@ static void test_load_errors(void)
  * succeeds or fails with an error code and a message, never crashes (run it under ASan). */
 static void test_header_corruption(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     size_t size;
     char *st = read_file(tu_data("bert-tiny-pecos/model.safetensors"), &size);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);

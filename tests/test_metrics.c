@@ -6,7 +6,7 @@
 
 static void test_pecos_evaluate(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("../shared/data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_csr p, y;
     xmc_error err = {0};
     char a[4096], b[4096];

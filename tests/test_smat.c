@@ -11,7 +11,7 @@ static void test_read_golden_x(void)
 {
     xmc_csr m;
     xmc_error err = {0};
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     CU_ASSERT_EQUAL_FATAL(xmc_csr_read_text(tu_data("pecos-xlinear/X.trn.txt"), &m, &err), XMC_OK);
     CU_ASSERT_EQUAL(m.rows, 2);
     CU_ASSERT_EQUAL(m.cols, 16);

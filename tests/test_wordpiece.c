@@ -1,4 +1,4 @@
-/* test_wordpiece.c: BERT tokenizer: ids and pieces equal to the references (bert-random-l2 over the real
+/* test_wordpiece.c: BERT tokenizer: ids and pieces equal to the references (bert-random-h16 over the real
  * bert-base-uncased vocab, bert-tiny-pecos), known answers, padding/mask/truncation, bad input, bad vocab.
  *
  * Texts come from refs.json (jansson keeps the embedded NUL of case 10; texts.inc is checked to hold the
@@ -42,7 +42,7 @@ static void free_texts(char **texts, size_t *lens, int n)
 /* Compares every row of tokens.tsv (ids in column ids_col, pieces in the next) with our tokenisation. */
 static void check_against_tsv(const char *vocab_rel, const char *refs_rel, const char *tsv_rel, int ids_col)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
     xmc_wordpiece *wp = NULL;
     CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data(vocab_rel), &wp, &err), XMC_OK);
@@ -118,7 +118,7 @@ static size_t decode_literal(const char *line, char *out)
 /* texts.inc (the C-literal copy of the texts) holds byte for byte what refs.json holds, NUL of case 10 included. */
 static void check_texts_inc(const char *inc_rel, const char *refs_rel)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     char **texts = NULL;
     size_t *lens = NULL;
     int n = load_texts(refs_rel, &texts, &lens);
@@ -141,13 +141,13 @@ static void check_texts_inc(const char *inc_rel, const char *refs_rel)
 
 static void test_texts_inc(void)
 {
-    check_texts_inc("bert-random-l2/texts.inc", "bert-random-l2/refs.json");
+    check_texts_inc("bert-random-h16/texts.inc", "bert-random-h16/refs.json");
     check_texts_inc("bert-tiny-pecos/texts.inc", "bert-tiny-pecos/refs.json");
 }
 
 static void test_random_l2_tokens(void)
 {
-    check_against_tsv("bert-vocab/vocab.txt", "bert-random-l2/refs.json", "bert-random-l2/tokens.tsv", 2);
+    check_against_tsv("bert-vocab/vocab.txt", "bert-random-h16/refs.json", "bert-random-h16/tokens.tsv", 2);
 }
 
 static void test_tiny_pecos_tokens(void)
@@ -158,12 +158,12 @@ static void test_tiny_pecos_tokens(void)
 /* Untruncated lengths and the truncation flag of refs.json. */
 static void test_random_l2_lengths(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
     xmc_wordpiece *wp = NULL;
     CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
     json_error_t jerr;
-    json_t *root = json_load_file(tu_data("bert-random-l2/refs.json"), JSON_ALLOW_NUL, &jerr);
+    json_t *root = json_load_file(tu_data("bert-random-h16/refs.json"), JSON_ALLOW_NUL, &jerr);
     CU_ASSERT_PTR_NOT_NULL_FATAL(root);
     json_t *cases = json_object_get(root, "cases");
     xmc_wordpiece_batch batch = {0};
@@ -202,7 +202,7 @@ static void expect_ids(xmc_wordpiece *wp, const char *text, const int32_t *want,
 /* Known answers from the HF documentation and course, on the real vocabulary. */
 static void test_real_vocab_known_answers(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
     xmc_wordpiece *wp = NULL;
     CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
@@ -232,13 +232,13 @@ static void test_real_vocab_known_answers(void)
     xmc_wordpiece_free(wp);
 }
 
-/* Regression cases from a differential run against ../shared/tools/bert_ref.py (9,000 random texts mixing
+/* Regression cases from a differential run against tests/tools/bert_ref.py (9,000 random texts mixing
  * Greek, Cyrillic, CJK, Hangul, combining marks, controls, separators, private use, astral planes: all equal);
  * ids from bert_ref.tokenize. Final sigma, Zl/Zp as separators, U+0130's full lower-casing, dropped Cf
  * (BOM, ZWJ) that join words, canonical reordering of marks before they are stripped. */
 static void test_unicode_regressions(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
     xmc_wordpiece *wp = NULL;
     CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
@@ -259,7 +259,7 @@ static void test_unicode_regressions(void)
 /* A batch is padded to its longest row with [PAD] and a 0 mask; truncation keeps [SEP] last. */
 static void test_batch_padding_truncation(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
     xmc_wordpiece *wp = NULL;
     CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
@@ -325,7 +325,7 @@ static void test_bad_vocab(void)
 /* Random bytes (mostly invalid UTF-8, controls, NULs) tokenise without error: [CLS] first, [SEP] last, ids in range. */
 static void test_random_bytes(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("shared data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
     xmc_wordpiece *wp = NULL;
     CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);

@@ -1,8 +1,8 @@
-/* test_xlinear.c: XR-Linear against PECOS's golden fixtures (../shared/data/pecos-xlinear):
+/* test_xlinear.c: XR-Linear against PECOS's golden fixtures (tests/data/pecos-xlinear):
  * - inference alone: PECOS's trained trees and weights (models/) + our beam search = golden predictions;
  * - training: our PIFA, tree, solver (dual, or primal for Yt_primal_pred) and negatives on X/Y, then our
  *   search = golden predictions, and for the primal solver also our weights = PECOS's trained weights;
- * each within 1e-5, printing the max difference (missing entries count as 0, as PECOS's test compares). */
+ * each within GOLDEN_TOL, printing the max difference (missing entries count as 0, as PECOS's test compares). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,9 @@
 #include "testutil.h"
 #include "tree.h"
 #include "xlinear.h"
+
+/* What README promises: PECOS's own test allows 1e-6; the float32 sums here land within ~1e-8 of its scores. */
+#define GOLDEN_TOL 1e-7
 
 static const char *G(const char *rel) { return tu_data(rel); }
 
@@ -86,7 +89,7 @@ static int load_pecos_model(const char *dir, uint32_t depth, xmc_xlinear *m, xmc
 
 static void test_inference_on_pecos_models(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("../shared/data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_csr x;
     CU_ASSERT_EQUAL_FATAL(read_m("pecos-xlinear/X.tst.txt", &x), 0);
     xmc_csr_sort_indices(&x);
@@ -103,7 +106,7 @@ static void test_inference_on_pecos_models(void)
         CU_ASSERT_EQUAL_FATAL(load_pecos_model(cases[i].dir, cases[i].depth, &m, &tree), 0);
         char what[128];
         snprintf(what, sizeof what, "predict with PECOS model %s", cases[i].dir);
-        CU_ASSERT(compare(&m, &x, cases[i].golden, cases[i].beam, cases[i].topk, cases[i].post, what) <= 1e-5);
+        CU_ASSERT(compare(&m, &x, cases[i].golden, cases[i].beam, cases[i].topk, cases[i].post, what) <= GOLDEN_TOL);
         xmc_xlinear_free(&m);
         xmc_tree_free(&tree);
     }
@@ -188,25 +191,25 @@ static double train_and_compare(uint32_t nr_splits, uint32_t max_leaf, int negat
 
 static void test_training_reproduces_pecos(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("../shared/data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     CU_ASSERT(train_and_compare(16, 10, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/Yt_pred.txt", 10,
-                                XMC_POST_L3_HINGE, "train default (leaf 10)") <= 1e-5);
+                                XMC_POST_L3_HINGE, "train default (leaf 10)") <= GOLDEN_TOL);
     CU_ASSERT(train_and_compare(16, 10, XMC_NEG_TFN | XMC_NEG_MAN, 2, XMC_POST_NOOP, XMC_SOLVER_DUAL,
-                                "pecos-xlinear/Yt_pred_tfn_man.txt", 4, XMC_POST_SIGMOID, "train tfn+man") <= 1e-5);
+                                "pecos-xlinear/Yt_pred_tfn_man.txt", 4, XMC_POST_SIGMOID, "train tfn+man") <= GOLDEN_TOL);
     CU_ASSERT(train_and_compare(2, 2, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/P_nr_splits_2.txt", 10,
-                                XMC_POST_L3_HINGE, "train nr_splits 2, leaf 2") <= 1e-5);
+                                XMC_POST_L3_HINGE, "train nr_splits 2, leaf 2") <= GOLDEN_TOL);
     CU_ASSERT(train_and_compare(4, 2, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/P_nr_splits_4.txt", 10,
-                                XMC_POST_L3_HINGE, "train nr_splits 4, leaf 2") <= 1e-5);
+                                XMC_POST_L3_HINGE, "train nr_splits 4, leaf 2") <= GOLDEN_TOL);
     /* L2R_L2LOSS_SVC_PRIMAL (newton_eps 0.01): predictions, and the weights against PECOS's own model */
     double wd = 1e9;
     CU_ASSERT(train_and_compare_model(16, 10, XMC_NEG_TFN, 0, -1, XMC_SOLVER_PRIMAL, "pecos-xlinear/Yt_primal_pred.txt",
-                                      10, XMC_POST_L3_HINGE, "train primal solver (leaf 10)", "primal", &wd) <= 1e-5);
-    CU_ASSERT(wd <= 1e-5);
+                                      10, XMC_POST_L3_HINGE, "train primal solver (leaf 10)", "primal", &wd) <= GOLDEN_TOL);
+    CU_ASSERT(wd <= GOLDEN_TOL);
 }
 
 static void test_pifa_golden(void)
 {
-    if (!tu_data_dir()) { CU_FAIL("../shared/data missing"); return; }
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_csr x, y, z, g;
     xmc_error err = {0};
     CU_ASSERT_EQUAL_FATAL(read_m("pecos-xlinear/X.trn.txt", &x), 0);

@@ -3,8 +3,8 @@
 # (1e-5), --normalize gives unit vectors, and bad options or directories exit non-zero with a message.
 set -u
 XMC=${XMC_BIN:-build/xmc}
-D=${XMC_DATA:-../shared/data}
-[ -d "$D/bert-tiny-pecos" ] || { echo "shared data missing"; exit 1; }
+D=$(dirname "$0")/../data
+[ -d "$D/bert-tiny-pecos" ] || { echo "$D/bert-tiny-pecos missing"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0
 # texts from texts.inc (plain ASCII there): one C literal per line

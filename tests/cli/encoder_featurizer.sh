@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Featurisers encoder and tfidf+encoder (bert-random-l2 weights, bert-base-uncased vocabulary): train, predict,
+# Featurisers encoder and tfidf+encoder (bert-random-h16 weights, bert-base-uncased vocabulary): train, predict,
 # the manifest's featurizer and encoder checksum, and refusal when the encoder changed after training.
 set -u
 XMC=${XMC_BIN:-build/xmc}
-D=${XMC_DATA:-../shared/data}
-[ -d "$D/bert-random-l2" ] || { echo "no shared data at $D"; exit 1; }
+D=$(dirname "$0")/../data
+[ -d "$D/bert-random-h16" ] || { echo "$D/bert-random-h16 missing"; exit 1; }
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-head -n 300 "$D/reuters/train.tsv" > "$T/train.tsv"
-mkdir "$T/enc"; cp "$D/bert-random-l2/config.json" "$D/bert-random-l2/model.safetensors" "$T/enc/"
+cp "$D/reuters-sample/train.tsv" "$T/train.tsv" # 300 Reuters documents
+mkdir "$T/enc"; cp "$D/bert-random-h16/config.json" "$D/bert-random-h16/model.safetensors" "$T/enc/"
 cp "$D/bert-vocab/vocab.txt" "$T/enc/vocab.txt"
 for f in encoder tfidf+encoder; do
   V=$($XMC train --quiet --train "$T/train.tsv" --model "$T/repo-$f" --featurizer "$f" --encoder "$T/enc" --pooling mean) \

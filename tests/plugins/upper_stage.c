@@ -7,9 +7,12 @@
  * version's name (the directory's basename) is held in a refcounted object swapped under a mutex, so a
  * batch keeps the version it started with. Config keys (all optional): model_repo (opened at create if
  * it has CURRENT), fail_prefix ("BAD"), max_record_bytes (65536), sleep_us per batch (0), first_sleep_ms
- * before the first batch only (0; a batch slower than max.poll.interval.ms). */
+ * before the first batch only (0; a batch slower than max.poll.interval.ms), trace_path (none: a file that gets
+ * a "begin" line as a batch enters the sleep and an "end" line as it leaves, so that a test can wait until a
+ * batch is inside the plugin instead of guessing with a sleep). */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@ struct xmc_stage_instance {
     size_t max_record_bytes;
     int sleep_us;
     int first_sleep_ms;
+    char trace_path[1024]; /* "" when not traced */
     char *buf; /* output bytes of the last process() */
     size_t buf_cap;
     atomic_uint_fast64_t records, errors, loads, refusals;
@@ -108,6 +112,8 @@ static xmc_stage_instance *upper_create(const config_setting_t *cfg, char *err, 
     if (cfg && config_setting_lookup_int(cfg, "max_record_bytes", &v)) inst->max_record_bytes = (size_t)v;
     if (cfg && config_setting_lookup_int(cfg, "sleep_us", &v)) inst->sleep_us = v;
     if (cfg && config_setting_lookup_int(cfg, "first_sleep_ms", &v)) inst->first_sleep_ms = v;
+    if (cfg && config_setting_lookup_string(cfg, "trace_path", &s))
+        snprintf(inst->trace_path, sizeof inst->trace_path, "%s", s);
     if (cfg && config_setting_lookup_string(cfg, "model_repo", &s)) {
         char path[4096], ver[256] = "";
         snprintf(path, sizeof path, "%s/CURRENT", s);
@@ -127,6 +133,17 @@ static xmc_stage_instance *upper_create(const config_setting_t *cfg, char *err, 
     return inst;
 }
 
+/* Appends one line to trace_path (if set); a single O_APPEND write, so a reader never sees half a line. */
+static void upper_trace(const xmc_stage_instance *inst, const char *line)
+{
+    if (!inst->trace_path[0]) return;
+    int fd = open(inst->trace_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) return;
+    ssize_t w = write(fd, line, strlen(line)); /* a lost line only makes the waiting test time out */
+    (void)w;
+    close(fd);
+}
+
 static int upper_process(xmc_stage_instance *inst, const xmc_stage_in *in, size_t n, xmc_stage_out *out)
 {
     upper_model *model = upper_acquire(inst); /* the whole batch runs on this version */
@@ -142,6 +159,7 @@ static int upper_process(xmc_stage_instance *inst, const xmc_stage_in *in, size_
         inst->buf = nb;
         inst->buf_cap = need;
     }
+    upper_trace(inst, "begin\n");
     if (inst->sleep_us) usleep((useconds_t)inst->sleep_us);
     if (inst->first_sleep_ms) { /* once, and through signals (nanosleep restarted with what is left) */
         struct timespec left = {inst->first_sleep_ms / 1000, (long)(inst->first_sleep_ms % 1000) * 1000000L};
@@ -149,6 +167,7 @@ static int upper_process(xmc_stage_instance *inst, const xmc_stage_in *in, size_
         }
         inst->first_sleep_ms = 0;
     }
+    upper_trace(inst, "end\n");
     size_t pos = 0, plen = strlen(inst->fail_prefix);
     for (size_t i = 0; i < n; i++) {
         snprintf(out[i].model_version, sizeof out[i].model_version, "%s", version);

@@ -7,22 +7,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* dir + "/tests/data" if that is a directory holding the fixtures' README. */
+static int try_root(const char *dir, char *out, size_t size)
+{
+    char readme[4200];
+    struct stat st;
+    snprintf(out, size, "%s%stests/data", dir, *dir ? "/" : "");
+    snprintf(readme, sizeof readme, "%s/README.md", out);
+    return stat(out, &st) == 0 && S_ISDIR(st.st_mode) && stat(readme, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 const char *tu_data_dir(void)
 {
     static char buf[4096];
-    const char *env = getenv("XMC_DATA");
-    const char *d = env && *env ? env : "../shared/data";
-    struct stat st;
-    if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
-    snprintf(buf, sizeof buf, "%s", d);
-    return buf;
+    /* the suites run from the repository root (tests/run.sh); else walk up from the binary, build/tests/test_x */
+    if (try_root("", buf, sizeof buf)) return buf;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = 0;
+    for (char *slash = strrchr(exe, '/'); slash && slash != exe; slash = strrchr(exe, '/')) {
+        *slash = 0;
+        if (try_root(exe, buf, sizeof buf)) return buf;
+    }
+    return NULL;
 }
 
 const char *tu_data(const char *rel)
 {
     static char buf[8192];
     const char *d = tu_data_dir();
-    snprintf(buf, sizeof buf, "%s/%s", d ? d : "../shared/data", rel);
+    snprintf(buf, sizeof buf, "%s/%s", d ? d : "tests/data", rel);
     return buf;
 }
 

@@ -1,4 +1,4 @@
-/* testutil.h: shared helpers for the CUnit suites: run the registry, locate the shared data, temp dirs. */
+/* testutil.h: shared helpers for the CUnit suites: run the registry, locate the fixtures (tests/data), temp dirs. */
 #ifndef XMC_TESTUTIL_H
 #define XMC_TESTUTIL_H
 
@@ -8,7 +8,8 @@
 
 #include "smat.h"
 
-/* Path of the shared reference data: $XMC_DATA or ../shared/data; NULL if absent. */
+/* Path of the repository's fixtures, tests/data (see its README.md): relative to the working directory when the
+ * suite runs from the repository root, else found above the suite's binary; NULL if neither has it. */
 const char *tu_data_dir(void);
 /* Joins the data dir and a relative path into a static buffer (one at a time). */
 const char *tu_data(const char *rel);
