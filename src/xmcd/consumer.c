@@ -52,27 +52,15 @@ void xmcd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
              rd_kafka_err2name((rd_kafka_resp_err_t)err), xmcd_log_q(reason));
 }
 
-#define XMCD_SET(k, v)                                                                                       \
-    do {                                                                                                     \
-        if (rd_kafka_conf_set(kconf, k, v, err, errlen) != RD_KAFKA_CONF_OK) goto fail;                      \
-    } while (0)
-
 rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen)
 {
     const xmcd_config *conf = d->conf;
-    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
-    char level[8];
-    snprintf(level, sizeof level, "%d", conf->kafka_log_level);
-    if (conf->brokers && *conf->brokers) XMCD_SET("bootstrap.servers", conf->brokers);
-    XMCD_SET("client.id", "xmcd-consumer");
-    XMCD_SET("group.id", conf->group_id);
-    XMCD_SET("enable.auto.commit", "false");
-    XMCD_SET("enable.auto.offset.store", "false");
-    XMCD_SET("auto.offset.reset", "earliest");
-    XMCD_SET("log_level", level);
-    if (conf->mode == XMCD_MODE_EXACTLY_ONCE) XMCD_SET("isolation.level", "read_committed");
-    if (xmcd_config_kafka_apply(conf->kafka, kconf, err, errlen) != 0) goto fail;
-    if (xmcd_config_kafka_apply(conf->kafka_consumer, kconf, err, errlen) != 0) goto fail;
+    const char *const defaults[] = {"group.id", conf->group_id, "enable.auto.commit", "false",
+                                    "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
+                                    conf->mode == XMCD_MODE_EXACTLY_ONCE ? "isolation.level" : NULL,
+                                    "read_committed", NULL};
+    rd_kafka_conf_t *kconf = xmcd_config_kafka_new(conf, "xmcd-consumer", defaults, conf->kafka_consumer, err, errlen);
+    if (!kconf) return NULL;
     rd_kafka_conf_set_opaque(kconf, d);
     rd_kafka_conf_set_rebalance_cb(kconf, xmcd_consumer_rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kconf, xmcd_consumer_commit_cb);
@@ -94,9 +82,6 @@ rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen)
         return NULL;
     }
     return rk;
-fail:
-    rd_kafka_conf_destroy(kconf);
-    return NULL;
 }
 
 void xmcd_consumer_pause(xmcd *d, int pause)
