@@ -122,9 +122,13 @@ $(BUILD)/tests/test_xmcd_alloc_faults: $(XMCD_LIB_OBJ) tests/alloc_faults.h test
 $(BUILD)/tests/test_xmcd_alloc_faults: private TEST_OBJ := $(XMCD_LIB_OBJ)
 $(BUILD)/tests/test_xmcd_alloc_faults: private TEST_LDFLAGS := $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f))
 
-# xmcd's offset tracker is unit-tested alone
+# xmcd's offset tracker is unit-tested alone, and so are its config key and stats tables
 $(BUILD)/tests/test_xmcd_offsets: $(BUILD)/src/xmcd/offsets.o
 $(BUILD)/tests/test_xmcd_offsets: private TEST_OBJ := $(BUILD)/src/xmcd/offsets.o
+$(BUILD)/tests/test_xmcd_config: $(BUILD)/src/xmcd/config.o $(BUILD)/src/xmcd/log.o
+$(BUILD)/tests/test_xmcd_config: private TEST_OBJ := $(BUILD)/src/xmcd/config.o $(BUILD)/src/xmcd/log.o
+$(BUILD)/tests/test_xmcd_stats: $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
+$(BUILD)/tests/test_xmcd_stats: private TEST_OBJ := $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d
 
