@@ -11,6 +11,7 @@
 #                   through xmcd with a 10-minute soak (BENCH_SOAK_SECS=0 skips the soak)
 #   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd
 #   make demo       install deps if needed, build, train the demo model, run it
+#   make docs       rewrite docs/xmcd.md's config key and metric lists from xmcd's tables
 
 CC       ?= cc
 BUILD    ?= build
@@ -65,7 +66,7 @@ ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
 endif
 
-.PHONY: all test test-asan test-valgrind test-faults test-reliability bench demo clean deps check-deps fuzz
+.PHONY: all test test-asan test-valgrind test-faults test-reliability bench demo clean deps check-deps fuzz docs
 # keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
 .SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
@@ -182,6 +183,10 @@ fuzz:
 
 demo:
 	@bash scripts/demo.sh
+
+# docs/xmcd.md's config key and metric lists, rewritten from xmcd's tables (tests/cli/xmcd_docs_tables.sh checks them)
+docs: $(XMCD_BIN)
+	@bash scripts/docs-tables.sh $(XMCD_BIN) docs/xmcd.md
 
 deps:
 	@bash .ci/install-deps
