@@ -52,6 +52,16 @@ void xmcd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
              rd_kafka_err2name((rd_kafka_resp_err_t)err), xmcd_log_q(reason));
 }
 
+rd_kafka_t *xmcd_kafka_new(xmcd *d, rd_kafka_type_t type, rd_kafka_conf_t *kconf, char *err, size_t errlen)
+{
+    rd_kafka_conf_set_opaque(kconf, d);
+    rd_kafka_conf_set_log_cb(kconf, xmcd_kafka_log_cb);
+    rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
+    rd_kafka_t *rk = rd_kafka_new(type, kconf, err, errlen);
+    if (!rk) rd_kafka_conf_destroy(kconf); /* rd_kafka_new frees kconf only on success */
+    return rk;
+}
+
 rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen)
 {
     const xmcd_config *conf = d->conf;
@@ -61,16 +71,10 @@ rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen)
                                     "read_committed", NULL};
     rd_kafka_conf_t *kconf = xmcd_config_kafka_new(conf, "xmcd-consumer", defaults, conf->kafka_consumer, err, errlen);
     if (!kconf) return NULL;
-    rd_kafka_conf_set_opaque(kconf, d);
     rd_kafka_conf_set_rebalance_cb(kconf, xmcd_consumer_rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kconf, xmcd_consumer_commit_cb);
-    rd_kafka_conf_set_log_cb(kconf, xmcd_kafka_log_cb);
-    rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, err, errlen);
-    if (!rk) { /* rd_kafka_new frees kconf only on success */
-        rd_kafka_conf_destroy(kconf);
-        return NULL;
-    }
+    rd_kafka_t *rk = xmcd_kafka_new(d, RD_KAFKA_CONSUMER, kconf, err, errlen);
+    if (!rk) return NULL;
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, conf->topic_in, RD_KAFKA_PARTITION_UA);

@@ -91,15 +91,9 @@ rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen)
                                     conf->transactional_id, NULL};
     rd_kafka_conf_t *kconf = xmcd_config_kafka_new(conf, "xmcd-producer", defaults, conf->kafka_producer, err, errlen);
     if (!kconf) return NULL;
-    rd_kafka_conf_set_opaque(kconf, d);
     rd_kafka_conf_set_dr_msg_cb(kconf, xmcd_producer_dr_cb);
-    rd_kafka_conf_set_log_cb(kconf, xmcd_kafka_log_cb);
-    rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, err, errlen);
-    if (!rk) { /* rd_kafka_new frees kconf only on success */
-        rd_kafka_conf_destroy(kconf);
-        return NULL;
-    }
+    rd_kafka_t *rk = xmcd_kafka_new(d, RD_KAFKA_PRODUCER, kconf, err, errlen);
+    if (!rk) return NULL;
     /* learn the leaders of the output and dead-letter topics now, so the first batch does not pay for it */
     const char *topics[2] = {conf->topic_out, conf->topic_dlq};
     for (int i = 0; i < 2; i++) {
