@@ -452,6 +452,7 @@ int main(int argc, char **argv)
 {
     char *dir = tu_tmpdir();
     snprintf(xc_dir, sizeof xc_dir, "%s", dir);
+    free(dir);
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("xmcd_config", NULL, NULL);
     TU_ADD(s, test_defaults);
