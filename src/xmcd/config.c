@@ -1,9 +1,12 @@
 /* config.c: load and validate xmcd.conf (libconfig) into an xmcd_config; see config.h.
  *
  * The file is checked to be a regular file of sane size before libconfig reads it (a huge file or a
- * directory is refused with a reason, not parsed). Every key is then looked up with its expected type and
- * range; a present key of the wrong type or out of range is an error naming the key's own file:line, a
- * missing key takes its default. Unknown keys are left alone so that new keys do not break old daemons. */
+ * directory is refused with a reason, not parsed). Then the key table below is walked in order: each key is
+ * looked up with its type and range; a present key of the wrong type or out of range is an error naming the
+ * key's own file:line, a missing key takes its default. A few rules tie keys together after that (exactly-once
+ * needs a transactional id, three different topics, the librdkafka lists accepted by librdkafka). SIGHUP's
+ * check and the listing walk the same table. Unknown keys are left alone so that new keys do not break old
+ * daemons. */
 #include "config.h"
 
 #include <errno.h>
