@@ -11,6 +11,7 @@
 #                   through xmcd with a 10-minute soak (BENCH_SOAK_SECS=0 skips the soak)
 #   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd
 #   make demo       install deps if needed, build, train the demo model, run it
+#   make docs       rewrite docs/xmcd.md's config key and metric lists from xmcd's tables
 
 CC       ?= cc
 BUILD    ?= build
@@ -65,7 +66,7 @@ ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
 endif
 
-.PHONY: all test test-asan test-valgrind test-faults test-reliability bench demo clean deps check-deps fuzz
+.PHONY: all test test-asan test-valgrind test-faults test-reliability bench demo clean deps check-deps fuzz docs
 # keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
 .SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
@@ -122,9 +123,13 @@ $(BUILD)/tests/test_xmcd_alloc_faults: $(XMCD_LIB_OBJ) tests/alloc_faults.h test
 $(BUILD)/tests/test_xmcd_alloc_faults: private TEST_OBJ := $(XMCD_LIB_OBJ)
 $(BUILD)/tests/test_xmcd_alloc_faults: private TEST_LDFLAGS := $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f))
 
-# xmcd's offset tracker is unit-tested alone
+# xmcd's offset tracker is unit-tested alone, and so are its config key and stats tables
 $(BUILD)/tests/test_xmcd_offsets: $(BUILD)/src/xmcd/offsets.o
 $(BUILD)/tests/test_xmcd_offsets: private TEST_OBJ := $(BUILD)/src/xmcd/offsets.o
+$(BUILD)/tests/test_xmcd_config: $(BUILD)/src/xmcd/config.o $(BUILD)/src/xmcd/log.o
+$(BUILD)/tests/test_xmcd_config: private TEST_OBJ := $(BUILD)/src/xmcd/config.o $(BUILD)/src/xmcd/log.o
+$(BUILD)/tests/test_xmcd_stats: $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
+$(BUILD)/tests/test_xmcd_stats: private TEST_OBJ := $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d
 
@@ -178,6 +183,10 @@ fuzz:
 
 demo:
 	@bash scripts/demo.sh
+
+# docs/xmcd.md's config key and metric lists, rewritten from xmcd's tables (tests/cli/xmcd_docs_tables.sh checks them)
+docs: $(XMCD_BIN)
+	@bash scripts/docs-tables.sh $(XMCD_BIN) docs/xmcd.md
 
 deps:
 	@bash .ci/install-deps

@@ -52,37 +52,29 @@ void xmcd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
              rd_kafka_err2name((rd_kafka_resp_err_t)err), xmcd_log_q(reason));
 }
 
-#define XMCD_SET(k, v)                                                                                       \
-    do {                                                                                                     \
-        if (rd_kafka_conf_set(kconf, k, v, err, errlen) != RD_KAFKA_CONF_OK) goto fail;                      \
-    } while (0)
+rd_kafka_t *xmcd_kafka_new(xmcd *d, rd_kafka_type_t type, rd_kafka_conf_t *kconf, char *err, size_t errlen)
+{
+    rd_kafka_conf_set_opaque(kconf, d);
+    rd_kafka_conf_set_log_cb(kconf, xmcd_kafka_log_cb);
+    rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
+    rd_kafka_t *rk = rd_kafka_new(type, kconf, err, errlen);
+    if (!rk) rd_kafka_conf_destroy(kconf); /* rd_kafka_new frees kconf only on success */
+    return rk;
+}
 
 rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen)
 {
     const xmcd_config *conf = d->conf;
-    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
-    char level[8];
-    snprintf(level, sizeof level, "%d", conf->kafka_log_level);
-    if (conf->brokers && *conf->brokers) XMCD_SET("bootstrap.servers", conf->brokers);
-    XMCD_SET("client.id", "xmcd-consumer");
-    XMCD_SET("group.id", conf->group_id);
-    XMCD_SET("enable.auto.commit", "false");
-    XMCD_SET("enable.auto.offset.store", "false");
-    XMCD_SET("auto.offset.reset", "earliest");
-    XMCD_SET("log_level", level);
-    if (conf->mode == XMCD_MODE_EXACTLY_ONCE) XMCD_SET("isolation.level", "read_committed");
-    if (xmcd_config_kafka_apply(conf->kafka, kconf, err, errlen) != 0) goto fail;
-    if (xmcd_config_kafka_apply(conf->kafka_consumer, kconf, err, errlen) != 0) goto fail;
-    rd_kafka_conf_set_opaque(kconf, d);
+    const char *const defaults[] = {"group.id", conf->group_id, "enable.auto.commit", "false",
+                                    "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
+                                    conf->mode == XMCD_MODE_EXACTLY_ONCE ? "isolation.level" : NULL,
+                                    "read_committed", NULL};
+    rd_kafka_conf_t *kconf = xmcd_config_kafka_new(conf, "xmcd-consumer", defaults, conf->kafka_consumer, err, errlen);
+    if (!kconf) return NULL;
     rd_kafka_conf_set_rebalance_cb(kconf, xmcd_consumer_rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kconf, xmcd_consumer_commit_cb);
-    rd_kafka_conf_set_log_cb(kconf, xmcd_kafka_log_cb);
-    rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, err, errlen);
-    if (!rk) { /* rd_kafka_new frees kconf only on success */
-        rd_kafka_conf_destroy(kconf);
-        return NULL;
-    }
+    rd_kafka_t *rk = xmcd_kafka_new(d, RD_KAFKA_CONSUMER, kconf, err, errlen);
+    if (!rk) return NULL;
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, conf->topic_in, RD_KAFKA_PARTITION_UA);
@@ -94,9 +86,6 @@ rd_kafka_t *xmcd_consumer_new(xmcd *d, char *err, size_t errlen)
         return NULL;
     }
     return rk;
-fail:
-    rd_kafka_conf_destroy(kconf);
-    return NULL;
 }
 
 void xmcd_consumer_pause(xmcd *d, int pause)

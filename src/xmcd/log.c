@@ -18,15 +18,6 @@ void xmcd_log_set_level(int level) { atomic_store_explicit(&xmcd_log_level_cur, 
 
 int xmcd_log_get_level(void) { return atomic_load_explicit(&xmcd_log_level_cur, memory_order_relaxed); }
 
-int xmcd_log_level_from_name(const char *name)
-{
-    if (!strcmp(name, "error")) return XMCD_LOG_ERROR;
-    if (!strcmp(name, "warn")) return XMCD_LOG_WARN;
-    if (!strcmp(name, "info")) return XMCD_LOG_INFO;
-    if (!strcmp(name, "debug")) return XMCD_LOG_DEBUG;
-    return -1;
-}
-
 static const char *xmcd_log_level_name(int level)
 {
     if (level <= XMCD_LOG_ERROR) return "error";

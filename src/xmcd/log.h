@@ -17,8 +17,6 @@ typedef enum xmcd_log_level {
 /* Sets the most verbose level written (default INFO). */
 void xmcd_log_set_level(int level);
 int xmcd_log_get_level(void);
-/* Parses "error", "warn", "info", "debug"; -1 if unknown. */
-int xmcd_log_level_from_name(const char *name);
 
 /* Writes "ts=... level=... event=<event> <fmt...>" if level is enabled. */
 void xmcd_log(int level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -5,6 +5,7 @@
  *   xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTITIONS]... [-c xmcd.conf]
  *                                                                    run librdkafka's mock cluster only
  *   xmcd --encode-products FILE.tsv [--id-prefix P]  |  xmcd --decode-labeled      record helpers (tool.c)
+ *   xmcd --config-keys  |  xmcd --metrics            the config key and metric tables (docs/xmcd.md embeds them)
  * Start-up order: config (a broken file exits 2 with file:line), embedded Kafka, plugin (ABI check, create,
  * first model), reload thread, HTTP, consumer and producer, then the pipeline loop until SIGTERM/SIGINT
  * (drain, commit, exit 0) or a fatal error (exit 1). SIGHUP reloads the config and checks the models. */
@@ -47,7 +48,8 @@ static void xmcd_usage(FILE *f)
     fprintf(f, "usage: xmcd -c CONFIG [--embedded-kafka] [--bootstrap-file PATH] [--check-config]\n"
                "       xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTS]... [-c CONFIG]\n"
                "       xmcd --encode-products FILE.tsv [--id-prefix P]   (Products for kcat -P -D '%s' -K '%s')\n"
-               "       xmcd --decode-labeled                             (reads kcat -C -f '%%k%s%%s%s')\n",
+               "       xmcd --decode-labeled                             (reads kcat -C -f '%%k%s%%s%s')\n"
+               "       xmcd --config-keys | --metrics                    (every config key; every counter and gauge)\n",
             XMCD_TOOL_REC, XMCD_TOOL_KEY, XMCD_TOOL_KEY, XMCD_TOOL_REC);
 }
 
@@ -103,7 +105,8 @@ int main(int argc, char **argv)
         {"brokers", required_argument, NULL, 'n'},       {"topic", required_argument, NULL, 't'},
         {"check-config", no_argument, NULL, 'k'},        {"help", no_argument, NULL, 'h'},
         {"encode-products", required_argument, NULL, 'E'}, {"id-prefix", required_argument, NULL, 'P'},
-        {"decode-labeled", no_argument, NULL, 'D'},
+        {"decode-labeled", no_argument, NULL, 'D'},     {"config-keys", no_argument, NULL, 'K'},
+        {"metrics", no_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -120,6 +123,8 @@ int main(int argc, char **argv)
         case 'E': encode = optarg; break;
         case 'P': id_prefix = optarg; break;
         case 'D': decode = 1; break;
+        case 'K': xmcd_config_keys_write(stdout); return 0;
+        case 'M': xmcd_stats_fields_write(stdout); return 0;
         case 'h': xmcd_usage(stdout); return 0;
         default: xmcd_usage(stderr); return 2;
         }

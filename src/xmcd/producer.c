@@ -80,34 +80,20 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
     xmcd_rec_retry_later(d, rec, msg, 500);
 }
 
-#define XMCD_SET(k, v)                                                                                       \
-    do {                                                                                                     \
-        if (rd_kafka_conf_set(kconf, k, v, err, errlen) != RD_KAFKA_CONF_OK) goto fail;                      \
-    } while (0)
-
 rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen)
 {
     const xmcd_config *conf = d->conf;
-    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
-    char level[8], timeout[16];
-    snprintf(level, sizeof level, "%d", conf->kafka_log_level);
+    char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", conf->message_timeout_ms);
-    if (conf->brokers && *conf->brokers) XMCD_SET("bootstrap.servers", conf->brokers);
-    XMCD_SET("client.id", "xmcd-producer");
-    XMCD_SET("enable.idempotence", "true");
-    XMCD_SET("acks", "all");
-    XMCD_SET("linger.ms", "5");
-    XMCD_SET("message.timeout.ms", timeout);
-    XMCD_SET("log_level", level);
-    if (conf->mode == XMCD_MODE_EXACTLY_ONCE) XMCD_SET("transactional.id", conf->transactional_id);
-    if (xmcd_config_kafka_apply(conf->kafka, kconf, err, errlen) != 0) goto fail;
-    if (xmcd_config_kafka_apply(conf->kafka_producer, kconf, err, errlen) != 0) goto fail;
-    rd_kafka_conf_set_opaque(kconf, d);
+    const char *const defaults[] = {"enable.idempotence", "true", "acks", "all", "linger.ms", "5",
+                                    "message.timeout.ms", timeout,
+                                    conf->mode == XMCD_MODE_EXACTLY_ONCE ? "transactional.id" : NULL,
+                                    conf->transactional_id, NULL};
+    rd_kafka_conf_t *kconf = xmcd_config_kafka_new(conf, "xmcd-producer", defaults, conf->kafka_producer, err, errlen);
+    if (!kconf) return NULL;
     rd_kafka_conf_set_dr_msg_cb(kconf, xmcd_producer_dr_cb);
-    rd_kafka_conf_set_log_cb(kconf, xmcd_kafka_log_cb);
-    rd_kafka_conf_set_error_cb(kconf, xmcd_kafka_error_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, err, errlen);
-    if (!rk) goto fail;
+    rd_kafka_t *rk = xmcd_kafka_new(d, RD_KAFKA_PRODUCER, kconf, err, errlen);
+    if (!rk) return NULL;
     /* learn the leaders of the output and dead-letter topics now, so the first batch does not pay for it */
     const char *topics[2] = {conf->topic_out, conf->topic_dlq};
     for (int i = 0; i < 2; i++) {
@@ -119,9 +105,6 @@ rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen)
         if (t) rd_kafka_topic_destroy(t);
     }
     return rk;
-fail:
-    rd_kafka_conf_destroy(kconf);
-    return NULL;
 }
 
 rd_kafka_resp_err_t xmcd_producer_send(xmcd *d, xmcd_rec *rec, const void *value, size_t value_len,

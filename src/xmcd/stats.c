@@ -1,5 +1,8 @@
 /* stats.c: counters, log-linear histograms, the logfmt stats line and the Prometheus text; see stats.h.
  *
+ * Both outputs walk one table of counters and gauges (xmcd_stat_fields), so a counter is named, typed and
+ * documented once; the histograms follow it in each output in their own shapes.
+ *
  * Bucket i < 16 holds the value i; above that, each power of two 2^e (e >= 4) is cut into 8 equal buckets,
  * so bucket = 16 + (e-4)*8 + the three bits after the leading one. Quantiles walk the buckets to the rank
  * and report the bucket's midpoint. */
@@ -7,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -85,43 +89,84 @@ uint64_t xmcd_hist_quantile(const xmcd_hist *hist, double q)
 
 #define XMCD_LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
 
-void xmcd_stats_log(xmcd_stats *stats)
+/* ==== the counter and gauge table ========================================================================
+ * XMCD_AT is the field's offset, and fails to compile when the field is not of the type its kind is read as
+ * (the compound literal takes its address as that pointer type). */
+#define XMCD_AT(st, field, type) (offsetof(st, field) + 0 * sizeof((type *){&((st *)0)->field}))
+#define XMCD_COUNTER(k, m, field, h)                                                                         \
+    {k, m, XMCD_STAT_COUNTER, XMCD_STAT_XMCD, XMCD_AT(xmcd_stats, field, atomic_uint_fast64_t), h}
+#define XMCD_GAUGE(k, m, field, h)                                                                           \
+    {k, m, XMCD_STAT_GAUGE, XMCD_STAT_XMCD, XMCD_AT(xmcd_stats, field, atomic_int_fast64_t), h}
+#define XMCD_PLUGIN_COUNTER(k, m, field, h)                                                                  \
+    {k, m, XMCD_STAT_COUNTER, XMCD_STAT_PLUGIN, XMCD_AT(xmc_stage_stats, field, uint64_t), h}
+
+static const xmcd_stat_field xmcd_stat_fields[] = {
+    XMCD_COUNTER("consumed", "xmcd_records_consumed_total", consumed, "Records consumed from the input topic."),
+    XMCD_COUNTER("produced", "xmcd_records_produced_total", produced, "Outputs acknowledged on the output topic."),
+    XMCD_COUNTER("dead_lettered", "xmcd_records_dead_lettered_total", dead_lettered,
+                 "Records acknowledged on the dead-letter topic."),
+    XMCD_COUNTER("batches", "xmcd_batches_total", batches, "Batches handed to the stage plugin."),
+    XMCD_GAUGE("inflight", "xmcd_inflight_records", inflight, "Records consumed and not yet acknowledged."),
+    XMCD_GAUGE("paused", "xmcd_paused", paused, "1 while consumption is paused for backpressure."),
+    XMCD_COUNTER("pauses", "xmcd_pauses_total", pauses, "Times consumption was paused for backpressure."),
+    XMCD_COUNTER("produce_retries", "xmcd_produce_retries_total", produce_retries,
+                 "Output deliveries that failed and were produced again."),
+    XMCD_COUNTER("dlq_retries", "xmcd_dlq_retries_total", dlq_retries,
+                 "Dead-letter deliveries that failed and were produced again."),
+    XMCD_COUNTER("commits", "xmcd_commits_total", commits, "Offset commits that succeeded."),
+    XMCD_COUNTER("commit_failures", "xmcd_commit_failures_total", commit_failures, "Offset commits that failed."),
+    XMCD_COUNTER("swaps", "xmcd_model_swaps_total", swaps, "Model versions swapped in."),
+    XMCD_COUNTER("refusals", "xmcd_model_refusals_total", refusals, "Model versions refused."),
+    XMCD_COUNTER("txn_commits", "xmcd_txn_commits_total", txn_commits, "Transactions committed (exactly-once mode)."),
+    XMCD_COUNTER("txn_aborts", "xmcd_txn_aborts_total", txn_aborts,
+                 "Transactions aborted and rewound (exactly-once mode)."),
+    XMCD_COUNTER("consume_errors", "xmcd_consume_errors_total", consume_errors,
+                 "Errors returned by the consumer (not per record)."),
+    XMCD_COUNTER("max_poll_exceeded", "xmcd_max_poll_exceeded_total", max_poll_exceeded,
+                 "Batches slower than max.poll.interval.ms (group left)."),
+    XMCD_GAUGE("lag", "xmcd_consumer_lag_records", lag,
+               "Records in the assigned partitions past the consumed position (-1 before it is known)."),
+    XMCD_PLUGIN_COUNTER("records", "xmcd_stage_records_total", records, "Records the stage plugin processed."),
+    XMCD_PLUGIN_COUNTER("errors", "xmcd_stage_errors_total", errors,
+                        "Records the stage plugin turned into errors (DLQ)."),
+    XMCD_PLUGIN_COUNTER("loads", "xmcd_stage_loads_total", loads,
+                        "Model versions the stage plugin swapped in (the first included)."),
+    XMCD_PLUGIN_COUNTER("refusals", "xmcd_stage_refusals_total", refusals,
+                        "Model versions the stage plugin's load() refused."),
+};
+
+#define XMCD_NFIELDS (sizeof xmcd_stat_fields / sizeof xmcd_stat_fields[0])
+
+const xmcd_stat_field *xmcd_stats_fields(size_t *count)
 {
-    char version[128], lat[512];
-    size_t o = 0;
-    xmcd_stats_get_version(stats, version, sizeof version);
-    for (int s = 0; s < XMCD_STAGE__COUNT; s++)
-        o += (size_t)snprintf(lat + o, sizeof lat - o, " %s_p50_ms=%.3f %s_p99_ms=%.3f", xmcd_stage_names[s],
-                              (double)xmcd_hist_quantile(&stats->stage_us[s], 0.5) / 1000.0, xmcd_stage_names[s],
-                              (double)xmcd_hist_quantile(&stats->stage_us[s], 0.99) / 1000.0);
-    uint64_t batches = XMCD_LOAD(stats->batch_size.count);
-    xmcd_log(XMCD_LOG_INFO, "stats",
-             "consumed=%llu produced=%llu dead_lettered=%llu batches=%llu batch_size_avg=%.1f batch_size_p99=%llu "
-             "inflight=%lld paused=%lld produce_retries=%llu dlq_retries=%llu commits=%llu commit_failures=%llu "
-             "model_version=%s swaps=%llu refusals=%llu txn_commits=%llu txn_aborts=%llu consume_errors=%llu "
-             "max_poll_exceeded=%llu lag=%lld%s",
-             XMCD_LOAD(stats->consumed), XMCD_LOAD(stats->produced), XMCD_LOAD(stats->dead_lettered),
-             XMCD_LOAD(stats->batches),
-             batches ? (double)XMCD_LOAD(stats->batch_size.sum) / (double)batches : 0.0,
-             (unsigned long long)xmcd_hist_quantile(&stats->batch_size, 0.99),
-             (long long)atomic_load(&stats->inflight), (long long)atomic_load(&stats->paused),
-             XMCD_LOAD(stats->produce_retries), XMCD_LOAD(stats->dlq_retries), XMCD_LOAD(stats->commits),
-             XMCD_LOAD(stats->commit_failures), xmcd_log_q(version), XMCD_LOAD(stats->swaps),
-             XMCD_LOAD(stats->refusals), XMCD_LOAD(stats->txn_commits), XMCD_LOAD(stats->txn_aborts),
-             XMCD_LOAD(stats->consume_errors), XMCD_LOAD(stats->max_poll_exceeded), (long long)atomic_load(&stats->lag),
-             lat);
-    if (stats->stage_api) {
-        xmc_stage_stats st;
-        stats->stage_api->stats(stats->stage_inst, &st);
-        double per = st.records ? 1e-3 / (double)st.records : 0.0;
-        xmcd_log(XMCD_LOG_INFO, "stage_stats",
-                 "stage=%s records=%llu errors=%llu loads=%llu refusals=%llu decode_us_per_record=%.2f "
-                 "classify_us_per_record=%.2f encode_us_per_record=%.2f",
-                 stats->stage_api->name ? stats->stage_api->name : "?", (unsigned long long)st.records,
-                 (unsigned long long)st.errors, (unsigned long long)st.loads, (unsigned long long)st.refusals,
-                 (double)st.decode_ns * per, (double)st.classify_ns * per, (double)st.encode_ns * per);
+    *count = XMCD_NFIELDS;
+    return xmcd_stat_fields;
+}
+
+void xmcd_stats_fields_write(FILE *f)
+{
+    fprintf(f, "| logfmt key | Prometheus metric | kind | meaning |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < XMCD_NFIELDS; i++) {
+        const xmcd_stat_field *fd = &xmcd_stat_fields[i];
+        fprintf(f, "| `%s`%s | `%s` | %s | %s |\n", fd->key, fd->source == XMCD_STAT_PLUGIN ? " (stage_stats)" : "",
+                fd->metric, fd->kind == XMCD_STAT_GAUGE ? "gauge" : "counter", fd->help);
     }
 }
+
+/* A row's value as text ("%llu" for a counter, "%lld" for a gauge); st is the plugin's, NULL without one. */
+static void xmcd_stat_text(const xmcd_stat_field *fd, xmcd_stats *stats, const xmc_stage_stats *st, char *buf,
+                           size_t size)
+{
+    if (fd->source == XMCD_STAT_PLUGIN)
+        snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)((const char *)st + fd->off));
+    else if (fd->kind == XMCD_STAT_GAUGE)
+        snprintf(buf, size, "%lld", (long long)atomic_load_explicit(
+                                        (atomic_int_fast64_t *)((char *)stats + fd->off), memory_order_relaxed));
+    else
+        snprintf(buf, size, "%llu", XMCD_LOAD(*(atomic_uint_fast64_t *)((char *)stats + fd->off)));
+}
+
+/* ==== the two outputs ==================================================================================== */
 
 typedef struct xmcd_buf {
     char *p;
@@ -140,9 +185,58 @@ static void xmcd_buf_printf(xmcd_buf *b, const char *fmt, ...)
     if (b->len > b->size - 1) b->len = b->size - 1;
 }
 
-static void xmcd_prom_counter(xmcd_buf *b, const char *name, const char *help, unsigned long long v)
+/* " key=value" (logfmt) or the HELP, TYPE and sample lines (Prometheus) of every row from source. */
+static void xmcd_stat_rows(xmcd_buf *b, int prometheus, xmcd_stat_source source, xmcd_stats *stats,
+                           const xmc_stage_stats *st)
 {
-    xmcd_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
+    for (size_t i = 0; i < XMCD_NFIELDS; i++) {
+        const xmcd_stat_field *fd = &xmcd_stat_fields[i];
+        if (fd->source != source) continue;
+        char v[32];
+        xmcd_stat_text(fd, stats, st, v, sizeof v);
+        if (prometheus)
+            xmcd_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", fd->metric, fd->help, fd->metric,
+                            fd->kind == XMCD_STAT_GAUGE ? "gauge" : "counter", fd->metric, v);
+        else
+            xmcd_buf_printf(b, " %s=%s", fd->key, v);
+    }
+}
+
+size_t xmcd_stats_logfmt(xmcd_stats *stats, char *buf, size_t size, char *stage, size_t stage_size)
+{
+    xmcd_buf b = {buf, size, 0}, sb = {stage, stage_size, 0};
+    if (size == 0 || stage_size == 0) return 0;
+    buf[0] = stage[0] = 0;
+    xmcd_stat_rows(&b, 0, XMCD_STAT_XMCD, stats, NULL);
+    char version[128];
+    xmcd_stats_get_version(stats, version, sizeof version);
+    uint64_t batches = XMCD_LOAD(stats->batch_size.count);
+    xmcd_buf_printf(&b, " batch_size_avg=%.1f batch_size_p99=%llu model_version=%s",
+                    batches ? (double)XMCD_LOAD(stats->batch_size.sum) / (double)batches : 0.0,
+                    (unsigned long long)xmcd_hist_quantile(&stats->batch_size, 0.99), xmcd_log_q(version));
+    for (int s = 0; s < XMCD_STAGE__COUNT; s++)
+        xmcd_buf_printf(&b, " %s_p50_ms=%.3f %s_p99_ms=%.3f", xmcd_stage_names[s],
+                        (double)xmcd_hist_quantile(&stats->stage_us[s], 0.5) / 1000.0, xmcd_stage_names[s],
+                        (double)xmcd_hist_quantile(&stats->stage_us[s], 0.99) / 1000.0);
+    if (stats->stage_api) {
+        xmc_stage_stats st;
+        stats->stage_api->stats(stats->stage_inst, &st);
+        double per = st.records ? 1e-3 / (double)st.records : 0.0;
+        xmcd_buf_printf(&sb, " stage=%s", stats->stage_api->name ? stats->stage_api->name : "?");
+        xmcd_stat_rows(&sb, 0, XMCD_STAT_PLUGIN, stats, &st);
+        xmcd_buf_printf(&sb, " decode_us_per_record=%.2f classify_us_per_record=%.2f encode_us_per_record=%.2f",
+                        (double)st.decode_ns * per, (double)st.classify_ns * per, (double)st.encode_ns * per);
+    }
+    return b.len;
+}
+
+void xmcd_stats_log(xmcd_stats *stats)
+{
+    char line[2048], stage[512];
+    xmcd_stats_logfmt(stats, line, sizeof line, stage, sizeof stage);
+    /* the tails start with a space: xmcd_log puts one after event= already */
+    xmcd_log(XMCD_LOG_INFO, "stats", "%s", line[0] ? line + 1 : line);
+    if (stage[0]) xmcd_log(XMCD_LOG_INFO, "stage_stats", "%s", stage + 1);
 }
 
 size_t xmcd_stats_prometheus(xmcd_stats *stats, char *buf, size_t size)
@@ -150,42 +244,7 @@ size_t xmcd_stats_prometheus(xmcd_stats *stats, char *buf, size_t size)
     xmcd_buf b = {buf, size, 0};
     if (size == 0) return 0;
     buf[0] = 0;
-    xmcd_prom_counter(&b, "xmcd_records_consumed_total", "Records consumed from the input topic.",
-                      XMCD_LOAD(stats->consumed));
-    xmcd_prom_counter(&b, "xmcd_records_produced_total", "Outputs acknowledged on the output topic.",
-                      XMCD_LOAD(stats->produced));
-    xmcd_prom_counter(&b, "xmcd_records_dead_lettered_total", "Records acknowledged on the dead-letter topic.",
-                      XMCD_LOAD(stats->dead_lettered));
-    xmcd_prom_counter(&b, "xmcd_batches_total", "Batches handed to the stage plugin.", XMCD_LOAD(stats->batches));
-    xmcd_prom_counter(&b, "xmcd_produce_retries_total", "Output deliveries that failed and were produced again.",
-                      XMCD_LOAD(stats->produce_retries));
-    xmcd_prom_counter(&b, "xmcd_dlq_retries_total", "Dead-letter deliveries that failed and were produced again.",
-                      XMCD_LOAD(stats->dlq_retries));
-    xmcd_prom_counter(&b, "xmcd_commits_total", "Offset commits that succeeded.", XMCD_LOAD(stats->commits));
-    xmcd_prom_counter(&b, "xmcd_commit_failures_total", "Offset commits that failed.",
-                      XMCD_LOAD(stats->commit_failures));
-    xmcd_prom_counter(&b, "xmcd_pauses_total", "Times consumption was paused for backpressure.",
-                      XMCD_LOAD(stats->pauses));
-    xmcd_prom_counter(&b, "xmcd_txn_commits_total", "Transactions committed (exactly-once mode).",
-                      XMCD_LOAD(stats->txn_commits));
-    xmcd_prom_counter(&b, "xmcd_txn_aborts_total", "Transactions aborted and rewound (exactly-once mode).",
-                      XMCD_LOAD(stats->txn_aborts));
-    xmcd_prom_counter(&b, "xmcd_consume_errors_total", "Errors returned by the consumer (not per record).",
-                      XMCD_LOAD(stats->consume_errors));
-    xmcd_prom_counter(&b, "xmcd_max_poll_exceeded_total", "Batches slower than max.poll.interval.ms (group left).",
-                      XMCD_LOAD(stats->max_poll_exceeded));
-    xmcd_prom_counter(&b, "xmcd_model_swaps_total", "Model versions swapped in.", XMCD_LOAD(stats->swaps));
-    xmcd_prom_counter(&b, "xmcd_model_refusals_total", "Model versions refused.", XMCD_LOAD(stats->refusals));
-    xmcd_buf_printf(&b, "# HELP xmcd_inflight_records Records consumed and not yet acknowledged.\n"
-                        "# TYPE xmcd_inflight_records gauge\nxmcd_inflight_records %lld\n",
-                    (long long)atomic_load(&stats->inflight));
-    xmcd_buf_printf(&b, "# HELP xmcd_consumer_lag_records Records in the assigned partitions past the consumed "
-                        "position (-1 before it is known).\n# TYPE xmcd_consumer_lag_records gauge\n"
-                        "xmcd_consumer_lag_records %lld\n",
-                    (long long)atomic_load(&stats->lag));
-    xmcd_buf_printf(&b, "# HELP xmcd_paused 1 while consumption is paused for backpressure.\n"
-                        "# TYPE xmcd_paused gauge\nxmcd_paused %lld\n",
-                    (long long)atomic_load(&stats->paused));
+    xmcd_stat_rows(&b, 1, XMCD_STAT_XMCD, stats, NULL);
     char version[128];
     xmcd_stats_get_version(stats, version, sizeof version);
     xmcd_buf_printf(&b, "# HELP xmcd_model_info The model version serving now.\n# TYPE xmcd_model_info gauge\n"
@@ -207,9 +266,7 @@ size_t xmcd_stats_prometheus(xmcd_stats *stats, char *buf, size_t size)
     if (stats->stage_api) {
         xmc_stage_stats st;
         stats->stage_api->stats(stats->stage_inst, &st);
-        xmcd_prom_counter(&b, "xmcd_stage_records_total", "Records the stage plugin processed.", st.records);
-        xmcd_prom_counter(&b, "xmcd_stage_errors_total", "Records the stage plugin turned into errors (DLQ).",
-                          st.errors);
+        xmcd_stat_rows(&b, 1, XMCD_STAT_PLUGIN, stats, &st);
         xmcd_buf_printf(&b, "# HELP xmcd_stage_seconds_total Time the stage plugin spent, by phase.\n"
                             "# TYPE xmcd_stage_seconds_total counter\n"
                             "xmcd_stage_seconds_total{phase=\"decode\"} %.6f\n"

@@ -2,13 +2,18 @@
  *
  * Counters and histogram buckets are relaxed atomics: the pipeline thread increments them, the HTTP and
  * reload threads read or add to them, and nobody takes a lock on the record path. A histogram has
- * log-linear buckets (8 per power of two, in microseconds or plain units) so p50/p99 are within ~12 %. */
+ * log-linear buckets (8 per power of two, in microseconds or plain units) so p50/p99 are within ~12 %.
+ *
+ * Every counter and gauge is one row of one table (xmcd_stats_fields(): logfmt key, Prometheus name, kind,
+ * help); the logfmt line, /metrics and `xmcd --metrics` (the list in docs/xmcd.md) are derived from it. The
+ * histograms and the model version have shapes of their own and are written beside the table's rows. */
 #ifndef XMCD_STATS_H
 #define XMCD_STATS_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "xmc/stage.h"
 
@@ -42,6 +47,26 @@ typedef struct xmcd_stats {
     xmc_stage_instance *stage_inst;
 } xmcd_stats;
 
+typedef enum xmcd_stat_kind { XMCD_STAT_COUNTER, XMCD_STAT_GAUGE } xmcd_stat_kind;
+
+/* Where a row's value lives: xmcd's own stats, or the plugin's xmc_stage_stats (read when stats are shown). */
+typedef enum xmcd_stat_source { XMCD_STAT_XMCD, XMCD_STAT_PLUGIN } xmcd_stat_source;
+
+typedef struct xmcd_stat_field {
+    const char *key;    /* logfmt key (event=stats, or event=stage_stats for the plugin's) */
+    const char *metric; /* Prometheus name */
+    xmcd_stat_kind kind; /* a counter is an atomic_uint_fast64_t (plugin: uint64_t), a gauge an atomic_int_fast64_t */
+    xmcd_stat_source source;
+    size_t off;         /* the field's offset in xmcd_stats or xmc_stage_stats */
+    const char *help;   /* one line, the Prometheus HELP text */
+} xmcd_stat_field;
+
+/* The table of counters and gauges, in the order they are written. */
+const xmcd_stat_field *xmcd_stats_fields(size_t *count);
+
+/* Writes the table as a Markdown table (the block docs/xmcd.md embeds; `xmcd --metrics`). */
+void xmcd_stats_fields_write(FILE *f);
+
 void xmcd_stats_init(xmcd_stats *stats);
 void xmcd_stats_set_version(xmcd_stats *stats, const char *version);
 void xmcd_stats_get_version(xmcd_stats *stats, char *buf, size_t size);
@@ -50,8 +75,11 @@ void xmcd_hist_add(xmcd_hist *hist, uint64_t value);
 /* The value below which a fraction q of the samples fall (bucket midpoint); 0 when empty. */
 uint64_t xmcd_hist_quantile(const xmcd_hist *hist, double q);
 
-/* Writes the periodic logfmt stats line. */
+/* Writes the periodic logfmt stats line (and the plugin's stage_stats line). */
 void xmcd_stats_log(xmcd_stats *stats);
+/* The key=value tail of those two lines into buf and stage (stage is "" without a plugin); returns the length
+ * of buf's (cut at size-1). */
+size_t xmcd_stats_logfmt(xmcd_stats *stats, char *buf, size_t size, char *stage, size_t stage_size);
 /* Writes the Prometheus text exposition into buf; returns its length (cut at size-1). */
 size_t xmcd_stats_prometheus(xmcd_stats *stats, char *buf, size_t size);
 

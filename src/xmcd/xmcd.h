@@ -121,5 +121,8 @@ void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message
 /* log.c-style bridge for librdkafka's own logs (consumer.c and producer.c install it). */
 void xmcd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 void xmcd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+/* consumer.c: a client of xmcd's (d as opaque, the two callbacks above) from kconf, which it takes in any case
+ * (freed on failure). Returns the client, or NULL with err. */
+rd_kafka_t *xmcd_kafka_new(xmcd *d, rd_kafka_type_t type, rd_kafka_conf_t *kconf, char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# xmcd_docs_tables.sh: docs/xmcd.md's config key and metric lists are what `xmcd --config-keys` and
+# `xmcd --metrics` print from the tables in src/xmcd/config.c and stats.c (scripts/docs-tables.sh --check; `make
+# docs` rewrites them), and conf/xmcd.conf passes --check-config.
+set -euo pipefail
+BUILD=${BUILD:-build}
+XMCD=${XMCD_BIN:-$PWD/$BUILD/xmcd}
+bash scripts/docs-tables.sh --check "$XMCD" docs/xmcd.md
+out=$("$XMCD" -c conf/xmcd.conf --check-config)
+[ "$out" = "conf/xmcd.conf: ok" ] || { echo "FAIL: conf/xmcd.conf: $out"; exit 1; }
+echo "ok: docs/xmcd.md lists the tables as xmcd prints them; conf/xmcd.conf valid"
