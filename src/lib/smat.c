@@ -197,29 +197,6 @@ out:
     return rc;
 }
 
-xmc_err xmc_csr_hstack(const xmc_csr *a, const xmc_csr *b, xmc_csr *out, xmc_error *err)
-{
-    if (a->rows != b->rows)
-        return xmc_error_set(err, XMC_ERR_SHAPE, "hstack: %u rows beside %u rows", a->rows, b->rows);
-    if ((uint64_t)a->cols + b->cols > UINT32_MAX)
-        return xmc_error_set(err, XMC_ERR_RANGE, "hstack: too many columns");
-    xmc_err rc = xmc_csr_alloc(out, a->rows, a->cols + b->cols, xmc_csr_nnz(a) + xmc_csr_nnz(b), err);
-    if (rc) return rc;
-    uint64_t q = 0;
-    for (uint32_t r = 0; r < a->rows; r++) {
-        for (uint64_t p = a->indptr[r]; p < a->indptr[r + 1]; p++, q++) {
-            out->indices[q] = a->indices[p];
-            out->data[q] = a->data[p];
-        }
-        for (uint64_t p = b->indptr[r]; p < b->indptr[r + 1]; p++, q++) {
-            out->indices[q] = b->indices[p] + a->cols;
-            out->data[q] = b->data[p];
-        }
-        out->indptr[r + 1] = q;
-    }
-    return XMC_OK;
-}
-
 /* ---- builder ------------------------------------------------------------------------------------------ */
 
 xmc_err xmc_csr_builder_init(xmc_csr_builder *b, uint32_t cols, xmc_error *err)
