@@ -64,7 +64,7 @@ uint32_t xmc_tfidf_transform(const xmc_tfidf *tf, xmc_tfidf_ws *ws, const char *
 xmc_err xmc_tfidf_transform_batch(const xmc_tfidf *tf, const char *const *texts, const size_t *lens, size_t n,
                                   int threads, xmc_csr *out, xmc_error *err);
 
-/* Writes the arrays and manifest keys above under prefix. */
+/* Writes the arrays and manifest keys of tfidf_vocab.h under prefix. */
 xmc_err xmc_tfidf_save(const xmc_tfidf *tf, xmc_model_writer *w, const char *prefix, xmc_error *err);
 /* Opens the vectoriser saved under prefix, as views of b's mapping (b must outlive *out). XMC_ERR_NOTFOUND,
  * XMC_ERR_VERSION (format), XMC_ERR_CORRUPT/XMC_ERR_SHAPE (inconsistent arrays or keys), XMC_ERR_ARG (config). */
