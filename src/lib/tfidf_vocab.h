@@ -23,6 +23,7 @@
 #ifndef XMC_TFIDF_VOCAB_H
 #define XMC_TFIDF_VOCAB_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "docfreq.h"
@@ -34,7 +35,7 @@
 #define XMC_TFIDF_NOT_FOUND UINT32_MAX
 
 typedef struct xmc_tfidf_vocab {
-    uint32_t dim, n_bases;
+    uint32_t dim, n_bases;                      /* n_bases: of the config */
     uint32_t base_off[XMC_TFIDF_MAX_BASES + 1]; /* base b owns ids base_off[b] .. base_off[b+1]-1 */
     const unsigned char *bytes;                 /* P.vocab */
     uint64_t n_bytes;
@@ -69,6 +70,7 @@ const char *xmc_tfidf_vocab_name(const xmc_tfidf_vocab *voc, uint32_t id, size_t
 static inline uint32_t xmc_tfidf_vocab_find(const xmc_tfidf_vocab *voc, uint32_t b, uint64_t h, const char *p,
                                             uint32_t len)
 {
+    assert(b < voc->n_bases); /* callers check b; the table's contents are what is checked here */
     uint32_t mask = voc->table_cap - 1, fp = (uint32_t)(h >> 32), s = (uint32_t)h & mask;
     uint32_t lo = voc->base_off[b], hi = voc->base_off[b + 1];
     for (uint32_t probes = 0; probes < voc->table_cap; probes++, s = (s + 1) & mask) {
