@@ -28,7 +28,7 @@ else ifeq ($(MODE),asan)
 OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 else
-OPT      := -O2 -g -march=x86-64-v2
+OPT      := -O2 -g -march=x86-64-v2 -DNDEBUG
 LDSAN    :=
 endif
 CFLAGS   := -std=c11 -D_GNU_SOURCE -pthread -fPIC $(WARN) $(OPT) -Iinclude -Isrc/lib -I$(BUILD)/proto $(PKG_CFLAGS) $(EXTRA_CFLAGS)

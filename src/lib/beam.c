@@ -1,6 +1,7 @@
 /* beam.c: beam search (see beam.h). */
 #include "beam.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -84,7 +85,8 @@ void xmc_beam_ws_free(xmc_beam_ws *ws)
 
 uint32_t xmc_beam_ws_max_k(const xmc_beam_ws *ws) { return ws->max_k; }
 
-/* acc[c] = w_c . x for the children c of parent p (bias included). */
+/* acc[c] = w_c . x for the children c of parent p (bias included). The layer was built or checked at load
+ * (layer.h, xlinear.h), so its pointers and child positions are in range: asserted, not tested. */
 static void score_chunk(const xmc_layer *L, uint32_t p, const uint32_t *idx, const float *val, uint32_t nnz,
                         uint32_t bias_feat, float bias, float *acc, uint32_t nch)
 {
@@ -95,6 +97,7 @@ static void score_chunk(const xmc_layer *L, uint32_t p, const uint32_t *idx, con
     const uint32_t *ec = L->ent_child;
     const float *ew = L->ent_w;
     if (lo == hi) return;
+    assert(lo < hi && hi <= L->nr_rows && rp[hi] <= L->nnz);
     if (hi - lo <= 4 * (uint64_t)nnz) {
         /* short chunk: one merge */
         uint64_t r = lo;
@@ -103,7 +106,10 @@ static void score_chunk(const xmc_layer *L, uint32_t p, const uint32_t *idx, con
             while (r < hi && rf[r] < f) r++;
             if (r < hi && rf[r] == f) {
                 float v = val[i];
-                for (uint64_t e = rp[r]; e < rp[r + 1]; e++) acc[ec[e]] += ew[e] * v;
+                for (uint64_t e = rp[r]; e < rp[r + 1]; e++) {
+                    assert(ec[e] < nch);
+                    acc[ec[e]] += ew[e] * v;
+                }
                 r++;
             }
         }
@@ -121,7 +127,10 @@ static void score_chunk(const xmc_layer *L, uint32_t p, const uint32_t *idx, con
             if (a == hi) break;
             if (rf[a] == f) {
                 float v = val[i];
-                for (uint64_t e = rp[a]; e < rp[a + 1]; e++) acc[ec[e]] += ew[e] * v;
+                for (uint64_t e = rp[a]; e < rp[a + 1]; e++) {
+                    assert(ec[e] < nch);
+                    acc[ec[e]] += ew[e] * v;
+                }
                 base = a + 1;
             }
         }
@@ -133,6 +142,7 @@ static void score_chunk(const xmc_layer *L, uint32_t p, const uint32_t *idx, con
 /* Inserts (node, s) into the sorted top list of at most k; an equal score goes after those present. */
 static uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, float s)
 {
+    assert(k >= 1 && n <= k);
     if (n == k && !(s > top[n - 1].score)) return n;
     uint32_t i = n < k ? n : k - 1;
     while (i > 0 && top[i - 1].score < s) {
@@ -162,8 +172,10 @@ uint32_t xmc_beam_search(const xmc_xlinear *m, xmc_beam_ws *ws, const uint32_t *
         for (uint32_t b = 0; b < ncur; b++) {
             uint32_t p = cur[b].label;
             float ps = cur[b].score;
+            assert(p < L->nr_parents);
             uint32_t c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
             if (!nch) continue;
+            assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
             for (uint32_t c = 0; c < nch; c++) {
                 float s = xmc_post_transform(post, ws->acc[c]);
@@ -171,6 +183,7 @@ uint32_t xmc_beam_search(const xmc_xlinear *m, xmc_beam_ws *ws, const uint32_t *
                 nn = push_top(next, nn, keep, L->child_idx[c0 + c], s);
             }
         }
+        assert(nn <= keep && keep <= ws->max_k);
         xmc_hit *tmp = cur;
         cur = next;
         next = tmp;

@@ -329,6 +329,97 @@ static int parse_header(char *line, uint32_t hdr[3])
     return *s == 0;
 }
 
+/* One XC file being read: where, with which options, what was seen so far. */
+typedef struct xc_reader {
+    const char *path;
+    const xmc_dataset_xc_opts *opts;
+    size_t ln;              /* the line being parsed */
+    uint32_t nf, nl;        /* feature and label counts; 0: unknown, inferred */
+    uint32_t max_f, max_l;  /* 1 + the largest index seen */
+    uint32_t hdr[3];        /* rows, features, labels of the header */
+    int has_header;
+} xc_reader;
+
+/* Reads the header line at *p when there is one (opts->header -1: maybe, 1: must) and moves *p past it. */
+static xmc_err xc_header(xc_reader *rd, char **p, char *end, xmc_error *err)
+{
+    if (rd->opts->header == 0 || *p >= end) return XMC_OK;
+    /* parse a copy of the first line, so that a data line is left intact for the caller */
+    char first[128], *nlp = memchr(*p, '\n', (size_t)(end - *p));
+    size_t len = (size_t)((nlp ? nlp : end) - *p);
+    if (len < sizeof first) {
+        memcpy(first, *p, len);
+        first[len] = 0;
+        if (len && first[len - 1] == '\r') first[len - 1] = 0;
+        rd->has_header = parse_header(first, rd->hdr);
+    }
+    if (!rd->has_header && rd->opts->header == 1)
+        return xmc_error_set(err, XMC_ERR_PARSE, "%s:1: expected a header 'ROWS FEATURES LABELS'", rd->path);
+    if (rd->has_header) {
+        if ((rd->nf && rd->nf != rd->hdr[1]) || (rd->nl && rd->nl != rd->hdr[2]))
+            return xmc_error_set(err, XMC_ERR_PARSE, "%s:1: header says %u features and %u labels, options say "
+                                 "%u and %u", rd->path, rd->hdr[1], rd->hdr[2], rd->nf, rd->nl);
+        rd->nf = rd->hdr[1];
+        rd->nl = rd->hdr[2];
+        *p = nlp ? nlp + 1 : end;
+        rd->ln = 2;
+    }
+    return XMC_OK;
+}
+
+/* Reads the label list that starts a line (a first token without ':'; nothing when the line starts with a
+ * blank) into row, and moves *sp past it. */
+static xmc_err xc_labels(xc_reader *rd, char **sp, row_ids *row, xmc_error *err)
+{
+    char *s = *sp;
+    size_t tok = strcspn(s, " \t");
+    if (!tok || memchr(s, ':', tok)) return XMC_OK;
+    for (;;) {
+        uint32_t l;
+        if (!read_u32(&s, &l))
+            return xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad label index at '%.20s'", rd->path, rd->ln, s);
+        if (l < rd->opts->label_base || (rd->nl && l - rd->opts->label_base >= rd->nl))
+            return xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: label index %u out of range (%u labels, base %u)",
+                                 rd->path, rd->ln, l, rd->nl, rd->opts->label_base);
+        l -= rd->opts->label_base;
+        if (l + 1 > rd->max_l) rd->max_l = l + 1;
+        if (!row_push(row, l)) return xmc_error_set(err, XMC_ERR_NOMEM, "%s: out of memory", rd->path);
+        if (*s != ',') break;
+        s++;
+    }
+    if (*s && !is_blank(*s))
+        return xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad label list at '%.20s'", rd->path, rd->ln, s);
+    *sp = s;
+    return XMC_OK;
+}
+
+/* Pushes the index:value features of the rest of a line to x, without ending the row. */
+static xmc_err xc_features(xc_reader *rd, char *s, xmc_csr_builder *x, xmc_error *err)
+{
+    for (;;) {
+        while (is_blank(*s)) s++;
+        if (!*s) return XMC_OK;
+        uint32_t f;
+        char *at = s;
+        if (!read_u32(&s, &f) || *s != ':')
+            return xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad feature entry at '%.20s' (want index:value)",
+                                 rd->path, rd->ln, at);
+        if (f < rd->opts->feature_base || (rd->nf && f - rd->opts->feature_base >= rd->nf))
+            return xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: feature index %u out of range (%u features, base %u)",
+                                 rd->path, rd->ln, f, rd->nf, rd->opts->feature_base);
+        f -= rd->opts->feature_base;
+        char *vs = ++s, *ve;
+        errno = 0;
+        float v = strtof(vs, &ve);
+        if (ve == vs || (*ve && !is_blank(*ve)) || !isfinite(v))
+            return xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad value at '%.20s'", rd->path, rd->ln, vs);
+        s = ve;
+        if (f + 1 > rd->max_f) rd->max_f = f + 1;
+        xmc_err rc = xmc_csr_builder_push(x, f, v, err);
+        if (rc) return rc;
+    }
+}
+
 xmc_err xmc_dataset_read_xc(const char *path, const xmc_dataset_xc_opts *opts, xmc_dataset *ds, xmc_error *err)
 {
     memset(ds, 0, sizeof *ds);
@@ -342,109 +433,29 @@ xmc_err xmc_dataset_read_xc(const char *path, const xmc_dataset_xc_opts *opts, x
     int have_x = 0, have_y = 0;
     row_ids row = {0};
     char *p = data_start(buf, size), *end = buf + size;
-    size_t ln = 1;
-    uint32_t hdr[3] = {0, 0, 0};
-    int has_header = 0;
-    uint32_t nf = opts->num_features, nl = opts->num_labels; /* 0: unknown, inferred */
-    uint32_t max_f = 0, max_l = 0;
-    if (opts->header != 0 && p < end) {
-        /* parse a copy of the first line, so that a data line is left intact for the loop below */
-        char first[128], *nlp = memchr(p, '\n', (size_t)(end - p));
-        size_t len = (size_t)((nlp ? nlp : end) - p);
-        if (len < sizeof first) {
-            memcpy(first, p, len);
-            first[len] = 0;
-            if (len && first[len - 1] == '\r') first[len - 1] = 0;
-            has_header = parse_header(first, hdr);
-        }
-        if (!has_header && opts->header == 1) {
-            rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: expected a header 'ROWS FEATURES LABELS'", path);
-            goto fail;
-        }
-        if (has_header) {
-            if ((nf && nf != hdr[1]) || (nl && nl != hdr[2])) {
-                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: header says %u features and %u labels, options say "
-                                   "%u and %u", path, hdr[1], hdr[2], nf, nl);
-                goto fail;
-            }
-            nf = hdr[1];
-            nl = hdr[2];
-            p = nlp ? nlp + 1 : end;
-            ln = 2;
-        }
-    }
-    if ((rc = xmc_csr_builder_init(&x, nf, err))) goto fail;
+    xc_reader rd = {.path = path, .opts = opts, .ln = 1, .nf = opts->num_features, .nl = opts->num_labels};
+    if ((rc = xc_header(&rd, &p, end, err))) goto fail;
+    if ((rc = xmc_csr_builder_init(&x, rd.nf, err))) goto fail;
     have_x = 1;
-    if ((rc = xmc_csr_builder_init(&y, nl, err))) goto fail;
+    if ((rc = xmc_csr_builder_init(&y, rd.nl, err))) goto fail;
     have_y = 1;
-    for (; p < end; ln++) {
-        char *line, *s;
+    for (; p < end; rd.ln++) {
+        char *line;
         next_line(&p, end, &line);
-        s = line;
-        /* labels: a first token without ':' (nothing when the line starts with a blank) */
-        size_t tok = strcspn(s, " \t");
-        if (tok && !memchr(s, ':', tok)) {
-            for (;;) {
-                uint32_t l;
-                if (!read_u32(&s, &l)) {
-                    rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad label index at '%.20s'", path, ln, s);
-                    goto fail;
-                }
-                if (l < opts->label_base || (nl && l - opts->label_base >= nl)) {
-                    rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: label index %u out of range (%u labels, base %u)",
-                                       path, ln, l, nl, opts->label_base);
-                    goto fail;
-                }
-                l -= opts->label_base;
-                if (l + 1 > max_l) max_l = l + 1;
-                if (!row_push(&row, l)) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "%s: out of memory", path); goto fail; }
-                if (*s != ',') break;
-                s++;
-            }
-            if (*s && !is_blank(*s)) {
-                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad label list at '%.20s'", path, ln, s);
-                goto fail;
-            }
-        }
-        for (;;) {
-            while (is_blank(*s)) s++;
-            if (!*s) break;
-            uint32_t f;
-            char *at = s;
-            if (!read_u32(&s, &f) || *s != ':') {
-                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad feature entry at '%.20s' (want index:value)",
-                                   path, ln, at);
-                goto fail;
-            }
-            if (f < opts->feature_base || (nf && f - opts->feature_base >= nf)) {
-                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: feature index %u out of range (%u features, base %u)",
-                                   path, ln, f, nf, opts->feature_base);
-                goto fail;
-            }
-            f -= opts->feature_base;
-            char *vs = ++s, *ve;
-            errno = 0;
-            float v = strtof(vs, &ve);
-            if (ve == vs || (*ve && !is_blank(*ve)) || !isfinite(v)) {
-                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad value at '%.20s'", path, ln, vs);
-                goto fail;
-            }
-            s = ve;
-            if (f + 1 > max_f) max_f = f + 1;
-            if ((rc = xmc_csr_builder_push(&x, f, v, err))) goto fail;
-        }
-        if ((rc = xmc_csr_builder_end_row(&x, err)) || (rc = row_flush(&row, &y, err))) goto fail;
+        if ((rc = xc_labels(&rd, &line, &row, err)) || (rc = xc_features(&rd, line, &x, err)) ||
+            (rc = xmc_csr_builder_end_row(&x, err)) || (rc = row_flush(&row, &y, err)))
+            goto fail;
     }
-    if (has_header && x.m.rows != hdr[0]) {
-        rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: header says %u rows, the file has %u", path, hdr[0], x.m.rows);
+    if (rd.has_header && x.m.rows != rd.hdr[0]) {
+        rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: header says %u rows, the file has %u", path, rd.hdr[0], x.m.rows);
         goto fail;
     }
     xmc_csr_builder_finish(&x, &ds->X);
     have_x = 0;
     xmc_csr_builder_finish(&y, &ds->Y);
     have_y = 0;
-    ds->X.cols = nf ? nf : max_f;
-    ds->Y.cols = nl ? nl : max_l;
+    ds->X.cols = rd.nf ? rd.nf : rd.max_f;
+    ds->Y.cols = rd.nl ? rd.nl : rd.max_l;
     xmc_csr_sort_indices(&ds->X);
     ds->n = ds->X.rows;
     ds->num_labels = ds->Y.cols;

@@ -6,6 +6,7 @@
  * follows PECOS: float32 weights, dual variables and dot products; the step in double. */
 #include "dcd.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,8 +96,36 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-uint32_t xmc_dcd_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                       const xmc_dcd_params *p, xmc_dcd_ws *ws, const uint32_t **out_idx, const float **out_val)
+/* Lists the features the problem can touch in ws->touched (returns how many) and sets up the dual variables,
+ * the diagonal terms and the order of the instances. */
+static uint32_t list_features(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                              const xmc_dcd_params *p, xmc_dcd_ws *ws)
+{
+    const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
+    const float bias = p->bias;
+    if (++ws->gen == 0) { memset(ws->stamp, 0, ((size_t)ws->nr_features + 1) * sizeof *ws->stamp); ws->gen = 1; }
+    uint32_t nt = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        uint32_t r = inst[s];
+        assert(r < x->rows);
+        float sq = 0;
+        for (uint64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++) {
+            uint32_t f = x->indices[q];
+            assert(f < x->cols);
+            if (ws->stamp[f] != ws->gen) { ws->stamp[f] = ws->gen; ws->touched[nt++] = f; }
+            sq += x->data[q] * x->data[q];
+        }
+        ws->alpha[s] = 0;
+        ws->qd[s] = (float)((y[s] > 0 ? diag_p : diag_n) + sq + (bias > 0 ? (double)bias * bias : 0.0));
+        ws->index[s] = s;
+    }
+    assert(nt <= x->cols);
+    return nt;
+}
+
+/* The coordinate descent passes with shrinking, on ws->w and ws->alpha; returns the bias weight. */
+static float descend(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n, const xmc_dcd_params *p,
+                     xmc_dcd_ws *ws)
 {
     float *w = ws->w;
     const uint32_t *xi = x->indices;
@@ -104,22 +133,6 @@ uint32_t xmc_dcd_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, 
     const uint64_t *ip = x->indptr;
     const float bias = p->bias;
     const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
-
-    /* list the features this problem can touch */
-    if (++ws->gen == 0) { memset(ws->stamp, 0, ((size_t)ws->nr_features + 1) * sizeof *ws->stamp); ws->gen = 1; }
-    uint32_t nt = 0;
-    for (uint32_t s = 0; s < n; s++) {
-        uint32_t r = inst[s];
-        float sq = 0;
-        for (uint64_t q = ip[r]; q < ip[r + 1]; q++) {
-            uint32_t f = xi[q];
-            if (ws->stamp[f] != ws->gen) { ws->stamp[f] = ws->gen; ws->touched[nt++] = f; }
-            sq += xv[q] * xv[q];
-        }
-        ws->alpha[s] = 0;
-        ws->qd[s] = (float)((y[s] > 0 ? diag_p : diag_n) + sq + (bias > 0 ? (double)bias * bias : 0.0));
-        ws->index[s] = s;
-    }
     float b = 0;
 
     xmc_rng rng;
@@ -131,6 +144,7 @@ uint32_t xmc_dcd_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, 
         xmc_rng_shuffle_u32(&rng, ws->index, active);
         for (uint32_t s = 0; s < active; s++) {
             uint32_t k = ws->index[s];
+            assert(k < n && active <= n);
             uint32_t r = inst[k];
             int yi = y[k];
             float dot = sparse_dot(w, xi, xv, ip[r], ip[r + 1]);
@@ -177,6 +191,16 @@ uint32_t xmc_dcd_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, 
         if (pgmin_old >= 0) pgmin_old = -INFINITY;
     }
     (void)pgmin_old;
+    return b;
+}
+
+uint32_t xmc_dcd_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                       const xmc_dcd_params *p, xmc_dcd_ws *ws, const uint32_t **out_idx, const float **out_val)
+{
+    assert(x->cols <= ws->nr_features && n <= ws->max_inst);
+    float *w = ws->w;
+    uint32_t nt = list_features(x, inst, y, n, p, ws);
+    float b = descend(x, inst, y, n, p, ws);
 
     /* collect kept weights in feature order, then clear the dense vector */
     uint32_t m = 0;
@@ -185,7 +209,7 @@ uint32_t xmc_dcd_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, 
     qsort(ws->out_idx, m, sizeof *ws->out_idx, cmp_u32);
     for (uint32_t t = 0; t < m; t++) ws->out_val[t] = w[ws->out_idx[t]];
     for (uint32_t t = 0; t < nt; t++) w[ws->touched[t]] = 0;
-    if (bias > 0 && fabsf(b) >= p->threshold) { ws->out_idx[m] = x->cols; ws->out_val[m] = b; m++; }
+    if (p->bias > 0 && fabsf(b) >= p->threshold) { ws->out_idx[m] = x->cols; ws->out_val[m] = b; m++; }
     *out_idx = ws->out_idx;
     *out_val = ws->out_val;
     return m;

@@ -4,6 +4,7 @@
  * touch are written, listed and cleared again, so a split costs O(nnz of the node), never O(features). */
 #include "kmeans.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ static uint32_t add_row(xmc_kmeans_ws *ws, float *c, const xmc_csr *feat, uint32
 {
     for (uint64_t p = feat->indptr[e]; p < feat->indptr[e + 1]; p++) {
         uint32_t f = feat->indices[p];
+        assert(f < ws->nr_features);
         if (!ws->mark[f]) { ws->mark[f] = 1; ws->touched[nt++] = f; }
         c[f] += sign * feat->data[p];
     }
@@ -84,6 +86,7 @@ static float dot_row(const float *c, const xmc_csr *feat, uint32_t e)
 void xmc_kmeans_split(const xmc_csr *feat, uint32_t *elems, uint32_t n, xmc_rng *rng, int max_iter,
                       xmc_kmeans_ws *ws)
 {
+    assert(n >= 2);
     uint32_t half = n / 2;
     for (int iter = 0; iter < max_iter; iter++) {
         uint32_t nt = 0;
@@ -112,6 +115,7 @@ void xmc_kmeans_split(const xmc_csr *feat, uint32_t *elems, uint32_t n, xmc_rng 
             }
         }
         for (uint32_t i = 0; i < n; i++) ws->items[i] = (struct item){dot_row(ws->c1, feat, elems[i]), elems[i]};
+        assert(nt <= ws->nr_features);
         for (uint32_t t = 0; t < nt; t++) {
             ws->c1[ws->touched[t]] = 0;
             ws->mark[ws->touched[t]] = 0;
@@ -123,4 +127,8 @@ void xmc_kmeans_split(const xmc_csr *feat, uint32_t *elems, uint32_t n, xmc_rng 
         qsort(elems + half, n - half, sizeof *elems, cmp_u32);
         if (memcmp(ws->prev, elems, half * sizeof *elems) == 0) break;
     }
+    /* each cluster (n/2 and n - n/2 elements: balanced by construction) sorted by id, no element twice */
+#ifndef NDEBUG
+    for (uint32_t i = 1; i < n; i++) assert(i == half || elems[i - 1] < elems[i]);
+#endif
 }

@@ -205,8 +205,6 @@ xmc_err xmc_writer_begin(const char *repo, const char *version, xmc_model_writer
     return XMC_OK;
 }
 
-const char *xmc_writer_dir(const xmc_model_writer *w) { return w->tmpdir; }
-
 static xmc_err write_all(int fd, const void *buf, size_t n, XXH64_state_t *h, const char *path, xmc_error *err)
 {
     const char *p = buf;
@@ -426,7 +424,6 @@ struct xmc_bundle {
     config_t cfg;
     mapped *maps;
     size_t nmaps;
-    uint64_t bytes;
 };
 
 xmc_err xmc_repo_current(const char *repo, char *version, size_t version_size, xmc_error *err)
@@ -486,8 +483,6 @@ void xmc_bundle_close(xmc_bundle *b)
 
 const char *xmc_bundle_dir(const xmc_bundle *b) { return b->dir; }
 const char *xmc_bundle_version(const xmc_bundle *b) { return b->version; }
-uint64_t xmc_bundle_bytes(const xmc_bundle *b) { return b->bytes; }
-
 static xmc_err map_file(xmc_bundle *b, mapped *m, const char *file, long long bytes, const char *hex, int verify,
                         xmc_error *err)
 {
@@ -534,7 +529,6 @@ static xmc_err map_file(xmc_bundle *b, mapped *m, const char *file, long long by
         if (strcmp(got, hex) != 0)
             return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: checksum %s, manifest says %s (file damaged)", path, got, hex);
     }
-    b->bytes += (uint64_t)st.st_size;
     return XMC_OK;
 }
 

@@ -61,8 +61,6 @@ xmc_err xmc_writer_commit(xmc_model_writer *w, int make_current, char *version_o
                           xmc_error *err);
 /* Abandons the version: removes the temporary directory and frees the writer. */
 void xmc_writer_abort(xmc_model_writer *w);
-/* Path of the temporary directory being written (for extra files such as canaries). */
-const char *xmc_writer_dir(const xmc_model_writer *w);
 
 /* ---- reading -------------------------------------------------------------------------------------------- */
 typedef struct xmc_bundle xmc_bundle;
@@ -84,7 +82,5 @@ int xmc_bundle_has(const xmc_bundle *b, const char *name);
 xmc_err xmc_bundle_get_int(const xmc_bundle *b, const char *key, long long *v, xmc_error *err);
 xmc_err xmc_bundle_get_float(const xmc_bundle *b, const char *key, double *v, xmc_error *err);
 xmc_err xmc_bundle_get_string(const xmc_bundle *b, const char *key, const char **v, xmc_error *err);
-/* Total bytes of the mapped files. */
-uint64_t xmc_bundle_bytes(const xmc_bundle *b);
 
 #endif

@@ -4,6 +4,7 @@
  * accumulator and a list of touched columns, so its cost is proportional to the flops, not to the shape. */
 #include "smat.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -55,7 +56,10 @@ xmc_err xmc_csr_transpose(const xmc_csr *src, xmc_csr *dst, xmc_error *err)
     uint64_t nnz = xmc_csr_nnz(src);
     xmc_err rc = xmc_csr_alloc(dst, src->cols, src->rows, nnz, err);
     if (rc) return rc;
-    for (uint64_t p = 0; p < nnz; p++) dst->indptr[src->indices[p] + 1]++;
+    for (uint64_t p = 0; p < nnz; p++) {
+        assert(src->indices[p] < src->cols); /* every constructor of a CSR checks its columns */
+        dst->indptr[src->indices[p] + 1]++;
+    }
     for (uint32_t c = 0; c < src->cols; c++) dst->indptr[c + 1] += dst->indptr[c];
     uint64_t *next = malloc(((size_t)src->cols + 1) * sizeof *next);
     if (!next) {
@@ -70,6 +74,9 @@ xmc_err xmc_csr_transpose(const xmc_csr *src, xmc_csr *dst, xmc_error *err)
             dst->data[q] = src->data[p];
         }
     }
+#ifndef NDEBUG
+    for (uint32_t c = 0; c < src->cols; c++) assert(next[c] == dst->indptr[c + 1]); /* every column filled */
+#endif
     free(next);
     return XMC_OK;
 }
@@ -197,29 +204,6 @@ out:
     return rc;
 }
 
-xmc_err xmc_csr_hstack(const xmc_csr *a, const xmc_csr *b, xmc_csr *out, xmc_error *err)
-{
-    if (a->rows != b->rows)
-        return xmc_error_set(err, XMC_ERR_SHAPE, "hstack: %u rows beside %u rows", a->rows, b->rows);
-    if ((uint64_t)a->cols + b->cols > UINT32_MAX)
-        return xmc_error_set(err, XMC_ERR_RANGE, "hstack: too many columns");
-    xmc_err rc = xmc_csr_alloc(out, a->rows, a->cols + b->cols, xmc_csr_nnz(a) + xmc_csr_nnz(b), err);
-    if (rc) return rc;
-    uint64_t q = 0;
-    for (uint32_t r = 0; r < a->rows; r++) {
-        for (uint64_t p = a->indptr[r]; p < a->indptr[r + 1]; p++, q++) {
-            out->indices[q] = a->indices[p];
-            out->data[q] = a->data[p];
-        }
-        for (uint64_t p = b->indptr[r]; p < b->indptr[r + 1]; p++, q++) {
-            out->indices[q] = b->indices[p] + a->cols;
-            out->data[q] = b->data[p];
-        }
-        out->indptr[r + 1] = q;
-    }
-    return XMC_OK;
-}
-
 /* ---- builder ------------------------------------------------------------------------------------------ */
 
 xmc_err xmc_csr_builder_init(xmc_csr_builder *b, uint32_t cols, xmc_error *err)
@@ -268,6 +252,7 @@ xmc_err xmc_csr_builder_end_row(xmc_csr_builder *b, xmc_error *err)
         b->m.indptr = p2;
         b->cap_rows = cap;
     }
+    assert(b->m.indptr[b->m.rows] <= b->nnz); /* row pointers monotone */
     b->m.rows++;
     b->m.indptr[b->m.rows] = b->nnz;
     return XMC_OK;
@@ -299,6 +284,29 @@ static xmc_err line_error(FILE *f, const char *path, xmc_error *err)
     if (errno == ENOMEM) return xmc_error_set(err, XMC_ERR_NOMEM, "%s: out of memory reading a line", path);
     if (ferror(f)) return xmc_error_set(err, XMC_ERR_IO, "%s: read error", path);
     return XMC_OK;
+}
+
+/* Pushes the col:value entries of one line (line lineno of path) to b, without ending the row. */
+static xmc_err parse_row(char *s, unsigned long long cols, xmc_csr_builder *b, const char *path,
+                         unsigned long long lineno, xmc_error *err)
+{
+    for (;;) {
+        while (*s == ' ' || *s == '\t') s++;
+        if (*s == '\n' || *s == '\r' || *s == '\0') return XMC_OK;
+        char *e;
+        errno = 0;
+        unsigned long long c = strtoull(s, &e, 10);
+        if (e == s || *e != ':' || errno || c >= cols)
+            return xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: bad entry near '%.20s' (want col:value, col < %llu)",
+                                 path, lineno, s, cols);
+        s = e + 1;
+        float v = strtof(s, &e);
+        if (e == s || (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r') || !isfinite(v))
+            return xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: bad value near '%.20s'", path, lineno, s);
+        s = e;
+        xmc_err rc = xmc_csr_builder_push(b, (uint32_t)c, v, err);
+        if (rc) return rc;
+    }
 }
 
 xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
@@ -343,28 +351,7 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
             goto out;
         }
         lineno++;
-        char *s = line;
-        for (;;) {
-            while (*s == ' ' || *s == '\t') s++;
-            if (*s == '\n' || *s == '\r' || *s == '\0') break;
-            char *e;
-            errno = 0;
-            unsigned long long c = strtoull(s, &e, 10);
-            if (e == s || *e != ':' || errno || c >= cols) {
-                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: bad entry near '%.20s' (want col:value, col < %llu)",
-                                   path, lineno, s, cols);
-                goto out;
-            }
-            s = e + 1;
-            float v = strtof(s, &e);
-            if (e == s || (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r') || !isfinite(v)) {
-                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: bad value near '%.20s'", path, lineno, s);
-                goto out;
-            }
-            s = e;
-            if ((rc = xmc_csr_builder_push(&b, (uint32_t)c, v, err))) goto out;
-        }
-        if ((rc = xmc_csr_builder_end_row(&b, err))) goto out;
+        if ((rc = parse_row(line, cols, &b, path, lineno, err)) || (rc = xmc_csr_builder_end_row(&b, err))) goto out;
     }
     while ((errno = 0, len = getline(&line, &cap, f)) >= 0) {
         lineno++;

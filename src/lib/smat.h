@@ -40,8 +40,6 @@ void xmc_csr_normalize_rows(xmc_csr *m);
 void xmc_csr_prune(xmc_csr *m, float threshold);
 /* C = A * B (A: n x k, B: k x m, both CSR); rows of C sorted. Uses a dense accumulator of m floats. */
 xmc_err xmc_csr_matmul(const xmc_csr *a, const xmc_csr *b, xmc_csr *c, xmc_error *err);
-/* out = [a b] side by side (same row count). */
-xmc_err xmc_csr_hstack(const xmc_csr *a, const xmc_csr *b, xmc_csr *out, xmc_error *err);
 
 /* Row builder: append entries then end the row. Grows geometrically. */
 typedef struct xmc_csr_builder {

@@ -100,6 +100,38 @@ static xmc_err read_all(const char *path, char **buf, size_t *size, xmc_error *e
     return XMC_OK;
 }
 
+/* A token (line `id` + 1 of path, len bytes) has no NUL byte and is valid UTF-8: XMC_ERR_PARSE otherwise. */
+static xmc_err check_token(const char *line, size_t len, const char *path, int id, xmc_error *err)
+{
+    if (memchr(line, 0, len)) return xmc_error_set(err, XMC_ERR_PARSE, "%s:%d: NUL byte in token", path, id + 1);
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)line + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (k <= 0) return xmc_error_set(err, XMC_ERR_PARSE, "%s:%d: invalid UTF-8", path, id + 1);
+        i += (size_t)k;
+    }
+    return XMC_OK;
+}
+
+/* Records token id (line, len bytes, inside wp->pool) and enters it in the table unless it is a repeat. */
+static void add_token(xmc_wordpiece *wp, const char *line, size_t len, int id)
+{
+    const char *key;
+    size_t klen;
+    int cont;
+    key_split(line, len, &key, &klen, &cont);
+    wp->off[id] = (uint32_t)(line - wp->pool);
+    wp->klen[id] = (uint32_t)klen;
+    wp->cont[id] = (uint8_t)cont;
+    if (key_lookup(wp, key, klen, cont) < 0) { /* a repeated token keeps its first id */
+        uint32_t i = key_hash(key, klen, cont) & wp->mask;
+        while (wp->slots[i] >= 0) i = (i + 1) & wp->mask;
+        wp->slots[i] = id;
+        int ncp = count_cps(key, klen);
+        if (ncp > wp->max_piece_cps) wp->max_piece_cps = ncp;
+    }
+}
+
 xmc_err xmc_wordpiece_load(const char *path, xmc_wordpiece **out, xmc_error *err)
 {
     char *text = NULL;
@@ -140,33 +172,11 @@ xmc_err xmc_wordpiece_load(const char *path, xmc_wordpiece **out, xmc_error *err
         pos += len + 1;
         if (nl) *nl = 0;
         if (len && line[len - 1] == '\r') line[--len] = 0;
-        if (memchr(line, 0, len)) {
+        if ((rc = check_token(line, len, path, id, err))) {
             xmc_wordpiece_free(wp);
-            return xmc_error_set(err, XMC_ERR_PARSE, "%s:%d: NUL byte in token", path, id + 1);
+            return rc;
         }
-        for (size_t i = 0; i < len;) {
-            utf8proc_int32_t cp;
-            utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)line + i, (utf8proc_ssize_t)(len - i), &cp);
-            if (k <= 0) {
-                xmc_wordpiece_free(wp);
-                return xmc_error_set(err, XMC_ERR_PARSE, "%s:%d: invalid UTF-8", path, id + 1);
-            }
-            i += (size_t)k;
-        }
-        const char *key;
-        size_t klen;
-        int cont;
-        key_split(line, len, &key, &klen, &cont);
-        wp->off[id] = (uint32_t)(line - text);
-        wp->klen[id] = (uint32_t)klen;
-        wp->cont[id] = (uint8_t)cont;
-        if (key_lookup(wp, key, klen, cont) < 0) { /* a repeated token keeps its first id */
-            uint32_t i = key_hash(key, klen, cont) & wp->mask;
-            while (wp->slots[i] >= 0) i = (i + 1) & wp->mask;
-            wp->slots[i] = id;
-            int ncp = count_cps(key, klen);
-            if (ncp > wp->max_piece_cps) wp->max_piece_cps = ncp;
-        }
+        add_token(wp, line, len, id);
         id++;
     }
     wp->n = id;

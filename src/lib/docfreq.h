@@ -1,0 +1,37 @@
+/* docfreq.h: the document frequency (df) of every n-gram of every TF-IDF base over a corpus, counted on
+ * several threads; what fitting a vectoriser (tfidf.h) filters and numbers.
+ *
+ * The result owns the bytes of every distinct n-gram; entries handed out point into them, so they live as
+ * long as the xmc_docfreq. The df of an n-gram is the number of documents it occurs in, whatever the thread
+ * count; only the order in which xmc_docfreq_filter lists the n-grams depends on it. */
+#ifndef XMC_DOCFREQ_H
+#define XMC_DOCFREQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tfidf_spec.h"
+#include "xmc/error.h"
+
+typedef struct xmc_docfreq xmc_docfreq;
+
+/* One distinct n-gram: its bytes, XXH64 hash (seed = its base) and df. */
+typedef struct xmc_docfreq_entry {
+    uint64_t hash;
+    const char *p;
+    uint32_t len, df;
+} xmc_docfreq_entry;
+
+/* Counts the n-grams of the bases of cfg (checked by the caller) in n documents (1 <= n < 2^32 - 1) with
+ * `threads` threads (< 1: one). XMC_ERR_NOMEM, XMC_ERR_ARG (document limits allowing over 2^31 n-grams);
+ * *out untouched then. */
+xmc_err xmc_docfreq_count(const xmc_tfidf_config *cfg, const char *const *texts, const size_t *lens, size_t n,
+                          int threads, xmc_docfreq **out, xmc_error *err);
+/* Distinct n-grams of base b. */
+size_t xmc_docfreq_distinct(const xmc_docfreq *dfq, uint32_t b);
+/* Writes the n-grams of base b with min_df <= df <= max_df to out (room for xmc_docfreq_distinct), in an order
+ * that depends on the thread count; returns how many. */
+size_t xmc_docfreq_filter(const xmc_docfreq *dfq, uint32_t b, uint32_t min_df, double max_df,
+                          xmc_docfreq_entry *out);
+void xmc_docfreq_free(xmc_docfreq *dfq);
+
+#endif

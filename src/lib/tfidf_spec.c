@@ -1,0 +1,242 @@
+/* tfidf_spec.c: the TF-IDF configuration string: defaults, parsing, checks, canonical form (see tfidf_spec.h).
+ *
+ * Parsing takes three passes over the comma-separated items, so that an option item applies to every base
+ * wherever it stands: first the bases and their n-gram ranges, then the option items (every base), then each
+ * base's own colon-separated options, which therefore win. */
+#include "tfidf_spec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void base_default(xmc_tfidf_base *b)
+{
+    b->analyzer = XMC_TFIDF_WORD;
+    b->ngram_min = 1;
+    b->ngram_max = 2;
+    b->min_df = 2;
+    b->max_df = 1.0;
+    b->max_features = 0;
+    b->sublinear_tf = 1;
+    b->idf = XMC_TFIDF_IDF_PECOS;
+    b->smooth_idf = 1;
+    b->add_one_idf = 0;
+    b->norm = XMC_TFIDF_NORM_L2;
+}
+
+void xmc_tfidf_config_default(xmc_tfidf_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->n_bases = 1;
+    base_default(&cfg->base[0]);
+    cfg->norm = XMC_TFIDF_NORM_L2;
+    xmc_tok_opts_default(&cfg->tok);
+}
+
+static int parse_u32(const char *s, uint32_t *v)
+{
+    if (!isdigit((unsigned char)*s)) return 0;
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || *end || x > UINT32_MAX) return 0;
+    *v = (uint32_t)x;
+    return 1;
+}
+
+static int parse_bool(const char *s, int *v)
+{
+    if (!strcmp(s, "0") || !strcmp(s, "false")) { *v = 0; return 1; }
+    if (!strcmp(s, "1") || !strcmp(s, "true")) { *v = 1; return 1; }
+    return 0;
+}
+
+static int parse_norm(const char *s, xmc_tfidf_norm *v)
+{
+    if (!strcmp(s, "l2")) { *v = XMC_TFIDF_NORM_L2; return 1; }
+    if (!strcmp(s, "none")) { *v = XMC_TFIDF_NORM_NONE; return 1; }
+    return 0;
+}
+
+/* Applies key=value to base b (or, with b NULL, to every base and the global fields). */
+static xmc_err apply_option(xmc_tfidf_config *cfg, xmc_tfidf_base *b, char *kv, xmc_error *err)
+{
+    char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: '%s' is not key=value", kv);
+    *eq = 0;
+    const char *key = kv, *val = eq + 1;
+    int ok = 1;
+    xmc_tfidf_base *first = b ? b : &cfg->base[0];
+    xmc_tfidf_base *last = b ? b : &cfg->base[cfg->n_bases - 1];
+    if (!strcmp(key, "max_tokens") || !strcmp(key, "max_bytes") || !strcmp(key, "max_word_bytes") ||
+        !strcmp(key, "min_token_len")) {
+        if (b) { *eq = '='; return xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: '%s' is not a per-base option", kv); }
+        uint32_t v;
+        ok = parse_u32(val, &v);
+        if (ok && !strcmp(key, "max_tokens")) cfg->tok.max_tokens = v;
+        else if (ok && !strcmp(key, "max_bytes")) cfg->tok.max_bytes = v;
+        else if (ok && !strcmp(key, "max_word_bytes")) cfg->tok.max_word_bytes = v;
+        else if (ok) cfg->tok.min_token_len = v;
+    } else {
+        for (xmc_tfidf_base *p = first; ok && p <= last; p++) {
+            uint32_t u;
+            if (!strcmp(key, "min_df")) {
+                ok = parse_u32(val, &u);
+                if (ok) p->min_df = u;
+            } else if (!strcmp(key, "max_df")) {
+                char *end;
+                errno = 0;
+                double d = strtod(val, &end);
+                ok = *val && !*end && !errno && d > 0 && d <= 1;
+                if (ok) p->max_df = d;
+            } else if (!strcmp(key, "max_features")) {
+                ok = parse_u32(val, &u);
+                if (ok) p->max_features = u;
+            } else if (!strcmp(key, "sublinear")) {
+                ok = parse_bool(val, &p->sublinear_tf);
+            } else if (!strcmp(key, "idf")) {
+                if (!strcmp(val, "pecos")) p->idf = XMC_TFIDF_IDF_PECOS;
+                else if (!strcmp(val, "sklearn")) p->idf = XMC_TFIDF_IDF_SKLEARN;
+                else if (!strcmp(val, "none")) p->idf = XMC_TFIDF_IDF_NONE;
+                else ok = 0;
+            } else if (!strcmp(key, "smooth_idf")) {
+                ok = parse_bool(val, &p->smooth_idf);
+            } else if (!strcmp(key, "add_one_idf")) {
+                ok = parse_bool(val, &p->add_one_idf);
+            } else if (!strcmp(key, "norm")) {
+                ok = parse_norm(val, &p->norm);
+                if (ok && !b) ok = parse_norm(val, &cfg->norm);
+            } else {
+                *eq = '=';
+                return xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: unknown option '%s'", kv);
+            }
+        }
+    }
+    *eq = '=';
+    if (!ok) return xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: bad value in '%s'", kv);
+    return XMC_OK;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = 0;
+    return s;
+}
+
+xmc_err xmc_tfidf_config_check(const xmc_tfidf_config *cfg, xmc_error *err)
+{
+    if (cfg->n_bases < 1 || cfg->n_bases > XMC_TFIDF_MAX_BASES)
+        return xmc_error_set(err, XMC_ERR_ARG, "tfidf: %u bases (1..%d)", cfg->n_bases, XMC_TFIDF_MAX_BASES);
+    for (uint32_t i = 0; i < cfg->n_bases; i++) {
+        const xmc_tfidf_base *b = &cfg->base[i];
+        if (b->analyzer != XMC_TFIDF_WORD && b->analyzer != XMC_TFIDF_CHAR_WB)
+            return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: unknown analyzer", i);
+        if (b->ngram_min < 1 || b->ngram_min > b->ngram_max || b->ngram_max > XMC_TFIDF_MAX_NGRAM)
+            return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: n-gram range %u-%u (1..%d, min <= max)", i,
+                                 b->ngram_min, b->ngram_max, XMC_TFIDF_MAX_NGRAM);
+        if (!(b->max_df > 0 && b->max_df <= 1))
+            return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: max_df %g not in (0, 1]", i, b->max_df);
+        if ((unsigned)b->idf > XMC_TFIDF_IDF_NONE || (unsigned)b->norm > XMC_TFIDF_NORM_L2)
+            return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: unknown idf or norm", i);
+    }
+    if ((unsigned)cfg->norm > XMC_TFIDF_NORM_L2) return xmc_error_set(err, XMC_ERR_ARG, "tfidf: unknown norm");
+    if (cfg->tok.max_tokens < 1 || cfg->tok.max_bytes < 16 || cfg->tok.max_word_bytes < 1 ||
+        cfg->tok.min_token_len < 1)
+        return xmc_error_set(err, XMC_ERR_ARG, "tfidf: max_tokens, max_word_bytes, min_token_len must be >= 1 and "
+                             "max_bytes >= 16");
+    return XMC_OK;
+}
+
+xmc_err xmc_tfidf_config_parse(xmc_tfidf_config *cfg, const char *spec, xmc_error *err)
+{
+    xmc_tfidf_config_default(cfg);
+    if (!spec || !*spec) return XMC_OK;
+    char *copy = strdup(spec);
+    if (!copy) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    xmc_err rc = XMC_OK;
+    /* pass 1: the bases and their ranges; pass 2: global options; pass 3: each base's own options */
+    char *items[256];
+    int n_items = 0;
+    for (char *save = NULL, *it = strtok_r(copy, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+        if (n_items == 256) { rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: too many items"); goto out; }
+        items[n_items++] = trim(it);
+    }
+    uint32_t nb = 0;
+    int base_of[256];
+    for (int i = 0; i < n_items; i++) {
+        char *it = items[i];
+        base_of[i] = -1;
+        xmc_tfidf_analyzer an;
+        size_t pre;
+        if (!strncmp(it, "word:", 5)) { an = XMC_TFIDF_WORD; pre = 5; }
+        else if (!strncmp(it, "char_wb:", 8)) { an = XMC_TFIDF_CHAR_WB; pre = 8; }
+        else if (strchr(it, '=')) continue;
+        else { rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: '%s' is neither a base (word:N-M, char_wb:N-M) "
+                                  "nor key=value", it); goto out; }
+        if (nb == XMC_TFIDF_MAX_BASES) {
+            rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: more than %d bases", XMC_TFIDF_MAX_BASES);
+            goto out;
+        }
+        xmc_tfidf_base *b = &cfg->base[nb];
+        base_default(b);
+        b->analyzer = an;
+        char range[32];
+        size_t rl = strcspn(it + pre, ":");
+        if (rl == 0 || rl >= sizeof range) { rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: bad range in '%s'", it); goto out; }
+        memcpy(range, it + pre, rl);
+        range[rl] = 0;
+        char *dash = strchr(range, '-');
+        if (dash) *dash = 0;
+        if (!parse_u32(range, &b->ngram_min) || !parse_u32(dash ? dash + 1 : range, &b->ngram_max) ||
+            b->ngram_min < 1 || b->ngram_min > b->ngram_max || b->ngram_max > XMC_TFIDF_MAX_NGRAM) {
+            rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: bad n-gram range in '%s' (1..%d, min <= max)", it,
+                               XMC_TFIDF_MAX_NGRAM);
+            goto out;
+        }
+        items[i] = it + pre + rl; /* "" or ":k=v:k=v" */
+        base_of[i] = (int)nb++;
+    }
+    if (nb) cfg->n_bases = nb;
+    for (int i = 0; i < n_items; i++)
+        if (base_of[i] < 0 && (rc = apply_option(cfg, NULL, items[i], err))) goto out;
+    for (int i = 0; i < n_items; i++) {
+        if (base_of[i] < 0) continue;
+        char *save = NULL;
+        for (char *kv = strtok_r(items[i], ":", &save); kv; kv = strtok_r(NULL, ":", &save))
+            if ((rc = apply_option(cfg, &cfg->base[base_of[i]], trim(kv), err))) goto out;
+    }
+    rc = xmc_tfidf_config_check(cfg, err);
+out:
+    free(copy);
+    return rc;
+}
+
+size_t xmc_tfidf_config_format(const xmc_tfidf_config *cfg, char *buf, size_t size)
+{
+    static const char *const idf_name[] = {"pecos", "sklearn", "none"};
+    static const char *const norm_name[] = {"none", "l2"};
+    size_t k = 0;
+    char tmp[512];
+    for (uint32_t i = 0; i < cfg->n_bases && i < XMC_TFIDF_MAX_BASES; i++) {
+        const xmc_tfidf_base *b = &cfg->base[i];
+        int n = snprintf(tmp, sizeof tmp,
+                         "%s%s:%u-%u:min_df=%u:max_df=%.17g:max_features=%u:sublinear=%d:idf=%s:smooth_idf=%d:"
+                         "add_one_idf=%d:norm=%s", i ? "," : "", b->analyzer == XMC_TFIDF_CHAR_WB ? "char_wb" : "word",
+                         b->ngram_min, b->ngram_max, b->min_df, b->max_df, b->max_features, b->sublinear_tf ? 1 : 0,
+                         idf_name[(unsigned)b->idf <= 2 ? b->idf : 0], b->smooth_idf ? 1 : 0, b->add_one_idf ? 1 : 0,
+                         norm_name[b->norm == XMC_TFIDF_NORM_L2]);
+        if (k < size) snprintf(buf + k, size - k, "%s", tmp);
+        k += (size_t)n;
+    }
+    int n = snprintf(tmp, sizeof tmp, ",norm=%s,max_tokens=%u,max_bytes=%u,max_word_bytes=%u,min_token_len=%u",
+                     norm_name[cfg->norm == XMC_TFIDF_NORM_L2], cfg->tok.max_tokens, cfg->tok.max_bytes,
+                     cfg->tok.max_word_bytes, cfg->tok.min_token_len);
+    /* the global norm item must not undo the bases' own: they are applied after the items */
+    if (k < size) snprintf(buf + k, size - k, "%s", tmp);
+    k += (size_t)n;
+    return k;
+}

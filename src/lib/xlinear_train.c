@@ -1,0 +1,554 @@
+/* xlinear_train.c: training the rankers of an XR-Linear model, layer by layer (see xlinear_train.h).
+ *
+ * Problems run on the worker pool (parallel.h): a worker takes one parent at a time and trains all its
+ * children, each thread with its own solver scratch; after a layer is trained it is laid out for search
+ * (layer.h) at once, since matcher-aware negatives need it for the next layer. */
+#include "xlinear_train.h"
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "beam.h"
+#include "parallel.h"
+#include "xlinear.h"
+
+void xmc_xlinear_params_default(xmc_xlinear_params *p)
+{
+    memset(p, 0, sizeof *p);
+    xmc_dcd_params_default(&p->solver);
+    p->solver_type = XMC_SOLVER_DUAL;
+    p->newton_eps = 0.01;
+    p->newton_max_iter = 1000;
+    p->negatives = XMC_NEG_TFN;
+    p->beam = 10;
+    p->topk = 20;
+    p->post = XMC_POST_L3_HINGE;
+    p->man_beam = 0;
+    p->man_post = -1;
+    p->threads = 1;
+}
+
+/* ---- one layer: the workers ---------------------------------------------------------------------------- */
+
+typedef struct {
+    const xmc_csr *x;
+    const xmc_csr *mt;          /* parents x N: instances matched to each parent, ascending */
+    const xmc_csr *yt;          /* nodes x N: positives of each node, ascending */
+    const uint32_t *parent;
+    const xmc_dcd_params *solver;
+    int solver_type;            /* XMC_SOLVER_*: which of the two below the workers use */
+    xmc_tron_params primal;
+    uint32_t nr_nodes, nr_parents;
+    const uint32_t *child_ptr;  /* nr_parents + 1: the children of each parent, from the tree */
+    const uint32_t *child_idx;
+    /* results: one row per node */
+    uint32_t **w_idx;
+    float **w_val;
+    uint32_t *w_nnz;
+    atomic_uint next;
+    atomic_uint done;
+    atomic_int failed;
+    xmc_error err;
+    const xmc_xlinear_params *p;
+    uint32_t layer, depth;
+} layer_job;
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Scratch of one training thread. The instances matched to one parent are copied into a local CSR whose
+ * features are renumbered 0..U-1 in increasing order (so rows stay sorted and the solvers' arithmetic is
+ * unchanged): its children's solves then touch a few contiguous rows and a weight vector of U floats that
+ * stays in cache, instead of rows scattered over the whole training matrix and a vector over every feature. */
+typedef struct {
+    uint32_t *lpos, *lstamp;     /* global instance -> local row, valid where lstamp == gen */
+    uint32_t *fstamp, *fmap;     /* global feature -> local feature, valid where fstamp == gen */
+    uint32_t gen;
+    uint32_t *rows;              /* global instance of each local row */
+    uint32_t *feats;             /* global feature of each local feature, ascending */
+    uint32_t *inst;
+    int8_t *y;
+    xmc_csr lx;                  /* the local block; arrays grow as needed */
+    uint64_t lx_cap;
+} train_scratch;
+
+static void scratch_free(train_scratch *sc)
+{
+    free(sc->lpos);
+    free(sc->lstamp);
+    free(sc->fstamp);
+    free(sc->fmap);
+    free(sc->rows);
+    free(sc->feats);
+    free(sc->inst);
+    free(sc->y);
+    free(sc->lx.indptr);
+    free(sc->lx.indices);
+    free(sc->lx.data);
+}
+
+static int scratch_init(train_scratch *sc, uint32_t n, uint32_t f)
+{
+    memset(sc, 0, sizeof *sc);
+    size_t N = (size_t)n + 1, F = (size_t)f + 1;
+    sc->lpos = malloc(N * sizeof *sc->lpos);
+    sc->lstamp = calloc(N, sizeof *sc->lstamp);
+    sc->fstamp = calloc(F, sizeof *sc->fstamp);
+    sc->fmap = malloc(F * sizeof *sc->fmap);
+    sc->rows = malloc(N * sizeof *sc->rows);
+    sc->feats = malloc(F * sizeof *sc->feats);
+    sc->inst = malloc(N * sizeof *sc->inst);
+    sc->y = malloc(N);
+    sc->lx.indptr = malloc(N * sizeof *sc->lx.indptr);
+    return sc->lpos && sc->lstamp && sc->fstamp && sc->fmap && sc->rows && sc->feats && sc->inst && sc->y && sc->lx.indptr
+               ? 0 : -1;
+}
+
+static uint32_t next_gen(uint32_t *gen, uint32_t *a, size_t na, uint32_t *b, size_t nb)
+{
+    if (++*gen == 0) {
+        memset(a, 0, na * sizeof *a);
+        memset(b, 0, nb * sizeof *b);
+        *gen = 1;
+    }
+    return *gen;
+}
+
+/* Builds sc->lx from rows sc->rows[0..n) of x. 0, or -1 when out of memory. */
+static int build_block(train_scratch *sc, const xmc_csr *x, uint32_t n, uint32_t *nfeat)
+{
+    uint32_t u = 0;
+    uint64_t nnz = 0;
+    uint32_t g = sc->gen;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t i = sc->rows[r];
+        nnz += x->indptr[i + 1] - x->indptr[i];
+        for (uint64_t q = x->indptr[i]; q < x->indptr[i + 1]; q++) {
+            uint32_t f = x->indices[q];
+            if (sc->fstamp[f] != g) { sc->fstamp[f] = g; sc->feats[u++] = f; }
+        }
+    }
+    qsort(sc->feats, u, sizeof *sc->feats, cmp_u32);
+    for (uint32_t k = 0; k < u; k++) sc->fmap[sc->feats[k]] = k;
+    if (nnz > sc->lx_cap) {
+        uint64_t cap = nnz + nnz / 2;
+        uint32_t *ni = realloc(sc->lx.indices, cap * sizeof *ni);
+        if (!ni) return -1;
+        sc->lx.indices = ni;
+        float *nd = realloc(sc->lx.data, cap * sizeof *nd);
+        if (!nd) return -1;
+        sc->lx.data = nd;
+        sc->lx_cap = cap;
+    }
+    uint64_t p = 0;
+    sc->lx.indptr[0] = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t i = sc->rows[r];
+        for (uint64_t q = x->indptr[i]; q < x->indptr[i + 1]; q++, p++) {
+            sc->lx.indices[p] = sc->fmap[x->indices[q]];
+            sc->lx.data[p] = x->data[q];
+        }
+        sc->lx.indptr[r + 1] = p;
+    }
+    sc->lx.rows = n;
+    sc->lx.cols = u;
+    *nfeat = u;
+    return 0;
+}
+
+/* The solver scratch of one worker: the dual's or the primal's. */
+typedef struct solver_ws {
+    int primal;
+    xmc_dcd_ws *dual;
+    xmc_tron_ws *tron;
+} solver_ws;
+
+/* Puts parent c's rows in sc->rows: its matched instances (ascending), then its children's other positives;
+ * sc->lpos maps each to its local row. Returns the number of rows. */
+static uint32_t gather_parent_rows(const layer_job *job, train_scratch *sc, uint32_t c)
+{
+    const xmc_csr *x = job->x;
+    const uint32_t *ch = job->child_idx + job->child_ptr[c];
+    uint32_t nch = job->child_ptr[c + 1] - job->child_ptr[c];
+    const uint32_t *mi = job->mt->indices + job->mt->indptr[c];
+    uint32_t mn = (uint32_t)(job->mt->indptr[c + 1] - job->mt->indptr[c]);
+    uint32_t g = next_gen(&sc->gen, sc->lstamp, (size_t)x->rows + 1, sc->fstamp, (size_t)x->cols + 1);
+    uint32_t nrows = 0;
+    for (uint32_t a = 0; a < mn; a++) {
+        assert(mi[a] < x->rows && (a == 0 || mi[a - 1] < mi[a]));
+        sc->lstamp[mi[a]] = g;
+        sc->lpos[mi[a]] = nrows;
+        sc->rows[nrows++] = mi[a];
+    }
+    for (uint32_t k = 0; k < nch; k++) {
+        uint32_t j = ch[k];
+        for (uint64_t q = job->yt->indptr[j]; q < job->yt->indptr[j + 1]; q++) {
+            uint32_t i = job->yt->indices[q];
+            assert(i < x->rows);
+            if (sc->lstamp[i] != g) { sc->lstamp[i] = g; sc->lpos[i] = nrows; sc->rows[nrows++] = i; }
+        }
+    }
+    assert(nrows <= x->rows);
+    return nrows;
+}
+
+/* Trains node j, a child of parent c, on bx (x itself, or the parent's local block of nfeat features) and
+ * stores its weights with global feature ids. 0, or -1 when out of memory. */
+static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_t c, uint32_t j,
+                       const xmc_csr *bx, int local, uint32_t nfeat)
+{
+    const xmc_csr *x = job->x;
+    const uint32_t *mi = job->mt->indices + job->mt->indptr[c];
+    uint32_t mn = (uint32_t)(job->mt->indptr[c + 1] - job->mt->indptr[c]);
+    const uint32_t *pi = job->yt->indices + job->yt->indptr[j];
+    uint32_t pn = (uint32_t)(job->yt->indptr[j + 1] - job->yt->indptr[j]);
+    /* PECOS's order: the matched instances ascending (positives flagged), then the node's
+     * positives the matcher did not route here, ascending */
+    uint32_t n = 0, kk = 0;
+    for (uint32_t a = 0; a < mn; a++) {
+        while (kk < pn && pi[kk] < mi[a]) kk++;
+        sc->inst[n] = local ? a : mi[a];
+        sc->y[n] = (kk < pn && pi[kk] == mi[a]) ? 1 : -1;
+        n++;
+    }
+    kk = 0;
+    for (uint32_t b = 0; b < pn; b++) {
+        while (kk < mn && mi[kk] < pi[b]) kk++;
+        if (kk < mn && mi[kk] == pi[b]) continue;
+        sc->inst[n] = local ? sc->lpos[pi[b]] : pi[b];
+        sc->y[n] = 1;
+        n++;
+    }
+    assert(n <= x->rows);
+    const uint32_t *oi;
+    const float *ov;
+    uint32_t m = sw->primal ? xmc_tron_solve(bx, sc->inst, sc->y, n, &job->primal, sw->tron, &oi, &ov)
+                            : xmc_dcd_solve(bx, sc->inst, sc->y, n, job->solver, sw->dual, &oi, &ov);
+    uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
+    float *cv = malloc((m ? m : 1) * sizeof *cv);
+    if (!ci || !cv) {
+        free(ci);
+        free(cv);
+        return -1;
+    }
+    /* back to global feature ids; the map is increasing, so the order holds; bias is the last id */
+    for (uint32_t e = 0; e < m; e++) {
+        assert(oi[e] <= nfeat && (e == 0 || oi[e - 1] < oi[e]));
+        ci[e] = !local ? oi[e] : oi[e] == nfeat ? x->cols : sc->feats[oi[e]];
+    }
+    memcpy(cv, ov, m * sizeof *cv);
+    job->w_idx[j] = ci;
+    job->w_val[j] = cv;
+    job->w_nnz[j] = m;
+    return 0;
+}
+
+static void report_progress(layer_job *job)
+{
+    uint32_t d = atomic_fetch_add(&job->done, 1) + 1;
+    if (job->p->progress && (d % 256 == 0 || d == job->nr_nodes)) {
+        char what[64];
+        snprintf(what, sizeof what, "training layer %u/%u", job->layer + 1, job->depth);
+        job->p->progress(job->p->progress_ctx, what, d, job->nr_nodes);
+    }
+}
+
+/* Trains every child of parent c. XMC_OK, or XMC_ERR_NOMEM with err set. */
+static xmc_err train_parent(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_t c, xmc_error *err)
+{
+    const xmc_csr *x = job->x;
+    uint32_t nrows = gather_parent_rows(job, sc, c);
+    /* a parent that sees most of the data (the top layer) trains on x itself */
+    int local = nrows <= x->rows / 2;
+    uint32_t nfeat = x->cols;
+    if (local && build_block(sc, x, nrows, &nfeat))
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a training block of %u rows", nrows);
+    const xmc_csr *bx = local ? &sc->lx : x;
+    for (uint32_t k = job->child_ptr[c]; k < job->child_ptr[c + 1]; k++) {
+        if (train_child(job, sc, sw, c, job->child_idx[k], bx, local, nfeat))
+            return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory storing weights");
+        report_progress(job);
+    }
+    return XMC_OK;
+}
+
+static void *layer_worker(void *arg)
+{
+    layer_job *job = arg;
+    const xmc_csr *x = job->x;
+    solver_ws sw = {.primal = job->solver_type == XMC_SOLVER_PRIMAL};
+    train_scratch sc;
+    xmc_error err;
+    int ok = 0;
+    if (scratch_init(&sc, x->rows, x->cols)) {
+        xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory for a training thread");
+    } else if (!(sw.primal ? xmc_tron_ws_new(x->cols, x->rows, &sw.tron, &err)
+                           : xmc_dcd_ws_new(x->cols, x->rows, &sw.dual, &err))) {
+        ok = 1;
+        for (;;) {
+            if (atomic_load(&job->failed)) break;
+            uint32_t c = atomic_fetch_add(&job->next, 1);
+            if (c >= job->nr_parents) break;
+            if (job->child_ptr[c + 1] == job->child_ptr[c]) continue;
+            if (train_parent(job, &sc, &sw, c, &err)) { ok = 0; break; }
+        }
+    }
+    if (!ok && !atomic_exchange(&job->failed, 1)) job->err = err;
+    xmc_dcd_ws_free(sw.dual);
+    xmc_tron_ws_free(sw.tron);
+    scratch_free(&sc);
+    return NULL;
+}
+
+/* ---- one layer: what it trains on ------------------------------------------------------------------------ */
+
+/* Union of two CSR sparsity patterns (same shape), values 1, rows sorted. */
+static xmc_err pattern_union(const xmc_csr *a, const xmc_csr *b, xmc_csr *out, xmc_error *err)
+{
+    xmc_csr_builder bld;
+    xmc_err rc = xmc_csr_builder_init(&bld, a->cols, err);
+    if (rc) return rc;
+    for (uint32_t r = 0; r < a->rows; r++) {
+        uint64_t i = a->indptr[r], ie = a->indptr[r + 1], j = b->indptr[r], je = b->indptr[r + 1];
+        while (i < ie || j < je) {
+            uint32_t c;
+            if (j >= je || (i < ie && a->indices[i] < b->indices[j])) c = a->indices[i++];
+            else if (i >= ie || b->indices[j] < a->indices[i]) c = b->indices[j++];
+            else { c = a->indices[i++]; j++; }
+            if ((rc = xmc_csr_builder_push(&bld, c, 1.0f, err))) goto fail;
+        }
+        if ((rc = xmc_csr_builder_end_row(&bld, err))) goto fail;
+    }
+    xmc_csr_builder_finish(&bld, out);
+    out->cols = a->cols;
+    return XMC_OK;
+fail:
+    xmc_csr_builder_free(&bld);
+    return rc;
+}
+
+/* N x K matrix of the top-`beam` nodes of layer `upto`-1 for every row of x, values 1. */
+static xmc_err matcher_predict(const xmc_xlinear *m, const xmc_csr *x, uint32_t upto, uint32_t beam, int post,
+                               int threads, xmc_csr *out, xmc_error *err)
+{
+    xmc_hit *hits = malloc((size_t)x->rows * beam * sizeof *hits);
+    uint32_t *counts = malloc(((size_t)x->rows + 1) * sizeof *counts);
+    xmc_err rc = XMC_OK;
+    if (!hits || !counts) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for matcher predictions"); goto out; }
+    if ((rc = xmc_beam_search_batch(m, x, beam, beam, post, upto, threads, hits, counts, err))) goto out;
+    uint64_t nnz = 0;
+    for (uint32_t r = 0; r < x->rows; r++) nnz += counts[r];
+    if ((rc = xmc_csr_alloc(out, x->rows, m->layers[upto - 1].nr_nodes, nnz, err))) goto out;
+    uint64_t q = 0;
+    for (uint32_t r = 0; r < x->rows; r++) {
+        for (uint32_t i = 0; i < counts[r]; i++, q++) {
+            out->indices[q] = hits[(size_t)r * beam + i].label;
+            out->data[q] = 1.0f;
+        }
+        out->indptr[r + 1] = q;
+    }
+    xmc_csr_sort_indices(out);
+out:
+    free(hits);
+    free(counts);
+    return rc;
+}
+
+static void free_cols(uint32_t **wi, float **wv, uint32_t n)
+{
+    if (wi) for (uint32_t j = 0; j < n; j++) free(wi[j]);
+    if (wv) for (uint32_t j = 0; j < n; j++) free(wv[j]);
+}
+
+/* The label chain: ych[t] = N x nodes_t, ych[D-1] = Y (sorted), ych[t] = ych[t+1] * C_{t+1} (patterns). On
+ * failure the caller frees what was built. */
+static xmc_err label_chain(const xmc_csr *y, const xmc_tree *tree, xmc_csr *ych, xmc_error *err)
+{
+    const uint32_t D = tree->depth;
+    xmc_err rc = xmc_csr_copy(y, &ych[D - 1], err);
+    if (rc) return rc;
+    xmc_csr_sort_indices(&ych[D - 1]);
+    for (int t = (int)D - 2; t >= 0; t--) {
+        const xmc_csr *below = &ych[t + 1];
+        xmc_csr_builder bld;
+        if ((rc = xmc_csr_builder_init(&bld, tree->nr_nodes[t], err))) return rc;
+        uint32_t *seen = calloc(tree->nr_nodes[t], sizeof *seen), stamp = 0;
+        uint32_t *list = malloc((tree->nr_nodes[t] ? tree->nr_nodes[t] : 1) * sizeof *list);
+        if (!seen || !list) { free(seen); free(list); xmc_csr_builder_free(&bld); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
+        for (uint32_t r = 0; r < below->rows && !rc; r++) {
+            stamp++;
+            uint32_t nl = 0;
+            for (uint64_t q = below->indptr[r]; q < below->indptr[r + 1]; q++) {
+                uint32_t c = tree->parent[t + 1][below->indices[q]];
+                assert(c < tree->nr_nodes[t]);
+                if (seen[c] != stamp) { seen[c] = stamp; list[nl++] = c; }
+            }
+            for (uint32_t a = 1; a < nl; a++) { uint32_t v = list[a], b = a; while (b > 0 && list[b - 1] > v) { list[b] = list[b - 1]; b--; } list[b] = v; }
+            for (uint32_t a = 0; a < nl && !rc; a++) rc = xmc_csr_builder_push(&bld, list[a], 1.0f, err);
+            if (!rc) rc = xmc_csr_builder_end_row(&bld, err);
+        }
+        free(seen);
+        free(list);
+        if (rc) { xmc_csr_builder_free(&bld); return rc; }
+        xmc_csr_builder_finish(&bld, &ych[t]);
+        ych[t].cols = tree->nr_nodes[t];
+    }
+    return XMC_OK;
+}
+
+/* mt = parents x N: the instances matched to each parent of layer t (tfn, man or both), ascending. */
+static xmc_err matched_instances(const xmc_xlinear *m, const xmc_csr *x, const xmc_csr *ych, uint32_t t,
+                                 const xmc_xlinear_params *p, xmc_csr *mt, xmc_error *err)
+{
+    xmc_err rc = XMC_OK;
+    if (t == 0) {
+        if ((rc = xmc_csr_alloc(mt, 1, x->rows, x->rows, err))) return rc;
+        for (uint32_t i = 0; i < x->rows; i++) { mt->indices[i] = i; mt->data[i] = 1.0f; }
+        mt->indptr[1] = x->rows;
+        return XMC_OK;
+    }
+    uint32_t man_beam = p->man_beam ? p->man_beam : p->beam;
+    int man_post = p->man_post >= 0 ? p->man_post : p->post;
+    xmc_csr tfn = {0}, man = {0}, match = {0};
+    int want_tfn = (p->negatives & XMC_NEG_TFN) || !(p->negatives & XMC_NEG_MAN);
+    if (want_tfn) rc = xmc_csr_copy(&ych[t - 1], &tfn, err);
+    if (!rc && (p->negatives & XMC_NEG_MAN)) rc = matcher_predict(m, x, t, man_beam, man_post, p->threads, &man, err);
+    if (!rc) {
+        if (want_tfn && (p->negatives & XMC_NEG_MAN)) rc = pattern_union(&tfn, &man, &match, err);
+        else if (want_tfn) { match = tfn; memset(&tfn, 0, sizeof tfn); }
+        else { match = man; memset(&man, 0, sizeof man); }
+    }
+    xmc_csr_free(&tfn);
+    xmc_csr_free(&man);
+    if (!rc) rc = xmc_csr_transpose(&match, mt, err);
+    xmc_csr_free(&match);
+    return rc;
+}
+
+/* The children of each parent of layer t, ascending, as *cptr (parents + 1) and *cidx (nodes), owned by the
+ * caller. XMC_ERR_NOMEM. */
+static xmc_err children_of(const uint32_t *parent, uint32_t nodes, uint32_t parents, uint32_t **cptr_out,
+                           uint32_t **cidx_out, xmc_error *err)
+{
+    uint32_t *cptr = calloc((size_t)parents + 1, sizeof *cptr), *cidx = malloc((nodes ? nodes : 1) * sizeof *cidx);
+    if (!cptr || !cidx) {
+        free(cptr);
+        free(cidx);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    }
+    for (uint32_t j = 0; j < nodes; j++) cptr[parent[j] + 1]++;
+    for (uint32_t c = 0; c < parents; c++) cptr[c + 1] += cptr[c];
+    for (uint32_t j = 0, *fill = cptr; j < nodes; j++) cidx[fill[parent[j]]++] = j;
+    for (uint32_t c = parents; c > 0; c--) cptr[c] = cptr[c - 1];
+    cptr[0] = 0;
+    assert(cptr[parents] == nodes);
+    *cptr_out = cptr;
+    *cidx_out = cidx;
+    return XMC_OK;
+}
+
+/* Gathers the workers' weight columns into one CSR (node x features+1) and lays the layer out. */
+static xmc_err gather_layer(layer_job *job, uint32_t nr_cols, uint32_t parents, xmc_layer *L, xmc_error *err)
+{
+    uint32_t nodes = job->nr_nodes;
+    uint64_t nnz = 0;
+    for (uint32_t j = 0; j < nodes; j++) nnz += job->w_nnz[j];
+    xmc_csr w;
+    xmc_err rc = xmc_csr_alloc(&w, nodes, nr_cols, nnz, err);
+    if (rc) return rc;
+    uint64_t q = 0;
+    for (uint32_t j = 0; j < nodes; j++) {
+        memcpy(w.indices + q, job->w_idx[j], job->w_nnz[j] * sizeof *w.indices);
+        memcpy(w.data + q, job->w_val[j], job->w_nnz[j] * sizeof *w.data);
+        q += job->w_nnz[j];
+        w.indptr[j + 1] = q;
+    }
+    free_cols(job->w_idx, job->w_val, nodes);
+    memset(job->w_idx, 0, nodes * sizeof *job->w_idx);
+    memset(job->w_val, 0, nodes * sizeof *job->w_val);
+    rc = xmc_layer_build(&w, job->parent, parents, L, err);
+    xmc_csr_free(&w);
+    return rc;
+}
+
+/* Trains layer t of out (layers 0..t-1 trained) and lays it out in out->layers[t]. */
+static xmc_err train_layer(xmc_xlinear *out, const xmc_csr *x, const xmc_csr *ych, const xmc_tree *tree,
+                           const xmc_xlinear_params *p, uint32_t t, xmc_error *err)
+{
+    const uint32_t nodes = tree->nr_nodes[t], parents = t == 0 ? 1 : tree->nr_nodes[t - 1];
+    xmc_csr mt = {0}, yt = {0};
+    uint32_t *cptr = NULL, *cidx = NULL;
+    xmc_err rc = matched_instances(out, x, ych, t, p, &mt, err);
+    if (!rc) rc = xmc_csr_transpose(&ych[t], &yt, err);
+    /* children of each parent, ascending: workers take one parent (and all its children) at a time */
+    if (!rc) rc = children_of(tree->parent[t], nodes, parents, &cptr, &cidx, err);
+    layer_job job = {.x = x, .mt = &mt, .yt = &yt, .parent = tree->parent[t], .solver = &p->solver,
+                     .solver_type = p->solver_type, .nr_nodes = nodes, .nr_parents = parents,
+                     .child_ptr = cptr, .child_idx = cidx, .p = p, .layer = t, .depth = tree->depth};
+    /* the primal solver shares costs, bias and threshold with the dual; its tolerance is its own */
+    xmc_tron_params_default(&job.primal);
+    job.primal.cp = p->solver.cp;
+    job.primal.cn = p->solver.cn;
+    job.primal.bias = p->solver.bias;
+    job.primal.threshold = p->solver.threshold;
+    job.primal.eps = p->newton_eps;
+    job.primal.max_iter = p->newton_max_iter;
+    atomic_init(&job.next, 0);
+    atomic_init(&job.done, 0);
+    atomic_init(&job.failed, 0);
+    if (!rc) {
+        job.w_idx = calloc(nodes ? nodes : 1, sizeof *job.w_idx);
+        job.w_val = calloc(nodes ? nodes : 1, sizeof *job.w_val);
+        job.w_nnz = calloc(nodes ? nodes : 1, sizeof *job.w_nnz);
+        if (!job.w_idx || !job.w_val || !job.w_nnz) rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    }
+    if (!rc) {
+        xmc_parallel_run(layer_worker, &job, p->threads);
+        if (atomic_load(&job.failed)) { rc = job.err.code ? job.err.code : XMC_ERR_NOMEM; if (err) *err = job.err; }
+    }
+    xmc_csr_free(&mt);
+    xmc_csr_free(&yt);
+    free(cptr);
+    free(cidx);
+    if (!rc) rc = gather_layer(&job, x->cols + 1, parents, &out->layers[t], err);
+    free_cols(job.w_idx, job.w_val, nodes);
+    free(job.w_idx);
+    free(job.w_val);
+    free(job.w_nnz);
+    return rc;
+}
+
+/* ---- the model ----------------------------------------------------------------------------------------- */
+
+xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tree, const xmc_xlinear_params *p,
+                          xmc_xlinear *out, xmc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const uint32_t D = tree->depth;
+    if (x->rows != y->rows)
+        return xmc_error_set(err, XMC_ERR_SHAPE, "%u feature rows but %u label rows", x->rows, y->rows);
+    if (y->cols != tree->nr_nodes[D - 1])
+        return xmc_error_set(err, XMC_ERR_SHAPE, "%u labels but the tree has %u", y->cols, tree->nr_nodes[D - 1]);
+    if (x->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no training instances");
+    if (p->solver_type != XMC_SOLVER_DUAL && p->solver_type != XMC_SOLVER_PRIMAL)
+        return xmc_error_set(err, XMC_ERR_ARG, "unknown solver type %d", p->solver_type);
+    out->depth = D;
+    out->nr_features = x->cols;
+    out->bias = p->solver.bias;
+    out->beam = p->beam;
+    out->topk = p->topk;
+    out->post = p->post;
+    xmc_csr ych[XMC_TREE_MAX_DEPTH];
+    memset(ych, 0, sizeof ych);
+    xmc_err rc = label_chain(y, tree, ych, err);
+    for (uint32_t t = 0; t < D && !rc; t++) rc = train_layer(out, x, ych, tree, p, t, err);
+    for (uint32_t t = 0; t < D; t++) xmc_csr_free(&ych[t]);
+    if (rc) xmc_xlinear_free(out);
+    return rc;
+}
