@@ -34,7 +34,7 @@ static const cli_command embed_cmd = {
     "Embeds one text per input line with a BERT-family encoder (DIR/config.json, DIR/model.safetensors)\n"
     "and prints one vector per line (space-separated floats).\n"
     "\n"
-    "options:", NULL, 30, embed_opts};
+    "options:", NULL, embed_opts};
 
 typedef struct {
     const char *dir, *vocab, *pool_name;

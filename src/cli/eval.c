@@ -28,7 +28,7 @@ static const cli_opt eval_opts[] = {
 };
 
 static const cli_command eval_cmd = {
-    "eval", "--model REPO[/VERSION] (--test FILE.tsv | -x X.txt -y Y.txt | --xc FILE) [options]", NULL, 24, eval_opts};
+    "eval", "--model REPO[/VERSION] (--test FILE.tsv | -x X.txt -y Y.txt | --xc FILE) [options]", NULL, eval_opts};
 
 typedef struct {
     const char *model;

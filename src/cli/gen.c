@@ -186,7 +186,7 @@ static const cli_opt gen_opts[] = {
 static const cli_command gen_cmd = {
     "gen", "[--taxonomy FILE | --labels N] --docs M [--seed S] [--zipf A] [--out FILE]\n"
     "  Writes a synthetic product catalog as labels<TAB>title lines (to stdout by default).",
-    NULL, 24, gen_opts};
+    NULL, gen_opts};
 
 typedef struct {
     const char *taxonomy, *out;

@@ -21,7 +21,7 @@ static const cli_opt inspect_opts[] = {
 static const cli_command inspect_cmd = {
     "inspect", "--model REPO[/VERSION] [--label NAME] [--top N]",
     "  Prints the version, featuriser, tree shape and weights per layer, file sizes, and with --label the\n"
-    "  N features with the largest weights in that label's ranker.\n", 26, inspect_opts};
+    "  N features with the largest weights in that label's ranker.\n", inspect_opts};
 
 typedef struct {
     const char *model, *label;

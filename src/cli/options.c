@@ -14,27 +14,36 @@
 
 static int takes_value(const cli_opt *o) { return o->kind == CLI_STRING || o->kind == CLI_INT || o->kind == CLI_NUMBER; }
 
+/* The option column of a row: "-k, --topk N". */
+static int option_column(const cli_opt *o, char *col, size_t size)
+{
+    int n;
+    if (o->letter && o->name) n = snprintf(col, size, "-%c, --%s", o->letter, o->name);
+    else if (o->letter) n = snprintf(col, size, "-%c", o->letter);
+    else n = snprintf(col, size, "--%s", o->name);
+    if (o->arg && n > 0 && (size_t)n < size) n += snprintf(col + n, size - (size_t)n, " %s", o->arg);
+    return n;
+}
+
 void cli_usage(const cli_command *cmd, FILE *f)
 {
+    char col[128];
+    int width = 0; /* the help texts start two spaces after the longest option column */
+    for (const cli_opt *o = cmd->opts; o->kind != CLI_END; o++) {
+        int n = o->kind == CLI_SECTION ? 0 : option_column(o, col, sizeof col);
+        if (n > width) width = n;
+    }
     fprintf(f, "usage: xmc %s %s\n", cmd->name, cmd->synopsis);
     for (const cli_opt *o = cmd->opts; o->kind != CLI_END; o++) {
         if (o->kind == CLI_SECTION) {
             fprintf(f, "%s\n", o->help);
             continue;
         }
-        char col[128];
-        int n;
-        if (o->letter && o->name)
-            n = snprintf(col, sizeof col, "-%c, --%s", o->letter, o->name);
-        else if (o->letter)
-            n = snprintf(col, sizeof col, "-%c", o->letter);
-        else
-            n = snprintf(col, sizeof col, "--%s", o->name);
-        if (o->arg && n > 0 && (size_t)n < sizeof col) snprintf(col + n, sizeof col - (size_t)n, " %s", o->arg);
-        fprintf(f, "  %-*s ", cmd->width - 3, col);
+        option_column(o, col, sizeof col);
+        fprintf(f, "  %-*s  ", width, col);
         for (const char *h = o->help; *h; h++) {
             fputc(*h, f);
-            if (*h == '\n') fprintf(f, "%*s", cmd->width, "");
+            if (*h == '\n') fprintf(f, "%*s", width + 4, "");
         }
         fputc('\n', f);
     }

@@ -33,7 +33,6 @@ typedef struct cli_command {
     const char *name;     /* "predict" */
     const char *synopsis; /* the text after "usage: " up to the options, may hold more lines */
     const char *footer;   /* printed after the options; may be NULL */
-    int width;            /* column of the option help texts */
     const cli_opt *opts;  /* ends with a CLI_END row */
 } cli_command;
 

@@ -29,7 +29,7 @@ static const cli_opt predict_opts[] = {
 
 static const cli_command predict_cmd = {
     "predict", "--model REPO[/VERSION] (--test FILE.tsv | -x X.txt | --xc FILE) [options]",
-    "  Records keep their input order.\n", 24, predict_opts};
+    "  Records keep their input order.\n", predict_opts};
 
 typedef struct {
     const char *model, *format;

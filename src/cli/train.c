@@ -71,7 +71,7 @@ static const cli_command train_cmd = {
     "train", "(--train FILE.tsv | -x X.txt -y Y.txt | --xc FILE) --model REPO [options]\n"
     "  Trains an XR-Linear model and writes it as a new version of the repository REPO (CURRENT points to it\n"
     "  unless --no-current). Prints the version name on stdout; progress on stderr.",
-    NULL, 24, train_opts};
+    NULL, train_opts};
 
 typedef struct {
     xmc_train_config cfg;
