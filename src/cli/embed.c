@@ -24,7 +24,7 @@ static const cli_opt embed_opts[] = {
     {CLI_INT, O_MAXLEN, "max-length", 0, "N", 2, 1 << 20,
      "tokens per text incl. [CLS]/[SEP], longer texts are truncated (default 128)"},
     {CLI_INT, O_BATCH, "batch", 0, "N", 1, 1 << 16, "texts per forward pass (default 32)"},
-    {CLI_INT, O_THREADS, "threads", 0, "N", 1, 1024, "OpenBLAS threads (default: OpenBLAS's own, OPENBLAS_NUM_THREADS)"},
+    {CLI_INT, O_THREADS, "threads", 0, "N", 1, XMC_MAX_THREADS, "OpenBLAS threads (default: OpenBLAS's own, OPENBLAS_NUM_THREADS)"},
     {CLI_END, 0, NULL, 0, NULL, 0, 0, NULL},
 };
 
