@@ -188,6 +188,18 @@ static void test_model_facts(void)
     }
     CU_ASSERT(own > 0);
     CU_ASSERT_EQUAL(xmc_classifier_top_features(clf, NLAB, top, 5, &n, &total, &err), XMC_ERR_ARG);
+    /* feature vectors: indices past the model's features are ignored (beam search drops them) */
+    xmc_workspace *ws;
+    CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws, &err), XMC_OK);
+    uint32_t idx[2] = {0, info.nr_features};
+    float val[2] = {1, 1};
+    xmc_hit hits[5];
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, val, 1, NULL, hits, &n, &err), XMC_OK);
+    xmc_hit hits2[5];
+    uint32_t n2;
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, val, 2, NULL, hits2, &n2, &err), XMC_OK);
+    CU_ASSERT(n2 == n && memcmp(hits, hits2, n * sizeof *hits) == 0);
+    xmc_workspace_free(ws);
     xmc_classifier_close(clf);
 }
 
