@@ -31,7 +31,9 @@ else
 OPT      := -O2 -g -march=x86-64-v2 -DNDEBUG
 LDSAN    :=
 endif
-CFLAGS   := -std=c11 -D_GNU_SOURCE -pthread -fPIC $(WARN) $(OPT) -Iinclude -Isrc/lib -I$(BUILD)/proto $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+# Only the library and its tests see src/lib: the CLI, the plugin, xmcd and the examples use include/xmc/ alone.
+CFLAGS   := -std=c11 -D_GNU_SOURCE -pthread -fPIC $(WARN) $(OPT) -Iinclude -I$(BUILD)/proto $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LIB_INC  := -Isrc/lib
 LDLIBS   := $(PKG_LIBS) -lm -lpthread -ldl
 LDFLAGS  := -pthread $(LDSAN)
 
@@ -51,6 +53,8 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(wildcard tests/util/*.c)
 TEST_UTIL_OBJ := $(TEST_UTIL:%.c=$(BUILD)/%.o)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 LIBXMC    := $(BUILD)/libxmc.a
 XMC_BIN   := $(BUILD)/xmc
@@ -58,7 +62,7 @@ XMCD_BIN  := $(BUILD)/xmcd
 PLUGIN_SO := $(BUILD)/xmc_stage.so
 XMCD_LOAD := $(BUILD)/bench/xmcd_load
 
-ALL := $(LIBXMC) $(XMC_BIN)
+ALL := $(LIBXMC) $(XMC_BIN) $(EXAMPLE_BIN)
 ifneq ($(XMCD_SRC),)
 ALL += $(XMCD_BIN) $(XMCD_LOAD)
 endif
@@ -77,7 +81,11 @@ Q := $(if $(V),,@)
 $(BUILD)/%.o: %.c | $(PROTO_C)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(OBJ_FLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_OBJ) $(TEST_UTIL_OBJ): private OBJ_FLAGS := $(LIB_INC)
+# the plugin's own symbols stay inside it; the one it exports is marked in its source (and in the version script)
+$(PLUGIN_OBJ): private OBJ_FLAGS := -fvisibility=hidden
 
 $(BUILD)/proto/%.pb-c.c: proto/%.proto
 	@mkdir -p $(BUILD)/proto
@@ -94,21 +102,27 @@ $(XMC_BIN): $(CLI_OBJ) $(LIBXMC)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBXMC) $(LDLIBS)
 
 $(XMCD_BIN): $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
-	$(CC) $(LDFLAGS) -rdynamic -o $@ $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
 
 # the stream bench's load generator and independent checker (bench/stream.sh: make bench, make test-reliability)
 $(XMCD_LOAD): $(BUILD)/bench/xmcd_load.o $(PROTO_OBJ)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# -Bsymbolic: the plugin uses its own copies of libxmc and the protobuf descriptors, not the ones xmcd exports
-# with -rdynamic (two copies of one global interposed is an ODR violation that ASan aborts on)
-$(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC)
-	$(CC) $(LDFLAGS) -shared -Wl,-Bsymbolic -o $@ $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
+# The plugin carries its own copies of libxmc and the protobuf descriptors; the version script makes every
+# symbol but xmc_stage_plugin local, so nothing of them is exported to (or interposed by) the loading process.
+PLUGIN_MAP := plugin/xmc_stage.map
+$(PLUGIN_SO): $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC) $(PLUGIN_MAP)
+	$(CC) $(LDFLAGS) -shared -Wl,--version-script=$(PLUGIN_MAP) -o $@ $(PLUGIN_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
+
+# examples/*.c: programs written against the public headers alone (tests/cli/example.sh runs them)
+$(BUILD)/examples/%: examples/%.c $(LIBXMC)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBXMC) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CFLAGS) -Itests/util -o $@ $< $(TEST_OBJ) $(TEST_UTIL_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDFLAGS) $(TEST_LDFLAGS) $(LDLIBS) -lcunit
+	$(Q)$(CC) $(CFLAGS) $(LIB_INC) -Itests/util -o $@ $< $(TEST_OBJ) $(TEST_UTIL_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDFLAGS) $(TEST_LDFLAGS) $(LDLIBS) -lcunit
 
 # R19's suite fails the Nth allocation or read: the plugin is linked in (a dlopen()ed copy would escape), and
 # GNU ld's --wrap sends this link's calls of these functions to the suite's wrappers (libc's own calls stay).

@@ -23,7 +23,7 @@ make -s BUILD="$BUILD" "$BUILD/libxmc.a"
 CFLAGS_MK=$(make -s BUILD="$BUILD" --eval 'print-cflags: ; @echo "$(CFLAGS)"' print-cflags)
 LIBS_MK=$(make -s BUILD="$BUILD" --eval 'print-libs: ; @echo "$(LDFLAGS) $(LDLIBS)"' print-libs)
 # shellcheck disable=SC2086
-cc $CFLAGS_MK -o "$BUILD/bert_bench" bench/bert_bench.c "$BUILD/libxmc.a" $LIBS_MK
+cc $CFLAGS_MK -Isrc/lib -o "$BUILD/bert_bench" bench/bert_bench.c "$BUILD/libxmc.a" $LIBS_MK
 
 tmp=$(mktemp -d /tmp/xmc-bert-bench-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

@@ -442,7 +442,13 @@ static void xmc_stage_get_stats(xmc_stage_instance *inst, xmc_stage_stats *st)
     st->encode_ns = atomic_load(&inst->encode_ns);
 }
 
-const xmc_stage_api xmc_stage_plugin = {
+static int xmc_stage_model_repo(xmc_stage_instance *inst, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", inst->repo);
+    return 0;
+}
+
+XMC_STAGE_EXPORT const xmc_stage_api xmc_stage_plugin = {
     .abi_version = XMC_STAGE_ABI_VERSION,
     .name = "xmc",
     .create = xmc_stage_create,
@@ -451,4 +457,5 @@ const xmc_stage_api xmc_stage_plugin = {
     .current_version = xmc_stage_current_version,
     .stats = xmc_stage_get_stats,
     .destroy = xmc_stage_destroy,
+    .model_repo = xmc_stage_model_repo,
 };

@@ -231,7 +231,7 @@ static void probe_hits(const xmc_classifier *clf, char *out, size_t size)
     for (size_t i = 0; i < NPROBE && k < size; i++) {
         uint32_t n = 0;
         xmc_err rc;
-        if (clf->kind == XMC_FEAT_MATRIX) {
+        if (clf->kind == XMC_FEATURIZER_MATRIX) {
             const uint32_t idx[] = {(uint32_t)(2 * i), (uint32_t)(2 * i + 1), 33};
             const float val[] = {1, 0.5f, 0.5f};
             rc = xmc_classify_features(clf, ws, idx, val, 3, &po, hits, &n, &err);

@@ -580,6 +580,23 @@ static void test_create_refuses_bad_config(void)
     config_destroy(&cfg);
 }
 
+/* ABI 2: the plugin names the repository it serves from, the one xmcd's reload thread then watches. */
+static void test_model_repo_named_to_xmcd(void)
+{
+    config_t cfg;
+    xmc_stage_instance *inst = xs_create(NULL, &cfg);
+    CU_ASSERT_FATAL(inst != NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(xs_api->model_repo);
+    char repo[1024] = "unset";
+    CU_ASSERT_EQUAL(xs_api->model_repo(inst, repo, sizeof repo), 0);
+    CU_ASSERT_STRING_EQUAL(repo, xs_repo);
+    char tiny[4];
+    CU_ASSERT_EQUAL(xs_api->model_repo(inst, tiny, sizeof tiny), 0); /* cut, still terminated */
+    CU_ASSERT_EQUAL(strlen(tiny), 3);
+    xs_api->destroy(inst);
+    config_destroy(&cfg);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -587,6 +604,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_records_errors_and_non_errors);
     TU_ADD(s, test_labels_equal_xmc_predict);
     TU_ADD(s, test_create_refuses_bad_config);
+    TU_ADD(s, test_model_repo_named_to_xmcd);
     TU_ADD(s, test_R13_bad_versions_refused_old_serves);
     TU_ADD(s, test_R12_swaps_under_load_one_version_per_batch);
     TU_ADD(s, test_R14_slow_copy_never_half_loaded);

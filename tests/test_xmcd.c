@@ -476,7 +476,7 @@ static void test_plugin_abi_mismatch_refused(void)
     tu_write_file(conf, text);
     pid_t pid = xh_spawn(conf, log);
     CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 1);
-    CU_ASSERT(xh_file_count(log, "has stage ABI version 99, this xmcd speaks version 1") == 1);
+    CU_ASSERT(xh_file_count(log, "has stage ABI version 99, this xmcd speaks version 2") == 1);
     tu_rmrf(dir);
     free(dir);
 }

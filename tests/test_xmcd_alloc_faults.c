@@ -372,7 +372,7 @@ static void xa_serving(xmcd_plugin *plugin, char *ver, size_t size)
 static int xa_reload_once(xmcd_plugin *plugin, xmcd_stats *stats, int armed)
 {
     if (armed) af_on();
-    xmcd_reload *reload = xmcd_reload_start(plugin, repo, 0, stats);
+    xmcd_reload *reload = xmcd_reload_start(plugin, 0, stats);
     if (reload) {
         xmcd_reload_kick(reload);
         double end = xh_now() + 5;

@@ -1,11 +1,20 @@
 /* stage.h: the versioned ABI between xmcd (which moves bytes between Kafka topics) and a stage plugin.
  *
- * A plugin is a shared object that exports exactly one symbol, `xmc_stage_plugin` (a const xmc_stage_api),
- * whose first field is the ABI version it was built against. xmcd dlopen()s the plugin, reads abi_version
- * before touching anything else and refuses a version it does not know, with a message naming both versions.
- * Only plain data and opaque handles cross this boundary: no libxmc, librdkafka or protobuf type appears
- * here, so either side can be rebuilt alone. Rules (librdkafka's ABI policy): never change a published
- * field or signature; a new capability is a new ABI version with fields appended at the end.
+ * A plugin is a shared object that exports exactly one symbol, `xmc_stage_plugin` (a const xmc_stage_api,
+ * marked XMC_STAGE_EXPORT; build with -fvisibility=hidden and a version script so that nothing else of it,
+ * such as a statically linked libxmc, is exported: plugin/xmc_stage.map). Its first field is the ABI version
+ * it was built against. xmcd dlopen()s the plugin, reads abi_version before touching anything else and
+ * refuses any version but its own, with a message naming both versions. Only plain data and opaque handles
+ * cross this boundary: no libxmc, librdkafka or protobuf type appears here, so either side can be rebuilt
+ * alone. Rules (librdkafka's ABI policy): never change a published field or signature; a new capability is
+ * a new ABI version with fields appended at the end.
+ *
+ * Versions: 1 the functions up to destroy(); 2 adds model_repo(), from which xmcd learns the model repository
+ * it watches (xmcd itself knows no plugin's configuration keys).
+ *
+ * Model repository: a directory of version directories and a one-line file CURRENT naming the version to
+ * serve (DESIGN.md section 6). xmcd reads CURRENT with libxmc's parser (xmc_repo_current, xmc/xmc.h), and
+ * when it names a version that is not serving hands <repo>/<version> to load().
  *
  * Threads: process() is called by one thread at a time per instance (xmcd's pipeline thread). load(),
  * current_version() and stats() may be called from another thread (xmcd's reload thread) while process()
@@ -31,8 +40,10 @@
 extern "C" {
 #endif
 
-#define XMC_STAGE_ABI_VERSION 1
+#define XMC_STAGE_ABI_VERSION 2
 #define XMC_STAGE_SYMBOL "xmc_stage_plugin"
+/* On the definition of xmc_stage_plugin: exported even when the plugin is built with -fvisibility=hidden. */
+#define XMC_STAGE_EXPORT __attribute__((visibility("default")))
 
 /* Sizes of the fixed text fields below (including the NUL). */
 #define XMC_STAGE_CODE_MAX 32
@@ -117,6 +128,13 @@ typedef struct xmc_stage_api {
 
     /* Frees everything; inst may be NULL. No other call may be running. */
     void (*destroy)(xmc_stage_instance *inst);
+
+    /* ---- ABI version 2 ---- */
+
+    /* Writes the model repository the instance serves from (a path, as configured) into buf and returns 0,
+     * or returns -1 with buf = "" when it follows none (xmcd then watches nothing). Called once, after
+     * create(), before any other call. */
+    int (*model_repo)(xmc_stage_instance *inst, char *buf, size_t size);
 } xmc_stage_api;
 
 #ifdef __cplusplus

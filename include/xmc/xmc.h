@@ -22,6 +22,10 @@ extern "C" {
 #define XMC_VERSION_STRING "0.1.0"
 /* Model directory format this library reads and writes (manifest key format_version). */
 #define XMC_MODEL_FORMAT_VERSION 1
+/* Most threads any call of the library runs (training, batch classification); more are clamped to it. */
+#define XMC_MAX_THREADS 64
+/* Largest beam and topk a workspace serves. */
+#define XMC_MAX_K 1024
 
 typedef struct xmc_classifier xmc_classifier;
 typedef struct xmc_workspace xmc_workspace;
@@ -47,6 +51,20 @@ typedef enum xmc_post {
 /* Parses "l3-hinge", "sigmoid", "noop", ...; -1 if unknown. */
 int xmc_post_from_name(const char *name);
 const char *xmc_post_name(xmc_post post);
+
+/* What turns a text into the rankers' features (manifest key featurizer.kind). A bit set: TF-IDF and the
+ * encoder may be combined; MATRIX (no bit) is a model trained on feature vectors that reads no text. */
+typedef enum xmc_featurizer {
+    XMC_FEATURIZER_MATRIX = 0,  /* "matrix" */
+    XMC_FEATURIZER_TFIDF = 1,   /* "tfidf" */
+    XMC_FEATURIZER_ENCODER = 2, /* "encoder" */
+    XMC_FEATURIZER_BOTH = 3     /* "tfidf+encoder" */
+} xmc_featurizer;
+
+/* Parses a manifest/CLI name ("tfidf", ...); -1 if unknown. */
+int xmc_featurizer_from_name(const char *name);
+/* The name of a featurizer; "?" for a value outside the enum. */
+const char *xmc_featurizer_name(xmc_featurizer featurizer);
 
 typedef struct xmc_predict_opts {
     uint32_t beam;  /* nodes kept per level; 0 = the model's default */
@@ -91,6 +109,72 @@ xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const ch
 xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts, const size_t *lens,
                            size_t n, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
                            xmc_error *err);
+
+/* Classifies n texts on n_ws threads, one workspace each (ws[i] of this classifier, from xmc_workspace_new):
+ * the caller's thread is one of them, so n_ws = 1 runs on it alone; n_ws is at most XMC_MAX_THREADS. Rows
+ * and outputs as in xmc_classify_batch (lens NULL: NUL-terminated texts); rows keep their input order.
+ * Allocates nothing but the threads (a thread that cannot be started leaves its share to the others). On
+ * failure (argument errors only) err names the first failing row seen; other rows may be filled or not. */
+xmc_err xmc_classify_parallel(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const char *const *texts,
+                              const size_t *lens, size_t n, const xmc_predict_opts *opts, xmc_hit *hits,
+                              uint32_t stride, uint32_t *counts, xmc_error *err);
+
+/* Classifies one sparse feature vector (idx ascending; indices at or past xmc_model_info.nr_features are
+ * ignored), as a model with the MATRIX featurizer takes its input. Allocation-free; fails only on bad
+ * arguments (XMC_ERR_ARG). */
+xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, const uint32_t *idx, const float *val,
+                              uint32_t nnz, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err);
+
+/* ---- model facts (what `xmc inspect` and `xmc eval` show) -------------------------------------------------
+ * All read the open classifier; nothing fails but a bad argument, and returned pointers live as long as clf. */
+
+typedef struct xmc_model_info {
+    xmc_featurizer featurizer;
+    uint32_t nr_features;      /* the rankers' input dimension (without the bias feature) */
+    uint32_t nr_labels;
+    uint32_t depth;            /* tree layers; the last one has a node per label */
+    uint64_t n_train;          /* training records */
+    uint32_t n_canary;         /* canary records stored with the model */
+    xmc_predict_opts defaults; /* = xmc_classifier_default_opts */
+} xmc_model_info;
+
+void xmc_classifier_info(const xmc_classifier *clf, xmc_model_info *info);
+
+/* One tree layer: its nodes, their parents (the previous layer's nodes), and its ranker weights. */
+typedef struct xmc_layer_info {
+    uint32_t nr_nodes, nr_parents, max_children;
+    uint64_t weight_rows; /* features with at least one weight in this layer */
+    uint64_t nnz;         /* stored weights */
+} xmc_layer_info;
+
+/* Layer t (0 = below the root); XMC_ERR_ARG if t >= depth. */
+xmc_err xmc_classifier_layer(const xmc_classifier *clf, uint32_t t, xmc_layer_info *info, xmc_error *err);
+
+/* Training positives per label (nr_labels entries), the counts PSP@k's propensities come from. */
+const uint32_t *xmc_classifier_label_freq(const xmc_classifier *clf);
+
+/* The label named name, or UINT32_MAX. */
+uint32_t xmc_classifier_find_label(const xmc_classifier *clf, const char *name);
+
+/* Writes the TF-IDF featurizer's spec ("word:1-2,min_df=2"-style, as `xmc train --tfidf` takes) into buf;
+ * XMC_ERR_NOTFOUND if the model has no TF-IDF featurizer. */
+xmc_err xmc_classifier_tfidf_spec(const xmc_classifier *clf, char *buf, size_t size, xmc_error *err);
+
+/* A name for feature f of the rankers' input, len bytes (not NUL-terminated): the TF-IDF term, "(bias)" for
+ * f == nr_features, "(embedding dimension)" for an encoder dimension; NULL when there is none. */
+const char *xmc_classifier_feature_name(const xmc_classifier *clf, uint32_t f, size_t *len);
+
+/* One weight of a label's ranker. */
+typedef struct xmc_feature_weight {
+    uint32_t feature; /* nr_features is the bias */
+    float weight;
+} xmc_feature_weight;
+
+/* The label's ranker weights with the largest magnitudes, largest first: at most cap into out, their number
+ * in *n and the number of the label's weights in *total. Allocates scratch (XMC_ERR_NOMEM); XMC_ERR_ARG for
+ * a label out of range. */
+xmc_err xmc_classifier_top_features(const xmc_classifier *clf, uint32_t label, xmc_feature_weight *out, uint32_t cap,
+                                    uint32_t *n, uint64_t *total, xmc_error *err);
 
 /* Reads <repo>/CURRENT into version (trimmed); XMC_ERR_NOTFOUND if the repository has none. */
 xmc_err xmc_repo_current(const char *repo, char *version, size_t version_size, xmc_error *err);

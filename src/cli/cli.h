@@ -1,8 +1,11 @@
-/* cli.h: the subcommands of the `xmc` command, one file each (src/cli/<name>.c), and their shared helpers. */
+/* cli.h: the subcommands of the `xmc` command, one file each (src/cli/<name>.c), and their shared helpers.
+ * The CLI uses libxmc through its public headers (include/xmc/) only. */
 #ifndef XMC_CLI_H
 #define XMC_CLI_H
 
+#include "xmc/data.h"
 #include "xmc/error.h"
+#include "xmc/xmc.h"
 
 typedef int (*xmc_cli_fn)(int argc, char **argv);
 
@@ -14,9 +17,14 @@ int xmc_cli_inspect(int argc, char **argv);
 int xmc_cli_gen(int argc, char **argv);
 int xmc_cli_embed(int argc, char **argv);
 
-/* Prints "xmc <cmd>: <message>" for err on stderr. */
+/* Prints "xmc <cmd>: error: <message> (<code>)" for err on stderr. */
 void xmc_cli_report(const char *cmd, const xmc_error *err);
 /* Progress on stderr: a line per call when stderr is not a terminal, an updating line when it is. */
 void xmc_cli_progress(const char *what, double done, double total);
+
+/* Classifies every record of data on `threads` threads into *hits (rows x k, malloc'ed) and *counts; the
+ * caller frees both. Reports failures itself (as cmd) and returns non-zero. */
+int xmc_cli_classify_all(const char *cmd, const xmc_classifier *clf, const xmc_data *data,
+                         const xmc_predict_opts *opts, int threads, xmc_hit **hits, uint32_t **counts);
 
 #endif

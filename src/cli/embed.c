@@ -1,48 +1,58 @@
 /* embed.c: `xmc embed`: one text per stdin line in, one embedding vector per stdout line out.
  *
- * Lines are read into a batch of --batch texts, tokenised (WordPiece, vocab.txt of the encoder directory or
- * --vocab), run through the encoder and pooled; each vector is printed as space-separated %.9g floats, in
- * input order. A trailing \r is dropped from each line; an empty line embeds the empty text ([CLS] [SEP]).
- * --threads sets OpenBLAS's thread count (the encoder's only threads; see src/lib/bert.h). */
+ * Lines are read into a batch of --batch texts, embedded (xmc/embedder.h: WordPiece with vocab.txt of the
+ * encoder directory or --vocab, the encoder, pooling), and each vector is printed as space-separated %.9g
+ * floats, in input order. A trailing \r is dropped from each line; an empty line embeds the empty text
+ * ([CLS] [SEP]). --threads sets OpenBLAS's thread count (the encoder's only threads). */
 #include <cblas.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bert.h"
 #include "cli.h"
-#include "wordpiece.h"
+#include "options.h"
+#include "xmc/embedder.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: xmc embed --encoder DIR [options] < texts.txt > vectors.txt\n"
-            "\n"
-            "Embeds one text per input line with a BERT-family encoder (DIR/config.json, DIR/model.safetensors)\n"
-            "and prints one vector per line (space-separated floats).\n"
-            "\n"
-            "options:\n"
-            "  --encoder DIR          encoder directory (required)\n"
-            "  --vocab FILE           WordPiece vocabulary (default DIR/vocab.txt)\n"
-            "  --pooling cls|mean|pooler   how a text's token vectors become one (default cls)\n"
-            "  --normalize            scale every vector to unit L2 norm\n"
-            "  --max-length N         tokens per text incl. [CLS]/[SEP], longer texts are truncated (default 128)\n"
-            "  --batch N              texts per forward pass (default 32)\n"
-            "  --threads N            OpenBLAS threads (default: OpenBLAS's own, OPENBLAS_NUM_THREADS)\n"
-            "  --help                 this text\n");
-}
+enum { O_ENCODER = 256, O_VOCAB, O_POOLING, O_NORMALIZE, O_MAXLEN, O_BATCH, O_THREADS };
 
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+static const cli_opt embed_opts[] = {
+    {CLI_STRING, O_ENCODER, "encoder", 0, "DIR", 0, 0, "encoder directory (required)"},
+    {CLI_STRING, O_VOCAB, "vocab", 0, "FILE", 0, 0, "WordPiece vocabulary (default DIR/vocab.txt)"},
+    {CLI_STRING, O_POOLING, "pooling", 0, "cls|mean|pooler", 0, 0, "how a text's token vectors become one (default cls)"},
+    {CLI_FLAG, O_NORMALIZE, "normalize", 0, NULL, 0, 0, "scale every vector to unit L2 norm"},
+    {CLI_INT, O_MAXLEN, "max-length", 0, "N", 2, 1 << 20,
+     "tokens per text incl. [CLS]/[SEP], longer texts are truncated (default 128)"},
+    {CLI_INT, O_BATCH, "batch", 0, "N", 1, 1 << 16, "texts per forward pass (default 32)"},
+    {CLI_INT, O_THREADS, "threads", 0, "N", 1, XMC_MAX_THREADS, "OpenBLAS threads (default: OpenBLAS's own, OPENBLAS_NUM_THREADS)"},
+    {CLI_END, 0, NULL, 0, NULL, 0, 0, NULL},
+};
+
+static const cli_command embed_cmd = {
+    "embed", "--encoder DIR [options] < texts.txt > vectors.txt\n"
+    "\n"
+    "Embeds one text per input line with a BERT-family encoder (DIR/config.json, DIR/model.safetensors)\n"
+    "and prints one vector per line (space-separated floats).\n"
+    "\n"
+    "options:", NULL, embed_opts};
+
+typedef struct {
+    const char *dir, *vocab, *pool_name;
+    int normalize, max_len, batch_size, threads;
+} settings;
+
+static int apply(void *ctx, const cli_opt *o, const char *v, double num)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "xmc embed: %s needs an integer in [%d, %d], got '%s'\n", opt, lo, hi, s);
-        return -1;
+    settings *s = ctx;
+    switch (o->id) {
+    case O_ENCODER: s->dir = v; break;
+    case O_VOCAB: s->vocab = v; break;
+    case O_POOLING: s->pool_name = v; break;
+    case O_NORMALIZE: s->normalize = 1; break;
+    case O_MAXLEN: s->max_len = (int)num; break;
+    case O_BATCH: s->batch_size = (int)num; break;
+    case O_THREADS: s->threads = (int)num; break;
     }
-    *out = (int)v;
     return 0;
 }
 
@@ -53,19 +63,18 @@ typedef struct {
 } lines;
 
 /* Embeds the n buffered lines and prints them. */
-static int flush(const xmc_wordpiece *wp, const xmc_bert *bert, xmc_bert_workspace *ws, xmc_wordpiece_batch *batch,
-                 lines *in, xmc_bert_pooling pooling, int normalize, int max_len, float *out)
+static int flush(const xmc_embedder *emb, xmc_embedder_ws *ws, lines *in, xmc_pooling pooling, const settings *s,
+                 int hidden, float *out)
 {
     xmc_error err = {0};
-    int H = xmc_bert_get_config(bert)->hidden;
-    if (xmc_wordpiece_encode_batch(wp, (const char *const *)in->text, in->len, in->n, max_len, batch, &err) ||
-        xmc_bert_embed(bert, ws, batch, pooling, normalize, out, &err)) {
+    if (xmc_embedder_embed(emb, ws, (const char *const *)in->text, in->len, in->n, s->max_len, pooling, s->normalize,
+                           out, &err)) {
         xmc_cli_report("embed", &err);
         return 1;
     }
     for (int r = 0; r < in->n; r++) {
-        const float *v = out + (size_t)r * H;
-        for (int i = 0; i < H; i++) printf(i ? " %.9g" : "%.9g", v[i]);
+        const float *v = out + (size_t)r * hidden;
+        for (int i = 0; i < hidden; i++) printf(i ? " %.9g" : "%.9g", v[i]);
         putchar('\n');
     }
     in->n = 0;
@@ -78,77 +87,52 @@ static int flush(const xmc_wordpiece *wp, const xmc_bert *bert, xmc_bert_workspa
 
 int xmc_cli_embed(int argc, char **argv)
 {
-    const char *dir = NULL, *vocab = NULL, *pool_name = "cls";
-    int normalize = 0, max_len = 128, batch_size = 32, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        if (!strcmp(a, "--normalize")) { normalize = 1; continue; }
-        if (i + 1 >= argc ||
-            (strcmp(a, "--encoder") && strcmp(a, "--vocab") && strcmp(a, "--pooling") && strcmp(a, "--max-length") &&
-             strcmp(a, "--batch") && strcmp(a, "--threads"))) {
-            fprintf(stderr, "xmc embed: %s '%s'\n", i + 1 >= argc && a[0] == '-' ? "missing value for" : "unknown option", a);
-            usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--encoder")) dir = v;
-        else if (!strcmp(a, "--vocab")) vocab = v;
-        else if (!strcmp(a, "--pooling")) pool_name = v;
-        else if (!strcmp(a, "--max-length") && parse_int(a, v, 2, 1 << 20, &max_len)) return 2;
-        else if (!strcmp(a, "--batch") && parse_int(a, v, 1, 1 << 16, &batch_size)) return 2;
-        else if (!strcmp(a, "--threads") && parse_int(a, v, 1, 1024, &threads)) return 2;
-    }
-    if (!dir) {
+    settings s = {.pool_name = "cls", .max_len = 128, .batch_size = 32};
+    int first, rc = cli_parse(&embed_cmd, argc, argv, apply, &s, &first);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (first < argc) { fprintf(stderr, "xmc embed: error: unexpected argument '%s'\n", argv[first]); return 2; }
+    if (!s.dir) {
         fprintf(stderr, "xmc embed: --encoder DIR is required\n");
-        usage(stderr);
+        cli_usage(&embed_cmd, stderr);
         return 2;
     }
     xmc_error err = {0};
-    xmc_bert_pooling pooling;
-    if (xmc_bert_pooling_parse(pool_name, &pooling, &err)) { xmc_cli_report("embed", &err); return 2; }
-    if (threads) openblas_set_num_threads(threads);
+    xmc_pooling pooling;
+    if (xmc_pooling_parse(s.pool_name, &pooling, &err)) { xmc_cli_report("embed", &err); return 2; }
+    if (s.threads) openblas_set_num_threads(s.threads);
 
-    char vocab_path[4096];
-    if (!vocab) {
-        snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", dir);
-        vocab = vocab_path;
-    }
-    xmc_bert *bert = NULL;
-    xmc_wordpiece *wp = NULL;
-    xmc_bert_workspace *ws = NULL;
-    if (xmc_bert_load(dir, &bert, &err) || xmc_wordpiece_load(vocab, &wp, &err)) {
+    xmc_embedder *emb = NULL;
+    xmc_embedder_ws *ws = NULL;
+    if (xmc_embedder_open(s.dir, s.vocab, &emb, &err)) {
         xmc_cli_report("embed", &err);
-        xmc_bert_free(bert);
         return 1;
     }
-    int rc = 0;
-    const xmc_bert_config *cfg = xmc_bert_get_config(bert);
-    if (max_len > cfg->max_positions) {
-        fprintf(stderr, "xmc embed: --max-length %d is more than the model's %d positions\n", max_len, cfg->max_positions);
+    xmc_embedder_info info;
+    xmc_embedder_get_info(emb, &info);
+    if (s.max_len > info.max_positions) {
+        fprintf(stderr, "xmc embed: --max-length %d is more than the model's %d positions\n", s.max_len, info.max_positions);
         rc = 2;
-    } else if (pooling == XMC_BERT_POOL_POOLER && !xmc_bert_has_pooler(bert)) {
+    } else if (pooling == XMC_POOLING_POOLER && !info.has_pooler) {
         fprintf(stderr, "xmc embed: --pooling pooler: the model has no pooler.dense weights\n");
         rc = 2;
-    } else if (xmc_wordpiece_size(wp) > cfg->vocab_size) {
-        fprintf(stderr, "xmc embed: vocabulary %s has %d tokens but the model only %d\n", vocab, xmc_wordpiece_size(wp),
-                cfg->vocab_size);
+    } else if (info.vocab_tokens > info.vocab_size) {
+        fprintf(stderr, "xmc embed: vocabulary %s%s has %d tokens but the model only %d\n", s.vocab ? s.vocab : s.dir,
+                s.vocab ? "" : "/vocab.txt", info.vocab_tokens, info.vocab_size);
         rc = 1;
-    } else if (xmc_bert_workspace_new(bert, batch_size, max_len, &ws, &err)) {
+    } else if (xmc_embedder_ws_new(emb, s.batch_size, s.max_len, &ws, &err)) {
         xmc_cli_report("embed", &err);
         rc = 1;
     }
     lines in = {0};
-    in.max = batch_size;
-    in.text = calloc((size_t)batch_size, sizeof *in.text);
-    in.len = calloc((size_t)batch_size, sizeof *in.len);
-    in.cap = calloc((size_t)batch_size, sizeof *in.cap);
-    float *out = malloc((size_t)batch_size * (size_t)cfg->hidden * sizeof *out);
+    in.max = s.batch_size;
+    in.text = calloc((size_t)s.batch_size, sizeof *in.text);
+    in.len = calloc((size_t)s.batch_size, sizeof *in.len);
+    in.cap = calloc((size_t)s.batch_size, sizeof *in.cap);
+    float *out = malloc((size_t)s.batch_size * (size_t)info.hidden * sizeof *out);
     if (!rc && (!in.text || !in.len || !in.cap || !out)) {
         fprintf(stderr, "xmc embed: out of memory\n");
         rc = 1;
     }
-    xmc_wordpiece_batch batch = {0};
     while (!rc) {
         ssize_t n = getline(&in.text[in.n], &in.cap[in.n], stdin);
         if (n < 0) break;
@@ -156,13 +140,13 @@ int xmc_cli_embed(int argc, char **argv)
         if (n && in.text[in.n][n - 1] == '\r') n--;
         in.text[in.n][n] = 0;
         in.len[in.n++] = (size_t)n;
-        if (in.n == in.max) rc = flush(wp, bert, ws, &batch, &in, pooling, normalize, max_len, out);
+        if (in.n == in.max) rc = flush(emb, ws, &in, pooling, &s, info.hidden, out);
     }
     if (!rc && ferror(stdin)) {
         fprintf(stderr, "xmc embed: error reading input: %s\n", strerror(errno));
         rc = 1;
     }
-    if (!rc && in.n) rc = flush(wp, bert, ws, &batch, &in, pooling, normalize, max_len, out);
+    if (!rc && in.n) rc = flush(emb, ws, &in, pooling, &s, info.hidden, out);
     if (!rc && fflush(stdout)) {
         fprintf(stderr, "xmc embed: error writing output: %s\n", strerror(errno));
         rc = 1;
@@ -172,9 +156,7 @@ int xmc_cli_embed(int argc, char **argv)
     free(in.len);
     free(in.cap);
     free(out);
-    xmc_wordpiece_batch_free(&batch);
-    xmc_bert_workspace_free(ws);
-    xmc_wordpiece_free(wp);
-    xmc_bert_free(bert);
+    xmc_embedder_ws_free(ws);
+    xmc_embedder_close(emb);
     return rc;
 }

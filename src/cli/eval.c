@@ -1,26 +1,65 @@
 /* eval.c: `xmc eval`: P@k, nDCG@k, PSP@k (k = 1, 3, 5 by default) and prediction speed of a model on
  * labelled data, one figure per line. PSP's propensities come from the model's training label counts. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "classifier.h"
 #include "cli.h"
-#include "data.h"
-#include "metrics.h"
+#include "options.h"
 
-static void usage(FILE *f)
+enum { O_MODEL = 256, O_TEST, O_BEAM, O_POST, O_THREADS, O_XC, O_XCF, O_XCL, O_PA, O_PB };
+
+static const cli_opt eval_opts[] = {
+    {CLI_STRING, O_MODEL, "model", 0, "REPO[/VERSION]", 0, 0, "model repository or version directory (required)"},
+    {CLI_STRING, O_TEST, "test", 0, "FILE.tsv", 0, 0, "labelled records (labels<TAB>text)"},
+    {CLI_STRING, 'x', NULL, 'x', "X.txt", 0, 0, "feature vectors in smat text, with -y"},
+    {CLI_STRING, 'y', NULL, 'y', "Y.txt", 0, 0, "their labels in smat text"},
+    {CLI_STRING, O_XC, "xc", 0, "FILE", 0, 0, "XC / multi-label libsvm file"},
+    {CLI_INT, 'k', NULL, 'k', "K", 1, XMC_EVAL_MAXK, "report @1, @3 and @5 up to K (default 5)"},
+    {CLI_INT, O_BEAM, "beam", 0, "N", 1, XMC_MAX_K, "nodes kept per tree level (default: the model's)"},
+    {CLI_STRING, O_POST, "post", 0, "NAME", 0, 0, "post-processor (default: the model's)"},
+    {CLI_INT, O_THREADS, "threads", 0, "N", 1, XMC_MAX_THREADS, "threads (default 1: docs/s per core)"},
+    {CLI_NUMBER, O_PA, "psp-a", 0, "A", -1e9, 1e9, "propensity model constant A (default 0.55)"},
+    {CLI_NUMBER, O_PB, "psp-b", 0, "B", -1e9, 1e9, "propensity model constant B (default 1.5)"},
+    {CLI_INT, O_XCF, "xc-feature-base", 0, "B", 0, 1, "index base of an --xc file's features (0 or 1)"},
+    {CLI_INT, O_XCL, "xc-label-base", 0, "B", 0, 1, "index base of an --xc file's labels (0 or 1)"},
+    {CLI_END, 0, NULL, 0, NULL, 0, 0, NULL},
+};
+
+static const cli_command eval_cmd = {
+    "eval", "--model REPO[/VERSION] (--test FILE.tsv | -x X.txt -y Y.txt | --xc FILE) [options]", NULL, eval_opts};
+
+typedef struct {
+    const char *model;
+    xmc_data_source src;
+    uint32_t k, beam, threads;
+    double pa, pb;
+    int post;
+} settings;
+
+static int apply(void *ctx, const cli_opt *o, const char *v, double num)
 {
-    fprintf(f,
-"usage: xmc eval --model REPO[/VERSION] (--test FILE.tsv | -x X.txt -y Y.txt | --xc FILE) [options]\n"
-"  -k K            report @1, @3 and @5 up to K (default 5)\n"
-"  --beam N        nodes kept per tree level (default: the model's)\n"
-"  --post NAME     post-processor (default: the model's)\n"
-"  --threads N     threads (default 1: docs/s per core)\n"
-"  --psp-a A, --psp-b B   propensity model constants (default 0.55, 1.5)\n"
-"  --xc-feature-base B, --xc-label-base B   index bases of an --xc file (0 or 1)\n");
+    settings *s = ctx;
+    switch (o->id) {
+    case O_MODEL: s->model = v; break;
+    case O_TEST: s->src.tsv = v; break;
+    case 'x': s->src.x = v; break;
+    case 'y': s->src.y = v; break;
+    case O_XC: s->src.xc = v; break;
+    case O_XCF: s->src.xc_feature_base = (uint32_t)num; break;
+    case O_XCL: s->src.xc_label_base = (uint32_t)num; break;
+    case 'k': s->k = (uint32_t)num; break;
+    case O_BEAM: s->beam = (uint32_t)num; break;
+    case O_THREADS: s->threads = (uint32_t)num; break;
+    case O_PA: s->pa = num; break;
+    case O_PB: s->pb = num; break;
+    case O_POST:
+        s->post = xmc_post_from_name(v);
+        if (s->post < 0) { fprintf(stderr, "xmc eval: error: unknown post-processor '%s'\n", v); return 2; }
+        break;
+    }
+    return 0;
 }
 
 static double now(void)
@@ -32,103 +71,63 @@ static double now(void)
 
 int xmc_cli_eval(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_TEST, O_BEAM, O_POST, O_THREADS, O_XC, O_XCF, O_XCL, O_PA, O_PB };
-    static const struct option opts[] = {
-        {"model", 1, 0, O_MODEL}, {"test", 1, 0, O_TEST}, {"beam", 1, 0, O_BEAM}, {"post", 1, 0, O_POST},
-        {"threads", 1, 0, O_THREADS}, {"xc", 1, 0, O_XC}, {"xc-feature-base", 1, 0, O_XCF},
-        {"xc-label-base", 1, 0, O_XCL}, {"psp-a", 1, 0, O_PA}, {"psp-b", 1, 0, O_PB}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *model = NULL;
-    cli_input in = {0};
-    long k = 5, beam = 0, threads = 1;
-    double pa = 0.55, pb = 1.5;
-    int post = -1, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "x:y:k:h", opts, NULL)) != -1) {
-        char *e = NULL;
-        switch (c) {
-        case O_MODEL: model = optarg; break;
-        case O_TEST: in.tsv = optarg; break;
-        case 'x': in.x = optarg; break;
-        case 'y': in.y = optarg; break;
-        case O_XC: in.xc = optarg; break;
-        case O_XCF: in.xc_feature_base = (int)strtol(optarg, &e, 10); break;
-        case O_XCL: in.xc_label_base = (int)strtol(optarg, &e, 10); break;
-        case 'k': k = strtol(optarg, &e, 10); if (k < 1 || k > XMC_METRICS_MAXK) e = optarg; break;
-        case O_BEAM: beam = strtol(optarg, &e, 10); if (beam < 1 || beam > XMC_WS_MAX_K) e = optarg; break;
-        case O_THREADS: threads = strtol(optarg, &e, 10); if (threads < 1 || threads > 64) e = optarg; break;
-        case O_PA: pa = strtod(optarg, &e); break;
-        case O_PB: pb = strtod(optarg, &e); break;
-        case O_POST:
-            post = xmc_post_from_name(optarg);
-            if (post < 0) { fprintf(stderr, "xmc eval: error: unknown post-processor '%s'\n", optarg); return 2; }
-            break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-        if (e && (*e || e == optarg)) { fprintf(stderr, "xmc eval: error: bad value '%s'\n", optarg); return 2; }
-    }
-    if (optind < argc) { fprintf(stderr, "xmc eval: error: unexpected argument '%s'\n", argv[optind]); return 2; }
-    if (!model) { fprintf(stderr, "xmc eval: error: --model is required\n"); return 2; }
-    if (!!in.tsv + !!in.xc + !!(in.x || in.y) != 1 || (in.x && !in.y) || (in.y && !in.x)) {
+    settings s = {.k = 5, .threads = 1, .pa = 0.55, .pb = 1.5, .post = -1};
+    int first, rc = cli_parse(&eval_cmd, argc, argv, apply, &s, &first);
+    if (rc) return rc == 1 ? 0 : rc;
+    const xmc_data_source *in = &s.src;
+    if (first < argc) { fprintf(stderr, "xmc eval: error: unexpected argument '%s'\n", argv[first]); return 2; }
+    if (!s.model) { fprintf(stderr, "xmc eval: error: --model is required\n"); return 2; }
+    if (!!in->tsv + !!in->xc + !!(in->x || in->y) != 1 || (in->x && !in->y) || (in->y && !in->x)) {
         fprintf(stderr, "xmc eval: error: give exactly one labelled input: --test FILE.tsv, -x X.txt -y Y.txt or --xc FILE\n");
         return 2;
     }
     xmc_error err = {0};
     xmc_classifier *clf;
-    if (xmc_classifier_open(model, NULL, &clf, &err)) { xmc_cli_report("eval", &err); return 1; }
-    xmc_labelmap map = {0};
-    xmc_dataset ds;
-    if (cli_model_labelmap(clf, &map, &err) || cli_read_input(&in, in.tsv ? &map : NULL, &ds, &err)) {
+    if (xmc_classifier_open(s.model, NULL, &clf, &err)) { xmc_cli_report("eval", &err); return 1; }
+    xmc_data *data;
+    if (xmc_data_read(in, clf, &data, &err)) {
         xmc_cli_report("eval", &err);
-        xmc_labelmap_free(&map);
         xmc_classifier_close(clf);
         return 1;
     }
-    int rc = 1;
-    if (ds.Y.cols > clf->nr_labels) {
-        fprintf(stderr, "xmc eval: error: the data has %u labels, the model %u\n", ds.Y.cols, clf->nr_labels);
+    rc = 1;
+    uint32_t L = xmc_classifier_num_labels(clf), n = xmc_data_rows(data);
+    if (xmc_data_num_labels(data) > L) {
+        fprintf(stderr, "xmc eval: error: the data has %u labels, the model %u\n", xmc_data_num_labels(data), L);
         goto out;
     }
-    if (ds.unknown_labels)
+    uint64_t unknown;
+    uint32_t unknown_docs;
+    xmc_data_unknown_labels(data, &unknown, &unknown_docs);
+    if (unknown)
         fprintf(stderr, "note: %llu label occurrences in %u records are not labels of the model (counted as misses "
-                        "nowhere: they are dropped)\n", (unsigned long long)ds.unknown_labels, ds.unknown_label_docs);
+                        "nowhere: they are dropped)\n", (unsigned long long)unknown, unknown_docs);
     xmc_predict_opts d = xmc_classifier_default_opts(clf);
-    uint32_t K = (uint32_t)k;
+    xmc_predict_opts opts = {s.beam ? s.beam : d.beam, s.k, s.post};
     xmc_hit *hits;
     uint32_t *counts;
     double t0 = now();
-    if (cli_predict_all(clf, &ds, beam ? (uint32_t)beam : d.beam, K, post, (int)threads, &hits, &counts, &err)) {
-        xmc_cli_report("eval", &err);
-        goto out;
-    }
+    if (xmc_cli_classify_all("eval", clf, data, &opts, (int)s.threads, &hits, &counts)) goto out;
     double secs = now() - t0;
-    double *inv = malloc(((size_t)clf->nr_labels + 1) * sizeof *inv);
-    xmc_metrics m;
-    if (!inv) { fprintf(stderr, "xmc eval: error: out of memory\n"); free(hits); free(counts); goto out; }
-    xmc_inv_propensity(clf->label_freq, clf->nr_labels, clf->n_train, pa, pb, inv);
-    xmc_csr y = ds.Y;
-    y.cols = clf->nr_labels;
-    if (xmc_metrics_compute(hits, counts, K, &y, inv, K, &m, &err)) {
+    xmc_eval m;
+    if (xmc_data_evaluate(clf, data, hits, counts, s.k, s.pa, s.pb, &m, &err)) {
         xmc_cli_report("eval", &err);
     } else {
         static const uint32_t ks[] = {1, 3, 5, 10, 20, 50, 100};
         for (int w = 0; w < 3; w++)
-            for (size_t i = 0; i < sizeof ks / sizeof ks[0] && ks[i] <= K; i++)
+            for (size_t i = 0; i < sizeof ks / sizeof ks[0] && ks[i] <= s.k; i++)
                 printf("%s@%u\t%.2f\n", w == 0 ? "P" : w == 1 ? "nDCG" : "PSP", ks[i],
                        100 * (w == 0 ? m.prec[ks[i]] : w == 1 ? m.ndcg[ks[i]] : m.psp[ks[i]]));
-        for (size_t i = 0; i < sizeof ks / sizeof ks[0] && ks[i] <= K; i++) printf("R@%u\t%.2f\n", ks[i], 100 * m.recall[ks[i]]);
-        printf("docs\t%u\n", ds.n);
-        printf("docs/s\t%.0f\n", ds.n / (secs > 0 ? secs : 1e-9));
-        printf("threads\t%ld\n", threads);
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0] && ks[i] <= s.k; i++) printf("R@%u\t%.2f\n", ks[i], 100 * m.recall[ks[i]]);
+        printf("docs\t%u\n", n);
+        printf("docs/s\t%.0f\n", n / (secs > 0 ? secs : 1e-9));
+        printf("threads\t%u\n", s.threads);
         rc = 0;
     }
-    free(inv);
     free(hits);
     free(counts);
 out:
-    xmc_dataset_free(&ds);
-    xmc_labelmap_free(&map);
+    xmc_data_free(data);
     xmc_classifier_close(clf);
     return rc;
 }

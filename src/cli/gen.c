@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-#include <getopt.h>
 
 #include "cli.h"
-#include "rng.h"
+#include "options.h"
+#include "xmc/rng.h"
 
 typedef struct {
     char *name;
@@ -55,19 +55,6 @@ static char *synth_word(uint32_t i)
     }
     buf[n] = 0;
     return strdup(buf);
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: xmc gen [--taxonomy FILE | --labels N] --docs M [--seed S] [--zipf A] [--out FILE]\n"
-            "  Writes a synthetic product catalog as labels<TAB>title lines (to stdout by default).\n"
-            "  --taxonomy FILE   categories from a taxonomy TSV (id, parent_id, depth, is_leaf, name, label, ...)\n"
-            "  --labels N        N synthetic categories (default 10000) when no taxonomy is given\n"
-            "  --docs M          records to write (default 100000)\n"
-            "  --seed S          random seed (default 1)\n"
-            "  --zipf A          Zipf exponent of category frequencies (default 1.1)\n"
-            "  --out FILE        output file (written to FILE.tmp, then renamed)\n");
 }
 
 static int split_words(const char *s, char ***out, uint32_t *n)
@@ -183,35 +170,53 @@ static int synth_categories(uint32_t n, xmc_rng *rng, category **cats)
     return 0;
 }
 
+enum { O_TAXONOMY = 't', O_LABELS = 'l', O_DOCS = 'd', O_SEED = 's', O_ZIPF = 'z', O_OUT = 'o' };
+
+static const cli_opt gen_opts[] = {
+    {CLI_STRING, O_TAXONOMY, "taxonomy", 't', "FILE", 0, 0,
+     "categories from a taxonomy TSV (id, parent_id, depth, is_leaf, name, label, ...)"},
+    {CLI_INT, O_LABELS, "labels", 'l', "N", 1, 1e7, "N synthetic categories (default 10000) when no taxonomy is given"},
+    {CLI_INT, O_DOCS, "docs", 'd', "M", 1, 1e12, "records to write (default 100000)"},
+    {CLI_INT, O_SEED, "seed", 's', "S", 0, 4294967295.0, "random seed (default 1)"},
+    {CLI_NUMBER, O_ZIPF, "zipf", 'z', "A", 1e-9, 1e3, "Zipf exponent of category frequencies (default 1.1)"},
+    {CLI_STRING, O_OUT, "out", 'o', "FILE", 0, 0, "output file (written to FILE.tmp, then renamed)"},
+    {CLI_END, 0, NULL, 0, NULL, 0, 0, NULL},
+};
+
+static const cli_command gen_cmd = {
+    "gen", "[--taxonomy FILE | --labels N] --docs M [--seed S] [--zipf A] [--out FILE]\n"
+    "  Writes a synthetic product catalog as labels<TAB>title lines (to stdout by default).",
+    NULL, gen_opts};
+
+typedef struct {
+    const char *taxonomy, *out;
+    unsigned long nlabels, ndocs, seed;
+    double zipf;
+} settings;
+
+static int apply(void *ctx, const cli_opt *o, const char *v, double num)
+{
+    settings *s = ctx;
+    switch (o->id) {
+    case O_TAXONOMY: s->taxonomy = v; break;
+    case O_LABELS: s->nlabels = (unsigned long)num; break;
+    case O_DOCS: s->ndocs = (unsigned long)num; break;
+    case O_SEED: s->seed = (unsigned long)num; break;
+    case O_ZIPF: s->zipf = num; break;
+    case O_OUT: s->out = v; break;
+    }
+    return 0;
+}
+
 int xmc_cli_gen(int argc, char **argv)
 {
-    const char *taxonomy = NULL, *out = NULL;
-    unsigned long nlabels = 10000, ndocs = 100000, seed = 1;
-    double zipf = 1.1;
-    static const struct option opts[] = {{"taxonomy", 1, 0, 't'}, {"labels", 1, 0, 'l'}, {"docs", 1, 0, 'd'},
-                                         {"seed", 1, 0, 's'},     {"zipf", 1, 0, 'z'},   {"out", 1, 0, 'o'},
-                                         {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "t:l:d:s:z:o:h", opts, NULL)) != -1) {
-        char *e = NULL;
-        switch (c) {
-        case 't': taxonomy = optarg; break;
-        case 'l': nlabels = strtoul(optarg, &e, 10); break;
-        case 'd': ndocs = strtoul(optarg, &e, 10); break;
-        case 's': seed = strtoul(optarg, &e, 10); break;
-        case 'z': zipf = strtod(optarg, &e); break;
-        case 'o': out = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-        if (e && *e) { fprintf(stderr, "xmc gen: error: bad number '%s'\n", optarg); return 2; }
-    }
-    if (optind < argc) { fprintf(stderr, "xmc gen: error: unexpected argument '%s'\n", argv[optind]); return 2; }
-    if (nlabels < 1 || nlabels > 10000000 || ndocs < 1 || zipf <= 0) {
-        fprintf(stderr, "xmc gen: error: need 1 <= labels <= 10^7, docs >= 1, zipf > 0\n");
-        return 2;
-    }
+    settings set = {.nlabels = 10000, .ndocs = 100000, .seed = 1, .zipf = 1.1};
+    int first_arg, prc = cli_parse(&gen_cmd, argc, argv, apply, &set, &first_arg);
+    if (prc) return prc == 1 ? 0 : prc;
+    if (first_arg < argc) { fprintf(stderr, "xmc gen: error: unexpected argument '%s'\n", argv[first_arg]); return 2; }
+    const char *taxonomy = set.taxonomy, *out = set.out;
+    unsigned long nlabels = set.nlabels, ndocs = set.ndocs, seed = set.seed;
+    double zipf = set.zipf;
     xmc_rng rng;
     xmc_rng_seed(&rng, (uint32_t)seed);
     category *cats = NULL;

@@ -1,198 +1,185 @@
-/* train.c: `xmc train`: reads training data, runs the training pipeline (train.h) into a model repository
+/* train.c: `xmc train`: reads training data, runs the training pipeline (xmc/train.h) into a model repository
  * and prints the new version. Settings come from --config (libconfig, keys named like the long options with
- * '_' for '-') and then the command line, which wins. */
-#include <getopt.h>
+ * '_' for '-') and then the command line, which wins; both go through the one option table below. */
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
-#include "data.h"
-#include "train.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-"usage: xmc train (--train FILE.tsv | -x X.txt -y Y.txt | --xc FILE) --model REPO [options]\n"
-"  Trains an XR-Linear model and writes it as a new version of the repository REPO (CURRENT points to it\n"
-"  unless --no-current). Prints the version name on stdout; progress on stderr.\n"
-"input\n"
-"  --train FILE.tsv      labels<TAB>text lines, labels comma-separated (a TF-IDF featuriser is fitted)\n"
-"  -x X.txt -y Y.txt     feature and label matrices in smat text (the features are used as they are)\n"
-"  --xc FILE             XC / multi-label libsvm file  (--xc-feature-base, --xc-label-base: 0 or 1)\n"
-"model\n"
-"  --model REPO          model repository (created if missing)\n"
-"  --config FILE         libconfig file with any of the settings below (e.g. nr_splits = 16;)\n"
-"  --version NAME        version name (default: UTC time + random suffix)\n"
-"  --no-current          do not point CURRENT at the new version\n"
-"features (text input)\n"
-"  --featurizer F        tfidf (default), encoder, or tfidf+encoder ([tfidf ; alpha * embedding], renormalised)\n"
-"  --tfidf SPEC          TF-IDF spec, e.g. \"word:1-2,char_wb:3-5,min_df=2\" (default word:1-2, min_df 2)\n"
-"  --encoder DIR         BERT-family encoder: DIR/config.json, DIR/model.safetensors\n"
-"  --vocab FILE          its WordPiece vocabulary (default DIR/vocab.txt)\n"
-"  --pooling P           cls (default), mean or pooler\n"
-"  --alpha A             weight of the embedding beside TF-IDF (default 1)\n"
-"  --max-length N        encoder tokens per text (default 128)\n"
-"tree\n"
-"  --nr-splits B         children per tree node (default 16)\n"
-"  --max-leaf-size N     labels per leaf cluster at most (default 100)\n"
-"  --kmeans-iter N       k-means iterations per split (default 20)\n"
-"  --seed S              seed of the tree (default 0)\n"
-"rankers\n"
-"  --solver S            dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
-"                        PECOS's L2R_L2LOSS_SVC_DUAL and L2R_L2LOSS_SVC_PRIMAL\n"
-"  --cp C, --cn C        costs of positive / negative errors (default 1, 1)\n"
-"  --eps E               solver tolerance (default 0.1 dual, 0.01 primal)\n"
-"  --max-iter N          dual passes / primal Newton steps at most (default 100 / 1000)\n"
-"  --threshold T         drop weights with |w| < T (default 0.1)\n"
-"  --bias B              bias feature value, 0 for none (default 1)\n"
-"  --negatives NS        tfn, man or tfn+man (default tfn)\n"
-"  --man-beam N          beam of the matcher for man negatives (default: --beam)\n"
-"prediction defaults stored in the model\n"
-"  --beam N              nodes kept per level (default 10)\n"
-"  --topk K              labels returned (default 20)\n"
-"  --post NAME           l3-hinge, sigmoid, noop, l1-hinge, l2-hinge, log-sigmoid (default l3-hinge)\n"
-"other\n"
-"  --threads N           threads (default 2)\n"
-"  --canaries N          training records stored to check the model at load (default 8)\n"
-"  --quiet               no progress\n");
-}
+#include "options.h"
+#include "xmc/train.h"
 
 enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, O_LEAF, O_KITER, O_SEED, O_CP, O_CN,
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
        O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER };
 
-static const struct option long_opts[] = {
-    {"train", 1, 0, O_TRAIN}, {"model", 1, 0, O_MODEL}, {"config", 1, 0, O_CONFIG}, {"version", 1, 0, O_VERSION},
-    {"no-current", 0, 0, O_NOCUR}, {"tfidf", 1, 0, O_TFIDF}, {"nr-splits", 1, 0, O_SPLITS},
-    {"max-leaf-size", 1, 0, O_LEAF}, {"kmeans-iter", 1, 0, O_KITER}, {"seed", 1, 0, O_SEED}, {"cp", 1, 0, O_CP},
-    {"cn", 1, 0, O_CN}, {"eps", 1, 0, O_EPS}, {"max-iter", 1, 0, O_MAXIT}, {"threshold", 1, 0, O_THR},
-    {"bias", 1, 0, O_BIAS}, {"negatives", 1, 0, O_NEG}, {"man-beam", 1, 0, O_MANB}, {"beam", 1, 0, O_BEAM},
-    {"topk", 1, 0, O_TOPK}, {"post", 1, 0, O_POST}, {"threads", 1, 0, O_THREADS}, {"canaries", 1, 0, O_CAN},
-    {"quiet", 0, 0, O_QUIET}, {"xc", 1, 0, O_XC}, {"xc-feature-base", 1, 0, O_XCF}, {"xc-label-base", 1, 0, O_XCL},
-    {"featurizer", 1, 0, O_FEAT}, {"encoder", 1, 0, O_ENC}, {"vocab", 1, 0, O_VOCAB}, {"pooling", 1, 0, O_POOL},
-    {"alpha", 1, 0, O_ALPHA}, {"max-length", 1, 0, O_MAXLEN}, {"solver", 1, 0, O_SOLVER}, {"help", 0, 0, 'h'},
-    {0, 0, 0, 0}};
+static const cli_opt train_opts[] = {
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "input"},
+    {CLI_STRING, O_TRAIN, "train", 0, "FILE.tsv", 0, 0,
+     "labels<TAB>text lines, labels comma-separated (a TF-IDF featuriser is fitted)"},
+    {CLI_STRING, 'x', NULL, 'x', "X.txt", 0, 0, "feature matrix in smat text (the features are used as they are)"},
+    {CLI_STRING, 'y', NULL, 'y', "Y.txt", 0, 0, "label matrix in smat text, with -x"},
+    {CLI_STRING, O_XC, "xc", 0, "FILE", 0, 0, "XC / multi-label libsvm file"},
+    {CLI_INT, O_XCF, "xc-feature-base", 0, "B", 0, 1, "index base of its features (0 or 1)"},
+    {CLI_INT, O_XCL, "xc-label-base", 0, "B", 0, 1, "index base of its labels (0 or 1)"},
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "model"},
+    {CLI_STRING, O_MODEL, "model", 0, "REPO", 0, 0, "model repository (created if missing)"},
+    {CLI_STRING, O_CONFIG, "config", 0, "FILE", 0, 0, "libconfig file with any of these settings (e.g. nr_splits = 16;)"},
+    {CLI_STRING, O_VERSION, "version", 0, "NAME", 0, 0, "version name (default: UTC time + random suffix)"},
+    {CLI_FLAG, O_NOCUR, "no-current", 0, NULL, 0, 0, "do not point CURRENT at the new version"},
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "features (text input)"},
+    {CLI_STRING, O_FEAT, "featurizer", 0, "F", 0, 0,
+     "tfidf (default), encoder, or tfidf+encoder ([tfidf ; alpha * embedding], renormalised)"},
+    {CLI_STRING, O_TFIDF, "tfidf", 0, "SPEC", 0, 0,
+     "TF-IDF spec, e.g. \"word:1-2,char_wb:3-5,min_df=2\" (default word:1-2, min_df 2)"},
+    {CLI_STRING, O_ENC, "encoder", 0, "DIR", 0, 0, "BERT-family encoder: DIR/config.json, DIR/model.safetensors"},
+    {CLI_STRING, O_VOCAB, "vocab", 0, "FILE", 0, 0, "its WordPiece vocabulary (default DIR/vocab.txt)"},
+    {CLI_STRING, O_POOL, "pooling", 0, "P", 0, 0, "cls (default), mean or pooler"},
+    {CLI_NUMBER, O_ALPHA, "alpha", 0, "A", 1e-6, 1e6, "weight of the embedding beside TF-IDF (default 1)"},
+    {CLI_INT, O_MAXLEN, "max-length", 0, "N", 2, 4096, "encoder tokens per text (default 128)"},
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "tree"},
+    {CLI_INT, O_SPLITS, "nr-splits", 0, "B", 2, 65536, "children per tree node (default 16)"},
+    {CLI_INT, O_LEAF, "max-leaf-size", 0, "N", 1, 1e9, "labels per leaf cluster at most (default 100)"},
+    {CLI_INT, O_KITER, "kmeans-iter", 0, "N", 1, 1000, "k-means iterations per split (default 20)"},
+    {CLI_INT, O_SEED, "seed", 0, "S", 0, 4294967295.0, "seed of the tree (default 0)"},
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "rankers"},
+    {CLI_STRING, O_SOLVER, "solver", 0, "S", 0, 0,
+     "dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
+     "PECOS's L2R_L2LOSS_SVC_DUAL and L2R_L2LOSS_SVC_PRIMAL"},
+    {CLI_NUMBER, O_CP, "cp", 0, "C", 1e-9, 1e9, "cost of positive errors (default 1)"},
+    {CLI_NUMBER, O_CN, "cn", 0, "C", 1e-9, 1e9, "cost of negative errors (default 1)"},
+    {CLI_NUMBER, O_EPS, "eps", 0, "E", 1e-12, 1e3, "solver tolerance (default 0.1 dual, 0.01 primal)"},
+    {CLI_INT, O_MAXIT, "max-iter", 0, "N", 1, 1e7, "dual passes / primal Newton steps at most (default 100 / 1000)"},
+    {CLI_NUMBER, O_THR, "threshold", 0, "T", 0, 1e9, "drop weights with |w| < T (default 0.1)"},
+    {CLI_NUMBER, O_BIAS, "bias", 0, "B", 0, 1e6, "bias feature value, 0 for none (default 1)"},
+    {CLI_STRING, O_NEG, "negatives", 0, "NS", 0, 0, "tfn, man or tfn+man (default tfn)"},
+    {CLI_INT, O_MANB, "man-beam", 0, "N", 1, XMC_MAX_K, "beam of the matcher for man negatives (default: --beam)"},
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "prediction defaults stored in the model"},
+    {CLI_INT, O_BEAM, "beam", 0, "N", 1, XMC_MAX_K, "nodes kept per level (default 10)"},
+    {CLI_INT, O_TOPK, "topk", 0, "K", 1, XMC_MAX_K, "labels returned (default 20)"},
+    {CLI_STRING, O_POST, "post", 0, "NAME", 0, 0,
+     "l3-hinge, sigmoid, noop, l1-hinge, l2-hinge, log-sigmoid (default l3-hinge)"},
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "other"},
+    {CLI_INT, O_THREADS, "threads", 0, "N", 1, XMC_MAX_THREADS, "threads (default 2)"},
+    {CLI_INT, O_CAN, "canaries", 0, "N", 0, 1000, "training records stored to check the model at load (default 8)"},
+    {CLI_FLAG, O_QUIET, "quiet", 0, NULL, 0, 0, "no progress"},
+    {CLI_END, 0, NULL, 0, NULL, 0, 0, NULL},
+};
+
+static const cli_command train_cmd = {
+    "train", "(--train FILE.tsv | -x X.txt -y Y.txt | --xc FILE) --model REPO [options]\n"
+    "  Trains an XR-Linear model and writes it as a new version of the repository REPO (CURRENT points to it\n"
+    "  unless --no-current). Prints the version name on stdout; progress on stderr.",
+    NULL, train_opts};
 
 typedef struct {
-    xmc_train_opts o;
-    cli_input in;
-    const char *model, *tfidf;
-    int quiet;
+    xmc_train_config cfg;
+    xmc_data_source in;
+    const char *model;
+    int quiet, pass; /* pass 1 reads --config only, pass 2 everything else */
+    config_t *file;
     char version[128];
 } settings;
 
-static int num(const char *name, const char *v, double lo, double hi, double *out)
+static int read_config(settings *s, const char *path);
+
+/* Applies one setting; numbers arrive parsed and range-checked. 0 ok, 2 bad value (message printed). */
+static int apply(void *ctx, const cli_opt *o, const char *v, double d)
 {
-    char *e;
-    double d = strtod(v, &e);
-    if (e == v || *e || d < lo || d > hi) {
-        fprintf(stderr, "xmc train: error: --%s: '%s' is not a number in [%g, %g]\n", name, v, lo, hi);
-        return -1;
+    settings *s = ctx;
+    if ((o->id == O_CONFIG) != (s->pass == 1)) return 0;
+    xmc_train_config *c = &s->cfg;
+    switch (o->id) {
+    case O_CONFIG: return read_config(s, v);
+    case O_TRAIN: s->in.tsv = v; break;
+    case 'x': s->in.x = v; break;
+    case 'y': s->in.y = v; break;
+    case O_XC: s->in.xc = v; break;
+    case O_XCF: s->in.xc_feature_base = (uint32_t)d; break;
+    case O_XCL: s->in.xc_label_base = (uint32_t)d; break;
+    case O_MODEL: s->model = v; break;
+    case O_VERSION: snprintf(s->version, sizeof s->version, "%s", v); c->version = s->version; break;
+    case O_NOCUR: c->make_current = 0; break;
+    case O_TFIDF: c->tfidf = v; break;
+    case O_SPLITS: c->nr_splits = (uint32_t)d; break;
+    case O_LEAF: c->max_leaf_size = (uint32_t)d; break;
+    case O_KITER: c->kmeans_iter = (int)d; break;
+    case O_SEED: c->seed = (uint32_t)d; break;
+    case O_CP: c->cp = d; break;
+    case O_CN: c->cn = d; break;
+    case O_EPS: c->eps = d; break;
+    case O_MAXIT: c->max_iter = (int)d; break;
+    case O_SOLVER:
+        if (!strcmp(v, "dual")) c->solver = XMC_TRAIN_SOLVER_DUAL;
+        else if (!strcmp(v, "primal")) c->solver = XMC_TRAIN_SOLVER_PRIMAL;
+        else { fprintf(stderr, "xmc train: error: --solver: '%s' is not dual or primal\n", v); return 2; }
+        break;
+    case O_THR: c->threshold = (float)d; break;
+    case O_BIAS: c->bias = (float)d; break;
+    case O_NEG:
+        if (!strcmp(v, "tfn")) c->negatives = XMC_TRAIN_NEG_TFN;
+        else if (!strcmp(v, "man")) c->negatives = XMC_TRAIN_NEG_MAN;
+        else if (!strcmp(v, "tfn+man")) c->negatives = XMC_TRAIN_NEG_TFN | XMC_TRAIN_NEG_MAN;
+        else { fprintf(stderr, "xmc train: error: --negatives: '%s' is not tfn, man or tfn+man\n", v); return 2; }
+        break;
+    case O_MANB: c->man_beam = (uint32_t)d; break;
+    case O_BEAM: c->beam = (uint32_t)d; break;
+    case O_TOPK: c->topk = (uint32_t)d; break;
+    case O_POST:
+        if (xmc_post_from_name(v) < 0) { fprintf(stderr, "xmc train: error: --post: unknown post-processor '%s'\n", v); return 2; }
+        c->post = xmc_post_from_name(v);
+        break;
+    case O_THREADS: c->threads = (int)d; break;
+    case O_CAN: c->nr_canaries = (uint32_t)d; break;
+    case O_QUIET: s->quiet = 1; break;
+    case O_FEAT: {
+        int f = xmc_featurizer_from_name(v);
+        if (f <= XMC_FEATURIZER_MATRIX) {
+            fprintf(stderr, "xmc train: error: --featurizer: '%s' is not tfidf, encoder or tfidf+encoder\n", v);
+            return 2;
+        }
+        c->featurizer = (xmc_featurizer)f;
+        break;
     }
-    *out = d;
+    case O_ENC: c->encoder_dir = v; break;
+    case O_VOCAB: c->encoder_vocab = v; break;
+    case O_POOL: {
+        xmc_error e;
+        if (xmc_pooling_parse(v, &c->pooling, &e)) { fprintf(stderr, "xmc train: error: --pooling: %s\n", e.msg); return 2; }
+        break;
+    }
+    case O_ALPHA: c->alpha = (float)d; break;
+    case O_MAXLEN: c->max_len = (int)d; break;
+    }
     return 0;
 }
 
-/* Applies one setting by option code; value as text. 0 ok, -1 bad value. */
-static int apply(settings *s, int code, const char *name, const char *v)
+/* Settings from a libconfig file: every top-level key must be an option of the table (with '_'). */
+static int read_config(settings *s, const char *path)
 {
-    double d;
-    switch (code) {
-    case O_TRAIN: s->in.tsv = v; return 0;
-    case 'x': s->in.x = v; return 0;
-    case 'y': s->in.y = v; return 0;
-    case O_XC: s->in.xc = v; return 0;
-    case O_XCF: if (num(name, v, 0, 1, &d)) return -1; s->in.xc_feature_base = (int)d; return 0;
-    case O_XCL: if (num(name, v, 0, 1, &d)) return -1; s->in.xc_label_base = (int)d; return 0;
-    case O_MODEL: s->model = v; return 0;
-    case O_VERSION: snprintf(s->version, sizeof s->version, "%s", v); s->o.version = s->version; return 0;
-    case O_NOCUR: s->o.make_current = 0; return 0;
-    case O_TFIDF: s->tfidf = v; return 0;
-    case O_SPLITS: if (num(name, v, 2, 65536, &d)) return -1; s->o.tree.nr_splits = (uint32_t)d; return 0;
-    case O_LEAF: if (num(name, v, 1, 1e9, &d)) return -1; s->o.tree.max_leaf_size = (uint32_t)d; return 0;
-    case O_KITER: if (num(name, v, 1, 1000, &d)) return -1; s->o.tree.max_iter = (int)d; return 0;
-    case O_SEED: if (num(name, v, 0, 4294967295.0, &d)) return -1; s->o.tree.seed = (uint32_t)d; return 0;
-    case O_CP: if (num(name, v, 1e-9, 1e9, &d)) return -1; s->o.xl.solver.cp = d; return 0;
-    case O_CN: if (num(name, v, 1e-9, 1e9, &d)) return -1; s->o.xl.solver.cn = d; return 0;
-    /* tolerance and iteration cap go to both solvers: only the chosen one runs, and the order of --solver
-     * and --eps on the command line then does not matter */
-    case O_EPS:
-        if (num(name, v, 1e-12, 1e3, &d)) return -1;
-        s->o.xl.solver.eps = d;
-        s->o.xl.newton_eps = d;
-        return 0;
-    case O_MAXIT:
-        if (num(name, v, 1, 1e7, &d)) return -1;
-        s->o.xl.solver.max_iter = (int)d;
-        s->o.xl.newton_max_iter = (int)d;
-        return 0;
-    case O_SOLVER:
-        if (!strcmp(v, "dual")) s->o.xl.solver_type = XMC_SOLVER_DUAL;
-        else if (!strcmp(v, "primal")) s->o.xl.solver_type = XMC_SOLVER_PRIMAL;
-        else { fprintf(stderr, "xmc train: error: --solver: '%s' is not dual or primal\n", v); return -1; }
-        return 0;
-    case O_THR: if (num(name, v, 0, 1e9, &d)) return -1; s->o.xl.solver.threshold = (float)d; return 0;
-    case O_BIAS: if (num(name, v, 0, 1e6, &d)) return -1; s->o.xl.solver.bias = (float)d; return 0;
-    case O_NEG:
-        if (!strcmp(v, "tfn")) s->o.xl.negatives = XMC_NEG_TFN;
-        else if (!strcmp(v, "man")) s->o.xl.negatives = XMC_NEG_MAN;
-        else if (!strcmp(v, "tfn+man")) s->o.xl.negatives = XMC_NEG_TFN | XMC_NEG_MAN;
-        else { fprintf(stderr, "xmc train: error: --negatives: '%s' is not tfn, man or tfn+man\n", v); return -1; }
-        return 0;
-    case O_MANB: if (num(name, v, 1, 1024, &d)) return -1; s->o.xl.man_beam = (uint32_t)d; return 0;
-    case O_BEAM: if (num(name, v, 1, 1024, &d)) return -1; s->o.xl.beam = (uint32_t)d; return 0;
-    case O_TOPK: if (num(name, v, 1, 1024, &d)) return -1; s->o.xl.topk = (uint32_t)d; return 0;
-    case O_POST:
-        if (xmc_post_from_name(v) < 0) { fprintf(stderr, "xmc train: error: --post: unknown post-processor '%s'\n", v); return -1; }
-        s->o.xl.post = xmc_post_from_name(v);
-        return 0;
-    case O_THREADS: if (num(name, v, 1, 64, &d)) return -1; s->o.threads = (int)d; return 0;
-    case O_CAN: if (num(name, v, 0, 1000, &d)) return -1; s->o.nr_canaries = (uint32_t)d; return 0;
-    case O_QUIET: s->quiet = 1; return 0;
-    case O_FEAT:
-        if (!strcmp(v, "tfidf")) s->o.featurizer = XMC_FEATURIZER_TFIDF;
-        else if (!strcmp(v, "encoder")) s->o.featurizer = XMC_FEATURIZER_ENCODER;
-        else if (!strcmp(v, "tfidf+encoder")) s->o.featurizer = XMC_FEATURIZER_BOTH;
-        else { fprintf(stderr, "xmc train: error: --featurizer: '%s' is not tfidf, encoder or tfidf+encoder\n", v); return -1; }
-        return 0;
-    case O_ENC: s->o.encoder.dir = v; return 0;
-    case O_VOCAB: s->o.encoder.vocab = v; return 0;
-    case O_POOL: {
-        xmc_error e;
-        if (xmc_bert_pooling_parse(v, &s->o.encoder.pooling, &e)) { fprintf(stderr, "xmc train: error: --pooling: %s\n", e.msg); return -1; }
-        return 0;
-    }
-    case O_ALPHA: if (num(name, v, 1e-6, 1e6, &d)) return -1; s->o.encoder.alpha = (float)d; return 0;
-    case O_MAXLEN: if (num(name, v, 2, 4096, &d)) return -1; s->o.encoder.max_len = (int)d; return 0;
-    }
-    return -1;
-}
-
-/* Settings from a libconfig file: every top-level key must be a known option name (with '_'). */
-static int read_config(settings *s, const char *path, config_t *cfg)
-{
+    config_t *cfg = s->file;
     if (!config_read_file(cfg, path)) {
         if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
             fprintf(stderr, "xmc train: error: %s: cannot read\n", path);
         else
             fprintf(stderr, "xmc train: error: %s:%d: %s\n", path, config_error_line(cfg), config_error_text(cfg));
-        return -1;
+        return 2;
     }
+    s->pass = 2; /* the file's settings apply as the command line's would */
+    int rc = 0;
     config_setting_t *root = config_root_setting(cfg);
-    for (int i = 0; i < config_setting_length(root); i++) {
+    for (int i = 0; i < config_setting_length(root) && !rc; i++) {
         config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
         char key[64];
         snprintf(key, sizeof key, "%s", config_setting_name(e));
         for (char *c = key; *c; c++) if (*c == '_') *c = '-';
-        const struct option *o = long_opts;
-        while (o->name && strcmp(o->name, key)) o++;
-        if (!o->name || o->val == O_CONFIG || o->val == 'h') {
+        const cli_opt *o = cli_find(&train_cmd, key);
+        if (!o || o->id == O_CONFIG) {
             fprintf(stderr, "xmc train: error: %s:%d: unknown setting '%s'\n", path, config_setting_source_line(e),
                     config_setting_name(e));
-            return -1;
+            rc = 2;
+            break;
         }
         char buf[64];
         const char *v = buf;
@@ -208,15 +195,19 @@ static int read_config(settings *s, const char *path, config_t *cfg)
         default:
             fprintf(stderr, "xmc train: error: %s:%d: '%s' must be a number, string or boolean\n", path,
                     config_setting_source_line(e), config_setting_name(e));
-            return -1;
+            rc = 2;
+            continue;
         }
-        if (apply(s, o->val, o->name, v)) {
+        double d = 0;
+        if (((o->kind == CLI_INT || o->kind == CLI_NUMBER) && cli_number("train", o, v, &d)) ||
+            apply(s, o, o->kind == CLI_FLAG ? NULL : v, d)) {
             fprintf(stderr, "xmc train: error: %s:%d: bad value for '%s'\n", path, config_setting_source_line(e),
                     config_setting_name(e));
-            return -1;
+            rc = 2;
         }
     }
-    return 0;
+    s->pass = 1;
+    return rc;
 }
 
 static void progress(void *ctx, const char *what, double done, double total)
@@ -225,68 +216,65 @@ static void progress(void *ctx, const char *what, double done, double total)
     xmc_cli_progress(what, done, total);
 }
 
+static int check(const settings *s)
+{
+    const xmc_train_config *c = &s->cfg;
+    if (!s->model) { fprintf(stderr, "xmc train: error: --model REPO is required\n"); return 2; }
+    int inputs = !!s->in.tsv + !!s->in.xc + !!(s->in.x || s->in.y);
+    if (inputs != 1 || (!s->in.tsv && !s->in.xc && !(s->in.x && s->in.y))) {
+        fprintf(stderr, "xmc train: error: give exactly one input: --train FILE.tsv, -x X.txt -y Y.txt, or --xc FILE\n");
+        return 2;
+    }
+    if ((c->featurizer & XMC_FEATURIZER_ENCODER) && !c->encoder_dir) {
+        fprintf(stderr, "xmc train: error: --featurizer %s needs --encoder DIR\n", xmc_featurizer_name(c->featurizer));
+        return 2;
+    }
+    if (c->encoder_dir && !(c->featurizer & XMC_FEATURIZER_ENCODER)) {
+        fprintf(stderr, "xmc train: error: --encoder given but --featurizer is tfidf\n");
+        return 2;
+    }
+    if (c->featurizer != XMC_FEATURIZER_TFIDF && !s->in.tsv) {
+        fprintf(stderr, "xmc train: error: the encoder featurizer needs text input (--train FILE.tsv)\n");
+        return 2;
+    }
+    xmc_error err = {0};
+    if (xmc_train_config_check(c, &err)) { xmc_cli_report("train", &err); return 2; }
+    return 0;
+}
+
 int xmc_cli_train(int argc, char **argv)
 {
     settings s;
     memset(&s, 0, sizeof s);
-    xmc_train_opts_default(&s.o);
-    config_t cfg;
-    config_init(&cfg);
-    int rc = 2, c;
-    /* pass 1: --config and --help; pass 2: everything else, overriding the file */
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "x:y:h", long_opts, NULL)) != -1) {
-        if (c == 'h') { usage(stdout); config_destroy(&cfg); return 0; }
-        if (c == O_CONFIG && read_config(&s, optarg, &cfg)) goto out;
+    xmc_train_config_default(&s.cfg);
+    config_t file;
+    config_init(&file);
+    s.file = &file;
+    int first, rc;
+    s.pass = 1;
+    rc = cli_parse(&train_cmd, argc, argv, apply, &s, &first);
+    if (!rc) {
+        s.pass = 2;
+        rc = cli_parse(&train_cmd, argc, argv, apply, &s, &first);
     }
-    optind = 1;
-    opterr = 1;
-    int idx;
-    while ((c = getopt_long(argc, argv, "x:y:h", long_opts, &idx)) != -1) {
-        if (c == '?' || c == ':') { usage(stderr); goto out; }
-        if (c == O_CONFIG) continue;
-        const char *name = c == 'x' ? "x" : c == 'y' ? "y" : long_opts[idx].name;
-        if (apply(&s, c, name, optarg ? optarg : "")) goto out;
-    }
-    if (optind < argc) { fprintf(stderr, "xmc train: error: unexpected argument '%s'\n", argv[optind]); goto out; }
-    if (!s.model) { fprintf(stderr, "xmc train: error: --model REPO is required\n"); goto out; }
-    int inputs = !!s.in.tsv + !!s.in.xc + !!(s.in.x || s.in.y);
-    if (inputs != 1 || (!s.in.tsv && !s.in.xc && !(s.in.x && s.in.y))) {
-        fprintf(stderr, "xmc train: error: give exactly one input: --train FILE.tsv, -x X.txt -y Y.txt, or --xc FILE\n");
+    if (rc) {
+        rc = rc == 1 ? 0 : rc; /* 1: --help was printed */
         goto out;
     }
-    if ((s.o.featurizer & XMC_FEATURIZER_ENCODER) && !s.o.encoder.dir) {
-        fprintf(stderr, "xmc train: error: --featurizer %s needs --encoder DIR\n",
-                s.o.featurizer == XMC_FEATURIZER_BOTH ? "tfidf+encoder" : "encoder");
-        goto out;
-    }
-    if (s.o.encoder.dir && !(s.o.featurizer & XMC_FEATURIZER_ENCODER)) {
-        fprintf(stderr, "xmc train: error: --encoder given but --featurizer is tfidf\n");
-        goto out;
-    }
-    if (s.o.featurizer != XMC_FEATURIZER_TFIDF && !s.in.tsv) {
-        fprintf(stderr, "xmc train: error: the encoder featurizer needs text input (--train FILE.tsv)\n");
-        goto out;
-    }
-    xmc_error err = {0};
-    if (s.tfidf && xmc_tfidf_config_parse(&s.o.tfidf, s.tfidf, &err)) { xmc_cli_report("train", &err); goto out; }
-    if (!s.quiet) {
-        s.o.progress = progress;
-    }
+    rc = 2;
+    if (first < argc) { fprintf(stderr, "xmc train: error: unexpected argument '%s'\n", argv[first]); goto out; }
+    if (check(&s)) goto out;
+    if (!s.quiet) s.cfg.progress = progress;
     rc = 1;
-    xmc_dataset ds;
+    xmc_error err = {0};
+    xmc_data *data;
     if (!s.quiet) fprintf(stderr, "reading training data\n");
-    if (cli_read_input(&s.in, NULL, &ds, &err)) { xmc_cli_report("train", &err); goto out; }
+    if (xmc_data_read(&s.in, NULL, &data, &err)) { xmc_cli_report("train", &err); goto out; }
     char version[128];
     xmc_train_report rep;
-    if (xmc_train((const char *const *)ds.texts, ds.lens, ds.texts ? NULL : &ds.X, &ds.Y,
-                  (const char *const *)ds.label_names, &s.o, s.model, version, sizeof version, &rep, &err)) {
-        xmc_cli_report("train", &err);
-        xmc_dataset_free(&ds);
-        goto out;
-    }
-    xmc_dataset_free(&ds);
+    xmc_err trc = xmc_train_data(&s.cfg, data, s.model, version, sizeof version, &rep, &err);
+    xmc_data_free(data);
+    if (trc) { xmc_cli_report("train", &err); goto out; }
     if (!s.quiet) {
         fprintf(stderr, "trained %s: %u records, %u labels, %u features, %u layers (%.2f s features, %.2f s tree, "
                         "%.2f s rankers, %.2f s write)\n",
@@ -304,6 +292,6 @@ int xmc_cli_train(int argc, char **argv)
     printf("%s\n", version);
     rc = 0;
 out:
-    config_destroy(&cfg);
+    config_destroy(&file);
     return rc;
 }

@@ -7,11 +7,13 @@
 #include "classifier.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "beam.h"
+#include "parallel.h"
 
 struct xmc_workspace {
     const xmc_classifier *clf;
@@ -110,7 +112,7 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
         return xmc_error_set(err, XMC_ERR_SHAPE, "%s: %llu canaries stored, the manifest declares %lld", dir, (unsigned long long)n, declared);
     for (uint64_t i = 0; i < n; i++)
         if (clf->canary_label[i] >= clf->nr_labels) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary %llu names no label", dir, (unsigned long long)i);
-    if (clf->kind != XMC_FEAT_MATRIX) {
+    if (clf->kind != XMC_FEATURIZER_MATRIX) {
         if ((rc = arr1(b, "canary.text", XMC_DT_U8, &len, &d, err))) return rc;
         clf->canary_text = d;
         if ((rc = arr1(b, "canary.offsets", XMC_DT_U64, &k, &d, err))) return rc;
@@ -154,18 +156,16 @@ xmc_err xmc_classifier_open(const char *path, const xmc_open_opts *opts, xmc_cla
     snprintf(clf->version, sizeof clf->version, "%s", xmc_bundle_version(clf->bundle));
     const char *kind;
     if ((rc = xmc_bundle_get_string(clf->bundle, "featurizer.kind", &kind, err))) goto fail;
-    if (strcmp(kind, "tfidf") == 0) clf->kind = XMC_FEAT_TFIDF;
-    else if (strcmp(kind, "encoder") == 0) clf->kind = XMC_FEAT_ENCODER;
-    else if (strcmp(kind, "tfidf+encoder") == 0) clf->kind = XMC_FEAT_BOTH;
-    else if (strcmp(kind, "matrix") == 0) clf->kind = XMC_FEAT_MATRIX;
+    int featurizer = xmc_featurizer_from_name(kind);
+    if (featurizer >= 0) clf->kind = (xmc_featurizer)featurizer;
     else {
         rc = xmc_error_set(err, XMC_ERR_VERSION, "%s: featurizer.kind '%s' is not one this build knows", dir, kind);
         goto fail;
     }
-    if ((clf->kind & XMC_FEAT_TFIDF) && (rc = xmc_tfidf_load(clf->bundle, "tfidf", &clf->tfidf, err))) goto fail;
-    if ((clf->kind & XMC_FEAT_ENCODER) && (rc = xmc_encoder_load(clf->bundle, &clf->encoder, err))) goto fail;
+    if ((clf->kind & XMC_FEATURIZER_TFIDF) && (rc = xmc_tfidf_load(clf->bundle, "tfidf", &clf->tfidf, err))) goto fail;
+    if ((clf->kind & XMC_FEATURIZER_ENCODER) && (rc = xmc_encoder_load(clf->bundle, &clf->encoder, err))) goto fail;
     if ((rc = xmc_xlinear_load(clf->bundle, &clf->xl, err))) goto fail;
-    if (clf->kind != XMC_FEAT_MATRIX) {
+    if (clf->kind != XMC_FEATURIZER_MATRIX) {
         uint64_t dim = (clf->tfidf ? xmc_tfidf_dim(clf->tfidf) : 0) + (clf->encoder ? xmc_encoder_dim(clf->encoder) : 0);
         if (dim != clf->xl.nr_features) {
             rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s: the featuriser makes %llu features, the rankers take %u", dir,
@@ -190,7 +190,7 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     ws->clf = clf;
     xmc_err rc;
-    if (clf->kind != XMC_FEAT_MATRIX) {
+    if (clf->kind != XMC_FEATURIZER_MATRIX) {
         if (clf->tfidf) {
             if ((rc = xmc_tfidf_ws_new(clf->tfidf, &ws->tws, err))) goto fail;
             ws->cap = xmc_tfidf_max_nnz(clf->tfidf);
@@ -206,7 +206,7 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
         ws->val = malloc((ws->cap ? ws->cap : 1) * sizeof *ws->val);
         if (!ws->idx || !ws->val) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
     }
-    if ((rc = xmc_beam_ws_new(&clf->xl, XMC_WS_MAX_K, &ws->bws, err))) goto fail;
+    if ((rc = xmc_beam_ws_new(&clf->xl, XMC_MAX_K, &ws->bws, err))) goto fail;
     *out = ws;
     return XMC_OK;
 fail:
@@ -232,8 +232,8 @@ static xmc_err resolve_opts(const xmc_classifier *clf, const xmc_predict_opts *o
     *beam = opts && opts->beam ? opts->beam : clf->xl.beam;
     *topk = opts && opts->topk ? opts->topk : clf->xl.topk;
     *post = opts && opts->post >= 0 ? opts->post : clf->xl.post;
-    if (*beam > XMC_WS_MAX_K || *topk > XMC_WS_MAX_K)
-        return xmc_error_set(err, XMC_ERR_ARG, "beam %u / topk %u above the limit of %d", *beam, *topk, XMC_WS_MAX_K);
+    if (*beam > XMC_MAX_K || *topk > XMC_MAX_K)
+        return xmc_error_set(err, XMC_ERR_ARG, "beam %u / topk %u above the limit of %d", *beam, *topk, XMC_MAX_K);
     if (*post < 0 || *post >= XMC_POST__COUNT) return xmc_error_set(err, XMC_ERR_ARG, "unknown post-processor %d", *post);
     return XMC_OK;
 }
@@ -272,7 +272,7 @@ xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const ch
                           const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err)
 {
     if (!clf || !ws || !hits || !n || (!text && len)) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
-    if (clf->kind == XMC_FEAT_MATRIX)
+    if (clf->kind == XMC_FEATURIZER_MATRIX)
         return xmc_error_set(err, XMC_ERR_ARG, "model %s takes feature vectors, not text", clf->version);
     if (!ws || ws->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace belongs to another classifier");
     const uint32_t *idx;
@@ -308,7 +308,7 @@ xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err)
     o.topk = 1;
     for (uint32_t i = 0; i < clf->n_canary && !rc; i++) {
         uint32_t n = 0;
-        if (clf->kind != XMC_FEAT_MATRIX) {
+        if (clf->kind != XMC_FEATURIZER_MATRIX) {
             const char *t = clf->canary_text + clf->canary_off[i];
             rc = xmc_classify_text(clf, ws, t, (size_t)(clf->canary_off[i + 1] - clf->canary_off[i]), &o, hits, &n, err);
         } else {
@@ -327,4 +327,183 @@ xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err)
     }
     xmc_workspace_free(ws);
     return rc;
+}
+
+/* ---- featurizer names ----------------------------------------------------------------------------------- */
+
+static const char *const featurizer_names[] = {"matrix", "tfidf", "encoder", "tfidf+encoder"};
+
+int xmc_featurizer_from_name(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (name && strcmp(name, featurizer_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *xmc_featurizer_name(xmc_featurizer featurizer)
+{
+    return (unsigned)featurizer < 4 ? featurizer_names[featurizer] : "?";
+}
+
+/* ---- several threads ------------------------------------------------------------------------------------
+ * Threads take chunks of rows from one counter, so fast threads take more; the first error wins and stops
+ * the others at their next chunk. */
+
+#define ROWS_PER_CHUNK 256
+
+typedef struct {
+    const xmc_classifier *clf;
+    xmc_workspace *const *ws;
+    const xmc_rows *rows;
+    const xmc_predict_opts *opts;
+    xmc_hit *hits;
+    uint32_t stride;
+    uint32_t *counts;
+    atomic_size_t next;
+    atomic_int slot, failed;
+    xmc_error err;
+} rows_job;
+
+static void *rows_worker(void *arg)
+{
+    rows_job *job = arg;
+    xmc_workspace *ws = job->ws[atomic_fetch_add(&job->slot, 1)];
+    const xmc_rows *rows = job->rows;
+    xmc_error err;
+    for (;;) {
+        size_t start = atomic_fetch_add(&job->next, ROWS_PER_CHUNK);
+        if (start >= rows->n || atomic_load(&job->failed)) break;
+        size_t end = start + ROWS_PER_CHUNK < rows->n ? start + ROWS_PER_CHUNK : rows->n;
+        for (size_t r = start; r < end; r++) {
+            xmc_err rc;
+            xmc_hit *out = job->hits + r * job->stride;
+            if (rows->texts) {
+                const char *t = rows->texts[r];
+                rc = xmc_classify_text(job->clf, ws, t, rows->lens ? rows->lens[r] : (t ? strlen(t) : 0), job->opts,
+                                       out, &job->counts[r], &err);
+            } else {
+                uint64_t b = rows->indptr[r];
+                rc = xmc_classify_features(job->clf, ws, rows->indices + b, rows->values + b,
+                                           (uint32_t)(rows->indptr[r + 1] - b), job->opts, out, &job->counts[r], &err);
+            }
+            if (rc) {
+                if (!atomic_exchange(&job->failed, 1)) job->err = err;
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+xmc_err xmc_classify_rows(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const xmc_rows *rows,
+                          const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
+                          xmc_error *err)
+{
+    if (!clf || !ws || !rows || (rows->n && (!hits || !counts)))
+        return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
+    if (n_ws < 1 || n_ws > XMC_MAX_THREADS)
+        return xmc_error_set(err, XMC_ERR_ARG, "%d workspaces: one per thread, 1 to %d", n_ws, XMC_MAX_THREADS);
+    uint32_t topk = opts && opts->topk ? opts->topk : clf->xl.topk;
+    if (stride < topk) return xmc_error_set(err, XMC_ERR_ARG, "stride %u below topk %u", stride, topk);
+    for (int i = 0; i < n_ws; i++)
+        if (!ws[i] || ws[i]->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace %d belongs to another classifier", i);
+    rows_job job = {.clf = clf, .ws = ws, .rows = rows, .opts = opts, .hits = hits, .stride = stride, .counts = counts};
+    atomic_init(&job.next, 0);
+    atomic_init(&job.slot, 0);
+    atomic_init(&job.failed, 0);
+    xmc_parallel_run(rows_worker, &job, n_ws);
+    if (atomic_load(&job.failed)) {
+        if (err) *err = job.err;
+        return job.err.code;
+    }
+    return XMC_OK;
+}
+
+xmc_err xmc_classify_parallel(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const char *const *texts,
+                              const size_t *lens, size_t n, const xmc_predict_opts *opts, xmc_hit *hits,
+                              uint32_t stride, uint32_t *counts, xmc_error *err)
+{
+    if (n && !texts) return xmc_error_set(err, XMC_ERR_ARG, "NULL texts");
+    xmc_rows rows = {.n = n, .texts = texts, .lens = lens};
+    return xmc_classify_rows(clf, ws, n_ws, &rows, opts, hits, stride, counts, err);
+}
+
+/* ---- model facts ---------------------------------------------------------------------------------------- */
+
+void xmc_classifier_info(const xmc_classifier *clf, xmc_model_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->featurizer = clf->kind;
+    info->nr_features = clf->xl.nr_features;
+    info->nr_labels = clf->nr_labels;
+    info->depth = clf->xl.depth;
+    info->n_train = clf->n_train;
+    info->n_canary = clf->n_canary;
+    info->defaults = xmc_classifier_default_opts(clf);
+}
+
+xmc_err xmc_classifier_layer(const xmc_classifier *clf, uint32_t t, xmc_layer_info *info, xmc_error *err)
+{
+    if (t >= clf->xl.depth) return xmc_error_set(err, XMC_ERR_ARG, "layer %u of a tree of %u", t, clf->xl.depth);
+    const xmc_layer *layer = &clf->xl.layers[t];
+    info->nr_nodes = layer->nr_nodes;
+    info->nr_parents = layer->nr_parents;
+    info->max_children = layer->max_children;
+    info->weight_rows = layer->nr_rows;
+    info->nnz = layer->nnz;
+    return XMC_OK;
+}
+
+const uint32_t *xmc_classifier_label_freq(const xmc_classifier *clf) { return clf->label_freq; }
+
+uint32_t xmc_classifier_find_label(const xmc_classifier *clf, const char *name)
+{
+    for (uint32_t l = 0; l < clf->nr_labels; l++)
+        if (strcmp(xmc_classifier_label_name(clf, l), name) == 0) return l;
+    return UINT32_MAX;
+}
+
+xmc_err xmc_classifier_tfidf_spec(const xmc_classifier *clf, char *buf, size_t size, xmc_error *err)
+{
+    if (!clf->tfidf) return xmc_error_set(err, XMC_ERR_NOTFOUND, "model %s has no TF-IDF featurizer", clf->version);
+    xmc_tfidf_config_format(xmc_tfidf_config_of(clf->tfidf), buf, size);
+    return XMC_OK;
+}
+
+const char *xmc_classifier_feature_name(const xmc_classifier *clf, uint32_t f, size_t *len)
+{
+    if (f == clf->xl.nr_features) { *len = 6; return "(bias)"; }
+    if (clf->tfidf && f < xmc_tfidf_dim(clf->tfidf)) return xmc_tfidf_feature_name(clf->tfidf, f, len);
+    if (clf->encoder && f < clf->xl.nr_features) { *len = 21; return "(embedding dimension)"; }
+    return NULL;
+}
+
+static int cmp_weight(const void *a, const void *b)
+{
+    float x = fabsf(((const xmc_feature_weight *)a)->weight), y = fabsf(((const xmc_feature_weight *)b)->weight);
+    return (x < y) - (x > y);
+}
+
+xmc_err xmc_classifier_top_features(const xmc_classifier *clf, uint32_t label, xmc_feature_weight *out, uint32_t cap,
+                                    uint32_t *n, uint64_t *total, xmc_error *err)
+{
+    if (label >= clf->nr_labels) return xmc_error_set(err, XMC_ERR_ARG, "label %u of %u", label, clf->nr_labels);
+    xmc_csr w;
+    xmc_err rc = xmc_layer_weights(&clf->xl.layers[clf->xl.depth - 1], clf->xl.nr_features, &w, err);
+    if (rc) return rc;
+    uint64_t b = w.indptr[label], cnt = w.indptr[label + 1] - b;
+    xmc_feature_weight *v = malloc((cnt ? cnt : 1) * sizeof *v);
+    if (!v) {
+        xmc_csr_free(&w);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %llu weights", (unsigned long long)cnt);
+    }
+    for (uint64_t i = 0; i < cnt; i++) v[i] = (xmc_feature_weight){w.indices[b + i], w.data[b + i]};
+    qsort(v, cnt, sizeof *v, cmp_weight);
+    uint32_t k = cnt < cap ? (uint32_t)cnt : cap;
+    memcpy(out, v, k * sizeof *v);
+    *n = k;
+    *total = cnt;
+    free(v);
+    xmc_csr_free(&w);
+    return XMC_OK;
 }

@@ -1,5 +1,5 @@
-/* classifier.h: internals of xmc_classifier (xmc.h) shared with training and the CLI: classification from
- * a feature vector, and the pieces of a model version (featuriser, rankers, labels, canaries). */
+/* classifier.h: internals of xmc_classifier (xmc.h) shared with training and the library's tests: the pieces
+ * of a model version (featuriser, rankers, labels, canaries). Callers outside src/lib use xmc.h's facts. */
 #ifndef XMC_CLASSIFIER_H
 #define XMC_CLASSIFIER_H
 
@@ -9,13 +9,10 @@
 #include "xlinear.h"
 #include "xmc/xmc.h"
 
-/* Featurisers a model version may use (manifest key featurizer.kind). */
-typedef enum { XMC_FEAT_MATRIX = 0, XMC_FEAT_TFIDF = 1, XMC_FEAT_ENCODER = 2, XMC_FEAT_BOTH = 3 } xmc_feat_kind;
-
 struct xmc_classifier {
     xmc_bundle *bundle;
     char version[128];
-    xmc_feat_kind kind;
+    xmc_featurizer kind;         /* manifest key featurizer.kind */
     xmc_tfidf *tfidf;            /* NULL unless the featuriser has TF-IDF */
     xmc_encoder *encoder;        /* NULL unless it has the encoder */
     xmc_xlinear xl;
@@ -34,15 +31,25 @@ struct xmc_classifier {
     const float *canary_score;
 };
 
-/* Classifies a sparse feature vector (idx ascending). Allocation-free. */
-xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, const uint32_t *idx, const float *val,
-                              uint32_t nnz, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err);
+/* Rows to classify on several threads: texts (lens NULL: NUL-terminated), or sparse feature vectors in CSR
+ * form (indptr[n + 1], ascending indices). */
+typedef struct xmc_rows {
+    size_t n;
+    const char *const *texts;
+    const size_t *lens;
+    const uint64_t *indptr;
+    const uint32_t *indices;
+    const float *values;
+} xmc_rows;
+
+/* The worker behind xmc_classify_parallel and xmc_data_classify: rows in chunks taken from a shared counter
+ * by n_ws threads (xmc_parallel_run), thread i on ws[i]. */
+xmc_err xmc_classify_rows(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const xmc_rows *rows,
+                          const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
+                          xmc_error *err);
 
 /* Featurises a text into the workspace's buffers: *nnz entries at *idx / *val (owned by ws). */
 xmc_err xmc_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
                                  const uint32_t **idx, const float **val, uint32_t *nnz, xmc_error *err);
-
-/* Largest beam/topk a workspace serves. */
-#define XMC_WS_MAX_K 1024
 
 #endif

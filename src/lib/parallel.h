@@ -5,7 +5,7 @@
 #ifndef XMC_PARALLEL_H
 #define XMC_PARALLEL_H
 
-#define XMC_MAX_THREADS 64
+#include "xmc/xmc.h" /* XMC_MAX_THREADS: one limit for the library and its callers */
 
 /* Runs fn(arg) on `threads` threads (clamped to 1..XMC_MAX_THREADS) and waits for all of them. */
 void xmc_parallel_run(void *(*fn)(void *), void *arg, int threads);

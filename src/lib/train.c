@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "beam.h"
+#include "data.h"
 #include "model.h"
 #include "pifa.h"
 
@@ -283,8 +284,7 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest(texts, lens, &x, y));
     /* solver.eps and solver.max_iter record the settings of the solver that ran */
     const int primal = o->xl.solver_type == XMC_SOLVER_PRIMAL;
-    const char *kind = !texts ? "matrix" : o->featurizer == XMC_FEATURIZER_BOTH ? "tfidf+encoder"
-                     : o->featurizer == XMC_FEATURIZER_ENCODER ? "encoder" : "tfidf";
+    const char *kind = xmc_featurizer_name(texts ? o->featurizer : XMC_FEATURIZER_MATRIX);
     if ((rc = xmc_writer_set_string(w, "featurizer.kind", kind, err)) ||
         (rc = xmc_writer_set_int(w, "train.n_docs", y->rows, err)) ||
         (rc = xmc_writer_set_int(w, "train.n_labels", y->cols, err)) ||
@@ -325,4 +325,99 @@ out:
     xmc_xlinear_free(&m);
     if (report) *report = rep;
     return rc;
+}
+
+/* ---- the public configuration (xmc/train.h) -------------------------------------------------------------
+ * Its defaults are read off the internal ones, so that there is one place each default is set. */
+
+_Static_assert(XMC_MAX_DEPTH == XMC_TREE_MAX_DEPTH, "xmc_train_report's layer array is the tree's depth limit");
+_Static_assert((int)XMC_TRAIN_SOLVER_DUAL == (int)XMC_SOLVER_DUAL && (int)XMC_TRAIN_SOLVER_PRIMAL == (int)XMC_SOLVER_PRIMAL,
+               "solver ids");
+_Static_assert((int)XMC_TRAIN_NEG_TFN == (int)XMC_NEG_TFN && (int)XMC_TRAIN_NEG_MAN == (int)XMC_NEG_MAN, "negative-set bits");
+
+void xmc_train_config_default(xmc_train_config *cfg)
+{
+    xmc_train_opts o;
+    xmc_train_opts_default(&o);
+    memset(cfg, 0, sizeof *cfg);
+    cfg->featurizer = o.featurizer;
+    cfg->pooling = (xmc_pooling)o.encoder.pooling;
+    cfg->alpha = o.encoder.alpha;
+    cfg->max_len = o.encoder.max_len;
+    cfg->nr_splits = o.tree.nr_splits;
+    cfg->max_leaf_size = o.tree.max_leaf_size;
+    cfg->kmeans_iter = o.tree.max_iter;
+    cfg->seed = o.tree.seed;
+    cfg->solver = (xmc_solver)o.xl.solver_type;
+    cfg->cp = o.xl.solver.cp;
+    cfg->cn = o.xl.solver.cn;
+    cfg->threshold = o.xl.solver.threshold;
+    cfg->bias = o.xl.solver.bias;
+    cfg->negatives = o.xl.negatives;
+    cfg->man_beam = o.xl.man_beam;
+    cfg->beam = o.xl.beam;
+    cfg->topk = o.xl.topk;
+    cfg->post = o.xl.post;
+    cfg->threads = o.threads;
+    cfg->make_current = o.make_current;
+    cfg->nr_canaries = o.nr_canaries;
+}
+
+/* The internal options a public configuration stands for. */
+static xmc_err config_to_opts(const xmc_train_config *cfg, xmc_train_opts *o, xmc_error *err)
+{
+    xmc_train_opts_default(o);
+    if (cfg->featurizer < XMC_FEATURIZER_TFIDF || cfg->featurizer > XMC_FEATURIZER_BOTH)
+        return xmc_error_set(err, XMC_ERR_ARG, "unknown featurizer %d", (int)cfg->featurizer);
+    if (cfg->threads < 1 || cfg->threads > XMC_MAX_THREADS)
+        return xmc_error_set(err, XMC_ERR_ARG, "threads %d outside 1..%d", cfg->threads, XMC_MAX_THREADS);
+    o->featurizer = cfg->featurizer;
+    xmc_err rc;
+    if (cfg->tfidf && (rc = xmc_tfidf_config_parse(&o->tfidf, cfg->tfidf, err))) return rc;
+    o->encoder.dir = cfg->encoder_dir;
+    o->encoder.vocab = cfg->encoder_vocab;
+    o->encoder.pooling = (xmc_bert_pooling)cfg->pooling;
+    o->encoder.alpha = cfg->alpha;
+    o->encoder.max_len = cfg->max_len;
+    o->tree.nr_splits = cfg->nr_splits;
+    o->tree.max_leaf_size = cfg->max_leaf_size;
+    o->tree.max_iter = cfg->kmeans_iter;
+    o->tree.seed = cfg->seed;
+    o->xl.solver_type = (int)cfg->solver;
+    o->xl.solver.cp = cfg->cp;
+    o->xl.solver.cn = cfg->cn;
+    /* one tolerance and one cap for whichever solver runs; 0 keeps each solver's own default */
+    if (cfg->eps > 0) o->xl.solver.eps = o->xl.newton_eps = cfg->eps;
+    if (cfg->max_iter > 0) o->xl.solver.max_iter = o->xl.newton_max_iter = cfg->max_iter;
+    o->xl.solver.threshold = cfg->threshold;
+    o->xl.solver.bias = cfg->bias;
+    o->xl.negatives = cfg->negatives;
+    o->xl.man_beam = cfg->man_beam;
+    o->xl.beam = cfg->beam;
+    o->xl.topk = cfg->topk;
+    o->xl.post = cfg->post;
+    o->threads = cfg->threads;
+    o->version = cfg->version;
+    o->make_current = cfg->make_current;
+    o->nr_canaries = cfg->nr_canaries;
+    o->progress = cfg->progress;
+    o->progress_ctx = cfg->progress_ctx;
+    return XMC_OK;
+}
+
+xmc_err xmc_train_config_check(const xmc_train_config *cfg, xmc_error *err)
+{
+    xmc_train_opts o;
+    return config_to_opts(cfg, &o, err);
+}
+
+xmc_err xmc_train_data(const xmc_train_config *cfg, const xmc_data *data, const char *repo, char *version,
+                       size_t version_size, xmc_train_report *report, xmc_error *err)
+{
+    xmc_train_opts o;
+    xmc_err rc = config_to_opts(cfg, &o, err);
+    if (rc) return rc;
+    const xmc_dataset *ds = &data->ds;
+    return xmc_train((const char *const *)ds->texts, ds->lens, ds->texts ? NULL : &ds->X, &ds->Y,
+                     (const char *const *)ds->label_names, &o, repo, version, version_size, report, err);
 }

@@ -1,6 +1,6 @@
 /* train.h: the whole training pipeline, from texts (or a feature matrix) and labels to a new model version
  * in a repository: TF-IDF fit and transform, PIFA, label tree, XR-Linear rankers, canaries, atomic write.
- * The CLI's `xmc train` is a thin shell around xmc_train. */
+ * xmc_train_data (xmc/train.h) is the public face of xmc_train: a plain configuration mapped onto these options. */
 #ifndef XMC_TRAIN_H
 #define XMC_TRAIN_H
 
@@ -10,12 +10,10 @@
 #include "tfidf.h"
 #include "tree.h"
 #include "xlinear.h"
-
-/* What turns a text into features (manifest key featurizer.kind). */
-typedef enum { XMC_FEATURIZER_TFIDF = 1, XMC_FEATURIZER_ENCODER = 2, XMC_FEATURIZER_BOTH = 3 } xmc_featurizer;
+#include "xmc/train.h"
 
 typedef struct xmc_train_opts {
-    int featurizer;          /* xmc_featurizer (text input only); default tfidf */
+    xmc_featurizer featurizer; /* text input only: TFIDF, ENCODER or BOTH; default TFIDF */
     xmc_tfidf_config tfidf;
     xmc_encoder_config encoder;
     xmc_tree_params tree;
@@ -27,15 +25,6 @@ typedef struct xmc_train_opts {
     void (*progress)(void *ctx, const char *what, double done, double total);
     void *progress_ctx;
 } xmc_train_opts;
-
-/* What training saw and did, for the caller to report. */
-typedef struct xmc_train_report {
-    uint32_t n_docs, n_labels, n_features;
-    uint32_t docs_without_label, labels_without_doc;
-    uint32_t depth;
-    uint64_t nnz_per_layer[XMC_TREE_MAX_DEPTH];
-    double sec_features, sec_tree, sec_rankers, sec_write;
-} xmc_train_report;
 
 void xmc_train_opts_default(xmc_train_opts *o);
 

@@ -190,8 +190,8 @@ int main(int argc, char **argv)
     char version[XMC_STAGE_VERSION_MAX];
     d->plugin->api->current_version(d->plugin->inst, version, sizeof version);
     xmcd_stats_set_version(&d->stats, version);
-    if (conf->model_repo) {
-        d->reload = xmcd_reload_start(d->plugin, conf->model_repo, conf->reload_poll_ms, &d->stats);
+    if (d->plugin->repo[0]) { /* the plugin names the repository it serves from (stage.h model_repo()) */
+        d->reload = xmcd_reload_start(d->plugin, conf->reload_poll_ms, &d->stats);
         if (!d->reload) {
             xmcd_log(XMCD_LOG_ERROR, "reload_failed", "reason=%s", "cannot start the reload thread");
             goto out;

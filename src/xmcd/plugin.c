@@ -28,7 +28,8 @@ xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, cha
         dlclose(dl);
         return NULL;
     }
-    if (!api->create || !api->process || !api->load || !api->current_version || !api->stats || !api->destroy) {
+    if (!api->create || !api->process || !api->load || !api->current_version || !api->stats || !api->destroy ||
+        !api->model_repo) {
         snprintf(err, errlen, "plugin %s leaves a required function of ABI version %d unset", path,
                  XMC_STAGE_ABI_VERSION);
         dlclose(dl);
@@ -52,6 +53,7 @@ xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, cha
     plugin->dl = dl;
     plugin->api = api;
     snprintf(plugin->path, sizeof plugin->path, "%s", path);
+    if (api->model_repo(plugin->inst, plugin->repo, sizeof plugin->repo) != 0) plugin->repo[0] = 0;
     return plugin;
 }
 

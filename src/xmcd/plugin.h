@@ -2,7 +2,7 @@
  *
  * A plugin is opened with RTLD_NOW | RTLD_LOCAL, its one symbol xmc_stage_plugin is looked up, abi_version is
  * compared with the version xmcd was built with and every function pointer is checked to be set; only then
- * is create() called with the plugin's config group. */
+ * is create() called with the plugin's config group, and model_repo() asked which repository to watch. */
 #ifndef XMCD_PLUGIN_H
 #define XMCD_PLUGIN_H
 
@@ -15,6 +15,7 @@ typedef struct xmcd_plugin {
     const xmc_stage_api *api;
     xmc_stage_instance *inst;
     char path[1024];
+    char repo[1024]; /* the model repository from the plugin's model_repo(); "" when it follows none */
 } xmcd_plugin;
 
 /* Opens path and creates an instance from cfg. Returns NULL with err filled on failure (nothing left open). */

@@ -1,12 +1,12 @@
 /* reload.c: the thread that follows <repo>/CURRENT and swaps model versions in; see reload.h.
  *
  * The thread sleeps on a condition variable for poll_ms (or until kicked), reads CURRENT (a one-line file
- * that `xmc train` replaces by rename, so it is never seen half-written), and when it names a version that
+ * that `xmc train` replaces by rename, so it is never seen half-written) with libxmc's xmc_repo_current, the
+ * parser the classifier itself opens a repository with, and when it names a version that
  * is neither serving nor already refused, calls the plugin's load() on <repo>/<version>. The plugin does the
  * verification; this file only decides when to ask and reports the outcome. */
 #include "reload.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "xmc/xmc.h"
 
 struct xmcd_reload {
     pthread_t thread;
@@ -27,33 +28,12 @@ struct xmcd_reload {
     char last_error[256];
 };
 
-int xmcd_reload_read_current(const char *repo, char *version, size_t size, char *err, size_t errlen)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/CURRENT", repo);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[512];
-    if (!fgets(line, sizeof line, f)) line[0] = 0;
-    fclose(f);
-    char *s = line;
-    while (*s == ' ' || *s == '\t') s++;
-    s[strcspn(s, " \t\r\n")] = 0;
-    if (!*s || strchr(s, '/') || !strcmp(s, ".") || !strcmp(s, "..")) {
-        snprintf(err, errlen, "%s does not name a version directory", path);
-        return -1;
-    }
-    snprintf(version, size, "%s", s);
-    return 0;
-}
-
 static void xmcd_reload_check(xmcd_reload *reload, int forced)
 {
     char version[XMC_STAGE_VERSION_MAX], serving[XMC_STAGE_VERSION_MAX], err[512];
-    if (xmcd_reload_read_current(reload->repo, version, sizeof version, err, sizeof err) != 0) {
+    xmc_error xerr;
+    if (xmc_repo_current(reload->repo, version, sizeof version, &xerr) != XMC_OK) {
+        snprintf(err, sizeof err, "%s", xerr.msg);
         if (strcmp(err, reload->last_error) != 0) { /* log a broken repository once, not every poll */
             xmcd_log(XMCD_LOG_WARN, "model_repo_unreadable", "reason=%s", xmcd_log_q(err));
             snprintf(reload->last_error, sizeof reload->last_error, "%s", err);
@@ -117,7 +97,7 @@ static void *xmcd_reload_main(void *arg)
     return NULL;
 }
 
-xmcd_reload *xmcd_reload_start(xmcd_plugin *plugin, const char *repo, int poll_ms, xmcd_stats *stats)
+xmcd_reload *xmcd_reload_start(xmcd_plugin *plugin, int poll_ms, xmcd_stats *stats)
 {
     xmcd_reload *reload = calloc(1, sizeof *reload);
     if (!reload) return NULL;
@@ -126,7 +106,7 @@ xmcd_reload *xmcd_reload_start(xmcd_plugin *plugin, const char *repo, int poll_m
     reload->plugin = plugin;
     reload->stats = stats;
     reload->poll_ms = poll_ms;
-    snprintf(reload->repo, sizeof reload->repo, "%s", repo);
+    snprintf(reload->repo, sizeof reload->repo, "%s", plugin->repo);
     if (pthread_create(&reload->thread, NULL, xmcd_reload_main, reload) != 0) {
         pthread_mutex_destroy(&reload->lock);
         pthread_cond_destroy(&reload->cond);

@@ -1,4 +1,5 @@
 /* reload.h: the model reload thread: polls <repo>/CURRENT and hands a new version to the plugin's load().
+ * The repository is the one the plugin names (stage.h model_repo()); CURRENT is read with libxmc's parser.
  *
  * Loading (open, checksums, canaries) runs on this thread, off the record path; the plugin swaps atomically.
  * A version the plugin refuses is remembered and not retried until CURRENT names another version or a
@@ -11,15 +12,13 @@
 
 typedef struct xmcd_reload xmcd_reload;
 
-/* Starts polling repo every poll_ms (0 = only when kicked). NULL on failure (thread or memory). */
-xmcd_reload *xmcd_reload_start(xmcd_plugin *plugin, const char *repo, int poll_ms, xmcd_stats *stats);
+/* Starts polling the plugin's repository (plugin->repo, not empty) every poll_ms (0 = only when kicked).
+ * NULL on failure (thread or memory). */
+xmcd_reload *xmcd_reload_start(xmcd_plugin *plugin, int poll_ms, xmcd_stats *stats);
 /* Checks the repository now, retrying a refused version too (SIGHUP). */
 void xmcd_reload_kick(xmcd_reload *reload);
 void xmcd_reload_set_poll_ms(xmcd_reload *reload, int poll_ms);
 /* Stops and joins the thread; reload may be NULL. */
 void xmcd_reload_stop(xmcd_reload *reload);
-
-/* Reads <repo>/CURRENT into version (trimmed). Returns 0, or -1 with err filled. */
-int xmcd_reload_read_current(const char *repo, char *version, size_t size, char *err, size_t errlen);
 
 #endif

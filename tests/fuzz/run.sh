@@ -18,7 +18,7 @@ for src in tests/fuzz/fuzz_*.c; do
   [ "$t" = fuzz_config ] && extra="build-fuzz/src/xmcd/config.o build-fuzz/src/xmcd/log.o"
   [ "$t" = fuzz_record ] && extra="build-fuzz/plugin/xmc_stage.o build-fuzz/proto/xmc.pb-c.o"
   # shellcheck disable=SC2086
-  clang $CFLAGS -fsanitize=fuzzer -Isrc/xmcd -o "build-fuzz/$t" "$src" $extra build-fuzz/libxmc.a $LIBS
+  clang $CFLAGS -fsanitize=fuzzer -Isrc/lib -Isrc/xmcd -o "build-fuzz/$t" "$src" $extra build-fuzz/libxmc.a $LIBS
   mkdir -p "build-fuzz/corpus/$t" "build-fuzz/findings/$t"
   if [ -d "tests/fuzz/crashes/$t" ] && ls "tests/fuzz/crashes/$t"/* >/dev/null 2>&1; then
     "build-fuzz/$t" "tests/fuzz/crashes/$t"/* > "build-fuzz/$t.replay.log" 2>&1 || { echo "FAIL $t: a kept crash input fails again"; fail=1; }

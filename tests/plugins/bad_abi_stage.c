@@ -13,7 +13,7 @@ static xmc_stage_instance *bad_abi_create(const config_setting_t *cfg, char *err
     abort();
 }
 
-const xmc_stage_api xmc_stage_plugin = {
+XMC_STAGE_EXPORT const xmc_stage_api xmc_stage_plugin = {
     .abi_version = 99,
     .name = "bad-abi",
     .create = bad_abi_create,

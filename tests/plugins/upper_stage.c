@@ -6,10 +6,10 @@
  * refuses the version unless the file's first line is "ok" (the fixture's canary check); the serving
  * version's name (the directory's basename) is held in a refcounted object swapped under a mutex, so a
  * batch keeps the version it started with. Config keys (all optional): model_repo (opened at create if
- * it has CURRENT), fail_prefix ("BAD"), max_record_bytes (65536), sleep_us per batch (0), first_sleep_ms
- * before the first batch only (0; a batch slower than max.poll.interval.ms), trace_path (none: a file that gets
- * a "begin" line as a batch enters the sleep and an "end" line as it leaves, so that a test can wait until a
- * batch is inside the plugin instead of guessing with a sleep). */
+ * it has CURRENT, and named to xmcd by model_repo()), fail_prefix ("BAD"), max_record_bytes (65536), sleep_us per
+ * batch (0), first_sleep_ms before the first batch only (0; a batch slower than max.poll.interval.ms), trace_path
+ * (none: a file that gets a "begin" line as a batch enters the sleep and an "end" line as it leaves, so that a test
+ * can wait until a batch is inside the plugin instead of guessing with a sleep). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +32,7 @@ struct xmc_stage_instance {
     pthread_mutex_t lock; /* guards model (the pointer swap only) */
     upper_model *model;
     char fail_prefix[64];
+    char repo[1024]; /* model_repo, "" if none */
     size_t max_record_bytes;
     int sleep_us;
     int first_sleep_ms;
@@ -115,6 +116,7 @@ static xmc_stage_instance *upper_create(const config_setting_t *cfg, char *err, 
     if (cfg && config_setting_lookup_string(cfg, "trace_path", &s))
         snprintf(inst->trace_path, sizeof inst->trace_path, "%s", s);
     if (cfg && config_setting_lookup_string(cfg, "model_repo", &s)) {
+        snprintf(inst->repo, sizeof inst->repo, "%s", s);
         char path[4096], ver[256] = "";
         snprintf(path, sizeof path, "%s/CURRENT", s);
         FILE *f = fopen(path, "r");
@@ -229,7 +231,13 @@ static void upper_destroy(xmc_stage_instance *inst)
     free(inst);
 }
 
-const xmc_stage_api xmc_stage_plugin = {
+static int upper_model_repo(xmc_stage_instance *inst, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", inst->repo);
+    return inst->repo[0] ? 0 : -1;
+}
+
+XMC_STAGE_EXPORT const xmc_stage_api xmc_stage_plugin = {
     .abi_version = XMC_STAGE_ABI_VERSION,
     .name = "upper",
     .create = upper_create,
@@ -238,4 +246,5 @@ const xmc_stage_api xmc_stage_plugin = {
     .current_version = upper_current_version,
     .stats = upper_stats,
     .destroy = upper_destroy,
+    .model_repo = upper_model_repo,
 };

@@ -1,0 +1,89 @@
+/* train.h: training a model version into a model repository (DESIGN.md section 6) with libxmc.
+ *
+ * From a dataset (data.h) with labels: TF-IDF and/or encoder features of texts, or the feature vectors as
+ * they are; PIFA label embeddings; a k-means label tree; XR-Linear rankers per layer; canary records; and
+ * an atomic write of the new version (CURRENT then names it unless make_current is 0). Nothing is written
+ * until the model is complete. A configuration is plain data owned by the caller; strings it points to
+ * must live during the call. */
+#ifndef XMC_TRAIN_H_PUBLIC
+#define XMC_TRAIN_H_PUBLIC
+
+#include <stddef.h>
+#include <stdint.h>
+#include "xmc/data.h"
+#include "xmc/embedder.h"
+#include "xmc/xmc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Tree layers a model may have at most. */
+#define XMC_MAX_DEPTH 32
+
+/* Which solver trains the rankers: PECOS's L2R_L2LOSS_SVC_DUAL or L2R_L2LOSS_SVC_PRIMAL. */
+typedef enum xmc_solver { XMC_TRAIN_SOLVER_DUAL = 0, XMC_TRAIN_SOLVER_PRIMAL = 1 } xmc_solver;
+/* Negatives of a node's ranker (bit set): its siblings' positives (TFN), the matcher's false hits (MAN). */
+enum { XMC_TRAIN_NEG_TFN = 1, XMC_TRAIN_NEG_MAN = 2 };
+
+/* Called from the training thread as stages advance; what names the stage. */
+typedef void (*xmc_progress_fn)(void *ctx, const char *what, double done, double total);
+
+typedef struct xmc_train_config {
+    /* features (text input only) */
+    xmc_featurizer featurizer; /* TFIDF (default), ENCODER or BOTH */
+    const char *tfidf;         /* TF-IDF spec, e.g. "word:1-2,char_wb:3-5,min_df=2"; NULL: word:1-2, min_df 2 */
+    const char *encoder_dir;   /* config.json + model.safetensors (ENCODER, BOTH) */
+    const char *encoder_vocab; /* NULL: encoder_dir/vocab.txt */
+    xmc_pooling pooling;       /* default cls */
+    float alpha;               /* weight of the embedding beside TF-IDF; default 1 */
+    int max_len;               /* encoder tokens per text; default 128 */
+    /* tree */
+    uint32_t nr_splits;        /* children per node; default 16 */
+    uint32_t max_leaf_size;    /* labels per leaf at most; default 100 */
+    int kmeans_iter;           /* k-means iterations per split; default 20 */
+    uint32_t seed;             /* default 0 */
+    /* rankers */
+    xmc_solver solver;         /* default dual */
+    double cp, cn;             /* costs of positive / negative errors; default 1, 1 */
+    double eps;                /* solver tolerance; 0: the solver's default (0.1 dual, 0.01 primal) */
+    int max_iter;              /* dual passes / primal Newton steps; 0: the solver's default (100 / 1000) */
+    float threshold;           /* drop weights with |w| below; default 0.1 */
+    float bias;                /* bias feature value, 0 for none; default 1 */
+    int negatives;             /* XMC_TRAIN_NEG_TFN | XMC_TRAIN_NEG_MAN; default TFN */
+    uint32_t man_beam;         /* beam of the matcher for MAN negatives; 0: beam */
+    /* prediction defaults stored in the model */
+    uint32_t beam, topk;       /* default 10, 20 */
+    int post;                  /* xmc_post; default l3-hinge */
+    /* other */
+    int threads;               /* 1..XMC_MAX_THREADS; default 2 */
+    const char *version;       /* NULL: UTC time + random suffix */
+    int make_current;          /* default 1 */
+    uint32_t nr_canaries;      /* training records kept to check the model at load; default 8 */
+    xmc_progress_fn progress;  /* NULL: none */
+    void *progress_ctx;
+} xmc_train_config;
+
+/* What training saw and did, for the caller to report. */
+typedef struct xmc_train_report {
+    uint32_t n_docs, n_labels, n_features;
+    uint32_t docs_without_label, labels_without_doc;
+    uint32_t depth;
+    uint64_t nnz_per_layer[XMC_MAX_DEPTH];
+    double sec_features, sec_tree, sec_rankers, sec_write;
+} xmc_train_report;
+
+void xmc_train_config_default(xmc_train_config *cfg);
+/* Checks what can be checked before reading any data (the TF-IDF spec, the featurizer); XMC_ERR_ARG. */
+xmc_err xmc_train_config_check(const xmc_train_config *cfg, xmc_error *err);
+
+/* Trains on data (texts: with the configured featurizer; feature vectors: used as they are) into the
+ * repository repo (created if missing); the new version's name goes to version (version_size bytes) and
+ * the report to *report (may be NULL). A failure leaves no version and CURRENT untouched. */
+xmc_err xmc_train_data(const xmc_train_config *cfg, const xmc_data *data, const char *repo, char *version,
+                       size_t version_size, xmc_train_report *report, xmc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

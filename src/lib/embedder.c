@@ -1,0 +1,99 @@
+/* embedder.c: the public text embedder of xmc/embedder.h: a BERT-family encoder (bert.h) with its WordPiece
+ * vocabulary (wordpiece.h); a workspace pairs the encoder's scratch with a reusable token batch. */
+#include "xmc/embedder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bert.h"
+#include "wordpiece.h"
+
+_Static_assert((int)XMC_POOLING_CLS == (int)XMC_BERT_POOL_CLS && (int)XMC_POOLING_MEAN == (int)XMC_BERT_POOL_MEAN &&
+                   (int)XMC_POOLING_POOLER == (int)XMC_BERT_POOL_POOLER,
+               "public pooling ids are bert.h's");
+
+struct xmc_embedder {
+    xmc_bert *bert;
+    xmc_wordpiece *wp;
+};
+
+struct xmc_embedder_ws {
+    xmc_bert_workspace *bws;
+    xmc_wordpiece_batch batch;
+};
+
+xmc_err xmc_pooling_parse(const char *name, xmc_pooling *pooling, xmc_error *err)
+{
+    xmc_bert_pooling p;
+    xmc_err rc = xmc_bert_pooling_parse(name, &p, err);
+    if (!rc) *pooling = (xmc_pooling)p;
+    return rc;
+}
+
+xmc_err xmc_embedder_open(const char *dir, const char *vocab, xmc_embedder **out, xmc_error *err)
+{
+    *out = NULL;
+    char vocab_path[4096];
+    if (!vocab) {
+        snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", dir);
+        vocab = vocab_path;
+    }
+    xmc_embedder *emb = calloc(1, sizeof *emb);
+    if (!emb) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    xmc_err rc = xmc_bert_load(dir, &emb->bert, err);
+    if (!rc) rc = xmc_wordpiece_load(vocab, &emb->wp, err);
+    if (rc) {
+        xmc_embedder_close(emb);
+        return rc;
+    }
+    *out = emb;
+    return XMC_OK;
+}
+
+void xmc_embedder_close(xmc_embedder *emb)
+{
+    if (!emb) return;
+    xmc_wordpiece_free(emb->wp);
+    xmc_bert_free(emb->bert);
+    free(emb);
+}
+
+void xmc_embedder_get_info(const xmc_embedder *emb, xmc_embedder_info *info)
+{
+    const xmc_bert_config *cfg = xmc_bert_get_config(emb->bert);
+    info->hidden = cfg->hidden;
+    info->max_positions = cfg->max_positions;
+    info->vocab_size = cfg->vocab_size;
+    info->vocab_tokens = xmc_wordpiece_size(emb->wp);
+    info->has_pooler = xmc_bert_has_pooler(emb->bert);
+}
+
+xmc_err xmc_embedder_ws_new(const xmc_embedder *emb, int max_texts, int max_len, xmc_embedder_ws **out, xmc_error *err)
+{
+    *out = NULL;
+    xmc_embedder_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    xmc_err rc = xmc_bert_workspace_new(emb->bert, max_texts, max_len, &ws->bws, err);
+    if (rc) {
+        free(ws);
+        return rc;
+    }
+    *out = ws;
+    return XMC_OK;
+}
+
+void xmc_embedder_ws_free(xmc_embedder_ws *ws)
+{
+    if (!ws) return;
+    xmc_wordpiece_batch_free(&ws->batch);
+    xmc_bert_workspace_free(ws->bws);
+    free(ws);
+}
+
+xmc_err xmc_embedder_embed(const xmc_embedder *emb, xmc_embedder_ws *ws, const char *const *texts, const size_t *lens,
+                           int n, int max_len, xmc_pooling pooling, int normalize, float *out, xmc_error *err)
+{
+    xmc_err rc = xmc_wordpiece_encode_batch(emb->wp, texts, lens, n, max_len, &ws->batch, err);
+    if (rc) return rc;
+    return xmc_bert_embed(emb->bert, ws->bws, &ws->batch, (xmc_bert_pooling)pooling, normalize, out, err);
+}

@@ -1,0 +1,264 @@
+/* test_public_api.c: libxmc through include/xmc/ alone, as the CLI and third parties use it: training from a
+ * dataset with a public configuration, threaded batch classification (equal to the serial path for any
+ * thread count), the model facts `inspect`/`eval` print, evaluation, the featurizer names, and the argument
+ * errors each of these promises. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "xmc/data.h"
+#include "xmc/train.h"
+#include "xmc/xmc.h"
+
+#define NDOC 400
+#define NLAB 20
+
+static char *dir, *repo, *tsv;
+static char version[128];
+static char *texts[NDOC];
+
+/* label l's words are "w<l>a w<l>b"; every record has its label's words and shared noise */
+static int setup(void)
+{
+    static const char *noise[] = {"new", "set", "pack", "blue", "red", "large", "small", "pro"};
+    dir = tu_tmpdir();
+    size_t size = 64 * NDOC + 1, used = 0;
+    char *text = malloc(size), path[1100];
+    for (int i = 0; i < NDOC; i++) {
+        int l = (i * 7) % NLAB;
+        char buf[128];
+        snprintf(buf, sizeof buf, "w%da w%db %s %s", l, l, noise[i % 8], noise[(i / 8) % 8]);
+        texts[i] = strdup(buf);
+        used += (size_t)snprintf(text + used, size - used, "lab %d\t%s\n", l, buf);
+    }
+    snprintf(path, sizeof path, "%s/train.tsv", dir);
+    tsv = strdup(path);
+    snprintf(path, sizeof path, "%s/repo", dir);
+    repo = strdup(path);
+    int rc = tu_write_file(tsv, text);
+    free(text);
+    if (rc) return -1;
+    xmc_train_config cfg;
+    xmc_train_config_default(&cfg);
+    cfg.tfidf = "word:1-2,min_df=1";
+    cfg.max_leaf_size = 4;
+    cfg.nr_splits = 2;
+    cfg.threshold = 0.01f;
+    cfg.topk = 5;
+    xmc_error err = {0};
+    xmc_data *data;
+    xmc_data_source src = {.tsv = tsv};
+    if (xmc_data_read(&src, NULL, &data, &err)) { fprintf(stderr, "read: %s\n", err.msg); return -1; }
+    xmc_train_report rep;
+    rc = xmc_train_data(&cfg, data, repo, version, sizeof version, &rep, &err);
+    xmc_data_free(data);
+    if (rc) { fprintf(stderr, "train: %s\n", err.msg); return -1; }
+    return rep.n_docs == NDOC && rep.n_labels == NLAB ? 0 : -1;
+}
+
+static int teardown(void)
+{
+    for (int i = 0; i < NDOC; i++) free(texts[i]);
+    tu_rmrf(dir);
+    free(dir);
+    free(repo);
+    free(tsv);
+    return 0;
+}
+
+static void test_featurizer_names(void)
+{
+    for (int f = XMC_FEATURIZER_MATRIX; f <= XMC_FEATURIZER_BOTH; f++)
+        CU_ASSERT_EQUAL(xmc_featurizer_from_name(xmc_featurizer_name((xmc_featurizer)f)), f);
+    CU_ASSERT_STRING_EQUAL(xmc_featurizer_name(XMC_FEATURIZER_BOTH), "tfidf+encoder");
+    CU_ASSERT_EQUAL(xmc_featurizer_from_name("bogus"), -1);
+    CU_ASSERT_EQUAL(xmc_featurizer_from_name(NULL), -1);
+    CU_ASSERT_STRING_EQUAL(xmc_featurizer_name((xmc_featurizer)7), "?");
+}
+
+static void test_config_checked(void)
+{
+    xmc_train_config cfg;
+    xmc_error err = {0};
+    xmc_train_config_default(&cfg);
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_OK);
+    CU_ASSERT_EQUAL(cfg.threads, 2);
+    CU_ASSERT_EQUAL(cfg.nr_splits, 16);
+    cfg.tfidf = "word:9-1";
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    cfg.tfidf = NULL;
+    cfg.threads = XMC_MAX_THREADS + 1;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    cfg.threads = 1;
+    cfg.featurizer = XMC_FEATURIZER_MATRIX; /* text featurizers only: a matrix needs no configuration */
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+}
+
+/* n_ws threads give exactly the serial batch's hits, in input order */
+static void test_parallel_equals_serial(void)
+{
+    xmc_classifier *clf;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(repo, NULL, &clf, &err), XMC_OK);
+    xmc_workspace *ws[4];
+    for (int i = 0; i < 4; i++) CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws[i], &err), XMC_OK);
+    xmc_predict_opts opts = {0, 3, -1};
+    static xmc_hit want[NDOC * 3], got[NDOC * 3];
+    static uint32_t want_n[NDOC], got_n[NDOC];
+    CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws[0], (const char *const *)texts, NULL, NDOC, &opts, want, 3, want_n, &err), XMC_OK);
+    for (int nt = 1; nt <= 4; nt++) {
+        memset(got, 0, sizeof got);
+        memset(got_n, 0, sizeof got_n);
+        CU_ASSERT_EQUAL(xmc_classify_parallel(clf, ws, nt, (const char *const *)texts, NULL, NDOC, &opts, got, 3, got_n, &err), XMC_OK);
+        CU_ASSERT(memcmp(want_n, got_n, sizeof want_n) == 0);
+        int same = 1;
+        for (int i = 0; i < NDOC; i++)
+            for (uint32_t j = 0; j < want_n[i]; j++)
+                same &= want[i * 3 + j].label == got[i * 3 + j].label && want[i * 3 + j].score == got[i * 3 + j].score;
+        CU_ASSERT(same);
+    }
+    /* the records' own labels come first */
+    int top1 = 0;
+    for (int i = 0; i < NDOC; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "lab %d", (i * 7) % NLAB);
+        top1 += want_n[i] > 0 && want[i * 3].label == xmc_classifier_find_label(clf, name);
+    }
+    CU_ASSERT(top1 > NDOC * 9 / 10);
+    /* argument errors */
+    CU_ASSERT_EQUAL(xmc_classify_parallel(clf, ws, 0, (const char *const *)texts, NULL, NDOC, &opts, got, 3, got_n, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classify_parallel(clf, ws, XMC_MAX_THREADS + 1, (const char *const *)texts, NULL, NDOC, &opts, got, 3, got_n, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classify_parallel(clf, ws, 2, (const char *const *)texts, NULL, NDOC, &opts, got, 2, got_n, &err), XMC_ERR_ARG);
+    xmc_classifier *other;
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(repo, NULL, &other, &err), XMC_OK);
+    xmc_workspace *mixed[2] = {ws[0], NULL};
+    CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(other, &mixed[1], &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmc_classify_parallel(clf, mixed, 2, (const char *const *)texts, NULL, NDOC, &opts, got, 3, got_n, &err), XMC_ERR_ARG);
+    CU_ASSERT(strstr(err.msg, "workspace 1") != NULL);
+    xmc_workspace_free(mixed[1]);
+    xmc_classifier_close(other);
+    CU_ASSERT_EQUAL(xmc_classify_parallel(clf, ws, 2, NULL, NULL, 0, &opts, got, 3, got_n, &err), XMC_OK);
+    for (int i = 0; i < 4; i++) xmc_workspace_free(ws[i]);
+    xmc_classifier_close(clf);
+}
+
+static void test_model_facts(void)
+{
+    xmc_classifier *clf;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(repo, NULL, &clf, &err), XMC_OK);
+    xmc_model_info info;
+    xmc_classifier_info(clf, &info);
+    CU_ASSERT_EQUAL(info.featurizer, XMC_FEATURIZER_TFIDF);
+    CU_ASSERT_EQUAL(info.nr_labels, NLAB);
+    CU_ASSERT_EQUAL(info.n_train, NDOC);
+    CU_ASSERT(info.depth >= 3);
+    CU_ASSERT_EQUAL(info.defaults.topk, 5);
+    CU_ASSERT(info.nr_features > 2 * NLAB);
+    xmc_layer_info layer;
+    CU_ASSERT_EQUAL(xmc_classifier_layer(clf, info.depth - 1, &layer, &err), XMC_OK);
+    CU_ASSERT_EQUAL(layer.nr_nodes, NLAB);
+    CU_ASSERT(layer.nnz > 0 && layer.weight_rows > 0);
+    CU_ASSERT_EQUAL(xmc_classifier_layer(clf, info.depth, &layer, &err), XMC_ERR_ARG);
+    uint64_t total = 0;
+    for (uint32_t l = 0; l < NLAB; l++) total += xmc_classifier_label_freq(clf)[l];
+    CU_ASSERT_EQUAL(total, NDOC);
+    CU_ASSERT_EQUAL(xmc_classifier_find_label(clf, "lab 7"), xmc_classifier_find_label(clf, "lab 7"));
+    CU_ASSERT_STRING_EQUAL(xmc_classifier_label_name(clf, xmc_classifier_find_label(clf, "lab 7")), "lab 7");
+    CU_ASSERT_EQUAL(xmc_classifier_find_label(clf, "lab 99"), UINT32_MAX);
+    char spec[256];
+    CU_ASSERT_EQUAL(xmc_classifier_tfidf_spec(clf, spec, sizeof spec, &err), XMC_OK);
+    CU_ASSERT(strstr(spec, "word:1-2") != NULL);
+    size_t len;
+    const char *name = xmc_classifier_feature_name(clf, info.nr_features, &len);
+    CU_ASSERT(name && len == 6 && !memcmp(name, "(bias)", 6));
+    CU_ASSERT_PTR_NULL(xmc_classifier_feature_name(clf, info.nr_features + 1, &len));
+    /* label 7's heaviest weights: by magnitude, and its own words among the top */
+    xmc_feature_weight top[5];
+    uint32_t n;
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_top_features(clf, xmc_classifier_find_label(clf, "lab 7"), top, 5, &n, &total, &err), XMC_OK);
+    CU_ASSERT(n > 0 && n <= 5 && total >= n);
+    int own = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) CU_ASSERT(fabsf(top[i].weight) <= fabsf(top[i - 1].weight));
+        name = xmc_classifier_feature_name(clf, top[i].feature, &len);
+        own += name && len >= 3 && !memcmp(name, "w7", 2);
+    }
+    CU_ASSERT(own > 0);
+    CU_ASSERT_EQUAL(xmc_classifier_top_features(clf, NLAB, top, 5, &n, &total, &err), XMC_ERR_ARG);
+    /* feature vectors: indices past the model's features are ignored (beam search drops them) */
+    xmc_workspace *ws;
+    CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws, &err), XMC_OK);
+    uint32_t idx[2] = {0, info.nr_features};
+    float val[2] = {1, 1};
+    xmc_hit hits[5];
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, val, 1, NULL, hits, &n, &err), XMC_OK);
+    xmc_hit hits2[5];
+    uint32_t n2;
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, val, 2, NULL, hits2, &n2, &err), XMC_OK);
+    CU_ASSERT(n2 == n && memcmp(hits, hits2, n * sizeof *hits) == 0);
+    xmc_workspace_free(ws);
+    xmc_classifier_close(clf);
+}
+
+static void test_data_classify_and_evaluate(void)
+{
+    xmc_classifier *clf;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(repo, NULL, &clf, &err), XMC_OK);
+    xmc_data *data;
+    xmc_data_source none = {0};
+    CU_ASSERT_EQUAL(xmc_data_read(&none, clf, &data, &err), XMC_ERR_ARG);
+    CU_ASSERT_PTR_NULL(data);
+    /* test data naming a label the model does not have: dropped and counted */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/test.tsv", dir);
+    CU_ASSERT_EQUAL_FATAL(tu_write_file(path, "lab 3,nope\tw3a w3b\nlab 5\tw5a\n"), 0);
+    xmc_data_source src = {.tsv = path};
+    CU_ASSERT_EQUAL_FATAL(xmc_data_read(&src, clf, &data, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmc_data_rows(data), 2);
+    CU_ASSERT(xmc_data_has_text(data));
+    uint64_t unknown;
+    uint32_t unknown_docs;
+    xmc_data_unknown_labels(data, &unknown, &unknown_docs);
+    CU_ASSERT(unknown == 1 && unknown_docs == 1);
+    xmc_workspace *ws[2];
+    for (int i = 0; i < 2; i++) CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws[i], &err), XMC_OK);
+    xmc_predict_opts opts = {0, 5, -1};
+    xmc_hit hits[10];
+    uint32_t counts[2];
+    CU_ASSERT_EQUAL_FATAL(xmc_data_classify(clf, ws, 2, data, &opts, hits, 5, counts, &err), XMC_OK);
+    CU_ASSERT_STRING_EQUAL(xmc_classifier_label_name(clf, hits[0].label), "lab 3");
+    CU_ASSERT_STRING_EQUAL(xmc_classifier_label_name(clf, hits[5].label), "lab 5");
+    xmc_eval ev;
+    CU_ASSERT_EQUAL_FATAL(xmc_data_evaluate(clf, data, hits, counts, 5, 0.55, 1.5, &ev, &err), XMC_OK);
+    CU_ASSERT_EQUAL(ev.kmax, 5);
+    CU_ASSERT_EQUAL(ev.n, 2);
+    CU_ASSERT_DOUBLE_EQUAL(ev.prec[1], 1.0, 1e-12);
+    CU_ASSERT(ev.psp[1] > 0.99 && ev.ndcg[5] > 0.99);
+    xmc_data_free(data);
+    /* feature vectors for a text model are refused */
+    snprintf(path, sizeof path, "%s/x.txt", dir);
+    CU_ASSERT_EQUAL_FATAL(tu_write_file(path, "1 3\n0:1 2:0.5\n"), 0);
+    xmc_data_source xs = {.x = path};
+    CU_ASSERT_EQUAL_FATAL(xmc_data_read(&xs, clf, &data, &err), XMC_OK);
+    CU_ASSERT_FALSE(xmc_data_has_text(data));
+    CU_ASSERT_EQUAL(xmc_data_classify(clf, ws, 1, data, &opts, hits, 5, counts, &err), XMC_ERR_ARG);
+    xmc_data_free(data);
+    for (int i = 0; i < 2; i++) xmc_workspace_free(ws[i]);
+    xmc_classifier_close(clf);
+}
+
+int main(int argc, char **argv)
+{
+    CU_initialize_registry();
+    CU_pSuite s = CU_add_suite("public_api", setup, teardown);
+    TU_ADD(s, test_featurizer_names);
+    TU_ADD(s, test_config_checked);
+    TU_ADD(s, test_parallel_equals_serial);
+    TU_ADD(s, test_model_facts);
+    TU_ADD(s, test_data_classify_and_evaluate);
+    return tu_run(argc, argv);
+}
