@@ -50,6 +50,6 @@ else
 fi
 printf '%-5s %-5s | %12s %8s %8s %8s | %12s | %7s\n' seq batch "C tokens/s" "fwd s" "bwd s" "adam s" "torch tok/s" "C/torch"
 paste -d' ' <(grep -E '^[0-9]' "$tmp/c.txt") <(grep -E '^[0-9]' "$tmp/torch.txt" || true) |
-    awk '{ t = NF >= 9 ? $9 : 0; printf "%-5d %-5d | %12.0f %8.3f %8.3f %8.3f | %12.0f | %s\n", $1, $2, $3, $4, $5, $6, t, t > 0 ? sprintf("%.2fx", $3 / t) : "-" }'
+    awk '{ t = NF >= 9 ? $9 : 0; printf "%-5d %-5d | %12.0f %8.3f %8.3f %8.3f | %12.0f | %s\n", $1, $2, $3, $4, $5, $6, t, (t > 0 ? sprintf("%.2fx", $3 / t) : "-") }'
 awk '$1 == "arena_bytes" { printf "C arenas (batch 32 x 128): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, activations %.1f MiB, activation gradients %.1f MiB\n", $2/1048576, $3/1048576, $4/1048576, $5/1048576, $6/1048576 }' "$tmp/c.txt"
 echo "peak RSS: C $(awk '/rss_kb/ { printf "%.0f MB", $2 / 1024 }' "$tmp/c.txt"), PyTorch $(awk '/rss_kb/ { printf "%.0f MB", $2 / 1024 }' "$tmp/torch.txt")"
