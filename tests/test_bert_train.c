@@ -159,6 +159,9 @@ typedef struct fixture {
     float *pooled, *d_pooled;
 } fixture;
 
+/* 0: the scalar kernels (libm erff, expf) instead of the AVX2+FMA ones, for test_backward_scalar_kernels */
+static int use_simd = 1;
+
 static int fixture_open(fixture *fx)
 {
     memset(fx, 0, sizeof *fx);
@@ -170,6 +173,7 @@ static int fixture_open(fixture *fx)
         fprintf(stderr, "fixture: %s\n", err.msg);
         return -1;
     }
+    xmc_bert_train_use_simd(fx->train, use_simd);
     xmc_safetensors *st;
     if (xmc_safetensors_open(ref_path("head_init.safetensors"), &st, &err)) return -1;
     const int H = fx->params->cfg.hidden;
@@ -415,6 +419,14 @@ static void test_backward_cls(void) { check_variant(&VARIANTS[0]); }
 static void test_backward_pooler(void) { check_variant(&VARIANTS[1]); }
 static void test_backward_mean(void) { check_variant(&VARIANTS[2]); }
 static void test_backward_pooler_weighted(void) { check_variant(&VARIANTS[3]); }
+
+static void test_backward_scalar_kernels(void)
+{
+    use_simd = 0;
+    printf("\n  (scalar kernels)");
+    for (int i = 0; i < 4; i++) check_variant(&VARIANTS[i]);
+    use_simd = 1;
+}
 
 /* Parameters after one step against the reference file; g_ref decides the tolerance per entry. */
 static int check_step(fixture *fx, const char *after_name, const char *grads_name, const char *label)
@@ -708,6 +720,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_backward_pooler);
     TU_ADD(s, test_backward_mean);
     TU_ADD(s, test_backward_pooler_weighted);
+    TU_ADD(s, test_backward_scalar_kernels);
     TU_ADD(s, test_adamw_step_cls);
     TU_ADD(s, test_pecos_step_pooler);
     TU_ADD(s, test_finite_differences);

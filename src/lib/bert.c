@@ -697,6 +697,7 @@ struct xmc_bert_train {
     int n;                /* rows of the latest forward, 0 before */
     xmc_bert_pooling pooling;
     int backward_done;
+    int simd; /* AVX2+FMA GELU and softmax kernels */
 };
 
 /* ---- parameters ---------------------------------------------------------------------------------------------- */
@@ -799,15 +800,8 @@ xmc_err xmc_bert_params_copy(const xmc_bert *bert, xmc_bert_params **out, xmc_er
     if (rc) return rc;
     for (int i = 0; i < p->n_tensors; i++) {
         const xmc_bert_tensor *t = &p->tensor[i];
-        int64_t shape[2] = {t->rows, t->cols};
         const float *src;
-        rc = xmc_safetensors_f32(bert->st, t->name, t->cols ? 2 : 1, shape, &src, NULL);
-        if (rc) { /* loaded once already, so only the "bert." prefix can differ */
-            char pre[96];
-            snprintf(pre, sizeof pre, "bert.%s", t->name);
-            rc = xmc_safetensors_f32(bert->st, pre, t->cols ? 2 : 1, shape, &src, err);
-        }
-        if (rc) {
+        if ((rc = get_tensor(bert, t->name, t->rows, t->cols, &src, err))) {
             xmc_bert_params_free(p);
             return rc;
         }
@@ -935,8 +929,19 @@ xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_
     TAKE(tr->datt, S * S);
     TAKE(tr->dpool, R * H);
 #undef TAKE
+    xmc_bert_train_use_simd(tr, 1);
     *out = tr;
     return XMC_OK;
+}
+
+int xmc_bert_train_use_simd(xmc_bert_train *tr, int on)
+{
+    tr->simd = 0;
+#ifdef BERT_X86
+    tr->simd = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    (void)on;
+    return tr->simd;
 }
 
 void xmc_bert_train_bytes(const xmc_bert_train *tr, size_t *activations, size_t *gradients)
@@ -1030,21 +1035,75 @@ static float act_grad(float v, xmc_bert_act act)
     return 1.0f;
 }
 
-/* out = act(pre) */
-static void act_forward(const float *pre, float *out, size_t n, xmc_bert_act act)
+#ifdef BERT_X86
+/* erf(z) as in gelu8 (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7) */
+SIMD static inline __m256 erf8(__m256 z)
 {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 a = _mm256_andnot_ps(sign, z);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp8(_mm256_mul_ps(_mm256_xor_ps(a, sign), a));
+    return _mm256_or_ps(_mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f)), _mm256_and_ps(sign, z));
+}
+
+SIMD static void gelu_forward_simd(const float *pre, float *out, size_t n)
+{
+    size_t n8 = n & ~(size_t)7;
+    for (size_t i = 0; i < n8; i += 8) _mm256_storeu_ps(out + i, gelu8(_mm256_loadu_ps(pre + i)));
+    for (size_t i = n8; i < n; i++) out[i] = gelu_scalar(pre[i], XMC_BERT_GELU);
+}
+
+/* d *= gelu'(v) = Phi(v) + v phi(v) */
+SIMD static void gelu_backward_simd(const float *pre, float *d, size_t n)
+{
+    size_t n8 = n & ~(size_t)7;
+    for (size_t i = 0; i < n8; i += 8) {
+        __m256 v = _mm256_loadu_ps(pre + i);
+        __m256 cdf = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f))),
+                                     _mm256_set1_ps(0.5f));
+        __m256 pdf = _mm256_mul_ps(exp8(_mm256_mul_ps(_mm256_set1_ps(-0.5f), _mm256_mul_ps(v, v))),
+                                   _mm256_set1_ps(0.39894228040143268f));
+        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), _mm256_fmadd_ps(v, pdf, cdf)));
+    }
+    for (size_t i = n8; i < n; i++) d[i] *= act_grad(pre[i], XMC_BERT_GELU);
+}
+#endif
+
+/* out = act(pre) */
+static void act_forward(const float *pre, float *out, size_t n, xmc_bert_act act, int simd)
+{
+#ifdef BERT_X86
+    if (simd && act == XMC_BERT_GELU) {
+        gelu_forward_simd(pre, out, n);
+        return;
+    }
+#endif
+    (void)simd;
     for (size_t i = 0; i < n; i++) out[i] = gelu_scalar(pre[i], act);
 }
 
 /* d *= act'(pre) */
-static void act_backward(const float *pre, float *d, size_t n, xmc_bert_act act)
+static void act_backward(const float *pre, float *d, size_t n, xmc_bert_act act, int simd)
 {
+#ifdef BERT_X86
+    if (simd && act == XMC_BERT_GELU) {
+        gelu_backward_simd(pre, d, n);
+        return;
+    }
+#endif
+    (void)simd;
     for (size_t i = 0; i < n; i++) d[i] *= act_grad(pre[i], act);
 }
 
 /* ---- attention of one sequence (L tokens at qkv, ld = 3H) ---------------------------------------------------- */
 
-static void attention_forward(const float *qkv, float *att, float *ctx, int L, int H, int nh)
+static void attention_forward(const float *qkv, float *att, float *ctx, int L, int H, int nh, int simd)
 {
     const int d = H / nh, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)d);
@@ -1052,9 +1111,18 @@ static void attention_forward(const float *qkv, float *att, float *ctx, int L, i
         const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
         float *s = att + (size_t)h * L * L;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, d, scale, q, ld, k, ld, 0.0f, s, L);
-        for (int i = 0; i < L; i++) softmax_scalar(s + (size_t)i * L, L);
+        for (int i = 0; i < L; i++) {
+#ifdef BERT_X86
+            if (simd) {
+                softmax_simd(s + (size_t)i * L, L);
+                continue;
+            }
+#endif
+            softmax_scalar(s + (size_t)i * L, L);
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, d, L, 1.0f, s, L, v, ld, 0.0f, ctx + h * d, H);
     }
+    (void)simd;
 }
 
 /* ctx_h = A V_h:  dA = dctx_h V_h^T, dV_h = A^T dctx_h;  dS = A o (dA - rowsum(dA o A));
@@ -1151,12 +1219,12 @@ xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *tr
         linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
         for (int r = 0; r < n; r++)
             attention_forward(L->qkv + (size_t)tr->off[r] * 3 * H, L->att + att_index(tr, r),
-                              L->ctx + (size_t)tr->off[r] * H, lens[r], H, nh);
+                              L->ctx + (size_t)tr->off[r] * H, lens[r], H, nh, tr->simd);
         linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
         for (size_t i = 0; i < (size_t)T * H; i++) L->res1[i] += x[i];
         ln_forward(L->res1, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
         linear_forward(L->x1, T, H, P.wi, P.bi, F, L->pre);
-        act_forward(L->pre, tr->dbig, (size_t)T * F, c->act); /* the gradient scratch holds act(pre) for now */
+        act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* the gradient scratch holds act(pre) for now */
         linear_forward(tr->dbig, T, F, P.w2, P.b2, H, L->res2);
         for (size_t i = 0; i < (size_t)T * H; i++) L->res2[i] += L->x1[i];
         ln_forward(L->res2, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H, c->layer_norm_eps);
@@ -1226,12 +1294,12 @@ xmc_err xmc_bert_train_backward(const xmc_bert_params *params, xmc_bert_train *t
         const train_layer *L = &tr->layer[l];
         /* x_out = LN2(res2), res2 = x1 + FFN(x1) */
         ln_backward(dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
-        act_forward(L->pre, tr->dbig, (size_t)T * F, c->act); /* recompute act(pre) for dW2 */
+        act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recompute act(pre) for dW2 */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, tr->dres, H, tr->dbig, F, 1.0f, G.w2, F);
         for (int t = 0; t < T; t++)
             for (int j = 0; j < H; j++) G.b2[j] += tr->dres[(size_t)t * H + j];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, tr->dres, H, P.w2, F, 0.0f, tr->dbig, F);
-        act_backward(L->pre, tr->dbig, (size_t)T * F, c->act);
+        act_backward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
         /* d x1 = dres2 (residual) + dpre Wi */
         memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
         linear_backward(tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);

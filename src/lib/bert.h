@@ -134,6 +134,9 @@ size_t xmc_bert_tensor_size(const xmc_bert_tensor *tensor);
 xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_seq, xmc_bert_train **out,
                            xmc_error *err);
 void xmc_bert_train_free(xmc_bert_train *train);
+/* As xmc_bert_use_simd, for the training kernels (GELU, its derivative, softmax); on by default where the CPU
+ * has AVX2+FMA. Returns the setting now in force. */
+int xmc_bert_train_use_simd(xmc_bert_train *train, int on);
 /* Bytes of the two arenas: activations and activation gradients. */
 void xmc_bert_train_bytes(const xmc_bert_train *train, size_t *activations, size_t *gradients);
 /* Forward of n sequences as xmc_bert_forward, keeping the activations, then pools them into pooled (n x
