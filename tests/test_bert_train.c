@@ -95,6 +95,13 @@ static void free_csr(xmc_csr *m)
     free(m->data);
 }
 
+/* A fixed pseudo-random sequence (Knuth's MMIX LCG), for directions and test values. */
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 11;
+}
+
 /* ---- the batch ------------------------------------------------------------------------------------------------ */
 
 typedef struct batch {
@@ -550,17 +557,70 @@ static void test_pecos_step_pooler(void)
     fixture_close(&fx);
 }
 
+/* Three steps of both forms with weight decay against the formulas written out in double (the references
+ * cover step 1 only, and the HF form there with wd 0): from step 2 on the forms differ, by eps's place and by
+ * when the decay is applied. Also the lazy row update leaves the other rows and their moments alone. */
+static void test_adamw_three_steps(void)
+{
+    enum { N = 64 };
+    const double lr = 1e-2, wd = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-3; /* eps large enough to matter */
+    for (int kind = 0; kind < 2; kind++) {
+        xmc_adamw *opt;
+        xmc_error err = {0};
+        CU_ASSERT_FATAL(xmc_adamw_new(N, kind ? XMC_ADAMW_HF : XMC_ADAMW_TORCH, (float)b1, (float)b2, (float)eps, &opt,
+                                      &err) == XMC_OK);
+        float p[N], g[N];
+        double pd[N], m[N] = {0}, v[N] = {0};
+        uint64_t seed = 7;
+        for (int i = 0; i < N; i++) pd[i] = p[i] = (float)((double)(lcg(&seed) % 2001) / 1000.0 - 1.0);
+        double worst = 0, moved = 0;
+        for (int t = 1; t <= 3; t++) {
+            for (int i = 0; i < N; i++) g[i] = (float)((double)(lcg(&seed) % 2001) / 1e5 - 0.01);
+            xmc_adamw_next(opt);
+            CU_ASSERT(xmc_adamw_update(opt, 0, p, g, N, (float)lr, (float)wd, &err) == XMC_OK);
+            const double c1 = 1 - pow(b1, t), c2 = 1 - pow(b2, t);
+            for (int i = 0; i < N; i++) {
+                m[i] = b1 * m[i] + (1 - b1) * g[i];
+                v[i] = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
+                double before = pd[i];
+                if (kind == 0) {
+                    pd[i] *= 1 - lr * wd;
+                    pd[i] -= lr / c1 * m[i] / (sqrt(v[i]) / sqrt(c2) + eps);
+                } else {
+                    pd[i] -= lr * sqrt(c2) / c1 * m[i] / (sqrt(v[i]) + eps);
+                    pd[i] -= lr * wd * pd[i];
+                }
+                moved = fmax(moved, fabs(pd[i] - before));
+                worst = fmax(worst, fabs(p[i] - pd[i]));
+            }
+        }
+        printf("\n  AdamW %s, 3 steps with wd: max |p - double formula| %.2g (steps move up to %.2g)",
+               kind ? "HF" : "torch", worst, moved);
+        CU_ASSERT(worst <= 5e-7); /* float32 rounding of p near 1; the two forms differ by ~1e-5 here */
+        /* rows 1 and 3 of a 4 x 16 matrix: rows 0 and 2 keep their values and zero moments */
+        float before[N];
+        memcpy(before, p, sizeof p);
+        uint32_t rows[2] = {1, 3};
+        xmc_adamw_next(opt);
+        CU_ASSERT(xmc_adamw_update_rows(opt, 0, p, g, 16, rows, 2, (float)lr, (float)wd, &err) == XMC_OK);
+        int others_same = 1, touched_moved = 1;
+        for (int i = 0; i < N; i++) {
+            int row = i / 16;
+            if (row == 0 || row == 2) others_same &= p[i] == before[i];
+            else touched_moved &= p[i] != before[i];
+        }
+        CU_ASSERT(others_same && touched_moved);
+        xmc_adamw_free(opt);
+    }
+    printf("\n");
+}
+
 /* ---- finite differences ----------------------------------------------------------------------------------------- */
 
 /* For every parameter tensor (and the head), along a random direction u over the whole tensor:
  * (L(p + h u) - L(p - h u)) / 2h against <g, u>, in float32 with h = 1e-2 / |u|_inf; the loss is a sum of
  * float32 terms near 2, so the difference quotient carries ~1e-5 of rounding noise and the check allows 1e-3
  * relative (+ 1e-5). A wrong backward formula is off by O(1). */
-static uint64_t lcg(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return *s >> 11;
-}
 
 static void fd_variant(const variant *v)
 {
@@ -732,6 +792,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_backward_scalar_kernels);
     TU_ADD(s, test_adamw_step_cls);
     TU_ADD(s, test_pecos_step_pooler);
+    TU_ADD(s, test_adamw_three_steps);
     TU_ADD(s, test_finite_differences);
     TU_ADD(s, test_bounds);
     TU_ADD(s, test_accumulates);
