@@ -665,20 +665,22 @@ xmc_err xmc_bert_embed(const xmc_bert *bert, xmc_bert_workspace *ws, const xmc_w
 
 /* ==== training ================================================================================================
  *
- * Mirror functions side by side, forward then backward, over plain arrays (llm.c style). The forward kernels
- * here are the scalar ones and keep what the backward needs: each LayerNorm's input with its mean and 1/std,
- * q|k|v, every head's attention probabilities, the context, the FFN pre-activation (its GELU output is
- * recomputed in the backward, which saves T x F floats per layer) and every layer's output.
+ * Mirror functions side by side, forward then backward, over plain arrays (llm.c style). The forward pass keeps
+ * what the backward needs: each LayerNorm's input with its mean and 1/std, q|k|v, the context, the FFN
+ * pre-activation and every layer's output. Two things are recomputed in the backward instead of kept: the
+ * GELU output (T x F floats per layer) and each head's attention probabilities (heads x L^2 per sequence and
+ * layer). Elementwise kernels: scalar, or AVX2+FMA for GELU, its derivative and softmax (as in the forward
+ * above; LayerNorm sums in double).
  *
- * Activation arena, Tm = max_rows * max_seq tokens, P = max_rows * nh * max_seq^2 probabilities per layer:
+ * Activation arena, Tm = max_rows * max_seq tokens:
  *   emb_in [Tm x H], emb_mean/emb_rstd [Tm], x[0..layers] [Tm x H] (x[0] = embeddings, x[layers] = output),
- *   per layer: qkv [Tm x 3H], att [P], ctx [Tm x H], res1 [Tm x H], mean1/rstd1 [Tm], x1 [Tm x H],
+ *   per layer: qkv [Tm x 3H], ctx [Tm x H], res1 [Tm x H], mean1/rstd1 [Tm], x1 [Tm x H],
  *              pre [Tm x F], res2 [Tm x H], mean2/rstd2 [Tm];
  *   pool_in [rows x H] ([CLS] rows), pool_out [rows x H].
- * Gradient arena: dx, dx1, dres [Tm x H], dqkv [Tm x 3H], dbig [Tm x F], datt [max_seq^2], dpool [rows x H]. */
+ * Gradient arena: dx, dx1, dres [Tm x H], dqkv [Tm x 3H], dbig [Tm x F], probs and datt [max_seq^2], dpool [rows x H]. */
 
 typedef struct train_layer {
-    float *qkv, *att, *ctx, *res1, *mean1, *rstd1, *x1, *pre, *res2, *mean2, *rstd2;
+    float *qkv, *ctx, *res1, *mean1, *rstd1, *x1, *pre, *res2, *mean2, *rstd2;
 } train_layer;
 
 struct xmc_bert_train {
@@ -691,7 +693,7 @@ struct xmc_bert_train {
     float *emb_in, *emb_mean, *emb_rstd, **x;
     train_layer *layer;
     float *pool_in, *pool_out;
-    float *dx, *dx1, *dres, *dqkv, *dbig, *datt, *dpool;
+    float *dx, *dx1, *dres, *dqkv, *dbig, *probs, *datt, *dpool;
     int32_t *ids, *types; /* packed token ids of the latest forward */
     int *off, *lens;      /* rows + 1 offsets, rows lengths */
     int n;                /* rows of the latest forward, 0 before */
@@ -872,7 +874,7 @@ xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_
         return xmc_error_set(err, XMC_ERR_ARG, "bert train: %d rows of %d tokens (model takes 1..%d tokens)",
                              max_rows, max_seq, c->max_positions);
     const size_t H = (size_t)c->hidden, F = (size_t)c->intermediate, NL = (size_t)c->layers;
-    const size_t R = (size_t)max_rows, S = (size_t)max_seq, Tm = R * S, P = R * (size_t)c->heads * S * S;
+    const size_t R = (size_t)max_rows, S = (size_t)max_seq, Tm = R * S;
     if (Tm > (size_t)INT32_MAX / (3 * H + F))
         return xmc_error_set(err, XMC_ERR_RANGE, "bert train: %d x %d tokens is too large", max_rows, max_seq);
     xmc_bert_train *tr = calloc(1, sizeof *tr);
@@ -881,9 +883,9 @@ xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_
     tr->n_params = params->n;
     tr->has_pooler = params->has_pooler;
     tr->max_rows = R, tr->max_seq = S;
-    tr->act_floats = Tm * H + 2 * Tm + (NL + 1) * Tm * H + NL * (Tm * 3 * H + P + 3 * Tm * H + 4 * Tm + Tm * F + Tm * H) +
+    tr->act_floats = Tm * H + 2 * Tm + (NL + 1) * Tm * H + NL * (Tm * 3 * H + 3 * Tm * H + 4 * Tm + Tm * F + Tm * H) +
                      2 * R * H;
-    tr->grad_floats = 3 * Tm * H + Tm * 3 * H + Tm * F + S * S + R * H;
+    tr->grad_floats = 3 * Tm * H + Tm * 3 * H + Tm * F + 2 * S * S + R * H;
     tr->act = malloc(tr->act_floats * sizeof(float));
     tr->grad = malloc(tr->grad_floats * sizeof(float));
     tr->x = calloc(NL + 1, sizeof *tr->x);
@@ -907,7 +909,6 @@ xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_
     for (size_t l = 0; l < NL; l++) {
         train_layer *L = &tr->layer[l];
         TAKE(L->qkv, Tm * 3 * H);
-        TAKE(L->att, P);
         TAKE(L->ctx, Tm * H);
         TAKE(L->res1, Tm * H);
         TAKE(L->mean1, Tm);
@@ -926,6 +927,7 @@ xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_
     TAKE(tr->dres, Tm * H);
     TAKE(tr->dqkv, Tm * 3 * H);
     TAKE(tr->dbig, Tm * F);
+    TAKE(tr->probs, S * S);
     TAKE(tr->datt, S * S);
     TAKE(tr->dpool, R * H);
 #undef TAKE
@@ -1103,37 +1105,45 @@ static void act_backward(const float *pre, float *d, size_t n, xmc_bert_act act,
 
 /* ---- attention of one sequence (L tokens at qkv, ld = 3H) ---------------------------------------------------- */
 
-static void attention_forward(const float *qkv, float *att, float *ctx, int L, int H, int nh, int simd)
+/* A = softmax(scale q k^T) of one head into a (L x L). The backward pass calls it again rather than keeping
+ * every head's probabilities: that would be rows x heads x seq^2 floats per layer (24 MiB of 32 x 128 for
+ * MiniLM, 100 MiB at seq 256), against one more L x L x d product per head (~3 % of the step). */
+static void attention_probs(const float *q, const float *k, int ld, float *a, int L, int d, int simd)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, d, 1.0f / sqrtf((float)d), q, ld, k, ld, 0.0f, a, L);
+    for (int i = 0; i < L; i++) {
+#ifdef BERT_X86
+        if (simd) {
+            softmax_simd(a + (size_t)i * L, L);
+            continue;
+        }
+#endif
+        softmax_scalar(a + (size_t)i * L, L);
+    }
+    (void)simd;
+}
+
+/* a is L x L scratch */
+static void attention_forward(const float *qkv, float *a, float *ctx, int L, int H, int nh, int simd)
+{
+    const int d = H / nh, ld = 3 * H;
+    for (int h = 0; h < nh; h++) {
+        const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
+        attention_probs(q, k, ld, a, L, d, simd);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, d, L, 1.0f, a, L, v, ld, 0.0f, ctx + h * d, H);
+    }
+}
+
+/* ctx_h = A V_h:  dA = dctx_h V_h^T, dV_h = A^T dctx_h;  dS = A o (dA - rowsum(dA o A));
+ * S = scale Q K^T:  dQ = scale dS K, dK = scale dS^T Q.  dqkv is overwritten; a and datt are L x L scratch. */
+static void attention_backward(const float *qkv, float *a, const float *dctx, float *dqkv, float *datt, int L, int H,
+                               int nh, int simd)
 {
     const int d = H / nh, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)d);
     for (int h = 0; h < nh; h++) {
         const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
-        float *s = att + (size_t)h * L * L;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, d, scale, q, ld, k, ld, 0.0f, s, L);
-        for (int i = 0; i < L; i++) {
-#ifdef BERT_X86
-            if (simd) {
-                softmax_simd(s + (size_t)i * L, L);
-                continue;
-            }
-#endif
-            softmax_scalar(s + (size_t)i * L, L);
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, d, L, 1.0f, s, L, v, ld, 0.0f, ctx + h * d, H);
-    }
-    (void)simd;
-}
-
-/* ctx_h = A V_h:  dA = dctx_h V_h^T, dV_h = A^T dctx_h;  dS = A o (dA - rowsum(dA o A));
- * S = scale Q K^T:  dQ = scale dS K, dK = scale dS^T Q.  dqkv is overwritten; datt is L x L scratch. */
-static void attention_backward(const float *qkv, const float *att, const float *dctx, float *dqkv, float *datt, int L,
-                               int H, int nh)
-{
-    const int d = H / nh, ld = 3 * H;
-    const float scale = 1.0f / sqrtf((float)d);
-    for (int h = 0; h < nh; h++) {
-        const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d, *a = att + (size_t)h * L * L;
+        attention_probs(q, k, ld, a, L, d, simd);
         const float *dc = dctx + h * d;
         float *dq = dqkv + h * d, *dk = dqkv + H + h * d, *dv = dqkv + 2 * H + h * d;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, d, 1.0f, dc, H, v, ld, 0.0f, datt, L);
@@ -1151,14 +1161,6 @@ static void attention_backward(const float *qkv, const float *att, const float *
 }
 
 /* ---- forward / backward of the whole encoder ----------------------------------------------------------------- */
-
-/* Offset of row r's attention probabilities inside one layer's att block. */
-static size_t att_index(const xmc_bert_train *tr, int r)
-{
-    size_t s = 0;
-    for (int i = 0; i < r; i++) s += (size_t)tr->lens[i] * (size_t)tr->lens[i];
-    return s * (size_t)tr->cfg.heads;
-}
 
 xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *tr, const int32_t *ids,
                                const int32_t *type_ids, int stride, const int *lens, int n,
@@ -1218,7 +1220,7 @@ xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *tr
         const float *x = tr->x[l];
         linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
         for (int r = 0; r < n; r++)
-            attention_forward(L->qkv + (size_t)tr->off[r] * 3 * H, L->att + att_index(tr, r),
+            attention_forward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs,
                               L->ctx + (size_t)tr->off[r] * H, lens[r], H, nh, tr->simd);
         linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
         for (size_t i = 0; i < (size_t)T * H; i++) L->res1[i] += x[i];
@@ -1308,9 +1310,8 @@ xmc_err xmc_bert_train_backward(const xmc_bert_params *params, xmc_bert_train *t
         float *dctx = dcur; /* d x1 is spent: reuse its buffer for d ctx */
         linear_backward(tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
         for (int r = 0; r < n; r++)
-            attention_backward(L->qkv + (size_t)tr->off[r] * 3 * H, L->att + att_index(tr, r),
-                               dctx + (size_t)tr->off[r] * H, tr->dqkv + (size_t)tr->off[r] * 3 * H, tr->datt,
-                               tr->lens[r], H, nh);
+            attention_backward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, dctx + (size_t)tr->off[r] * H,
+                               tr->dqkv + (size_t)tr->off[r] * 3 * H, tr->datt, tr->lens[r], H, nh, tr->simd);
         /* d x = dres1 (residual) + dqkv Wqkv */
         memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
         linear_backward(tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
