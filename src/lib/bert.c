@@ -1162,12 +1162,146 @@ static void attention_backward(const float *qkv, float *a, const float *dctx, fl
 
 /* ---- forward / backward of the whole encoder ----------------------------------------------------------------- */
 
+/* Embeddings: x0 = LN(word[id] + position[p] + type[t]) over the packed tokens. */
+static void embed_forward(xmc_bert_train *tr, const param_view *pv)
+{
+    const int H = tr->cfg.hidden, T = tr->off[tr->n];
+    for (int r = 0; r < tr->n; r++)
+        for (int p = 0; p < tr->lens[r]; p++) {
+            int t = tr->off[r] + p;
+            float *e = tr->emb_in + (size_t)t * H;
+            const float *we = pv->word + (size_t)tr->ids[t] * H, *pe = pv->pos + (size_t)p * H,
+                        *te = pv->type + (size_t)tr->types[t] * H;
+            for (int i = 0; i < H; i++) e[i] = we[i] + pe[i] + te[i];
+        }
+    ln_forward(tr->emb_in, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H, tr->cfg.layer_norm_eps);
+}
+
+/* From dL/dx0 in tr->dx1: the LayerNorm, then each token's row of the three tables (only the rows used). */
+static void embed_backward(xmc_bert_train *tr, const param_view *pv, const param_view *gv)
+{
+    const int H = tr->cfg.hidden, T = tr->off[tr->n];
+    ln_backward(tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b, T, H);
+    for (int r = 0; r < tr->n; r++)
+        for (int p = 0; p < tr->lens[r]; p++) {
+            int t = tr->off[r] + p;
+            const float *d = tr->dres + (size_t)t * H;
+            float *gw = gv->word + (size_t)tr->ids[t] * H, *gp = gv->pos + (size_t)p * H,
+                  *gt = gv->type + (size_t)tr->types[t] * H;
+            for (int i = 0; i < H; i++) gw[i] += d[i], gp[i] += d[i], gt[i] += d[i];
+        }
+}
+
+/* Layer l: x[l] -> x[l + 1]. */
+static void layer_forward(xmc_bert_train *tr, const xmc_bert_params *params, int l)
+{
+    const xmc_bert_config *c = &tr->cfg;
+    const int H = c->hidden, F = c->intermediate, T = tr->off[tr->n];
+    const param_layer P = layer_of(params, l);
+    train_layer *L = &tr->layer[l];
+    const float *x = tr->x[l];
+    /* self-attention, residual, LayerNorm */
+    linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
+    for (int r = 0; r < tr->n; r++)
+        attention_forward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, L->ctx + (size_t)tr->off[r] * H, tr->lens[r],
+                          H, c->heads, tr->simd);
+    linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
+    for (size_t i = 0; i < (size_t)T * H; i++) L->res1[i] += x[i];
+    ln_forward(L->res1, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
+    /* feed-forward, residual, LayerNorm; act(pre) lives in the gradient scratch for the moment */
+    linear_forward(L->x1, T, H, P.wi, P.bi, F, L->pre);
+    act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    linear_forward(tr->dbig, T, F, P.w2, P.b2, H, L->res2);
+    for (size_t i = 0; i < (size_t)T * H; i++) L->res2[i] += L->x1[i];
+    ln_forward(L->res2, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H, c->layer_norm_eps);
+}
+
+/* dL/dx[l + 1] in tr->dx1 -> dL/dx[l] in tr->dx1, adding the layer's parameter gradients into grads. */
+static void layer_backward(xmc_bert_train *tr, const xmc_bert_params *params, xmc_bert_params *grads, int l)
+{
+    const xmc_bert_config *c = &tr->cfg;
+    const int H = c->hidden, F = c->intermediate, T = tr->off[tr->n];
+    const param_layer P = layer_of(params, l), G = layer_of(grads, l);
+    const train_layer *L = &tr->layer[l];
+    float *dcur = tr->dx1;
+    /* x_out = LN2(res2), res2 = x1 + act(x1 Wi^T + bi) W2^T + b2 */
+    ln_backward(dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
+    act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, tr->dres, H, tr->dbig, F, 1.0f, G.w2, F);
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < H; j++) G.b2[j] += tr->dres[(size_t)t * H + j];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, tr->dres, H, P.w2, F, 0.0f, tr->dbig, F);
+    act_backward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    /* d x1 = dres2 (residual) + dpre Wi */
+    memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
+    linear_backward(tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
+    /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
+    ln_backward(dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
+    float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
+    linear_backward(tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
+    for (int r = 0; r < tr->n; r++)
+        attention_backward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, dctx + (size_t)tr->off[r] * H,
+                           tr->dqkv + (size_t)tr->off[r] * 3 * H, tr->datt, tr->lens[r], H, c->heads, tr->simd);
+    /* d x = dres1 (residual) + dqkv Wqkv */
+    memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
+    linear_backward(tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
+}
+
+/* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
+static void pool_forward(xmc_bert_train *tr, const param_view *pv, float *pooled)
+{
+    const int H = tr->cfg.hidden, n = tr->n;
+    const float *hid = tr->x[tr->cfg.layers];
+    for (int r = 0; r < n; r++) {
+        const float *h = hid + (size_t)tr->off[r] * H;
+        float *o = pooled + (size_t)r * H;
+        if (tr->pooling == XMC_BERT_POOL_MEAN) {
+            for (int i = 0; i < H; i++) {
+                double s = 0;
+                for (int t = 0; t < tr->lens[r]; t++) s += h[(size_t)t * H + i];
+                o[i] = (float)(s / tr->lens[r]);
+            }
+        } else {
+            memcpy(tr->pool_in + (size_t)r * H, h, (size_t)H * sizeof *h);
+            memcpy(o, h, (size_t)H * sizeof *h);
+        }
+    }
+    if (tr->pooling == XMC_BERT_POOL_POOLER) {
+        linear_forward(tr->pool_in, n, H, pv->pool_w, pv->pool_b, H, tr->pool_out);
+        for (size_t i = 0; i < (size_t)n * H; i++) pooled[i] = tr->pool_out[i] = tanhf(tr->pool_out[i]);
+    }
+}
+
+/* dL/dpooled -> dL/dhidden in tr->dx (0 on tokens the pooling does not read), pooler gradients into gv. */
+static void pool_backward(xmc_bert_train *tr, const param_view *pv, const param_view *gv, const float *d_pooled)
+{
+    const int H = tr->cfg.hidden, n = tr->n;
+    float *dx = tr->dx;
+    memset(dx, 0, (size_t)tr->off[n] * H * sizeof *dx);
+    const float *dp = d_pooled;
+    if (tr->pooling == XMC_BERT_POOL_POOLER) {
+        /* pooled = tanh(pre): dpre = dpooled (1 - pooled^2); then the dense layer */
+        for (size_t i = 0; i < (size_t)n * H; i++) tr->dpool[i] = d_pooled[i] * (1.0f - tr->pool_out[i] * tr->pool_out[i]);
+        linear_backward(tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
+        dp = tr->dres;
+    }
+    for (int r = 0; r < n; r++) {
+        float *d = dx + (size_t)tr->off[r] * H;
+        const float *g = dp + (size_t)r * H;
+        if (tr->pooling == XMC_BERT_POOL_MEAN) {
+            float inv = 1.0f / (float)tr->lens[r];
+            for (int t = 0; t < tr->lens[r]; t++)
+                for (int i = 0; i < H; i++) d[(size_t)t * H + i] = g[i] * inv;
+        } else
+            memcpy(d, g, (size_t)H * sizeof *d);
+    }
+}
+
 xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *tr, const int32_t *ids,
                                const int32_t *type_ids, int stride, const int *lens, int n,
                                xmc_bert_pooling pooling, float *pooled, xmc_error *err)
 {
     const xmc_bert_config *c = &params->cfg;
-    const int H = c->hidden, F = c->intermediate, nh = c->heads;
     if (params->n != tr->n_params || params->has_pooler != tr->has_pooler)
         return xmc_error_set(err, XMC_ERR_ARG, "bert train: workspace made for another model");
     if (n < 1 || !ids || !lens || !pooled) return xmc_error_set(err, XMC_ERR_ARG, "bert train: empty batch");
@@ -1199,134 +1333,27 @@ xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *tr
             tr->types[tr->off[r] + p] = type_ids ? type_ids[(size_t)r * stride + p] : 0;
         }
     }
-    const int T = tr->off[n];
     tr->n = n;
-    const param_view pv = view_of(params);
-
-    /* embeddings: x0 = LN(word[id] + position[p] + type[t]) */
-    for (int r = 0; r < n; r++)
-        for (int p = 0; p < lens[r]; p++) {
-            int t = tr->off[r] + p;
-            float *e = tr->emb_in + (size_t)t * H;
-            const float *we = pv.word + (size_t)tr->ids[t] * H, *pe = pv.pos + (size_t)p * H,
-                        *te = pv.type + (size_t)tr->types[t] * H;
-            for (int i = 0; i < H; i++) e[i] = we[i] + pe[i] + te[i];
-        }
-    ln_forward(tr->emb_in, tr->x[0], tr->emb_mean, tr->emb_rstd, pv.ln_w, pv.ln_b, T, H, c->layer_norm_eps);
-
-    for (int l = 0; l < c->layers; l++) {
-        const param_layer P = layer_of(params, l);
-        train_layer *L = &tr->layer[l];
-        const float *x = tr->x[l];
-        linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
-        for (int r = 0; r < n; r++)
-            attention_forward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs,
-                              L->ctx + (size_t)tr->off[r] * H, lens[r], H, nh, tr->simd);
-        linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
-        for (size_t i = 0; i < (size_t)T * H; i++) L->res1[i] += x[i];
-        ln_forward(L->res1, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
-        linear_forward(L->x1, T, H, P.wi, P.bi, F, L->pre);
-        act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* the gradient scratch holds act(pre) for now */
-        linear_forward(tr->dbig, T, F, P.w2, P.b2, H, L->res2);
-        for (size_t i = 0; i < (size_t)T * H; i++) L->res2[i] += L->x1[i];
-        ln_forward(L->res2, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H, c->layer_norm_eps);
-    }
-
-    /* pooling */
-    const float *hid = tr->x[c->layers];
     tr->pooling = pooling;
-    for (int r = 0; r < n; r++) {
-        const float *h = hid + (size_t)tr->off[r] * H;
-        float *o = pooled + (size_t)r * H;
-        if (pooling == XMC_BERT_POOL_MEAN) {
-            for (int i = 0; i < H; i++) {
-                double s = 0;
-                for (int t = 0; t < lens[r]; t++) s += h[(size_t)t * H + i];
-                o[i] = (float)(s / lens[r]);
-            }
-        } else {
-            memcpy(tr->pool_in + (size_t)r * H, h, (size_t)H * sizeof *h);
-            memcpy(o, h, (size_t)H * sizeof *h);
-        }
-    }
-    if (pooling == XMC_BERT_POOL_POOLER) {
-        linear_forward(tr->pool_in, n, H, pv.pool_w, pv.pool_b, H, tr->pool_out);
-        for (size_t i = 0; i < (size_t)n * H; i++) pooled[i] = tr->pool_out[i] = tanhf(tr->pool_out[i]);
-    }
+    const param_view pv = view_of(params);
+    embed_forward(tr, &pv);
+    for (int l = 0; l < c->layers; l++) layer_forward(tr, params, l);
+    pool_forward(tr, &pv, pooled);
     return XMC_OK;
 }
 
 xmc_err xmc_bert_train_backward(const xmc_bert_params *params, xmc_bert_train *tr, const float *d_pooled,
                                 xmc_bert_params *grads, xmc_error *err)
 {
-    const xmc_bert_config *c = &params->cfg;
-    const int H = c->hidden, F = c->intermediate, nh = c->heads, n = tr->n;
     if (params->n != tr->n_params || grads->n != params->n || grads->has_pooler != params->has_pooler)
         return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: parameters, gradients and workspace differ");
-    if (n < 1 || !d_pooled) return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: no forward pass to go back through");
-    const int T = tr->off[n];
+    if (tr->n < 1 || !d_pooled) return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: no forward pass to go back through");
     const param_view pv = view_of(params), gv = view_of(grads);
-
-    /* pooling: d last hidden state */
-    float *dx = tr->dx;
-    memset(dx, 0, (size_t)T * H * sizeof *dx);
-    const float *dp = d_pooled;
-    if (tr->pooling == XMC_BERT_POOL_POOLER) {
-        /* pooled = tanh(pre): dpre = dpooled (1 - pooled^2); then the dense layer */
-        for (size_t i = 0; i < (size_t)n * H; i++) tr->dpool[i] = d_pooled[i] * (1.0f - tr->pool_out[i] * tr->pool_out[i]);
-        linear_backward(tr->dpool, tr->pool_in, n, H, pv.pool_w, H, tr->dres, 0, gv.pool_w, gv.pool_b);
-        dp = tr->dres;
-    }
-    for (int r = 0; r < n; r++) {
-        float *d = dx + (size_t)tr->off[r] * H;
-        const float *g = dp + (size_t)r * H;
-        if (tr->pooling == XMC_BERT_POOL_MEAN) {
-            float inv = 1.0f / (float)tr->lens[r];
-            for (int t = 0; t < tr->lens[r]; t++)
-                for (int i = 0; i < H; i++) d[(size_t)t * H + i] = g[i] * inv;
-        } else
-            memcpy(d, g, (size_t)H * sizeof *d);
-    }
-    /* dx holds dL/dhidden for the tests; the layers work on dx1 / dres and a copy of it */
-    float *dcur = tr->dx1;
-    memcpy(dcur, dx, (size_t)T * H * sizeof *dx);
-
-    for (int l = c->layers - 1; l >= 0; l--) {
-        const param_layer P = layer_of(params, l), G = layer_of(grads, l);
-        const train_layer *L = &tr->layer[l];
-        /* x_out = LN2(res2), res2 = x1 + FFN(x1) */
-        ln_backward(dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
-        act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recompute act(pre) for dW2 */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, tr->dres, H, tr->dbig, F, 1.0f, G.w2, F);
-        for (int t = 0; t < T; t++)
-            for (int j = 0; j < H; j++) G.b2[j] += tr->dres[(size_t)t * H + j];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, tr->dres, H, P.w2, F, 0.0f, tr->dbig, F);
-        act_backward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
-        /* d x1 = dres2 (residual) + dpre Wi */
-        memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-        linear_backward(tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
-        /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
-        ln_backward(dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
-        float *dctx = dcur; /* d x1 is spent: reuse its buffer for d ctx */
-        linear_backward(tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
-        for (int r = 0; r < n; r++)
-            attention_backward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, dctx + (size_t)tr->off[r] * H,
-                               tr->dqkv + (size_t)tr->off[r] * 3 * H, tr->datt, tr->lens[r], H, nh, tr->simd);
-        /* d x = dres1 (residual) + dqkv Wqkv */
-        memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-        linear_backward(tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
-    }
-
-    /* embeddings */
-    ln_backward(dcur, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv.ln_w, tr->dres, gv.ln_w, gv.ln_b, T, H);
-    for (int r = 0; r < n; r++)
-        for (int p = 0; p < tr->lens[r]; p++) {
-            int t = tr->off[r] + p;
-            const float *d = tr->dres + (size_t)t * H;
-            float *gw = gv.word + (size_t)tr->ids[t] * H, *gp = gv.pos + (size_t)p * H,
-                  *gt = gv.type + (size_t)tr->types[t] * H;
-            for (int i = 0; i < H; i++) gw[i] += d[i], gp[i] += d[i], gt[i] += d[i];
-        }
+    pool_backward(tr, &pv, &gv, d_pooled);
+    /* tr->dx keeps dL/dhidden (xmc_bert_train_d_hidden); the layers pass their gradient on in tr->dx1 */
+    memcpy(tr->dx1, tr->dx, (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden * sizeof *tr->dx);
+    for (int l = tr->cfg.layers - 1; l >= 0; l--) layer_backward(tr, params, grads, l);
+    embed_backward(tr, &pv, &gv);
     tr->backward_done = 1;
     return XMC_OK;
 }

@@ -129,8 +129,9 @@ const xmc_bert_tensor *xmc_bert_params_find(const xmc_bert_params *params, const
 /* Floats in the tensor. */
 size_t xmc_bert_tensor_size(const xmc_bert_tensor *tensor);
 
-/* A workspace for batches of up to max_rows sequences of up to max_seq tokens. Fails with XMC_ERR_ARG or
- * XMC_ERR_NOMEM (the message gives the bytes asked for). */
+/* A workspace for batches of up to max_rows sequences of up to max_seq tokens, for params's model. Fails with
+ * XMC_ERR_ARG (sizes), XMC_ERR_RANGE (too many tokens for int sgemm sizes) or XMC_ERR_NOMEM (the message gives
+ * the bytes asked for); *out untouched. */
 xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_seq, xmc_bert_train **out,
                            xmc_error *err);
 void xmc_bert_train_free(xmc_bert_train *train);
