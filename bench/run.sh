@@ -266,6 +266,8 @@ if [ "${BENCH_ENCODER:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     BUILD="$BUILD" DATA="$DATA" bash bench/featurizers.sh || echo "featurizers bench failed"
     echo
     BUILD="$BUILD" bash bench/bert_bench.sh || echo "encoder vs PyTorch bench failed (needs python3-torch)"
+    echo
+    BUILD="$BUILD" DATA="$DATA" bash bench/bert_train.sh || echo "encoder training step bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------

@@ -662,3 +662,698 @@ xmc_err xmc_bert_embed(const xmc_bert *bert, xmc_bert_workspace *ws, const xmc_w
     if (rc) return rc;
     return xmc_bert_pool(bert, ws, pooling, normalize, out, err);
 }
+
+/* ==== training ================================================================================================
+ *
+ * Mirror functions side by side, forward then backward, over plain arrays (llm.c style). The forward pass keeps
+ * what the backward needs: each LayerNorm's input with its mean and 1/std, q|k|v, the context, the FFN
+ * pre-activation and every layer's output. Two things are recomputed in the backward instead of kept: the
+ * GELU output (T x F floats per layer) and each head's attention probabilities (heads x L^2 per sequence and
+ * layer). Elementwise kernels: scalar, or AVX2+FMA for GELU, its derivative and softmax (as in the forward
+ * above; LayerNorm sums in double).
+ *
+ * Activation arena, Tm = max_rows * max_seq tokens:
+ *   emb_in [Tm x H], emb_mean/emb_rstd [Tm], x[0..layers] [Tm x H] (x[0] = embeddings, x[layers] = output),
+ *   per layer: qkv [Tm x 3H], ctx [Tm x H], res1 [Tm x H], mean1/rstd1 [Tm], x1 [Tm x H],
+ *              pre [Tm x F], res2 [Tm x H], mean2/rstd2 [Tm];
+ *   pool_in [rows x H] ([CLS] rows), pool_out [rows x H].
+ * Gradient arena: dx, dx1, dres [Tm x H], dqkv [Tm x 3H], dbig [Tm x F], probs and datt [max_seq^2], dpool [rows x H]. */
+
+typedef struct train_layer {
+    float *qkv, *ctx, *res1, *mean1, *rstd1, *x1, *pre, *res2, *mean2, *rstd2;
+} train_layer;
+
+struct xmc_bert_train {
+    xmc_bert_config cfg;
+    size_t n_params;           /* layout check against the params given later */
+    int has_pooler;
+    size_t max_rows, max_seq;
+    float *act, *grad;         /* the two arenas */
+    size_t act_floats, grad_floats;
+    float *emb_in, *emb_mean, *emb_rstd, **x;
+    train_layer *layer;
+    float *pool_in, *pool_out;
+    float *dx, *dx1, *dres, *dqkv, *dbig, *probs, *datt, *dpool;
+    int32_t *ids, *types; /* packed token ids of the latest forward */
+    int *off, *lens;      /* rows + 1 offsets, rows lengths */
+    int n;                /* rows of the latest forward, 0 before */
+    xmc_bert_pooling pooling;
+    int backward_done;
+    int simd; /* AVX2+FMA GELU and softmax kernels */
+};
+
+/* ---- parameters ---------------------------------------------------------------------------------------------- */
+
+/* Tensor table in HF file order; offsets place each layer's q, k, v weights (then biases) side by side. */
+static xmc_err params_layout(const xmc_bert_config *c, int has_pooler, xmc_bert_params *p, xmc_error *err)
+{
+    const int H = c->hidden, F = c->intermediate;
+    int nt = 5 + 16 * c->layers + (has_pooler ? 2 : 0);
+    p->tensor = calloc((size_t)nt, sizeof *p->tensor);
+    if (!p->tensor) return xmc_error_set(err, XMC_ERR_NOMEM, "bert params: out of memory");
+    size_t off = 0;
+    int k = 0;
+#define ADD(nm, r, cc, at)                                                                                          \
+    do {                                                                                                            \
+        xmc_bert_tensor *t_ = &p->tensor[k++];                                                                      \
+        snprintf(t_->name, sizeof t_->name, "%s", nm);                                                              \
+        t_->rows = (r), t_->cols = (cc), t_->offset = (at);                                                         \
+    } while (0)
+    ADD("embeddings.word_embeddings.weight", c->vocab_size, H, off); off += (size_t)c->vocab_size * H;
+    ADD("embeddings.position_embeddings.weight", c->max_positions, H, off); off += (size_t)c->max_positions * H;
+    ADD("embeddings.token_type_embeddings.weight", c->type_vocab, H, off); off += (size_t)c->type_vocab * H;
+    ADD("embeddings.LayerNorm.weight", H, 0, off); off += (size_t)H;
+    ADD("embeddings.LayerNorm.bias", H, 0, off); off += (size_t)H;
+    char name[80];
+    for (int l = 0; l < c->layers; l++) {
+        static const char *const qkv[3] = {"query", "key", "value"};
+        size_t wqkv = off, bqkv = off + (size_t)3 * H * H;
+        for (int j = 0; j < 3; j++) {
+            snprintf(name, sizeof name, "encoder.layer.%d.attention.self.%s.weight", l, qkv[j]);
+            ADD(name, H, H, wqkv + (size_t)j * H * H);
+            snprintf(name, sizeof name, "encoder.layer.%d.attention.self.%s.bias", l, qkv[j]);
+            ADD(name, H, 0, bqkv + (size_t)j * H);
+        }
+        off += (size_t)3 * H * H + (size_t)3 * H;
+        static const struct { const char *suffix; int out, in; } rest[10] = {
+            {"attention.output.dense.weight", 0, 0}, {"attention.output.dense.bias", 0, -1},
+            {"attention.output.LayerNorm.weight", 0, -1}, {"attention.output.LayerNorm.bias", 0, -1},
+            {"intermediate.dense.weight", 1, 0}, {"intermediate.dense.bias", 1, -1},
+            {"output.dense.weight", 0, 1}, {"output.dense.bias", 0, -1},
+            {"output.LayerNorm.weight", 0, -1}, {"output.LayerNorm.bias", 0, -1}};
+        for (int j = 0; j < 10; j++) {
+            int r = rest[j].out ? F : H, cc = rest[j].in < 0 ? 0 : rest[j].in ? F : H;
+            snprintf(name, sizeof name, "encoder.layer.%d.%s", l, rest[j].suffix);
+            ADD(name, r, cc, off);
+            off += (size_t)r * (size_t)(cc ? cc : 1);
+        }
+    }
+    if (has_pooler) {
+        ADD("pooler.dense.weight", H, H, off); off += (size_t)H * H;
+        ADD("pooler.dense.bias", H, 0, off); off += (size_t)H;
+    }
+#undef ADD
+    p->n_tensors = k;
+    p->n = off;
+    p->cfg = *c;
+    p->has_pooler = has_pooler;
+    return XMC_OK;
+}
+
+size_t xmc_bert_tensor_size(const xmc_bert_tensor *t) { return (size_t)t->rows * (size_t)(t->cols ? t->cols : 1); }
+
+void xmc_bert_params_free(xmc_bert_params *p)
+{
+    if (!p) return;
+    free(p->tensor);
+    free(p->mem);
+    free(p);
+}
+
+void xmc_bert_params_zero(xmc_bert_params *p) { memset(p->mem, 0, p->n * sizeof *p->mem); }
+
+const xmc_bert_tensor *xmc_bert_params_find(const xmc_bert_params *p, const char *name)
+{
+    if (!strncmp(name, "bert.", 5)) name += 5;
+    for (int i = 0; i < p->n_tensors; i++)
+        if (!strcmp(p->tensor[i].name, name)) return &p->tensor[i];
+    return NULL;
+}
+
+static xmc_err params_alloc(const xmc_bert_config *c, int has_pooler, xmc_bert_params **out, xmc_error *err)
+{
+    xmc_bert_params *p = calloc(1, sizeof *p);
+    if (!p) return xmc_error_set(err, XMC_ERR_NOMEM, "bert params: out of memory");
+    xmc_err rc = params_layout(c, has_pooler, p, err);
+    if (!rc && !(p->mem = calloc(p->n, sizeof *p->mem)))
+        rc = xmc_error_set(err, XMC_ERR_NOMEM, "bert params: out of memory for %zu floats", p->n);
+    if (rc) {
+        xmc_bert_params_free(p);
+        return rc;
+    }
+    *out = p;
+    return XMC_OK;
+}
+
+xmc_err xmc_bert_params_copy(const xmc_bert *bert, xmc_bert_params **out, xmc_error *err)
+{
+    xmc_bert_params *p;
+    xmc_err rc = params_alloc(&bert->cfg, bert->pool_w != NULL, &p, err);
+    if (rc) return rc;
+    for (int i = 0; i < p->n_tensors; i++) {
+        const xmc_bert_tensor *t = &p->tensor[i];
+        const float *src;
+        if ((rc = get_tensor(bert, t->name, t->rows, t->cols, &src, err))) {
+            xmc_bert_params_free(p);
+            return rc;
+        }
+        memcpy(p->mem + t->offset, src, xmc_bert_tensor_size(t) * sizeof(float));
+    }
+    *out = p;
+    return XMC_OK;
+}
+
+xmc_err xmc_bert_params_zeros_like(const xmc_bert_params *params, xmc_bert_params **out, xmc_error *err)
+{
+    return params_alloc(&params->cfg, params->has_pooler, out, err);
+}
+
+/* Pointers into one arena, per layer, in the order of params_layout. */
+typedef struct param_layer {
+    float *wqkv, *bqkv, *wo, *bo, *ln1_w, *ln1_b, *wi, *bi, *w2, *b2, *ln2_w, *ln2_b;
+} param_layer;
+
+typedef struct param_view {
+    float *word, *pos, *type, *ln_w, *ln_b, *pool_w, *pool_b;
+} param_view;
+
+static param_view view_of(const xmc_bert_params *p)
+{
+    float *m = p->mem;
+    param_view v = {m + p->tensor[0].offset, m + p->tensor[1].offset, m + p->tensor[2].offset,
+                    m + p->tensor[3].offset, m + p->tensor[4].offset, NULL, NULL};
+    if (p->has_pooler) {
+        v.pool_w = m + p->tensor[p->n_tensors - 2].offset;
+        v.pool_b = m + p->tensor[p->n_tensors - 1].offset;
+    }
+    return v;
+}
+
+static param_layer layer_of(const xmc_bert_params *p, int l)
+{
+    const xmc_bert_tensor *t = p->tensor + 5 + 16 * l;
+    float *m = p->mem;
+    /* t[0] query weight (start of wqkv), t[1] query bias (start of bqkv), t[6..15] the rest in order */
+    param_layer L = {m + t[0].offset, m + t[1].offset, m + t[6].offset, m + t[7].offset, m + t[8].offset,
+                     m + t[9].offset, m + t[10].offset, m + t[11].offset, m + t[12].offset, m + t[13].offset,
+                     m + t[14].offset, m + t[15].offset};
+    return L;
+}
+
+/* ---- workspace ----------------------------------------------------------------------------------------------- */
+
+void xmc_bert_train_free(xmc_bert_train *tr)
+{
+    if (!tr) return;
+    free(tr->act);
+    free(tr->grad);
+    free(tr->x);
+    free(tr->layer);
+    free(tr->ids);
+    free(tr->types);
+    free(tr->off);
+    free(tr->lens);
+    free(tr);
+}
+
+xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_seq, xmc_bert_train **out,
+                           xmc_error *err)
+{
+    const xmc_bert_config *c = &params->cfg;
+    if (max_rows < 1 || max_seq < 1 || max_seq > c->max_positions)
+        return xmc_error_set(err, XMC_ERR_ARG, "bert train: %d rows of %d tokens (model takes 1..%d tokens)",
+                             max_rows, max_seq, c->max_positions);
+    const size_t H = (size_t)c->hidden, F = (size_t)c->intermediate, NL = (size_t)c->layers;
+    const size_t R = (size_t)max_rows, S = (size_t)max_seq, Tm = R * S;
+    if (Tm > (size_t)INT32_MAX / (3 * H + F))
+        return xmc_error_set(err, XMC_ERR_RANGE, "bert train: %d x %d tokens is too large", max_rows, max_seq);
+    xmc_bert_train *tr = calloc(1, sizeof *tr);
+    if (!tr) return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory");
+    tr->cfg = *c;
+    tr->n_params = params->n;
+    tr->has_pooler = params->has_pooler;
+    tr->max_rows = R, tr->max_seq = S;
+    tr->act_floats = Tm * H + 2 * Tm + (NL + 1) * Tm * H + NL * (Tm * 3 * H + 3 * Tm * H + 4 * Tm + Tm * F + Tm * H) +
+                     2 * R * H;
+    tr->grad_floats = 3 * Tm * H + Tm * 3 * H + Tm * F + 2 * S * S + R * H;
+    tr->act = malloc(tr->act_floats * sizeof(float));
+    tr->grad = malloc(tr->grad_floats * sizeof(float));
+    tr->x = calloc(NL + 1, sizeof *tr->x);
+    tr->layer = calloc(NL, sizeof *tr->layer);
+    tr->ids = malloc(Tm * sizeof *tr->ids);
+    tr->types = malloc(Tm * sizeof *tr->types);
+    tr->off = malloc((R + 1) * sizeof *tr->off);
+    tr->lens = malloc(R * sizeof *tr->lens);
+    if (!tr->act || !tr->grad || !tr->x || !tr->layer || !tr->ids || !tr->types || !tr->off || !tr->lens) {
+        size_t bytes = (tr->act_floats + tr->grad_floats) * sizeof(float);
+        xmc_bert_train_free(tr);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %zu bytes (%d x %d tokens)", bytes,
+                             max_rows, max_seq);
+    }
+    float *a = tr->act;
+#define TAKE(ptr, count) (ptr = a, a += (count))
+    TAKE(tr->emb_in, Tm * H);
+    TAKE(tr->emb_mean, Tm);
+    TAKE(tr->emb_rstd, Tm);
+    for (size_t l = 0; l <= NL; l++) TAKE(tr->x[l], Tm * H);
+    for (size_t l = 0; l < NL; l++) {
+        train_layer *L = &tr->layer[l];
+        TAKE(L->qkv, Tm * 3 * H);
+        TAKE(L->ctx, Tm * H);
+        TAKE(L->res1, Tm * H);
+        TAKE(L->mean1, Tm);
+        TAKE(L->rstd1, Tm);
+        TAKE(L->x1, Tm * H);
+        TAKE(L->pre, Tm * F);
+        TAKE(L->res2, Tm * H);
+        TAKE(L->mean2, Tm);
+        TAKE(L->rstd2, Tm);
+    }
+    TAKE(tr->pool_in, R * H);
+    TAKE(tr->pool_out, R * H);
+    a = tr->grad;
+    TAKE(tr->dx, Tm * H);
+    TAKE(tr->dx1, Tm * H);
+    TAKE(tr->dres, Tm * H);
+    TAKE(tr->dqkv, Tm * 3 * H);
+    TAKE(tr->dbig, Tm * F);
+    TAKE(tr->probs, S * S);
+    TAKE(tr->datt, S * S);
+    TAKE(tr->dpool, R * H);
+#undef TAKE
+    xmc_bert_train_use_simd(tr, 1);
+    *out = tr;
+    return XMC_OK;
+}
+
+int xmc_bert_train_use_simd(xmc_bert_train *tr, int on)
+{
+    tr->simd = 0;
+#ifdef BERT_X86
+    tr->simd = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    (void)on;
+    return tr->simd;
+}
+
+void xmc_bert_train_bytes(const xmc_bert_train *tr, size_t *activations, size_t *gradients)
+{
+    if (activations) *activations = tr->act_floats * sizeof(float);
+    if (gradients) *gradients = tr->grad_floats * sizeof(float);
+}
+
+const float *xmc_bert_train_hidden(const xmc_bert_train *tr, int r)
+{
+    if (r < 0 || r >= tr->n) return NULL;
+    return tr->x[tr->cfg.layers] + (size_t)tr->off[r] * (size_t)tr->cfg.hidden;
+}
+
+const float *xmc_bert_train_d_hidden(const xmc_bert_train *tr, int r)
+{
+    if (r < 0 || r >= tr->n || !tr->backward_done) return NULL;
+    return tr->dx + (size_t)tr->off[r] * (size_t)tr->cfg.hidden;
+}
+
+/* ---- LayerNorm ----------------------------------------------------------------------------------------------- */
+
+/* out = LN(in) over rows of n, keeping mean and 1/std per row (sums in double: the reference is float64). */
+static void ln_forward(const float *in, float *out, float *mean, float *rstd, const float *w, const float *b,
+                       int rows, int n, float eps)
+{
+    for (int r = 0; r < rows; r++, in += n, out += n) {
+        double s = 0, v = 0;
+        for (int i = 0; i < n; i++) s += in[i];
+        double mu = s / n;
+        for (int i = 0; i < n; i++) v += (in[i] - mu) * (in[i] - mu);
+        float rs = (float)(1.0 / sqrt(v / n + eps));
+        mean[r] = (float)mu, rstd[r] = rs;
+        for (int i = 0; i < n; i++) out[i] = (in[i] - (float)mu) * rs * w[i] + b[i];
+    }
+}
+
+/* din = dLN(dout) (overwritten); dw += dout * xhat, db += dout. */
+static void ln_backward(const float *dout, const float *in, const float *mean, const float *rstd, const float *w,
+                        float *din, float *dw, float *db, int rows, int n)
+{
+    for (int r = 0; r < rows; r++, dout += n, in += n, din += n) {
+        double mdn = 0, mdnx = 0;
+        for (int i = 0; i < n; i++) {
+            float xhat = (in[i] - mean[r]) * rstd[r], dn = dout[i] * w[i];
+            mdn += dn, mdnx += (double)dn * xhat;
+            dw[i] += dout[i] * xhat;
+            db[i] += dout[i];
+        }
+        float a = (float)(mdn / n), bb = (float)(mdnx / n);
+        for (int i = 0; i < n; i++) {
+            float xhat = (in[i] - mean[r]) * rstd[r];
+            din[i] = rstd[r] * (dout[i] * w[i] - a - xhat * bb);
+        }
+    }
+}
+
+/* ---- linear layers: y = x W^T + b; dx (+)= dy W, dW += dy^T x, db += colsum(dy) -------------------------------- */
+
+static void linear_forward(const float *x, int rows, int in, const float *w, const float *b, int out, float *y)
+{
+    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, (size_t)out * sizeof *y);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
+}
+
+/* accumulate: dx += (1) or dx = (0) */
+static void linear_backward(const float *dy, const float *x, int rows, int in, const float *w, int out, float *dx,
+                            int accumulate, float *dw, float *db)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, dy, out, w, in,
+                accumulate ? 1.0f : 0.0f, dx, in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, rows, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < out; j++) db[j] += dy[(size_t)r * out + j];
+}
+
+/* ---- GELU ---------------------------------------------------------------------------------------------------- */
+
+static float act_grad(float v, xmc_bert_act act)
+{
+    switch (act) {
+    case XMC_BERT_GELU:
+        return 0.5f * (1.0f + erff(v * 0.70710678118654752f)) + v * expf(-0.5f * v * v) * 0.39894228040143268f;
+    case XMC_BERT_GELU_TANH: {
+        const float k = 0.79788456080286536f;
+        float u = k * (v + 0.044715f * v * v * v), t = tanhf(u);
+        return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * v * v);
+    }
+    case XMC_BERT_RELU: return v > 0 ? 1.0f : 0.0f;
+    }
+    return 1.0f;
+}
+
+#ifdef BERT_X86
+/* erf(z) as in gelu8 (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7) */
+SIMD static inline __m256 erf8(__m256 z)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 a = _mm256_andnot_ps(sign, z);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp8(_mm256_mul_ps(_mm256_xor_ps(a, sign), a));
+    return _mm256_or_ps(_mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f)), _mm256_and_ps(sign, z));
+}
+
+SIMD static void gelu_forward_simd(const float *pre, float *out, size_t n)
+{
+    size_t n8 = n & ~(size_t)7;
+    for (size_t i = 0; i < n8; i += 8) _mm256_storeu_ps(out + i, gelu8(_mm256_loadu_ps(pre + i)));
+    for (size_t i = n8; i < n; i++) out[i] = gelu_scalar(pre[i], XMC_BERT_GELU);
+}
+
+/* d *= gelu'(v) = Phi(v) + v phi(v) */
+SIMD static void gelu_backward_simd(const float *pre, float *d, size_t n)
+{
+    size_t n8 = n & ~(size_t)7;
+    for (size_t i = 0; i < n8; i += 8) {
+        __m256 v = _mm256_loadu_ps(pre + i);
+        __m256 cdf = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f))),
+                                     _mm256_set1_ps(0.5f));
+        __m256 pdf = _mm256_mul_ps(exp8(_mm256_mul_ps(_mm256_set1_ps(-0.5f), _mm256_mul_ps(v, v))),
+                                   _mm256_set1_ps(0.39894228040143268f));
+        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), _mm256_fmadd_ps(v, pdf, cdf)));
+    }
+    for (size_t i = n8; i < n; i++) d[i] *= act_grad(pre[i], XMC_BERT_GELU);
+}
+#endif
+
+/* out = act(pre) */
+static void act_forward(const float *pre, float *out, size_t n, xmc_bert_act act, int simd)
+{
+#ifdef BERT_X86
+    if (simd && act == XMC_BERT_GELU) {
+        gelu_forward_simd(pre, out, n);
+        return;
+    }
+#endif
+    (void)simd;
+    for (size_t i = 0; i < n; i++) out[i] = gelu_scalar(pre[i], act);
+}
+
+/* d *= act'(pre) */
+static void act_backward(const float *pre, float *d, size_t n, xmc_bert_act act, int simd)
+{
+#ifdef BERT_X86
+    if (simd && act == XMC_BERT_GELU) {
+        gelu_backward_simd(pre, d, n);
+        return;
+    }
+#endif
+    (void)simd;
+    for (size_t i = 0; i < n; i++) d[i] *= act_grad(pre[i], act);
+}
+
+/* ---- attention of one sequence (L tokens at qkv, ld = 3H) ---------------------------------------------------- */
+
+/* A = softmax(scale q k^T) of one head into a (L x L). The backward pass calls it again rather than keeping
+ * every head's probabilities: that would be rows x heads x seq^2 floats per layer (24 MiB of 32 x 128 for
+ * MiniLM, 100 MiB at seq 256), against one more L x L x d product per head (~3 % of the step). */
+static void attention_probs(const float *q, const float *k, int ld, float *a, int L, int d, int simd)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, d, 1.0f / sqrtf((float)d), q, ld, k, ld, 0.0f, a, L);
+    for (int i = 0; i < L; i++) {
+#ifdef BERT_X86
+        if (simd) {
+            softmax_simd(a + (size_t)i * L, L);
+            continue;
+        }
+#endif
+        softmax_scalar(a + (size_t)i * L, L);
+    }
+    (void)simd;
+}
+
+/* a is L x L scratch */
+static void attention_forward(const float *qkv, float *a, float *ctx, int L, int H, int nh, int simd)
+{
+    const int d = H / nh, ld = 3 * H;
+    for (int h = 0; h < nh; h++) {
+        const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
+        attention_probs(q, k, ld, a, L, d, simd);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, d, L, 1.0f, a, L, v, ld, 0.0f, ctx + h * d, H);
+    }
+}
+
+/* ctx_h = A V_h:  dA = dctx_h V_h^T, dV_h = A^T dctx_h;  dS = A o (dA - rowsum(dA o A));
+ * S = scale Q K^T:  dQ = scale dS K, dK = scale dS^T Q.  dqkv is overwritten; a and datt are L x L scratch. */
+static void attention_backward(const float *qkv, float *a, const float *dctx, float *dqkv, float *datt, int L, int H,
+                               int nh, int simd)
+{
+    const int d = H / nh, ld = 3 * H;
+    const float scale = 1.0f / sqrtf((float)d);
+    for (int h = 0; h < nh; h++) {
+        const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
+        attention_probs(q, k, ld, a, L, d, simd);
+        const float *dc = dctx + h * d;
+        float *dq = dqkv + h * d, *dk = dqkv + H + h * d, *dv = dqkv + 2 * H + h * d;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, d, 1.0f, dc, H, v, ld, 0.0f, datt, L);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, d, L, 1.0f, a, L, dc, H, 0.0f, dv, ld);
+        for (int i = 0; i < L; i++) {
+            float *ds = datt + (size_t)i * L;
+            const float *ai = a + (size_t)i * L;
+            double dot = 0;
+            for (int j = 0; j < L; j++) dot += (double)ds[j] * ai[j];
+            for (int j = 0; j < L; j++) ds[j] = ai[j] * (ds[j] - (float)dot);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, d, L, scale, datt, L, k, ld, 0.0f, dq, ld);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, d, L, scale, datt, L, q, ld, 0.0f, dk, ld);
+    }
+}
+
+/* ---- forward / backward of the whole encoder ----------------------------------------------------------------- */
+
+/* Embeddings: x0 = LN(word[id] + position[p] + type[t]) over the packed tokens. */
+static void embed_forward(xmc_bert_train *tr, const param_view *pv)
+{
+    const int H = tr->cfg.hidden, T = tr->off[tr->n];
+    for (int r = 0; r < tr->n; r++)
+        for (int p = 0; p < tr->lens[r]; p++) {
+            int t = tr->off[r] + p;
+            float *e = tr->emb_in + (size_t)t * H;
+            const float *we = pv->word + (size_t)tr->ids[t] * H, *pe = pv->pos + (size_t)p * H,
+                        *te = pv->type + (size_t)tr->types[t] * H;
+            for (int i = 0; i < H; i++) e[i] = we[i] + pe[i] + te[i];
+        }
+    ln_forward(tr->emb_in, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H, tr->cfg.layer_norm_eps);
+}
+
+/* From dL/dx0 in tr->dx1: the LayerNorm, then each token's row of the three tables (only the rows used). */
+static void embed_backward(xmc_bert_train *tr, const param_view *pv, const param_view *gv)
+{
+    const int H = tr->cfg.hidden, T = tr->off[tr->n];
+    ln_backward(tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b, T, H);
+    for (int r = 0; r < tr->n; r++)
+        for (int p = 0; p < tr->lens[r]; p++) {
+            int t = tr->off[r] + p;
+            const float *d = tr->dres + (size_t)t * H;
+            float *gw = gv->word + (size_t)tr->ids[t] * H, *gp = gv->pos + (size_t)p * H,
+                  *gt = gv->type + (size_t)tr->types[t] * H;
+            for (int i = 0; i < H; i++) gw[i] += d[i], gp[i] += d[i], gt[i] += d[i];
+        }
+}
+
+/* Layer l: x[l] -> x[l + 1]. */
+static void layer_forward(xmc_bert_train *tr, const xmc_bert_params *params, int l)
+{
+    const xmc_bert_config *c = &tr->cfg;
+    const int H = c->hidden, F = c->intermediate, T = tr->off[tr->n];
+    const param_layer P = layer_of(params, l);
+    train_layer *L = &tr->layer[l];
+    const float *x = tr->x[l];
+    /* self-attention, residual, LayerNorm */
+    linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
+    for (int r = 0; r < tr->n; r++)
+        attention_forward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, L->ctx + (size_t)tr->off[r] * H, tr->lens[r],
+                          H, c->heads, tr->simd);
+    linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
+    for (size_t i = 0; i < (size_t)T * H; i++) L->res1[i] += x[i];
+    ln_forward(L->res1, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
+    /* feed-forward, residual, LayerNorm; act(pre) lives in the gradient scratch for the moment */
+    linear_forward(L->x1, T, H, P.wi, P.bi, F, L->pre);
+    act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    linear_forward(tr->dbig, T, F, P.w2, P.b2, H, L->res2);
+    for (size_t i = 0; i < (size_t)T * H; i++) L->res2[i] += L->x1[i];
+    ln_forward(L->res2, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H, c->layer_norm_eps);
+}
+
+/* dL/dx[l + 1] in tr->dx1 -> dL/dx[l] in tr->dx1, adding the layer's parameter gradients into grads. */
+static void layer_backward(xmc_bert_train *tr, const xmc_bert_params *params, xmc_bert_params *grads, int l)
+{
+    const xmc_bert_config *c = &tr->cfg;
+    const int H = c->hidden, F = c->intermediate, T = tr->off[tr->n];
+    const param_layer P = layer_of(params, l), G = layer_of(grads, l);
+    const train_layer *L = &tr->layer[l];
+    float *dcur = tr->dx1;
+    /* x_out = LN2(res2), res2 = x1 + act(x1 Wi^T + bi) W2^T + b2 */
+    ln_backward(dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
+    act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, tr->dres, H, tr->dbig, F, 1.0f, G.w2, F);
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < H; j++) G.b2[j] += tr->dres[(size_t)t * H + j];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, tr->dres, H, P.w2, F, 0.0f, tr->dbig, F);
+    act_backward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    /* d x1 = dres2 (residual) + dpre Wi */
+    memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
+    linear_backward(tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
+    /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
+    ln_backward(dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
+    float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
+    linear_backward(tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
+    for (int r = 0; r < tr->n; r++)
+        attention_backward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, dctx + (size_t)tr->off[r] * H,
+                           tr->dqkv + (size_t)tr->off[r] * 3 * H, tr->datt, tr->lens[r], H, c->heads, tr->simd);
+    /* d x = dres1 (residual) + dqkv Wqkv */
+    memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
+    linear_backward(tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
+}
+
+/* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
+static void pool_forward(xmc_bert_train *tr, const param_view *pv, float *pooled)
+{
+    const int H = tr->cfg.hidden, n = tr->n;
+    const float *hid = tr->x[tr->cfg.layers];
+    for (int r = 0; r < n; r++) {
+        const float *h = hid + (size_t)tr->off[r] * H;
+        float *o = pooled + (size_t)r * H;
+        if (tr->pooling == XMC_BERT_POOL_MEAN) {
+            for (int i = 0; i < H; i++) {
+                double s = 0;
+                for (int t = 0; t < tr->lens[r]; t++) s += h[(size_t)t * H + i];
+                o[i] = (float)(s / tr->lens[r]);
+            }
+        } else {
+            memcpy(tr->pool_in + (size_t)r * H, h, (size_t)H * sizeof *h);
+            memcpy(o, h, (size_t)H * sizeof *h);
+        }
+    }
+    if (tr->pooling == XMC_BERT_POOL_POOLER) {
+        linear_forward(tr->pool_in, n, H, pv->pool_w, pv->pool_b, H, tr->pool_out);
+        for (size_t i = 0; i < (size_t)n * H; i++) pooled[i] = tr->pool_out[i] = tanhf(tr->pool_out[i]);
+    }
+}
+
+/* dL/dpooled -> dL/dhidden in tr->dx (0 on tokens the pooling does not read), pooler gradients into gv. */
+static void pool_backward(xmc_bert_train *tr, const param_view *pv, const param_view *gv, const float *d_pooled)
+{
+    const int H = tr->cfg.hidden, n = tr->n;
+    float *dx = tr->dx;
+    memset(dx, 0, (size_t)tr->off[n] * H * sizeof *dx);
+    const float *dp = d_pooled;
+    if (tr->pooling == XMC_BERT_POOL_POOLER) {
+        /* pooled = tanh(pre): dpre = dpooled (1 - pooled^2); then the dense layer */
+        for (size_t i = 0; i < (size_t)n * H; i++) tr->dpool[i] = d_pooled[i] * (1.0f - tr->pool_out[i] * tr->pool_out[i]);
+        linear_backward(tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
+        dp = tr->dres;
+    }
+    for (int r = 0; r < n; r++) {
+        float *d = dx + (size_t)tr->off[r] * H;
+        const float *g = dp + (size_t)r * H;
+        if (tr->pooling == XMC_BERT_POOL_MEAN) {
+            float inv = 1.0f / (float)tr->lens[r];
+            for (int t = 0; t < tr->lens[r]; t++)
+                for (int i = 0; i < H; i++) d[(size_t)t * H + i] = g[i] * inv;
+        } else
+            memcpy(d, g, (size_t)H * sizeof *d);
+    }
+}
+
+xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *tr, const int32_t *ids,
+                               const int32_t *type_ids, int stride, const int *lens, int n,
+                               xmc_bert_pooling pooling, float *pooled, xmc_error *err)
+{
+    const xmc_bert_config *c = &params->cfg;
+    if (params->n != tr->n_params || params->has_pooler != tr->has_pooler)
+        return xmc_error_set(err, XMC_ERR_ARG, "bert train: workspace made for another model");
+    if (n < 1 || !ids || !lens || !pooled) return xmc_error_set(err, XMC_ERR_ARG, "bert train: empty batch");
+    if (pooling == XMC_BERT_POOL_POOLER && !params->has_pooler)
+        return xmc_error_set(err, XMC_ERR_ARG, "bert train: pooler pooling but the model has no pooler.dense weights");
+    if (pooling != XMC_BERT_POOL_CLS && pooling != XMC_BERT_POOL_MEAN && pooling != XMC_BERT_POOL_POOLER)
+        return xmc_error_set(err, XMC_ERR_ARG, "bert train: unknown pooling %d", (int)pooling);
+    if ((size_t)n > tr->max_rows)
+        return xmc_error_set(err, XMC_ERR_RANGE, "bert train: %d rows, workspace holds %zu", n, tr->max_rows);
+    for (int r = 0; r < n; r++) {
+        if (lens[r] < 1 || (size_t)lens[r] > tr->max_seq || lens[r] > stride)
+            return xmc_error_set(err, XMC_ERR_RANGE, "bert train: row %d has %d tokens (workspace 1..%zu, stride %d)",
+                                 r, lens[r], tr->max_seq, stride);
+        for (int p = 0; p < lens[r]; p++) {
+            int32_t id = ids[(size_t)r * stride + p], tt = type_ids ? type_ids[(size_t)r * stride + p] : 0;
+            if (id < 0 || id >= c->vocab_size || tt < 0 || tt >= c->type_vocab)
+                return xmc_error_set(err, XMC_ERR_RANGE, "bert train: row %d token %d: id %d / type %d outside the model",
+                                     r, p, id, tt);
+        }
+    }
+    tr->n = 0;
+    tr->backward_done = 0;
+    tr->off[0] = 0;
+    for (int r = 0; r < n; r++) {
+        tr->lens[r] = lens[r];
+        tr->off[r + 1] = tr->off[r] + lens[r];
+        for (int p = 0; p < lens[r]; p++) {
+            tr->ids[tr->off[r] + p] = ids[(size_t)r * stride + p];
+            tr->types[tr->off[r] + p] = type_ids ? type_ids[(size_t)r * stride + p] : 0;
+        }
+    }
+    tr->n = n;
+    tr->pooling = pooling;
+    const param_view pv = view_of(params);
+    embed_forward(tr, &pv);
+    for (int l = 0; l < c->layers; l++) layer_forward(tr, params, l);
+    pool_forward(tr, &pv, pooled);
+    return XMC_OK;
+}
+
+xmc_err xmc_bert_train_backward(const xmc_bert_params *params, xmc_bert_train *tr, const float *d_pooled,
+                                xmc_bert_params *grads, xmc_error *err)
+{
+    if (params->n != tr->n_params || grads->n != params->n || grads->has_pooler != params->has_pooler)
+        return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: parameters, gradients and workspace differ");
+    if (tr->n < 1 || !d_pooled) return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: no forward pass to go back through");
+    const param_view pv = view_of(params), gv = view_of(grads);
+    pool_backward(tr, &pv, &gv, d_pooled);
+    /* tr->dx keeps dL/dhidden (xmc_bert_train_d_hidden); the layers pass their gradient on in tr->dx1 */
+    memcpy(tr->dx1, tr->dx, (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden * sizeof *tr->dx);
+    for (int l = tr->cfg.layers - 1; l >= 0; l--) layer_backward(tr, params, grads, l);
+    embed_backward(tr, &pv, &gv);
+    tr->backward_done = 1;
+    return XMC_OK;
+}

@@ -82,4 +82,77 @@ xmc_err xmc_bert_embed(const xmc_bert *bert, xmc_bert_workspace *ws, const xmc_w
 /* "cls", "mean", "pooler" -> pooling; XMC_ERR_ARG otherwise. */
 xmc_err xmc_bert_pooling_parse(const char *name, xmc_bert_pooling *pooling, xmc_error *err);
 
+/* ---- training: trainable parameters, a forward pass that keeps its activations, the backward pass ------------
+ *
+ * Parameters (xmc_bert_params) are an owned copy of every tensor in one arena of floats, llm.c style; a gradient
+ * arena is a second xmc_bert_params of the same layout (xmc_bert_params_zeros_like), so an optimiser walks both
+ * as one flat array. tensor[] names each tensor with its HF name and shape, in HF file order (embeddings, then
+ * per layer query, key, value, attention output, LayerNorm, intermediate, output, LayerNorm; the pooler last
+ * when the model has it); inside the arena a layer's query, key and value weights sit side by side so that one
+ * sgemm computes all three, as in the forward above.
+ *
+ * A training workspace (xmc_bert_train) holds two arenas sized once from max_rows x max_seq: the activations
+ * the backward pass needs, and the gradients of those activations. Nothing is allocated after
+ * xmc_bert_train_new; a batch with more rows or longer sequences fails with XMC_ERR_RANGE. Sequences are
+ * packed as in xmc_bert_forward, which is what an additive padding mask computes: padded positions are not
+ * stored, and their gradients are zero. Dropout is not applied (the reference checks are dropout-free).
+ *
+ * xmc_bert_train_backward adds (+=) into the gradient arena, so several batches can accumulate; clear it
+ * with xmc_bert_params_zero. Threads as in the forward: cblas_sgemm (OpenBLAS's pool) for every product,
+ * the elementwise passes in the calling thread. */
+
+typedef struct xmc_bert_tensor {
+    char name[80];  /* HF name without a "bert." prefix */
+    size_t offset;  /* in floats from mem */
+    int rows, cols; /* cols 0: a vector of rows */
+} xmc_bert_tensor;
+
+typedef struct xmc_bert_params {
+    xmc_bert_config cfg;
+    int has_pooler;
+    int n_tensors;
+    xmc_bert_tensor *tensor;
+    size_t n;   /* floats in mem */
+    float *mem; /* the arena */
+} xmc_bert_params;
+
+typedef struct xmc_bert_train xmc_bert_train;
+
+/* An owned copy of bert's weights. Fails with XMC_ERR_NOMEM; *out untouched. */
+xmc_err xmc_bert_params_copy(const xmc_bert *bert, xmc_bert_params **out, xmc_error *err);
+/* A zeroed arena of params's layout (a gradient). Fails with XMC_ERR_NOMEM; *out untouched. */
+xmc_err xmc_bert_params_zeros_like(const xmc_bert_params *params, xmc_bert_params **out, xmc_error *err);
+void xmc_bert_params_zero(xmc_bert_params *params);
+void xmc_bert_params_free(xmc_bert_params *params);
+/* The tensor of that HF name ("bert." prefix allowed), or NULL. */
+const xmc_bert_tensor *xmc_bert_params_find(const xmc_bert_params *params, const char *name);
+/* Floats in the tensor. */
+size_t xmc_bert_tensor_size(const xmc_bert_tensor *tensor);
+
+/* A workspace for batches of up to max_rows sequences of up to max_seq tokens, for params's model. Fails with
+ * XMC_ERR_ARG (sizes), XMC_ERR_RANGE (too many tokens for int sgemm sizes) or XMC_ERR_NOMEM (the message gives
+ * the bytes asked for); *out untouched. */
+xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_seq, xmc_bert_train **out,
+                           xmc_error *err);
+void xmc_bert_train_free(xmc_bert_train *train);
+/* As xmc_bert_use_simd, for the training kernels (GELU, its derivative, softmax); on by default where the CPU
+ * has AVX2+FMA. Returns the setting now in force. */
+int xmc_bert_train_use_simd(xmc_bert_train *train, int on);
+/* Bytes of the two arenas: activations and activation gradients. */
+void xmc_bert_train_bytes(const xmc_bert_train *train, size_t *activations, size_t *gradients);
+/* Forward of n sequences as xmc_bert_forward, keeping the activations, then pools them into pooled (n x
+ * hidden, not normalised). Fails with XMC_ERR_ARG (another model's workspace, empty batch, pooler without
+ * pooler weights) or XMC_ERR_RANGE (an id or length outside the model or the workspace). */
+xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *train, const int32_t *ids,
+                               const int32_t *type_ids, int stride, const int *lens, int n,
+                               xmc_bert_pooling pooling, float *pooled, xmc_error *err);
+/* Backward of the latest forward: d_pooled (n x hidden) is dL/dpooled; adds dL/dparameter into grads (of
+ * params's layout). Fails with XMC_ERR_ARG (no forward, another layout). */
+xmc_err xmc_bert_train_backward(const xmc_bert_params *params, xmc_bert_train *train, const float *d_pooled,
+                                xmc_bert_params *grads, xmc_error *err);
+/* Last hidden state of row r of the latest forward (lens[r] x hidden) and its gradient after a backward,
+ * owned by train; NULL when r is out of range. */
+const float *xmc_bert_train_hidden(const xmc_bert_train *train, int r);
+const float *xmc_bert_train_d_hidden(const xmc_bert_train *train, int r);
+
 #endif

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bert_train.sh: the encoder's training step: the full reference check, arena sizes and a first speed figure.
+#
+# 1. The full reference set ($DATA/bert-train-refs on $DATA/bert-random-l2: PyTorch's loss, the gradient of every
+#    tensor and the parameters after one AdamW and one PECOS-style step, four variants) through the same checks as
+#    `make test`'s tests/test_bert_train.c, which runs them on its small committed set; skipped, and said so, when
+#    the data is not there.
+# 2. Unless BENCH_TRAIN_SPEED=0: one training step (forward + backward + AdamW, mean pooling) of a random
+#    MiniLM-L6-H384-shaped BERT (bench/bert_torch.py gen) at batch 32 x seq 32 and 32 x 128, C beside PyTorch on the
+#    same ids, the same BLAS (OpenBLAS, THREADS threads, default 2) and 1 torch intra-op thread, with peak RSS and
+#    the C arenas. Measuring only: no goal is checked here.
+# Usage: bash bench/bert_train.sh   (BUILD, DATA, THREADS, BENCH_MIN_TIME seconds per point, default 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+DATA=${DATA:-../shared/data}
+THREADS=${THREADS:-2}
+PY=/usr/bin/python3
+
+echo "### Encoder training step (backward pass, XMC head loss, AdamW)"
+echo
+make -s BUILD="$BUILD" "$BUILD/tests/test_bert_train"
+if [ -f "$DATA/bert-train-refs/grads_cls.safetensors" ] && [ -f "$DATA/bert-random-l2/model.safetensors" ]; then
+    echo "Reference check on $DATA/bert-train-refs (bert-random-l2, float32 C vs PyTorch float64, README tolerances):"
+    if out=$(XMC_TRAIN_REFS="$DATA/bert-train-refs" XMC_TRAIN_MODEL="$DATA/bert-random-l2" \
+             OPENBLAS_NUM_THREADS=$THREADS "$BUILD/tests/test_bert_train" 2>&1); then status=passed; else status=FAILED; fi
+    printf '%s\n' "$out" | grep -E '^  [a-zA-Z]' | grep -v MiniLM || true
+    echo "reference check: $status ($(printf '%s\n' "$out" | sed -n 's/^XMC-SUITE-RESULT \([0-9]*\) \([0-9]*\)/\1 checks passed, \2 failed/p'))"
+else
+    echo "Reference check skipped: $DATA/bert-train-refs or $DATA/bert-random-l2 is not there (make test still checks the small set)."
+fi
+
+[ "${BENCH_TRAIN_SPEED:-1}" = 1 ] || exit 0
+echo
+CFLAGS_MK=$(make -s BUILD="$BUILD" --eval 'print-cflags: ; @echo "$(CFLAGS)"' print-cflags)
+LIBS_MK=$(make -s BUILD="$BUILD" --eval 'print-libs: ; @echo "$(LDFLAGS) $(LDLIBS)"' print-libs)
+# shellcheck disable=SC2086
+cc $CFLAGS_MK -o "$BUILD/bert_train_bench" bench/bert_train_bench.c "$BUILD/libxmc.a" $LIBS_MK
+tmp=$(mktemp -d /tmp/xmc-bert-train-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export XMC_TOOLS="$PWD/tests/tools" # bert_ref.py for bert_torch.py
+$PY bench/bert_torch.py gen "$tmp"
+echo "Training step speed: random MiniLM-L6-H384 shape (6 layers, hidden 384, 12 heads, FFN 1536, vocab 30522);"
+echo "OpenBLAS threads $THREADS in both, torch intra-op threads 1; step = forward + mean pooling + backward + AdamW."
+# Rounds alternate C and PyTorch and the best of each point is kept (as bert_bench.sh): the 2 cores are shared,
+# and a busy neighbour during one run should not decide the comparison.
+ROUNDS=${ROUNDS:-3}
+have_torch=1
+$PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "python3-torch is not installed: PyTorch column empty"; }
+for r in $(seq 1 "$ROUNDS"); do
+    OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bert_train_bench" "$tmp" "$tmp/c.$r"
+    [ $have_torch = 1 ] && OPENBLAS_NUM_THREADS=$THREADS TORCH_THREADS=1 $PY bench/bert_train_torch.py "$tmp" "$tmp/torch.$r"
+    echo "round $r: load average $(cut -d' ' -f1 /proc/loadavg)"
+done
+best() { # per point: the line with the highest tokens/s; rss and arenas: the highest
+    cat "$@" | awk '$1 == "rss_kb" { if ($2 > rss) rss = $2; next } $1 == "arena_bytes" { arena = $0; next }
+      { k = $1 " " $2; if (!(k in tok) || $3 > tok[k]) { tok[k] = $3; line[k] = $0 } if (!(k in order)) { order[k] = ++n; key[n] = k } }
+      END { for (i = 1; i <= n; i++) print line[key[i]]; if (arena != "") print arena; print "rss_kb", rss }'
+}
+best "$tmp"/c.[0-9]* > "$tmp/c.txt"
+if [ $have_torch = 1 ]; then best "$tmp"/torch.[0-9]* > "$tmp/torch.txt"; else : > "$tmp/torch.txt"; fi
+printf '%-5s %-5s | %12s %8s %8s %8s | %12s | %7s\n' seq batch "C tokens/s" "fwd s" "bwd s" "adam s" "torch tok/s" "C/torch"
+paste -d' ' <(grep -E '^[0-9]' "$tmp/c.txt") <(grep -E '^[0-9]' "$tmp/torch.txt" || true) |
+    awk '{ t = NF >= 9 ? $9 : 0; printf "%-5d %-5d | %12.0f %8.3f %8.3f %8.3f | %12.0f | %s\n", $1, $2, $3, $4, $5, $6, t, (t > 0 ? sprintf("%.2fx", $3 / t) : "-") }'
+awk '$1 == "arena_bytes" { printf "C arenas (batch 32 x 128): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, activations %.1f MiB, activation gradients %.1f MiB\n", $2/1048576, $3/1048576, $4/1048576, $5/1048576, $6/1048576 }' "$tmp/c.txt"
+echo "best of $ROUNDS rounds per point (BENCH_MIN_TIME ${BENCH_MIN_TIME:-2} s each); fwd/bwd/adam: seconds per step of that round"
+echo "peak RSS: C $(awk '/rss_kb/ { printf "%.0f MB", $2 / 1024 }' "$tmp/c.txt"), PyTorch $(awk '/rss_kb/ { printf "%.0f MB", $2 / 1024 }' "$tmp/torch.txt")"

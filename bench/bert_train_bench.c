@@ -1,0 +1,107 @@
+/* bert_train_bench.c: the C side of bench/bert_train.sh: times one training step of the encoder per (seq, batch).
+ *
+ * usage: bert_train_bench DIR OUT. DIR as made by bert_torch.py gen (config.json, model.safetensors, ids.bin: 32 x
+ * 128 int32 ids). A step = xmc_bert_train_forward (mean pooling) + loss sum(pooled o r) with a fixed r (so that
+ * dL/dpooled = r, the same in the PyTorch run) + xmc_bert_train_backward + an AdamW step (torch form, wd 0.01)
+ * over the whole encoder arena. Each point: one warm-up step, then steps until BENCH_MIN_TIME seconds (default 2)
+ * and at least 2 steps. Writes one "seq batch tokens_per_s fwd_s bwd_s step_s" line per point (the last three:
+ * mean seconds per step), then "arena_bytes params grads adam activations activation_grads" and "rss_kb N".
+ * Threads: OpenBLAS's, from OPENBLAS_NUM_THREADS. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "adamw.h"
+#include "bert.h"
+
+#define MAX_B 32
+#define MAX_T 128
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: bert_train_bench DIR OUT\n");
+        return 2;
+    }
+    static const int points[2][2] = {{32, 32}, {128, 32}};
+    const char *min_env = getenv("BENCH_MIN_TIME");
+    const double min_time = min_env ? atof(min_env) : 2.0;
+    xmc_error err = {0};
+    xmc_bert *bert = NULL;
+    xmc_bert_params *params = NULL, *grads = NULL;
+    xmc_bert_train *train = NULL;
+    xmc_adamw *opt = NULL;
+    if (xmc_bert_load(argv[1], &bert, &err) || xmc_bert_params_copy(bert, &params, &err) ||
+        xmc_bert_params_zeros_like(params, &grads, &err) || xmc_bert_train_new(params, MAX_B, MAX_T, &train, &err) ||
+        xmc_adamw_new(params->n, XMC_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &opt, &err)) {
+        fprintf(stderr, "bert_train_bench: %s\n", err.msg);
+        return 1;
+    }
+    xmc_bert_free(bert); /* the parameters are a copy: the mapping is not needed any more */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ids.bin", argv[1]);
+    FILE *f = fopen(path, "rb");
+    int32_t *all = malloc((size_t)MAX_B * MAX_T * sizeof *all), *ids = malloc((size_t)MAX_B * MAX_T * sizeof *ids);
+    if (!f || fread(all, sizeof *all, (size_t)MAX_B * MAX_T, f) != (size_t)MAX_B * MAX_T) {
+        fprintf(stderr, "bert_train_bench: cannot read %s\n", path);
+        return 1;
+    }
+    fclose(f);
+    const int H = params->cfg.hidden;
+    float *pooled = malloc((size_t)MAX_B * H * sizeof *pooled), *r = malloc((size_t)MAX_B * H * sizeof *r);
+    for (int i = 0; i < MAX_B * H; i++) r[i] = (float)((i * 7919) % 2001 - 1000) * 1e-6f; /* same r in bert_train_torch.py */
+    FILE *o = fopen(argv[2], "w");
+    if (!o) { perror(argv[2]); return 1; }
+    for (int pi = 0; pi < 2; pi++) {
+        const int T = points[pi][0], B = points[pi][1];
+        int lens[MAX_B];
+        for (int b = 0; b < B; b++) {
+            memcpy(ids + (size_t)b * T, all + (size_t)b * MAX_T, (size_t)T * sizeof *ids);
+            ids[(size_t)b * T] = 101, ids[(size_t)b * T + T - 1] = 102, lens[b] = T;
+        }
+        double tf = 0, tb = 0, ts = 0, t0 = 0;
+        int n = -1; /* step -1 is the warm-up */
+        for (;;) {
+            if (n == 0) t0 = now(), tf = tb = ts = 0;
+            double a = now();
+            if (xmc_bert_train_forward(params, train, ids, NULL, T, lens, B, XMC_BERT_POOL_MEAN, pooled, &err)) break;
+            double b1 = now();
+            xmc_bert_params_zero(grads);
+            if (xmc_bert_train_backward(params, train, r, grads, &err)) break;
+            double b2 = now();
+            xmc_adamw_next(opt);
+            if (xmc_adamw_update(opt, 0, params->mem, grads->mem, params->n, 1e-4f, 0.01f, &err)) break;
+            double b3 = now();
+            tf += b1 - a, tb += b2 - b1, ts += b3 - b2;
+            n++;
+            if (n >= 2 && now() - t0 >= min_time) break;
+        }
+        if (err.code) { fprintf(stderr, "bert_train_bench: %s\n", err.msg); return 1; }
+        double el = now() - t0;
+        fprintf(o, "%d %d %.1f %.4f %.4f %.4f\n", T, B, n * (double)B * T / el, tf / n, tb / n, ts / n);
+        fflush(o);
+    }
+    size_t act, agrad;
+    xmc_bert_train_bytes(train, &act, &agrad);
+    fprintf(o, "arena_bytes %zu %zu %zu %zu %zu\n", params->n * sizeof(float), grads->n * sizeof(float),
+            2 * opt->n * sizeof(float), act, agrad);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(o, "rss_kb %ld\n", ru.ru_maxrss);
+    fclose(o);
+    xmc_adamw_free(opt);
+    xmc_bert_train_free(train);
+    xmc_bert_params_free(params);
+    xmc_bert_params_free(grads);
+    free(all), free(ids), free(pooled), free(r);
+    return 0;
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""bert_train_torch.py: the PyTorch side of bench/bert_train.sh: one training step of the encoder per (seq, batch).
+
+  bert_train_torch.py DIR OUT    DIR as made by bert_torch.py gen; writes "seq batch tokens_per_s" lines and
+                                 "rss_kb N" to OUT
+
+A step is what bert_train_bench.c times: the forward of bert_torch.Bert (HF BertModel's functional calls, mean
+pooling) with every weight a leaf that requires grad, loss = sum(pooled * r) with the same fixed r, backward,
+torch.optim.AdamW (lr 1e-4, wd 0.01, foreach=False) over the encoder. Threads: OpenBLAS from
+OPENBLAS_NUM_THREADS, torch intra-op threads from TORCH_THREADS. Steps until BENCH_MIN_TIME seconds (default
+2), at least 2, after one warm-up step.
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bert_torch  # noqa: E402
+
+POINTS = [(32, 32), (128, 32)]
+
+
+def main(d, out):
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
+    W, _ = bert_torch.bert_ref.load_safetensors(os.path.join(d, "model.safetensors"))
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    all_ids = np.fromfile(os.path.join(d, "ids.bin"), dtype="<i4").reshape(bert_torch.MAX_B, bert_torch.MAX_T)
+    model = bert_torch.Bert(W, cfg)
+    leaves = [t.requires_grad_(True) for k, t in model.W.items() if not k.startswith("pooler.")]
+    opt = torch.optim.AdamW(leaves, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, foreach=False)
+    H = cfg["hidden_size"]
+    idx = np.arange(bert_torch.MAX_B * H, dtype=np.int64)
+    r_all = torch.from_numpy((((idx * 7919) % 2001 - 1000) * 1e-6).astype(np.float32)).reshape(bert_torch.MAX_B, H)
+    min_time = float(os.environ.get("BENCH_MIN_TIME", "2.0"))
+    lines = []
+    for T, B in POINTS:
+        ids, mask = bert_torch.batch_ids(all_ids, T, B)
+        r = r_all[:B]
+        n, t0 = -1, 0.0
+        while True:
+            if n == 0:
+                t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=False)
+            loss = (model(ids, mask) * r).sum()
+            loss.backward()
+            opt.step()
+            n += 1
+            if n >= 2 and time.perf_counter() - t0 >= min_time:
+                break
+        el = time.perf_counter() - t0
+        lines.append("%d %d %.1f" % (T, B, n * B * T / el))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\nrss_kb %d\n" % rss)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
