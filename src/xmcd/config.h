@@ -41,7 +41,6 @@ typedef struct xmcd_config {
 
     const char *plugin_path;
     const config_setting_t *plugin_cfg; /* plugin.config, may be NULL; not a key of the table */
-    const char *model_repo;             /* plugin.config.model_repo, may be NULL: nothing to poll */
 
     int reload_poll_ms;
     int stats_interval_ms;
