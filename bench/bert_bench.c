@@ -1,4 +1,4 @@
-/* bert_bench.c: the C side of bench/bert_bench.sh: times xmc_bert_forward + mean pooling per (seq, batch).
+/* bert_bench.c: the C side of bench/bert_bench.sh: times xmci_bert_forward + mean pooling per (seq, batch).
  *
  * usage: bert_bench DIR OUT [VOCAB TSV]. Reads DIR (config.json, model.safetensors, ids.bin: 32 x 128 int32 ids from
  * bert_torch.py gen), writes DIR/c_mean.txt (mean-pooled vectors of 4 x 32 tokens, for the cross-check in
@@ -41,8 +41,8 @@ static void make_batch(const int32_t *all, int T, int B, int32_t *ids, int *lens
 static int bench_tokenizer(const char *vocab, const char *tsv, FILE *o)
 {
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
-    if (xmc_wordpiece_load(vocab, &wp, &err)) { fprintf(stderr, "bert_bench: %s\n", err.msg); return 1; }
+    xmci_wordpiece *wp = NULL;
+    if (xmci_wordpiece_load(vocab, &wp, &err)) { fprintf(stderr, "bert_bench: %s\n", err.msg); return 1; }
     FILE *f = fopen(tsv, "r");
     if (!f) { perror(tsv); return 1; }
     size_t n = 0, cap = 0, bytes = 0;
@@ -59,11 +59,11 @@ static int bench_tokenizer(const char *vocab, const char *tsv, FILE *o)
     }
     free(line);
     fclose(f);
-    xmc_wordpiece_batch batch = {0};
+    xmci_wordpiece_batch batch = {0};
     double pieces = 0, t0 = now();
     for (size_t i = 0; i < n; i += 32) {
         int b = n - i < 32 ? (int)(n - i) : 32;
-        if (xmc_wordpiece_encode_batch(wp, (const char *const *)texts + i, NULL, b, 1 << 30, &batch, &err)) {
+        if (xmci_wordpiece_encode_batch(wp, (const char *const *)texts + i, NULL, b, 1 << 30, &batch, &err)) {
             fprintf(stderr, "bert_bench: %s\n", err.msg);
             return 1;
         }
@@ -73,8 +73,8 @@ static int bench_tokenizer(const char *vocab, const char *tsv, FILE *o)
     fprintf(o, "tokenizer %zu %zu %.0f %.4f\n", n, bytes, pieces, el);
     for (size_t i = 0; i < n; i++) free(texts[i]);
     free(texts);
-    xmc_wordpiece_batch_free(&batch);
-    xmc_wordpiece_free(wp);
+    xmci_wordpiece_batch_free(&batch);
+    xmci_wordpiece_free(wp);
     return 0;
 }
 
@@ -91,18 +91,18 @@ int main(int argc, char **argv)
     if (!f || fread(all, sizeof *all, MAX_B * MAX_T, f) != MAX_B * MAX_T) { fprintf(stderr, "bert_bench: cannot read %s\n", path); return 1; }
     fclose(f);
     xmc_error err = {0};
-    xmc_bert *bert = NULL;
-    xmc_bert_workspace *ws = NULL;
-    if (xmc_bert_load(dir, &bert, &err) || xmc_bert_workspace_new(bert, MAX_B, MAX_T, &ws, &err)) {
+    xmci_bert *bert = NULL;
+    xmci_bert_workspace *ws = NULL;
+    if (xmci_bert_load(dir, &bert, &err) || xmci_bert_workspace_new(bert, MAX_B, MAX_T, &ws, &err)) {
         fprintf(stderr, "bert_bench: %s\n", err.msg);
         return 1;
     }
-    const int H = xmc_bert_get_config(bert)->hidden;
+    const int H = xmci_bert_get_config(bert)->hidden;
     float *out = malloc((size_t)MAX_B * H * sizeof *out);
 
     /* cross-check output */
     make_batch(all, 32, 4, ids, lens);
-    if (xmc_bert_forward(bert, ws, ids, NULL, 32, lens, 4, &err) || xmc_bert_pool(bert, ws, XMC_BERT_POOL_MEAN, 0, out, &err)) {
+    if (xmci_bert_forward(bert, ws, ids, NULL, 32, lens, 4, &err) || xmci_bert_pool(bert, ws, XMCI_BERT_POOL_MEAN, 0, out, &err)) {
         fprintf(stderr, "bert_bench: %s\n", err.msg);
         return 1;
     }
@@ -129,8 +129,8 @@ int main(int argc, char **argv)
         double t0 = 0, el = 0;
         for (int it = -1;; it++) { /* pass -1 is the warm-up */
             if (it == 0) t0 = now();
-            if (xmc_bert_forward(bert, ws, ids, NULL, T, lens, B, &err) ||
-                xmc_bert_pool(bert, ws, XMC_BERT_POOL_MEAN, 0, out, &err)) {
+            if (xmci_bert_forward(bert, ws, ids, NULL, T, lens, B, &err) ||
+                xmci_bert_pool(bert, ws, XMCI_BERT_POOL_MEAN, 0, out, &err)) {
                 fprintf(stderr, "bert_bench: %s\n", err.msg);
                 return 1;
             }
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
     fprintf(o, "rss_kb %ld\n", ru.ru_maxrss);
     fclose(o);
     free(out);
-    xmc_bert_workspace_free(ws);
-    xmc_bert_free(bert);
+    xmci_bert_workspace_free(ws);
+    xmci_bert_free(bert);
     return 0;
 }

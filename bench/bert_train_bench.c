@@ -1,8 +1,8 @@
 /* bert_train_bench.c: the C side of bench/bert_train.sh: times one training step of the encoder per (seq, batch).
  *
  * usage: bert_train_bench DIR OUT. DIR as made by bert_torch.py gen (config.json, model.safetensors, ids.bin: 32 x
- * 128 int32 ids). A step = xmc_bert_train_forward (mean pooling) + loss sum(pooled o r) with a fixed r (so that
- * dL/dpooled = r, the same in the PyTorch run) + xmc_bert_train_backward + an AdamW step (torch form, wd 0.01)
+ * 128 int32 ids). A step = xmci_bert_train_forward (mean pooling) + loss sum(pooled o r) with a fixed r (so that
+ * dL/dpooled = r, the same in the PyTorch run) + xmci_bert_train_backward + an AdamW step (torch form, wd 0.01)
  * over the whole encoder arena. Each point: one warm-up step, then steps until BENCH_MIN_TIME seconds (default 2)
  * and at least 2 steps. Writes one "seq batch tokens_per_s fwd_s bwd_s step_s" line per point (the last three:
  * mean seconds per step), then "arena_bytes params grads adam activations activation_grads" and "rss_kb N".
@@ -36,17 +36,17 @@ int main(int argc, char **argv)
     const char *min_env = getenv("BENCH_MIN_TIME");
     const double min_time = min_env ? atof(min_env) : 2.0;
     xmc_error err = {0};
-    xmc_bert *bert = NULL;
-    xmc_bert_params *params = NULL, *grads = NULL;
-    xmc_bert_train *train = NULL;
-    xmc_adamw *opt = NULL;
-    if (xmc_bert_load(argv[1], &bert, &err) || xmc_bert_params_copy(bert, &params, &err) ||
-        xmc_bert_params_zeros_like(params, &grads, &err) || xmc_bert_train_new(params, MAX_B, MAX_T, &train, &err) ||
-        xmc_adamw_new(params->n, XMC_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &opt, &err)) {
+    xmci_bert *bert = NULL;
+    xmci_bert_params *params = NULL, *grads = NULL;
+    xmci_bert_train *train = NULL;
+    xmci_adamw *opt = NULL;
+    if (xmci_bert_load(argv[1], &bert, &err) || xmci_bert_params_copy(bert, &params, &err) ||
+        xmci_bert_params_zeros_like(params, &grads, &err) || xmci_bert_train_new(params, MAX_B, MAX_T, &train, &err) ||
+        xmci_adamw_new(params->n, XMCI_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &opt, &err)) {
         fprintf(stderr, "bert_train_bench: %s\n", err.msg);
         return 1;
     }
-    xmc_bert_free(bert); /* the parameters are a copy: the mapping is not needed any more */
+    xmci_bert_free(bert); /* the parameters are a copy: the mapping is not needed any more */
     char path[4096];
     snprintf(path, sizeof path, "%s/ids.bin", argv[1]);
     FILE *f = fopen(path, "rb");
@@ -73,13 +73,13 @@ int main(int argc, char **argv)
         for (;;) {
             if (n == 0) t0 = now(), tf = tb = ts = 0;
             double a = now();
-            if (xmc_bert_train_forward(params, train, ids, NULL, T, lens, B, XMC_BERT_POOL_MEAN, pooled, &err)) break;
+            if (xmci_bert_train_forward(params, train, ids, NULL, T, lens, B, XMCI_BERT_POOL_MEAN, pooled, &err)) break;
             double b1 = now();
-            xmc_bert_params_zero(grads);
-            if (xmc_bert_train_backward(params, train, r, grads, &err)) break;
+            xmci_bert_params_zero(grads);
+            if (xmci_bert_train_backward(params, train, r, grads, &err)) break;
             double b2 = now();
-            xmc_adamw_next(opt);
-            if (xmc_adamw_update(opt, 0, params->mem, grads->mem, params->n, 1e-4f, 0.01f, &err)) break;
+            xmci_adamw_next(opt);
+            if (xmci_adamw_update(opt, 0, params->mem, grads->mem, params->n, 1e-4f, 0.01f, &err)) break;
             double b3 = now();
             tf += b1 - a, tb += b2 - b1, ts += b3 - b2;
             n++;
@@ -91,17 +91,17 @@ int main(int argc, char **argv)
         fflush(o);
     }
     size_t act, agrad;
-    xmc_bert_train_bytes(train, &act, &agrad);
+    xmci_bert_train_bytes(train, &act, &agrad);
     fprintf(o, "arena_bytes %zu %zu %zu %zu %zu\n", params->n * sizeof(float), grads->n * sizeof(float),
             2 * opt->n * sizeof(float), act, agrad);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(o, "rss_kb %ld\n", ru.ru_maxrss);
     fclose(o);
-    xmc_adamw_free(opt);
-    xmc_bert_train_free(train);
-    xmc_bert_params_free(params);
-    xmc_bert_params_free(grads);
+    xmci_adamw_free(opt);
+    xmci_bert_train_free(train);
+    xmci_bert_params_free(params);
+    xmci_bert_params_free(grads);
     free(all), free(ids), free(pooled), free(r);
     return 0;
 }

@@ -9,7 +9,7 @@
  * Swept: opening a version (TF-IDF, matrix and TF-IDF+encoder models: CURRENT, manifest, arrays, TF-IDF
  * vocabulary, tree and layers, labels, encoder weights and vocabulary, canaries), with and without checksums; a
  * workspace and xmc_classify_batch (which must make no such call at all, as xmc.h promises); the offline batch
- * path (xmc_tfidf_transform_batch then xmc_beam_search_batch, 1 and 2 threads); the data readers (TSV, XC, smat
+ * path (xmci_tfidf_transform_batch then xmci_beam_search_batch, 1 and 2 threads); the data readers (TSV, XC, smat
  * pair; a failed read must leave the dataset zeroed); the stage plugin's create(), process() of a small batch
  * (on a fresh instance, and the first batch after a swap, which rebuilds the workspace; after a fault the next
  * process() must give the unharmed outputs) and load() of v2 while v1 serves: a refused load must leave v1
@@ -78,9 +78,9 @@ static int train_text(const char *dir, const char *version, int shift, int encod
     static const char *noise[] = {"new", "set", "pack", "blue", "red", "large", "small", "pro"};
     char *texts[NDOC];
     size_t lens[NDOC];
-    xmc_csr y;
+    xmci_csr y;
     xmc_error err = {0};
-    if (xmc_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
+    if (xmci_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
     for (int i = 0; i < NDOC; i++) {
         int l = (i * 5) % NLAB;
         char buf[256];
@@ -91,8 +91,8 @@ static int train_text(const char *dir, const char *version, int shift, int encod
         y.data[i] = 1;
         y.indptr[i + 1] = (uint64_t)i + 1;
     }
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
     o.tree.max_leaf_size = 4;
     o.tree.nr_splits = 2;
     o.version = version;
@@ -103,13 +103,13 @@ static int train_text(const char *dir, const char *version, int shift, int encod
     }
     char out[64];
     int rc = 0;
-    if (xmc_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err) ||
-        xmc_train((const char *const *)texts, lens, NULL, &y, NULL, &o, dir, out, sizeof out, NULL, &err)) {
+    if (xmci_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err) ||
+        xmci_train((const char *const *)texts, lens, NULL, &y, NULL, &o, dir, out, sizeof out, NULL, &err)) {
         fprintf(stderr, "train %s/%s: %s\n", dir, version, err.msg);
         rc = -1;
     }
     for (int i = 0; i < NDOC; i++) free(texts[i]);
-    xmc_csr_free(&y);
+    xmci_csr_free(&y);
     return rc;
 }
 
@@ -117,10 +117,10 @@ static int train_text(const char *dir, const char *version, int shift, int encod
 static int train_matrix(const char *dir)
 {
     enum { F = 40 };
-    xmc_csr x, y;
+    xmci_csr x, y;
     xmc_error err = {0};
     float *dense = calloc((size_t)NDOC * F, sizeof *dense);
-    if (!dense || xmc_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
+    if (!dense || xmci_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
     for (int i = 0; i < NDOC; i++) {
         int l = (i * 5) % NLAB;
         dense[i * F + 2 * l] = 1.0f;
@@ -132,20 +132,20 @@ static int train_matrix(const char *dir)
     }
     int rc = -1;
     if (tu_csr_from_dense(&x, NDOC, F, dense) == 0) {
-        xmc_csr_normalize_rows(&x);
-        xmc_train_opts o;
-        xmc_train_opts_default(&o);
+        xmci_csr_normalize_rows(&x);
+        xmci_train_opts o;
+        xmci_train_opts_default(&o);
         o.tree.max_leaf_size = 4;
         o.tree.nr_splits = 2;
         o.version = "m1";
         o.xl.solver.threshold = 0.01f;
         char out[64];
-        rc = xmc_train(NULL, NULL, &x, &y, NULL, &o, dir, out, sizeof out, NULL, &err) ? -1 : 0;
+        rc = xmci_train(NULL, NULL, &x, &y, NULL, &o, dir, out, sizeof out, NULL, &err) ? -1 : 0;
         if (rc) fprintf(stderr, "train %s: %s\n", dir, err.msg);
-        xmc_csr_free(&x);
+        xmci_csr_free(&x);
     }
     free(dense);
-    xmc_csr_free(&y);
+    xmci_csr_free(&y);
     return rc;
 }
 
@@ -368,14 +368,14 @@ static af_outcome op_transform_search(void *vctx, char *msg, size_t size)
     batch_ctx *c = vctx;
     xmc_hit hits[BATCH_N * BATCH_K];
     uint32_t counts[BATCH_N] = {0};
-    xmc_csr x = {0};
+    xmci_csr x = {0};
     xmc_error err = {0};
     af_on();
-    xmc_err rc = xmc_tfidf_transform_batch(c->clf->tfidf, batch_texts, batch_lens, BATCH_N, c->threads, &x, &err);
+    xmc_err rc = xmci_tfidf_transform_batch(c->clf->tfidf, batch_texts, batch_lens, BATCH_N, c->threads, &x, &err);
     if (!rc)
-        rc = xmc_beam_search_batch(&c->clf->xl, &x, 8, BATCH_K, c->clf->xl.post, 0, c->threads, hits, counts, &err);
+        rc = xmci_beam_search_batch(&c->clf->xl, &x, 8, BATCH_K, c->clf->xl.post, 0, c->threads, hits, counts, &err);
     af_off();
-    xmc_csr_free(&x);
+    xmci_csr_free(&x);
     if (rc) return lib_error(rc, &err, msg, size);
     char got[sizeof c->want];
     render_hits(hits, BATCH_K, counts, BATCH_N, got, sizeof got);
@@ -423,10 +423,10 @@ static void test_transform_search_batch(void)
         /* the unharmed result */
         xmc_hit hits[BATCH_N * BATCH_K];
         uint32_t counts[BATCH_N];
-        xmc_csr x;
-        CU_ASSERT_EQUAL_FATAL(xmc_tfidf_transform_batch(c->clf->tfidf, batch_texts, batch_lens, BATCH_N, 1, &x, &err), XMC_OK);
-        CU_ASSERT_EQUAL_FATAL(xmc_beam_search_batch(&c->clf->xl, &x, 8, BATCH_K, c->clf->xl.post, 0, 1, hits, counts, &err), XMC_OK);
-        xmc_csr_free(&x);
+        xmci_csr x;
+        CU_ASSERT_EQUAL_FATAL(xmci_tfidf_transform_batch(c->clf->tfidf, batch_texts, batch_lens, BATCH_N, 1, &x, &err), XMC_OK);
+        CU_ASSERT_EQUAL_FATAL(xmci_beam_search_batch(&c->clf->xl, &x, 8, BATCH_K, c->clf->xl.post, 0, 1, hits, counts, &err), XMC_OK);
+        xmci_csr_free(&x);
         render_hits(hits, BATCH_K, counts, BATCH_N, c->want, sizeof c->want);
     }
     for (c->threads = 1; c->threads <= 2; c->threads++) {
@@ -444,10 +444,10 @@ static void test_transform_search_batch(void)
 
 typedef struct {
     int kind; /* 0 TSV, 1 XC, 2 smat pair */
-    xmc_dataset want;
+    xmci_dataset want;
 } data_ctx;
 
-static int csr_equal(const xmc_csr *a, const xmc_csr *b)
+static int csr_equal(const xmci_csr *a, const xmci_csr *b)
 {
     if (a->rows != b->rows || a->cols != b->cols) return 0;
     if ((!a->indptr) != (!b->indptr)) return 0;
@@ -457,7 +457,7 @@ static int csr_equal(const xmc_csr *a, const xmc_csr *b)
            !memcmp(a->indices, b->indices, nnz * sizeof *a->indices) && !memcmp(a->data, b->data, nnz * sizeof *a->data);
 }
 
-static int ds_equal(const xmc_dataset *a, const xmc_dataset *b)
+static int ds_equal(const xmci_dataset *a, const xmci_dataset *b)
 {
     if (a->n != b->n || a->num_labels != b->num_labels || a->unlabeled_docs != b->unlabeled_docs) return 0;
     if (!csr_equal(&a->X, &b->X) || !csr_equal(&a->Y, &b->Y)) return 0;
@@ -469,21 +469,21 @@ static int ds_equal(const xmc_dataset *a, const xmc_dataset *b)
     return 1;
 }
 
-static xmc_err read_data(int kind, xmc_dataset *ds, xmc_error *err)
+static xmc_err read_data(int kind, xmci_dataset *ds, xmc_error *err)
 {
-    xmc_dataset_xc_opts xo;
-    xmc_dataset_xc_opts_default(&xo);
+    xmci_dataset_xc_opts xo;
+    xmci_dataset_xc_opts_default(&xo);
     switch (kind) {
-    case 0: return xmc_dataset_read_tsv(tsv_path, NULL, ds, err);
-    case 1: return xmc_dataset_read_xc(xc_path, &xo, ds, err);
-    default: return xmc_dataset_read_smat(smat_x, smat_y, ds, err);
+    case 0: return xmci_dataset_read_tsv(tsv_path, NULL, ds, err);
+    case 1: return xmci_dataset_read_xc(xc_path, &xo, ds, err);
+    default: return xmci_dataset_read_smat(smat_x, smat_y, ds, err);
     }
 }
 
 static af_outcome op_read_data(void *vctx, char *msg, size_t size)
 {
     data_ctx *c = vctx;
-    xmc_dataset ds, zero;
+    xmci_dataset ds, zero;
     memset(&ds, 0x5a, sizeof ds);
     memset(&zero, 0, sizeof zero);
     xmc_error err = {0};
@@ -496,7 +496,7 @@ static af_outcome op_read_data(void *vctx, char *msg, size_t size)
         return lib_error(rc, &err, msg, size);
     }
     int same = ds_equal(&ds, &c->want);
-    xmc_dataset_free(&ds);
+    xmci_dataset_free(&ds);
     if (!same) { snprintf(msg, size, "read a different dataset"); return AF_WRONG; }
     return AF_OK;
 }
@@ -512,7 +512,7 @@ static void test_data_readers(void)
         af_sweep(names[kind], op_read_data, &c, &r);
         CU_ASSERT_EQUAL(r.bad, 0);
         CU_ASSERT(AF_ERRORS(r, AF_ALLOC) > 0 && AF_ERRORS(r, AF_IO) > 0);
-        xmc_dataset_free(&c.want);
+        xmci_dataset_free(&c.want);
     }
 }
 

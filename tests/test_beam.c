@@ -1,4 +1,4 @@
-/* test_beam.c: beam search on models built by hand (xmc_layer_build), where every score can be worked out
+/* test_beam.c: beam search on models built by hand (xmci_layer_build), where every score can be worked out
  * here: the post-processors' transform and combine, the beam cutting off a good label under a poor parent,
  * ties keeping the earlier candidate, top-k counts, unseen features, empty documents, and the batch search
  * equal to one-by-one search with 1 and 2 threads.
@@ -25,17 +25,17 @@ static const uint32_t P0[2] = {0, 0};
 static const float W1[4][NF + 1] = {{0, 1, 0.7f, 0}, {0.2f, 0, 0.7f, 0}, {3, 1, 0, 0}, {0, 0, 0, -0.5f}};
 static const uint32_t P1[4] = {0, 0, 1, 1};
 
-static void build_layer(xmc_layer *L, uint32_t nodes, uint32_t nf, const float *dense, const uint32_t *parent,
+static void build_layer(xmci_layer *L, uint32_t nodes, uint32_t nf, const float *dense, const uint32_t *parent,
                         uint32_t nr_parents)
 {
-    xmc_csr w;
+    xmci_csr w;
     xmc_error err = {0};
     CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(&w, nodes, nf + 1, dense), 0);
-    CU_ASSERT_EQUAL_FATAL(xmc_layer_build(&w, parent, nr_parents, L, &err), XMC_OK);
-    xmc_csr_free(&w);
+    CU_ASSERT_EQUAL_FATAL(xmci_layer_build(&w, parent, nr_parents, L, &err), XMC_OK);
+    xmci_csr_free(&w);
 }
 
-static void small_model(xmc_xlinear *m)
+static void small_model(xmci_xlinear *m)
 {
     memset(m, 0, sizeof *m);
     m->depth = 2;
@@ -112,26 +112,26 @@ static uint32_t ref_search(int post, const double *doc, uint32_t k, uint32_t *la
 static void test_post_processors(void)
 {
     const double e = 1e-6;
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_L3_HINGE, 0.5f), exp(-0.125), e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_L3_HINGE, 2.0f), 1.0, e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_L3_HINGE, 1.0f), 1.0, e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_L3_HINGE, -1.0f), exp(-8.0), e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_L2_HINGE, 0.5f), exp(-0.25), e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_L1_HINGE, 0.5f), exp(-0.5), e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_SIGMOID, 0.0f), 0.5, e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_SIGMOID, 2.0f), 1 / (1 + exp(-2.0)), e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_SIGMOID, -3.0f), 1 / (1 + exp(3.0)), e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_NOOP, -3.5f), -3.5, 0);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_NOOP, 7.25f), 7.25, 0);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_LOG_SIGMOID, 0.0f), -log(2.0), e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_LOG_SIGMOID, 2.0f), -log(1 + exp(-2.0)), e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_transform(XMC_POST_LOG_SIGMOID, -2.0f), -log(1 + exp(2.0)), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_L3_HINGE, 0.5f), exp(-0.125), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_L3_HINGE, 2.0f), 1.0, e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_L3_HINGE, 1.0f), 1.0, e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_L3_HINGE, -1.0f), exp(-8.0), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_L2_HINGE, 0.5f), exp(-0.25), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_L1_HINGE, 0.5f), exp(-0.5), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_SIGMOID, 0.0f), 0.5, e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_SIGMOID, 2.0f), 1 / (1 + exp(-2.0)), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_SIGMOID, -3.0f), 1 / (1 + exp(3.0)), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_NOOP, -3.5f), -3.5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_NOOP, 7.25f), 7.25, 0);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_LOG_SIGMOID, 0.0f), -log(2.0), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_LOG_SIGMOID, 2.0f), -log(1 + exp(-2.0)), e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_transform(XMC_POST_LOG_SIGMOID, -2.0f), -log(1 + exp(2.0)), e);
     /* combine: multiply for the probability-like ones, the child alone for noop, add for log-sigmoid */
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_combine(XMC_POST_L3_HINGE, 0.5f, 0.8f), 0.4, e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_combine(XMC_POST_SIGMOID, 0.5f, 0.8f), 0.4, e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_combine(XMC_POST_L1_HINGE, 0.25f, 0.5f), 0.125, e);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_combine(XMC_POST_NOOP, 0.5f, 0.8f), 0.5, 0);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_post_combine(XMC_POST_LOG_SIGMOID, -0.5f, -0.25f), -0.75, e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_combine(XMC_POST_L3_HINGE, 0.5f, 0.8f), 0.4, e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_combine(XMC_POST_SIGMOID, 0.5f, 0.8f), 0.4, e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_combine(XMC_POST_L1_HINGE, 0.25f, 0.5f), 0.125, e);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_combine(XMC_POST_NOOP, 0.5f, 0.8f), 0.5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_post_combine(XMC_POST_LOG_SIGMOID, -0.5f, -0.25f), -0.75, e);
     /* names */
     CU_ASSERT_EQUAL(xmc_post_from_name("l3-hinge"), XMC_POST_L3_HINGE);
     CU_ASSERT_EQUAL(xmc_post_from_name("sigmoid"), XMC_POST_SIGMOID);
@@ -146,11 +146,11 @@ static void test_post_processors(void)
 /* Every post-processor, several documents, against the reference. */
 static void test_search_by_hand(void)
 {
-    xmc_xlinear m;
+    xmci_xlinear m;
     small_model(&m);
-    xmc_beam_ws *ws;
+    xmci_beam_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 8, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 8, &ws, &err), XMC_OK);
     static const double docs[][NF] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {0.5, 0.3, 0.9}, {0, 0, 0}, {-1, 2, 0.5}};
     for (int post = 0; post < XMC_POST__COUNT; post++) {
         for (size_t d = 0; d < sizeof docs / sizeof *docs; d++) {
@@ -162,7 +162,7 @@ static void test_search_by_hand(void)
                 xmc_hit hits[8];
                 uint32_t labels[4];
                 double scores[4];
-                uint32_t n = xmc_beam_search(&m, ws, idx, val, nnz, 2, k, post, 0, hits);
+                uint32_t n = xmci_beam_search(&m, ws, idx, val, nnz, 2, k, post, 0, hits);
                 uint32_t want = ref_search(post, docs[d], k, labels, scores);
                 CU_ASSERT_EQUAL(n, want);
                 for (uint32_t i = 0; i < n && i < want; i++) {
@@ -176,41 +176,41 @@ static void test_search_by_hand(void)
             }
         }
     }
-    xmc_beam_ws_free(ws);
-    xmc_xlinear_free(&m);
+    xmci_beam_ws_free(ws);
+    xmci_xlinear_free(&m);
 }
 
 /* Document f0 = 1 under l3-hinge: node 0 (raw 2 -> 1.0) beats node 1 (raw 0.75 -> 0.9845), but node 1's
  * label 2 (raw 3) is the best label. Beam 1 never looks under node 1; beam 2 does. */
 static void test_beam_width(void)
 {
-    xmc_xlinear m;
+    xmci_xlinear m;
     small_model(&m);
-    xmc_beam_ws *ws;
+    xmci_beam_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 8, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 8, &ws, &err), XMC_OK);
     uint32_t idx[1] = {0};
     float val[1] = {1};
     xmc_hit hits[8];
-    uint32_t n = xmc_beam_search(&m, ws, idx, val, 1, 1, 4, XMC_POST_L3_HINGE, 0, hits);
+    uint32_t n = xmci_beam_search(&m, ws, idx, val, 1, 1, 4, XMC_POST_L3_HINGE, 0, hits);
     CU_ASSERT_EQUAL(n, 2); /* only node 0's two children were candidates */
     CU_ASSERT_EQUAL(hits[0].label, 1);
     CU_ASSERT_DOUBLE_EQUAL(hits[0].score, exp(-0.512), 1e-6);
     CU_ASSERT_EQUAL(hits[1].label, 0);
     for (uint32_t i = 0; i < n; i++) CU_ASSERT(hits[i].label != 2);
-    n = xmc_beam_search(&m, ws, idx, val, 1, 2, 4, XMC_POST_L3_HINGE, 0, hits);
+    n = xmci_beam_search(&m, ws, idx, val, 1, 2, 4, XMC_POST_L3_HINGE, 0, hits);
     CU_ASSERT_EQUAL(n, 4);
     CU_ASSERT_EQUAL(hits[0].label, 2);
     CU_ASSERT_DOUBLE_EQUAL(hits[0].score, exp(-0.015625), 1e-6);
     /* beam 0 means 1; a beam above the workspace's max_k is clamped to it */
-    n = xmc_beam_search(&m, ws, idx, val, 1, 0, 4, XMC_POST_L3_HINGE, 0, hits);
+    n = xmci_beam_search(&m, ws, idx, val, 1, 0, 4, XMC_POST_L3_HINGE, 0, hits);
     CU_ASSERT(n == 2 && hits[0].label == 1);
     /* nlayers 1 stops at the clusters: node 0 first */
-    n = xmc_beam_search(&m, ws, idx, val, 1, 2, 2, XMC_POST_L3_HINGE, 1, hits);
+    n = xmci_beam_search(&m, ws, idx, val, 1, 2, 2, XMC_POST_L3_HINGE, 1, hits);
     CU_ASSERT(n == 2 && hits[0].label == 0 && hits[1].label == 1);
     CU_ASSERT_DOUBLE_EQUAL(hits[1].score, exp(-0.015625), 1e-6);
-    xmc_beam_ws_free(ws);
-    xmc_xlinear_free(&m);
+    xmci_beam_ws_free(ws);
+    xmci_xlinear_free(&m);
 }
 
 /* Document f1 = 1 under noop: node 1 (bias 0.25) ranks above node 0 (0); labels 0 and 2 both score 1.
@@ -218,86 +218,86 @@ static void test_beam_width(void)
  * labels 0 and 1 tie under one parent, the earlier child wins. */
 static void test_ties(void)
 {
-    xmc_xlinear m;
+    xmci_xlinear m;
     small_model(&m);
-    xmc_beam_ws *ws;
+    xmci_beam_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 8, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 8, &ws, &err), XMC_OK);
     uint32_t idx[1] = {1};
     float val[1] = {1};
     xmc_hit hits[8];
-    uint32_t n = xmc_beam_search(&m, ws, idx, val, 1, 2, 1, XMC_POST_NOOP, 0, hits);
+    uint32_t n = xmci_beam_search(&m, ws, idx, val, 1, 2, 1, XMC_POST_NOOP, 0, hits);
     CU_ASSERT(n == 1 && hits[0].label == 2 && hits[0].score == 1.0f);
-    n = xmc_beam_search(&m, ws, idx, val, 1, 2, 2, XMC_POST_NOOP, 0, hits);
+    n = xmci_beam_search(&m, ws, idx, val, 1, 2, 2, XMC_POST_NOOP, 0, hits);
     CU_ASSERT(n == 2 && hits[0].label == 2 && hits[1].label == 0 && hits[1].score == 1.0f);
     idx[0] = 2;
-    n = xmc_beam_search(&m, ws, idx, val, 1, 2, 1, XMC_POST_NOOP, 0, hits);
+    n = xmci_beam_search(&m, ws, idx, val, 1, 2, 1, XMC_POST_NOOP, 0, hits);
     CU_ASSERT(n == 1 && hits[0].label == 0);
-    n = xmc_beam_search(&m, ws, idx, val, 1, 2, 4, XMC_POST_NOOP, 0, hits);
+    n = xmci_beam_search(&m, ws, idx, val, 1, 2, 4, XMC_POST_NOOP, 0, hits);
     CU_ASSERT(n == 4 && hits[0].label == 0 && hits[1].label == 1);
     /* the empty document under noop: labels 2, 0, 1 all score 0; candidate order is 2, 3, 0, 1 */
-    n = xmc_beam_search(&m, ws, NULL, NULL, 0, 2, 4, XMC_POST_NOOP, 0, hits);
+    n = xmci_beam_search(&m, ws, NULL, NULL, 0, 2, 4, XMC_POST_NOOP, 0, hits);
     CU_ASSERT(n == 4 && hits[0].label == 2 && hits[1].label == 0 && hits[2].label == 1 && hits[3].label == 3);
     /* ties at the layer-0 cut: a model whose two clusters tie keeps cluster 0 with beam 1 */
-    xmc_xlinear t;
+    xmci_xlinear t;
     small_model(&t);
-    xmc_layer_free(&t.layers[0]);
+    xmci_layer_free(&t.layers[0]);
     static const float tie0[2][NF + 1] = {{0, 0, 0, 0.5f}, {0, 0, 0, 0.5f}};
     build_layer(&t.layers[0], 2, NF, &tie0[0][0], P0, 1);
-    n = xmc_beam_search(&t, ws, NULL, NULL, 0, 1, 4, XMC_POST_SIGMOID, 0, hits);
+    n = xmci_beam_search(&t, ws, NULL, NULL, 0, 1, 4, XMC_POST_SIGMOID, 0, hits);
     CU_ASSERT_EQUAL(n, 2);
     CU_ASSERT(hits[0].label < 2 && hits[1].label < 2);
-    xmc_xlinear_free(&t);
-    xmc_beam_ws_free(ws);
-    xmc_xlinear_free(&m);
+    xmci_xlinear_free(&t);
+    xmci_beam_ws_free(ws);
+    xmci_xlinear_free(&m);
 }
 
 static void test_topk_count(void)
 {
-    xmc_xlinear m;
+    xmci_xlinear m;
     small_model(&m);
-    xmc_beam_ws *ws;
+    xmci_beam_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 3, &ws, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_beam_ws_max_k(ws), 3);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 3, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_beam_ws_max_k(ws), 3);
     uint32_t idx[2] = {0, 2};
     float val[2] = {1, 1};
     xmc_hit hits[8];
-    for (uint32_t k = 1; k <= 3; k++) CU_ASSERT_EQUAL(xmc_beam_search(&m, ws, idx, val, 2, 2, k, 0, 0, hits), k);
+    for (uint32_t k = 1; k <= 3; k++) CU_ASSERT_EQUAL(xmci_beam_search(&m, ws, idx, val, 2, 2, k, 0, 0, hits), k);
     /* k above max_k (3) is clamped; k 0 means 1 */
-    CU_ASSERT_EQUAL(xmc_beam_search(&m, ws, idx, val, 2, 2, 7, 0, 0, hits), 3);
-    CU_ASSERT_EQUAL(xmc_beam_search(&m, ws, idx, val, 2, 2, 0, 0, 0, hits), 1);
-    xmc_beam_ws_free(ws);
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 10, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_beam_search(&m, ws, idx, val, 2, 2, 7, 0, 0, hits), 3);
+    CU_ASSERT_EQUAL(xmci_beam_search(&m, ws, idx, val, 2, 2, 0, 0, 0, hits), 1);
+    xmci_beam_ws_free(ws);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 10, &ws, &err), XMC_OK);
     /* fewer labels than k: all 4 */
-    CU_ASSERT_EQUAL(xmc_beam_search(&m, ws, idx, val, 2, 10, 10, 0, 0, hits), 4);
-    xmc_beam_ws_free(ws);
-    xmc_xlinear_free(&m);
+    CU_ASSERT_EQUAL(xmci_beam_search(&m, ws, idx, val, 2, 10, 10, 0, 0, hits), 4);
+    xmci_beam_ws_free(ws);
+    xmci_xlinear_free(&m);
 }
 
 /* Features >= nr_features are dropped, the bias feature's id (3) included: a document may not add to the
  * bias weight. */
 static void test_unseen_features(void)
 {
-    xmc_xlinear m;
+    xmci_xlinear m;
     small_model(&m);
-    xmc_beam_ws *ws;
+    xmci_beam_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 8, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 8, &ws, &err), XMC_OK);
     uint32_t idx_a[1] = {0}, idx_b[4] = {0, 3, 7, 4000000000u};
     float val_a[1] = {1}, val_b[4] = {1, 5, 2, 9};
     for (int post = 0; post < XMC_POST__COUNT; post++) {
         xmc_hit a[8], b[8];
-        uint32_t na = xmc_beam_search(&m, ws, idx_a, val_a, 1, 2, 4, post, 0, a);
-        uint32_t nb = xmc_beam_search(&m, ws, idx_b, val_b, 4, 2, 4, post, 0, b);
+        uint32_t na = xmci_beam_search(&m, ws, idx_a, val_a, 1, 2, 4, post, 0, a);
+        uint32_t nb = xmci_beam_search(&m, ws, idx_b, val_b, 4, 2, 4, post, 0, b);
         CU_ASSERT(na == nb && memcmp(a, b, na * sizeof *a) == 0);
     }
     /* only unseen features = the empty document */
     uint32_t idx_c[2] = {3, 5};
     float val_c[2] = {1, 1};
     xmc_hit c[8], e[8];
-    uint32_t nc = xmc_beam_search(&m, ws, idx_c, val_c, 2, 2, 4, XMC_POST_L3_HINGE, 0, c);
-    uint32_t ne = xmc_beam_search(&m, ws, NULL, NULL, 0, 2, 4, XMC_POST_L3_HINGE, 0, e);
+    uint32_t nc = xmci_beam_search(&m, ws, idx_c, val_c, 2, 2, 4, XMC_POST_L3_HINGE, 0, c);
+    uint32_t ne = xmci_beam_search(&m, ws, NULL, NULL, 0, 2, 4, XMC_POST_L3_HINGE, 0, e);
     CU_ASSERT(nc == ne && memcmp(c, e, nc * sizeof *c) == 0);
     /* the empty document by hand: label 3 = t(-0.5) * t(0.25) under l3-hinge */
     double want3 = exp(-1.5 * 1.5 * 1.5) * exp(-0.75 * 0.75 * 0.75);
@@ -305,8 +305,8 @@ static void test_unseen_features(void)
     for (uint32_t i = 0; i < ne; i++)
         if (e[i].label == 3) { found = 1; CU_ASSERT_DOUBLE_EQUAL(e[i].score, want3, 1e-6); }
     CU_ASSERT(found);
-    xmc_beam_ws_free(ws);
-    xmc_xlinear_free(&m);
+    xmci_beam_ws_free(ws);
+    xmci_xlinear_free(&m);
 }
 
 /* ---- a bigger random model: chunk scoring paths and the batch search ------------------------------------ */
@@ -314,7 +314,7 @@ static void test_unseen_features(void)
 #define BF 60
 
 /* depth-3 model 4 / 12 / 40 nodes over BF features with random weights; bias 1 */
-static void random_model(xmc_xlinear *m, uint32_t seed)
+static void random_model(xmci_xlinear *m, uint32_t seed)
 {
     static const uint32_t nodes[3] = {4, 12, 40};
     memset(m, 0, sizeof *m);
@@ -341,7 +341,7 @@ static void random_model(xmc_xlinear *m, uint32_t seed)
     }
 }
 
-static void random_docs(xmc_csr *x, uint32_t rows, uint32_t cols, uint32_t seed)
+static void random_docs(xmci_csr *x, uint32_t rows, uint32_t cols, uint32_t seed)
 {
     xmc_rng rng;
     xmc_rng_seed(&rng, seed);
@@ -356,18 +356,18 @@ static void random_docs(xmc_csr *x, uint32_t rows, uint32_t cols, uint32_t seed)
 }
 
 /* Layer 0 alone (nlayers 1, noop) is w . x + bias: both the merge and the binary-search chunk paths agree
- * with the weights read back through xmc_layer_weights. */
+ * with the weights read back through xmci_layer_weights. */
 static void test_chunk_scores(void)
 {
-    xmc_xlinear m;
+    xmci_xlinear m;
     random_model(&m, 1);
-    xmc_csr w;
+    xmci_csr w;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_layer_weights(&m.layers[0], BF, &w, &err), XMC_OK);
-    xmc_csr x;
+    CU_ASSERT_EQUAL_FATAL(xmci_layer_weights(&m.layers[0], BF, &w, &err), XMC_OK);
+    xmci_csr x;
     random_docs(&x, 100, BF, 2);
-    xmc_beam_ws *ws;
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 4, &ws, &err), XMC_OK);
+    xmci_beam_ws *ws;
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 4, &ws, &err), XMC_OK);
     double maxd = 0;
     for (uint32_t r = 0; r < x.rows; r++) {
         double want[4];
@@ -382,7 +382,7 @@ static void test_chunk_scores(void)
         }
         xmc_hit hits[4];
         uint64_t b = x.indptr[r];
-        uint32_t n = xmc_beam_search(&m, ws, x.indices + b, x.data + b, (uint32_t)(x.indptr[r + 1] - b), 4, 4,
+        uint32_t n = xmci_beam_search(&m, ws, x.indices + b, x.data + b, (uint32_t)(x.indptr[r + 1] - b), 4, 4,
                                      XMC_POST_NOOP, 1, hits);
         CU_ASSERT_EQUAL(n, 4);
         for (uint32_t i = 0; i < n; i++) {
@@ -393,34 +393,34 @@ static void test_chunk_scores(void)
     }
     printf("\n  chunk scores: max |beam - dense| = %.3g\n", maxd);
     CU_ASSERT(maxd < 1e-4);
-    xmc_beam_ws_free(ws);
-    xmc_csr_free(&x);
-    xmc_csr_free(&w);
-    xmc_xlinear_free(&m);
+    xmci_beam_ws_free(ws);
+    xmci_csr_free(&x);
+    xmci_csr_free(&w);
+    xmci_xlinear_free(&m);
 }
 
 static void test_batch_equals_single(void)
 {
-    xmc_xlinear m;
+    xmci_xlinear m;
     random_model(&m, 5);
-    xmc_csr x;
+    xmci_csr x;
     random_docs(&x, 300, BF + 5, 6); /* some features past the model's */
     const uint32_t beam = 3, k = 5;
-    xmc_beam_ws *ws;
+    xmci_beam_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, k, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, k, &ws, &err), XMC_OK);
     xmc_hit *one = calloc((size_t)x.rows * k, sizeof *one), *out = calloc((size_t)x.rows * k, sizeof *out);
     uint32_t *cnt1 = calloc(x.rows, sizeof *cnt1), *cnt = calloc(x.rows, sizeof *cnt);
     for (int post = 0; post < XMC_POST__COUNT; post += 2) {
         for (uint32_t r = 0; r < x.rows; r++) {
             uint64_t b = x.indptr[r];
-            cnt1[r] = xmc_beam_search(&m, ws, x.indices + b, x.data + b, (uint32_t)(x.indptr[r + 1] - b), beam, k, post,
+            cnt1[r] = xmci_beam_search(&m, ws, x.indices + b, x.data + b, (uint32_t)(x.indptr[r + 1] - b), beam, k, post,
                                       0, one + (size_t)r * k);
         }
         for (int threads = 1; threads <= 2; threads++) {
             memset(out, 0xff, (size_t)x.rows * k * sizeof *out);
             memset(cnt, 0xff, x.rows * sizeof *cnt);
-            CU_ASSERT_EQUAL(xmc_beam_search_batch(&m, &x, beam, k, post, 0, threads, out, cnt, &err), XMC_OK);
+            CU_ASSERT_EQUAL(xmci_beam_search_batch(&m, &x, beam, k, post, 0, threads, out, cnt, &err), XMC_OK);
             int same = 1;
             for (uint32_t r = 0; r < x.rows; r++)
                 same &= cnt[r] == cnt1[r] && memcmp(out + (size_t)r * k, one + (size_t)r * k, cnt1[r] * sizeof *out) == 0;
@@ -434,9 +434,9 @@ static void test_batch_equals_single(void)
     free(out);
     free(cnt1);
     free(cnt);
-    xmc_beam_ws_free(ws);
-    xmc_csr_free(&x);
-    xmc_xlinear_free(&m);
+    xmci_beam_ws_free(ws);
+    xmci_csr_free(&x);
+    xmci_xlinear_free(&m);
 }
 
 int main(int argc, char **argv)

@@ -88,14 +88,14 @@ static void check_reference(const ref_set *rs)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
-    xmc_bert *bert = NULL;
-    xmc_bert_workspace *ws = NULL;
+    xmci_wordpiece *wp = NULL;
+    xmci_bert *bert = NULL;
+    xmci_bert_workspace *ws = NULL;
     char rel[512];
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data(rs->vocab), &wp, &err), XMC_OK);
-    if (xmc_bert_load(tu_data(rs->dir), &bert, &err)) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_load(tu_data(rs->vocab), &wp, &err), XMC_OK);
+    if (xmci_bert_load(tu_data(rs->dir), &bert, &err)) fprintf(stderr, "%s\n", err.msg);
     CU_ASSERT_PTR_NOT_NULL_FATAL(bert);
-    const int H = xmc_bert_get_config(bert)->hidden;
+    const int H = xmci_bert_get_config(bert)->hidden;
     char **texts = NULL;
     size_t *lens = NULL;
     snprintf(rel, sizeof rel, "%s/refs.json", rs->dir);
@@ -104,18 +104,18 @@ static void check_reference(const ref_set *rs)
     json_error_t jerr;
     json_t *root = json_load_file(tu_data(rel), JSON_ALLOW_NUL, &jerr);
     json_t *cases = json_object_get(root, "cases");
-    xmc_wordpiece_batch batch = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, (const char *const *)texts, lens, n, 128, &batch, &err),
+    xmci_wordpiece_batch batch = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_encode_batch(wp, (const char *const *)texts, lens, n, 128, &batch, &err),
                           XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_bert_workspace_new(bert, 4, 16, &ws, &err), XMC_OK); /* grows to the batch */
+    CU_ASSERT_EQUAL_FATAL(xmci_bert_workspace_new(bert, 4, 16, &ws, &err), XMC_OK); /* grows to the batch */
     float *out = malloc((size_t)n * H * sizeof *out);
     static const char *const pool_name[3] = {"cls", "mean", "pooler"};
-    static const xmc_bert_pooling pool_kind[3] = {XMC_BERT_POOL_CLS, XMC_BERT_POOL_MEAN, XMC_BERT_POOL_POOLER};
+    static const xmci_bert_pooling pool_kind[3] = {XMCI_BERT_POOL_CLS, XMCI_BERT_POOL_MEAN, XMCI_BERT_POOL_POOLER};
     for (int simd = 1; simd >= 0; simd--) {
-        int on = xmc_bert_use_simd(bert, simd);
+        int on = xmci_bert_use_simd(bert, simd);
         if (simd && !on) continue; /* no AVX2 here: the scalar pass below covers it */
         printf("\n  %s kernels\n", on ? "AVX2" : "scalar");
-        CU_ASSERT_EQUAL_FATAL(xmc_bert_forward(bert, ws, batch.ids, NULL, batch.seq, batch.len, n, &err), XMC_OK);
+        CU_ASSERT_EQUAL_FATAL(xmci_bert_forward(bert, ws, batch.ids, NULL, batch.seq, batch.len, n, &err), XMC_OK);
         /* hidden states of the cases that have a reference file */
         for (int k = 0; k < rs->n_hidden; k++) {
             int c = rs->hidden_cases[k], rows, cols;
@@ -124,7 +124,7 @@ static void check_reference(const ref_set *rs)
             CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
             CU_ASSERT_EQUAL(rows, batch.len[c]);
             CU_ASSERT_EQUAL(cols, H);
-            double d = max_diff(xmc_bert_hidden(ws, c), ref, (size_t)rows * (size_t)H);
+            double d = max_diff(xmci_bert_hidden(ws, c), ref, (size_t)rows * (size_t)H);
             printf("  %-44s max |diff| %.3g\n", rel, d);
             CU_ASSERT(d < rs->tol);
             free(ref);
@@ -136,12 +136,12 @@ static void check_reference(const ref_set *rs)
             CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
             CU_ASSERT_EQUAL_FATAL(rows, n);
             CU_ASSERT_EQUAL_FATAL(cols, H);
-            CU_ASSERT_EQUAL_FATAL(xmc_bert_pool(bert, ws, pool_kind[p], 0, out, &err), XMC_OK);
+            CU_ASSERT_EQUAL_FATAL(xmci_bert_pool(bert, ws, pool_kind[p], 0, out, &err), XMC_OK);
             double d = max_diff(out, ref, (size_t)n * H);
             printf("  %-44s max |diff| %.3g (%d texts, one padded batch)\n", rel, d, n);
             CU_ASSERT(d < rs->tol);
             /* normalised: unit length and parallel to the reference */
-            CU_ASSERT_EQUAL_FATAL(xmc_bert_pool(bert, ws, pool_kind[p], 1, out, &err), XMC_OK);
+            CU_ASSERT_EQUAL_FATAL(xmci_bert_pool(bert, ws, pool_kind[p], 1, out, &err), XMC_OK);
             double worst = 0;
             for (int r = 0; r < n; r++) {
                 double ss = 0, ns = 0;
@@ -159,12 +159,12 @@ static void check_reference(const ref_set *rs)
     }
     /* each text alone gives what the batch gave (padding and packing change nothing) */
     float *alone = malloc((size_t)H * sizeof *alone), *batched = malloc((size_t)n * H * sizeof *batched);
-    CU_ASSERT_EQUAL(xmc_bert_pool(bert, ws, XMC_BERT_POOL_MEAN, 0, batched, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_bert_pool(bert, ws, XMCI_BERT_POOL_MEAN, 0, batched, &err), XMC_OK);
     double worst = 0;
     for (int r = 0; r < n; r++) {
-        CU_ASSERT_EQUAL_FATAL(xmc_bert_forward(bert, ws, batch.ids + (size_t)r * batch.seq, NULL, batch.seq,
+        CU_ASSERT_EQUAL_FATAL(xmci_bert_forward(bert, ws, batch.ids + (size_t)r * batch.seq, NULL, batch.seq,
                                                batch.len + r, 1, &err), XMC_OK);
-        CU_ASSERT_EQUAL(xmc_bert_pool(bert, ws, XMC_BERT_POOL_MEAN, 0, alone, &err), XMC_OK);
+        CU_ASSERT_EQUAL(xmci_bert_pool(bert, ws, XMCI_BERT_POOL_MEAN, 0, alone, &err), XMC_OK);
         double d = max_diff(alone, batched + (size_t)r * H, (size_t)H);
         if (d > worst) worst = d;
     }
@@ -174,11 +174,11 @@ static void check_reference(const ref_set *rs)
     free(batched);
     free(out);
     json_decref(root);
-    xmc_wordpiece_batch_free(&batch);
+    xmci_wordpiece_batch_free(&batch);
     free_texts(texts, lens, n);
-    xmc_bert_workspace_free(ws);
-    xmc_bert_free(bert);
-    xmc_wordpiece_free(wp);
+    xmci_bert_workspace_free(ws);
+    xmci_bert_free(bert);
+    xmci_wordpiece_free(wp);
 }
 
 static void test_random_l2_forward(void)
@@ -199,38 +199,38 @@ static void test_forward_arguments(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
-    xmc_bert *bert = NULL;
-    xmc_bert_workspace *ws = NULL;
-    CU_ASSERT_EQUAL_FATAL(xmc_bert_load(tu_data("bert-tiny-pecos"), &bert, &err), XMC_OK);
-    const xmc_bert_config *c = xmc_bert_get_config(bert);
+    xmci_bert *bert = NULL;
+    xmci_bert_workspace *ws = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmci_bert_load(tu_data("bert-tiny-pecos"), &bert, &err), XMC_OK);
+    const xmci_bert_config *c = xmci_bert_get_config(bert);
     CU_ASSERT_EQUAL(c->hidden, 8);
     CU_ASSERT_EQUAL(c->layers, 1);
     CU_ASSERT_EQUAL(c->max_positions, 256);
-    CU_ASSERT(xmc_bert_has_pooler(bert));
-    CU_ASSERT_EQUAL(xmc_bert_workspace_new(bert, 1, 257, &ws, &err), XMC_ERR_ARG);
-    CU_ASSERT_EQUAL_FATAL(xmc_bert_workspace_new(bert, 1, 8, &ws, &err), XMC_OK);
+    CU_ASSERT(xmci_bert_has_pooler(bert));
+    CU_ASSERT_EQUAL(xmci_bert_workspace_new(bert, 1, 257, &ws, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL_FATAL(xmci_bert_workspace_new(bert, 1, 8, &ws, &err), XMC_OK);
     float out[8];
-    CU_ASSERT_EQUAL(xmc_bert_pool(bert, ws, XMC_BERT_POOL_CLS, 0, out, &err), XMC_ERR_ARG); /* no forward yet */
+    CU_ASSERT_EQUAL(xmci_bert_pool(bert, ws, XMCI_BERT_POOL_CLS, 0, out, &err), XMC_ERR_ARG); /* no forward yet */
     int32_t ids[4] = {2, 5, 15, 3};
     int len = 4;
-    CU_ASSERT_EQUAL(xmc_bert_forward(bert, ws, ids, NULL, 4, &len, 1, &err), XMC_ERR_RANGE);
+    CU_ASSERT_EQUAL(xmci_bert_forward(bert, ws, ids, NULL, 4, &len, 1, &err), XMC_ERR_RANGE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "15"));
     ids[2] = 6;
     len = 0;
-    CU_ASSERT_EQUAL(xmc_bert_forward(bert, ws, ids, NULL, 4, &len, 1, &err), XMC_ERR_RANGE);
+    CU_ASSERT_EQUAL(xmci_bert_forward(bert, ws, ids, NULL, 4, &len, 1, &err), XMC_ERR_RANGE);
     len = 4;
     int32_t types[4] = {0, 0, 2, 0};
-    CU_ASSERT_EQUAL(xmc_bert_forward(bert, ws, ids, types, 4, &len, 1, &err), XMC_ERR_RANGE);
-    CU_ASSERT_EQUAL(xmc_bert_forward(bert, ws, ids, NULL, 4, &len, 1, &err), XMC_OK);
-    CU_ASSERT_PTR_NOT_NULL(xmc_bert_hidden(ws, 0));
-    CU_ASSERT_PTR_NULL(xmc_bert_hidden(ws, 1));
-    CU_ASSERT_EQUAL(xmc_bert_pool(bert, ws, XMC_BERT_POOL_POOLER, 0, out, &err), XMC_OK);
-    xmc_bert_pooling pooling;
-    CU_ASSERT_EQUAL(xmc_bert_pooling_parse("mean", &pooling, &err), XMC_OK);
-    CU_ASSERT_EQUAL(pooling, XMC_BERT_POOL_MEAN);
-    CU_ASSERT_EQUAL(xmc_bert_pooling_parse("max", &pooling, &err), XMC_ERR_ARG);
-    xmc_bert_workspace_free(ws);
-    xmc_bert_free(bert);
+    CU_ASSERT_EQUAL(xmci_bert_forward(bert, ws, ids, types, 4, &len, 1, &err), XMC_ERR_RANGE);
+    CU_ASSERT_EQUAL(xmci_bert_forward(bert, ws, ids, NULL, 4, &len, 1, &err), XMC_OK);
+    CU_ASSERT_PTR_NOT_NULL(xmci_bert_hidden(ws, 0));
+    CU_ASSERT_PTR_NULL(xmci_bert_hidden(ws, 1));
+    CU_ASSERT_EQUAL(xmci_bert_pool(bert, ws, XMCI_BERT_POOL_POOLER, 0, out, &err), XMC_OK);
+    xmci_bert_pooling pooling;
+    CU_ASSERT_EQUAL(xmci_bert_pooling_parse("mean", &pooling, &err), XMC_OK);
+    CU_ASSERT_EQUAL(pooling, XMCI_BERT_POOL_MEAN);
+    CU_ASSERT_EQUAL(xmci_bert_pooling_parse("max", &pooling, &err), XMC_ERR_ARG);
+    xmci_bert_workspace_free(ws);
+    xmci_bert_free(bert);
 }
 
 /* ---- damaged models ------------------------------------------------------------------------------------- */
@@ -294,14 +294,14 @@ static void make_copy(const char *dir, void (*edit)(json_t *header), size_t keep
 static void expect_load_error(const char *dir, xmc_err code, const char *needle)
 {
     xmc_error err = {0};
-    xmc_bert *bert = NULL;
-    xmc_err rc = xmc_bert_load(dir, &bert, &err);
+    xmci_bert *bert = NULL;
+    xmc_err rc = xmci_bert_load(dir, &bert, &err);
     CU_ASSERT_EQUAL(rc, code);
     CU_ASSERT_PTR_NULL(bert);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, needle));
     if (rc != code || !strstr(err.msg, needle))
         fprintf(stderr, "expected %s with '%s', got %s: %s\n", xmc_err_name(code), needle, xmc_err_name(rc), err.msg);
-    xmc_bert_free(bert);
+    xmci_bert_free(bert);
 }
 
 static void drop_query(json_t *h) { json_object_del(h, "bert.encoder.layer.0.attention.self.query.weight"); }
@@ -344,7 +344,7 @@ static void test_load_errors(void)
     char *dir = tu_tmpdir();
     char path[1024];
     xmc_error err = {0};
-    xmc_bert *bert = NULL;
+    xmci_bert *bert = NULL;
 
     make_copy(dir, drop_query, 0);
     expect_load_error(dir, XMC_ERR_NOTFOUND, "encoder.layer.0.attention.self.query.weight");
@@ -361,22 +361,22 @@ static void test_load_errors(void)
 
     /* intact copies load: prefix stripped; no pooler at all (then pooling "pooler" fails) */
     make_copy(dir, strip_prefix, 0);
-    CU_ASSERT_EQUAL(xmc_bert_load(dir, &bert, &err), XMC_OK);
-    xmc_bert_free(bert);
+    CU_ASSERT_EQUAL(xmci_bert_load(dir, &bert, &err), XMC_OK);
+    xmci_bert_free(bert);
     bert = NULL;
     make_copy(dir, drop_pooler, 0);
-    CU_ASSERT_EQUAL_FATAL(xmc_bert_load(dir, &bert, &err), XMC_OK);
-    CU_ASSERT(!xmc_bert_has_pooler(bert));
-    xmc_bert_workspace *ws = NULL;
-    CU_ASSERT_EQUAL_FATAL(xmc_bert_workspace_new(bert, 1, 4, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_bert_load(dir, &bert, &err), XMC_OK);
+    CU_ASSERT(!xmci_bert_has_pooler(bert));
+    xmci_bert_workspace *ws = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmci_bert_workspace_new(bert, 1, 4, &ws, &err), XMC_OK);
     int32_t ids[3] = {2, 5, 3};
     int len = 3;
     float out[8];
-    CU_ASSERT_EQUAL(xmc_bert_forward(bert, ws, ids, NULL, 3, &len, 1, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_bert_pool(bert, ws, XMC_BERT_POOL_POOLER, 0, out, &err), XMC_ERR_NOTFOUND);
-    CU_ASSERT_EQUAL(xmc_bert_pool(bert, ws, XMC_BERT_POOL_CLS, 0, out, &err), XMC_OK);
-    xmc_bert_workspace_free(ws);
-    xmc_bert_free(bert);
+    CU_ASSERT_EQUAL(xmci_bert_forward(bert, ws, ids, NULL, 3, &len, 1, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_bert_pool(bert, ws, XMCI_BERT_POOL_POOLER, 0, out, &err), XMC_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(xmci_bert_pool(bert, ws, XMCI_BERT_POOL_CLS, 0, out, &err), XMC_OK);
+    xmci_bert_workspace_free(ws);
+    xmci_bert_free(bert);
 
     /* config: missing, unsupported activation, missing key; weights missing */
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -430,9 +430,9 @@ static void test_header_corruption(void)
         write_bytes(path, st, size);
         st[at] = old;
         xmc_error err = {0};
-        xmc_bert *bert = NULL;
-        xmc_err rc = xmc_bert_load(dir, &bert, &err);
-        if (rc == XMC_OK) loaded++, xmc_bert_free(bert);
+        xmci_bert *bert = NULL;
+        xmc_err rc = xmci_bert_load(dir, &bert, &err);
+        if (rc == XMC_OK) loaded++, xmci_bert_free(bert);
         else failed++, unexplained += err.msg[0] == 0 || err.code != rc;
     }
     printf("\n  header corruption: %d loads ok, %d refused\n", loaded, failed);

@@ -55,7 +55,7 @@ static float *read_dense(const char *name, int *rows, int *cols)
 }
 
 /* smat text: "ROWS COLS" then one line per row of "col:value" pairs, order kept. */
-static int read_smat(const char *name, xmc_csr *m)
+static int read_smat(const char *name, xmci_csr *m)
 {
     FILE *f = fopen(ref_path(name), "r");
     if (!f) return -1;
@@ -88,7 +88,7 @@ static int read_smat(const char *name, xmc_csr *m)
     return rc;
 }
 
-static void free_csr(xmc_csr *m)
+static void free_csr(xmci_csr *m)
 {
     free(m->indptr);
     free(m->indices);
@@ -157,10 +157,10 @@ static double loss_ref(const char *variant)
 /* ---- one model + head, forward and backward ---------------------------------------------------------------------- */
 
 typedef struct fixture {
-    xmc_bert *bert;
-    xmc_bert_params *params, *grads;
-    xmc_bert_train *train;
-    xmc_head head;
+    xmci_bert *bert;
+    xmci_bert_params *params, *grads;
+    xmci_bert_train *train;
+    xmci_head head;
     float *dw, *db;
     batch b;
     float *pooled, *d_pooled;
@@ -174,19 +174,19 @@ static int fixture_open(fixture *fx)
     memset(fx, 0, sizeof *fx);
     xmc_error err = {0};
     if (load_batch(&fx->b)) return -1;
-    if (xmc_bert_load(model_dir(), &fx->bert, &err) || xmc_bert_params_copy(fx->bert, &fx->params, &err) ||
-        xmc_bert_params_zeros_like(fx->params, &fx->grads, &err) ||
-        xmc_bert_train_new(fx->params, fx->b.B, fx->b.T, &fx->train, &err)) {
+    if (xmci_bert_load(model_dir(), &fx->bert, &err) || xmci_bert_params_copy(fx->bert, &fx->params, &err) ||
+        xmci_bert_params_zeros_like(fx->params, &fx->grads, &err) ||
+        xmci_bert_train_new(fx->params, fx->b.B, fx->b.T, &fx->train, &err)) {
         fprintf(stderr, "fixture: %s\n", err.msg);
         return -1;
     }
-    xmc_bert_train_use_simd(fx->train, use_simd);
-    xmc_safetensors *st;
-    if (xmc_safetensors_open(ref_path("head_init.safetensors"), &st, &err)) return -1;
+    xmci_bert_train_use_simd(fx->train, use_simd);
+    xmci_safetensors *st;
+    if (xmci_safetensors_open(ref_path("head_init.safetensors"), &st, &err)) return -1;
     const int H = fx->params->cfg.hidden;
     int64_t ws[2] = {64, H}, bs[1] = {64};
     const float *w, *bb;
-    int rc = xmc_safetensors_f32(st, "head.weight", 2, ws, &w, &err) || xmc_safetensors_f32(st, "head.bias", 1, bs, &bb, &err);
+    int rc = xmci_safetensors_f32(st, "head.weight", 2, ws, &w, &err) || xmci_safetensors_f32(st, "head.bias", 1, bs, &bb, &err);
     if (!rc) {
         fx->head.labels = 64, fx->head.hidden = H;
         fx->head.w = malloc(64 * (size_t)H * sizeof(float));
@@ -196,7 +196,7 @@ static int fixture_open(fixture *fx)
         fx->dw = calloc(64 * (size_t)H, sizeof(float));
         fx->db = calloc(64, sizeof(float));
     }
-    xmc_safetensors_close(st);
+    xmci_safetensors_close(st);
     fx->pooled = calloc((size_t)fx->b.B * H, sizeof(float));
     fx->d_pooled = calloc((size_t)fx->b.B * H, sizeof(float));
     return rc ? -1 : 0;
@@ -204,10 +204,10 @@ static int fixture_open(fixture *fx)
 
 static void fixture_close(fixture *fx)
 {
-    xmc_bert_train_free(fx->train);
-    xmc_bert_params_free(fx->params);
-    xmc_bert_params_free(fx->grads);
-    xmc_bert_free(fx->bert);
+    xmci_bert_train_free(fx->train);
+    xmci_bert_params_free(fx->params);
+    xmci_bert_params_free(fx->grads);
+    xmci_bert_free(fx->bert);
     free(fx->head.w);
     free(fx->head.b);
     free(fx->dw);
@@ -219,25 +219,25 @@ static void fixture_close(fixture *fx)
 
 typedef struct variant {
     const char *name;
-    xmc_bert_pooling pooling;
+    xmci_bert_pooling pooling;
     int weighted;
 } variant;
 
-static const variant VARIANTS[4] = {{"cls", XMC_BERT_POOL_CLS, 0},
-                                    {"pooler", XMC_BERT_POOL_POOLER, 0},
-                                    {"mean", XMC_BERT_POOL_MEAN, 0},
-                                    {"pooler_weighted", XMC_BERT_POOL_POOLER, 1}};
+static const variant VARIANTS[4] = {{"cls", XMCI_BERT_POOL_CLS, 0},
+                                    {"pooler", XMCI_BERT_POOL_POOLER, 0},
+                                    {"mean", XMCI_BERT_POOL_MEAN, 0},
+                                    {"pooler_weighted", XMCI_BERT_POOL_POOLER, 1}};
 
 /* Forward, loss and (when backward) the gradients of the whole model into fx->grads, fx->dw, fx->db. */
-static int run(fixture *fx, const variant *v, const xmc_csr *active, int backward, double *loss, float *scores,
+static int run(fixture *fx, const variant *v, const xmci_csr *active, int backward, double *loss, float *scores,
                float *d_scores)
 {
     xmc_error err = {0};
-    if (xmc_bert_train_forward(fx->params, fx->train, fx->b.ids, NULL, fx->b.T, fx->b.lens, fx->b.B, v->pooling,
+    if (xmci_bert_train_forward(fx->params, fx->train, fx->b.ids, NULL, fx->b.T, fx->b.lens, fx->b.B, v->pooling,
                                fx->pooled, &err) ||
-        xmc_head_loss(&fx->head, fx->pooled, active, fx->b.width, v->weighted, loss, scores, d_scores,
+        xmci_head_loss(&fx->head, fx->pooled, active, fx->b.width, v->weighted, loss, scores, d_scores,
                       backward ? fx->d_pooled : NULL, backward ? fx->dw : NULL, backward ? fx->db : NULL, &err) ||
-        (backward && xmc_bert_train_backward(fx->params, fx->train, fx->d_pooled, fx->grads, &err))) {
+        (backward && xmci_bert_train_backward(fx->params, fx->train, fx->d_pooled, fx->grads, &err))) {
         fprintf(stderr, "run %s: %s\n", v->name, err.msg);
         return -1;
     }
@@ -246,7 +246,7 @@ static int run(fixture *fx, const variant *v, const xmc_csr *active, int backwar
 
 static void zero_grads(fixture *fx)
 {
-    xmc_bert_params_zero(fx->grads);
+    xmci_bert_params_zero(fx->grads);
     memset(fx->dw, 0, 64 * (size_t)fx->head.hidden * sizeof(float));
     memset(fx->db, 0, 64 * sizeof(float));
 }
@@ -262,19 +262,19 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
 }
 
 /* The C gradient (or parameter) of a reference tensor name: encoder tensors from arena, head from fx. */
-static float *tensor_of(fixture *fx, xmc_bert_params *arena, const char *name, float *hw, float *hb, size_t *n)
+static float *tensor_of(fixture *fx, xmci_bert_params *arena, const char *name, float *hw, float *hb, size_t *n)
 {
     const int H = fx->head.hidden;
     if (!strcmp(name, "head.weight")) return *n = 64 * (size_t)H, hw;
     if (!strcmp(name, "head.bias")) return *n = 64, hb;
-    const xmc_bert_tensor *t = xmc_bert_params_find(arena, name);
+    const xmci_bert_tensor *t = xmci_bert_params_find(arena, name);
     if (!t) return NULL;
-    *n = xmc_bert_tensor_size(t);
+    *n = xmci_bert_tensor_size(t);
     return arena->mem + t->offset;
 }
 
 /* Reference tensor name (or name.rows for the word embeddings), rows expanded to the full shape. */
-static float *ref_tensor(xmc_safetensors *st, fixture *fx, const char *name, size_t n)
+static float *ref_tensor(xmci_safetensors *st, fixture *fx, const char *name, size_t n)
 {
     const int H = fx->head.hidden;
     int64_t shape[2];
@@ -282,18 +282,18 @@ static float *ref_tensor(xmc_safetensors *st, fixture *fx, const char *name, siz
     float *full = calloc(n, sizeof *full);
     char rows_name[128];
     snprintf(rows_name, sizeof rows_name, "%s.rows", name);
-    if (xmc_safetensors_has(st, rows_name)) {
+    if (xmci_safetensors_has(st, rows_name)) {
         shape[0] = fx->b.n_unique, shape[1] = H;
-        if (xmc_safetensors_f32(st, rows_name, 2, shape, &data, NULL)) { free(full); return NULL; }
+        if (xmci_safetensors_f32(st, rows_name, 2, shape, &data, NULL)) { free(full); return NULL; }
         for (int i = 0; i < fx->b.n_unique; i++) memcpy(full + (size_t)fx->b.unique[i] * H, data + (size_t)i * H, (size_t)H * sizeof(float));
         return full;
     }
-    const xmc_bert_tensor *t = xmc_bert_params_find(fx->params, name);
+    const xmci_bert_tensor *t = xmci_bert_params_find(fx->params, name);
     int nd = 1;
     if (t) shape[0] = t->rows, shape[1] = t->cols, nd = t->cols ? 2 : 1;
     else if (!strcmp(name, "head.weight")) shape[0] = 64, shape[1] = H, nd = 2;
     else shape[0] = 64;
-    if (xmc_safetensors_f32(st, name, nd, shape, &data, NULL)) { free(full); return NULL; }
+    if (xmci_safetensors_f32(st, name, nd, shape, &data, NULL)) { free(full); return NULL; }
     memcpy(full, data, n * sizeof(float));
     return full;
 }
@@ -313,7 +313,7 @@ static void check_variant(const variant *v)
     fixture fx;
     CU_ASSERT_FATAL(fixture_open(&fx) == 0);
     const int H = fx.head.hidden, B = fx.b.B, T = fx.b.T;
-    xmc_csr active;
+    xmci_csr active;
     CU_ASSERT_FATAL(read_smat(v->weighted ? "active_weighted.txt" : "active.txt", &active) == 0);
     size_t nnz = active.indptr[active.rows];
     float *scores = calloc(nnz, sizeof *scores), *d_scores = calloc(nnz, sizeof *d_scores);
@@ -349,7 +349,7 @@ static void check_variant(const variant *v)
     CU_ASSERT_FATAL(href && dhref && r == B * T && c == H);
     double h_max = 0, dh_max = 0;
     for (int i = 0; i < B; i++) {
-        const float *h = xmc_bert_train_hidden(fx.train, i), *dh = xmc_bert_train_d_hidden(fx.train, i);
+        const float *h = xmci_bert_train_hidden(fx.train, i), *dh = xmci_bert_train_d_hidden(fx.train, i);
         CU_ASSERT_FATAL(h && dh);
         h_max = fmax(h_max, max_abs_diff(h, href + (size_t)i * T * H, (size_t)fx.b.lens[i] * H));
         dh_max = fmax(dh_max, max_abs_diff(dh, dhref + (size_t)i * T * H, (size_t)fx.b.lens[i] * H));
@@ -365,9 +365,9 @@ static void check_variant(const variant *v)
 
     /* the gradient of every tensor */
     snprintf(name, sizeof name, "grads_%s.safetensors", v->name);
-    xmc_safetensors *st;
+    xmci_safetensors *st;
     xmc_error err = {0};
-    CU_ASSERT_FATAL(xmc_safetensors_open(ref_path(name), &st, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_safetensors_open(ref_path(name), &st, &err) == XMC_OK);
     int bad = 0, checked = 0;
     double worst_rel = 0, key_bias = 0;
     const char *worst = "";
@@ -399,7 +399,7 @@ static void check_variant(const variant *v)
         free(gr);
     }
     /* the word-embedding gradient: zero on every row not in the batch and on [PAD] (only at padded slots) */
-    const xmc_bert_tensor *we = xmc_bert_params_find(fx.grads, "embeddings.word_embeddings.weight");
+    const xmci_bert_tensor *we = xmci_bert_params_find(fx.grads, "embeddings.word_embeddings.weight");
     double outside = 0;
     for (int row = 0; row < we->rows; row++) {
         int in_batch = 0;
@@ -412,7 +412,7 @@ static void check_variant(const variant *v)
     CU_ASSERT(bad == 0);
     CU_ASSERT(checked == fx.params->n_tensors + 2);
     CU_ASSERT(outside == 0);
-    xmc_safetensors_close(st);
+    xmci_safetensors_close(st);
     free(sref), free(dsref), free(pref), free(dpref), free(href), free(dhref);
     free(scores), free(d_scores);
     free_csr(&active);
@@ -435,9 +435,9 @@ static void test_backward_scalar_kernels(void)
 /* Parameters after one step against the reference file; g_ref decides the tolerance per entry. */
 static int check_step(fixture *fx, const char *after_name, const char *grads_name, const char *label)
 {
-    xmc_safetensors *st, *gst;
+    xmci_safetensors *st, *gst;
     xmc_error err = {0};
-    if (xmc_safetensors_open(ref_path(after_name), &st, &err) || xmc_safetensors_open(ref_path(grads_name), &gst, &err))
+    if (xmci_safetensors_open(ref_path(after_name), &st, &err) || xmci_safetensors_open(ref_path(grads_name), &gst, &err))
         return -1;
     int bad = 0;
     double worst_big = 0, worst_small = 0;
@@ -453,7 +453,7 @@ static int check_step(fixture *fx, const char *after_name, const char *grads_nam
         }
         char rows_name[128];
         snprintf(rows_name, sizeof rows_name, "%s.rows", tn);
-        int rows_only = xmc_safetensors_has(st, rows_name);
+        int rows_only = xmci_safetensors_has(st, rows_name);
         const int H = fx->head.hidden;
         for (size_t i = 0; i < n; i++) {
             if (rows_only) { /* rows outside the batch are not stored: they must be unchanged (g = 0, wd = 0) */
@@ -474,8 +474,8 @@ static int check_step(fixture *fx, const char *after_name, const char *grads_nam
     }
     printf("\n  %s: max |p - ref| %.2g where |g_ref| >= 1e-6, %.2g elsewhere; %d entries out of tolerance\n", label,
            worst_big, worst_small, bad);
-    xmc_safetensors_close(st);
-    xmc_safetensors_close(gst);
+    xmci_safetensors_close(st);
+    xmci_safetensors_close(gst);
     return bad;
 }
 
@@ -484,23 +484,23 @@ static void test_adamw_step_cls(void)
 {
     fixture fx;
     CU_ASSERT_FATAL(fixture_open(&fx) == 0);
-    xmc_csr active;
+    xmci_csr active;
     CU_ASSERT_FATAL(read_smat("active.txt", &active) == 0);
     double loss;
     CU_ASSERT_FATAL(run(&fx, &VARIANTS[0], &active, 1, &loss, NULL, NULL) == 0);
-    xmc_adamw *enc, *head;
+    xmci_adamw *enc, *head;
     xmc_error err = {0};
     const size_t hw = 64 * (size_t)fx.head.hidden;
-    CU_ASSERT_FATAL(xmc_adamw_new(fx.params->n, XMC_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &enc, &err) == XMC_OK);
-    CU_ASSERT_FATAL(xmc_adamw_new(hw + 64, XMC_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &head, &err) == XMC_OK);
-    xmc_adamw_next(enc);
-    xmc_adamw_next(head);
-    CU_ASSERT(xmc_adamw_update(enc, 0, fx.params->mem, fx.grads->mem, fx.params->n, 1e-4f, 0.01f, &err) == XMC_OK);
-    CU_ASSERT(xmc_adamw_update(head, 0, fx.head.w, fx.dw, hw, 1e-4f, 0.01f, &err) == XMC_OK);
-    CU_ASSERT(xmc_adamw_update(head, hw, fx.head.b, fx.db, 64, 1e-4f, 0.01f, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_adamw_new(fx.params->n, XMCI_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &enc, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_adamw_new(hw + 64, XMCI_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &head, &err) == XMC_OK);
+    xmci_adamw_next(enc);
+    xmci_adamw_next(head);
+    CU_ASSERT(xmci_adamw_update(enc, 0, fx.params->mem, fx.grads->mem, fx.params->n, 1e-4f, 0.01f, &err) == XMC_OK);
+    CU_ASSERT(xmci_adamw_update(head, 0, fx.head.w, fx.dw, hw, 1e-4f, 0.01f, &err) == XMC_OK);
+    CU_ASSERT(xmci_adamw_update(head, hw, fx.head.b, fx.db, 64, 1e-4f, 0.01f, &err) == XMC_OK);
     CU_ASSERT(check_step(&fx, "params_after_adamw_cls.safetensors", "grads_cls.safetensors", "AdamW step (cls)") == 0);
-    xmc_adamw_free(enc);
-    xmc_adamw_free(head);
+    xmci_adamw_free(enc);
+    xmci_adamw_free(head);
     free_csr(&active);
     fixture_close(&fx);
 }
@@ -511,7 +511,7 @@ static void test_pecos_step_pooler(void)
 {
     fixture fx;
     CU_ASSERT_FATAL(fixture_open(&fx) == 0);
-    xmc_csr active;
+    xmci_csr active;
     CU_ASSERT_FATAL(read_smat("active.txt", &active) == 0);
     double loss;
     CU_ASSERT_FATAL(run(&fx, &VARIANTS[1], &active, 1, &loss, NULL, NULL) == 0);
@@ -523,8 +523,8 @@ static void test_pecos_step_pooler(void)
     float enc_coef, head_coef;
     float *enc_buf[1] = {fx.grads->mem}, *head_buf[2] = {fx.dw, fx.db};
     size_t enc_len[1] = {fx.grads->n}, head_len[2] = {hw, 64};
-    double enc_norm = xmc_clip_grad_norm(enc_buf, enc_len, 1, 1.0f, &enc_coef);
-    double head_norm = xmc_clip_grad_norm(head_buf, head_len, 2, 1.0f, &head_coef);
+    double enc_norm = xmci_clip_grad_norm(enc_buf, enc_len, 1, 1.0f, &enc_coef);
+    double head_norm = xmci_clip_grad_norm(head_buf, head_len, 2, 1.0f, &head_coef);
     double enc_ref = json_real_value(json_object_get(ps, "encoder_grad_norm")),
            head_ref = json_real_value(json_object_get(ps, "head_grad_norm"));
     printf("\n  norms: encoder %.7g (ref %.7g) coef %.6g, head %.7g (ref %.7g) coef %.6g\n", enc_norm, enc_ref,
@@ -535,24 +535,24 @@ static void test_pecos_step_pooler(void)
     CU_ASSERT(fabs(head_coef - json_real_value(json_object_get(ps, "head_clip_coef"))) <= 1e-5);
     json_decref(cross);
 
-    xmc_adamw *enc, *hw_opt, *hb_opt;
+    xmci_adamw *enc, *hw_opt, *hb_opt;
     xmc_error err = {0};
-    CU_ASSERT_FATAL(xmc_adamw_new(fx.params->n, XMC_ADAMW_HF, 0.9f, 0.999f, 1e-8f, &enc, &err) == XMC_OK);
-    CU_ASSERT_FATAL(xmc_adamw_new(hw, XMC_ADAMW_HF, 0.9f, 0.999f, 1e-8f, &hw_opt, &err) == XMC_OK);
-    CU_ASSERT_FATAL(xmc_adamw_new(64, XMC_ADAMW_HF, 0.9f, 0.999f, 1e-8f, &hb_opt, &err) == XMC_OK);
-    xmc_adamw_next(enc), xmc_adamw_next(hw_opt), xmc_adamw_next(hb_opt);
-    CU_ASSERT(xmc_adamw_update(enc, 0, fx.params->mem, fx.grads->mem, fx.params->n, 1e-4f, 0.0f, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_adamw_new(fx.params->n, XMCI_ADAMW_HF, 0.9f, 0.999f, 1e-8f, &enc, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_adamw_new(hw, XMCI_ADAMW_HF, 0.9f, 0.999f, 1e-8f, &hw_opt, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_adamw_new(64, XMCI_ADAMW_HF, 0.9f, 0.999f, 1e-8f, &hb_opt, &err) == XMC_OK);
+    xmci_adamw_next(enc), xmci_adamw_next(hw_opt), xmci_adamw_next(hb_opt);
+    CU_ASSERT(xmci_adamw_update(enc, 0, fx.params->mem, fx.grads->mem, fx.params->n, 1e-4f, 0.0f, &err) == XMC_OK);
     /* the head's touched rows: the union of the active sets */
     uint32_t rows[64];
     size_t nrows = 0;
     int seen[64] = {0};
     for (uint64_t e = 0; e < active.indptr[active.rows]; e++)
         if (!seen[active.indices[e]]) seen[active.indices[e]] = 1, rows[nrows++] = active.indices[e];
-    CU_ASSERT(xmc_adamw_update_rows(hw_opt, 0, fx.head.w, fx.dw, (size_t)H, rows, nrows, 1e-4f, 0.0f, &err) == XMC_OK);
-    CU_ASSERT(xmc_adamw_update_rows(hb_opt, 0, fx.head.b, fx.db, 1, rows, nrows, 1e-4f, 0.0f, &err) == XMC_OK);
+    CU_ASSERT(xmci_adamw_update_rows(hw_opt, 0, fx.head.w, fx.dw, (size_t)H, rows, nrows, 1e-4f, 0.0f, &err) == XMC_OK);
+    CU_ASSERT(xmci_adamw_update_rows(hb_opt, 0, fx.head.b, fx.db, 1, rows, nrows, 1e-4f, 0.0f, &err) == XMC_OK);
     CU_ASSERT(check_step(&fx, "params_after_pecos_step_pooler.safetensors", "grads_pooler.safetensors",
                          "PECOS step (pooler)") == 0);
-    xmc_adamw_free(enc), xmc_adamw_free(hw_opt), xmc_adamw_free(hb_opt);
+    xmci_adamw_free(enc), xmci_adamw_free(hw_opt), xmci_adamw_free(hb_opt);
     free_csr(&active);
     fixture_close(&fx);
 }
@@ -565,9 +565,9 @@ static void test_adamw_three_steps(void)
     enum { N = 64 };
     const double lr = 1e-2, wd = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-3; /* eps large enough to matter */
     for (int kind = 0; kind < 2; kind++) {
-        xmc_adamw *opt;
+        xmci_adamw *opt;
         xmc_error err = {0};
-        CU_ASSERT_FATAL(xmc_adamw_new(N, kind ? XMC_ADAMW_HF : XMC_ADAMW_TORCH, (float)b1, (float)b2, (float)eps, &opt,
+        CU_ASSERT_FATAL(xmci_adamw_new(N, kind ? XMCI_ADAMW_HF : XMCI_ADAMW_TORCH, (float)b1, (float)b2, (float)eps, &opt,
                                       &err) == XMC_OK);
         float p[N], g[N];
         double pd[N], m[N] = {0}, v[N] = {0};
@@ -576,8 +576,8 @@ static void test_adamw_three_steps(void)
         double worst = 0, moved = 0;
         for (int t = 1; t <= 3; t++) {
             for (int i = 0; i < N; i++) g[i] = (float)((double)(lcg(&seed) % 2001) / 1e5 - 0.01);
-            xmc_adamw_next(opt);
-            CU_ASSERT(xmc_adamw_update(opt, 0, p, g, N, (float)lr, (float)wd, &err) == XMC_OK);
+            xmci_adamw_next(opt);
+            CU_ASSERT(xmci_adamw_update(opt, 0, p, g, N, (float)lr, (float)wd, &err) == XMC_OK);
             const double c1 = 1 - pow(b1, t), c2 = 1 - pow(b2, t);
             for (int i = 0; i < N; i++) {
                 m[i] = b1 * m[i] + (1 - b1) * g[i];
@@ -601,8 +601,8 @@ static void test_adamw_three_steps(void)
         float before[N];
         memcpy(before, p, sizeof p);
         uint32_t rows[2] = {1, 3};
-        xmc_adamw_next(opt);
-        CU_ASSERT(xmc_adamw_update_rows(opt, 0, p, g, 16, rows, 2, (float)lr, (float)wd, &err) == XMC_OK);
+        xmci_adamw_next(opt);
+        CU_ASSERT(xmci_adamw_update_rows(opt, 0, p, g, 16, rows, 2, (float)lr, (float)wd, &err) == XMC_OK);
         int others_same = 1, touched_moved = 1;
         for (int i = 0; i < N; i++) {
             int row = i / 16;
@@ -610,7 +610,7 @@ static void test_adamw_three_steps(void)
             else touched_moved &= p[i] != before[i];
         }
         CU_ASSERT(others_same && touched_moved);
-        xmc_adamw_free(opt);
+        xmci_adamw_free(opt);
     }
     printf("\n");
 }
@@ -626,7 +626,7 @@ static void fd_variant(const variant *v)
 {
     fixture fx;
     CU_ASSERT_FATAL(fixture_open(&fx) == 0);
-    xmc_csr active;
+    xmci_csr active;
     CU_ASSERT_FATAL(read_smat(v->weighted ? "active_weighted.txt" : "active.txt", &active) == 0);
     double loss;
     CU_ASSERT_FATAL(run(&fx, v, &active, 1, &loss, NULL, NULL) == 0);
@@ -636,7 +636,7 @@ static void fd_variant(const variant *v)
     const char *worst_name = "";
     for (int t = -2; t < fx.params->n_tensors; t++) {
         const char *tn = t == -2 ? "head.weight" : t == -1 ? "head.bias" : fx.params->tensor[t].name;
-        if (v->pooling != XMC_BERT_POOL_POOLER && !strncmp(tn, "pooler.", 7)) continue; /* unused: g = 0 */
+        if (v->pooling != XMCI_BERT_POOL_POOLER && !strncmp(tn, "pooler.", 7)) continue; /* unused: g = 0 */
         size_t n;
         float *p = tensor_of(&fx, fx.params, tn, fx.head.w, fx.head.b, &n);
         const float *g = tensor_of(&fx, fx.grads, tn, fx.dw, fx.db, &n);
@@ -687,56 +687,56 @@ static void test_bounds(void)
     int lens[5] = {2, 2, 2, 2, 2};
     int32_t ids[5 * 4] = {0};
     /* more rows, or longer rows, than the workspace was sized for: refused, nothing allocated */
-    CU_ASSERT(xmc_bert_train_forward(fx.params, fx.train, ids, NULL, 4, lens, fx.b.B + 1, XMC_BERT_POOL_CLS,
+    CU_ASSERT(xmci_bert_train_forward(fx.params, fx.train, ids, NULL, 4, lens, fx.b.B + 1, XMCI_BERT_POOL_CLS,
                                      fx.pooled, &err) == XMC_ERR_RANGE);
     int long_lens[1] = {fx.b.T + 1};
     int32_t *long_ids = calloc((size_t)fx.b.T + 1, sizeof *long_ids);
-    CU_ASSERT(xmc_bert_train_forward(fx.params, fx.train, long_ids, NULL, fx.b.T + 1, long_lens, 1, XMC_BERT_POOL_CLS,
+    CU_ASSERT(xmci_bert_train_forward(fx.params, fx.train, long_ids, NULL, fx.b.T + 1, long_lens, 1, XMCI_BERT_POOL_CLS,
                                      fx.pooled, &err) == XMC_ERR_RANGE);
     ids[1] = fx.params->cfg.vocab_size;
-    CU_ASSERT(xmc_bert_train_forward(fx.params, fx.train, ids, NULL, 4, lens, 1, XMC_BERT_POOL_CLS, fx.pooled, &err) ==
+    CU_ASSERT(xmci_bert_train_forward(fx.params, fx.train, ids, NULL, 4, lens, 1, XMCI_BERT_POOL_CLS, fx.pooled, &err) ==
               XMC_ERR_RANGE);
     /* backward before any forward */
-    CU_ASSERT(xmc_bert_train_backward(fx.params, fx.train, fx.d_pooled, fx.grads, &err) == XMC_ERR_ARG);
+    CU_ASSERT(xmci_bert_train_backward(fx.params, fx.train, fx.d_pooled, fx.grads, &err) == XMC_ERR_ARG);
     /* a head row out of range, a row wider than width, a negative value */
     uint64_t indptr[2] = {0, 2};
     uint32_t idx[2] = {3, 64};
     float val[2] = {1, 0};
-    xmc_csr a = {.rows = 1, .cols = 64, .indptr = indptr, .indices = idx, .data = val};
+    xmci_csr a = {.rows = 1, .cols = 64, .indptr = indptr, .indices = idx, .data = val};
     double loss;
-    CU_ASSERT(xmc_head_loss(&fx.head, fx.pooled, &a, 24, 0, &loss, NULL, NULL, NULL, NULL, NULL, &err) == XMC_ERR_RANGE);
+    CU_ASSERT(xmci_head_loss(&fx.head, fx.pooled, &a, 24, 0, &loss, NULL, NULL, NULL, NULL, NULL, &err) == XMC_ERR_RANGE);
     idx[1] = 5;
-    CU_ASSERT(xmc_head_loss(&fx.head, fx.pooled, &a, 1, 0, &loss, NULL, NULL, NULL, NULL, NULL, &err) == XMC_ERR_SHAPE);
+    CU_ASSERT(xmci_head_loss(&fx.head, fx.pooled, &a, 1, 0, &loss, NULL, NULL, NULL, NULL, NULL, &err) == XMC_ERR_SHAPE);
     val[1] = -1;
-    CU_ASSERT(xmc_head_loss(&fx.head, fx.pooled, &a, 24, 0, &loss, NULL, NULL, NULL, NULL, NULL, &err) == XMC_ERR_RANGE);
+    CU_ASSERT(xmci_head_loss(&fx.head, fx.pooled, &a, 24, 0, &loss, NULL, NULL, NULL, NULL, NULL, &err) == XMC_ERR_RANGE);
     /* padding: an empty active row of width A costs exactly 1 and has no gradient */
     indptr[1] = 0;
-    CU_ASSERT(xmc_head_loss(&fx.head, fx.pooled, &a, 24, 0, &loss, NULL, NULL, fx.d_pooled, NULL, NULL, &err) == XMC_OK);
+    CU_ASSERT(xmci_head_loss(&fx.head, fx.pooled, &a, 24, 0, &loss, NULL, NULL, fx.d_pooled, NULL, NULL, &err) == XMC_OK);
     CU_ASSERT(loss == 1.0);
     CU_ASSERT(max_abs_diff(fx.d_pooled, (float[16]){0}, 16) == 0);
     /* a duplicate entry (negatives drawn with replacement) counts twice: loss term and head-row gradient */
     for (int i = 0; i < fx.head.hidden; i++) fx.pooled[i] = 0.1f * (float)(i % 5) - 0.2f;
     indptr[1] = 1, idx[0] = 7, val[0] = 0;
     double once, twice;
-    CU_ASSERT(xmc_head_loss(&fx.head, fx.pooled, &a, 4, 0, &once, NULL, NULL, NULL, fx.dw, fx.db, &err) == XMC_OK);
+    CU_ASSERT(xmci_head_loss(&fx.head, fx.pooled, &a, 4, 0, &once, NULL, NULL, NULL, fx.dw, fx.db, &err) == XMC_OK);
     float db_once = fx.db[7];
     fx.db[7] = 0;
     indptr[1] = 2, idx[1] = 7, val[1] = 0;
-    CU_ASSERT(xmc_head_loss(&fx.head, fx.pooled, &a, 4, 0, &twice, NULL, NULL, NULL, NULL, fx.db, &err) == XMC_OK);
+    CU_ASSERT(xmci_head_loss(&fx.head, fx.pooled, &a, 4, 0, &twice, NULL, NULL, NULL, NULL, fx.db, &err) == XMC_OK);
     CU_ASSERT(db_once != 0);
     CU_ASSERT(fabs((twice - 0.5) - 2 * (once - 0.75)) <= 1e-12); /* 3 then 2 padding slots of 1/4 each */
     CU_ASSERT(fabsf(fx.db[7] - 2 * db_once) <= 1e-7f);
     /* the optimiser refuses spans outside its moments and updates before a step */
-    xmc_adamw *opt;
-    CU_ASSERT_FATAL(xmc_adamw_new(8, XMC_ADAMW_HF, 0.9f, 0.999f, 1e-8f, &opt, &err) == XMC_OK);
+    xmci_adamw *opt;
+    CU_ASSERT_FATAL(xmci_adamw_new(8, XMCI_ADAMW_HF, 0.9f, 0.999f, 1e-8f, &opt, &err) == XMC_OK);
     float p[8] = {0}, g[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    CU_ASSERT(xmc_adamw_update(opt, 0, p, g, 8, 1e-3f, 0, &err) == XMC_ERR_RANGE);
-    xmc_adamw_next(opt);
-    CU_ASSERT(xmc_adamw_update(opt, 4, p, g, 8, 1e-3f, 0, &err) == XMC_ERR_RANGE);
+    CU_ASSERT(xmci_adamw_update(opt, 0, p, g, 8, 1e-3f, 0, &err) == XMC_ERR_RANGE);
+    xmci_adamw_next(opt);
+    CU_ASSERT(xmci_adamw_update(opt, 4, p, g, 8, 1e-3f, 0, &err) == XMC_ERR_RANGE);
     uint32_t row = 2;
-    CU_ASSERT(xmc_adamw_update_rows(opt, 0, p, g, 4, &row, 1, 1e-3f, 0, &err) == XMC_ERR_RANGE);
-    CU_ASSERT(xmc_adamw_new(8, XMC_ADAMW_HF, 1.0f, 0.999f, 1e-8f, &opt, &err) == XMC_ERR_ARG);
-    xmc_adamw_free(opt);
+    CU_ASSERT(xmci_adamw_update_rows(opt, 0, p, g, 4, &row, 1, 1e-3f, 0, &err) == XMC_ERR_RANGE);
+    CU_ASSERT(xmci_adamw_new(8, XMCI_ADAMW_HF, 1.0f, 0.999f, 1e-8f, &opt, &err) == XMC_ERR_ARG);
+    xmci_adamw_free(opt);
     free(long_ids);
     fixture_close(&fx);
 }
@@ -746,7 +746,7 @@ static void test_accumulates(void)
 {
     fixture fx;
     CU_ASSERT_FATAL(fixture_open(&fx) == 0);
-    xmc_csr active;
+    xmci_csr active;
     CU_ASSERT_FATAL(read_smat("active.txt", &active) == 0);
     double loss;
     CU_ASSERT_FATAL(run(&fx, &VARIANTS[2], &active, 1, &loss, NULL, NULL) == 0);
@@ -766,19 +766,19 @@ static void test_accumulates(void)
 /* The workspace size is known before the first step: report it for a MiniLM-L6-H384 shape, batch 32 x 128. */
 static void test_arena_sizes(void)
 {
-    xmc_bert_params p = {0};
-    p.cfg = (xmc_bert_config){30522, 384, 6, 12, 1536, 512, 2, 1e-12f, XMC_BERT_GELU};
+    xmci_bert_params p = {0};
+    p.cfg = (xmci_bert_config){30522, 384, 6, 12, 1536, 512, 2, 1e-12f, XMCI_BERT_GELU};
     p.has_pooler = 1;
-    xmc_bert_train *tr;
+    xmci_bert_train *tr;
     xmc_error err = {0};
     /* params_layout is internal; sizes only need cfg, so a zero-length arena stands in for the weights */
-    CU_ASSERT_FATAL(xmc_bert_train_new(&p, 32, 128, &tr, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_bert_train_new(&p, 32, 128, &tr, &err) == XMC_OK);
     size_t act, grad;
-    xmc_bert_train_bytes(tr, &act, &grad);
+    xmci_bert_train_bytes(tr, &act, &grad);
     printf("\n  MiniLM-L6-H384, batch 32 x 128: activations %.1f MiB, activation gradients %.1f MiB\n",
            act / 1048576.0, grad / 1048576.0);
     CU_ASSERT(act > 0 && grad > 0);
-    xmc_bert_train_free(tr);
+    xmci_bert_train_free(tr);
 }
 
 int main(int argc, char **argv)

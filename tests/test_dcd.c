@@ -24,7 +24,7 @@ static const float toy[12][NF] = {
     {0.2f, 1.6f, 0.6f, 0},
 };
 
-static void toy_problem(xmc_csr *x, uint32_t *inst, int8_t *y)
+static void toy_problem(xmci_csr *x, uint32_t *inst, int8_t *y)
 {
     CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(x, 12, NF, &toy[0][0]), 0);
     for (uint32_t i = 0; i < 12; i++) {
@@ -34,7 +34,7 @@ static void toy_problem(xmc_csr *x, uint32_t *inst, int8_t *y)
 }
 
 /* w . x_r + b * bias from a solver result. */
-static double decide(const xmc_csr *x, uint32_t r, const uint32_t *idx, const float *val, uint32_t m, float bias)
+static double decide(const xmci_csr *x, uint32_t r, const uint32_t *idx, const float *val, uint32_t m, float bias)
 {
     double s = 0;
     for (uint32_t t = 0; t < m; t++) {
@@ -45,7 +45,7 @@ static double decide(const xmc_csr *x, uint32_t r, const uint32_t *idx, const fl
     return s;
 }
 
-static float bias_weight(const xmc_csr *x, const uint32_t *idx, const float *val, uint32_t m)
+static float bias_weight(const xmci_csr *x, const uint32_t *idx, const float *val, uint32_t m)
 {
     for (uint32_t t = 0; t < m; t++)
         if (idx[t] == x->cols) return val[t];
@@ -54,20 +54,20 @@ static float bias_weight(const xmc_csr *x, const uint32_t *idx, const float *val
 
 static void test_separable(void)
 {
-    xmc_csr x;
+    xmci_csr x;
     uint32_t inst[12];
     int8_t y[12];
     toy_problem(&x, inst, y);
-    xmc_dcd_ws *ws;
+    xmci_dcd_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
-    xmc_dcd_params p;
-    xmc_dcd_params_default(&p);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
+    xmci_dcd_params p;
+    xmci_dcd_params_default(&p);
     for (int thr = 0; thr < 2; thr++) {
         p.threshold = thr ? 0.1f : 0.0f;
         const uint32_t *idx;
         const float *val;
-        uint32_t m = xmc_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
+        uint32_t m = xmci_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
         CU_ASSERT(m >= 2);
         for (uint32_t t = 1; t < m; t++) CU_ASSERT(idx[t - 1] < idx[t]);   /* ascending, bias last */
         for (uint32_t t = 0; t < m; t++) CU_ASSERT(idx[t] <= NF && idx[t] != 3); /* feature 3 is never seen */
@@ -79,27 +79,27 @@ static void test_separable(void)
     p.max_iter = 5000;
     const uint32_t *idx;
     const float *val;
-    uint32_t m = xmc_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
+    uint32_t m = xmci_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
     for (uint32_t i = 0; i < 12; i++) CU_ASSERT(y[i] * decide(&x, i, idx, val, m, p.bias) > 0.5);
-    xmc_dcd_ws_free(ws);
-    xmc_csr_free(&x);
+    xmci_dcd_ws_free(ws);
+    xmci_csr_free(&x);
 }
 
 /* The bias-only problem has the closed form above; Cp > Cn moves b up, Cp < Cn down. */
 static void test_costs_move_bias(void)
 {
-    xmc_csr x;
-    CU_ASSERT_EQUAL_FATAL(xmc_csr_alloc(&x, 2, NF, 0, NULL), XMC_OK);
+    xmci_csr x;
+    CU_ASSERT_EQUAL_FATAL(xmci_csr_alloc(&x, 2, NF, 0, NULL), XMC_OK);
     uint32_t inst[2] = {0, 1};
     int8_t y[2] = {1, -1};
-    xmc_dcd_ws *ws;
+    xmci_dcd_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_dcd_ws_new(NF, 2, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(NF, 2, &ws, &err), XMC_OK);
     static const double costs[][2] = {{1, 1}, {2, 1}, {1, 2}, {4, 0.5}, {0.25, 0.25}};
     double prev_b = 0;
     for (size_t c = 0; c < sizeof costs / sizeof *costs; c++) {
-        xmc_dcd_params p;
-        xmc_dcd_params_default(&p);
+        xmci_dcd_params p;
+        xmci_dcd_params_default(&p);
         p.cp = costs[c][0];
         p.cn = costs[c][1];
         p.eps = 1e-6;
@@ -107,7 +107,7 @@ static void test_costs_move_bias(void)
         p.threshold = 0;
         const uint32_t *idx;
         const float *val;
-        uint32_t m = xmc_dcd_solve(&x, inst, y, 2, &p, ws, &idx, &val);
+        uint32_t m = xmci_dcd_solve(&x, inst, y, 2, &p, ws, &idx, &val);
         double want = 2 * (p.cp - p.cn) / (1 + 2 * p.cp + 2 * p.cn);
         double b = bias_weight(&x, idx, val, m);
         CU_ASSERT(m <= 1);
@@ -119,8 +119,8 @@ static void test_costs_move_bias(void)
     }
     /* bias value 2: b = 2 beta (Cp - Cn) / (1 + 2 beta^2 (Cp + Cn)), decision value b * beta */
     {
-        xmc_dcd_params p;
-        xmc_dcd_params_default(&p);
+        xmci_dcd_params p;
+        xmci_dcd_params_default(&p);
         p.cp = 2;
         p.bias = 2;
         p.eps = 1e-6;
@@ -128,54 +128,54 @@ static void test_costs_move_bias(void)
         p.threshold = 0;
         const uint32_t *idx;
         const float *val;
-        uint32_t m = xmc_dcd_solve(&x, inst, y, 2, &p, ws, &idx, &val);
+        uint32_t m = xmci_dcd_solve(&x, inst, y, 2, &p, ws, &idx, &val);
         double b = bias_weight(&x, idx, val, m), want = 2 * 2 * (2 - 1) / (1 + 2 * 4 * (2 + 1.0));
         CU_ASSERT(fabs(b - want) < 1e-4);
         if (fabs(b - want) >= 1e-4) fprintf(stderr, "bias value 2: bias weight %.6f, closed form %.6f\n", b, want);
     }
     /* on the toy problem too: raising Cp raises the decision value of a positive that looks negative */
-    xmc_csr_free(&x);
+    xmci_csr_free(&x);
     uint32_t inst12[12];
     int8_t y12[12];
     toy_problem(&x, inst12, y12);
-    xmc_dcd_ws_free(ws);
-    CU_ASSERT_EQUAL_FATAL(xmc_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
+    xmci_dcd_ws_free(ws);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
     /* make it non-separable: a positive that looks like a negative */
     y12[9] = 1;
     double fp[2];
     for (int k = 0; k < 2; k++) {
-        xmc_dcd_params p;
-        xmc_dcd_params_default(&p);
+        xmci_dcd_params p;
+        xmci_dcd_params_default(&p);
         p.cp = k ? 10 : 1;
         p.eps = 1e-4;
         p.max_iter = 5000;
         p.threshold = 0;
         const uint32_t *idx;
         const float *val;
-        uint32_t m = xmc_dcd_solve(&x, inst12, y12, 12, &p, ws, &idx, &val);
+        uint32_t m = xmci_dcd_solve(&x, inst12, y12, 12, &p, ws, &idx, &val);
         fp[k] = decide(&x, 9, idx, val, m, p.bias);
     }
     CU_ASSERT(fp[1] > fp[0]);
-    xmc_dcd_ws_free(ws);
-    xmc_csr_free(&x);
+    xmci_dcd_ws_free(ws);
+    xmci_csr_free(&x);
 }
 
 /* Threshold t keeps |w| >= t: solving again with t = |w_k| keeps w_k, with the next float above drops it. */
 static void test_threshold_strict(void)
 {
-    xmc_csr x;
+    xmci_csr x;
     uint32_t inst[12];
     int8_t y[12];
     toy_problem(&x, inst, y);
-    xmc_dcd_ws *ws;
+    xmci_dcd_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
-    xmc_dcd_params p;
-    xmc_dcd_params_default(&p);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
+    xmci_dcd_params p;
+    xmci_dcd_params_default(&p);
     p.threshold = 0;
     const uint32_t *idx;
     const float *val;
-    uint32_t m0 = xmc_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
+    uint32_t m0 = xmci_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
     CU_ASSERT_FATAL(m0 == 4); /* features 0, 1, 2 and the bias */
     uint32_t all_idx[4];
     float all_val[4];
@@ -186,7 +186,7 @@ static void test_threshold_strict(void)
             float t = fabsf(all_val[k]);
             if (above) t = nextafterf(t, INFINITY);
             p.threshold = t;
-            uint32_t m = xmc_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
+            uint32_t m = xmci_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
             uint32_t want = 0;
             for (uint32_t j = 0; j < m0; j++) {
                 if (!(fabsf(all_val[j]) >= t)) continue;
@@ -200,36 +200,36 @@ static void test_threshold_strict(void)
             CU_ASSERT_EQUAL(kept, !above);
         }
     }
-    xmc_dcd_ws_free(ws);
-    xmc_csr_free(&x);
+    xmci_dcd_ws_free(ws);
+    xmci_csr_free(&x);
 }
 
 static void test_no_bias(void)
 {
-    xmc_csr x;
+    xmci_csr x;
     uint32_t inst[12];
     int8_t y[12];
     toy_problem(&x, inst, y);
-    xmc_dcd_ws *ws;
+    xmci_dcd_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
-    xmc_dcd_params p;
-    xmc_dcd_params_default(&p);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
+    xmci_dcd_params p;
+    xmci_dcd_params_default(&p);
     p.threshold = 0;
     p.bias = 0;
     const uint32_t *idx;
     const float *val;
-    uint32_t m = xmc_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
+    uint32_t m = xmci_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
     CU_ASSERT(m >= 2);
     for (uint32_t t = 0; t < m; t++) CU_ASSERT(idx[t] < NF);
     for (uint32_t i = 0; i < 12; i++) CU_ASSERT(y[i] * decide(&x, i, idx, val, m, 0) > 0);
-    xmc_csr_free(&x);
+    xmci_csr_free(&x);
     /* featureless instances and no bias: nothing to learn */
-    CU_ASSERT_EQUAL_FATAL(xmc_csr_alloc(&x, 2, NF, 0, NULL), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_csr_alloc(&x, 2, NF, 0, NULL), XMC_OK);
     int8_t y2[2] = {1, -1};
-    CU_ASSERT_EQUAL(xmc_dcd_solve(&x, inst, y2, 2, &p, ws, &idx, &val), 0);
-    xmc_dcd_ws_free(ws);
-    xmc_csr_free(&x);
+    CU_ASSERT_EQUAL(xmci_dcd_solve(&x, inst, y2, 2, &p, ws, &idx, &val), 0);
+    xmci_dcd_ws_free(ws);
+    xmci_csr_free(&x);
 }
 
 /* Same problem twice, with another problem between: the same weights bit for bit. Flipping every label
@@ -237,21 +237,21 @@ static void test_no_bias(void)
  * same rows as a matrix of their own. */
 static void test_deterministic(void)
 {
-    xmc_csr x;
+    xmci_csr x;
     uint32_t inst[12];
     int8_t y[12], ny[12];
     toy_problem(&x, inst, y);
     for (int i = 0; i < 12; i++) ny[i] = (int8_t)-y[i];
-    xmc_dcd_ws *ws;
+    xmci_dcd_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
-    xmc_dcd_params p;
-    xmc_dcd_params_default(&p);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
+    xmci_dcd_params p;
+    xmci_dcd_params_default(&p);
     p.threshold = 0;
     p.seed = 7;
     const uint32_t *idx;
     const float *val;
-    uint32_t m1 = xmc_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
+    uint32_t m1 = xmci_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
     uint32_t i1[NF + 1];
     float v1[NF + 1];
     CU_ASSERT_FATAL(m1 <= NF + 1);
@@ -259,67 +259,67 @@ static void test_deterministic(void)
     memcpy(v1, val, m1 * sizeof *val);
     uint32_t sub[5] = {11, 0, 7, 2, 5};
     int8_t ysub[5] = {-1, 1, -1, 1, 1};
-    (void)xmc_dcd_solve(&x, sub, ysub, 5, &p, ws, &idx, &val);
-    uint32_t m2 = xmc_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
+    (void)xmci_dcd_solve(&x, sub, ysub, 5, &p, ws, &idx, &val);
+    uint32_t m2 = xmci_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val);
     CU_ASSERT_EQUAL(m2, m1);
     CU_ASSERT(m2 == m1 && memcmp(idx, i1, m1 * sizeof *idx) == 0 && memcmp(val, v1, m1 * sizeof *val) == 0);
     /* the mirror problem */
-    uint32_t m3 = xmc_dcd_solve(&x, inst, ny, 12, &p, ws, &idx, &val);
+    uint32_t m3 = xmci_dcd_solve(&x, inst, ny, 12, &p, ws, &idx, &val);
     CU_ASSERT_EQUAL(m3, m1);
     for (uint32_t t = 0; t < m1 && t < m3; t++) CU_ASSERT(idx[t] == i1[t] && val[t] == -v1[t]);
     /* inst picks rows: the subset solve equals a solve on those rows copied out in the same order */
-    uint32_t ms = xmc_dcd_solve(&x, sub, ysub, 5, &p, ws, &idx, &val);
+    uint32_t ms = xmci_dcd_solve(&x, sub, ysub, 5, &p, ws, &idx, &val);
     uint32_t is[NF + 1];
     float vs[NF + 1];
     memcpy(is, idx, ms * sizeof *idx);
     memcpy(vs, val, ms * sizeof *val);
     float dense[5][NF];
     for (int i = 0; i < 5; i++) memcpy(dense[i], toy[sub[i]], sizeof dense[i]);
-    xmc_csr xs;
+    xmci_csr xs;
     CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(&xs, 5, NF, &dense[0][0]), 0);
     uint32_t seq[5] = {0, 1, 2, 3, 4};
-    uint32_t mc = xmc_dcd_solve(&xs, seq, ysub, 5, &p, ws, &idx, &val);
+    uint32_t mc = xmci_dcd_solve(&xs, seq, ysub, 5, &p, ws, &idx, &val);
     CU_ASSERT(mc == ms && memcmp(idx, is, ms * sizeof *idx) == 0 && memcmp(val, vs, ms * sizeof *val) == 0);
-    xmc_csr_free(&xs);
-    xmc_dcd_ws_free(ws);
-    xmc_csr_free(&x);
+    xmci_csr_free(&xs);
+    xmci_dcd_ws_free(ws);
+    xmci_csr_free(&x);
 }
 
 static void test_degenerate(void)
 {
-    xmc_csr x;
+    xmci_csr x;
     uint32_t inst[12];
     int8_t y[12];
     toy_problem(&x, inst, y);
-    xmc_dcd_ws *ws;
+    xmci_dcd_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
-    xmc_dcd_params p;
-    xmc_dcd_params_default(&p);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
+    xmci_dcd_params p;
+    xmci_dcd_params_default(&p);
     const uint32_t *idx = NULL;
     const float *val = NULL;
     /* no instances */
-    CU_ASSERT_EQUAL(xmc_dcd_solve(&x, inst, y, 0, &p, ws, &idx, &val), 0);
+    CU_ASSERT_EQUAL(xmci_dcd_solve(&x, inst, y, 0, &p, ws, &idx, &val), 0);
     CU_ASSERT_PTR_NOT_NULL(idx);
     /* only positives: every one scored positive */
     int8_t pos[12], neg[12];
     for (int i = 0; i < 12; i++) { pos[i] = 1; neg[i] = -1; }
     p.threshold = 0;
-    uint32_t m = xmc_dcd_solve(&x, inst, pos, 12, &p, ws, &idx, &val);
+    uint32_t m = xmci_dcd_solve(&x, inst, pos, 12, &p, ws, &idx, &val);
     CU_ASSERT(m >= 1);
     for (uint32_t i = 0; i < 12; i++) CU_ASSERT(decide(&x, i, idx, val, m, p.bias) > 0);
-    m = xmc_dcd_solve(&x, inst, neg, 12, &p, ws, &idx, &val);
+    m = xmci_dcd_solve(&x, inst, neg, 12, &p, ws, &idx, &val);
     CU_ASSERT(m >= 1);
     for (uint32_t i = 0; i < 12; i++) CU_ASSERT(decide(&x, i, idx, val, m, p.bias) < 0);
     /* one instance */
-    m = xmc_dcd_solve(&x, inst + 3, pos, 1, &p, ws, &idx, &val);
+    m = xmci_dcd_solve(&x, inst + 3, pos, 1, &p, ws, &idx, &val);
     CU_ASSERT(decide(&x, 3, idx, val, m, p.bias) > 0);
     /* max_iter 0: no pass, all weights zero, none above the default threshold */
     p.threshold = 0.1f;
     p.max_iter = 0;
-    CU_ASSERT_EQUAL(xmc_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val), 0);
-    xmc_dcd_ws_free(ws);
-    xmc_csr_free(&x);
+    CU_ASSERT_EQUAL(xmci_dcd_solve(&x, inst, y, 12, &p, ws, &idx, &val), 0);
+    xmci_dcd_ws_free(ws);
+    xmci_csr_free(&x);
 }
 
 int main(int argc, char **argv)

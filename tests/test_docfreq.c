@@ -27,18 +27,18 @@ static gram *find_gram(gram *g, size_t n, uint32_t b, const char *p, uint32_t le
     return NULL;
 }
 
-static size_t plain_count(const xmc_tfidf_config *cfg, gram *g)
+static size_t plain_count(const xmci_tfidf_config *cfg, gram *g)
 {
-    xmc_tok_ws tok;
+    xmci_tok_ws tok;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tok_ws_init(&tok, &cfg->tok, &err), XMC_OK);
-    xmc_tok_span *spans = malloc(4096 * sizeof *spans);
+    CU_ASSERT_EQUAL_FATAL(xmci_tok_ws_init(&tok, &cfg->tok, &err), XMC_OK);
+    xmci_tok_span *spans = malloc(4096 * sizeof *spans);
     CU_ASSERT_PTR_NOT_NULL_FATAL(spans);
     size_t n = 0;
     for (uint32_t d = 0; d < NDOC; d++) {
-        xmc_tok_words(&tok, CORPUS[d], strlen(CORPUS[d]));
+        xmci_tok_words(&tok, CORPUS[d], strlen(CORPUS[d]));
         for (uint32_t b = 0; b < cfg->n_bases; b++) {
-            uint32_t k = xmc_ngram_spans(&cfg->base[b], &tok, spans, 4096);
+            uint32_t k = xmci_ngram_spans(&cfg->base[b], &tok, spans, 4096);
             for (uint32_t i = 0; i < k; i++) {
                 const char *p = tok.text + spans[i].off;
                 uint32_t len = spans[i].len;
@@ -55,16 +55,16 @@ static size_t plain_count(const xmc_tfidf_config *cfg, gram *g)
         }
     }
     free(spans);
-    xmc_tok_ws_free(&tok);
+    xmci_tok_ws_free(&tok);
     return n;
 }
 
-static void count_texts(const xmc_tfidf_config *cfg, int threads, xmc_docfreq **dfq)
+static void count_texts(const xmci_tfidf_config *cfg, int threads, xmci_docfreq **dfq)
 {
     size_t lens[NDOC];
     for (int i = 0; i < NDOC; i++) lens[i] = strlen(CORPUS[i]);
     xmc_error err = {0};
-    xmc_err rc = xmc_docfreq_count(cfg, CORPUS, lens, NDOC, threads, dfq, &err);
+    xmc_err rc = xmci_docfreq_count(cfg, CORPUS, lens, NDOC, threads, dfq, &err);
     if (rc) fprintf(stderr, "docfreq: %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, XMC_OK);
 }
@@ -72,22 +72,22 @@ static void count_texts(const xmc_tfidf_config *cfg, int threads, xmc_docfreq **
 /* Every thread count (more threads than documents included) gives the plain count, hashes included. */
 static void test_matches_plain_count(void)
 {
-    xmc_tfidf_config cfg;
+    xmci_tfidf_config cfg;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_config_parse(&cfg, "word:1-2,char_wb:2-3", &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "word:1-2,char_wb:2-3", &err), XMC_OK);
     gram *g = calloc(MAX_GRAMS, sizeof *g);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     size_t n = plain_count(&cfg, g);
     CU_ASSERT(n > 50);
     for (int threads = 1; threads <= 8; threads++) {
-        xmc_docfreq *dfq;
+        xmci_docfreq *dfq;
         count_texts(&cfg, threads, &dfq);
         size_t total = 0;
         for (uint32_t b = 0; b < cfg.n_bases; b++) {
-            size_t distinct = xmc_docfreq_distinct(dfq, b);
-            xmc_docfreq_entry *e = malloc((distinct + 1) * sizeof *e);
+            size_t distinct = xmci_docfreq_distinct(dfq, b);
+            xmci_docfreq_entry *e = malloc((distinct + 1) * sizeof *e);
             CU_ASSERT_PTR_NOT_NULL_FATAL(e);
-            size_t k = xmc_docfreq_filter(dfq, b, 0, 1e9, e);
+            size_t k = xmci_docfreq_filter(dfq, b, 0, 1e9, e);
             CU_ASSERT_EQUAL(k, distinct);
             for (size_t i = 0; i < k; i++) {
                 gram *want = find_gram(g, n, b, e[i].p, e[i].len);
@@ -99,7 +99,7 @@ static void test_matches_plain_count(void)
             free(e);
         }
         CU_ASSERT_EQUAL(total, n); /* and nothing the plain count lacks, since each entry was found there */
-        xmc_docfreq_free(dfq);
+        xmci_docfreq_free(dfq);
     }
     free(g);
 }
@@ -108,14 +108,14 @@ static void test_matches_plain_count(void)
  * case, twice in document 1), "fig" in 5 alone; the filter keeps min_df <= df <= max_df. */
 static void test_filter_and_repeats(void)
 {
-    xmc_tfidf_config cfg;
+    xmci_tfidf_config cfg;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_config_parse(&cfg, "word:1-1", &err), XMC_OK);
-    xmc_docfreq *dfq;
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "word:1-1", &err), XMC_OK);
+    xmci_docfreq *dfq;
     count_texts(&cfg, 3, &dfq);
-    xmc_docfreq_entry e[64];
-    CU_ASSERT_FATAL(xmc_docfreq_distinct(dfq, 0) <= 64);
-    size_t k = xmc_docfreq_filter(dfq, 0, 3, 3.0, e);
+    xmci_docfreq_entry e[64];
+    CU_ASSERT_FATAL(xmci_docfreq_distinct(dfq, 0) <= 64);
+    size_t k = xmci_docfreq_filter(dfq, 0, 3, 3.0, e);
     int apple = 0, banana = 0;
     for (size_t i = 0; i < k; i++) {
         CU_ASSERT_EQUAL(e[i].df, 3);
@@ -124,27 +124,27 @@ static void test_filter_and_repeats(void)
     }
     CU_ASSERT_EQUAL(apple, 1);
     CU_ASSERT_EQUAL(banana, 1);
-    k = xmc_docfreq_filter(dfq, 0, 1, 1.0, e);
+    k = xmci_docfreq_filter(dfq, 0, 1, 1.0, e);
     int fig = 0;
     for (size_t i = 0; i < k; i++) {
         CU_ASSERT_EQUAL(e[i].df, 1);
         fig += e[i].len == 3 && !memcmp(e[i].p, "fig", 3);
     }
     CU_ASSERT_EQUAL(fig, 1);
-    xmc_docfreq_free(dfq);
+    xmci_docfreq_free(dfq);
 }
 
 /* Document limits that would allow over 2^31 n-grams of one base are refused before anything is counted. */
 static void test_limits_refused(void)
 {
-    xmc_tfidf_config cfg;
+    xmci_tfidf_config cfg;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_config_parse(&cfg, "char_wb:1-16", &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "char_wb:1-16", &err), XMC_OK);
     cfg.tok.max_bytes = UINT32_MAX / 4;
-    xmc_docfreq *dfq = NULL;
+    xmci_docfreq *dfq = NULL;
     size_t lens[NDOC];
     for (int i = 0; i < NDOC; i++) lens[i] = strlen(CORPUS[i]);
-    CU_ASSERT_EQUAL(xmc_docfreq_count(&cfg, CORPUS, lens, NDOC, 2, &dfq, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmci_docfreq_count(&cfg, CORPUS, lens, NDOC, 2, &dfq, &err), XMC_ERR_ARG);
     CU_ASSERT_PTR_NULL(dfq);
 }
 

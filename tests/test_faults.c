@@ -84,9 +84,9 @@ static int setup_text(void)
     static const char *noise[] = {"new", "set", "pack", "blue", "red", "large", "small", "pro"};
     char *texts[NDOC];
     size_t lens[NDOC];
-    xmc_csr y;
+    xmci_csr y;
     xmc_error err = {0};
-    if (xmc_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
+    if (xmci_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
     for (int i = 0; i < NDOC; i++) {
         int l = (i * 5) % NLAB;
         char buf[256];
@@ -98,23 +98,23 @@ static int setup_text(void)
         y.indptr[i + 1] = (uint64_t)i + 1;
     }
     repo = fresh_dir();
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
     o.tree.max_leaf_size = 4;
     o.tree.nr_splits = 2;
     o.version = "v1";
     o.xl.solver.threshold = 0.01f;
     int rc = -1;
     char version[64];
-    if (xmc_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err) ||
-        xmc_train((const char *const *)texts, lens, NULL, &y, NULL, &o, repo, version, sizeof version, NULL, &err)) {
+    if (xmci_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err) ||
+        xmci_train((const char *const *)texts, lens, NULL, &y, NULL, &o, repo, version, sizeof version, NULL, &err)) {
         fprintf(stderr, "train: %s\n", err.msg);
         goto out;
     }
     rc = list_files();
 out:
     for (int i = 0; i < NDOC; i++) free(texts[i]);
-    xmc_csr_free(&y);
+    xmci_csr_free(&y);
     return rc;
 }
 
@@ -124,10 +124,10 @@ static int setup_matrix(void)
 {
     cur = &matrix_model;
     enum { F = 40 };
-    xmc_csr x, y;
+    xmci_csr x, y;
     xmc_error err = {0};
     float *dense = calloc((size_t)NDOC * F, sizeof *dense);
-    if (!dense || xmc_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
+    if (!dense || xmci_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
     for (int i = 0; i < NDOC; i++) {
         int l = (i * 5) % NLAB;
         dense[i * F + 2 * l] = 1.0f;
@@ -139,25 +139,25 @@ static int setup_matrix(void)
     }
     int rc = -1;
     if (tu_csr_from_dense(&x, NDOC, F, dense)) goto out;
-    xmc_csr_normalize_rows(&x);
+    xmci_csr_normalize_rows(&x);
     repo = fresh_dir();
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
     o.tree.max_leaf_size = 4;
     o.tree.nr_splits = 2;
     o.version = "v1";
     o.xl.solver.threshold = 0.01f;
     char version[64];
-    if (xmc_train(NULL, NULL, &x, &y, NULL, &o, repo, version, sizeof version, NULL, &err)) {
+    if (xmci_train(NULL, NULL, &x, &y, NULL, &o, repo, version, sizeof version, NULL, &err)) {
         fprintf(stderr, "train: %s\n", err.msg);
-        xmc_csr_free(&x);
+        xmci_csr_free(&x);
         goto out;
     }
-    xmc_csr_free(&x);
+    xmci_csr_free(&x);
     rc = list_files();
 out:
     free(dense);
-    xmc_csr_free(&y);
+    xmci_csr_free(&y);
     return rc;
 }
 

@@ -18,7 +18,7 @@
 #define DEG (3.14159265358979323846 / 180.0)
 
 /* Row i: the unit vector at angle[i] degrees over features 3 and 7. */
-static void arc_embeddings(xmc_csr *feat, const double *angle, uint32_t n)
+static void arc_embeddings(xmci_csr *feat, const double *angle, uint32_t n)
 {
     float *dense = calloc((size_t)n * NF, sizeof *dense);
     for (uint32_t i = 0; i < n; i++) {
@@ -30,7 +30,7 @@ static void arc_embeddings(xmc_csr *feat, const double *angle, uint32_t n)
 }
 
 /* Random sparse rows, L2-normalised (some rows may come out empty). */
-static void random_embeddings(xmc_csr *feat, uint32_t n, uint32_t seed)
+static void random_embeddings(xmci_csr *feat, uint32_t n, uint32_t seed)
 {
     xmc_rng rng;
     xmc_rng_seed(&rng, seed);
@@ -40,7 +40,7 @@ static void random_embeddings(xmc_csr *feat, uint32_t n, uint32_t seed)
             if (xmc_rng_uniform(&rng, 0, 2) == 0) dense[i * NF + f] = (float)(xmc_rng_uniform(&rng, 1, 1000)) / 1000.0f;
     CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(feat, n, NF, dense), 0);
     free(dense);
-    xmc_csr_normalize_rows(feat);
+    xmci_csr_normalize_rows(feat);
 }
 
 static int is_sorted(const uint32_t *v, uint32_t n)
@@ -63,32 +63,32 @@ static int is_permutation(const uint32_t *v, uint32_t n)
 
 static void test_balanced_halves(void)
 {
-    xmc_kmeans_ws *ws;
+    xmci_kmeans_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_kmeans_ws_new(NF, 50, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_kmeans_ws_new(NF, 50, &ws, &err), XMC_OK);
     for (uint32_t n = 2; n <= 50; n++) {
-        xmc_csr feat;
+        xmci_csr feat;
         random_embeddings(&feat, n, n);
         uint32_t elems[50];
         for (uint32_t i = 0; i < n; i++) elems[i] = i;
         xmc_rng rng;
         xmc_rng_seed(&rng, 100 + n);
-        xmc_kmeans_split(&feat, elems, n, &rng, 20, ws);
+        xmci_kmeans_split(&feat, elems, n, &rng, 20, ws);
         CU_ASSERT(is_permutation(elems, n));
         CU_ASSERT(is_sorted(elems, n / 2));
         CU_ASSERT(is_sorted(elems + n / 2, n - n / 2));
-        xmc_csr_free(&feat);
+        xmci_csr_free(&feat);
     }
-    xmc_kmeans_ws_free(ws);
+    xmci_kmeans_ws_free(ws);
 }
 
 /* The arc: the left half is the floor(n/2) elements at one end of it (lowest or highest angles), for every
  * n and seed. Ids are scattered so that sorting by id alone cannot pass. */
 static void test_arc_split_sizes(void)
 {
-    xmc_kmeans_ws *ws;
+    xmci_kmeans_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_kmeans_ws_new(NF, 50, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_kmeans_ws_new(NF, 50, &ws, &err), XMC_OK);
     for (uint32_t n = 2; n <= 50; n++) {
         /* element i sits at rank[i] along the arc, a shuffled order */
         uint32_t rank[50];
@@ -98,14 +98,14 @@ static void test_arc_split_sizes(void)
         xmc_rng_shuffle_u32(&r0, rank, n);
         double angle[50];
         for (uint32_t i = 0; i < n; i++) angle[i] = 90.0 * rank[i] / (n - 1);
-        xmc_csr feat;
+        xmci_csr feat;
         arc_embeddings(&feat, angle, n);
         for (uint32_t seed = 0; seed < 4; seed++) {
             uint32_t elems[50];
             for (uint32_t i = 0; i < n; i++) elems[i] = i;
             xmc_rng rng;
             xmc_rng_seed(&rng, seed);
-            xmc_kmeans_split(&feat, elems, n, &rng, 20, ws);
+            xmci_kmeans_split(&feat, elems, n, &rng, 20, ws);
             CU_ASSERT(is_permutation(elems, n));
             CU_ASSERT(is_sorted(elems, n / 2));
             CU_ASSERT(is_sorted(elems + n / 2, n - n / 2));
@@ -118,9 +118,9 @@ static void test_arc_split_sizes(void)
             CU_ASSERT(low || high);
             if (!(low || high)) fprintf(stderr, "n=%u seed=%u: left half is not one end of the arc\n", n, seed);
         }
-        xmc_csr_free(&feat);
+        xmci_csr_free(&feat);
     }
-    xmc_kmeans_ws_free(ws);
+    xmci_kmeans_ws_free(ws);
 }
 
 /* Two groups of 12, 50 degrees apart, ids interleaved: each half is exactly one group, for many seeds. */
@@ -129,17 +129,17 @@ static void test_separated_groups(void)
     enum { N = 24 };
     double angle[N];
     for (uint32_t i = 0; i < N; i++) angle[i] = (i % 2 ? 70.0 : 0.0) + 20.0 * (double)((i * 5) % N) / N;
-    xmc_csr feat;
+    xmci_csr feat;
     arc_embeddings(&feat, angle, N);
-    xmc_kmeans_ws *ws;
+    xmci_kmeans_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_kmeans_ws_new(NF, N, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_kmeans_ws_new(NF, N, &ws, &err), XMC_OK);
     for (uint32_t seed = 0; seed < 20; seed++) {
         uint32_t elems[N];
         for (uint32_t i = 0; i < N; i++) elems[i] = i;
         xmc_rng rng;
         xmc_rng_seed(&rng, seed);
-        xmc_kmeans_split(&feat, elems, N, &rng, 20, ws);
+        xmci_kmeans_split(&feat, elems, N, &rng, 20, ws);
         for (uint32_t i = 1; i < N / 2; i++) CU_ASSERT_EQUAL(elems[i] % 2, elems[0] % 2);
         for (uint32_t i = N / 2; i < N; i++) CU_ASSERT_NOT_EQUAL(elems[i] % 2, elems[0] % 2);
     }
@@ -147,12 +147,12 @@ static void test_separated_groups(void)
     uint32_t sub[8] = {1, 2, 5, 8, 11, 14, 17, 22}; /* 4 odd (group B), 4 even (group A) */
     xmc_rng rng;
     xmc_rng_seed(&rng, 3);
-    xmc_kmeans_split(&feat, sub, 8, &rng, 20, ws);
+    xmci_kmeans_split(&feat, sub, 8, &rng, 20, ws);
     for (uint32_t i = 1; i < 4; i++) CU_ASSERT_EQUAL(sub[i] % 2, sub[0] % 2);
     for (uint32_t i = 4; i < 8; i++) CU_ASSERT_NOT_EQUAL(sub[i] % 2, sub[0] % 2);
     CU_ASSERT(is_sorted(sub, 4) && is_sorted(sub + 4, 4));
-    xmc_kmeans_ws_free(ws);
-    xmc_csr_free(&feat);
+    xmci_kmeans_ws_free(ws);
+    xmci_csr_free(&feat);
 }
 
 /* A converged split is a fixed point: more iterations change nothing (on the arc it converges after the
@@ -160,12 +160,12 @@ static void test_separated_groups(void)
  * the halves on every iteration, so the result would depend on max_iter's parity. */
 static void test_converged_is_fixed(void)
 {
-    xmc_kmeans_ws *ws;
+    xmci_kmeans_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_kmeans_ws_new(NF, 50, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_kmeans_ws_new(NF, 50, &ws, &err), XMC_OK);
     for (uint32_t n = 3; n <= 50; n++) {
         for (int kind = 0; kind < 2; kind++) {
-            xmc_csr feat;
+            xmci_csr feat;
             if (kind == 0) {
                 double angle[50];
                 for (uint32_t i = 0; i < n; i++) angle[i] = 90.0 * ((i * 7) % n) / (n - 1);
@@ -180,14 +180,14 @@ static void test_converged_is_fixed(void)
                 for (uint32_t i = 0; i < n; i++) elems[i] = i;
                 xmc_rng rng;
                 xmc_rng_seed(&rng, n);
-                xmc_kmeans_split(&feat, elems, n, &rng, kind == 0 ? iters[k] - 45 : iters[k], ws);
+                xmci_kmeans_split(&feat, elems, n, &rng, kind == 0 ? iters[k] - 45 : iters[k], ws);
                 if (k == 0) memcpy(first, elems, n * sizeof *elems);
                 else CU_ASSERT(memcmp(first, elems, n * sizeof *elems) == 0);
             }
-            xmc_csr_free(&feat);
+            xmci_csr_free(&feat);
         }
     }
-    xmc_kmeans_ws_free(ws);
+    xmci_kmeans_ws_free(ws);
 }
 
 /* Same seed, same split; the workspace comes back clean (a split after another one gives what a fresh
@@ -195,31 +195,31 @@ static void test_converged_is_fixed(void)
 static void test_deterministic(void)
 {
     enum { N = 37 };
-    xmc_csr feat;
+    xmci_csr feat;
     random_embeddings(&feat, N, 99);
-    xmc_kmeans_ws *ws1, *ws2;
+    xmci_kmeans_ws *ws1, *ws2;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_kmeans_ws_new(NF, N, &ws1, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_kmeans_ws_new(NF, N, &ws2, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_kmeans_ws_new(NF, N, &ws1, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_kmeans_ws_new(NF, N, &ws2, &err), XMC_OK);
     uint32_t a[N], b[N], c[N];
     for (uint32_t i = 0; i < N; i++) a[i] = b[i] = c[i] = i;
     xmc_rng rng;
     xmc_rng_seed(&rng, 5);
-    xmc_kmeans_split(&feat, a, N, &rng, 20, ws1);
+    xmci_kmeans_split(&feat, a, N, &rng, 20, ws1);
     /* dirty ws2 with another split first */
     xmc_rng_seed(&rng, 11);
-    xmc_kmeans_split(&feat, c, N, &rng, 20, ws2);
+    xmci_kmeans_split(&feat, c, N, &rng, 20, ws2);
     xmc_rng_seed(&rng, 5);
-    xmc_kmeans_split(&feat, b, N, &rng, 20, ws2);
+    xmci_kmeans_split(&feat, b, N, &rng, 20, ws2);
     CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
     /* and again on ws1 */
     for (uint32_t i = 0; i < N; i++) b[i] = i;
     xmc_rng_seed(&rng, 5);
-    xmc_kmeans_split(&feat, b, N, &rng, 20, ws1);
+    xmci_kmeans_split(&feat, b, N, &rng, 20, ws1);
     CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
-    xmc_kmeans_ws_free(ws1);
-    xmc_kmeans_ws_free(ws2);
-    xmc_csr_free(&feat);
+    xmci_kmeans_ws_free(ws1);
+    xmci_kmeans_ws_free(ws2);
+    xmci_csr_free(&feat);
 }
 
 /* All-zero embeddings score 0: ties go by id, so the left half is the smallest ids. Mixed with non-empty
@@ -227,17 +227,17 @@ static void test_deterministic(void)
 static void test_zero_embeddings(void)
 {
     enum { N = 11 };
-    xmc_csr feat;
-    CU_ASSERT_EQUAL_FATAL(xmc_csr_alloc(&feat, N, NF, 0, NULL), XMC_OK);
-    xmc_kmeans_ws *ws;
+    xmci_csr feat;
+    CU_ASSERT_EQUAL_FATAL(xmci_csr_alloc(&feat, N, NF, 0, NULL), XMC_OK);
+    xmci_kmeans_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_kmeans_ws_new(NF, N, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_kmeans_ws_new(NF, N, &ws, &err), XMC_OK);
     uint32_t elems[N] = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
     xmc_rng rng;
     xmc_rng_seed(&rng, 1);
-    xmc_kmeans_split(&feat, elems, N, &rng, 20, ws);
+    xmci_kmeans_split(&feat, elems, N, &rng, 20, ws);
     for (uint32_t i = 0; i < N; i++) CU_ASSERT_EQUAL(elems[i], i);
-    xmc_csr_free(&feat);
+    xmci_csr_free(&feat);
 
     /* half the rows empty */
     float dense[N * NF] = {0};
@@ -246,16 +246,16 @@ static void test_zero_embeddings(void)
     for (uint32_t seed = 0; seed < 5; seed++) {
         for (uint32_t i = 0; i < N; i++) elems[i] = i;
         xmc_rng_seed(&rng, seed);
-        xmc_kmeans_split(&feat, elems, N, &rng, 20, ws);
+        xmci_kmeans_split(&feat, elems, N, &rng, 20, ws);
         CU_ASSERT(is_permutation(elems, N));
         CU_ASSERT(is_sorted(elems, N / 2) && is_sorted(elems + N / 2, N - N / 2));
     }
     /* two elements, both empty */
     uint32_t two[2] = {3, 1};
-    xmc_kmeans_split(&feat, two, 2, &rng, 20, ws);
+    xmci_kmeans_split(&feat, two, 2, &rng, 20, ws);
     CU_ASSERT(two[0] == 1 && two[1] == 3);
-    xmc_kmeans_ws_free(ws);
-    xmc_csr_free(&feat);
+    xmci_kmeans_ws_free(ws);
+    xmci_csr_free(&feat);
 }
 
 int main(int argc, char **argv)

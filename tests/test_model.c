@@ -11,16 +11,16 @@
 
 static char *write_version(const char *repo, const char *ver)
 {
-    xmc_model_writer *w;
+    xmci_model_writer *w;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_writer_begin(repo, ver, &w, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_begin(repo, ver, &w, &err), XMC_OK);
     float a[6] = {1, 2, 3, 4, 5, 6};
     uint64_t shape[2] = {2, 3};
-    CU_ASSERT_EQUAL(xmc_writer_array(w, "a", XMC_DT_F32, 2, shape, a, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_writer_set_int(w, "tree.depth", 3, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_writer_set_string(w, "featurizer.kind", "tfidf", &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_array(w, "a", XMCI_DT_F32, 2, shape, a, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_set_int(w, "tree.depth", 3, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_set_string(w, "featurizer.kind", "tfidf", &err), XMC_OK);
     char v[128];
-    CU_ASSERT_EQUAL(xmc_writer_commit(w, 1, v, sizeof v, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_commit(w, 1, v, sizeof v, &err), XMC_OK);
     return strdup(v);
 }
 
@@ -34,32 +34,32 @@ static void test_write_open(void)
     CU_ASSERT_EQUAL(xmc_repo_current(repo, cur, sizeof cur, &err), XMC_OK);
     CU_ASSERT_STRING_EQUAL(cur, "v1");
     char dir[4096];
-    CU_ASSERT_EQUAL_FATAL(xmc_model_resolve(repo, dir, sizeof dir, &err), XMC_OK);
-    xmc_bundle *b;
-    CU_ASSERT_EQUAL_FATAL(xmc_bundle_open(dir, 1, &b, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_model_resolve(repo, dir, sizeof dir, &err), XMC_OK);
+    xmci_bundle *b;
+    CU_ASSERT_EQUAL_FATAL(xmci_bundle_open(dir, 1, &b, &err), XMC_OK);
     uint64_t shape[2];
     const void *data;
-    CU_ASSERT_EQUAL(xmc_bundle_array(b, "a", XMC_DT_F32, 2, shape, &data, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_bundle_array(b, "a", XMCI_DT_F32, 2, shape, &data, &err), XMC_OK);
     CU_ASSERT_EQUAL(shape[0], 2);
     CU_ASSERT_EQUAL(shape[1], 3);
     CU_ASSERT_EQUAL(((const float *)data)[5], 6.0f);
-    CU_ASSERT_EQUAL(xmc_bundle_array(b, "a", XMC_DT_U32, 2, shape, &data, &err), XMC_ERR_SHAPE);
-    CU_ASSERT_EQUAL(xmc_bundle_array(b, "nope", XMC_DT_F32, 2, shape, &data, &err), XMC_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(xmci_bundle_array(b, "a", XMCI_DT_U32, 2, shape, &data, &err), XMC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(xmci_bundle_array(b, "nope", XMCI_DT_F32, 2, shape, &data, &err), XMC_ERR_NOTFOUND);
     long long depth;
-    CU_ASSERT_EQUAL(xmc_bundle_get_int(b, "tree.depth", &depth, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_bundle_get_int(b, "tree.depth", &depth, &err), XMC_OK);
     CU_ASSERT_EQUAL(depth, 3);
     const char *kind;
-    CU_ASSERT_EQUAL(xmc_bundle_get_string(b, "featurizer.kind", &kind, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_bundle_get_string(b, "featurizer.kind", &kind, &err), XMC_OK);
     CU_ASSERT_STRING_EQUAL(kind, "tfidf");
-    xmc_bundle_close(b);
+    xmci_bundle_close(b);
     /* no temporary directory left behind */
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s/.tmp-v1", repo);
     struct stat st;
     CU_ASSERT_NOT_EQUAL(stat(tmp, &st), 0);
     /* the same version cannot be written twice */
-    xmc_model_writer *w;
-    CU_ASSERT_EQUAL(xmc_writer_begin(repo, "v1", &w, &err), XMC_ERR_ARG);
+    xmci_model_writer *w;
+    CU_ASSERT_EQUAL(xmci_writer_begin(repo, "v1", &w, &err), XMC_ERR_ARG);
     free(v);
     tu_rmrf(repo);
     free(repo);
@@ -85,9 +85,9 @@ static void expect_open_fails(const char *what, long off, int truncate_to, xmc_e
     snprintf(path, sizeof path, "%s/v1/%s", repo, what);
     damage(path, off, truncate_to);
     snprintf(path, sizeof path, "%s/v1", repo);
-    xmc_bundle *b = NULL;
+    xmci_bundle *b = NULL;
     xmc_error err = {0};
-    xmc_err rc = xmc_bundle_open(path, verify, &b, &err);
+    xmc_err rc = xmci_bundle_open(path, verify, &b, &err);
     CU_ASSERT_EQUAL(rc, want);
     if (rc != want) fprintf(stderr, "%s: got %s: %s\n", what, xmc_err_name(rc), err.msg);
     CU_ASSERT_PTR_NULL(b);
@@ -111,14 +111,14 @@ static void test_missing(void)
     char *repo = tu_tmpdir();
     char dir[4096];
     xmc_error err = {0};
-    CU_ASSERT_EQUAL(xmc_model_resolve(repo, dir, sizeof dir, &err), XMC_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(xmci_model_resolve(repo, dir, sizeof dir, &err), XMC_ERR_NOTFOUND);
     char p[4200];
     snprintf(p, sizeof p, "%s/CURRENT", repo);
     tu_write_file(p, "v9\n");
-    CU_ASSERT_EQUAL(xmc_model_resolve(repo, dir, sizeof dir, &err), XMC_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(xmci_model_resolve(repo, dir, sizeof dir, &err), XMC_ERR_NOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "v9"));
     tu_write_file(p, "../etc\n");
-    CU_ASSERT_EQUAL(xmc_model_resolve(repo, dir, sizeof dir, &err), XMC_ERR_CORRUPT);
+    CU_ASSERT_EQUAL(xmci_model_resolve(repo, dir, sizeof dir, &err), XMC_ERR_CORRUPT);
     tu_rmrf(repo);
     free(repo);
 }

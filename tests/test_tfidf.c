@@ -16,38 +16,38 @@
 static const char *const CORPUS[] = {"apple banana apple", "Banana, cherry!", "apple cherry cherry", "durian"};
 #define NDOC 4
 
-static xmc_tfidf *fit_spec(const char *spec, int threads)
+static xmci_tfidf *fit_spec(const char *spec, int threads)
 {
-    xmc_tfidf_config cfg;
+    xmci_tfidf_config cfg;
     xmc_error err = {0};
     size_t lens[NDOC];
     for (int i = 0; i < NDOC; i++) lens[i] = strlen(CORPUS[i]);
-    if (xmc_tfidf_config_parse(&cfg, spec, &err) != XMC_OK) {
+    if (xmci_tfidf_config_parse(&cfg, spec, &err) != XMC_OK) {
         fprintf(stderr, "parse %s: %s\n", spec, err.msg);
         return NULL;
     }
-    xmc_tfidf *tf = NULL;
-    if (xmc_tfidf_fit(&cfg, CORPUS, lens, NDOC, threads, &tf, &err) != XMC_OK) {
+    xmci_tfidf *tf = NULL;
+    if (xmci_tfidf_fit(&cfg, CORPUS, lens, NDOC, threads, &tf, &err) != XMC_OK) {
         fprintf(stderr, "fit %s: %s\n", spec, err.msg);
         return NULL;
     }
     return tf;
 }
 
-/* Transforms text and returns nnz; idx/val must hold xmc_tfidf_max_nnz entries. */
-static uint32_t vec(const xmc_tfidf *tf, const char *text, uint32_t *idx, float *val)
+/* Transforms text and returns nnz; idx/val must hold xmci_tfidf_max_nnz entries. */
+static uint32_t vec(const xmci_tfidf *tf, const char *text, uint32_t *idx, float *val)
 {
-    xmc_tfidf_ws *ws;
+    xmci_tfidf_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_ws_new(tf, &ws, &err), XMC_OK);
-    uint32_t n = xmc_tfidf_transform(tf, ws, text, strlen(text), idx, val, xmc_tfidf_max_nnz(tf));
-    xmc_tfidf_ws_free(ws);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_ws_new(tf, &ws, &err), XMC_OK);
+    uint32_t n = xmci_tfidf_transform(tf, ws, text, strlen(text), idx, val, xmci_tfidf_max_nnz(tf));
+    xmci_tfidf_ws_free(ws);
     return n;
 }
 
-static uint32_t id_of(const xmc_tfidf *tf, uint32_t base, const char *gram)
+static uint32_t id_of(const xmci_tfidf *tf, uint32_t base, const char *gram)
 {
-    return xmc_tfidf_lookup(tf, base, gram, strlen(gram));
+    return xmci_tfidf_lookup(tf, base, gram, strlen(gram));
 }
 
 static void test_idf_and_tf(void)
@@ -56,23 +56,23 @@ static void test_idf_and_tf(void)
     float val[64];
     double l43 = log(4.0 / 3.0), l2 = log(2.0);
     /* raw tf * pecos idf, no norm: idf = max(ln(N / (df + 1)), 0) */
-    xmc_tfidf *tf = fit_spec("word:1-1,min_df=1,sublinear=0,norm=none", 1);
+    xmci_tfidf *tf = fit_spec("word:1-1,min_df=1,sublinear=0,norm=none", 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
-    CU_ASSERT_EQUAL(xmc_tfidf_dim(tf), 4);
+    CU_ASSERT_EQUAL(xmci_tfidf_dim(tf), 4);
     CU_ASSERT_EQUAL(id_of(tf, 0, "apple"), 0); /* ids in byte order */
     CU_ASSERT_EQUAL(id_of(tf, 0, "banana"), 1);
     CU_ASSERT_EQUAL(id_of(tf, 0, "cherry"), 2);
     CU_ASSERT_EQUAL(id_of(tf, 0, "durian"), 3);
     CU_ASSERT_EQUAL(id_of(tf, 0, "zebra"), UINT32_MAX);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_tfidf_idf_of(tf, 0), l43, 1e-6);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_tfidf_idf_of(tf, 3), l2, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_tfidf_idf_of(tf, 0), l43, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_tfidf_idf_of(tf, 3), l2, 1e-6);
     uint32_t n = vec(tf, "APPLE banana apple zebra", idx, val); /* zebra is unseen: ignored */
     CU_ASSERT_EQUAL_FATAL(n, 2);
     CU_ASSERT_EQUAL(idx[0], 0);
     CU_ASSERT_EQUAL(idx[1], 1);
     CU_ASSERT_DOUBLE_EQUAL(val[0], 2 * l43, 1e-6);
     CU_ASSERT_DOUBLE_EQUAL(val[1], l43, 1e-6);
-    xmc_tfidf_free(tf);
+    xmci_tfidf_free(tf);
 
     /* sublinear tf and l2 */
     tf = fit_spec("word:1-1,min_df=1", 2);
@@ -87,61 +87,61 @@ static void test_idf_and_tf(void)
     n = vec(tf, "apple\xff" "durian", idx, val);          /* invalid UTF-8 separates */
     CU_ASSERT_EQUAL(n, 2);
     CU_ASSERT_EQUAL(idx[1], 3);
-    xmc_tfidf_free(tf);
+    xmci_tfidf_free(tf);
 
     /* add_one_idf, sklearn idf */
     tf = fit_spec("word:1-1,min_df=1,norm=none,sublinear=0,add_one_idf=1", 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_tfidf_idf_of(tf, 0), l43 + 1, 1e-6);
-    xmc_tfidf_free(tf);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_tfidf_idf_of(tf, 0), l43 + 1, 1e-6);
+    xmci_tfidf_free(tf);
     tf = fit_spec("word:1-1,min_df=1,idf=sklearn", 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_tfidf_idf_of(tf, 0), log(5.0 / 3.0) + 1, 1e-6);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_tfidf_idf_of(tf, 3), log(5.0 / 2.0) + 1, 1e-6);
-    xmc_tfidf_free(tf);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_tfidf_idf_of(tf, 0), log(5.0 / 3.0) + 1, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_tfidf_idf_of(tf, 3), log(5.0 / 2.0) + 1, 1e-6);
+    xmci_tfidf_free(tf);
     tf = fit_spec("word:1-1,min_df=1,idf=pecos,smooth_idf=0", 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_tfidf_idf_of(tf, 0), log(2.0), 1e-6);
-    xmc_tfidf_free(tf);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_tfidf_idf_of(tf, 0), log(2.0), 1e-6);
+    xmci_tfidf_free(tf);
 }
 
 static void test_df_filters(void)
 {
     size_t len;
-    xmc_tfidf *tf = fit_spec("word:1-1", 1); /* default min_df 2 drops durian */
+    xmci_tfidf *tf = fit_spec("word:1-1", 1); /* default min_df 2 drops durian */
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
-    CU_ASSERT_EQUAL(xmc_tfidf_dim(tf), 3);
+    CU_ASSERT_EQUAL(xmci_tfidf_dim(tf), 3);
     CU_ASSERT_EQUAL(id_of(tf, 0, "durian"), UINT32_MAX);
-    xmc_tfidf_free(tf);
+    xmci_tfidf_free(tf);
     tf = fit_spec("word:1-1,min_df=1,max_df=0.4", 1); /* df <= 1.6 */
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
-    CU_ASSERT_EQUAL(xmc_tfidf_dim(tf), 1);
-    const char *name = xmc_tfidf_feature_name(tf, 0, &len);
+    CU_ASSERT_EQUAL(xmci_tfidf_dim(tf), 1);
+    const char *name = xmci_tfidf_feature_name(tf, 0, &len);
     CU_ASSERT(name && len == 6 && !memcmp(name, "durian", 6));
-    CU_ASSERT_PTR_NULL(xmc_tfidf_feature_name(tf, 1, &len));
-    xmc_tfidf_free(tf);
+    CU_ASSERT_PTR_NULL(xmci_tfidf_feature_name(tf, 1, &len));
+    xmci_tfidf_free(tf);
     tf = fit_spec("word:1-1,min_df=1,max_features=2", 1); /* ties of df 2 broken by bytes */
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
-    CU_ASSERT_EQUAL(xmc_tfidf_dim(tf), 2);
+    CU_ASSERT_EQUAL(xmci_tfidf_dim(tf), 2);
     CU_ASSERT_EQUAL(id_of(tf, 0, "apple"), 0);
     CU_ASSERT_EQUAL(id_of(tf, 0, "banana"), 1);
-    xmc_tfidf_free(tf);
+    xmci_tfidf_free(tf);
     /* nothing survives */
-    xmc_tfidf_config cfg;
+    xmci_tfidf_config cfg;
     xmc_error err = {0};
     size_t lens[NDOC];
     for (int i = 0; i < NDOC; i++) lens[i] = strlen(CORPUS[i]);
-    xmc_tfidf_config_parse(&cfg, "min_df=5", &err);
-    CU_ASSERT_EQUAL(xmc_tfidf_fit(&cfg, CORPUS, lens, NDOC, 1, &tf, &err), XMC_ERR_EMPTY);
-    CU_ASSERT_EQUAL(xmc_tfidf_fit(&cfg, CORPUS, lens, 0, 1, &tf, &err), XMC_ERR_EMPTY);
+    xmci_tfidf_config_parse(&cfg, "min_df=5", &err);
+    CU_ASSERT_EQUAL(xmci_tfidf_fit(&cfg, CORPUS, lens, NDOC, 1, &tf, &err), XMC_ERR_EMPTY);
+    CU_ASSERT_EQUAL(xmci_tfidf_fit(&cfg, CORPUS, lens, 0, 1, &tf, &err), XMC_ERR_EMPTY);
 }
 
 static void test_bigrams_and_names(void)
 {
-    xmc_tfidf *tf = fit_spec("word:1-2,min_df=1", 2);
+    xmci_tfidf *tf = fit_spec("word:1-2,min_df=1", 2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
     /* unigrams 4 + bigrams: apple banana, banana apple, banana cherry, apple cherry, cherry cherry */
-    CU_ASSERT_EQUAL(xmc_tfidf_dim(tf), 9);
+    CU_ASSERT_EQUAL(xmci_tfidf_dim(tf), 9);
     CU_ASSERT_EQUAL(id_of(tf, 0, "apple"), 0);
     CU_ASSERT_EQUAL(id_of(tf, 0, "apple banana"), 1);
     CU_ASSERT_EQUAL(id_of(tf, 0, "apple cherry"), 2);
@@ -149,9 +149,9 @@ static void test_bigrams_and_names(void)
     CU_ASSERT_EQUAL(id_of(tf, 0, "cherry cherry"), 7);
     for (uint32_t i = 0; i < 9; i++) {
         size_t len;
-        const char *name = xmc_tfidf_feature_name(tf, i, &len);
+        const char *name = xmci_tfidf_feature_name(tf, i, &len);
         CU_ASSERT_PTR_NOT_NULL_FATAL(name);
-        CU_ASSERT_EQUAL(xmc_tfidf_lookup(tf, 0, name, len), i);
+        CU_ASSERT_EQUAL(xmci_tfidf_lookup(tf, 0, name, len), i);
     }
     uint32_t idx[64];
     float val[64];
@@ -160,30 +160,30 @@ static void test_bigrams_and_names(void)
     CU_ASSERT_EQUAL(n, 3);
     CU_ASSERT_EQUAL(idx[2], id_of(tf, 0, "banana apple"));
     /* cap: the first entries only, values of the whole row */
-    xmc_tfidf_ws *ws;
+    xmci_tfidf_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_ws_new(tf, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_ws_new(tf, &ws, &err), XMC_OK);
     float full[64];
     uint32_t fidx[64];
-    uint32_t nf = xmc_tfidf_transform(tf, ws, "banana, apple", 13, fidx, full, 64);
-    CU_ASSERT_EQUAL(xmc_tfidf_transform(tf, ws, "banana, apple", 13, idx, val, 1), 1);
+    uint32_t nf = xmci_tfidf_transform(tf, ws, "banana, apple", 13, fidx, full, 64);
+    CU_ASSERT_EQUAL(xmci_tfidf_transform(tf, ws, "banana, apple", 13, idx, val, 1), 1);
     CU_ASSERT_EQUAL(nf, 3);
     CU_ASSERT_EQUAL(val[0], full[0]);
-    xmc_tfidf_ws_free(ws);
-    xmc_tfidf_free(tf);
+    xmci_tfidf_ws_free(ws);
+    xmci_tfidf_free(tf);
 }
 
 static void test_hstack_renorm(void)
 {
-    xmc_tfidf *tf = fit_spec("word:1-1,char_wb:2-2,min_df=1,sublinear=0", 1);
+    xmci_tfidf *tf = fit_spec("word:1-1,char_wb:2-2,min_df=1,sublinear=0", 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
     uint32_t first, count, wdim;
-    xmc_tfidf_base_range(tf, 0, &first, &wdim);
+    xmci_tfidf_base_range(tf, 0, &first, &wdim);
     CU_ASSERT_EQUAL(first, 0);
     CU_ASSERT_EQUAL(wdim, 4);
-    xmc_tfidf_base_range(tf, 1, &first, &count);
+    xmci_tfidf_base_range(tf, 1, &first, &count);
     CU_ASSERT_EQUAL(first, 4);
-    CU_ASSERT_EQUAL(wdim + count, xmc_tfidf_dim(tf));
+    CU_ASSERT_EQUAL(wdim + count, xmci_tfidf_dim(tf));
     uint32_t idx[128];
     float val[128];
     /* "durian": the word (idf ln 2) alone in base 0 -> 1; base 1: " d" "du" "ur" "ri" "ia" "n " have df 1
@@ -203,51 +203,51 @@ static void test_hstack_renorm(void)
     CU_ASSERT_EQUAL(id_of(tf, 1, " d"), idx[1]);
     CU_ASSERT_EQUAL(id_of(tf, 0, " d"), UINT32_MAX); /* the same bytes in another base are another feature */
     CU_ASSERT(id_of(tf, 1, "an") != UINT32_MAX);
-    CU_ASSERT_DOUBLE_EQUAL(xmc_tfidf_idf_of(tf, id_of(tf, 1, "an")), 0.0, 1e-9);
-    xmc_tfidf_free(tf);
+    CU_ASSERT_DOUBLE_EQUAL(xmci_tfidf_idf_of(tf, id_of(tf, 1, "an")), 0.0, 1e-9);
+    xmci_tfidf_free(tf);
 }
 
 static void test_config_strings(void)
 {
-    xmc_tfidf_config cfg, cfg2;
+    xmci_tfidf_config cfg, cfg2;
     xmc_error err = {0};
-    xmc_tfidf_config_default(&cfg);
+    xmci_tfidf_config_default(&cfg);
     CU_ASSERT_EQUAL(cfg.n_bases, 1);
     CU_ASSERT_EQUAL(cfg.base[0].ngram_max, 2);
     CU_ASSERT_EQUAL(cfg.base[0].min_df, 2);
     CU_ASSERT_EQUAL(cfg.base[0].sublinear_tf, 1);
     CU_ASSERT_EQUAL(cfg.tok.max_tokens, 4096);
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_config_parse(&cfg, "word:1-2, char_wb:3-5:max_features=50000:min_df=1,min_df=3,"
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "word:1-2, char_wb:3-5:max_features=50000:min_df=1,min_df=3,"
                                                        "idf=sklearn,max_df=0.9,min_token_len=2", &err), XMC_OK);
     CU_ASSERT_EQUAL(cfg.n_bases, 2);
-    CU_ASSERT_EQUAL(cfg.base[1].analyzer, XMC_TFIDF_CHAR_WB);
+    CU_ASSERT_EQUAL(cfg.base[1].analyzer, XMCI_TFIDF_CHAR_WB);
     CU_ASSERT_EQUAL(cfg.base[1].ngram_min, 3);
     CU_ASSERT_EQUAL(cfg.base[1].ngram_max, 5);
     CU_ASSERT_EQUAL(cfg.base[1].max_features, 50000);
     CU_ASSERT_EQUAL(cfg.base[0].max_features, 0);
     CU_ASSERT_EQUAL(cfg.base[0].min_df, 3);
     CU_ASSERT_EQUAL(cfg.base[1].min_df, 1); /* its own option wins over the item that comes after it */
-    CU_ASSERT_EQUAL(cfg.base[1].idf, XMC_TFIDF_IDF_SKLEARN);
+    CU_ASSERT_EQUAL(cfg.base[1].idf, XMCI_TFIDF_IDF_SKLEARN);
     CU_ASSERT_DOUBLE_EQUAL(cfg.base[0].max_df, 0.9, 1e-12);
     CU_ASSERT_EQUAL(cfg.tok.min_token_len, 2);
     char s1[1024], s2[1024];
-    CU_ASSERT(xmc_tfidf_config_format(&cfg, s1, sizeof s1) < sizeof s1);
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_config_parse(&cfg2, s1, &err), XMC_OK);
-    xmc_tfidf_config_format(&cfg2, s2, sizeof s2);
+    CU_ASSERT(xmci_tfidf_config_format(&cfg, s1, sizeof s1) < sizeof s1);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg2, s1, &err), XMC_OK);
+    xmci_tfidf_config_format(&cfg2, s2, sizeof s2);
     CU_ASSERT_STRING_EQUAL(s1, s2);
     CU_ASSERT_EQUAL(cfg2.base[0].max_df, cfg.base[0].max_df);
-    CU_ASSERT_EQUAL(xmc_tfidf_config_parse(&cfg, "norm=none,word:1-1:norm=l2", &err), XMC_OK);
-    CU_ASSERT_EQUAL(cfg.norm, XMC_TFIDF_NORM_NONE);
-    CU_ASSERT_EQUAL(cfg.base[0].norm, XMC_TFIDF_NORM_L2);
-    CU_ASSERT_EQUAL(xmc_tfidf_config_parse(&cfg, "", &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_tfidf_config_parse(&cfg, "word:1-3", &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, "norm=none,word:1-1:norm=l2", &err), XMC_OK);
+    CU_ASSERT_EQUAL(cfg.norm, XMCI_TFIDF_NORM_NONE);
+    CU_ASSERT_EQUAL(cfg.base[0].norm, XMCI_TFIDF_NORM_L2);
+    CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, "", &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, "word:1-3", &err), XMC_OK);
     CU_ASSERT_EQUAL(cfg.base[0].ngram_max, 3);
     const char *bad[] = {"word:0-2", "word:3-2", "word:1-17", "word:", "chars:1-2", "foo", "min_df=x", "max_df=1.5",
                          "max_df=0", "word:1-2:max_tokens=3", "bogus=1", "idf=bm25", "norm=l1", "sublinear=2",
                          "max_bytes=8", "word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         xmc_error_clear(&err);
-        CU_ASSERT_EQUAL(xmc_tfidf_config_parse(&cfg, bad[i], &err), XMC_ERR_ARG);
+        CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, bad[i], &err), XMC_ERR_ARG);
         CU_ASSERT(err.msg[0] != 0);
     }
 }
@@ -255,46 +255,46 @@ static void test_config_strings(void)
 /* Feature ids and values must not depend on the thread count. */
 static void test_threads_deterministic(void)
 {
-    xmc_tfidf *t1 = fit_spec("word:1-2,char_wb:1-3,min_df=1", 1);
-    xmc_tfidf *t3 = fit_spec("word:1-2,char_wb:1-3,min_df=1", 3);
+    xmci_tfidf *t1 = fit_spec("word:1-2,char_wb:1-3,min_df=1", 1);
+    xmci_tfidf *t3 = fit_spec("word:1-2,char_wb:1-3,min_df=1", 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t3);
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_dim(t1), xmc_tfidf_dim(t3));
-    for (uint32_t i = 0; i < xmc_tfidf_dim(t1); i++) {
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_dim(t1), xmci_tfidf_dim(t3));
+    for (uint32_t i = 0; i < xmci_tfidf_dim(t1); i++) {
         size_t l1, l3;
-        const char *a = xmc_tfidf_feature_name(t1, i, &l1), *b = xmc_tfidf_feature_name(t3, i, &l3);
+        const char *a = xmci_tfidf_feature_name(t1, i, &l1), *b = xmci_tfidf_feature_name(t3, i, &l3);
         CU_ASSERT(l1 == l3 && !memcmp(a, b, l1));
-        CU_ASSERT_EQUAL(xmc_tfidf_idf_of(t1, i), xmc_tfidf_idf_of(t3, i));
+        CU_ASSERT_EQUAL(xmci_tfidf_idf_of(t1, i), xmci_tfidf_idf_of(t3, i));
     }
-    xmc_tfidf_free(t1);
-    xmc_tfidf_free(t3);
+    xmci_tfidf_free(t1);
+    xmci_tfidf_free(t3);
 }
 
 static void test_save_load(void)
 {
-    xmc_tfidf *tf = fit_spec("word:1-2,char_wb:2-4:sublinear=0,min_df=1,add_one_idf=1", 2);
+    xmci_tfidf *tf = fit_spec("word:1-2,char_wb:2-4:sublinear=0,min_df=1,add_one_idf=1", 2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
     char *repo = tu_tmpdir();
-    xmc_model_writer *w;
+    xmci_model_writer *w;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_writer_begin(repo, "v1", &w, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_save(tf, w, "feat", &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_begin(repo, "v1", &w, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_save(tf, w, "feat", &err), XMC_OK);
     char ver[64];
-    CU_ASSERT_EQUAL_FATAL(xmc_writer_commit(w, 1, ver, sizeof ver, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_commit(w, 1, ver, sizeof ver, &err), XMC_OK);
     char dir[4096];
-    CU_ASSERT_EQUAL_FATAL(xmc_model_resolve(repo, dir, sizeof dir, &err), XMC_OK);
-    xmc_bundle *b;
-    CU_ASSERT_EQUAL_FATAL(xmc_bundle_open(dir, 1, &b, &err), XMC_OK);
-    xmc_tfidf *tl;
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_load(b, "feat", &tl, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_tfidf_dim(tl), xmc_tfidf_dim(tf));
-    CU_ASSERT_EQUAL(xmc_tfidf_max_nnz(tl), xmc_tfidf_max_nnz(tf));
+    CU_ASSERT_EQUAL_FATAL(xmci_model_resolve(repo, dir, sizeof dir, &err), XMC_OK);
+    xmci_bundle *b;
+    CU_ASSERT_EQUAL_FATAL(xmci_bundle_open(dir, 1, &b, &err), XMC_OK);
+    xmci_tfidf *tl;
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_load(b, "feat", &tl, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_tfidf_dim(tl), xmci_tfidf_dim(tf));
+    CU_ASSERT_EQUAL(xmci_tfidf_max_nnz(tl), xmci_tfidf_max_nnz(tf));
     char s1[1024], s2[1024];
-    xmc_tfidf_config_format(xmc_tfidf_config_of(tf), s1, sizeof s1);
-    xmc_tfidf_config_format(xmc_tfidf_config_of(tl), s2, sizeof s2);
+    xmci_tfidf_config_format(xmci_tfidf_config_of(tf), s1, sizeof s1);
+    xmci_tfidf_config_format(xmci_tfidf_config_of(tl), s2, sizeof s2);
     CU_ASSERT_STRING_EQUAL(s1, s2);
     const char *probe[] = {"apple banana apple", "Banana, cherry!", "durian apple", "", "nothing known", "\xff\xfe"};
-    uint32_t cap = xmc_tfidf_max_nnz(tf);
+    uint32_t cap = xmci_tfidf_max_nnz(tf);
     uint32_t *i1 = malloc(cap * sizeof *i1), *i2 = malloc(cap * sizeof *i2);
     float *v1 = malloc(cap * sizeof *v1), *v2 = malloc(cap * sizeof *v2);
     for (size_t p = 0; p < sizeof probe / sizeof *probe; p++) {
@@ -306,27 +306,27 @@ static void test_save_load(void)
         }
     }
     size_t len;
-    const char *name = xmc_tfidf_feature_name(tl, 0, &len);
+    const char *name = xmci_tfidf_feature_name(tl, 0, &len);
     CU_ASSERT(name && len == 5 && !memcmp(name, "apple", 5));
     /* batch through the loaded vectoriser equals one-by-one */
     size_t lens[NDOC];
     for (int i = 0; i < NDOC; i++) lens[i] = strlen(CORPUS[i]);
-    xmc_csr m;
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_transform_batch(tl, CORPUS, lens, NDOC, 3, &m, &err), XMC_OK);
+    xmci_csr m;
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_transform_batch(tl, CORPUS, lens, NDOC, 3, &m, &err), XMC_OK);
     CU_ASSERT_EQUAL(m.rows, NDOC);
-    CU_ASSERT_EQUAL(m.cols, xmc_tfidf_dim(tl));
+    CU_ASSERT_EQUAL(m.cols, xmci_tfidf_dim(tl));
     for (int d = 0; d < NDOC; d++) {
         uint32_t n1 = vec(tf, CORPUS[d], i1, v1);
         CU_ASSERT_EQUAL(m.indptr[d + 1] - m.indptr[d], n1);
         CU_ASSERT_EQUAL(memcmp(m.indices + m.indptr[d], i1, n1 * sizeof *i1), 0);
         CU_ASSERT_EQUAL(memcmp(m.data + m.indptr[d], v1, n1 * sizeof *v1), 0);
     }
-    xmc_csr_free(&m);
-    CU_ASSERT_EQUAL(xmc_tfidf_load(b, "nope", &tl, &err), XMC_ERR_NOTFOUND);
+    xmci_csr_free(&m);
+    CU_ASSERT_EQUAL(xmci_tfidf_load(b, "nope", &tl, &err), XMC_ERR_NOTFOUND);
     free(i1); free(i2); free(v1); free(v2);
-    xmc_tfidf_free(tl);
-    xmc_bundle_close(b);
-    xmc_tfidf_free(tf);
+    xmci_tfidf_free(tl);
+    xmci_bundle_close(b);
+    xmci_tfidf_free(tf);
     tu_rmrf(repo);
     free(repo);
 }
@@ -337,12 +337,12 @@ enum { TINY_OK, TINY_GARBAGE_TABLE, TINY_BAD_OFFSET, TINY_FORMAT2, TINY_SHORT_OF
        TINY_TABLE_NOT_POW2 };
 
 /* Writes a vectoriser of two features "a" (0) and "b" (1), word 1-1, damaged as variant says. */
-static xmc_err write_tiny(const char *repo, int variant, xmc_bundle **out, xmc_error *err)
+static xmc_err write_tiny(const char *repo, int variant, xmci_bundle **out, xmc_error *err)
 {
     char ver[32];
     snprintf(ver, sizeof ver, "v%d", variant);
-    xmc_model_writer *w;
-    xmc_err rc = xmc_writer_begin(repo, ver, &w, err);
+    xmci_model_writer *w;
+    xmc_err rc = xmci_writer_begin(repo, ver, &w, err);
     if (rc) return rc;
     uint32_t offsets[3] = {0, 1, 2}, table[8] = {0};
     float idf[2] = {1, 1};
@@ -358,57 +358,57 @@ static xmc_err write_tiny(const char *repo, int variant, xmc_bundle **out, xmc_e
         for (int i = 0; i < 8; i++) table[i] = i % 2 ? 0 : 7; /* no empty slot, ids beyond dim */
     if (variant == TINY_BAD_OFFSET) offsets[1] = 99;
     uint64_t shape[2] = {2, 0};
-    xmc_writer_array(w, "f.vocab", XMC_DT_U8, 1, shape, "ab", err);
+    xmci_writer_array(w, "f.vocab", XMCI_DT_U8, 1, shape, "ab", err);
     shape[0] = variant == TINY_SHORT_OFFSETS ? 2 : 3;
-    xmc_writer_array(w, "f.offsets", XMC_DT_U32, 1, shape, offsets, err);
+    xmci_writer_array(w, "f.offsets", XMCI_DT_U32, 1, shape, offsets, err);
     shape[0] = 2;
-    xmc_writer_array(w, "f.idf", XMC_DT_F32, 1, shape, idf, err);
+    xmci_writer_array(w, "f.idf", XMCI_DT_F32, 1, shape, idf, err);
     shape[0] = variant == TINY_TABLE_NOT_POW2 ? 3 : 4;
     shape[1] = 2;
-    xmc_writer_array(w, "f.table", XMC_DT_U32, 2, shape, table, err);
-    xmc_writer_set_int(w, "f.format", variant == TINY_FORMAT2 ? 2 : 1, err);
-    xmc_writer_set_string(w, "f.config", variant == TINY_BAD_CONFIG ? "word:9-1" : "word:1-1,min_df=1", err);
-    xmc_writer_set_int(w, "f.dim", 2, err);
-    xmc_writer_set_int(w, "f.n_docs", 2, err);
-    xmc_writer_set_int(w, "f.n_bases", variant == TINY_NBASES ? 2 : 1, err);
-    xmc_writer_set_int(w, "f.base0.offset", 0, err);
-    xmc_writer_set_int(w, "f.base0.dim", 2, err);
-    if ((rc = xmc_writer_commit(w, 0, NULL, 0, err))) return rc;
+    xmci_writer_array(w, "f.table", XMCI_DT_U32, 2, shape, table, err);
+    xmci_writer_set_int(w, "f.format", variant == TINY_FORMAT2 ? 2 : 1, err);
+    xmci_writer_set_string(w, "f.config", variant == TINY_BAD_CONFIG ? "word:9-1" : "word:1-1,min_df=1", err);
+    xmci_writer_set_int(w, "f.dim", 2, err);
+    xmci_writer_set_int(w, "f.n_docs", 2, err);
+    xmci_writer_set_int(w, "f.n_bases", variant == TINY_NBASES ? 2 : 1, err);
+    xmci_writer_set_int(w, "f.base0.offset", 0, err);
+    xmci_writer_set_int(w, "f.base0.dim", 2, err);
+    if ((rc = xmci_writer_commit(w, 0, NULL, 0, err))) return rc;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", repo, ver);
-    return xmc_bundle_open(dir, 1, out, err);
+    return xmci_bundle_open(dir, 1, out, err);
 }
 
 static void test_load_damaged(void)
 {
     char *repo = tu_tmpdir();
     xmc_error err = {0};
-    xmc_bundle *b;
-    xmc_tfidf *tf;
+    xmci_bundle *b;
+    xmci_tfidf *tf;
     uint32_t idx[8];
     float val[8];
     size_t len;
     /* the hand-made model is valid */
     CU_ASSERT_EQUAL_FATAL(write_tiny(repo, TINY_OK, &b, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_load(b, "f", &tf, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_load(b, "f", &tf, &err), XMC_OK);
     CU_ASSERT_EQUAL(id_of(tf, 0, "b"), 1);
     CU_ASSERT_EQUAL(vec(tf, "b A c", idx, val), 2);
-    xmc_tfidf_free(tf);
-    xmc_bundle_close(b);
+    xmci_tfidf_free(tf);
+    xmci_bundle_close(b);
     /* a table with no empty slot and ids beyond dim: lookups end and find nothing */
     CU_ASSERT_EQUAL_FATAL(write_tiny(repo, TINY_GARBAGE_TABLE, &b, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_load(b, "f", &tf, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_load(b, "f", &tf, &err), XMC_OK);
     CU_ASSERT_EQUAL(id_of(tf, 0, "a"), UINT32_MAX);
     CU_ASSERT_EQUAL(vec(tf, "a b", idx, val), 0);
-    xmc_tfidf_free(tf);
-    xmc_bundle_close(b);
+    xmci_tfidf_free(tf);
+    xmci_bundle_close(b);
     /* an offset beyond the vocabulary: that feature has no name and never matches */
     CU_ASSERT_EQUAL_FATAL(write_tiny(repo, TINY_BAD_OFFSET, &b, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_load(b, "f", &tf, &err), XMC_OK);
-    CU_ASSERT_PTR_NULL(xmc_tfidf_feature_name(tf, 0, &len));
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_load(b, "f", &tf, &err), XMC_OK);
+    CU_ASSERT_PTR_NULL(xmci_tfidf_feature_name(tf, 0, &len));
     CU_ASSERT_EQUAL(id_of(tf, 0, "a"), UINT32_MAX);
-    xmc_tfidf_free(tf);
-    xmc_bundle_close(b);
+    xmci_tfidf_free(tf);
+    xmci_bundle_close(b);
     struct { int variant; xmc_err want; } refused[] = {
         {TINY_FORMAT2, XMC_ERR_VERSION}, {TINY_SHORT_OFFSETS, XMC_ERR_SHAPE}, {TINY_NBASES, XMC_ERR_CORRUPT},
         {TINY_BAD_CONFIG, XMC_ERR_ARG}, {TINY_TABLE_NOT_POW2, XMC_ERR_SHAPE}};
@@ -416,10 +416,10 @@ static void test_load_damaged(void)
         CU_ASSERT_EQUAL_FATAL(write_tiny(repo, refused[i].variant, &b, &err), XMC_OK);
         xmc_error_clear(&err);
         tf = NULL;
-        CU_ASSERT_EQUAL(xmc_tfidf_load(b, "f", &tf, &err), refused[i].want);
+        CU_ASSERT_EQUAL(xmci_tfidf_load(b, "f", &tf, &err), refused[i].want);
         CU_ASSERT_PTR_NULL(tf);
         CU_ASSERT(err.msg[0] != 0);
-        xmc_bundle_close(b);
+        xmci_bundle_close(b);
     }
     tu_rmrf(repo);
     free(repo);
@@ -473,24 +473,24 @@ static void test_reuters(void)
     corpus c;
     if (!load_reuters(&c)) { CU_FAIL("tests/data/reuters-sample/train.tsv missing"); return; }
     CU_ASSERT_EQUAL(c.n, 300);
-    xmc_tfidf_config cfg;
+    xmci_tfidf_config cfg;
     xmc_error err = {0};
-    xmc_tfidf *tf, *tf2;
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_config_parse(&cfg, "word:1-2,min_df=2", &err), XMC_OK);
+    xmci_tfidf *tf, *tf2;
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "word:1-2,min_df=2", &err), XMC_OK);
     double t0 = now();
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_fit(&cfg, c.texts, c.lens, c.n, 2, &tf, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_fit(&cfg, c.texts, c.lens, c.n, 2, &tf, &err), XMC_OK);
     double t1 = now();
-    uint32_t dim = xmc_tfidf_dim(tf);
+    uint32_t dim = xmci_tfidf_dim(tf);
     CU_ASSERT_EQUAL(dim, 6665); /* make_samples.py, scikit-learn's analyzer with token pattern (?u)\b\w+\b */
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_config_parse(&cfg, "word:1-2,min_df=2,min_token_len=2", &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_fit(&cfg, c.texts, c.lens, c.n, 2, &tf2, &err), XMC_OK);
-    uint32_t dim2 = xmc_tfidf_dim(tf2);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "word:1-2,min_df=2,min_token_len=2", &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_fit(&cfg, c.texts, c.lens, c.n, 2, &tf2, &err), XMC_OK);
+    uint32_t dim2 = xmci_tfidf_dim(tf2);
     /* scikit-learn's count with its token pattern (?u)\b\w\w+\b, by tests/tools/make_samples.py (110263 on
      * all 7,770 documents, as scikit-learn 1.2.1 reported there) */
     CU_ASSERT_EQUAL(dim2, 6217);
-    xmc_csr m;
+    xmci_csr m;
     double t2 = now();
-    CU_ASSERT_EQUAL_FATAL(xmc_tfidf_transform_batch(tf, c.texts, c.lens, c.n, 2, &m, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_transform_batch(tf, c.texts, c.lens, c.n, 2, &m, &err), XMC_OK);
     double t3 = now();
     /* every non-empty row has unit norm */
     uint32_t bad = 0;
@@ -505,10 +505,10 @@ static void test_reuters(void)
     CU_ASSERT_EQUAL(bad, 0);
     printf("\n  reuters-sample word 1-2 min_df 2: %u features (%u with min_token_len=2; sklearn keeps 6217); "
            "fit %.3f s (2 threads); transform %.0f docs/s (2 threads), nnz %llu\n",
-           dim, dim2, t1 - t0, c.n / (t3 - t2), (unsigned long long)xmc_csr_nnz(&m));
-    xmc_csr_free(&m);
-    xmc_tfidf_free(tf);
-    xmc_tfidf_free(tf2);
+           dim, dim2, t1 - t0, c.n / (t3 - t2), (unsigned long long)xmci_csr_nnz(&m));
+    xmci_csr_free(&m);
+    xmci_tfidf_free(tf);
+    xmci_tfidf_free(tf2);
     free(c.buf);
     free(c.texts);
     free(c.lens);

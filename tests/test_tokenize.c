@@ -9,14 +9,14 @@
 #include "tokenize.h"
 
 /* Tokenises text (length strlen unless len given) and compares the words, joined by '|', with want. */
-static void expect_words_n(const xmc_tok_opts *opts, const char *text, size_t len, const char *want)
+static void expect_words_n(const xmci_tok_opts *opts, const char *text, size_t len, const char *want)
 {
-    xmc_tok_ws ws;
+    xmci_tok_ws ws;
     xmc_error err = {0};
-    xmc_tok_opts o;
-    if (opts) o = *opts; else xmc_tok_opts_default(&o);
-    CU_ASSERT_EQUAL_FATAL(xmc_tok_ws_init(&ws, &o, &err), XMC_OK);
-    uint32_t n = xmc_tok_words(&ws, text, len);
+    xmci_tok_opts o;
+    if (opts) o = *opts; else xmci_tok_opts_default(&o);
+    CU_ASSERT_EQUAL_FATAL(xmci_tok_ws_init(&ws, &o, &err), XMC_OK);
+    uint32_t n = xmci_tok_words(&ws, text, len);
     char got[4096];
     size_t k = 0;
     got[0] = 0;
@@ -31,7 +31,7 @@ static void expect_words_n(const xmc_tok_opts *opts, const char *text, size_t le
     got[k] = 0;
     CU_ASSERT_STRING_EQUAL(got, want);
     if (strcmp(got, want) != 0) fprintf(stderr, "\ninput [%s]: got [%s] want [%s]\n", text, got, want);
-    xmc_tok_ws_free(&ws);
+    xmci_tok_ws_free(&ws);
 }
 
 static void expect_words(const char *text, const char *want) { expect_words_n(NULL, text, strlen(text), want); }
@@ -84,23 +84,23 @@ static void test_invalid_utf8(void)
 
 static void test_limits(void)
 {
-    xmc_tok_opts o;
-    xmc_tok_opts_default(&o);
+    xmci_tok_opts o;
+    xmci_tok_opts_default(&o);
     o.max_tokens = 2;
     expect_words_n(&o, "one two three", 13, "one|two");
-    xmc_tok_opts_default(&o);
+    xmci_tok_opts_default(&o);
     o.min_token_len = 2;
     expect_words_n(&o, "a bc d \xc3\xa9\xc3\xa9 \xc3\xa9", 14, "bc|\xc3\xa9\xc3\xa9");
-    xmc_tok_opts_default(&o);
+    xmci_tok_opts_default(&o);
     o.max_word_bytes = 4;
     expect_words_n(&o, "abcdefg hi \xc3\xa9\xc3\xa9\xc3\xa9", 17, "abcd|hi|\xc3\xa9\xc3\xa9");
-    xmc_tok_opts_default(&o);
+    xmci_tok_opts_default(&o);
     o.max_bytes = 8; /* " ab cd " is 7 bytes; "ef" would need 3 more */
     expect_words_n(&o, "ab cd ef", 8, "ab|cd");
     o.max_tokens = 0;
-    xmc_tok_ws ws;
+    xmci_tok_ws ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL(xmc_tok_ws_init(&ws, &o, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmci_tok_ws_init(&ws, &o, &err), XMC_ERR_ARG);
 }
 
 /* The decomposition buffer must hold utf8proc's longest per-codepoint result. */
@@ -121,18 +121,18 @@ static void test_decomposition_bound(void)
 
 static void expect_char_wb(const char *text, uint32_t nmin, uint32_t nmax, const char *want)
 {
-    xmc_tok_ws ws;
-    xmc_tok_opts o;
+    xmci_tok_ws ws;
+    xmci_tok_opts o;
     xmc_error err = {0};
-    xmc_tok_opts_default(&o);
-    CU_ASSERT_EQUAL_FATAL(xmc_tok_ws_init(&ws, &o, &err), XMC_OK);
-    uint32_t n = xmc_tok_words(&ws, text, strlen(text));
+    xmci_tok_opts_default(&o);
+    CU_ASSERT_EQUAL_FATAL(xmci_tok_ws_init(&ws, &o, &err), XMC_OK);
+    uint32_t n = xmci_tok_words(&ws, text, strlen(text));
     char got[1024];
     size_t k = 0;
     for (uint32_t w = 0; w < n; w++) {
-        xmc_tok_span sp[64];
-        uint32_t c = xmc_tok_char_wb(&ws, w, nmin, nmax, sp, 64);
-        CU_ASSERT_EQUAL(c, xmc_tok_char_wb_count(&ws, w, nmin, nmax));
+        xmci_tok_span sp[64];
+        uint32_t c = xmci_tok_char_wb(&ws, w, nmin, nmax, sp, 64);
+        CU_ASSERT_EQUAL(c, xmci_tok_char_wb_count(&ws, w, nmin, nmax));
         for (uint32_t i = 0; i < c; i++) {
             if (k) got[k++] = '|';
             memcpy(got + k, ws.text + sp[i].off, sp[i].len);
@@ -142,7 +142,7 @@ static void expect_char_wb(const char *text, uint32_t nmin, uint32_t nmax, const
     got[k] = 0;
     CU_ASSERT_STRING_EQUAL(got, want);
     if (strcmp(got, want) != 0) fprintf(stderr, "\nchar_wb [%s]: got [%s] want [%s]\n", text, got, want);
-    xmc_tok_ws_free(&ws);
+    xmci_tok_ws_free(&ws);
 }
 
 /* Expected strings from sklearn's CountVectorizer(analyzer="char_wb")._char_wb_ngrams. */
@@ -158,19 +158,19 @@ static void test_char_wb(void)
 
 static void test_word_ngram_span(void)
 {
-    xmc_tok_ws ws;
-    xmc_tok_opts o;
+    xmci_tok_ws ws;
+    xmci_tok_opts o;
     xmc_error err = {0};
-    xmc_tok_opts_default(&o);
-    CU_ASSERT_EQUAL_FATAL(xmc_tok_ws_init(&ws, &o, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_tok_words(&ws, "X, y;; Zed", 10), 3);
-    xmc_tok_span s = xmc_tok_word_ngram(&ws, 0, 3);
+    xmci_tok_opts_default(&o);
+    CU_ASSERT_EQUAL_FATAL(xmci_tok_ws_init(&ws, &o, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_tok_words(&ws, "X, y;; Zed", 10), 3);
+    xmci_tok_span s = xmci_tok_word_ngram(&ws, 0, 3);
     CU_ASSERT_EQUAL(s.len, 7);
     CU_ASSERT_EQUAL(memcmp(ws.text + s.off, "x y zed", 7), 0);
-    s = xmc_tok_word_ngram(&ws, 1, 2);
+    s = xmci_tok_word_ngram(&ws, 1, 2);
     CU_ASSERT_EQUAL(memcmp(ws.text + s.off, "y zed", 5), 0);
     CU_ASSERT_EQUAL(s.len, 5);
-    xmc_tok_ws_free(&ws);
+    xmci_tok_ws_free(&ws);
 }
 
 /* Random bytes (ASCII, valid multi-byte, combining marks, invalid bytes) under small limits: the layout and
@@ -181,14 +181,14 @@ static void test_random_bytes(void)
                                          "\xe2\x82", "\xf0\x9f\x98\x80", "\xef\xac\x81", "\xe1\x84\x80", "\xe1\x85\xa1",
                                          "'", "\xc2\xad", "\xe3\x8e\xa1", "\x00", "\xed\xa0\x80", "Q"};
     uint64_t x = 0x9E3779B97F4A7C15ull;
-    xmc_tok_opts o;
-    xmc_tok_opts_default(&o);
+    xmci_tok_opts o;
+    xmci_tok_opts_default(&o);
     o.max_tokens = 50;
     o.max_bytes = 300;
     o.max_word_bytes = 20;
-    xmc_tok_ws ws;
+    xmci_tok_ws ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tok_ws_init(&ws, &o, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tok_ws_init(&ws, &o, &err), XMC_OK);
     char doc[4096];
     unsigned bad = 0;
     for (int d = 0; d < 300; d++) {
@@ -202,10 +202,10 @@ static void test_random_bytes(void)
             memcpy(doc + len, p, k);
             len += k;
         }
-        uint32_t n = xmc_tok_words(&ws, doc, len);
+        uint32_t n = xmci_tok_words(&ws, doc, len);
         if (n > o.max_tokens || ws.text_len > o.max_bytes) bad++;
         for (uint32_t i = 0; i < n; i++) {
-            const xmc_tok_span *w = &ws.word[i];
+            const xmci_tok_span *w = &ws.word[i];
             if (w->len == 0 || w->len > o.max_word_bytes || ws.text[w->off - 1] != ' ' ||
                 ws.text[w->off + w->len] != ' ' || w->off + w->len >= ws.text_len)
                 bad++;
@@ -218,13 +218,13 @@ static void test_random_bytes(void)
                 cps++;
             }
             if (cps != ws.ncp[i]) bad++;
-            xmc_tok_span sp[256];
-            uint32_t c = xmc_tok_char_wb_count(&ws, i, 1, 3);
-            if (c > 256 || xmc_tok_char_wb(&ws, i, 1, 3, sp, 256) != c) bad++;
+            xmci_tok_span sp[256];
+            uint32_t c = xmci_tok_char_wb_count(&ws, i, 1, 3);
+            if (c > 256 || xmci_tok_char_wb(&ws, i, 1, 3, sp, 256) != c) bad++;
         }
     }
     CU_ASSERT_EQUAL(bad, 0);
-    xmc_tok_ws_free(&ws);
+    xmci_tok_ws_free(&ws);
 }
 
 /* A letter followed by thousands of combining marks: more than one normalisation segment, one (cut) word. */
@@ -234,15 +234,15 @@ static void test_long_mark_run(void)
     char *doc = malloc(len);
     doc[0] = 'a';
     for (size_t i = 1; i < len; i += 2) { doc[i] = '\xcc'; doc[i + 1] = '\x81'; }
-    xmc_tok_ws ws;
-    xmc_tok_opts o;
+    xmci_tok_ws ws;
+    xmci_tok_opts o;
     xmc_error err = {0};
-    xmc_tok_opts_default(&o);
-    CU_ASSERT_EQUAL_FATAL(xmc_tok_ws_init(&ws, &o, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_tok_words(&ws, doc, len), 1);
+    xmci_tok_opts_default(&o);
+    CU_ASSERT_EQUAL_FATAL(xmci_tok_ws_init(&ws, &o, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_tok_words(&ws, doc, len), 1);
     CU_ASSERT(ws.word[0].len <= o.max_word_bytes);
     CU_ASSERT_EQUAL(memcmp(ws.text + ws.word[0].off, "\xc3\xa1", 2), 0); /* a + U+0301 composed */
-    xmc_tok_ws_free(&ws);
+    xmci_tok_ws_free(&ws);
     free(doc);
 }
 

@@ -15,7 +15,7 @@
 
 static char *texts[NDOC];
 static size_t lens[NDOC];
-static xmc_csr y;
+static xmci_csr y;
 static char *names[NLAB];
 static char *repo;
 static char version[128];
@@ -25,7 +25,7 @@ static int setup(void)
 {
     static const char *noise[] = {"new", "set", "pack", "blue", "red", "large", "small", "pro"};
     xmc_error err = {0};
-    if (xmc_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
+    if (xmci_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
     for (int i = 0; i < NDOC; i++) {
         int l = (i * 7) % NLAB;
         char buf[256];
@@ -42,14 +42,14 @@ static int setup(void)
         names[l] = strdup(buf);
     }
     repo = tu_tmpdir();
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
     o.tree.max_leaf_size = 4;
     o.tree.nr_splits = 4;
     o.xl.solver.threshold = 0.01f;
-    if (xmc_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    if (xmci_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
     xmc_train_report rep;
-    if (xmc_train((const char *const *)texts, lens, NULL, &y, (const char *const *)names, &o, repo, version,
+    if (xmci_train((const char *const *)texts, lens, NULL, &y, (const char *const *)names, &o, repo, version,
                   sizeof version, &rep, &err)) {
         fprintf(stderr, "train: %s\n", err.msg);
         return -1;
@@ -62,7 +62,7 @@ static int teardown(void)
 {
     for (int i = 0; i < NDOC; i++) free(texts[i]);
     for (int l = 0; l < NLAB; l++) free(names[l]);
-    xmc_csr_free(&y);
+    xmci_csr_free(&y);
     tu_rmrf(repo);
     free(repo);
     return 0;
@@ -171,17 +171,17 @@ static void test_damaged_versions_refused(void)
 static void test_train_errors(void)
 {
     xmc_error err = {0};
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
-    xmc_csr empty = {0};
-    CU_ASSERT_EQUAL(xmc_csr_alloc(&empty, 0, 3, 0, &err), XMC_OK);
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
+    xmci_csr empty = {0};
+    CU_ASSERT_EQUAL(xmci_csr_alloc(&empty, 0, 3, 0, &err), XMC_OK);
     char v[64];
-    CU_ASSERT_EQUAL(xmc_train((const char *const *)texts, lens, NULL, &empty, NULL, &o, repo, v, sizeof v, NULL, &err),
+    CU_ASSERT_EQUAL(xmci_train((const char *const *)texts, lens, NULL, &empty, NULL, &o, repo, v, sizeof v, NULL, &err),
                     XMC_ERR_EMPTY);
-    xmc_csr_free(&empty);
+    xmci_csr_free(&empty);
     /* a version name that exists already */
     o.version = version;
-    CU_ASSERT_EQUAL(xmc_train((const char *const *)texts, lens, NULL, &y, NULL, &o, repo, v, sizeof v, NULL, &err),
+    CU_ASSERT_EQUAL(xmci_train((const char *const *)texts, lens, NULL, &y, NULL, &o, repo, v, sizeof v, NULL, &err),
                     XMC_ERR_ARG);
 }
 

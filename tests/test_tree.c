@@ -1,6 +1,6 @@
 /* test_tree.c: the label tree: depth d = max(1, ceil(log2(L / max_leaf_size))), the chain of layers that
  * groups the 2^d leaf clusters nr_splits at a time, parents in range, leaf clusters no larger than
- * max_leaf_size, the same tree with 1 and 2 threads, and xmc_tree_from_chain's shape errors.
+ * max_leaf_size, the same tree with 1 and 2 threads, and xmci_tree_from_chain's shape errors.
  *
  * Expected shapes are computed here independently of tree.c: d by repeated doubling in 64 bits, then the
  * layer sizes by ceil division from 2^d until at most nr_splits remain. */
@@ -16,7 +16,7 @@
 #define NF 16
 
 /* L random normalised rows over NF features (every row non-empty). */
-static void label_embeddings(xmc_csr *feat, uint32_t L, uint32_t seed)
+static void label_embeddings(xmci_csr *feat, uint32_t L, uint32_t seed)
 {
     xmc_rng rng;
     xmc_rng_seed(&rng, seed);
@@ -28,7 +28,7 @@ static void label_embeddings(xmc_csr *feat, uint32_t L, uint32_t seed)
     }
     CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(feat, L, NF, dense), 0);
     free(dense);
-    xmc_csr_normalize_rows(feat);
+    xmci_csr_normalize_rows(feat);
 }
 
 /* Layer sizes top to bottom for L labels; returns the number of layers, 0 when the build must fail. */
@@ -49,9 +49,9 @@ static uint32_t expected_layers(uint32_t L, uint32_t leaf, uint32_t splits, uint
 }
 
 /* Structure every built tree must have. */
-static void check_tree(const xmc_tree *tree, uint32_t L, uint32_t leaf, uint32_t splits)
+static void check_tree(const xmci_tree *tree, uint32_t L, uint32_t leaf, uint32_t splits)
 {
-    CU_ASSERT_FATAL(tree->depth >= 1 && tree->depth <= XMC_TREE_MAX_DEPTH);
+    CU_ASSERT_FATAL(tree->depth >= 1 && tree->depth <= XMCI_TREE_MAX_DEPTH);
     CU_ASSERT_EQUAL(tree->nr_nodes[tree->depth - 1], L);
     for (uint32_t t = 0; t < tree->depth; t++) {
         uint32_t above = t == 0 ? 1 : tree->nr_nodes[t - 1];
@@ -79,19 +79,19 @@ static void test_depth_and_layers(void)
     xmc_error err = {0};
     for (size_t a = 0; a < sizeof Ls / sizeof *Ls; a++) {
         uint32_t L = Ls[a];
-        xmc_csr feat;
+        xmci_csr feat;
         label_embeddings(&feat, L, L);
         uint32_t leaves[] = {1, 2, 3, 4, 7, 10, L > 1 ? L - 1 : 1, L, L + 1};
         for (size_t b = 0; b < sizeof leaves / sizeof *leaves; b++) {
             for (size_t c = 0; c < sizeof splits_list / sizeof *splits_list; c++) {
                 uint32_t leaf = leaves[b], splits = splits_list[c], want[40];
                 uint32_t nl = expected_layers(L, leaf, splits, want);
-                xmc_tree_params p;
-                xmc_tree_params_default(&p);
+                xmci_tree_params p;
+                xmci_tree_params_default(&p);
                 p.max_leaf_size = leaf;
                 p.nr_splits = splits;
-                xmc_tree tree;
-                xmc_err rc = xmc_tree_build(&feat, &p, &tree, &err);
+                xmci_tree tree;
+                xmc_err rc = xmci_tree_build(&feat, &p, &tree, &err);
                 if (nl == 0) {
                     CU_ASSERT_EQUAL(rc, XMC_ERR_ARG);
                     continue;
@@ -104,55 +104,55 @@ static void test_depth_and_layers(void)
                 CU_ASSERT(same);
                 if (!same) fprintf(stderr, "L=%u leaf=%u splits=%u: layer sizes differ\n", L, leaf, splits);
                 check_tree(&tree, L, leaf, splits);
-                xmc_tree_free(&tree);
+                xmci_tree_free(&tree);
             }
         }
-        xmc_csr_free(&feat);
+        xmci_csr_free(&feat);
     }
 }
 
 /* The brief's examples, spelled out. */
 static void test_examples(void)
 {
-    xmc_csr feat;
+    xmci_csr feat;
     label_embeddings(&feat, 20, 1);
-    xmc_tree_params p;
-    xmc_tree_params_default(&p);
-    xmc_tree tree;
+    xmci_tree_params p;
+    xmci_tree_params_default(&p);
+    xmci_tree tree;
     xmc_error err = {0};
     p.max_leaf_size = 2;
     p.nr_splits = 2;
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&feat, &p, &tree, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&feat, &p, &tree, &err), XMC_OK);
     uint32_t w2[] = {2, 4, 8, 16, 20};
     CU_ASSERT_EQUAL_FATAL(tree.depth, 5);
     for (int t = 0; t < 5; t++) CU_ASSERT_EQUAL(tree.nr_nodes[t], w2[t]);
-    xmc_tree_free(&tree);
+    xmci_tree_free(&tree);
     CU_ASSERT_EQUAL(tree.depth, 0); /* free clears */
     p.nr_splits = 4;
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&feat, &p, &tree, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&feat, &p, &tree, &err), XMC_OK);
     uint32_t w4[] = {4, 16, 20};
     CU_ASSERT_EQUAL_FATAL(tree.depth, 3);
     for (int t = 0; t < 3; t++) CU_ASSERT_EQUAL(tree.nr_nodes[t], w4[t]);
-    xmc_tree_free(&tree);
+    xmci_tree_free(&tree);
     p.max_leaf_size = 20;
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&feat, &p, &tree, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&feat, &p, &tree, &err), XMC_OK);
     CU_ASSERT_EQUAL(tree.depth, 1);
     CU_ASSERT_EQUAL(tree.nr_nodes[0], 20);
     for (int j = 0; j < 20; j++) CU_ASSERT_EQUAL(tree.parent[0][j], 0);
-    xmc_tree_free(&tree);
+    xmci_tree_free(&tree);
     /* bad parameters */
     p.max_leaf_size = 2;
     p.nr_splits = 1;
-    CU_ASSERT_EQUAL(xmc_tree_build(&feat, &p, &tree, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmci_tree_build(&feat, &p, &tree, &err), XMC_ERR_ARG);
     p.nr_splits = 2;
     p.max_leaf_size = 0;
-    CU_ASSERT_EQUAL(xmc_tree_build(&feat, &p, &tree, &err), XMC_ERR_ARG);
-    xmc_csr none;
-    CU_ASSERT_EQUAL_FATAL(xmc_csr_alloc(&none, 0, NF, 0, NULL), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_tree_build(&feat, &p, &tree, &err), XMC_ERR_ARG);
+    xmci_csr none;
+    CU_ASSERT_EQUAL_FATAL(xmci_csr_alloc(&none, 0, NF, 0, NULL), XMC_OK);
     p.max_leaf_size = 2;
-    CU_ASSERT_EQUAL(xmc_tree_build(&none, &p, &tree, &err), XMC_ERR_EMPTY);
-    xmc_csr_free(&none);
-    xmc_csr_free(&feat);
+    CU_ASSERT_EQUAL(xmci_tree_build(&none, &p, &tree, &err), XMC_ERR_EMPTY);
+    xmci_csr_free(&none);
+    xmci_csr_free(&feat);
 }
 
 /* Two groups of labels far apart in embedding space end in different clusters. */
@@ -167,24 +167,24 @@ static void test_groups_clustered(void)
         dense[i * NF + 0] = (float)cos(deg * 3.14159265358979 / 180);
         dense[i * NF + 8] = (float)sin(deg * 3.14159265358979 / 180);
     }
-    xmc_csr feat;
+    xmci_csr feat;
     CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(&feat, L, NF, dense), 0);
-    xmc_csr_normalize_rows(&feat);
-    xmc_tree_params p;
-    xmc_tree_params_default(&p);
+    xmci_csr_normalize_rows(&feat);
+    xmci_tree_params p;
+    xmci_tree_params_default(&p);
     p.max_leaf_size = 8;
     p.nr_splits = 2;
-    xmc_tree tree;
+    xmci_tree tree;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&feat, &p, &tree, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&feat, &p, &tree, &err), XMC_OK);
     CU_ASSERT_EQUAL_FATAL(tree.depth, 2);
     CU_ASSERT_EQUAL(tree.nr_nodes[0], 2);
     for (int i = 0; i < L; i++) CU_ASSERT_EQUAL(tree.parent[1][i] == tree.parent[1][1], i % 2 == 1);
-    xmc_tree_free(&tree);
-    xmc_csr_free(&feat);
+    xmci_tree_free(&tree);
+    xmci_csr_free(&feat);
 }
 
-static int same_tree(const xmc_tree *a, const xmc_tree *b)
+static int same_tree(const xmci_tree *a, const xmci_tree *b)
 {
     if (a->depth != b->depth) return 0;
     for (uint32_t t = 0; t < a->depth; t++)
@@ -198,22 +198,22 @@ static int same_tree(const xmc_tree *a, const xmc_tree *b)
 static void test_threads_and_seed(void)
 {
     enum { L = 300 };
-    xmc_csr feat;
+    xmci_csr feat;
     label_embeddings(&feat, L, 77);
-    xmc_tree_params p;
-    xmc_tree_params_default(&p);
+    xmci_tree_params p;
+    xmci_tree_params_default(&p);
     p.max_leaf_size = 10;
     p.nr_splits = 4;
     p.seed = 3;
-    xmc_tree t1, t2, t3, t1b;
+    xmci_tree t1, t2, t3, t1b;
     xmc_error err = {0};
     p.threads = 1;
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&feat, &p, &t1, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&feat, &p, &t1b, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&feat, &p, &t1, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&feat, &p, &t1b, &err), XMC_OK);
     p.threads = 2;
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&feat, &p, &t2, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&feat, &p, &t2, &err), XMC_OK);
     p.threads = 3;
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&feat, &p, &t3, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&feat, &p, &t3, &err), XMC_OK);
     CU_ASSERT(same_tree(&t1, &t1b));
     CU_ASSERT(same_tree(&t1, &t2));
     CU_ASSERT(same_tree(&t1, &t3));
@@ -222,18 +222,18 @@ static void test_threads_and_seed(void)
     uint32_t moved = 0;
     for (uint32_t i = 0; i < L; i++) moved += t1.parent[t1.depth - 1][i] != i * 32 / L;
     CU_ASSERT(moved > 0);
-    xmc_tree_free(&t1);
-    xmc_tree_free(&t1b);
-    xmc_tree_free(&t2);
-    xmc_tree_free(&t3);
-    xmc_csr_free(&feat);
+    xmci_tree_free(&t1);
+    xmci_tree_free(&t1b);
+    xmci_tree_free(&t2);
+    xmci_tree_free(&t3);
+    xmci_csr_free(&feat);
 }
 
-/* ---- xmc_tree_from_chain ------------------------------------------------------------------------------ */
+/* ---- xmci_tree_from_chain ------------------------------------------------------------------------------ */
 
 /* A chain matrix rows x cols from one parent per row; parents[j] < 0 leaves row j empty, >= 100 gives row j
  * the two parents 0 and 1. */
-static void chain_matrix(xmc_csr *c, uint32_t rows, uint32_t cols, const int *parents)
+static void chain_matrix(xmci_csr *c, uint32_t rows, uint32_t cols, const int *parents)
 {
     float *dense = calloc((size_t)rows * cols + 1, sizeof *dense);
     for (uint32_t j = 0; j < rows; j++) {
@@ -246,45 +246,45 @@ static void chain_matrix(xmc_csr *c, uint32_t rows, uint32_t cols, const int *pa
 
 static void test_from_chain(void)
 {
-    xmc_csr c[3];
+    xmci_csr c[3];
     int p0[] = {0, 0}, p1[] = {0, 0, 1, 1}, p2[] = {3, 2, 1, 0, 0, 2};
     chain_matrix(&c[0], 2, 1, p0);
     chain_matrix(&c[1], 4, 2, p1);
     chain_matrix(&c[2], 6, 4, p2);
-    xmc_tree tree;
+    xmci_tree tree;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_from_chain(c, 3, &tree, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_from_chain(c, 3, &tree, &err), XMC_OK);
     CU_ASSERT_EQUAL(tree.depth, 3);
     CU_ASSERT(tree.nr_nodes[0] == 2 && tree.nr_nodes[1] == 4 && tree.nr_nodes[2] == 6);
     for (int j = 0; j < 6; j++) CU_ASSERT_EQUAL(tree.parent[2][j], (uint32_t)p2[j]);
     for (int j = 0; j < 4; j++) CU_ASSERT_EQUAL(tree.parent[1][j], (uint32_t)p1[j]);
-    xmc_tree_free(&tree);
-    CU_ASSERT_EQUAL(xmc_tree_from_chain(c, 0, &tree, &err), XMC_ERR_ARG);
-    xmc_csr_free(&c[2]);
+    xmci_tree_free(&tree);
+    CU_ASSERT_EQUAL(xmci_tree_from_chain(c, 0, &tree, &err), XMC_ERR_ARG);
+    xmci_csr_free(&c[2]);
 
     /* a node with no parent */
     int none[] = {3, 2, -1, 0, 0, 2};
     chain_matrix(&c[2], 6, 4, none);
-    CU_ASSERT_EQUAL(xmc_tree_from_chain(c, 3, &tree, &err), XMC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(xmci_tree_from_chain(c, 3, &tree, &err), XMC_ERR_SHAPE);
     CU_ASSERT_EQUAL(tree.depth, 0);
-    xmc_csr_free(&c[2]);
+    xmci_csr_free(&c[2]);
     /* a node with two parents */
     int two[] = {3, 2, 1, 100, 0, 2};
     chain_matrix(&c[2], 6, 4, two);
-    CU_ASSERT_EQUAL(xmc_tree_from_chain(c, 3, &tree, &err), XMC_ERR_SHAPE);
-    xmc_csr_free(&c[2]);
+    CU_ASSERT_EQUAL(xmci_tree_from_chain(c, 3, &tree, &err), XMC_ERR_SHAPE);
+    xmci_csr_free(&c[2]);
     /* 3 columns under a layer of 4 nodes */
     int ok3[] = {2, 2, 1, 0, 0, 2};
     chain_matrix(&c[2], 6, 3, ok3);
-    CU_ASSERT_EQUAL(xmc_tree_from_chain(c, 3, &tree, &err), XMC_ERR_SHAPE);
-    xmc_csr_free(&c[2]);
+    CU_ASSERT_EQUAL(xmci_tree_from_chain(c, 3, &tree, &err), XMC_ERR_SHAPE);
+    xmci_csr_free(&c[2]);
     /* the top layer must have one column (the root) */
-    xmc_csr_free(&c[0]);
+    xmci_csr_free(&c[0]);
     int top2[] = {0, 1};
     chain_matrix(&c[0], 2, 2, top2);
-    CU_ASSERT_EQUAL(xmc_tree_from_chain(c, 2, &tree, &err), XMC_ERR_SHAPE);
-    xmc_csr_free(&c[0]);
-    xmc_csr_free(&c[1]);
+    CU_ASSERT_EQUAL(xmci_tree_from_chain(c, 2, &tree, &err), XMC_ERR_SHAPE);
+    xmci_csr_free(&c[0]);
+    xmci_csr_free(&c[1]);
 }
 
 int main(int argc, char **argv)

@@ -11,12 +11,12 @@
 #include "testutil.h"
 
 /* CSR from a dense row-major rows x cols array (zeros left out). */
-static void from_dense(uint32_t rows, uint32_t cols, const float *a, xmc_csr *m)
+static void from_dense(uint32_t rows, uint32_t cols, const float *a, xmci_csr *m)
 {
     uint64_t nnz = 0;
     for (size_t i = 0; i < (size_t)rows * cols; i++) nnz += a[i] != 0;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_csr_alloc(m, rows, cols, nnz, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_csr_alloc(m, rows, cols, nnz, &err), XMC_OK);
     uint64_t q = 0;
     for (uint32_t r = 0; r < rows; r++) {
         for (uint32_t c = 0; c < cols; c++)
@@ -29,12 +29,12 @@ static void from_dense(uint32_t rows, uint32_t cols, const float *a, xmc_csr *m)
 }
 
 /* Solves and spreads the result into dense[cols + 1] (bias last). */
-static uint32_t solve_dense(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                            const xmc_tron_params *p, xmc_tron_ws *ws, double *dense)
+static uint32_t solve_dense(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                            const xmci_tron_params *p, xmci_tron_ws *ws, double *dense)
 {
     const uint32_t *idx;
     const float *val;
-    uint32_t m = xmc_tron_solve(x, inst, y, n, p, ws, &idx, &val);
+    uint32_t m = xmci_tron_solve(x, inst, y, n, p, ws, &idx, &val);
     memset(dense, 0, ((size_t)x->cols + 1) * sizeof *dense);
     for (uint32_t i = 0; i < m; i++) {
         CU_ASSERT(idx[i] <= x->cols);
@@ -50,15 +50,15 @@ static uint32_t solve_dense(const xmc_csr *x, const uint32_t *inst, const int8_t
 static void test_closed_form_optima(void)
 {
     const float a1[] = {1, 3, -1};
-    xmc_csr x;
+    xmci_csr x;
     from_dense(3, 1, a1, &x);
     const uint32_t inst[] = {0, 1, 2};
     const int8_t y[] = {1, 1, -1};
-    xmc_tron_ws *ws;
+    xmci_tron_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tron_ws_new(2, 4, &ws, &err), XMC_OK);
-    xmc_tron_params p;
-    xmc_tron_params_default(&p);
+    CU_ASSERT_EQUAL_FATAL(xmci_tron_ws_new(2, 4, &ws, &err), XMC_OK);
+    xmci_tron_params p;
+    xmci_tron_params_default(&p);
     p.bias = 0;
     p.threshold = 0;
     p.eps = 1e-6;
@@ -67,8 +67,8 @@ static void test_closed_form_optima(void)
     CU_ASSERT_EQUAL(m, 1);
     printf("  unit costs: w = %.9g (exact 0.8)\n", w[0]);
     CU_ASSERT_DOUBLE_EQUAL(w[0], 0.8, 1e-6);
-    xmc_tron_stats st;
-    xmc_tron_last_stats(ws, &st);
+    xmci_tron_stats st;
+    xmci_tron_last_stats(ws, &st);
     CU_ASSERT(st.gnorm <= p.eps * st.gnorm0);
     CU_ASSERT(st.newton_iters >= 1);
     CU_ASSERT_DOUBLE_EQUAL(st.f, 0.5 * 0.64 + 2 * 0.04, 1e-6);
@@ -76,11 +76,11 @@ static void test_closed_form_optima(void)
     solve_dense(&x, inst, y, 3, &p, ws, w);
     printf("  cp = 2:     w = %.9g (exact 6/7)\n", w[0]);
     CU_ASSERT_DOUBLE_EQUAL(w[0], 6.0 / 7.0, 1e-6);
-    xmc_csr_free(&x);
+    xmci_csr_free(&x);
 
     const float a2[] = {1, 0, 0, 1};
     from_dense(2, 2, a2, &x);
-    xmc_tron_params_default(&p);
+    xmci_tron_params_default(&p);
     p.threshold = 0;
     p.eps = 1e-6;
     const int8_t y2[] = {1, -1};
@@ -93,8 +93,8 @@ static void test_closed_form_optima(void)
     p.threshold = 0.1f;
     m = solve_dense(&x, inst, y2, 2, &p, ws, w);
     CU_ASSERT_EQUAL(m, 2);
-    xmc_csr_free(&x);
-    xmc_tron_ws_free(ws);
+    xmci_csr_free(&x);
+    xmci_tron_ws_free(ws);
 }
 
 /* A separable problem (the label is the sign of feature 0, which is never 0) is classified correctly with
@@ -115,13 +115,13 @@ static void test_separable(void)
         a[i * F] = y[i] * (1.0f + a[i * F]);
         inst[i] = i;
     }
-    xmc_csr x;
+    xmci_csr x;
     from_dense(N, F, a, &x);
-    xmc_tron_ws *ws;
+    xmci_tron_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_tron_ws_new(F, N, &ws, &err), XMC_OK);
-    xmc_tron_params p;
-    xmc_tron_params_default(&p);
+    CU_ASSERT_EQUAL_FATAL(xmci_tron_ws_new(F, N, &ws, &err), XMC_OK);
+    xmci_tron_params p;
+    xmci_tron_params_default(&p);
     p.cp = p.cn = 100;
     double w[F + 1];
     solve_dense(&x, inst, y, N, &p, ws, w);
@@ -133,8 +133,8 @@ static void test_separable(void)
     }
     printf("  separable: smallest margin %.3g\n", worst);
     CU_ASSERT(worst > 0.5);
-    xmc_csr_free(&x);
-    xmc_tron_ws_free(ws);
+    xmci_csr_free(&x);
+    xmci_tron_ws_free(ws);
 }
 
 /* A random problem with overlapping classes: both solvers minimise the same strictly convex objective, so
@@ -155,23 +155,23 @@ static void test_agrees_with_dual(void)
         y[i] = ((s >> 16) % 3 == 0) ? 1 : -1;
         inst[N - 1 - i] = i;   /* any instance order */
     }
-    xmc_csr x;
+    xmci_csr x;
     from_dense(N, F, a, &x);
     xmc_error err = {0};
-    xmc_tron_ws *tws;
-    xmc_dcd_ws *dws;
-    CU_ASSERT_EQUAL_FATAL(xmc_tron_ws_new(F, N, &tws, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_dcd_ws_new(F, N, &dws, &err), XMC_OK);
+    xmci_tron_ws *tws;
+    xmci_dcd_ws *dws;
+    CU_ASSERT_EQUAL_FATAL(xmci_tron_ws_new(F, N, &tws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(F, N, &dws, &err), XMC_OK);
     int8_t yi[N];
     for (uint32_t k = 0; k < N; k++) yi[k] = y[inst[k]];
-    xmc_tron_params tp;
-    xmc_tron_params_default(&tp);
+    xmci_tron_params tp;
+    xmci_tron_params_default(&tp);
     tp.cp = 2;
     tp.cn = 0.5;
     tp.eps = 1e-7;
     tp.threshold = 0;
-    xmc_dcd_params dp;
-    xmc_dcd_params_default(&dp);
+    xmci_dcd_params dp;
+    xmci_dcd_params_default(&dp);
     dp.cp = 2;
     dp.cn = 0.5;
     dp.eps = 1e-6;
@@ -181,7 +181,7 @@ static void test_agrees_with_dual(void)
     solve_dense(&x, inst, yi, N, &tp, tws, wt);
     const uint32_t *idx;
     const float *val;
-    uint32_t m = xmc_dcd_solve(&x, inst, yi, N, &dp, dws, &idx, &val);
+    uint32_t m = xmci_dcd_solve(&x, inst, yi, N, &dp, dws, &idx, &val);
     memset(wd, 0, sizeof wd);
     for (uint32_t i = 0; i < m; i++) wd[idx[i]] = val[i];
     double maxd = 0, maxw = 0;
@@ -189,15 +189,15 @@ static void test_agrees_with_dual(void)
         if (fabs(wt[c] - wd[c]) > maxd) maxd = fabs(wt[c] - wd[c]);
         if (fabs(wd[c]) > maxw) maxw = fabs(wd[c]);
     }
-    xmc_tron_stats st;
-    xmc_tron_last_stats(tws, &st);
+    xmci_tron_stats st;
+    xmci_tron_last_stats(tws, &st);
     printf("  primal vs dual: max |diff| = %.3g (max |w| %.3g; %d Newton steps, %d CG steps)\n", maxd, maxw,
            st.newton_iters, st.cg_iters);
     CU_ASSERT(maxw > 0.1);
     CU_ASSERT(maxd <= 1e-4);
-    xmc_csr_free(&x);
-    xmc_tron_ws_free(tws);
-    xmc_dcd_ws_free(dws);
+    xmci_csr_free(&x);
+    xmci_tron_ws_free(tws);
+    xmci_dcd_ws_free(dws);
 }
 
 /* Same input, same bits: again on the same workspace after another problem ran on it, and on a new one. */
@@ -216,14 +216,14 @@ static void test_deterministic(void)
         y[i] = (i * 7) % 3 == 0 ? 1 : -1;
         inst[i] = i;
     }
-    xmc_csr x;
+    xmci_csr x;
     from_dense(N, F, a, &x);
     xmc_error err = {0};
-    xmc_tron_ws *ws1, *ws2;
-    CU_ASSERT_EQUAL_FATAL(xmc_tron_ws_new(F, N, &ws1, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_tron_ws_new(F, N, &ws2, &err), XMC_OK);
-    xmc_tron_params p;
-    xmc_tron_params_default(&p);
+    xmci_tron_ws *ws1, *ws2;
+    CU_ASSERT_EQUAL_FATAL(xmci_tron_ws_new(F, N, &ws1, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_tron_ws_new(F, N, &ws2, &err), XMC_OK);
+    xmci_tron_params p;
+    xmci_tron_params_default(&p);
     p.threshold = 0.01f;
     double w1[F + 1], w2[F + 1], w3[F + 1];
     uint32_t m1 = solve_dense(&x, inst, y, N, &p, ws1, w1);
@@ -238,33 +238,33 @@ static void test_deterministic(void)
     CU_ASSERT_EQUAL(m1, m3);
     CU_ASSERT(memcmp(w1, w2, sizeof w1) == 0);
     CU_ASSERT(memcmp(w1, w3, sizeof w1) == 0);
-    xmc_csr_free(&x);
-    xmc_tron_ws_free(ws1);
-    xmc_tron_ws_free(ws2);
+    xmci_csr_free(&x);
+    xmci_tron_ws_free(ws1);
+    xmci_tron_ws_free(ws2);
 }
 
 /* No instances: the gradient at 0 is 0, so nothing moves and nothing is kept. */
 static void test_zero_instances(void)
 {
     const float a[] = {1, 2};
-    xmc_csr x;
+    xmci_csr x;
     from_dense(1, 2, a, &x);
     xmc_error err = {0};
-    xmc_tron_ws *ws;
-    CU_ASSERT_EQUAL_FATAL(xmc_tron_ws_new(2, 0, &ws, &err), XMC_OK);
-    xmc_tron_params p;
-    xmc_tron_params_default(&p);
+    xmci_tron_ws *ws;
+    CU_ASSERT_EQUAL_FATAL(xmci_tron_ws_new(2, 0, &ws, &err), XMC_OK);
+    xmci_tron_params p;
+    xmci_tron_params_default(&p);
     const uint32_t *idx = NULL;
     const float *val = NULL;
-    CU_ASSERT_EQUAL(xmc_tron_solve(&x, NULL, NULL, 0, &p, ws, &idx, &val), 0);
+    CU_ASSERT_EQUAL(xmci_tron_solve(&x, NULL, NULL, 0, &p, ws, &idx, &val), 0);
     CU_ASSERT_PTR_NOT_NULL(idx);
     CU_ASSERT_PTR_NOT_NULL(val);
-    xmc_tron_stats st;
-    xmc_tron_last_stats(ws, &st);
+    xmci_tron_stats st;
+    xmci_tron_last_stats(ws, &st);
     CU_ASSERT_EQUAL(st.newton_iters, 0);
     CU_ASSERT_EQUAL(st.f, 0.0);
-    xmc_csr_free(&x);
-    xmc_tron_ws_free(ws);
+    xmci_csr_free(&x);
+    xmci_tron_ws_free(ws);
 }
 
 int main(int argc, char **argv)

@@ -44,14 +44,14 @@ static void check_against_tsv(const char *vocab_rel, const char *refs_rel, const
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data(vocab_rel), &wp, &err), XMC_OK);
+    xmci_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_load(tu_data(vocab_rel), &wp, &err), XMC_OK);
     char **texts = NULL;
     size_t *lens = NULL;
     int n = load_texts(refs_rel, &texts, &lens);
     CU_ASSERT_FATAL(n > 0);
-    xmc_wordpiece_batch batch = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, (const char *const *)texts, lens, n, 128, &batch, &err),
+    xmci_wordpiece_batch batch = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_encode_batch(wp, (const char *const *)texts, lens, n, 128, &batch, &err),
                           XMC_OK);
     FILE *f = fopen(tu_data(tsv_rel), "r");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
@@ -78,7 +78,7 @@ static void check_against_tsv(const char *vocab_rel, const char *refs_rel, const
         size_t m = 0;
         for (int j = 0; j < batch.len[r]; j++)
             m += (size_t)snprintf(mine + m, sizeof mine - m, "%s%s", j ? " " : "",
-                                  xmc_wordpiece_token(wp, batch.ids[(size_t)r * batch.seq + j]));
+                                  xmci_wordpiece_token(wp, batch.ids[(size_t)r * batch.seq + j]));
         if (strcmp(mine, toks) != 0) ok = 0;
         if (!ok) {
             bad++;
@@ -90,9 +90,9 @@ static void check_against_tsv(const char *vocab_rel, const char *refs_rel, const
     CU_ASSERT_EQUAL(rows, n);
     CU_ASSERT_EQUAL(bad, 0);
     printf("\n  %s: %d/%d cases identical\n", tsv_rel, rows - bad, rows);
-    xmc_wordpiece_batch_free(&batch);
+    xmci_wordpiece_batch_free(&batch);
     free_texts(texts, lens, n);
-    xmc_wordpiece_free(wp);
+    xmci_wordpiece_free(wp);
 }
 
 /* Decodes the C string literal at the start of a texts.inc line (octal escapes, \\, \"); returns its length. */
@@ -160,33 +160,33 @@ static void test_random_l2_lengths(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    xmci_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
     json_error_t jerr;
     json_t *root = json_load_file(tu_data("bert-random-h16/refs.json"), JSON_ALLOW_NUL, &jerr);
     CU_ASSERT_PTR_NOT_NULL_FATAL(root);
     json_t *cases = json_object_get(root, "cases");
-    xmc_wordpiece_batch batch = {0};
+    xmci_wordpiece_batch batch = {0};
     for (size_t i = 0; i < json_array_size(cases); i++) {
         json_t *c = json_array_get(cases, i);
         json_t *t = json_object_get(c, "text");
         const char *text = json_string_value(t);
         size_t len = json_string_length(t);
-        CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, &text, &len, 1, 128, &batch, &err), XMC_OK);
+        CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_encode_batch(wp, &text, &len, 1, 128, &batch, &err), XMC_OK);
         CU_ASSERT_EQUAL(batch.len[0], json_integer_value(json_object_get(c, "n_tokens")));
         CU_ASSERT_EQUAL(batch.full_len[0], json_integer_value(json_object_get(c, "n_tokens_untruncated")));
         CU_ASSERT_EQUAL(batch.seq, batch.len[0]);
     }
     json_decref(root);
-    xmc_wordpiece_batch_free(&batch);
-    xmc_wordpiece_free(wp);
+    xmci_wordpiece_batch_free(&batch);
+    xmci_wordpiece_free(wp);
 }
 
-static void expect_ids(xmc_wordpiece *wp, const char *text, const int32_t *want, int nwant)
+static void expect_ids(xmci_wordpiece *wp, const char *text, const int32_t *want, int nwant)
 {
     xmc_error err = {0};
-    xmc_wordpiece_batch batch = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, &text, NULL, 1, 512, &batch, &err), XMC_OK);
+    xmci_wordpiece_batch batch = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_encode_batch(wp, &text, NULL, 1, 512, &batch, &err), XMC_OK);
     CU_ASSERT_EQUAL(batch.len[0], nwant);
     int same = batch.len[0] == nwant;
     for (int i = 0; same && i < nwant; i++) same = batch.ids[i] == want[i];
@@ -196,7 +196,7 @@ static void expect_ids(xmc_wordpiece *wp, const char *text, const int32_t *want,
         for (int i = 0; i < batch.len[0]; i++) fprintf(stderr, " %d", batch.ids[i]);
         fprintf(stderr, "\n");
     }
-    xmc_wordpiece_batch_free(&batch);
+    xmci_wordpiece_batch_free(&batch);
 }
 
 /* Known answers from the HF documentation and course, on the real vocabulary. */
@@ -204,20 +204,20 @@ static void test_real_vocab_known_answers(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_wordpiece_size(wp), 30522);
-    CU_ASSERT_EQUAL(xmc_wordpiece_pad(wp), 0);
-    CU_ASSERT_EQUAL(xmc_wordpiece_unk(wp), 100);
-    CU_ASSERT_EQUAL(xmc_wordpiece_cls(wp), 101);
-    CU_ASSERT_EQUAL(xmc_wordpiece_sep(wp), 102);
-    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "[MASK]"), 103);
-    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "!"), 999);
-    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "the"), 1996);
-    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "##proof"), 18907);
-    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "no-such-token"), -1);
-    CU_ASSERT_STRING_EQUAL(xmc_wordpiece_token(wp, 1996), "the");
-    CU_ASSERT_PTR_NULL(xmc_wordpiece_token(wp, 30522));
+    xmci_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_wordpiece_size(wp), 30522);
+    CU_ASSERT_EQUAL(xmci_wordpiece_pad(wp), 0);
+    CU_ASSERT_EQUAL(xmci_wordpiece_unk(wp), 100);
+    CU_ASSERT_EQUAL(xmci_wordpiece_cls(wp), 101);
+    CU_ASSERT_EQUAL(xmci_wordpiece_sep(wp), 102);
+    CU_ASSERT_EQUAL(xmci_wordpiece_id(wp, "[MASK]"), 103);
+    CU_ASSERT_EQUAL(xmci_wordpiece_id(wp, "!"), 999);
+    CU_ASSERT_EQUAL(xmci_wordpiece_id(wp, "the"), 1996);
+    CU_ASSERT_EQUAL(xmci_wordpiece_id(wp, "##proof"), 18907);
+    CU_ASSERT_EQUAL(xmci_wordpiece_id(wp, "no-such-token"), -1);
+    CU_ASSERT_STRING_EQUAL(xmci_wordpiece_token(wp, 1996), "the");
+    CU_ASSERT_PTR_NULL(xmci_wordpiece_token(wp, 30522));
     static const int32_t a[] = {101, 7592, 1010, 2026, 3899, 2003, 10140, 102};
     expect_ids(wp, "Hello, my dog is cute", a, 8);
     static const int32_t b[] = {101, 1045, 1005, 2310, 2042, 3403, 2005, 1037, 17662, 12172, 2607, 2026, 2878, 2166,
@@ -229,7 +229,7 @@ static void test_real_vocab_known_answers(void)
     /* invalid UTF-8 (stray continuation, truncated sequence, overlong, 0xFF) is dropped, not fatal */
     static const int32_t dog[] = {101, 3899, 102};
     expect_ids(wp, "\x80\xff" "d\xc3o\xe2\x82g\xc0\xaf", dog, 3);
-    xmc_wordpiece_free(wp);
+    xmci_wordpiece_free(wp);
 }
 
 /* Regression cases from a differential run against tests/tools/bert_ref.py (9,000 random texts mixing
@@ -240,8 +240,8 @@ static void test_unicode_regressions(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    xmci_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
     static const struct { const char *text; int32_t ids[10]; int n; } cases[] = {
         {"\316\237\316\224\316\237\316\243 \316\243\316\221\316\243 \316\243", /* ΟΔΟΣ ΣΑΣ Σ: ο ##δ ##ος σ ##α ##ς σ */
          {101, 1169, 29722, 15297, 1173, 14608, 19579, 1173, 102}, 9},
@@ -253,7 +253,7 @@ static void test_unicode_regressions(void)
         {"\357\274\241\357\274\242 \343\200\200 end", {101, 100, 2203, 102}, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) expect_ids(wp, cases[i].text, cases[i].ids, cases[i].n);
-    xmc_wordpiece_free(wp);
+    xmci_wordpiece_free(wp);
 }
 
 /* A batch is padded to its longest row with [PAD] and a 0 mask; truncation keeps [SEP] last. */
@@ -261,11 +261,11 @@ static void test_batch_padding_truncation(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    xmci_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
     const char *texts[] = {"the", "", "the the the the the the"};
-    xmc_wordpiece_batch batch = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, texts, NULL, 3, 6, &batch, &err), XMC_OK);
+    xmci_wordpiece_batch batch = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_encode_batch(wp, texts, NULL, 3, 6, &batch, &err), XMC_OK);
     CU_ASSERT_EQUAL(batch.n, 3);
     CU_ASSERT_EQUAL(batch.seq, 6);
     CU_ASSERT_EQUAL(batch.len[0], 3);
@@ -282,12 +282,12 @@ static void test_batch_padding_truncation(void)
         }
     CU_ASSERT(same);
     /* reuse of the same batch with a smaller input */
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_encode_batch(wp, texts, NULL, 1, 6, &batch, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_encode_batch(wp, texts, NULL, 1, 6, &batch, &err), XMC_OK);
     CU_ASSERT_EQUAL(batch.seq, 3);
-    CU_ASSERT_EQUAL(xmc_wordpiece_encode_batch(wp, texts, NULL, 1, 1, &batch, &err), XMC_ERR_ARG);
-    CU_ASSERT_EQUAL(xmc_wordpiece_encode_batch(wp, texts, NULL, 0, 8, &batch, &err), XMC_ERR_ARG);
-    xmc_wordpiece_batch_free(&batch);
-    xmc_wordpiece_free(wp);
+    CU_ASSERT_EQUAL(xmci_wordpiece_encode_batch(wp, texts, NULL, 1, 1, &batch, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmci_wordpiece_encode_batch(wp, texts, NULL, 0, 8, &batch, &err), XMC_ERR_ARG);
+    xmci_wordpiece_batch_free(&batch);
+    xmci_wordpiece_free(wp);
 }
 
 static void test_bad_vocab(void)
@@ -295,29 +295,29 @@ static void test_bad_vocab(void)
     char *dir = tu_tmpdir();
     char path[512];
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
+    xmci_wordpiece *wp = NULL;
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
     tu_write_file(path, "[PAD]\n[CLS]\n[SEP]\nhello\n");
-    CU_ASSERT_EQUAL(xmc_wordpiece_load(path, &wp, &err), XMC_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(xmci_wordpiece_load(path, &wp, &err), XMC_ERR_NOTFOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "[UNK]"));
     tu_write_file(path, "");
-    CU_ASSERT_EQUAL(xmc_wordpiece_load(path, &wp, &err), XMC_ERR_PARSE);
+    CU_ASSERT_EQUAL(xmci_wordpiece_load(path, &wp, &err), XMC_ERR_PARSE);
     tu_write_file(path, "[UNK]\n[CLS]\n[SEP]\nbad\xff\n");
-    CU_ASSERT_EQUAL(xmc_wordpiece_load(path, &wp, &err), XMC_ERR_PARSE);
+    CU_ASSERT_EQUAL(xmci_wordpiece_load(path, &wp, &err), XMC_ERR_PARSE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, ":4:"));
     snprintf(path, sizeof path, "%s/missing.txt", dir);
-    CU_ASSERT_EQUAL(xmc_wordpiece_load(path, &wp, &err), XMC_ERR_IO);
+    CU_ASSERT_EQUAL(xmci_wordpiece_load(path, &wp, &err), XMC_ERR_IO);
     CU_ASSERT_PTR_NULL(wp);
     /* CRLF lines, no final newline, a repeated token keeps its first id, ## pieces */
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
     tu_write_file(path, "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\nun\r\n##aff\r\nun\r\n##able");
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(path, &wp, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_wordpiece_size(wp), 8);
-    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "un"), 4);
-    CU_ASSERT_EQUAL(xmc_wordpiece_id(wp, "##able"), 7);
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_load(path, &wp, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_wordpiece_size(wp), 8);
+    CU_ASSERT_EQUAL(xmci_wordpiece_id(wp, "un"), 4);
+    CU_ASSERT_EQUAL(xmci_wordpiece_id(wp, "##able"), 7);
     static const int32_t want[] = {2, 4, 5, 7, 1, 3};
     expect_ids(wp, "UnAffable unable2", want, 6);
-    xmc_wordpiece_free(wp);
+    xmci_wordpiece_free(wp);
     tu_rmrf(dir);
     free(dir);
 }
@@ -327,9 +327,9 @@ static void test_random_bytes(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     xmc_error err = {0};
-    xmc_wordpiece *wp = NULL;
-    CU_ASSERT_EQUAL_FATAL(xmc_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
-    xmc_wordpiece_batch batch = {0};
+    xmci_wordpiece *wp = NULL;
+    CU_ASSERT_EQUAL_FATAL(xmci_wordpiece_load(tu_data("bert-vocab/vocab.txt"), &wp, &err), XMC_OK);
+    xmci_wordpiece_batch batch = {0};
     uint32_t state = 12345;
     char buf[8][600];
     const char *texts[8];
@@ -347,7 +347,7 @@ static void test_random_bytes(void)
             }
             texts[r] = buf[r];
         }
-        if (xmc_wordpiece_encode_batch(wp, texts, lens, 8, 64, &batch, &err) != XMC_OK) { bad++; continue; }
+        if (xmci_wordpiece_encode_batch(wp, texts, lens, 8, 64, &batch, &err) != XMC_OK) { bad++; continue; }
         for (int r = 0; r < 8; r++) {
             const int32_t *row = batch.ids + (size_t)r * batch.seq;
             if (row[0] != 101 || row[batch.len[r] - 1] != 102 || batch.len[r] > 64) bad++;
@@ -356,8 +356,8 @@ static void test_random_bytes(void)
         }
     }
     CU_ASSERT_EQUAL(bad, 0);
-    xmc_wordpiece_batch_free(&batch);
-    xmc_wordpiece_free(wp);
+    xmci_wordpiece_batch_free(&batch);
+    xmci_wordpiece_free(wp);
 }
 
 int main(int argc, char **argv)

@@ -20,30 +20,30 @@
 
 static const char *G(const char *rel) { return tu_data(rel); }
 
-static int read_m(const char *rel, xmc_csr *m)
+static int read_m(const char *rel, xmci_csr *m)
 {
     xmc_error err = {0};
     char path[4096];
     snprintf(path, sizeof path, "%s", G(rel));
-    if (xmc_csr_read_text(path, m, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    if (xmci_csr_read_text(path, m, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
     return 0;
 }
 
 /* Max |ours - golden| over the dense 2 x 20 matrices. */
-static double compare(const xmc_xlinear *m, const xmc_csr *x, const char *golden_rel, uint32_t beam, uint32_t topk,
+static double compare(const xmci_xlinear *m, const xmci_csr *x, const char *golden_rel, uint32_t beam, uint32_t topk,
                       int post, const char *what)
 {
-    xmc_csr g;
+    xmci_csr g;
     if (read_m(golden_rel, &g)) return 1e9;
-    xmc_beam_ws *ws;
+    xmci_beam_ws *ws;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(m, beam > topk ? beam : topk, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(m, beam > topk ? beam : topk, &ws, &err), XMC_OK);
     double maxd = 0;
     xmc_hit hits[64];
     for (uint32_t r = 0; r < x->rows; r++) {
         float dense_ours[64] = {0}, dense_gold[64] = {0};
         uint64_t b = x->indptr[r];
-        uint32_t n = xmc_beam_search(m, ws, x->indices + b, x->data + b, (uint32_t)(x->indptr[r + 1] - b), beam, topk,
+        uint32_t n = xmci_beam_search(m, ws, x->indices + b, x->data + b, (uint32_t)(x->indptr[r + 1] - b), beam, topk,
                                      post, 0, hits);
         for (uint32_t i = 0; i < n; i++) dense_ours[hits[i].label] = hits[i].score;
         for (uint64_t p = g.indptr[r]; p < g.indptr[r + 1]; p++) dense_gold[g.indices[p]] = g.data[p];
@@ -54,35 +54,35 @@ static double compare(const xmc_xlinear *m, const xmc_csr *x, const char *golden
         CU_ASSERT_EQUAL(n, g.indptr[r + 1] - g.indptr[r]);
     }
     printf("  %-34s max |diff| = %.3g\n", what, maxd);
-    xmc_beam_ws_free(ws);
-    xmc_csr_free(&g);
+    xmci_beam_ws_free(ws);
+    xmci_csr_free(&g);
     return maxd;
 }
 
 /* Loads PECOS's dumped model folder into our layout. */
-static int load_pecos_model(const char *dir, uint32_t depth, xmc_xlinear *m, xmc_tree *tree)
+static int load_pecos_model(const char *dir, uint32_t depth, xmci_xlinear *m, xmci_tree *tree)
 {
-    xmc_csr c[8];
+    xmci_csr c[8];
     char rel[256];
     xmc_error err = {0};
     for (uint32_t t = 0; t < depth; t++) {
         snprintf(rel, sizeof rel, "pecos-xlinear/models/%s/layer%u.C.txt", dir, t);
         if (read_m(rel, &c[t])) return -1;
     }
-    if (xmc_tree_from_chain(c, depth, tree, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    if (xmci_tree_from_chain(c, depth, tree, &err)) { fprintf(stderr, "%s\n", err.msg); return -1; }
     memset(m, 0, sizeof *m);
     m->depth = depth;
     m->bias = 1.0f;
     for (uint32_t t = 0; t < depth; t++) {
-        xmc_csr w, wt;
+        xmci_csr w, wt;
         snprintf(rel, sizeof rel, "pecos-xlinear/models/%s/layer%u.W.txt", dir, t);
         if (read_m(rel, &w)) return -1;
         m->nr_features = w.rows - 1;
-        if (xmc_csr_transpose(&w, &wt, &err)) return -1;
-        if (xmc_layer_build(&wt, tree->parent[t], t == 0 ? 1 : tree->nr_nodes[t - 1], &m->layers[t], &err)) return -1;
-        xmc_csr_free(&w);
-        xmc_csr_free(&wt);
-        xmc_csr_free(&c[t]);
+        if (xmci_csr_transpose(&w, &wt, &err)) return -1;
+        if (xmci_layer_build(&wt, tree->parent[t], t == 0 ? 1 : tree->nr_nodes[t - 1], &m->layers[t], &err)) return -1;
+        xmci_csr_free(&w);
+        xmci_csr_free(&wt);
+        xmci_csr_free(&c[t]);
     }
     return 0;
 }
@@ -90,9 +90,9 @@ static int load_pecos_model(const char *dir, uint32_t depth, xmc_xlinear *m, xmc
 static void test_inference_on_pecos_models(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
-    xmc_csr x;
+    xmci_csr x;
     CU_ASSERT_EQUAL_FATAL(read_m("pecos-xlinear/X.tst.txt", &x), 0);
-    xmc_csr_sort_indices(&x);
+    xmci_csr_sort_indices(&x);
     struct { const char *dir; uint32_t depth; const char *golden; uint32_t beam, topk; int post; } cases[] = {
         {"default_mls10", 2, "pecos-xlinear/Yt_pred.txt", 10, 20, XMC_POST_L3_HINGE},
         {"tfn_man", 2, "pecos-xlinear/Yt_pred_tfn_man.txt", 4, 20, XMC_POST_SIGMOID},
@@ -101,33 +101,33 @@ static void test_inference_on_pecos_models(void)
         {"primal", 2, "pecos-xlinear/Yt_primal_pred.txt", 10, 20, XMC_POST_L3_HINGE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        xmc_xlinear m;
-        xmc_tree tree;
+        xmci_xlinear m;
+        xmci_tree tree;
         CU_ASSERT_EQUAL_FATAL(load_pecos_model(cases[i].dir, cases[i].depth, &m, &tree), 0);
         char what[128];
         snprintf(what, sizeof what, "predict with PECOS model %s", cases[i].dir);
         CU_ASSERT(compare(&m, &x, cases[i].golden, cases[i].beam, cases[i].topk, cases[i].post, what) <= GOLDEN_TOL);
-        xmc_xlinear_free(&m);
-        xmc_tree_free(&tree);
+        xmci_xlinear_free(&m);
+        xmci_tree_free(&tree);
     }
-    xmc_csr_free(&x);
+    xmci_csr_free(&x);
 }
 
 /* Max |ours - PECOS| over every layer's dense weight matrix, against the model PECOS trained (models/DIR);
  * a structural mismatch (another tree) counts as 1e9. */
-static double compare_weights(const xmc_xlinear *m, const char *dir)
+static double compare_weights(const xmci_xlinear *m, const char *dir)
 {
     double maxd = 0;
     xmc_error err = {0};
     for (uint32_t t = 0; t < m->depth; t++) {
         char rel[256];
-        xmc_csr g, gt, w;
+        xmci_csr g, gt, w;
         snprintf(rel, sizeof rel, "pecos-xlinear/models/%s/layer%u.W.txt", dir, t);
         if (read_m(rel, &g)) return 1e9;
-        CU_ASSERT_EQUAL_FATAL(xmc_csr_transpose(&g, &gt, &err), XMC_OK);
-        xmc_csr_sort_indices(&gt);
-        CU_ASSERT_EQUAL_FATAL(xmc_layer_weights(&m->layers[t], m->nr_features, &w, &err), XMC_OK);
-        xmc_csr_sort_indices(&w);
+        CU_ASSERT_EQUAL_FATAL(xmci_csr_transpose(&g, &gt, &err), XMC_OK);
+        xmci_csr_sort_indices(&gt);
+        CU_ASSERT_EQUAL_FATAL(xmci_layer_weights(&m->layers[t], m->nr_features, &w, &err), XMC_OK);
+        xmci_csr_sort_indices(&w);
         if (w.rows != gt.rows || w.cols != gt.cols) maxd = 1e9;
         for (uint32_t r = 0; r < w.rows && r < gt.rows; r++) {
             double dense[4096] = {0};
@@ -137,9 +137,9 @@ static double compare_weights(const xmc_xlinear *m, const char *dir)
             for (uint32_t c = 0; c < gt.cols; c++)
                 if (fabs(dense[c]) > maxd) maxd = fabs(dense[c]);
         }
-        xmc_csr_free(&g);
-        xmc_csr_free(&gt);
-        xmc_csr_free(&w);
+        xmci_csr_free(&g);
+        xmci_csr_free(&gt);
+        xmci_csr_free(&w);
     }
     return maxd;
 }
@@ -150,35 +150,35 @@ static double train_and_compare_model(uint32_t nr_splits, uint32_t max_leaf, int
                                       int man_post, int solver_type, const char *golden, uint32_t beam, int post,
                                       const char *what, const char *model_dir, double *wdiff)
 {
-    xmc_csr x, y, z;
+    xmci_csr x, y, z;
     xmc_error err = {0};
     if (read_m("pecos-xlinear/X.trn.txt", &x) || read_m("pecos-xlinear/Y.trn.txt", &y)) return 1e9;
-    xmc_csr_sort_indices(&x);
-    CU_ASSERT_EQUAL_FATAL(xmc_pifa(&x, &y, &z, &err), XMC_OK);
-    xmc_tree_params tp;
-    xmc_tree_params_default(&tp);
+    xmci_csr_sort_indices(&x);
+    CU_ASSERT_EQUAL_FATAL(xmci_pifa(&x, &y, &z, &err), XMC_OK);
+    xmci_tree_params tp;
+    xmci_tree_params_default(&tp);
     tp.nr_splits = nr_splits;
     tp.max_leaf_size = max_leaf;
-    xmc_tree tree;
-    CU_ASSERT_EQUAL_FATAL(xmc_tree_build(&z, &tp, &tree, &err), XMC_OK);
-    xmc_xlinear_params p;
-    xmc_xlinear_params_default(&p);
+    xmci_tree tree;
+    CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&z, &tp, &tree, &err), XMC_OK);
+    xmci_xlinear_params p;
+    xmci_xlinear_params_default(&p);
     p.negatives = negatives;
     p.man_beam = man_beam;
     p.man_post = man_post;
     p.solver_type = solver_type;
-    xmc_xlinear m;
-    CU_ASSERT_EQUAL_FATAL(xmc_xlinear_train(&x, &y, &tree, &p, &m, &err), XMC_OK);
+    xmci_xlinear m;
+    CU_ASSERT_EQUAL_FATAL(xmci_xlinear_train(&x, &y, &tree, &p, &m, &err), XMC_OK);
     double d = compare(&m, &x, golden, beam, 20, post, what);
     if (model_dir) {
         *wdiff = compare_weights(&m, model_dir);
         printf("  %-34s max |diff| = %.3g\n", "  weights vs PECOS's trained model", *wdiff);
     }
-    xmc_xlinear_free(&m);
-    xmc_tree_free(&tree);
-    xmc_csr_free(&x);
-    xmc_csr_free(&y);
-    xmc_csr_free(&z);
+    xmci_xlinear_free(&m);
+    xmci_tree_free(&tree);
+    xmci_csr_free(&x);
+    xmci_csr_free(&y);
+    xmci_csr_free(&z);
     return d;
 }
 
@@ -192,17 +192,17 @@ static double train_and_compare(uint32_t nr_splits, uint32_t max_leaf, int negat
 static void test_training_reproduces_pecos(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
-    CU_ASSERT(train_and_compare(16, 10, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/Yt_pred.txt", 10,
+    CU_ASSERT(train_and_compare(16, 10, XMCI_NEG_TFN, 0, -1, XMCI_SOLVER_DUAL, "pecos-xlinear/Yt_pred.txt", 10,
                                 XMC_POST_L3_HINGE, "train default (leaf 10)") <= GOLDEN_TOL);
-    CU_ASSERT(train_and_compare(16, 10, XMC_NEG_TFN | XMC_NEG_MAN, 2, XMC_POST_NOOP, XMC_SOLVER_DUAL,
+    CU_ASSERT(train_and_compare(16, 10, XMCI_NEG_TFN | XMCI_NEG_MAN, 2, XMC_POST_NOOP, XMCI_SOLVER_DUAL,
                                 "pecos-xlinear/Yt_pred_tfn_man.txt", 4, XMC_POST_SIGMOID, "train tfn+man") <= GOLDEN_TOL);
-    CU_ASSERT(train_and_compare(2, 2, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/P_nr_splits_2.txt", 10,
+    CU_ASSERT(train_and_compare(2, 2, XMCI_NEG_TFN, 0, -1, XMCI_SOLVER_DUAL, "pecos-xlinear/P_nr_splits_2.txt", 10,
                                 XMC_POST_L3_HINGE, "train nr_splits 2, leaf 2") <= GOLDEN_TOL);
-    CU_ASSERT(train_and_compare(4, 2, XMC_NEG_TFN, 0, -1, XMC_SOLVER_DUAL, "pecos-xlinear/P_nr_splits_4.txt", 10,
+    CU_ASSERT(train_and_compare(4, 2, XMCI_NEG_TFN, 0, -1, XMCI_SOLVER_DUAL, "pecos-xlinear/P_nr_splits_4.txt", 10,
                                 XMC_POST_L3_HINGE, "train nr_splits 4, leaf 2") <= GOLDEN_TOL);
     /* L2R_L2LOSS_SVC_PRIMAL (newton_eps 0.01): predictions, and the weights against PECOS's own model */
     double wd = 1e9;
-    CU_ASSERT(train_and_compare_model(16, 10, XMC_NEG_TFN, 0, -1, XMC_SOLVER_PRIMAL, "pecos-xlinear/Yt_primal_pred.txt",
+    CU_ASSERT(train_and_compare_model(16, 10, XMCI_NEG_TFN, 0, -1, XMCI_SOLVER_PRIMAL, "pecos-xlinear/Yt_primal_pred.txt",
                                       10, XMC_POST_L3_HINGE, "train primal solver (leaf 10)", "primal", &wd) <= GOLDEN_TOL);
     CU_ASSERT(wd <= GOLDEN_TOL);
 }
@@ -210,26 +210,26 @@ static void test_training_reproduces_pecos(void)
 static void test_pifa_golden(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
-    xmc_csr x, y, z, g;
+    xmci_csr x, y, z, g;
     xmc_error err = {0};
     CU_ASSERT_EQUAL_FATAL(read_m("pecos-xlinear/X.trn.txt", &x), 0);
     CU_ASSERT_EQUAL_FATAL(read_m("pecos-xlinear/Y.trn.txt", &y), 0);
     CU_ASSERT_EQUAL_FATAL(read_m("pecos-xlinear/L.pifa.txt", &g), 0);
-    xmc_csr_sort_indices(&x);
-    xmc_csr_sort_indices(&g);
-    CU_ASSERT_EQUAL_FATAL(xmc_pifa(&x, &y, &z, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_csr_nnz(&z), xmc_csr_nnz(&g));
+    xmci_csr_sort_indices(&x);
+    xmci_csr_sort_indices(&g);
+    CU_ASSERT_EQUAL_FATAL(xmci_pifa(&x, &y, &z, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_csr_nnz(&z), xmci_csr_nnz(&g));
     for (uint32_t r = 0; r < g.rows; r++) {
         CU_ASSERT_EQUAL(z.indptr[r + 1], g.indptr[r + 1]);
-        for (uint64_t p = g.indptr[r]; p < g.indptr[r + 1] && p < xmc_csr_nnz(&z); p++) {
+        for (uint64_t p = g.indptr[r]; p < g.indptr[r + 1] && p < xmci_csr_nnz(&z); p++) {
             CU_ASSERT_EQUAL(z.indices[p], g.indices[p]);
             CU_ASSERT_DOUBLE_EQUAL(z.data[p], g.data[p], 1e-6);
         }
     }
-    xmc_csr_free(&x);
-    xmc_csr_free(&y);
-    xmc_csr_free(&z);
-    xmc_csr_free(&g);
+    xmci_csr_free(&x);
+    xmci_csr_free(&y);
+    xmci_csr_free(&z);
+    xmci_csr_free(&g);
 }
 
 int main(int argc, char **argv)

@@ -1,10 +1,10 @@
-/* test_xlinear_store.c: XR-Linear storage: xmc_xlinear_save then xmc_xlinear_load through a model directory
- * gives the same layers and the same search results; xmc_layer_weights gives back what xmc_layer_build was
+/* test_xlinear_store.c: XR-Linear storage: xmci_xlinear_save then xmci_xlinear_load through a model directory
+ * gives the same layers and the same search results; xmci_layer_weights gives back what xmci_layer_build was
  * given; and a layer whose index arrays are damaged but written with valid checksums (so only the structure
  * checks of the loader can catch it) is refused with the right error.
  *
- * The damaged versions are written array by array with xmc_writer_array from a good model's arrays with one
- * value changed, plus the manifest keys xmc_xlinear_save would write. */
+ * The damaged versions are written array by array with xmci_writer_array from a good model's arrays with one
+ * value changed, plus the manifest keys xmci_xlinear_save would write. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,20 +33,20 @@ static int teardown(void)
 
 /* ---- models ---------------------------------------------------------------------------------------------- */
 
-static void build_layer(xmc_layer *L, uint32_t nodes, uint32_t nf, const float *dense, const uint32_t *parent,
+static void build_layer(xmci_layer *L, uint32_t nodes, uint32_t nf, const float *dense, const uint32_t *parent,
                         uint32_t nr_parents)
 {
-    xmc_csr w;
+    xmci_csr w;
     xmc_error err = {0};
     CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(&w, nodes, nf + 1, dense), 0);
-    CU_ASSERT_EQUAL_FATAL(xmc_layer_build(&w, parent, nr_parents, L, &err), XMC_OK);
-    xmc_csr_free(&w);
+    CU_ASSERT_EQUAL_FATAL(xmci_layer_build(&w, parent, nr_parents, L, &err), XMC_OK);
+    xmci_csr_free(&w);
 }
 
 #define BF 50
 
 /* depth-3 model 3 / 10 / 30 nodes over BF features, random sparse weights */
-static void random_model(xmc_xlinear *m, uint32_t seed)
+static void random_model(xmci_xlinear *m, uint32_t seed)
 {
     static const uint32_t nodes[3] = {3, 10, 30};
     memset(m, 0, sizeof *m);
@@ -75,15 +75,15 @@ static void random_model(xmc_xlinear *m, uint32_t seed)
     }
 }
 
-static void open_version(const char *ver, xmc_bundle **b)
+static void open_version(const char *ver, xmci_bundle **b)
 {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/%s", repo, ver);
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_bundle_open(dir, 1, b, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_bundle_open(dir, 1, b, &err), XMC_OK);
 }
 
-static int same_layer(const xmc_layer *a, const xmc_layer *b)
+static int same_layer(const xmci_layer *a, const xmci_layer *b)
 {
     if (a->nr_nodes != b->nr_nodes || a->nr_parents != b->nr_parents || a->max_children != b->max_children ||
         a->nr_rows != b->nr_rows || a->nnz != b->nnz)
@@ -101,17 +101,17 @@ static int same_layer(const xmc_layer *a, const xmc_layer *b)
 
 static void test_save_load_search(void)
 {
-    xmc_xlinear m, l;
+    xmci_xlinear m, l;
     random_model(&m, 11);
-    xmc_model_writer *w;
+    xmci_model_writer *w;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_writer_begin(repo, "roundtrip", &w, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_xlinear_save(&m, w, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_begin(repo, "roundtrip", &w, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_xlinear_save(&m, w, &err), XMC_OK);
     char v[128];
-    CU_ASSERT_EQUAL_FATAL(xmc_writer_commit(w, 0, v, sizeof v, &err), XMC_OK);
-    xmc_bundle *b;
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_commit(w, 0, v, sizeof v, &err), XMC_OK);
+    xmci_bundle *b;
     open_version("roundtrip", &b);
-    CU_ASSERT_EQUAL_FATAL(xmc_xlinear_load(b, &l, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_xlinear_load(b, &l, &err), XMC_OK);
     CU_ASSERT_EQUAL(l.depth, m.depth);
     CU_ASSERT_EQUAL(l.nr_features, m.nr_features);
     CU_ASSERT_EQUAL(l.bias, m.bias);
@@ -123,9 +123,9 @@ static void test_save_load_search(void)
         CU_ASSERT_EQUAL(l.layers[t].owned, 0);
     }
     /* identical search results, bit for bit, for random documents and every post-processor */
-    xmc_beam_ws *wm, *wl;
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 8, &wm, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&l, 8, &wl, &err), XMC_OK);
+    xmci_beam_ws *wm, *wl;
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 8, &wm, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&l, 8, &wl, &err), XMC_OK);
     xmc_rng rng;
     xmc_rng_seed(&rng, 3);
     int same = 1, some = 0;
@@ -136,23 +136,23 @@ static void test_save_load_search(void)
             if (xmc_rng_uniform(&rng, 0, 4) == 0) { idx[nnz] = f; val[nnz] = (float)xmc_rng_uniform(&rng, 1, 100) / 50.0f; nnz++; }
         for (int post = 0; post < XMC_POST__COUNT; post++) {
             xmc_hit a[8], c[8];
-            uint32_t na = xmc_beam_search(&m, wm, idx, val, nnz, 4, 8, post, 0, a);
-            uint32_t nc = xmc_beam_search(&l, wl, idx, val, nnz, 4, 8, post, 0, c);
+            uint32_t na = xmci_beam_search(&m, wm, idx, val, nnz, 4, 8, post, 0, a);
+            uint32_t nc = xmci_beam_search(&l, wl, idx, val, nnz, 4, 8, post, 0, c);
             same &= na == nc && memcmp(a, c, na * sizeof *a) == 0;
             some += na > 0;
         }
     }
     CU_ASSERT(same);
     CU_ASSERT(some > 0);
-    xmc_beam_ws_free(wm);
-    xmc_beam_ws_free(wl);
-    xmc_xlinear_free(&l); /* views: frees nothing of the mapping */
+    xmci_beam_ws_free(wm);
+    xmci_beam_ws_free(wl);
+    xmci_xlinear_free(&l); /* views: frees nothing of the mapping */
     CU_ASSERT_EQUAL(l.depth, 0);
-    xmc_bundle_close(b);
-    xmc_xlinear_free(&m);
+    xmci_bundle_close(b);
+    xmci_xlinear_free(&m);
 }
 
-/* xmc_layer_weights(xmc_layer_build(W)) == W, with empty rows and a parent that has no children. */
+/* xmci_layer_weights(xmci_layer_build(W)) == W, with empty rows and a parent that has no children. */
 static void test_layer_weights_round_trip(void)
 {
     enum { N = 25, P = 6, F = 40 };
@@ -166,14 +166,14 @@ static void test_layer_weights_round_trip(void)
         for (uint32_t f = 0; f <= F; f++)
             if (xmc_rng_uniform(&rng, 0, 2) == 0) dense[(size_t)j * (F + 1) + f] = (float)xmc_rng_uniform(&rng, 1, 999) / 7.0f;
     }
-    xmc_csr w, back;
+    xmci_csr w, back;
     CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(&w, N, F + 1, dense), 0);
-    xmc_layer L;
+    xmci_layer L;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_layer_build(&w, parent, P, &L, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_layer_build(&w, parent, P, &L, &err), XMC_OK);
     CU_ASSERT_EQUAL(L.nr_nodes, N);
     CU_ASSERT_EQUAL(L.nr_parents, P);
-    CU_ASSERT_EQUAL(L.nnz, xmc_csr_nnz(&w));
+    CU_ASSERT_EQUAL(L.nnz, xmci_csr_nnz(&w));
     CU_ASSERT_EQUAL(L.child_ptr[P], N);
     CU_ASSERT_EQUAL(L.child_ptr[P - 1], N); /* the childless parent */
     CU_ASSERT_EQUAL(L.chunk_ptr[P - 1], L.chunk_ptr[P]);
@@ -183,29 +183,29 @@ static void test_layer_weights_round_trip(void)
             CU_ASSERT_EQUAL(parent[L.child_idx[c]], p);
             if (c > L.child_ptr[p]) CU_ASSERT(L.child_idx[c - 1] < L.child_idx[c]);
         }
-    CU_ASSERT_EQUAL_FATAL(xmc_layer_weights(&L, F, &back, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_layer_weights(&L, F, &back, &err), XMC_OK);
     CU_ASSERT_EQUAL(back.rows, w.rows);
     CU_ASSERT_EQUAL(back.cols, w.cols);
     CU_ASSERT(memcmp(back.indptr, w.indptr, (N + 1) * sizeof *w.indptr) == 0);
-    CU_ASSERT(memcmp(back.indices, w.indices, xmc_csr_nnz(&w) * sizeof *w.indices) == 0);
-    CU_ASSERT(memcmp(back.data, w.data, xmc_csr_nnz(&w) * sizeof *w.data) == 0);
-    xmc_csr_free(&back);
-    xmc_layer_free(&L);
+    CU_ASSERT(memcmp(back.indices, w.indices, xmci_csr_nnz(&w) * sizeof *w.indices) == 0);
+    CU_ASSERT(memcmp(back.data, w.data, xmci_csr_nnz(&w) * sizeof *w.data) == 0);
+    xmci_csr_free(&back);
+    xmci_layer_free(&L);
     CU_ASSERT_PTR_NULL(L.child_ptr);
     /* a parent out of range */
     parent[4] = P;
-    CU_ASSERT_EQUAL(xmc_layer_build(&w, parent, P, &L, &err), XMC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(xmci_layer_build(&w, parent, P, &L, &err), XMC_ERR_SHAPE);
     /* no nodes at all */
-    xmc_csr none;
-    CU_ASSERT_EQUAL_FATAL(xmc_csr_alloc(&none, 0, F + 1, 0, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_layer_build(&none, parent, 2, &L, &err), XMC_OK);
+    xmci_csr none;
+    CU_ASSERT_EQUAL_FATAL(xmci_csr_alloc(&none, 0, F + 1, 0, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_layer_build(&none, parent, 2, &L, &err), XMC_OK);
     CU_ASSERT(L.nr_nodes == 0 && L.nnz == 0 && L.child_ptr[2] == 0);
-    CU_ASSERT_EQUAL(xmc_layer_weights(&L, F, &back, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_layer_weights(&L, F, &back, &err), XMC_OK);
     CU_ASSERT_EQUAL(back.rows, 0);
-    xmc_csr_free(&back);
-    xmc_layer_free(&L);
-    xmc_csr_free(&none);
-    xmc_csr_free(&w);
+    xmci_csr_free(&back);
+    xmci_layer_free(&L);
+    xmci_csr_free(&none);
+    xmci_csr_free(&w);
     free(dense);
 }
 
@@ -221,7 +221,7 @@ typedef struct {
     float ent_w[512];
 } raw_layer;
 
-static void to_raw(const xmc_layer *L, raw_layer *r)
+static void to_raw(const xmci_layer *L, raw_layer *r)
 {
     CU_ASSERT_FATAL(L->nr_parents < 64 && L->nr_nodes <= 64 && L->nr_rows < 256 && L->nnz <= 512);
     memset(r, 0, sizeof *r);
@@ -245,15 +245,15 @@ enum { SKIP_NONE = -1 };
 static xmc_err write_raw(const char *name, const raw_layer *r, uint32_t depth, long long manifest_depth, uint32_t nf,
                          const char *post, int skip_layer, int skip, int short_layer)
 {
-    xmc_model_writer *w;
+    xmci_model_writer *w;
     xmc_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xmc_writer_begin(repo, name, &w, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_writer_set_int(w, "xl.depth", manifest_depth, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_writer_set_int(w, "xl.nr_features", nf, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_writer_set_float(w, "xl.bias", 1.0, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_writer_set_int(w, "xl.beam", 2, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_writer_set_int(w, "xl.topk", 4, &err), XMC_OK);
-    CU_ASSERT_EQUAL(xmc_writer_set_string(w, "xl.post", post, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_begin(repo, name, &w, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_set_int(w, "xl.depth", manifest_depth, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_set_int(w, "xl.nr_features", nf, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_set_float(w, "xl.bias", 1.0, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_set_int(w, "xl.beam", 2, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_set_int(w, "xl.topk", 4, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_set_string(w, "xl.post", post, &err), XMC_OK);
     for (uint32_t t = 0; t < depth; t++) {
         const raw_layer *L = &r[t];
         char an[64];
@@ -264,65 +264,65 @@ static xmc_err write_raw(const char *name, const raw_layer *r, uint32_t depth, l
             case 0:
                 s = L->nr_parents + 1 - ((int)t == short_layer);
                 snprintf(an, sizeof an, "xl.%u.child_ptr", t);
-                CU_ASSERT_EQUAL(xmc_writer_array(w, an, XMC_DT_U32, 1, &s, L->child_ptr, &err), XMC_OK);
+                CU_ASSERT_EQUAL(xmci_writer_array(w, an, XMCI_DT_U32, 1, &s, L->child_ptr, &err), XMC_OK);
                 break;
             case 1:
                 s = L->nr_nodes;
                 snprintf(an, sizeof an, "xl.%u.child_idx", t);
-                CU_ASSERT_EQUAL(xmc_writer_array(w, an, XMC_DT_U32, 1, &s, L->child_idx, &err), XMC_OK);
+                CU_ASSERT_EQUAL(xmci_writer_array(w, an, XMCI_DT_U32, 1, &s, L->child_idx, &err), XMC_OK);
                 break;
             case 2:
                 s = L->nr_parents + 1;
                 snprintf(an, sizeof an, "xl.%u.chunk_ptr", t);
-                CU_ASSERT_EQUAL(xmc_writer_array(w, an, XMC_DT_U64, 1, &s, L->chunk_ptr, &err), XMC_OK);
+                CU_ASSERT_EQUAL(xmci_writer_array(w, an, XMCI_DT_U64, 1, &s, L->chunk_ptr, &err), XMC_OK);
                 break;
             case 3:
                 s = L->rows;
                 snprintf(an, sizeof an, "xl.%u.row_feat", t);
-                CU_ASSERT_EQUAL(xmc_writer_array(w, an, XMC_DT_U32, 1, &s, L->row_feat, &err), XMC_OK);
+                CU_ASSERT_EQUAL(xmci_writer_array(w, an, XMCI_DT_U32, 1, &s, L->row_feat, &err), XMC_OK);
                 break;
             case 4:
                 s = L->rows + 1;
                 snprintf(an, sizeof an, "xl.%u.row_ptr", t);
-                CU_ASSERT_EQUAL(xmc_writer_array(w, an, XMC_DT_U64, 1, &s, L->row_ptr, &err), XMC_OK);
+                CU_ASSERT_EQUAL(xmci_writer_array(w, an, XMCI_DT_U64, 1, &s, L->row_ptr, &err), XMC_OK);
                 break;
             case 5:
                 s = L->nnz;
                 snprintf(an, sizeof an, "xl.%u.ent_child", t);
-                CU_ASSERT_EQUAL(xmc_writer_array(w, an, XMC_DT_U32, 1, &s, L->ent_child, &err), XMC_OK);
+                CU_ASSERT_EQUAL(xmci_writer_array(w, an, XMCI_DT_U32, 1, &s, L->ent_child, &err), XMC_OK);
                 break;
             default:
                 s = L->nnz;
                 snprintf(an, sizeof an, "xl.%u.ent_w", t);
-                CU_ASSERT_EQUAL(xmc_writer_array(w, an, XMC_DT_F32, 1, &s, L->ent_w, &err), XMC_OK);
+                CU_ASSERT_EQUAL(xmci_writer_array(w, an, XMCI_DT_F32, 1, &s, L->ent_w, &err), XMC_OK);
                 break;
             }
         }
     }
-    return xmc_writer_commit(w, 0, NULL, 0, &err);
+    return xmci_writer_commit(w, 0, NULL, 0, &err);
 }
 
 /* Opens version name with checksums verified (they are valid) and loads the rankers. */
 static xmc_err load_raw(const char *name, char *msg, size_t msg_size)
 {
-    xmc_bundle *b;
+    xmci_bundle *b;
     open_version(name, &b);
-    xmc_xlinear m;
+    xmci_xlinear m;
     xmc_error err = {0};
-    xmc_err rc = xmc_xlinear_load(b, &m, &err);
+    xmc_err rc = xmci_xlinear_load(b, &m, &err);
     snprintf(msg, msg_size, "%s", err.msg);
     if (rc == XMC_OK) {
         /* a loaded model must be searchable */
-        xmc_beam_ws *ws;
-        CU_ASSERT_EQUAL_FATAL(xmc_beam_ws_new(&m, 4, &ws, &err), XMC_OK);
+        xmci_beam_ws *ws;
+        CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 4, &ws, &err), XMC_OK);
         uint32_t idx[2] = {0, 2};
         float val[2] = {1, 1};
         xmc_hit hits[4];
-        (void)xmc_beam_search(&m, ws, idx, val, 2, 2, 4, 0, 0, hits);
-        xmc_beam_ws_free(ws);
+        (void)xmci_beam_search(&m, ws, idx, val, 2, 2, 4, 0, 0, hits);
+        xmci_beam_ws_free(ws);
     }
-    xmc_xlinear_free(&m);
-    xmc_bundle_close(b);
+    xmci_xlinear_free(&m);
+    xmci_bundle_close(b);
     return rc;
 }
 
@@ -332,13 +332,13 @@ static void small_raw(raw_layer r[2])
     static const float W0[2][4] = {{2, 0, 0, 0}, {0.5f, 0, 0, 0.25f}};
     static const float W1[4][4] = {{0, 1, 0.7f, 0}, {0.2f, 0, 0.7f, 0}, {3, 1, 0, 0}, {0, 0, 0, -0.5f}};
     static const uint32_t P0[2] = {0, 0}, P1[4] = {0, 0, 1, 1};
-    xmc_layer L0, L1;
+    xmci_layer L0, L1;
     build_layer(&L0, 2, 3, &W0[0][0], P0, 1);
     build_layer(&L1, 4, 3, &W1[0][0], P1, 2);
     to_raw(&L0, &r[0]);
     to_raw(&L1, &r[1]);
-    xmc_layer_free(&L0);
-    xmc_layer_free(&L1);
+    xmci_layer_free(&L0);
+    xmci_layer_free(&L1);
 }
 
 static void test_damaged_index_refused(void)
@@ -426,11 +426,11 @@ static void test_damaged_index_refused(void)
     {
         static const float W1b[4][4] = {{1, 0, 0, 0}, {0.5f, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}};
         static const uint32_t P1[4] = {0, 0, 1, 1};
-        xmc_layer L1;
+        xmci_layer L1;
         build_layer(&L1, 4, 3, &W1b[0][0], P1, 2);
         memcpy(r, good, sizeof r);
         to_raw(&L1, &r[1]);
-        xmc_layer_free(&L1);
+        xmci_layer_free(&L1);
         CU_ASSERT_FATAL(r[1].rows == 3 && r[1].chunk_ptr[1] == 1 && r[1].chunk_ptr[2] == 3);
         CASE(XMC_OK, r, 2, 2, 3, "l3-hinge", -1, -1, -1);
         r[1].chunk_ptr[1] = 4; /* chunk 0 = rows 0..3 of 3, chunk 1 = rows 4..3 */
@@ -456,7 +456,7 @@ static void test_damaged_index_refused(void)
     /* manifest values */
     memcpy(r, good, sizeof r);
     CASE(XMC_ERR_CORRUPT, r, 2, 0, 3, "l3-hinge", -1, -1, -1);
-    CASE(XMC_ERR_CORRUPT, r, 2, XMC_TREE_MAX_DEPTH + 1, 3, "l3-hinge", -1, -1, -1);
+    CASE(XMC_ERR_CORRUPT, r, 2, XMCI_TREE_MAX_DEPTH + 1, 3, "l3-hinge", -1, -1, -1);
     CASE(XMC_ERR_CORRUPT, r, 2, 2, 3, "l4-hinge", -1, -1, -1);
     /* nr_features 2: row feature 2 is now the bias, 3 is past it */
     CASE(XMC_ERR_CORRUPT, r, 2, 2, 2, "l3-hinge", -1, -1, -1);

@@ -327,7 +327,7 @@ static af_outcome op_config(void *vctx, char *msg, size_t size)
     }
     af_outcome res = AF_OK;
     if (conf->batch_max_records != 17 || conf->batch_max_wait_ms != 3 || conf->commit_interval_ms != 50 ||
-        strcmp(conf->topic_dlq, "c") || !conf->model_repo || strcmp(conf->model_repo, "/m") || !conf->kafka_consumer) {
+        strcmp(conf->topic_dlq, "c") || strcmp(conf->plugin_path, "/nonexistent.so") || !conf->kafka_consumer) {
         snprintf(msg, size, "loaded, but not what the file says");
         res = AF_WRONG;
     }

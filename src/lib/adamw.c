@@ -8,20 +8,20 @@
 #include <math.h>
 #include <stdlib.h>
 
-xmc_err xmc_adamw_new(size_t n, xmc_adamw_kind kind, float beta1, float beta2, float eps, xmc_adamw **out,
+xmc_err xmci_adamw_new(size_t n, xmci_adamw_kind kind, float beta1, float beta2, float eps, xmci_adamw **out,
                       xmc_error *err)
 {
     if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps >= 0) ||
-        (kind != XMC_ADAMW_TORCH && kind != XMC_ADAMW_HF))
+        (kind != XMCI_ADAMW_TORCH && kind != XMCI_ADAMW_HF))
         return xmc_error_set(err, XMC_ERR_ARG, "adamw: betas %g %g must be in [0, 1), eps %g >= 0", (double)beta1,
                              (double)beta2, (double)eps);
-    xmc_adamw *opt = calloc(1, sizeof *opt);
+    xmci_adamw *opt = calloc(1, sizeof *opt);
     if (opt) {
         opt->m = calloc(n ? n : 1, sizeof *opt->m);
         opt->v = calloc(n ? n : 1, sizeof *opt->v);
     }
     if (!opt || !opt->m || !opt->v) {
-        xmc_adamw_free(opt);
+        xmci_adamw_free(opt);
         return xmc_error_set(err, XMC_ERR_NOMEM, "adamw: out of memory for %zu moments", n);
     }
     opt->kind = kind, opt->beta1 = beta1, opt->beta2 = beta2, opt->eps = eps, opt->n = n;
@@ -29,7 +29,7 @@ xmc_err xmc_adamw_new(size_t n, xmc_adamw_kind kind, float beta1, float beta2, f
     return XMC_OK;
 }
 
-void xmc_adamw_free(xmc_adamw *opt)
+void xmci_adamw_free(xmci_adamw *opt)
 {
     if (!opt) return;
     free(opt->m);
@@ -37,19 +37,19 @@ void xmc_adamw_free(xmc_adamw *opt)
     free(opt);
 }
 
-void xmc_adamw_next(xmc_adamw *opt) { opt->t++; }
+void xmci_adamw_next(xmci_adamw *opt) { opt->t++; }
 
 /* The per-step scalars, computed in double and rounded once. */
 typedef struct step_consts {
     float b1, one_b1, b2, one_b2, eps, decay, c2_sqrt, step;
 } step_consts;
 
-static step_consts consts(const xmc_adamw *opt, float lr, float wd)
+static step_consts consts(const xmci_adamw *opt, float lr, float wd)
 {
     const double c1 = 1.0 - pow((double)opt->beta1, (double)opt->t), c2 = 1.0 - pow((double)opt->beta2, (double)opt->t);
     step_consts k = {opt->beta1, (float)(1.0 - (double)opt->beta1), opt->beta2, (float)(1.0 - (double)opt->beta2),
                      opt->eps, 0, (float)sqrt(c2), 0};
-    if (opt->kind == XMC_ADAMW_TORCH) {
+    if (opt->kind == XMCI_ADAMW_TORCH) {
         k.decay = (float)(1.0 - (double)lr * (double)wd);
         k.step = (float)(-(double)lr / c1);
     } else {
@@ -59,10 +59,10 @@ static step_consts consts(const xmc_adamw *opt, float lr, float wd)
     return k;
 }
 
-static void update_span(const xmc_adamw *opt, const step_consts *k, float *m, float *v, float *p, const float *g,
+static void update_span(const xmci_adamw *opt, const step_consts *k, float *m, float *v, float *p, const float *g,
                         size_t n, float wd)
 {
-    if (opt->kind == XMC_ADAMW_TORCH) {
+    if (opt->kind == XMCI_ADAMW_TORCH) {
         for (size_t i = 0; i < n; i++) {
             if (wd != 0) p[i] *= k->decay;
             m[i] = m[i] * k->b1 + g[i] * k->one_b1;
@@ -81,7 +81,7 @@ static void update_span(const xmc_adamw *opt, const step_consts *k, float *m, fl
     }
 }
 
-xmc_err xmc_adamw_update(xmc_adamw *opt, size_t off, float *p, const float *g, size_t n, float lr, float wd,
+xmc_err xmci_adamw_update(xmci_adamw *opt, size_t off, float *p, const float *g, size_t n, float lr, float wd,
                          xmc_error *err)
 {
     if (off > opt->n || n > opt->n - off || opt->t < 1)
@@ -92,7 +92,7 @@ xmc_err xmc_adamw_update(xmc_adamw *opt, size_t off, float *p, const float *g, s
     return XMC_OK;
 }
 
-xmc_err xmc_adamw_update_rows(xmc_adamw *opt, size_t off, float *p, const float *g, size_t cols,
+xmc_err xmci_adamw_update_rows(xmci_adamw *opt, size_t off, float *p, const float *g, size_t cols,
                               const uint32_t *rows, size_t nrows, float lr, float wd, xmc_error *err)
 {
     for (size_t i = 0; i < nrows; i++)
@@ -107,7 +107,7 @@ xmc_err xmc_adamw_update_rows(xmc_adamw *opt, size_t off, float *p, const float 
     return XMC_OK;
 }
 
-double xmc_clip_grad_norm(float *const *bufs, const size_t *lens, int k, float max_norm, float *coef)
+double xmci_clip_grad_norm(float *const *bufs, const size_t *lens, int k, float max_norm, float *coef)
 {
     double ss = 0;
     for (int b = 0; b < k; b++)

@@ -2,52 +2,52 @@
  * of gradients by their global norm.
  *
  * State: first and second moments for n floats, and the step count t. A parameter arena is updated in spans
- * (xmc_adamw_update on [off, off + n)), each with its own lr and weight decay, so that one optimiser covers
+ * (xmci_adamw_update on [off, off + n)), each with its own lr and weight decay, so that one optimiser covers
  * a whole arena with per-tensor decay groups; the head and the encoder each get their own optimiser.
- * Per step: call xmc_adamw_next once, then update every span. With g the gradient, in float32, in this order:
+ * Per step: call xmci_adamw_next once, then update every span. With g the gradient, in float32, in this order:
  *   both:  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g g;  c1 = 1 - b1^t, c2 = 1 - b2^t
- *   XMC_ADAMW_TORCH (torch.optim.AdamW): p *= 1 - lr wd first;  p -= (lr / c1) m / (sqrt(v) / sqrt(c2) + eps)
- *   XMC_ADAMW_HF (transformers.AdamW, what PECOS steps with): p -= (lr sqrt(c2) / c1) m / (sqrt(v) + eps),
+ *   XMCI_ADAMW_TORCH (torch.optim.AdamW): p *= 1 - lr wd first;  p -= (lr / c1) m / (sqrt(v) / sqrt(c2) + eps)
+ *   XMCI_ADAMW_HF (transformers.AdamW, what PECOS steps with): p -= (lr sqrt(c2) / c1) m / (sqrt(v) + eps),
  *                 then p -= lr wd p  (eps on the uncorrected sqrt(v): the two differ from the first step on)
- * xmc_adamw_update_rows updates only given rows of a row-major matrix, the moments of the other rows left as
+ * xmci_adamw_update_rows updates only given rows of a row-major matrix, the moments of the other rows left as
  * they are (torch.optim.SparseAdam's lazy update, for a head whose gradient is row-sparse).
  *
  * Ownership: the optimiser owns its moments; parameters and gradients are the caller's. */
-#ifndef XMC_ADAMW_H
-#define XMC_ADAMW_H
+#ifndef XMCI_ADAMW_H
+#define XMCI_ADAMW_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "xmc/error.h"
 
-typedef enum xmc_adamw_kind { XMC_ADAMW_TORCH, XMC_ADAMW_HF } xmc_adamw_kind;
+typedef enum xmci_adamw_kind { XMCI_ADAMW_TORCH, XMCI_ADAMW_HF } xmci_adamw_kind;
 
-typedef struct xmc_adamw {
-    xmc_adamw_kind kind;
+typedef struct xmci_adamw {
+    xmci_adamw_kind kind;
     float beta1, beta2, eps;
     int64_t t;  /* steps taken */
     size_t n;
     float *m, *v;
-} xmc_adamw;
+} xmci_adamw;
 
 /* Moments for n floats, zeroed, t = 0. Fails with XMC_ERR_ARG (betas outside [0, 1), eps < 0) or
  * XMC_ERR_NOMEM; *out untouched. */
-xmc_err xmc_adamw_new(size_t n, xmc_adamw_kind kind, float beta1, float beta2, float eps, xmc_adamw **out,
+xmc_err xmci_adamw_new(size_t n, xmci_adamw_kind kind, float beta1, float beta2, float eps, xmci_adamw **out,
                       xmc_error *err);
-void xmc_adamw_free(xmc_adamw *opt);
+void xmci_adamw_free(xmci_adamw *opt);
 /* Starts a step: t += 1. */
-void xmc_adamw_next(xmc_adamw *opt);
+void xmci_adamw_next(xmci_adamw *opt);
 /* Updates p[0..n) from g[0..n) with the moments at [off, off + n). Fails with XMC_ERR_RANGE (span outside
- * the optimiser, or no xmc_adamw_next yet); nothing changes then. */
-xmc_err xmc_adamw_update(xmc_adamw *opt, size_t off, float *p, const float *g, size_t n, float lr, float wd,
+ * the optimiser, or no xmci_adamw_next yet); nothing changes then. */
+xmc_err xmci_adamw_update(xmci_adamw *opt, size_t off, float *p, const float *g, size_t n, float lr, float wd,
                          xmc_error *err);
 /* The same for rows[0..nrows) of a matrix of cols columns whose moments start at off (row r at off + r cols). */
-xmc_err xmc_adamw_update_rows(xmc_adamw *opt, size_t off, float *p, const float *g, size_t cols,
+xmc_err xmci_adamw_update_rows(xmci_adamw *opt, size_t off, float *p, const float *g, size_t cols,
                               const uint32_t *rows, size_t nrows, float lr, float wd, xmc_error *err);
 
 /* Global 2-norm of k gradient buffers (bufs[i] of lens[i] floats); if max_norm > 0 and the coefficient
  * max_norm / (norm + 1e-6) is below 1 (torch's clip_grad_norm_), every buffer is scaled by it. Returns the
  * norm before clipping; *coef (if not NULL) gets the factor applied (1 when none). */
-double xmc_clip_grad_norm(float *const *bufs, const size_t *lens, int k, float max_norm, float *coef);
+double xmci_clip_grad_norm(float *const *bufs, const size_t *lens, int k, float max_norm, float *coef);
 
 #endif

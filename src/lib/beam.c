@@ -9,7 +9,7 @@
 
 #include "parallel.h"
 
-struct xmc_beam_ws {
+struct xmci_beam_ws {
     uint32_t max_k, max_children;
     float *acc;                 /* max_children */
     xmc_hit *cur, *next;        /* max_k each: kept nodes (label field = node id) */
@@ -32,7 +32,7 @@ const char *xmc_post_name(xmc_post post)
     return (unsigned)post < XMC_POST__COUNT ? post_names[post] : "unknown";
 }
 
-float xmc_post_transform(int post, float v)
+float xmci_post_transform(int post, float v)
 {
     float h = 1.0f - v;
     if (h < 0) h = 0;
@@ -46,7 +46,7 @@ float xmc_post_transform(int post, float v)
     }
 }
 
-float xmc_post_combine(int post, float child, float parent)
+float xmci_post_combine(int post, float child, float parent)
 {
     switch (post) {
     case XMC_POST_NOOP: return child;
@@ -55,9 +55,9 @@ float xmc_post_combine(int post, float child, float parent)
     }
 }
 
-xmc_err xmc_beam_ws_new(const xmc_xlinear *m, uint32_t max_k, xmc_beam_ws **out, xmc_error *err)
+xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **out, xmc_error *err)
 {
-    xmc_beam_ws *ws = calloc(1, sizeof *ws);
+    xmci_beam_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     if (max_k < 1) max_k = 1;
     ws->max_k = max_k;
@@ -67,14 +67,14 @@ xmc_err xmc_beam_ws_new(const xmc_xlinear *m, uint32_t max_k, xmc_beam_ws **out,
     ws->cur = malloc(max_k * sizeof *ws->cur);
     ws->next = malloc(max_k * sizeof *ws->next);
     if (!ws->acc || !ws->cur || !ws->next) {
-        xmc_beam_ws_free(ws);
+        xmci_beam_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for beam search scratch");
     }
     *out = ws;
     return XMC_OK;
 }
 
-void xmc_beam_ws_free(xmc_beam_ws *ws)
+void xmci_beam_ws_free(xmci_beam_ws *ws)
 {
     if (!ws) return;
     free(ws->acc);
@@ -83,11 +83,11 @@ void xmc_beam_ws_free(xmc_beam_ws *ws)
     free(ws);
 }
 
-uint32_t xmc_beam_ws_max_k(const xmc_beam_ws *ws) { return ws->max_k; }
+uint32_t xmci_beam_ws_max_k(const xmci_beam_ws *ws) { return ws->max_k; }
 
 /* acc[c] = w_c . x for the children c of parent p (bias included). The layer was built or checked at load
  * (layer.h, xlinear.h), so its pointers and child positions are in range: asserted, not tested. */
-static void score_chunk(const xmc_layer *L, uint32_t p, const uint32_t *idx, const float *val, uint32_t nnz,
+static void score_chunk(const xmci_layer *L, uint32_t p, const uint32_t *idx, const float *val, uint32_t nnz,
                         uint32_t bias_feat, float bias, float *acc, uint32_t nch)
 {
     memset(acc, 0, nch * sizeof *acc);
@@ -153,7 +153,7 @@ static uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, fl
     return n < k ? n + 1 : n;
 }
 
-uint32_t xmc_beam_search(const xmc_xlinear *m, xmc_beam_ws *ws, const uint32_t *idx, const float *val,
+uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_t *idx, const float *val,
                          uint32_t nnz, uint32_t beam, uint32_t k, int post, uint32_t nlayers, xmc_hit *out)
 {
     if (nlayers == 0 || nlayers > m->depth) nlayers = m->depth;
@@ -167,7 +167,7 @@ uint32_t xmc_beam_search(const xmc_xlinear *m, xmc_beam_ws *ws, const uint32_t *
     uint32_t ncur = 1;
     cur[0] = (xmc_hit){0, 1.0f};
     for (uint32_t t = 0; t < nlayers; t++) {
-        const xmc_layer *L = &m->layers[t];
+        const xmci_layer *L = &m->layers[t];
         uint32_t keep = t + 1 == nlayers ? k : beam, nn = 0;
         for (uint32_t b = 0; b < ncur; b++) {
             uint32_t p = cur[b].label;
@@ -178,8 +178,8 @@ uint32_t xmc_beam_search(const xmc_xlinear *m, xmc_beam_ws *ws, const uint32_t *
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
             for (uint32_t c = 0; c < nch; c++) {
-                float s = xmc_post_transform(post, ws->acc[c]);
-                if (t > 0) s = xmc_post_combine(post, s, ps);
+                float s = xmci_post_transform(post, ws->acc[c]);
+                if (t > 0) s = xmci_post_combine(post, s, ps);
                 nn = push_top(next, nn, keep, L->child_idx[c0 + c], s);
             }
         }
@@ -195,8 +195,8 @@ uint32_t xmc_beam_search(const xmc_xlinear *m, xmc_beam_ws *ws, const uint32_t *
 }
 
 typedef struct {
-    const xmc_xlinear *m;
-    const xmc_csr *x;
+    const xmci_xlinear *m;
+    const xmci_csr *x;
     uint32_t beam, k, nlayers;
     int post;
     xmc_hit *out;
@@ -209,35 +209,35 @@ typedef struct {
 static void *batch_worker(void *arg)
 {
     batch_job *job = arg;
-    xmc_beam_ws *ws;
+    xmci_beam_ws *ws;
     xmc_error err;
     uint32_t maxk = job->beam > job->k ? job->beam : job->k;
-    if (xmc_beam_ws_new(job->m, maxk, &ws, &err)) {
+    if (xmci_beam_ws_new(job->m, maxk, &ws, &err)) {
         if (!atomic_exchange(&job->failed, 1)) job->err = err;
         return NULL;
     }
-    const xmc_csr *x = job->x;
+    const xmci_csr *x = job->x;
     for (;;) {
         uint32_t start = atomic_fetch_add(&job->next, 64);
         if (start >= x->rows) break;
         uint32_t end = start + 64 < x->rows ? start + 64 : x->rows;
         for (uint32_t r = start; r < end; r++) {
             uint64_t b = x->indptr[r];
-            job->counts[r] = xmc_beam_search(job->m, ws, x->indices + b, x->data + b, (uint32_t)(x->indptr[r + 1] - b),
+            job->counts[r] = xmci_beam_search(job->m, ws, x->indices + b, x->data + b, (uint32_t)(x->indptr[r + 1] - b),
                                              job->beam, job->k, job->post, job->nlayers, job->out + (size_t)r * job->k);
         }
     }
-    xmc_beam_ws_free(ws);
+    xmci_beam_ws_free(ws);
     return NULL;
 }
 
-xmc_err xmc_beam_search_batch(const xmc_xlinear *m, const xmc_csr *x, uint32_t beam, uint32_t k, int post,
+xmc_err xmci_beam_search_batch(const xmci_xlinear *m, const xmci_csr *x, uint32_t beam, uint32_t k, int post,
                               uint32_t nlayers, int threads, xmc_hit *out, uint32_t *counts, xmc_error *err)
 {
     batch_job job = {.m = m, .x = x, .beam = beam, .k = k, .post = post, .nlayers = nlayers, .out = out, .counts = counts};
     atomic_init(&job.next, 0);
     atomic_init(&job.failed, 0);
-    xmc_parallel_run(batch_worker, &job, threads);
+    xmci_parallel_run(batch_worker, &job, threads);
     if (atomic_load(&job.failed)) {
         if (err) *err = job.err;
         return job.err.code ? job.err.code : XMC_ERR_NOMEM;

@@ -43,17 +43,17 @@ typedef struct bert_layer {
     const float *w2, *b2, *ln2_w, *ln2_b; /* output dense [H,F], [H]; LayerNorm [H] */
 } bert_layer;
 
-struct xmc_bert {
-    xmc_bert_config cfg;
-    xmc_safetensors *st;
+struct xmci_bert {
+    xmci_bert_config cfg;
+    xmci_safetensors *st;
     const float *word, *pos, *type, *emb_ln_w, *emb_ln_b;
     bert_layer *layer;
     const float *pool_w, *pool_b; /* NULL when the file has no pooler */
     int simd;                     /* AVX2+FMA kernels usable */
 };
 
-struct xmc_bert_workspace {
-    const xmc_bert *bert;
+struct xmci_bert_workspace {
+    const xmci_bert *bert;
     size_t cap_tokens, cap_rows, cap_seq;
     float *x;      /* T x H hidden state */
     float *big;    /* T x max(3H, F): q|k|v during attention, then the intermediate activations */
@@ -68,19 +68,19 @@ struct xmc_bert_workspace {
 
 /* ---- elementwise kernels -------------------------------------------------------------------------------- */
 
-static float gelu_scalar(float v, xmc_bert_act act)
+static float gelu_scalar(float v, xmci_bert_act act)
 {
     switch (act) {
-    case XMC_BERT_GELU: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-    case XMC_BERT_GELU_TANH:
+    case XMCI_BERT_GELU: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    case XMCI_BERT_GELU_TANH:
         return 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
-    case XMC_BERT_RELU: return v > 0 ? v : 0;
+    case XMCI_BERT_RELU: return v > 0 ? v : 0;
     }
     return v;
 }
 
 /* y[j] = act(y[j] + b[j]) for a rows x n matrix. */
-static void bias_act_scalar(float *y, const float *b, size_t rows, int n, xmc_bert_act act)
+static void bias_act_scalar(float *y, const float *b, size_t rows, int n, xmci_bert_act act)
 {
     for (size_t r = 0; r < rows; r++, y += n)
         for (int j = 0; j < n; j++) y[j] = gelu_scalar(y[j] + b[j], act);
@@ -172,7 +172,7 @@ SIMD static void bias_gelu_simd(float *y, const float *b, size_t rows, int n)
     for (size_t r = 0; r < rows; r++, y += n) {
         for (int j = 0; j < n8; j += 8)
             _mm256_storeu_ps(y + j, gelu8(_mm256_add_ps(_mm256_loadu_ps(y + j), _mm256_loadu_ps(b + j))));
-        for (int j = n8; j < n; j++) y[j] = gelu_scalar(y[j] + b[j], XMC_BERT_GELU);
+        for (int j = n8; j < n; j++) y[j] = gelu_scalar(y[j] + b[j], XMCI_BERT_GELU);
     }
 }
 
@@ -226,15 +226,15 @@ SIMD static void softmax_simd(float *s, int n)
 }
 #endif
 
-static void bias_act(const xmc_bert *bert, float *y, const float *b, size_t rows, int n)
+static void bias_act(const xmci_bert *bert, float *y, const float *b, size_t rows, int n)
 {
 #ifdef BERT_X86
-    if (bert->simd && bert->cfg.act == XMC_BERT_GELU) { bias_gelu_simd(y, b, rows, n); return; }
+    if (bert->simd && bert->cfg.act == XMCI_BERT_GELU) { bias_gelu_simd(y, b, rows, n); return; }
 #endif
     bias_act_scalar(y, b, rows, n, bert->cfg.act);
 }
 
-static void add_ln(const xmc_bert *bert, float *x, const float *y, const float *b, const float *w, const float *beta)
+static void add_ln(const xmci_bert *bert, float *x, const float *y, const float *b, const float *w, const float *beta)
 {
     int n = bert->cfg.hidden;
 #ifdef BERT_X86
@@ -243,7 +243,7 @@ static void add_ln(const xmc_bert *bert, float *x, const float *y, const float *
     add_ln_scalar(x, y, b, w, beta, n, bert->cfg.layer_norm_eps);
 }
 
-static void softmax(const xmc_bert *bert, float *s, int n)
+static void softmax(const xmci_bert *bert, float *s, int n)
 {
 #ifdef BERT_X86
     if (bert->simd) { softmax_simd(s, n); return; }
@@ -268,7 +268,7 @@ static xmc_err config_int(json_t *root, const char *path, const char *key, int r
     return XMC_OK;
 }
 
-static xmc_err load_config(const char *path, xmc_bert_config *cfg, xmc_error *err)
+static xmc_err load_config(const char *path, xmci_bert_config *cfg, xmc_error *err)
 {
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -300,9 +300,9 @@ static xmc_err load_config(const char *path, xmc_bert_config *cfg, xmc_error *er
         json_t *act = json_object_get(root, "hidden_act");
         const char *a = act ? json_string_value(act) : "gelu";
         if (!a) rc = xmc_error_set(err, XMC_ERR_PARSE, "%s: \"hidden_act\" must be a string", path);
-        else if (!strcmp(a, "gelu")) cfg->act = XMC_BERT_GELU;
-        else if (!strcmp(a, "gelu_new") || !strcmp(a, "gelu_pytorch_tanh")) cfg->act = XMC_BERT_GELU_TANH;
-        else if (!strcmp(a, "relu")) cfg->act = XMC_BERT_RELU;
+        else if (!strcmp(a, "gelu")) cfg->act = XMCI_BERT_GELU;
+        else if (!strcmp(a, "gelu_new") || !strcmp(a, "gelu_pytorch_tanh")) cfg->act = XMCI_BERT_GELU_TANH;
+        else if (!strcmp(a, "relu")) cfg->act = XMCI_BERT_RELU;
         else rc = xmc_error_set(err, XMC_ERR_VERSION, "%s: hidden_act \"%s\" is not supported", path, a);
     }
     if (!rc) {
@@ -315,21 +315,21 @@ static xmc_err load_config(const char *path, xmc_bert_config *cfg, xmc_error *er
 }
 
 /* The tensor name, or "bert." + name when only that exists; shape [d0] or [d0, d1]. */
-static xmc_err get_tensor(const xmc_bert *bert, const char *name, int64_t d0, int64_t d1, const float **out,
+static xmc_err get_tensor(const xmci_bert *bert, const char *name, int64_t d0, int64_t d1, const float **out,
                           xmc_error *err)
 {
     char full[256];
     const char *use = name;
-    if (!xmc_safetensors_has(bert->st, name)) {
+    if (!xmci_safetensors_has(bert->st, name)) {
         snprintf(full, sizeof full, "bert.%s", name);
-        if (!xmc_safetensors_has(bert->st, full)) use = name; /* report the plain name as missing */
+        if (!xmci_safetensors_has(bert->st, full)) use = name; /* report the plain name as missing */
         else use = full;
     }
     int64_t shape[2] = {d0, d1};
-    return xmc_safetensors_f32(bert->st, use, d1 ? 2 : 1, shape, out, err);
+    return xmci_safetensors_f32(bert->st, use, d1 ? 2 : 1, shape, out, err);
 }
 
-void xmc_bert_free(xmc_bert *bert)
+void xmci_bert_free(xmci_bert *bert)
 {
     if (!bert) return;
     if (bert->layer)
@@ -338,11 +338,11 @@ void xmc_bert_free(xmc_bert *bert)
             free(bert->layer[l].bqkv);
         }
     free(bert->layer);
-    xmc_safetensors_close(bert->st);
+    xmci_safetensors_close(bert->st);
     free(bert);
 }
 
-static xmc_err load_layer(xmc_bert *bert, int l, xmc_error *err)
+static xmc_err load_layer(xmci_bert *bert, int l, xmc_error *err)
 {
     const int64_t H = bert->cfg.hidden, F = bert->cfg.intermediate;
     bert_layer *L = &bert->layer[l];
@@ -380,10 +380,10 @@ static xmc_err load_layer(xmc_bert *bert, int l, xmc_error *err)
     return XMC_OK;
 }
 
-xmc_err xmc_bert_load(const char *dir, xmc_bert **out, xmc_error *err)
+xmc_err xmci_bert_load(const char *dir, xmci_bert **out, xmc_error *err)
 {
     char path[4096];
-    xmc_bert *bert = calloc(1, sizeof *bert);
+    xmci_bert *bert = calloc(1, sizeof *bert);
     if (!bert) return xmc_error_set(err, XMC_ERR_NOMEM, "bert: out of memory");
     snprintf(path, sizeof path, "%s/config.json", dir);
     xmc_err rc = load_config(path, &bert->cfg, err);
@@ -393,9 +393,9 @@ xmc_err xmc_bert_load(const char *dir, xmc_bert **out, xmc_error *err)
         if (stat(path, &sb) != 0)
             rc = xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
         else
-            rc = xmc_safetensors_open(path, &bert->st, err);
+            rc = xmci_safetensors_open(path, &bert->st, err);
     }
-    const xmc_bert_config *c = &bert->cfg;
+    const xmci_bert_config *c = &bert->cfg;
     if (!rc) rc = get_tensor(bert, "embeddings.word_embeddings.weight", c->vocab_size, c->hidden, &bert->word, err);
     if (!rc) rc = get_tensor(bert, "embeddings.position_embeddings.weight", c->max_positions, c->hidden, &bert->pos, err);
     if (!rc) rc = get_tensor(bert, "embeddings.token_type_embeddings.weight", c->type_vocab, c->hidden, &bert->type, err);
@@ -417,17 +417,17 @@ xmc_err xmc_bert_load(const char *dir, xmc_bert **out, xmc_error *err)
     }
     if (rc) {
         if (err && rc != XMC_ERR_NOMEM && !strstr(err->msg, dir)) xmc_error_prefix(err, "%s: ", dir);
-        xmc_bert_free(bert);
+        xmci_bert_free(bert);
         return rc;
     }
-    xmc_bert_use_simd(bert, 1);
+    xmci_bert_use_simd(bert, 1);
     *out = bert;
     return XMC_OK;
 }
 
-const xmc_bert_config *xmc_bert_get_config(const xmc_bert *bert) { return &bert->cfg; }
-int xmc_bert_has_pooler(const xmc_bert *bert) { return bert->pool_w != NULL; }
-int xmc_bert_use_simd(xmc_bert *bert, int on)
+const xmci_bert_config *xmci_bert_get_config(const xmci_bert *bert) { return &bert->cfg; }
+int xmci_bert_has_pooler(const xmci_bert *bert) { return bert->pool_w != NULL; }
+int xmci_bert_use_simd(xmci_bert *bert, int on)
 {
     bert->simd = 0;
 #ifdef BERT_X86
@@ -436,11 +436,10 @@ int xmc_bert_use_simd(xmc_bert *bert, int on)
     return bert->simd;
 }
 
-uint64_t xmc_bert_file_bytes(const xmc_bert *bert) { return xmc_safetensors_bytes(bert->st); }
 
 /* ---- workspace ------------------------------------------------------------------------------------------ */
 
-void xmc_bert_workspace_free(xmc_bert_workspace *ws)
+void xmci_bert_workspace_free(xmci_bert_workspace *ws)
 {
     if (!ws) return;
     free(ws->x);
@@ -455,9 +454,9 @@ void xmc_bert_workspace_free(xmc_bert_workspace *ws)
 }
 
 /* Makes room for rows sequences, tokens packed tokens and sequences of up to seq tokens. */
-static int ws_reserve(xmc_bert_workspace *ws, size_t rows, size_t tokens, size_t seq)
+static int ws_reserve(xmci_bert_workspace *ws, size_t rows, size_t tokens, size_t seq)
 {
-    const xmc_bert_config *c = &ws->bert->cfg;
+    const xmci_bert_config *c = &ws->bert->cfg;
     size_t H = (size_t)c->hidden, wide = 3 * H > (size_t)c->intermediate ? 3 * H : (size_t)c->intermediate;
     if (tokens > ws->cap_tokens) {
         float *p[4];
@@ -491,17 +490,17 @@ static int ws_reserve(xmc_bert_workspace *ws, size_t rows, size_t tokens, size_t
     return 0;
 }
 
-xmc_err xmc_bert_workspace_new(const xmc_bert *bert, int max_rows, int max_seq, xmc_bert_workspace **out,
+xmc_err xmci_bert_workspace_new(const xmci_bert *bert, int max_rows, int max_seq, xmci_bert_workspace **out,
                                xmc_error *err)
 {
     if (max_rows < 1 || max_seq < 1 || max_seq > bert->cfg.max_positions)
         return xmc_error_set(err, XMC_ERR_ARG, "bert workspace: %d rows of %d tokens (model takes 1..%d tokens)",
                              max_rows, max_seq, bert->cfg.max_positions);
-    xmc_bert_workspace *ws = calloc(1, sizeof *ws);
+    xmci_bert_workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "bert workspace: out of memory");
     ws->bert = bert;
     if (ws_reserve(ws, (size_t)max_rows, (size_t)max_rows * (size_t)max_seq, (size_t)max_seq)) {
-        xmc_bert_workspace_free(ws);
+        xmci_bert_workspace_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "bert workspace: out of memory for %d x %d tokens", max_rows, max_seq);
     }
     *out = ws;
@@ -516,7 +515,7 @@ static void linear(const float *x, int rows, int in, const float *w, int out, fl
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
 }
 
-static void attention(const xmc_bert *bert, xmc_bert_workspace *ws, int r)
+static void attention(const xmci_bert *bert, xmci_bert_workspace *ws, int r)
 {
     const int H = bert->cfg.hidden, nh = bert->cfg.heads, d = H / nh, L = ws->lens[r], ld = 3 * H;
     const float *qkv = ws->big + (size_t)ws->off[r] * ld;
@@ -530,10 +529,10 @@ static void attention(const xmc_bert *bert, xmc_bert_workspace *ws, int r)
     }
 }
 
-xmc_err xmc_bert_forward(const xmc_bert *bert, xmc_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
+xmc_err xmci_bert_forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
                          int stride, const int *lens, int n, xmc_error *err)
 {
-    const xmc_bert_config *c = &bert->cfg;
+    const xmci_bert_config *c = &bert->cfg;
     const int H = c->hidden, F = c->intermediate; /* not I: <complex.h> via cblas.h */
     if (ws->bert != bert) return xmc_error_set(err, XMC_ERR_ARG, "bert forward: workspace made for another model");
     if (n < 1 || !ids || !lens) return xmc_error_set(err, XMC_ERR_ARG, "bert forward: empty batch");
@@ -596,7 +595,7 @@ xmc_err xmc_bert_forward(const xmc_bert *bert, xmc_bert_workspace *ws, const int
     return XMC_OK;
 }
 
-const float *xmc_bert_hidden(const xmc_bert_workspace *ws, int r)
+const float *xmci_bert_hidden(const xmci_bert_workspace *ws, int r)
 {
     if (r < 0 || r >= ws->n) return NULL;
     return ws->x + (size_t)ws->off[r] * (size_t)ws->bert->cfg.hidden;
@@ -604,27 +603,27 @@ const float *xmc_bert_hidden(const xmc_bert_workspace *ws, int r)
 
 /* ---- pooling -------------------------------------------------------------------------------------------- */
 
-xmc_err xmc_bert_pooling_parse(const char *name, xmc_bert_pooling *pooling, xmc_error *err)
+xmc_err xmci_bert_pooling_parse(const char *name, xmci_bert_pooling *pooling, xmc_error *err)
 {
-    if (!strcmp(name, "cls")) *pooling = XMC_BERT_POOL_CLS;
-    else if (!strcmp(name, "mean")) *pooling = XMC_BERT_POOL_MEAN;
-    else if (!strcmp(name, "pooler")) *pooling = XMC_BERT_POOL_POOLER;
+    if (!strcmp(name, "cls")) *pooling = XMCI_BERT_POOL_CLS;
+    else if (!strcmp(name, "mean")) *pooling = XMCI_BERT_POOL_MEAN;
+    else if (!strcmp(name, "pooler")) *pooling = XMCI_BERT_POOL_POOLER;
     else return xmc_error_set(err, XMC_ERR_ARG, "unknown pooling '%s' (cls, mean or pooler)", name);
     return XMC_OK;
 }
 
-xmc_err xmc_bert_pool(const xmc_bert *bert, xmc_bert_workspace *ws, xmc_bert_pooling pooling, int normalize,
+xmc_err xmci_bert_pool(const xmci_bert *bert, xmci_bert_workspace *ws, xmci_bert_pooling pooling, int normalize,
                       float *out, xmc_error *err)
 {
     const int H = bert->cfg.hidden, n = ws->n;
     if (ws->bert != bert || n < 1) return xmc_error_set(err, XMC_ERR_ARG, "bert pool: no forward pass to pool");
     switch (pooling) {
-    case XMC_BERT_POOL_CLS:
-        for (int r = 0; r < n; r++) memcpy(out + (size_t)r * H, xmc_bert_hidden(ws, r), (size_t)H * sizeof *out);
+    case XMCI_BERT_POOL_CLS:
+        for (int r = 0; r < n; r++) memcpy(out + (size_t)r * H, xmci_bert_hidden(ws, r), (size_t)H * sizeof *out);
         break;
-    case XMC_BERT_POOL_MEAN:
+    case XMCI_BERT_POOL_MEAN:
         for (int r = 0; r < n; r++) {
-            const float *h = xmc_bert_hidden(ws, r);
+            const float *h = xmci_bert_hidden(ws, r);
             float *o = out + (size_t)r * H;
             memset(o, 0, (size_t)H * sizeof *o);
             for (int t = 0; t < ws->lens[r]; t++)
@@ -632,9 +631,9 @@ xmc_err xmc_bert_pool(const xmc_bert *bert, xmc_bert_workspace *ws, xmc_bert_poo
             for (int i = 0; i < H; i++) o[i] /= (float)ws->lens[r];
         }
         break;
-    case XMC_BERT_POOL_POOLER:
+    case XMCI_BERT_POOL_POOLER:
         if (!bert->pool_w) return xmc_error_set(err, XMC_ERR_NOTFOUND, "bert pool: the model has no pooler.dense weights");
-        for (int r = 0; r < n; r++) memcpy(ws->rows + (size_t)r * H, xmc_bert_hidden(ws, r), (size_t)H * sizeof *out);
+        for (int r = 0; r < n; r++) memcpy(ws->rows + (size_t)r * H, xmci_bert_hidden(ws, r), (size_t)H * sizeof *out);
         linear(ws->rows, n, H, bert->pool_w, H, out);
         for (int r = 0; r < n; r++)
             for (int i = 0; i < H; i++) out[(size_t)r * H + i] = tanhf(out[(size_t)r * H + i] + bert->pool_b[i]);
@@ -655,12 +654,12 @@ xmc_err xmc_bert_pool(const xmc_bert *bert, xmc_bert_workspace *ws, xmc_bert_poo
     return XMC_OK;
 }
 
-xmc_err xmc_bert_embed(const xmc_bert *bert, xmc_bert_workspace *ws, const xmc_wordpiece_batch *batch,
-                       xmc_bert_pooling pooling, int normalize, float *out, xmc_error *err)
+xmc_err xmci_bert_embed(const xmci_bert *bert, xmci_bert_workspace *ws, const xmci_wordpiece_batch *batch,
+                       xmci_bert_pooling pooling, int normalize, float *out, xmc_error *err)
 {
-    xmc_err rc = xmc_bert_forward(bert, ws, batch->ids, NULL, batch->seq, batch->len, batch->n, err);
+    xmc_err rc = xmci_bert_forward(bert, ws, batch->ids, NULL, batch->seq, batch->len, batch->n, err);
     if (rc) return rc;
-    return xmc_bert_pool(bert, ws, pooling, normalize, out, err);
+    return xmci_bert_pool(bert, ws, pooling, normalize, out, err);
 }
 
 /* ==== training ================================================================================================
@@ -683,8 +682,8 @@ typedef struct train_layer {
     float *qkv, *ctx, *res1, *mean1, *rstd1, *x1, *pre, *res2, *mean2, *rstd2;
 } train_layer;
 
-struct xmc_bert_train {
-    xmc_bert_config cfg;
+struct xmci_bert_train {
+    xmci_bert_config cfg;
     size_t n_params;           /* layout check against the params given later */
     int has_pooler;
     size_t max_rows, max_seq;
@@ -697,7 +696,7 @@ struct xmc_bert_train {
     int32_t *ids, *types; /* packed token ids of the latest forward */
     int *off, *lens;      /* rows + 1 offsets, rows lengths */
     int n;                /* rows of the latest forward, 0 before */
-    xmc_bert_pooling pooling;
+    xmci_bert_pooling pooling;
     int backward_done;
     int simd; /* AVX2+FMA GELU and softmax kernels */
 };
@@ -705,7 +704,7 @@ struct xmc_bert_train {
 /* ---- parameters ---------------------------------------------------------------------------------------------- */
 
 /* Tensor table in HF file order; offsets place each layer's q, k, v weights (then biases) side by side. */
-static xmc_err params_layout(const xmc_bert_config *c, int has_pooler, xmc_bert_params *p, xmc_error *err)
+static xmc_err params_layout(const xmci_bert_config *c, int has_pooler, xmci_bert_params *p, xmc_error *err)
 {
     const int H = c->hidden, F = c->intermediate;
     int nt = 5 + 16 * c->layers + (has_pooler ? 2 : 0);
@@ -715,7 +714,7 @@ static xmc_err params_layout(const xmc_bert_config *c, int has_pooler, xmc_bert_
     int k = 0;
 #define ADD(nm, r, cc, at)                                                                                          \
     do {                                                                                                            \
-        xmc_bert_tensor *t_ = &p->tensor[k++];                                                                      \
+        xmci_bert_tensor *t_ = &p->tensor[k++];                                                                      \
         snprintf(t_->name, sizeof t_->name, "%s", nm);                                                              \
         t_->rows = (r), t_->cols = (cc), t_->offset = (at);                                                         \
     } while (0)
@@ -760,9 +759,9 @@ static xmc_err params_layout(const xmc_bert_config *c, int has_pooler, xmc_bert_
     return XMC_OK;
 }
 
-size_t xmc_bert_tensor_size(const xmc_bert_tensor *t) { return (size_t)t->rows * (size_t)(t->cols ? t->cols : 1); }
+size_t xmci_bert_tensor_size(const xmci_bert_tensor *t) { return (size_t)t->rows * (size_t)(t->cols ? t->cols : 1); }
 
-void xmc_bert_params_free(xmc_bert_params *p)
+void xmci_bert_params_free(xmci_bert_params *p)
 {
     if (!p) return;
     free(p->tensor);
@@ -770,9 +769,9 @@ void xmc_bert_params_free(xmc_bert_params *p)
     free(p);
 }
 
-void xmc_bert_params_zero(xmc_bert_params *p) { memset(p->mem, 0, p->n * sizeof *p->mem); }
+void xmci_bert_params_zero(xmci_bert_params *p) { memset(p->mem, 0, p->n * sizeof *p->mem); }
 
-const xmc_bert_tensor *xmc_bert_params_find(const xmc_bert_params *p, const char *name)
+const xmci_bert_tensor *xmci_bert_params_find(const xmci_bert_params *p, const char *name)
 {
     if (!strncmp(name, "bert.", 5)) name += 5;
     for (int i = 0; i < p->n_tensors; i++)
@@ -780,40 +779,40 @@ const xmc_bert_tensor *xmc_bert_params_find(const xmc_bert_params *p, const char
     return NULL;
 }
 
-static xmc_err params_alloc(const xmc_bert_config *c, int has_pooler, xmc_bert_params **out, xmc_error *err)
+static xmc_err params_alloc(const xmci_bert_config *c, int has_pooler, xmci_bert_params **out, xmc_error *err)
 {
-    xmc_bert_params *p = calloc(1, sizeof *p);
+    xmci_bert_params *p = calloc(1, sizeof *p);
     if (!p) return xmc_error_set(err, XMC_ERR_NOMEM, "bert params: out of memory");
     xmc_err rc = params_layout(c, has_pooler, p, err);
     if (!rc && !(p->mem = calloc(p->n, sizeof *p->mem)))
         rc = xmc_error_set(err, XMC_ERR_NOMEM, "bert params: out of memory for %zu floats", p->n);
     if (rc) {
-        xmc_bert_params_free(p);
+        xmci_bert_params_free(p);
         return rc;
     }
     *out = p;
     return XMC_OK;
 }
 
-xmc_err xmc_bert_params_copy(const xmc_bert *bert, xmc_bert_params **out, xmc_error *err)
+xmc_err xmci_bert_params_copy(const xmci_bert *bert, xmci_bert_params **out, xmc_error *err)
 {
-    xmc_bert_params *p;
+    xmci_bert_params *p;
     xmc_err rc = params_alloc(&bert->cfg, bert->pool_w != NULL, &p, err);
     if (rc) return rc;
     for (int i = 0; i < p->n_tensors; i++) {
-        const xmc_bert_tensor *t = &p->tensor[i];
+        const xmci_bert_tensor *t = &p->tensor[i];
         const float *src;
         if ((rc = get_tensor(bert, t->name, t->rows, t->cols, &src, err))) {
-            xmc_bert_params_free(p);
+            xmci_bert_params_free(p);
             return rc;
         }
-        memcpy(p->mem + t->offset, src, xmc_bert_tensor_size(t) * sizeof(float));
+        memcpy(p->mem + t->offset, src, xmci_bert_tensor_size(t) * sizeof(float));
     }
     *out = p;
     return XMC_OK;
 }
 
-xmc_err xmc_bert_params_zeros_like(const xmc_bert_params *params, xmc_bert_params **out, xmc_error *err)
+xmc_err xmci_bert_params_zeros_like(const xmci_bert_params *params, xmci_bert_params **out, xmc_error *err)
 {
     return params_alloc(&params->cfg, params->has_pooler, out, err);
 }
@@ -827,7 +826,7 @@ typedef struct param_view {
     float *word, *pos, *type, *ln_w, *ln_b, *pool_w, *pool_b;
 } param_view;
 
-static param_view view_of(const xmc_bert_params *p)
+static param_view view_of(const xmci_bert_params *p)
 {
     float *m = p->mem;
     param_view v = {m + p->tensor[0].offset, m + p->tensor[1].offset, m + p->tensor[2].offset,
@@ -839,9 +838,9 @@ static param_view view_of(const xmc_bert_params *p)
     return v;
 }
 
-static param_layer layer_of(const xmc_bert_params *p, int l)
+static param_layer layer_of(const xmci_bert_params *p, int l)
 {
-    const xmc_bert_tensor *t = p->tensor + 5 + 16 * l;
+    const xmci_bert_tensor *t = p->tensor + 5 + 16 * l;
     float *m = p->mem;
     /* t[0] query weight (start of wqkv), t[1] query bias (start of bqkv), t[6..15] the rest in order */
     param_layer L = {m + t[0].offset, m + t[1].offset, m + t[6].offset, m + t[7].offset, m + t[8].offset,
@@ -852,7 +851,7 @@ static param_layer layer_of(const xmc_bert_params *p, int l)
 
 /* ---- workspace ----------------------------------------------------------------------------------------------- */
 
-void xmc_bert_train_free(xmc_bert_train *tr)
+void xmci_bert_train_free(xmci_bert_train *tr)
 {
     if (!tr) return;
     free(tr->act);
@@ -866,10 +865,10 @@ void xmc_bert_train_free(xmc_bert_train *tr)
     free(tr);
 }
 
-xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_seq, xmc_bert_train **out,
+xmc_err xmci_bert_train_new(const xmci_bert_params *params, int max_rows, int max_seq, xmci_bert_train **out,
                            xmc_error *err)
 {
-    const xmc_bert_config *c = &params->cfg;
+    const xmci_bert_config *c = &params->cfg;
     if (max_rows < 1 || max_seq < 1 || max_seq > c->max_positions)
         return xmc_error_set(err, XMC_ERR_ARG, "bert train: %d rows of %d tokens (model takes 1..%d tokens)",
                              max_rows, max_seq, c->max_positions);
@@ -877,7 +876,7 @@ xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_
     const size_t R = (size_t)max_rows, S = (size_t)max_seq, Tm = R * S;
     if (Tm > (size_t)INT32_MAX / (3 * H + F))
         return xmc_error_set(err, XMC_ERR_RANGE, "bert train: %d x %d tokens is too large", max_rows, max_seq);
-    xmc_bert_train *tr = calloc(1, sizeof *tr);
+    xmci_bert_train *tr = calloc(1, sizeof *tr);
     if (!tr) return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory");
     tr->cfg = *c;
     tr->n_params = params->n;
@@ -896,7 +895,7 @@ xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_
     tr->lens = malloc(R * sizeof *tr->lens);
     if (!tr->act || !tr->grad || !tr->x || !tr->layer || !tr->ids || !tr->types || !tr->off || !tr->lens) {
         size_t bytes = (tr->act_floats + tr->grad_floats) * sizeof(float);
-        xmc_bert_train_free(tr);
+        xmci_bert_train_free(tr);
         return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %zu bytes (%d x %d tokens)", bytes,
                              max_rows, max_seq);
     }
@@ -931,12 +930,12 @@ xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_
     TAKE(tr->datt, S * S);
     TAKE(tr->dpool, R * H);
 #undef TAKE
-    xmc_bert_train_use_simd(tr, 1);
+    xmci_bert_train_use_simd(tr, 1);
     *out = tr;
     return XMC_OK;
 }
 
-int xmc_bert_train_use_simd(xmc_bert_train *tr, int on)
+int xmci_bert_train_use_simd(xmci_bert_train *tr, int on)
 {
     tr->simd = 0;
 #ifdef BERT_X86
@@ -946,19 +945,19 @@ int xmc_bert_train_use_simd(xmc_bert_train *tr, int on)
     return tr->simd;
 }
 
-void xmc_bert_train_bytes(const xmc_bert_train *tr, size_t *activations, size_t *gradients)
+void xmci_bert_train_bytes(const xmci_bert_train *tr, size_t *activations, size_t *gradients)
 {
     if (activations) *activations = tr->act_floats * sizeof(float);
     if (gradients) *gradients = tr->grad_floats * sizeof(float);
 }
 
-const float *xmc_bert_train_hidden(const xmc_bert_train *tr, int r)
+const float *xmci_bert_train_hidden(const xmci_bert_train *tr, int r)
 {
     if (r < 0 || r >= tr->n) return NULL;
     return tr->x[tr->cfg.layers] + (size_t)tr->off[r] * (size_t)tr->cfg.hidden;
 }
 
-const float *xmc_bert_train_d_hidden(const xmc_bert_train *tr, int r)
+const float *xmci_bert_train_d_hidden(const xmci_bert_train *tr, int r)
 {
     if (r < 0 || r >= tr->n || !tr->backward_done) return NULL;
     return tr->dx + (size_t)tr->off[r] * (size_t)tr->cfg.hidden;
@@ -1022,17 +1021,17 @@ static void linear_backward(const float *dy, const float *x, int rows, int in, c
 
 /* ---- GELU ---------------------------------------------------------------------------------------------------- */
 
-static float act_grad(float v, xmc_bert_act act)
+static float act_grad(float v, xmci_bert_act act)
 {
     switch (act) {
-    case XMC_BERT_GELU:
+    case XMCI_BERT_GELU:
         return 0.5f * (1.0f + erff(v * 0.70710678118654752f)) + v * expf(-0.5f * v * v) * 0.39894228040143268f;
-    case XMC_BERT_GELU_TANH: {
+    case XMCI_BERT_GELU_TANH: {
         const float k = 0.79788456080286536f;
         float u = k * (v + 0.044715f * v * v * v), t = tanhf(u);
         return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * v * v);
     }
-    case XMC_BERT_RELU: return v > 0 ? 1.0f : 0.0f;
+    case XMCI_BERT_RELU: return v > 0 ? 1.0f : 0.0f;
     }
     return 1.0f;
 }
@@ -1058,7 +1057,7 @@ SIMD static void gelu_forward_simd(const float *pre, float *out, size_t n)
 {
     size_t n8 = n & ~(size_t)7;
     for (size_t i = 0; i < n8; i += 8) _mm256_storeu_ps(out + i, gelu8(_mm256_loadu_ps(pre + i)));
-    for (size_t i = n8; i < n; i++) out[i] = gelu_scalar(pre[i], XMC_BERT_GELU);
+    for (size_t i = n8; i < n; i++) out[i] = gelu_scalar(pre[i], XMCI_BERT_GELU);
 }
 
 /* d *= gelu'(v) = Phi(v) + v phi(v) */
@@ -1073,15 +1072,15 @@ SIMD static void gelu_backward_simd(const float *pre, float *d, size_t n)
                                    _mm256_set1_ps(0.39894228040143268f));
         _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), _mm256_fmadd_ps(v, pdf, cdf)));
     }
-    for (size_t i = n8; i < n; i++) d[i] *= act_grad(pre[i], XMC_BERT_GELU);
+    for (size_t i = n8; i < n; i++) d[i] *= act_grad(pre[i], XMCI_BERT_GELU);
 }
 #endif
 
 /* out = act(pre) */
-static void act_forward(const float *pre, float *out, size_t n, xmc_bert_act act, int simd)
+static void act_forward(const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
 {
 #ifdef BERT_X86
-    if (simd && act == XMC_BERT_GELU) {
+    if (simd && act == XMCI_BERT_GELU) {
         gelu_forward_simd(pre, out, n);
         return;
     }
@@ -1091,10 +1090,10 @@ static void act_forward(const float *pre, float *out, size_t n, xmc_bert_act act
 }
 
 /* d *= act'(pre) */
-static void act_backward(const float *pre, float *d, size_t n, xmc_bert_act act, int simd)
+static void act_backward(const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
 {
 #ifdef BERT_X86
-    if (simd && act == XMC_BERT_GELU) {
+    if (simd && act == XMCI_BERT_GELU) {
         gelu_backward_simd(pre, d, n);
         return;
     }
@@ -1163,7 +1162,7 @@ static void attention_backward(const float *qkv, float *a, const float *dctx, fl
 /* ---- forward / backward of the whole encoder ----------------------------------------------------------------- */
 
 /* Embeddings: x0 = LN(word[id] + position[p] + type[t]) over the packed tokens. */
-static void embed_forward(xmc_bert_train *tr, const param_view *pv)
+static void embed_forward(xmci_bert_train *tr, const param_view *pv)
 {
     const int H = tr->cfg.hidden, T = tr->off[tr->n];
     for (int r = 0; r < tr->n; r++)
@@ -1178,7 +1177,7 @@ static void embed_forward(xmc_bert_train *tr, const param_view *pv)
 }
 
 /* From dL/dx0 in tr->dx1: the LayerNorm, then each token's row of the three tables (only the rows used). */
-static void embed_backward(xmc_bert_train *tr, const param_view *pv, const param_view *gv)
+static void embed_backward(xmci_bert_train *tr, const param_view *pv, const param_view *gv)
 {
     const int H = tr->cfg.hidden, T = tr->off[tr->n];
     ln_backward(tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b, T, H);
@@ -1193,9 +1192,9 @@ static void embed_backward(xmc_bert_train *tr, const param_view *pv, const param
 }
 
 /* Layer l: x[l] -> x[l + 1]. */
-static void layer_forward(xmc_bert_train *tr, const xmc_bert_params *params, int l)
+static void layer_forward(xmci_bert_train *tr, const xmci_bert_params *params, int l)
 {
-    const xmc_bert_config *c = &tr->cfg;
+    const xmci_bert_config *c = &tr->cfg;
     const int H = c->hidden, F = c->intermediate, T = tr->off[tr->n];
     const param_layer P = layer_of(params, l);
     train_layer *L = &tr->layer[l];
@@ -1217,9 +1216,9 @@ static void layer_forward(xmc_bert_train *tr, const xmc_bert_params *params, int
 }
 
 /* dL/dx[l + 1] in tr->dx1 -> dL/dx[l] in tr->dx1, adding the layer's parameter gradients into grads. */
-static void layer_backward(xmc_bert_train *tr, const xmc_bert_params *params, xmc_bert_params *grads, int l)
+static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, xmci_bert_params *grads, int l)
 {
-    const xmc_bert_config *c = &tr->cfg;
+    const xmci_bert_config *c = &tr->cfg;
     const int H = c->hidden, F = c->intermediate, T = tr->off[tr->n];
     const param_layer P = layer_of(params, l), G = layer_of(grads, l);
     const train_layer *L = &tr->layer[l];
@@ -1248,14 +1247,14 @@ static void layer_backward(xmc_bert_train *tr, const xmc_bert_params *params, xm
 }
 
 /* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
-static void pool_forward(xmc_bert_train *tr, const param_view *pv, float *pooled)
+static void pool_forward(xmci_bert_train *tr, const param_view *pv, float *pooled)
 {
     const int H = tr->cfg.hidden, n = tr->n;
     const float *hid = tr->x[tr->cfg.layers];
     for (int r = 0; r < n; r++) {
         const float *h = hid + (size_t)tr->off[r] * H;
         float *o = pooled + (size_t)r * H;
-        if (tr->pooling == XMC_BERT_POOL_MEAN) {
+        if (tr->pooling == XMCI_BERT_POOL_MEAN) {
             for (int i = 0; i < H; i++) {
                 double s = 0;
                 for (int t = 0; t < tr->lens[r]; t++) s += h[(size_t)t * H + i];
@@ -1266,20 +1265,20 @@ static void pool_forward(xmc_bert_train *tr, const param_view *pv, float *pooled
             memcpy(o, h, (size_t)H * sizeof *h);
         }
     }
-    if (tr->pooling == XMC_BERT_POOL_POOLER) {
+    if (tr->pooling == XMCI_BERT_POOL_POOLER) {
         linear_forward(tr->pool_in, n, H, pv->pool_w, pv->pool_b, H, tr->pool_out);
         for (size_t i = 0; i < (size_t)n * H; i++) pooled[i] = tr->pool_out[i] = tanhf(tr->pool_out[i]);
     }
 }
 
 /* dL/dpooled -> dL/dhidden in tr->dx (0 on tokens the pooling does not read), pooler gradients into gv. */
-static void pool_backward(xmc_bert_train *tr, const param_view *pv, const param_view *gv, const float *d_pooled)
+static void pool_backward(xmci_bert_train *tr, const param_view *pv, const param_view *gv, const float *d_pooled)
 {
     const int H = tr->cfg.hidden, n = tr->n;
     float *dx = tr->dx;
     memset(dx, 0, (size_t)tr->off[n] * H * sizeof *dx);
     const float *dp = d_pooled;
-    if (tr->pooling == XMC_BERT_POOL_POOLER) {
+    if (tr->pooling == XMCI_BERT_POOL_POOLER) {
         /* pooled = tanh(pre): dpre = dpooled (1 - pooled^2); then the dense layer */
         for (size_t i = 0; i < (size_t)n * H; i++) tr->dpool[i] = d_pooled[i] * (1.0f - tr->pool_out[i] * tr->pool_out[i]);
         linear_backward(tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
@@ -1288,7 +1287,7 @@ static void pool_backward(xmc_bert_train *tr, const param_view *pv, const param_
     for (int r = 0; r < n; r++) {
         float *d = dx + (size_t)tr->off[r] * H;
         const float *g = dp + (size_t)r * H;
-        if (tr->pooling == XMC_BERT_POOL_MEAN) {
+        if (tr->pooling == XMCI_BERT_POOL_MEAN) {
             float inv = 1.0f / (float)tr->lens[r];
             for (int t = 0; t < tr->lens[r]; t++)
                 for (int i = 0; i < H; i++) d[(size_t)t * H + i] = g[i] * inv;
@@ -1297,17 +1296,17 @@ static void pool_backward(xmc_bert_train *tr, const param_view *pv, const param_
     }
 }
 
-xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *tr, const int32_t *ids,
+xmc_err xmci_bert_train_forward(const xmci_bert_params *params, xmci_bert_train *tr, const int32_t *ids,
                                const int32_t *type_ids, int stride, const int *lens, int n,
-                               xmc_bert_pooling pooling, float *pooled, xmc_error *err)
+                               xmci_bert_pooling pooling, float *pooled, xmc_error *err)
 {
-    const xmc_bert_config *c = &params->cfg;
+    const xmci_bert_config *c = &params->cfg;
     if (params->n != tr->n_params || params->has_pooler != tr->has_pooler)
         return xmc_error_set(err, XMC_ERR_ARG, "bert train: workspace made for another model");
     if (n < 1 || !ids || !lens || !pooled) return xmc_error_set(err, XMC_ERR_ARG, "bert train: empty batch");
-    if (pooling == XMC_BERT_POOL_POOLER && !params->has_pooler)
+    if (pooling == XMCI_BERT_POOL_POOLER && !params->has_pooler)
         return xmc_error_set(err, XMC_ERR_ARG, "bert train: pooler pooling but the model has no pooler.dense weights");
-    if (pooling != XMC_BERT_POOL_CLS && pooling != XMC_BERT_POOL_MEAN && pooling != XMC_BERT_POOL_POOLER)
+    if (pooling != XMCI_BERT_POOL_CLS && pooling != XMCI_BERT_POOL_MEAN && pooling != XMCI_BERT_POOL_POOLER)
         return xmc_error_set(err, XMC_ERR_ARG, "bert train: unknown pooling %d", (int)pooling);
     if ((size_t)n > tr->max_rows)
         return xmc_error_set(err, XMC_ERR_RANGE, "bert train: %d rows, workspace holds %zu", n, tr->max_rows);
@@ -1342,15 +1341,15 @@ xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *tr
     return XMC_OK;
 }
 
-xmc_err xmc_bert_train_backward(const xmc_bert_params *params, xmc_bert_train *tr, const float *d_pooled,
-                                xmc_bert_params *grads, xmc_error *err)
+xmc_err xmci_bert_train_backward(const xmci_bert_params *params, xmci_bert_train *tr, const float *d_pooled,
+                                xmci_bert_params *grads, xmc_error *err)
 {
     if (params->n != tr->n_params || grads->n != params->n || grads->has_pooler != params->has_pooler)
         return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: parameters, gradients and workspace differ");
     if (tr->n < 1 || !d_pooled) return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: no forward pass to go back through");
     const param_view pv = view_of(params), gv = view_of(grads);
     pool_backward(tr, &pv, &gv, d_pooled);
-    /* tr->dx keeps dL/dhidden (xmc_bert_train_d_hidden); the layers pass their gradient on in tr->dx1 */
+    /* tr->dx keeps dL/dhidden (xmci_bert_train_d_hidden); the layers pass their gradient on in tr->dx1 */
     memcpy(tr->dx1, tr->dx, (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden * sizeof *tr->dx);
     for (int l = tr->cfg.layers - 1; l >= 0; l--) layer_backward(tr, params, grads, l);
     embed_backward(tr, &pv, &gv);

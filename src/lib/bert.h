@@ -20,139 +20,137 @@
  * thread. We do not add threads of our own: two pools on the same cores would take turns spinning.
  * To embed from several threads at once, set OpenBLAS to 1 thread and give each thread its workspace.
  *
- * Ownership: xmc_bert_load returns an immutable model (shareable by threads) freed by xmc_bert_free. A
+ * Ownership: xmci_bert_load returns an immutable model (shareable by threads) freed by xmci_bert_free. A
  * workspace holds every scratch buffer of a forward pass for a capacity of rows x tokens; a forward pass
  * allocates nothing unless the input is larger than any before, in which case the workspace grows. */
-#ifndef XMC_BERT_H
-#define XMC_BERT_H
+#ifndef XMCI_BERT_H
+#define XMCI_BERT_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "wordpiece.h"
 #include "xmc/error.h"
 
-typedef enum xmc_bert_act { XMC_BERT_GELU, XMC_BERT_GELU_TANH, XMC_BERT_RELU } xmc_bert_act;
-typedef enum xmc_bert_pooling { XMC_BERT_POOL_CLS, XMC_BERT_POOL_MEAN, XMC_BERT_POOL_POOLER } xmc_bert_pooling;
+typedef enum xmci_bert_act { XMCI_BERT_GELU, XMCI_BERT_GELU_TANH, XMCI_BERT_RELU } xmci_bert_act;
+typedef enum xmci_bert_pooling { XMCI_BERT_POOL_CLS, XMCI_BERT_POOL_MEAN, XMCI_BERT_POOL_POOLER } xmci_bert_pooling;
 
-typedef struct xmc_bert_config {
+typedef struct xmci_bert_config {
     int vocab_size, hidden, layers, heads, intermediate, max_positions, type_vocab;
     float layer_norm_eps;
-    xmc_bert_act act;
-} xmc_bert_config;
+    xmci_bert_act act;
+} xmci_bert_config;
 
-typedef struct xmc_bert xmc_bert;
-typedef struct xmc_bert_workspace xmc_bert_workspace;
+typedef struct xmci_bert xmci_bert;
+typedef struct xmci_bert_workspace xmci_bert_workspace;
 
 /* Loads dir/config.json and dir/model.safetensors. Fails with XMC_ERR_IO / XMC_ERR_NOTFOUND (a file, or a
  * tensor: the message names it), XMC_ERR_PARSE (config), XMC_ERR_SHAPE / XMC_ERR_VERSION (a tensor's shape
  * or dtype against the config), XMC_ERR_CORRUPT (bounds, truncated file) or XMC_ERR_NOMEM; *out untouched. */
-xmc_err xmc_bert_load(const char *dir, xmc_bert **out, xmc_error *err);
-void xmc_bert_free(xmc_bert *bert);
-const xmc_bert_config *xmc_bert_get_config(const xmc_bert *bert);
-/* 1 if the model has pooler.dense weights (needed by XMC_BERT_POOL_POOLER). */
-int xmc_bert_has_pooler(const xmc_bert *bert);
+xmc_err xmci_bert_load(const char *dir, xmci_bert **out, xmc_error *err);
+void xmci_bert_free(xmci_bert *bert);
+const xmci_bert_config *xmci_bert_get_config(const xmci_bert *bert);
+/* 1 if the model has pooler.dense weights (needed by XMCI_BERT_POOL_POOLER). */
+int xmci_bert_has_pooler(const xmci_bert *bert);
 /* Chooses the AVX2+FMA elementwise kernels (on: the default where the CPU has them) or the scalar libm ones
  * (off); returns the setting now in force. For tests and comparisons; call it before sharing the model. */
-int xmc_bert_use_simd(xmc_bert *bert, int on);
-/* Bytes of the mapped weight file. */
-uint64_t xmc_bert_file_bytes(const xmc_bert *bert);
+int xmci_bert_use_simd(xmci_bert *bert, int on);
 
 /* A workspace for bert, with room for max_rows sequences of up to max_seq tokens (it grows later if a
  * call needs more). Fails with XMC_ERR_ARG or XMC_ERR_NOMEM. */
-xmc_err xmc_bert_workspace_new(const xmc_bert *bert, int max_rows, int max_seq, xmc_bert_workspace **out,
+xmc_err xmci_bert_workspace_new(const xmci_bert *bert, int max_rows, int max_seq, xmci_bert_workspace **out,
                                xmc_error *err);
-void xmc_bert_workspace_free(xmc_bert_workspace *ws);
+void xmci_bert_workspace_free(xmci_bert_workspace *ws);
 
 /* Runs the encoder on n sequences: row r is lens[r] tokens at ids + r * stride (type_ids likewise, or
  * NULL for all 0). lens[r] in [1, max_positions], ids in [0, vocab). Fails with XMC_ERR_ARG, XMC_ERR_RANGE
  * (an id, type id or length outside the model) or XMC_ERR_NOMEM (growing the workspace). */
-xmc_err xmc_bert_forward(const xmc_bert *bert, xmc_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
+xmc_err xmci_bert_forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
                          int stride, const int *lens, int n, xmc_error *err);
 /* Last hidden state of row r of the latest forward: lens[r] x hidden floats, owned by ws, valid until the
  * next forward. NULL when r is out of range. */
-const float *xmc_bert_hidden(const xmc_bert_workspace *ws, int r);
+const float *xmci_bert_hidden(const xmci_bert_workspace *ws, int r);
 /* Pools the latest forward into out (n x hidden, row-major), L2-normalised if normalize. Fails with
  * XMC_ERR_ARG (no forward yet, unknown pooling) or XMC_ERR_NOTFOUND (pooler without pooler weights). */
-xmc_err xmc_bert_pool(const xmc_bert *bert, xmc_bert_workspace *ws, xmc_bert_pooling pooling, int normalize,
+xmc_err xmci_bert_pool(const xmci_bert *bert, xmci_bert_workspace *ws, xmci_bert_pooling pooling, int normalize,
                       float *out, xmc_error *err);
 /* Forward + pool of a tokenised batch: out gets batch->n x hidden floats. */
-xmc_err xmc_bert_embed(const xmc_bert *bert, xmc_bert_workspace *ws, const xmc_wordpiece_batch *batch,
-                       xmc_bert_pooling pooling, int normalize, float *out, xmc_error *err);
+xmc_err xmci_bert_embed(const xmci_bert *bert, xmci_bert_workspace *ws, const xmci_wordpiece_batch *batch,
+                       xmci_bert_pooling pooling, int normalize, float *out, xmc_error *err);
 
 /* "cls", "mean", "pooler" -> pooling; XMC_ERR_ARG otherwise. */
-xmc_err xmc_bert_pooling_parse(const char *name, xmc_bert_pooling *pooling, xmc_error *err);
+xmc_err xmci_bert_pooling_parse(const char *name, xmci_bert_pooling *pooling, xmc_error *err);
 
 /* ---- training: trainable parameters, a forward pass that keeps its activations, the backward pass ------------
  *
- * Parameters (xmc_bert_params) are an owned copy of every tensor in one arena of floats, llm.c style; a gradient
- * arena is a second xmc_bert_params of the same layout (xmc_bert_params_zeros_like), so an optimiser walks both
+ * Parameters (xmci_bert_params) are an owned copy of every tensor in one arena of floats, llm.c style; a gradient
+ * arena is a second xmci_bert_params of the same layout (xmci_bert_params_zeros_like), so an optimiser walks both
  * as one flat array. tensor[] names each tensor with its HF name and shape, in HF file order (embeddings, then
  * per layer query, key, value, attention output, LayerNorm, intermediate, output, LayerNorm; the pooler last
  * when the model has it); inside the arena a layer's query, key and value weights sit side by side so that one
  * sgemm computes all three, as in the forward above.
  *
- * A training workspace (xmc_bert_train) holds two arenas sized once from max_rows x max_seq: the activations
+ * A training workspace (xmci_bert_train) holds two arenas sized once from max_rows x max_seq: the activations
  * the backward pass needs, and the gradients of those activations. Nothing is allocated after
- * xmc_bert_train_new; a batch with more rows or longer sequences fails with XMC_ERR_RANGE. Sequences are
- * packed as in xmc_bert_forward, which is what an additive padding mask computes: padded positions are not
+ * xmci_bert_train_new; a batch with more rows or longer sequences fails with XMC_ERR_RANGE. Sequences are
+ * packed as in xmci_bert_forward, which is what an additive padding mask computes: padded positions are not
  * stored, and their gradients are zero. Dropout is not applied (the reference checks are dropout-free).
  *
- * xmc_bert_train_backward adds (+=) into the gradient arena, so several batches can accumulate; clear it
- * with xmc_bert_params_zero. Threads as in the forward: cblas_sgemm (OpenBLAS's pool) for every product,
+ * xmci_bert_train_backward adds (+=) into the gradient arena, so several batches can accumulate; clear it
+ * with xmci_bert_params_zero. Threads as in the forward: cblas_sgemm (OpenBLAS's pool) for every product,
  * the elementwise passes in the calling thread. */
 
-typedef struct xmc_bert_tensor {
+typedef struct xmci_bert_tensor {
     char name[80];  /* HF name without a "bert." prefix */
     size_t offset;  /* in floats from mem */
     int rows, cols; /* cols 0: a vector of rows */
-} xmc_bert_tensor;
+} xmci_bert_tensor;
 
-typedef struct xmc_bert_params {
-    xmc_bert_config cfg;
+typedef struct xmci_bert_params {
+    xmci_bert_config cfg;
     int has_pooler;
     int n_tensors;
-    xmc_bert_tensor *tensor;
+    xmci_bert_tensor *tensor;
     size_t n;   /* floats in mem */
     float *mem; /* the arena */
-} xmc_bert_params;
+} xmci_bert_params;
 
-typedef struct xmc_bert_train xmc_bert_train;
+typedef struct xmci_bert_train xmci_bert_train;
 
 /* An owned copy of bert's weights. Fails with XMC_ERR_NOMEM; *out untouched. */
-xmc_err xmc_bert_params_copy(const xmc_bert *bert, xmc_bert_params **out, xmc_error *err);
+xmc_err xmci_bert_params_copy(const xmci_bert *bert, xmci_bert_params **out, xmc_error *err);
 /* A zeroed arena of params's layout (a gradient). Fails with XMC_ERR_NOMEM; *out untouched. */
-xmc_err xmc_bert_params_zeros_like(const xmc_bert_params *params, xmc_bert_params **out, xmc_error *err);
-void xmc_bert_params_zero(xmc_bert_params *params);
-void xmc_bert_params_free(xmc_bert_params *params);
+xmc_err xmci_bert_params_zeros_like(const xmci_bert_params *params, xmci_bert_params **out, xmc_error *err);
+void xmci_bert_params_zero(xmci_bert_params *params);
+void xmci_bert_params_free(xmci_bert_params *params);
 /* The tensor of that HF name ("bert." prefix allowed), or NULL. */
-const xmc_bert_tensor *xmc_bert_params_find(const xmc_bert_params *params, const char *name);
+const xmci_bert_tensor *xmci_bert_params_find(const xmci_bert_params *params, const char *name);
 /* Floats in the tensor. */
-size_t xmc_bert_tensor_size(const xmc_bert_tensor *tensor);
+size_t xmci_bert_tensor_size(const xmci_bert_tensor *tensor);
 
 /* A workspace for batches of up to max_rows sequences of up to max_seq tokens, for params's model. Fails with
  * XMC_ERR_ARG (sizes), XMC_ERR_RANGE (too many tokens for int sgemm sizes) or XMC_ERR_NOMEM (the message gives
  * the bytes asked for); *out untouched. */
-xmc_err xmc_bert_train_new(const xmc_bert_params *params, int max_rows, int max_seq, xmc_bert_train **out,
+xmc_err xmci_bert_train_new(const xmci_bert_params *params, int max_rows, int max_seq, xmci_bert_train **out,
                            xmc_error *err);
-void xmc_bert_train_free(xmc_bert_train *train);
-/* As xmc_bert_use_simd, for the training kernels (GELU, its derivative, softmax); on by default where the CPU
+void xmci_bert_train_free(xmci_bert_train *train);
+/* As xmci_bert_use_simd, for the training kernels (GELU, its derivative, softmax); on by default where the CPU
  * has AVX2+FMA. Returns the setting now in force. */
-int xmc_bert_train_use_simd(xmc_bert_train *train, int on);
+int xmci_bert_train_use_simd(xmci_bert_train *train, int on);
 /* Bytes of the two arenas: activations and activation gradients. */
-void xmc_bert_train_bytes(const xmc_bert_train *train, size_t *activations, size_t *gradients);
-/* Forward of n sequences as xmc_bert_forward, keeping the activations, then pools them into pooled (n x
+void xmci_bert_train_bytes(const xmci_bert_train *train, size_t *activations, size_t *gradients);
+/* Forward of n sequences as xmci_bert_forward, keeping the activations, then pools them into pooled (n x
  * hidden, not normalised). Fails with XMC_ERR_ARG (another model's workspace, empty batch, pooler without
  * pooler weights) or XMC_ERR_RANGE (an id or length outside the model or the workspace). */
-xmc_err xmc_bert_train_forward(const xmc_bert_params *params, xmc_bert_train *train, const int32_t *ids,
+xmc_err xmci_bert_train_forward(const xmci_bert_params *params, xmci_bert_train *train, const int32_t *ids,
                                const int32_t *type_ids, int stride, const int *lens, int n,
-                               xmc_bert_pooling pooling, float *pooled, xmc_error *err);
+                               xmci_bert_pooling pooling, float *pooled, xmc_error *err);
 /* Backward of the latest forward: d_pooled (n x hidden) is dL/dpooled; adds dL/dparameter into grads (of
  * params's layout). Fails with XMC_ERR_ARG (no forward, another layout). */
-xmc_err xmc_bert_train_backward(const xmc_bert_params *params, xmc_bert_train *train, const float *d_pooled,
-                                xmc_bert_params *grads, xmc_error *err);
+xmc_err xmci_bert_train_backward(const xmci_bert_params *params, xmci_bert_train *train, const float *d_pooled,
+                                xmci_bert_params *grads, xmc_error *err);
 /* Last hidden state of row r of the latest forward (lens[r] x hidden) and its gradient after a backward,
  * owned by train; NULL when r is out of range. */
-const float *xmc_bert_train_hidden(const xmc_bert_train *train, int r);
-const float *xmc_bert_train_d_hidden(const xmc_bert_train *train, int r);
+const float *xmci_bert_train_hidden(const xmci_bert_train *train, int r);
+const float *xmci_bert_train_d_hidden(const xmci_bert_train *train, int r);
 
 #endif

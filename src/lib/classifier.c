@@ -17,13 +17,13 @@
 
 struct xmc_workspace {
     const xmc_classifier *clf;
-    xmc_tfidf_ws *tws;
-    xmc_encoder_ws *ews;
+    xmci_tfidf_ws *tws;
+    xmci_encoder_ws *ews;
     float *emb;
     uint32_t cap;
     uint32_t *idx;
     float *val;
-    xmc_beam_ws *bws;
+    xmci_beam_ws *bws;
 };
 
 xmc_predict_opts xmc_classifier_default_opts(const xmc_classifier *clf)
@@ -33,7 +33,7 @@ xmc_predict_opts xmc_classifier_default_opts(const xmc_classifier *clf)
 }
 
 const char *xmc_classifier_version(const xmc_classifier *clf) { return clf->version; }
-const char *xmc_classifier_path(const xmc_classifier *clf) { return xmc_bundle_dir(clf->bundle); }
+const char *xmc_classifier_path(const xmc_classifier *clf) { return xmci_bundle_dir(clf->bundle); }
 uint32_t xmc_classifier_num_labels(const xmc_classifier *clf) { return clf->nr_labels; }
 
 const char *xmc_classifier_label_name(const xmc_classifier *clf, uint32_t label)
@@ -45,33 +45,33 @@ const char *xmc_classifier_label_name(const xmc_classifier *clf, uint32_t label)
 void xmc_classifier_close(xmc_classifier *clf)
 {
     if (!clf) return;
-    if (clf->tfidf) xmc_tfidf_free(clf->tfidf);
-    xmc_encoder_free(clf->encoder);
-    xmc_xlinear_free(&clf->xl);
-    xmc_bundle_close(clf->bundle);
+    if (clf->tfidf) xmci_tfidf_free(clf->tfidf);
+    xmci_encoder_free(clf->encoder);
+    xmci_xlinear_free(&clf->xl);
+    xmci_bundle_close(clf->bundle);
     free(clf);
 }
 
-static xmc_err arr1(const xmc_bundle *b, const char *name, xmc_dtype dt, uint64_t *len, const void **data, xmc_error *err)
+static xmc_err arr1(const xmci_bundle *b, const char *name, xmci_dtype dt, uint64_t *len, const void **data, xmc_error *err)
 {
     uint64_t shape[1];
-    xmc_err rc = xmc_bundle_array(b, name, dt, 1, shape, data, err);
+    xmc_err rc = xmci_bundle_array(b, name, dt, 1, shape, data, err);
     if (!rc) *len = shape[0];
     return rc;
 }
 
 static xmc_err load_labels(xmc_classifier *clf, xmc_error *err)
 {
-    const xmc_bundle *b = clf->bundle;
-    const char *dir = xmc_bundle_dir(b);
+    const xmci_bundle *b = clf->bundle;
+    const char *dir = xmci_bundle_dir(b);
     uint64_t nn, no, nf;
     const void *d;
     xmc_err rc;
-    if ((rc = arr1(b, "labels.names", XMC_DT_U8, &nn, &d, err))) return rc;
+    if ((rc = arr1(b, "labels.names", XMCI_DT_U8, &nn, &d, err))) return rc;
     clf->names = d;
-    if ((rc = arr1(b, "labels.offsets", XMC_DT_U64, &no, &d, err))) return rc;
+    if ((rc = arr1(b, "labels.offsets", XMCI_DT_U64, &no, &d, err))) return rc;
     clf->name_off = d;
-    if ((rc = arr1(b, "labels.freq", XMC_DT_U32, &nf, &d, err))) return rc;
+    if ((rc = arr1(b, "labels.freq", XMCI_DT_U32, &nf, &d, err))) return rc;
     clf->label_freq = d;
     uint32_t L = clf->xl.layers[clf->xl.depth - 1].nr_nodes;
     if (no != (uint64_t)L + 1 || nf != L)
@@ -85,27 +85,27 @@ static xmc_err load_labels(xmc_classifier *clf, xmc_error *err)
             return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: label name %u is not terminated", dir, l);
     clf->nr_labels = L;
     long long n;
-    if ((rc = xmc_bundle_get_int(b, "train.n_docs", &n, err))) return rc;
+    if ((rc = xmci_bundle_get_int(b, "train.n_docs", &n, err))) return rc;
     clf->n_train = (uint64_t)n;
     return XMC_OK;
 }
 
 static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
 {
-    const xmc_bundle *b = clf->bundle;
-    const char *dir = xmc_bundle_dir(b);
+    const xmci_bundle *b = clf->bundle;
+    const char *dir = xmci_bundle_dir(b);
     uint64_t n, m, k, len;
     const void *d;
     xmc_err rc;
     long long declared = 0;
-    if (xmc_bundle_get_int(b, "canary.count", &declared, NULL) != XMC_OK) declared = 0;
-    if (!xmc_bundle_has(b, "canary.label")) {
+    if (xmci_bundle_get_int(b, "canary.count", &declared, NULL) != XMC_OK) declared = 0;
+    if (!xmci_bundle_has(b, "canary.label")) {
         if (declared > 0) return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: %lld canaries declared, none stored", dir, declared);
         return XMC_OK;
     }
-    if ((rc = arr1(b, "canary.label", XMC_DT_U32, &n, &d, err))) return rc;
+    if ((rc = arr1(b, "canary.label", XMCI_DT_U32, &n, &d, err))) return rc;
     clf->canary_label = d;
-    if ((rc = arr1(b, "canary.score", XMC_DT_F32, &m, &d, err))) return rc;
+    if ((rc = arr1(b, "canary.score", XMCI_DT_F32, &m, &d, err))) return rc;
     clf->canary_score = d;
     if (m != n) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary labels and scores differ in count", dir);
     if ((long long)n != declared)
@@ -113,9 +113,9 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
     for (uint64_t i = 0; i < n; i++)
         if (clf->canary_label[i] >= clf->nr_labels) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary %llu names no label", dir, (unsigned long long)i);
     if (clf->kind != XMC_FEATURIZER_MATRIX) {
-        if ((rc = arr1(b, "canary.text", XMC_DT_U8, &len, &d, err))) return rc;
+        if ((rc = arr1(b, "canary.text", XMCI_DT_U8, &len, &d, err))) return rc;
         clf->canary_text = d;
-        if ((rc = arr1(b, "canary.offsets", XMC_DT_U64, &k, &d, err))) return rc;
+        if ((rc = arr1(b, "canary.offsets", XMCI_DT_U64, &k, &d, err))) return rc;
         clf->canary_off = d;
         if (k != n + 1 || clf->canary_off[0] != 0 || clf->canary_off[n] != len)
             return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary text offsets do not match", dir);
@@ -123,11 +123,11 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
             if (clf->canary_off[i + 1] < clf->canary_off[i] || clf->canary_off[i + 1] > len) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: canary offsets decrease", dir);
     } else {
         uint64_t nnz, nv;
-        if ((rc = arr1(b, "canary.xptr", XMC_DT_U64, &k, &d, err))) return rc;
+        if ((rc = arr1(b, "canary.xptr", XMCI_DT_U64, &k, &d, err))) return rc;
         clf->canary_xptr = d;
-        if ((rc = arr1(b, "canary.xidx", XMC_DT_U32, &nnz, &d, err))) return rc;
+        if ((rc = arr1(b, "canary.xidx", XMCI_DT_U32, &nnz, &d, err))) return rc;
         clf->canary_xidx = d;
-        if ((rc = arr1(b, "canary.xval", XMC_DT_F32, &nv, &d, err))) return rc;
+        if ((rc = arr1(b, "canary.xval", XMCI_DT_F32, &nv, &d, err))) return rc;
         clf->canary_xval = d;
         if (k != n + 1 || nv != nnz || clf->canary_xptr[0] != 0 || clf->canary_xptr[n] != nnz)
             return xmc_error_set(err, XMC_ERR_SHAPE, "%s: canary feature arrays do not match", dir);
@@ -148,25 +148,25 @@ xmc_err xmc_classifier_open(const char *path, const xmc_open_opts *opts, xmc_cla
     *out = NULL;
     int verify = opts ? opts->verify_checksums : 1, canaries = opts ? opts->check_canaries : 1;
     char dir[PATH_MAX];
-    xmc_err rc = xmc_model_resolve(path, dir, sizeof dir, err);
+    xmc_err rc = xmci_model_resolve(path, dir, sizeof dir, err);
     if (rc) return rc;
     xmc_classifier *clf = calloc(1, sizeof *clf);
     if (!clf) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
-    if ((rc = xmc_bundle_open(dir, verify, &clf->bundle, err))) goto fail;
-    snprintf(clf->version, sizeof clf->version, "%s", xmc_bundle_version(clf->bundle));
+    if ((rc = xmci_bundle_open(dir, verify, &clf->bundle, err))) goto fail;
+    snprintf(clf->version, sizeof clf->version, "%s", xmci_bundle_version(clf->bundle));
     const char *kind;
-    if ((rc = xmc_bundle_get_string(clf->bundle, "featurizer.kind", &kind, err))) goto fail;
+    if ((rc = xmci_bundle_get_string(clf->bundle, "featurizer.kind", &kind, err))) goto fail;
     int featurizer = xmc_featurizer_from_name(kind);
     if (featurizer >= 0) clf->kind = (xmc_featurizer)featurizer;
     else {
         rc = xmc_error_set(err, XMC_ERR_VERSION, "%s: featurizer.kind '%s' is not one this build knows", dir, kind);
         goto fail;
     }
-    if ((clf->kind & XMC_FEATURIZER_TFIDF) && (rc = xmc_tfidf_load(clf->bundle, "tfidf", &clf->tfidf, err))) goto fail;
-    if ((clf->kind & XMC_FEATURIZER_ENCODER) && (rc = xmc_encoder_load(clf->bundle, &clf->encoder, err))) goto fail;
-    if ((rc = xmc_xlinear_load(clf->bundle, &clf->xl, err))) goto fail;
+    if ((clf->kind & XMC_FEATURIZER_TFIDF) && (rc = xmci_tfidf_load(clf->bundle, "tfidf", &clf->tfidf, err))) goto fail;
+    if ((clf->kind & XMC_FEATURIZER_ENCODER) && (rc = xmci_encoder_load(clf->bundle, &clf->encoder, err))) goto fail;
+    if ((rc = xmci_xlinear_load(clf->bundle, &clf->xl, err))) goto fail;
     if (clf->kind != XMC_FEATURIZER_MATRIX) {
-        uint64_t dim = (clf->tfidf ? xmc_tfidf_dim(clf->tfidf) : 0) + (clf->encoder ? xmc_encoder_dim(clf->encoder) : 0);
+        uint64_t dim = (clf->tfidf ? xmci_tfidf_dim(clf->tfidf) : 0) + (clf->encoder ? xmci_encoder_dim(clf->encoder) : 0);
         if (dim != clf->xl.nr_features) {
             rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s: the featuriser makes %llu features, the rankers take %u", dir,
                                (unsigned long long)dim, clf->xl.nr_features);
@@ -192,12 +192,12 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
     xmc_err rc;
     if (clf->kind != XMC_FEATURIZER_MATRIX) {
         if (clf->tfidf) {
-            if ((rc = xmc_tfidf_ws_new(clf->tfidf, &ws->tws, err))) goto fail;
-            ws->cap = xmc_tfidf_max_nnz(clf->tfidf);
+            if ((rc = xmci_tfidf_ws_new(clf->tfidf, &ws->tws, err))) goto fail;
+            ws->cap = xmci_tfidf_max_nnz(clf->tfidf);
         }
         if (clf->encoder) {
-            uint32_t dim = xmc_encoder_dim(clf->encoder);
-            if ((rc = xmc_encoder_ws_new(clf->encoder, 1, &ws->ews, err))) goto fail;
+            uint32_t dim = xmci_encoder_dim(clf->encoder);
+            if ((rc = xmci_encoder_ws_new(clf->encoder, 1, &ws->ews, err))) goto fail;
             ws->emb = malloc(dim * sizeof *ws->emb);
             if (!ws->emb) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
             ws->cap += dim;
@@ -206,7 +206,7 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
         ws->val = malloc((ws->cap ? ws->cap : 1) * sizeof *ws->val);
         if (!ws->idx || !ws->val) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
     }
-    if ((rc = xmc_beam_ws_new(&clf->xl, XMC_MAX_K, &ws->bws, err))) goto fail;
+    if ((rc = xmci_beam_ws_new(&clf->xl, XMC_MAX_K, &ws->bws, err))) goto fail;
     *out = ws;
     return XMC_OK;
 fail:
@@ -217,12 +217,12 @@ fail:
 void xmc_workspace_free(xmc_workspace *ws)
 {
     if (!ws) return;
-    if (ws->tws) xmc_tfidf_ws_free(ws->tws);
-    xmc_encoder_ws_free(ws->ews);
+    if (ws->tws) xmci_tfidf_ws_free(ws->tws);
+    xmci_encoder_ws_free(ws->ews);
     free(ws->emb);
     free(ws->idx);
     free(ws->val);
-    xmc_beam_ws_free(ws->bws);
+    xmci_beam_ws_free(ws->bws);
     free(ws);
 }
 
@@ -246,21 +246,21 @@ xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, cons
     if (!ws || ws->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace belongs to another classifier");
     xmc_err rc = resolve_opts(clf, opts, &beam, &topk, &post, err);
     if (rc) return rc;
-    *n = xmc_beam_search(&clf->xl, ws->bws, idx, val, nnz, beam, topk, post, 0, hits);
+    *n = xmci_beam_search(&clf->xl, ws->bws, idx, val, nnz, beam, topk, post, 0, hits);
     return XMC_OK;
 }
 
-xmc_err xmc_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
+xmc_err xmci_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
                                  const uint32_t **idx, const float **val, uint32_t *nnz, xmc_error *err)
 {
     uint32_t n = 0;
-    if (clf->tfidf) n = xmc_tfidf_transform(clf->tfidf, ws->tws, text, len, ws->idx, ws->val, ws->cap);
+    if (clf->tfidf) n = xmci_tfidf_transform(clf->tfidf, ws->tws, text, len, ws->idx, ws->val, ws->cap);
     if (clf->encoder) {
         /* one text per forward pass: the stage classifies records as they come */
-        xmc_err rc = xmc_encoder_embed(clf->encoder, ws->ews, &text, &len, 1, ws->emb, err);
+        xmc_err rc = xmci_encoder_embed(clf->encoder, ws->ews, &text, &len, 1, ws->emb, err);
         if (rc) return rc;
-        n = xmc_encoder_append(ws->idx, ws->val, n, clf->tfidf ? xmc_tfidf_dim(clf->tfidf) : 0, ws->emb,
-                               xmc_encoder_dim(clf->encoder), xmc_encoder_alpha(clf->encoder));
+        n = xmci_encoder_append(ws->idx, ws->val, n, clf->tfidf ? xmci_tfidf_dim(clf->tfidf) : 0, ws->emb,
+                               xmci_encoder_dim(clf->encoder), xmci_encoder_alpha(clf->encoder));
     }
     *idx = ws->idx;
     *val = ws->val;
@@ -278,7 +278,7 @@ xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const ch
     const uint32_t *idx;
     const float *val;
     uint32_t nnz;
-    xmc_err rc = xmc_classifier_featurize(clf, ws, text ? text : "", len, &idx, &val, &nnz, err);
+    xmc_err rc = xmci_classifier_featurize(clf, ws, text ? text : "", len, &idx, &val, &nnz, err);
     if (rc) return rc;
     return xmc_classify_features(clf, ws, idx, val, nnz, opts, hits, n, err);
 }
@@ -321,7 +321,7 @@ xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err)
         if (n < 1 || hits[0].label != clf->canary_label[i] || fabsf(hits[0].score - want) > 1e-4f * (1 + fabsf(want)))
             rc = xmc_error_set(err, XMC_ERR_CANARY,
                                "%s: canary %u gives label %s (%.6g), recorded at training: %s (%.6g)",
-                               xmc_bundle_dir(clf->bundle), i, n ? xmc_classifier_label_name(clf, hits[0].label) : "none",
+                               xmci_bundle_dir(clf->bundle), i, n ? xmc_classifier_label_name(clf, hits[0].label) : "none",
                                n ? (double)hits[0].score : 0.0, xmc_classifier_label_name(clf, clf->canary_label[i]),
                                (double)want);
     }
@@ -354,7 +354,7 @@ const char *xmc_featurizer_name(xmc_featurizer featurizer)
 typedef struct {
     const xmc_classifier *clf;
     xmc_workspace *const *ws;
-    const xmc_rows *rows;
+    const xmci_rows *rows;
     const xmc_predict_opts *opts;
     xmc_hit *hits;
     uint32_t stride;
@@ -368,7 +368,7 @@ static void *rows_worker(void *arg)
 {
     rows_job *job = arg;
     xmc_workspace *ws = job->ws[atomic_fetch_add(&job->slot, 1)];
-    const xmc_rows *rows = job->rows;
+    const xmci_rows *rows = job->rows;
     xmc_error err;
     for (;;) {
         size_t start = atomic_fetch_add(&job->next, ROWS_PER_CHUNK);
@@ -395,7 +395,7 @@ static void *rows_worker(void *arg)
     return NULL;
 }
 
-xmc_err xmc_classify_rows(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const xmc_rows *rows,
+xmc_err xmci_classify_rows(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const xmci_rows *rows,
                           const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
                           xmc_error *err)
 {
@@ -411,7 +411,7 @@ xmc_err xmc_classify_rows(const xmc_classifier *clf, xmc_workspace *const *ws, i
     atomic_init(&job.next, 0);
     atomic_init(&job.slot, 0);
     atomic_init(&job.failed, 0);
-    xmc_parallel_run(rows_worker, &job, n_ws);
+    xmci_parallel_run(rows_worker, &job, n_ws);
     if (atomic_load(&job.failed)) {
         if (err) *err = job.err;
         return job.err.code;
@@ -424,8 +424,8 @@ xmc_err xmc_classify_parallel(const xmc_classifier *clf, xmc_workspace *const *w
                               uint32_t stride, uint32_t *counts, xmc_error *err)
 {
     if (n && !texts) return xmc_error_set(err, XMC_ERR_ARG, "NULL texts");
-    xmc_rows rows = {.n = n, .texts = texts, .lens = lens};
-    return xmc_classify_rows(clf, ws, n_ws, &rows, opts, hits, stride, counts, err);
+    xmci_rows rows = {.n = n, .texts = texts, .lens = lens};
+    return xmci_classify_rows(clf, ws, n_ws, &rows, opts, hits, stride, counts, err);
 }
 
 /* ---- model facts ---------------------------------------------------------------------------------------- */
@@ -445,7 +445,7 @@ void xmc_classifier_info(const xmc_classifier *clf, xmc_model_info *info)
 xmc_err xmc_classifier_layer(const xmc_classifier *clf, uint32_t t, xmc_layer_info *info, xmc_error *err)
 {
     if (t >= clf->xl.depth) return xmc_error_set(err, XMC_ERR_ARG, "layer %u of a tree of %u", t, clf->xl.depth);
-    const xmc_layer *layer = &clf->xl.layers[t];
+    const xmci_layer *layer = &clf->xl.layers[t];
     info->nr_nodes = layer->nr_nodes;
     info->nr_parents = layer->nr_parents;
     info->max_children = layer->max_children;
@@ -466,14 +466,14 @@ uint32_t xmc_classifier_find_label(const xmc_classifier *clf, const char *name)
 xmc_err xmc_classifier_tfidf_spec(const xmc_classifier *clf, char *buf, size_t size, xmc_error *err)
 {
     if (!clf->tfidf) return xmc_error_set(err, XMC_ERR_NOTFOUND, "model %s has no TF-IDF featurizer", clf->version);
-    xmc_tfidf_config_format(xmc_tfidf_config_of(clf->tfidf), buf, size);
+    xmci_tfidf_config_format(xmci_tfidf_config_of(clf->tfidf), buf, size);
     return XMC_OK;
 }
 
 const char *xmc_classifier_feature_name(const xmc_classifier *clf, uint32_t f, size_t *len)
 {
     if (f == clf->xl.nr_features) { *len = 6; return "(bias)"; }
-    if (clf->tfidf && f < xmc_tfidf_dim(clf->tfidf)) return xmc_tfidf_feature_name(clf->tfidf, f, len);
+    if (clf->tfidf && f < xmci_tfidf_dim(clf->tfidf)) return xmci_tfidf_feature_name(clf->tfidf, f, len);
     if (clf->encoder && f < clf->xl.nr_features) { *len = 21; return "(embedding dimension)"; }
     return NULL;
 }
@@ -488,13 +488,13 @@ xmc_err xmc_classifier_top_features(const xmc_classifier *clf, uint32_t label, x
                                     uint32_t *n, uint64_t *total, xmc_error *err)
 {
     if (label >= clf->nr_labels) return xmc_error_set(err, XMC_ERR_ARG, "label %u of %u", label, clf->nr_labels);
-    xmc_csr w;
-    xmc_err rc = xmc_layer_weights(&clf->xl.layers[clf->xl.depth - 1], clf->xl.nr_features, &w, err);
+    xmci_csr w;
+    xmc_err rc = xmci_layer_weights(&clf->xl.layers[clf->xl.depth - 1], clf->xl.nr_features, &w, err);
     if (rc) return rc;
     uint64_t b = w.indptr[label], cnt = w.indptr[label + 1] - b;
     xmc_feature_weight *v = malloc((cnt ? cnt : 1) * sizeof *v);
     if (!v) {
-        xmc_csr_free(&w);
+        xmci_csr_free(&w);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %llu weights", (unsigned long long)cnt);
     }
     for (uint64_t i = 0; i < cnt; i++) v[i] = (xmc_feature_weight){w.indices[b + i], w.data[b + i]};
@@ -504,6 +504,6 @@ xmc_err xmc_classifier_top_features(const xmc_classifier *clf, uint32_t label, x
     *n = k;
     *total = cnt;
     free(v);
-    xmc_csr_free(&w);
+    xmci_csr_free(&w);
     return XMC_OK;
 }

@@ -1,7 +1,7 @@
 /* classifier.h: internals of xmc_classifier (xmc.h) shared with training and the library's tests: the pieces
  * of a model version (featuriser, rankers, labels, canaries). Callers outside src/lib use xmc.h's facts. */
-#ifndef XMC_CLASSIFIER_H
-#define XMC_CLASSIFIER_H
+#ifndef XMCI_CLASSIFIER_H
+#define XMCI_CLASSIFIER_H
 
 #include "encoder.h"
 #include "model.h"
@@ -10,12 +10,12 @@
 #include "xmc/xmc.h"
 
 struct xmc_classifier {
-    xmc_bundle *bundle;
+    xmci_bundle *bundle;
     char version[128];
     xmc_featurizer kind;         /* manifest key featurizer.kind */
-    xmc_tfidf *tfidf;            /* NULL unless the featuriser has TF-IDF */
-    xmc_encoder *encoder;        /* NULL unless it has the encoder */
-    xmc_xlinear xl;
+    xmci_tfidf *tfidf;            /* NULL unless the featuriser has TF-IDF */
+    xmci_encoder *encoder;        /* NULL unless it has the encoder */
+    xmci_xlinear xl;
     uint32_t nr_labels;
     const char *names;           /* NUL-terminated names back to back */
     const uint64_t *name_off;    /* nr_labels + 1 */
@@ -33,23 +33,23 @@ struct xmc_classifier {
 
 /* Rows to classify on several threads: texts (lens NULL: NUL-terminated), or sparse feature vectors in CSR
  * form (indptr[n + 1], ascending indices). */
-typedef struct xmc_rows {
+typedef struct xmci_rows {
     size_t n;
     const char *const *texts;
     const size_t *lens;
     const uint64_t *indptr;
     const uint32_t *indices;
     const float *values;
-} xmc_rows;
+} xmci_rows;
 
 /* The worker behind xmc_classify_parallel and xmc_data_classify: rows in chunks taken from a shared counter
- * by n_ws threads (xmc_parallel_run), thread i on ws[i]. */
-xmc_err xmc_classify_rows(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const xmc_rows *rows,
+ * by n_ws threads (xmci_parallel_run), thread i on ws[i]. */
+xmc_err xmci_classify_rows(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const xmci_rows *rows,
                           const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
                           xmc_error *err);
 
 /* Featurises a text into the workspace's buffers: *nnz entries at *idx / *val (owned by ws). */
-xmc_err xmc_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
+xmc_err xmci_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
                                  const uint32_t **idx, const float **val, uint32_t *nnz, xmc_error *err);
 
 #endif

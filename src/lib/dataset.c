@@ -16,7 +16,7 @@
 
 /* ---- label map ------------------------------------------------------------------------------------------ */
 
-xmc_err xmc_labelmap_init(xmc_labelmap *m, xmc_error *err)
+xmc_err xmci_labelmap_init(xmci_labelmap *m, xmc_error *err)
 {
     memset(m, 0, sizeof *m);
     m->cap = 64;
@@ -25,7 +25,7 @@ xmc_err xmc_labelmap_init(xmc_labelmap *m, xmc_error *err)
     return XMC_OK;
 }
 
-void xmc_labelmap_free(xmc_labelmap *m)
+void xmci_labelmap_free(xmci_labelmap *m)
 {
     if (!m) return;
     for (uint32_t i = 0; i < m->n; i++) free(m->names[i]);
@@ -35,7 +35,7 @@ void xmc_labelmap_free(xmc_labelmap *m)
     memset(m, 0, sizeof *m);
 }
 
-static uint32_t find_hashed(const xmc_labelmap *m, uint64_t h, const char *name, size_t len)
+static uint32_t find_hashed(const xmci_labelmap *m, uint64_t h, const char *name, size_t len)
 {
     if (!m->cap) return UINT32_MAX;
     uint32_t mask = m->cap - 1;
@@ -47,12 +47,12 @@ static uint32_t find_hashed(const xmc_labelmap *m, uint64_t h, const char *name,
     }
 }
 
-uint32_t xmc_labelmap_find(const xmc_labelmap *m, const char *name, size_t len)
+uint32_t xmci_labelmap_find(const xmci_labelmap *m, const char *name, size_t len)
 {
     return find_hashed(m, XXH64(name, len, 0), name, len);
 }
 
-xmc_err xmc_labelmap_add(xmc_labelmap *m, const char *name, size_t len, uint32_t *id, xmc_error *err)
+xmc_err xmci_labelmap_add(xmci_labelmap *m, const char *name, size_t len, uint32_t *id, xmc_error *err)
 {
     uint64_t h = XXH64(name, len, 0);
     uint32_t found = find_hashed(m, h, name, len);
@@ -94,15 +94,15 @@ xmc_err xmc_labelmap_add(xmc_labelmap *m, const char *name, size_t len, uint32_t
     return XMC_OK;
 }
 
-xmc_err xmc_labelmap_from_names(xmc_labelmap *m, const char *const *names, uint32_t n, xmc_error *err)
+xmc_err xmci_labelmap_from_names(xmci_labelmap *m, const char *const *names, uint32_t n, xmc_error *err)
 {
-    xmc_err rc = xmc_labelmap_init(m, err);
+    xmc_err rc = xmci_labelmap_init(m, err);
     for (uint32_t i = 0; !rc && i < n; i++) {
         uint32_t id;
-        if ((rc = xmc_labelmap_add(m, names[i], strlen(names[i]), &id, err))) break;
+        if ((rc = xmci_labelmap_add(m, names[i], strlen(names[i]), &id, err))) break;
         if (id != i) rc = xmc_error_set(err, XMC_ERR_ARG, "label map: '%s' appears twice (%u and %u)", names[i], id, i);
     }
-    if (rc) xmc_labelmap_free(m);
+    if (rc) xmci_labelmap_free(m);
     return rc;
 }
 
@@ -183,7 +183,7 @@ static int row_push(row_ids *r, uint32_t id)
     return 1;
 }
 
-static xmc_err row_flush(row_ids *r, xmc_csr_builder *y, xmc_error *err)
+static xmc_err row_flush(row_ids *r, xmci_csr_builder *y, xmc_error *err)
 {
     for (size_t i = 1; i < r->n; i++) { /* rows are short: insertion sort */
         uint32_t v = r->id[i];
@@ -193,20 +193,20 @@ static xmc_err row_flush(row_ids *r, xmc_csr_builder *y, xmc_error *err)
     }
     xmc_err rc;
     for (size_t i = 0; i < r->n; i++)
-        if ((i == 0 || r->id[i] != r->id[i - 1]) && (rc = xmc_csr_builder_push(y, r->id[i], 1.0f, err))) return rc;
+        if ((i == 0 || r->id[i] != r->id[i - 1]) && (rc = xmci_csr_builder_push(y, r->id[i], 1.0f, err))) return rc;
     r->n = 0;
-    return xmc_csr_builder_end_row(y, err);
+    return xmci_csr_builder_end_row(y, err);
 }
 
-void xmc_dataset_free(xmc_dataset *ds)
+void xmci_dataset_free(xmci_dataset *ds)
 {
     if (!ds) return;
     free(ds->texts);
     free(ds->lens);
-    xmc_csr_free(&ds->X);
-    xmc_csr_free(&ds->Y);
+    xmci_csr_free(&ds->X);
+    xmci_csr_free(&ds->Y);
     if (ds->own_labels) {
-        xmc_labelmap_free(ds->own_labels);
+        xmci_labelmap_free(ds->own_labels);
         free(ds->own_labels);
     }
     free(ds->buf);
@@ -215,7 +215,7 @@ void xmc_dataset_free(xmc_dataset *ds)
 
 /* ---- TSV ------------------------------------------------------------------------------------------------ */
 
-xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_dataset *ds, xmc_error *err)
+xmc_err xmci_dataset_read_tsv(const char *path, const xmci_labelmap *labels, xmci_dataset *ds, xmc_error *err)
 {
     memset(ds, 0, sizeof *ds);
     size_t size;
@@ -223,7 +223,7 @@ xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_d
     if (rc) return rc;
     char *start = data_start(ds->buf, size), *end = ds->buf + size;
     size_t lines = count_lines(start, (size_t)(end - start));
-    xmc_csr_builder y;
+    xmci_csr_builder y;
     row_ids row = {0};
     int have_y = 0;
     if (lines == 0) { rc = xmc_error_set(err, XMC_ERR_EMPTY, "%s: no documents", path); goto fail; }
@@ -234,10 +234,10 @@ xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_d
     if (!labels) {
         ds->own_labels = malloc(sizeof *ds->own_labels);
         if (!ds->own_labels) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "%s: out of memory", path); goto fail; }
-        if ((rc = xmc_labelmap_init(ds->own_labels, err))) { free(ds->own_labels); ds->own_labels = NULL; goto fail; }
+        if ((rc = xmci_labelmap_init(ds->own_labels, err))) { free(ds->own_labels); ds->own_labels = NULL; goto fail; }
         labels = ds->own_labels;
     }
-    if ((rc = xmc_csr_builder_init(&y, 0, err))) goto fail;
+    if ((rc = xmci_csr_builder_init(&y, 0, err))) goto fail;
     have_y = 1;
     char *p = start;
     for (size_t ln = 1; p < end; ln++) {
@@ -262,8 +262,8 @@ xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_d
             }
             uint32_t id;
             if (ds->own_labels) {
-                if ((rc = xmc_labelmap_add(ds->own_labels, s, (size_t)(e - s), &id, err))) goto fail;
-            } else if ((id = xmc_labelmap_find(labels, s, (size_t)(e - s))) == UINT32_MAX) {
+                if ((rc = xmci_labelmap_add(ds->own_labels, s, (size_t)(e - s), &id, err))) goto fail;
+            } else if ((id = xmci_labelmap_find(labels, s, (size_t)(e - s))) == UINT32_MAX) {
                 ds->unknown_labels++;
                 lost = 1;
                 s = e + 1;
@@ -276,7 +276,7 @@ xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_d
         if ((rc = row_flush(&row, &y, err))) goto fail;
         ds->n++;
     }
-    xmc_csr_builder_finish(&y, &ds->Y);
+    xmci_csr_builder_finish(&y, &ds->Y);
     ds->Y.cols = labels->n; /* labels seen only in a given map still count */
     ds->num_labels = labels->n;
     ds->label_names = labels->names;
@@ -284,15 +284,15 @@ xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_d
     free(row.id);
     return XMC_OK;
 fail:
-    if (have_y) xmc_csr_builder_free(&y);
+    if (have_y) xmci_csr_builder_free(&y);
     free(row.id);
-    xmc_dataset_free(ds);
+    xmci_dataset_free(ds);
     return rc;
 }
 
 /* ---- XC / libsvm ---------------------------------------------------------------------------------------- */
 
-void xmc_dataset_xc_opts_default(xmc_dataset_xc_opts *opts)
+void xmci_dataset_xc_opts_default(xmci_dataset_xc_opts *opts)
 {
     memset(opts, 0, sizeof *opts);
     opts->header = -1;
@@ -332,7 +332,7 @@ static int parse_header(char *line, uint32_t hdr[3])
 /* One XC file being read: where, with which options, what was seen so far. */
 typedef struct xc_reader {
     const char *path;
-    const xmc_dataset_xc_opts *opts;
+    const xmci_dataset_xc_opts *opts;
     size_t ln;              /* the line being parsed */
     uint32_t nf, nl;        /* feature and label counts; 0: unknown, inferred */
     uint32_t max_f, max_l;  /* 1 + the largest index seen */
@@ -394,7 +394,7 @@ static xmc_err xc_labels(xc_reader *rd, char **sp, row_ids *row, xmc_error *err)
 }
 
 /* Pushes the index:value features of the rest of a line to x, without ending the row. */
-static xmc_err xc_features(xc_reader *rd, char *s, xmc_csr_builder *x, xmc_error *err)
+static xmc_err xc_features(xc_reader *rd, char *s, xmci_csr_builder *x, xmc_error *err)
 {
     for (;;) {
         while (is_blank(*s)) s++;
@@ -415,12 +415,12 @@ static xmc_err xc_features(xc_reader *rd, char *s, xmc_csr_builder *x, xmc_error
             return xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: bad value at '%.20s'", rd->path, rd->ln, vs);
         s = ve;
         if (f + 1 > rd->max_f) rd->max_f = f + 1;
-        xmc_err rc = xmc_csr_builder_push(x, f, v, err);
+        xmc_err rc = xmci_csr_builder_push(x, f, v, err);
         if (rc) return rc;
     }
 }
 
-xmc_err xmc_dataset_read_xc(const char *path, const xmc_dataset_xc_opts *opts, xmc_dataset *ds, xmc_error *err)
+xmc_err xmci_dataset_read_xc(const char *path, const xmci_dataset_xc_opts *opts, xmci_dataset *ds, xmc_error *err)
 {
     memset(ds, 0, sizeof *ds);
     if (opts->feature_base > 1 || opts->label_base > 1 || opts->header < -1 || opts->header > 1)
@@ -429,34 +429,34 @@ xmc_err xmc_dataset_read_xc(const char *path, const xmc_dataset_xc_opts *opts, x
     size_t size;
     xmc_err rc = read_file(path, &buf, &size, err);
     if (rc) return rc;
-    xmc_csr_builder x, y;
+    xmci_csr_builder x, y;
     int have_x = 0, have_y = 0;
     row_ids row = {0};
     char *p = data_start(buf, size), *end = buf + size;
     xc_reader rd = {.path = path, .opts = opts, .ln = 1, .nf = opts->num_features, .nl = opts->num_labels};
     if ((rc = xc_header(&rd, &p, end, err))) goto fail;
-    if ((rc = xmc_csr_builder_init(&x, rd.nf, err))) goto fail;
+    if ((rc = xmci_csr_builder_init(&x, rd.nf, err))) goto fail;
     have_x = 1;
-    if ((rc = xmc_csr_builder_init(&y, rd.nl, err))) goto fail;
+    if ((rc = xmci_csr_builder_init(&y, rd.nl, err))) goto fail;
     have_y = 1;
     for (; p < end; rd.ln++) {
         char *line;
         next_line(&p, end, &line);
         if ((rc = xc_labels(&rd, &line, &row, err)) || (rc = xc_features(&rd, line, &x, err)) ||
-            (rc = xmc_csr_builder_end_row(&x, err)) || (rc = row_flush(&row, &y, err)))
+            (rc = xmci_csr_builder_end_row(&x, err)) || (rc = row_flush(&row, &y, err)))
             goto fail;
     }
     if (rd.has_header && x.m.rows != rd.hdr[0]) {
         rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: header says %u rows, the file has %u", path, rd.hdr[0], x.m.rows);
         goto fail;
     }
-    xmc_csr_builder_finish(&x, &ds->X);
+    xmci_csr_builder_finish(&x, &ds->X);
     have_x = 0;
-    xmc_csr_builder_finish(&y, &ds->Y);
+    xmci_csr_builder_finish(&y, &ds->Y);
     have_y = 0;
     ds->X.cols = rd.nf ? rd.nf : rd.max_f;
     ds->Y.cols = rd.nl ? rd.nl : rd.max_l;
-    xmc_csr_sort_indices(&ds->X);
+    xmci_csr_sort_indices(&ds->X);
     ds->n = ds->X.rows;
     ds->num_labels = ds->Y.cols;
     for (uint32_t r = 0; r < ds->n; r++) ds->unlabeled_docs += ds->Y.indptr[r + 1] == ds->Y.indptr[r];
@@ -464,33 +464,33 @@ xmc_err xmc_dataset_read_xc(const char *path, const xmc_dataset_xc_opts *opts, x
     free(buf);
     return XMC_OK;
 fail:
-    if (have_x) xmc_csr_builder_free(&x);
-    if (have_y) xmc_csr_builder_free(&y);
+    if (have_x) xmci_csr_builder_free(&x);
+    if (have_y) xmci_csr_builder_free(&y);
     free(row.id);
     free(buf);
-    xmc_dataset_free(ds);
+    xmci_dataset_free(ds);
     return rc;
 }
 
 /* ---- smat pair ------------------------------------------------------------------------------------------ */
 
-xmc_err xmc_dataset_read_smat(const char *x_path, const char *y_path, xmc_dataset *ds, xmc_error *err)
+xmc_err xmci_dataset_read_smat(const char *x_path, const char *y_path, xmci_dataset *ds, xmc_error *err)
 {
     memset(ds, 0, sizeof *ds);
-    xmc_err rc = xmc_csr_read_text(x_path, &ds->X, err);
+    xmc_err rc = xmci_csr_read_text(x_path, &ds->X, err);
     if (rc) return rc;
-    if ((rc = xmc_csr_read_text(y_path, &ds->Y, err))) {
-        xmc_dataset_free(ds);
+    if ((rc = xmci_csr_read_text(y_path, &ds->Y, err))) {
+        xmci_dataset_free(ds);
         return rc;
     }
     if (ds->X.rows != ds->Y.rows) {
         rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s has %u rows but %s has %u", x_path, ds->X.rows, y_path,
                            ds->Y.rows);
-        xmc_dataset_free(ds);
+        xmci_dataset_free(ds);
         return rc;
     }
-    xmc_csr_sort_indices(&ds->X);
-    xmc_csr_sort_indices(&ds->Y);
+    xmci_csr_sort_indices(&ds->X);
+    xmci_csr_sort_indices(&ds->Y);
     ds->n = ds->X.rows;
     ds->num_labels = ds->Y.cols;
     for (uint32_t r = 0; r < ds->n; r++) ds->unlabeled_docs += ds->Y.indptr[r + 1] == ds->Y.indptr[r];

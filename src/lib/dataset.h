@@ -21,8 +21,8 @@
  * Ownership: a dataset owns everything it points to, except label_names/labels when a map was given (then they
  * are the caller's map, which must outlive the dataset). Texts point into one buffer holding the file, each
  * NUL-terminated at its end of line. A failed read leaves the dataset zeroed with nothing allocated. */
-#ifndef XMC_DATASET_H
-#define XMC_DATASET_H
+#ifndef XMCI_DATASET_H
+#define XMCI_DATASET_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -31,57 +31,57 @@
 
 /* ---- label map ------------------------------------------------------------------------------------------ */
 
-typedef struct xmc_labelmap {
+typedef struct xmci_labelmap {
     uint32_t n;         /* labels */
     char **names;       /* n NUL-terminated names, id order, owned */
     uint64_t *hashes;   /* hash of each name (kept so that growing does not rehash the bytes) */
     uint32_t *slots;    /* open addressing, linear probing: id + 1, 0 = empty; cap slots */
     uint32_t cap, names_cap;
-} xmc_labelmap;
+} xmci_labelmap;
 
-xmc_err xmc_labelmap_init(xmc_labelmap *m, xmc_error *err);
+xmc_err xmci_labelmap_init(xmci_labelmap *m, xmc_error *err);
 /* A map of n distinct names with ids 0..n-1 in the given order; XMC_ERR_ARG on a duplicate. */
-xmc_err xmc_labelmap_from_names(xmc_labelmap *m, const char *const *names, uint32_t n, xmc_error *err);
+xmc_err xmci_labelmap_from_names(xmci_labelmap *m, const char *const *names, uint32_t n, xmc_error *err);
 /* The id of name (len bytes), added with the next id if new. XMC_ERR_NOMEM / XMC_ERR_RANGE leave m unchanged. */
-xmc_err xmc_labelmap_add(xmc_labelmap *m, const char *name, size_t len, uint32_t *id, xmc_error *err);
+xmc_err xmci_labelmap_add(xmci_labelmap *m, const char *name, size_t len, uint32_t *id, xmc_error *err);
 /* The id of name, or UINT32_MAX. */
-uint32_t xmc_labelmap_find(const xmc_labelmap *m, const char *name, size_t len);
-void xmc_labelmap_free(xmc_labelmap *m);
+uint32_t xmci_labelmap_find(const xmci_labelmap *m, const char *name, size_t len);
+void xmci_labelmap_free(xmci_labelmap *m);
 
 /* ---- datasets ------------------------------------------------------------------------------------------- */
 
-typedef struct xmc_dataset {
+typedef struct xmci_dataset {
     uint32_t n;                   /* documents (rows) */
     char **texts;                 /* TSV: n texts, NUL-terminated; NULL for feature formats */
     size_t *lens;                 /* their lengths in bytes */
-    xmc_csr X;                    /* features (n x F) for XC and smat; all zero for TSV */
-    xmc_csr Y;                    /* labels (n x num_labels) */
+    xmci_csr X;                    /* features (n x F) for XC and smat; all zero for TSV */
+    xmci_csr Y;                    /* labels (n x num_labels) */
     uint32_t num_labels;
     char **label_names;           /* TSV: names by id (= labels->names); NULL for numeric formats */
-    const xmc_labelmap *labels;   /* TSV: the map used (own_labels, or the caller's) */
-    xmc_labelmap *own_labels;     /* built from this file, owned */
+    const xmci_labelmap *labels;   /* TSV: the map used (own_labels, or the caller's) */
+    xmci_labelmap *own_labels;     /* built from this file, owned */
     uint64_t unknown_labels;      /* label occurrences dropped: not in the given map */
     uint32_t unknown_label_docs;  /* documents that lost at least one label that way */
     uint32_t unlabeled_docs;      /* documents whose label field was empty */
     char *buf;                    /* the file the texts point into */
-} xmc_dataset;
+} xmci_dataset;
 
 /* labels NULL: build the map from this file; else map names with it and drop (and count) unknown ones. */
-xmc_err xmc_dataset_read_tsv(const char *path, const xmc_labelmap *labels, xmc_dataset *ds, xmc_error *err);
+xmc_err xmci_dataset_read_tsv(const char *path, const xmci_labelmap *labels, xmci_dataset *ds, xmc_error *err);
 
-typedef struct xmc_dataset_xc_opts {
+typedef struct xmci_dataset_xc_opts {
     int header;            /* 1: required, 0: none (libsvm), -1: a first line of exactly three integers is one */
     uint32_t feature_base; /* 0 or 1: the index of the first feature in the file */
     uint32_t label_base;   /* 0 or 1 */
     uint32_t num_features; /* without a header: 0 = largest index + 1; else indices must be below it */
     uint32_t num_labels;   /* the same for labels */
-} xmc_dataset_xc_opts;
+} xmci_dataset_xc_opts;
 
 /* header -1, bases 0, sizes inferred. */
-void xmc_dataset_xc_opts_default(xmc_dataset_xc_opts *opts);
-xmc_err xmc_dataset_read_xc(const char *path, const xmc_dataset_xc_opts *opts, xmc_dataset *ds, xmc_error *err);
-/* X and Y from two smat text files (xmc_csr_read_text); XMC_ERR_SHAPE if their row counts differ. */
-xmc_err xmc_dataset_read_smat(const char *x_path, const char *y_path, xmc_dataset *ds, xmc_error *err);
-void xmc_dataset_free(xmc_dataset *ds);
+void xmci_dataset_xc_opts_default(xmci_dataset_xc_opts *opts);
+xmc_err xmci_dataset_read_xc(const char *path, const xmci_dataset_xc_opts *opts, xmci_dataset *ds, xmc_error *err);
+/* X and Y from two smat text files (xmci_csr_read_text); XMC_ERR_SHAPE if their row counts differ. */
+xmc_err xmci_dataset_read_smat(const char *x_path, const char *y_path, xmci_dataset *ds, xmc_error *err);
+void xmci_dataset_free(xmci_dataset *ds);
 
 #endif

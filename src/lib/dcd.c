@@ -13,7 +13,7 @@
 
 #include "rng.h"
 
-void xmc_dcd_params_default(xmc_dcd_params *p)
+void xmci_dcd_params_default(xmci_dcd_params *p)
 {
     p->cp = 1.0;
     p->cn = 1.0;
@@ -24,7 +24,7 @@ void xmc_dcd_params_default(xmc_dcd_params *p)
     p->seed = 0;
 }
 
-struct xmc_dcd_ws {
+struct xmci_dcd_ws {
     uint32_t nr_features, max_inst;
     float *w;            /* dense, zero between solves */
     uint32_t *stamp;     /* feature -> last solve that listed it */
@@ -36,9 +36,9 @@ struct xmc_dcd_ws {
     float *out_val;
 };
 
-xmc_err xmc_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmc_dcd_ws **out, xmc_error *err)
+xmc_err xmci_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_dcd_ws **out, xmc_error *err)
 {
-    xmc_dcd_ws *ws = calloc(1, sizeof *ws);
+    xmci_dcd_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     size_t f = (size_t)nr_features + 1, m = max_inst ? max_inst : 1;
     ws->nr_features = nr_features;
@@ -52,7 +52,7 @@ xmc_err xmc_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmc_dcd_ws **out
     ws->alpha = malloc(m * sizeof *ws->alpha);
     ws->qd = malloc(m * sizeof *ws->qd);
     if (!ws->w || !ws->stamp || !ws->touched || !ws->out_idx || !ws->out_val || !ws->index || !ws->alpha || !ws->qd) {
-        xmc_dcd_ws_free(ws);
+        xmci_dcd_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for solver scratch (%u features, %u instances)",
                              nr_features, max_inst);
     }
@@ -60,7 +60,7 @@ xmc_err xmc_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmc_dcd_ws **out
     return XMC_OK;
 }
 
-void xmc_dcd_ws_free(xmc_dcd_ws *ws)
+void xmci_dcd_ws_free(xmci_dcd_ws *ws)
 {
     if (!ws) return;
     free(ws->w);
@@ -98,8 +98,8 @@ static int cmp_u32(const void *a, const void *b)
 
 /* Lists the features the problem can touch in ws->touched (returns how many) and sets up the dual variables,
  * the diagonal terms and the order of the instances. */
-static uint32_t list_features(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                              const xmc_dcd_params *p, xmc_dcd_ws *ws)
+static uint32_t list_features(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                              const xmci_dcd_params *p, xmci_dcd_ws *ws)
 {
     const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
     const float bias = p->bias;
@@ -124,8 +124,8 @@ static uint32_t list_features(const xmc_csr *x, const uint32_t *inst, const int8
 }
 
 /* The coordinate descent passes with shrinking, on ws->w and ws->alpha; returns the bias weight. */
-static float descend(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n, const xmc_dcd_params *p,
-                     xmc_dcd_ws *ws)
+static float descend(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n, const xmci_dcd_params *p,
+                     xmci_dcd_ws *ws)
 {
     float *w = ws->w;
     const uint32_t *xi = x->indices;
@@ -194,8 +194,8 @@ static float descend(const xmc_csr *x, const uint32_t *inst, const int8_t *y, ui
     return b;
 }
 
-uint32_t xmc_dcd_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                       const xmc_dcd_params *p, xmc_dcd_ws *ws, const uint32_t **out_idx, const float **out_val)
+uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                       const xmci_dcd_params *p, xmci_dcd_ws *ws, const uint32_t **out_idx, const float **out_val)
 {
     assert(x->cols <= ws->nr_features && n <= ws->max_inst);
     float *w = ws->w;

@@ -6,32 +6,32 @@
  * Each solve shuffles its active set with a fresh mt19937(seed) per pass order (as PECOS), shrinks
  * coordinates whose projected gradient says they are settled, and stops when the projected-gradient spread
  * is below eps or after max_iter passes. Weights with |w| < threshold are dropped. */
-#ifndef XMC_DCD_H
-#define XMC_DCD_H
+#ifndef XMCI_DCD_H
+#define XMCI_DCD_H
 
 #include <stdint.h>
 #include "smat.h"
 
-typedef struct xmc_dcd_params {
+typedef struct xmci_dcd_params {
     double cp, cn;      /* costs of positive / negative errors; default 1, 1 */
     double eps;         /* stopping tolerance; default 0.1 */
     int max_iter;       /* passes over the active set; default 100 */
     float bias;         /* value of the bias feature; 0 = no bias; default 1 */
     float threshold;    /* prune |w| < threshold; default 0.1 */
     uint32_t seed;      /* default 0 */
-} xmc_dcd_params;
+} xmci_dcd_params;
 
-void xmc_dcd_params_default(xmc_dcd_params *p);
+void xmci_dcd_params_default(xmci_dcd_params *p);
 
 /* Scratch for one thread, sized for nr_features and up to max_inst instances per problem. */
-typedef struct xmc_dcd_ws xmc_dcd_ws;
-xmc_err xmc_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmc_dcd_ws **out, xmc_error *err);
-void xmc_dcd_ws_free(xmc_dcd_ws *ws);
+typedef struct xmci_dcd_ws xmci_dcd_ws;
+xmc_err xmci_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_dcd_ws **out, xmc_error *err);
+void xmci_dcd_ws_free(xmci_dcd_ws *ws);
 
 /* Solves one problem over rows inst[0..n) of x (rows sorted by column) with labels y (+1 / -1).
  * Results stay in ws until the next solve: *out_idx / *out_val (ascending feature ids; the bias weight,
  * if kept, as feature x->cols), count returned. Allocation-free. */
-uint32_t xmc_dcd_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                       const xmc_dcd_params *p, xmc_dcd_ws *ws, const uint32_t **out_idx, const float **out_val);
+uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                       const xmci_dcd_params *p, xmci_dcd_ws *ws, const uint32_t **out_idx, const float **out_val);
 
 #endif

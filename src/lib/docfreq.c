@@ -97,24 +97,24 @@ static cnt_entry *cnt_upsert(cnt_table *t, uint64_t h, const char *p, uint32_t l
             t->n++;
             return e;
         }
-        if (e->hash == h && e->len == len && xmc_ngram_same(t->arena + e->off, p, len)) return e;
+        if (e->hash == h && e->len == len && xmci_ngram_same(t->arena + e->off, p, len)) return e;
         s = (s + 1) & t->mask;
     }
 }
 
-struct xmc_docfreq {
+struct xmci_docfreq {
     uint32_t n_bases, parts; /* parts = slots */
     cnt_table *tabs;         /* slot s, base b, partition p: tabs[(s * n_bases + b) * parts + p] */
 };
 
 static inline uint32_t part_of(uint64_t h, uint32_t parts) { return (uint32_t)((h >> 40) % parts); }
 
-static cnt_table *table_of(const xmc_docfreq *dfq, uint32_t slot, uint32_t b, uint32_t part)
+static cnt_table *table_of(const xmci_docfreq *dfq, uint32_t slot, uint32_t b, uint32_t part)
 {
     return &dfq->tabs[((size_t)slot * dfq->n_bases + b) * dfq->parts + part];
 }
 
-void xmc_docfreq_free(xmc_docfreq *dfq)
+void xmci_docfreq_free(xmci_docfreq *dfq)
 {
     if (!dfq) return;
     if (dfq->tabs)
@@ -126,27 +126,27 @@ void xmc_docfreq_free(xmc_docfreq *dfq)
 /* ---- counting and merging ------------------------------------------------------------------------------- */
 
 typedef struct count_job {
-    const xmc_tfidf_config *cfg;
+    const xmci_tfidf_config *cfg;
     const char *const *texts;
     const size_t *lens;
     size_t n;
     uint32_t spans_cap;
-    xmc_docfreq *dfq;
+    xmci_docfreq *dfq;
     atomic_uint next;  /* the next slot (count) or partition (merge) to take */
     atomic_int failed; /* out of memory somewhere: the others stop */
 } count_job;
 
 /* Counts the documents of one slot into its tables. 0, or -1 when out of memory. */
-static int count_slot(count_job *job, uint32_t slot, xmc_tok_ws *tok, xmc_tok_span *spans)
+static int count_slot(count_job *job, uint32_t slot, xmci_tok_ws *tok, xmci_tok_span *spans)
 {
-    const xmc_tfidf_config *cfg = job->cfg;
+    const xmci_tfidf_config *cfg = job->cfg;
     uint32_t parts = job->dfq->parts;
     size_t lo = job->n * slot / parts, hi = job->n * (slot + 1) / parts;
     for (size_t d = lo; d < hi; d++) {
         if (atomic_load(&job->failed)) return 0;
-        xmc_tok_words(tok, job->texts[d], job->lens[d]);
+        xmci_tok_words(tok, job->texts[d], job->lens[d]);
         for (uint32_t b = 0; b < cfg->n_bases; b++) {
-            uint32_t k = xmc_ngram_spans(&cfg->base[b], tok, spans, job->spans_cap);
+            uint32_t k = xmci_ngram_spans(&cfg->base[b], tok, spans, job->spans_cap);
             for (uint32_t i = 0; i < k; i++) {
                 const char *p = tok->text + spans[i].off;
                 uint64_t h = XXH64(p, spans[i].len, b);
@@ -165,23 +165,23 @@ static int count_slot(count_job *job, uint32_t slot, xmc_tok_ws *tok, xmc_tok_sp
 static void *count_worker(void *arg)
 {
     count_job *job = arg;
-    xmc_tok_ws tok;
+    xmci_tok_ws tok;
     xmc_error err;
-    xmc_tok_span *spans = malloc((size_t)job->spans_cap * sizeof *spans);
-    if (!spans || xmc_tok_ws_init(&tok, &job->cfg->tok, &err)) {
+    xmci_tok_span *spans = malloc((size_t)job->spans_cap * sizeof *spans);
+    if (!spans || xmci_tok_ws_init(&tok, &job->cfg->tok, &err)) {
         free(spans);
         atomic_store(&job->failed, 1);
         return NULL;
     }
     for (uint32_t slot; !atomic_load(&job->failed) && (slot = atomic_fetch_add(&job->next, 1)) < job->dfq->parts;)
         if (count_slot(job, slot, &tok, spans)) atomic_store(&job->failed, 1);
-    xmc_tok_ws_free(&tok);
+    xmci_tok_ws_free(&tok);
     free(spans);
     return NULL;
 }
 
 /* Merges partition `part` of every slot's tables into slot 0's. 0, or -1 when out of memory. */
-static int merge_part(xmc_docfreq *dfq, uint32_t part)
+static int merge_part(xmci_docfreq *dfq, uint32_t part)
 {
     for (uint32_t b = 0; b < dfq->n_bases; b++) {
         cnt_table *dst = table_of(dfq, 0, b, part);
@@ -209,16 +209,16 @@ static void *merge_worker(void *arg)
     return NULL;
 }
 
-xmc_err xmc_docfreq_count(const xmc_tfidf_config *cfg, const char *const *texts, const size_t *lens, size_t n,
-                          int threads, xmc_docfreq **out, xmc_error *err)
+xmc_err xmci_docfreq_count(const xmci_tfidf_config *cfg, const char *const *texts, const size_t *lens, size_t n,
+                          int threads, xmci_docfreq **out, xmc_error *err)
 {
     uint64_t spans_cap = 0;
     for (uint32_t b = 0; b < cfg->n_bases; b++)
-        if (xmc_ngram_bound(cfg, b) > spans_cap) spans_cap = xmc_ngram_bound(cfg, b);
+        if (xmci_ngram_bound(cfg, b) > spans_cap) spans_cap = xmci_ngram_bound(cfg, b);
     if (spans_cap > UINT32_MAX / 2) return xmc_error_set(err, XMC_ERR_ARG, "tfidf: document limits too large");
     int nt = threads < 1 ? 1 : threads > XMC_MAX_THREADS ? XMC_MAX_THREADS : threads;
     if ((size_t)nt > n) nt = (int)n;
-    xmc_docfreq *dfq = calloc(1, sizeof *dfq);
+    xmci_docfreq *dfq = calloc(1, sizeof *dfq);
     if (!dfq) return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory");
     dfq->n_bases = cfg->n_bases;
     dfq->parts = (uint32_t)nt;
@@ -230,13 +230,13 @@ xmc_err xmc_docfreq_count(const xmc_tfidf_config *cfg, const char *const *texts,
     atomic_init(&job.next, 0);
     atomic_init(&job.failed, 0);
     if (ok) {
-        xmc_parallel_run(count_worker, &job, nt);
+        xmci_parallel_run(count_worker, &job, nt);
         atomic_store(&job.next, 0);
-        if (!atomic_load(&job.failed)) xmc_parallel_run(merge_worker, &job, nt);
+        if (!atomic_load(&job.failed)) xmci_parallel_run(merge_worker, &job, nt);
         ok = !atomic_load(&job.failed);
     }
     if (!ok) {
-        xmc_docfreq_free(dfq);
+        xmci_docfreq_free(dfq);
         return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory counting n-grams");
     }
     *out = dfq;
@@ -245,15 +245,15 @@ xmc_err xmc_docfreq_count(const xmc_tfidf_config *cfg, const char *const *texts,
 
 /* ---- reading the counts --------------------------------------------------------------------------------- */
 
-size_t xmc_docfreq_distinct(const xmc_docfreq *dfq, uint32_t b)
+size_t xmci_docfreq_distinct(const xmci_docfreq *dfq, uint32_t b)
 {
     size_t total = 0;
     for (uint32_t p = 0; p < dfq->parts; p++) total += table_of(dfq, 0, b, p)->n;
     return total;
 }
 
-size_t xmc_docfreq_filter(const xmc_docfreq *dfq, uint32_t b, uint32_t min_df, double max_df,
-                          xmc_docfreq_entry *out)
+size_t xmci_docfreq_filter(const xmci_docfreq *dfq, uint32_t b, uint32_t min_df, double max_df,
+                          xmci_docfreq_entry *out)
 {
     size_t k = 0;
     for (uint32_t p = 0; p < dfq->parts; p++) {
@@ -261,7 +261,7 @@ size_t xmc_docfreq_filter(const xmc_docfreq *dfq, uint32_t b, uint32_t min_df, d
         for (uint64_t i = 0; i <= t->mask; i++) {
             const cnt_entry *e = &t->e[i];
             if (!e->len || e->df < min_df || (double)e->df > max_df) continue;
-            out[k++] = (xmc_docfreq_entry){e->hash, t->arena + e->off, e->len, e->df};
+            out[k++] = (xmci_docfreq_entry){e->hash, t->arena + e->off, e->len, e->df};
         }
     }
     return k;

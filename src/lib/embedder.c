@@ -8,24 +8,24 @@
 #include "bert.h"
 #include "wordpiece.h"
 
-_Static_assert((int)XMC_POOLING_CLS == (int)XMC_BERT_POOL_CLS && (int)XMC_POOLING_MEAN == (int)XMC_BERT_POOL_MEAN &&
-                   (int)XMC_POOLING_POOLER == (int)XMC_BERT_POOL_POOLER,
+_Static_assert((int)XMC_POOLING_CLS == (int)XMCI_BERT_POOL_CLS && (int)XMC_POOLING_MEAN == (int)XMCI_BERT_POOL_MEAN &&
+                   (int)XMC_POOLING_POOLER == (int)XMCI_BERT_POOL_POOLER,
                "public pooling ids are bert.h's");
 
 struct xmc_embedder {
-    xmc_bert *bert;
-    xmc_wordpiece *wp;
+    xmci_bert *bert;
+    xmci_wordpiece *wp;
 };
 
 struct xmc_embedder_ws {
-    xmc_bert_workspace *bws;
-    xmc_wordpiece_batch batch;
+    xmci_bert_workspace *bws;
+    xmci_wordpiece_batch batch;
 };
 
 xmc_err xmc_pooling_parse(const char *name, xmc_pooling *pooling, xmc_error *err)
 {
-    xmc_bert_pooling p;
-    xmc_err rc = xmc_bert_pooling_parse(name, &p, err);
+    xmci_bert_pooling p;
+    xmc_err rc = xmci_bert_pooling_parse(name, &p, err);
     if (!rc) *pooling = (xmc_pooling)p;
     return rc;
 }
@@ -40,8 +40,8 @@ xmc_err xmc_embedder_open(const char *dir, const char *vocab, xmc_embedder **out
     }
     xmc_embedder *emb = calloc(1, sizeof *emb);
     if (!emb) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
-    xmc_err rc = xmc_bert_load(dir, &emb->bert, err);
-    if (!rc) rc = xmc_wordpiece_load(vocab, &emb->wp, err);
+    xmc_err rc = xmci_bert_load(dir, &emb->bert, err);
+    if (!rc) rc = xmci_wordpiece_load(vocab, &emb->wp, err);
     if (rc) {
         xmc_embedder_close(emb);
         return rc;
@@ -53,19 +53,19 @@ xmc_err xmc_embedder_open(const char *dir, const char *vocab, xmc_embedder **out
 void xmc_embedder_close(xmc_embedder *emb)
 {
     if (!emb) return;
-    xmc_wordpiece_free(emb->wp);
-    xmc_bert_free(emb->bert);
+    xmci_wordpiece_free(emb->wp);
+    xmci_bert_free(emb->bert);
     free(emb);
 }
 
 void xmc_embedder_get_info(const xmc_embedder *emb, xmc_embedder_info *info)
 {
-    const xmc_bert_config *cfg = xmc_bert_get_config(emb->bert);
+    const xmci_bert_config *cfg = xmci_bert_get_config(emb->bert);
     info->hidden = cfg->hidden;
     info->max_positions = cfg->max_positions;
     info->vocab_size = cfg->vocab_size;
-    info->vocab_tokens = xmc_wordpiece_size(emb->wp);
-    info->has_pooler = xmc_bert_has_pooler(emb->bert);
+    info->vocab_tokens = xmci_wordpiece_size(emb->wp);
+    info->has_pooler = xmci_bert_has_pooler(emb->bert);
 }
 
 xmc_err xmc_embedder_ws_new(const xmc_embedder *emb, int max_texts, int max_len, xmc_embedder_ws **out, xmc_error *err)
@@ -73,7 +73,7 @@ xmc_err xmc_embedder_ws_new(const xmc_embedder *emb, int max_texts, int max_len,
     *out = NULL;
     xmc_embedder_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
-    xmc_err rc = xmc_bert_workspace_new(emb->bert, max_texts, max_len, &ws->bws, err);
+    xmc_err rc = xmci_bert_workspace_new(emb->bert, max_texts, max_len, &ws->bws, err);
     if (rc) {
         free(ws);
         return rc;
@@ -85,15 +85,15 @@ xmc_err xmc_embedder_ws_new(const xmc_embedder *emb, int max_texts, int max_len,
 void xmc_embedder_ws_free(xmc_embedder_ws *ws)
 {
     if (!ws) return;
-    xmc_wordpiece_batch_free(&ws->batch);
-    xmc_bert_workspace_free(ws->bws);
+    xmci_wordpiece_batch_free(&ws->batch);
+    xmci_bert_workspace_free(ws->bws);
     free(ws);
 }
 
 xmc_err xmc_embedder_embed(const xmc_embedder *emb, xmc_embedder_ws *ws, const char *const *texts, const size_t *lens,
                            int n, int max_len, xmc_pooling pooling, int normalize, float *out, xmc_error *err)
 {
-    xmc_err rc = xmc_wordpiece_encode_batch(emb->wp, texts, lens, n, max_len, &ws->batch, err);
+    xmc_err rc = xmci_wordpiece_encode_batch(emb->wp, texts, lens, n, max_len, &ws->batch, err);
     if (rc) return rc;
-    return xmc_bert_embed(emb->bert, ws->bws, &ws->batch, (xmc_bert_pooling)pooling, normalize, out, err);
+    return xmci_bert_embed(emb->bert, ws->bws, &ws->batch, (xmci_bert_pooling)pooling, normalize, out, err);
 }

@@ -14,10 +14,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-struct xmc_encoder {
-    xmc_bert *bert;
-    xmc_wordpiece *wp;
-    xmc_bert_pooling pooling;
+struct xmci_encoder {
+    xmci_bert *bert;
+    xmci_wordpiece *wp;
+    xmci_bert_pooling pooling;
     int max_len;
     float alpha;
     uint32_t dim;
@@ -25,18 +25,18 @@ struct xmc_encoder {
     char weights_hash[17], vocab_hash[17];
 };
 
-struct xmc_encoder_ws {
-    xmc_bert_workspace *bws;
-    xmc_wordpiece_batch batch;
+struct xmci_encoder_ws {
+    xmci_bert_workspace *bws;
+    xmci_wordpiece_batch batch;
     int max_rows;
 };
 
 static const char *const pool_names[] = {"cls", "mean", "pooler"};
 
-void xmc_encoder_config_default(xmc_encoder_config *cfg)
+void xmci_encoder_config_default(xmci_encoder_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->pooling = XMC_BERT_POOL_CLS;
+    cfg->pooling = XMCI_BERT_POOL_CLS;
     cfg->max_len = 128;
     cfg->alpha = 1.0f;
 }
@@ -60,13 +60,13 @@ static xmc_err hash_file(const char *path, char hex[17], xmc_error *err)
     return XMC_OK;
 }
 
-xmc_err xmc_encoder_open(const xmc_encoder_config *cfg, xmc_encoder **out, xmc_error *err)
+xmc_err xmci_encoder_open(const xmci_encoder_config *cfg, xmci_encoder **out, xmc_error *err)
 {
     *out = NULL;
     if (!cfg->dir) return xmc_error_set(err, XMC_ERR_ARG, "no encoder directory");
     if (cfg->max_len < 2) return xmc_error_set(err, XMC_ERR_ARG, "encoder max length must be at least 2");
     if (!(cfg->alpha > 0) || !isfinite(cfg->alpha)) return xmc_error_set(err, XMC_ERR_ARG, "encoder alpha must be > 0");
-    xmc_encoder *enc = calloc(1, sizeof *enc);
+    xmci_encoder *enc = calloc(1, sizeof *enc);
     if (!enc) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     xmc_err rc;
     char vocab[PATH_MAX], weights[PATH_MAX];
@@ -76,15 +76,15 @@ xmc_err xmc_encoder_open(const xmc_encoder_config *cfg, xmc_encoder **out, xmc_e
     if (!realpath(vocab, enc->vocab)) { rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: %s", vocab, strerror(errno)); goto fail; }
     snprintf(weights, sizeof weights, "%s/model.safetensors", enc->dir);
     if ((rc = hash_file(weights, enc->weights_hash, err)) || (rc = hash_file(enc->vocab, enc->vocab_hash, err))) goto fail;
-    if ((rc = xmc_bert_load(enc->dir, &enc->bert, err))) goto fail;
-    if ((rc = xmc_wordpiece_load(enc->vocab, &enc->wp, err))) goto fail;
-    const xmc_bert_config *bc = xmc_bert_get_config(enc->bert);
-    if (xmc_wordpiece_size(enc->wp) > bc->vocab_size) {
+    if ((rc = xmci_bert_load(enc->dir, &enc->bert, err))) goto fail;
+    if ((rc = xmci_wordpiece_load(enc->vocab, &enc->wp, err))) goto fail;
+    const xmci_bert_config *bc = xmci_bert_get_config(enc->bert);
+    if (xmci_wordpiece_size(enc->wp) > bc->vocab_size) {
         rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s has %d tokens, the encoder's vocabulary %d", enc->vocab,
-                           xmc_wordpiece_size(enc->wp), bc->vocab_size);
+                           xmci_wordpiece_size(enc->wp), bc->vocab_size);
         goto fail;
     }
-    if (cfg->pooling == XMC_BERT_POOL_POOLER && !xmc_bert_has_pooler(enc->bert)) {
+    if (cfg->pooling == XMCI_BERT_POOL_POOLER && !xmci_bert_has_pooler(enc->bert)) {
         rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: pooling 'pooler' but the encoder has no pooler weights", enc->dir);
         goto fail;
     }
@@ -95,106 +95,106 @@ xmc_err xmc_encoder_open(const xmc_encoder_config *cfg, xmc_encoder **out, xmc_e
     *out = enc;
     return XMC_OK;
 fail:
-    xmc_encoder_free(enc);
+    xmci_encoder_free(enc);
     return rc;
 }
 
-void xmc_encoder_free(xmc_encoder *enc)
+void xmci_encoder_free(xmci_encoder *enc)
 {
     if (!enc) return;
-    if (enc->bert) xmc_bert_free(enc->bert);
-    if (enc->wp) xmc_wordpiece_free(enc->wp);
+    if (enc->bert) xmci_bert_free(enc->bert);
+    if (enc->wp) xmci_wordpiece_free(enc->wp);
     free(enc);
 }
 
-uint32_t xmc_encoder_dim(const xmc_encoder *enc) { return enc->dim; }
-float xmc_encoder_alpha(const xmc_encoder *enc) { return enc->alpha; }
+uint32_t xmci_encoder_dim(const xmci_encoder *enc) { return enc->dim; }
+float xmci_encoder_alpha(const xmci_encoder *enc) { return enc->alpha; }
 
-xmc_err xmc_encoder_ws_new(const xmc_encoder *enc, int max_rows, xmc_encoder_ws **out, xmc_error *err)
+xmc_err xmci_encoder_ws_new(const xmci_encoder *enc, int max_rows, xmci_encoder_ws **out, xmc_error *err)
 {
     *out = NULL;
-    xmc_encoder_ws *ws = calloc(1, sizeof *ws);
+    xmci_encoder_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     ws->max_rows = max_rows < 1 ? 1 : max_rows;
-    xmc_err rc = xmc_bert_workspace_new(enc->bert, ws->max_rows, enc->max_len, &ws->bws, err);
+    xmc_err rc = xmci_bert_workspace_new(enc->bert, ws->max_rows, enc->max_len, &ws->bws, err);
     if (rc) { free(ws); return rc; }
     *out = ws;
     return XMC_OK;
 }
 
-void xmc_encoder_ws_free(xmc_encoder_ws *ws)
+void xmci_encoder_ws_free(xmci_encoder_ws *ws)
 {
     if (!ws) return;
-    xmc_bert_workspace_free(ws->bws);
-    xmc_wordpiece_batch_free(&ws->batch);
+    xmci_bert_workspace_free(ws->bws);
+    xmci_wordpiece_batch_free(&ws->batch);
     free(ws);
 }
 
-xmc_err xmc_encoder_embed(const xmc_encoder *enc, xmc_encoder_ws *ws, const char *const *texts, const size_t *lens,
+xmc_err xmci_encoder_embed(const xmci_encoder *enc, xmci_encoder_ws *ws, const char *const *texts, const size_t *lens,
                           int n, float *out, xmc_error *err)
 {
     for (int start = 0; start < n; start += ws->max_rows) {
         int m = n - start < ws->max_rows ? n - start : ws->max_rows;
-        xmc_err rc = xmc_wordpiece_encode_batch(enc->wp, texts + start, lens ? lens + start : NULL, m, enc->max_len,
+        xmc_err rc = xmci_wordpiece_encode_batch(enc->wp, texts + start, lens ? lens + start : NULL, m, enc->max_len,
                                                 &ws->batch, err);
         if (rc) return rc;
-        if ((rc = xmc_bert_embed(enc->bert, ws->bws, &ws->batch, enc->pooling, 1, out + (size_t)start * enc->dim, err)))
+        if ((rc = xmci_bert_embed(enc->bert, ws->bws, &ws->batch, enc->pooling, 1, out + (size_t)start * enc->dim, err)))
             return rc;
     }
     return XMC_OK;
 }
 
-xmc_err xmc_encoder_save(const xmc_encoder *enc, xmc_model_writer *w, xmc_error *err)
+xmc_err xmci_encoder_save(const xmci_encoder *enc, xmci_model_writer *w, xmc_error *err)
 {
     xmc_err rc;
-    if ((rc = xmc_writer_set_string(w, "encoder.dir", enc->dir, err)) ||
-        (rc = xmc_writer_set_string(w, "encoder.vocab", enc->vocab, err)) ||
-        (rc = xmc_writer_set_string(w, "encoder.weights_xxh64", enc->weights_hash, err)) ||
-        (rc = xmc_writer_set_string(w, "encoder.vocab_xxh64", enc->vocab_hash, err)) ||
-        (rc = xmc_writer_set_string(w, "encoder.pooling", pool_names[enc->pooling], err)) ||
-        (rc = xmc_writer_set_int(w, "encoder.max_len", enc->max_len, err)) ||
-        (rc = xmc_writer_set_float(w, "encoder.alpha", enc->alpha, err)) ||
-        (rc = xmc_writer_set_int(w, "encoder.dim", enc->dim, err)))
+    if ((rc = xmci_writer_set_string(w, "encoder.dir", enc->dir, err)) ||
+        (rc = xmci_writer_set_string(w, "encoder.vocab", enc->vocab, err)) ||
+        (rc = xmci_writer_set_string(w, "encoder.weights_xxh64", enc->weights_hash, err)) ||
+        (rc = xmci_writer_set_string(w, "encoder.vocab_xxh64", enc->vocab_hash, err)) ||
+        (rc = xmci_writer_set_string(w, "encoder.pooling", pool_names[enc->pooling], err)) ||
+        (rc = xmci_writer_set_int(w, "encoder.max_len", enc->max_len, err)) ||
+        (rc = xmci_writer_set_float(w, "encoder.alpha", enc->alpha, err)) ||
+        (rc = xmci_writer_set_int(w, "encoder.dim", enc->dim, err)))
         return rc;
     return XMC_OK;
 }
 
-xmc_err xmc_encoder_load(const xmc_bundle *b, xmc_encoder **out, xmc_error *err)
+xmc_err xmci_encoder_load(const xmci_bundle *b, xmci_encoder **out, xmc_error *err)
 {
     const char *dir, *vocab, *wh, *vh, *pool;
     long long max_len, dim;
     double alpha;
     xmc_err rc;
-    if ((rc = xmc_bundle_get_string(b, "encoder.dir", &dir, err)) || (rc = xmc_bundle_get_string(b, "encoder.vocab", &vocab, err)) ||
-        (rc = xmc_bundle_get_string(b, "encoder.weights_xxh64", &wh, err)) ||
-        (rc = xmc_bundle_get_string(b, "encoder.vocab_xxh64", &vh, err)) ||
-        (rc = xmc_bundle_get_string(b, "encoder.pooling", &pool, err)) ||
-        (rc = xmc_bundle_get_int(b, "encoder.max_len", &max_len, err)) ||
-        (rc = xmc_bundle_get_float(b, "encoder.alpha", &alpha, err)) || (rc = xmc_bundle_get_int(b, "encoder.dim", &dim, err)))
+    if ((rc = xmci_bundle_get_string(b, "encoder.dir", &dir, err)) || (rc = xmci_bundle_get_string(b, "encoder.vocab", &vocab, err)) ||
+        (rc = xmci_bundle_get_string(b, "encoder.weights_xxh64", &wh, err)) ||
+        (rc = xmci_bundle_get_string(b, "encoder.vocab_xxh64", &vh, err)) ||
+        (rc = xmci_bundle_get_string(b, "encoder.pooling", &pool, err)) ||
+        (rc = xmci_bundle_get_int(b, "encoder.max_len", &max_len, err)) ||
+        (rc = xmci_bundle_get_float(b, "encoder.alpha", &alpha, err)) || (rc = xmci_bundle_get_int(b, "encoder.dim", &dim, err)))
         return rc;
-    xmc_encoder_config cfg;
-    xmc_encoder_config_default(&cfg);
+    xmci_encoder_config cfg;
+    xmci_encoder_config_default(&cfg);
     cfg.dir = dir;
     cfg.vocab = vocab;
     cfg.max_len = (int)max_len;
     cfg.alpha = (float)alpha;
-    if ((rc = xmc_bert_pooling_parse(pool, &cfg.pooling, err))) return rc;
-    xmc_encoder *enc;
-    if ((rc = xmc_encoder_open(&cfg, &enc, err))) {
-        xmc_error_prefix(err, "%s: the model's encoder: ", xmc_bundle_dir(b));
+    if ((rc = xmci_bert_pooling_parse(pool, &cfg.pooling, err))) return rc;
+    xmci_encoder *enc;
+    if ((rc = xmci_encoder_open(&cfg, &enc, err))) {
+        xmc_error_prefix(err, "%s: the model's encoder: ", xmci_bundle_dir(b));
         return rc;
     }
     if (strcmp(enc->weights_hash, wh) != 0 || strcmp(enc->vocab_hash, vh) != 0 || (long long)enc->dim != dim) {
         rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s: encoder %s changed since training (checksum %s/%s, manifest %s/%s)",
-                           xmc_bundle_dir(b), enc->dir, enc->weights_hash, enc->vocab_hash, wh, vh);
-        xmc_encoder_free(enc);
+                           xmci_bundle_dir(b), enc->dir, enc->weights_hash, enc->vocab_hash, wh, vh);
+        xmci_encoder_free(enc);
         return rc;
     }
     *out = enc;
     return XMC_OK;
 }
 
-uint32_t xmc_encoder_append(uint32_t *idx, float *val, uint32_t nnz, uint32_t offset, const float *emb, uint32_t dim,
+uint32_t xmci_encoder_append(uint32_t *idx, float *val, uint32_t nnz, uint32_t offset, const float *emb, uint32_t dim,
                             float alpha)
 {
     for (uint32_t j = 0; j < dim; j++) {
@@ -211,11 +211,11 @@ uint32_t xmc_encoder_append(uint32_t *idx, float *val, uint32_t nnz, uint32_t of
     return nnz;
 }
 
-xmc_err xmc_encoder_concat(const xmc_csr *sparse, uint32_t offset, const float *emb, uint32_t n, uint32_t dim, float alpha,
-                           xmc_csr *out, xmc_error *err)
+xmc_err xmci_encoder_concat(const xmci_csr *sparse, uint32_t offset, const float *emb, uint32_t n, uint32_t dim, float alpha,
+                           xmci_csr *out, xmc_error *err)
 {
-    uint64_t nnz = (uint64_t)n * dim + (sparse ? xmc_csr_nnz(sparse) : 0);
-    xmc_err rc = xmc_csr_alloc(out, n, offset + dim, nnz, err);
+    uint64_t nnz = (uint64_t)n * dim + (sparse ? xmci_csr_nnz(sparse) : 0);
+    xmc_err rc = xmci_csr_alloc(out, n, offset + dim, nnz, err);
     if (rc) return rc;
     uint64_t q = 0;
     for (uint32_t r = 0; r < n; r++) {
@@ -226,7 +226,7 @@ xmc_err xmc_encoder_concat(const xmc_csr *sparse, uint32_t offset, const float *
                 out->data[q + k] = sparse->data[p];
             }
         }
-        q += xmc_encoder_append(out->indices + q, out->data + q, k, offset, emb + (size_t)r * dim, dim, alpha);
+        q += xmci_encoder_append(out->indices + q, out->data + q, k, offset, emb + (size_t)r * dim, dim, alpha);
         out->indptr[r + 1] = q;
     }
     return XMC_OK;

@@ -6,8 +6,8 @@
  * changed or damaged encoder refuses the version instead of silently giving other features.
  * Featurisers (featurizer.kind): "tfidf", "encoder" (the embedding alone) or "tfidf+encoder", PECOS's
  * concatenation [tfidf ; alpha * emb] renormalised to unit L2 norm; the TF-IDF part stays sparse. */
-#ifndef XMC_ENCODER_H
-#define XMC_ENCODER_H
+#ifndef XMCI_ENCODER_H
+#define XMCI_ENCODER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,43 +17,43 @@
 #include "wordpiece.h"
 #include "xmc/error.h"
 
-typedef struct xmc_encoder_config {
+typedef struct xmci_encoder_config {
     const char *dir;          /* config.json + model.safetensors */
     const char *vocab;        /* NULL: dir/vocab.txt */
-    xmc_bert_pooling pooling; /* default cls */
+    xmci_bert_pooling pooling; /* default cls */
     int max_len;              /* tokens per text, [CLS]/[SEP] included; default 128 */
     float alpha;              /* weight of the embedding beside TF-IDF; default 1 */
-} xmc_encoder_config;
+} xmci_encoder_config;
 
-typedef struct xmc_encoder xmc_encoder;
-typedef struct xmc_encoder_ws xmc_encoder_ws;
+typedef struct xmci_encoder xmci_encoder;
+typedef struct xmci_encoder_ws xmci_encoder_ws;
 
-void xmc_encoder_config_default(xmc_encoder_config *cfg);
+void xmci_encoder_config_default(xmci_encoder_config *cfg);
 /* Loads the encoder (see bert.h, wordpiece.h for the errors). */
-xmc_err xmc_encoder_open(const xmc_encoder_config *cfg, xmc_encoder **out, xmc_error *err);
-void xmc_encoder_free(xmc_encoder *enc);
-uint32_t xmc_encoder_dim(const xmc_encoder *enc);
-float xmc_encoder_alpha(const xmc_encoder *enc);
+xmc_err xmci_encoder_open(const xmci_encoder_config *cfg, xmci_encoder **out, xmc_error *err);
+void xmci_encoder_free(xmci_encoder *enc);
+uint32_t xmci_encoder_dim(const xmci_encoder *enc);
+float xmci_encoder_alpha(const xmci_encoder *enc);
 
 /* Scratch for one thread, for batches of up to max_rows texts. */
-xmc_err xmc_encoder_ws_new(const xmc_encoder *enc, int max_rows, xmc_encoder_ws **out, xmc_error *err);
-void xmc_encoder_ws_free(xmc_encoder_ws *ws);
+xmc_err xmci_encoder_ws_new(const xmci_encoder *enc, int max_rows, xmci_encoder_ws **out, xmc_error *err);
+void xmci_encoder_ws_free(xmci_encoder_ws *ws);
 /* Embeds n texts into out (n x dim, each row L2-normalised). */
-xmc_err xmc_encoder_embed(const xmc_encoder *enc, xmc_encoder_ws *ws, const char *const *texts, const size_t *lens,
+xmc_err xmci_encoder_embed(const xmci_encoder *enc, xmci_encoder_ws *ws, const char *const *texts, const size_t *lens,
                           int n, float *out, xmc_error *err);
 
 /* Appends alpha * emb (dim floats, ids offset..offset+dim-1) after the nnz sparse entries of a row and
  * L2-normalises the whole row in place; idx/val need room for nnz + dim. Returns the new count. */
-uint32_t xmc_encoder_append(uint32_t *idx, float *val, uint32_t nnz, uint32_t offset, const float *emb, uint32_t dim,
+uint32_t xmci_encoder_append(uint32_t *idx, float *val, uint32_t nnz, uint32_t offset, const float *emb, uint32_t dim,
                             float alpha);
 /* The training matrix: rows of sparse (n x offset, may be NULL for the embedding alone) followed by the n x dim
- * embeddings, each row renormalised as xmc_encoder_append does. */
-xmc_err xmc_encoder_concat(const xmc_csr *sparse, uint32_t offset, const float *emb, uint32_t n, uint32_t dim, float alpha,
-                           xmc_csr *out, xmc_error *err);
+ * embeddings, each row renormalised as xmci_encoder_append does. */
+xmc_err xmci_encoder_concat(const xmci_csr *sparse, uint32_t offset, const float *emb, uint32_t n, uint32_t dim, float alpha,
+                           xmci_csr *out, xmc_error *err);
 
 /* Manifest keys encoder.* (directory, vocabulary, checksums, pooling, max_len, alpha). */
-xmc_err xmc_encoder_save(const xmc_encoder *enc, xmc_model_writer *w, xmc_error *err);
+xmc_err xmci_encoder_save(const xmci_encoder *enc, xmci_model_writer *w, xmc_error *err);
 /* Opens the encoder a version names, after checking both files' checksums (XMC_ERR_CORRUPT if changed). */
-xmc_err xmc_encoder_load(const xmc_bundle *b, xmc_encoder **out, xmc_error *err);
+xmc_err xmci_encoder_load(const xmci_bundle *b, xmci_encoder **out, xmc_error *err);
 
 #endif

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-xmc_err xmc_head_loss(const xmc_head *head, const float *pooled, const xmc_csr *active, int width, int weighted,
+xmc_err xmci_head_loss(const xmci_head *head, const float *pooled, const xmci_csr *active, int width, int weighted,
                       double *loss, float *scores, float *d_scores, float *d_pooled, float *dw, float *db,
                       xmc_error *err)
 {

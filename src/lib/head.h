@@ -12,8 +12,8 @@
  * drawn with replacement) count as often as they appear.
  *
  * Threads: one cblas_sdot per active entry and the row updates in the calling thread. */
-#ifndef XMC_HEAD_H
-#define XMC_HEAD_H
+#ifndef XMCI_HEAD_H
+#define XMCI_HEAD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,10 +21,10 @@
 #include "xmc/error.h"
 
 /* Plain arrays, owned by the caller: w is labels x hidden (row-major), b is labels. */
-typedef struct xmc_head {
+typedef struct xmci_head {
     int labels, hidden;
     float *w, *b;
-} xmc_head;
+} xmci_head;
 
 /* Loss and gradients of a batch of active->rows pooled vectors (rows x hidden).
  * active: rows x head->labels CSR, values = label values; width >= the longest row (PECOS's padded width).
@@ -32,7 +32,7 @@ typedef struct xmc_head {
  * overwritten) when not NULL; adds into dw/db (same shapes as the head) when not NULL: only the active rows
  * change. Fails with XMC_ERR_SHAPE (active's columns, a row longer than width) or XMC_ERR_RANGE (a cluster
  * index outside the head, a negative or non-finite value); nothing is written then. */
-xmc_err xmc_head_loss(const xmc_head *head, const float *pooled, const xmc_csr *active, int width, int weighted,
+xmc_err xmci_head_loss(const xmci_head *head, const float *pooled, const xmci_csr *active, int width, int weighted,
                       double *loss, float *scores, float *d_scores, float *d_pooled, float *dw, float *db,
                       xmc_error *err);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct xmc_kmeans_ws {
+struct xmci_kmeans_ws {
     float *c1, *c2;          /* dense, all zero between calls */
     uint32_t *touched;       /* features written in this call */
     unsigned char *mark;     /* 1 for a touched feature */
@@ -18,9 +18,9 @@ struct xmc_kmeans_ws {
     uint32_t *prev;
 };
 
-xmc_err xmc_kmeans_ws_new(uint32_t nr_features, uint32_t max_elems, xmc_kmeans_ws **out, xmc_error *err)
+xmc_err xmci_kmeans_ws_new(uint32_t nr_features, uint32_t max_elems, xmci_kmeans_ws **out, xmc_error *err)
 {
-    xmc_kmeans_ws *ws = calloc(1, sizeof *ws);
+    xmci_kmeans_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     size_t f = nr_features ? nr_features : 1, m = max_elems ? max_elems : 1;
     ws->nr_features = nr_features;
@@ -31,14 +31,14 @@ xmc_err xmc_kmeans_ws_new(uint32_t nr_features, uint32_t max_elems, xmc_kmeans_w
     ws->items = malloc(m * sizeof *ws->items);
     ws->prev = malloc(m * sizeof *ws->prev);
     if (!ws->c1 || !ws->c2 || !ws->touched || !ws->mark || !ws->items || !ws->prev) {
-        xmc_kmeans_ws_free(ws);
+        xmci_kmeans_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for k-means scratch (%u features)", nr_features);
     }
     *out = ws;
     return XMC_OK;
 }
 
-void xmc_kmeans_ws_free(xmc_kmeans_ws *ws)
+void xmci_kmeans_ws_free(xmci_kmeans_ws *ws)
 {
     if (!ws) return;
     free(ws->c1);
@@ -65,7 +65,7 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /* c += sign * row e, remembering touched features. */
-static uint32_t add_row(xmc_kmeans_ws *ws, float *c, const xmc_csr *feat, uint32_t e, float sign, uint32_t nt)
+static uint32_t add_row(xmci_kmeans_ws *ws, float *c, const xmci_csr *feat, uint32_t e, float sign, uint32_t nt)
 {
     for (uint64_t p = feat->indptr[e]; p < feat->indptr[e + 1]; p++) {
         uint32_t f = feat->indices[p];
@@ -76,15 +76,15 @@ static uint32_t add_row(xmc_kmeans_ws *ws, float *c, const xmc_csr *feat, uint32
     return nt;
 }
 
-static float dot_row(const float *c, const xmc_csr *feat, uint32_t e)
+static float dot_row(const float *c, const xmci_csr *feat, uint32_t e)
 {
     float s = 0;
     for (uint64_t p = feat->indptr[e]; p < feat->indptr[e + 1]; p++) s += c[feat->indices[p]] * feat->data[p];
     return s;
 }
 
-void xmc_kmeans_split(const xmc_csr *feat, uint32_t *elems, uint32_t n, xmc_rng *rng, int max_iter,
-                      xmc_kmeans_ws *ws)
+void xmci_kmeans_split(const xmci_csr *feat, uint32_t *elems, uint32_t n, xmc_rng *rng, int max_iter,
+                      xmci_kmeans_ws *ws)
 {
     assert(n >= 2);
     uint32_t half = n / 2;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void xmc_layer_free(xmc_layer *L)
+void xmci_layer_free(xmci_layer *L)
 {
     if (L->owned) {
         free((void *)L->child_ptr);
@@ -22,7 +22,7 @@ void xmc_layer_free(xmc_layer *L)
     memset(L, 0, sizeof *L);
 }
 
-/* The arrays of a layer being built (xmc_layer's are const). */
+/* The arrays of a layer being built (xmci_layer's are const). */
 typedef struct layer_arrays {
     uint32_t *child_ptr, *child_idx;
     uint64_t *chunk_ptr;
@@ -78,7 +78,7 @@ static int cmp_triple(const void *a, const void *b)
 
 /* Cuts the entries of each parent's children into rows by feature: chunk_ptr, row_feat, row_ptr, ent_*.
  * Sets *nr_rows and *nnz. XMC_ERR_NOMEM. */
-static xmc_err lay_out_chunks(const xmc_csr *w, uint32_t nr_parents, layer_arrays *a, uint64_t *nr_rows,
+static xmc_err lay_out_chunks(const xmci_csr *w, uint32_t nr_parents, layer_arrays *a, uint64_t *nr_rows,
                               uint64_t *nnz, xmc_error *err)
 {
     uint64_t maxnnz = 0;
@@ -117,18 +117,18 @@ static xmc_err lay_out_chunks(const xmc_csr *w, uint32_t nr_parents, layer_array
         a->chunk_ptr[p + 1] = rows;
     }
     free(tmp);
-    assert(q == xmc_csr_nnz(w));
+    assert(q == xmci_csr_nnz(w));
     *nr_rows = rows;
     *nnz = q;
     return XMC_OK;
 }
 
-xmc_err xmc_layer_build(const xmc_csr *w, const uint32_t *parent, uint32_t nr_parents, xmc_layer *L,
+xmc_err xmci_layer_build(const xmci_csr *w, const uint32_t *parent, uint32_t nr_parents, xmci_layer *L,
                         xmc_error *err)
 {
     memset(L, 0, sizeof *L);
     uint32_t n = w->rows;
-    uint64_t nnz = xmc_csr_nnz(w);
+    uint64_t nnz = xmci_csr_nnz(w);
     layer_arrays a = {
         .child_ptr = calloc((size_t)nr_parents + 1, sizeof *a.child_ptr),
         .child_idx = malloc((n ? n : 1) * sizeof *a.child_idx),
@@ -165,10 +165,10 @@ xmc_err xmc_layer_build(const xmc_csr *w, const uint32_t *parent, uint32_t nr_pa
     return XMC_OK;
 }
 
-xmc_err xmc_layer_weights(const xmc_layer *L, uint32_t nr_features, xmc_csr *w, xmc_error *err)
+xmc_err xmci_layer_weights(const xmci_layer *L, uint32_t nr_features, xmci_csr *w, xmc_error *err)
 {
     /* rows per node, then fill in chunk order and sort each row */
-    xmc_err rc = xmc_csr_alloc(w, L->nr_nodes, nr_features + 1, L->nnz, err);
+    xmc_err rc = xmci_csr_alloc(w, L->nr_nodes, nr_features + 1, L->nnz, err);
     if (rc) return rc;
     for (uint32_t p = 0; p < L->nr_parents; p++)
         for (uint64_t r = L->chunk_ptr[p]; r < L->chunk_ptr[p + 1]; r++)
@@ -176,7 +176,7 @@ xmc_err xmc_layer_weights(const xmc_layer *L, uint32_t nr_features, xmc_csr *w, 
                 w->indptr[L->child_idx[L->child_ptr[p] + L->ent_child[e]] + 1]++;
     for (uint32_t j = 0; j < L->nr_nodes; j++) w->indptr[j + 1] += w->indptr[j];
     uint64_t *fill = malloc(((size_t)L->nr_nodes + 1) * sizeof *fill);
-    if (!fill) { xmc_csr_free(w); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
+    if (!fill) { xmci_csr_free(w); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
     memcpy(fill, w->indptr, ((size_t)L->nr_nodes + 1) * sizeof *fill);
     for (uint32_t p = 0; p < L->nr_parents; p++)
         for (uint64_t r = L->chunk_ptr[p]; r < L->chunk_ptr[p + 1]; r++)

@@ -10,16 +10,16 @@
  * rows: cost ~ nnz(x) * log(rows) + matched entries, independent of how long a child's weight vector is.
  * Features are 0..nr_features-1 plus the bias feature nr_features (value `bias` in every document).
  *
- * Arrays are owned (built here) or views into a mapped model (loaded, xlinear.h); xmc_layer_free handles
+ * Arrays are owned (built here) or views into a mapped model (loaded, xlinear.h); xmci_layer_free handles
  * both. */
-#ifndef XMC_LAYER_H
-#define XMC_LAYER_H
+#ifndef XMCI_LAYER_H
+#define XMCI_LAYER_H
 
 #include <stdint.h>
 #include "smat.h"
 #include "xmc/error.h"
 
-typedef struct xmc_layer {
+typedef struct xmci_layer {
     uint32_t nr_nodes, nr_parents, max_children;
     uint64_t nr_rows, nnz;
     const uint32_t *child_ptr;  /* nr_parents + 1 */
@@ -30,15 +30,15 @@ typedef struct xmc_layer {
     const uint32_t *ent_child;  /* nnz */
     const float *ent_w;         /* nnz */
     int owned;
-} xmc_layer;
+} xmci_layer;
 
 /* Builds layer t of a model from per-node weight columns: w is nr_nodes x (nr_features + 1) CSR (a row
  * per node, sorted), parent[j] the parent of node j among nr_parents. XMC_ERR_SHAPE (a parent out of range),
  * XMC_ERR_NOMEM; *layer is then empty. */
-xmc_err xmc_layer_build(const xmc_csr *w, const uint32_t *parent, uint32_t nr_parents, xmc_layer *layer,
+xmc_err xmci_layer_build(const xmci_csr *w, const uint32_t *parent, uint32_t nr_parents, xmci_layer *layer,
                         xmc_error *err);
-void xmc_layer_free(xmc_layer *layer);
+void xmci_layer_free(xmci_layer *layer);
 /* The weight rows back as CSR nr_nodes x (nr_features + 1) (for inspect and tests). */
-xmc_err xmc_layer_weights(const xmc_layer *layer, uint32_t nr_features, xmc_csr *w, xmc_error *err);
+xmc_err xmci_layer_weights(const xmci_layer *layer, uint32_t nr_features, xmci_csr *w, xmc_error *err);
 
 #endif

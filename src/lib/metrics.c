@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void xmc_inv_propensity(const uint32_t *freq, uint32_t nr_labels, uint64_t n_train, double a, double b, double *inv_prop)
+void xmci_inv_propensity(const uint32_t *freq, uint32_t nr_labels, uint64_t n_train, double a, double b, double *inv_prop)
 {
     double c = (log((double)(n_train ? n_train : 1)) - 1.0) * pow(b + 1.0, a);
     for (uint32_t l = 0; l < nr_labels; l++) inv_prop[l] = 1.0 + c * pow((double)freq[l] + b, -a);
@@ -24,7 +24,7 @@ static int cmp_desc(const void *x, const void *y)
     return (a < b) - (a > b);
 }
 
-static int is_true(const xmc_csr *y, uint32_t r, uint32_t label)
+static int is_true(const xmci_csr *y, uint32_t r, uint32_t label)
 {
     /* rows are short: linear scan (rows need not be sorted) */
     for (uint64_t p = y->indptr[r]; p < y->indptr[r + 1]; p++)
@@ -32,18 +32,18 @@ static int is_true(const xmc_csr *y, uint32_t r, uint32_t label)
     return 0;
 }
 
-xmc_err xmc_metrics_compute(const xmc_hit *hits, const uint32_t *counts, uint32_t stride, const xmc_csr *y,
-                            const double *inv_prop, uint32_t kmax, xmc_metrics *out, xmc_error *err)
+xmc_err xmci_metrics_compute(const xmc_hit *hits, const uint32_t *counts, uint32_t stride, const xmci_csr *y,
+                            const double *inv_prop, uint32_t kmax, xmci_metrics *out, xmc_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (kmax < 1 || kmax > XMC_METRICS_MAXK) return xmc_error_set(err, XMC_ERR_ARG, "k must be 1..%d", XMC_METRICS_MAXK);
+    if (kmax < 1 || kmax > XMCI_METRICS_MAXK) return xmc_error_set(err, XMC_ERR_ARG, "k must be 1..%d", XMCI_METRICS_MAXK);
     if (y->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no rows to evaluate");
     out->kmax = kmax;
     out->n = y->rows;
     out->has_psp = inv_prop != NULL;
     xmc_hit *row = malloc(((size_t)stride + 1) * sizeof *row);
     double *best = malloc(((size_t)y->cols + 1) * sizeof *best);
-    double psp_num[XMC_METRICS_MAXK + 1] = {0}, psp_den[XMC_METRICS_MAXK + 1] = {0};
+    double psp_num[XMCI_METRICS_MAXK + 1] = {0}, psp_den[XMCI_METRICS_MAXK + 1] = {0};
     if (!row || !best) {
         free(row);
         free(best);

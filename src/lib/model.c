@@ -24,12 +24,12 @@
 
 static const unsigned char ARRAY_MAGIC[8] = {'X', 'M', 'C', 'A', 'R', 'R', 0, 1};
 
-size_t xmc_dtype_size(xmc_dtype dt)
+size_t xmci_dtype_size(xmci_dtype dt)
 {
     switch (dt) {
-    case XMC_DT_F32: case XMC_DT_U32: case XMC_DT_I32: return 4;
-    case XMC_DT_U64: return 8;
-    case XMC_DT_U8: return 1;
+    case XMCI_DT_F32: case XMCI_DT_U32: case XMCI_DT_I32: return 4;
+    case XMCI_DT_U64: return 8;
+    case XMCI_DT_U8: return 1;
     }
     return 0;
 }
@@ -51,7 +51,7 @@ static int valid_name(const char *name)
 
 /* ---- writer ----------------------------------------------------------------------------------------------- */
 
-struct xmc_model_writer {
+struct xmci_model_writer {
     char repo[PATH_MAX];
     char version[128];
     char tmpdir[PATH_MAX];
@@ -81,7 +81,7 @@ static config_setting_t *group_for(config_t *cfg, const char *key, const char **
     return g;
 }
 
-static config_setting_t *add_leaf(xmc_model_writer *w, const char *key, int type, xmc_error *err)
+static config_setting_t *add_leaf(xmci_model_writer *w, const char *key, int type, xmc_error *err)
 {
     const char *leaf;
     config_setting_t *g = group_for(&w->cfg, key, &leaf);
@@ -93,7 +93,7 @@ static config_setting_t *add_leaf(xmc_model_writer *w, const char *key, int type
     return s;
 }
 
-xmc_err xmc_writer_set_int(xmc_model_writer *w, const char *key, long long v, xmc_error *err)
+xmc_err xmci_writer_set_int(xmci_model_writer *w, const char *key, long long v, xmc_error *err)
 {
     config_setting_t *s = add_leaf(w, key, CONFIG_TYPE_INT64, err);
     if (!s) return XMC_ERR_ARG;
@@ -101,7 +101,7 @@ xmc_err xmc_writer_set_int(xmc_model_writer *w, const char *key, long long v, xm
     return XMC_OK;
 }
 
-xmc_err xmc_writer_set_float(xmc_model_writer *w, const char *key, double v, xmc_error *err)
+xmc_err xmci_writer_set_float(xmci_model_writer *w, const char *key, double v, xmc_error *err)
 {
     config_setting_t *s = add_leaf(w, key, CONFIG_TYPE_FLOAT, err);
     if (!s) return XMC_ERR_ARG;
@@ -109,7 +109,7 @@ xmc_err xmc_writer_set_float(xmc_model_writer *w, const char *key, double v, xmc
     return XMC_OK;
 }
 
-xmc_err xmc_writer_set_string(xmc_model_writer *w, const char *key, const char *v, xmc_error *err)
+xmc_err xmci_writer_set_string(xmci_model_writer *w, const char *key, const char *v, xmc_error *err)
 {
     config_setting_t *s = add_leaf(w, key, CONFIG_TYPE_STRING, err);
     if (!s) return XMC_ERR_ARG;
@@ -148,10 +148,10 @@ static void rm_tree(const char *dir)
     rmdir(dir);
 }
 
-xmc_err xmc_writer_begin(const char *repo, const char *version, xmc_model_writer **out, xmc_error *err)
+xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writer **out, xmc_error *err)
 {
     *out = NULL;
-    xmc_model_writer *w = calloc(1, sizeof *w);
+    xmci_model_writer *w = calloc(1, sizeof *w);
     if (!w) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     xmc_err rc;
     if (strlen(repo) >= sizeof w->repo - 200) { free(w); return xmc_error_set(err, XMC_ERR_ARG, "repository path too long"); }
@@ -221,25 +221,25 @@ static xmc_err write_all(int fd, const void *buf, size_t n, XXH64_state_t *h, co
     return XMC_OK;
 }
 
-xmc_err xmc_writer_array(xmc_model_writer *w, const char *name, xmc_dtype dt, int ndim, const uint64_t *shape,
+xmc_err xmci_writer_array(xmci_model_writer *w, const char *name, xmci_dtype dt, int ndim, const uint64_t *shape,
                          const void *data, xmc_error *err)
 {
     if (!valid_name(name)) return xmc_error_set(err, XMC_ERR_ARG, "bad array name '%s'", name ? name : "");
-    if (ndim < 1 || ndim > XMC_MAX_NDIM || !xmc_dtype_size(dt))
+    if (ndim < 1 || ndim > XMCI_MAX_NDIM || !xmci_dtype_size(dt))
         return xmc_error_set(err, XMC_ERR_ARG, "array %s: bad dtype or ndim", name);
-    unsigned char hdr[XMC_ARRAY_HEADER] = {0};
+    unsigned char hdr[XMCI_ARRAY_HEADER] = {0};
     memcpy(hdr, ARRAY_MAGIC, 8);
     put_u32(hdr + 8, 1);
     put_u32(hdr + 12, (uint32_t)dt);
     put_u32(hdr + 16, (uint32_t)ndim);
     uint64_t count = 1;
-    for (int i = 0; i < XMC_MAX_NDIM; i++) {
+    for (int i = 0; i < XMCI_MAX_NDIM; i++) {
         uint64_t s = i < ndim ? shape[i] : 1;
         put_u64(hdr + 24 + 8 * i, s);
         if (s && count > UINT64_MAX / s) return xmc_error_set(err, XMC_ERR_RANGE, "array %s too large", name);
         count *= s;
     }
-    uint64_t bytes = count * xmc_dtype_size(dt);
+    uint64_t bytes = count * xmci_dtype_size(dt);
     put_u64(hdr + 56, bytes);
     char path[PATH_MAX], file[256];
     snprintf(file, sizeof file, "%s.bin", name);
@@ -264,7 +264,7 @@ xmc_err xmc_writer_array(xmc_model_writer *w, const char *name, xmc_dtype dt, in
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest);
     config_setting_set_string(config_setting_add(e, "name", CONFIG_TYPE_STRING), name);
     config_setting_set_string(config_setting_add(e, "file", CONFIG_TYPE_STRING), file);
-    config_setting_set_int64(config_setting_add(e, "bytes", CONFIG_TYPE_INT64), (long long)(bytes + XMC_ARRAY_HEADER));
+    config_setting_set_int64(config_setting_add(e, "bytes", CONFIG_TYPE_INT64), (long long)(bytes + XMCI_ARRAY_HEADER));
     config_setting_set_string(config_setting_add(e, "xxh64", CONFIG_TYPE_STRING), hex);
     return XMC_OK;
 }
@@ -350,7 +350,7 @@ static xmc_err fsync_path(const char *path, int dir, xmc_error *err)
     return XMC_OK;
 }
 
-xmc_err xmc_writer_commit(xmc_model_writer *w, int make_current, char *version_out, size_t version_size,
+xmc_err xmci_writer_commit(xmci_model_writer *w, int make_current, char *version_out, size_t version_size,
                           xmc_error *err)
 {
     char path[PATH_MAX], final[PATH_MAX];
@@ -395,11 +395,11 @@ done:
     free(w);
     return rc;
 fail:
-    xmc_writer_abort(w);
+    xmci_writer_abort(w);
     return rc;
 }
 
-void xmc_writer_abort(xmc_model_writer *w)
+void xmci_writer_abort(xmci_model_writer *w)
 {
     if (!w) return;
     rm_tree(w->tmpdir);
@@ -413,12 +413,12 @@ typedef struct mapped {
     char name[208];
     void *base;
     size_t size;
-    xmc_dtype dt;
+    xmci_dtype dt;
     int ndim;
-    uint64_t shape[XMC_MAX_NDIM];
+    uint64_t shape[XMCI_MAX_NDIM];
 } mapped;
 
-struct xmc_bundle {
+struct xmci_bundle {
     char dir[PATH_MAX];
     char version[128];
     config_t cfg;
@@ -448,7 +448,7 @@ xmc_err xmc_repo_current(const char *repo, char *version, size_t version_size, x
     return XMC_OK;
 }
 
-xmc_err xmc_model_resolve(const char *path, char *out, size_t out_size, xmc_error *err)
+xmc_err xmci_model_resolve(const char *path, char *out, size_t out_size, xmc_error *err)
 {
     char buf[PATH_MAX], ver[256];
     struct stat st;
@@ -471,7 +471,7 @@ xmc_err xmc_model_resolve(const char *path, char *out, size_t out_size, xmc_erro
     return XMC_OK;
 }
 
-void xmc_bundle_close(xmc_bundle *b)
+void xmci_bundle_close(xmci_bundle *b)
 {
     if (!b) return;
     for (size_t i = 0; i < b->nmaps; i++)
@@ -481,9 +481,9 @@ void xmc_bundle_close(xmc_bundle *b)
     free(b);
 }
 
-const char *xmc_bundle_dir(const xmc_bundle *b) { return b->dir; }
-const char *xmc_bundle_version(const xmc_bundle *b) { return b->version; }
-static xmc_err map_file(xmc_bundle *b, mapped *m, const char *file, long long bytes, const char *hex, int verify,
+const char *xmci_bundle_dir(const xmci_bundle *b) { return b->dir; }
+const char *xmci_bundle_version(const xmci_bundle *b) { return b->version; }
+static xmc_err map_file(xmci_bundle *b, mapped *m, const char *file, long long bytes, const char *hex, int verify,
                         xmc_error *err)
 {
     char path[PATH_MAX];
@@ -497,10 +497,10 @@ static xmc_err map_file(xmc_bundle *b, mapped *m, const char *file, long long by
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: %lld bytes, manifest says %lld (truncated or replaced?)", path,
                              (long long)st.st_size, bytes);
     }
-    if (st.st_size < XMC_ARRAY_HEADER) {
+    if (st.st_size < XMCI_ARRAY_HEADER) {
         close(fd);
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: %lld bytes, shorter than the %d-byte header", path,
-                             (long long)st.st_size, XMC_ARRAY_HEADER);
+                             (long long)st.st_size, XMCI_ARRAY_HEADER);
     }
     void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
@@ -510,18 +510,18 @@ static xmc_err map_file(xmc_bundle *b, mapped *m, const char *file, long long by
     const unsigned char *h = base;
     if (memcmp(h, ARRAY_MAGIC, 8) != 0) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: bad magic (not an xmc array file)", path);
     if (get_u32(h + 8) != 1) return xmc_error_set(err, XMC_ERR_VERSION, "%s: array format version %u, this build reads 1", path, get_u32(h + 8));
-    m->dt = (xmc_dtype)get_u32(h + 12);
+    m->dt = (xmci_dtype)get_u32(h + 12);
     m->ndim = (int)get_u32(h + 16);
-    if (!xmc_dtype_size(m->dt) || m->ndim < 1 || m->ndim > XMC_MAX_NDIM)
+    if (!xmci_dtype_size(m->dt) || m->ndim < 1 || m->ndim > XMCI_MAX_NDIM)
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: bad dtype %u or ndim %d", path, (unsigned)m->dt, m->ndim);
     uint64_t count = 1;
-    for (int i = 0; i < XMC_MAX_NDIM; i++) {
+    for (int i = 0; i < XMCI_MAX_NDIM; i++) {
         m->shape[i] = get_u64(h + 24 + 8 * i);
         if (m->shape[i] && count > UINT64_MAX / m->shape[i]) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: shape overflows", path);
         count *= m->shape[i];
     }
     uint64_t data = get_u64(h + 56);
-    if (count > UINT64_MAX / 8 || data != count * xmc_dtype_size(m->dt) || data != (uint64_t)st.st_size - XMC_ARRAY_HEADER)
+    if (count > UINT64_MAX / 8 || data != count * xmci_dtype_size(m->dt) || data != (uint64_t)st.st_size - XMCI_ARRAY_HEADER)
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: shape and data size disagree with the file size", path);
     if (verify) {
         char got[17];
@@ -532,10 +532,10 @@ static xmc_err map_file(xmc_bundle *b, mapped *m, const char *file, long long by
     return XMC_OK;
 }
 
-xmc_err xmc_bundle_open(const char *dir, int verify, xmc_bundle **out, xmc_error *err)
+xmc_err xmci_bundle_open(const char *dir, int verify, xmci_bundle **out, xmc_error *err)
 {
     *out = NULL;
-    xmc_bundle *b = calloc(1, sizeof *b);
+    xmci_bundle *b = calloc(1, sizeof *b);
     if (!b) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     config_init(&b->cfg);
     xmc_err rc = XMC_OK;
@@ -591,20 +591,20 @@ xmc_err xmc_bundle_open(const char *dir, int verify, xmc_bundle **out, xmc_error
     *out = b;
     return XMC_OK;
 fail:
-    xmc_bundle_close(b);
+    xmci_bundle_close(b);
     return rc;
 }
 
-static const mapped *find_map(const xmc_bundle *b, const char *name)
+static const mapped *find_map(const xmci_bundle *b, const char *name)
 {
     for (size_t i = 0; i < b->nmaps; i++)
         if (strcmp(b->maps[i].name, name) == 0) return &b->maps[i];
     return NULL;
 }
 
-int xmc_bundle_has(const xmc_bundle *b, const char *name) { return find_map(b, name) != NULL; }
+int xmci_bundle_has(const xmci_bundle *b, const char *name) { return find_map(b, name) != NULL; }
 
-xmc_err xmc_bundle_array(const xmc_bundle *b, const char *name, xmc_dtype dt, int ndim, uint64_t *shape,
+xmc_err xmci_bundle_array(const xmci_bundle *b, const char *name, xmci_dtype dt, int ndim, uint64_t *shape,
                          const void **data, xmc_error *err)
 {
     const mapped *m = find_map(b, name);
@@ -612,11 +612,11 @@ xmc_err xmc_bundle_array(const xmc_bundle *b, const char *name, xmc_dtype dt, in
     if (m->dt != dt) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: array '%s' has dtype %d, want %d", b->dir, name, m->dt, dt);
     if (m->ndim != ndim) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: array '%s' has %d dims, want %d", b->dir, name, m->ndim, ndim);
     for (int i = 0; i < ndim; i++) shape[i] = m->shape[i];
-    *data = (const unsigned char *)m->base + XMC_ARRAY_HEADER;
+    *data = (const unsigned char *)m->base + XMCI_ARRAY_HEADER;
     return XMC_OK;
 }
 
-xmc_err xmc_bundle_get_int(const xmc_bundle *b, const char *key, long long *v, xmc_error *err)
+xmc_err xmci_bundle_get_int(const xmci_bundle *b, const char *key, long long *v, xmc_error *err)
 {
     if (config_lookup_int64(&b->cfg, key, v)) return XMC_OK;
     int i;
@@ -624,7 +624,7 @@ xmc_err xmc_bundle_get_int(const xmc_bundle *b, const char *key, long long *v, x
     return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s/manifest.cfg: no integer '%s'", b->dir, key);
 }
 
-xmc_err xmc_bundle_get_float(const xmc_bundle *b, const char *key, double *v, xmc_error *err)
+xmc_err xmci_bundle_get_float(const xmci_bundle *b, const char *key, double *v, xmc_error *err)
 {
     if (config_lookup_float(&b->cfg, key, v)) return XMC_OK;
     long long i;
@@ -632,7 +632,7 @@ xmc_err xmc_bundle_get_float(const xmc_bundle *b, const char *key, double *v, xm
     return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s/manifest.cfg: no number '%s'", b->dir, key);
 }
 
-xmc_err xmc_bundle_get_string(const xmc_bundle *b, const char *key, const char **v, xmc_error *err)
+xmc_err xmci_bundle_get_string(const xmci_bundle *b, const char *key, const char **v, xmc_error *err)
 {
     if (config_lookup_string(&b->cfg, key, v)) return XMC_OK;
     return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s/manifest.cfg: no string '%s'", b->dir, key);

@@ -12,7 +12,7 @@
  *   offset size meaning
  *   0      8    magic "XMCARR\0\1"
  *   8      4    format version (1)
- *   12     4    dtype (xmc_dtype)
+ *   12     4    dtype (xmci_dtype)
  *   16     4    ndim (1..4)
  *   20     4    reserved, 0
  *   24     32   shape[4] (uint64; unused dimensions 1)
@@ -21,66 +21,66 @@
  * The manifest lists every file with its size and xxh64 checksum (hex) over the whole file.
  *
  * Ownership: a writer owns copies of nothing: arrays are written when added. A bundle owns its mappings;
- * pointers it hands out live until xmc_bundle_close. */
-#ifndef XMC_MODEL_H
-#define XMC_MODEL_H
+ * pointers it hands out live until xmci_bundle_close. */
+#ifndef XMCI_MODEL_H
+#define XMCI_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "xmc/error.h"
 
-typedef enum xmc_dtype {
-    XMC_DT_F32 = 1,
-    XMC_DT_U32 = 2,
-    XMC_DT_U64 = 3,
-    XMC_DT_U8 = 4,
-    XMC_DT_I32 = 5,
-} xmc_dtype;
+typedef enum xmci_dtype {
+    XMCI_DT_F32 = 1,
+    XMCI_DT_U32 = 2,
+    XMCI_DT_U64 = 3,
+    XMCI_DT_U8 = 4,
+    XMCI_DT_I32 = 5,
+} xmci_dtype;
 
-size_t xmc_dtype_size(xmc_dtype dt);
+size_t xmci_dtype_size(xmci_dtype dt);
 
-#define XMC_ARRAY_HEADER 64
-#define XMC_MAX_NDIM 4
+#define XMCI_ARRAY_HEADER 64
+#define XMCI_MAX_NDIM 4
 
 /* ---- writing -------------------------------------------------------------------------------------------- */
-typedef struct xmc_model_writer xmc_model_writer;
+typedef struct xmci_model_writer xmci_model_writer;
 
 /* Starts a new version in repo (created if missing). version NULL = generated from the time and a random
  * suffix. */
-xmc_err xmc_writer_begin(const char *repo, const char *version, xmc_model_writer **out, xmc_error *err);
+xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writer **out, xmc_error *err);
 /* Writes one array file now. */
-xmc_err xmc_writer_array(xmc_model_writer *w, const char *name, xmc_dtype dt, int ndim, const uint64_t *shape,
+xmc_err xmci_writer_array(xmci_model_writer *w, const char *name, xmci_dtype dt, int ndim, const uint64_t *shape,
                          const void *data, xmc_error *err);
 /* Manifest keys: dotted paths create groups ("tree.depth"). Values are kept until commit. */
-xmc_err xmc_writer_set_int(xmc_model_writer *w, const char *key, long long v, xmc_error *err);
-xmc_err xmc_writer_set_float(xmc_model_writer *w, const char *key, double v, xmc_error *err);
-xmc_err xmc_writer_set_string(xmc_model_writer *w, const char *key, const char *v, xmc_error *err);
+xmc_err xmci_writer_set_int(xmci_model_writer *w, const char *key, long long v, xmc_error *err);
+xmc_err xmci_writer_set_float(xmci_model_writer *w, const char *key, double v, xmc_error *err);
+xmc_err xmci_writer_set_string(xmci_model_writer *w, const char *key, const char *v, xmc_error *err);
 /* Writes the manifest, fsyncs, renames the directory into place and, if make_current, replaces CURRENT.
  * The writer is freed whatever the result. On failure the temporary directory is removed. */
-xmc_err xmc_writer_commit(xmc_model_writer *w, int make_current, char *version_out, size_t version_size,
+xmc_err xmci_writer_commit(xmci_model_writer *w, int make_current, char *version_out, size_t version_size,
                           xmc_error *err);
 /* Abandons the version: removes the temporary directory and frees the writer. */
-void xmc_writer_abort(xmc_model_writer *w);
+void xmci_writer_abort(xmci_model_writer *w);
 
 /* ---- reading -------------------------------------------------------------------------------------------- */
-typedef struct xmc_bundle xmc_bundle;
+typedef struct xmci_bundle xmci_bundle;
 
 /* Resolves path (a version dir, or a repo with CURRENT) to a version dir; out gets the absolute path. */
-xmc_err xmc_model_resolve(const char *path, char *out, size_t out_size, xmc_error *err);
+xmc_err xmci_model_resolve(const char *path, char *out, size_t out_size, xmc_error *err);
 /* Opens a version directory: parses the manifest, checks format_version, maps and checks every listed
  * file (size, header, and xxh64 if verify). */
-xmc_err xmc_bundle_open(const char *dir, int verify, xmc_bundle **out, xmc_error *err);
-void xmc_bundle_close(xmc_bundle *b);
-const char *xmc_bundle_dir(const xmc_bundle *b);
-const char *xmc_bundle_version(const xmc_bundle *b);
+xmc_err xmci_bundle_open(const char *dir, int verify, xmci_bundle **out, xmc_error *err);
+void xmci_bundle_close(xmci_bundle *b);
+const char *xmci_bundle_dir(const xmci_bundle *b);
+const char *xmci_bundle_version(const xmci_bundle *b);
 /* The array called name with dtype dt and ndim dims; shape written to shape (ndim entries). */
-xmc_err xmc_bundle_array(const xmc_bundle *b, const char *name, xmc_dtype dt, int ndim, uint64_t *shape,
+xmc_err xmci_bundle_array(const xmci_bundle *b, const char *name, xmci_dtype dt, int ndim, uint64_t *shape,
                          const void **data, xmc_error *err);
 /* 1 if an array of that name exists. */
-int xmc_bundle_has(const xmc_bundle *b, const char *name);
+int xmci_bundle_has(const xmci_bundle *b, const char *name);
 /* Manifest lookups; return XMC_ERR_NOTFOUND if missing or of the wrong type. */
-xmc_err xmc_bundle_get_int(const xmc_bundle *b, const char *key, long long *v, xmc_error *err);
-xmc_err xmc_bundle_get_float(const xmc_bundle *b, const char *key, double *v, xmc_error *err);
-xmc_err xmc_bundle_get_string(const xmc_bundle *b, const char *key, const char **v, xmc_error *err);
+xmc_err xmci_bundle_get_int(const xmci_bundle *b, const char *key, long long *v, xmc_error *err);
+xmc_err xmci_bundle_get_float(const xmci_bundle *b, const char *key, double *v, xmc_error *err);
+xmc_err xmci_bundle_get_string(const xmci_bundle *b, const char *key, const char **v, xmc_error *err);
 
 #endif

@@ -3,7 +3,7 @@
 
 #include <pthread.h>
 
-void xmc_parallel_run(void *(*fn)(void *), void *arg, int threads)
+void xmci_parallel_run(void *(*fn)(void *), void *arg, int threads)
 {
     pthread_t th[XMC_MAX_THREADS];
     int n = 0;

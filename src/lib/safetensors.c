@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct xmc_safetensors {
+struct xmci_safetensors {
     char path[1024];
     const unsigned char *map;
     uint64_t size;       /* file bytes */
@@ -33,7 +33,7 @@ static size_t dtype_size(const char *dt)
     return 0;
 }
 
-void xmc_safetensors_close(xmc_safetensors *st)
+void xmci_safetensors_close(xmci_safetensors *st)
 {
     if (!st) return;
     if (st->map) munmap((void *)st->map, st->size);
@@ -42,7 +42,7 @@ void xmc_safetensors_close(xmc_safetensors *st)
 }
 
 /* Validates one header entry (see the table in safetensors.h). */
-static xmc_err check_entry(const xmc_safetensors *st, const char *name, json_t *e, xmc_error *err)
+static xmc_err check_entry(const xmci_safetensors *st, const char *name, json_t *e, xmc_error *err)
 {
     json_t *dt = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape");
     json_t *offs = json_object_get(e, "data_offsets");
@@ -77,9 +77,9 @@ static xmc_err check_entry(const xmc_safetensors *st, const char *name, json_t *
     return XMC_OK;
 }
 
-xmc_err xmc_safetensors_open(const char *path, xmc_safetensors **out, xmc_error *err)
+xmc_err xmci_safetensors_open(const char *path, xmci_safetensors **out, xmc_error *err)
 {
-    xmc_safetensors *st = calloc(1, sizeof *st);
+    xmci_safetensors *st = calloc(1, sizeof *st);
     if (!st) return xmc_error_set(err, XMC_ERR_NOMEM, "%s: out of memory", path);
     snprintf(st->path, sizeof st->path, "%s", path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -101,13 +101,13 @@ xmc_err xmc_safetensors_open(const char *path, xmc_safetensors **out, xmc_error 
         else st->map = m;
     }
     close(fd);
-    if (rc) { xmc_safetensors_close(st); return rc; }
+    if (rc) { xmci_safetensors_close(st); return rc; }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | st->map[i];
     if (n > st->size - 8) {
         xmc_error_set(err, XMC_ERR_CORRUPT, "%s: header of %llu bytes but the file has %llu: truncated file?", path,
                       (unsigned long long)n, (unsigned long long)st->size);
-        xmc_safetensors_close(st);
+        xmci_safetensors_close(st);
         return XMC_ERR_CORRUPT;
     }
     st->data_start = 8 + n;
@@ -116,25 +116,24 @@ xmc_err xmc_safetensors_open(const char *path, xmc_safetensors **out, xmc_error 
     if (!json_is_object(st->header)) {
         xmc_error_set(err, XMC_ERR_CORRUPT, "%s: header is not a JSON object: %s", path,
                       st->header ? "other JSON value" : jerr.text);
-        xmc_safetensors_close(st);
+        xmci_safetensors_close(st);
         return XMC_ERR_CORRUPT;
     }
     const char *name;
     json_t *e;
     json_object_foreach(st->header, name, e) {
         if (!strcmp(name, "__metadata__")) continue;
-        if ((rc = check_entry(st, name, e, err))) { xmc_safetensors_close(st); return rc; }
+        if ((rc = check_entry(st, name, e, err))) { xmci_safetensors_close(st); return rc; }
     }
     *out = st;
     return XMC_OK;
 }
 
-int xmc_safetensors_has(const xmc_safetensors *st, const char *name)
+int xmci_safetensors_has(const xmci_safetensors *st, const char *name)
 {
     return strcmp(name, "__metadata__") != 0 && json_object_get(st->header, name) != NULL;
 }
 
-uint64_t xmc_safetensors_bytes(const xmc_safetensors *st) { return st->size; }
 
 static void shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
 {
@@ -143,10 +142,10 @@ static void shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
     if (k < size) snprintf(buf + k, size - k, "]");
 }
 
-xmc_err xmc_safetensors_f32(const xmc_safetensors *st, const char *name, int ndim, const int64_t *shape,
+xmc_err xmci_safetensors_f32(const xmci_safetensors *st, const char *name, int ndim, const int64_t *shape,
                             const float **data, xmc_error *err)
 {
-    json_t *e = xmc_safetensors_has(st, name) ? json_object_get(st->header, name) : NULL;
+    json_t *e = xmci_safetensors_has(st, name) ? json_object_get(st->header, name) : NULL;
     if (!e) return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: missing tensor '%s'", st->path, name);
     const char *dt = json_string_value(json_object_get(e, "dtype"));
     if (strcmp(dt, "F32") != 0)

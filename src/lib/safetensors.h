@@ -11,29 +11,27 @@
  * e - b = product(shape) * dtype size. A file cut short therefore fails at open naming the first tensor
  * whose bytes are missing. Checked per lookup: dtype F32, the expected shape, 4-byte alignment.
  *
- * Ownership: a handle owns its mapping and header; pointers it hands out live until xmc_safetensors_close. */
-#ifndef XMC_SAFETENSORS_H
-#define XMC_SAFETENSORS_H
+ * Ownership: a handle owns its mapping and header; pointers it hands out live until xmci_safetensors_close. */
+#ifndef XMCI_SAFETENSORS_H
+#define XMCI_SAFETENSORS_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "xmc/error.h"
 
-typedef struct xmc_safetensors xmc_safetensors;
+typedef struct xmci_safetensors xmci_safetensors;
 
 /* Maps and checks path. Fails with XMC_ERR_IO (open/mmap), XMC_ERR_CORRUPT (bounds, header JSON, entry
  * fields; the message names path and tensor) or XMC_ERR_NOMEM; *out untouched on failure. */
-xmc_err xmc_safetensors_open(const char *path, xmc_safetensors **out, xmc_error *err);
-void xmc_safetensors_close(xmc_safetensors *st);
+xmc_err xmci_safetensors_open(const char *path, xmci_safetensors **out, xmc_error *err);
+void xmci_safetensors_close(xmci_safetensors *st);
 
 /* 1 if a tensor of that exact name exists. */
-int xmc_safetensors_has(const xmc_safetensors *st, const char *name);
+int xmci_safetensors_has(const xmci_safetensors *st, const char *name);
 /* The F32 tensor name whose shape must be shape[0..ndim). Fails with XMC_ERR_NOTFOUND (no such tensor),
  * XMC_ERR_VERSION (another dtype), XMC_ERR_SHAPE (other shape) or XMC_ERR_CORRUPT (misaligned data); the
  * message names the file and the tensor and gives both shapes. */
-xmc_err xmc_safetensors_f32(const xmc_safetensors *st, const char *name, int ndim, const int64_t *shape,
+xmc_err xmci_safetensors_f32(const xmci_safetensors *st, const char *name, int ndim, const int64_t *shape,
                             const float **data, xmc_error *err);
-/* Size of the mapped file in bytes. */
-uint64_t xmc_safetensors_bytes(const xmc_safetensors *st);
 
 #endif

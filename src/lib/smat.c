@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-xmc_err xmc_csr_alloc(xmc_csr *m, uint32_t rows, uint32_t cols, uint64_t nnz, xmc_error *err)
+xmc_err xmci_csr_alloc(xmci_csr *m, uint32_t rows, uint32_t cols, uint64_t nnz, xmc_error *err)
 {
     memset(m, 0, sizeof *m);
     m->rows = rows;
@@ -20,14 +20,14 @@ xmc_err xmc_csr_alloc(xmc_csr *m, uint32_t rows, uint32_t cols, uint64_t nnz, xm
     m->data = malloc((nnz ? nnz : 1) * sizeof *m->data);
     m->owned = 1;
     if (!m->indptr || !m->indices || !m->data) {
-        xmc_csr_free(m);
+        xmci_csr_free(m);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a %u x %u matrix with %llu entries",
                              rows, cols, (unsigned long long)nnz);
     }
     return XMC_OK;
 }
 
-void xmc_csr_free(xmc_csr *m)
+void xmci_csr_free(xmci_csr *m)
 {
     if (!m) return;
     if (m->owned) {
@@ -38,10 +38,10 @@ void xmc_csr_free(xmc_csr *m)
     memset(m, 0, sizeof *m);
 }
 
-xmc_err xmc_csr_copy(const xmc_csr *src, xmc_csr *dst, xmc_error *err)
+xmc_err xmci_csr_copy(const xmci_csr *src, xmci_csr *dst, xmc_error *err)
 {
-    uint64_t nnz = xmc_csr_nnz(src);
-    xmc_err rc = xmc_csr_alloc(dst, src->rows, src->cols, nnz, err);
+    uint64_t nnz = xmci_csr_nnz(src);
+    xmc_err rc = xmci_csr_alloc(dst, src->rows, src->cols, nnz, err);
     if (rc) return rc;
     memcpy(dst->indptr, src->indptr, ((size_t)src->rows + 1) * sizeof *dst->indptr);
     if (nnz) {
@@ -51,10 +51,10 @@ xmc_err xmc_csr_copy(const xmc_csr *src, xmc_csr *dst, xmc_error *err)
     return XMC_OK;
 }
 
-xmc_err xmc_csr_transpose(const xmc_csr *src, xmc_csr *dst, xmc_error *err)
+xmc_err xmci_csr_transpose(const xmci_csr *src, xmci_csr *dst, xmc_error *err)
 {
-    uint64_t nnz = xmc_csr_nnz(src);
-    xmc_err rc = xmc_csr_alloc(dst, src->cols, src->rows, nnz, err);
+    uint64_t nnz = xmci_csr_nnz(src);
+    xmc_err rc = xmci_csr_alloc(dst, src->cols, src->rows, nnz, err);
     if (rc) return rc;
     for (uint64_t p = 0; p < nnz; p++) {
         assert(src->indices[p] < src->cols); /* every constructor of a CSR checks its columns */
@@ -63,7 +63,7 @@ xmc_err xmc_csr_transpose(const xmc_csr *src, xmc_csr *dst, xmc_error *err)
     for (uint32_t c = 0; c < src->cols; c++) dst->indptr[c + 1] += dst->indptr[c];
     uint64_t *next = malloc(((size_t)src->cols + 1) * sizeof *next);
     if (!next) {
-        xmc_csr_free(dst);
+        xmci_csr_free(dst);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory transposing a matrix");
     }
     memcpy(next, dst->indptr, ((size_t)src->cols + 1) * sizeof *next);
@@ -105,7 +105,7 @@ static int cmp_pair(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
-void xmc_csr_sort_indices(xmc_csr *m)
+void xmci_csr_sort_indices(xmci_csr *m)
 {
     for (uint32_t r = 0; r < m->rows; r++) {
         uint64_t b = m->indptr[r], n = m->indptr[r + 1] - b;
@@ -125,7 +125,7 @@ void xmc_csr_sort_indices(xmc_csr *m)
     }
 }
 
-void xmc_csr_normalize_rows(xmc_csr *m)
+void xmci_csr_normalize_rows(xmci_csr *m)
 {
     for (uint32_t r = 0; r < m->rows; r++) {
         double s = 0;
@@ -136,7 +136,7 @@ void xmc_csr_normalize_rows(xmc_csr *m)
     }
 }
 
-void xmc_csr_prune(xmc_csr *m, float threshold)
+void xmci_csr_prune(xmci_csr *m, float threshold)
 {
     uint64_t q = 0, start = 0;
     for (uint32_t r = 0; r < m->rows; r++) {
@@ -153,12 +153,12 @@ void xmc_csr_prune(xmc_csr *m, float threshold)
     }
 }
 
-xmc_err xmc_csr_matmul(const xmc_csr *a, const xmc_csr *b, xmc_csr *c, xmc_error *err)
+xmc_err xmci_csr_matmul(const xmci_csr *a, const xmci_csr *b, xmci_csr *c, xmc_error *err)
 {
     if (a->cols != b->rows)
         return xmc_error_set(err, XMC_ERR_SHAPE, "matmul: %u x %u times %u x %u", a->rows, a->cols, b->rows, b->cols);
-    xmc_csr_builder bld;
-    xmc_err rc = xmc_csr_builder_init(&bld, b->cols, err);
+    xmci_csr_builder bld;
+    xmc_err rc = xmci_csr_builder_init(&bld, b->cols, err);
     if (rc) return rc;
     float *acc = calloc(b->cols ? b->cols : 1, sizeof *acc);
     uint32_t *touched = malloc((b->cols ? b->cols : 1) * sizeof *touched);
@@ -187,26 +187,26 @@ xmc_err xmc_csr_matmul(const xmc_csr *a, const xmc_csr *b, xmc_csr *c, xmc_error
         }
         for (uint32_t x = 0; x < nt; x++) {
             uint32_t j = touched[x];
-            if ((rc = xmc_csr_builder_push(&bld, j, acc[j], err))) goto out;
+            if ((rc = xmci_csr_builder_push(&bld, j, acc[j], err))) goto out;
             acc[j] = 0;
             seen[j] = 0;
         }
-        if ((rc = xmc_csr_builder_end_row(&bld, err))) goto out;
+        if ((rc = xmci_csr_builder_end_row(&bld, err))) goto out;
     }
-    xmc_csr_builder_finish(&bld, c);
+    xmci_csr_builder_finish(&bld, c);
     c->cols = b->cols;
-    xmc_csr_sort_indices(c);
+    xmci_csr_sort_indices(c);
 out:
     free(acc);
     free(touched);
     free(seen);
-    xmc_csr_builder_free(&bld);
+    xmci_csr_builder_free(&bld);
     return rc;
 }
 
 /* ---- builder ------------------------------------------------------------------------------------------ */
 
-xmc_err xmc_csr_builder_init(xmc_csr_builder *b, uint32_t cols, xmc_error *err)
+xmc_err xmci_csr_builder_init(xmci_csr_builder *b, uint32_t cols, xmc_error *err)
 {
     memset(b, 0, sizeof *b);
     b->cap_rows = 1024;
@@ -217,13 +217,13 @@ xmc_err xmc_csr_builder_init(xmc_csr_builder *b, uint32_t cols, xmc_error *err)
     b->m.indices = malloc(b->cap_nnz * sizeof *b->m.indices);
     b->m.data = malloc(b->cap_nnz * sizeof *b->m.data);
     if (!b->m.indptr || !b->m.indices || !b->m.data) {
-        xmc_csr_builder_free(b);
+        xmci_csr_builder_free(b);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory starting a matrix");
     }
     return XMC_OK;
 }
 
-xmc_err xmc_csr_builder_push(xmc_csr_builder *b, uint32_t col, float val, xmc_error *err)
+xmc_err xmci_csr_builder_push(xmci_csr_builder *b, uint32_t col, float val, xmc_error *err)
 {
     uint64_t n = b->nnz;
     if (n == b->cap_nnz) {
@@ -242,7 +242,7 @@ xmc_err xmc_csr_builder_push(xmc_csr_builder *b, uint32_t col, float val, xmc_er
     return XMC_OK;
 }
 
-xmc_err xmc_csr_builder_end_row(xmc_csr_builder *b, xmc_error *err)
+xmc_err xmci_csr_builder_end_row(xmci_csr_builder *b, xmc_error *err)
 {
     if (b->m.rows == UINT32_MAX) return xmc_error_set(err, XMC_ERR_RANGE, "too many rows");
     if (b->m.rows + 1 > b->cap_rows) {
@@ -258,7 +258,7 @@ xmc_err xmc_csr_builder_end_row(xmc_csr_builder *b, xmc_error *err)
     return XMC_OK;
 }
 
-void xmc_csr_builder_finish(xmc_csr_builder *b, xmc_csr *out)
+void xmci_csr_builder_finish(xmci_csr_builder *b, xmci_csr *out)
 {
     /* entries pushed after the last end_row are dropped: the builder contract is whole rows */
     uint32_t maxc = 0;
@@ -269,9 +269,9 @@ void xmc_csr_builder_finish(xmc_csr_builder *b, xmc_csr *out)
     memset(b, 0, sizeof *b);
 }
 
-void xmc_csr_builder_free(xmc_csr_builder *b)
+void xmci_csr_builder_free(xmci_csr_builder *b)
 {
-    xmc_csr_free(&b->m);
+    xmci_csr_free(&b->m);
     memset(b, 0, sizeof *b);
 }
 
@@ -287,7 +287,7 @@ static xmc_err line_error(FILE *f, const char *path, xmc_error *err)
 }
 
 /* Pushes the col:value entries of one line (line lineno of path) to b, without ending the row. */
-static xmc_err parse_row(char *s, unsigned long long cols, xmc_csr_builder *b, const char *path,
+static xmc_err parse_row(char *s, unsigned long long cols, xmci_csr_builder *b, const char *path,
                          unsigned long long lineno, xmc_error *err)
 {
     for (;;) {
@@ -304,12 +304,12 @@ static xmc_err parse_row(char *s, unsigned long long cols, xmc_csr_builder *b, c
         if (e == s || (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r') || !isfinite(v))
             return xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: bad value near '%.20s'", path, lineno, s);
         s = e;
-        xmc_err rc = xmc_csr_builder_push(b, (uint32_t)c, v, err);
+        xmc_err rc = xmci_csr_builder_push(b, (uint32_t)c, v, err);
         if (rc) return rc;
     }
 }
 
-xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
+xmc_err xmci_csr_read_text(const char *path, xmci_csr *m, xmc_error *err)
 {
     memset(m, 0, sizeof *m);
     FILE *f = fopen(path, "r");
@@ -318,7 +318,7 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
     size_t cap = 0;
     ssize_t len;
     xmc_err rc = XMC_OK;
-    xmc_csr_builder b;
+    xmci_csr_builder b;
     int have_b = 0;
     unsigned long long rows = 0, cols = 0, lineno = 0;
 
@@ -340,7 +340,7 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
             goto out;
         }
     }
-    if ((rc = xmc_csr_builder_init(&b, (uint32_t)cols, err))) goto out;
+    if ((rc = xmci_csr_builder_init(&b, (uint32_t)cols, err))) goto out;
     have_b = 1;
     for (unsigned long long r = 0; r < rows; r++) {
         errno = 0;
@@ -351,7 +351,7 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
             goto out;
         }
         lineno++;
-        if ((rc = parse_row(line, cols, &b, path, lineno, err)) || (rc = xmc_csr_builder_end_row(&b, err))) goto out;
+        if ((rc = parse_row(line, cols, &b, path, lineno, err)) || (rc = xmci_csr_builder_end_row(&b, err))) goto out;
     }
     while ((errno = 0, len = getline(&line, &cap, f)) >= 0) {
         lineno++;
@@ -363,17 +363,17 @@ xmc_err xmc_csr_read_text(const char *path, xmc_csr *m, xmc_error *err)
         }
     }
     if ((rc = line_error(f, path, err))) goto out;
-    xmc_csr_builder_finish(&b, m);
+    xmci_csr_builder_finish(&b, m);
     m->cols = (uint32_t)cols;
     have_b = 0;
 out:
-    if (have_b) xmc_csr_builder_free(&b);
+    if (have_b) xmci_csr_builder_free(&b);
     free(line);
     fclose(f);
     return rc;
 }
 
-xmc_err xmc_csr_write_text(FILE *f, const xmc_csr *m, xmc_error *err)
+xmc_err xmci_csr_write_text(FILE *f, const xmci_csr *m, xmc_error *err)
 {
     fprintf(f, "%u %u\n", m->rows, m->cols);
     for (uint32_t r = 0; r < m->rows; r++) {

@@ -24,19 +24,19 @@
 
 #define FORMAT_VERSION 1
 
-struct xmc_tfidf {
-    xmc_tfidf_config cfg;
+struct xmci_tfidf {
+    xmci_tfidf_config cfg;
     uint64_t n_docs;         /* N of the idf */
-    xmc_tfidf_vocab voc;
+    xmci_tfidf_vocab voc;
     uint32_t spans_cap;      /* n-grams one base can yield from one document */
     uint32_t hits_cap;       /* n-grams all bases can yield */
     uint32_t max_nnz;
 };
 
-struct xmc_tfidf_ws {
-    const xmc_tfidf *tf;
-    xmc_tok_ws tok;
-    xmc_tok_span *spans;
+struct xmci_tfidf_ws {
+    const xmci_tfidf *tf;
+    xmci_tok_ws tok;
+    xmci_tok_span *spans;
     uint32_t *hits;
     uint32_t *tmp; /* radix sort buffer, as long as hits */
     uint32_t *idx;
@@ -46,11 +46,11 @@ struct xmc_tfidf_ws {
 /* ---- fitting -------------------------------------------------------------------------------------------- */
 
 /* Sets the bounds derived from the config and dims (shared by fit and load). */
-static xmc_err set_bounds(xmc_tfidf *tf, xmc_error *err)
+static xmc_err set_bounds(xmci_tfidf *tf, xmc_error *err)
 {
     uint64_t spans = 0, hits = 0, nnz = 0;
     for (uint32_t b = 0; b < tf->cfg.n_bases; b++) {
-        uint64_t bound = xmc_ngram_bound(&tf->cfg, b), dim = tf->voc.base_off[b + 1] - tf->voc.base_off[b];
+        uint64_t bound = xmci_ngram_bound(&tf->cfg, b), dim = tf->voc.base_off[b + 1] - tf->voc.base_off[b];
         if (bound > spans) spans = bound;
         hits += bound;
         nnz += bound < dim ? bound : dim;
@@ -64,69 +64,69 @@ static xmc_err set_bounds(xmc_tfidf *tf, xmc_error *err)
     return XMC_OK;
 }
 
-xmc_err xmc_tfidf_fit(const xmc_tfidf_config *cfg, const char *const *texts, const size_t *lens, size_t n,
-                      int threads, xmc_tfidf **out, xmc_error *err)
+xmc_err xmci_tfidf_fit(const xmci_tfidf_config *cfg, const char *const *texts, const size_t *lens, size_t n,
+                      int threads, xmci_tfidf **out, xmc_error *err)
 {
-    xmc_err rc = xmc_tfidf_config_check(cfg, err);
+    xmc_err rc = xmci_tfidf_config_check(cfg, err);
     if (rc) return rc;
     if (n == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "tfidf: no documents to fit");
     if (n >= UINT32_MAX) return xmc_error_set(err, XMC_ERR_RANGE, "tfidf: %zu documents, at most 2^32-2", n);
-    xmc_tfidf *tf = calloc(1, sizeof *tf);
+    xmci_tfidf *tf = calloc(1, sizeof *tf);
     if (!tf) return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory");
     tf->cfg = *cfg;
     tf->n_docs = n;
-    xmc_docfreq *dfq = NULL;
-    if ((rc = xmc_docfreq_count(cfg, texts, lens, n, threads, &dfq, err)) ||
-        (rc = xmc_tfidf_vocab_build(&tf->voc, cfg, dfq, n, err)) || (rc = set_bounds(tf, err))) {
-        xmc_docfreq_free(dfq);
-        xmc_tfidf_free(tf);
+    xmci_docfreq *dfq = NULL;
+    if ((rc = xmci_docfreq_count(cfg, texts, lens, n, threads, &dfq, err)) ||
+        (rc = xmci_tfidf_vocab_build(&tf->voc, cfg, dfq, n, err)) || (rc = set_bounds(tf, err))) {
+        xmci_docfreq_free(dfq);
+        xmci_tfidf_free(tf);
         return rc;
     }
-    xmc_docfreq_free(dfq);
+    xmci_docfreq_free(dfq);
     *out = tf;
     return XMC_OK;
 }
 
 /* ---- accessors ------------------------------------------------------------------------------------------ */
 
-uint32_t xmc_tfidf_dim(const xmc_tfidf *tf) { return tf->voc.dim; }
-uint32_t xmc_tfidf_max_nnz(const xmc_tfidf *tf) { return tf->max_nnz; }
-const xmc_tfidf_config *xmc_tfidf_config_of(const xmc_tfidf *tf) { return &tf->cfg; }
+uint32_t xmci_tfidf_dim(const xmci_tfidf *tf) { return tf->voc.dim; }
+uint32_t xmci_tfidf_max_nnz(const xmci_tfidf *tf) { return tf->max_nnz; }
+const xmci_tfidf_config *xmci_tfidf_config_of(const xmci_tfidf *tf) { return &tf->cfg; }
 
-void xmc_tfidf_base_range(const xmc_tfidf *tf, uint32_t b, uint32_t *first, uint32_t *count)
+void xmci_tfidf_base_range(const xmci_tfidf *tf, uint32_t b, uint32_t *first, uint32_t *count)
 {
     if (b >= tf->cfg.n_bases) { *first = tf->voc.dim; *count = 0; return; }
     *first = tf->voc.base_off[b];
     *count = tf->voc.base_off[b + 1] - tf->voc.base_off[b];
 }
 
-float xmc_tfidf_idf_of(const xmc_tfidf *tf, uint32_t id) { return id < tf->voc.dim ? tf->voc.idf[id] : 0.0f; }
+float xmci_tfidf_idf_of(const xmci_tfidf *tf, uint32_t id) { return id < tf->voc.dim ? tf->voc.idf[id] : 0.0f; }
 
-const char *xmc_tfidf_feature_name(const xmc_tfidf *tf, uint32_t id, size_t *len)
+const char *xmci_tfidf_feature_name(const xmci_tfidf *tf, uint32_t id, size_t *len)
 {
-    return xmc_tfidf_vocab_name(&tf->voc, id, len);
+    return xmci_tfidf_vocab_name(&tf->voc, id, len);
 }
 
-void xmc_tfidf_free(xmc_tfidf *tf)
+void xmci_tfidf_free(xmci_tfidf *tf)
 {
     if (!tf) return;
-    xmc_tfidf_vocab_free(&tf->voc);
+    xmci_tfidf_vocab_free(&tf->voc);
     free(tf);
 }
 
-uint32_t xmc_tfidf_lookup(const xmc_tfidf *tf, uint32_t b, const char *bytes, size_t len)
+uint32_t xmci_tfidf_lookup(const xmci_tfidf *tf, uint32_t b, const char *bytes, size_t len)
 {
-    if (b >= tf->cfg.n_bases || len == 0 || len > UINT32_MAX) return XMC_TFIDF_NOT_FOUND;
-    return xmc_tfidf_vocab_find(&tf->voc, b, XXH64(bytes, len, b), bytes, (uint32_t)len);
+    if (b >= tf->cfg.n_bases || len == 0 || len > UINT32_MAX) return XMCI_TFIDF_NOT_FOUND;
+    return xmci_tfidf_vocab_find(&tf->voc, b, XXH64(bytes, len, b), bytes, (uint32_t)len);
 }
 
 /* ---- transform ------------------------------------------------------------------------------------------ */
 
-xmc_err xmc_tfidf_ws_new(const xmc_tfidf *tf, xmc_tfidf_ws **out, xmc_error *err)
+xmc_err xmci_tfidf_ws_new(const xmci_tfidf *tf, xmci_tfidf_ws **out, xmc_error *err)
 {
-    xmc_tfidf_ws *ws = calloc(1, sizeof *ws);
+    xmci_tfidf_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf workspace: out of memory");
-    xmc_err rc = xmc_tok_ws_init(&ws->tok, &tf->cfg.tok, err);
+    xmc_err rc = xmci_tok_ws_init(&ws->tok, &tf->cfg.tok, err);
     if (rc) { free(ws); return rc; }
     ws->tf = tf;
     ws->spans = malloc((size_t)tf->spans_cap * sizeof *ws->spans);
@@ -135,17 +135,17 @@ xmc_err xmc_tfidf_ws_new(const xmc_tfidf *tf, xmc_tfidf_ws **out, xmc_error *err
     ws->idx = malloc(((size_t)tf->max_nnz + 1) * sizeof *ws->idx);
     ws->val = malloc(((size_t)tf->max_nnz + 1) * sizeof *ws->val);
     if (!ws->spans || !ws->hits || !ws->tmp || !ws->idx || !ws->val) {
-        xmc_tfidf_ws_free(ws);
+        xmci_tfidf_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf workspace: out of memory");
     }
     *out = ws;
     return XMC_OK;
 }
 
-void xmc_tfidf_ws_free(xmc_tfidf_ws *ws)
+void xmci_tfidf_ws_free(xmci_tfidf_ws *ws)
 {
     if (!ws) return;
-    xmc_tok_ws_free(&ws->tok);
+    xmci_tok_ws_free(&ws->tok);
     free(ws->spans);
     free(ws->hits);
     free(ws->tmp);
@@ -205,17 +205,17 @@ static void l2_normalize(float *val, uint32_t n)
 }
 
 /* Transforms one document into ws->idx / ws->val; returns nnz. */
-static uint32_t transform_ws(const xmc_tfidf *tf, xmc_tfidf_ws *ws, const char *text, size_t len)
+static uint32_t transform_ws(const xmci_tfidf *tf, xmci_tfidf_ws *ws, const char *text, size_t len)
 {
-    const xmc_tfidf_config *cfg = &tf->cfg;
-    xmc_tok_words(&ws->tok, text, len);
+    const xmci_tfidf_config *cfg = &tf->cfg;
+    xmci_tok_words(&ws->tok, text, len);
     uint32_t nh = 0;
     for (uint32_t b = 0; b < cfg->n_bases; b++) {
-        uint32_t k = xmc_ngram_spans(&cfg->base[b], &ws->tok, ws->spans, tf->spans_cap);
+        uint32_t k = xmci_ngram_spans(&cfg->base[b], &ws->tok, ws->spans, tf->spans_cap);
         for (uint32_t i = 0; i < k && nh < tf->hits_cap; i++) {
             const char *p = ws->tok.text + ws->spans[i].off;
-            uint32_t id = xmc_tfidf_vocab_find(&tf->voc, b, XXH64(p, ws->spans[i].len, b), p, ws->spans[i].len);
-            if (id != XMC_TFIDF_NOT_FOUND) ws->hits[nh++] = id;
+            uint32_t id = xmci_tfidf_vocab_find(&tf->voc, b, XXH64(p, ws->spans[i].len, b), p, ws->spans[i].len);
+            if (id != XMCI_TFIDF_NOT_FOUND) ws->hits[nh++] = id;
         }
     }
     sort_ids(ws->hits, ws->tmp, nh);
@@ -230,7 +230,7 @@ static uint32_t transform_ws(const xmc_tfidf *tf, xmc_tfidf_ws *ws, const char *
      * formula gives it to n-grams in nearly every document) are dropped rather than stored */
     uint32_t start = 0, w = 0;
     for (uint32_t b = 0; b < cfg->n_bases; b++) {
-        const xmc_tfidf_base *base = &cfg->base[b];
+        const xmci_tfidf_base *base = &cfg->base[b];
         uint32_t wstart = w;
         while (start < nnz && ws->idx[start] < tf->voc.base_off[b + 1]) {
             assert(ws->idx[start] >= tf->voc.base_off[b]);
@@ -243,15 +243,15 @@ static uint32_t transform_ws(const xmc_tfidf *tf, xmc_tfidf_ws *ws, const char *
             }
             start++;
         }
-        if (base->norm == XMC_TFIDF_NORM_L2) l2_normalize(ws->val + wstart, w - wstart);
+        if (base->norm == XMCI_TFIDF_NORM_L2) l2_normalize(ws->val + wstart, w - wstart);
     }
     assert(start == nnz); /* every id found lies in some base's range */
     nnz = w;
-    if (cfg->norm == XMC_TFIDF_NORM_L2) l2_normalize(ws->val, nnz);
+    if (cfg->norm == XMCI_TFIDF_NORM_L2) l2_normalize(ws->val, nnz);
     return nnz;
 }
 
-uint32_t xmc_tfidf_transform(const xmc_tfidf *tf, xmc_tfidf_ws *ws, const char *text, size_t len, uint32_t *idx,
+uint32_t xmci_tfidf_transform(const xmci_tfidf *tf, xmci_tfidf_ws *ws, const char *text, size_t len, uint32_t *idx,
                              float *val, uint32_t cap)
 {
     if (ws->tf != tf) return 0;
@@ -270,7 +270,7 @@ typedef struct tr_slot {
 } tr_slot;
 
 typedef struct tr_job {
-    const xmc_tfidf *tf;
+    const xmci_tfidf *tf;
     const char *const *texts;
     const size_t *lens;
     size_t n_docs;
@@ -282,7 +282,7 @@ typedef struct tr_job {
 } tr_job;
 
 /* Transforms the documents of slot s. 0, or -1 when out of memory. */
-static int transform_slot(tr_job *job, uint32_t s, xmc_tfidf_ws *ws)
+static int transform_slot(tr_job *job, uint32_t s, xmci_tfidf_ws *ws)
 {
     tr_slot *sl = &job->slots[s];
     size_t lo = job->n_docs * s / job->n_slots, hi = job->n_docs * (s + 1) / job->n_slots;
@@ -310,25 +310,25 @@ static int transform_slot(tr_job *job, uint32_t s, xmc_tfidf_ws *ws)
 static void *transform_worker(void *arg)
 {
     tr_job *job = arg;
-    xmc_tfidf_ws *ws;
+    xmci_tfidf_ws *ws;
     xmc_error err;
-    if (xmc_tfidf_ws_new(job->tf, &ws, &err)) {
+    if (xmci_tfidf_ws_new(job->tf, &ws, &err)) {
         atomic_store(&job->failed, 1);
         return NULL;
     }
     for (uint32_t s; !atomic_load(&job->failed) && (s = atomic_fetch_add(&job->next, 1)) < job->n_slots;)
         if (transform_slot(job, s, ws)) atomic_store(&job->failed, 1);
-    xmc_tfidf_ws_free(ws);
+    xmci_tfidf_ws_free(ws);
     return NULL;
 }
 
 /* The slots' rows as one CSR matrix. */
-static xmc_err gather_rows(const tr_job *job, xmc_csr *out, xmc_error *err)
+static xmc_err gather_rows(const tr_job *job, xmci_csr *out, xmc_error *err)
 {
     uint64_t total = 0;
     for (uint32_t s = 0; s < job->n_slots; s++) total += job->slots[s].n;
-    xmc_csr m;
-    xmc_err rc = xmc_csr_alloc(&m, (uint32_t)job->n_docs, job->tf->voc.dim, total, err);
+    xmci_csr m;
+    xmc_err rc = xmci_csr_alloc(&m, (uint32_t)job->n_docs, job->tf->voc.dim, total, err);
     if (rc) return rc;
     for (size_t d = 0; d < job->n_docs; d++) m.indptr[d + 1] = m.indptr[d] + job->row_nnz[d];
     assert(m.indptr[job->n_docs] == total);
@@ -342,8 +342,8 @@ static xmc_err gather_rows(const tr_job *job, xmc_csr *out, xmc_error *err)
     return XMC_OK;
 }
 
-xmc_err xmc_tfidf_transform_batch(const xmc_tfidf *tf, const char *const *texts, const size_t *lens, size_t n,
-                                  int threads, xmc_csr *out, xmc_error *err)
+xmc_err xmci_tfidf_transform_batch(const xmci_tfidf *tf, const char *const *texts, const size_t *lens, size_t n,
+                                  int threads, xmci_csr *out, xmc_error *err)
 {
     if (n > UINT32_MAX) return xmc_error_set(err, XMC_ERR_RANGE, "tfidf: %zu documents, at most 2^32-1", n);
     int nt = threads < 1 ? 1 : threads > XMC_MAX_THREADS ? XMC_MAX_THREADS : threads;
@@ -355,7 +355,7 @@ xmc_err xmc_tfidf_transform_batch(const xmc_tfidf *tf, const char *const *texts,
     job.row_nnz = calloc(n + 1, sizeof *job.row_nnz);
     xmc_err rc = XMC_OK;
     if (!job.slots || !job.row_nnz) rc = xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory");
-    if (!rc) xmc_parallel_run(transform_worker, &job, nt);
+    if (!rc) xmci_parallel_run(transform_worker, &job, nt);
     if (!rc && atomic_load(&job.failed)) rc = xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory transforming");
     if (!rc) rc = gather_rows(&job, out, err);
     if (job.slots)
@@ -370,46 +370,46 @@ xmc_err xmc_tfidf_transform_batch(const xmc_tfidf *tf, const char *const *texts,
 
 /* ---- persistence ---------------------------------------------------------------------------------------- */
 
-xmc_err xmc_tfidf_save(const xmc_tfidf *tf, xmc_model_writer *w, const char *prefix, xmc_error *err)
+xmc_err xmci_tfidf_save(const xmci_tfidf *tf, xmci_model_writer *w, const char *prefix, xmc_error *err)
 {
     char key[256], what[64], spec[4096];
     xmc_err rc;
-    if (xmc_tfidf_config_format(&tf->cfg, spec, sizeof spec) >= sizeof spec)
+    if (xmci_tfidf_config_format(&tf->cfg, spec, sizeof spec) >= sizeof spec)
         return xmc_error_set(err, XMC_ERR_RANGE, "tfidf: configuration string too long");
-    if ((rc = xmc_tfidf_vocab_save(&tf->voc, w, prefix, err))) return rc;
-    if ((rc = xmc_tfidf_key(key, sizeof key, prefix, "format", err)) ||
-        (rc = xmc_writer_set_int(w, key, FORMAT_VERSION, err)) ||
-        (rc = xmc_tfidf_key(key, sizeof key, prefix, "config", err)) ||
-        (rc = xmc_writer_set_string(w, key, spec, err)) ||
-        (rc = xmc_tfidf_key(key, sizeof key, prefix, "dim", err)) ||
-        (rc = xmc_writer_set_int(w, key, tf->voc.dim, err)) ||
-        (rc = xmc_tfidf_key(key, sizeof key, prefix, "n_docs", err)) ||
-        (rc = xmc_writer_set_int(w, key, (long long)tf->n_docs, err)) ||
-        (rc = xmc_tfidf_key(key, sizeof key, prefix, "n_bases", err)) ||
-        (rc = xmc_writer_set_int(w, key, tf->cfg.n_bases, err)))
+    if ((rc = xmci_tfidf_vocab_save(&tf->voc, w, prefix, err))) return rc;
+    if ((rc = xmci_tfidf_key(key, sizeof key, prefix, "format", err)) ||
+        (rc = xmci_writer_set_int(w, key, FORMAT_VERSION, err)) ||
+        (rc = xmci_tfidf_key(key, sizeof key, prefix, "config", err)) ||
+        (rc = xmci_writer_set_string(w, key, spec, err)) ||
+        (rc = xmci_tfidf_key(key, sizeof key, prefix, "dim", err)) ||
+        (rc = xmci_writer_set_int(w, key, tf->voc.dim, err)) ||
+        (rc = xmci_tfidf_key(key, sizeof key, prefix, "n_docs", err)) ||
+        (rc = xmci_writer_set_int(w, key, (long long)tf->n_docs, err)) ||
+        (rc = xmci_tfidf_key(key, sizeof key, prefix, "n_bases", err)) ||
+        (rc = xmci_writer_set_int(w, key, tf->cfg.n_bases, err)))
         return rc;
     for (uint32_t b = 0; b < tf->cfg.n_bases; b++) {
         snprintf(what, sizeof what, "base%u.offset", b);
-        if ((rc = xmc_tfidf_key(key, sizeof key, prefix, what, err)) ||
-            (rc = xmc_writer_set_int(w, key, tf->voc.base_off[b], err)))
+        if ((rc = xmci_tfidf_key(key, sizeof key, prefix, what, err)) ||
+            (rc = xmci_writer_set_int(w, key, tf->voc.base_off[b], err)))
             return rc;
         snprintf(what, sizeof what, "base%u.dim", b);
-        if ((rc = xmc_tfidf_key(key, sizeof key, prefix, what, err)) ||
-            (rc = xmc_writer_set_int(w, key, tf->voc.base_off[b + 1] - tf->voc.base_off[b], err)))
+        if ((rc = xmci_tfidf_key(key, sizeof key, prefix, what, err)) ||
+            (rc = xmci_writer_set_int(w, key, tf->voc.base_off[b + 1] - tf->voc.base_off[b], err)))
             return rc;
     }
     return XMC_OK;
 }
 
-static xmc_err get_int(const xmc_bundle *bd, const char *prefix, const char *what, long long *v, xmc_error *err)
+static xmc_err get_int(const xmci_bundle *bd, const char *prefix, const char *what, long long *v, xmc_error *err)
 {
     char key[256];
-    xmc_err rc = xmc_tfidf_key(key, sizeof key, prefix, what, err);
-    return rc ? rc : xmc_bundle_get_int(bd, key, v, err);
+    xmc_err rc = xmci_tfidf_key(key, sizeof key, prefix, what, err);
+    return rc ? rc : xmci_bundle_get_int(bd, key, v, err);
 }
 
 /* Reads the format, the config and the dims from the manifest into tf (n_docs, cfg, voc.dim, voc.base_off). */
-static xmc_err load_keys(xmc_tfidf *tf, const xmc_bundle *bd, const char *prefix, xmc_error *err)
+static xmc_err load_keys(xmci_tfidf *tf, const xmci_bundle *bd, const char *prefix, xmc_error *err)
 {
     char key[256];
     const char *spec;
@@ -419,10 +419,10 @@ static xmc_err load_keys(xmc_tfidf *tf, const xmc_bundle *bd, const char *prefix
     if (v != FORMAT_VERSION)
         return xmc_error_set(err, XMC_ERR_VERSION, "tfidf '%s': format %lld, this library reads %d", prefix, v,
                              FORMAT_VERSION);
-    if ((rc = xmc_tfidf_key(key, sizeof key, prefix, "config", err)) ||
-        (rc = xmc_bundle_get_string(bd, key, &spec, err)))
+    if ((rc = xmci_tfidf_key(key, sizeof key, prefix, "config", err)) ||
+        (rc = xmci_bundle_get_string(bd, key, &spec, err)))
         return rc;
-    if ((rc = xmc_tfidf_config_parse(&tf->cfg, spec, err))) {
+    if ((rc = xmci_tfidf_config_parse(&tf->cfg, spec, err))) {
         xmc_error_prefix(err, "tfidf '%s': ", prefix);
         return rc;
     }
@@ -455,12 +455,12 @@ static xmc_err load_keys(xmc_tfidf *tf, const xmc_bundle *bd, const char *prefix
     return XMC_OK;
 }
 
-xmc_err xmc_tfidf_load(const xmc_bundle *bd, const char *prefix, xmc_tfidf **out, xmc_error *err)
+xmc_err xmci_tfidf_load(const xmci_bundle *bd, const char *prefix, xmci_tfidf **out, xmc_error *err)
 {
-    xmc_tfidf *tf = calloc(1, sizeof *tf);
+    xmci_tfidf *tf = calloc(1, sizeof *tf);
     if (!tf) return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory");
     xmc_err rc;
-    if ((rc = load_keys(tf, bd, prefix, err)) || (rc = xmc_tfidf_vocab_load(&tf->voc, bd, prefix, err)) ||
+    if ((rc = load_keys(tf, bd, prefix, err)) || (rc = xmci_tfidf_vocab_load(&tf->voc, bd, prefix, err)) ||
         (rc = set_bounds(tf, err))) {
         free(tf);
         return rc;

@@ -11,28 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void base_default(xmc_tfidf_base *b)
+static void base_default(xmci_tfidf_base *b)
 {
-    b->analyzer = XMC_TFIDF_WORD;
+    b->analyzer = XMCI_TFIDF_WORD;
     b->ngram_min = 1;
     b->ngram_max = 2;
     b->min_df = 2;
     b->max_df = 1.0;
     b->max_features = 0;
     b->sublinear_tf = 1;
-    b->idf = XMC_TFIDF_IDF_PECOS;
+    b->idf = XMCI_TFIDF_IDF_PECOS;
     b->smooth_idf = 1;
     b->add_one_idf = 0;
-    b->norm = XMC_TFIDF_NORM_L2;
+    b->norm = XMCI_TFIDF_NORM_L2;
 }
 
-void xmc_tfidf_config_default(xmc_tfidf_config *cfg)
+void xmci_tfidf_config_default(xmci_tfidf_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->n_bases = 1;
     base_default(&cfg->base[0]);
-    cfg->norm = XMC_TFIDF_NORM_L2;
-    xmc_tok_opts_default(&cfg->tok);
+    cfg->norm = XMCI_TFIDF_NORM_L2;
+    xmci_tok_opts_default(&cfg->tok);
 }
 
 static int parse_u32(const char *s, uint32_t *v)
@@ -53,23 +53,23 @@ static int parse_bool(const char *s, int *v)
     return 0;
 }
 
-static int parse_norm(const char *s, xmc_tfidf_norm *v)
+static int parse_norm(const char *s, xmci_tfidf_norm *v)
 {
-    if (!strcmp(s, "l2")) { *v = XMC_TFIDF_NORM_L2; return 1; }
-    if (!strcmp(s, "none")) { *v = XMC_TFIDF_NORM_NONE; return 1; }
+    if (!strcmp(s, "l2")) { *v = XMCI_TFIDF_NORM_L2; return 1; }
+    if (!strcmp(s, "none")) { *v = XMCI_TFIDF_NORM_NONE; return 1; }
     return 0;
 }
 
 /* Applies key=value to base b (or, with b NULL, to every base and the global fields). */
-static xmc_err apply_option(xmc_tfidf_config *cfg, xmc_tfidf_base *b, char *kv, xmc_error *err)
+static xmc_err apply_option(xmci_tfidf_config *cfg, xmci_tfidf_base *b, char *kv, xmc_error *err)
 {
     char *eq = strchr(kv, '=');
     if (!eq || eq == kv) return xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: '%s' is not key=value", kv);
     *eq = 0;
     const char *key = kv, *val = eq + 1;
     int ok = 1;
-    xmc_tfidf_base *first = b ? b : &cfg->base[0];
-    xmc_tfidf_base *last = b ? b : &cfg->base[cfg->n_bases - 1];
+    xmci_tfidf_base *first = b ? b : &cfg->base[0];
+    xmci_tfidf_base *last = b ? b : &cfg->base[cfg->n_bases - 1];
     if (!strcmp(key, "max_tokens") || !strcmp(key, "max_bytes") || !strcmp(key, "max_word_bytes") ||
         !strcmp(key, "min_token_len")) {
         if (b) { *eq = '='; return xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: '%s' is not a per-base option", kv); }
@@ -80,7 +80,7 @@ static xmc_err apply_option(xmc_tfidf_config *cfg, xmc_tfidf_base *b, char *kv, 
         else if (ok && !strcmp(key, "max_word_bytes")) cfg->tok.max_word_bytes = v;
         else if (ok) cfg->tok.min_token_len = v;
     } else {
-        for (xmc_tfidf_base *p = first; ok && p <= last; p++) {
+        for (xmci_tfidf_base *p = first; ok && p <= last; p++) {
             uint32_t u;
             if (!strcmp(key, "min_df")) {
                 ok = parse_u32(val, &u);
@@ -97,9 +97,9 @@ static xmc_err apply_option(xmc_tfidf_config *cfg, xmc_tfidf_base *b, char *kv, 
             } else if (!strcmp(key, "sublinear")) {
                 ok = parse_bool(val, &p->sublinear_tf);
             } else if (!strcmp(key, "idf")) {
-                if (!strcmp(val, "pecos")) p->idf = XMC_TFIDF_IDF_PECOS;
-                else if (!strcmp(val, "sklearn")) p->idf = XMC_TFIDF_IDF_SKLEARN;
-                else if (!strcmp(val, "none")) p->idf = XMC_TFIDF_IDF_NONE;
+                if (!strcmp(val, "pecos")) p->idf = XMCI_TFIDF_IDF_PECOS;
+                else if (!strcmp(val, "sklearn")) p->idf = XMCI_TFIDF_IDF_SKLEARN;
+                else if (!strcmp(val, "none")) p->idf = XMCI_TFIDF_IDF_NONE;
                 else ok = 0;
             } else if (!strcmp(key, "smooth_idf")) {
                 ok = parse_bool(val, &p->smooth_idf);
@@ -127,23 +127,23 @@ static char *trim(char *s)
     return s;
 }
 
-xmc_err xmc_tfidf_config_check(const xmc_tfidf_config *cfg, xmc_error *err)
+xmc_err xmci_tfidf_config_check(const xmci_tfidf_config *cfg, xmc_error *err)
 {
-    if (cfg->n_bases < 1 || cfg->n_bases > XMC_TFIDF_MAX_BASES)
-        return xmc_error_set(err, XMC_ERR_ARG, "tfidf: %u bases (1..%d)", cfg->n_bases, XMC_TFIDF_MAX_BASES);
+    if (cfg->n_bases < 1 || cfg->n_bases > XMCI_TFIDF_MAX_BASES)
+        return xmc_error_set(err, XMC_ERR_ARG, "tfidf: %u bases (1..%d)", cfg->n_bases, XMCI_TFIDF_MAX_BASES);
     for (uint32_t i = 0; i < cfg->n_bases; i++) {
-        const xmc_tfidf_base *b = &cfg->base[i];
-        if (b->analyzer != XMC_TFIDF_WORD && b->analyzer != XMC_TFIDF_CHAR_WB)
+        const xmci_tfidf_base *b = &cfg->base[i];
+        if (b->analyzer != XMCI_TFIDF_WORD && b->analyzer != XMCI_TFIDF_CHAR_WB)
             return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: unknown analyzer", i);
-        if (b->ngram_min < 1 || b->ngram_min > b->ngram_max || b->ngram_max > XMC_TFIDF_MAX_NGRAM)
+        if (b->ngram_min < 1 || b->ngram_min > b->ngram_max || b->ngram_max > XMCI_TFIDF_MAX_NGRAM)
             return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: n-gram range %u-%u (1..%d, min <= max)", i,
-                                 b->ngram_min, b->ngram_max, XMC_TFIDF_MAX_NGRAM);
+                                 b->ngram_min, b->ngram_max, XMCI_TFIDF_MAX_NGRAM);
         if (!(b->max_df > 0 && b->max_df <= 1))
             return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: max_df %g not in (0, 1]", i, b->max_df);
-        if ((unsigned)b->idf > XMC_TFIDF_IDF_NONE || (unsigned)b->norm > XMC_TFIDF_NORM_L2)
+        if ((unsigned)b->idf > XMCI_TFIDF_IDF_NONE || (unsigned)b->norm > XMCI_TFIDF_NORM_L2)
             return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: unknown idf or norm", i);
     }
-    if ((unsigned)cfg->norm > XMC_TFIDF_NORM_L2) return xmc_error_set(err, XMC_ERR_ARG, "tfidf: unknown norm");
+    if ((unsigned)cfg->norm > XMCI_TFIDF_NORM_L2) return xmc_error_set(err, XMC_ERR_ARG, "tfidf: unknown norm");
     if (cfg->tok.max_tokens < 1 || cfg->tok.max_bytes < 16 || cfg->tok.max_word_bytes < 1 ||
         cfg->tok.min_token_len < 1)
         return xmc_error_set(err, XMC_ERR_ARG, "tfidf: max_tokens, max_word_bytes, min_token_len must be >= 1 and "
@@ -151,9 +151,9 @@ xmc_err xmc_tfidf_config_check(const xmc_tfidf_config *cfg, xmc_error *err)
     return XMC_OK;
 }
 
-xmc_err xmc_tfidf_config_parse(xmc_tfidf_config *cfg, const char *spec, xmc_error *err)
+xmc_err xmci_tfidf_config_parse(xmci_tfidf_config *cfg, const char *spec, xmc_error *err)
 {
-    xmc_tfidf_config_default(cfg);
+    xmci_tfidf_config_default(cfg);
     if (!spec || !*spec) return XMC_OK;
     char *copy = strdup(spec);
     if (!copy) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
@@ -170,18 +170,18 @@ xmc_err xmc_tfidf_config_parse(xmc_tfidf_config *cfg, const char *spec, xmc_erro
     for (int i = 0; i < n_items; i++) {
         char *it = items[i];
         base_of[i] = -1;
-        xmc_tfidf_analyzer an;
+        xmci_tfidf_analyzer an;
         size_t pre;
-        if (!strncmp(it, "word:", 5)) { an = XMC_TFIDF_WORD; pre = 5; }
-        else if (!strncmp(it, "char_wb:", 8)) { an = XMC_TFIDF_CHAR_WB; pre = 8; }
+        if (!strncmp(it, "word:", 5)) { an = XMCI_TFIDF_WORD; pre = 5; }
+        else if (!strncmp(it, "char_wb:", 8)) { an = XMCI_TFIDF_CHAR_WB; pre = 8; }
         else if (strchr(it, '=')) continue;
         else { rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: '%s' is neither a base (word:N-M, char_wb:N-M) "
                                   "nor key=value", it); goto out; }
-        if (nb == XMC_TFIDF_MAX_BASES) {
-            rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: more than %d bases", XMC_TFIDF_MAX_BASES);
+        if (nb == XMCI_TFIDF_MAX_BASES) {
+            rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: more than %d bases", XMCI_TFIDF_MAX_BASES);
             goto out;
         }
-        xmc_tfidf_base *b = &cfg->base[nb];
+        xmci_tfidf_base *b = &cfg->base[nb];
         base_default(b);
         b->analyzer = an;
         char range[32];
@@ -192,9 +192,9 @@ xmc_err xmc_tfidf_config_parse(xmc_tfidf_config *cfg, const char *spec, xmc_erro
         char *dash = strchr(range, '-');
         if (dash) *dash = 0;
         if (!parse_u32(range, &b->ngram_min) || !parse_u32(dash ? dash + 1 : range, &b->ngram_max) ||
-            b->ngram_min < 1 || b->ngram_min > b->ngram_max || b->ngram_max > XMC_TFIDF_MAX_NGRAM) {
+            b->ngram_min < 1 || b->ngram_min > b->ngram_max || b->ngram_max > XMCI_TFIDF_MAX_NGRAM) {
             rc = xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: bad n-gram range in '%s' (1..%d, min <= max)", it,
-                               XMC_TFIDF_MAX_NGRAM);
+                               XMCI_TFIDF_MAX_NGRAM);
             goto out;
         }
         items[i] = it + pre + rl; /* "" or ":k=v:k=v" */
@@ -209,31 +209,31 @@ xmc_err xmc_tfidf_config_parse(xmc_tfidf_config *cfg, const char *spec, xmc_erro
         for (char *kv = strtok_r(items[i], ":", &save); kv; kv = strtok_r(NULL, ":", &save))
             if ((rc = apply_option(cfg, &cfg->base[base_of[i]], trim(kv), err))) goto out;
     }
-    rc = xmc_tfidf_config_check(cfg, err);
+    rc = xmci_tfidf_config_check(cfg, err);
 out:
     free(copy);
     return rc;
 }
 
-size_t xmc_tfidf_config_format(const xmc_tfidf_config *cfg, char *buf, size_t size)
+size_t xmci_tfidf_config_format(const xmci_tfidf_config *cfg, char *buf, size_t size)
 {
     static const char *const idf_name[] = {"pecos", "sklearn", "none"};
     static const char *const norm_name[] = {"none", "l2"};
     size_t k = 0;
     char tmp[512];
-    for (uint32_t i = 0; i < cfg->n_bases && i < XMC_TFIDF_MAX_BASES; i++) {
-        const xmc_tfidf_base *b = &cfg->base[i];
+    for (uint32_t i = 0; i < cfg->n_bases && i < XMCI_TFIDF_MAX_BASES; i++) {
+        const xmci_tfidf_base *b = &cfg->base[i];
         int n = snprintf(tmp, sizeof tmp,
                          "%s%s:%u-%u:min_df=%u:max_df=%.17g:max_features=%u:sublinear=%d:idf=%s:smooth_idf=%d:"
-                         "add_one_idf=%d:norm=%s", i ? "," : "", b->analyzer == XMC_TFIDF_CHAR_WB ? "char_wb" : "word",
+                         "add_one_idf=%d:norm=%s", i ? "," : "", b->analyzer == XMCI_TFIDF_CHAR_WB ? "char_wb" : "word",
                          b->ngram_min, b->ngram_max, b->min_df, b->max_df, b->max_features, b->sublinear_tf ? 1 : 0,
                          idf_name[(unsigned)b->idf <= 2 ? b->idf : 0], b->smooth_idf ? 1 : 0, b->add_one_idf ? 1 : 0,
-                         norm_name[b->norm == XMC_TFIDF_NORM_L2]);
+                         norm_name[b->norm == XMCI_TFIDF_NORM_L2]);
         if (k < size) snprintf(buf + k, size - k, "%s", tmp);
         k += (size_t)n;
     }
     int n = snprintf(tmp, sizeof tmp, ",norm=%s,max_tokens=%u,max_bytes=%u,max_word_bytes=%u,min_token_len=%u",
-                     norm_name[cfg->norm == XMC_TFIDF_NORM_L2], cfg->tok.max_tokens, cfg->tok.max_bytes,
+                     norm_name[cfg->norm == XMCI_TFIDF_NORM_L2], cfg->tok.max_tokens, cfg->tok.max_bytes,
                      cfg->tok.max_word_bytes, cfg->tok.min_token_len);
     /* the global norm item must not undo the bases' own: they are applied after the items */
     if (k < size) snprintf(buf + k, size - k, "%s", tmp);

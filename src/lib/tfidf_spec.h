@@ -6,7 +6,7 @@
  *   sklearn            ln((N + smooth_idf) / (df + smooth_idf)) + 1         (scikit-learn with smooth_idf)
  *   none               1
  *
- * Configuration string (xmc_tfidf_config_parse), e.g. "word:1-2,char_wb:3-5:max_features=50000,min_df=2":
+ * Configuration string (xmci_tfidf_config_parse), e.g. "word:1-2,char_wb:3-5:max_features=50000,min_df=2":
  *   spec     := item (',' item)*              blanks around items are ignored
  *   item     := base | option
  *   base     := ("word" | "char_wb") ':' MIN ['-' MAX] (':' option)*
@@ -27,51 +27,51 @@
  *   max_word_bytes integer >= 1          longer words are cut (item only)                256
  *   min_token_len integer >= 1           shorter words dropped; 2 emulates scikit-learn's
  *                                        token pattern (item only)                       1
- * N-gram orders are 1..16. At most XMC_TFIDF_MAX_BASES bases. */
-#ifndef XMC_TFIDF_SPEC_H
-#define XMC_TFIDF_SPEC_H
+ * N-gram orders are 1..16. At most XMCI_TFIDF_MAX_BASES bases. */
+#ifndef XMCI_TFIDF_SPEC_H
+#define XMCI_TFIDF_SPEC_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "tokenize.h"
 #include "xmc/error.h"
 
-#define XMC_TFIDF_MAX_BASES 8
-#define XMC_TFIDF_MAX_NGRAM 16
+#define XMCI_TFIDF_MAX_BASES 8
+#define XMCI_TFIDF_MAX_NGRAM 16
 
-typedef enum xmc_tfidf_analyzer { XMC_TFIDF_WORD = 0, XMC_TFIDF_CHAR_WB = 1 } xmc_tfidf_analyzer;
-typedef enum xmc_tfidf_idf { XMC_TFIDF_IDF_PECOS = 0, XMC_TFIDF_IDF_SKLEARN = 1, XMC_TFIDF_IDF_NONE = 2 } xmc_tfidf_idf;
-typedef enum xmc_tfidf_norm { XMC_TFIDF_NORM_NONE = 0, XMC_TFIDF_NORM_L2 = 1 } xmc_tfidf_norm;
+typedef enum xmci_tfidf_analyzer { XMCI_TFIDF_WORD = 0, XMCI_TFIDF_CHAR_WB = 1 } xmci_tfidf_analyzer;
+typedef enum xmci_tfidf_idf { XMCI_TFIDF_IDF_PECOS = 0, XMCI_TFIDF_IDF_SKLEARN = 1, XMCI_TFIDF_IDF_NONE = 2 } xmci_tfidf_idf;
+typedef enum xmci_tfidf_norm { XMCI_TFIDF_NORM_NONE = 0, XMCI_TFIDF_NORM_L2 = 1 } xmci_tfidf_norm;
 
-typedef struct xmc_tfidf_base {
-    xmc_tfidf_analyzer analyzer;
+typedef struct xmci_tfidf_base {
+    xmci_tfidf_analyzer analyzer;
     uint32_t ngram_min, ngram_max;
     uint32_t min_df;       /* count */
     double max_df;         /* ratio of the training documents */
     uint32_t max_features; /* 0: all */
     int sublinear_tf;
-    xmc_tfidf_idf idf;
+    xmci_tfidf_idf idf;
     int smooth_idf;
     int add_one_idf;
-    xmc_tfidf_norm norm;
-} xmc_tfidf_base;
+    xmci_tfidf_norm norm;
+} xmci_tfidf_base;
 
-typedef struct xmc_tfidf_config {
+typedef struct xmci_tfidf_config {
     uint32_t n_bases;
-    xmc_tfidf_base base[XMC_TFIDF_MAX_BASES];
-    xmc_tfidf_norm norm; /* of the hstacked row */
-    xmc_tok_opts tok;    /* document limits and min_token_len */
-} xmc_tfidf_config;
+    xmci_tfidf_base base[XMCI_TFIDF_MAX_BASES];
+    xmci_tfidf_norm norm; /* of the hstacked row */
+    xmci_tok_opts tok;    /* document limits and min_token_len */
+} xmci_tfidf_config;
 
 /* word 1-2 grams, min_df 2, sublinear tf, pecos idf (smooth 1, add_one 0), l2 per base and overall. */
-void xmc_tfidf_config_default(xmc_tfidf_config *cfg);
+void xmci_tfidf_config_default(xmci_tfidf_config *cfg);
 /* Sets cfg to the defaults, then applies spec (grammar above; NULL or "" keeps the defaults). XMC_ERR_ARG
  * naming the offending item; cfg is then unspecified. */
-xmc_err xmc_tfidf_config_parse(xmc_tfidf_config *cfg, const char *spec, xmc_error *err);
+xmc_err xmci_tfidf_config_parse(xmci_tfidf_config *cfg, const char *spec, xmc_error *err);
 /* Writes the canonical spec of cfg (every option explicit; parses back to an equal config). Returns the
  * length it needs (like snprintf); the output is truncated when that is >= size. */
-size_t xmc_tfidf_config_format(const xmc_tfidf_config *cfg, char *buf, size_t size);
+size_t xmci_tfidf_config_format(const xmci_tfidf_config *cfg, char *buf, size_t size);
 /* Checks what the parser checks, for a config filled by hand: XMC_ERR_ARG naming the bad field. */
-xmc_err xmc_tfidf_config_check(const xmc_tfidf_config *cfg, xmc_error *err);
+xmc_err xmci_tfidf_config_check(const xmci_tfidf_config *cfg, xmc_error *err);
 
 #endif

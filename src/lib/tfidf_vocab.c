@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef xmc_docfreq_entry cand;
+typedef xmci_docfreq_entry cand;
 
 static int cmp_bytes(const cand *a, const cand *b)
 {
@@ -30,29 +30,29 @@ static int cmp_cand_df(const void *x, const void *y)
 }
 
 /* The idf formulas of tfidf_spec.h. */
-static double idf_of(const xmc_tfidf_base *b, uint64_t n_docs, uint32_t df)
+static double idf_of(const xmci_tfidf_base *b, uint64_t n_docs, uint32_t df)
 {
     double s = b->smooth_idf ? 1.0 : 0.0, N = (double)n_docs;
     switch (b->idf) {
-    case XMC_TFIDF_IDF_PECOS: {
+    case XMCI_TFIDF_IDF_PECOS: {
         double v = log(N / ((double)df + s));
         return (v > 0 ? v : 0) + (b->add_one_idf ? 1.0 : 0.0);
     }
-    case XMC_TFIDF_IDF_SKLEARN: return log((N + s) / ((double)df + s)) + 1.0;
-    case XMC_TFIDF_IDF_NONE: break;
+    case XMCI_TFIDF_IDF_SKLEARN: return log((N + s) / ((double)df + s)) + 1.0;
+    case XMCI_TFIDF_IDF_NONE: break;
     }
     return 1.0;
 }
 
 /* The survivors of base b's filters in feature-id order, in *kept (owned by the caller); returns how many, or
  * SIZE_MAX when out of memory. */
-static size_t select_base(const xmc_tfidf_base *base, const xmc_docfreq *dfq, uint32_t b, uint64_t n_docs,
+static size_t select_base(const xmci_tfidf_base *base, const xmci_docfreq *dfq, uint32_t b, uint64_t n_docs,
                           cand **kept)
 {
-    size_t total = xmc_docfreq_distinct(dfq, b);
+    size_t total = xmci_docfreq_distinct(dfq, b);
     *kept = malloc((total ? total : 1) * sizeof **kept);
     if (!*kept) return SIZE_MAX;
-    size_t k = xmc_docfreq_filter(dfq, b, base->min_df, base->max_df * (double)n_docs, *kept);
+    size_t k = xmci_docfreq_filter(dfq, b, base->min_df, base->max_df * (double)n_docs, *kept);
     assert(k <= total);
     if (base->max_features && k > base->max_features) {
         qsort(*kept, k, sizeof **kept, cmp_cand_df);
@@ -63,7 +63,7 @@ static size_t select_base(const xmc_tfidf_base *base, const xmc_docfreq *dfq, ui
 }
 
 /* Packs the sorted survivors of every base into the four arrays. */
-static xmc_err pack(xmc_tfidf_vocab *voc, const xmc_tfidf_config *cfg, uint64_t n_docs, cand *const *kept,
+static xmc_err pack(xmci_tfidf_vocab *voc, const xmci_tfidf_config *cfg, uint64_t n_docs, cand *const *kept,
                     const size_t *n_kept, xmc_error *err)
 {
     uint64_t dim = 0, bytes = 0;
@@ -115,30 +115,30 @@ static xmc_err pack(xmc_tfidf_vocab *voc, const xmc_tfidf_config *cfg, uint64_t 
     return XMC_OK;
 }
 
-xmc_err xmc_tfidf_vocab_build(xmc_tfidf_vocab *voc, const xmc_tfidf_config *cfg, const xmc_docfreq *dfq,
+xmc_err xmci_tfidf_vocab_build(xmci_tfidf_vocab *voc, const xmci_tfidf_config *cfg, const xmci_docfreq *dfq,
                               uint64_t n_docs, xmc_error *err)
 {
     memset(voc, 0, sizeof *voc);
     voc->n_bases = cfg->n_bases;
-    cand *kept[XMC_TFIDF_MAX_BASES] = {0};
-    size_t n_kept[XMC_TFIDF_MAX_BASES] = {0};
+    cand *kept[XMCI_TFIDF_MAX_BASES] = {0};
+    size_t n_kept[XMCI_TFIDF_MAX_BASES] = {0};
     xmc_err rc = XMC_OK;
     for (uint32_t b = 0; b < cfg->n_bases && !rc; b++)
         if ((n_kept[b] = select_base(&cfg->base[b], dfq, b, n_docs, &kept[b])) == SIZE_MAX)
             rc = xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory");
     if (!rc) rc = pack(voc, cfg, n_docs, kept, n_kept, err);
     for (uint32_t b = 0; b < cfg->n_bases; b++) free(kept[b]);
-    if (rc) xmc_tfidf_vocab_free(voc);
+    if (rc) xmci_tfidf_vocab_free(voc);
     return rc;
 }
 
-void xmc_tfidf_vocab_free(xmc_tfidf_vocab *voc)
+void xmci_tfidf_vocab_free(xmci_tfidf_vocab *voc)
 {
     for (int i = 0; i < 4; i++) free(voc->owned[i]);
     memset(voc, 0, sizeof *voc);
 }
 
-const char *xmc_tfidf_vocab_name(const xmc_tfidf_vocab *voc, uint32_t id, size_t *len)
+const char *xmci_tfidf_vocab_name(const xmci_tfidf_vocab *voc, uint32_t id, size_t *len)
 {
     if (id >= voc->dim) return NULL;
     uint32_t a = voc->offsets[id], z = voc->offsets[id + 1];
@@ -149,66 +149,66 @@ const char *xmc_tfidf_vocab_name(const xmc_tfidf_vocab *voc, uint32_t id, size_t
 
 /* ---- persistence ---------------------------------------------------------------------------------------- */
 
-xmc_err xmc_tfidf_key(char *buf, size_t size, const char *prefix, const char *what, xmc_error *err)
+xmc_err xmci_tfidf_key(char *buf, size_t size, const char *prefix, const char *what, xmc_error *err)
 {
     if ((size_t)snprintf(buf, size, "%s.%s", prefix, what) >= size)
         return xmc_error_set(err, XMC_ERR_ARG, "tfidf: prefix '%s' too long", prefix);
     return XMC_OK;
 }
 
-xmc_err xmc_tfidf_vocab_save(const xmc_tfidf_vocab *voc, xmc_model_writer *w, const char *prefix, xmc_error *err)
+xmc_err xmci_tfidf_vocab_save(const xmci_tfidf_vocab *voc, xmci_model_writer *w, const char *prefix, xmc_error *err)
 {
     char key[256];
     xmc_err rc;
     uint64_t shape[2];
     shape[0] = voc->n_bytes;
-    if ((rc = xmc_tfidf_key(key, sizeof key, prefix, "vocab", err)) ||
-        (rc = xmc_writer_array(w, key, XMC_DT_U8, 1, shape, voc->bytes, err)))
+    if ((rc = xmci_tfidf_key(key, sizeof key, prefix, "vocab", err)) ||
+        (rc = xmci_writer_array(w, key, XMCI_DT_U8, 1, shape, voc->bytes, err)))
         return rc;
     shape[0] = (uint64_t)voc->dim + 1;
-    if ((rc = xmc_tfidf_key(key, sizeof key, prefix, "offsets", err)) ||
-        (rc = xmc_writer_array(w, key, XMC_DT_U32, 1, shape, voc->offsets, err)))
+    if ((rc = xmci_tfidf_key(key, sizeof key, prefix, "offsets", err)) ||
+        (rc = xmci_writer_array(w, key, XMCI_DT_U32, 1, shape, voc->offsets, err)))
         return rc;
     shape[0] = voc->dim;
-    if ((rc = xmc_tfidf_key(key, sizeof key, prefix, "idf", err)) ||
-        (rc = xmc_writer_array(w, key, XMC_DT_F32, 1, shape, voc->idf, err)))
+    if ((rc = xmci_tfidf_key(key, sizeof key, prefix, "idf", err)) ||
+        (rc = xmci_writer_array(w, key, XMCI_DT_F32, 1, shape, voc->idf, err)))
         return rc;
     shape[0] = voc->table_cap;
     shape[1] = 2;
-    if ((rc = xmc_tfidf_key(key, sizeof key, prefix, "table", err)) ||
-        (rc = xmc_writer_array(w, key, XMC_DT_U32, 2, shape, voc->table, err)))
+    if ((rc = xmci_tfidf_key(key, sizeof key, prefix, "table", err)) ||
+        (rc = xmci_writer_array(w, key, XMCI_DT_U32, 2, shape, voc->table, err)))
         return rc;
     return XMC_OK;
 }
 
-static xmc_err get_array(const xmc_bundle *bd, const char *prefix, const char *what, xmc_dtype dt, int ndim,
+static xmc_err get_array(const xmci_bundle *bd, const char *prefix, const char *what, xmci_dtype dt, int ndim,
                          uint64_t *shape, const void **data, xmc_error *err)
 {
     char key[256];
-    xmc_err rc = xmc_tfidf_key(key, sizeof key, prefix, what, err);
-    return rc ? rc : xmc_bundle_array(bd, key, dt, ndim, shape, data, err);
+    xmc_err rc = xmci_tfidf_key(key, sizeof key, prefix, what, err);
+    return rc ? rc : xmci_bundle_array(bd, key, dt, ndim, shape, data, err);
 }
 
-xmc_err xmc_tfidf_vocab_load(xmc_tfidf_vocab *voc, const xmc_bundle *bd, const char *prefix, xmc_error *err)
+xmc_err xmci_tfidf_vocab_load(xmci_tfidf_vocab *voc, const xmci_bundle *bd, const char *prefix, xmc_error *err)
 {
     uint64_t shape[2], dim = voc->dim;
     const void *data;
     xmc_err rc;
-    if ((rc = get_array(bd, prefix, "vocab", XMC_DT_U8, 1, shape, &data, err))) return rc;
+    if ((rc = get_array(bd, prefix, "vocab", XMCI_DT_U8, 1, shape, &data, err))) return rc;
     voc->bytes = data;
     voc->n_bytes = shape[0];
-    if ((rc = get_array(bd, prefix, "offsets", XMC_DT_U32, 1, shape, &data, err))) return rc;
+    if ((rc = get_array(bd, prefix, "offsets", XMCI_DT_U32, 1, shape, &data, err))) return rc;
     voc->offsets = data;
     if (shape[0] != dim + 1 || voc->offsets[0] != 0 || voc->offsets[dim] != voc->n_bytes)
         return xmc_error_set(err, XMC_ERR_SHAPE, "tfidf '%s': offsets [%llu] do not span the vocabulary (%llu bytes, "
                              "%llu features)", prefix, (unsigned long long)shape[0], (unsigned long long)voc->n_bytes,
                              (unsigned long long)dim);
-    if ((rc = get_array(bd, prefix, "idf", XMC_DT_F32, 1, shape, &data, err))) return rc;
+    if ((rc = get_array(bd, prefix, "idf", XMCI_DT_F32, 1, shape, &data, err))) return rc;
     voc->idf = data;
     if (shape[0] != dim)
         return xmc_error_set(err, XMC_ERR_SHAPE, "tfidf '%s': idf has %llu entries, not %llu", prefix,
                              (unsigned long long)shape[0], (unsigned long long)dim);
-    if ((rc = get_array(bd, prefix, "table", XMC_DT_U32, 2, shape, &data, err))) return rc;
+    if ((rc = get_array(bd, prefix, "table", XMCI_DT_U32, 2, shape, &data, err))) return rc;
     voc->table = data;
     if (shape[1] != 2 || shape[0] <= dim || shape[0] > UINT32_MAX || (shape[0] & (shape[0] - 1)))
         return xmc_error_set(err, XMC_ERR_SHAPE, "tfidf '%s': table [%llu, %llu] is not [power of two > dim, 2]",

@@ -30,15 +30,15 @@ static const unsigned char ASCII_CLASS[128] = {
     ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
-void xmc_tok_opts_default(xmc_tok_opts *opts)
+void xmci_tok_opts_default(xmci_tok_opts *opts)
 {
-    opts->max_tokens = XMC_TOK_DEFAULT_MAX_TOKENS;
-    opts->max_bytes = XMC_TOK_DEFAULT_MAX_BYTES;
-    opts->max_word_bytes = XMC_TOK_DEFAULT_MAX_WORD_BYTES;
+    opts->max_tokens = XMCI_TOK_DEFAULT_MAX_TOKENS;
+    opts->max_bytes = XMCI_TOK_DEFAULT_MAX_BYTES;
+    opts->max_word_bytes = XMCI_TOK_DEFAULT_MAX_WORD_BYTES;
     opts->min_token_len = 1;
 }
 
-xmc_err xmc_tok_ws_init(xmc_tok_ws *ws, const xmc_tok_opts *opts, xmc_error *err)
+xmc_err xmci_tok_ws_init(xmci_tok_ws *ws, const xmci_tok_opts *opts, xmc_error *err)
 {
     memset(ws, 0, sizeof *ws);
     if (opts->max_tokens == 0 || opts->max_bytes < 3 || opts->max_word_bytes == 0)
@@ -48,9 +48,9 @@ xmc_err xmc_tok_ws_init(xmc_tok_ws *ws, const xmc_tok_opts *opts, xmc_error *err
     ws->text = malloc(opts->max_bytes);
     ws->word = malloc((size_t)opts->max_tokens * sizeof *ws->word);
     ws->ncp = malloc((size_t)opts->max_tokens * sizeof *ws->ncp);
-    ws->seg = malloc((XMC_TOK_SEG_CAP + DECOMP_MAX) * sizeof *ws->seg);
+    ws->seg = malloc((XMCI_TOK_SEG_CAP + DECOMP_MAX) * sizeof *ws->seg);
     if (!ws->text || !ws->word || !ws->ncp || !ws->seg) {
-        xmc_tok_ws_free(ws);
+        xmci_tok_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "tokenizer workspace (%u bytes, %u tokens)", opts->max_bytes,
                              opts->max_tokens);
     }
@@ -59,7 +59,7 @@ xmc_err xmc_tok_ws_init(xmc_tok_ws *ws, const xmc_tok_opts *opts, xmc_error *err
     return XMC_OK;
 }
 
-void xmc_tok_ws_free(xmc_tok_ws *ws)
+void xmci_tok_ws_free(xmci_tok_ws *ws)
 {
     if (!ws) return;
     free(ws->text);
@@ -72,7 +72,7 @@ void xmc_tok_ws_free(xmc_tok_ws *ws)
 /* ---- word builder --------------------------------------------------------------------------------------- */
 
 typedef struct builder {
-    xmc_tok_ws *ws;
+    xmci_tok_ws *ws;
     uint32_t pos;    /* next byte of ws->text; ws->text[pos-1] is a space whenever no word is open */
     uint32_t wstart; /* first byte of the open word */
     uint32_t wcps;   /* codepoints in the open word */
@@ -85,7 +85,7 @@ static void end_word(builder *b)
 {
     if (!b->in_word) return;
     b->in_word = 0;
-    xmc_tok_ws *ws = b->ws;
+    xmci_tok_ws *ws = b->ws;
     if (b->wcps == 0 || b->wcps < ws->opts.min_token_len) { b->pos = b->wstart; return; }
     ws->word[ws->n].off = b->wstart;
     ws->word[ws->n].len = b->pos - b->wstart;
@@ -106,7 +106,7 @@ static void add_cp(builder *b, const unsigned char *bytes, uint32_t k, int cls)
         b->wcps = 0;
     }
     if (b->skipping) return;
-    const xmc_tok_opts *o = &b->ws->opts;
+    const xmci_tok_opts *o = &b->ws->opts;
     if (b->pos - b->wstart + k > o->max_word_bytes) { b->skipping = 1; return; }
     if ((uint64_t)b->pos + k + 1 > o->max_bytes) { /* the word would not fit with its trailing space */
         b->pos = b->wstart;
@@ -144,7 +144,7 @@ static int safe_starter(int32_t cp)
 /* Canonical ordering of the segment (utf8proc_decompose_custom's bubble pass), composition, then the words. */
 static void flush_seg(builder *b)
 {
-    xmc_tok_ws *ws = b->ws;
+    xmci_tok_ws *ws = b->ws;
     int32_t *seg = ws->seg;
     utf8proc_ssize_t n = ws->seg_len;
     if (n == 0) return;
@@ -170,7 +170,7 @@ static void flush_seg(builder *b)
     }
 }
 
-uint32_t xmc_tok_words(xmc_tok_ws *ws, const char *text, size_t len)
+uint32_t xmci_tok_words(xmci_tok_ws *ws, const char *text, size_t len)
 {
     builder b = {.ws = ws, .pos = 1};
     const unsigned char *s = (const unsigned char *)text;
@@ -206,7 +206,7 @@ uint32_t xmc_tok_words(xmc_tok_ws *ws, const char *text, size_t len)
         utf8proc_ssize_t m = utf8proc_decompose_char(cp, d, DECOMP_MAX, DECOMP_OPTS, &bc);
         if (m == 0) continue; /* a default-ignorable (soft hyphen, ZWJ...) vanishes without splitting */
         if (m < 0 || m > DECOMP_MAX) { flush_seg(&b); end_word(&b); continue; }
-        if (safe_starter(d[0]) || ws->seg_len + (uint32_t)m > XMC_TOK_SEG_CAP) flush_seg(&b);
+        if (safe_starter(d[0]) || ws->seg_len + (uint32_t)m > XMCI_TOK_SEG_CAP) flush_seg(&b);
         memcpy(ws->seg + ws->seg_len, d, (size_t)m * sizeof *d);
         ws->seg_len += (uint32_t)m;
     }
@@ -234,7 +234,7 @@ static uint32_t advance(const char *t, uint32_t p, uint32_t end, uint32_t count)
     return p;
 }
 
-uint32_t xmc_tok_char_wb_count(const xmc_tok_ws *ws, uint32_t word, uint32_t nmin, uint32_t nmax)
+uint32_t xmci_tok_char_wb_count(const xmci_tok_ws *ws, uint32_t word, uint32_t nmin, uint32_t nmax)
 {
     uint32_t padded = ws->ncp[word] + 2, count = 0;
     for (uint32_t n = nmin; n <= nmax; n++) {
@@ -244,7 +244,7 @@ uint32_t xmc_tok_char_wb_count(const xmc_tok_ws *ws, uint32_t word, uint32_t nmi
     return count;
 }
 
-uint32_t xmc_tok_char_wb(const xmc_tok_ws *ws, uint32_t word, uint32_t nmin, uint32_t nmax, xmc_tok_span *out,
+uint32_t xmci_tok_char_wb(const xmci_tok_ws *ws, uint32_t word, uint32_t nmin, uint32_t nmax, xmci_tok_span *out,
                          uint32_t cap)
 {
     const char *t = ws->text;

@@ -21,63 +21,63 @@
  *
  * Normalisation is exact: the input is cut into segments only before a codepoint whose decomposition starts
  * with a starter that never composes with what precedes it (every ASCII character is one), so no composition
- * or reordering crosses a cut. A segment longer than XMC_TOK_SEG_CAP codepoints with no such point (which no
+ * or reordering crosses a cut. A segment longer than XMCI_TOK_SEG_CAP codepoints with no such point (which no
  * natural text has) is cut anyway. Pure ASCII runs skip utf8proc altogether (NFKC + case folding of ASCII is
  * lower-casing), which is what makes English text fast.
  *
- * Ownership: the caller owns the workspace (xmc_tok_ws_init/xmc_tok_ws_free); spans and the text buffer it
- * exposes stay valid until the next xmc_tok_words call on it. A workspace serves one thread at a time. */
-#ifndef XMC_TOKENIZE_H
-#define XMC_TOKENIZE_H
+ * Ownership: the caller owns the workspace (xmci_tok_ws_init/xmci_tok_ws_free); spans and the text buffer it
+ * exposes stay valid until the next xmci_tok_words call on it. A workspace serves one thread at a time. */
+#ifndef XMCI_TOKENIZE_H
+#define XMCI_TOKENIZE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "xmc/error.h"
 
-#define XMC_TOK_SEG_CAP 1024          /* decomposed codepoints per normalisation segment */
-#define XMC_TOK_DEFAULT_MAX_TOKENS 4096
-#define XMC_TOK_DEFAULT_MAX_BYTES 65536
-#define XMC_TOK_DEFAULT_MAX_WORD_BYTES 256
+#define XMCI_TOK_SEG_CAP 1024          /* decomposed codepoints per normalisation segment */
+#define XMCI_TOK_DEFAULT_MAX_TOKENS 4096
+#define XMCI_TOK_DEFAULT_MAX_BYTES 65536
+#define XMCI_TOK_DEFAULT_MAX_WORD_BYTES 256
 
-typedef struct xmc_tok_opts {
+typedef struct xmci_tok_opts {
     uint32_t max_tokens;     /* words kept per document; default 4096 */
     uint32_t max_bytes;      /* size of the " w1 w2 ... " buffer, so bytes of words kept; default 65536 */
     uint32_t max_word_bytes; /* longer words are cut (at a codepoint boundary); default 256 */
     uint32_t min_token_len;  /* words of fewer codepoints are dropped; default 1 (keep all) */
-} xmc_tok_opts;
+} xmci_tok_opts;
 
-/* A byte range of xmc_tok_ws.text. */
-typedef struct xmc_tok_span {
+/* A byte range of xmci_tok_ws.text. */
+typedef struct xmci_tok_span {
     uint32_t off, len;
-} xmc_tok_span;
+} xmci_tok_span;
 
-typedef struct xmc_tok_ws {
-    xmc_tok_opts opts;
-    char *text;          /* " w1 w2 ... wn " after xmc_tok_words; text_len bytes, not NUL-terminated */
+typedef struct xmci_tok_ws {
+    xmci_tok_opts opts;
+    char *text;          /* " w1 w2 ... wn " after xmci_tok_words; text_len bytes, not NUL-terminated */
     uint32_t text_len;
     uint32_t n;          /* words found */
-    xmc_tok_span *word;  /* word[i]: the bytes of word i (without padding); opts.max_tokens entries */
+    xmci_tok_span *word;  /* word[i]: the bytes of word i (without padding); opts.max_tokens entries */
     uint32_t *ncp;       /* ncp[i]: codepoints in word i */
     int32_t *seg;        /* normalisation segment (decomposed codepoints) */
     uint32_t seg_len;
-} xmc_tok_ws;
+} xmci_tok_ws;
 
 /* Defaults (see the fields). */
-void xmc_tok_opts_default(xmc_tok_opts *opts);
+void xmci_tok_opts_default(xmci_tok_opts *opts);
 /* Sizes the workspace from opts (copied). Fails with XMC_ERR_ARG on a zero limit or max_bytes < 3, or
  * XMC_ERR_NOMEM; on failure nothing is left allocated. */
-xmc_err xmc_tok_ws_init(xmc_tok_ws *ws, const xmc_tok_opts *opts, xmc_error *err);
-void xmc_tok_ws_free(xmc_tok_ws *ws);
+xmc_err xmci_tok_ws_init(xmci_tok_ws *ws, const xmci_tok_opts *opts, xmc_error *err);
+void xmci_tok_ws_free(xmci_tok_ws *ws);
 
 /* Normalises and splits len bytes of text (any bytes; NUL is a separator like any control character) into
  * ws->word / ws->text; returns the number of words. Cannot fail and allocates nothing. */
-uint32_t xmc_tok_words(xmc_tok_ws *ws, const char *text, size_t len);
+uint32_t xmci_tok_words(xmci_tok_ws *ws, const char *text, size_t len);
 
 /* Byte range of the word n-gram made of words first .. first+n-1 (n >= 1, first + n <= ws->n). */
-static inline xmc_tok_span xmc_tok_word_ngram(const xmc_tok_ws *ws, uint32_t first, uint32_t n)
+static inline xmci_tok_span xmci_tok_word_ngram(const xmci_tok_ws *ws, uint32_t first, uint32_t n)
 {
-    xmc_tok_span s = {ws->word[first].off, 0};
-    const xmc_tok_span *last = &ws->word[first + n - 1];
+    xmci_tok_span s = {ws->word[first].off, 0};
+    const xmci_tok_span *last = &ws->word[first + n - 1];
     s.len = last->off + last->len - s.off;
     return s;
 }
@@ -85,10 +85,10 @@ static inline xmc_tok_span xmc_tok_word_ngram(const xmc_tok_ws *ws, uint32_t fir
 /* Number of char_wb n-grams of word `word` for n in nmin..nmax, with scikit-learn's char_wb rules: the word is
  * padded with one space each side; for each n the n-grams of n codepoints of the padded word in order; a padded
  * word of at most n codepoints gives itself once and larger n are skipped. */
-uint32_t xmc_tok_char_wb_count(const xmc_tok_ws *ws, uint32_t word, uint32_t nmin, uint32_t nmax);
+uint32_t xmci_tok_char_wb_count(const xmci_tok_ws *ws, uint32_t word, uint32_t nmin, uint32_t nmax);
 /* Writes those n-grams (byte ranges of ws->text, in the order above) to out, at most cap; returns how many
  * were written. */
-uint32_t xmc_tok_char_wb(const xmc_tok_ws *ws, uint32_t word, uint32_t nmin, uint32_t nmax, xmc_tok_span *out,
+uint32_t xmci_tok_char_wb(const xmci_tok_ws *ws, uint32_t word, uint32_t nmin, uint32_t nmax, xmci_tok_span *out,
                          uint32_t cap);
 
 #endif

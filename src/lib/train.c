@@ -17,14 +17,14 @@
 #include "model.h"
 #include "pifa.h"
 
-void xmc_train_opts_default(xmc_train_opts *o)
+void xmci_train_opts_default(xmci_train_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->featurizer = XMC_FEATURIZER_TFIDF;
-    xmc_tfidf_config_default(&o->tfidf);
-    xmc_encoder_config_default(&o->encoder);
-    xmc_tree_params_default(&o->tree);
-    xmc_xlinear_params_default(&o->xl);
+    xmci_tfidf_config_default(&o->tfidf);
+    xmci_encoder_config_default(&o->encoder);
+    xmci_tree_params_default(&o->tree);
+    xmci_xlinear_params_default(&o->xl);
     o->threads = 2;
     o->make_current = 1;
     o->nr_canaries = 8;
@@ -37,12 +37,12 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void progress(const xmc_train_opts *o, const char *what, double done, double total)
+static void progress(const xmci_train_opts *o, const char *what, double done, double total)
 {
     if (o->progress) o->progress(o->progress_ctx, what, done, total);
 }
 
-static xmc_err write_labels(xmc_model_writer *w, const xmc_csr *y, const char *const *names, xmc_error *err)
+static xmc_err write_labels(xmci_model_writer *w, const xmci_csr *y, const char *const *names, xmc_error *err)
 {
     uint32_t L = y->cols;
     uint64_t total = 0;
@@ -62,14 +62,14 @@ static xmc_err write_labels(xmc_model_writer *w, const xmc_csr *y, const char *c
         blob[q++] = '\0';
     }
     off[L] = q;
-    for (uint64_t p = 0; p < xmc_csr_nnz(y); p++) freq[y->indices[p]]++;
+    for (uint64_t p = 0; p < xmci_csr_nnz(y); p++) freq[y->indices[p]]++;
     uint64_t s;
     s = total;
-    if ((rc = xmc_writer_array(w, "labels.names", XMC_DT_U8, 1, &s, blob, err))) goto out;
+    if ((rc = xmci_writer_array(w, "labels.names", XMCI_DT_U8, 1, &s, blob, err))) goto out;
     s = (uint64_t)L + 1;
-    if ((rc = xmc_writer_array(w, "labels.offsets", XMC_DT_U64, 1, &s, off, err))) goto out;
+    if ((rc = xmci_writer_array(w, "labels.offsets", XMCI_DT_U64, 1, &s, off, err))) goto out;
     s = L;
-    rc = xmc_writer_array(w, "labels.freq", XMC_DT_U32, 1, &s, freq, err);
+    rc = xmci_writer_array(w, "labels.freq", XMCI_DT_U32, 1, &s, freq, err);
 out:
     free(blob);
     free(off);
@@ -78,7 +78,7 @@ out:
 }
 
 /* Picks up to k rows with features, spread evenly, and records the model's top label and score. */
-static xmc_err write_canaries(xmc_model_writer *w, const xmc_xlinear *m, const xmc_csr *x, const char *const *texts,
+static xmc_err write_canaries(xmci_model_writer *w, const xmci_xlinear *m, const xmci_csr *x, const char *const *texts,
                               const size_t *lens, uint32_t k, xmc_error *err)
 {
     if (k == 0 || x->rows == 0) return XMC_OK;
@@ -86,31 +86,31 @@ static xmc_err write_canaries(xmc_model_writer *w, const xmc_xlinear *m, const x
     uint32_t *rows = malloc(k * sizeof *rows), n = 0;
     uint32_t *label = malloc(k * sizeof *label);
     float *score = malloc(k * sizeof *score);
-    xmc_beam_ws *ws = NULL;
+    xmci_beam_ws *ws = NULL;
     xmc_err rc = XMC_OK;
     char *blob = NULL;
     uint64_t *off = NULL, *xptr = NULL;
     uint32_t *xidx = NULL;
     float *xval = NULL;
     if (!rows || !label || !score) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto out; }
-    if ((rc = xmc_beam_ws_new(m, m->beam > m->topk ? m->beam : m->topk, &ws, err))) goto out;
+    if ((rc = xmci_beam_ws_new(m, m->beam > m->topk ? m->beam : m->topk, &ws, err))) goto out;
     uint32_t step = x->rows / k ? x->rows / k : 1;
     for (uint32_t r = 0; r < x->rows && n < k; r += step) {
         uint64_t b = x->indptr[r];
         uint32_t nnz = (uint32_t)(x->indptr[r + 1] - b);
         if (!nnz) continue;
         xmc_hit hit;
-        if (xmc_beam_search(m, ws, x->indices + b, x->data + b, nnz, m->beam, 1, m->post, 0, &hit) != 1) continue;
+        if (xmci_beam_search(m, ws, x->indices + b, x->data + b, nnz, m->beam, 1, m->post, 0, &hit) != 1) continue;
         rows[n] = r;
         label[n] = hit.label;
         score[n] = hit.score;
         n++;
     }
-    if ((rc = xmc_writer_set_int(w, "canary.count", n, err))) goto out;
+    if ((rc = xmci_writer_set_int(w, "canary.count", n, err))) goto out;
     if (n == 0) goto out;
     uint64_t s = n;
-    if ((rc = xmc_writer_array(w, "canary.label", XMC_DT_U32, 1, &s, label, err)) ||
-        (rc = xmc_writer_array(w, "canary.score", XMC_DT_F32, 1, &s, score, err)))
+    if ((rc = xmci_writer_array(w, "canary.label", XMCI_DT_U32, 1, &s, label, err)) ||
+        (rc = xmci_writer_array(w, "canary.score", XMCI_DT_F32, 1, &s, score, err)))
         goto out;
     if (texts) {
         uint64_t total = 0;
@@ -126,9 +126,9 @@ static xmc_err write_canaries(xmc_model_writer *w, const xmc_xlinear *m, const x
         }
         off[n] = q;
         s = total;
-        if ((rc = xmc_writer_array(w, "canary.text", XMC_DT_U8, 1, &s, blob, err))) goto out;
+        if ((rc = xmci_writer_array(w, "canary.text", XMCI_DT_U8, 1, &s, blob, err))) goto out;
         s = (uint64_t)n + 1;
-        rc = xmc_writer_array(w, "canary.offsets", XMC_DT_U64, 1, &s, off, err);
+        rc = xmci_writer_array(w, "canary.offsets", XMCI_DT_U64, 1, &s, off, err);
     } else {
         uint64_t total = 0;
         for (uint32_t i = 0; i < n; i++) total += x->indptr[rows[i] + 1] - x->indptr[rows[i]];
@@ -146,13 +146,13 @@ static xmc_err write_canaries(xmc_model_writer *w, const xmc_xlinear *m, const x
         }
         xptr[n] = q;
         s = (uint64_t)n + 1;
-        if ((rc = xmc_writer_array(w, "canary.xptr", XMC_DT_U64, 1, &s, xptr, err))) goto out;
+        if ((rc = xmci_writer_array(w, "canary.xptr", XMCI_DT_U64, 1, &s, xptr, err))) goto out;
         s = total;
-        if ((rc = xmc_writer_array(w, "canary.xidx", XMC_DT_U32, 1, &s, xidx, err))) goto out;
-        rc = xmc_writer_array(w, "canary.xval", XMC_DT_F32, 1, &s, xval, err);
+        if ((rc = xmci_writer_array(w, "canary.xidx", XMCI_DT_U32, 1, &s, xidx, err))) goto out;
+        rc = xmci_writer_array(w, "canary.xval", XMCI_DT_F32, 1, &s, xval, err);
     }
 out:
-    xmc_beam_ws_free(ws);
+    xmci_beam_ws_free(ws);
     free(rows);
     free(label);
     free(score);
@@ -164,7 +164,7 @@ out:
     return rc;
 }
 
-static uint64_t digest(const char *const *texts, const size_t *lens, const xmc_csr *x, const xmc_csr *y)
+static uint64_t digest(const char *const *texts, const size_t *lens, const xmci_csr *x, const xmci_csr *y)
 {
     XXH64_state_t *h = XXH64_createState();
     if (!h) return 0;
@@ -176,30 +176,30 @@ static uint64_t digest(const char *const *texts, const size_t *lens, const xmc_c
         }
     } else {
         XXH64_update(h, x->indptr, ((size_t)x->rows + 1) * sizeof *x->indptr);
-        XXH64_update(h, x->indices, xmc_csr_nnz(x) * sizeof *x->indices);
-        XXH64_update(h, x->data, xmc_csr_nnz(x) * sizeof *x->data);
+        XXH64_update(h, x->indices, xmci_csr_nnz(x) * sizeof *x->indices);
+        XXH64_update(h, x->data, xmci_csr_nnz(x) * sizeof *x->data);
     }
     XXH64_update(h, y->indptr, ((size_t)y->rows + 1) * sizeof *y->indptr);
-    XXH64_update(h, y->indices, xmc_csr_nnz(y) * sizeof *y->indices);
+    XXH64_update(h, y->indices, xmci_csr_nnz(y) * sizeof *y->indices);
     uint64_t d = XXH64_digest(h);
     XXH64_freeState(h);
     return d;
 }
 
-xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x_in, const xmc_csr *y,
-                  const char *const *label_names, const xmc_train_opts *o, const char *repo, char *version_out,
+xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr *x_in, const xmci_csr *y,
+                  const char *const *label_names, const xmci_train_opts *o, const char *repo, char *version_out,
                   size_t version_size, xmc_train_report *report, xmc_error *err)
 {
     xmc_train_report rep;
     memset(&rep, 0, sizeof rep);
     xmc_err rc = XMC_OK;
-    xmc_tfidf *tf = NULL;
-    xmc_encoder *enc = NULL;
+    xmci_tfidf *tf = NULL;
+    xmci_encoder *enc = NULL;
     float *emb = NULL;
-    xmc_csr x = {0}, z = {0};
-    xmc_tree tree = {0};
-    xmc_xlinear m = {0};
-    xmc_model_writer *w = NULL;
+    xmci_csr x = {0}, z = {0};
+    xmci_tree tree = {0};
+    xmci_xlinear m = {0};
+    xmci_model_writer *w = NULL;
     int threads = o->threads > 0 ? o->threads : 1;
     if (!texts && !x_in) return xmc_error_set(err, XMC_ERR_ARG, "no texts and no feature matrix");
     if (y->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no training records");
@@ -215,33 +215,33 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
             goto out;
         }
         if (o->featurizer & XMC_FEATURIZER_TFIDF) {
-            if ((rc = xmc_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
-            if ((rc = xmc_tfidf_transform_batch(tf, texts, lens, y->rows, threads, &x, err))) goto out;
+            if ((rc = xmci_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
+            if ((rc = xmci_tfidf_transform_batch(tf, texts, lens, y->rows, threads, &x, err))) goto out;
         }
         if (o->featurizer & XMC_FEATURIZER_ENCODER) {
             /* embeddings in batches of 32; OpenBLAS threads the encoder's products */
-            if ((rc = xmc_encoder_open(&o->encoder, &enc, err))) goto out;
-            uint32_t dim = xmc_encoder_dim(enc), off = tf ? xmc_tfidf_dim(tf) : 0;
+            if ((rc = xmci_encoder_open(&o->encoder, &enc, err))) goto out;
+            uint32_t dim = xmci_encoder_dim(enc), off = tf ? xmci_tfidf_dim(tf) : 0;
             emb = malloc((size_t)y->rows * dim * sizeof *emb);
-            xmc_encoder_ws *ews = NULL;
+            xmci_encoder_ws *ews = NULL;
             if (!emb) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %u embeddings", y->rows); goto out; }
-            if ((rc = xmc_encoder_ws_new(enc, 32, &ews, err))) goto out;
+            if ((rc = xmci_encoder_ws_new(enc, 32, &ews, err))) goto out;
             for (uint32_t r = 0; r < y->rows && !rc; r += 256) {
                 uint32_t cnt = y->rows - r < 256 ? y->rows - r : 256;
-                rc = xmc_encoder_embed(enc, ews, texts + r, lens + r, (int)cnt, emb + (size_t)r * dim, err);
+                rc = xmci_encoder_embed(enc, ews, texts + r, lens + r, (int)cnt, emb + (size_t)r * dim, err);
                 progress(o, "embedding", r + cnt, y->rows);
             }
-            xmc_encoder_ws_free(ews);
+            xmci_encoder_ws_free(ews);
             if (rc) goto out;
-            xmc_csr both;
-            rc = xmc_encoder_concat(tf ? &x : NULL, off, emb, y->rows, dim, xmc_encoder_alpha(enc), &both, err);
-            xmc_csr_free(&x);
+            xmci_csr both;
+            rc = xmci_encoder_concat(tf ? &x : NULL, off, emb, y->rows, dim, xmci_encoder_alpha(enc), &both, err);
+            xmci_csr_free(&x);
             if (rc) goto out;
             x = both;
         }
     } else {
-        if ((rc = xmc_csr_copy(x_in, &x, err))) goto out;
-        xmc_csr_sort_indices(&x);
+        if ((rc = xmci_csr_copy(x_in, &x, err))) goto out;
+        xmci_csr_sort_indices(&x);
     }
     progress(o, "features", 1, 1);
     rep.n_docs = y->rows;
@@ -251,7 +251,7 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     {
         unsigned char *has = calloc(y->cols, 1);
         if (!has) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto out; }
-        for (uint64_t p = 0; p < xmc_csr_nnz(y); p++) has[y->indices[p]] = 1;
+        for (uint64_t p = 0; p < xmci_csr_nnz(y); p++) has[y->indices[p]] = 1;
         for (uint32_t l = 0; l < y->cols; l++) rep.labels_without_doc += !has[l];
         free(has);
     }
@@ -259,70 +259,70 @@ xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x
     rep.sec_features = t1 - t0;
 
     progress(o, "label tree", 0, 1);
-    xmc_tree_params tp = o->tree;
+    xmci_tree_params tp = o->tree;
     tp.threads = threads;
-    if ((rc = xmc_pifa(&x, y, &z, err))) goto out;
-    if ((rc = xmc_tree_build(&z, &tp, &tree, err))) goto out;
-    xmc_csr_free(&z);
+    if ((rc = xmci_pifa(&x, y, &z, err))) goto out;
+    if ((rc = xmci_tree_build(&z, &tp, &tree, err))) goto out;
+    xmci_csr_free(&z);
     progress(o, "label tree", 1, 1);
     double t2 = now();
     rep.sec_tree = t2 - t1;
 
-    xmc_xlinear_params xp = o->xl;
+    xmci_xlinear_params xp = o->xl;
     xp.threads = threads;
     xp.progress = o->progress;
     xp.progress_ctx = o->progress_ctx;
-    if ((rc = xmc_xlinear_train(&x, y, &tree, &xp, &m, err))) goto out;
+    if ((rc = xmci_xlinear_train(&x, y, &tree, &xp, &m, err))) goto out;
     rep.depth = m.depth;
     for (uint32_t t = 0; t < m.depth; t++) rep.nnz_per_layer[t] = m.layers[t].nnz;
     double t3 = now();
     rep.sec_rankers = t3 - t2;
 
     progress(o, "writing model", 0, 1);
-    if ((rc = xmc_writer_begin(repo, o->version, &w, err))) goto out;
+    if ((rc = xmci_writer_begin(repo, o->version, &w, err))) goto out;
     char hex[17];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest(texts, lens, &x, y));
     /* solver.eps and solver.max_iter record the settings of the solver that ran */
-    const int primal = o->xl.solver_type == XMC_SOLVER_PRIMAL;
+    const int primal = o->xl.solver_type == XMCI_SOLVER_PRIMAL;
     const char *kind = xmc_featurizer_name(texts ? o->featurizer : XMC_FEATURIZER_MATRIX);
-    if ((rc = xmc_writer_set_string(w, "featurizer.kind", kind, err)) ||
-        (rc = xmc_writer_set_int(w, "train.n_docs", y->rows, err)) ||
-        (rc = xmc_writer_set_int(w, "train.n_labels", y->cols, err)) ||
-        (rc = xmc_writer_set_string(w, "train.data_xxh64", hex, err)) ||
-        (rc = xmc_writer_set_int(w, "tree.nr_splits", o->tree.nr_splits, err)) ||
-        (rc = xmc_writer_set_int(w, "tree.max_leaf_size", o->tree.max_leaf_size, err)) ||
-        (rc = xmc_writer_set_int(w, "tree.seed", o->tree.seed, err)) ||
-        (rc = xmc_writer_set_string(w, "solver.type", primal ? "primal" : "dual", err)) ||
-        (rc = xmc_writer_set_float(w, "solver.cp", o->xl.solver.cp, err)) ||
-        (rc = xmc_writer_set_float(w, "solver.cn", o->xl.solver.cn, err)) ||
-        (rc = xmc_writer_set_float(w, "solver.eps", primal ? o->xl.newton_eps : o->xl.solver.eps, err)) ||
-        (rc = xmc_writer_set_int(w, "solver.max_iter", primal ? o->xl.newton_max_iter : o->xl.solver.max_iter, err)) ||
-        (rc = xmc_writer_set_float(w, "solver.threshold", o->xl.solver.threshold, err)) ||
-        (rc = xmc_writer_set_string(w, "solver.negatives",
-                                    o->xl.negatives == (XMC_NEG_TFN | XMC_NEG_MAN) ? "tfn+man"
-                                    : o->xl.negatives == XMC_NEG_MAN              ? "man"
+    if ((rc = xmci_writer_set_string(w, "featurizer.kind", kind, err)) ||
+        (rc = xmci_writer_set_int(w, "train.n_docs", y->rows, err)) ||
+        (rc = xmci_writer_set_int(w, "train.n_labels", y->cols, err)) ||
+        (rc = xmci_writer_set_string(w, "train.data_xxh64", hex, err)) ||
+        (rc = xmci_writer_set_int(w, "tree.nr_splits", o->tree.nr_splits, err)) ||
+        (rc = xmci_writer_set_int(w, "tree.max_leaf_size", o->tree.max_leaf_size, err)) ||
+        (rc = xmci_writer_set_int(w, "tree.seed", o->tree.seed, err)) ||
+        (rc = xmci_writer_set_string(w, "solver.type", primal ? "primal" : "dual", err)) ||
+        (rc = xmci_writer_set_float(w, "solver.cp", o->xl.solver.cp, err)) ||
+        (rc = xmci_writer_set_float(w, "solver.cn", o->xl.solver.cn, err)) ||
+        (rc = xmci_writer_set_float(w, "solver.eps", primal ? o->xl.newton_eps : o->xl.solver.eps, err)) ||
+        (rc = xmci_writer_set_int(w, "solver.max_iter", primal ? o->xl.newton_max_iter : o->xl.solver.max_iter, err)) ||
+        (rc = xmci_writer_set_float(w, "solver.threshold", o->xl.solver.threshold, err)) ||
+        (rc = xmci_writer_set_string(w, "solver.negatives",
+                                    o->xl.negatives == (XMCI_NEG_TFN | XMCI_NEG_MAN) ? "tfn+man"
+                                    : o->xl.negatives == XMCI_NEG_MAN              ? "man"
                                                                                   : "tfn",
                                     err)))
         goto out;
-    if (tf && (rc = xmc_tfidf_save(tf, w, "tfidf", err))) goto out;
-    if (enc && (rc = xmc_encoder_save(enc, w, err))) goto out;
-    if ((rc = xmc_xlinear_save(&m, w, err))) goto out;
+    if (tf && (rc = xmci_tfidf_save(tf, w, "tfidf", err))) goto out;
+    if (enc && (rc = xmci_encoder_save(enc, w, err))) goto out;
+    if ((rc = xmci_xlinear_save(&m, w, err))) goto out;
     if ((rc = write_labels(w, y, label_names, err))) goto out;
     if ((rc = write_canaries(w, &m, &x, texts, lens, o->nr_canaries, err))) goto out;
-    rc = xmc_writer_commit(w, o->make_current, version_out, version_size, err);
+    rc = xmci_writer_commit(w, o->make_current, version_out, version_size, err);
     w = NULL;
     if (rc) goto out;
     progress(o, "writing model", 1, 1);
     rep.sec_write = now() - t3;
 out:
-    if (w) xmc_writer_abort(w);
-    if (tf) xmc_tfidf_free(tf);
-    xmc_encoder_free(enc);
+    if (w) xmci_writer_abort(w);
+    if (tf) xmci_tfidf_free(tf);
+    xmci_encoder_free(enc);
     free(emb);
-    xmc_csr_free(&x);
-    xmc_csr_free(&z);
-    xmc_tree_free(&tree);
-    xmc_xlinear_free(&m);
+    xmci_csr_free(&x);
+    xmci_csr_free(&z);
+    xmci_tree_free(&tree);
+    xmci_xlinear_free(&m);
     if (report) *report = rep;
     return rc;
 }
@@ -330,15 +330,15 @@ out:
 /* ---- the public configuration (xmc/train.h) -------------------------------------------------------------
  * Its defaults are read off the internal ones, so that there is one place each default is set. */
 
-_Static_assert(XMC_MAX_DEPTH == XMC_TREE_MAX_DEPTH, "xmc_train_report's layer array is the tree's depth limit");
-_Static_assert((int)XMC_TRAIN_SOLVER_DUAL == (int)XMC_SOLVER_DUAL && (int)XMC_TRAIN_SOLVER_PRIMAL == (int)XMC_SOLVER_PRIMAL,
+_Static_assert(XMC_MAX_DEPTH == XMCI_TREE_MAX_DEPTH, "xmc_train_report's layer array is the tree's depth limit");
+_Static_assert((int)XMC_TRAIN_SOLVER_DUAL == (int)XMCI_SOLVER_DUAL && (int)XMC_TRAIN_SOLVER_PRIMAL == (int)XMCI_SOLVER_PRIMAL,
                "solver ids");
-_Static_assert((int)XMC_TRAIN_NEG_TFN == (int)XMC_NEG_TFN && (int)XMC_TRAIN_NEG_MAN == (int)XMC_NEG_MAN, "negative-set bits");
+_Static_assert((int)XMC_TRAIN_NEG_TFN == (int)XMCI_NEG_TFN && (int)XMC_TRAIN_NEG_MAN == (int)XMCI_NEG_MAN, "negative-set bits");
 
 void xmc_train_config_default(xmc_train_config *cfg)
 {
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
     memset(cfg, 0, sizeof *cfg);
     cfg->featurizer = o.featurizer;
     cfg->pooling = (xmc_pooling)o.encoder.pooling;
@@ -364,19 +364,19 @@ void xmc_train_config_default(xmc_train_config *cfg)
 }
 
 /* The internal options a public configuration stands for. */
-static xmc_err config_to_opts(const xmc_train_config *cfg, xmc_train_opts *o, xmc_error *err)
+static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, xmc_error *err)
 {
-    xmc_train_opts_default(o);
+    xmci_train_opts_default(o);
     if (cfg->featurizer < XMC_FEATURIZER_TFIDF || cfg->featurizer > XMC_FEATURIZER_BOTH)
         return xmc_error_set(err, XMC_ERR_ARG, "unknown featurizer %d", (int)cfg->featurizer);
     if (cfg->threads < 1 || cfg->threads > XMC_MAX_THREADS)
         return xmc_error_set(err, XMC_ERR_ARG, "threads %d outside 1..%d", cfg->threads, XMC_MAX_THREADS);
     o->featurizer = cfg->featurizer;
     xmc_err rc;
-    if (cfg->tfidf && (rc = xmc_tfidf_config_parse(&o->tfidf, cfg->tfidf, err))) return rc;
+    if (cfg->tfidf && (rc = xmci_tfidf_config_parse(&o->tfidf, cfg->tfidf, err))) return rc;
     o->encoder.dir = cfg->encoder_dir;
     o->encoder.vocab = cfg->encoder_vocab;
-    o->encoder.pooling = (xmc_bert_pooling)cfg->pooling;
+    o->encoder.pooling = (xmci_bert_pooling)cfg->pooling;
     o->encoder.alpha = cfg->alpha;
     o->encoder.max_len = cfg->max_len;
     o->tree.nr_splits = cfg->nr_splits;
@@ -407,17 +407,17 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmc_train_opts *o, xm
 
 xmc_err xmc_train_config_check(const xmc_train_config *cfg, xmc_error *err)
 {
-    xmc_train_opts o;
+    xmci_train_opts o;
     return config_to_opts(cfg, &o, err);
 }
 
 xmc_err xmc_train_data(const xmc_train_config *cfg, const xmc_data *data, const char *repo, char *version,
                        size_t version_size, xmc_train_report *report, xmc_error *err)
 {
-    xmc_train_opts o;
+    xmci_train_opts o;
     xmc_err rc = config_to_opts(cfg, &o, err);
     if (rc) return rc;
-    const xmc_dataset *ds = &data->ds;
-    return xmc_train((const char *const *)ds->texts, ds->lens, ds->texts ? NULL : &ds->X, &ds->Y,
+    const xmci_dataset *ds = &data->ds;
+    return xmci_train((const char *const *)ds->texts, ds->lens, ds->texts ? NULL : &ds->X, &ds->Y,
                      (const char *const *)ds->label_names, &o, repo, version, version_size, report, err);
 }

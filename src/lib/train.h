@@ -1,8 +1,8 @@
 /* train.h: the whole training pipeline, from texts (or a feature matrix) and labels to a new model version
  * in a repository: TF-IDF fit and transform, PIFA, label tree, XR-Linear rankers, canaries, atomic write.
- * xmc_train_data (xmc/train.h) is the public face of xmc_train: a plain configuration mapped onto these options. */
-#ifndef XMC_TRAIN_H
-#define XMC_TRAIN_H
+ * xmc_train_data (xmc/train.h) is the public face of xmci_train: a plain configuration mapped onto these options. */
+#ifndef XMCI_TRAIN_H
+#define XMCI_TRAIN_H
 
 #include <stddef.h>
 #include "smat.h"
@@ -12,26 +12,26 @@
 #include "xlinear.h"
 #include "xmc/train.h"
 
-typedef struct xmc_train_opts {
+typedef struct xmci_train_opts {
     xmc_featurizer featurizer; /* text input only: TFIDF, ENCODER or BOTH; default TFIDF */
-    xmc_tfidf_config tfidf;
-    xmc_encoder_config encoder;
-    xmc_tree_params tree;
-    xmc_xlinear_params xl;
+    xmci_tfidf_config tfidf;
+    xmci_encoder_config encoder;
+    xmci_tree_params tree;
+    xmci_xlinear_params xl;
     int threads;
     const char *version;     /* NULL: generated */
     int make_current;        /* replace CURRENT with the new version; default 1 */
     uint32_t nr_canaries;    /* training records kept to check the model at load; default 8 */
     void (*progress)(void *ctx, const char *what, double done, double total);
     void *progress_ctx;
-} xmc_train_opts;
+} xmci_train_opts;
 
-void xmc_train_opts_default(xmc_train_opts *o);
+void xmci_train_opts_default(xmci_train_opts *o);
 
 /* texts/lens (n = y->rows) with a TF-IDF featuriser, or x (n x F, texts NULL) used as is. label_names: L
  * names (NULL: the decimal label ids). Writes the version, returns its name in version_out. */
-xmc_err xmc_train(const char *const *texts, const size_t *lens, const xmc_csr *x, const xmc_csr *y,
-                  const char *const *label_names, const xmc_train_opts *o, const char *repo, char *version_out,
+xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr *x, const xmci_csr *y,
+                  const char *const *label_names, const xmci_train_opts *o, const char *repo, char *version_out,
                   size_t version_size, xmc_train_report *report, xmc_error *err);
 
 #endif

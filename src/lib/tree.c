@@ -15,7 +15,7 @@
 #include "parallel.h"
 #include "rng.h"
 
-void xmc_tree_params_default(xmc_tree_params *p)
+void xmci_tree_params_default(xmci_tree_params *p)
 {
     p->nr_splits = 16;
     p->max_leaf_size = 100;
@@ -24,14 +24,14 @@ void xmc_tree_params_default(xmc_tree_params *p)
     p->threads = 1;
 }
 
-void xmc_tree_free(xmc_tree *tree)
+void xmci_tree_free(xmci_tree *tree)
 {
-    for (uint32_t t = 0; t < tree->depth && t < XMC_TREE_MAX_DEPTH; t++) free(tree->parent[t]);
+    for (uint32_t t = 0; t < tree->depth && t < XMCI_TREE_MAX_DEPTH; t++) free(tree->parent[t]);
     memset(tree, 0, sizeof *tree);
 }
 
 typedef struct {
-    const xmc_csr *feat;
+    const xmci_csr *feat;
     uint32_t *elems;
     const uint32_t *seeds;
     uint32_t level;       /* nodes 2^level .. 2^(level+1)-1 */
@@ -59,9 +59,9 @@ static void *split_worker(void *arg)
 {
     split_job *job = arg;
     uint32_t first = 1u << job->level, count = 1u << job->level;
-    xmc_kmeans_ws *ws = NULL;
+    xmci_kmeans_ws *ws = NULL;
     xmc_error err;
-    if (xmc_kmeans_ws_new(job->feat->cols, job->nr_labels, &ws, &err)) {
+    if (xmci_kmeans_ws_new(job->feat->cols, job->nr_labels, &ws, &err)) {
         pthread_mutex_lock(&job->lock);
         job->rc = err.code;
         job->err = err;
@@ -76,13 +76,13 @@ static void *split_worker(void *arg)
         if (e - b < 2) continue;
         xmc_rng rng;
         xmc_rng_seed(&rng, job->seeds[nid]);
-        xmc_kmeans_split(job->feat, job->elems + b, e - b, &rng, job->max_iter, ws);
+        xmci_kmeans_split(job->feat, job->elems + b, e - b, &rng, job->max_iter, ws);
     }
-    xmc_kmeans_ws_free(ws);
+    xmci_kmeans_ws_free(ws);
     return NULL;
 }
 
-xmc_err xmc_tree_build(const xmc_csr *feat, const xmc_tree_params *p, xmc_tree *tree, xmc_error *err)
+xmc_err xmci_tree_build(const xmci_csr *feat, const xmci_tree_params *p, xmci_tree *tree, xmc_error *err)
 {
     memset(tree, 0, sizeof *tree);
     uint32_t L = feat->rows;
@@ -116,7 +116,7 @@ xmc_err xmc_tree_build(const xmc_csr *feat, const xmc_tree_params *p, xmc_tree *
         atomic_init(&job.next, 0);
         pthread_mutex_init(&job.lock, NULL);
         int nt = (1u << lv) < (uint32_t)threads ? (int)(1u << lv) : threads;
-        xmc_parallel_run(split_worker, &job, nt);
+        xmci_parallel_run(split_worker, &job, nt);
         pthread_mutex_destroy(&job.lock);
         if (job.rc) { rc = job.rc; if (err) *err = job.err; goto out; }
     }
@@ -127,10 +127,10 @@ xmc_err xmc_tree_build(const xmc_csr *feat, const xmc_tree_params *p, xmc_tree *
         for (uint32_t i = b; i < e; i++) leaf_of[elems[i]] = k;
     }
     /* the chain: group clusters nr_splits at a time while more than nr_splits remain */
-    uint32_t counts[XMC_TREE_MAX_DEPTH], nlev = 0;
+    uint32_t counts[XMCI_TREE_MAX_DEPTH], nlev = 0;
     uint32_t K = 1u << d;
     counts[nlev++] = K;
-    while (K > p->nr_splits && nlev < XMC_TREE_MAX_DEPTH - 2) {
+    while (K > p->nr_splits && nlev < XMCI_TREE_MAX_DEPTH - 2) {
         K = (K + p->nr_splits - 1) / p->nr_splits;
         counts[nlev++] = K;
     }
@@ -147,31 +147,31 @@ xmc_err xmc_tree_build(const xmc_csr *feat, const xmc_tree_params *p, xmc_tree *
     tree->parent[nlev] = leaf_of;
     leaf_of = NULL;
 out:
-    if (rc) xmc_tree_free(tree);
+    if (rc) xmci_tree_free(tree);
     free(seeds);
     free(elems);
     free(leaf_of);
     return rc;
 }
 
-xmc_err xmc_tree_from_chain(const xmc_csr *c, uint32_t depth, xmc_tree *tree, xmc_error *err)
+xmc_err xmci_tree_from_chain(const xmci_csr *c, uint32_t depth, xmci_tree *tree, xmc_error *err)
 {
     memset(tree, 0, sizeof *tree);
-    if (depth < 1 || depth > XMC_TREE_MAX_DEPTH) return xmc_error_set(err, XMC_ERR_ARG, "bad tree depth %u", depth);
+    if (depth < 1 || depth > XMCI_TREE_MAX_DEPTH) return xmc_error_set(err, XMC_ERR_ARG, "bad tree depth %u", depth);
     tree->depth = depth;
     for (uint32_t t = 0; t < depth; t++) {
         uint32_t want_cols = t == 0 ? 1 : c[t - 1].rows;
         if (c[t].cols != want_cols) {
-            xmc_tree_free(tree);
+            xmci_tree_free(tree);
             return xmc_error_set(err, XMC_ERR_SHAPE, "cluster layer %u has %u columns, the layer above has %u nodes", t,
                                  c[t].cols, want_cols);
         }
         tree->nr_nodes[t] = c[t].rows;
         tree->parent[t] = malloc((c[t].rows ? c[t].rows : 1) * sizeof(uint32_t));
-        if (!tree->parent[t]) { xmc_tree_free(tree); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
+        if (!tree->parent[t]) { xmci_tree_free(tree); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
         for (uint32_t j = 0; j < c[t].rows; j++) {
             if (c[t].indptr[j + 1] - c[t].indptr[j] != 1) {
-                xmc_tree_free(tree);
+                xmci_tree_free(tree);
                 return xmc_error_set(err, XMC_ERR_SHAPE, "cluster layer %u: node %u has %llu parents, want 1", t, j,
                                      (unsigned long long)(c[t].indptr[j + 1] - c[t].indptr[j]));
             }

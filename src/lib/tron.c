@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void xmc_tron_params_default(xmc_tron_params *p)
+void xmci_tron_params_default(xmci_tron_params *p)
 {
     p->cp = 1.0;
     p->cn = 1.0;
@@ -28,7 +28,7 @@ void xmc_tron_params_default(xmc_tron_params *p)
     p->threshold = 0.1f;
 }
 
-struct xmc_tron_ws {
+struct xmci_tron_ws {
     uint32_t nr_features, max_inst;
     /* feature-indexed, only touched entries live */
     float *w, *g, *m, *s, *r, *d, *hd, *z;
@@ -41,12 +41,12 @@ struct xmc_tron_ws {
     uint32_t *act;      /* positions of the active instances */
     uint32_t *out_idx;
     float *out_val;
-    xmc_tron_stats stats;
+    xmci_tron_stats stats;
 };
 
-xmc_err xmc_tron_ws_new(uint32_t nr_features, uint32_t max_inst, xmc_tron_ws **out, xmc_error *err)
+xmc_err xmci_tron_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_tron_ws **out, xmc_error *err)
 {
-    xmc_tron_ws *ws = calloc(1, sizeof *ws);
+    xmci_tron_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     size_t f = (size_t)nr_features + 1, n = max_inst ? max_inst : 1;
     ws->nr_features = nr_features;
@@ -62,7 +62,7 @@ xmc_err xmc_tron_ws_new(uint32_t nr_features, uint32_t max_inst, xmc_tron_ws **o
     ws->coef = malloc(n * sizeof *ws->coef);
     ws->act = malloc(n * sizeof *ws->act);
     if (!ok || !ws->stamp || !ws->touched || !ws->out_idx || !ws->wx || !ws->sx || !ws->coef || !ws->act) {
-        xmc_tron_ws_free(ws);
+        xmci_tron_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for solver scratch (%u features, %u instances)",
                              nr_features, max_inst);
     }
@@ -70,7 +70,7 @@ xmc_err xmc_tron_ws_new(uint32_t nr_features, uint32_t max_inst, xmc_tron_ws **o
     return XMC_OK;
 }
 
-void xmc_tron_ws_free(xmc_tron_ws *ws)
+void xmci_tron_ws_free(xmci_tron_ws *ws)
 {
     if (!ws) return;
     free(ws->w);
@@ -92,7 +92,7 @@ void xmc_tron_ws_free(xmc_tron_ws *ws)
     free(ws);
 }
 
-void xmc_tron_last_stats(const xmc_tron_ws *ws, xmc_tron_stats *st)
+void xmci_tron_last_stats(const xmci_tron_ws *ws, xmci_tron_stats *st)
 {
     *st = ws->stats;
 }
@@ -101,14 +101,14 @@ void xmc_tron_last_stats(const xmc_tron_ws *ws, xmc_tron_stats *st)
 
 /* One solve's view: the problem, its touched features and the workspace. */
 typedef struct {
-    const xmc_csr *x;
+    const xmci_csr *x;
     const uint32_t *inst;
     const int8_t *y;
     uint32_t n, nt;
     const uint32_t *t;      /* touched features, ascending */
     double bias;            /* > 0: bias feature present */
     float cp, cn;           /* per-class costs as float, as PECOS stores them */
-    xmc_tron_ws *ws;
+    xmci_tron_ws *ws;
     uint32_t nact;          /* active set size after the last gradient */
 } prob;
 
@@ -125,7 +125,7 @@ static float dot_t(const prob *P, const float *a, const float *b)
 /* v . x_r, float accumulation along the row */
 static float dot_row(const prob *P, const float *v, uint32_t r)
 {
-    const xmc_csr *x = P->x;
+    const xmci_csr *x = P->x;
     float acc = 0;
     for (uint64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++) acc += v[x->indices[q]] * x->data[q];
     return acc;
@@ -151,8 +151,8 @@ static void xv(const prob *P, const float *v, float bv, float *out)
 /* Gradient at the current w (wx up to date); also fixes the active set the Hessian and preconditioner use. */
 static void grad(prob *P, float b, float *bg)
 {
-    xmc_tron_ws *ws = P->ws;
-    const xmc_csr *x = P->x;
+    xmci_tron_ws *ws = P->ws;
+    const xmci_csr *x = P->x;
     uint32_t na = 0;
     for (uint32_t k = 0; k < P->n; k++) {
         float yf = (float)P->y[k];
@@ -181,8 +181,8 @@ static void grad(prob *P, float b, float *bg)
 /* diag(H) over the active set, blended 1% toward it from the identity (liblinear's alpha_pcg) */
 static void preconditioner(const prob *P, float *bm)
 {
-    xmc_tron_ws *ws = P->ws;
-    const xmc_csr *x = P->x;
+    xmci_tron_ws *ws = P->ws;
+    const xmci_csr *x = P->x;
     for (uint32_t j = 0; j < P->nt; j++) ws->m[P->t[j]] = 1;
     float mb = 1;
     for (uint32_t a = 0; a < P->nact; a++) {
@@ -204,8 +204,8 @@ static void preconditioner(const prob *P, float *bm)
 /* hv = H v = v + 2 sum_{active} C_i (x_i . v) x_i, with the bias coordinate bv / *bhv */
 static void hess_vec(const prob *P, const float *v, float bv, float *hv, float *bhv)
 {
-    xmc_tron_ws *ws = P->ws;
-    const xmc_csr *x = P->x;
+    xmci_tron_ws *ws = P->ws;
+    const xmci_csr *x = P->x;
     for (uint32_t j = 0; j < P->nt; j++) hv[P->t[j]] = 0;
     float hb = 0;
     for (uint32_t a = 0; a < P->nact; a++) {
@@ -234,7 +234,7 @@ static void hess_vec(const prob *P, const float *v, float bv, float *hv, float *
  * along d vanishes, or after max(nr_features + bias, 5) iterations. Returns the iterations done. */
 static int pcg(const prob *P, float bg, float bm, float *bs_out)
 {
-    xmc_tron_ws *ws = P->ws;
+    xmci_tron_ws *ws = P->ws;
     float *s = ws->s, *r = ws->r, *d = ws->d, *hd = ws->hd, *z = ws->z;
     const float *g = ws->g, *m = ws->m;
     const int has_bias = P->bias > 0;
@@ -317,7 +317,7 @@ static int pcg(const prob *P, float bg, float bm, float *bs_out)
  * otherwise returns 0 and leaves everything as it was. */
 static double line_search(prob *P, double *f, double *wtw, float *b, float bs, float bg)
 {
-    xmc_tron_ws *ws = P->ws;
+    xmci_tron_ws *ws = P->ws;
     const double eta = 0.01;
     const double fold = *f;
     xv(P, ws->s, bs, ws->sx);
@@ -370,8 +370,8 @@ static int cmp_u32(const void *a, const void *b)
 
 /* ---- the solve -------------------------------------------------------------------------------------------- */
 
-uint32_t xmc_tron_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                        const xmc_tron_params *p, xmc_tron_ws *ws, const uint32_t **out_idx, const float **out_val)
+uint32_t xmci_tron_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                        const xmci_tron_params *p, xmci_tron_ws *ws, const uint32_t **out_idx, const float **out_val)
 {
     /* list the features this problem can touch, ascending so that sums run in PECOS's order */
     if (++ws->gen == 0) { memset(ws->stamp, 0, ((size_t)ws->nr_features + 1) * sizeof *ws->stamp); ws->gen = 1; }

@@ -9,42 +9,42 @@
  * Starting from w = 0, it stops when |g| <= eps |g(0)| (or after max_iter steps, or when a step no longer
  * changes f). The name is liblinear's historical one; PECOS's solver has no trust region. Arithmetic follows
  * PECOS's float32 build (float vectors, double scalars) so that its results are reproduced closely. */
-#ifndef XMC_TRON_H
-#define XMC_TRON_H
+#ifndef XMCI_TRON_H
+#define XMCI_TRON_H
 
 #include <stdint.h>
 #include "smat.h"
 
-typedef struct xmc_tron_params {
+typedef struct xmci_tron_params {
     double cp, cn;      /* costs of positive / negative errors; default 1, 1 */
     double eps;         /* stop when |grad| <= eps |grad at w = 0|; default 0.01 (PECOS's newton_eps) */
     int max_iter;       /* Newton steps at most; default 1000 (PECOS's fixed value) */
     float bias;         /* value of the bias feature; 0 = no bias; default 1 */
     float threshold;    /* prune |w| < threshold; default 0.1 */
-} xmc_tron_params;
+} xmci_tron_params;
 
-void xmc_tron_params_default(xmc_tron_params *p);
+void xmci_tron_params_default(xmci_tron_params *p);
 
 /* Scratch for one thread, sized for nr_features and up to max_inst instances per problem (about
  * 48 bytes per feature and 16 per instance). Fails only for lack of memory (*out untouched). */
-typedef struct xmc_tron_ws xmc_tron_ws;
-xmc_err xmc_tron_ws_new(uint32_t nr_features, uint32_t max_inst, xmc_tron_ws **out, xmc_error *err);
-void xmc_tron_ws_free(xmc_tron_ws *ws);
+typedef struct xmci_tron_ws xmci_tron_ws;
+xmc_err xmci_tron_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_tron_ws **out, xmc_error *err);
+void xmci_tron_ws_free(xmci_tron_ws *ws);
 
 /* Solves one problem over rows inst[0..n) of x (rows sorted by column, x->cols <= the workspace's
  * nr_features, n <= its max_inst) with labels y (+1 / -1). Cannot fail. Results stay in ws until the next
  * solve: *out_idx / *out_val (ascending feature ids; the bias weight, if kept, as feature x->cols), count
  * returned. Allocation-free; O(nnz of the instances) per CG step, never O(features). */
-uint32_t xmc_tron_solve(const xmc_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                        const xmc_tron_params *p, xmc_tron_ws *ws, const uint32_t **out_idx, const float **out_val);
+uint32_t xmci_tron_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                        const xmci_tron_params *p, xmci_tron_ws *ws, const uint32_t **out_idx, const float **out_val);
 
 /* What the last solve did (for tests and tuning). */
-typedef struct xmc_tron_stats {
+typedef struct xmci_tron_stats {
     int newton_iters;   /* line-searched steps taken */
     int cg_iters;       /* CG iterations over all steps */
     double f;           /* final objective */
     double gnorm0, gnorm;
-} xmc_tron_stats;
-void xmc_tron_last_stats(const xmc_tron_ws *ws, xmc_tron_stats *st);
+} xmci_tron_stats;
+void xmci_tron_last_stats(const xmci_tron_ws *ws, xmci_tron_stats *st);
 
 #endif

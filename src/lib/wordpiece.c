@@ -15,7 +15,7 @@
 #include <sys/types.h>
 #include <utf8proc.h>
 
-struct xmc_wordpiece {
+struct xmci_wordpiece {
     int n;              /* ids */
     char *pool;         /* every token, NUL-terminated, in id order */
     uint32_t *off;      /* n: offset of each token in pool */
@@ -39,7 +39,7 @@ static uint32_t key_hash(const char *s, size_t len, int cont)
     return h;
 }
 
-static int32_t key_lookup(const xmc_wordpiece *wp, const char *s, size_t len, int cont)
+static int32_t key_lookup(const xmci_wordpiece *wp, const char *s, size_t len, int cont)
 {
     uint32_t i = key_hash(s, len, cont) & wp->mask;
     for (;;) {
@@ -65,7 +65,7 @@ static int count_cps(const char *s, size_t len)
     return n;
 }
 
-void xmc_wordpiece_free(xmc_wordpiece *wp)
+void xmci_wordpiece_free(xmci_wordpiece *wp)
 {
     if (!wp) return;
     free(wp->pool);
@@ -114,7 +114,7 @@ static xmc_err check_token(const char *line, size_t len, const char *path, int i
 }
 
 /* Records token id (line, len bytes, inside wp->pool) and enters it in the table unless it is a repeat. */
-static void add_token(xmc_wordpiece *wp, const char *line, size_t len, int id)
+static void add_token(xmci_wordpiece *wp, const char *line, size_t len, int id)
 {
     const char *key;
     size_t klen;
@@ -132,7 +132,7 @@ static void add_token(xmc_wordpiece *wp, const char *line, size_t len, int id)
     }
 }
 
-xmc_err xmc_wordpiece_load(const char *path, xmc_wordpiece **out, xmc_error *err)
+xmc_err xmci_wordpiece_load(const char *path, xmci_wordpiece **out, xmc_error *err)
 {
     char *text = NULL;
     size_t size = 0;
@@ -146,7 +146,7 @@ xmc_err xmc_wordpiece_load(const char *path, xmc_wordpiece **out, xmc_error *err
         free(text);
         return xmc_error_set(err, XMC_ERR_PARSE, "%s: empty vocabulary", path);
     }
-    xmc_wordpiece *wp = calloc(1, sizeof *wp);
+    xmci_wordpiece *wp = calloc(1, sizeof *wp);
     size_t nslots = 1;
     while (nslots < 2 * lines) nslots <<= 1;
     if (wp) {
@@ -157,7 +157,7 @@ xmc_err xmc_wordpiece_load(const char *path, xmc_wordpiece **out, xmc_error *err
     }
     if (!wp || !wp->off || !wp->klen || !wp->cont || !wp->slots) {
         free(text);
-        xmc_wordpiece_free(wp);
+        xmci_wordpiece_free(wp);
         return xmc_error_set(err, XMC_ERR_NOMEM, "%s: out of memory", path);
     }
     memset(wp->slots, 0xff, nslots * sizeof *wp->slots);
@@ -173,30 +173,30 @@ xmc_err xmc_wordpiece_load(const char *path, xmc_wordpiece **out, xmc_error *err
         if (nl) *nl = 0;
         if (len && line[len - 1] == '\r') line[--len] = 0;
         if ((rc = check_token(line, len, path, id, err))) {
-            xmc_wordpiece_free(wp);
+            xmci_wordpiece_free(wp);
             return rc;
         }
         add_token(wp, line, len, id);
         id++;
     }
     wp->n = id;
-    wp->unk = xmc_wordpiece_id(wp, "[UNK]");
-    wp->cls = xmc_wordpiece_id(wp, "[CLS]");
-    wp->sep = xmc_wordpiece_id(wp, "[SEP]");
-    wp->pad = xmc_wordpiece_id(wp, "[PAD]");
+    wp->unk = xmci_wordpiece_id(wp, "[UNK]");
+    wp->cls = xmci_wordpiece_id(wp, "[CLS]");
+    wp->sep = xmci_wordpiece_id(wp, "[SEP]");
+    wp->pad = xmci_wordpiece_id(wp, "[PAD]");
     if (wp->pad < 0) wp->pad = 0;
     const char *missing = wp->unk < 0 ? "[UNK]" : wp->cls < 0 ? "[CLS]" : wp->sep < 0 ? "[SEP]" : NULL;
     if (missing) {
-        xmc_wordpiece_free(wp);
+        xmci_wordpiece_free(wp);
         return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: vocabulary has no %s token", path, missing);
     }
     *out = wp;
     return XMC_OK;
 }
 
-int xmc_wordpiece_size(const xmc_wordpiece *wp) { return wp->n; }
+int xmci_wordpiece_size(const xmci_wordpiece *wp) { return wp->n; }
 
-int32_t xmc_wordpiece_id(const xmc_wordpiece *wp, const char *token)
+int32_t xmci_wordpiece_id(const xmci_wordpiece *wp, const char *token)
 {
     const char *key;
     size_t klen;
@@ -205,15 +205,15 @@ int32_t xmc_wordpiece_id(const xmc_wordpiece *wp, const char *token)
     return key_lookup(wp, key, klen, cont);
 }
 
-const char *xmc_wordpiece_token(const xmc_wordpiece *wp, int32_t id)
+const char *xmci_wordpiece_token(const xmci_wordpiece *wp, int32_t id)
 {
     return id >= 0 && id < wp->n ? wp->pool + wp->off[id] : NULL;
 }
 
-int32_t xmc_wordpiece_cls(const xmc_wordpiece *wp) { return wp->cls; }
-int32_t xmc_wordpiece_sep(const xmc_wordpiece *wp) { return wp->sep; }
-int32_t xmc_wordpiece_pad(const xmc_wordpiece *wp) { return wp->pad; }
-int32_t xmc_wordpiece_unk(const xmc_wordpiece *wp) { return wp->unk; }
+int32_t xmci_wordpiece_cls(const xmci_wordpiece *wp) { return wp->cls; }
+int32_t xmci_wordpiece_sep(const xmci_wordpiece *wp) { return wp->sep; }
+int32_t xmci_wordpiece_pad(const xmci_wordpiece *wp) { return wp->pad; }
+int32_t xmci_wordpiece_unk(const xmci_wordpiece *wp) { return wp->unk; }
 
 /* ---- character classes ---------------------------------------------------------------------------------- */
 
@@ -305,7 +305,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-void xmc_wordpiece_batch_free(xmc_wordpiece_batch *batch)
+void xmci_wordpiece_batch_free(xmci_wordpiece_batch *batch)
 {
     if (!batch) return;
     free(batch->ids);
@@ -322,7 +322,7 @@ void xmc_wordpiece_batch_free(xmc_wordpiece_batch *batch)
 /* ---- tokenising ----------------------------------------------------------------------------------------- */
 
 /* Appends one id to the pieces of the current row. */
-static int push_piece(xmc_wordpiece_batch *batch, size_t *np, int32_t id)
+static int push_piece(xmci_wordpiece_batch *batch, size_t *np, int32_t id)
 {
     if (grow((void **)&batch->pieces, &batch->cap_pieces, *np + 1, sizeof *batch->pieces)) return -1;
     batch->pieces[(*np)++] = id;
@@ -330,10 +330,10 @@ static int push_piece(xmc_wordpiece_batch *batch, size_t *np, int32_t id)
 }
 
 /* WordPiece of one basic token (code points t[0..m)); appends ids at *np. */
-static int wordpiece_token(const xmc_wordpiece *wp, xmc_wordpiece_batch *batch, const int32_t *t, size_t m,
+static int wordpiece_token(const xmci_wordpiece *wp, xmci_wordpiece_batch *batch, const int32_t *t, size_t m,
                            size_t *np)
 {
-    if (m > XMC_WORDPIECE_MAX_WORD_CHARS) return push_piece(batch, np, wp->unk);
+    if (m > XMCI_WORDPIECE_MAX_WORD_CHARS) return push_piece(batch, np, wp->unk);
     if (grow((void **)&batch->utf8, &batch->cap_utf8, 4 * m + 1, 1) ||
         grow((void **)&batch->cp_off, &batch->cap_off, m + 1, sizeof *batch->cp_off))
         return -1;
@@ -413,7 +413,7 @@ static ssize_t normalize_word(const int32_t *w, size_t n, int32_t *out, size_t c
 }
 
 /* Tokenises one text into pieces (no specials) appended at *np. */
-static int tokenize_text(const xmc_wordpiece *wp, xmc_wordpiece_batch *batch, const char *text, size_t len,
+static int tokenize_text(const xmci_wordpiece *wp, xmci_wordpiece_batch *batch, const char *text, size_t len,
                          size_t *np)
 {
     /* cleaned stream: at most 3 entries per byte (sep, CJK, sep); word scratch: 2 (U+0130) x 4 (NFD) per
@@ -466,8 +466,8 @@ static int tokenize_text(const xmc_wordpiece *wp, xmc_wordpiece_batch *batch, co
     return 0;
 }
 
-xmc_err xmc_wordpiece_encode_batch(const xmc_wordpiece *wp, const char *const *texts, const size_t *lens, int n,
-                                   int max_len, xmc_wordpiece_batch *batch, xmc_error *err)
+xmc_err xmci_wordpiece_encode_batch(const xmci_wordpiece *wp, const char *const *texts, const size_t *lens, int n,
+                                   int max_len, xmci_wordpiece_batch *batch, xmc_error *err)
 {
     batch->n = 0;
     batch->seq = 0;

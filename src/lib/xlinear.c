@@ -9,99 +9,99 @@
 #include <stdlib.h>
 #include <string.h>
 
-void xmc_xlinear_free(xmc_xlinear *m)
+void xmci_xlinear_free(xmci_xlinear *m)
 {
-    for (uint32_t t = 0; t < m->depth && t < XMC_TREE_MAX_DEPTH; t++) xmc_layer_free(&m->layers[t]);
+    for (uint32_t t = 0; t < m->depth && t < XMCI_TREE_MAX_DEPTH; t++) xmci_layer_free(&m->layers[t]);
     memset(m, 0, sizeof *m);
 }
 
 #define ARR(name_fmt, t) (snprintf(name, sizeof name, name_fmt, t), name)
 
-xmc_err xmc_xlinear_save(const xmc_xlinear *m, xmc_model_writer *w, xmc_error *err)
+xmc_err xmci_xlinear_save(const xmci_xlinear *m, xmci_model_writer *w, xmc_error *err)
 {
     xmc_err rc;
     char name[64];
-    if ((rc = xmc_writer_set_int(w, "xl.depth", m->depth, err)) ||
-        (rc = xmc_writer_set_int(w, "xl.nr_features", m->nr_features, err)) ||
-        (rc = xmc_writer_set_float(w, "xl.bias", m->bias, err)) ||
-        (rc = xmc_writer_set_int(w, "xl.beam", m->beam, err)) ||
-        (rc = xmc_writer_set_int(w, "xl.topk", m->topk, err)) ||
-        (rc = xmc_writer_set_string(w, "xl.post", xmc_post_name((xmc_post)m->post), err)))
+    if ((rc = xmci_writer_set_int(w, "xl.depth", m->depth, err)) ||
+        (rc = xmci_writer_set_int(w, "xl.nr_features", m->nr_features, err)) ||
+        (rc = xmci_writer_set_float(w, "xl.bias", m->bias, err)) ||
+        (rc = xmci_writer_set_int(w, "xl.beam", m->beam, err)) ||
+        (rc = xmci_writer_set_int(w, "xl.topk", m->topk, err)) ||
+        (rc = xmci_writer_set_string(w, "xl.post", xmc_post_name((xmc_post)m->post), err)))
         return rc;
     for (uint32_t t = 0; t < m->depth; t++) {
-        const xmc_layer *L = &m->layers[t];
+        const xmci_layer *L = &m->layers[t];
         uint64_t s;
         s = (uint64_t)L->nr_parents + 1;
-        if ((rc = xmc_writer_array(w, ARR("xl.%u.child_ptr", t), XMC_DT_U32, 1, &s, L->child_ptr, err))) return rc;
+        if ((rc = xmci_writer_array(w, ARR("xl.%u.child_ptr", t), XMCI_DT_U32, 1, &s, L->child_ptr, err))) return rc;
         s = L->nr_nodes;
-        if ((rc = xmc_writer_array(w, ARR("xl.%u.child_idx", t), XMC_DT_U32, 1, &s, L->child_idx, err))) return rc;
+        if ((rc = xmci_writer_array(w, ARR("xl.%u.child_idx", t), XMCI_DT_U32, 1, &s, L->child_idx, err))) return rc;
         s = (uint64_t)L->nr_parents + 1;
-        if ((rc = xmc_writer_array(w, ARR("xl.%u.chunk_ptr", t), XMC_DT_U64, 1, &s, L->chunk_ptr, err))) return rc;
+        if ((rc = xmci_writer_array(w, ARR("xl.%u.chunk_ptr", t), XMCI_DT_U64, 1, &s, L->chunk_ptr, err))) return rc;
         s = L->nr_rows;
-        if ((rc = xmc_writer_array(w, ARR("xl.%u.row_feat", t), XMC_DT_U32, 1, &s, L->row_feat, err))) return rc;
+        if ((rc = xmci_writer_array(w, ARR("xl.%u.row_feat", t), XMCI_DT_U32, 1, &s, L->row_feat, err))) return rc;
         s = L->nr_rows + 1;
-        if ((rc = xmc_writer_array(w, ARR("xl.%u.row_ptr", t), XMC_DT_U64, 1, &s, L->row_ptr, err))) return rc;
+        if ((rc = xmci_writer_array(w, ARR("xl.%u.row_ptr", t), XMCI_DT_U64, 1, &s, L->row_ptr, err))) return rc;
         s = L->nnz;
-        if ((rc = xmc_writer_array(w, ARR("xl.%u.ent_child", t), XMC_DT_U32, 1, &s, L->ent_child, err))) return rc;
-        if ((rc = xmc_writer_array(w, ARR("xl.%u.ent_w", t), XMC_DT_F32, 1, &s, L->ent_w, err))) return rc;
+        if ((rc = xmci_writer_array(w, ARR("xl.%u.ent_child", t), XMCI_DT_U32, 1, &s, L->ent_child, err))) return rc;
+        if ((rc = xmci_writer_array(w, ARR("xl.%u.ent_w", t), XMCI_DT_F32, 1, &s, L->ent_w, err))) return rc;
     }
     return XMC_OK;
 }
 
-static xmc_err get_arr(const xmc_bundle *b, const char *name, xmc_dtype dt, uint64_t want, const void **data,
+static xmc_err get_arr(const xmci_bundle *b, const char *name, xmci_dtype dt, uint64_t want, const void **data,
                        xmc_error *err)
 {
     uint64_t shape[1];
-    xmc_err rc = xmc_bundle_array(b, name, dt, 1, shape, data, err);
+    xmc_err rc = xmci_bundle_array(b, name, dt, 1, shape, data, err);
     if (rc) return rc;
     if (want != UINT64_MAX && shape[0] != want)
-        return xmc_error_set(err, XMC_ERR_SHAPE, "%s: array %s has %llu entries, want %llu", xmc_bundle_dir(b), name,
+        return xmc_error_set(err, XMC_ERR_SHAPE, "%s: array %s has %llu entries, want %llu", xmci_bundle_dir(b), name,
                              (unsigned long long)shape[0], (unsigned long long)want);
     return XMC_OK;
 }
 
-static uint64_t arr_len(const xmc_bundle *b, const char *name, xmc_dtype dt)
+static uint64_t arr_len(const xmci_bundle *b, const char *name, xmci_dtype dt)
 {
     uint64_t shape[1];
     const void *d;
-    return xmc_bundle_array(b, name, dt, 1, shape, &d, NULL) ? UINT64_MAX : shape[0];
+    return xmci_bundle_array(b, name, dt, 1, shape, &d, NULL) ? UINT64_MAX : shape[0];
 }
 
 /* Views the arrays of layer t (whose parents are the prev_nodes nodes of layer t-1) in b. */
-static xmc_err load_layer(const xmc_bundle *b, uint32_t t, uint32_t prev_nodes, xmc_layer *L, xmc_error *err)
+static xmc_err load_layer(const xmci_bundle *b, uint32_t t, uint32_t prev_nodes, xmci_layer *L, xmc_error *err)
 {
     char name[64];
-    uint64_t nodes = arr_len(b, ARR("xl.%u.child_idx", t), XMC_DT_U32);
-    uint64_t rows = arr_len(b, ARR("xl.%u.row_feat", t), XMC_DT_U32);
-    uint64_t nnz = arr_len(b, ARR("xl.%u.ent_w", t), XMC_DT_F32);
+    uint64_t nodes = arr_len(b, ARR("xl.%u.child_idx", t), XMCI_DT_U32);
+    uint64_t rows = arr_len(b, ARR("xl.%u.row_feat", t), XMCI_DT_U32);
+    uint64_t nnz = arr_len(b, ARR("xl.%u.ent_w", t), XMCI_DT_F32);
     if (nodes == UINT64_MAX || rows == UINT64_MAX || nnz == UINT64_MAX || nodes >= UINT32_MAX)
-        return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: layer %u arrays missing or of the wrong type", xmc_bundle_dir(b), t);
+        return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: layer %u arrays missing or of the wrong type", xmci_bundle_dir(b), t);
     L->nr_nodes = (uint32_t)nodes;
     L->nr_parents = prev_nodes;
     L->nr_rows = rows;
     L->nnz = nnz;
     const void *d;
     xmc_err rc;
-    if ((rc = get_arr(b, ARR("xl.%u.child_ptr", t), XMC_DT_U32, (uint64_t)prev_nodes + 1, &d, err))) return rc;
+    if ((rc = get_arr(b, ARR("xl.%u.child_ptr", t), XMCI_DT_U32, (uint64_t)prev_nodes + 1, &d, err))) return rc;
     L->child_ptr = d;
-    if ((rc = get_arr(b, ARR("xl.%u.child_idx", t), XMC_DT_U32, nodes, &d, err))) return rc;
+    if ((rc = get_arr(b, ARR("xl.%u.child_idx", t), XMCI_DT_U32, nodes, &d, err))) return rc;
     L->child_idx = d;
-    if ((rc = get_arr(b, ARR("xl.%u.chunk_ptr", t), XMC_DT_U64, (uint64_t)prev_nodes + 1, &d, err))) return rc;
+    if ((rc = get_arr(b, ARR("xl.%u.chunk_ptr", t), XMCI_DT_U64, (uint64_t)prev_nodes + 1, &d, err))) return rc;
     L->chunk_ptr = d;
-    if ((rc = get_arr(b, ARR("xl.%u.row_feat", t), XMC_DT_U32, rows, &d, err))) return rc;
+    if ((rc = get_arr(b, ARR("xl.%u.row_feat", t), XMCI_DT_U32, rows, &d, err))) return rc;
     L->row_feat = d;
-    if ((rc = get_arr(b, ARR("xl.%u.row_ptr", t), XMC_DT_U64, rows + 1, &d, err))) return rc;
+    if ((rc = get_arr(b, ARR("xl.%u.row_ptr", t), XMCI_DT_U64, rows + 1, &d, err))) return rc;
     L->row_ptr = d;
-    if ((rc = get_arr(b, ARR("xl.%u.ent_child", t), XMC_DT_U32, nnz, &d, err))) return rc;
+    if ((rc = get_arr(b, ARR("xl.%u.ent_child", t), XMCI_DT_U32, nnz, &d, err))) return rc;
     L->ent_child = d;
-    if ((rc = get_arr(b, ARR("xl.%u.ent_w", t), XMC_DT_F32, nnz, &d, err))) return rc;
+    if ((rc = get_arr(b, ARR("xl.%u.ent_w", t), XMCI_DT_F32, nnz, &d, err))) return rc;
     L->ent_w = d;
     L->owned = 0;
     return XMC_OK;
 }
 
 /* Every pointer of layer t monotone and in range, every index in range; sets L->max_children. */
-static xmc_err check_layer(const char *dir, uint32_t t, uint32_t nr_features, xmc_layer *L, xmc_error *err)
+static xmc_err check_layer(const char *dir, uint32_t t, uint32_t nr_features, xmci_layer *L, xmc_error *err)
 {
     uint32_t prev_nodes = L->nr_parents;
     uint64_t nodes = L->nr_nodes, rows = L->nr_rows, nnz = L->nnz;
@@ -138,20 +138,20 @@ static xmc_err check_layer(const char *dir, uint32_t t, uint32_t nr_features, xm
     return XMC_OK;
 }
 
-xmc_err xmc_xlinear_load(const xmc_bundle *b, xmc_xlinear *m, xmc_error *err)
+xmc_err xmci_xlinear_load(const xmci_bundle *b, xmci_xlinear *m, xmc_error *err)
 {
     memset(m, 0, sizeof *m);
     long long depth, nf, beam, topk;
     double bias;
     const char *post;
     xmc_err rc;
-    if ((rc = xmc_bundle_get_int(b, "xl.depth", &depth, err)) || (rc = xmc_bundle_get_int(b, "xl.nr_features", &nf, err)) ||
-        (rc = xmc_bundle_get_float(b, "xl.bias", &bias, err)) || (rc = xmc_bundle_get_int(b, "xl.beam", &beam, err)) ||
-        (rc = xmc_bundle_get_int(b, "xl.topk", &topk, err)) || (rc = xmc_bundle_get_string(b, "xl.post", &post, err)))
+    if ((rc = xmci_bundle_get_int(b, "xl.depth", &depth, err)) || (rc = xmci_bundle_get_int(b, "xl.nr_features", &nf, err)) ||
+        (rc = xmci_bundle_get_float(b, "xl.bias", &bias, err)) || (rc = xmci_bundle_get_int(b, "xl.beam", &beam, err)) ||
+        (rc = xmci_bundle_get_int(b, "xl.topk", &topk, err)) || (rc = xmci_bundle_get_string(b, "xl.post", &post, err)))
         return rc;
-    if (depth < 1 || depth > XMC_TREE_MAX_DEPTH || nf < 0 || nf >= UINT32_MAX || beam < 1 || topk < 1 ||
+    if (depth < 1 || depth > XMCI_TREE_MAX_DEPTH || nf < 0 || nf >= UINT32_MAX || beam < 1 || topk < 1 ||
         xmc_post_from_name(post) < 0)
-        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: bad xl.* values in the manifest", xmc_bundle_dir(b));
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: bad xl.* values in the manifest", xmci_bundle_dir(b));
     m->depth = (uint32_t)depth;
     m->nr_features = (uint32_t)nf;
     m->bias = (float)bias;
@@ -160,9 +160,9 @@ xmc_err xmc_xlinear_load(const xmc_bundle *b, xmc_xlinear *m, xmc_error *err)
     m->post = xmc_post_from_name(post);
     uint32_t prev_nodes = 1;
     for (uint32_t t = 0; t < m->depth; t++) {
-        xmc_layer *L = &m->layers[t];
+        xmci_layer *L = &m->layers[t];
         if ((rc = load_layer(b, t, prev_nodes, L, err)) ||
-            (rc = check_layer(xmc_bundle_dir(b), t, m->nr_features, L, err)))
+            (rc = check_layer(xmci_bundle_dir(b), t, m->nr_features, L, err)))
             return rc;
         prev_nodes = L->nr_nodes;
     }

@@ -6,10 +6,10 @@
  * views the arrays in the bundle's mapping and validates every shape, pointer and index, so a damaged file
  * cannot make search read out of bounds.
  *
- * Layers are owned (trained in memory) or views into a mapped model (loaded); xmc_xlinear_free handles
+ * Layers are owned (trained in memory) or views into a mapped model (loaded); xmci_xlinear_free handles
  * both. */
-#ifndef XMC_XLINEAR_H
-#define XMC_XLINEAR_H
+#ifndef XMCI_XLINEAR_H
+#define XMCI_XLINEAR_H
 
 #include <stdint.h>
 #include "dcd.h"
@@ -21,19 +21,19 @@
 #include "xlinear_train.h"
 #include "xmc/xmc.h"
 
-typedef struct xmc_xlinear {
+typedef struct xmci_xlinear {
     uint32_t depth;
     uint32_t nr_features;       /* without the bias feature */
     float bias;
     uint32_t beam, topk;        /* prediction defaults */
     int post;                   /* xmc_post default */
-    xmc_layer layers[XMC_TREE_MAX_DEPTH];
-} xmc_xlinear;
+    xmci_layer layers[XMCI_TREE_MAX_DEPTH];
+} xmci_xlinear;
 
-void xmc_xlinear_free(xmc_xlinear *m);
+void xmci_xlinear_free(xmci_xlinear *m);
 
 /* Storage: arrays "xl.<t>.*" and manifest keys "xl.*". Load validates shapes and every index. */
-xmc_err xmc_xlinear_save(const xmc_xlinear *m, xmc_model_writer *w, xmc_error *err);
-xmc_err xmc_xlinear_load(const xmc_bundle *b, xmc_xlinear *m, xmc_error *err);
+xmc_err xmci_xlinear_save(const xmci_xlinear *m, xmci_model_writer *w, xmc_error *err);
+xmc_err xmci_xlinear_load(const xmci_bundle *b, xmci_xlinear *m, xmc_error *err);
 
 #endif

@@ -15,14 +15,14 @@
 #include "parallel.h"
 #include "xlinear.h"
 
-void xmc_xlinear_params_default(xmc_xlinear_params *p)
+void xmci_xlinear_params_default(xmci_xlinear_params *p)
 {
     memset(p, 0, sizeof *p);
-    xmc_dcd_params_default(&p->solver);
-    p->solver_type = XMC_SOLVER_DUAL;
+    xmci_dcd_params_default(&p->solver);
+    p->solver_type = XMCI_SOLVER_DUAL;
     p->newton_eps = 0.01;
     p->newton_max_iter = 1000;
-    p->negatives = XMC_NEG_TFN;
+    p->negatives = XMCI_NEG_TFN;
     p->beam = 10;
     p->topk = 20;
     p->post = XMC_POST_L3_HINGE;
@@ -34,13 +34,13 @@ void xmc_xlinear_params_default(xmc_xlinear_params *p)
 /* ---- one layer: the workers ---------------------------------------------------------------------------- */
 
 typedef struct {
-    const xmc_csr *x;
-    const xmc_csr *mt;          /* parents x N: instances matched to each parent, ascending */
-    const xmc_csr *yt;          /* nodes x N: positives of each node, ascending */
+    const xmci_csr *x;
+    const xmci_csr *mt;          /* parents x N: instances matched to each parent, ascending */
+    const xmci_csr *yt;          /* nodes x N: positives of each node, ascending */
     const uint32_t *parent;
-    const xmc_dcd_params *solver;
-    int solver_type;            /* XMC_SOLVER_*: which of the two below the workers use */
-    xmc_tron_params primal;
+    const xmci_dcd_params *solver;
+    int solver_type;            /* XMCI_SOLVER_*: which of the two below the workers use */
+    xmci_tron_params primal;
     uint32_t nr_nodes, nr_parents;
     const uint32_t *child_ptr;  /* nr_parents + 1: the children of each parent, from the tree */
     const uint32_t *child_idx;
@@ -52,7 +52,7 @@ typedef struct {
     atomic_uint done;
     atomic_int failed;
     xmc_error err;
-    const xmc_xlinear_params *p;
+    const xmci_xlinear_params *p;
     uint32_t layer, depth;
 } layer_job;
 
@@ -74,7 +74,7 @@ typedef struct {
     uint32_t *feats;             /* global feature of each local feature, ascending */
     uint32_t *inst;
     int8_t *y;
-    xmc_csr lx;                  /* the local block; arrays grow as needed */
+    xmci_csr lx;                  /* the local block; arrays grow as needed */
     uint64_t lx_cap;
 } train_scratch;
 
@@ -121,7 +121,7 @@ static uint32_t next_gen(uint32_t *gen, uint32_t *a, size_t na, uint32_t *b, siz
 }
 
 /* Builds sc->lx from rows sc->rows[0..n) of x. 0, or -1 when out of memory. */
-static int build_block(train_scratch *sc, const xmc_csr *x, uint32_t n, uint32_t *nfeat)
+static int build_block(train_scratch *sc, const xmci_csr *x, uint32_t n, uint32_t *nfeat)
 {
     uint32_t u = 0;
     uint64_t nnz = 0;
@@ -165,15 +165,15 @@ static int build_block(train_scratch *sc, const xmc_csr *x, uint32_t n, uint32_t
 /* The solver scratch of one worker: the dual's or the primal's. */
 typedef struct solver_ws {
     int primal;
-    xmc_dcd_ws *dual;
-    xmc_tron_ws *tron;
+    xmci_dcd_ws *dual;
+    xmci_tron_ws *tron;
 } solver_ws;
 
 /* Puts parent c's rows in sc->rows: its matched instances (ascending), then its children's other positives;
  * sc->lpos maps each to its local row. Returns the number of rows. */
 static uint32_t gather_parent_rows(const layer_job *job, train_scratch *sc, uint32_t c)
 {
-    const xmc_csr *x = job->x;
+    const xmci_csr *x = job->x;
     const uint32_t *ch = job->child_idx + job->child_ptr[c];
     uint32_t nch = job->child_ptr[c + 1] - job->child_ptr[c];
     const uint32_t *mi = job->mt->indices + job->mt->indptr[c];
@@ -201,9 +201,9 @@ static uint32_t gather_parent_rows(const layer_job *job, train_scratch *sc, uint
 /* Trains node j, a child of parent c, on bx (x itself, or the parent's local block of nfeat features) and
  * stores its weights with global feature ids. 0, or -1 when out of memory. */
 static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_t c, uint32_t j,
-                       const xmc_csr *bx, int local, uint32_t nfeat)
+                       const xmci_csr *bx, int local, uint32_t nfeat)
 {
-    const xmc_csr *x = job->x;
+    const xmci_csr *x = job->x;
     const uint32_t *mi = job->mt->indices + job->mt->indptr[c];
     uint32_t mn = (uint32_t)(job->mt->indptr[c + 1] - job->mt->indptr[c]);
     const uint32_t *pi = job->yt->indices + job->yt->indptr[j];
@@ -228,8 +228,8 @@ static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_
     assert(n <= x->rows);
     const uint32_t *oi;
     const float *ov;
-    uint32_t m = sw->primal ? xmc_tron_solve(bx, sc->inst, sc->y, n, &job->primal, sw->tron, &oi, &ov)
-                            : xmc_dcd_solve(bx, sc->inst, sc->y, n, job->solver, sw->dual, &oi, &ov);
+    uint32_t m = sw->primal ? xmci_tron_solve(bx, sc->inst, sc->y, n, &job->primal, sw->tron, &oi, &ov)
+                            : xmci_dcd_solve(bx, sc->inst, sc->y, n, job->solver, sw->dual, &oi, &ov);
     uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
     float *cv = malloc((m ? m : 1) * sizeof *cv);
     if (!ci || !cv) {
@@ -262,14 +262,14 @@ static void report_progress(layer_job *job)
 /* Trains every child of parent c. XMC_OK, or XMC_ERR_NOMEM with err set. */
 static xmc_err train_parent(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_t c, xmc_error *err)
 {
-    const xmc_csr *x = job->x;
+    const xmci_csr *x = job->x;
     uint32_t nrows = gather_parent_rows(job, sc, c);
     /* a parent that sees most of the data (the top layer) trains on x itself */
     int local = nrows <= x->rows / 2;
     uint32_t nfeat = x->cols;
     if (local && build_block(sc, x, nrows, &nfeat))
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a training block of %u rows", nrows);
-    const xmc_csr *bx = local ? &sc->lx : x;
+    const xmci_csr *bx = local ? &sc->lx : x;
     for (uint32_t k = job->child_ptr[c]; k < job->child_ptr[c + 1]; k++) {
         if (train_child(job, sc, sw, c, job->child_idx[k], bx, local, nfeat))
             return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory storing weights");
@@ -281,15 +281,15 @@ static xmc_err train_parent(layer_job *job, train_scratch *sc, solver_ws *sw, ui
 static void *layer_worker(void *arg)
 {
     layer_job *job = arg;
-    const xmc_csr *x = job->x;
-    solver_ws sw = {.primal = job->solver_type == XMC_SOLVER_PRIMAL};
+    const xmci_csr *x = job->x;
+    solver_ws sw = {.primal = job->solver_type == XMCI_SOLVER_PRIMAL};
     train_scratch sc;
     xmc_error err;
     int ok = 0;
     if (scratch_init(&sc, x->rows, x->cols)) {
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory for a training thread");
-    } else if (!(sw.primal ? xmc_tron_ws_new(x->cols, x->rows, &sw.tron, &err)
-                           : xmc_dcd_ws_new(x->cols, x->rows, &sw.dual, &err))) {
+    } else if (!(sw.primal ? xmci_tron_ws_new(x->cols, x->rows, &sw.tron, &err)
+                           : xmci_dcd_ws_new(x->cols, x->rows, &sw.dual, &err))) {
         ok = 1;
         for (;;) {
             if (atomic_load(&job->failed)) break;
@@ -300,8 +300,8 @@ static void *layer_worker(void *arg)
         }
     }
     if (!ok && !atomic_exchange(&job->failed, 1)) job->err = err;
-    xmc_dcd_ws_free(sw.dual);
-    xmc_tron_ws_free(sw.tron);
+    xmci_dcd_ws_free(sw.dual);
+    xmci_tron_ws_free(sw.tron);
     scratch_free(&sc);
     return NULL;
 }
@@ -309,10 +309,10 @@ static void *layer_worker(void *arg)
 /* ---- one layer: what it trains on ------------------------------------------------------------------------ */
 
 /* Union of two CSR sparsity patterns (same shape), values 1, rows sorted. */
-static xmc_err pattern_union(const xmc_csr *a, const xmc_csr *b, xmc_csr *out, xmc_error *err)
+static xmc_err pattern_union(const xmci_csr *a, const xmci_csr *b, xmci_csr *out, xmc_error *err)
 {
-    xmc_csr_builder bld;
-    xmc_err rc = xmc_csr_builder_init(&bld, a->cols, err);
+    xmci_csr_builder bld;
+    xmc_err rc = xmci_csr_builder_init(&bld, a->cols, err);
     if (rc) return rc;
     for (uint32_t r = 0; r < a->rows; r++) {
         uint64_t i = a->indptr[r], ie = a->indptr[r + 1], j = b->indptr[r], je = b->indptr[r + 1];
@@ -321,30 +321,30 @@ static xmc_err pattern_union(const xmc_csr *a, const xmc_csr *b, xmc_csr *out, x
             if (j >= je || (i < ie && a->indices[i] < b->indices[j])) c = a->indices[i++];
             else if (i >= ie || b->indices[j] < a->indices[i]) c = b->indices[j++];
             else { c = a->indices[i++]; j++; }
-            if ((rc = xmc_csr_builder_push(&bld, c, 1.0f, err))) goto fail;
+            if ((rc = xmci_csr_builder_push(&bld, c, 1.0f, err))) goto fail;
         }
-        if ((rc = xmc_csr_builder_end_row(&bld, err))) goto fail;
+        if ((rc = xmci_csr_builder_end_row(&bld, err))) goto fail;
     }
-    xmc_csr_builder_finish(&bld, out);
+    xmci_csr_builder_finish(&bld, out);
     out->cols = a->cols;
     return XMC_OK;
 fail:
-    xmc_csr_builder_free(&bld);
+    xmci_csr_builder_free(&bld);
     return rc;
 }
 
 /* N x K matrix of the top-`beam` nodes of layer `upto`-1 for every row of x, values 1. */
-static xmc_err matcher_predict(const xmc_xlinear *m, const xmc_csr *x, uint32_t upto, uint32_t beam, int post,
-                               int threads, xmc_csr *out, xmc_error *err)
+static xmc_err matcher_predict(const xmci_xlinear *m, const xmci_csr *x, uint32_t upto, uint32_t beam, int post,
+                               int threads, xmci_csr *out, xmc_error *err)
 {
     xmc_hit *hits = malloc((size_t)x->rows * beam * sizeof *hits);
     uint32_t *counts = malloc(((size_t)x->rows + 1) * sizeof *counts);
     xmc_err rc = XMC_OK;
     if (!hits || !counts) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for matcher predictions"); goto out; }
-    if ((rc = xmc_beam_search_batch(m, x, beam, beam, post, upto, threads, hits, counts, err))) goto out;
+    if ((rc = xmci_beam_search_batch(m, x, beam, beam, post, upto, threads, hits, counts, err))) goto out;
     uint64_t nnz = 0;
     for (uint32_t r = 0; r < x->rows; r++) nnz += counts[r];
-    if ((rc = xmc_csr_alloc(out, x->rows, m->layers[upto - 1].nr_nodes, nnz, err))) goto out;
+    if ((rc = xmci_csr_alloc(out, x->rows, m->layers[upto - 1].nr_nodes, nnz, err))) goto out;
     uint64_t q = 0;
     for (uint32_t r = 0; r < x->rows; r++) {
         for (uint32_t i = 0; i < counts[r]; i++, q++) {
@@ -353,7 +353,7 @@ static xmc_err matcher_predict(const xmc_xlinear *m, const xmc_csr *x, uint32_t 
         }
         out->indptr[r + 1] = q;
     }
-    xmc_csr_sort_indices(out);
+    xmci_csr_sort_indices(out);
 out:
     free(hits);
     free(counts);
@@ -368,19 +368,19 @@ static void free_cols(uint32_t **wi, float **wv, uint32_t n)
 
 /* The label chain: ych[t] = N x nodes_t, ych[D-1] = Y (sorted), ych[t] = ych[t+1] * C_{t+1} (patterns). On
  * failure the caller frees what was built. */
-static xmc_err label_chain(const xmc_csr *y, const xmc_tree *tree, xmc_csr *ych, xmc_error *err)
+static xmc_err label_chain(const xmci_csr *y, const xmci_tree *tree, xmci_csr *ych, xmc_error *err)
 {
     const uint32_t D = tree->depth;
-    xmc_err rc = xmc_csr_copy(y, &ych[D - 1], err);
+    xmc_err rc = xmci_csr_copy(y, &ych[D - 1], err);
     if (rc) return rc;
-    xmc_csr_sort_indices(&ych[D - 1]);
+    xmci_csr_sort_indices(&ych[D - 1]);
     for (int t = (int)D - 2; t >= 0; t--) {
-        const xmc_csr *below = &ych[t + 1];
-        xmc_csr_builder bld;
-        if ((rc = xmc_csr_builder_init(&bld, tree->nr_nodes[t], err))) return rc;
+        const xmci_csr *below = &ych[t + 1];
+        xmci_csr_builder bld;
+        if ((rc = xmci_csr_builder_init(&bld, tree->nr_nodes[t], err))) return rc;
         uint32_t *seen = calloc(tree->nr_nodes[t], sizeof *seen), stamp = 0;
         uint32_t *list = malloc((tree->nr_nodes[t] ? tree->nr_nodes[t] : 1) * sizeof *list);
-        if (!seen || !list) { free(seen); free(list); xmc_csr_builder_free(&bld); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
+        if (!seen || !list) { free(seen); free(list); xmci_csr_builder_free(&bld); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
         for (uint32_t r = 0; r < below->rows && !rc; r++) {
             stamp++;
             uint32_t nl = 0;
@@ -390,44 +390,44 @@ static xmc_err label_chain(const xmc_csr *y, const xmc_tree *tree, xmc_csr *ych,
                 if (seen[c] != stamp) { seen[c] = stamp; list[nl++] = c; }
             }
             for (uint32_t a = 1; a < nl; a++) { uint32_t v = list[a], b = a; while (b > 0 && list[b - 1] > v) { list[b] = list[b - 1]; b--; } list[b] = v; }
-            for (uint32_t a = 0; a < nl && !rc; a++) rc = xmc_csr_builder_push(&bld, list[a], 1.0f, err);
-            if (!rc) rc = xmc_csr_builder_end_row(&bld, err);
+            for (uint32_t a = 0; a < nl && !rc; a++) rc = xmci_csr_builder_push(&bld, list[a], 1.0f, err);
+            if (!rc) rc = xmci_csr_builder_end_row(&bld, err);
         }
         free(seen);
         free(list);
-        if (rc) { xmc_csr_builder_free(&bld); return rc; }
-        xmc_csr_builder_finish(&bld, &ych[t]);
+        if (rc) { xmci_csr_builder_free(&bld); return rc; }
+        xmci_csr_builder_finish(&bld, &ych[t]);
         ych[t].cols = tree->nr_nodes[t];
     }
     return XMC_OK;
 }
 
 /* mt = parents x N: the instances matched to each parent of layer t (tfn, man or both), ascending. */
-static xmc_err matched_instances(const xmc_xlinear *m, const xmc_csr *x, const xmc_csr *ych, uint32_t t,
-                                 const xmc_xlinear_params *p, xmc_csr *mt, xmc_error *err)
+static xmc_err matched_instances(const xmci_xlinear *m, const xmci_csr *x, const xmci_csr *ych, uint32_t t,
+                                 const xmci_xlinear_params *p, xmci_csr *mt, xmc_error *err)
 {
     xmc_err rc = XMC_OK;
     if (t == 0) {
-        if ((rc = xmc_csr_alloc(mt, 1, x->rows, x->rows, err))) return rc;
+        if ((rc = xmci_csr_alloc(mt, 1, x->rows, x->rows, err))) return rc;
         for (uint32_t i = 0; i < x->rows; i++) { mt->indices[i] = i; mt->data[i] = 1.0f; }
         mt->indptr[1] = x->rows;
         return XMC_OK;
     }
     uint32_t man_beam = p->man_beam ? p->man_beam : p->beam;
     int man_post = p->man_post >= 0 ? p->man_post : p->post;
-    xmc_csr tfn = {0}, man = {0}, match = {0};
-    int want_tfn = (p->negatives & XMC_NEG_TFN) || !(p->negatives & XMC_NEG_MAN);
-    if (want_tfn) rc = xmc_csr_copy(&ych[t - 1], &tfn, err);
-    if (!rc && (p->negatives & XMC_NEG_MAN)) rc = matcher_predict(m, x, t, man_beam, man_post, p->threads, &man, err);
+    xmci_csr tfn = {0}, man = {0}, match = {0};
+    int want_tfn = (p->negatives & XMCI_NEG_TFN) || !(p->negatives & XMCI_NEG_MAN);
+    if (want_tfn) rc = xmci_csr_copy(&ych[t - 1], &tfn, err);
+    if (!rc && (p->negatives & XMCI_NEG_MAN)) rc = matcher_predict(m, x, t, man_beam, man_post, p->threads, &man, err);
     if (!rc) {
-        if (want_tfn && (p->negatives & XMC_NEG_MAN)) rc = pattern_union(&tfn, &man, &match, err);
+        if (want_tfn && (p->negatives & XMCI_NEG_MAN)) rc = pattern_union(&tfn, &man, &match, err);
         else if (want_tfn) { match = tfn; memset(&tfn, 0, sizeof tfn); }
         else { match = man; memset(&man, 0, sizeof man); }
     }
-    xmc_csr_free(&tfn);
-    xmc_csr_free(&man);
-    if (!rc) rc = xmc_csr_transpose(&match, mt, err);
-    xmc_csr_free(&match);
+    xmci_csr_free(&tfn);
+    xmci_csr_free(&man);
+    if (!rc) rc = xmci_csr_transpose(&match, mt, err);
+    xmci_csr_free(&match);
     return rc;
 }
 
@@ -454,13 +454,13 @@ static xmc_err children_of(const uint32_t *parent, uint32_t nodes, uint32_t pare
 }
 
 /* Gathers the workers' weight columns into one CSR (node x features+1) and lays the layer out. */
-static xmc_err gather_layer(layer_job *job, uint32_t nr_cols, uint32_t parents, xmc_layer *L, xmc_error *err)
+static xmc_err gather_layer(layer_job *job, uint32_t nr_cols, uint32_t parents, xmci_layer *L, xmc_error *err)
 {
     uint32_t nodes = job->nr_nodes;
     uint64_t nnz = 0;
     for (uint32_t j = 0; j < nodes; j++) nnz += job->w_nnz[j];
-    xmc_csr w;
-    xmc_err rc = xmc_csr_alloc(&w, nodes, nr_cols, nnz, err);
+    xmci_csr w;
+    xmc_err rc = xmci_csr_alloc(&w, nodes, nr_cols, nnz, err);
     if (rc) return rc;
     uint64_t q = 0;
     for (uint32_t j = 0; j < nodes; j++) {
@@ -472,27 +472,27 @@ static xmc_err gather_layer(layer_job *job, uint32_t nr_cols, uint32_t parents, 
     free_cols(job->w_idx, job->w_val, nodes);
     memset(job->w_idx, 0, nodes * sizeof *job->w_idx);
     memset(job->w_val, 0, nodes * sizeof *job->w_val);
-    rc = xmc_layer_build(&w, job->parent, parents, L, err);
-    xmc_csr_free(&w);
+    rc = xmci_layer_build(&w, job->parent, parents, L, err);
+    xmci_csr_free(&w);
     return rc;
 }
 
 /* Trains layer t of out (layers 0..t-1 trained) and lays it out in out->layers[t]. */
-static xmc_err train_layer(xmc_xlinear *out, const xmc_csr *x, const xmc_csr *ych, const xmc_tree *tree,
-                           const xmc_xlinear_params *p, uint32_t t, xmc_error *err)
+static xmc_err train_layer(xmci_xlinear *out, const xmci_csr *x, const xmci_csr *ych, const xmci_tree *tree,
+                           const xmci_xlinear_params *p, uint32_t t, xmc_error *err)
 {
     const uint32_t nodes = tree->nr_nodes[t], parents = t == 0 ? 1 : tree->nr_nodes[t - 1];
-    xmc_csr mt = {0}, yt = {0};
+    xmci_csr mt = {0}, yt = {0};
     uint32_t *cptr = NULL, *cidx = NULL;
     xmc_err rc = matched_instances(out, x, ych, t, p, &mt, err);
-    if (!rc) rc = xmc_csr_transpose(&ych[t], &yt, err);
+    if (!rc) rc = xmci_csr_transpose(&ych[t], &yt, err);
     /* children of each parent, ascending: workers take one parent (and all its children) at a time */
     if (!rc) rc = children_of(tree->parent[t], nodes, parents, &cptr, &cidx, err);
     layer_job job = {.x = x, .mt = &mt, .yt = &yt, .parent = tree->parent[t], .solver = &p->solver,
                      .solver_type = p->solver_type, .nr_nodes = nodes, .nr_parents = parents,
                      .child_ptr = cptr, .child_idx = cidx, .p = p, .layer = t, .depth = tree->depth};
     /* the primal solver shares costs, bias and threshold with the dual; its tolerance is its own */
-    xmc_tron_params_default(&job.primal);
+    xmci_tron_params_default(&job.primal);
     job.primal.cp = p->solver.cp;
     job.primal.cn = p->solver.cn;
     job.primal.bias = p->solver.bias;
@@ -509,11 +509,11 @@ static xmc_err train_layer(xmc_xlinear *out, const xmc_csr *x, const xmc_csr *yc
         if (!job.w_idx || !job.w_val || !job.w_nnz) rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     }
     if (!rc) {
-        xmc_parallel_run(layer_worker, &job, p->threads);
+        xmci_parallel_run(layer_worker, &job, p->threads);
         if (atomic_load(&job.failed)) { rc = job.err.code ? job.err.code : XMC_ERR_NOMEM; if (err) *err = job.err; }
     }
-    xmc_csr_free(&mt);
-    xmc_csr_free(&yt);
+    xmci_csr_free(&mt);
+    xmci_csr_free(&yt);
     free(cptr);
     free(cidx);
     if (!rc) rc = gather_layer(&job, x->cols + 1, parents, &out->layers[t], err);
@@ -526,8 +526,8 @@ static xmc_err train_layer(xmc_xlinear *out, const xmc_csr *x, const xmc_csr *yc
 
 /* ---- the model ----------------------------------------------------------------------------------------- */
 
-xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tree, const xmc_xlinear_params *p,
-                          xmc_xlinear *out, xmc_error *err)
+xmc_err xmci_xlinear_train(const xmci_csr *x, const xmci_csr *y, const xmci_tree *tree, const xmci_xlinear_params *p,
+                          xmci_xlinear *out, xmc_error *err)
 {
     memset(out, 0, sizeof *out);
     const uint32_t D = tree->depth;
@@ -536,7 +536,7 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
     if (y->cols != tree->nr_nodes[D - 1])
         return xmc_error_set(err, XMC_ERR_SHAPE, "%u labels but the tree has %u", y->cols, tree->nr_nodes[D - 1]);
     if (x->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no training instances");
-    if (p->solver_type != XMC_SOLVER_DUAL && p->solver_type != XMC_SOLVER_PRIMAL)
+    if (p->solver_type != XMCI_SOLVER_DUAL && p->solver_type != XMCI_SOLVER_PRIMAL)
         return xmc_error_set(err, XMC_ERR_ARG, "unknown solver type %d", p->solver_type);
     out->depth = D;
     out->nr_features = x->cols;
@@ -544,11 +544,11 @@ xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tr
     out->beam = p->beam;
     out->topk = p->topk;
     out->post = p->post;
-    xmc_csr ych[XMC_TREE_MAX_DEPTH];
+    xmci_csr ych[XMCI_TREE_MAX_DEPTH];
     memset(ych, 0, sizeof ych);
     xmc_err rc = label_chain(y, tree, ych, err);
     for (uint32_t t = 0; t < D && !rc; t++) rc = train_layer(out, x, ych, tree, p, t, err);
-    for (uint32_t t = 0; t < D; t++) xmc_csr_free(&ych[t]);
-    if (rc) xmc_xlinear_free(out);
+    for (uint32_t t = 0; t < D; t++) xmci_csr_free(&ych[t]);
+    if (rc) xmci_xlinear_free(out);
     return rc;
 }

@@ -5,8 +5,8 @@
  * "matched" to c: those whose true path passes c (teacher-forced negatives, tfn) and/or those the model so far
  * routes to c with its beam (matcher-aware negatives, man), plus j's own positives; j's positives are +1, the
  * rest -1, solved by the dual (dcd.h) or primal (tron.h) solver. */
-#ifndef XMC_XLINEAR_TRAIN_H
-#define XMC_XLINEAR_TRAIN_H
+#ifndef XMCI_XLINEAR_TRAIN_H
+#define XMCI_XLINEAR_TRAIN_H
 
 #include <stdint.h>
 #include "dcd.h"
@@ -15,18 +15,18 @@
 #include "tron.h"
 #include "xmc/error.h"
 
-typedef struct xmc_xlinear xmc_xlinear;
+typedef struct xmci_xlinear xmci_xlinear;
 
-enum { XMC_NEG_TFN = 1, XMC_NEG_MAN = 2 };
+enum { XMCI_NEG_TFN = 1, XMCI_NEG_MAN = 2 };
 /* Which solver trains the rankers: PECOS's L2R_L2LOSS_SVC_DUAL or L2R_L2LOSS_SVC_PRIMAL. */
-enum { XMC_SOLVER_DUAL = 0, XMC_SOLVER_PRIMAL = 1 };
+enum { XMCI_SOLVER_DUAL = 0, XMCI_SOLVER_PRIMAL = 1 };
 
-typedef struct xmc_xlinear_params {
-    xmc_dcd_params solver;      /* cp, cn, bias, threshold serve both solvers; eps, max_iter, seed the dual */
-    int solver_type;            /* XMC_SOLVER_DUAL (default) or XMC_SOLVER_PRIMAL */
+typedef struct xmci_xlinear_params {
+    xmci_dcd_params solver;      /* cp, cn, bias, threshold serve both solvers; eps, max_iter, seed the dual */
+    int solver_type;            /* XMCI_SOLVER_DUAL (default) or XMCI_SOLVER_PRIMAL */
     double newton_eps;          /* primal: relative gradient tolerance; default 0.01 (PECOS's newton_eps) */
     int newton_max_iter;        /* primal: Newton steps at most; default 1000 (PECOS's fixed value) */
-    int negatives;              /* XMC_NEG_TFN | XMC_NEG_MAN; default TFN */
+    int negatives;              /* XMCI_NEG_TFN | XMCI_NEG_MAN; default TFN */
     uint32_t man_beam;          /* beam of the matcher that picks matcher-aware negatives; default = beam */
     int man_post;               /* post-processor of that matcher; default = post */
     uint32_t beam, topk;        /* stored prediction defaults: 10, 20 */
@@ -34,13 +34,13 @@ typedef struct xmc_xlinear_params {
     int threads;
     void (*progress)(void *ctx, const char *what, double done, double total);
     void *progress_ctx;
-} xmc_xlinear_params;
+} xmci_xlinear_params;
 
-void xmc_xlinear_params_default(xmc_xlinear_params *p);
+void xmci_xlinear_params_default(xmci_xlinear_params *p);
 
 /* Trains every layer of tree on X (N x F, rows sorted) and Y (N x L, L = the tree's last layer) into *out.
  * XMC_ERR_SHAPE, XMC_ERR_EMPTY, XMC_ERR_ARG (bad params), XMC_ERR_NOMEM; *out is then empty. */
-xmc_err xmc_xlinear_train(const xmc_csr *x, const xmc_csr *y, const xmc_tree *tree, const xmc_xlinear_params *p,
-                          xmc_xlinear *out, xmc_error *err);
+xmc_err xmci_xlinear_train(const xmci_csr *x, const xmci_csr *y, const xmci_tree *tree, const xmci_xlinear_params *p,
+                          xmci_xlinear *out, xmc_error *err);
 
 #endif

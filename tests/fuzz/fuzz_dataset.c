@@ -6,21 +6,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     const char *path = fz_write("d.txt", data + 1, size - 1);
-    xmc_dataset ds;
+    xmci_dataset ds;
     xmc_error err;
     xmc_err rc;
     if (data[0] & 1) {
-        xmc_dataset_xc_opts o;
-        xmc_dataset_xc_opts_default(&o);
+        xmci_dataset_xc_opts o;
+        xmci_dataset_xc_opts_default(&o);
         o.feature_base = (data[0] >> 1) & 1;
         o.label_base = (data[0] >> 2) & 1;
-        rc = xmc_dataset_read_xc(path, &o, &ds, &err);
+        rc = xmci_dataset_read_xc(path, &o, &ds, &err);
     } else {
-        rc = xmc_dataset_read_tsv(path, NULL, &ds, &err);
+        rc = xmci_dataset_read_tsv(path, NULL, &ds, &err);
     }
     if (rc == XMC_OK) {
         if (ds.Y.rows != ds.n) abort();
-        xmc_dataset_free(&ds);
+        xmci_dataset_free(&ds);
     } else if (!err.msg[0]) {
         abort();
     }

@@ -4,13 +4,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    xmc_csr m;
+    xmci_csr m;
     xmc_error err;
-    if (xmc_csr_read_text(fz_write("m.txt", data, size), &m, &err) == XMC_OK) {
+    if (xmci_csr_read_text(fz_write("m.txt", data, size), &m, &err) == XMC_OK) {
         for (uint32_t r = 0; r < m.rows; r++)
             for (uint64_t p = m.indptr[r]; p < m.indptr[r + 1]; p++)
                 if (m.indices[p] >= m.cols) abort();
-        xmc_csr_free(&m);
+        xmci_csr_free(&m);
     } else if (!err.msg[0]) {
         abort();
     }

@@ -43,9 +43,9 @@ __attribute__((unused)) static void fz_seed_model(const char *repo, const char *
     static char buf[N][64];
     const char *texts[N];
     size_t lens[N];
-    xmc_csr y;
+    xmci_csr y;
     xmc_error err;
-    if (xmc_csr_alloc(&y, N, L, N, &err)) abort();
+    if (xmci_csr_alloc(&y, N, L, N, &err)) abort();
     for (int i = 0; i < N; i++) {
         snprintf(buf[i], sizeof buf[i], "w%da w%db noise%d", i % L, i % L, i % 5);
         texts[i] = buf[i];
@@ -54,18 +54,18 @@ __attribute__((unused)) static void fz_seed_model(const char *repo, const char *
         y.data[i] = 1;
         y.indptr[i + 1] = (uint64_t)i + 1;
     }
-    xmc_train_opts o;
-    xmc_train_opts_default(&o);
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
     o.tree.max_leaf_size = 4;
     o.tree.nr_splits = 4;
     o.version = version;
     o.threads = 1;
-    if (xmc_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err)) abort();
-    if (xmc_train(texts, lens, NULL, &y, NULL, &o, repo, out, outlen, NULL, &err)) {
+    if (xmci_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err)) abort();
+    if (xmci_train(texts, lens, NULL, &y, NULL, &o, repo, out, outlen, NULL, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         abort();
     }
-    xmc_csr_free(&y);
+    xmci_csr_free(&y);
 }
 #endif
 

@@ -64,12 +64,12 @@ int tu_write_file(const char *path, const char *text)
     return fclose(f);
 }
 
-int tu_csr_from_dense(xmc_csr *m, uint32_t rows, uint32_t cols, const float *dense)
+int tu_csr_from_dense(xmci_csr *m, uint32_t rows, uint32_t cols, const float *dense)
 {
     xmc_error err = {0};
     uint64_t nnz = 0;
     for (uint64_t i = 0; i < (uint64_t)rows * cols; i++) nnz += dense[i] != 0;
-    if (xmc_csr_alloc(m, rows, cols, nnz, &err)) return -1;
+    if (xmci_csr_alloc(m, rows, cols, nnz, &err)) return -1;
     uint64_t q = 0;
     for (uint32_t r = 0; r < rows; r++) {
         for (uint32_t c = 0; c < cols; c++) {

@@ -21,7 +21,7 @@ void tu_rmrf(const char *path);
 int tu_write_file(const char *path, const char *text);
 /* Fills m (owned) from a dense row-major rows x cols array, keeping the non-zero entries in column order;
  * returns 0 on success. */
-int tu_csr_from_dense(xmc_csr *m, uint32_t rows, uint32_t cols, const float *dense);
+int tu_csr_from_dense(xmci_csr *m, uint32_t rows, uint32_t cols, const float *dense);
 /* Runs every registered suite in basic mode (or only the one named by argv[1]); returns failures. */
 int tu_run(int argc, char **argv);
 
