@@ -61,8 +61,9 @@ XMC_BIN   := $(BUILD)/xmc
 XMCD_BIN  := $(BUILD)/xmcd
 PLUGIN_SO := $(BUILD)/xmc_stage.so
 XMCD_LOAD := $(BUILD)/bench/xmcd_load
+TFIDF_EXPORT := $(BUILD)/bench/tfidf_export
 
-ALL := $(LIBXMC) $(XMC_BIN) $(EXAMPLE_BIN)
+ALL := $(LIBXMC) $(XMC_BIN) $(EXAMPLE_BIN) $(TFIDF_EXPORT)
 ifneq ($(XMCD_SRC),)
 ALL += $(XMCD_BIN) $(XMCD_LOAD)
 endif
@@ -119,6 +120,11 @@ $(BUILD)/examples/%: examples/%.c $(LIBXMC)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBXMC) $(LDFLAGS) $(LDLIBS)
 
+# xmc's TF-IDF vocabulary and rows as text, to compare with PECOS's (docs/featurizer.md); it reads libxmc's internals
+$(BUILD)/bench/tfidf_export.o: private OBJ_FLAGS := $(LIB_INC)
+$(TFIDF_EXPORT): $(BUILD)/bench/tfidf_export.o $(LIBXMC)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
@@ -145,7 +151,7 @@ $(BUILD)/tests/test_xmcd_config: private TEST_OBJ := $(BUILD)/src/xmcd/config.o 
 $(BUILD)/tests/test_xmcd_stats: $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
 $(BUILD)/tests/test_xmcd_stats: private TEST_OBJ := $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d $(BUILD)/bench/tfidf_export.d
 
 # ---- tests ---------------------------------------------------------------------------------------------
 # Each suite is its own program; tests/run.sh runs them all plus the shell tests and prints one summary line.

@@ -6,6 +6,8 @@
 #   4. Encoder: featurisers on Reuters, the C encoder beside PyTorch
 #   5. Stream: xmcd + xmc_stage.so on the embedded Kafka with a 10^4-label model (bench/stream.sh): records/s,
 #      latency, per-stage histograms, the classifier's own cost, R12 (20 swaps under load) and the soak
+#   6. Peers built from source: xmc defaults beside PECOS and napkinXC on Reuters and two taxonomy catalogs
+#      (bench/peers_pecos.sh; says so when PECOS_SRC / NXC_BIN hold no build; BENCH_PEERS=0 skips it)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -268,6 +270,12 @@ if [ "${BENCH_ENCODER:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     BUILD="$BUILD" bash bench/bert_bench.sh || echo "encoder vs PyTorch bench failed (needs python3-torch)"
     echo
     BUILD="$BUILD" DATA="$DATA" bash bench/bert_train.sh || echo "encoder training step bench failed"
+fi
+
+# ---- 6. Peers built from source (PECOS, napkinXC), run before the stream section (BENCH_PEERS=0 skips) ------
+if [ "${BENCH_PEERS:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
+    echo
+    BUILD="$BUILD" DATA="$DATA" bash "$HERE/peers_pecos.sh" || echo "peers bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------

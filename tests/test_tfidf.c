@@ -236,6 +236,19 @@ static void test_config_strings(void)
     xmci_tfidf_config_format(&cfg2, s2, sizeof s2);
     CU_ASSERT_STRING_EQUAL(s1, s2);
     CU_ASSERT_EQUAL(cfg2.base[0].max_df, cfg.base[0].max_df);
+    CU_ASSERT(strstr(s1, "split=") == NULL); /* a default tokenizer is not written: old models read the same */
+    /* PECOS's tokenization: both options round-trip, and only as items */
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "word:1-2,split=space,casefold=0", &err), XMC_OK);
+    CU_ASSERT_EQUAL(cfg.tok.split, XMCI_TOK_SPLIT_SPACE);
+    CU_ASSERT_EQUAL(cfg.tok.casefold, 0);
+    xmci_tfidf_config_format(&cfg, s1, sizeof s1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s1, ",split=space,casefold=0"));
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg2, s1, &err), XMC_OK);
+    CU_ASSERT_EQUAL(cfg2.tok.split, XMCI_TOK_SPLIT_SPACE);
+    CU_ASSERT_EQUAL(cfg2.tok.casefold, 0);
+    CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, "word:1-2:split=space", &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, "split=words", &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, "casefold=2", &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, "norm=none,word:1-1:norm=l2", &err), XMC_OK);
     CU_ASSERT_EQUAL(cfg.norm, XMCI_TFIDF_NORM_NONE);
     CU_ASSERT_EQUAL(cfg.base[0].norm, XMCI_TFIDF_NORM_L2);

@@ -35,6 +35,10 @@ static void expect_words_n(const xmci_tok_opts *opts, const char *text, size_t l
 }
 
 static void expect_words(const char *text, const char *want) { expect_words_n(NULL, text, strlen(text), want); }
+static void expect_words_o(const xmci_tok_opts *opts, const char *text, const char *want)
+{
+    expect_words_n(opts, text, strlen(text), want);
+}
 
 static void test_ascii_split(void)
 {
@@ -100,6 +104,33 @@ static void test_limits(void)
     o.max_tokens = 0;
     xmci_tok_ws ws;
     xmc_error err = {0};
+    CU_ASSERT_EQUAL(xmci_tok_ws_init(&ws, &o, &err), XMC_ERR_ARG);
+}
+
+/* split=space and casefold=0, PECOS's word tokenizer: punctuation stays in the word, white space of any kind
+ * separates, case is kept while NFKC still applies. */
+static void test_split_space_keep_case(void)
+{
+    xmci_tok_opts o;
+    xmci_tok_opts_default(&o);
+    o.split = XMCI_TOK_SPLIT_SPACE;
+    expect_words_o(&o, "Hello, World! it's 42nd-street_x", "hello,|world!|it's|42nd-street_x");
+    expect_words_o(&o, "a\tb\n(c)  \x7f d", "a|b|(c)|d");
+    expect_words_o(&o, "a\xc2\xa0" "b\xe2\x80\xa8" "c", "a|b|c");  /* no-break space, line separator */
+    expect_words_o(&o, "don\xe2\x80\x99t 3.5mm", "don\xe2\x80\x99t|3.5mm"); /* right quote stays */
+    expect_words_o(&o, "caf\xff" "e", "caf|e");                   /* an invalid byte still separates */
+    o.casefold = 0;
+    expect_words_o(&o, "Hello, World!", "Hello,|World!");
+    expect_words_o(&o, "CAF\xc3\x89 Cafe\xcc\x81", "CAF\xc3\x89|Caf\xc3\xa9"); /* composed, not folded */
+    expect_words_o(&o, "Stra\xc3\x9f" "e \xef\xac\x81ne", "Stra\xc3\x9f" "e|fine"); /* ß kept, ligature NFKC */
+    o.split = XMCI_TOK_SPLIT_ALNUM;
+    expect_words_o(&o, "Hello, World! it's", "Hello|World|it|s");
+    xmci_tok_ws ws;
+    xmc_error err = {0};
+    o.casefold = 2;
+    CU_ASSERT_EQUAL(xmci_tok_ws_init(&ws, &o, &err), XMC_ERR_ARG);
+    o.casefold = 1;
+    o.split = 2;
     CU_ASSERT_EQUAL(xmci_tok_ws_init(&ws, &o, &err), XMC_ERR_ARG);
 }
 
@@ -181,11 +212,14 @@ static void test_random_bytes(void)
                                          "\xe2\x82", "\xf0\x9f\x98\x80", "\xef\xac\x81", "\xe1\x84\x80", "\xe1\x85\xa1",
                                          "'", "\xc2\xad", "\xe3\x8e\xa1", "\x00", "\xed\xa0\x80", "Q"};
     uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int mode = 0; mode < 3; mode++) { /* default; split=space; split=space with casefold=0 */
     xmci_tok_opts o;
     xmci_tok_opts_default(&o);
     o.max_tokens = 50;
     o.max_bytes = 300;
     o.max_word_bytes = 20;
+    o.split = mode ? XMCI_TOK_SPLIT_SPACE : XMCI_TOK_SPLIT_ALNUM;
+    o.casefold = mode < 2;
     xmci_tok_ws ws;
     xmc_error err = {0};
     CU_ASSERT_EQUAL_FATAL(xmci_tok_ws_init(&ws, &o, &err), XMC_OK);
@@ -225,6 +259,7 @@ static void test_random_bytes(void)
     }
     CU_ASSERT_EQUAL(bad, 0);
     xmci_tok_ws_free(&ws);
+    }
 }
 
 /* A letter followed by thousands of combining marks: more than one normalisation segment, one (cut) word. */
@@ -255,6 +290,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_separators_and_marks);
     TU_ADD(s, test_invalid_utf8);
     TU_ADD(s, test_limits);
+    TU_ADD(s, test_split_space_keep_case);
     TU_ADD(s, test_decomposition_bound);
     TU_ADD(s, test_char_wb);
     TU_ADD(s, test_word_ngram_span);

@@ -71,11 +71,17 @@ static xmc_err apply_option(xmci_tfidf_config *cfg, xmci_tfidf_base *b, char *kv
     xmci_tfidf_base *first = b ? b : &cfg->base[0];
     xmci_tfidf_base *last = b ? b : &cfg->base[cfg->n_bases - 1];
     if (!strcmp(key, "max_tokens") || !strcmp(key, "max_bytes") || !strcmp(key, "max_word_bytes") ||
-        !strcmp(key, "min_token_len")) {
+        !strcmp(key, "min_token_len") || !strcmp(key, "split") || !strcmp(key, "casefold")) {
         if (b) { *eq = '='; return xmc_error_set(err, XMC_ERR_ARG, "tfidf spec: '%s' is not a per-base option", kv); }
         uint32_t v;
-        ok = parse_u32(val, &v);
-        if (ok && !strcmp(key, "max_tokens")) cfg->tok.max_tokens = v;
+        int f;
+        if (!strcmp(key, "split")) {
+            if (!strcmp(val, "alnum")) cfg->tok.split = XMCI_TOK_SPLIT_ALNUM;
+            else if (!strcmp(val, "space")) cfg->tok.split = XMCI_TOK_SPLIT_SPACE;
+            else ok = 0;
+        } else if (!strcmp(key, "casefold")) {
+            if ((ok = parse_bool(val, &f))) cfg->tok.casefold = (uint32_t)f;
+        } else if ((ok = parse_u32(val, &v)) && !strcmp(key, "max_tokens")) cfg->tok.max_tokens = v;
         else if (ok && !strcmp(key, "max_bytes")) cfg->tok.max_bytes = v;
         else if (ok && !strcmp(key, "max_word_bytes")) cfg->tok.max_word_bytes = v;
         else if (ok) cfg->tok.min_token_len = v;
@@ -145,8 +151,9 @@ xmc_err xmci_tfidf_config_check(const xmci_tfidf_config *cfg, xmc_error *err)
     }
     if ((unsigned)cfg->norm > XMCI_TFIDF_NORM_L2) return xmc_error_set(err, XMC_ERR_ARG, "tfidf: unknown norm");
     if (cfg->tok.max_tokens < 1 || cfg->tok.max_bytes < 16 || cfg->tok.max_word_bytes < 1 ||
-        cfg->tok.min_token_len < 1)
-        return xmc_error_set(err, XMC_ERR_ARG, "tfidf: max_tokens, max_word_bytes, min_token_len must be >= 1 and "
+        cfg->tok.min_token_len < 1 || cfg->tok.split > XMCI_TOK_SPLIT_SPACE || cfg->tok.casefold > 1)
+        return xmc_error_set(err, XMC_ERR_ARG, "tfidf: max_tokens, max_word_bytes, min_token_len must be >= 1, "
+                             "split alnum or space, casefold 0 or 1 and "
                              "max_bytes >= 16");
     return XMC_OK;
 }
@@ -238,5 +245,12 @@ size_t xmci_tfidf_config_format(const xmci_tfidf_config *cfg, char *buf, size_t 
     /* the global norm item must not undo the bases' own: they are applied after the items */
     if (k < size) snprintf(buf + k, size - k, "%s", tmp);
     k += (size_t)n;
+    /* written only when not the default, so a default spec (and the models saved with it) reads as before */
+    if (cfg->tok.split != XMCI_TOK_SPLIT_ALNUM || cfg->tok.casefold != 1) {
+        n = snprintf(tmp, sizeof tmp, ",split=%s,casefold=%u", cfg->tok.split == XMCI_TOK_SPLIT_SPACE ? "space" : "alnum",
+                     cfg->tok.casefold ? 1 : 0);
+        if (k < size) snprintf(buf + k, size - k, "%s", tmp);
+        k += (size_t)n;
+    }
     return k;
 }

@@ -27,6 +27,9 @@
  *   max_word_bytes integer >= 1          longer words are cut (item only)                256
  *   min_token_len integer >= 1           shorter words dropped; 2 emulates scikit-learn's
  *                                        token pattern (item only)                       1
+ *   split         alnum | space          words: letter/digit runs, or runs of anything
+ *                                        but white space (PECOS) (item only)             alnum
+ *   casefold      0 | 1                  fold case; 0 keeps it (PECOS) (item only)       1
  * N-gram orders are 1..16. At most XMCI_TFIDF_MAX_BASES bases. */
 #ifndef XMCI_TFIDF_SPEC_H
 #define XMCI_TFIDF_SPEC_H

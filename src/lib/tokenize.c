@@ -1,11 +1,12 @@
-/* tokenize.c: NFKC + case-fold normalisation (utf8proc) and letter/digit word splitting, see tokenize.h.
+/* tokenize.c: NFKC (+ case-fold) normalisation (utf8proc) and letter/digit or white-space word splitting, see
+ * tokenize.h.
  *
- * One pass over the bytes. ASCII followed by ASCII is lower-cased and classified through a table. Anything
- * else is decoded (an invalid byte is one U+FFFD, a separator), decomposed and case-folded codepoint by
- * codepoint into a segment buffer; the segment is closed before the next codepoint whose decomposition starts
- * with a "safe starter" (combining class 0, not a mark, not a Hangul vowel or trailing jamo: nothing before it
- * can be reordered past it or compose with it), then canonically reordered and composed, and its codepoints
- * are fed to the same word builder as the ASCII ones. The word builder writes " w1 w2 ... " into the
+ * One pass over the bytes. ASCII followed by ASCII is lower-cased (when folding) and classified through a table.
+ * Anything else is decoded (an invalid byte is one U+FFFD, a separator), decomposed and (when folding) case-folded
+ * codepoint by codepoint into a segment buffer; the segment is closed before the next codepoint whose
+ * decomposition starts with a "safe starter" (combining class 0, not a mark, not a Hangul vowel or trailing jamo:
+ * nothing before it can be reordered past it or compose with it), then canonically reordered and composed, and its
+ * codepoints are fed to the same word builder as the ASCII ones. The word builder writes " w1 w2 ... " into the
  * workspace and enforces the limits. */
 #include "tokenize.h"
 
@@ -15,6 +16,7 @@
 
 /* Decompose (compatibility), case-fold, drop default-ignorables: the per-codepoint half of NFKC_Casefold. */
 #define DECOMP_OPTS (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE)
+#define DECOMP_OPTS_KEEP_CASE (UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_IGNORE)
 #define DECOMP_MAX 32 /* utf8proc's longest decomposition is 18 codepoints (U+FDFA); test_tokenize checks */
 
 enum { CL_SEP = 0, CL_WORD = 1, CL_MARK = 2 };
@@ -36,6 +38,8 @@ void xmci_tok_opts_default(xmci_tok_opts *opts)
     opts->max_bytes = XMCI_TOK_DEFAULT_MAX_BYTES;
     opts->max_word_bytes = XMCI_TOK_DEFAULT_MAX_WORD_BYTES;
     opts->min_token_len = 1;
+    opts->split = XMCI_TOK_SPLIT_ALNUM;
+    opts->casefold = 1;
 }
 
 xmc_err xmci_tok_ws_init(xmci_tok_ws *ws, const xmci_tok_opts *opts, xmc_error *err)
@@ -44,6 +48,9 @@ xmc_err xmci_tok_ws_init(xmci_tok_ws *ws, const xmci_tok_opts *opts, xmc_error *
     if (opts->max_tokens == 0 || opts->max_bytes < 3 || opts->max_word_bytes == 0)
         return xmc_error_set(err, XMC_ERR_ARG, "tokenizer limits must be positive (max_tokens %u, max_bytes %u, "
                              "max_word_bytes %u)", opts->max_tokens, opts->max_bytes, opts->max_word_bytes);
+    if (opts->split > XMCI_TOK_SPLIT_SPACE || opts->casefold > 1)
+        return xmc_error_set(err, XMC_ERR_ARG, "tokenizer: unknown split %u or casefold %u", opts->split,
+                             opts->casefold);
     ws->opts = *opts;
     ws->text = malloc(opts->max_bytes);
     ws->word = malloc((size_t)opts->max_tokens * sizeof *ws->word);
@@ -119,9 +126,18 @@ static void add_cp(builder *b, const unsigned char *bytes, uint32_t k, int cls)
     b->wcps++;
 }
 
-static int class_of(int32_t cp)
+/* Class of an ASCII character. */
+static int ascii_class(unsigned char c, uint32_t split)
+{
+    if (split == XMCI_TOK_SPLIT_SPACE) return c <= ' ' || c == 0x7f ? CL_SEP : CL_WORD;
+    return ASCII_CLASS[c];
+}
+
+static int class_of(int32_t cp, uint32_t split)
 {
     utf8proc_category_t c = utf8proc_category(cp);
+    if (split == XMCI_TOK_SPLIT_SPACE) /* white space, controls and U+FFFD (an invalid byte) separate */
+        return (c >= UTF8PROC_CATEGORY_ZS && c <= UTF8PROC_CATEGORY_CC) || cp == 0xFFFD ? CL_SEP : CL_WORD;
     if (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) return CL_WORD;
     if (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO) return CL_WORD;
     if (c >= UTF8PROC_CATEGORY_MN && c <= UTF8PROC_CATEGORY_ME) return CL_MARK;
@@ -166,7 +182,7 @@ static void flush_seg(builder *b)
     for (utf8proc_ssize_t i = 0; i < n && !b->done; i++) {
         utf8proc_ssize_t k = utf8proc_encode_char(seg[i], utf8);
         if (k <= 0) { end_word(b); continue; }
-        add_cp(b, utf8, (uint32_t)k, class_of(seg[i]));
+        add_cp(b, utf8, (uint32_t)k, class_of(seg[i], ws->opts.split));
     }
 }
 
@@ -179,13 +195,15 @@ uint32_t xmci_tok_words(xmci_tok_ws *ws, const char *text, size_t len)
     ws->text[0] = ' ';
     int bc = 0;
     size_t i = 0;
+    const uint32_t split = ws->opts.split, fold = ws->opts.casefold;
+    const utf8proc_option_t decomp_opts = fold ? DECOMP_OPTS : DECOMP_OPTS_KEEP_CASE;
     while (i < len && !b.done) {
         unsigned char c = s[i];
         if (c < 0x80) {
             flush_seg(&b);
-            unsigned char lc = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+            unsigned char lc = (fold && c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
             if (i + 1 == len || s[i + 1] < 0x80) {
-                add_cp(&b, &lc, 1, ASCII_CLASS[c]);
+                add_cp(&b, &lc, 1, ascii_class(c, split));
             } else {
                 /* a combining mark may follow: the character opens a segment */
                 ws->seg[ws->seg_len++] = lc;
@@ -203,7 +221,7 @@ uint32_t xmci_tok_words(xmci_tok_ws *ws, const char *text, size_t len)
         }
         i += (size_t)k;
         int32_t d[DECOMP_MAX];
-        utf8proc_ssize_t m = utf8proc_decompose_char(cp, d, DECOMP_MAX, DECOMP_OPTS, &bc);
+        utf8proc_ssize_t m = utf8proc_decompose_char(cp, d, DECOMP_MAX, decomp_opts, &bc);
         if (m == 0) continue; /* a default-ignorable (soft hyphen, ZWJ...) vanishes without splitting */
         if (m < 0 || m > DECOMP_MAX) { flush_seg(&b); end_word(&b); continue; }
         if (safe_starter(d[0]) || ws->seg_len + (uint32_t)m > XMCI_TOK_SEG_CAP) flush_seg(&b);

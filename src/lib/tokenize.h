@@ -5,7 +5,10 @@
  * case folding, default-ignorables such as soft hyphens and zero-width joiners removed, canonical reordering,
  * composition); a word is a maximal run of letters and digits (Unicode categories L*, N*), where combining
  * marks (M*) directly after a letter or digit stay in the word so that a grapheme such as Devanagari "कि" is not
- * cut in two; everything else (spaces, punctuation, apostrophes, symbols, U+FFFD) separates words.
+ * cut in two; everything else (spaces, punctuation, apostrophes, symbols, U+FFFD) separates words. Two options
+ * change this: split = XMCI_TOK_SPLIT_SPACE makes a word any run of codepoints other than white space, controls
+ * and U+FFFD (so "t-shirt", "3.5mm" and "(2-pack)" are one word each), and casefold = 0 keeps the case
+ * (NFKC without the folding). Both together are PECOS's Tfidf word tokenizer on text with single spaces.
  *
  * The words are written into one buffer as " w1 w2 ... wn " (one space before, between and after), so that
  * a word n-gram is the contiguous byte range from the start of its first word to the end of its last (words
@@ -39,11 +42,20 @@
 #define XMCI_TOK_DEFAULT_MAX_BYTES 65536
 #define XMCI_TOK_DEFAULT_MAX_WORD_BYTES 256
 
+/* How a document is cut into words (xmci_tok_opts.split). */
+typedef enum xmci_tok_split {
+    XMCI_TOK_SPLIT_ALNUM = 0, /* a word is a run of letters and digits (marks attached); all else separates */
+    XMCI_TOK_SPLIT_SPACE = 1  /* a word is a run of anything but white space (Unicode Z*, controls, U+FFFD):
+                                punctuation stays in the word, as PECOS's and fastText's split on spaces */
+} xmci_tok_split;
+
 typedef struct xmci_tok_opts {
     uint32_t max_tokens;     /* words kept per document; default 4096 */
     uint32_t max_bytes;      /* size of the " w1 w2 ... " buffer, so bytes of words kept; default 65536 */
     uint32_t max_word_bytes; /* longer words are cut (at a codepoint boundary); default 256 */
     uint32_t min_token_len;  /* words of fewer codepoints are dropped; default 1 (keep all) */
+    uint32_t split;          /* xmci_tok_split; default XMCI_TOK_SPLIT_ALNUM */
+    uint32_t casefold;       /* 1: case-fold (default); 0: keep case (NFKC only), as PECOS does */
 } xmci_tok_opts;
 
 /* A byte range of xmci_tok_ws.text. */
@@ -64,7 +76,8 @@ typedef struct xmci_tok_ws {
 
 /* Defaults (see the fields). */
 void xmci_tok_opts_default(xmci_tok_opts *opts);
-/* Sizes the workspace from opts (copied). Fails with XMC_ERR_ARG on a zero limit or max_bytes < 3, or
+/* Sizes the workspace from opts (copied). Fails with XMC_ERR_ARG on a zero limit, max_bytes < 3, an unknown
+ * split or a casefold other than 0 or 1, or
  * XMC_ERR_NOMEM; on failure nothing is left allocated. */
 xmc_err xmci_tok_ws_init(xmci_tok_ws *ws, const xmci_tok_opts *opts, xmc_error *err);
 void xmci_tok_ws_free(xmci_tok_ws *ws);
