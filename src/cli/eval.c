@@ -8,22 +8,22 @@
 #include "cli.h"
 #include "options.h"
 
-enum { O_MODEL = 256, O_TEST, O_BEAM, O_POST, O_THREADS, O_XC, O_XCF, O_XCL, O_PA, O_PB };
+enum { O_PA = CLI_O__NEXT, O_PB };
 
 static const cli_opt eval_opts[] = {
-    {CLI_STRING, O_MODEL, "model", 0, "REPO[/VERSION]", 0, 0, "model repository or version directory (required)"},
-    {CLI_STRING, O_TEST, "test", 0, "FILE.tsv", 0, 0, "labelled records (labels<TAB>text)"},
+    {CLI_STRING, CLI_O_MODEL, "model", 0, "REPO[/VERSION]", 0, 0, "model repository or version directory (required)"},
+    {CLI_STRING, CLI_O_TEST, "test", 0, "FILE.tsv", 0, 0, "labelled records (labels<TAB>text)"},
     {CLI_STRING, 'x', NULL, 'x', "X.txt", 0, 0, "feature vectors in smat text, with -y"},
     {CLI_STRING, 'y', NULL, 'y', "Y.txt", 0, 0, "their labels in smat text"},
-    {CLI_STRING, O_XC, "xc", 0, "FILE", 0, 0, "XC / multi-label libsvm file"},
+    {CLI_STRING, CLI_O_XC, "xc", 0, "FILE", 0, 0, "XC / multi-label libsvm file"},
     {CLI_INT, 'k', NULL, 'k', "K", 1, XMC_EVAL_MAXK, "report @1, @3 and @5 up to K (default 5)"},
-    {CLI_INT, O_BEAM, "beam", 0, "N", 1, XMC_MAX_K, "nodes kept per tree level (default: the model's)"},
-    {CLI_STRING, O_POST, "post", 0, "NAME", 0, 0, "post-processor (default: the model's)"},
-    {CLI_INT, O_THREADS, "threads", 0, "N", 1, XMC_MAX_THREADS, "threads (default 1: docs/s per core)"},
+    {CLI_INT, CLI_O_BEAM, "beam", 0, "N", 1, XMC_MAX_K, "nodes kept per tree level (default: the model's)"},
+    {CLI_STRING, CLI_O_POST, "post", 0, "NAME", 0, 0, "post-processor (default: the model's)"},
+    {CLI_INT, CLI_O_THREADS, "threads", 0, "N", 1, XMC_MAX_THREADS, "threads (default 1: docs/s per core)"},
     {CLI_NUMBER, O_PA, "psp-a", 0, "A", -1e9, 1e9, "propensity model constant A (default 0.55)"},
     {CLI_NUMBER, O_PB, "psp-b", 0, "B", -1e9, 1e9, "propensity model constant B (default 1.5)"},
-    {CLI_INT, O_XCF, "xc-feature-base", 0, "B", 0, 1, "index base of an --xc file's features (0 or 1)"},
-    {CLI_INT, O_XCL, "xc-label-base", 0, "B", 0, 1, "index base of an --xc file's labels (0 or 1)"},
+    {CLI_INT, CLI_O_XCF, "xc-feature-base", 0, "B", 0, 1, "index base of an --xc file's features (0 or 1)"},
+    {CLI_INT, CLI_O_XCL, "xc-label-base", 0, "B", 0, 1, "index base of an --xc file's labels (0 or 1)"},
     {CLI_END, 0, NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -31,34 +31,17 @@ static const cli_command eval_cmd = {
     "eval", "--model REPO[/VERSION] (--test FILE.tsv | -x X.txt -y Y.txt | --xc FILE) [options]", NULL, eval_opts};
 
 typedef struct {
-    const char *model;
-    xmc_data_source src;
-    uint32_t k, beam, threads;
+    cli_run run;
     double pa, pb;
-    int post;
 } settings;
 
 static int apply(void *ctx, const cli_opt *o, const char *v, double num)
 {
     settings *s = ctx;
-    switch (o->id) {
-    case O_MODEL: s->model = v; break;
-    case O_TEST: s->src.tsv = v; break;
-    case 'x': s->src.x = v; break;
-    case 'y': s->src.y = v; break;
-    case O_XC: s->src.xc = v; break;
-    case O_XCF: s->src.xc_feature_base = (uint32_t)num; break;
-    case O_XCL: s->src.xc_label_base = (uint32_t)num; break;
-    case 'k': s->k = (uint32_t)num; break;
-    case O_BEAM: s->beam = (uint32_t)num; break;
-    case O_THREADS: s->threads = (uint32_t)num; break;
-    case O_PA: s->pa = num; break;
-    case O_PB: s->pb = num; break;
-    case O_POST:
-        s->post = xmc_post_from_name(v);
-        if (s->post < 0) { fprintf(stderr, "xmc eval: error: unknown post-processor '%s'\n", v); return 2; }
-        break;
-    }
+    int rc = cli_apply_run("eval", &s->run, o, v, num);
+    if (rc >= 0) return rc;
+    if (o->id == O_PA) s->pa = num;
+    else if (o->id == O_PB) s->pb = num;
     return 0;
 }
 
@@ -71,19 +54,19 @@ static double now(void)
 
 int xmc_cli_eval(int argc, char **argv)
 {
-    settings s = {.k = 5, .threads = 1, .pa = 0.55, .pb = 1.5, .post = -1};
+    settings s = {.run = {.k = 5, .threads = 1, .post = -1}, .pa = 0.55, .pb = 1.5};
     int first, rc = cli_parse(&eval_cmd, argc, argv, apply, &s, &first);
     if (rc) return rc == 1 ? 0 : rc;
-    const xmc_data_source *in = &s.src;
+    const xmc_data_source *in = &s.run.src;
     if (first < argc) { fprintf(stderr, "xmc eval: error: unexpected argument '%s'\n", argv[first]); return 2; }
-    if (!s.model) { fprintf(stderr, "xmc eval: error: --model is required\n"); return 2; }
+    if (!s.run.model) { fprintf(stderr, "xmc eval: error: --model is required\n"); return 2; }
     if (!!in->tsv + !!in->xc + !!(in->x || in->y) != 1 || (in->x && !in->y) || (in->y && !in->x)) {
         fprintf(stderr, "xmc eval: error: give exactly one labelled input: --test FILE.tsv, -x X.txt -y Y.txt or --xc FILE\n");
         return 2;
     }
     xmc_error err = {0};
     xmc_classifier *clf;
-    if (xmc_classifier_open(s.model, NULL, &clf, &err)) { xmc_cli_report("eval", &err); return 1; }
+    if (xmc_classifier_open(s.run.model, NULL, &clf, &err)) { xmc_cli_report("eval", &err); return 1; }
     xmc_data *data;
     if (xmc_data_read(in, clf, &data, &err)) {
         xmc_cli_report("eval", &err);
@@ -103,25 +86,25 @@ int xmc_cli_eval(int argc, char **argv)
         fprintf(stderr, "note: %llu label occurrences in %u records are not labels of the model (counted as misses "
                         "nowhere: they are dropped)\n", (unsigned long long)unknown, unknown_docs);
     xmc_predict_opts d = xmc_classifier_default_opts(clf);
-    xmc_predict_opts opts = {s.beam ? s.beam : d.beam, s.k, s.post};
+    xmc_predict_opts opts = {s.run.beam ? s.run.beam : d.beam, s.run.k, s.run.post};
     xmc_hit *hits;
     uint32_t *counts;
     double t0 = now();
-    if (xmc_cli_classify_all("eval", clf, data, &opts, (int)s.threads, &hits, &counts)) goto out;
+    if (xmc_cli_classify_all("eval", clf, data, &opts, (int)s.run.threads, &hits, &counts)) goto out;
     double secs = now() - t0;
     xmc_eval m;
-    if (xmc_data_evaluate(clf, data, hits, counts, s.k, s.pa, s.pb, &m, &err)) {
+    if (xmc_data_evaluate(clf, data, hits, counts, s.run.k, s.pa, s.pb, &m, &err)) {
         xmc_cli_report("eval", &err);
     } else {
         static const uint32_t ks[] = {1, 3, 5, 10, 20, 50, 100};
         for (int w = 0; w < 3; w++)
-            for (size_t i = 0; i < sizeof ks / sizeof ks[0] && ks[i] <= s.k; i++)
+            for (size_t i = 0; i < sizeof ks / sizeof ks[0] && ks[i] <= s.run.k; i++)
                 printf("%s@%u\t%.2f\n", w == 0 ? "P" : w == 1 ? "nDCG" : "PSP", ks[i],
                        100 * (w == 0 ? m.prec[ks[i]] : w == 1 ? m.ndcg[ks[i]] : m.psp[ks[i]]));
-        for (size_t i = 0; i < sizeof ks / sizeof ks[0] && ks[i] <= s.k; i++) printf("R@%u\t%.2f\n", ks[i], 100 * m.recall[ks[i]]);
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0] && ks[i] <= s.run.k; i++) printf("R@%u\t%.2f\n", ks[i], 100 * m.recall[ks[i]]);
         printf("docs\t%u\n", n);
         printf("docs/s\t%.0f\n", n / (secs > 0 ? secs : 1e-9));
-        printf("threads\t%u\n", s.threads);
+        printf("threads\t%u\n", s.run.threads);
         rc = 0;
     }
     free(hits);

@@ -123,3 +123,24 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, cli_apply_fn apply,
     *first_arg = optind;
     return 0;
 }
+
+int cli_apply_run(const char *cmd, cli_run *r, const cli_opt *o, const char *v, double num)
+{
+    switch (o->id) {
+    case CLI_O_MODEL: r->model = v; return 0;
+    case CLI_O_TEST: r->src.tsv = v; return 0;
+    case 'x': r->src.x = v; return 0;
+    case 'y': r->src.y = v; return 0;
+    case CLI_O_XC: r->src.xc = v; return 0;
+    case CLI_O_XCF: r->src.xc_feature_base = (uint32_t)num; return 0;
+    case CLI_O_XCL: r->src.xc_label_base = (uint32_t)num; return 0;
+    case 'k': r->k = (uint32_t)num; return 0;
+    case CLI_O_BEAM: r->beam = (uint32_t)num; return 0;
+    case CLI_O_THREADS: r->threads = (uint32_t)num; return 0;
+    case CLI_O_POST:
+        r->post = xmc_post_from_name(v);
+        if (r->post < 0) { fprintf(stderr, "xmc %s: error: unknown post-processor '%s'\n", cmd, v); return 2; }
+        return 0;
+    }
+    return -1;
+}

@@ -55,4 +55,24 @@ const cli_opt *cli_find(const cli_command *cmd, const char *name);
  * printed for command cmd. */
 int cli_number(const char *cmd, const cli_opt *opt, const char *text, double *out);
 
+/* The options that `predict` and `eval` share (the model, the input records, the beam): the same ids in both
+ * tables, applied by one function. */
+#include "xmc/data.h"
+
+enum {
+    CLI_O_MODEL = 256, CLI_O_TEST, CLI_O_XC, CLI_O_XCF, CLI_O_XCL, CLI_O_BEAM, CLI_O_POST, CLI_O_THREADS,
+    CLI_O__NEXT /* a subcommand's own ids start here */
+};
+
+typedef struct cli_run {
+    const char *model;
+    xmc_data_source src;
+    uint32_t k, beam, threads; /* 0: the model's (k, beam) */
+    int post;                  /* -1: the model's */
+} cli_run;
+
+/* Applies o to r if it is one of the shared options (-x, -y, -k and the CLI_O_ ids). Returns 0 when applied,
+ * 2 on a bad value (message printed for cmd), -1 when o is not one of them. */
+int cli_apply_run(const char *cmd, cli_run *r, const cli_opt *o, const char *text, double num);
+
 #endif
