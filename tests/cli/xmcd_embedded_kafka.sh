@@ -14,8 +14,12 @@ cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; grep -v event=stats "$T/xmcd.log" | tail -20; exit 1; }
 
-PORT=$((20000 + RANDOM % 20000))
-cat > "$T/xmcd.conf" <<CONF
+# The /metrics port is picked below Linux's ephemeral range (32768+), where the mock's own sockets live; a port
+# some other process holds is detected (event=http_failed) and another one tried.
+start_xmcd() {
+  PORT=$((20000 + RANDOM % 12000))
+  rm -f "$T/bs"
+  cat > "$T/xmcd.conf" <<CONF
 group_id = "cli";
 topics = { in = "in"; out = "out"; dlq = "dlq"; };
 batch = { max_records = 50; max_wait_ms = 5; };
@@ -23,12 +27,19 @@ plugin = { path = "$PLUGIN"; config = { max_record_bytes = 100; }; };
 stats = { interval_ms = 500; http_port = $PORT; };
 kafka_consumer = [ "session.timeout.ms=6000", "heartbeat.interval.ms=500" ];
 CONF
-"$XMCD" -c "$T/xmcd.conf" --embedded-kafka --bootstrap-file "$T/bs" 2> "$T/xmcd.log" &
-PID=$!
-for _ in $(seq 100); do [ -s "$T/bs" ] && break; sleep 0.1; done
-[ -s "$T/bs" ] || fail "no bootstrap file"
+  "$XMCD" -c "$T/xmcd.conf" --embedded-kafka --bootstrap-file "$T/bs" 2> "$T/xmcd.log" &
+  PID=$!
+  for _ in $(seq 100); do [ -s "$T/bs" ] && break; sleep 0.1; done
+  [ -s "$T/bs" ] || fail "no bootstrap file"
+  for _ in $(seq 300); do grep -q "event=assigned\|event=http_failed" "$T/xmcd.log" && break; sleep 0.1; done
+}
+for try in 1 2 3; do
+  start_xmcd
+  grep -q "event=http_failed" "$T/xmcd.log" || break
+  echo "port $PORT taken (try $try), another one"
+  kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=
+done
 BS=$(cat "$T/bs")
-for _ in $(seq 300); do grep -q "event=assigned" "$T/xmcd.log" && break; sleep 0.1; done
 grep -q "event=assigned" "$T/xmcd.log" || fail "never assigned"
 
 { for i in $(seq 1 500); do echo "k$i:item $i"; done; echo "kbad:BAD item"; echo "kbig:$(head -c 300 /dev/zero | tr '\0' x)"; } \
