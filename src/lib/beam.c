@@ -244,3 +244,338 @@ xmc_err xmci_beam_search_batch(const xmci_xlinear *m, const xmci_csr *x, uint32_
     }
     return XMC_OK;
 }
+
+/* ---- many documents at once (beam.h) --------------------------------------------------------------------
+ * Sizes: n documents (<= max_docs), kk = max(beam, k) kept nodes per document, so cur/next hold n * kk
+ * keyed hits (<= hit_cap); the pairs of a layer are at most n * kk; the batch's features (<= max_nnz) are
+ * kept as (feature, document, value) sorted by feature, and the distinct features U with their postings. */
+
+typedef struct {
+    uint32_t node;
+    float score;
+    uint32_t rank, child;   /* the single-document insertion order: parent rank, child position */
+} keyed_hit;
+
+struct xmci_beam_batch {
+    uint32_t max_docs, max_nnz, hit_cap, acc_cap, max_parents;
+    keyed_hit *cur, *next;          /* hit_cap each */
+    uint32_t *ncur, *nnext;         /* max_docs each */
+    uint32_t *pair_cnt;             /* max_parents + 1 */
+    uint32_t *pair_node, *pair_doc, *pair_rank; /* hit_cap each, grouped by node */
+    float *pair_score;
+    float *acc;                     /* acc_cap */
+    int32_t *slot;                  /* max_docs: position in the current group, -1 when not in it */
+    uint64_t *doff;                 /* max_docs: first feature of each document (in the caller's rows) */
+    uint32_t *dnnz;                 /* max_docs: its features below nr_features */
+    uint32_t *feat, *doc, *feat2, *doc2; /* max_nnz each: the sort's keys and documents, both buffers */
+    float *fval, *fval2;
+    uint32_t *ufeat, *uptr;         /* max_nnz and max_nnz + 1: distinct features and their postings */
+};
+
+/* Hits kept per batch: 64 per document for a full batch, and one document at the largest beam. */
+#define BATCH_HITS_PER_DOC 64
+
+xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t max_nnz, xmci_beam_batch **out,
+                           xmc_error *err)
+{
+    *out = NULL;
+    xmci_beam_batch *bb = calloc(1, sizeof *bb);
+    if (!bb) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    if (max_docs < 1) max_docs = 1;
+    if (max_nnz < 1) max_nnz = 1;
+    bb->max_docs = max_docs;
+    bb->max_nnz = max_nnz;
+    uint64_t hits = (uint64_t)max_docs * BATCH_HITS_PER_DOC;
+    bb->hit_cap = (uint32_t)(hits > XMC_MAX_K ? hits : XMC_MAX_K);
+    uint32_t max_children = 1;
+    for (uint32_t t = 0; t < m->depth; t++) {
+        if (m->layers[t].max_children > max_children) max_children = m->layers[t].max_children;
+        if (m->layers[t].nr_parents > bb->max_parents) bb->max_parents = m->layers[t].nr_parents;
+    }
+    /* a group of documents is scored in pieces that fit: at least one document at the widest node */
+    uint64_t acc = (uint64_t)max_docs * 64;
+    bb->acc_cap = (uint32_t)(acc > max_children ? acc : max_children);
+    bb->cur = malloc(bb->hit_cap * sizeof *bb->cur);
+    bb->next = malloc(bb->hit_cap * sizeof *bb->next);
+    bb->ncur = malloc(max_docs * sizeof *bb->ncur);
+    bb->nnext = malloc(max_docs * sizeof *bb->nnext);
+    bb->pair_cnt = malloc(((size_t)bb->max_parents + 1) * sizeof *bb->pair_cnt);
+    bb->pair_node = malloc(bb->hit_cap * sizeof *bb->pair_node);
+    bb->pair_doc = malloc(bb->hit_cap * sizeof *bb->pair_doc);
+    bb->pair_rank = malloc(bb->hit_cap * sizeof *bb->pair_rank);
+    bb->pair_score = malloc(bb->hit_cap * sizeof *bb->pair_score);
+    bb->acc = malloc(bb->acc_cap * sizeof *bb->acc);
+    bb->slot = malloc(max_docs * sizeof *bb->slot);
+    bb->doff = malloc(max_docs * sizeof *bb->doff);
+    bb->dnnz = malloc(max_docs * sizeof *bb->dnnz);
+    bb->feat = malloc(max_nnz * sizeof *bb->feat);
+    bb->doc = malloc(max_nnz * sizeof *bb->doc);
+    bb->feat2 = malloc(max_nnz * sizeof *bb->feat2);
+    bb->doc2 = malloc(max_nnz * sizeof *bb->doc2);
+    bb->fval = malloc(max_nnz * sizeof *bb->fval);
+    bb->fval2 = malloc(max_nnz * sizeof *bb->fval2);
+    bb->ufeat = malloc(max_nnz * sizeof *bb->ufeat);
+    bb->uptr = malloc(((size_t)max_nnz + 1) * sizeof *bb->uptr);
+    if (!bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
+        !bb->pair_rank || !bb->pair_score || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz || !bb->feat ||
+        !bb->doc || !bb->feat2 || !bb->doc2 || !bb->fval || !bb->fval2 || !bb->ufeat || !bb->uptr) {
+        xmci_beam_batch_free(bb);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a batch of %u documents", max_docs);
+    }
+    for (uint32_t d = 0; d < max_docs; d++) bb->slot[d] = -1;
+    *out = bb;
+    return XMC_OK;
+}
+
+void xmci_beam_batch_free(xmci_beam_batch *bb)
+{
+    if (!bb) return;
+    free(bb->cur);
+    free(bb->next);
+    free(bb->ncur);
+    free(bb->nnext);
+    free(bb->pair_cnt);
+    free(bb->pair_node);
+    free(bb->pair_doc);
+    free(bb->pair_rank);
+    free(bb->pair_score);
+    free(bb->acc);
+    free(bb->slot);
+    free(bb->doff);
+    free(bb->dnnz);
+    free(bb->feat);
+    free(bb->doc);
+    free(bb->feat2);
+    free(bb->doc2);
+    free(bb->fval);
+    free(bb->fval2);
+    free(bb->ufeat);
+    free(bb->uptr);
+    free(bb);
+}
+
+static uint32_t clamp_k(uint32_t v) { return v < 1 ? 1 : v > XMC_MAX_K ? XMC_MAX_K : v; }
+
+uint32_t xmci_beam_batch_docs(const xmci_beam_batch *bb, uint32_t beam, uint32_t k)
+{
+    beam = clamp_k(beam);
+    k = clamp_k(k);
+    uint32_t kk = beam > k ? beam : k, docs = bb->hit_cap / kk;
+    return docs < 1 ? 1 : docs > bb->max_docs ? bb->max_docs : docs;
+}
+
+uint32_t xmci_beam_batch_max_nnz(const xmci_beam_batch *bb) { return bb->max_nnz; }
+
+/* Sorts the batch's (feature, document, value) triples by feature, stably (so documents stay ascending
+ * within a feature): LSD radix, a byte a pass, as many passes as the model's feature ids need. Then U. */
+static uint32_t sort_features(xmci_beam_batch *bb, uint32_t total, uint32_t nr_features)
+{
+    uint32_t passes = 0;
+    for (uint64_t top = nr_features; top > 0; top >>= 8) passes++;
+    for (uint32_t pass = 0; pass < passes; pass++) {
+        uint32_t cnt[257] = {0}, shift = 8 * pass;
+        for (uint32_t i = 0; i < total; i++) cnt[((bb->feat[i] >> shift) & 0xff) + 1]++;
+        for (int b = 0; b < 256; b++) cnt[b + 1] += cnt[b];
+        for (uint32_t i = 0; i < total; i++) {
+            uint32_t o = cnt[(bb->feat[i] >> shift) & 0xff]++;
+            bb->feat2[o] = bb->feat[i];
+            bb->doc2[o] = bb->doc[i];
+            bb->fval2[o] = bb->fval[i];
+        }
+        uint32_t *tf = bb->feat, *td = bb->doc;
+        float *tv = bb->fval;
+        bb->feat = bb->feat2, bb->doc = bb->doc2, bb->fval = bb->fval2;
+        bb->feat2 = tf, bb->doc2 = td, bb->fval2 = tv;
+    }
+    uint32_t nu = 0;
+    for (uint32_t i = 0; i < total; i++)
+        if (i == 0 || bb->feat[i] != bb->feat[i - 1]) {
+            bb->ufeat[nu] = bb->feat[i];
+            bb->uptr[nu++] = i;
+        }
+    bb->uptr[nu] = total;
+    return nu;
+}
+
+/* acc[slot * nch + c] = w_c . x_doc for the documents of the current group (slot[doc] >= 0, g of them):
+ * U merged with chunk p's rows once, each matched row's entries applied to every posting of its feature
+ * that is in the group. Per document the sums run in the order of score_chunk (features ascending, bias
+ * last), so they are bit for bit its results. */
+static void score_chunk_group(const xmci_layer *L, uint32_t p, const xmci_beam_batch *bb, uint32_t nu,
+                              uint32_t bias_feat, float bias, float *acc, uint32_t nch, uint32_t g)
+{
+    memset(acc, 0, (size_t)g * nch * sizeof *acc);
+    uint64_t lo = L->chunk_ptr[p], hi = L->chunk_ptr[p + 1];
+    const uint32_t *rf = L->row_feat;
+    const uint64_t *rp = L->row_ptr;
+    const uint32_t *ec = L->ent_child;
+    const float *ew = L->ent_w;
+    const uint32_t *ufeat = bb->ufeat, *uptr = bb->uptr, *pdoc = bb->doc;
+    const float *pval = bb->fval;
+    const int32_t *slot = bb->slot;
+    if (lo == hi) return;
+    assert(lo < hi && hi <= L->nr_rows && rp[hi] <= L->nnz);
+    int march = hi - lo <= 4 * (uint64_t)nu;
+    uint64_t base = lo;
+    for (uint32_t u = 0; u < nu && base < hi; u++) {
+        uint32_t f = ufeat[u];
+        uint64_t r;
+        if (march) {
+            r = base;
+            while (r < hi && rf[r] < f) r++;
+        } else {
+            uint64_t a = base, b = hi;
+            while (a < b) {
+                uint64_t mid = a + (b - a) / 2;
+                if (rf[mid] < f) a = mid + 1; else b = mid;
+            }
+            r = a;
+        }
+        base = r;
+        if (r == hi || rf[r] != f) continue;
+        base = r + 1;
+        for (uint32_t q = uptr[u]; q < uptr[u + 1]; q++) {
+            int32_t s = slot[pdoc[q]];
+            if (s < 0) continue;
+            float v = pval[q];
+            float *a = acc + (size_t)s * nch;
+            for (uint64_t e = rp[r]; e < rp[r + 1]; e++) {
+                assert(ec[e] < nch);
+                a[ec[e]] += ew[e] * v;
+            }
+        }
+    }
+    if (bias > 0 && rf[hi - 1] == bias_feat)
+        for (uint32_t s = 0; s < g; s++)
+            for (uint64_t e = rp[hi - 1]; e < rp[hi]; e++) acc[(size_t)s * nch + ec[e]] += ew[e] * bias;
+}
+
+/* (score, rank, child) before (score', rank', child'): the single search's order of kept candidates. */
+static inline int keyed_before(float s, uint32_t rank, uint32_t child, const keyed_hit *h)
+{
+    if (s != h->score) return s > h->score;
+    return rank != h->rank ? rank < h->rank : child < h->child;
+}
+
+/* push_top with the insertion order made explicit, so candidates may arrive in any order. */
+static uint32_t push_keyed(keyed_hit *top, uint32_t n, uint32_t k, uint32_t node, float s, uint32_t rank,
+                           uint32_t child)
+{
+    assert(k >= 1 && n <= k);
+    if (n == k && !keyed_before(s, rank, child, &top[n - 1])) return n;
+    uint32_t i = n < k ? n : k - 1;
+    while (i > 0 && keyed_before(s, rank, child, &top[i - 1])) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i] = (keyed_hit){node, s, rank, child};
+    return n < k ? n + 1 : n;
+}
+
+void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uint64_t *indptr, const uint32_t *idx,
+                          const float *val, uint32_t n, uint32_t beam, uint32_t k, int post, uint32_t nlayers,
+                          xmc_hit *out, uint32_t stride, uint32_t *counts)
+{
+    if (nlayers == 0 || nlayers > m->depth) nlayers = m->depth;
+    beam = clamp_k(beam);
+    k = clamp_k(k);
+    uint32_t kk = beam > k ? beam : k;
+    assert(n <= xmci_beam_batch_docs(bb, beam, k) && stride >= k);
+    uint64_t base = indptr[0];
+    assert(indptr[n] - base <= bb->max_nnz);
+    /* the batch's features below nr_features (each row is sorted: cut its tail, as the single search does) */
+    uint32_t total = 0;
+    for (uint32_t d = 0; d < n; d++) {
+        uint64_t lo = indptr[d] - base, hi = indptr[d + 1] - base;
+        while (hi > lo && idx[hi - 1] >= m->nr_features) hi--;
+        bb->doff[d] = lo;
+        bb->dnnz[d] = (uint32_t)(hi - lo);
+        for (uint64_t i = lo; i < hi; i++) {
+            bb->feat[total] = idx[i];
+            bb->doc[total] = d;
+            bb->fval[total++] = val[i];
+        }
+    }
+    uint32_t nu = sort_features(bb, total, m->nr_features);
+    keyed_hit *cur = bb->cur, *next = bb->next;
+    uint32_t *ncur = bb->ncur, *nnext = bb->nnext;
+    for (uint32_t d = 0; d < n; d++) {
+        cur[(size_t)d * kk] = (keyed_hit){0, 1.0f, 0, 0};
+        ncur[d] = 1;
+    }
+    for (uint32_t t = 0; t < nlayers; t++) {
+        const xmci_layer *L = &m->layers[t];
+        uint32_t keep = t + 1 == nlayers ? k : beam;
+        /* the layer's (node, document) pairs grouped by node, documents ascending within a node */
+        uint32_t *cnt = bb->pair_cnt;
+        assert(L->nr_parents <= bb->max_parents);
+        memset(cnt, 0, ((size_t)L->nr_parents + 1) * sizeof *cnt);
+        uint32_t np = 0;
+        for (uint32_t d = 0; d < n; d++)
+            for (uint32_t b = 0; b < ncur[d]; b++) {
+                assert(cur[(size_t)d * kk + b].node < L->nr_parents);
+                cnt[cur[(size_t)d * kk + b].node + 1]++;
+                np++;
+            }
+        for (uint32_t p = 0; p < L->nr_parents; p++) cnt[p + 1] += cnt[p];
+        for (uint32_t d = 0; d < n; d++)
+            for (uint32_t b = 0; b < ncur[d]; b++) {
+                const keyed_hit *h = &cur[(size_t)d * kk + b];
+                uint32_t o = cnt[h->node]++;
+                bb->pair_node[o] = h->node;
+                bb->pair_doc[o] = d;
+                bb->pair_rank[o] = b;
+                bb->pair_score[o] = h->score;
+            }
+        for (uint32_t d = 0; d < n; d++) nnext[d] = 0;
+        for (uint32_t i = 0, j; i < np; i = j) {
+            uint32_t p = bb->pair_node[i];
+            for (j = i + 1; j < np && bb->pair_node[j] == p; j++) {}
+            uint32_t c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
+            if (!nch) continue;
+            assert(c0 + nch <= L->nr_nodes && nch <= bb->acc_cap);
+            uint32_t piece = bb->acc_cap / nch;
+            for (uint32_t a = i; a < j; a += piece) {
+                uint32_t e = j - a < piece ? j : a + piece, g = e - a;
+                uint64_t work = 0;
+                for (uint32_t q = a; q < e; q++) work += bb->dnnz[bb->pair_doc[q]];
+                if (g >= 2 && work >= nu) {
+                    /* enough of the batch reaches this node: one merge of U for all of them */
+                    for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = (int32_t)(q - a);
+                    score_chunk_group(L, p, bb, nu, m->nr_features, m->bias, bb->acc, nch, g);
+                    for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = -1;
+                } else {
+                    for (uint32_t q = a; q < e; q++) {
+                        uint32_t d = bb->pair_doc[q];
+                        score_chunk(L, p, idx + bb->doff[d], val + bb->doff[d], bb->dnnz[d], m->nr_features, m->bias,
+                                    bb->acc + (size_t)(q - a) * nch, nch);
+                    }
+                }
+                for (uint32_t q = a; q < e; q++) {
+                    uint32_t d = bb->pair_doc[q], rank = bb->pair_rank[q];
+                    float ps = bb->pair_score[q];
+                    const float *acc = bb->acc + (size_t)(q - a) * nch;
+                    keyed_hit *top = next + (size_t)d * kk;
+                    uint32_t nn = nnext[d];
+                    for (uint32_t c = 0; c < nch; c++) {
+                        float s = xmci_post_transform(post, acc[c]);
+                        if (t > 0) s = xmci_post_combine(post, s, ps);
+                        nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], s, rank, c);
+                    }
+                    nnext[d] = nn;
+                }
+            }
+        }
+        keyed_hit *th = cur;
+        cur = next;
+        next = th;
+        uint32_t *tn = ncur;
+        ncur = nnext;
+        nnext = tn;
+    }
+    for (uint32_t d = 0; d < n; d++) {
+        for (uint32_t b = 0; b < ncur[d]; b++)
+            out[(size_t)d * stride + b] = (xmc_hit){cur[(size_t)d * kk + b].node, cur[(size_t)d * kk + b].score};
+        counts[d] = ncur[d];
+    }
+}
