@@ -144,6 +144,61 @@ static void test_parallel_equals_serial(void)
     xmc_classifier_close(clf);
 }
 
+/* xmc_classify_batch (the micro-batch search) gives xmc_classify_text's hits bit for bit on random texts of
+ * the model's words, unseen words and empty texts, at several beams; a NULL text stops it with the rows
+ * before it filled. */
+static void test_batch_equals_text(void)
+{
+    static const char *words[] = {"w1a", "w3b", "w7a", "w7b", "w12a", "new", "blue", "pro", "zzz", "qq", "w19b", "small"};
+    enum { N = 300, K = 10 };
+    xmc_classifier *clf;
+    xmc_workspace *ws;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(repo, NULL, &clf, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws, &err), XMC_OK);
+    static char buf[N][160];
+    const char *rt[N];
+    size_t lens[N];
+    uint32_t seed = 12345;
+    for (int i = 0; i < N; i++) {
+        size_t used = 0;
+        seed = seed * 1103515245u + 12345u;
+        int nw = i % 9 == 0 ? 0 : (int)(seed >> 16) % 12; /* every ninth text empty */
+        for (int w = 0; w < nw; w++) {
+            seed = seed * 1103515245u + 12345u;
+            used += (size_t)snprintf(buf[i] + used, sizeof buf[i] - used, "%s%s", w ? " " : "", words[(seed >> 16) % 12]);
+        }
+        buf[i][used] = 0;
+        rt[i] = buf[i];
+        lens[i] = used;
+    }
+    static xmc_hit want[N * K], got[N * K];
+    static uint32_t want_n[N], got_n[N];
+    const uint32_t beams[3] = {1, 3, 20};
+    int differ = 0;
+    for (int bi = 0; bi < 3; bi++)
+        for (int post = 0; post < XMC_POST__COUNT; post += 3) {
+            xmc_predict_opts opts = {beams[bi], K, post};
+            for (int i = 0; i < N; i++)
+                CU_ASSERT_EQUAL(xmc_classify_text(clf, ws, rt[i], lens[i], &opts, want + i * K, &want_n[i], &err), XMC_OK);
+            memset(got, 0, sizeof got);
+            memset(got_n, 0xff, sizeof got_n);
+            CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, rt, bi == 1 ? NULL : lens, N, &opts, got, K, got_n, &err), XMC_OK);
+            for (int i = 0; i < N; i++)
+                differ += want_n[i] != got_n[i] || memcmp(want + i * K, got + i * K, want_n[i] * sizeof *got) != 0;
+        }
+    CU_ASSERT_EQUAL(differ, 0);
+    /* a NULL text with a length: the rows before it are filled, the error names it */
+    const char *bad[4] = {rt[1], rt[2], NULL, rt[3]};
+    size_t bad_lens[4] = {lens[1], lens[2], 5, lens[3]};
+    xmc_predict_opts opts = {0, K, -1};
+    memset(got_n, 0xff, sizeof got_n);
+    CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, bad, bad_lens, 4, &opts, got, K, got_n, &err), XMC_ERR_ARG);
+    CU_ASSERT(got_n[0] != UINT32_MAX && got_n[1] != UINT32_MAX && got_n[3] == UINT32_MAX);
+    xmc_workspace_free(ws);
+    xmc_classifier_close(clf);
+}
+
 static void test_model_facts(void)
 {
     xmc_classifier *clf;
@@ -258,6 +313,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_featurizer_names);
     TU_ADD(s, test_config_checked);
     TU_ADD(s, test_parallel_equals_serial);
+    TU_ADD(s, test_batch_equals_text);
     TU_ADD(s, test_model_facts);
     TU_ADD(s, test_data_classify_and_evaluate);
     return tu_run(argc, argv);

@@ -376,7 +376,8 @@ xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const c
 {
     uint32_t topk = opts && opts->topk ? opts->topk : clf->xl.topk;
     if (stride < topk) return xmc_error_set(err, XMC_ERR_ARG, "stride %u below topk %u", stride, topk);
-    if (ws && ws->clf == clf && ws->bb && clf->tfidf && n && texts && hits && counts) {
+    /* a batch of one takes the single search: grouping one document's pairs gains nothing */
+    if (ws && ws->clf == clf && ws->bb && clf->tfidf && n > 1 && texts && hits && counts) {
         uint32_t beam;
         int post;
         xmc_err rc = resolve_opts(clf, opts, &beam, &topk, &post, err);
