@@ -256,6 +256,40 @@ typedef struct {
     uint32_t rank, child;   /* the single-document insertion order: parent rank, child position */
 } keyed_hit;
 
+/* (feature, document, value) triples sorted by feature, documents ascending within one, and the distinct
+ * features U with their postings: ufeat[u]'s triples are uptr[u] .. uptr[u+1]. max_nnz entries each. */
+typedef struct {
+    uint32_t *feat, *doc, *feat2, *doc2;    /* keys and documents, and the sort's second buffers */
+    float *val, *val2;
+    uint32_t *ufeat, *uptr;                 /* uptr: max_nnz + 1 */
+    uint32_t n, nu;
+} feat_list;
+
+static int feat_list_alloc(feat_list *fl, uint32_t max_nnz)
+{
+    fl->feat = malloc(max_nnz * sizeof *fl->feat);
+    fl->doc = malloc(max_nnz * sizeof *fl->doc);
+    fl->feat2 = malloc(max_nnz * sizeof *fl->feat2);
+    fl->doc2 = malloc(max_nnz * sizeof *fl->doc2);
+    fl->val = malloc(max_nnz * sizeof *fl->val);
+    fl->val2 = malloc(max_nnz * sizeof *fl->val2);
+    fl->ufeat = malloc(max_nnz * sizeof *fl->ufeat);
+    fl->uptr = malloc(((size_t)max_nnz + 1) * sizeof *fl->uptr);
+    return fl->feat && fl->doc && fl->feat2 && fl->doc2 && fl->val && fl->val2 && fl->ufeat && fl->uptr ? 0 : -1;
+}
+
+static void feat_list_free(feat_list *fl)
+{
+    free(fl->feat);
+    free(fl->doc);
+    free(fl->feat2);
+    free(fl->doc2);
+    free(fl->val);
+    free(fl->val2);
+    free(fl->ufeat);
+    free(fl->uptr);
+}
+
 struct xmci_beam_batch {
     uint32_t max_docs, max_nnz, hit_cap, acc_cap, max_parents;
     keyed_hit *cur, *next;          /* hit_cap each */
@@ -267,9 +301,8 @@ struct xmci_beam_batch {
     int32_t *slot;                  /* max_docs: position in the current group, -1 when not in it */
     uint64_t *doff;                 /* max_docs: first feature of each document (in the caller's rows) */
     uint32_t *dnnz;                 /* max_docs: its features below nr_features */
-    uint32_t *feat, *doc, *feat2, *doc2; /* max_nnz each: the sort's keys and documents, both buffers */
-    float *fval, *fval2;
-    uint32_t *ufeat, *uptr;         /* max_nnz and max_nnz + 1: distinct features and their postings */
+    feat_list all;                  /* the whole batch's features */
+    feat_list part;                 /* those of one group of documents */
 };
 
 /* Hits kept per batch: 64 per document for a full batch, and one document at the largest beam. */
@@ -308,17 +341,10 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->slot = malloc(max_docs * sizeof *bb->slot);
     bb->doff = malloc(max_docs * sizeof *bb->doff);
     bb->dnnz = malloc(max_docs * sizeof *bb->dnnz);
-    bb->feat = malloc(max_nnz * sizeof *bb->feat);
-    bb->doc = malloc(max_nnz * sizeof *bb->doc);
-    bb->feat2 = malloc(max_nnz * sizeof *bb->feat2);
-    bb->doc2 = malloc(max_nnz * sizeof *bb->doc2);
-    bb->fval = malloc(max_nnz * sizeof *bb->fval);
-    bb->fval2 = malloc(max_nnz * sizeof *bb->fval2);
-    bb->ufeat = malloc(max_nnz * sizeof *bb->ufeat);
-    bb->uptr = malloc(((size_t)max_nnz + 1) * sizeof *bb->uptr);
-    if (!bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
-        !bb->pair_rank || !bb->pair_score || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz || !bb->feat ||
-        !bb->doc || !bb->feat2 || !bb->doc2 || !bb->fval || !bb->fval2 || !bb->ufeat || !bb->uptr) {
+    int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
+    if (lists || !bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
+        !bb->pair_rank || !bb->pair_score || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
+        !bb->dnnz) {
         xmci_beam_batch_free(bb);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a batch of %u documents", max_docs);
     }
@@ -343,14 +369,8 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     free(bb->slot);
     free(bb->doff);
     free(bb->dnnz);
-    free(bb->feat);
-    free(bb->doc);
-    free(bb->feat2);
-    free(bb->doc2);
-    free(bb->fval);
-    free(bb->fval2);
-    free(bb->ufeat);
-    free(bb->uptr);
+    feat_list_free(&bb->all);
+    feat_list_free(&bb->part);
     free(bb);
 }
 
@@ -366,42 +386,42 @@ uint32_t xmci_beam_batch_docs(const xmci_beam_batch *bb, uint32_t beam, uint32_t
 
 uint32_t xmci_beam_batch_max_nnz(const xmci_beam_batch *bb) { return bb->max_nnz; }
 
-/* Sorts the batch's (feature, document, value) triples by feature, stably (so documents stay ascending
- * within a feature): LSD radix, a byte a pass, as many passes as the model's feature ids need. Then U. */
-static uint32_t sort_features(xmci_beam_batch *bb, uint32_t total, uint32_t nr_features)
+/* Sorts a list's n triples by feature, stably (documents were added in ascending order and stay so): LSD
+ * radix, a byte a pass, as many passes as the model's feature ids need. Then its U. */
+static void feat_list_sort(feat_list *fl, uint32_t nr_features)
 {
-    uint32_t passes = 0;
+    uint32_t passes = 0, n = fl->n;
     for (uint64_t top = nr_features; top > 0; top >>= 8) passes++;
     for (uint32_t pass = 0; pass < passes; pass++) {
         uint32_t cnt[257] = {0}, shift = 8 * pass;
-        for (uint32_t i = 0; i < total; i++) cnt[((bb->feat[i] >> shift) & 0xff) + 1]++;
+        for (uint32_t i = 0; i < n; i++) cnt[((fl->feat[i] >> shift) & 0xff) + 1]++;
         for (int b = 0; b < 256; b++) cnt[b + 1] += cnt[b];
-        for (uint32_t i = 0; i < total; i++) {
-            uint32_t o = cnt[(bb->feat[i] >> shift) & 0xff]++;
-            bb->feat2[o] = bb->feat[i];
-            bb->doc2[o] = bb->doc[i];
-            bb->fval2[o] = bb->fval[i];
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t o = cnt[(fl->feat[i] >> shift) & 0xff]++;
+            fl->feat2[o] = fl->feat[i];
+            fl->doc2[o] = fl->doc[i];
+            fl->val2[o] = fl->val[i];
         }
-        uint32_t *tf = bb->feat, *td = bb->doc;
-        float *tv = bb->fval;
-        bb->feat = bb->feat2, bb->doc = bb->doc2, bb->fval = bb->fval2;
-        bb->feat2 = tf, bb->doc2 = td, bb->fval2 = tv;
+        uint32_t *tf = fl->feat, *td = fl->doc;
+        float *tv = fl->val;
+        fl->feat = fl->feat2, fl->doc = fl->doc2, fl->val = fl->val2;
+        fl->feat2 = tf, fl->doc2 = td, fl->val2 = tv;
     }
     uint32_t nu = 0;
-    for (uint32_t i = 0; i < total; i++)
-        if (i == 0 || bb->feat[i] != bb->feat[i - 1]) {
-            bb->ufeat[nu] = bb->feat[i];
-            bb->uptr[nu++] = i;
+    for (uint32_t i = 0; i < n; i++)
+        if (i == 0 || fl->feat[i] != fl->feat[i - 1]) {
+            fl->ufeat[nu] = fl->feat[i];
+            fl->uptr[nu++] = i;
         }
-    bb->uptr[nu] = total;
-    return nu;
+    fl->uptr[nu] = n;
+    fl->nu = nu;
 }
 
 /* acc[slot * nch + c] = w_c . x_doc for the documents of the current group (slot[doc] >= 0, g of them):
  * U merged with chunk p's rows once, each matched row's entries applied to every posting of its feature
  * that is in the group. Per document the sums run in the order of score_chunk (features ascending, bias
  * last), so they are bit for bit its results. */
-static void score_chunk_group(const xmci_layer *L, uint32_t p, const xmci_beam_batch *bb, uint32_t nu,
+static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *fl, const int32_t *slot,
                               uint32_t bias_feat, float bias, float *acc, uint32_t nch, uint32_t g)
 {
     memset(acc, 0, (size_t)g * nch * sizeof *acc);
@@ -410,9 +430,8 @@ static void score_chunk_group(const xmci_layer *L, uint32_t p, const xmci_beam_b
     const uint64_t *rp = L->row_ptr;
     const uint32_t *ec = L->ent_child;
     const float *ew = L->ent_w;
-    const uint32_t *ufeat = bb->ufeat, *uptr = bb->uptr, *pdoc = bb->doc;
-    const float *pval = bb->fval;
-    const int32_t *slot = bb->slot;
+    const uint32_t *ufeat = fl->ufeat, *uptr = fl->uptr, *pdoc = fl->doc, nu = fl->nu;
+    const float *pval = fl->val;
     if (lo == hi) return;
     assert(lo < hi && hi <= L->nr_rows && rp[hi] <= L->nnz);
     int march = hi - lo <= 4 * (uint64_t)nu;
@@ -491,12 +510,14 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
         bb->doff[d] = lo;
         bb->dnnz[d] = (uint32_t)(hi - lo);
         for (uint64_t i = lo; i < hi; i++) {
-            bb->feat[total] = idx[i];
-            bb->doc[total] = d;
-            bb->fval[total++] = val[i];
+            bb->all.feat[total] = idx[i];
+            bb->all.doc[total] = d;
+            bb->all.val[total++] = val[i];
         }
     }
-    uint32_t nu = sort_features(bb, total, m->nr_features);
+    bb->all.n = total;
+    feat_list_sort(&bb->all, m->nr_features);
+    uint32_t nu = bb->all.nu;
     keyed_hit *cur = bb->cur, *next = bb->next;
     uint32_t *ncur = bb->ncur, *nnext = bb->nnext;
     for (uint32_t d = 0; d < n; d++) {
@@ -539,10 +560,27 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
                 uint32_t e = j - a < piece ? j : a + piece, g = e - a;
                 uint64_t work = 0;
                 for (uint32_t q = a; q < e; q++) work += bb->dnnz[bb->pair_doc[q]];
-                if (g >= 2 && work >= nu) {
-                    /* enough of the batch reaches this node: one merge of U for all of them */
+                if (g >= 2) {
+                    /* one merge of a feature list for all of them: the batch's when enough of it reaches this
+                     * node, else the group's own */
+                    const feat_list *fl = &bb->all;
+                    if (work < nu) {
+                        feat_list *part = &bb->part;
+                        uint32_t np2 = 0;
+                        for (uint32_t q = a; q < e; q++) {
+                            uint32_t d = bb->pair_doc[q];
+                            for (uint32_t f = 0; f < bb->dnnz[d]; f++) {
+                                part->feat[np2] = idx[bb->doff[d] + f];
+                                part->doc[np2] = d;
+                                part->val[np2++] = val[bb->doff[d] + f];
+                            }
+                        }
+                        part->n = np2;
+                        feat_list_sort(part, m->nr_features);
+                        fl = part;
+                    }
                     for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = (int32_t)(q - a);
-                    score_chunk_group(L, p, bb, nu, m->nr_features, m->bias, bb->acc, nch, g);
+                    score_chunk_group(L, p, fl, bb->slot, m->nr_features, m->bias, bb->acc, nch, g);
                     for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = -1;
                 } else {
                     for (uint32_t q = a; q < e; q++) {
