@@ -32,7 +32,7 @@ const char *xmc_post_name(xmc_post post)
     return (unsigned)post < XMC_POST__COUNT ? post_names[post] : "unknown";
 }
 
-float xmci_post_transform(int post, float v)
+static inline float post_transform(int post, float v)
 {
     float h = 1.0f - v;
     if (h < 0) h = 0;
@@ -46,13 +46,37 @@ float xmci_post_transform(int post, float v)
     }
 }
 
-float xmci_post_combine(int post, float child, float parent)
+static inline float post_combine(int post, float child, float parent)
 {
     switch (post) {
     case XMC_POST_NOOP: return child;
     case XMC_POST_LOG_SIGMOID: return child + parent;
     default: return child * parent;
     }
+}
+
+float xmci_post_transform(int post, float v) { return post_transform(post, v); }
+float xmci_post_combine(int post, float child, float parent) { return post_combine(post, child, parent); }
+
+/* acc[c] = combine(transform(acc[c]), parent) for a node's nch children (no combine at the first layer):
+ * one loop per post-processor, so the choice is made once per node, not once per child. */
+static void post_scores(int post, int combine, float parent, float *acc, uint32_t nch)
+{
+    switch (post) {
+    case XMC_POST_L3_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L3_HINGE, acc[c]); break;
+    case XMC_POST_L2_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L2_HINGE, acc[c]); break;
+    case XMC_POST_L1_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L1_HINGE, acc[c]); break;
+    case XMC_POST_SIGMOID: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_SIGMOID, acc[c]); break;
+    case XMC_POST_LOG_SIGMOID:
+        for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_LOG_SIGMOID, acc[c]);
+        break;
+    default: break;
+    }
+    if (!combine || post == XMC_POST_NOOP) return;
+    if (post == XMC_POST_LOG_SIGMOID)
+        for (uint32_t c = 0; c < nch; c++) acc[c] = acc[c] + parent;
+    else
+        for (uint32_t c = 0; c < nch; c++) acc[c] = acc[c] * parent;
 }
 
 xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **out, xmc_error *err)
@@ -177,11 +201,8 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
             if (!nch) continue;
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
-            for (uint32_t c = 0; c < nch; c++) {
-                float s = xmci_post_transform(post, ws->acc[c]);
-                if (t > 0) s = xmci_post_combine(post, s, ps);
-                nn = push_top(next, nn, keep, L->child_idx[c0 + c], s);
-            }
+            post_scores(post, t > 0, ps, ws->acc, nch);
+            for (uint32_t c = 0; c < nch; c++) nn = push_top(next, nn, keep, L->child_idx[c0 + c], ws->acc[c]);
         }
         assert(nn <= keep && keep <= ws->max_k);
         xmc_hit *tmp = cur;
@@ -592,14 +613,11 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
                 for (uint32_t q = a; q < e; q++) {
                     uint32_t d = bb->pair_doc[q], rank = bb->pair_rank[q];
                     float ps = bb->pair_score[q];
-                    const float *acc = bb->acc + (size_t)(q - a) * nch;
+                    float *acc = bb->acc + (size_t)(q - a) * nch;
                     keyed_hit *top = next + (size_t)d * kk;
                     uint32_t nn = nnext[d];
-                    for (uint32_t c = 0; c < nch; c++) {
-                        float s = xmci_post_transform(post, acc[c]);
-                        if (t > 0) s = xmci_post_combine(post, s, ps);
-                        nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], s, rank, c);
-                    }
+                    post_scores(post, t > 0, ps, acc, nch);
+                    for (uint32_t c = 0; c < nch; c++) nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], acc[c], rank, c);
                     nnext[d] = nn;
                 }
             }
