@@ -455,22 +455,25 @@ static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *
     const float *pval = fl->val;
     if (lo == hi) return;
     assert(lo < hi && hi <= L->nr_rows && rp[hi] <= L->nnz);
-    int march = hi - lo <= 4 * (uint64_t)nu;
     uint64_t base = lo;
     for (uint32_t u = 0; u < nu && base < hi; u++) {
         uint32_t f = ufeat[u];
-        uint64_t r;
-        if (march) {
-            r = base;
-            while (r < hi && rf[r] < f) r++;
-        } else {
-            uint64_t a = base, b = hi;
+        /* galloping search from where the last feature was: cost log(distance), whatever the chunk's length */
+        uint64_t a = base, b;
+        if (rf[a] < f) {
+            uint64_t step = 1;
+            while (a + step < hi && rf[a + step] < f) {
+                a += step;
+                step *= 2;
+            }
+            b = a + step < hi ? a + step : hi;
+            a++;
             while (a < b) {
                 uint64_t mid = a + (b - a) / 2;
                 if (rf[mid] < f) a = mid + 1; else b = mid;
             }
-            r = a;
         }
+        uint64_t r = a;
         base = r;
         if (r == hi || rf[r] != f) continue;
         base = r + 1;
@@ -478,10 +481,10 @@ static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *
             int32_t s = slot[pdoc[q]];
             if (s < 0) continue;
             float v = pval[q];
-            float *a = acc + (size_t)s * nch;
+            float *dst = acc + (size_t)s * nch;
             for (uint64_t e = rp[r]; e < rp[r + 1]; e++) {
                 assert(ec[e] < nch);
-                a[ec[e]] += ew[e] * v;
+                dst[ec[e]] += ew[e] * v;
             }
         }
     }
