@@ -58,6 +58,21 @@ static inline float post_combine(int post, float child, float parent)
 float xmci_post_transform(int post, float v) { return post_transform(post, v); }
 float xmci_post_combine(int post, float child, float parent) { return post_combine(post, child, parent); }
 
+/* Skipping the transform of a child that cannot be kept. The hinges and the sigmoid are non-decreasing in
+ * the raw score and combine by a product with the parent's score (>= 0), so once a child with raw score v0
+ * came out below the worst kept score w by a relative margin, every child with raw score <= v0 would too:
+ * rounding is monotone, and expf's error (under 1 ulp) is far below the margin of 1e-6. Such a child is
+ * dropped without its expf; what is kept, and every kept score, is exactly what computing all would give.
+ * Tiny w (near the subnormals, where the relative bound fails) turns it off. */
+#define REJECT_MARGIN (1.0f - 1e-6f)
+#define REJECT_MIN_SCORE 1e-30f
+
+static inline int post_prunable(int post)
+{
+    return post == XMC_POST_L3_HINGE || post == XMC_POST_L2_HINGE || post == XMC_POST_L1_HINGE ||
+           post == XMC_POST_SIGMOID;
+}
+
 /* acc[c] = combine(transform(acc[c]), parent) for a node's nch children (no combine at the first layer):
  * one loop per post-processor, so the choice is made once per node, not once per child. */
 static void post_scores(int post, int combine, float parent, float *acc, uint32_t nch)
@@ -201,8 +216,23 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
             if (!nch) continue;
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
-            post_scores(post, t > 0, ps, ws->acc, nch);
-            for (uint32_t c = 0; c < nch; c++) nn = push_top(next, nn, keep, L->child_idx[c0 + c], ws->acc[c]);
+            if (post_prunable(post)) {
+                float v_rej = -INFINITY;
+                for (uint32_t c = 0; c < nch; c++) {
+                    float v = ws->acc[c];
+                    if (nn == keep && v <= v_rej) continue;
+                    float s = post_transform(post, v);
+                    if (t > 0) s *= ps;
+                    if (nn == keep && next[nn - 1].score > REJECT_MIN_SCORE && s < next[nn - 1].score * REJECT_MARGIN) {
+                        if (v > v_rej) v_rej = v;
+                        continue;
+                    }
+                    nn = push_top(next, nn, keep, L->child_idx[c0 + c], s);
+                }
+            } else {
+                post_scores(post, t > 0, ps, ws->acc, nch);
+                for (uint32_t c = 0; c < nch; c++) nn = push_top(next, nn, keep, L->child_idx[c0 + c], ws->acc[c]);
+            }
         }
         assert(nn <= keep && keep <= ws->max_k);
         xmc_hit *tmp = cur;
@@ -619,8 +649,25 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
                     float *acc = bb->acc + (size_t)(q - a) * nch;
                     keyed_hit *top = next + (size_t)d * kk;
                     uint32_t nn = nnext[d];
-                    post_scores(post, t > 0, ps, acc, nch);
-                    for (uint32_t c = 0; c < nch; c++) nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], acc[c], rank, c);
+                    if (post_prunable(post)) {
+                        float v_rej = -INFINITY;
+                        for (uint32_t c = 0; c < nch; c++) {
+                            float v = acc[c];
+                            if (nn == keep && v <= v_rej) continue;
+                            float s = post_transform(post, v);
+                            if (t > 0) s *= ps;
+                            if (nn == keep && top[nn - 1].score > REJECT_MIN_SCORE &&
+                                s < top[nn - 1].score * REJECT_MARGIN) {
+                                if (v > v_rej) v_rej = v;
+                                continue;
+                            }
+                            nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], s, rank, c);
+                        }
+                    } else {
+                        post_scores(post, t > 0, ps, acc, nch);
+                        for (uint32_t c = 0; c < nch; c++)
+                            nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], acc[c], rank, c);
+                    }
                     nnext[d] = nn;
                 }
             }
