@@ -161,9 +161,9 @@ def main():
     if args.batch_bench:
         # PECOS's serving path: the model saved and loaded predict-only (into its C++ side, the MSCM chunked
         # weights), which is how it is deployed and much faster per call than the model fresh from training
-        tmp = tempfile.mkdtemp()
-        model.save(tmp)
-        model = XLinearModel.load(tmp, is_predict_only=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save(tmp)
+            model = XLinearModel.load(tmp, is_predict_only=True)
         texts = tst_texts[:args.batch_bench]
         for batch in (1, 256):
             best, best_wall = None, None
