@@ -62,8 +62,9 @@ XMCD_BIN  := $(BUILD)/xmcd
 PLUGIN_SO := $(BUILD)/xmc_stage.so
 XMCD_LOAD := $(BUILD)/bench/xmcd_load
 TFIDF_EXPORT := $(BUILD)/bench/tfidf_export
+BATCH_BENCH := $(BUILD)/bench/batch_bench
 
-ALL := $(LIBXMC) $(XMC_BIN) $(EXAMPLE_BIN) $(TFIDF_EXPORT)
+ALL := $(LIBXMC) $(XMC_BIN) $(EXAMPLE_BIN) $(TFIDF_EXPORT) $(BATCH_BENCH)
 ifneq ($(XMCD_SRC),)
 ALL += $(XMCD_BIN) $(XMCD_LOAD)
 endif
@@ -125,6 +126,10 @@ $(BUILD)/bench/tfidf_export.o: private OBJ_FLAGS := $(LIB_INC)
 $(TFIDF_EXPORT): $(BUILD)/bench/tfidf_export.o $(LIBXMC)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# in-process predict speed at batch 1 and 256, text in (bench/README.md); public headers only
+$(BATCH_BENCH): $(BUILD)/bench/batch_bench.o $(LIBXMC)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: tests/%.c $(LIBXMC) $(TEST_UTIL_OBJ) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
@@ -151,7 +156,7 @@ $(BUILD)/tests/test_xmcd_config: private TEST_OBJ := $(BUILD)/src/xmcd/config.o 
 $(BUILD)/tests/test_xmcd_stats: $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
 $(BUILD)/tests/test_xmcd_stats: private TEST_OBJ := $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d $(BUILD)/bench/tfidf_export.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d $(BUILD)/bench/tfidf_export.d $(BUILD)/bench/batch_bench.d
 
 # ---- tests ---------------------------------------------------------------------------------------------
 # Each suite is its own program; tests/run.sh runs them all plus the shell tests and prints one summary line.

@@ -1,7 +1,8 @@
 /* xmc_stage.c: the xmc stage plugin: xmc.v1.Product in, xmc.v1.LabeledProduct out, classified by libxmc.
  *
  * process() decodes each record (protobuf-c), joins the configured text fields with ". ", classifies the
- * text with the serving model and encodes a LabeledProduct carrying the model version. Per-record failures
+ * batch's texts together (xmc_classify_batch: one micro-batch search, cheaper per record than one text at a
+ * time) with the serving model and encodes a LabeledProduct per record carrying the model version. Per-record failures
  * become error outputs (dead-lettered by the daemon): TOO_LARGE (over max_record_bytes), DECODE (empty
  * record, not a Product, no id), CLASSIFY (the library refused the text). An empty text is not an error:
  * it is classified from no features, as the library defines.
@@ -60,6 +61,21 @@ struct xmc_stage_instance {
     size_t arena_cap;
     size_t *offs; /* per output: offset into arena */
     size_t offs_cap;
+    /* the batch's decoded records and their joined texts, classified together */
+    Xmc__V1__Product **prods;   /* per input: the decoded record, NULL when it failed before classifying */
+    size_t prods_cap;
+    char *btext;                /* the texts, one after another */
+    size_t btext_cap;
+    size_t *toff, *tlen;        /* per input: its text in btext */
+    size_t toff_cap, tlen_cap;
+    const char **tptr;          /* per classified record: its text */
+    size_t tptr_cap;
+    size_t *tlens;
+    size_t tlens_cap;
+    uint32_t *counts;
+    size_t counts_cap;
+    xmc_hit *bhits;             /* classified records x topk */
+    size_t bhits_cap;
 
     atomic_uint_fast64_t records, errors, loads, refusals, classify_ns, decode_ns, encode_ns;
 };
@@ -162,6 +178,14 @@ static void xmc_stage_destroy(xmc_stage_instance *inst)
     free(inst->text);
     free(inst->arena);
     free(inst->offs);
+    free(inst->prods);
+    free(inst->btext);
+    free(inst->toff);
+    free(inst->tlen);
+    free(inst->tptr);
+    free(inst->tlens);
+    free(inst->counts);
+    free(inst->bhits);
     free(inst);
 }
 
@@ -321,27 +345,38 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
     xmc_predict_opts opts = xmc_classifier_default_opts(model->clf);
     if (inst->topk) opts.topk = inst->topk;
     if (inst->beam) opts.beam = inst->beam;
-    if (xmc_stage_workspace(inst, model, opts.topk ? opts.topk : 1) != 0 ||
-        xmc_stage_reserve((void **)&inst->offs, &inst->offs_cap, n + 1, sizeof *inst->offs) != 0) {
+    uint32_t topk = opts.topk ? opts.topk : 1;
+    if (xmc_stage_workspace(inst, model, topk) != 0 ||
+        xmc_stage_reserve((void **)&inst->offs, &inst->offs_cap, n + 1, sizeof *inst->offs) != 0 ||
+        xmc_stage_reserve((void **)&inst->prods, &inst->prods_cap, n + 1, sizeof *inst->prods) != 0 ||
+        xmc_stage_reserve((void **)&inst->toff, &inst->toff_cap, n + 1, sizeof *inst->toff) != 0 ||
+        xmc_stage_reserve((void **)&inst->tlen, &inst->tlen_cap, n + 1, sizeof *inst->tlen) != 0 ||
+        xmc_stage_reserve((void **)&inst->tptr, &inst->tptr_cap, n + 1, sizeof *inst->tptr) != 0 ||
+        xmc_stage_reserve((void **)&inst->tlens, &inst->tlens_cap, n + 1, sizeof *inst->tlens) != 0 ||
+        xmc_stage_reserve((void **)&inst->counts, &inst->counts_cap, n + 1, sizeof *inst->counts) != 0 ||
+        xmc_stage_reserve((void **)&inst->bhits, &inst->bhits_cap, (n + 1) * topk, sizeof *inst->bhits) != 0) {
         xmc_stage_model_unref(model);
         return -1;
     }
-    Xmc__V1__Label *labels = calloc(opts.topk ? opts.topk : 1, sizeof *labels);
-    Xmc__V1__Label **label_ptrs = calloc(opts.topk ? opts.topk : 1, sizeof *label_ptrs);
+    Xmc__V1__Label *labels = calloc(topk, sizeof *labels);
+    Xmc__V1__Label **label_ptrs = calloc(topk, sizeof *label_ptrs);
     if (!labels || !label_ptrs) {
         free(labels);
         free(label_ptrs);
         xmc_stage_model_unref(model);
         return -1;
     }
-    uint64_t t_decode = 0, t_classify = 0, t_encode = 0;
-    size_t used = 0;
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     int64_t now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+
+    /* 1. decode each record and join its text (per-record failures become error outputs) */
+    uint64_t t0 = xmc_stage_now_ns();
+    size_t text_used = 0, m = 0;
     for (size_t i = 0; i < n; i++) {
         snprintf(out[i].model_version, sizeof out[i].model_version, "%s", model->version);
         inst->offs[i] = (size_t)-1;
+        inst->prods[i] = NULL;
         char detail[64];
         if (in[i].value_len > inst->max_record_bytes) {
             snprintf(detail, sizeof detail, "%zu bytes > max_record_bytes %zu", in[i].value_len,
@@ -353,7 +388,6 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
             xmc_stage_fail(inst, &out[i], "DECODE", "empty record (0 bytes)%s", "");
             continue;
         }
-        uint64_t t0 = xmc_stage_now_ns();
         Xmc__V1__Product *p = xmc__v1__product__unpack(NULL, in[i].value_len, in[i].value);
         if (!p) {
             xmc_stage_fail(inst, &out[i], "DECODE", "not a valid xmc.v1.Product protobuf%s", "");
@@ -365,17 +399,46 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
             continue;
         }
         long text_len = xmc_stage_text(inst, p);
-        uint64_t t1 = xmc_stage_now_ns();
-        uint32_t nh = 0;
-        xmc_error xerr;
-        xmc_err rc = text_len < 0 ? XMC_ERR_NOMEM
-                                  : xmc_classify_text(model->clf, inst->ws, inst->text, (size_t)text_len, &opts,
-                                                      inst->hits, &nh, &xerr);
-        uint64_t t2 = xmc_stage_now_ns();
+        if (text_len < 0 ||
+            xmc_stage_reserve((void **)&inst->btext, &inst->btext_cap, text_used + (size_t)text_len + 1, 1) != 0) {
+            xmc__v1__product__free_unpacked(p, NULL);
+            xmc_stage_fail(inst, &out[i], "NOMEM", "%s", "out of memory joining the text fields");
+            continue;
+        }
+        memcpy(inst->btext + text_used, inst->text, (size_t)text_len);
+        inst->toff[i] = text_used;
+        inst->tlen[i] = (size_t)text_len;
+        text_used += (size_t)text_len;
+        inst->prods[i] = p;
+        m++;
+    }
+
+    /* 2. classify the decoded records' texts as one batch (btext has stopped moving: point at it only now) */
+    uint64_t t1 = xmc_stage_now_ns();
+    xmc_error xerr;
+    xmc_err rc = XMC_OK;
+    if (m) {
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++)
+            if (inst->prods[i]) {
+                inst->tptr[j] = inst->btext + inst->toff[i];
+                inst->tlens[j++] = inst->tlen[i];
+            }
+        rc = xmc_classify_batch(model->clf, inst->ws, inst->tptr, inst->tlens, m, &opts, inst->bhits, topk,
+                                inst->counts, &xerr);
+    }
+
+    /* 3. encode each classified record */
+    uint64_t t2 = xmc_stage_now_ns();
+    size_t used = 0;
+    for (size_t i = 0, j = 0; i < n; i++) {
+        Xmc__V1__Product *p = inst->prods[i];
+        if (!p) continue;
+        const xmc_hit *hits = inst->bhits + (j++) * topk;
+        uint32_t nh = inst->counts[j - 1];
         if (rc != XMC_OK) {
             xmc__v1__product__free_unpacked(p, NULL);
-            xmc_stage_fail(inst, &out[i], text_len < 0 ? "NOMEM" : "CLASSIFY", "%s",
-                           text_len < 0 ? "out of memory joining the text fields" : xerr.msg);
+            xmc_stage_fail(inst, &out[i], "CLASSIFY", "%s", xerr.msg);
             continue;
         }
         Xmc__V1__LabeledProduct lp = XMC__V1__LABELED_PRODUCT__INIT;
@@ -383,10 +446,10 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
         lp.product = inst->include_product ? p : NULL;
         for (uint32_t h = 0; h < nh; h++) {
             xmc__v1__label__init(&labels[h]);
-            labels[h].id = inst->hits[h].label;
-            labels[h].name = (char *)xmc_classifier_label_name(model->clf, inst->hits[h].label);
+            labels[h].id = hits[h].label;
+            labels[h].name = (char *)xmc_classifier_label_name(model->clf, hits[h].label);
             if (!labels[h].name) labels[h].name = "";
-            labels[h].score = inst->hits[h].score;
+            labels[h].score = hits[h].score;
             label_ptrs[h] = &labels[h];
         }
         lp.n_labels = nh;
@@ -405,11 +468,9 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
         inst->offs[i] = used;
         used += size;
         xmc__v1__product__free_unpacked(p, NULL);
-        uint64_t t3 = xmc_stage_now_ns();
-        t_decode += t1 - t0;
-        t_classify += t2 - t1;
-        t_encode += t3 - t2;
     }
+    uint64_t t3 = xmc_stage_now_ns();
+    uint64_t t_decode = t1 - t0, t_classify = t2 - t1, t_encode = t3 - t2;
     for (size_t i = 0; i < n; i++) /* the arena may have moved while it grew: point at it only now */
         if (out[i].kind == XMC_STAGE_OUT_RECORD) out[i].value = inst->arena + inst->offs[i];
     free(labels);

@@ -439,6 +439,158 @@ static void test_batch_equals_single(void)
     xmci_xlinear_free(&m);
 }
 
+/* xmci_beam_search_rows (the micro-batch search) returns xmci_beam_search's hits bit for bit: every
+ * post-processor, beams 1 / 3 / 12 and k 1 / 5 / 40, batches of 1, 7 and 300 rows split as the workspace
+ * allows, empty rows and features past the model's; weights on a coarse grid so that ties happen and their
+ * order is checked too. A workspace of 16 documents takes fewer at a wide beam. */
+static void test_rows_equal_single(void)
+{
+    xmci_xlinear m;
+    random_model(&m, 9);
+    /* coarse weights: many equal scores */
+    for (uint32_t t = 0; t < m.depth; t++)
+        for (uint64_t e = 0; e < m.layers[t].nnz; e++)
+            ((float *)m.layers[t].ent_w)[e] = roundf(m.layers[t].ent_w[e] * 2) / 2;
+    xmci_csr x;
+    random_docs(&x, 300, BF + 5, 10);
+    for (uint32_t r = 0; r < x.rows; r += 11) /* empty rows */
+        for (uint64_t e = x.indptr[r]; e < x.indptr[r + 1]; e++) x.indices[e] = BF + 1 + (x.indices[e] % 4 == 0);
+    for (uint32_t r = 0; r < x.rows; r++) { /* keep each row sorted after the rewrite above */
+        uint64_t a = x.indptr[r], b = x.indptr[r + 1];
+        for (uint64_t i = a + 1; i < b; i++)
+            for (uint64_t j = i; j > a && x.indices[j - 1] > x.indices[j]; j--) {
+                uint32_t ti = x.indices[j]; x.indices[j] = x.indices[j - 1]; x.indices[j - 1] = ti;
+                float tv = x.data[j]; x.data[j] = x.data[j - 1]; x.data[j - 1] = tv;
+            }
+    }
+    xmc_error err = {0};
+    xmci_beam_ws *ws;
+    xmci_beam_batch *bb, *small;
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 64, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_batch_new(&m, 300, (uint32_t)x.indptr[x.rows], &bb, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_batch_new(&m, 16, (uint32_t)x.indptr[x.rows], &small, &err), XMC_OK);
+    CU_ASSERT(xmci_beam_batch_docs(small, 3, 5) == 16);
+    CU_ASSERT(xmci_beam_batch_docs(small, 1024, 5) == 1);
+    const uint32_t beams[3] = {1, 3, 12}, ks[3] = {1, 5, 40}, sizes[3] = {1, 7, 300};
+    const uint32_t stride = 40;
+    xmc_hit *one = calloc((size_t)x.rows * stride, sizeof *one), *out = calloc((size_t)x.rows * stride, sizeof *out);
+    uint32_t *cnt1 = calloc(x.rows, sizeof *cnt1), *cnt = calloc(x.rows, sizeof *cnt);
+    int differ = 0, ties = 0;
+    for (int post = 0; post < XMC_POST__COUNT; post++)
+        for (int bi = 0; bi < 3; bi++)
+            for (int ki = 0; ki < 3; ki++) {
+                uint32_t beam = beams[bi], k = ks[ki];
+                for (uint32_t r = 0; r < x.rows; r++) {
+                    uint64_t b = x.indptr[r];
+                    cnt1[r] = xmci_beam_search(&m, ws, x.indices + b, x.data + b, (uint32_t)(x.indptr[r + 1] - b), beam,
+                                               k, post, 0, one + (size_t)r * stride);
+                    for (uint32_t i = 1; i < cnt1[r]; i++) ties += one[r * stride + i].score == one[r * stride + i - 1].score;
+                }
+                for (int si = 0; si < 4; si++) {
+                    xmci_beam_batch *use = si == 3 ? small : bb;
+                    uint32_t size = si == 3 ? 300 : sizes[si];
+                    memset(out, 0xff, (size_t)x.rows * stride * sizeof *out);
+                    memset(cnt, 0xff, x.rows * sizeof *cnt);
+                    for (uint32_t r = 0; r < x.rows;) {
+                        uint32_t n = x.rows - r < size ? x.rows - r : size, cap = xmci_beam_batch_docs(use, beam, k);
+                        if (n > cap) n = cap;
+                        xmci_beam_search_rows(&m, use, x.indptr + r, x.indices + x.indptr[r], x.data + x.indptr[r], n,
+                                              beam, k, post, 0, out + (size_t)r * stride, stride, cnt + r);
+                        r += n;
+                    }
+                    for (uint32_t r = 0; r < x.rows; r++)
+                        if (cnt[r] != cnt1[r] ||
+                            memcmp(out + (size_t)r * stride, one + (size_t)r * stride, cnt1[r] * sizeof *out) != 0) {
+                            if (!differ++)
+                                fprintf(stderr, "rows differ: post %d beam %u k %u batch %u row %u\n", post, beam, k,
+                                        size, r);
+                        }
+                }
+            }
+    printf("\n  rows vs single: %d rows differ, %d tied neighbours checked\n", differ, ties);
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT(ties > 0);
+    free(one);
+    free(out);
+    free(cnt1);
+    free(cnt);
+    xmci_beam_batch_free(small);
+    xmci_beam_batch_free(bb);
+    xmci_beam_ws_free(ws);
+    xmci_csr_free(&x);
+    xmci_xlinear_free(&m);
+}
+
+/* The search without any shortcut, written out here: every child of every kept node scored from the weight
+ * rows (features ascending, bias last: the order of beam.c's sums), transformed and combined with
+ * xmci_post_transform / xmci_post_combine, kept by a stable top list. */
+static uint32_t plain_search(const xmci_xlinear *m, const xmci_csr *w, const uint32_t *idx, const float *val,
+                             uint32_t nnz, uint32_t beam, uint32_t k, int post, xmc_hit *out)
+{
+    xmc_hit cur[64], next[64];
+    uint32_t ncur = 1;
+    cur[0] = (xmc_hit){0, 1.0f};
+    for (uint32_t t = 0; t < m->depth; t++) {
+        const xmci_layer *L = &m->layers[t];
+        uint32_t keep = t + 1 == m->depth ? k : beam, nn = 0;
+        for (uint32_t b = 0; b < ncur; b++)
+            for (uint32_t c = L->child_ptr[cur[b].label]; c < L->child_ptr[cur[b].label + 1]; c++) {
+                uint32_t j = L->child_idx[c];
+                float acc = 0;
+                for (uint64_t q = w[t].indptr[j]; q < w[t].indptr[j + 1]; q++) {
+                    if (w[t].indices[q] == m->nr_features) { acc += w[t].data[q] * m->bias; continue; }
+                    for (uint32_t i = 0; i < nnz; i++)
+                        if (idx[i] == w[t].indices[q]) acc += w[t].data[q] * val[i];
+                }
+                float sc = xmci_post_transform(post, acc);
+                if (t > 0) sc = xmci_post_combine(post, sc, cur[b].score);
+                if (nn == keep && !(sc > next[nn - 1].score)) continue;
+                uint32_t i = nn < keep ? nn++ : keep - 1;
+                while (i > 0 && next[i - 1].score < sc) { next[i] = next[i - 1]; i--; }
+                next[i] = (xmc_hit){j, sc};
+            }
+        memcpy(cur, next, nn * sizeof *cur);
+        ncur = nn;
+        if (!ncur) break;
+    }
+    memcpy(out, cur, ncur * sizeof *out);
+    return ncur;
+}
+
+/* Children that cannot be kept are dropped before their transform (beam.c, post_prunable): the hits and
+ * scores are still exactly those of the search that scores every child, for every post-processor. */
+static void test_pruning_exact(void)
+{
+    xmci_xlinear m;
+    random_model(&m, 21);
+    xmci_csr w[3], x;
+    xmc_error err = {0};
+    for (uint32_t t = 0; t < 3; t++) CU_ASSERT_EQUAL_FATAL(xmci_layer_weights(&m.layers[t], BF, &w[t], &err), XMC_OK);
+    random_docs(&x, 200, BF, 22);
+    xmci_beam_ws *ws;
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 40, &ws, &err), XMC_OK);
+    const uint32_t beams[2] = {1, 3}, ks[3] = {1, 5, 40};
+    int differ = 0;
+    for (int post = 0; post < XMC_POST__COUNT; post++)
+        for (int bi = 0; bi < 2; bi++)
+            for (int ki = 0; ki < 3; ki++)
+                for (uint32_t r = 0; r < x.rows; r++) {
+                    uint64_t b = x.indptr[r];
+                    uint32_t nnz = (uint32_t)(x.indptr[r + 1] - b);
+                    xmc_hit got[40], want[40];
+                    uint32_t ng = xmci_beam_search(&m, ws, x.indices + b, x.data + b, nnz, beams[bi], ks[ki], post, 0, got);
+                    uint32_t nw = plain_search(&m, w, x.indices + b, x.data + b, nnz, beams[bi], ks[ki], post, want);
+                    if (ng != nw || memcmp(got, want, nw * sizeof *got) != 0) {
+                        if (!differ++) fprintf(stderr, "pruned search differs: post %d beam %u k %u row %u\n", post, beams[bi], ks[ki], r);
+                    }
+                }
+    CU_ASSERT_EQUAL(differ, 0);
+    xmci_beam_ws_free(ws);
+    for (uint32_t t = 0; t < 3; t++) xmci_csr_free(&w[t]);
+    xmci_csr_free(&x);
+    xmci_xlinear_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -451,5 +603,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_unseen_features);
     TU_ADD(s, test_chunk_scores);
     TU_ADD(s, test_batch_equals_single);
+    TU_ADD(s, test_rows_equal_single);
+    TU_ADD(s, test_pruning_exact);
     return tu_run(argc, argv);
 }

@@ -144,6 +144,133 @@ static void test_parallel_equals_serial(void)
     xmc_classifier_close(clf);
 }
 
+/* xmc_classify_batch (the micro-batch search) gives xmc_classify_text's hits bit for bit on random texts of
+ * the model's words, unseen words and empty texts, at several beams; a NULL text stops it with the rows
+ * before it filled. */
+static void test_batch_equals_text(void)
+{
+    static const char *words[] = {"w1a", "w3b", "w7a", "w7b", "w12a", "new", "blue", "pro", "zzz", "qq", "w19b", "small"};
+    enum { N = 300, K = 10 };
+    xmc_classifier *clf;
+    xmc_workspace *ws;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(repo, NULL, &clf, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws, &err), XMC_OK);
+    static char buf[N][160];
+    const char *rt[N];
+    size_t lens[N];
+    uint32_t seed = 12345;
+    for (int i = 0; i < N; i++) {
+        size_t used = 0;
+        seed = seed * 1103515245u + 12345u;
+        int nw = i % 9 == 0 ? 0 : (int)(seed >> 16) % 12; /* every ninth text empty */
+        for (int w = 0; w < nw; w++) {
+            seed = seed * 1103515245u + 12345u;
+            used += (size_t)snprintf(buf[i] + used, sizeof buf[i] - used, "%s%s", w ? " " : "", words[(seed >> 16) % 12]);
+        }
+        buf[i][used] = 0;
+        rt[i] = buf[i];
+        lens[i] = used;
+    }
+    static xmc_hit want[N * K], got[N * K];
+    static uint32_t want_n[N], got_n[N];
+    const uint32_t beams[3] = {1, 3, 20};
+    int differ = 0;
+    for (int bi = 0; bi < 3; bi++)
+        for (int post = 0; post < XMC_POST__COUNT; post += 3) {
+            xmc_predict_opts opts = {beams[bi], K, post};
+            for (int i = 0; i < N; i++)
+                CU_ASSERT_EQUAL(xmc_classify_text(clf, ws, rt[i], lens[i], &opts, want + i * K, &want_n[i], &err), XMC_OK);
+            memset(got, 0, sizeof got);
+            memset(got_n, 0xff, sizeof got_n);
+            CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, rt, bi == 1 ? NULL : lens, N, &opts, got, K, got_n, &err), XMC_OK);
+            for (int i = 0; i < N; i++)
+                differ += want_n[i] != got_n[i] || memcmp(want + i * K, got + i * K, want_n[i] * sizeof *got) != 0;
+        }
+    CU_ASSERT_EQUAL(differ, 0);
+    /* a NULL text with a length: the rows before it are filled, the error names it */
+    const char *bad[4] = {rt[1], rt[2], NULL, rt[3]};
+    size_t bad_lens[4] = {lens[1], lens[2], 5, lens[3]};
+    xmc_predict_opts opts = {0, K, -1};
+    memset(got_n, 0xff, sizeof got_n);
+    CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, bad, bad_lens, 4, &opts, got, K, got_n, &err), XMC_ERR_ARG);
+    CU_ASSERT(got_n[0] != UINT32_MAX && got_n[1] != UINT32_MAX && got_n[3] == UINT32_MAX);
+    xmc_workspace_free(ws);
+    xmc_classifier_close(clf);
+}
+
+/* A matrix model: xmc_data_classify (rows in micro-batches, on 2 threads) gives xmc_classify_features's
+ * hits row by row, bit for bit, empty rows included. */
+static void test_matrix_batch_equals_features(void)
+{
+    enum { R = 300, F = 40, L = 8, K = 5 };
+    static uint32_t idx[R][F];
+    static float val[R][F];
+    static uint32_t nnz[R];
+    size_t size = (size_t)R * F * 16 + 64, used = 0, yused = 0;
+    char *xt = malloc(size), *yt = malloc((size_t)R * 8 + 64), path[1100], ypath[1100], mrepo[1100];
+    used += (size_t)snprintf(xt, size, "%d %d\n", R, F);
+    yused += (size_t)snprintf(yt, 64, "%d %d\n", R, L);
+    uint32_t seed = 777;
+    for (int r = 0; r < R; r++) {
+        int l = r % L;
+        for (int f = 0; f < F; f++) {
+            seed = seed * 1103515245u + 12345u;
+            int on = r % 13 == 0 ? 0 : (f == l || (seed >> 16) % 7 == 0); /* every 13th row empty */
+            if (!on) continue;
+            idx[r][nnz[r]] = (uint32_t)f;
+            val[r][nnz[r]] = f == l ? 1.0f : (float)((seed >> 8) % 100) / 200.0f;
+            used += (size_t)snprintf(xt + used, size - used, "%s%d:%g", nnz[r] ? " " : "", f, val[r][nnz[r]]);
+            nnz[r]++;
+        }
+        used += (size_t)snprintf(xt + used, size - used, "\n");
+        yused += (size_t)snprintf(yt + yused, 16, "%d:1\n", l);
+    }
+    snprintf(path, sizeof path, "%s/mx.txt", dir);
+    snprintf(ypath, sizeof ypath, "%s/my.txt", dir);
+    snprintf(mrepo, sizeof mrepo, "%s/mrepo", dir);
+    CU_ASSERT_EQUAL_FATAL(tu_write_file(path, xt), 0);
+    CU_ASSERT_EQUAL_FATAL(tu_write_file(ypath, yt), 0);
+    free(xt);
+    free(yt);
+    xmc_error err = {0};
+    xmc_data *data;
+    xmc_data_source src = {.x = path, .y = ypath};
+    CU_ASSERT_EQUAL_FATAL(xmc_data_read(&src, NULL, &data, &err), XMC_OK);
+    xmc_train_config cfg;
+    xmc_train_config_default(&cfg);
+    cfg.max_leaf_size = 2;
+    cfg.nr_splits = 2;
+    cfg.threshold = 0.01f;
+    cfg.topk = K;
+    char ver[128];
+    xmc_train_report rep;
+    xmc_err rc = xmc_train_data(&cfg, data, mrepo, ver, sizeof ver, &rep, &err);
+    if (rc) fprintf(stderr, "train: %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, XMC_OK);
+    xmc_classifier *clf;
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(mrepo, NULL, &clf, &err), XMC_OK);
+    xmc_workspace *ws[2];
+    for (int i = 0; i < 2; i++) CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws[i], &err), XMC_OK);
+    static xmc_hit want[R * K], got[R * K];
+    static uint32_t want_n[R], got_n[R];
+    int differ = 0;
+    for (int beam = 1; beam <= 4; beam += 3) {
+        xmc_predict_opts opts = {(uint32_t)beam, K, -1};
+        for (int r = 0; r < R; r++)
+            CU_ASSERT_EQUAL(xmc_classify_features(clf, ws[0], idx[r], val[r], nnz[r], &opts, want + r * K, &want_n[r], &err), XMC_OK);
+        memset(got_n, 0xff, sizeof got_n);
+        CU_ASSERT_EQUAL(xmc_data_classify(clf, ws, 2, data, &opts, got, K, got_n, &err), XMC_OK);
+        for (int r = 0; r < R; r++)
+            differ += want_n[r] != got_n[r] || memcmp(want + r * K, got + r * K, want_n[r] * sizeof *got) != 0;
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT(want_n[1] > 0);
+    for (int i = 0; i < 2; i++) xmc_workspace_free(ws[i]);
+    xmc_classifier_close(clf);
+    xmc_data_free(data);
+}
+
 static void test_model_facts(void)
 {
     xmc_classifier *clf;
@@ -258,6 +385,8 @@ int main(int argc, char **argv)
     TU_ADD(s, test_featurizer_names);
     TU_ADD(s, test_config_checked);
     TU_ADD(s, test_parallel_equals_serial);
+    TU_ADD(s, test_batch_equals_text);
+    TU_ADD(s, test_matrix_batch_equals_features);
     TU_ADD(s, test_model_facts);
     TU_ADD(s, test_data_classify_and_evaluate);
     return tu_run(argc, argv);

@@ -32,7 +32,7 @@ const char *xmc_post_name(xmc_post post)
     return (unsigned)post < XMC_POST__COUNT ? post_names[post] : "unknown";
 }
 
-float xmci_post_transform(int post, float v)
+static inline float post_transform(int post, float v)
 {
     float h = 1.0f - v;
     if (h < 0) h = 0;
@@ -46,13 +46,52 @@ float xmci_post_transform(int post, float v)
     }
 }
 
-float xmci_post_combine(int post, float child, float parent)
+static inline float post_combine(int post, float child, float parent)
 {
     switch (post) {
     case XMC_POST_NOOP: return child;
     case XMC_POST_LOG_SIGMOID: return child + parent;
     default: return child * parent;
     }
+}
+
+float xmci_post_transform(int post, float v) { return post_transform(post, v); }
+float xmci_post_combine(int post, float child, float parent) { return post_combine(post, child, parent); }
+
+/* Skipping the transform of a child that cannot be kept. The hinges and the sigmoid are non-decreasing in
+ * the raw score and combine by a product with the parent's score (>= 0), so once a child with raw score v0
+ * came out below the worst kept score w by a relative margin, every child with raw score <= v0 would too:
+ * rounding is monotone, and expf's error (under 1 ulp) is far below the margin of 1e-6. Such a child is
+ * dropped without its expf; what is kept, and every kept score, is exactly what computing all would give.
+ * Tiny w (near the subnormals, where the relative bound fails) turns it off. */
+#define REJECT_MARGIN (1.0f - 1e-6f)
+#define REJECT_MIN_SCORE 1e-30f
+
+static inline int post_prunable(int post)
+{
+    return post == XMC_POST_L3_HINGE || post == XMC_POST_L2_HINGE || post == XMC_POST_L1_HINGE ||
+           post == XMC_POST_SIGMOID;
+}
+
+/* acc[c] = combine(transform(acc[c]), parent) for a node's nch children (no combine at the first layer):
+ * one loop per post-processor, so the choice is made once per node, not once per child. */
+static void post_scores(int post, int combine, float parent, float *acc, uint32_t nch)
+{
+    switch (post) {
+    case XMC_POST_L3_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L3_HINGE, acc[c]); break;
+    case XMC_POST_L2_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L2_HINGE, acc[c]); break;
+    case XMC_POST_L1_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L1_HINGE, acc[c]); break;
+    case XMC_POST_SIGMOID: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_SIGMOID, acc[c]); break;
+    case XMC_POST_LOG_SIGMOID:
+        for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_LOG_SIGMOID, acc[c]);
+        break;
+    default: break;
+    }
+    if (!combine || post == XMC_POST_NOOP) return;
+    if (post == XMC_POST_LOG_SIGMOID)
+        for (uint32_t c = 0; c < nch; c++) acc[c] = acc[c] + parent;
+    else
+        for (uint32_t c = 0; c < nch; c++) acc[c] = acc[c] * parent;
 }
 
 xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **out, xmc_error *err)
@@ -177,10 +216,22 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
             if (!nch) continue;
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
-            for (uint32_t c = 0; c < nch; c++) {
-                float s = xmci_post_transform(post, ws->acc[c]);
-                if (t > 0) s = xmci_post_combine(post, s, ps);
-                nn = push_top(next, nn, keep, L->child_idx[c0 + c], s);
+            if (post_prunable(post)) {
+                float v_rej = -INFINITY;
+                for (uint32_t c = 0; c < nch; c++) {
+                    float v = ws->acc[c];
+                    if (nn == keep && v <= v_rej) continue;
+                    float s = post_transform(post, v);
+                    if (t > 0) s *= ps;
+                    if (nn == keep && next[nn - 1].score > REJECT_MIN_SCORE && s < next[nn - 1].score * REJECT_MARGIN) {
+                        if (v > v_rej) v_rej = v;
+                        continue;
+                    }
+                    nn = push_top(next, nn, keep, L->child_idx[c0 + c], s);
+                }
+            } else {
+                post_scores(post, t > 0, ps, ws->acc, nch);
+                for (uint32_t c = 0; c < nch; c++) nn = push_top(next, nn, keep, L->child_idx[c0 + c], ws->acc[c]);
             }
         }
         assert(nn <= keep && keep <= ws->max_k);
@@ -243,4 +294,394 @@ xmc_err xmci_beam_search_batch(const xmci_xlinear *m, const xmci_csr *x, uint32_
         return job.err.code ? job.err.code : XMC_ERR_NOMEM;
     }
     return XMC_OK;
+}
+
+/* ---- many documents at once (beam.h) --------------------------------------------------------------------
+ * Sizes: n documents (<= max_docs), kk = max(beam, k) kept nodes per document, so cur/next hold n * kk
+ * keyed hits (<= hit_cap); the pairs of a layer are at most n * kk; the batch's features (<= max_nnz) are
+ * kept as (feature, document, value) sorted by feature, and the distinct features U with their postings. */
+
+typedef struct {
+    uint32_t node;
+    float score;
+    uint32_t rank, child;   /* the single-document insertion order: parent rank, child position */
+} keyed_hit;
+
+/* (feature, document, value) triples sorted by feature, documents ascending within one, and the distinct
+ * features U with their postings: ufeat[u]'s triples are uptr[u] .. uptr[u+1]. max_nnz entries each. */
+typedef struct {
+    uint32_t *feat, *doc, *feat2, *doc2;    /* keys and documents, and the sort's second buffers */
+    float *val, *val2;
+    uint32_t *ufeat, *uptr;                 /* uptr: max_nnz + 1 */
+    uint32_t n, nu;
+} feat_list;
+
+static int feat_list_alloc(feat_list *fl, uint32_t max_nnz)
+{
+    fl->feat = malloc(max_nnz * sizeof *fl->feat);
+    fl->doc = malloc(max_nnz * sizeof *fl->doc);
+    fl->feat2 = malloc(max_nnz * sizeof *fl->feat2);
+    fl->doc2 = malloc(max_nnz * sizeof *fl->doc2);
+    fl->val = malloc(max_nnz * sizeof *fl->val);
+    fl->val2 = malloc(max_nnz * sizeof *fl->val2);
+    fl->ufeat = malloc(max_nnz * sizeof *fl->ufeat);
+    fl->uptr = malloc(((size_t)max_nnz + 1) * sizeof *fl->uptr);
+    return fl->feat && fl->doc && fl->feat2 && fl->doc2 && fl->val && fl->val2 && fl->ufeat && fl->uptr ? 0 : -1;
+}
+
+static void feat_list_free(feat_list *fl)
+{
+    free(fl->feat);
+    free(fl->doc);
+    free(fl->feat2);
+    free(fl->doc2);
+    free(fl->val);
+    free(fl->val2);
+    free(fl->ufeat);
+    free(fl->uptr);
+}
+
+struct xmci_beam_batch {
+    uint32_t max_docs, max_nnz, hit_cap, acc_cap, max_parents;
+    keyed_hit *cur, *next;          /* hit_cap each */
+    uint32_t *ncur, *nnext;         /* max_docs each */
+    uint32_t *pair_cnt;             /* max_parents + 1 */
+    uint32_t *pair_node, *pair_doc, *pair_rank; /* hit_cap each, grouped by node */
+    float *pair_score;
+    float *acc;                     /* acc_cap */
+    int32_t *slot;                  /* max_docs: position in the current group, -1 when not in it */
+    uint64_t *doff;                 /* max_docs: first feature of each document (in the caller's rows) */
+    uint32_t *dnnz;                 /* max_docs: its features below nr_features */
+    feat_list all;                  /* the whole batch's features */
+    feat_list part;                 /* those of one group of documents */
+};
+
+/* Hits kept per batch: 64 per document for a full batch, and one document at the largest beam. */
+#define BATCH_HITS_PER_DOC 64
+
+xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t max_nnz, xmci_beam_batch **out,
+                           xmc_error *err)
+{
+    *out = NULL;
+    xmci_beam_batch *bb = calloc(1, sizeof *bb);
+    if (!bb) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    if (max_docs < 1) max_docs = 1;
+    if (max_nnz < 1) max_nnz = 1;
+    bb->max_docs = max_docs;
+    bb->max_nnz = max_nnz;
+    uint64_t hits = (uint64_t)max_docs * BATCH_HITS_PER_DOC;
+    bb->hit_cap = (uint32_t)(hits > XMC_MAX_K ? hits : XMC_MAX_K);
+    uint32_t max_children = 1;
+    for (uint32_t t = 0; t < m->depth; t++) {
+        if (m->layers[t].max_children > max_children) max_children = m->layers[t].max_children;
+        if (m->layers[t].nr_parents > bb->max_parents) bb->max_parents = m->layers[t].nr_parents;
+    }
+    /* a group of documents is scored in pieces that fit: at least one document at the widest node */
+    uint64_t acc = (uint64_t)max_docs * 64;
+    bb->acc_cap = (uint32_t)(acc > max_children ? acc : max_children);
+    bb->cur = malloc(bb->hit_cap * sizeof *bb->cur);
+    bb->next = malloc(bb->hit_cap * sizeof *bb->next);
+    bb->ncur = malloc(max_docs * sizeof *bb->ncur);
+    bb->nnext = malloc(max_docs * sizeof *bb->nnext);
+    bb->pair_cnt = malloc(((size_t)bb->max_parents + 1) * sizeof *bb->pair_cnt);
+    bb->pair_node = malloc(bb->hit_cap * sizeof *bb->pair_node);
+    bb->pair_doc = malloc(bb->hit_cap * sizeof *bb->pair_doc);
+    bb->pair_rank = malloc(bb->hit_cap * sizeof *bb->pair_rank);
+    bb->pair_score = malloc(bb->hit_cap * sizeof *bb->pair_score);
+    bb->acc = malloc(bb->acc_cap * sizeof *bb->acc);
+    bb->slot = malloc(max_docs * sizeof *bb->slot);
+    bb->doff = malloc(max_docs * sizeof *bb->doff);
+    bb->dnnz = malloc(max_docs * sizeof *bb->dnnz);
+    int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
+    if (lists || !bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
+        !bb->pair_rank || !bb->pair_score || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
+        !bb->dnnz) {
+        xmci_beam_batch_free(bb);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a batch of %u documents", max_docs);
+    }
+    for (uint32_t d = 0; d < max_docs; d++) bb->slot[d] = -1;
+    *out = bb;
+    return XMC_OK;
+}
+
+void xmci_beam_batch_free(xmci_beam_batch *bb)
+{
+    if (!bb) return;
+    free(bb->cur);
+    free(bb->next);
+    free(bb->ncur);
+    free(bb->nnext);
+    free(bb->pair_cnt);
+    free(bb->pair_node);
+    free(bb->pair_doc);
+    free(bb->pair_rank);
+    free(bb->pair_score);
+    free(bb->acc);
+    free(bb->slot);
+    free(bb->doff);
+    free(bb->dnnz);
+    feat_list_free(&bb->all);
+    feat_list_free(&bb->part);
+    free(bb);
+}
+
+static uint32_t clamp_k(uint32_t v) { return v < 1 ? 1 : v > XMC_MAX_K ? XMC_MAX_K : v; }
+
+uint32_t xmci_beam_batch_docs(const xmci_beam_batch *bb, uint32_t beam, uint32_t k)
+{
+    beam = clamp_k(beam);
+    k = clamp_k(k);
+    uint32_t kk = beam > k ? beam : k, docs = bb->hit_cap / kk;
+    return docs < 1 ? 1 : docs > bb->max_docs ? bb->max_docs : docs;
+}
+
+uint32_t xmci_beam_batch_max_nnz(const xmci_beam_batch *bb) { return bb->max_nnz; }
+
+/* Sorts a list's n triples by feature, stably (documents were added in ascending order and stay so): LSD
+ * radix, a byte a pass, as many passes as the model's feature ids need. Then its U. */
+static void feat_list_sort(feat_list *fl, uint32_t nr_features)
+{
+    uint32_t passes = 0, n = fl->n;
+    for (uint64_t top = nr_features; top > 0; top >>= 8) passes++;
+    for (uint32_t pass = 0; pass < passes; pass++) {
+        uint32_t cnt[257] = {0}, shift = 8 * pass;
+        for (uint32_t i = 0; i < n; i++) cnt[((fl->feat[i] >> shift) & 0xff) + 1]++;
+        for (int b = 0; b < 256; b++) cnt[b + 1] += cnt[b];
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t o = cnt[(fl->feat[i] >> shift) & 0xff]++;
+            fl->feat2[o] = fl->feat[i];
+            fl->doc2[o] = fl->doc[i];
+            fl->val2[o] = fl->val[i];
+        }
+        uint32_t *tf = fl->feat, *td = fl->doc;
+        float *tv = fl->val;
+        fl->feat = fl->feat2, fl->doc = fl->doc2, fl->val = fl->val2;
+        fl->feat2 = tf, fl->doc2 = td, fl->val2 = tv;
+    }
+    uint32_t nu = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (i == 0 || fl->feat[i] != fl->feat[i - 1]) {
+            fl->ufeat[nu] = fl->feat[i];
+            fl->uptr[nu++] = i;
+        }
+    fl->uptr[nu] = n;
+    fl->nu = nu;
+}
+
+/* acc[slot * nch + c] = w_c . x_doc for the documents of the current group (slot[doc] >= 0, g of them):
+ * U merged with chunk p's rows once, each matched row's entries applied to every posting of its feature
+ * that is in the group. Per document the sums run in the order of score_chunk (features ascending, bias
+ * last), so they are bit for bit its results. */
+static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *fl, const int32_t *slot,
+                              uint32_t bias_feat, float bias, float *acc, uint32_t nch, uint32_t g)
+{
+    memset(acc, 0, (size_t)g * nch * sizeof *acc);
+    uint64_t lo = L->chunk_ptr[p], hi = L->chunk_ptr[p + 1];
+    const uint32_t *rf = L->row_feat;
+    const uint64_t *rp = L->row_ptr;
+    const uint32_t *ec = L->ent_child;
+    const float *ew = L->ent_w;
+    const uint32_t *ufeat = fl->ufeat, *uptr = fl->uptr, *pdoc = fl->doc, nu = fl->nu;
+    const float *pval = fl->val;
+    if (lo == hi) return;
+    assert(lo < hi && hi <= L->nr_rows && rp[hi] <= L->nnz);
+    uint64_t base = lo;
+    for (uint32_t u = 0; u < nu && base < hi; u++) {
+        uint32_t f = ufeat[u];
+        /* galloping search from where the last feature was: cost log(distance), whatever the chunk's length */
+        uint64_t a = base, b;
+        if (rf[a] < f) {
+            uint64_t step = 1;
+            while (a + step < hi && rf[a + step] < f) {
+                a += step;
+                step *= 2;
+            }
+            b = a + step < hi ? a + step : hi;
+            a++;
+            while (a < b) {
+                uint64_t mid = a + (b - a) / 2;
+                if (rf[mid] < f) a = mid + 1; else b = mid;
+            }
+        }
+        uint64_t r = a;
+        base = r;
+        if (r == hi || rf[r] != f) continue;
+        base = r + 1;
+        for (uint32_t q = uptr[u]; q < uptr[u + 1]; q++) {
+            int32_t s = slot[pdoc[q]];
+            if (s < 0) continue;
+            float v = pval[q];
+            float *dst = acc + (size_t)s * nch;
+            for (uint64_t e = rp[r]; e < rp[r + 1]; e++) {
+                assert(ec[e] < nch);
+                dst[ec[e]] += ew[e] * v;
+            }
+        }
+    }
+    if (bias > 0 && rf[hi - 1] == bias_feat)
+        for (uint32_t s = 0; s < g; s++)
+            for (uint64_t e = rp[hi - 1]; e < rp[hi]; e++) acc[(size_t)s * nch + ec[e]] += ew[e] * bias;
+}
+
+/* (score, rank, child) before (score', rank', child'): the single search's order of kept candidates. */
+static inline int keyed_before(float s, uint32_t rank, uint32_t child, const keyed_hit *h)
+{
+    if (s != h->score) return s > h->score;
+    return rank != h->rank ? rank < h->rank : child < h->child;
+}
+
+/* push_top with the insertion order made explicit, so candidates may arrive in any order. */
+static uint32_t push_keyed(keyed_hit *top, uint32_t n, uint32_t k, uint32_t node, float s, uint32_t rank,
+                           uint32_t child)
+{
+    assert(k >= 1 && n <= k);
+    if (n == k && !keyed_before(s, rank, child, &top[n - 1])) return n;
+    uint32_t i = n < k ? n : k - 1;
+    while (i > 0 && keyed_before(s, rank, child, &top[i - 1])) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i] = (keyed_hit){node, s, rank, child};
+    return n < k ? n + 1 : n;
+}
+
+void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uint64_t *indptr, const uint32_t *idx,
+                          const float *val, uint32_t n, uint32_t beam, uint32_t k, int post, uint32_t nlayers,
+                          xmc_hit *out, uint32_t stride, uint32_t *counts)
+{
+    if (nlayers == 0 || nlayers > m->depth) nlayers = m->depth;
+    beam = clamp_k(beam);
+    k = clamp_k(k);
+    uint32_t kk = beam > k ? beam : k;
+    assert(n <= xmci_beam_batch_docs(bb, beam, k) && stride >= k);
+    uint64_t base = indptr[0];
+    assert(indptr[n] - base <= bb->max_nnz);
+    /* the batch's features below nr_features (each row is sorted: cut its tail, as the single search does) */
+    uint32_t total = 0;
+    for (uint32_t d = 0; d < n; d++) {
+        uint64_t lo = indptr[d] - base, hi = indptr[d + 1] - base;
+        while (hi > lo && idx[hi - 1] >= m->nr_features) hi--;
+        bb->doff[d] = lo;
+        bb->dnnz[d] = (uint32_t)(hi - lo);
+        for (uint64_t i = lo; i < hi; i++) {
+            bb->all.feat[total] = idx[i];
+            bb->all.doc[total] = d;
+            bb->all.val[total++] = val[i];
+        }
+    }
+    bb->all.n = total;
+    feat_list_sort(&bb->all, m->nr_features);
+    uint32_t nu = bb->all.nu;
+    keyed_hit *cur = bb->cur, *next = bb->next;
+    uint32_t *ncur = bb->ncur, *nnext = bb->nnext;
+    for (uint32_t d = 0; d < n; d++) {
+        cur[(size_t)d * kk] = (keyed_hit){0, 1.0f, 0, 0};
+        ncur[d] = 1;
+    }
+    for (uint32_t t = 0; t < nlayers; t++) {
+        const xmci_layer *L = &m->layers[t];
+        uint32_t keep = t + 1 == nlayers ? k : beam;
+        /* the layer's (node, document) pairs grouped by node, documents ascending within a node */
+        uint32_t *cnt = bb->pair_cnt;
+        assert(L->nr_parents <= bb->max_parents);
+        memset(cnt, 0, ((size_t)L->nr_parents + 1) * sizeof *cnt);
+        uint32_t np = 0;
+        for (uint32_t d = 0; d < n; d++)
+            for (uint32_t b = 0; b < ncur[d]; b++) {
+                assert(cur[(size_t)d * kk + b].node < L->nr_parents);
+                cnt[cur[(size_t)d * kk + b].node + 1]++;
+                np++;
+            }
+        for (uint32_t p = 0; p < L->nr_parents; p++) cnt[p + 1] += cnt[p];
+        for (uint32_t d = 0; d < n; d++)
+            for (uint32_t b = 0; b < ncur[d]; b++) {
+                const keyed_hit *h = &cur[(size_t)d * kk + b];
+                uint32_t o = cnt[h->node]++;
+                bb->pair_node[o] = h->node;
+                bb->pair_doc[o] = d;
+                bb->pair_rank[o] = b;
+                bb->pair_score[o] = h->score;
+            }
+        for (uint32_t d = 0; d < n; d++) nnext[d] = 0;
+        for (uint32_t i = 0, j; i < np; i = j) {
+            uint32_t p = bb->pair_node[i];
+            for (j = i + 1; j < np && bb->pair_node[j] == p; j++) {}
+            uint32_t c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
+            if (!nch) continue;
+            assert(c0 + nch <= L->nr_nodes && nch <= bb->acc_cap);
+            uint32_t piece = bb->acc_cap / nch;
+            for (uint32_t a = i; a < j; a += piece) {
+                uint32_t e = j - a < piece ? j : a + piece, g = e - a;
+                uint64_t work = 0;
+                for (uint32_t q = a; q < e; q++) work += bb->dnnz[bb->pair_doc[q]];
+                if (g >= 2) {
+                    /* one merge of a feature list for all of them: the batch's when enough of it reaches this
+                     * node, else the group's own */
+                    const feat_list *fl = &bb->all;
+                    if (work < nu) {
+                        feat_list *part = &bb->part;
+                        uint32_t np2 = 0;
+                        for (uint32_t q = a; q < e; q++) {
+                            uint32_t d = bb->pair_doc[q];
+                            for (uint32_t f = 0; f < bb->dnnz[d]; f++) {
+                                part->feat[np2] = idx[bb->doff[d] + f];
+                                part->doc[np2] = d;
+                                part->val[np2++] = val[bb->doff[d] + f];
+                            }
+                        }
+                        part->n = np2;
+                        feat_list_sort(part, m->nr_features);
+                        fl = part;
+                    }
+                    for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = (int32_t)(q - a);
+                    score_chunk_group(L, p, fl, bb->slot, m->nr_features, m->bias, bb->acc, nch, g);
+                    for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = -1;
+                } else {
+                    for (uint32_t q = a; q < e; q++) {
+                        uint32_t d = bb->pair_doc[q];
+                        score_chunk(L, p, idx + bb->doff[d], val + bb->doff[d], bb->dnnz[d], m->nr_features, m->bias,
+                                    bb->acc + (size_t)(q - a) * nch, nch);
+                    }
+                }
+                for (uint32_t q = a; q < e; q++) {
+                    uint32_t d = bb->pair_doc[q], rank = bb->pair_rank[q];
+                    float ps = bb->pair_score[q];
+                    float *acc = bb->acc + (size_t)(q - a) * nch;
+                    keyed_hit *top = next + (size_t)d * kk;
+                    uint32_t nn = nnext[d];
+                    if (post_prunable(post)) {
+                        float v_rej = -INFINITY;
+                        for (uint32_t c = 0; c < nch; c++) {
+                            float v = acc[c];
+                            if (nn == keep && v <= v_rej) continue;
+                            float s = post_transform(post, v);
+                            if (t > 0) s *= ps;
+                            if (nn == keep && top[nn - 1].score > REJECT_MIN_SCORE &&
+                                s < top[nn - 1].score * REJECT_MARGIN) {
+                                if (v > v_rej) v_rej = v;
+                                continue;
+                            }
+                            nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], s, rank, c);
+                        }
+                    } else {
+                        post_scores(post, t > 0, ps, acc, nch);
+                        for (uint32_t c = 0; c < nch; c++)
+                            nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], acc[c], rank, c);
+                    }
+                    nnext[d] = nn;
+                }
+            }
+        }
+        keyed_hit *th = cur;
+        cur = next;
+        next = th;
+        uint32_t *tn = ncur;
+        ncur = nnext;
+        nnext = tn;
+    }
+    for (uint32_t d = 0; d < n; d++) {
+        for (uint32_t b = 0; b < ncur[d]; b++)
+            out[(size_t)d * stride + b] = (xmc_hit){cur[(size_t)d * kk + b].node, cur[(size_t)d * kk + b].score};
+        counts[d] = ncur[d];
+    }
 }

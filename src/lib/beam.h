@@ -28,6 +28,32 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
 xmc_err xmci_beam_search_batch(const xmci_xlinear *m, const xmci_csr *x, uint32_t beam, uint32_t k, int post,
                               uint32_t nlayers, int threads, xmc_hit *out, uint32_t *counts, xmc_error *err);
 
+/* ---- many documents at once (MSCM-style) -------------------------------------------------------------------
+ * A micro-batch is searched layer by layer together: the (document, kept node) pairs of a layer are grouped
+ * by node, so each chunk (layer.h) is read once for all the documents that reach it; where a group is large
+ * enough, the batch's features are sorted once (feature -> documents) and merged with the chunk's rows, so a
+ * weight row is looked up and loaded once for every document that has its feature. Every document's
+ * contributions are added in the single-document order (features ascending, bias last) and candidates are
+ * kept in the single-document order (score, then parent rank, then child position), so the hits are the
+ * ones xmci_beam_search returns, bit for bit (finite scores assumed). */
+typedef struct xmci_beam_batch xmci_beam_batch;
+
+/* Workspace for up to max_docs documents holding up to max_nnz features together. NOMEM; *out NULL then. */
+xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t max_nnz, xmci_beam_batch **out,
+                           xmc_error *err);
+void xmci_beam_batch_free(xmci_beam_batch *bb);
+/* How many documents one xmci_beam_search_rows call may take at this beam and k (at least 1). */
+uint32_t xmci_beam_batch_docs(const xmci_beam_batch *bb, uint32_t beam, uint32_t k);
+uint32_t xmci_beam_batch_max_nnz(const xmci_beam_batch *bb);
+
+/* n documents as CSR rows (row d: idx/val[indptr[d] - indptr[0] .. indptr[d+1] - indptr[0]), each idx
+ * ascending, no bias entry), n <= xmci_beam_batch_docs(bb, beam, k), indptr[n] - indptr[0] <= max_nnz.
+ * Arguments as in xmci_beam_search; row d's hits at out[d * stride] (stride >= k), its count in counts[d].
+ * Allocates nothing; cannot fail. */
+void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uint64_t *indptr, const uint32_t *idx,
+                          const float *val, uint32_t n, uint32_t beam, uint32_t k, int post, uint32_t nlayers,
+                          xmc_hit *out, uint32_t stride, uint32_t *counts);
+
 /* The post-processor's transform of a raw score and its combination with the parent's score. */
 float xmci_post_transform(int post, float v);
 float xmci_post_combine(int post, float child, float parent);

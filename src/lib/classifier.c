@@ -24,7 +24,16 @@ struct xmc_workspace {
     uint32_t *idx;
     float *val;
     xmci_beam_ws *bws;
+    /* the batched path (TF-IDF and matrix models, classify_*_batched): a micro-batch's features as CSR */
+    xmci_beam_batch *bb;
+    uint64_t *bptr;             /* XMCI_BATCH_DOCS + 1 */
+    uint32_t *bidx;             /* xmci_beam_batch_max_nnz */
+    float *bval;
 };
+
+/* Documents per micro-batch (xmcd's batch), and the features they may hold together beyond one longest text. */
+#define XMCI_BATCH_DOCS 256
+#define XMCI_BATCH_NNZ (XMCI_BATCH_DOCS * 128)
 
 xmc_predict_opts xmc_classifier_default_opts(const xmc_classifier *clf)
 {
@@ -183,6 +192,22 @@ fail:
     return rc;
 }
 
+/* The batched path's buffers, sized once: allocation-free batches after this. */
+static xmc_err batch_ws_new(const xmc_classifier *clf, xmc_workspace *ws, xmc_error *err)
+{
+    uint32_t max_nnz = ws->cap + XMCI_BATCH_NNZ;
+    xmc_err rc = xmci_beam_batch_new(&clf->xl, XMCI_BATCH_DOCS, max_nnz, &ws->bb, err);
+    if (rc) return rc;
+    ws->bptr = malloc((XMCI_BATCH_DOCS + 1) * sizeof *ws->bptr);
+    if (clf->tfidf) {
+        ws->bidx = malloc(max_nnz * sizeof *ws->bidx);
+        ws->bval = malloc(max_nnz * sizeof *ws->bval);
+        if (!ws->bidx || !ws->bval) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    }
+    if (!ws->bptr) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    return XMC_OK;
+}
+
 xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_error *err)
 {
     *out = NULL;
@@ -207,6 +232,7 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
         if (!ws->idx || !ws->val) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
     }
     if ((rc = xmci_beam_ws_new(&clf->xl, XMC_MAX_K, &ws->bws, err))) goto fail;
+    if (!clf->encoder && (rc = batch_ws_new(clf, ws, err))) goto fail;
     *out = ws;
     return XMC_OK;
 fail:
@@ -223,6 +249,10 @@ void xmc_workspace_free(xmc_workspace *ws)
     free(ws->idx);
     free(ws->val);
     xmci_beam_ws_free(ws->bws);
+    xmci_beam_batch_free(ws->bb);
+    free(ws->bptr);
+    free(ws->bidx);
+    free(ws->bval);
     free(ws);
 }
 
@@ -283,12 +313,77 @@ xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const ch
     return xmc_classify_features(clf, ws, idx, val, nnz, opts, hits, n, err);
 }
 
+/* ---- the batched path (TF-IDF and matrix models) ------------------------------------------------------------
+ * Texts are featurized into one CSR of up to XMCI_BATCH_DOCS rows (fewer at a large beam, or when the next
+ * text might not fit the features left), then searched together (xmci_beam_search_rows): the same hits as
+ * one xmc_classify_text per text. */
+
+static xmc_err classify_texts_batched(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts,
+                                      const size_t *lens, size_t n, uint32_t beam, uint32_t topk, int post,
+                                      xmc_hit *hits, uint32_t stride, uint32_t *counts, xmc_error *err)
+{
+    uint32_t max_docs = xmci_beam_batch_docs(ws->bb, beam, topk), max_nnz = xmci_beam_batch_max_nnz(ws->bb);
+    size_t i = 0;
+    while (i < n) {
+        uint32_t m = 0, nz = 0;
+        const char *bad = NULL;
+        ws->bptr[0] = 0;
+        while (i + m < n && m < max_docs && nz + ws->cap <= max_nnz) {
+            const char *t = texts[i + m];
+            size_t len = lens ? lens[i + m] : (t ? strlen(t) : 0);
+            if (!t && len) {
+                bad = "NULL argument";
+                break;
+            }
+            nz += xmci_tfidf_transform(clf->tfidf, ws->tws, t ? t : "", len, ws->bidx + nz, ws->bval + nz, ws->cap);
+            ws->bptr[++m] = nz;
+        }
+        if (m)
+            xmci_beam_search_rows(&clf->xl, ws->bb, ws->bptr, ws->bidx, ws->bval, m, beam, topk, post, 0,
+                                  hits + i * stride, stride, counts + i);
+        i += m;
+        if (bad) return xmc_error_set(err, XMC_ERR_ARG, "%s (text %zu)", bad, i);
+    }
+    return XMC_OK;
+}
+
+/* Rows of a feature matrix (indices ascending per row) in micro-batches; a row longer than the batch's
+ * feature room is searched alone. */
+static void classify_rows_batched(const xmc_classifier *clf, xmc_workspace *ws, const uint64_t *indptr,
+                                  const uint32_t *indices, const float *values, size_t n, uint32_t beam, uint32_t topk,
+                                  int post, xmc_hit *hits, uint32_t stride, uint32_t *counts)
+{
+    uint32_t max_docs = xmci_beam_batch_docs(ws->bb, beam, topk), max_nnz = xmci_beam_batch_max_nnz(ws->bb);
+    size_t i = 0;
+    while (i < n) {
+        if (indptr[i + 1] - indptr[i] > max_nnz) {
+            counts[i] = xmci_beam_search(&clf->xl, ws->bws, indices + indptr[i], values + indptr[i],
+                                         (uint32_t)(indptr[i + 1] - indptr[i]), beam, topk, post, 0, hits + i * stride);
+            i++;
+            continue;
+        }
+        uint32_t m = 1;
+        while (i + m < n && m < max_docs && indptr[i + m + 1] - indptr[i] <= max_nnz) m++;
+        xmci_beam_search_rows(&clf->xl, ws->bb, indptr + i, indices + indptr[i], values + indptr[i], m, beam, topk,
+                              post, 0, hits + i * stride, stride, counts + i);
+        i += m;
+    }
+}
+
 xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts, const size_t *lens,
                            size_t n, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
                            xmc_error *err)
 {
     uint32_t topk = opts && opts->topk ? opts->topk : clf->xl.topk;
     if (stride < topk) return xmc_error_set(err, XMC_ERR_ARG, "stride %u below topk %u", stride, topk);
+    /* a batch of one takes the single search: grouping one document's pairs gains nothing */
+    if (ws && ws->clf == clf && ws->bb && clf->tfidf && n > 1 && texts && hits && counts) {
+        uint32_t beam;
+        int post;
+        xmc_err rc = resolve_opts(clf, opts, &beam, &topk, &post, err);
+        if (rc) return rc;
+        return classify_texts_batched(clf, ws, texts, lens, n, beam, topk, post, hits, stride, counts, err);
+    }
     for (size_t i = 0; i < n; i++) {
         xmc_err rc = xmc_classify_text(clf, ws, texts[i], lens ? lens[i] : (texts[i] ? strlen(texts[i]) : 0), opts,
                                        hits + i * stride, &counts[i], err);
@@ -374,22 +469,31 @@ static void *rows_worker(void *arg)
         size_t start = atomic_fetch_add(&job->next, ROWS_PER_CHUNK);
         if (start >= rows->n || atomic_load(&job->failed)) break;
         size_t end = start + ROWS_PER_CHUNK < rows->n ? start + ROWS_PER_CHUNK : rows->n;
-        for (size_t r = start; r < end; r++) {
-            xmc_err rc;
-            xmc_hit *out = job->hits + r * job->stride;
-            if (rows->texts) {
-                const char *t = rows->texts[r];
-                rc = xmc_classify_text(job->clf, ws, t, rows->lens ? rows->lens[r] : (t ? strlen(t) : 0), job->opts,
-                                       out, &job->counts[r], &err);
-            } else {
+        xmc_err rc = XMC_OK;
+        if (rows->texts) {
+            /* a chunk of texts is one batched call (xmc_classify_batch) */
+            rc = xmc_classify_batch(job->clf, ws, rows->texts + start, rows->lens ? rows->lens + start : NULL,
+                                    end - start, job->opts, job->hits + start * job->stride, job->stride,
+                                    job->counts + start, &err);
+        } else if (ws->bb) {
+            uint32_t beam, topk;
+            int post;
+            rc = resolve_opts(job->clf, job->opts, &beam, &topk, &post, &err);
+            if (!rc)
+                classify_rows_batched(job->clf, ws, rows->indptr + start, rows->indices, rows->values, end - start,
+                                      beam, topk, post, job->hits + start * job->stride, job->stride,
+                                      job->counts + start);
+        } else {
+            for (size_t r = start; r < end && !rc; r++) {
                 uint64_t b = rows->indptr[r];
                 rc = xmc_classify_features(job->clf, ws, rows->indices + b, rows->values + b,
-                                           (uint32_t)(rows->indptr[r + 1] - b), job->opts, out, &job->counts[r], &err);
+                                           (uint32_t)(rows->indptr[r + 1] - b), job->opts, job->hits + r * job->stride,
+                                           &job->counts[r], &err);
             }
-            if (rc) {
-                if (!atomic_exchange(&job->failed, 1)) job->err = err;
-                return NULL;
-            }
+        }
+        if (rc) {
+            if (!atomic_exchange(&job->failed, 1)) job->err = err;
+            return NULL;
         }
     }
     return NULL;

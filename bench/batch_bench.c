@@ -1,0 +1,128 @@
+/* batch_bench.c: in-process prediction speed at batch 1 and batch B, text in, one thread.
+ *
+ * Opens a model, reads the texts of a labels<TAB>text file (the first N lines), then classifies them all
+ * with xmc_classify_batch in calls of 1 text and in calls of B texts, R times each, and prints the best
+ * pass of each as CPU (and wall) microseconds per document, featurization included (what a caller of the library or the
+ * xmcd plugin pays). It also checks that both passes gave the same labels and prints the largest score
+ * difference, so a faster batch path that changes results shows here too.
+ *
+ *   batch_bench MODEL FILE.tsv [N [B [R]]]     (defaults N 2000, B 256, R 3) */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xmc/xmc.h"
+
+static double now_s(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One pass over all texts in calls of `batch`; returns CPU seconds (and wall seconds in *wall), or a negative
+ * value on an error. CPU time is the figure to compare on a shared machine, where wall time is mostly noise. */
+static double pass(const xmc_classifier *clf, xmc_workspace *ws, char **texts, size_t *lens, size_t n, size_t batch,
+                   uint32_t stride, xmc_hit *hits, uint32_t *counts, double *wall)
+{
+    xmc_error err;
+    double t0 = now_s(CLOCK_THREAD_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
+    for (size_t i = 0; i < n; i += batch) {
+        size_t m = n - i < batch ? n - i : batch;
+        if (xmc_classify_batch(clf, ws, (const char *const *)texts + i, lens + i, m, NULL, hits + i * stride, stride,
+                               counts + i, &err)) {
+            fprintf(stderr, "batch_bench: %s\n", err.msg);
+            return -1;
+        }
+    }
+    *wall = now_s(CLOCK_MONOTONIC) - w0;
+    return now_s(CLOCK_THREAD_CPUTIME_ID) - t0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: batch_bench MODEL FILE.tsv [N [B [R]]]\n");
+        return 2;
+    }
+    size_t want = argc > 3 ? strtoul(argv[3], NULL, 10) : 2000;
+    size_t batch = argc > 4 ? strtoul(argv[4], NULL, 10) : 256;
+    int reps = argc > 5 ? atoi(argv[5]) : 3;
+    if (!want || !batch || reps < 1) {
+        fprintf(stderr, "batch_bench: N, B and R must be positive\n");
+        return 2;
+    }
+    xmc_classifier *clf;
+    xmc_workspace *ws;
+    xmc_error err;
+    if (xmc_classifier_open(argv[1], NULL, &clf, &err) || xmc_workspace_new(clf, &ws, &err)) {
+        fprintf(stderr, "batch_bench: %s\n", err.msg);
+        return 1;
+    }
+    FILE *f = fopen(argv[2], "r");
+    if (!f) {
+        perror(argv[2]);
+        return 1;
+    }
+    char **texts = calloc(want, sizeof *texts);
+    size_t *lens = calloc(want, sizeof *lens);
+    size_t n = 0, cap = 0;
+    char *line = NULL;
+    ssize_t len;
+    while (n < want && (len = getline(&line, &cap, f)) >= 0) {
+        char *tab = strchr(line, '\t');
+        char *t = tab ? tab + 1 : line;
+        size_t l = strcspn(t, "\r\n");
+        texts[n] = strndup(t, l);
+        lens[n++] = l;
+    }
+    free(line);
+    fclose(f);
+    xmc_predict_opts opts = xmc_classifier_default_opts(clf);
+    uint32_t stride = opts.topk;
+    xmc_hit *h1 = malloc(n * stride * sizeof *h1), *hb = malloc(n * stride * sizeof *hb);
+    uint32_t *c1 = malloc(n * sizeof *c1), *cb = malloc(n * sizeof *cb);
+    if (!texts || !lens || !h1 || !hb || !c1 || !cb) {
+        fprintf(stderr, "batch_bench: out of memory\n");
+        return 1;
+    }
+    double best1 = 1e30, bestb = 1e30, wall1 = 1e30, wallb = 1e30, w1, wb;
+    for (int r = 0; r < reps; r++) {
+        double t1 = pass(clf, ws, texts, lens, n, 1, stride, h1, c1, &w1);
+        double tb = pass(clf, ws, texts, lens, n, batch, stride, hb, cb, &wb);
+        if (t1 < 0 || tb < 0) return 1;
+        if (t1 < best1) best1 = t1;
+        if (tb < bestb) bestb = tb;
+        if (w1 < wall1) wall1 = w1;
+        if (wb < wallb) wallb = wb;
+    }
+    size_t differ = 0;
+    double maxdiff = 0;
+    for (size_t i = 0; i < n; i++) {
+        int same = c1[i] == cb[i];
+        for (uint32_t j = 0; same && j < c1[i]; j++) {
+            const xmc_hit *a = &h1[i * stride + j], *b = &hb[i * stride + j];
+            if (a->label != b->label) same = 0;
+            double d = fabs((double)a->score - (double)b->score);
+            if (d > maxdiff) maxdiff = d;
+        }
+        differ += !same;
+    }
+    printf("docs %zu labels %u batch1_us_per_doc %.2f batch%zu_us_per_doc %.2f speedup %.2f wall_batch1_us %.2f "
+           "wall_batch%zu_us %.2f rows_differing %zu max_score_diff %.3g\n",
+           n, xmc_classifier_num_labels(clf), best1 * 1e6 / (double)n, batch, bestb * 1e6 / (double)n, best1 / bestb,
+           wall1 * 1e6 / (double)n, batch, wallb * 1e6 / (double)n, differ, maxdiff);
+    for (size_t i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    free(lens);
+    free(h1);
+    free(hb);
+    free(c1);
+    free(cb);
+    xmc_workspace_free(ws);
+    xmc_classifier_close(clf);
+    return differ ? 1 : 0;
+}
