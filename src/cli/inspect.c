@@ -139,7 +139,7 @@ int xmc_cli_inspect(int argc, char **argv)
         }
         printf("disentangle    up to %u leaves per label\n", k);
         for (uint32_t c = 1; c <= k && c < 8; c++)
-            printf("  %u leaf%s %*s %llu labels\n", c, c == 1 ? " " : "s", 6, "", (unsigned long long)hist[c]);
+            printf("  %u %-11s %llu labels\n", c, c == 1 ? "leaf" : "leaves", (unsigned long long)hist[c]);
     }
     print_files(xmc_classifier_path(clf));
     if (s.label) rc = print_label(clf, &info, s.label, s.top);
