@@ -12,9 +12,9 @@
  * same --seed gives the same catalog, byte for byte.
  *
  * --plant N gives the N most frequent categories a second meaning, for label disentanglement to find: half
- * of such a category's records (drawn per record) take their words from a second, unrelated word group (four
- * words of its own that nothing else uses, plus the ancestor or topic words of another category drawn at
- * random), so the label's records form two groups far apart in the label tree. Without --plant the output
+ * of such a category's records (drawn per record) take their words from a second, unrelated word group, the
+ * words of another category drawn at random (from another topic), so that the label's records form two
+ * groups far apart in the label tree. Without --plant the output
  * is what it was, byte for byte. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,20 +178,17 @@ static int synth_categories(uint32_t n, xmc_rng *rng, category **cats)
     return 0;
 }
 
-/* Gives category l a second meaning: 4 words of its own, from a range of the lexicon no category draws
- * from, and the shared (ancestor or topic) words of category other. */
+/* Gives category l a second meaning: the words of category other (as a homonym: "apple" the fruit and
+ * the computer maker), so that those records look like other's records but carry label l. */
 static int plant_meaning(category *cats, uint32_t l, uint32_t other)
 {
     category *c = &cats[l], *o = &cats[other];
-    uint32_t nshared = o->nwords - o->nown;
-    c->alt = calloc(4 + nshared, sizeof *c->alt);
+    c->alt = calloc(o->nwords ? o->nwords : 1, sizeof *c->alt);
     if (!c->alt) return -1;
-    for (uint32_t j = 0; j < 4; j++)
-        if (!(c->alt[j] = synth_word(50000000u + l * 4 + j))) return -1;
-    for (uint32_t j = 0; j < nshared; j++)
-        if (!(c->alt[4 + j] = strdup(o->words[o->nown + j]))) return -1;
-    c->naltown = 4;
-    c->nalt = 4 + nshared;
+    for (uint32_t j = 0; j < o->nwords; j++)
+        if (!(c->alt[j] = strdup(o->words[j]))) return -1;
+    c->naltown = o->nown;
+    c->nalt = o->nwords;
     return 0;
 }
 

@@ -5,6 +5,7 @@
  * times the beam, not the number of leaves. */
 #include "disentangle.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,10 @@ uint32_t xmci_copies_merge(const uint32_t *copy_ptr, uint32_t nr_labels, const x
 
 /* ---- placement ---------------------------------------------------------------------------------------- */
 
+/* How many times closer than the most voted leaf another leaf must be to take a positive: near leaves of
+ * one topic are about as close as each other, a second meaning's leaf is many times closer. */
+#define MARGIN 2.0f
+
 typedef struct {
     uint32_t leaf, votes;
     float score;
@@ -73,18 +78,58 @@ static xmc_err copy_inner(const xmci_tree *tree, xmci_tree *out, xmc_error *err)
     return XMC_OK;
 }
 
+/* Leaf sums S (K x F): the label embeddings of each leaf's labels added up, with each row's squared norm. */
+static xmc_err leaf_sums(const xmci_tree *tree, const xmci_csr *z, xmci_csr *sums, double **sq, xmc_error *err)
+{
+    const uint32_t D = tree->depth, K = tree->nr_nodes[D - 2], L = tree->nr_nodes[D - 1];
+    xmci_csr members = {0};
+    xmc_err rc = xmci_csr_alloc(&members, K, L, L, err);
+    if (rc) return rc;
+    const uint32_t *leaf = tree->parent[D - 1];
+    for (uint32_t l = 0; l < L; l++) members.indptr[leaf[l] + 1]++;
+    for (uint32_t c = 0; c < K; c++) members.indptr[c + 1] += members.indptr[c];
+    uint64_t *fill = malloc(((size_t)K + 1) * sizeof *fill);
+    if (!fill) { xmci_csr_free(&members); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
+    memcpy(fill, members.indptr, ((size_t)K + 1) * sizeof *fill);
+    for (uint32_t l = 0; l < L; l++) {
+        uint64_t p = fill[leaf[l]]++;
+        members.indices[p] = l;
+        members.data[p] = 1.0f;
+    }
+    free(fill);
+    rc = xmci_csr_matmul(&members, z, sums, err);
+    xmci_csr_free(&members);
+    if (rc) return rc;
+    *sq = malloc(((size_t)K ? K : 1) * sizeof **sq);
+    if (!*sq) { xmci_csr_free(sums); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
+    for (uint32_t c = 0; c < K; c++) {
+        double v = 0;
+        for (uint64_t p = sums->indptr[c]; p < sums->indptr[c + 1]; p++) v += (double)sums->data[p] * sums->data[p];
+        (*sq)[c] = v;
+    }
+    return XMC_OK;
+}
+
+/* x's row i dotted with a dense vector. */
+static double row_dot(const xmci_csr *x, uint32_t i, const float *dense)
+{
+    double v = 0;
+    for (uint64_t p = x->indptr[i]; p < x->indptr[i + 1]; p++) v += (double)x->data[p] * dense[x->indices[p]];
+    return v;
+}
+
 xmc_err xmci_disentangle(const xmci_xlinear *m, const xmci_tree *tree, const xmci_csr *x, const xmci_csr *y,
-                         uint32_t k, uint32_t beam, int post, int threads, xmci_tree *tree_out,
+                         const xmci_csr *z, uint32_t k, uint32_t beam, int post, int threads, xmci_tree *tree_out,
                          xmci_csr *y_copies, uint32_t **copy_ptr_out, xmc_error *err)
 {
     memset(tree_out, 0, sizeof *tree_out);
     memset(y_copies, 0, sizeof *y_copies);
     *copy_ptr_out = NULL;
-    const uint32_t D = tree->depth, L = y->cols, N = y->rows;
+    const uint32_t D = tree->depth, L = y->cols, N = y->rows, F = x->cols;
     if (k < 1 || k > XMCI_DISENTANGLE_MAX)
         return xmc_error_set(err, XMC_ERR_ARG, "disentangle k %u outside 1..%d", k, XMCI_DISENTANGLE_MAX);
-    if (D < 1 || m->depth != D || tree->nr_nodes[D - 1] != L || x->rows != N)
-        return xmc_error_set(err, XMC_ERR_ARG, "model, tree and label matrix do not match");
+    if (D < 1 || m->depth != D || tree->nr_nodes[D - 1] != L || x->rows != N || z->rows != L || z->cols != F)
+        return xmc_error_set(err, XMC_ERR_ARG, "model, tree, label embeddings and label matrix do not match");
     if (beam < 1) beam = 1;
     /* one layer: every label's only leaf is the root */
     if (D == 1) k = 1;
@@ -92,9 +137,10 @@ xmc_err xmci_disentangle(const xmci_xlinear *m, const xmci_tree *tree, const xmc
 
     xmc_hit *hits = NULL;
     uint32_t *nhits = NULL, *copy_ptr = NULL, *copy_leaf = NULL, *entry_copy = NULL, *votes = NULL, *touched = NULL;
-    float *score = NULL;
+    float *score = NULL, *dense = NULL, *aff = NULL;
+    double *sq = NULL;
     vote *cand = NULL;
-    xmci_csr yt = {0};
+    xmci_csr yt = {0}, sums = {0};
     xmc_err rc = XMC_OK;
     uint64_t nnz = xmci_csr_nnz(y);
     copy_ptr = malloc(((size_t)L + 1) * sizeof *copy_ptr);
@@ -110,9 +156,18 @@ xmc_err xmci_disentangle(const xmci_xlinear *m, const xmci_tree *tree, const xmc
     }
     if ((rc = xmci_csr_transpose(y, &yt, err))) goto out;
     if (k > 1) {
+        uint64_t most = 0; /* the most positives of a label: the affinity table's rows */
+        for (uint32_t l = 0; l < L; l++)
+            if (yt.indptr[l + 1] - yt.indptr[l] > most) most = yt.indptr[l + 1] - yt.indptr[l];
         hits = malloc((size_t)N * beam * sizeof *hits);
         nhits = malloc(((size_t)N + 1) * sizeof *nhits);
-        if (!hits || !nhits) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %u routed instances", N); goto out; }
+        dense = calloc((size_t)F + 1, sizeof *dense);
+        aff = malloc(((size_t)most * k + 1) * sizeof *aff);
+        if (!hits || !nhits || !dense || !aff) {
+            rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %u routed instances", N);
+            goto out;
+        }
+        if ((rc = leaf_sums(tree, z, &sums, &sq, err))) goto out;
         if ((rc = xmci_beam_search_batch(m, x, beam, beam, post, D - 1, threads, hits, nhits, err))) goto out;
     }
 
@@ -132,9 +187,10 @@ xmc_err xmci_disentangle(const xmci_xlinear *m, const xmci_tree *tree, const xmc
                 }
             }
         }
-        if (nt == 0) {
-            /* one copy in the first model's leaf */
-            copy_leaf[C] = D > 1 ? tree->parent[D - 1][l] : 0;
+        if (nt <= 1) {
+            /* one copy: in the leaf its records reach, or without any in the first model's leaf */
+            copy_leaf[C] = nt ? touched[0] : D > 1 ? tree->parent[D - 1][l] : 0;
+            if (nt) votes[touched[0]] = 0, score[touched[0]] = 0;
             for (uint64_t q = b; q < e; q++) entry_copy[q] = C;
             C++;
             continue;
@@ -146,19 +202,53 @@ xmc_err xmci_disentangle(const xmci_xlinear *m, const xmci_tree *tree, const xmc
             score[leaf] = 0;
         }
         qsort(cand, nt, sizeof *cand, cmp_vote);
-        uint32_t nc = nt < k ? nt : k;
-        uint32_t owned[XMCI_DISENTANGLE_MAX] = {0};
-        /* each positive to the chosen leaf its beam ranks highest; entry_copy holds the slot for now */
-        for (uint64_t q = b; q < e; q++) {
-            const xmc_hit *h = hits + (size_t)yt.indices[q] * beam;
-            uint32_t slot = 0, found = 0;
-            for (uint32_t a = 0; a < nhits[yt.indices[q]] && !found; a++)
-                for (uint32_t s = 0; s < nc; s++)
-                    if (h[a].label == cand[s].leaf) { slot = s; found = 1; break; }
-            entry_copy[q] = slot;
-            owned[slot]++;
+        uint32_t nc = nt < k ? nt : k, n = (uint32_t)(e - b);
+        /* affinity of each positive to each candidate: cosine with the leaf's label embeddings summed,
+         * without this label's own, so that a leaf does not attract records only through the label */
+        const uint32_t own = tree->parent[D - 1][l];
+        for (uint32_t s = 0; s < nc; s++) {
+            uint32_t c = cand[s].leaf;
+            for (uint64_t p = sums.indptr[c]; p < sums.indptr[c + 1]; p++) dense[sums.indices[p]] = sums.data[p];
+            double sq_c = sq[c];
+            if (c == own) {
+                double dz = 0, zz = 0;
+                for (uint64_t p = z->indptr[l]; p < z->indptr[l + 1]; p++) {
+                    dz += (double)z->data[p] * dense[z->indices[p]];
+                    zz += (double)z->data[p] * z->data[p];
+                }
+                for (uint64_t p = z->indptr[l]; p < z->indptr[l + 1]; p++) dense[z->indices[p]] -= z->data[p];
+                sq_c = sq_c - 2 * dz + zz;
+            }
+            double norm = sq_c > 1e-12 ? sqrt(sq_c) : 0;
+            for (uint32_t a = 0; a < n; a++)
+                aff[(size_t)a * nc + s] = norm > 0 ? (float)(row_dot(x, yt.indices[b + a], dense) / norm) : 0.0f;
+            for (uint64_t p = sums.indptr[c]; p < sums.indptr[c + 1]; p++) dense[sums.indices[p]] = 0;
+            if (c == own)
+                for (uint64_t p = z->indptr[l]; p < z->indptr[l + 1]; p++) dense[z->indices[p]] = 0;
         }
-        /* copies no positive belongs to are dropped; the others are numbered in vote order */
+        /* each positive to its most similar candidate; a candidate left with less than a 1/(2k) share
+         * of the positives is dropped (noise, not a meaning) and its positives go to the best of the rest */
+        uint32_t keep[XMCI_DISENTANGLE_MAX], owned[XMCI_DISENTANGLE_MAX] = {0};
+        for (uint32_t s = 0; s < nc; s++) keep[s] = 1;
+        for (int round = 0; round < 2; round++) {
+            memset(owned, 0, sizeof owned);
+            for (uint32_t a = 0; a < n; a++) {
+                /* the most voted candidate unless another is clearly closer (MARGIN times its affinity) */
+                const float *af = aff + (size_t)a * nc;
+                uint32_t best = UINT32_MAX;
+                for (uint32_t s = 0; s < nc; s++)
+                    if (keep[s] && best == UINT32_MAX) best = s;
+                const float base = af[best];
+                for (uint32_t s = best + 1; s < nc; s++)
+                    if (keep[s] && af[s] > MARGIN * base && af[s] > af[best]) best = s;
+                entry_copy[b + a] = best;
+                owned[best]++;
+            }
+            if (round) break;
+            uint32_t top = 0;
+            for (uint32_t s = 1; s < nc; s++) if (owned[s] > owned[top]) top = s;
+            for (uint32_t s = 0; s < nc; s++) keep[s] = s == top || (uint64_t)owned[s] * 2 * k >= n;
+        }
         uint32_t slot_copy[XMCI_DISENTANGLE_MAX];
         for (uint32_t s = 0; s < nc; s++) {
             if (!owned[s]) continue;
@@ -209,6 +299,10 @@ out:
     free(score);
     free(touched);
     free(cand);
+    free(dense);
+    free(aff);
+    free(sq);
     xmci_csr_free(&yt);
+    xmci_csr_free(&sums);
     return rc;
 }

@@ -3,10 +3,14 @@
  *
  * Placement (training). A first model over the plain tree routes every training instance with its beam
  * to the leaf clusters (layer depth-2). For each label, every leaf some of its positive instances reach
- * gets one vote per such instance; the label goes to its `k` most voted leaves (ties: the larger summed
- * beam score, then the smaller leaf id). Each positive (instance, label) pair then belongs to the copy
- * whose leaf ranks highest in that instance's beam (none in the beam: the most voted copy), and a copy
- * that no positive belongs to is dropped, so a label whose instances all reach one leaf keeps one copy.
+ * gets one vote per such instance; the label's candidate leaves are its `k` most voted (ties: the larger
+ * summed beam score, then the smaller leaf id). Each positive (instance, label) pair then goes to the
+ * candidate whose other labels the instance resembles most: cosine of its features with the sum of the
+ * label embeddings of the leaf's labels, this label's own left out (the first model's leaf ranks a
+ * label's every instance high because the label itself was trained there, so the beam's order cannot
+ * tell the groups apart). A candidate left with less than 1/(2k) of the label's positives is noise, not
+ * a second meaning: it is dropped and its positives go to the best of the rest. What remains, in vote
+ * order, are the label's copies: one for a label whose instances are one group, two for two clear groups.
  * A label with no positives keeps its first model's leaf.
  *
  * The copies are numbered label by label: label l's copies are the last-layer nodes copy_ptr[l] ..
@@ -28,13 +32,13 @@
 #define XMCI_DISENTANGLE_MAX 6
 
 /* The placement of the labels of y (N x L, rows sorted) in up to k leaves of tree, routed by model m (trained
- * on tree and y) with beam `beam` and post-processor post on `threads` threads. Writes a new tree (the
+ * on tree and y; z: the label embeddings the tree was built from, L x F, rows sorted) with beam `beam` and post-processor post on `threads` threads. Writes a new tree (the
  * same inner layers, a last layer of one node per copy), the copies' label matrix y_copies (N x copies,
  * each positive pair in its one copy) and copy_ptr (L + 1, malloc'd, the caller's). A tree of one layer
  * has no leaf clusters to choose between: every label keeps one copy. XMC_ERR_ARG (k outside 1..6, or
  * shapes that do not match), XMC_ERR_NOMEM; the outputs are then empty. */
 xmc_err xmci_disentangle(const xmci_xlinear *m, const xmci_tree *tree, const xmci_csr *x, const xmci_csr *y,
-                         uint32_t k, uint32_t beam, int post, int threads, xmci_tree *tree_out,
+                         const xmci_csr *z, uint32_t k, uint32_t beam, int post, int threads, xmci_tree *tree_out,
                          xmci_csr *y_copies, uint32_t **copy_ptr, xmc_error *err);
 
 /* The label of last-layer node `copy` under copy_ptr (nr_labels + 1 entries). */

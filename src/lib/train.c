@@ -170,13 +170,13 @@ out:
 /* The second pass (disentangle.h): places the labels by the first model m's beam, then retrains the rankers
  * once on the tree with copies; m becomes the new model with its copy map. On failure m is empty. */
 static xmc_err disentangle(const xmci_train_opts *o, const xmci_xlinear_params *xp, const xmci_csr *x,
-                           const xmci_csr *y, const xmci_tree *tree, xmci_xlinear *m, xmc_error *err)
+                           const xmci_csr *y, const xmci_csr *z, const xmci_tree *tree, xmci_xlinear *m, xmc_error *err)
 {
     xmci_tree copies = {0};
     xmci_csr yc = {0};
     uint32_t *copy_ptr = NULL;
     progress(o, "placing labels", 0, 1);
-    xmc_err rc = xmci_disentangle(m, tree, x, y, o->disentangle, xp->beam, xp->post, xp->threads, &copies, &yc,
+    xmc_err rc = xmci_disentangle(m, tree, x, y, z, o->disentangle, xp->beam, xp->post, xp->threads, &copies, &yc,
                                   &copy_ptr, err);
     xmci_xlinear_free(m);
     if (rc) return rc;
@@ -295,7 +295,7 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     tp.threads = threads;
     if ((rc = xmci_pifa(&x, y, &z, err))) goto out;
     if ((rc = xmci_tree_build(&z, &tp, &tree, err))) goto out;
-    xmci_csr_free(&z);
+    if (o->disentangle <= 1) xmci_csr_free(&z); /* else the placement needs it */
     progress(o, "label tree", 1, 1);
     double t2 = now();
     rep.sec_tree = t2 - t1;
@@ -305,7 +305,8 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     xp.progress = o->progress;
     xp.progress_ctx = o->progress_ctx;
     if ((rc = xmci_xlinear_train(&x, y, &tree, &xp, &m, err))) goto out;
-    if (o->disentangle > 1 && tree.depth > 1 && (rc = disentangle(o, &xp, &x, y, &tree, &m, err))) goto out;
+    if (o->disentangle > 1 && tree.depth > 1 && (rc = disentangle(o, &xp, &x, y, &z, &tree, &m, err))) goto out;
+    xmci_csr_free(&z);
     rep.depth = m.depth;
     for (uint32_t t = 0; t < m.depth; t++) rep.nnz_per_layer[t] = m.layers[t].nnz;
     double t3 = now();
