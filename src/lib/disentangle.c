@@ -44,9 +44,10 @@ uint32_t xmci_copies_merge(const uint32_t *copy_ptr, uint32_t nr_labels, const x
 
 /* ---- placement ---------------------------------------------------------------------------------------- */
 
-/* How many times closer than the most voted leaf another leaf must be to take a positive: near leaves of
- * one topic are about as close as each other, a second meaning's leaf is many times closer. */
-#define MARGIN 2.0f
+/* How many times closer than the label's own leaf (or, without it among the candidates, the most voted)
+ * another leaf must be to take a positive: near leaves of one topic are about as close as each other, a
+ * second meaning's leaf is many times closer. */
+#define MARGIN 1.5f
 
 typedef struct {
     uint32_t leaf, votes;
@@ -56,8 +57,8 @@ typedef struct {
 static int cmp_vote(const void *a, const void *b)
 {
     const vote *x = a, *y = b;
-    if (x->votes != y->votes) return x->votes > y->votes ? -1 : 1;
     if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    if (x->votes != y->votes) return x->votes > y->votes ? -1 : 1;
     return (x->leaf > y->leaf) - (x->leaf < y->leaf);
 }
 
@@ -203,28 +204,18 @@ xmc_err xmci_disentangle(const xmci_xlinear *m, const xmci_tree *tree, const xmc
         }
         qsort(cand, nt, sizeof *cand, cmp_vote);
         uint32_t nc = nt < k ? nt : k, n = (uint32_t)(e - b);
-        /* affinity of each positive to each candidate: cosine with the leaf's label embeddings summed,
-         * without this label's own, so that a leaf does not attract records only through the label */
+        /* the label's own leaf (its first model's), when a candidate, is where positives stay by default */
         const uint32_t own = tree->parent[D - 1][l];
+        for (uint32_t s = 1; s < nc; s++)
+            if (cand[s].leaf == own) { vote v = cand[s]; memmove(cand + 1, cand, s * sizeof *cand); cand[0] = v; break; }
+        /* affinity of each positive to each candidate: cosine with the sum of the leaf's label embeddings */
         for (uint32_t s = 0; s < nc; s++) {
             uint32_t c = cand[s].leaf;
             for (uint64_t p = sums.indptr[c]; p < sums.indptr[c + 1]; p++) dense[sums.indices[p]] = sums.data[p];
-            double sq_c = sq[c];
-            if (c == own) {
-                double dz = 0, zz = 0;
-                for (uint64_t p = z->indptr[l]; p < z->indptr[l + 1]; p++) {
-                    dz += (double)z->data[p] * dense[z->indices[p]];
-                    zz += (double)z->data[p] * z->data[p];
-                }
-                for (uint64_t p = z->indptr[l]; p < z->indptr[l + 1]; p++) dense[z->indices[p]] -= z->data[p];
-                sq_c = sq_c - 2 * dz + zz;
-            }
-            double norm = sq_c > 1e-12 ? sqrt(sq_c) : 0;
+            double norm = sq[c] > 1e-12 ? sqrt(sq[c]) : 0;
             for (uint32_t a = 0; a < n; a++)
                 aff[(size_t)a * nc + s] = norm > 0 ? (float)(row_dot(x, yt.indices[b + a], dense) / norm) : 0.0f;
             for (uint64_t p = sums.indptr[c]; p < sums.indptr[c + 1]; p++) dense[sums.indices[p]] = 0;
-            if (c == own)
-                for (uint64_t p = z->indptr[l]; p < z->indptr[l + 1]; p++) dense[z->indices[p]] = 0;
         }
         /* each positive to its most similar candidate; a candidate left with less than a 1/(2k) share
          * of the positives is dropped (noise, not a meaning) and its positives go to the best of the rest */

@@ -3,8 +3,9 @@
  *
  * Placement (training). A first model over the plain tree routes every training instance with its beam
  * to the leaf clusters (layer depth-2). For each label, every leaf some of its positive instances reach
- * gets one vote per such instance; the label's candidate leaves are its `k` most voted (ties: the larger
- * summed beam score, then the smaller leaf id). Each positive (instance, label) pair then goes to the
+ * gets their beam scores as votes (a count weighted by how sure the beam is: a wide beam reaches near
+ * leaves with every instance, but with low scores); the label's candidate leaves are its `k` most voted
+ * (ties: more instances, then the smaller leaf id). Each positive (instance, label) pair then goes to the
  * candidate whose other labels the instance resembles most: cosine of its features with the sum of the
  * label embeddings of the leaf's labels, this label's own left out (the first model's leaf ranks a
  * label's every instance high because the label itself was trained there, so the beam's order cannot
