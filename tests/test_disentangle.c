@@ -59,7 +59,7 @@ static int teardown(void)
 /* Trains with disentangle k into a fresh repository; returns it (owned) or NULL. */
 static char *train(uint32_t k)
 {
-    char *repo = strdup(tu_tmpdir()), version[128];
+    char *repo = tu_tmpdir(), version[128]; /* owned (testutil.c strdups it) */
     xmci_train_opts o;
     xmci_train_opts_default(&o);
     o.tree.max_leaf_size = 2;
