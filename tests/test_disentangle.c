@@ -9,6 +9,7 @@
 #include "disentangle.h"
 #include "testutil.h"
 #include "train.h"
+#include "xmc/train.h"
 #include "xmc/xmc.h"
 
 #define NLAB 16
@@ -176,6 +177,19 @@ static void test_damaged_copy_map_refused(void)
     free(dis);
 }
 
+/* The public configuration takes 1..6 and defaults to one leaf per label. */
+static void test_config_range(void)
+{
+    xmc_train_config cfg;
+    xmc_error err = {0};
+    xmc_train_config_default(&cfg);
+    CU_ASSERT_EQUAL(cfg.disentangle, 1);
+    for (uint32_t k = 0; k <= 7; k++) {
+        cfg.disentangle = k;
+        CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), k >= 1 && k <= 6 ? XMC_OK : XMC_ERR_ARG);
+    }
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -183,5 +197,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_two_groups_two_leaves);
     TU_ADD(s, test_merge_by_maximum);
     TU_ADD(s, test_damaged_copy_map_refused);
+    TU_ADD(s, test_config_range);
     return tu_run(argc, argv);
 }

@@ -63,7 +63,7 @@ typedef struct xmc_train_config {
     xmc_progress_fn progress;  /* NULL: none */
     void *progress_ctx;
     /* label disentanglement (kept last so the fields above keep their offsets) */
-    uint32_t disentangle;      /* leaf clusters a label may take, 1..6 (copies merged by the maximum); default 2 */
+    uint32_t disentangle;      /* leaf clusters a label may take, 1..6 (copies merged by the maximum); default 1 */
 } xmc_train_config;
 
 /* What training saw and did, for the caller to report. */

@@ -44,9 +44,9 @@ static const cli_opt train_opts[] = {
     {CLI_INT, O_KITER, "kmeans-iter", 0, "N", 1, 1000, "k-means iterations per split (default 20)"},
     {CLI_INT, O_SEED, "seed", 0, "S", 0, 4294967295.0, "seed of the tree (default 0)"},
     {CLI_INT, O_DISENT, "disentangle", 0, "K", 1, 6,
-     "leaf clusters a label may take (default 2): a first model routes each label's\n"
+     "leaf clusters a label may take (default 1, off): a first model routes each label's\n"
      "training records, the label goes to the K leaves they reach most, the rankers\n"
-     "are retrained once; predictions merge a label's copies by the maximum (1: off)"},
+     "are retrained once; predictions merge a label's copies by the maximum"},
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "rankers"},
     {CLI_STRING, O_SOLVER, "solver", 0, "S", 0, 0,
      "dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
