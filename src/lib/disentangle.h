@@ -5,17 +5,18 @@
  * to the leaf clusters (layer depth-2). For each label, every leaf some of its positive instances reach
  * gets their beam scores as votes (a count weighted by how sure the beam is: a wide beam reaches near
  * leaves with every instance, but with low scores); the label's candidate leaves are its `k` most voted
- * (ties: more instances, then the smaller leaf id). Each positive (instance, label) pair then goes to the
- * candidate whose other labels the instance resembles most: cosine of its features with the sum of the
- * label embeddings of the leaf's labels, this label's own left out (the first model's leaf ranks a
- * label's every instance high because the label itself was trained there, so the beam's order cannot
- * tell the groups apart). A candidate left with less than 1/(2k) of the label's positives is noise, not
- * a second meaning: it is dropped and its positives go to the best of the rest. What remains, in vote
- * order, are the label's copies: one for a label whose instances are one group, two for two clear groups.
- * A label with no positives keeps its first model's leaf.
+ * (ties: more instances, then the smaller leaf id), the label's own leaf (the first model's) moved to the
+ * front when it is one of them. Each positive (instance, label) pair stays in the first candidate unless
+ * another is 1.5 times closer, closeness being the cosine of the instance's features with the sum of the
+ * label embeddings of the leaf's labels (the beam's order cannot make this choice: the first model trained
+ * the label's own leaf on all its instances, so it ranks every one of them first). A candidate left with
+ * less than 1/(2k) of the label's positives is noise, not a second meaning: it is dropped and its positives
+ * go to the best of the rest. What remains, in that order, are the label's copies: one for a label whose
+ * instances are one group, two for two clear groups. A label whose instances reach a single leaf goes
+ * there; a label with no positives (or none the beam routes) keeps its first model's leaf.
  *
  * The copies are numbered label by label: label l's copies are the last-layer nodes copy_ptr[l] ..
- * copy_ptr[l+1]-1, most voted first. That one array (L + 1 entries, increasing, every label at least
+ * copy_ptr[l+1]-1, in candidate order. That one array (L + 1 entries, increasing, every label at least
  * one copy) is the copy -> label map a model stores (xlinear.h); copy -> label is a binary search in it.
  *
  * Merge (prediction). A search that asks the k best labels asks the last layer for k * (most copies of a

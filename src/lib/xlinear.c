@@ -5,11 +5,11 @@
  * fails at load instead of reading out of bounds. */
 #include "xlinear.h"
 
-#include "disentangle.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "disentangle.h"
 
 void xmci_xlinear_free(xmci_xlinear *m)
 {
