@@ -204,7 +204,7 @@ static const cli_opt gen_opts[] = {
     {CLI_STRING, O_OUT, "out", 'o', "FILE", 0, 0, "output file (written to FILE.tmp, then renamed)"},
     {CLI_INT, O_PLANT, "plant", 0, "N", 0, 1e7,
      "give the N most frequent categories a second, unrelated meaning: half their records\n"
-     "take the words of another word group (default 0)"},
+     "take the words of another category, from another topic (default 0)"},
     {CLI_END, 0, NULL, 0, NULL, 0, 0, NULL},
 };
 

@@ -45,8 +45,9 @@ static const cli_opt train_opts[] = {
     {CLI_INT, O_SEED, "seed", 0, "S", 0, 4294967295.0, "seed of the tree (default 0)"},
     {CLI_INT, O_DISENT, "disentangle", 0, "K", 1, 6,
      "leaf clusters a label may take (default 1, off): a first model routes each label's\n"
-     "training records, the label goes to the K leaves they reach most, the rankers\n"
-     "are retrained once; predictions merge a label's copies by the maximum"},
+     "training records; a group of them clearly closer to another of the K leaves they\n"
+     "reach most gets a copy of the label there; the rankers are retrained once, and\n"
+     "predictions merge a label's copies by the maximum (docs/disentangle.md)"},
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "rankers"},
     {CLI_STRING, O_SOLVER, "solver", 0, "S", 0, 0,
      "dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
