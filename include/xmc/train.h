@@ -62,6 +62,8 @@ typedef struct xmc_train_config {
     uint32_t nr_canaries;      /* training records kept to check the model at load; default 8 */
     xmc_progress_fn progress;  /* NULL: none */
     void *progress_ctx;
+    /* label disentanglement (kept last so the fields above keep their offsets) */
+    uint32_t disentangle;      /* leaf clusters a label may take, 1..6 (copies merged by the maximum); default 1 */
 } xmc_train_config;
 
 /* What training saw and did, for the caller to report. */

@@ -135,7 +135,7 @@ typedef struct xmc_model_info {
     xmc_featurizer featurizer;
     uint32_t nr_features;      /* the rankers' input dimension (without the bias feature) */
     uint32_t nr_labels;
-    uint32_t depth;            /* tree layers; the last one has a node per label */
+    uint32_t depth;            /* tree layers; the last one has a node per label (per copy, disentangled) */
     uint64_t n_train;          /* training records */
     uint32_t n_canary;         /* canary records stored with the model */
     xmc_predict_opts defaults; /* = xmc_classifier_default_opts */
@@ -152,6 +152,14 @@ typedef struct xmc_layer_info {
 
 /* Layer t (0 = below the root); XMC_ERR_ARG if t >= depth. */
 xmc_err xmc_classifier_layer(const xmc_classifier *clf, uint32_t t, xmc_layer_info *info, xmc_error *err);
+
+/* Label disentanglement (xmc_train_config.disentangle): the most leaf clusters a label could take when the
+ * model was trained (1: one each, as in a model trained without it). */
+uint32_t xmc_classifier_disentangle(const xmc_classifier *clf);
+
+/* The number of leaf clusters (nodes of layer depth-2; 0 in a one-layer tree) label sits in, 0 for a
+ * label out of range; the first min(that, cap) of them go to leaves, most voted first. */
+uint32_t xmc_classifier_label_leaves(const xmc_classifier *clf, uint32_t label, uint32_t *leaves, uint32_t cap);
 
 /* Training positives per label (nr_labels entries), the counts PSP@k's propensities come from. */
 const uint32_t *xmc_classifier_label_freq(const xmc_classifier *clf);

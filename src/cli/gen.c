@@ -9,7 +9,13 @@
  *    the hierarchical structure a label tree can find).
  * Each record takes 1 to 3 categories drawn from a Zipf law (exponent --zipf, default 1.1) over a random
  * permutation of the categories, and a title of a few words of each category plus shared noise words. The
- * same --seed gives the same catalog, byte for byte. */
+ * same --seed gives the same catalog, byte for byte.
+ *
+ * --plant N gives the N most frequent categories a second meaning, for label disentanglement to find: half
+ * of such a category's records (drawn per record) take their words from a second, unrelated word group, the
+ * words of another category drawn at random (from another topic), so that the label's records form two
+ * groups far apart in the label tree. Without --plant the output
+ * is what it was, byte for byte. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +30,8 @@ typedef struct {
     char **words;     /* the leaf's own words first, then its ancestors' */
     uint32_t nwords;
     uint32_t nown;    /* how many of words are the leaf's own */
+    char **alt;       /* planted second meaning (--plant): its own words first, then another category's */
+    uint32_t nalt, naltown;
 } category;
 
 static const char *const noise_words[] = {
@@ -170,7 +178,21 @@ static int synth_categories(uint32_t n, xmc_rng *rng, category **cats)
     return 0;
 }
 
-enum { O_TAXONOMY = 't', O_LABELS = 'l', O_DOCS = 'd', O_SEED = 's', O_ZIPF = 'z', O_OUT = 'o' };
+/* Gives category l a second meaning: the words of category other (as a homonym: "apple" the fruit and
+ * the computer maker), so that those records look like other's records but carry label l. */
+static int plant_meaning(category *cats, uint32_t l, uint32_t other)
+{
+    category *c = &cats[l], *o = &cats[other];
+    c->alt = calloc(o->nwords ? o->nwords : 1, sizeof *c->alt);
+    if (!c->alt) return -1;
+    for (uint32_t j = 0; j < o->nwords; j++)
+        if (!(c->alt[j] = strdup(o->words[j]))) return -1;
+    c->naltown = o->nown;
+    c->nalt = o->nwords;
+    return 0;
+}
+
+enum { O_TAXONOMY = 't', O_LABELS = 'l', O_DOCS = 'd', O_SEED = 's', O_ZIPF = 'z', O_OUT = 'o', O_PLANT = 256 };
 
 static const cli_opt gen_opts[] = {
     {CLI_STRING, O_TAXONOMY, "taxonomy", 't', "FILE", 0, 0,
@@ -180,17 +202,20 @@ static const cli_opt gen_opts[] = {
     {CLI_INT, O_SEED, "seed", 's', "S", 0, 4294967295.0, "random seed (default 1)"},
     {CLI_NUMBER, O_ZIPF, "zipf", 'z', "A", 1e-9, 1e3, "Zipf exponent of category frequencies (default 1.1)"},
     {CLI_STRING, O_OUT, "out", 'o', "FILE", 0, 0, "output file (written to FILE.tmp, then renamed)"},
+    {CLI_INT, O_PLANT, "plant", 0, "N", 0, 1e7,
+     "give the N most frequent categories a second, unrelated meaning: half their records\n"
+     "take the words of another category, from another topic (default 0)"},
     {CLI_END, 0, NULL, 0, NULL, 0, 0, NULL},
 };
 
 static const cli_command gen_cmd = {
-    "gen", "[--taxonomy FILE | --labels N] --docs M [--seed S] [--zipf A] [--out FILE]\n"
+    "gen", "[--taxonomy FILE | --labels N] --docs M [--seed S] [--zipf A] [--plant N] [--out FILE]\n"
     "  Writes a synthetic product catalog as labels<TAB>title lines (to stdout by default).",
     NULL, gen_opts};
 
 typedef struct {
     const char *taxonomy, *out;
-    unsigned long nlabels, ndocs, seed;
+    unsigned long nlabels, ndocs, seed, plant;
     double zipf;
 } settings;
 
@@ -204,6 +229,7 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double num)
     case O_SEED: s->seed = (unsigned long)num; break;
     case O_ZIPF: s->zipf = num; break;
     case O_OUT: s->out = v; break;
+    case O_PLANT: s->plant = (unsigned long)num; break;
     }
     return 0;
 }
@@ -235,6 +261,15 @@ int xmc_cli_gen(int argc, char **argv)
     xmc_rng_shuffle_u32(&rng, perm, ncat);
     double s = 0;
     for (uint32_t i = 0; i < ncat; i++) { s += pow(i + 1.0, -zipf); cum[i] = s; }
+    if (set.plant > ncat) { fprintf(stderr, "xmc gen: error: --plant %lu: only %u categories\n", set.plant, ncat); return 2; }
+    if (set.plant && ncat < 2) { fprintf(stderr, "xmc gen: error: --plant needs two categories or more\n"); return 2; }
+    for (uint32_t i = 0; i < set.plant; i++) {
+        /* the head of the Zipf order; the other meaning from another topic where there are several */
+        uint32_t l = perm[i], other;
+        do other = (uint32_t)xmc_rng_uniform(&rng, 0, ncat - 1);
+        while (other == l || (!taxonomy && ncat > 100 && other / 100 == l / 100));
+        if (plant_meaning(cats, l, other)) { fprintf(stderr, "xmc gen: error: out of memory\n"); return 1; }
+    }
     char tmp[4096];
     FILE *f = stdout;
     if (out) {
@@ -256,12 +291,15 @@ int xmc_cli_gen(int argc, char **argv)
         int first = 1;
         for (uint32_t k = 0; k < nl; k++) {
             category *cat = &cats[labs[k]];
+            char **words = cat->words;
+            uint32_t nwords = cat->nwords, nown = cat->nown;
+            if (cat->alt && xmc_rng_next(&rng) % 2) { words = cat->alt; nwords = cat->nalt; nown = cat->naltown; }
             uint32_t nw = 2 + xmc_rng_next(&rng) % 3;
-            for (uint32_t j = 0; j < nw && cat->nwords; j++) {
+            for (uint32_t j = 0; j < nw && nwords; j++) {
                 /* 70 % of the words from the category's own name, the rest from its ancestors or topic */
-                uint32_t pick = (cat->nown && xmc_rng_next(&rng) % 10 < 7) ? xmc_rng_next(&rng) % cat->nown
-                                                                           : xmc_rng_next(&rng) % cat->nwords;
-                fprintf(f, "%s%s", first ? "" : " ", cat->words[pick]);
+                uint32_t pick = (nown && xmc_rng_next(&rng) % 10 < 7) ? xmc_rng_next(&rng) % nown
+                                                                      : xmc_rng_next(&rng) % nwords;
+                fprintf(f, "%s%s", first ? "" : " ", words[pick]);
                 first = 0;
             }
         }
@@ -284,6 +322,8 @@ int xmc_cli_gen(int argc, char **argv)
     for (uint32_t i = 0; i < ncat; i++) {
         for (uint32_t j = 0; j < cats[i].nwords; j++) free(cats[i].words[j]);
         free(cats[i].words);
+        for (uint32_t j = 0; j < cats[i].nalt; j++) free(cats[i].alt[j]);
+        free(cats[i].alt);
         free(cats[i].name);
     }
     free(cats);

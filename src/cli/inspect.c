@@ -20,8 +20,9 @@ static const cli_opt inspect_opts[] = {
 
 static const cli_command inspect_cmd = {
     "inspect", "--model REPO[/VERSION] [--label NAME] [--top N]",
-    "  Prints the version, featuriser, tree shape and weights per layer, file sizes, and with --label the\n"
-    "  N features with the largest weights in that label's ranker.\n", inspect_opts};
+    "  Prints the version, featuriser, tree shape and weights per layer, how many labels sit in 1, 2, ...\n"
+    "  leaf clusters (disentangled models), file sizes, and with --label the label's leaf clusters and the\n"
+    "  N features with the largest weights in its ranker (its first copy's).\n", inspect_opts};
 
 typedef struct {
     const char *model, *label;
@@ -82,6 +83,10 @@ static int print_label(const xmc_classifier *clf, const xmc_model_info *info, co
         free(v);
         return 1;
     }
+    uint32_t leaves[8], nl = xmc_classifier_label_leaves(clf, id, leaves, 8);
+    printf("label %s: in %u leaf cluster%s:", label, nl, nl == 1 ? "" : "s");
+    for (uint32_t i = 0; i < nl && i < 8; i++) printf(" %u", leaves[i]);
+    printf("\n");
     printf("label %s: %llu weights; largest %u:\n", label, (unsigned long long)total, top);
     for (uint32_t i = 0; i < n; i++) {
         size_t len = 0;
@@ -123,6 +128,18 @@ int xmc_cli_inspect(int argc, char **argv)
         if (xmc_classifier_layer(clf, t, &layer, &err)) break; /* t < depth: cannot fail */
         printf("  %-6u %-10u %-10u %-13u %-12llu %llu\n", t, layer.nr_nodes, layer.nr_parents, layer.max_children,
                (unsigned long long)layer.weight_rows, (unsigned long long)layer.nnz);
+    }
+    uint32_t k = xmc_classifier_disentangle(clf);
+    if (k > 1) {
+        /* how many labels took 1, 2, ... k leaves */
+        uint64_t hist[8] = {0};
+        for (uint32_t l = 0; l < info.nr_labels; l++) {
+            uint32_t c = xmc_classifier_label_leaves(clf, l, NULL, 0);
+            hist[c < 7 ? c : 7]++;
+        }
+        printf("disentangle    up to %u leaves per label\n", k);
+        for (uint32_t c = 1; c <= k && c < 8; c++)
+            printf("  %u %-11s %llu labels\n", c, c == 1 ? "leaf" : "leaves", (unsigned long long)hist[c]);
     }
     print_files(xmc_classifier_path(clf));
     if (s.label) rc = print_label(clf, &info, s.label, s.top);

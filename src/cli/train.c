@@ -12,7 +12,7 @@
 
 enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, O_LEAF, O_KITER, O_SEED, O_CP, O_CN,
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
-       O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER };
+       O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER, O_DISENT };
 
 static const cli_opt train_opts[] = {
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "input"},
@@ -43,6 +43,11 @@ static const cli_opt train_opts[] = {
     {CLI_INT, O_LEAF, "max-leaf-size", 0, "N", 1, 1e9, "labels per leaf cluster at most (default 100)"},
     {CLI_INT, O_KITER, "kmeans-iter", 0, "N", 1, 1000, "k-means iterations per split (default 20)"},
     {CLI_INT, O_SEED, "seed", 0, "S", 0, 4294967295.0, "seed of the tree (default 0)"},
+    {CLI_INT, O_DISENT, "disentangle", 0, "K", 1, 6,
+     "leaf clusters a label may take (default 1, off): a first model routes each label's\n"
+     "training records; a group of them clearly closer to another of the K leaves they\n"
+     "reach most gets a copy of the label there; the rankers are retrained once, and\n"
+     "predictions merge a label's copies by the maximum (docs/disentangle.md)"},
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "rankers"},
     {CLI_STRING, O_SOLVER, "solver", 0, "S", 0, 0,
      "dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
@@ -106,6 +111,7 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
     case O_LEAF: c->max_leaf_size = (uint32_t)d; break;
     case O_KITER: c->kmeans_iter = (int)d; break;
     case O_SEED: c->seed = (uint32_t)d; break;
+    case O_DISENT: c->disentangle = (uint32_t)d; break;
     case O_CP: c->cp = d; break;
     case O_CN: c->cn = d; break;
     case O_EPS: c->eps = d; break;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "beam.h"
+#include "disentangle.h"
 #include "parallel.h"
 
 struct xmc_workspace {
@@ -29,6 +30,7 @@ struct xmc_workspace {
     uint64_t *bptr;             /* XMCI_BATCH_DOCS + 1 */
     uint32_t *bidx;             /* xmci_beam_batch_max_nnz */
     float *bval;
+    xmc_hit *copies;             /* XMC_MAX_K: a search's hits over label copies, before the merge */
 };
 
 /* Documents per micro-batch (xmcd's batch), and the features they may hold together beyond one longest text. */
@@ -82,7 +84,7 @@ static xmc_err load_labels(xmc_classifier *clf, xmc_error *err)
     clf->name_off = d;
     if ((rc = arr1(b, "labels.freq", XMCI_DT_U32, &nf, &d, err))) return rc;
     clf->label_freq = d;
-    uint32_t L = clf->xl.layers[clf->xl.depth - 1].nr_nodes;
+    uint32_t L = clf->xl.nr_labels;
     if (no != (uint64_t)L + 1 || nf != L)
         return xmc_error_set(err, XMC_ERR_SHAPE, "%s: %llu label names and %llu label counts for a tree of %u labels", dir,
                              (unsigned long long)(no - 1), (unsigned long long)nf, L);
@@ -232,7 +234,11 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
         if (!ws->idx || !ws->val) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
     }
     if ((rc = xmci_beam_ws_new(&clf->xl, XMC_MAX_K, &ws->bws, err))) goto fail;
-    if (!clf->encoder && (rc = batch_ws_new(clf, ws, err))) goto fail;
+    if (!clf->encoder && !clf->xl.copy_ptr && (rc = batch_ws_new(clf, ws, err))) goto fail;
+    if (clf->xl.copy_ptr && !(ws->copies = malloc(XMC_MAX_K * sizeof *ws->copies))) {
+        rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     *out = ws;
     return XMC_OK;
 fail:
@@ -253,6 +259,7 @@ void xmc_workspace_free(xmc_workspace *ws)
     free(ws->bptr);
     free(ws->bidx);
     free(ws->bval);
+    free(ws->copies);
     free(ws);
 }
 
@@ -276,7 +283,15 @@ xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, cons
     if (!ws || ws->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace belongs to another classifier");
     xmc_err rc = resolve_opts(clf, opts, &beam, &topk, &post, err);
     if (rc) return rc;
-    *n = xmci_beam_search(&clf->xl, ws->bws, idx, val, nnz, beam, topk, post, 0, hits);
+    if (!clf->xl.copy_ptr) {
+        *n = xmci_beam_search(&clf->xl, ws->bws, idx, val, nnz, beam, topk, post, 0, hits);
+        return XMC_OK;
+    }
+    /* labels with copies: enough copies that topk distinct labels are among them, merged by the maximum */
+    uint64_t want = (uint64_t)topk * clf->xl.max_copies;
+    uint32_t got = xmci_beam_search(&clf->xl, ws->bws, idx, val, nnz, beam, want < XMC_MAX_K ? (uint32_t)want : XMC_MAX_K,
+                                    post, 0, ws->copies);
+    *n = xmci_copies_merge(clf->xl.copy_ptr, clf->nr_labels, ws->copies, got, topk, hits);
     return XMC_OK;
 }
 
@@ -558,6 +573,24 @@ xmc_err xmc_classifier_layer(const xmc_classifier *clf, uint32_t t, xmc_layer_in
     return XMC_OK;
 }
 
+uint32_t xmc_classifier_disentangle(const xmc_classifier *clf) { return clf->xl.disentangle; }
+
+uint32_t xmc_classifier_label_leaves(const xmc_classifier *clf, uint32_t label, uint32_t *leaves, uint32_t cap)
+{
+    if (label >= clf->nr_labels) return 0;
+    const xmci_xlinear *xl = &clf->xl;
+    uint32_t first = xl->copy_ptr ? xl->copy_ptr[label] : label, end = xl->copy_ptr ? xl->copy_ptr[label + 1] : label + 1;
+    const xmci_layer *last = &xl->layers[xl->depth - 1];
+    /* the layer stores children per parent; a copy's parent is found by a scan, which inspect can afford */
+    for (uint32_t c = first; c < end && c - first < cap; c++) {
+        leaves[c - first] = 0;
+        for (uint32_t p = 0; p < last->nr_parents; p++)
+            for (uint32_t q = last->child_ptr[p]; q < last->child_ptr[p + 1]; q++)
+                if (last->child_idx[q] == c) leaves[c - first] = p;
+    }
+    return end - first;
+}
+
 const uint32_t *xmc_classifier_label_freq(const xmc_classifier *clf) { return clf->label_freq; }
 
 uint32_t xmc_classifier_find_label(const xmc_classifier *clf, const char *name)
@@ -595,7 +628,9 @@ xmc_err xmc_classifier_top_features(const xmc_classifier *clf, uint32_t label, x
     xmci_csr w;
     xmc_err rc = xmci_layer_weights(&clf->xl.layers[clf->xl.depth - 1], clf->xl.nr_features, &w, err);
     if (rc) return rc;
-    uint64_t b = w.indptr[label], cnt = w.indptr[label + 1] - b;
+    /* a label with copies shows its first (most voted) copy's ranker */
+    uint32_t node = clf->xl.copy_ptr ? clf->xl.copy_ptr[label] : label;
+    uint64_t b = w.indptr[node], cnt = w.indptr[node + 1] - b;
     xmc_feature_weight *v = malloc((cnt ? cnt : 1) * sizeof *v);
     if (!v) {
         xmci_csr_free(&w);

@@ -14,6 +14,7 @@
 
 #include "beam.h"
 #include "data.h"
+#include "disentangle.h"
 #include "model.h"
 #include "pifa.h"
 
@@ -25,6 +26,7 @@ void xmci_train_opts_default(xmci_train_opts *o)
     xmci_encoder_config_default(&o->encoder);
     xmci_tree_params_default(&o->tree);
     xmci_xlinear_params_default(&o->xl);
+    o->disentangle = 1; /* 2 is the wish; measured no better, at 2-3x the training time (docs/disentangle.md) */
     o->threads = 2;
     o->make_current = 1;
     o->nr_canaries = 8;
@@ -102,7 +104,8 @@ static xmc_err write_canaries(xmci_model_writer *w, const xmci_xlinear *m, const
         xmc_hit hit;
         if (xmci_beam_search(m, ws, x->indices + b, x->data + b, nnz, m->beam, 1, m->post, 0, &hit) != 1) continue;
         rows[n] = r;
-        label[n] = hit.label;
+        /* the best copy's label is the best label: merging by the maximum keeps the top hit */
+        label[n] = m->copy_ptr ? xmci_copy_label(m->copy_ptr, m->nr_labels, hit.label) : hit.label;
         score[n] = hit.score;
         n++;
     }
@@ -161,6 +164,35 @@ out:
     free(xptr);
     free(xidx);
     free(xval);
+    return rc;
+}
+
+/* The second pass (disentangle.h): places the labels by the first model m's beam, then retrains the rankers
+ * once on the tree with copies; m becomes the new model with its copy map. On failure m is empty. */
+static xmc_err disentangle(const xmci_train_opts *o, const xmci_xlinear_params *xp, const xmci_csr *x,
+                           const xmci_csr *y, const xmci_csr *z, const xmci_tree *tree, xmci_xlinear *m, xmc_error *err)
+{
+    xmci_tree copies = {0};
+    xmci_csr yc = {0};
+    uint32_t *copy_ptr = NULL;
+    progress(o, "placing labels", 0, 1);
+    xmc_err rc = xmci_disentangle(m, tree, x, y, z, o->disentangle, xp->beam, xp->post, xp->threads, &copies, &yc,
+                                  &copy_ptr, err);
+    xmci_xlinear_free(m);
+    if (rc) return rc;
+    progress(o, "placing labels", 1, 1);
+    rc = xmci_xlinear_train(x, &yc, &copies, xp, m, err);
+    if (!rc) {
+        m->nr_labels = y->cols;
+        m->disentangle = o->disentangle;
+        m->max_copies = xmci_copies_max(copy_ptr, y->cols);
+        m->copy_ptr = copy_ptr;
+        m->copy_owned = 1;
+        copy_ptr = NULL;
+    }
+    free(copy_ptr);
+    xmci_tree_free(&copies);
+    xmci_csr_free(&yc);
     return rc;
 }
 
@@ -263,7 +295,7 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     tp.threads = threads;
     if ((rc = xmci_pifa(&x, y, &z, err))) goto out;
     if ((rc = xmci_tree_build(&z, &tp, &tree, err))) goto out;
-    xmci_csr_free(&z);
+    if (o->disentangle <= 1) xmci_csr_free(&z); /* else the placement needs it */
     progress(o, "label tree", 1, 1);
     double t2 = now();
     rep.sec_tree = t2 - t1;
@@ -273,6 +305,8 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     xp.progress = o->progress;
     xp.progress_ctx = o->progress_ctx;
     if ((rc = xmci_xlinear_train(&x, y, &tree, &xp, &m, err))) goto out;
+    if (o->disentangle > 1 && tree.depth > 1 && (rc = disentangle(o, &xp, &x, y, &z, &tree, &m, err))) goto out;
+    xmci_csr_free(&z);
     rep.depth = m.depth;
     for (uint32_t t = 0; t < m.depth; t++) rep.nnz_per_layer[t] = m.layers[t].nnz;
     double t3 = now();
@@ -292,6 +326,7 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
         (rc = xmci_writer_set_int(w, "tree.nr_splits", o->tree.nr_splits, err)) ||
         (rc = xmci_writer_set_int(w, "tree.max_leaf_size", o->tree.max_leaf_size, err)) ||
         (rc = xmci_writer_set_int(w, "tree.seed", o->tree.seed, err)) ||
+        (rc = xmci_writer_set_int(w, "tree.disentangle", o->disentangle, err)) ||
         (rc = xmci_writer_set_string(w, "solver.type", primal ? "primal" : "dual", err)) ||
         (rc = xmci_writer_set_float(w, "solver.cp", o->xl.solver.cp, err)) ||
         (rc = xmci_writer_set_float(w, "solver.cn", o->xl.solver.cn, err)) ||
@@ -348,6 +383,7 @@ void xmc_train_config_default(xmc_train_config *cfg)
     cfg->max_leaf_size = o.tree.max_leaf_size;
     cfg->kmeans_iter = o.tree.max_iter;
     cfg->seed = o.tree.seed;
+    cfg->disentangle = o.disentangle;
     cfg->solver = (xmc_solver)o.xl.solver_type;
     cfg->cp = o.xl.solver.cp;
     cfg->cn = o.xl.solver.cn;
@@ -383,6 +419,9 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     o->tree.max_leaf_size = cfg->max_leaf_size;
     o->tree.max_iter = cfg->kmeans_iter;
     o->tree.seed = cfg->seed;
+    if (cfg->disentangle < 1 || cfg->disentangle > XMCI_DISENTANGLE_MAX)
+        return xmc_error_set(err, XMC_ERR_ARG, "disentangle %u outside 1..%d", cfg->disentangle, XMCI_DISENTANGLE_MAX);
+    o->disentangle = cfg->disentangle;
     o->xl.solver_type = (int)cfg->solver;
     o->xl.solver.cp = cfg->cp;
     o->xl.solver.cn = cfg->cn;

@@ -18,6 +18,7 @@ typedef struct xmci_train_opts {
     xmci_encoder_config encoder;
     xmci_tree_params tree;
     xmci_xlinear_params xl;
+    uint32_t disentangle;    /* leaves a label may take (disentangle.h), 1..6; 1: one leaf, no second pass */
     int threads;
     const char *version;     /* NULL: generated */
     int make_current;        /* replace CURRENT with the new version; default 1 */

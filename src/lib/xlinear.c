@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disentangle.h"
+
 void xmci_xlinear_free(xmci_xlinear *m)
 {
     for (uint32_t t = 0; t < m->depth && t < XMCI_TREE_MAX_DEPTH; t++) xmci_layer_free(&m->layers[t]);
+    if (m->copy_owned) free((void *)m->copy_ptr);
     memset(m, 0, sizeof *m);
 }
 
@@ -44,6 +47,13 @@ xmc_err xmci_xlinear_save(const xmci_xlinear *m, xmci_model_writer *w, xmc_error
         s = L->nnz;
         if ((rc = xmci_writer_array(w, ARR("xl.%u.ent_child", t), XMCI_DT_U32, 1, &s, L->ent_child, err))) return rc;
         if ((rc = xmci_writer_array(w, ARR("xl.%u.ent_w", t), XMCI_DT_F32, 1, &s, L->ent_w, err))) return rc;
+    }
+    /* the copy map only where labels have copies, so that other models read as before */
+    if (m->copy_ptr) {
+        uint64_t s = (uint64_t)m->nr_labels + 1;
+        if ((rc = xmci_writer_set_int(w, "xl.disentangle", m->disentangle, err)) ||
+            (rc = xmci_writer_array(w, "xl.copy_ptr", XMCI_DT_U32, 1, &s, m->copy_ptr, err)))
+            return rc;
     }
     return XMC_OK;
 }
@@ -138,6 +148,45 @@ static xmc_err check_layer(const char *dir, uint32_t t, uint32_t nr_features, xm
     return XMC_OK;
 }
 
+/* The copy map (xlinear.h): increasing from 0 to the last layer's nodes, every label at least one copy and
+ * at most xl.disentangle. Without it every last-layer node is a label. */
+static xmc_err load_copies(const xmci_bundle *b, xmci_xlinear *m, xmc_error *err)
+{
+    const char *dir = xmci_bundle_dir(b);
+    uint32_t nodes = m->layers[m->depth - 1].nr_nodes;
+    m->nr_labels = nodes;
+    m->disentangle = 1;
+    m->max_copies = 1;
+    if (!xmci_bundle_has(b, "xl.copy_ptr")) return XMC_OK;
+    long long k;
+    uint64_t len = arr_len(b, "xl.copy_ptr", XMCI_DT_U32);
+    xmc_err rc = xmci_bundle_get_int(b, "xl.disentangle", &k, err);
+    if (rc) return rc;
+    if (k < 1 || k > XMCI_DISENTANGLE_MAX)
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: xl.disentangle %lld outside 1..%d", dir, k, XMCI_DISENTANGLE_MAX);
+    if (len == UINT64_MAX || len < 2 || len - 1 > nodes)
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: xl.copy_ptr missing, of the wrong type or longer than the %u copies",
+                             dir, nodes);
+    const void *d;
+    if ((rc = get_arr(b, "xl.copy_ptr", XMCI_DT_U32, len, &d, err))) return rc;
+    const uint32_t *cp = d;
+    uint32_t L = (uint32_t)(len - 1), most = 1;
+    if (cp[0] != 0 || cp[L] != nodes)
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: xl.copy_ptr does not span the %u copies", dir, nodes);
+    for (uint32_t l = 0; l < L; l++) {
+        if (cp[l + 1] <= cp[l] || cp[l + 1] - cp[l] > (uint32_t)k)
+            return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: label %u has %lld copies, want 1..%lld", dir, l,
+                                 (long long)cp[l + 1] - (long long)cp[l], k);
+        if (cp[l + 1] - cp[l] > most) most = cp[l + 1] - cp[l];
+    }
+    m->copy_ptr = cp;
+    m->copy_owned = 0;
+    m->nr_labels = L;
+    m->disentangle = (uint32_t)k;
+    m->max_copies = most;
+    return XMC_OK;
+}
+
 xmc_err xmci_xlinear_load(const xmci_bundle *b, xmci_xlinear *m, xmc_error *err)
 {
     memset(m, 0, sizeof *m);
@@ -166,5 +215,5 @@ xmc_err xmci_xlinear_load(const xmci_bundle *b, xmci_xlinear *m, xmc_error *err)
             return rc;
         prev_nodes = L->nr_nodes;
     }
-    return XMC_OK;
+    return load_copies(b, m, err);
 }

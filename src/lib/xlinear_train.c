@@ -544,6 +544,9 @@ xmc_err xmci_xlinear_train(const xmci_csr *x, const xmci_csr *y, const xmci_tree
     out->beam = p->beam;
     out->topk = p->topk;
     out->post = p->post;
+    out->nr_labels = y->cols;
+    out->disentangle = 1;
+    out->max_copies = 1;
     xmci_csr ych[XMCI_TREE_MAX_DEPTH];
     memset(ych, 0, sizeof ych);
     xmc_err rc = label_chain(y, tree, ych, err);
