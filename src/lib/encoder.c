@@ -189,7 +189,7 @@ static xmc_err copied_paths(const xmci_bundle *b, char *dir, char *vocab, xmc_er
 
 /* Versions written before the encoder was copied in name a directory outside (encoder.dir, encoder.vocab) and
  * its files' checksums: still read, with both files re-hashed, so a changed encoder is refused. */
-static xmc_err check_outside(const xmci_bundle *b, const xmci_encoder *enc, xmc_error *err)
+static xmc_err check_outside(const xmci_bundle *b, const char *dir, const char *vocab, xmc_error *err)
 {
     const char *wh, *vh;
     char weights[PATH_MAX], got_w[17], got_v[17];
@@ -197,11 +197,14 @@ static xmc_err check_outside(const xmci_bundle *b, const xmci_encoder *enc, xmc_
     if ((rc = xmci_bundle_get_string(b, "encoder.weights_xxh64", &wh, err)) ||
         (rc = xmci_bundle_get_string(b, "encoder.vocab_xxh64", &vh, err)))
         return rc;
-    snprintf(weights, sizeof weights, "%s/model.safetensors", enc->dir);
-    if ((rc = hash_file(weights, got_w, err)) || (rc = hash_file(enc->vocab, got_v, err))) return rc;
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
+    if ((rc = hash_file(weights, got_w, err)) || (rc = hash_file(vocab, got_v, err))) {
+        xmc_error_prefix(err, "%s: the model's encoder: ", xmci_bundle_dir(b));
+        return rc;
+    }
     if (strcmp(got_w, wh) != 0 || strcmp(got_v, vh) != 0)
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: encoder %s changed since training (checksum %s/%s, manifest %s/%s)",
-                             xmci_bundle_dir(b), enc->dir, got_w, got_v, wh, vh);
+                             xmci_bundle_dir(b), dir, got_w, got_v, wh, vh);
     return XMC_OK;
 }
 
@@ -220,8 +223,10 @@ xmc_err xmci_encoder_load(const xmci_bundle *b, xmci_encoder **out, xmc_error *e
     xmci_encoder_config cfg;
     xmci_encoder_config_default(&cfg);
     if (outside) {
+        /* checked before loading, so a damaged file is named by its checksum, not by a parse error */
         if ((rc = xmci_bundle_get_string(b, "encoder.dir", &cfg.dir, err)) ||
-            (rc = xmci_bundle_get_string(b, "encoder.vocab", &cfg.vocab, err)))
+            (rc = xmci_bundle_get_string(b, "encoder.vocab", &cfg.vocab, err)) ||
+            (rc = check_outside(b, cfg.dir, cfg.vocab, err)))
             return rc;
     } else {
         if ((rc = copied_paths(b, dir, vocab, err))) return rc;
@@ -234,10 +239,6 @@ xmc_err xmci_encoder_load(const xmci_bundle *b, xmci_encoder **out, xmc_error *e
     xmci_encoder *enc;
     if ((rc = xmci_encoder_open(&cfg, &enc, err))) {
         xmc_error_prefix(err, "%s: the model's encoder: ", xmci_bundle_dir(b));
-        return rc;
-    }
-    if (outside && (rc = check_outside(b, enc, err))) {
-        xmci_encoder_free(enc);
         return rc;
     }
     if ((long long)enc->dim != dim) {
