@@ -37,6 +37,7 @@
 #   STREAM_INJECT                      passed to xmcd_load --inject (lose=K, poison=K, stale): a deliberately
 #                                      wrong run, to see the checks fail
 #   BENCH_TMP [$TMPDIR or /tmp]        scratch directory parent (about 60 MB)
+#   STREAM_EVAL [1]                    0 skips (b)
 #   STREAM_ENCODER                     an encoder directory (config.json, model.safetensors, vocab.txt): the two
 #                                      versions are tfidf+encoder models (--pooling mean), each holding a copy of it
 set -u -o pipefail
@@ -235,6 +236,7 @@ throughput() {
     stop_mock
     result $rc $EXITS_OK
     echo
+    [ "${STREAM_EVAL:-1}" = 0 ] && { echo "-- (b) skipped (STREAM_EVAL=0) --"; return; }
     echo "-- (b) the classifier alone on the same 10,000 texts: xmc eval --threads 1 (featurise + classify, in-process, beam 10) --"
     "$XMC" eval --model "$W/repo" --test "$W/texts.tsv" --threads 1 >"$W/eval.out" 2>/dev/null
     local dps; dps=$(awk -F'\t' '$1=="docs/s"{print $2}' "$W/eval.out")
