@@ -7,6 +7,7 @@
 #                                     (d) the soak (SOAK_SECS, 0 skips it). Prints PASS/FAIL lines, exits 0.
 #   bash bench/stream.sh reliability  R12 (longer) and R20 (soak with kills and swaps); exits 1 if a check fails.
 #   bash bench/stream.sh r12 | r20    one of the two, exit status as above.
+#   bash bench/stream.sh throughput   (a) and (b) only (e.g. at several STREAM_BATCH, with STREAM_ENCODER).
 #
 # Every run starts its own mock cluster (`xmcd --mock-only`, 3 brokers; topics products:8, labeled:8, dlq:1) and
 # runs xmcd under a small supervisor loop that restarts it when it dies (R20 kills it with SIGKILL); any exit other
@@ -36,11 +37,14 @@
 #   STREAM_INJECT                      passed to xmcd_load --inject (lose=K, poison=K, stale): a deliberately
 #                                      wrong run, to see the checks fail
 #   BENCH_TMP [$TMPDIR or /tmp]        scratch directory parent (about 60 MB)
+#   STREAM_EVAL [1]                    0 skips (b)
+#   STREAM_ENCODER                     an encoder directory (config.json, model.safetensors, vocab.txt): the two
+#                                      versions are tfidf+encoder models (--pooling mean), each holding a copy of it
 set -u -o pipefail
 { # one compound command: bash reads it all before running, so editing the file mid-run is safe
 
 MODE=${1:-bench}
-case $MODE in bench|reliability|r12|r20) ;; *) echo "usage: bench/stream.sh bench|reliability|r12|r20" >&2; exit 2;; esac
+case $MODE in bench|reliability|r12|r20|throughput) ;; *) echo "usage: bench/stream.sh bench|reliability|r12|r20|throughput" >&2; exit 2;; esac
 REL=0; [ "$MODE" != bench ] && REL=1
 BUILD=${BUILD:-build}
 XMC=$(readlink -f "$BUILD/xmc"); XMCD=$(readlink -f "$BUILD/xmcd"); LOAD=$(readlink -f "$BUILD/bench/xmcd_load")
@@ -197,8 +201,10 @@ echo "xmc $(git -C "$(dirname "$0")/.." describe --always --dirty 2>/dev/null ||
 "$XMC" gen --labels "$LABELS" --docs $((TRAIN_DOCS + 10000)) --seed 1 --zipf 0.5 --out "$W/gen.tsv" 2>/dev/null || exit 2
 head -n "$TRAIN_DOCS" "$W/gen.tsv" >"$W/train.tsv"; tail -n 10000 "$W/gen.tsv" >"$W/texts.tsv"; rm -f "$W/gen.tsv"
 t0=$(date +%s.%N)
-"$XMC" train --train "$W/train.tsv" --model "$W/repo" --version m1 --seed 0 --threads 2 2>"$W/train1.log" >/dev/null &&
-    "$XMC" train --train "$W/train.tsv" --model "$W/repo" --version m2 --seed 1 --threads 2 2>"$W/train2.log" >/dev/null ||
+FEAT=()
+[ -n "${STREAM_ENCODER:-}" ] && FEAT=(--featurizer tfidf+encoder --encoder "$(readlink -f "$STREAM_ENCODER")" --pooling mean)
+"$XMC" train --train "$W/train.tsv" --model "$W/repo" --version m1 --seed 0 --threads 2 "${FEAT[@]}" 2>"$W/train1.log" >/dev/null &&
+    "$XMC" train --train "$W/train.tsv" --model "$W/repo" --version m2 --seed 1 --threads 2 "${FEAT[@]}" 2>"$W/train2.log" >/dev/null ||
     { echo "stream: training failed"; tail -3 "$W/train1.log" "$W/train2.log"; exit 2; }
 t1=$(date +%s.%N)
 echo m1 >"$W/repo/.CURRENT.tmp" && mv "$W/repo/.CURRENT.tmp" "$W/repo/CURRENT"
@@ -230,6 +236,7 @@ throughput() {
     stop_mock
     result $rc $EXITS_OK
     echo
+    [ "${STREAM_EVAL:-1}" = 0 ] && { echo "-- (b) skipped (STREAM_EVAL=0) --"; return; }
     echo "-- (b) the classifier alone on the same 10,000 texts: xmc eval --threads 1 (featurise + classify, in-process, beam 10) --"
     "$XMC" eval --model "$W/repo" --test "$W/texts.tsv" --threads 1 >"$W/eval.out" 2>/dev/null
     local dps; dps=$(awk -F'\t' '$1=="docs/s"{print $2}' "$W/eval.out")
@@ -314,6 +321,7 @@ case $MODE in
         r12
         if [ "$SOAK_SECS" != 0 ]; then soak; else echo "-- (d) soak: skipped (BENCH_SOAK_SECS=0) --"; fi
         exit 0;;
+    throughput) throughput; exit 0;;
     reliability) r12; soak;;
     r12) r12;;
     r20) soak;;

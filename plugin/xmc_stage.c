@@ -1,8 +1,8 @@
 /* xmc_stage.c: the xmc stage plugin: xmc.v1.Product in, xmc.v1.LabeledProduct out, classified by libxmc.
  *
  * process() decodes each record (protobuf-c), joins the configured text fields with ". ", classifies the
- * batch's texts together (xmc_classify_batch: one micro-batch search, cheaper per record than one text at a
- * time) with the serving model and encodes a LabeledProduct per record carrying the model version. Per-record failures
+ * batch's texts with the serving model in one xmc_classify_batch (so a model with an encoder embeds the
+ * micro-batch in batched forwards, not record by record) and encodes a LabeledProduct carrying the model version. Per-record failures
  * become error outputs (dead-lettered by the daemon): TOO_LARGE (over max_record_bytes), DECODE (empty
  * record, not a Product, no id), CLASSIFY (the library refused the text). An empty text is not an error:
  * it is classified from no features, as the library defines.
@@ -37,6 +37,12 @@ typedef struct xmc_stage_model {
     char version[XMC_STAGE_VERSION_MAX];
 } xmc_stage_model;
 
+/* A decoded record waiting for classification: its product and where its text lies in the batch's texts. */
+typedef struct xmc_stage_pending {
+    Xmc__V1__Product *product;
+    size_t record, off, len;
+} xmc_stage_pending;
+
 struct xmc_stage_instance {
     pthread_mutex_t lock; /* guards `model` (the pointer only) */
     xmc_stage_model *model;
@@ -53,28 +59,24 @@ struct xmc_stage_instance {
     /* pipeline-thread state */
     xmc_stage_model *ws_model; /* the model `ws` belongs to (one reference held) */
     xmc_workspace *ws;
-    xmc_hit *hits;
-    uint32_t hits_cap;
     char *text;
     size_t text_cap;
     uint8_t *arena; /* encoded outputs of the last process() */
     size_t arena_cap;
     size_t *offs; /* per output: offset into arena */
     size_t offs_cap;
-    /* the batch's decoded records and their joined texts, classified together */
-    Xmc__V1__Product **prods;   /* per input: the decoded record, NULL when it failed before classifying */
-    size_t prods_cap;
-    char *btext;                /* the texts, one after another */
-    size_t btext_cap;
-    size_t *toff, *tlen;        /* per input: its text in btext */
-    size_t toff_cap, tlen_cap;
-    const char **tptr;          /* per classified record: its text */
-    size_t tptr_cap;
-    size_t *tlens;
-    size_t tlens_cap;
+    /* the batch being classified: decoded records, their joined texts side by side in btext, and the hits */
+    struct xmc_stage_pending *pend;
+    size_t pend_cap, n_pend;
+    char *btext;
+    size_t btext_cap, btext_used;
+    const char **bptr;
+    size_t bptr_cap;
+    size_t *blen;
+    size_t blen_cap;
     uint32_t *counts;
     size_t counts_cap;
-    xmc_hit *bhits;             /* classified records x topk */
+    xmc_hit *bhits;
     size_t bhits_cap;
 
     atomic_uint_fast64_t records, errors, loads, refusals, classify_ns, decode_ns, encode_ns;
@@ -174,16 +176,13 @@ static void xmc_stage_destroy(xmc_stage_instance *inst)
     xmc_stage_model_unref(inst->model);
     pthread_mutex_destroy(&inst->lock);
     pthread_mutex_destroy(&inst->load_lock);
-    free(inst->hits);
     free(inst->text);
     free(inst->arena);
     free(inst->offs);
-    free(inst->prods);
+    free(inst->pend);
     free(inst->btext);
-    free(inst->toff);
-    free(inst->tlen);
-    free(inst->tptr);
-    free(inst->tlens);
+    free(inst->bptr);
+    free(inst->blen);
     free(inst->counts);
     free(inst->bhits);
     free(inst);
@@ -316,8 +315,8 @@ static void xmc_stage_fail(xmc_stage_instance *inst, xmc_stage_out *out, const c
     atomic_fetch_add(&inst->errors, 1);
 }
 
-/* Makes sure the workspace and the hits buffer belong to model. Returns 0 or -1. */
-static int xmc_stage_workspace(xmc_stage_instance *inst, xmc_stage_model *model, uint32_t topk)
+/* Makes sure the workspace belongs to model. Returns 0 or -1. */
+static int xmc_stage_workspace(xmc_stage_instance *inst, xmc_stage_model *model)
 {
     if (inst->ws_model != model) {
         xmc_workspace_free(inst->ws);
@@ -329,15 +328,84 @@ static int xmc_stage_workspace(xmc_stage_instance *inst, xmc_stage_model *model,
         atomic_fetch_add(&model->refs, 1);
         inst->ws_model = model;
     }
-    if (topk > inst->hits_cap) {
-        xmc_hit *h = realloc(inst->hits, topk * sizeof *h);
-        if (!h) return -1;
-        inst->hits = h;
-        inst->hits_cap = topk;
-    }
     return 0;
 }
 
+/* Phase 1 of process(): checks and decodes record i and appends its joined text to the batch's texts. Returns
+ * 1 when the record waits for classification (inst->pend[inst->n_pend - 1]), 0 when it failed (out[i] says why). */
+static int xmc_stage_decode(xmc_stage_instance *inst, const xmc_stage_in *in, size_t i, xmc_stage_out *out)
+{
+    char detail[64];
+    if (in->value_len > inst->max_record_bytes) {
+        snprintf(detail, sizeof detail, "%zu bytes > max_record_bytes %zu", in->value_len, inst->max_record_bytes);
+        xmc_stage_fail(inst, out, "TOO_LARGE", "record of %s", detail);
+        return 0;
+    }
+    if (in->value_len == 0) {
+        xmc_stage_fail(inst, out, "DECODE", "empty record (0 bytes)%s", "");
+        return 0;
+    }
+    Xmc__V1__Product *p = xmc__v1__product__unpack(NULL, in->value_len, in->value);
+    if (!p) {
+        xmc_stage_fail(inst, out, "DECODE", "not a valid xmc.v1.Product protobuf%s", "");
+        return 0;
+    }
+    if (!p->id || !*p->id) {
+        xmc__v1__product__free_unpacked(p, NULL);
+        xmc_stage_fail(inst, out, "DECODE", "product has no id%s", "");
+        return 0;
+    }
+    long text_len = xmc_stage_text(inst, p);
+    if (text_len < 0 || xmc_stage_reserve((void **)&inst->btext, &inst->btext_cap, inst->btext_used + (size_t)text_len + 1, 1)) {
+        xmc__v1__product__free_unpacked(p, NULL);
+        xmc_stage_fail(inst, out, "NOMEM", "%s", "out of memory joining the text fields");
+        return 0;
+    }
+    xmc_stage_pending *q = &inst->pend[inst->n_pend++];
+    q->product = p;
+    q->record = i;
+    q->off = inst->btext_used;
+    q->len = (size_t)text_len;
+    memcpy(inst->btext + inst->btext_used, inst->text, (size_t)text_len + 1);
+    inst->btext_used += (size_t)text_len + 1;
+    return 1;
+}
+
+/* Phase 3 of process(): the LabeledProduct of a classified record, packed into the arena. */
+static void xmc_stage_encode(xmc_stage_instance *inst, xmc_stage_model *model, const xmc_stage_pending *q,
+                             const xmc_hit *hits, uint32_t nh, Xmc__V1__Label *labels, Xmc__V1__Label **label_ptrs,
+                             int64_t now_ms, size_t *used, xmc_stage_out *out)
+{
+    Xmc__V1__LabeledProduct lp = XMC__V1__LABELED_PRODUCT__INIT;
+    lp.product_id = q->product->id;
+    lp.product = inst->include_product ? q->product : NULL;
+    for (uint32_t h = 0; h < nh; h++) {
+        xmc__v1__label__init(&labels[h]);
+        labels[h].id = hits[h].label;
+        labels[h].name = (char *)xmc_classifier_label_name(model->clf, hits[h].label);
+        if (!labels[h].name) labels[h].name = "";
+        labels[h].score = hits[h].score;
+        label_ptrs[h] = &labels[h];
+    }
+    lp.n_labels = nh;
+    lp.labels = label_ptrs;
+    lp.model_version = model->version;
+    lp.classified_at_ms = now_ms;
+    size_t size = xmc__v1__labeled_product__get_packed_size(&lp);
+    if (xmc_stage_reserve((void **)&inst->arena, &inst->arena_cap, *used + size + 1, 1) != 0) {
+        xmc_stage_fail(inst, out, "NOMEM", "out of memory encoding the output%s", "");
+        return;
+    }
+    xmc__v1__labeled_product__pack(&lp, inst->arena + *used);
+    out->kind = XMC_STAGE_OUT_RECORD;
+    out->value_len = size;
+    inst->offs[q->record] = *used;
+    *used += size;
+}
+
+/* Decodes every record, classifies all the decoded ones in one xmc_classify_batch (a model with an encoder embeds
+ * them in batched forwards), then encodes the outputs. A failure of the batch call fails each of its records
+ * with the library's message. */
 static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, size_t n, xmc_stage_out *out)
 {
     xmc_stage_model *model = xmc_stage_acquire(inst); /* the whole batch runs on this version */
@@ -345,21 +413,19 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
     xmc_predict_opts opts = xmc_classifier_default_opts(model->clf);
     if (inst->topk) opts.topk = inst->topk;
     if (inst->beam) opts.beam = inst->beam;
-    uint32_t topk = opts.topk ? opts.topk : 1;
-    if (xmc_stage_workspace(inst, model, topk) != 0 ||
+    uint32_t stride = opts.topk ? opts.topk : 1;
+    if (xmc_stage_workspace(inst, model) != 0 ||
         xmc_stage_reserve((void **)&inst->offs, &inst->offs_cap, n + 1, sizeof *inst->offs) != 0 ||
-        xmc_stage_reserve((void **)&inst->prods, &inst->prods_cap, n + 1, sizeof *inst->prods) != 0 ||
-        xmc_stage_reserve((void **)&inst->toff, &inst->toff_cap, n + 1, sizeof *inst->toff) != 0 ||
-        xmc_stage_reserve((void **)&inst->tlen, &inst->tlen_cap, n + 1, sizeof *inst->tlen) != 0 ||
-        xmc_stage_reserve((void **)&inst->tptr, &inst->tptr_cap, n + 1, sizeof *inst->tptr) != 0 ||
-        xmc_stage_reserve((void **)&inst->tlens, &inst->tlens_cap, n + 1, sizeof *inst->tlens) != 0 ||
+        xmc_stage_reserve((void **)&inst->pend, &inst->pend_cap, n + 1, sizeof *inst->pend) != 0 ||
+        xmc_stage_reserve((void **)&inst->bptr, &inst->bptr_cap, n + 1, sizeof *inst->bptr) != 0 ||
+        xmc_stage_reserve((void **)&inst->blen, &inst->blen_cap, n + 1, sizeof *inst->blen) != 0 ||
         xmc_stage_reserve((void **)&inst->counts, &inst->counts_cap, n + 1, sizeof *inst->counts) != 0 ||
-        xmc_stage_reserve((void **)&inst->bhits, &inst->bhits_cap, (n + 1) * topk, sizeof *inst->bhits) != 0) {
+        xmc_stage_reserve((void **)&inst->bhits, &inst->bhits_cap, (n + 1) * stride, sizeof *inst->bhits) != 0) {
         xmc_stage_model_unref(model);
         return -1;
     }
-    Xmc__V1__Label *labels = calloc(topk, sizeof *labels);
-    Xmc__V1__Label **label_ptrs = calloc(topk, sizeof *label_ptrs);
+    Xmc__V1__Label *labels = calloc(stride, sizeof *labels);
+    Xmc__V1__Label **label_ptrs = calloc(stride, sizeof *label_ptrs);
     if (!labels || !label_ptrs) {
         free(labels);
         free(label_ptrs);
@@ -370,115 +436,44 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
     clock_gettime(CLOCK_REALTIME, &wall);
     int64_t now_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
 
-    /* 1. decode each record and join its text (per-record failures become error outputs) */
     uint64_t t0 = xmc_stage_now_ns();
-    size_t text_used = 0, m = 0;
+    inst->n_pend = 0;
+    inst->btext_used = 0;
     for (size_t i = 0; i < n; i++) {
         snprintf(out[i].model_version, sizeof out[i].model_version, "%s", model->version);
         inst->offs[i] = (size_t)-1;
-        inst->prods[i] = NULL;
-        char detail[64];
-        if (in[i].value_len > inst->max_record_bytes) {
-            snprintf(detail, sizeof detail, "%zu bytes > max_record_bytes %zu", in[i].value_len,
-                     inst->max_record_bytes);
-            xmc_stage_fail(inst, &out[i], "TOO_LARGE", "record of %s", detail);
-            continue;
-        }
-        if (in[i].value_len == 0) {
-            xmc_stage_fail(inst, &out[i], "DECODE", "empty record (0 bytes)%s", "");
-            continue;
-        }
-        Xmc__V1__Product *p = xmc__v1__product__unpack(NULL, in[i].value_len, in[i].value);
-        if (!p) {
-            xmc_stage_fail(inst, &out[i], "DECODE", "not a valid xmc.v1.Product protobuf%s", "");
-            continue;
-        }
-        if (!p->id || !*p->id) {
-            xmc__v1__product__free_unpacked(p, NULL);
-            xmc_stage_fail(inst, &out[i], "DECODE", "product has no id%s", "");
-            continue;
-        }
-        long text_len = xmc_stage_text(inst, p);
-        if (text_len < 0 ||
-            xmc_stage_reserve((void **)&inst->btext, &inst->btext_cap, text_used + (size_t)text_len + 1, 1) != 0) {
-            xmc__v1__product__free_unpacked(p, NULL);
-            xmc_stage_fail(inst, &out[i], "NOMEM", "%s", "out of memory joining the text fields");
-            continue;
-        }
-        memcpy(inst->btext + text_used, inst->text, (size_t)text_len);
-        inst->toff[i] = text_used;
-        inst->tlen[i] = (size_t)text_len;
-        text_used += (size_t)text_len;
-        inst->prods[i] = p;
-        m++;
+        xmc_stage_decode(inst, &in[i], i, &out[i]);
+    }
+    for (size_t k = 0; k < inst->n_pend; k++) { /* btext may have moved while it grew: point into it only now */
+        inst->bptr[k] = inst->btext + inst->pend[k].off;
+        inst->blen[k] = inst->pend[k].len;
     }
 
-    /* 2. classify the decoded records' texts as one batch (btext has stopped moving: point at it only now) */
     uint64_t t1 = xmc_stage_now_ns();
     xmc_error xerr;
-    xmc_err rc = XMC_OK;
-    if (m) {
-        size_t j = 0;
-        for (size_t i = 0; i < n; i++)
-            if (inst->prods[i]) {
-                inst->tptr[j] = inst->btext + inst->toff[i];
-                inst->tlens[j++] = inst->tlen[i];
-            }
-        rc = xmc_classify_batch(model->clf, inst->ws, inst->tptr, inst->tlens, m, &opts, inst->bhits, topk,
-                                inst->counts, &xerr);
-    }
+    xmc_error_clear(&xerr);
+    xmc_err rc = xmc_classify_batch(model->clf, inst->ws, inst->bptr, inst->blen, inst->n_pend, &opts, inst->bhits,
+                                    stride, inst->counts, &xerr);
 
-    /* 3. encode each classified record */
     uint64_t t2 = xmc_stage_now_ns();
     size_t used = 0;
-    for (size_t i = 0, j = 0; i < n; i++) {
-        Xmc__V1__Product *p = inst->prods[i];
-        if (!p) continue;
-        const xmc_hit *hits = inst->bhits + (j++) * topk;
-        uint32_t nh = inst->counts[j - 1];
-        if (rc != XMC_OK) {
-            xmc__v1__product__free_unpacked(p, NULL);
-            xmc_stage_fail(inst, &out[i], "CLASSIFY", "%s", xerr.msg);
-            continue;
-        }
-        Xmc__V1__LabeledProduct lp = XMC__V1__LABELED_PRODUCT__INIT;
-        lp.product_id = p->id;
-        lp.product = inst->include_product ? p : NULL;
-        for (uint32_t h = 0; h < nh; h++) {
-            xmc__v1__label__init(&labels[h]);
-            labels[h].id = hits[h].label;
-            labels[h].name = (char *)xmc_classifier_label_name(model->clf, hits[h].label);
-            if (!labels[h].name) labels[h].name = "";
-            labels[h].score = hits[h].score;
-            label_ptrs[h] = &labels[h];
-        }
-        lp.n_labels = nh;
-        lp.labels = label_ptrs;
-        lp.model_version = model->version;
-        lp.classified_at_ms = now_ms;
-        size_t size = xmc__v1__labeled_product__get_packed_size(&lp);
-        if (xmc_stage_reserve((void **)&inst->arena, &inst->arena_cap, used + size + 1, 1) != 0) {
-            xmc__v1__product__free_unpacked(p, NULL);
-            xmc_stage_fail(inst, &out[i], "NOMEM", "out of memory encoding the output%s", "");
-            continue;
-        }
-        xmc__v1__labeled_product__pack(&lp, inst->arena + used);
-        out[i].kind = XMC_STAGE_OUT_RECORD;
-        out[i].value_len = size;
-        inst->offs[i] = used;
-        used += size;
-        xmc__v1__product__free_unpacked(p, NULL);
+    for (size_t k = 0; k < inst->n_pend; k++) {
+        const xmc_stage_pending *q = &inst->pend[k];
+        if (rc != XMC_OK) xmc_stage_fail(inst, &out[q->record], "CLASSIFY", "%s", xerr.msg);
+        else
+            xmc_stage_encode(inst, model, q, inst->bhits + k * stride, inst->counts[k], labels, label_ptrs, now_ms, &used,
+                             &out[q->record]);
+        xmc__v1__product__free_unpacked(q->product, NULL);
     }
-    uint64_t t3 = xmc_stage_now_ns();
-    uint64_t t_decode = t1 - t0, t_classify = t2 - t1, t_encode = t3 - t2;
     for (size_t i = 0; i < n; i++) /* the arena may have moved while it grew: point at it only now */
         if (out[i].kind == XMC_STAGE_OUT_RECORD) out[i].value = inst->arena + inst->offs[i];
+    uint64_t t3 = xmc_stage_now_ns();
     free(labels);
     free(label_ptrs);
     atomic_fetch_add(&inst->records, n);
-    atomic_fetch_add(&inst->decode_ns, t_decode);
-    atomic_fetch_add(&inst->classify_ns, t_classify);
-    atomic_fetch_add(&inst->encode_ns, t_encode);
+    atomic_fetch_add(&inst->decode_ns, t1 - t0);
+    atomic_fetch_add(&inst->classify_ns, t2 - t1);
+    atomic_fetch_add(&inst->encode_ns, t3 - t2);
     xmc_stage_model_unref(model);
     return 0;
 }

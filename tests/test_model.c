@@ -123,6 +123,67 @@ static void test_missing(void)
     free(repo);
 }
 
+/* Plain files copied into a version (an encoder's files): listed, checked like arrays, found by name. */
+static void test_plain_files(void)
+{
+    char *repo = tu_tmpdir();
+    char src[4200], p[4300];
+    snprintf(src, sizeof src, "%s/src.txt", repo);
+    tu_write_file(src, "plain bytes, no array header\n");
+    xmci_model_writer *w;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_begin(repo, "v1", &w, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_file(w, "x", "../x", src, &err), XMC_ERR_ARG);      /* outside the version */
+    CU_ASSERT_EQUAL(xmci_writer_file(w, "x", "a/b/x", src, &err), XMC_ERR_ARG);     /* one directory at most */
+    CU_ASSERT_EQUAL(xmci_writer_file(w, "x", "enc/x", "/nonexistent/x", &err), XMC_ERR_NOTFOUND);
+    CU_ASSERT_EQUAL(xmci_writer_file(w, "enc.text", "enc/text.txt", src, &err), XMC_OK);
+    float a[2] = {1, 2};
+    uint64_t shape[1] = {2};
+    CU_ASSERT_EQUAL(xmci_writer_array(w, "a", XMCI_DT_F32, 1, shape, a, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_commit(w, 1, NULL, 0, &err), XMC_OK);
+    snprintf(p, sizeof p, "%s/v1", repo);
+    xmci_bundle *b;
+    CU_ASSERT_EQUAL_FATAL(xmci_bundle_open(p, 1, &b, &err), XMC_OK);
+    char path[4400];
+    uint64_t size = 0;
+    const void *data;
+    CU_ASSERT_EQUAL(xmci_bundle_file(b, "enc.text", path, sizeof path, &size, &err), XMC_OK);
+    CU_ASSERT_EQUAL(size, strlen("plain bytes, no array header\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(path, "/v1/enc/text.txt"));
+    CU_ASSERT_EQUAL(xmci_bundle_array(b, "enc.text", XMCI_DT_U8, 1, shape, &data, &err), XMC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(xmci_bundle_file(b, "a", path, sizeof path, &size, &err), XMC_ERR_SHAPE);
+    CU_ASSERT(xmci_bundle_has(b, "enc.text"));
+    long long fv = 0;
+    CU_ASSERT_EQUAL(xmci_bundle_get_int(b, "format_version", &fv, &err), XMC_OK);
+    CU_ASSERT_EQUAL(fv, 2);
+    xmci_bundle_close(b);
+    /* a flipped byte: refused with verification, accepted (same size) without */
+    snprintf(path, sizeof path, "%s/v1/enc/text.txt", repo);
+    damage(path, 3, -1);
+    b = NULL;
+    CU_ASSERT_EQUAL(xmci_bundle_open(p, 1, &b, &err), XMC_ERR_CORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "enc/text.txt"));
+    CU_ASSERT_EQUAL(xmci_bundle_open(p, 0, &b, &err), XMC_OK);
+    xmci_bundle_close(b);
+    damage(path, 0, 5); /* truncated: refused even without checksums */
+    CU_ASSERT_EQUAL(xmci_bundle_open(p, 0, &b, &err), XMC_ERR_CORRUPT);
+    /* an arrays-only version stays format 1; an abandoned version with a subdirectory leaves nothing */
+    CU_ASSERT_EQUAL_FATAL(xmci_writer_begin(repo, "v2", &w, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_writer_file(w, "enc.text", "enc/text.txt", src, &err), XMC_OK);
+    xmci_writer_abort(w);
+    struct stat st;
+    snprintf(p, sizeof p, "%s/.tmp-v2", repo);
+    CU_ASSERT_NOT_EQUAL(stat(p, &st), 0);
+    free(write_version(repo, "v3"));
+    snprintf(p, sizeof p, "%s/v3", repo);
+    CU_ASSERT_EQUAL_FATAL(xmci_bundle_open(p, 1, &b, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmci_bundle_get_int(b, "format_version", &fv, &err), XMC_OK);
+    CU_ASSERT_EQUAL(fv, 1);
+    xmci_bundle_close(b);
+    tu_rmrf(repo);
+    free(repo);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -130,5 +191,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_write_open);
     TU_ADD(s, test_damaged);
     TU_ADD(s, test_missing);
+    TU_ADD(s, test_plain_files);
     return tu_run(argc, argv);
 }

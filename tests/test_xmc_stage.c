@@ -6,6 +6,7 @@
  * `xmc predict --format text` on the same texts; bad model versions refused with the old one serving (R13);
  * model swaps while batches run, each batch on one version (R12, in process). */
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -238,6 +239,96 @@ static void test_labels_equal_xmc_predict(void)
     CU_ASSERT_EQUAL(rows, n);
     CU_ASSERT_EQUAL(same, rows);
     CU_ASSERT(empty_pred < rows);
+    xs_api->destroy(inst);
+    config_destroy(&cfg);
+}
+
+/* ---- a tfidf+encoder model: the micro-batch embedded together ------------------------------------------ */
+
+/* The labels and scores of one output, or "ERROR <code>". */
+static void xs_describe(const xmc_stage_out *out, char *buf, size_t size, float *scores, size_t *n_scores)
+{
+    *n_scores = 0;
+    if (out->kind != XMC_STAGE_OUT_RECORD) { snprintf(buf, size, "ERROR %s", out->code); return; }
+    Xmc__V1__LabeledProduct *lp = xmc__v1__labeled_product__unpack(NULL, out->value_len, out->value);
+    size_t o = (size_t)snprintf(buf, size, "%s:", lp ? lp->product_id : "?");
+    for (size_t l = 0; lp && l < lp->n_labels && l < 8; l++) {
+        o += (size_t)snprintf(buf + o, size - o, " %u", (unsigned)lp->labels[l]->id);
+        scores[(*n_scores)++] = lp->labels[l]->score;
+    }
+    if (lp) xmc__v1__labeled_product__free_unpacked(lp, NULL);
+}
+
+/* 70 records in one process() (mixed lengths, two bad records among them) give what each gives alone. */
+static void test_encoder_micro_batch_equals_one_by_one(void)
+{
+    enum { N = 70 };
+    char repo[1100], cmd[8192], sample[1100];
+    snprintf(repo, sizeof repo, "%s/enc-models", xs_dir);
+    snprintf(sample, sizeof sample, "%s/enc-train.tsv", xs_dir);
+    /* tu_data reuses one buffer: copies */
+    char enc[1024], vocab[1024];
+    snprintf(enc, sizeof enc, "%s", tu_data("bert-random-h16"));
+    snprintf(vocab, sizeof vocab, "%s", tu_data("bert-vocab/vocab.txt"));
+    snprintf(cmd, sizeof cmd, "head -n 400 '%s' > '%s' && '%s' train --quiet --train '%s' --model '%s' --featurizer tfidf+encoder "
+             "--encoder '%s' --vocab '%s' --pooling mean --max-length 32 >/dev/null",
+             xs_catalog, sample, xs_xmc_bin(), sample, repo, enc, vocab);
+    CU_ASSERT_FATAL(xs_run(cmd) == 0);
+    char text[4200], err[512] = "";
+    snprintf(text, sizeof text, "plugin = { model_repo = \"%s\"; topk = 5; };", repo);
+    config_t cfg;
+    config_init(&cfg);
+    CU_ASSERT_FATAL(config_read_string(&cfg, text) == CONFIG_TRUE);
+    xmc_stage_instance *inst = xs_api->create(config_lookup(&cfg, "plugin"), err, sizeof err);
+    if (!inst) fprintf(stderr, "create: %s\n", err);
+    CU_ASSERT_FATAL(inst != NULL);
+    FILE *f = fopen(xs_catalog, "r");
+    CU_ASSERT_FATAL(f != NULL);
+    static uint8_t *bufs[N];
+    static xmc_stage_in in[N];
+    static xmc_stage_out out[N], alone;
+    char line[8192];
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_FATAL(fgets(line, sizeof line, f) != NULL);
+        line[strcspn(line, "\r\n")] = 0;
+        char *t = strchr(line, '\t');
+        t = t ? t + 1 : line;
+        if (i % 3 == 1 && strlen(t) > 12) t[12] = 0; /* short titles beside long texts cut at 32 tokens */
+        char id[32];
+        snprintf(id, sizeof id, "e%d", i);
+        size_t len;
+        bufs[i] = xs_pack(i == 20 ? "" : id, t, i % 2 ? t : "", "", &len); /* record 20: no id */
+        xs_in(&in[i], bufs[i], i == 41 ? 0 : len, i);                    /* record 41: empty */
+    }
+    fclose(f);
+    /* each alone first: process() reuses its output buffers */
+    static char want[N][256];
+    static float want_s[N][8];
+    size_t want_n[N], got_n;
+    for (int i = 0; i < N; i++) {
+        memset(&alone, 0, sizeof alone);
+        CU_ASSERT_EQUAL(xs_api->process(inst, &in[i], 1, &alone), 0);
+        xs_describe(&alone, want[i], sizeof want[i], want_s[i], &want_n[i]);
+    }
+    memset(out, 0, sizeof out);
+    CU_ASSERT_EQUAL(xs_api->process(inst, in, N, out), 0);
+    int same = 0;
+    double maxdiff = 0;
+    for (int i = 0; i < N; i++) {
+        char got[256];
+        float got_s[8];
+        xs_describe(&out[i], got, sizeof got, got_s, &got_n);
+        if (!strcmp(got, want[i]) && got_n == want_n[i]) same++;
+        else fprintf(stderr, "record %d: batch %s, alone %s\n", i, got, want[i]);
+        for (size_t k = 0; k < got_n && k < want_n[i]; k++)
+            if (fabs((double)got_s[k] - want_s[i][k]) > maxdiff) maxdiff = fabs((double)got_s[k] - want_s[i][k]);
+    }
+    fprintf(stderr, "encoder micro-batch of %d vs one by one: %d equal, max |score difference| %.3g\n", N, same, maxdiff);
+    CU_ASSERT_EQUAL(same, N);
+    CU_ASSERT(maxdiff <= 1e-5);
+    CU_ASSERT_STRING_EQUAL(want[20], "ERROR DECODE");
+    CU_ASSERT_STRING_EQUAL(want[41], "ERROR DECODE");
+    for (int i = 0; i < N; i++) free(bufs[i]);
     xs_api->destroy(inst);
     config_destroy(&cfg);
 }
@@ -603,6 +694,7 @@ int main(int argc, char **argv)
     CU_pSuite s = CU_add_suite("xmc_stage", xs_setup, xs_teardown);
     TU_ADD(s, test_records_errors_and_non_errors);
     TU_ADD(s, test_labels_equal_xmc_predict);
+    TU_ADD(s, test_encoder_micro_batch_equals_one_by_one);
     TU_ADD(s, test_create_refuses_bad_config);
     TU_ADD(s, test_model_repo_named_to_xmcd);
     TU_ADD(s, test_R13_bad_versions_refused_old_serves);

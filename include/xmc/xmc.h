@@ -20,8 +20,9 @@ extern "C" {
 #endif
 
 #define XMC_VERSION_STRING "0.1.0"
-/* Model directory format this library reads and writes (manifest key format_version). */
-#define XMC_MODEL_FORMAT_VERSION 1
+/* Newest model directory format this library reads and writes (manifest key format_version): 2 lists plain
+ * files copied into the version (a tfidf+encoder model's encoder); versions without them are still written as 1. */
+#define XMC_MODEL_FORMAT_VERSION 2
 /* Most threads any call of the library runs (training, batch classification); more are clamped to it. */
 #define XMC_MAX_THREADS 64
 /* Largest beam and topk a workspace serves. */

@@ -16,11 +16,17 @@
 #include "disentangle.h"
 #include "parallel.h"
 
+/* Texts embedded per encoder forward in a batch: the sgemms reach most of their speed at 32 rows (docs/encoder.md,
+ * Speed), and the workspace, sized for 32 x max_len tokens, is 44 MB for a MiniLM-sized encoder at max_len 128. */
+#define XMCI_EMBED_BATCH 32
+
 struct xmc_workspace {
     const xmc_classifier *clf;
     xmci_tfidf_ws *tws;
     xmci_encoder_ws *ews;
-    float *emb;
+    float *emb;                          /* XMCI_EMBED_BATCH x dim */
+    const char *etext[XMCI_EMBED_BATCH]; /* the texts of the batch being embedded */
+    size_t elen[XMCI_EMBED_BATCH];
     uint32_t cap;
     uint32_t *idx;
     float *val;
@@ -224,8 +230,8 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
         }
         if (clf->encoder) {
             uint32_t dim = xmci_encoder_dim(clf->encoder);
-            if ((rc = xmci_encoder_ws_new(clf->encoder, 1, &ws->ews, err))) goto fail;
-            ws->emb = malloc(dim * sizeof *ws->emb);
+            if ((rc = xmci_encoder_ws_new(clf->encoder, XMCI_EMBED_BATCH, &ws->ews, err))) goto fail;
+            ws->emb = malloc((size_t)XMCI_EMBED_BATCH * dim * sizeof *ws->emb);
             if (!ws->emb) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); goto fail; }
             ws->cap += dim;
         }
@@ -295,17 +301,64 @@ xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, cons
     return XMC_OK;
 }
 
+/* ---- encoder featurisation: a batch of texts per encoder forward ----------------------------------------
+ * embed_texts runs the encoder once over up to XMCI_EMBED_BATCH texts into ws->emb (allocation-free: the
+ * workspace was sized for that many rows of max_len tokens); featurize_embedded then builds each row's
+ * [tfidf ; alpha * emb] from its embedding. One text alone is the batch of one. */
+
+static xmc_err embed_texts(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts, const size_t *lens,
+                           size_t n, xmc_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *t = texts[i];
+        size_t len = lens ? lens[i] : (t ? strlen(t) : 0);
+        if (!t && len) return xmc_error_set(err, XMC_ERR_ARG, "NULL text %zu of length %zu", i, len);
+        ws->etext[i] = t ? t : "";
+        ws->elen[i] = len;
+    }
+    return xmci_encoder_embed(clf->encoder, ws->ews, ws->etext, ws->elen, (int)n, ws->emb, err);
+}
+
+static uint32_t featurize_embedded(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
+                                   const float *emb)
+{
+    uint32_t n = 0;
+    if (clf->tfidf) n = xmci_tfidf_transform(clf->tfidf, ws->tws, text, len, ws->idx, ws->val, ws->cap);
+    return xmci_encoder_append(ws->idx, ws->val, n, clf->tfidf ? xmci_tfidf_dim(clf->tfidf) : 0, emb,
+                               xmci_encoder_dim(clf->encoder), xmci_encoder_alpha(clf->encoder));
+}
+
+/* xmc_classify_batch for a model with an encoder: texts embedded XMCI_EMBED_BATCH at a time, then each
+ * classified from its embedding; the first failure stops it, rows before it are classified. */
+static xmc_err classify_texts_embedded(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts,
+                                       const size_t *lens, size_t n, const xmc_predict_opts *opts, xmc_hit *hits,
+                                       uint32_t stride, uint32_t *counts, xmc_error *err)
+{
+    uint32_t dim = xmci_encoder_dim(clf->encoder);
+    for (size_t start = 0; start < n; start += XMCI_EMBED_BATCH) {
+        size_t m = n - start < XMCI_EMBED_BATCH ? n - start : XMCI_EMBED_BATCH;
+        xmc_err rc = embed_texts(clf, ws, texts + start, lens ? lens + start : NULL, m, err);
+        if (rc) return rc;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t nnz = featurize_embedded(clf, ws, ws->etext[i], ws->elen[i], ws->emb + i * dim);
+            rc = xmc_classify_features(clf, ws, ws->idx, ws->val, nnz, opts, hits + (start + i) * stride,
+                                       &counts[start + i], err);
+            if (rc) return rc;
+        }
+    }
+    return XMC_OK;
+}
+
 xmc_err xmci_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
                                  const uint32_t **idx, const float **val, uint32_t *nnz, xmc_error *err)
 {
     uint32_t n = 0;
-    if (clf->tfidf) n = xmci_tfidf_transform(clf->tfidf, ws->tws, text, len, ws->idx, ws->val, ws->cap);
     if (clf->encoder) {
-        /* one text per forward pass: the stage classifies records as they come */
-        xmc_err rc = xmci_encoder_embed(clf->encoder, ws->ews, &text, &len, 1, ws->emb, err);
+        xmc_err rc = embed_texts(clf, ws, &text, &len, 1, err);
         if (rc) return rc;
-        n = xmci_encoder_append(ws->idx, ws->val, n, clf->tfidf ? xmci_tfidf_dim(clf->tfidf) : 0, ws->emb,
-                               xmci_encoder_dim(clf->encoder), xmci_encoder_alpha(clf->encoder));
+        n = featurize_embedded(clf, ws, text, len, ws->emb);
+    } else if (clf->tfidf) {
+        n = xmci_tfidf_transform(clf->tfidf, ws->tws, text, len, ws->idx, ws->val, ws->cap);
     }
     *idx = ws->idx;
     *val = ws->val;
@@ -391,6 +444,11 @@ xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const c
 {
     uint32_t topk = opts && opts->topk ? opts->topk : clf->xl.topk;
     if (stride < topk) return xmc_error_set(err, XMC_ERR_ARG, "stride %u below topk %u", stride, topk);
+    if (clf->encoder) {
+        if (!ws || ws->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace belongs to another classifier");
+        if (n && (!texts || !hits || !counts)) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
+        return classify_texts_embedded(clf, ws, texts, lens, n, opts, hits, stride, counts, err);
+    }
     /* a batch of one takes the single search: grouping one document's pairs gains nothing */
     if (ws && ws->clf == clf && ws->bb && clf->tfidf && n > 1 && texts && hits && counts) {
         uint32_t beam;

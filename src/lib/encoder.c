@@ -1,4 +1,4 @@
-/* encoder.c: WordPiece + BERT + pooling as a featuriser, and the encoder reference of a model version
+/* encoder.c: WordPiece + BERT + pooling as a featuriser, and the encoder files of a model version
  * (see encoder.h). */
 #include "encoder.h"
 
@@ -21,8 +21,7 @@ struct xmci_encoder {
     int max_len;
     float alpha;
     uint32_t dim;
-    char dir[PATH_MAX], vocab[PATH_MAX];
-    char weights_hash[17], vocab_hash[17];
+    char dir[PATH_MAX], vocab[PATH_MAX]; /* where it was opened from: the files a new version copies */
 };
 
 struct xmci_encoder_ws {
@@ -69,13 +68,11 @@ xmc_err xmci_encoder_open(const xmci_encoder_config *cfg, xmci_encoder **out, xm
     xmci_encoder *enc = calloc(1, sizeof *enc);
     if (!enc) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     xmc_err rc;
-    char vocab[PATH_MAX], weights[PATH_MAX];
+    char vocab[PATH_MAX];
     if (cfg->vocab) snprintf(vocab, sizeof vocab, "%s", cfg->vocab);
     else snprintf(vocab, sizeof vocab, "%s/vocab.txt", cfg->dir);
     if (!realpath(cfg->dir, enc->dir)) { rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: %s", cfg->dir, strerror(errno)); goto fail; }
     if (!realpath(vocab, enc->vocab)) { rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: %s", vocab, strerror(errno)); goto fail; }
-    snprintf(weights, sizeof weights, "%s/model.safetensors", enc->dir);
-    if ((rc = hash_file(weights, enc->weights_hash, err)) || (rc = hash_file(enc->vocab, enc->vocab_hash, err))) goto fail;
     if ((rc = xmci_bert_load(enc->dir, &enc->bert, err))) goto fail;
     if ((rc = xmci_wordpiece_load(enc->vocab, &enc->wp, err))) goto fail;
     const xmci_bert_config *bc = xmci_bert_get_config(enc->bert);
@@ -144,13 +141,23 @@ xmc_err xmci_encoder_embed(const xmci_encoder *enc, xmci_encoder_ws *ws, const c
     return XMC_OK;
 }
 
+/* The files a version holds, as (manifest name, path in the version, file in the source directory). */
+static const char *const copied[3][3] = {
+    {"encoder.config", "encoder/config.json", "config.json"},
+    {"encoder.weights", "encoder/model.safetensors", "model.safetensors"},
+    {"encoder.vocab", "encoder/vocab.txt", NULL}, /* from enc->vocab, which may live elsewhere */
+};
+
 xmc_err xmci_encoder_save(const xmci_encoder *enc, xmci_model_writer *w, xmc_error *err)
 {
     xmc_err rc;
-    if ((rc = xmci_writer_set_string(w, "encoder.dir", enc->dir, err)) ||
-        (rc = xmci_writer_set_string(w, "encoder.vocab", enc->vocab, err)) ||
-        (rc = xmci_writer_set_string(w, "encoder.weights_xxh64", enc->weights_hash, err)) ||
-        (rc = xmci_writer_set_string(w, "encoder.vocab_xxh64", enc->vocab_hash, err)) ||
+    char src[PATH_MAX];
+    for (int i = 0; i < 3; i++) {
+        if (copied[i][2]) snprintf(src, sizeof src, "%s/%s", enc->dir, copied[i][2]);
+        else snprintf(src, sizeof src, "%s", enc->vocab);
+        if ((rc = xmci_writer_file(w, copied[i][0], copied[i][1], src, err))) return rc;
+    }
+    if ((rc = xmci_writer_set_string(w, "encoder.copied_from", enc->dir, err)) ||
         (rc = xmci_writer_set_string(w, "encoder.pooling", pool_names[enc->pooling], err)) ||
         (rc = xmci_writer_set_int(w, "encoder.max_len", enc->max_len, err)) ||
         (rc = xmci_writer_set_float(w, "encoder.alpha", enc->alpha, err)) ||
@@ -159,23 +166,73 @@ xmc_err xmci_encoder_save(const xmci_encoder *enc, xmci_model_writer *w, xmc_err
     return XMC_OK;
 }
 
+/* The encoder directory inside the version: config.json and model.safetensors side by side, as xmci_bert_load
+ * wants them; the bundle has checked all three files at open. */
+static xmc_err copied_paths(const xmci_bundle *b, char *dir, char *vocab, xmc_error *err)
+{
+    char config[PATH_MAX], weights[PATH_MAX];
+    xmc_err rc;
+    if ((rc = xmci_bundle_file(b, copied[0][0], config, sizeof config, NULL, err)) ||
+        (rc = xmci_bundle_file(b, copied[1][0], weights, sizeof weights, NULL, err)) ||
+        (rc = xmci_bundle_file(b, copied[2][0], vocab, PATH_MAX, NULL, err)))
+        return rc;
+    size_t n = strlen(config) - strlen("/config.json");
+    if (strlen(config) < sizeof "/config.json" || strcmp(config + n, "/config.json") != 0 ||
+        strlen(weights) != n + strlen("/model.safetensors") || strncmp(weights, config, n) != 0 ||
+        strcmp(weights + n, "/model.safetensors") != 0)
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: the encoder's config.json and model.safetensors are not side by side",
+                             xmci_bundle_dir(b));
+    memcpy(dir, config, n);
+    dir[n] = 0;
+    return XMC_OK;
+}
+
+/* Versions written before the encoder was copied in name a directory outside (encoder.dir, encoder.vocab) and
+ * its files' checksums: still read, with both files re-hashed, so a changed encoder is refused. */
+static xmc_err check_outside(const xmci_bundle *b, const char *dir, const char *vocab, xmc_error *err)
+{
+    const char *wh, *vh;
+    char weights[PATH_MAX], got_w[17], got_v[17];
+    xmc_err rc;
+    if ((rc = xmci_bundle_get_string(b, "encoder.weights_xxh64", &wh, err)) ||
+        (rc = xmci_bundle_get_string(b, "encoder.vocab_xxh64", &vh, err)))
+        return rc;
+    snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
+    if ((rc = hash_file(weights, got_w, err)) || (rc = hash_file(vocab, got_v, err))) {
+        xmc_error_prefix(err, "%s: the model's encoder: ", xmci_bundle_dir(b));
+        return rc;
+    }
+    if (strcmp(got_w, wh) != 0 || strcmp(got_v, vh) != 0)
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: encoder %s changed since training (checksum %s/%s, manifest %s/%s)",
+                             xmci_bundle_dir(b), dir, got_w, got_v, wh, vh);
+    return XMC_OK;
+}
+
 xmc_err xmci_encoder_load(const xmci_bundle *b, xmci_encoder **out, xmc_error *err)
 {
-    const char *dir, *vocab, *wh, *vh, *pool;
+    const char *pool;
     long long max_len, dim;
     double alpha;
+    char dir[PATH_MAX], vocab[PATH_MAX];
+    int outside = !xmci_bundle_has(b, copied[1][0]);
     xmc_err rc;
-    if ((rc = xmci_bundle_get_string(b, "encoder.dir", &dir, err)) || (rc = xmci_bundle_get_string(b, "encoder.vocab", &vocab, err)) ||
-        (rc = xmci_bundle_get_string(b, "encoder.weights_xxh64", &wh, err)) ||
-        (rc = xmci_bundle_get_string(b, "encoder.vocab_xxh64", &vh, err)) ||
-        (rc = xmci_bundle_get_string(b, "encoder.pooling", &pool, err)) ||
+    if ((rc = xmci_bundle_get_string(b, "encoder.pooling", &pool, err)) ||
         (rc = xmci_bundle_get_int(b, "encoder.max_len", &max_len, err)) ||
         (rc = xmci_bundle_get_float(b, "encoder.alpha", &alpha, err)) || (rc = xmci_bundle_get_int(b, "encoder.dim", &dim, err)))
         return rc;
     xmci_encoder_config cfg;
     xmci_encoder_config_default(&cfg);
-    cfg.dir = dir;
-    cfg.vocab = vocab;
+    if (outside) {
+        /* checked before loading, so a damaged file is named by its checksum, not by a parse error */
+        if ((rc = xmci_bundle_get_string(b, "encoder.dir", &cfg.dir, err)) ||
+            (rc = xmci_bundle_get_string(b, "encoder.vocab", &cfg.vocab, err)) ||
+            (rc = check_outside(b, cfg.dir, cfg.vocab, err)))
+            return rc;
+    } else {
+        if ((rc = copied_paths(b, dir, vocab, err))) return rc;
+        cfg.dir = dir;
+        cfg.vocab = vocab;
+    }
     cfg.max_len = (int)max_len;
     cfg.alpha = (float)alpha;
     if ((rc = xmci_bert_pooling_parse(pool, &cfg.pooling, err))) return rc;
@@ -184,9 +241,9 @@ xmc_err xmci_encoder_load(const xmci_bundle *b, xmci_encoder **out, xmc_error *e
         xmc_error_prefix(err, "%s: the model's encoder: ", xmci_bundle_dir(b));
         return rc;
     }
-    if (strcmp(enc->weights_hash, wh) != 0 || strcmp(enc->vocab_hash, vh) != 0 || (long long)enc->dim != dim) {
-        rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s: encoder %s changed since training (checksum %s/%s, manifest %s/%s)",
-                           xmci_bundle_dir(b), enc->dir, enc->weights_hash, enc->vocab_hash, wh, vh);
+    if ((long long)enc->dim != dim) {
+        rc = xmc_error_set(err, XMC_ERR_SHAPE, "%s: the encoder makes %u dimensions, the manifest says %lld", xmci_bundle_dir(b),
+                           enc->dim, dim);
         xmci_encoder_free(enc);
         return rc;
     }

@@ -1,9 +1,11 @@
 /* encoder.h: the Transformer half of the featuriser: text -> WordPiece -> BERT -> pooled, L2-normalised
  * embedding, and how a model version refers to the encoder it was trained with.
  *
- * A model version does not copy the encoder's weights: its manifest names the encoder directory, the
- * vocabulary file and their xxh64 checksums (encoder.*), and opening the version re-hashes both files, so a
- * changed or damaged encoder refuses the version instead of silently giving other features.
+ * A model version holds its encoder: config.json, model.safetensors and vocab.txt are copied into
+ * <version>/encoder/ and listed in the manifest (encoder.config, encoder.weights, encoder.vocab) with size and
+ * xxh64 like every array, so a version is published, copied or rolled back as one directory and a damaged
+ * weight file refuses the version. Versions written before (encoder.dir + encoder.*_xxh64 naming a directory
+ * outside) are still read, their two files re-hashed at every open.
  * Featurisers (featurizer.kind): "tfidf", "encoder" (the embedding alone) or "tfidf+encoder", PECOS's
  * concatenation [tfidf ; alpha * emb] renormalised to unit L2 norm; the TF-IDF part stays sparse. */
 #ifndef XMCI_ENCODER_H
@@ -51,9 +53,11 @@ uint32_t xmci_encoder_append(uint32_t *idx, float *val, uint32_t nnz, uint32_t o
 xmc_err xmci_encoder_concat(const xmci_csr *sparse, uint32_t offset, const float *emb, uint32_t n, uint32_t dim, float alpha,
                            xmci_csr *out, xmc_error *err);
 
-/* Manifest keys encoder.* (directory, vocabulary, checksums, pooling, max_len, alpha). */
+/* Copies the encoder's three files into the version (encoder/) and sets the manifest keys encoder.* (pooling,
+ * max_len, alpha, dim, copied_from: where the files came from, for people only). */
 xmc_err xmci_encoder_save(const xmci_encoder *enc, xmci_model_writer *w, xmc_error *err);
-/* Opens the encoder a version names, after checking both files' checksums (XMC_ERR_CORRUPT if changed). */
+/* Opens the encoder a version holds (its files checked by xmci_bundle_open), or the outside directory an older
+ * version names after re-hashing its two files (XMC_ERR_CORRUPT if changed). */
 xmc_err xmci_encoder_load(const xmci_bundle *b, xmci_encoder **out, xmc_error *err);
 
 #endif

@@ -49,6 +49,20 @@ static int valid_name(const char *name)
     return name[0] != '.';
 }
 
+/* A listed file: a valid name, or one subdirectory and a valid name ("encoder/vocab.txt"); never "..". */
+static int valid_file(const char *file)
+{
+    if (!file) return 0;
+    const char *slash = strchr(file, '/');
+    if (!slash) return valid_name(file);
+    char dir[208];
+    size_t n = (size_t)(slash - file);
+    if (n == 0 || n >= sizeof dir) return 0;
+    memcpy(dir, file, n);
+    dir[n] = 0;
+    return valid_name(dir) && valid_name(slash + 1);
+}
+
 /* ---- writer ----------------------------------------------------------------------------------------------- */
 
 struct xmci_model_writer {
@@ -57,6 +71,7 @@ struct xmci_model_writer {
     char tmpdir[PATH_MAX];
     config_t cfg;
     config_setting_t *files;
+    int has_raw; /* a plain file was copied in: the manifest says format_version 2 */
 };
 
 static config_setting_t *group_for(config_t *cfg, const char *key, const char **leaf)
@@ -142,7 +157,7 @@ static void rm_tree(const char *dir)
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
+        if (unlink(p) != 0 && errno == EISDIR) rm_tree(p); /* a version's subdirectory (encoder/) */
     }
     closedir(d);
     rmdir(dir);
@@ -189,7 +204,9 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
     }
     config_init(&w->cfg);
     config_setting_t *root = config_root_setting(&w->cfg);
-    config_setting_set_int(config_setting_add(root, "format_version", CONFIG_TYPE_INT), XMC_MODEL_FORMAT_VERSION);
+    /* 1 until a plain file is copied in (xmci_writer_file), so versions that need no newer reader stay
+     * readable by older builds */
+    config_setting_set_int(config_setting_add(root, "format_version", CONFIG_TYPE_INT), XMCI_FORMAT_ARRAYS);
     config_setting_set_string(config_setting_add(root, "version", CONFIG_TYPE_STRING), w->version);
     {
         time_t now = time(NULL);
@@ -350,6 +367,61 @@ static xmc_err fsync_path(const char *path, int dir, xmc_error *err)
     return XMC_OK;
 }
 
+xmc_err xmci_writer_file(xmci_model_writer *w, const char *name, const char *file, const char *src, xmc_error *err)
+{
+    if (!valid_name(name)) return xmc_error_set(err, XMC_ERR_ARG, "bad file entry name '%s'", name ? name : "");
+    if (!valid_file(file)) return xmc_error_set(err, XMC_ERR_ARG, "bad file name '%s' (name or dir/name)", file ? file : "");
+    char path[PATH_MAX], sub[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", w->tmpdir, file);
+    const char *slash = strchr(file, '/');
+    if (slash) {
+        snprintf(sub, sizeof sub, "%s/%.*s", w->tmpdir, (int)(slash - file), file);
+        if (mkdir(sub, 0755) != 0 && errno != EEXIST) return xmc_error_set(err, XMC_ERR_IO, "mkdir %s: %s", sub, strerror(errno));
+    }
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", src, strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        close(in);
+        return xmc_error_set(err, XMC_ERR_IO, "open %s: %s", path, strerror(errno));
+    }
+    XXH64_state_t *h = XXH64_createState();
+    char *buf = malloc(1u << 20);
+    xmc_err rc = XMC_OK;
+    uint64_t bytes = 0;
+    if (!h || !buf) rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory copying %s", src);
+    else XXH64_reset(h, 0);
+    while (!rc) {
+        ssize_t k = read(in, buf, 1u << 20);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) rc = xmc_error_set(err, XMC_ERR_IO, "read %s: %s", src, strerror(errno));
+        if (k <= 0) break;
+        rc = write_all(fd, buf, (size_t)k, h, path, err);
+        bytes += (uint64_t)k;
+    }
+    uint64_t digest = rc ? 0 : XXH64_digest(h);
+    free(buf);
+    if (h) XXH64_freeState(h);
+    close(in);
+    if (!rc && fsync(fd) != 0) rc = xmc_error_set(err, XMC_ERR_IO, "fsync %s: %s", path, strerror(errno));
+    if (close(fd) != 0 && !rc) rc = xmc_error_set(err, XMC_ERR_IO, "close %s: %s", path, strerror(errno));
+    if (!rc && slash) rc = fsync_path(sub, 1, err); /* the new name inside the subdirectory */
+    if (rc) return rc;
+    config_setting_t *e = config_setting_add(w->files, NULL, CONFIG_TYPE_GROUP);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest);
+    config_setting_set_string(config_setting_add(e, "name", CONFIG_TYPE_STRING), name);
+    config_setting_set_string(config_setting_add(e, "file", CONFIG_TYPE_STRING), file);
+    config_setting_set_int64(config_setting_add(e, "bytes", CONFIG_TYPE_INT64), (long long)bytes);
+    config_setting_set_string(config_setting_add(e, "xxh64", CONFIG_TYPE_STRING), hex);
+    config_setting_set_bool(config_setting_add(e, "raw", CONFIG_TYPE_BOOL), 1);
+    if (!w->has_raw) {
+        w->has_raw = 1;
+        config_setting_set_int(config_lookup(&w->cfg, "format_version"), XMC_MODEL_FORMAT_VERSION);
+    }
+    return XMC_OK;
+}
+
 xmc_err xmci_writer_commit(xmci_model_writer *w, int make_current, char *version_out, size_t version_size,
                           xmc_error *err)
 {
@@ -411,6 +483,8 @@ void xmci_writer_abort(xmci_model_writer *w)
 
 typedef struct mapped {
     char name[208];
+    char file[416]; /* raw files only: the path inside the version, for xmci_bundle_file */
+    int raw;        /* a plain file, checked (size, xxh64) but not kept mapped: its reader maps it itself */
     void *base;
     size_t size;
     xmci_dtype dt;
@@ -425,6 +499,8 @@ struct xmci_bundle {
     mapped *maps;
     size_t nmaps;
 };
+
+static const mapped *find_map(const xmci_bundle *b, const char *name);
 
 xmc_err xmc_repo_current(const char *repo, char *version, size_t version_size, xmc_error *err)
 {
@@ -483,6 +559,41 @@ void xmci_bundle_close(xmci_bundle *b)
 
 const char *xmci_bundle_dir(const xmci_bundle *b) { return b->dir; }
 const char *xmci_bundle_version(const xmci_bundle *b) { return b->version; }
+/* A plain file listed with raw = true: its size always, its xxh64 if verify. Unmapped again afterwards, so the
+ * version's RSS does not count its pages twice when its reader (e.g. safetensors) maps it. */
+static xmc_err check_raw_file(xmci_bundle *b, mapped *m, const char *file, long long bytes, const char *hex, int verify,
+                              xmc_error *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", b->dir, file);
+    m->raw = 1;
+    snprintf(m->file, sizeof m->file, "%s", file);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) { close(fd); return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno)); }
+    if ((long long)st.st_size != bytes) {
+        close(fd);
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: %lld bytes, manifest says %lld (truncated or replaced?)", path,
+                             (long long)st.st_size, bytes);
+    }
+    m->size = (size_t)st.st_size;
+    if (!verify) { close(fd); return XMC_OK; }
+    uint64_t h = XXH64("", 0, 0);
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) { close(fd); return xmc_error_set(err, XMC_ERR_IO, "mmap %s: %s", path, strerror(errno)); }
+        h = XXH64(p, (size_t)st.st_size, 0);
+        munmap(p, (size_t)st.st_size);
+    }
+    close(fd);
+    char got[17];
+    snprintf(got, sizeof got, "%016llx", (unsigned long long)h);
+    if (strcmp(got, hex) != 0)
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: checksum %s, manifest says %s (file damaged)", path, got, hex);
+    return XMC_OK;
+}
+
 static xmc_err map_file(xmci_bundle *b, mapped *m, const char *file, long long bytes, const char *hex, int verify,
                         xmc_error *err)
 {
@@ -556,8 +667,9 @@ xmc_err xmci_bundle_open(const char *dir, int verify, xmci_bundle **out, xmc_err
         rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s: no format_version", path);
         goto fail;
     }
-    if (fv != XMC_MODEL_FORMAT_VERSION) {
-        rc = xmc_error_set(err, XMC_ERR_VERSION, "%s: format_version %d, this build reads %d", path, fv, XMC_MODEL_FORMAT_VERSION);
+    if (fv < XMCI_FORMAT_ARRAYS || fv > XMC_MODEL_FORMAT_VERSION) {
+        rc = xmc_error_set(err, XMC_ERR_VERSION, "%s: format_version %d, this build reads %d to %d", path, fv,
+                           XMCI_FORMAT_ARRAYS, XMC_MODEL_FORMAT_VERSION);
         goto fail;
     }
     const char *ver;
@@ -578,15 +690,19 @@ xmc_err xmci_bundle_open(const char *dir, int verify, xmci_bundle **out, xmc_err
         config_setting_t *e = config_setting_get_elem(files, (unsigned)i);
         const char *name, *file, *hex;
         long long bytes;
+        int raw = 0;
+        if (!config_setting_lookup_bool(e, "raw", &raw)) raw = 0;
         if (!config_setting_lookup_string(e, "name", &name) || !config_setting_lookup_string(e, "file", &file) ||
             !config_setting_lookup_string(e, "xxh64", &hex) || !config_setting_lookup_int64(e, "bytes", &bytes) ||
-            !valid_name(name) || !valid_name(file)) {
+            !valid_name(name) || !(raw ? valid_file(file) : valid_name(file)) || (raw && fv < 2) ||
+            find_map(b, name)) {
             rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s:%d: bad files entry %d", path, config_setting_source_line(e), i);
             goto fail;
         }
         mapped *m = &b->maps[b->nmaps++];
         snprintf(m->name, sizeof m->name, "%s", name);
-        if ((rc = map_file(b, m, file, bytes, hex, verify, err))) goto fail;
+        if ((rc = raw ? check_raw_file(b, m, file, bytes, hex, verify, err) : map_file(b, m, file, bytes, hex, verify, err)))
+            goto fail;
     }
     *out = b;
     return XMC_OK;
@@ -604,11 +720,24 @@ static const mapped *find_map(const xmci_bundle *b, const char *name)
 
 int xmci_bundle_has(const xmci_bundle *b, const char *name) { return find_map(b, name) != NULL; }
 
+xmc_err xmci_bundle_file(const xmci_bundle *b, const char *name, char *path, size_t path_size, uint64_t *size,
+                        xmc_error *err)
+{
+    const mapped *m = find_map(b, name);
+    if (!m) return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: no file '%s' in the manifest", b->dir, name);
+    if (!m->raw) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: '%s' is an array, not a plain file", b->dir, name);
+    if ((size_t)snprintf(path, path_size, "%s/%s", b->dir, m->file) >= path_size)
+        return xmc_error_set(err, XMC_ERR_RANGE, "%s/%s: path too long", b->dir, m->file);
+    if (size) *size = m->size;
+    return XMC_OK;
+}
+
 xmc_err xmci_bundle_array(const xmci_bundle *b, const char *name, xmci_dtype dt, int ndim, uint64_t *shape,
                          const void **data, xmc_error *err)
 {
     const mapped *m = find_map(b, name);
     if (!m) return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: no array '%s' in the manifest", b->dir, name);
+    if (m->raw) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: '%s' is a plain file, not an array", b->dir, name);
     if (m->dt != dt) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: array '%s' has dtype %d, want %d", b->dir, name, m->dt, dt);
     if (m->ndim != ndim) return xmc_error_set(err, XMC_ERR_SHAPE, "%s: array '%s' has %d dims, want %d", b->dir, name, m->ndim, ndim);
     for (int i = 0; i < ndim; i++) shape[i] = m->shape[i];

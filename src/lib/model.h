@@ -19,6 +19,10 @@
  *   56     8    data size in bytes (= product of shape * dtype size)
  *   64     ...  data, row-major
  * The manifest lists every file with its size and xxh64 checksum (hex) over the whole file.
+ * Plain files (format_version 2): an entry with raw = true is a file copied in byte for byte (an encoder's
+ * config.json, model.safetensors, vocab.txt), possibly one directory down ("encoder/vocab.txt"); it has no
+ * array header, and is checked for size and xxh64 like the arrays. A version without plain files is written as
+ * format_version 1, which builds before plain files still read.
  *
  * Ownership: a writer owns copies of nothing: arrays are written when added. A bundle owns its mappings;
  * pointers it hands out live until xmci_bundle_close. */
@@ -39,6 +43,9 @@ typedef enum xmci_dtype {
 
 size_t xmci_dtype_size(xmci_dtype dt);
 
+/* The oldest manifest format_version read (arrays only); XMC_MODEL_FORMAT_VERSION is the newest. */
+#define XMCI_FORMAT_ARRAYS 1
+
 #define XMCI_ARRAY_HEADER 64
 #define XMCI_MAX_NDIM 4
 
@@ -51,6 +58,10 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
 /* Writes one array file now. */
 xmc_err xmci_writer_array(xmci_model_writer *w, const char *name, xmci_dtype dt, int ndim, const uint64_t *shape,
                          const void *data, xmc_error *err);
+/* Copies the file at src into the version as file ("name" or "dir/name"), listed as name with raw = true;
+ * makes the manifest format_version 2. On failure the version is unchanged but for a partial file the abort
+ * or a failed commit removes. */
+xmc_err xmci_writer_file(xmci_model_writer *w, const char *name, const char *file, const char *src, xmc_error *err);
 /* Manifest keys: dotted paths create groups ("tree.depth"). Values are kept until commit. */
 xmc_err xmci_writer_set_int(xmci_model_writer *w, const char *key, long long v, xmc_error *err);
 xmc_err xmci_writer_set_float(xmci_model_writer *w, const char *key, double v, xmc_error *err);
@@ -76,7 +87,10 @@ const char *xmci_bundle_version(const xmci_bundle *b);
 /* The array called name with dtype dt and ndim dims; shape written to shape (ndim entries). */
 xmc_err xmci_bundle_array(const xmci_bundle *b, const char *name, xmci_dtype dt, int ndim, uint64_t *shape,
                          const void **data, xmc_error *err);
-/* 1 if an array of that name exists. */
+/* The path of the plain file listed as name (checked at open like the arrays) and its size (may be NULL). */
+xmc_err xmci_bundle_file(const xmci_bundle *b, const char *name, char *path, size_t path_size, uint64_t *size,
+                        xmc_error *err);
+/* 1 if an array or plain file of that name exists. */
 int xmci_bundle_has(const xmci_bundle *b, const char *name);
 /* Manifest lookups; return XMC_ERR_NOTFOUND if missing or of the wrong type. */
 xmc_err xmci_bundle_get_int(const xmci_bundle *b, const char *key, long long *v, xmc_error *err);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Featurisers encoder and tfidf+encoder (bert-random-h16 weights, bert-base-uncased vocabulary): train, predict,
-# the manifest's featurizer and encoder checksum, and refusal when the encoder changed after training.
+# the manifest's featurizer and the encoder files copied into the version; a version copied elsewhere with the
+# original encoder deleted classifies identically; a flipped byte in its copied weights is refused as corrupt.
 set -u
 XMC=${XMC_BIN:-build/xmc}
 D=$(dirname "$0")/../data
@@ -14,7 +15,11 @@ for f in encoder tfidf+encoder; do
   V=$($XMC train --quiet --train "$T/train.tsv" --model "$T/repo-$f" --featurizer "$f" --encoder "$T/enc" --pooling mean) \
     || fail "train --featurizer $f"
   grep -q "kind = \"$f\"" "$T/repo-$f/$V/manifest.cfg" || fail "$f: manifest lacks featurizer.kind"
-  grep -q "weights_xxh64" "$T/repo-$f/$V/manifest.cfg" || fail "$f: manifest lacks the encoder checksum"
+  for c in config.json model.safetensors vocab.txt; do
+    cmp -s "$T/repo-$f/$V/encoder/$c" "$T/enc/$c" || fail "$f: encoder/$c not copied into the version"
+    grep -q "file = \"encoder/$c\"" "$T/repo-$f/$V/manifest.cfg" || fail "$f: manifest does not list encoder/$c"
+  done
+  grep -q "format_version = 2" "$T/repo-$f/$V/manifest.cfg" || fail "$f: a version with copied files is not format 2"
   $XMC predict --model "$T/repo-$f" --test "$T/train.tsv" -k 3 > "$T/pred" || fail "predict $f"
   [ "$(wc -l < "$T/pred")" -eq 300 ] || fail "$f: want 300 prediction lines"
   p1=$($XMC eval --model "$T/repo-$f" --test "$T/train.tsv" | awk '$1=="P@1"{print $2}')
@@ -23,8 +28,17 @@ for f in encoder tfidf+encoder; do
   want=20; [ "$f" = tfidf+encoder ] && want=90
   awk -v p="$p1" -v w="$want" 'BEGIN{exit !(p > w)}' || fail "$f: P@1 $p1 on its own training data (want > $want)"
 done
-# the encoder changes after training: the version is refused with a checksum message
-printf '\x01' | dd of="$T/enc/model.safetensors" bs=1 seek=100000 conv=notrunc 2>/dev/null
-$XMC predict --model "$T/repo-encoder" --test "$T/train.tsv" > /dev/null 2> "$T/err" && fail "changed encoder accepted"
-grep -q "changed since training" "$T/err" || { cat "$T/err"; fail "no checksum message"; }
+# the version is one directory: copied elsewhere, with the encoder it was trained from gone, it classifies the same
+for f in encoder tfidf+encoder; do
+  $XMC predict --model "$T/repo-$f" --test "$T/train.tsv" -k 5 > "$T/before-$f" || fail "predict $f"
+done
+V=$(cat "$T/repo-tfidf+encoder/CURRENT")
+cp -r "$T/repo-tfidf+encoder/$V" "$T/moved"
+rm -rf "$T/enc" "$T/repo-tfidf+encoder"
+$XMC predict --model "$T/moved" --test "$T/train.tsv" -k 5 > "$T/after" || fail "the moved version does not open"
+cmp -s "$T/before-tfidf+encoder" "$T/after" || fail "the moved version classifies differently"
+# one flipped byte in the copied weights: refused as corrupt, naming the file
+printf '\x01' | dd of="$T/moved/encoder/model.safetensors" bs=1 seek=1000 conv=notrunc 2>/dev/null
+$XMC predict --model "$T/moved" --test "$T/train.tsv" > /dev/null 2> "$T/err" && fail "damaged encoder weights accepted"
+grep -q "encoder/model.safetensors: checksum .* (file damaged)" "$T/err" || { cat "$T/err"; fail "no checksum message"; }
 echo ok
