@@ -131,7 +131,7 @@ static int load_taxonomy(const char *path, category **cats, uint32_t *ncat)
             else *q++ = *p;
         }
         *q = 0;
-        v[n].name = name;
+        v[n] = (category){.name = name}; /* no planted meaning until --plant gives one */
         char **own, **all;
         uint32_t nown, nall;
         if (split_words(fields[4], &own, &nown) || split_words(fields[5], &all, &nall)) goto fail;

@@ -96,7 +96,9 @@ int tu_run(int argc, char **argv)
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
     unsigned run = CU_get_number_of_tests_run();
     unsigned tfailed = CU_get_number_of_tests_failed();
-    printf("XMC-SUITE-RESULT %u %u\n", run - tfailed, tfailed);
+    /* a suite whose set-up failed ran none of its tests: that is a failure, not "0 tests, all passed" */
+    unsigned sfailed = CU_get_number_of_suites_failed();
+    printf("XMC-SUITE-RESULT %u %u\n", run - tfailed, tfailed + sfailed);
     CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return failed || sfailed ? 1 : 0;
 }
