@@ -107,6 +107,7 @@ static void test_safetensors_round_trip(void)
     snprintf(path, sizeof path, "%s/missing/t.safetensors", dir);
     CU_ASSERT(xmci_safetensors_write(path, e, 2, &err) == XMC_ERR_IO);
     tu_rmrf(dir);
+    free(dir);
 }
 
 /* Three levels are fine-tuned, the loss falls, the encoder changes and loads, and a second run with the same
@@ -151,6 +152,7 @@ static void test_finetune_levels(void)
     CU_ASSERT(rep.levels == 2);
     xmci_csr_free(&fx.y);
     tu_rmrf(dir);
+    free(dir);
 }
 
 /* A checkpoint is never overwritten without resume, is refused for other options, and resuming a finished run
@@ -189,6 +191,7 @@ static void test_checkpoint_rules(void)
     CU_ASSERT(same_file(f, copy));
     xmci_csr_free(&fx.y);
     tu_rmrf(dir);
+    free(dir);
 }
 
 int main(int argc, char **argv)
