@@ -8,6 +8,8 @@
 #      latency, per-stage histograms, the classifier's own cost, R12 (20 swaps under load) and the soak
 #   6. Peers built from source: xmc defaults beside PECOS and napkinXC on Reuters and two taxonomy catalogs
 #      (bench/peers_pecos.sh; says so when PECOS_SRC / NXC_BIN hold no build; BENCH_PEERS=0 skips it)
+#   7. XR-Transformer: fine-tuned random-init encoder vs TF-IDF XR-Linear on Reuters and a 10^4-label catalog
+#      (bench/xrt.sh; BENCH_XRT=0 skips it)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -276,6 +278,12 @@ fi
 if [ "${BENCH_PEERS:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/peers_pecos.sh" || echo "peers bench failed"
+fi
+
+# ---- 7. XR-Transformer vs TF-IDF (BENCH_XRT=0 skips) --------------------------------------------------------
+if [ "${BENCH_XRT:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
+    echo
+    BUILD="$BUILD" DATA="$DATA" bash "$HERE/xrt.sh" || echo "xr-transformer bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------
