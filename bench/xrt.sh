@@ -53,9 +53,8 @@ one() {
             "$(p "$WORK/$name-$f.eval" P@3)" "$(p "$WORK/$name-$f.eval" P@5)"
     done
     echo
-    echo "Fine-tuning, per level (the last progress line of each):"
-    grep -o 'xr-transformer level [0-9]*/[0-9]* .*' "$WORK/$name-xr-transformer.log" |
-        awk '{lvl=$3} {last[lvl]=$0} END{for (l in last) print last[l]}' | sort -t/ -k1,1 | sed 's/^/    /'
+    echo "Fine-tuning, per level:"
+    grep -o 'xr-transformer level [0-9]*/[0-9]* done.*s' "$WORK/$name-xr-transformer.log" | sed 's/^/    /'
     grep 'fine-tuning:' "$WORK/$name-xr-transformer.log" | sed 's/^/    /'
     echo
 }

@@ -536,6 +536,13 @@ static xmc_err run_level(run *R, const xrt_level *lv, int t, int nlevels, xmci_x
     rep->tokens_per_s[t] = rep->seconds[t] > 0 ? tokens_total / rep->seconds[t] : 0;
     rep->loss_first[t] = first_loss;
     if (ran) rc = ckpt_save(s, o->work_dir, R->fp, err); /* the level is finished */
+    if (!rc && ran && o->progress) {
+        char what[200];
+        snprintf(what, sizeof what, "xr-transformer level %d/%d done: %u clusters, width %d, %d steps, loss %.4f -> %.4f "
+                 "(first and last epoch), %.0f tok/s, %.1f s", t + 1, nlevels, lv->K, lv->width, total, first_loss,
+                 rep->loss[t], rep->tokens_per_s[t], rep->seconds[t]);
+        o->progress(o->progress_ctx, what, 1, 1);
+    }
     return rc;
 }
 
