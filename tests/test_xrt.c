@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bert.h"
 #include "safetensors.h"
@@ -189,6 +190,21 @@ static void test_checkpoint_rules(void)
     CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &rep, &err) == XMC_OK);
     CU_ASSERT(rep.resumed_level == 2 && rep.resumed_step == 6);
     CU_ASSERT(same_file(f, copy));
+    /* a checkpoint cut short at any of these lengths is refused, not half used */
+    char ck[4300];
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", w);
+    long full = file_bytes(ck, &bytes);
+    CU_ASSERT_FATAL(full > 100);
+    const long cuts[] = {0, 7, 60, full / 2, full - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        CU_ASSERT_FATAL(truncate(ck, cuts[i]) == 0);
+        CU_ASSERT(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_ERR_CORRUPT);
+        c = fopen(ck, "wb");
+        CU_ASSERT_FATAL(c && fwrite(bytes, 1, (size_t)full, c) == (size_t)full);
+        fclose(c);
+    }
+    free(bytes);
+    CU_ASSERT(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_OK);
     xmci_csr_free(&fx.y);
     tu_rmrf(dir);
     free(dir);
