@@ -6,7 +6,7 @@
 # and xr-transformer (fine-tuned level by level, then rankers on [tfidf ; emb]). Per fine-tuned level: clusters,
 # steps, first and last epoch's loss, tokens/s and seconds, read off the training log.
 #
-# Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4),
+# Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP (0),
 # XRT_BATCH (32), XRT_LABELS (catalog labels, 10000), XRT_DOCS (catalog training docs, 30000), XRT_TEST (3000),
 # XRT_SETS ("reuters catalog"), OPENBLAS_NUM_THREADS (2).
 set -u -o pipefail
@@ -14,6 +14,7 @@ BUILD=${BUILD:-build}
 DATA=${DATA:-../shared/data}
 EPOCHS=${XRT_EPOCHS:-3}
 LR=${XRT_LR:-5e-4}
+WARMUP=${XRT_WARMUP:-0}
 BATCH=${XRT_BATCH:-32}
 LABELS=${XRT_LABELS:-10000}
 DOCS=${XRT_DOCS:-30000}
@@ -32,7 +33,7 @@ row() { printf "| %-10s | %-16s | %8s | %6s | %6s | %6s |\n" "$@"; }
 # one data set: NAME TRAIN TEST MAXLEN
 one() {
     local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
-    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, batch $BATCH"
+    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH"
     echo
     row "data" "model" "train s" "P@1" "P@3" "P@5"
     echo "|------------|------------------|----------|--------|--------|--------|"
@@ -41,7 +42,7 @@ one() {
         case $f in
         tfidf+encoder) args+=(--featurizer tfidf+encoder --encoder "$WORK/enc") ;;
         xr-transformer) args+=(--xr-transformer --encoder "$WORK/enc" --xrt-dir "$WORK/$name-xrt" --xrt-epochs "$EPOCHS"
-                               --xrt-lr "$LR" --xrt-batch "$BATCH") ;;
+                               --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH") ;;
         esac
         t0=$(date +%s.%N)
         if ! "$XMC" train "${args[@]}" > /dev/null 2> "$WORK/$name-$f.log"; then
