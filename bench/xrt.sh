@@ -6,7 +6,8 @@
 # and xr-transformer (fine-tuned level by level, then rankers on [tfidf ; emb]). Per fine-tuned level: clusters,
 # steps, first and last epoch's loss, tokens/s and seconds, read off the training log.
 #
-# Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP (0),
+# Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP (0), XRT_POOLING (cls),
+# XRT_REUTERS_MAXLEN (128),
 # XRT_BATCH (32), XRT_LABELS (catalog labels, 10000), XRT_DOCS (catalog training docs, 30000), XRT_TEST (3000),
 # XRT_SETS ("reuters catalog"), OPENBLAS_NUM_THREADS (2).
 set -u -o pipefail
@@ -15,6 +16,8 @@ DATA=${DATA:-../shared/data}
 EPOCHS=${XRT_EPOCHS:-3}
 LR=${XRT_LR:-5e-4}
 WARMUP=${XRT_WARMUP:-0}
+POOLING=${XRT_POOLING:-cls}
+RMAXLEN=${XRT_REUTERS_MAXLEN:-128}
 BATCH=${XRT_BATCH:-32}
 LABELS=${XRT_LABELS:-10000}
 DOCS=${XRT_DOCS:-30000}
@@ -33,15 +36,15 @@ row() { printf "| %-10s | %-16s | %8s | %6s | %6s | %6s |\n" "$@"; }
 # one data set: NAME TRAIN TEST MAXLEN
 one() {
     local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
-    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH"
+    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING"
     echo
     row "data" "model" "train s" "P@1" "P@3" "P@5"
     echo "|------------|------------------|----------|--------|--------|--------|"
     for f in tfidf tfidf+encoder xr-transformer; do
         local args=(--train "$train" --model "$WORK/$name-$f" --max-length "$maxlen")
         case $f in
-        tfidf+encoder) args+=(--featurizer tfidf+encoder --encoder "$WORK/enc") ;;
-        xr-transformer) args+=(--xr-transformer --encoder "$WORK/enc" --xrt-dir "$WORK/$name-xrt" --xrt-epochs "$EPOCHS"
+        tfidf+encoder) args+=(--featurizer tfidf+encoder --encoder "$WORK/enc" --pooling "$POOLING") ;;
+        xr-transformer) args+=(--xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$WORK/$name-xrt" --xrt-epochs "$EPOCHS"
                                --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH") ;;
         esac
         t0=$(date +%s.%N)
@@ -64,7 +67,7 @@ echo "## XR-Transformer vs TF-IDF XR-Linear (random-init encoder $(awk -F': ' '/
 echo
 for set in ${XRT_SETS:-reuters catalog}; do
     case $set in
-    reuters) one reuters "$DATA/reuters/train.tsv" "$DATA/reuters/test.tsv" 128 ;;
+    reuters) one reuters "$DATA/reuters/train.tsv" "$DATA/reuters/test.tsv" "$RMAXLEN" ;;
     catalog)
         "$XMC" gen --labels "$LABELS" --docs $((DOCS + NTEST)) --seed 1 --zipf 0.5 --out "$WORK/cat.tsv" || exit 1
         head -n "$DOCS" "$WORK/cat.tsv" > "$WORK/cat.train"; tail -n "$NTEST" "$WORK/cat.tsv" > "$WORK/cat.test"
