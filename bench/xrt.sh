@@ -6,9 +6,8 @@
 # and xr-transformer (fine-tuned level by level, then rankers on [tfidf ; emb]). Per fine-tuned level: clusters,
 # steps, first and last epoch's loss, tokens/s and seconds, read off the training log.
 #
-# Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP (0), XRT_POOLING (cls),
-# XRT_REUTERS_MAXLEN (128),
-# XRT_BATCH (32), XRT_LABELS (catalog labels, 10000), XRT_DOCS (catalog training docs, 30000), XRT_TEST (3000),
+# Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP
+# (0), XRT_POOLING (cls), XRT_REUTERS_MAXLEN (128), XRT_BATCH (32), XRT_LABELS (catalog labels, 10000), XRT_DOCS (catalog training docs, 30000), XRT_TEST (3000),
 # XRT_SETS ("reuters catalog"), OPENBLAS_NUM_THREADS (2).
 set -u -o pipefail
 BUILD=${BUILD:-build}
