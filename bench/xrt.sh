@@ -7,7 +7,7 @@
 # steps, first and last epoch's loss, tokens/s and seconds, read off the training log.
 #
 # Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP
-# (0), XRT_POOLING (cls), XRT_REUTERS_MAXLEN (128), XRT_BATCH (32), XRT_LABELS (catalog labels asked, 13000; the
+# (0), XRT_POOLING (cls), XRT_ALPHA (0.3, the embedding's weight beside TF-IDF), XRT_REUTERS_MAXLEN (128), XRT_BATCH (32), XRT_LABELS (catalog labels asked, 13000; the
 # labels that occur are fewer: 11,413 at 30,000 docs), XRT_DOCS (catalog training docs, 30000), XRT_TEST (3000), XRT_SETS ("reuters
 # catalog"), OPENBLAS_NUM_THREADS (2).
 set -u -o pipefail
@@ -18,6 +18,7 @@ EPOCHS=${XRT_EPOCHS:-3}
 LR=${XRT_LR:-5e-4}
 WARMUP=${XRT_WARMUP:-0}
 POOLING=${XRT_POOLING:-cls}
+ALPHA=${XRT_ALPHA:-0.3}
 RMAXLEN=${XRT_REUTERS_MAXLEN:-128}
 BATCH=${XRT_BATCH:-32}
 LABELS=${XRT_LABELS:-13000}
@@ -37,12 +38,12 @@ row() { printf "| %-10s | %-16s | %8s | %6s | %6s | %6s |\n" "$@"; }
 # one data set: NAME TRAIN TEST MAXLEN
 one() {
     local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
-    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING"
+    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA"
     echo
     row "data" "model" "train s" "P@1" "P@3" "P@5"
     echo "|------------|------------------|----------|--------|--------|--------|"
     for f in tfidf tfidf+encoder xr-transformer; do
-        local args=(--train "$train" --model "$WORK/$name-$f" --max-length "$maxlen")
+        local args=(--train "$train" --model "$WORK/$name-$f" --max-length "$maxlen" --alpha "$ALPHA")
         case $f in
         tfidf+encoder) args+=(--featurizer tfidf+encoder --encoder "$WORK/enc" --pooling "$POOLING") ;;
         xr-transformer) args+=(--xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$WORK/$name-xrt" --xrt-epochs "$EPOCHS"
