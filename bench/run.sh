@@ -10,6 +10,10 @@
 #      (bench/peers_pecos.sh; says so when PECOS_SRC / NXC_BIN hold no build; BENCH_PEERS=0 skips it)
 #   7. Label disentanglement: --disentangle 1, 2, 4 on Reuters and a catalog with planted two-meaning labels
 #      (bench/disentangle.sh; BENCH_DISENTANGLE=0 skips it)
+#   8. XR-Transformer: fine-tuned random-init encoder vs TF-IDF XR-Linear on Reuters and a 10^4-label catalog
+#      (bench/xrt.sh; BENCH_XRT=0 skips it)
+#   9. Batched inference: in-process µs/doc at batch 1 and 256, text in, xmc beside PECOS's batched path
+#      (bench/batch.sh; BENCH_BATCH=0 skips it)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -284,6 +288,18 @@ fi
 if [ "${BENCH_DISENTANGLE:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/disentangle.sh" || echo "disentangle bench failed"
+fi
+
+# ---- 8. XR-Transformer vs TF-IDF (BENCH_XRT=0 skips) --------------------------------------------------------
+if [ "${BENCH_XRT:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
+    echo
+    BUILD="$BUILD" DATA="$DATA" bash "$HERE/xrt.sh" || echo "xr-transformer bench failed"
+fi
+
+# ---- 9. Batched inference (BENCH_BATCH=0 skips) -------------------------------------------------------------
+if [ "${BENCH_BATCH:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
+    echo
+    BUILD="$BUILD" DATA="$DATA" bash "$HERE/batch.sh" || echo "batched inference bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------

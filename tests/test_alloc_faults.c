@@ -30,6 +30,7 @@
 #include "xmc.pb-c.h"
 #include "xmc/stage.h"
 #include "xmc/xmc.h"
+#include "xrt.h"
 
 extern const xmc_stage_api xmc_stage_plugin; /* plugin/xmc_stage.c, linked in */
 
@@ -812,6 +813,101 @@ static void test_plugin_swap(void)
     CU_ASSERT(AF_ERRORS(r, AF_ALLOC) > 0 && AF_ERRORS(r, AF_IO) > 0);
 }
 
+/* ==== XR-Transformer fine-tuning: every allocation and read of a run (a sample of them), each in a fresh work
+ * directory; a run that succeeds must write the unharmed run's encoder bytes ============================== */
+
+#define XRT_NDOC 24
+typedef struct xrt_ctx {
+    char text[XRT_NDOC][64];
+    const char *texts[XRT_NDOC];
+    size_t lens[XRT_NDOC];
+    xmci_csr y;
+    char enc[4200];
+    int runs;
+    unsigned char *want;
+    long want_bytes;
+} xrt_ctx;
+
+static long xrt_file(const char *path, unsigned char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    *out = malloc((size_t)n + 1);
+    if (!*out || fread(*out, 1, (size_t)n, f) != (size_t)n) n = -1;
+    fclose(f);
+    return n;
+}
+
+/* One run in work/xrt-N: 0 ok (the encoder's bytes in *bytes), else the library's code. */
+static xmc_err xrt_run(xrt_ctx *c, int faults, xmc_error *err, unsigned char **bytes, long *n)
+{
+    char dir[4300], out[4400], f[4500];
+    snprintf(dir, sizeof dir, "%s/xrt-%d", work, c->runs++);
+    xmci_xrt_opts o;
+    xmci_xrt_opts_default(&o);
+    o.encoder.dir = c->enc;
+    o.encoder.max_len = 12;
+    o.tree.nr_splits = 2;
+    o.tree.max_leaf_size = 2;
+    o.work_dir = dir;
+    o.batch = 8;
+    o.epochs = 2;
+    o.save_steps = 2;
+    o.threads = 1;
+    if (faults) af_on();
+    xmc_err rc = xmci_xrt_finetune(c->texts, c->lens, &c->y, &o, out, sizeof out, NULL, err);
+    if (faults) af_off();
+    *n = -1;
+    if (!rc) {
+        snprintf(f, sizeof f, "%s/model.safetensors", out);
+        *n = xrt_file(f, bytes);
+    }
+    tu_rmrf(dir);
+    return rc;
+}
+
+static af_outcome op_xrt(void *vctx, char *msg, size_t size)
+{
+    xrt_ctx *c = vctx;
+    xmc_error err = {0};
+    unsigned char *got = NULL;
+    long n;
+    xmc_err rc = xrt_run(c, 1, &err, &got, &n);
+    if (rc) return lib_error(rc, &err, msg, size);
+    int same = n == c->want_bytes && !memcmp(got, c->want, (size_t)n);
+    free(got);
+    if (!same) { snprintf(msg, size, "the fine-tuned encoder differs from the unharmed run's"); return AF_WRONG; }
+    return AF_OK;
+}
+
+static void test_xrt_finetune(void)
+{
+    if (!have_encoder) return;
+    xrt_ctx *c = calloc(1, sizeof *c);
+    CU_ASSERT_FATAL(c != NULL);
+    float dense[XRT_NDOC * 8] = {0};
+    for (int i = 0; i < XRT_NDOC; i++) {
+        snprintf(c->text[i], sizeof c->text[i], "w%da w%db %s", i % 8, i % 8, i % 2 ? "red" : "blue");
+        c->texts[i] = c->text[i];
+        c->lens[i] = strlen(c->text[i]);
+        dense[i * 8 + i % 8] = 1;
+    }
+    snprintf(c->enc, sizeof c->enc, "%s", tu_data("bert-tiny-pecos"));
+    CU_ASSERT_FATAL(tu_csr_from_dense(&c->y, XRT_NDOC, 8, dense) == 0);
+    xmc_error err = {0};
+    CU_ASSERT_FATAL(xrt_run(c, 0, &err, &c->want, &c->want_bytes) == XMC_OK && c->want_bytes > 0);
+    af_result r;
+    af_sweep("xr-transformer fine-tuning", op_xrt, c, &r);
+    CU_ASSERT_EQUAL(r.bad, 0);
+    CU_ASSERT(AF_ERRORS(r, AF_ALLOC) > 0 && AF_ERRORS(r, AF_IO) > 0);
+    free(c->want);
+    xmci_csr_free(&c->y);
+    free(c);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -824,6 +920,8 @@ int main(int argc, char **argv)
     TU_ADD(s, test_transform_search_batch);
     s = CU_add_suite("readers", setup, teardown);
     TU_ADD(s, test_data_readers);
+    s = CU_add_suite("xrt", setup, teardown);
+    TU_ADD(s, test_xrt_finetune);
     s = CU_add_suite("plugin", setup_plugin, teardown_plugin);
     TU_ADD(s, test_plugin_create);
     TU_ADD(s, test_plugin_process);

@@ -55,6 +55,24 @@ typedef struct xmc_train_config {
     /* prediction defaults stored in the model */
     uint32_t beam, topk;       /* default 10, 20 */
     int post;                  /* xmc_post; default l3-hinge */
+    /* XR-Transformer: fine-tune encoder_dir on a preliminary PIFA tree of the TF-IDF features, level by level,
+     * then train the rankers on [tfidf ; alpha emb] of the fine-tuned encoder (featurizer becomes BOTH) */
+    int xrt;                   /* 1: on; default 0 */
+    const char *xrt_dir;       /* work directory: checkpoint.bin and the fine-tuned encoder/ (kept: the model names it) */
+    int xrt_resume;            /* continue from xrt_dir's checkpoint; default 0 (a checkpoint there is an error) */
+    int xrt_batch;             /* records per step; default 32 */
+    int xrt_epochs;            /* per level; default 1 */
+    int xrt_max_steps;         /* steps per level, 0: xrt_epochs; default 0 */
+    float xrt_lr;              /* peak learning rate; default 1e-4 */
+    int xrt_warmup;            /* linear warm-up steps per level; default 0 */
+    float xrt_weight_decay;    /* AdamW's decoupled decay, not on biases and LayerNorm weights; default 0 */
+    float xrt_max_grad_norm;   /* clipping by global norm, encoder and head apart; 0: none; default 1 */
+    int xrt_torch_adamw;       /* 1: torch.optim.AdamW's form; default 0: HF transformers.AdamW's (PECOS's) */
+    int xrt_unweighted;        /* 1: plain squared hinge; default 0: weighted by the label counts (PECOS's configs) */
+    uint32_t xrt_max_clusters; /* fine-tune the levels of at most this many clusters; default 32768 */
+    int xrt_save_steps;        /* checkpoint every N steps (and at every level's end); 0: level ends only */
+    uint32_t xrt_nr_splits;    /* preliminary tree: children per node; default 16 */
+    uint32_t xrt_max_leaf_size;/* preliminary tree: labels per leaf at most; default 16 */
     /* other */
     int threads;               /* 1..XMC_MAX_THREADS; default 2 */
     const char *version;       /* NULL: UTC time + random suffix */
@@ -73,6 +91,7 @@ typedef struct xmc_train_report {
     uint32_t depth;
     uint64_t nnz_per_layer[XMC_MAX_DEPTH];
     double sec_features, sec_tree, sec_rankers, sec_write;
+    double sec_finetune;       /* XR-Transformer fine-tuning, this run */
 } xmc_train_report;
 
 void xmc_train_config_default(xmc_train_config *cfg);

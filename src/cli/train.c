@@ -12,7 +12,9 @@
 
 enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, O_LEAF, O_KITER, O_SEED, O_CP, O_CN,
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
-       O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER, O_DISENT };
+       O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER, O_DISENT, O_XRT, O_XRT_DIR, O_RESUME,
+       O_XRT_BATCH, O_XRT_EPOCHS, O_XRT_STEPS, O_XRT_LR, O_XRT_WARMUP, O_XRT_WD, O_XRT_CLIP, O_XRT_ADAMW, O_XRT_LOSS,
+       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF };
 
 static const cli_opt train_opts[] = {
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "input"},
@@ -38,6 +40,24 @@ static const cli_opt train_opts[] = {
     {CLI_STRING, O_POOL, "pooling", 0, "P", 0, 0, "cls (default), mean or pooler"},
     {CLI_NUMBER, O_ALPHA, "alpha", 0, "A", 1e-6, 1e6, "weight of the embedding beside TF-IDF (default 1)"},
     {CLI_INT, O_MAXLEN, "max-length", 0, "N", 2, 4096, "encoder tokens per text (default 128)"},
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "XR-Transformer (fine-tunes --encoder on a label tree, then ranks on tfidf+encoder)"},
+    {CLI_FLAG, O_XRT, "xr-transformer", 0, NULL, 0, 0, "fine-tune the encoder level by level before training the rankers"},
+    {CLI_STRING, O_XRT_DIR, "xrt-dir", 0, "DIR", 0, 0,
+     "work directory: checkpoint.bin and the fine-tuned encoder DIR/encoder\n(kept: the model names it)"},
+    {CLI_FLAG, O_RESUME, "resume", 0, NULL, 0, 0, "continue from the checkpoint in --xrt-dir (same data and options)"},
+    {CLI_INT, O_XRT_BATCH, "xrt-batch", 0, "N", 1, 65536, "records per step (default 32)"},
+    {CLI_INT, O_XRT_EPOCHS, "xrt-epochs", 0, "N", 1, 1e6, "epochs per level (default 1)"},
+    {CLI_INT, O_XRT_STEPS, "xrt-max-steps", 0, "N", 0, 1e9, "steps per level; 0: --xrt-epochs (default 0)"},
+    {CLI_NUMBER, O_XRT_LR, "xrt-lr", 0, "LR", 1e-12, 10, "peak learning rate (default 1e-4)"},
+    {CLI_INT, O_XRT_WARMUP, "xrt-warmup", 0, "N", 0, 1e9, "linear warm-up steps per level (default 0)"},
+    {CLI_NUMBER, O_XRT_WD, "xrt-weight-decay", 0, "W", 0, 10, "AdamW weight decay, not on biases and LayerNorm (default 0)"},
+    {CLI_NUMBER, O_XRT_CLIP, "xrt-max-grad-norm", 0, "G", 0, 1e9, "clip by global norm, encoder and head apart; 0: off (default 1)"},
+    {CLI_STRING, O_XRT_ADAMW, "xrt-adamw", 0, "F", 0, 0, "hf (transformers.AdamW, PECOS's; default) or torch"},
+    {CLI_STRING, O_XRT_LOSS, "xrt-loss", 0, "L", 0, 0, "weighted-squared-hinge (default) or squared-hinge"},
+    {CLI_INT, O_XRT_MAXC, "xrt-max-clusters", 0, "N", 1, 1e9, "fine-tune the levels of at most N clusters (default 32768)"},
+    {CLI_INT, O_XRT_SAVE, "xrt-save-steps", 0, "N", 0, 1e9, "checkpoint every N steps besides each level's end (default 0)"},
+    {CLI_INT, O_XRT_SPLITS, "xrt-nr-splits", 0, "B", 2, 65536, "children per node of the fine-tuning tree (default 16)"},
+    {CLI_INT, O_XRT_LEAF, "xrt-max-leaf-size", 0, "N", 1, 1e9, "labels per leaf of the fine-tuning tree (default 16)"},
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "tree"},
     {CLI_INT, O_SPLITS, "nr-splits", 0, "B", 2, 65536, "children per tree node (default 16)"},
     {CLI_INT, O_LEAF, "max-leaf-size", 0, "N", 1, 1e9, "labels per leaf cluster at most (default 100)"},
@@ -157,6 +177,30 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
     }
     case O_ALPHA: c->alpha = (float)d; break;
     case O_MAXLEN: c->max_len = (int)d; break;
+    case O_XRT: c->xrt = 1; break;
+    case O_XRT_DIR: c->xrt_dir = v; break;
+    case O_RESUME: c->xrt_resume = 1; break;
+    case O_XRT_BATCH: c->xrt_batch = (int)d; break;
+    case O_XRT_EPOCHS: c->xrt_epochs = (int)d; break;
+    case O_XRT_STEPS: c->xrt_max_steps = (int)d; break;
+    case O_XRT_LR: c->xrt_lr = (float)d; break;
+    case O_XRT_WARMUP: c->xrt_warmup = (int)d; break;
+    case O_XRT_WD: c->xrt_weight_decay = (float)d; break;
+    case O_XRT_CLIP: c->xrt_max_grad_norm = (float)d; break;
+    case O_XRT_ADAMW:
+        if (!strcmp(v, "hf")) c->xrt_torch_adamw = 0;
+        else if (!strcmp(v, "torch")) c->xrt_torch_adamw = 1;
+        else { fprintf(stderr, "xmc train: error: --xrt-adamw: '%s' is not hf or torch\n", v); return 2; }
+        break;
+    case O_XRT_LOSS:
+        if (!strcmp(v, "weighted-squared-hinge")) c->xrt_unweighted = 0;
+        else if (!strcmp(v, "squared-hinge")) c->xrt_unweighted = 1;
+        else { fprintf(stderr, "xmc train: error: --xrt-loss: '%s' is not weighted-squared-hinge or squared-hinge\n", v); return 2; }
+        break;
+    case O_XRT_MAXC: c->xrt_max_clusters = (uint32_t)d; break;
+    case O_XRT_SAVE: c->xrt_save_steps = (int)d; break;
+    case O_XRT_SPLITS: c->xrt_nr_splits = (uint32_t)d; break;
+    case O_XRT_LEAF: c->xrt_max_leaf_size = (uint32_t)d; break;
     }
     return 0;
 }
@@ -231,11 +275,24 @@ static int check(const settings *s)
         fprintf(stderr, "xmc train: error: give exactly one input: --train FILE.tsv, -x X.txt -y Y.txt, or --xc FILE\n");
         return 2;
     }
+    if (c->xrt) {
+        if (!c->encoder_dir || !c->xrt_dir || !s->in.tsv) {
+            fprintf(stderr, "xmc train: error: --xr-transformer needs --encoder DIR, --xrt-dir DIR and --train FILE.tsv\n");
+            return 2;
+        }
+        if (c->featurizer == XMC_FEATURIZER_ENCODER) {
+            fprintf(stderr, "xmc train: error: --xr-transformer ranks on tfidf+encoder, not --featurizer encoder\n");
+            return 2;
+        }
+    } else if (c->xrt_resume || c->xrt_dir) {
+        fprintf(stderr, "xmc train: error: --resume and --xrt-dir go with --xr-transformer\n");
+        return 2;
+    }
     if ((c->featurizer & XMC_FEATURIZER_ENCODER) && !c->encoder_dir) {
         fprintf(stderr, "xmc train: error: --featurizer %s needs --encoder DIR\n", xmc_featurizer_name(c->featurizer));
         return 2;
     }
-    if (c->encoder_dir && !(c->featurizer & XMC_FEATURIZER_ENCODER)) {
+    if (c->encoder_dir && !(c->featurizer & XMC_FEATURIZER_ENCODER) && !c->xrt) {
         fprintf(stderr, "xmc train: error: --encoder given but --featurizer is tfidf\n");
         return 2;
     }
@@ -282,6 +339,7 @@ int xmc_cli_train(int argc, char **argv)
     xmc_data_free(data);
     if (trc) { xmc_cli_report("train", &err); goto out; }
     if (!s.quiet) {
+        if (s.cfg.xrt) fprintf(stderr, "xr-transformer fine-tuning: %.2f s\n", rep.sec_finetune);
         fprintf(stderr, "trained %s: %u records, %u labels, %u features, %u layers (%.2f s features, %.2f s tree, "
                         "%.2f s rankers, %.2f s write)\n",
                 version, rep.n_docs, rep.n_labels, rep.n_features, rep.depth, rep.sec_features, rep.sec_tree,

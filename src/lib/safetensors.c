@@ -173,3 +173,68 @@ xmc_err xmci_safetensors_f32(const xmci_safetensors *st, const char *name, int n
     *data = (const float *)(const void *)(st->map + at);
     return XMC_OK;
 }
+
+/* ---- writing ------------------------------------------------------------------------------------------------ */
+
+static xmc_err write_all(FILE *f, const void *p, size_t n, const char *path, xmc_error *err)
+{
+    if (n && fwrite(p, 1, n, f) != n) return xmc_error_set(err, XMC_ERR_IO, "%s: write: %s", path, strerror(errno));
+    return XMC_OK;
+}
+
+xmc_err xmci_safetensors_write(const char *path, const xmci_safetensors_entry *entries, int n, xmc_error *err)
+{
+    json_t *root = json_object();
+    if (!root) return xmc_error_set(err, XMC_ERR_NOMEM, "safetensors: out of memory");
+    xmc_err rc = XMC_OK;
+    uint64_t off = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const xmci_safetensors_entry *e = &entries[i];
+        if (!e->name || e->ndim < 1 || e->ndim > 2 || !e->data || e->shape[0] < 0 || (e->ndim == 2 && e->shape[1] < 0)) {
+            rc = xmc_error_set(err, XMC_ERR_ARG, "safetensors: entry %d is not a 1-D or 2-D F32 tensor", i);
+            break;
+        }
+        uint64_t bytes = (uint64_t)e->shape[0] * (e->ndim == 2 ? (uint64_t)e->shape[1] : 1) * 4;
+        json_t *shape = e->ndim == 2 ? json_pack("[II]", (json_int_t)e->shape[0], (json_int_t)e->shape[1])
+                                     : json_pack("[I]", (json_int_t)e->shape[0]);
+        json_t *ent = shape ? json_pack("{s:s,s:o,s:[II]}", "dtype", "F32", "shape", shape, "data_offsets",
+                                        (json_int_t)off, (json_int_t)(off + bytes))
+                            : NULL;
+        if (!ent || json_object_set_new(root, e->name, ent))
+            rc = xmc_error_set(err, XMC_ERR_NOMEM, "safetensors: out of memory");
+        off += bytes;
+    }
+    char *hdr = rc ? NULL : json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    json_decref(root);
+    if (rc) return rc;
+    if (!hdr) return xmc_error_set(err, XMC_ERR_NOMEM, "safetensors: out of memory");
+    size_t hlen = strlen(hdr);
+    uint64_t padded = (hlen + 7) / 8 * 8;
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        free(hdr);
+        return xmc_error_set(err, XMC_ERR_ARG, "safetensors: path too long");
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(hdr);
+        return xmc_error_set(err, XMC_ERR_IO, "%s: %s", tmp, strerror(errno));
+    }
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++) le[i] = (unsigned char)(padded >> (8 * i));
+    rc = write_all(f, le, 8, tmp, err);
+    if (!rc) rc = write_all(f, hdr, hlen, tmp, err);
+    for (uint64_t i = hlen; i < padded && !rc; i++) rc = write_all(f, " ", 1, tmp, err);
+    free(hdr);
+    /* floats are written as they are in memory: the format is little-endian, as every target of xmc */
+    for (int i = 0; i < n && !rc; i++) {
+        const xmci_safetensors_entry *e = &entries[i];
+        size_t count = (size_t)e->shape[0] * (e->ndim == 2 ? (size_t)e->shape[1] : 1);
+        rc = write_all(f, e->data, count * sizeof(float), tmp, err);
+    }
+    if (!rc && (fflush(f) || fsync(fileno(f)))) rc = xmc_error_set(err, XMC_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (fclose(f) && !rc) rc = xmc_error_set(err, XMC_ERR_IO, "%s: close: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, path)) rc = xmc_error_set(err, XMC_ERR_IO, "%s: rename: %s", path, strerror(errno));
+    if (rc) unlink(tmp);
+    return rc;
+}

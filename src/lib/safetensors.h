@@ -11,6 +11,9 @@
  * e - b = product(shape) * dtype size. A file cut short therefore fails at open naming the first tensor
  * whose bytes are missing. Checked per lookup: dtype F32, the expected shape, 4-byte alignment.
  *
+ * Writing (xmci_safetensors_write): F32 tensors in the order given, data offsets increasing without gaps, the
+ * header padded with spaces to a multiple of 8 bytes so that every tensor is 8-byte aligned in the file.
+ *
  * Ownership: a handle owns its mapping and header; pointers it hands out live until xmci_safetensors_close. */
 #ifndef XMCI_SAFETENSORS_H
 #define XMCI_SAFETENSORS_H
@@ -33,5 +36,18 @@ int xmci_safetensors_has(const xmci_safetensors *st, const char *name);
  * message names the file and the tensor and gives both shapes. */
 xmc_err xmci_safetensors_f32(const xmci_safetensors *st, const char *name, int ndim, const int64_t *shape,
                             const float **data, xmc_error *err);
+
+/* One F32 tensor to write: name, ndim (1 or 2) dims, and its floats (product of the dims). */
+typedef struct xmci_safetensors_entry {
+    const char *name;
+    int ndim;
+    int64_t shape[2];
+    const float *data;
+} xmci_safetensors_entry;
+
+/* Writes n tensors to path (through path.tmp, fsync and rename, so a reader never sees half a file). Fails
+ * with XMC_ERR_ARG (a bad entry), XMC_ERR_IO (the message names the file) or XMC_ERR_NOMEM; the file at path
+ * is then untouched. */
+xmc_err xmci_safetensors_write(const char *path, const xmci_safetensors_entry *entries, int n, xmc_error *err);
 
 #endif

@@ -17,6 +17,7 @@
 #include "disentangle.h"
 #include "model.h"
 #include "pifa.h"
+#include "xrt.h"
 
 void xmci_train_opts_default(xmci_train_opts *o)
 {
@@ -394,6 +395,21 @@ void xmc_train_config_default(xmc_train_config *cfg)
     cfg->beam = o.xl.beam;
     cfg->topk = o.xl.topk;
     cfg->post = o.xl.post;
+    xmci_xrt_opts x;
+    xmci_xrt_opts_default(&x);
+    cfg->xrt_batch = x.batch;
+    cfg->xrt_epochs = x.epochs;
+    cfg->xrt_max_steps = x.max_steps;
+    cfg->xrt_lr = x.lr;
+    cfg->xrt_warmup = x.warmup;
+    cfg->xrt_weight_decay = x.weight_decay;
+    cfg->xrt_max_grad_norm = x.max_grad_norm;
+    cfg->xrt_torch_adamw = x.adamw == XMCI_ADAMW_TORCH;
+    cfg->xrt_unweighted = !x.weighted;
+    cfg->xrt_max_clusters = x.max_clusters;
+    cfg->xrt_save_steps = x.save_steps;
+    cfg->xrt_nr_splits = x.tree.nr_splits;
+    cfg->xrt_max_leaf_size = x.tree.max_leaf_size;
     cfg->threads = o.threads;
     cfg->make_current = o.make_current;
     cfg->nr_canaries = o.nr_canaries;
@@ -441,7 +457,43 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     o->nr_canaries = cfg->nr_canaries;
     o->progress = cfg->progress;
     o->progress_ctx = cfg->progress_ctx;
+    if (cfg->xrt && (!cfg->encoder_dir || !cfg->xrt_dir))
+        return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer training needs an encoder directory and a work directory");
+    if (cfg->xrt && (cfg->xrt_batch < 1 || cfg->xrt_epochs < 1 || cfg->xrt_max_steps < 0 || !(cfg->xrt_lr > 0) ||
+                     cfg->xrt_warmup < 0 || cfg->xrt_weight_decay < 0 || cfg->xrt_max_grad_norm < 0 ||
+                     cfg->xrt_save_steps < 0 || cfg->xrt_max_clusters < 1 || cfg->xrt_nr_splits < 2 ||
+                     cfg->xrt_max_leaf_size < 1))
+        return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer: a schedule or tree setting out of range");
     return XMC_OK;
+}
+
+/* The fine-tuning options of a public configuration (its encoder, TF-IDF and tree settings as o's). */
+static void config_to_xrt(const xmc_train_config *cfg, const xmci_train_opts *o, xmci_xrt_opts *x)
+{
+    xmci_xrt_opts_default(x);
+    x->encoder = o->encoder;
+    x->tfidf = o->tfidf;
+    x->tree.max_iter = o->tree.max_iter;
+    x->tree.seed = o->tree.seed;
+    x->tree.nr_splits = cfg->xrt_nr_splits;
+    x->tree.max_leaf_size = cfg->xrt_max_leaf_size;
+    x->work_dir = cfg->xrt_dir;
+    x->resume = cfg->xrt_resume;
+    x->batch = cfg->xrt_batch;
+    x->epochs = cfg->xrt_epochs;
+    x->max_steps = cfg->xrt_max_steps;
+    x->lr = cfg->xrt_lr;
+    x->warmup = cfg->xrt_warmup;
+    x->weight_decay = cfg->xrt_weight_decay;
+    x->max_grad_norm = cfg->xrt_max_grad_norm;
+    x->adamw = cfg->xrt_torch_adamw ? XMCI_ADAMW_TORCH : XMCI_ADAMW_HF;
+    x->weighted = !cfg->xrt_unweighted;
+    x->max_clusters = cfg->xrt_max_clusters;
+    x->save_steps = cfg->xrt_save_steps;
+    x->seed = cfg->seed;
+    x->threads = o->threads;
+    x->progress = o->progress;
+    x->progress_ctx = o->progress_ctx;
 }
 
 xmc_err xmc_train_config_check(const xmc_train_config *cfg, xmc_error *err)
@@ -457,6 +509,26 @@ xmc_err xmc_train_data(const xmc_train_config *cfg, const xmc_data *data, const 
     xmc_err rc = config_to_opts(cfg, &o, err);
     if (rc) return rc;
     const xmci_dataset *ds = &data->ds;
-    return xmci_train((const char *const *)ds->texts, ds->lens, ds->texts ? NULL : &ds->X, &ds->Y,
+    char enc_dir[4200];
+    double sec_finetune = 0;
+    if (cfg->xrt) {
+        /* fine-tune first; the rankers then see [tfidf ; alpha emb] of the fine-tuned encoder */
+        if (!ds->texts) return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer training needs text input");
+        xmci_xrt_opts x;
+        config_to_xrt(cfg, &o, &x);
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        if ((rc = xmci_xrt_finetune((const char *const *)ds->texts, ds->lens, &ds->Y, &x, enc_dir, sizeof enc_dir, NULL,
+                                    err)))
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        sec_finetune = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
+        o.featurizer = XMC_FEATURIZER_BOTH;
+        o.encoder.dir = enc_dir;
+        o.encoder.vocab = NULL; /* copied beside the weights */
+    }
+    rc = xmci_train((const char *const *)ds->texts, ds->lens, ds->texts ? NULL : &ds->X, &ds->Y,
                      (const char *const *)ds->label_names, &o, repo, version, version_size, report, err);
+    if (report) report->sec_finetune = sec_finetune;
+    return rc;
 }

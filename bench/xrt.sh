@@ -1,0 +1,80 @@
+#!/bin/bash
+# bench/xrt.sh: XR-Transformer beside TF-IDF XR-Linear, side by side in one run, on Reuters-21578 ($DATA/reuters)
+# and on a synthetic catalog (`xmc gen`, >= 10^4 labels). The encoder starts from random weights (no pretrained
+# weights reach this machine): $DATA/bert-random-l2 (hidden 128, 2 layers) with the bert-base-uncased vocabulary.
+# Rows: tfidf (XR-Linear on TF-IDF), tfidf+encoder with the random encoder as it is (what fine-tuning starts from),
+# and xr-transformer (fine-tuned level by level, then rankers on [tfidf ; emb]). Per fine-tuned level: clusters,
+# steps, first and last epoch's loss, tokens/s and seconds, read off the training log.
+#
+# Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP
+# (0), XRT_POOLING (cls), XRT_ALPHA (0.3, the embedding's weight beside TF-IDF), XRT_REUTERS_MAXLEN (128), XRT_BATCH (32), XRT_LABELS (catalog labels asked, 13000; the
+# labels that occur are fewer: 11,413 at 30,000 docs), XRT_DOCS (catalog training docs, 30000), XRT_TEST (3000), XRT_SETS ("reuters
+# catalog"), OPENBLAS_NUM_THREADS (2).
+set -u -o pipefail
+{ # one compound command: bash parses it all before running, so editing the script mid-run is safe
+BUILD=${BUILD:-build}
+DATA=${DATA:-../shared/data}
+EPOCHS=${XRT_EPOCHS:-3}
+LR=${XRT_LR:-5e-4}
+WARMUP=${XRT_WARMUP:-0}
+POOLING=${XRT_POOLING:-cls}
+ALPHA=${XRT_ALPHA:-0.3}
+RMAXLEN=${XRT_REUTERS_MAXLEN:-128}
+BATCH=${XRT_BATCH:-32}
+LABELS=${XRT_LABELS:-13000}
+DOCS=${XRT_DOCS:-30000}
+NTEST=${XRT_TEST:-3000}
+XMC=$(readlink -f "$BUILD/xmc")
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/xmc-xrt.XXXXXX") || exit 1
+trap 'rm -rf "$WORK"' EXIT
+mkdir "$WORK/enc"
+cp "$DATA/bert-random-l2/config.json" "$DATA/bert-random-l2/model.safetensors" "$WORK/enc/" || exit 1
+cp "$DATA/bert-vocab/vocab.txt" "$WORK/enc/" || exit 1
+
+p() { awk -F'\t' -v k="$2" '$1==k{print $2; exit}' "$1"; }
+row() { printf "| %-10s | %-16s | %8s | %6s | %6s | %6s |\n" "$@"; }
+
+# one data set: NAME TRAIN TEST MAXLEN
+one() {
+    local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
+    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA"
+    echo
+    row "data" "model" "train s" "P@1" "P@3" "P@5"
+    echo "|------------|------------------|----------|--------|--------|--------|"
+    for f in tfidf tfidf+encoder xr-transformer; do
+        local args=(--train "$train" --model "$WORK/$name-$f" --max-length "$maxlen" --alpha "$ALPHA")
+        case $f in
+        tfidf+encoder) args+=(--featurizer tfidf+encoder --encoder "$WORK/enc" --pooling "$POOLING") ;;
+        xr-transformer) args+=(--xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$WORK/$name-xrt" --xrt-epochs "$EPOCHS"
+                               --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH") ;;
+        esac
+        t0=$(date +%s.%N)
+        if ! "$XMC" train "${args[@]}" > /dev/null 2> "$WORK/$name-$f.log"; then
+            echo "train $f failed:"; tail -3 "$WORK/$name-$f.log"; continue
+        fi
+        t1=$(date +%s.%N)
+        "$XMC" eval --model "$WORK/$name-$f" --test "$test" > "$WORK/$name-$f.eval" 2>/dev/null || { echo "eval $f failed"; continue; }
+        row "$name" "$f" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" "$(p "$WORK/$name-$f.eval" P@1)" \
+            "$(p "$WORK/$name-$f.eval" P@3)" "$(p "$WORK/$name-$f.eval" P@5)"
+    done
+    echo
+    echo "Fine-tuning, per level:"
+    grep -o 'xr-transformer level [0-9]*/[0-9]* done.*s' "$WORK/$name-xr-transformer.log" | sed 's/^/    /'
+    grep 'fine-tuning:' "$WORK/$name-xr-transformer.log" | sed 's/^/    /'
+    echo
+}
+
+echo "## XR-Transformer vs TF-IDF XR-Linear (random-init encoder $(awk -F': ' '/hidden_size|num_hidden_layers/{gsub(/,/,"",$2); printf "%s ", $2}' "$WORK/enc/config.json")= hidden, layers)"
+echo
+for set in ${XRT_SETS:-reuters catalog}; do
+    case $set in
+    reuters) one reuters "$DATA/reuters/train.tsv" "$DATA/reuters/test.tsv" "$RMAXLEN" ;;
+    catalog)
+        "$XMC" gen --labels "$LABELS" --docs $((DOCS + NTEST)) --seed 1 --zipf 0.5 --out "$WORK/cat.tsv" || exit 1
+        head -n "$DOCS" "$WORK/cat.tsv" > "$WORK/cat.train"; tail -n "$NTEST" "$WORK/cat.tsv" > "$WORK/cat.test"
+        one catalog "$WORK/cat.train" "$WORK/cat.test" 32 ;;
+    esac
+done
+exit 0
+}

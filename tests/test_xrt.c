@@ -1,0 +1,221 @@
+/* test_xrt.c: XR-Transformer fine-tuning (xrt.h) and the safetensors writer it saves the encoder with.
+ *
+ * Data: 48 short texts over 12 labels, each label with its own words, so the encoder can learn them; the encoder is
+ * tests/data/bert-random-h16 (random weights, bert-base-uncased vocabulary). The preliminary tree (2 children per
+ * node, leaves of at most 3 labels) has levels of 2, 4 and 12 clusters. */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bert.h"
+#include "safetensors.h"
+#include "testutil.h"
+#include "xrt.h"
+
+#define N_DOCS 48
+#define N_LABELS 12
+
+static const char *const words[N_LABELS] = {"apple pear", "river lake", "engine motor", "violin piano",
+                                             "soccer tennis", "doctor nurse", "bread butter", "winter snow",
+                                             "planet star", "castle king", "coffee tea", "train station"};
+
+typedef struct fixture {
+    char text[N_DOCS][96];
+    const char *texts[N_DOCS];
+    size_t lens[N_DOCS];
+    xmci_csr y;
+} fixture;
+
+/* Record i has label i % 12 and, every third record, also label (i + 1) % 12; its text holds their words. */
+static void fixture_make(fixture *fx)
+{
+    float dense[N_DOCS * N_LABELS] = {0};
+    for (int i = 0; i < N_DOCS; i++) {
+        int a = i % N_LABELS, b = (i + 1) % N_LABELS;
+        dense[i * N_LABELS + a] = 1;
+        if (i % 3 == 0) dense[i * N_LABELS + b] = 1;
+        snprintf(fx->text[i], sizeof fx->text[i], "%s %s the %s", words[a], i % 3 == 0 ? words[b] : "item", words[a]);
+        fx->texts[i] = fx->text[i];
+        fx->lens[i] = strlen(fx->text[i]);
+    }
+    CU_ASSERT_FATAL(tu_csr_from_dense(&fx->y, N_DOCS, N_LABELS, dense) == 0);
+}
+
+static void opts_make(xmci_xrt_opts *o, const char *work)
+{
+    static char vocab[4096], dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_data("bert-random-h16"));
+    snprintf(vocab, sizeof vocab, "%s", tu_data("bert-vocab/vocab.txt"));
+    xmci_xrt_opts_default(o);
+    o->encoder.dir = dir;
+    o->encoder.vocab = vocab;
+    o->encoder.max_len = 16;
+    o->tree.nr_splits = 2;
+    o->tree.max_leaf_size = 3;
+    o->work_dir = work;
+    o->batch = 8;
+    o->epochs = 6;
+    o->lr = 1e-3f;
+    o->warmup = 2;
+    o->save_steps = 5;
+    o->seed = 7;
+    o->threads = 1;
+}
+
+static long file_bytes(const char *path, unsigned char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    *out = malloc((size_t)n);
+    if (!*out || fread(*out, 1, (size_t)n, f) != (size_t)n) n = -1;
+    fclose(f);
+    return n;
+}
+
+/* Two files with the same bytes. */
+static int same_file(const char *a, const char *b)
+{
+    unsigned char *x = NULL, *y = NULL;
+    long na = file_bytes(a, &x), nb = file_bytes(b, &y);
+    int same = na >= 0 && na == nb && !memcmp(x, y, (size_t)na);
+    free(x);
+    free(y);
+    return same;
+}
+
+static void test_safetensors_round_trip(void)
+{
+    char *dir = tu_tmpdir(), path[4200];
+    snprintf(path, sizeof path, "%s/t.safetensors", dir);
+    const float a[6] = {1, -2, 3.5f, 4, 5, 6e-30f}, b[3] = {7, 8, 9};
+    xmci_safetensors_entry e[2] = {{"layer.weight", 2, {2, 3}, a}, {"x", 1, {3, 0}, b}};
+    xmc_error err = {0};
+    CU_ASSERT_FATAL(xmci_safetensors_write(path, e, 2, &err) == XMC_OK);
+    xmci_safetensors *st;
+    CU_ASSERT_FATAL(xmci_safetensors_open(path, &st, &err) == XMC_OK);
+    const float *got;
+    const int64_t sa[2] = {2, 3}, sb[1] = {3};
+    CU_ASSERT(xmci_safetensors_f32(st, "layer.weight", 2, sa, &got, &err) == XMC_OK && !memcmp(got, a, sizeof a));
+    CU_ASSERT(xmci_safetensors_f32(st, "x", 1, sb, &got, &err) == XMC_OK && !memcmp(got, b, sizeof b));
+    xmci_safetensors_close(st);
+    xmci_safetensors_entry bad = {"y", 3, {1, 1}, b};
+    CU_ASSERT(xmci_safetensors_write(path, &bad, 1, &err) == XMC_ERR_ARG);
+    snprintf(path, sizeof path, "%s/missing/t.safetensors", dir);
+    CU_ASSERT(xmci_safetensors_write(path, e, 2, &err) == XMC_ERR_IO);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* Three levels are fine-tuned, the loss falls, the encoder changes and loads, and a second run with the same
+ * seed writes the same bytes. */
+static void test_finetune_levels(void)
+{
+    fixture fx;
+    fixture_make(&fx);
+    char *dir = tu_tmpdir(), wa[4200], wb[4200], out_a[4200], out_b[4200], fa[4300], fb[4300];
+    snprintf(wa, sizeof wa, "%s/a", dir);
+    snprintf(wb, sizeof wb, "%s/b", dir);
+    xmci_xrt_opts o;
+    opts_make(&o, wa);
+    xmci_xrt_report rep;
+    xmc_error err = {0};
+    xmc_err rc = xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out_a, sizeof out_a, &rep, &err);
+    CU_ASSERT_FATAL(rc == XMC_OK);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT(rep.levels == 3);
+    CU_ASSERT(rep.clusters[0] == 2 && rep.clusters[1] == 4 && rep.clusters[2] == 12);
+    for (int t = 0; t < rep.levels; t++) {
+        printf("\n  level %d: %u clusters, %d steps, loss %.5f -> %.5f", t, rep.clusters[t], rep.steps[t],
+               rep.loss_first[t], rep.loss[t]);
+        CU_ASSERT(rep.steps[t] == 6 * 6);
+        CU_ASSERT(rep.loss[t] < rep.loss_first[t]);
+    }
+    snprintf(fa, sizeof fa, "%s/model.safetensors", out_a);
+    CU_ASSERT(!same_file(fa, tu_data("bert-random-h16/model.safetensors")));
+    xmci_bert *bert;
+    CU_ASSERT_FATAL(xmci_bert_load(out_a, &bert, &err) == XMC_OK);
+    xmci_bert_free(bert);
+
+    o.work_dir = wb;
+    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out_b, sizeof out_b, NULL, &err) == XMC_OK);
+    snprintf(fb, sizeof fb, "%s/model.safetensors", out_b);
+    CU_ASSERT(same_file(fa, fb));
+
+    /* max_clusters selects the levels: 2 and 4 */
+    o.max_clusters = 4;
+    snprintf(wb, sizeof wb, "%s/c", dir);
+    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out_b, sizeof out_b, &rep, &err) == XMC_OK);
+    CU_ASSERT(rep.levels == 2);
+    xmci_csr_free(&fx.y);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* A checkpoint is never overwritten without resume, is refused for other options, and resuming a finished run
+ * writes the same encoder again. */
+static void test_checkpoint_rules(void)
+{
+    fixture fx;
+    fixture_make(&fx);
+    char *dir = tu_tmpdir(), w[4200], out[4200], f[4300], copy[4300];
+    snprintf(w, sizeof w, "%s/w", dir);
+    xmci_xrt_opts o;
+    opts_make(&o, w);
+    o.epochs = 1;
+    xmc_error err = {0};
+    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_OK);
+    snprintf(f, sizeof f, "%s/model.safetensors", out);
+    snprintf(copy, sizeof copy, "%s/first.safetensors", dir);
+    unsigned char *bytes = NULL;
+    long n = file_bytes(f, &bytes);
+    CU_ASSERT_FATAL(n > 0);
+    FILE *c = fopen(copy, "wb");
+    CU_ASSERT_FATAL(c && fwrite(bytes, 1, (size_t)n, c) == (size_t)n);
+    fclose(c);
+    free(bytes);
+
+    CU_ASSERT(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_ERR_ARG);
+    CU_ASSERT(strstr(err.msg, "holds a checkpoint") != NULL);
+    o.resume = 1;
+    o.lr = 2e-3f;
+    CU_ASSERT(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_ERR_ARG);
+    CU_ASSERT(strstr(err.msg, "another run") != NULL);
+    o.lr = 1e-3f;
+    xmci_xrt_report rep;
+    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &rep, &err) == XMC_OK);
+    CU_ASSERT(rep.resumed_level == 2 && rep.resumed_step == 6);
+    CU_ASSERT(same_file(f, copy));
+    /* a checkpoint cut short at any of these lengths is refused, not half used */
+    char ck[4300];
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", w);
+    long full = file_bytes(ck, &bytes);
+    CU_ASSERT_FATAL(full > 100);
+    const long cuts[] = {0, 7, 60, full / 2, full - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        CU_ASSERT_FATAL(truncate(ck, cuts[i]) == 0);
+        CU_ASSERT(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_ERR_CORRUPT);
+        c = fopen(ck, "wb");
+        CU_ASSERT_FATAL(c && fwrite(bytes, 1, (size_t)full, c) == (size_t)full);
+        fclose(c);
+    }
+    free(bytes);
+    CU_ASSERT(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_OK);
+    xmci_csr_free(&fx.y);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+    CU_pSuite s = CU_add_suite("xrt", NULL, NULL);
+    TU_ADD(s, test_safetensors_round_trip);
+    TU_ADD(s, test_finetune_levels);
+    TU_ADD(s, test_checkpoint_rules);
+    return tu_run(argc, argv);
+}
