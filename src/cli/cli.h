@@ -7,24 +7,24 @@
 #include "xmc/error.h"
 #include "xmc/xmc.h"
 
-typedef int (*xmc_cli_fn)(int argc, char **argv);
+typedef int (*cli_fn)(int argc, char **argv);
 
 /* Each returns the process exit status: 0 ok, 1 runtime error, 2 usage error. */
-int xmc_cli_train(int argc, char **argv);
-int xmc_cli_predict(int argc, char **argv);
-int xmc_cli_eval(int argc, char **argv);
-int xmc_cli_inspect(int argc, char **argv);
-int xmc_cli_gen(int argc, char **argv);
-int xmc_cli_embed(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_predict(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
+int cli_gen(int argc, char **argv);
+int cli_embed(int argc, char **argv);
 
 /* Prints "xmc <cmd>: error: <message> (<code>)" for err on stderr. */
-void xmc_cli_report(const char *cmd, const xmc_error *err);
+void cli_report(const char *cmd, const xmc_error *err);
 /* Progress on stderr: a line per call when stderr is not a terminal, an updating line when it is. */
-void xmc_cli_progress(const char *what, double done, double total);
+void cli_progress(const char *what, double done, double total);
 
 /* Classifies every record of data on `threads` threads into *hits (rows x k, malloc'ed) and *counts; the
  * caller frees both. Reports failures itself (as cmd) and returns non-zero. */
-int xmc_cli_classify_all(const char *cmd, const xmc_classifier *clf, const xmc_data *data,
+int cli_classify_all(const char *cmd, const xmc_classifier *clf, const xmc_data *data,
                          const xmc_predict_opts *opts, int threads, xmc_hit **hits, uint32_t **counts);
 
 #endif

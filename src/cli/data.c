@@ -4,7 +4,7 @@
 
 #include "cli.h"
 
-int xmc_cli_classify_all(const char *cmd, const xmc_classifier *clf, const xmc_data *data,
+int cli_classify_all(const char *cmd, const xmc_classifier *clf, const xmc_data *data,
                          const xmc_predict_opts *opts, int threads, xmc_hit **hits, uint32_t **counts)
 {
     xmc_error err = {0};
@@ -26,7 +26,7 @@ int xmc_cli_classify_all(const char *cmd, const xmc_classifier *clf, const xmc_d
     c = NULL;
     rc = 0;
 out:
-    if (rc) xmc_cli_report(cmd, &err);
+    if (rc) cli_report(cmd, &err);
     for (i = 0; i < threads; i++) xmc_workspace_free(ws[i]);
     free(h);
     free(c);

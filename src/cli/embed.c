@@ -69,7 +69,7 @@ static int flush(const xmc_embedder *emb, xmc_embedder_ws *ws, lines *in, xmc_po
     xmc_error err = {0};
     if (xmc_embedder_embed(emb, ws, (const char *const *)in->text, in->len, in->n, s->max_len, pooling, s->normalize,
                            out, &err)) {
-        xmc_cli_report("embed", &err);
+        cli_report("embed", &err);
         return 1;
     }
     for (int r = 0; r < in->n; r++) {
@@ -85,7 +85,7 @@ static int flush(const xmc_embedder *emb, xmc_embedder_ws *ws, lines *in, xmc_po
     return 0;
 }
 
-int xmc_cli_embed(int argc, char **argv)
+int cli_embed(int argc, char **argv)
 {
     settings s = {.pool_name = "cls", .max_len = 128, .batch_size = 32};
     int first, rc = cli_parse(&embed_cmd, argc, argv, apply, &s, &first);
@@ -98,13 +98,13 @@ int xmc_cli_embed(int argc, char **argv)
     }
     xmc_error err = {0};
     xmc_pooling pooling;
-    if (xmc_pooling_parse(s.pool_name, &pooling, &err)) { xmc_cli_report("embed", &err); return 2; }
+    if (xmc_pooling_parse(s.pool_name, &pooling, &err)) { cli_report("embed", &err); return 2; }
     if (s.threads) openblas_set_num_threads(s.threads);
 
     xmc_embedder *emb = NULL;
     xmc_embedder_ws *ws = NULL;
     if (xmc_embedder_open(s.dir, s.vocab, &emb, &err)) {
-        xmc_cli_report("embed", &err);
+        cli_report("embed", &err);
         return 1;
     }
     xmc_embedder_info info;
@@ -120,7 +120,7 @@ int xmc_cli_embed(int argc, char **argv)
                 s.vocab ? "" : "/vocab.txt", info.vocab_tokens, info.vocab_size);
         rc = 1;
     } else if (xmc_embedder_ws_new(emb, s.batch_size, s.max_len, &ws, &err)) {
-        xmc_cli_report("embed", &err);
+        cli_report("embed", &err);
         rc = 1;
     }
     lines in = {0};

@@ -52,7 +52,7 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int xmc_cli_eval(int argc, char **argv)
+int cli_eval(int argc, char **argv)
 {
     settings s = {.run = {.k = 5, .threads = 1, .post = -1}, .pa = 0.55, .pb = 1.5};
     int first, rc = cli_parse(&eval_cmd, argc, argv, apply, &s, &first);
@@ -66,10 +66,10 @@ int xmc_cli_eval(int argc, char **argv)
     }
     xmc_error err = {0};
     xmc_classifier *clf;
-    if (xmc_classifier_open(s.run.model, NULL, &clf, &err)) { xmc_cli_report("eval", &err); return 1; }
+    if (xmc_classifier_open(s.run.model, NULL, &clf, &err)) { cli_report("eval", &err); return 1; }
     xmc_data *data;
     if (xmc_data_read(in, clf, &data, &err)) {
-        xmc_cli_report("eval", &err);
+        cli_report("eval", &err);
         xmc_classifier_close(clf);
         return 1;
     }
@@ -90,11 +90,11 @@ int xmc_cli_eval(int argc, char **argv)
     xmc_hit *hits;
     uint32_t *counts;
     double t0 = now();
-    if (xmc_cli_classify_all("eval", clf, data, &opts, (int)s.run.threads, &hits, &counts)) goto out;
+    if (cli_classify_all("eval", clf, data, &opts, (int)s.run.threads, &hits, &counts)) goto out;
     double secs = now() - t0;
     xmc_eval m;
     if (xmc_data_evaluate(clf, data, hits, counts, s.run.k, s.pa, s.pb, &m, &err)) {
-        xmc_cli_report("eval", &err);
+        cli_report("eval", &err);
     } else {
         static const uint32_t ks[] = {1, 3, 5, 10, 20, 50, 100};
         for (int w = 0; w < 3; w++)

@@ -234,7 +234,7 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double num)
     return 0;
 }
 
-int xmc_cli_gen(int argc, char **argv)
+int cli_gen(int argc, char **argv)
 {
     settings set = {.nlabels = 10000, .ndocs = 100000, .seed = 1, .zipf = 1.1};
     int first_arg, prc = cli_parse(&gen_cmd, argc, argv, apply, &set, &first_arg);

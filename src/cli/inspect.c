@@ -75,11 +75,11 @@ static int print_label(const xmc_classifier *clf, const xmc_model_info *info, co
     xmc_feature_weight *v = malloc((cap ? cap : 1) * sizeof *v);
     if (!v) {
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory");
-        xmc_cli_report("inspect", &err);
+        cli_report("inspect", &err);
         return 1;
     }
     if (xmc_classifier_top_features(clf, id, v, cap, &n, &total, &err)) {
-        xmc_cli_report("inspect", &err);
+        cli_report("inspect", &err);
         free(v);
         return 1;
     }
@@ -98,7 +98,7 @@ static int print_label(const xmc_classifier *clf, const xmc_model_info *info, co
     return 0;
 }
 
-int xmc_cli_inspect(int argc, char **argv)
+int cli_inspect(int argc, char **argv)
 {
     settings s = {.top = 20};
     int first, rc = cli_parse(&inspect_cmd, argc, argv, apply, &s, &first);
@@ -107,7 +107,7 @@ int xmc_cli_inspect(int argc, char **argv)
     xmc_classifier *clf;
     xmc_error err = {0};
     xmc_open_opts oo = {1, 1};
-    if (xmc_classifier_open(s.model, &oo, &clf, &err)) { xmc_cli_report("inspect", &err); return 1; }
+    if (xmc_classifier_open(s.model, &oo, &clf, &err)) { cli_report("inspect", &err); return 1; }
     xmc_model_info info;
     xmc_classifier_info(clf, &info);
     printf("version        %s\n", xmc_classifier_version(clf));

@@ -8,18 +8,18 @@
 
 typedef struct {
     const char *name;
-    xmc_cli_fn fn;
+    cli_fn fn;
     const char *help;
 } command;
 
 /* one line per subcommand; a NULL name ends the table */
 static const command commands[] = {
-    {"train", xmc_cli_train, "train a model version into a model repository"},
-    {"predict", xmc_cli_predict, "predict labels for a TSV of texts or a feature matrix"},
-    {"eval", xmc_cli_eval, "P@k, nDCG@k, PSP@k and speed of a model on labelled data"},
-    {"inspect", xmc_cli_inspect, "describe a model: tree shape, sizes, top features of a label"},
-    {"gen", xmc_cli_gen, "generate a synthetic product catalog (Zipf-skewed labels, fixed seed)"},
-    {"embed", xmc_cli_embed, "embed texts with a BERT-family encoder"},
+    {"train", cli_train, "train a model version into a model repository"},
+    {"predict", cli_predict, "predict labels for a TSV of texts or a feature matrix"},
+    {"eval", cli_eval, "P@k, nDCG@k, PSP@k and speed of a model on labelled data"},
+    {"inspect", cli_inspect, "describe a model: tree shape, sizes, top features of a label"},
+    {"gen", cli_gen, "generate a synthetic product catalog (Zipf-skewed labels, fixed seed)"},
+    {"embed", cli_embed, "embed texts with a BERT-family encoder"},
     {NULL, NULL, NULL},
 };
 
@@ -31,12 +31,12 @@ static void usage(FILE *f)
     fprintf(f, "\nxmc %s\n", XMC_VERSION_STRING);
 }
 
-void xmc_cli_report(const char *cmd, const xmc_error *err)
+void cli_report(const char *cmd, const xmc_error *err)
 {
     fprintf(stderr, "xmc %s: error: %s (%s)\n", cmd, err->msg[0] ? err->msg : "failed", xmc_err_name(err->code));
 }
 
-void xmc_cli_progress(const char *what, double done, double total)
+void cli_progress(const char *what, double done, double total)
 {
     static int tty = -1;
     if (tty < 0) tty = isatty(2);

@@ -47,7 +47,7 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double num)
     return 0;
 }
 
-int xmc_cli_predict(int argc, char **argv)
+int cli_predict(int argc, char **argv)
 {
     settings s = {.run = {.threads = 2, .post = -1}, .format = "text", .verify = 1};
     int first, rc = cli_parse(&predict_cmd, argc, argv, apply, &s, &first);
@@ -65,19 +65,19 @@ int xmc_cli_predict(int argc, char **argv)
     xmc_error err = {0};
     xmc_classifier *clf;
     xmc_open_opts oo = {s.verify, s.verify};
-    if (xmc_classifier_open(s.run.model, &oo, &clf, &err)) { xmc_cli_report("predict", &err); return 1; }
+    if (xmc_classifier_open(s.run.model, &oo, &clf, &err)) { cli_report("predict", &err); return 1; }
     xmc_predict_opts d = xmc_classifier_default_opts(clf);
     xmc_predict_opts opts = {s.run.beam ? s.run.beam : d.beam, s.run.k ? s.run.k : d.topk, s.run.post};
     xmc_data *data;
     if (xmc_data_read(&s.run.src, clf, &data, &err)) {
-        xmc_cli_report("predict", &err);
+        cli_report("predict", &err);
         xmc_classifier_close(clf);
         return 1;
     }
     xmc_hit *hits;
     uint32_t *counts;
     rc = 1;
-    if (xmc_cli_classify_all("predict", clf, data, &opts, (int)s.run.threads, &hits, &counts)) goto out;
+    if (cli_classify_all("predict", clf, data, &opts, (int)s.run.threads, &hits, &counts)) goto out;
     int matrix = !strcmp(s.format, "matrix");
     uint32_t n = xmc_data_rows(data);
     if (matrix) printf("%u %u\n", n, xmc_classifier_num_labels(clf));

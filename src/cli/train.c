@@ -263,7 +263,7 @@ static int read_config(settings *s, const char *path)
 static void progress(void *ctx, const char *what, double done, double total)
 {
     (void)ctx;
-    xmc_cli_progress(what, done, total);
+    cli_progress(what, done, total);
 }
 
 static int check(const settings *s)
@@ -301,11 +301,11 @@ static int check(const settings *s)
         return 2;
     }
     xmc_error err = {0};
-    if (xmc_train_config_check(c, &err)) { xmc_cli_report("train", &err); return 2; }
+    if (xmc_train_config_check(c, &err)) { cli_report("train", &err); return 2; }
     return 0;
 }
 
-int xmc_cli_train(int argc, char **argv)
+int cli_train(int argc, char **argv)
 {
     settings s;
     memset(&s, 0, sizeof s);
@@ -332,12 +332,12 @@ int xmc_cli_train(int argc, char **argv)
     xmc_error err = {0};
     xmc_data *data;
     if (!s.quiet) fprintf(stderr, "reading training data\n");
-    if (xmc_data_read(&s.in, NULL, &data, &err)) { xmc_cli_report("train", &err); goto out; }
+    if (xmc_data_read(&s.in, NULL, &data, &err)) { cli_report("train", &err); goto out; }
     char version[128];
     xmc_train_report rep;
     xmc_err trc = xmc_train_data(&s.cfg, data, s.model, version, sizeof version, &rep, &err);
     xmc_data_free(data);
-    if (trc) { xmc_cli_report("train", &err); goto out; }
+    if (trc) { cli_report("train", &err); goto out; }
     if (!s.quiet) {
         if (s.cfg.xrt) fprintf(stderr, "xr-transformer fine-tuning: %.2f s\n", rep.sec_finetune);
         fprintf(stderr, "trained %s: %u records, %u labels, %u features, %u layers (%.2f s features, %.2f s tree, "
@@ -351,7 +351,7 @@ int xmc_cli_train(int argc, char **argv)
     xmc_classifier *clf;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", s.model, version);
-    if (xmc_classifier_open(path, NULL, &clf, &err)) { xmc_cli_report("train", &err); goto out; }
+    if (xmc_classifier_open(path, NULL, &clf, &err)) { cli_report("train", &err); goto out; }
     xmc_classifier_close(clf);
     printf("%s\n", version);
     rc = 0;
