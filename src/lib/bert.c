@@ -130,11 +130,11 @@ SIMD static inline __m256 exp8(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-SIMD static inline __m256 gelu8(__m256 v)
+/* erf(z) = 1 - t (a1 + t (a2 + ... a5 t)) exp(-z^2), t = 1 / (1 + p |z|), sign restored (Abramowitz-Stegun
+ * 7.1.26, |error| < 1.5e-7); GELU's forward and its derivative both use it */
+SIMD static inline __m256 erf8(__m256 z)
 {
-    /* erf(z) = 1 - t (a1 + t (a2 + ... a5 t)) exp(-z^2), t = 1 / (1 + p |z|), sign restored */
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f));
     __m256 a = _mm256_andnot_ps(sign, z);
     __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
     __m256 p = _mm256_set1_ps(1.061405429f);
@@ -144,8 +144,12 @@ SIMD static inline __m256 gelu8(__m256 v)
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
     p = _mm256_mul_ps(p, t);
     __m256 e = exp8(_mm256_mul_ps(_mm256_xor_ps(a, sign), a));
-    __m256 erf_abs = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
-    __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(sign, z));
+    return _mm256_or_ps(_mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f)), _mm256_and_ps(sign, z));
+}
+
+SIMD static inline __m256 gelu8(__m256 v)
+{
+    __m256 erf = erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)));
     __m256 half_v = _mm256_mul_ps(v, _mm256_set1_ps(0.5f));
     return _mm256_fmadd_ps(half_v, erf, half_v);
 }
@@ -1037,21 +1041,6 @@ static float act_grad(float v, xmci_bert_act act)
 }
 
 #ifdef BERT_X86
-/* erf(z) as in gelu8 (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7) */
-SIMD static inline __m256 erf8(__m256 z)
-{
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 a = _mm256_andnot_ps(sign, z);
-    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
-    __m256 p = _mm256_set1_ps(1.061405429f);
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
-    p = _mm256_mul_ps(p, t);
-    __m256 e = exp8(_mm256_mul_ps(_mm256_xor_ps(a, sign), a));
-    return _mm256_or_ps(_mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f)), _mm256_and_ps(sign, z));
-}
 
 SIMD static void gelu_forward_simd(const float *pre, float *out, size_t n)
 {

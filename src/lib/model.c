@@ -561,6 +561,23 @@ const char *xmci_bundle_dir(const xmci_bundle *b) { return b->dir; }
 const char *xmci_bundle_version(const xmci_bundle *b) { return b->version; }
 /* A plain file listed with raw = true: its size always, its xxh64 if verify. Unmapped again afterwards, so the
  * version's RSS does not count its pages twice when its reader (e.g. safetensors) maps it. */
+/* Opens path read-only and checks that it holds the manifest's byte count; *fd is open only on success. */
+static xmc_err open_sized(const char *path, long long bytes, int *fd, struct stat *st, xmc_error *err)
+{
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    if (fstat(*fd, st) != 0) {
+        close(*fd);
+        return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    if ((long long)st->st_size != bytes) {
+        close(*fd);
+        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: %lld bytes, manifest says %lld (truncated or replaced?)", path,
+                             (long long)st->st_size, bytes);
+    }
+    return XMC_OK;
+}
+
 static xmc_err check_raw_file(xmci_bundle *b, mapped *m, const char *file, long long bytes, const char *hex, int verify,
                               xmc_error *err)
 {
@@ -568,15 +585,10 @@ static xmc_err check_raw_file(xmci_bundle *b, mapped *m, const char *file, long 
     snprintf(path, sizeof path, "%s/%s", b->dir, file);
     m->raw = 1;
     snprintf(m->file, sizeof m->file, "%s", file);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) { close(fd); return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno)); }
-    if ((long long)st.st_size != bytes) {
-        close(fd);
-        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: %lld bytes, manifest says %lld (truncated or replaced?)", path,
-                             (long long)st.st_size, bytes);
-    }
+    xmc_err rc = open_sized(path, bytes, &fd, &st, err);
+    if (rc) return rc;
     m->size = (size_t)st.st_size;
     if (!verify) { close(fd); return XMC_OK; }
     uint64_t h = XXH64("", 0, 0);
@@ -599,15 +611,10 @@ static xmc_err map_file(xmci_bundle *b, mapped *m, const char *file, long long b
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", b->dir, file);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) { close(fd); return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno)); }
-    if ((long long)st.st_size != bytes) {
-        close(fd);
-        return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: %lld bytes, manifest says %lld (truncated or replaced?)", path,
-                             (long long)st.st_size, bytes);
-    }
+    xmc_err rc = open_sized(path, bytes, &fd, &st, err);
+    if (rc) return rc;
     if (st.st_size < XMCI_ARRAY_HEADER) {
         close(fd);
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: %lld bytes, shorter than the %d-byte header", path,
