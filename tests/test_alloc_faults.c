@@ -828,19 +828,6 @@ typedef struct xrt_ctx {
     long want_bytes;
 } xrt_ctx;
 
-static long xrt_file(const char *path, unsigned char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    *out = malloc((size_t)n + 1);
-    if (!*out || fread(*out, 1, (size_t)n, f) != (size_t)n) n = -1;
-    fclose(f);
-    return n;
-}
-
 /* One run in work/xrt-N: 0 ok (the encoder's bytes in *bytes), else the library's code. */
 static xmc_err xrt_run(xrt_ctx *c, int faults, xmc_error *err, unsigned char **bytes, long *n)
 {
@@ -863,7 +850,9 @@ static xmc_err xrt_run(xrt_ctx *c, int faults, xmc_error *err, unsigned char **b
     *n = -1;
     if (!rc) {
         snprintf(f, sizeof f, "%s/model.safetensors", out);
-        *n = xrt_file(f, bytes);
+        size_t sz;
+        *bytes = (unsigned char *)tu_read_file(f, &sz);
+        if (*bytes) *n = (long)sz;
     }
     tu_rmrf(dir);
     return rc;

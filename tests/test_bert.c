@@ -17,21 +17,6 @@
 
 /* ---- reference files ------------------------------------------------------------------------------------ */
 
-/* Dense text: "ROWS COLS" then the values; returns a malloc'd rows x cols array or NULL. */
-static float *read_dense(const char *rel, int *rows, int *cols)
-{
-    FILE *f = fopen(tu_data(rel), "r");
-    if (!f) return NULL;
-    float *m = NULL;
-    if (fscanf(f, "%d %d", rows, cols) == 2 && *rows > 0 && *cols > 0) {
-        m = malloc((size_t)*rows * (size_t)*cols * sizeof *m);
-        for (size_t i = 0; m && i < (size_t)*rows * (size_t)*cols; i++)
-            if (fscanf(f, "%f", &m[i]) != 1) { free(m); m = NULL; }
-    }
-    fclose(f);
-    return m;
-}
-
 static int load_texts(const char *rel, char ***texts, size_t **lens)
 {
     json_error_t jerr;
@@ -120,7 +105,7 @@ static void check_reference(const ref_set *rs)
         for (int k = 0; k < rs->n_hidden; k++) {
             int c = rs->hidden_cases[k], rows, cols;
             snprintf(rel, sizeof rel, rs->hidden_fmt, rs->dir, c, case_name(cases, c));
-            float *ref = read_dense(rel, &rows, &cols);
+            float *ref = tu_read_dense(tu_data(rel), &rows, &cols);
             CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
             CU_ASSERT_EQUAL(rows, batch.len[c]);
             CU_ASSERT_EQUAL(cols, H);
@@ -132,7 +117,7 @@ static void check_reference(const ref_set *rs)
         for (int p = 0; p < 3; p++) {
             int rows, cols;
             snprintf(rel, sizeof rel, "%s/%s.txt", rs->dir, pool_name[p]);
-            float *ref = read_dense(rel, &rows, &cols);
+            float *ref = tu_read_dense(tu_data(rel), &rows, &cols);
             CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
             CU_ASSERT_EQUAL_FATAL(rows, n);
             CU_ASSERT_EQUAL_FATAL(cols, H);
@@ -235,20 +220,6 @@ static void test_forward_arguments(void)
 
 /* ---- damaged models ------------------------------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    fclose(f);
-    *size = (size_t)n;
-    return b;
-}
-
 static void write_bytes(const char *path, const void *data, size_t size)
 {
     FILE *f = fopen(path, "wb");
@@ -263,12 +234,12 @@ static void make_copy(const char *dir, void (*edit)(json_t *header), size_t keep
 {
     char path[1024];
     size_t size;
-    char *cfg = read_file(tu_data("bert-tiny-pecos/config.json"), &size);
+    char *cfg = tu_read_file(tu_data("bert-tiny-pecos/config.json"), &size);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     snprintf(path, sizeof path, "%s/config.json", dir);
     write_bytes(path, cfg, size);
     free(cfg);
-    char *st = read_file(tu_data("bert-tiny-pecos/model.safetensors"), &size);
+    char *st = tu_read_file(tu_data("bert-tiny-pecos/model.safetensors"), &size);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | (unsigned char)st[i];
@@ -411,11 +382,11 @@ static void test_header_corruption(void)
 {
     if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
     size_t size;
-    char *st = read_file(tu_data("bert-tiny-pecos/model.safetensors"), &size);
+    char *st = tu_read_file(tu_data("bert-tiny-pecos/model.safetensors"), &size);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     char *dir = tu_tmpdir(), path[1024];
     size_t cfg_size;
-    char *cfg = read_file(tu_data("bert-tiny-pecos/config.json"), &cfg_size);
+    char *cfg = tu_read_file(tu_data("bert-tiny-pecos/config.json"), &cfg_size);
     snprintf(path, sizeof path, "%s/config.json", dir);
     write_bytes(path, cfg, cfg_size);
     free(cfg);

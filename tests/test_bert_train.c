@@ -39,21 +39,6 @@ static const char *ref_path(const char *name)
     return buf;
 }
 
-/* Dense text "ROWS COLS" then values; malloc'd, NULL on failure. */
-static float *read_dense(const char *name, int *rows, int *cols)
-{
-    FILE *f = fopen(ref_path(name), "r");
-    if (!f) return NULL;
-    float *m = NULL;
-    if (fscanf(f, "%d %d", rows, cols) == 2 && *rows > 0 && *cols > 0) {
-        m = malloc((size_t)*rows * (size_t)*cols * sizeof *m);
-        for (size_t i = 0; m && i < (size_t)*rows * (size_t)*cols; i++)
-            if (fscanf(f, "%f", &m[i]) != 1) { free(m); m = NULL; }
-    }
-    fclose(f);
-    return m;
-}
-
 /* smat text: "ROWS COLS" then one line per row of "col:value" pairs, order kept. */
 static int read_smat(const char *name, xmci_csr *m)
 {
@@ -114,7 +99,7 @@ typedef struct batch {
 static int load_batch(batch *b)
 {
     int r1, c1, r2, c2;
-    float *ids = read_dense("ids.txt", &r1, &c1), *mask = read_dense("mask.txt", &r2, &c2);
+    float *ids = tu_read_dense(ref_path("ids.txt"), &r1, &c1), *mask = tu_read_dense(ref_path("mask.txt"), &r2, &c2);
     json_error_t jerr;
     json_t *in = json_load_file(ref_path("inputs.json"), 0, &jerr);
     int ok = ids && mask && in && r1 == r2 && c1 == c2;
@@ -325,9 +310,9 @@ static void check_variant(const variant *v)
     /* loss, scores, d_scores, pooled, d_pooled */
     double lref = loss_ref(v->name), lrel = fabs(loss - lref) / fabs(lref);
     snprintf(name, sizeof name, "scores_%s.txt", v->name);
-    float *sref = read_dense(name, &r, &c);
+    float *sref = tu_read_dense(ref_path(name), &r, &c);
     snprintf(name, sizeof name, "d_scores_%s.txt", v->name);
-    float *dsref = read_dense(name, &r, &c);
+    float *dsref = tu_read_dense(ref_path(name), &r, &c);
     CU_ASSERT_FATAL(sref && dsref && r == B && c == 64);
     double ds_max = 0, s_max = 0;
     for (int i = 0; i < B; i++)
@@ -336,16 +321,16 @@ static void check_variant(const variant *v)
             ds_max = fmax(ds_max, fabs(d_scores[e] - dsref[i * 64 + active.indices[e]]));
         }
     snprintf(name, sizeof name, "pooled_%s.txt", v->name);
-    float *pref = read_dense(name, &r, &c);
+    float *pref = tu_read_dense(ref_path(name), &r, &c);
     snprintf(name, sizeof name, "d_pooled_%s.txt", v->name);
-    float *dpref = read_dense(name, &r, &c);
+    float *dpref = tu_read_dense(ref_path(name), &r, &c);
     CU_ASSERT_FATAL(pref && dpref && r == B && c == H);
     double p_max = max_abs_diff(fx.pooled, pref, (size_t)B * H), dp_max = max_abs_diff(fx.d_pooled, dpref, (size_t)B * H);
 
     /* hidden state and its gradient, packed here, padded there (the padded rows' gradient must be 0) */
-    float *href = read_dense("hidden.txt", &r, &c);
+    float *href = tu_read_dense(ref_path("hidden.txt"), &r, &c);
     snprintf(name, sizeof name, "d_hidden_%s.txt", v->name);
-    float *dhref = read_dense(name, &r, &c);
+    float *dhref = tu_read_dense(ref_path(name), &r, &c);
     CU_ASSERT_FATAL(href && dhref && r == B * T && c == H);
     double h_max = 0, dh_max = 0;
     for (int i = 0; i < B; i++) {

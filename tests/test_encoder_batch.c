@@ -165,24 +165,10 @@ static void test_batch_errors(void)
     xmc_workspace_free(ws);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) *len = (size_t)n;
-    return buf;
-}
-
 static int hash_file(const char *path, char hex[17])
 {
     size_t len;
-    char *buf = read_file(path, &len);
+    char *buf = tu_read_file(path, &len);
     if (!buf) return -1;
     snprintf(hex, 17, "%016llx", (unsigned long long)XXH64(buf, len, 0));
     free(buf);
@@ -221,7 +207,7 @@ static int make_old_format(const char *vdir, const char *outside)
     config_destroy(&cfg);
     if (!ok) return -1;
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = tu_read_file(path, &len);
     if (!text) return -1;
     FILE *f = fopen(path, "a");
     if (!f) { free(text); return -1; }

@@ -64,25 +64,12 @@ static void opts_make(xmci_xrt_opts *o, const char *work)
     o->threads = 1;
 }
 
-static long file_bytes(const char *path, unsigned char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    *out = malloc((size_t)n);
-    if (!*out || fread(*out, 1, (size_t)n, f) != (size_t)n) n = -1;
-    fclose(f);
-    return n;
-}
-
 /* Two files with the same bytes. */
 static int same_file(const char *a, const char *b)
 {
-    unsigned char *x = NULL, *y = NULL;
-    long na = file_bytes(a, &x), nb = file_bytes(b, &y);
-    int same = na >= 0 && na == nb && !memcmp(x, y, (size_t)na);
+    size_t na = 0, nb = 0;
+    char *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
+    int same = x && y && na == nb && !memcmp(x, y, na);
     free(x);
     free(y);
     return same;
@@ -171,11 +158,11 @@ static void test_checkpoint_rules(void)
     CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_OK);
     snprintf(f, sizeof f, "%s/model.safetensors", out);
     snprintf(copy, sizeof copy, "%s/first.safetensors", dir);
-    unsigned char *bytes = NULL;
-    long n = file_bytes(f, &bytes);
-    CU_ASSERT_FATAL(n > 0);
+    size_t n = 0;
+    char *bytes = tu_read_file(f, &n);
+    CU_ASSERT_FATAL(bytes && n > 0);
     FILE *c = fopen(copy, "wb");
-    CU_ASSERT_FATAL(c && fwrite(bytes, 1, (size_t)n, c) == (size_t)n);
+    CU_ASSERT_FATAL(c && fwrite(bytes, 1, n, c) == n);
     fclose(c);
     free(bytes);
 
@@ -193,7 +180,9 @@ static void test_checkpoint_rules(void)
     /* a checkpoint cut short at any of these lengths is refused, not half used */
     char ck[4300];
     snprintf(ck, sizeof ck, "%s/checkpoint.bin", w);
-    long full = file_bytes(ck, &bytes);
+    size_t got = 0;
+    bytes = tu_read_file(ck, &got);
+    long full = bytes ? (long)got : -1;
     CU_ASSERT_FATAL(full > 100);
     const long cuts[] = {0, 7, 60, full / 2, full - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {

@@ -64,6 +64,39 @@ int tu_write_file(const char *path, const char *text)
     return fclose(f);
 }
 
+char *tu_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *b = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1))) {
+        if (fread(b, 1, (size_t)n, f) == (size_t)n) {
+            b[n] = 0;
+            *size = (size_t)n;
+        } else {
+            free(b);
+            b = NULL;
+        }
+    }
+    fclose(f);
+    return b;
+}
+
+float *tu_read_dense(const char *path, int *rows, int *cols)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    float *m = NULL;
+    if (fscanf(f, "%d %d", rows, cols) == 2 && *rows > 0 && *cols > 0) {
+        m = malloc((size_t)*rows * (size_t)*cols * sizeof *m);
+        for (size_t i = 0; m && i < (size_t)*rows * (size_t)*cols; i++)
+            if (fscanf(f, "%f", &m[i]) != 1) { free(m); m = NULL; }
+    }
+    fclose(f);
+    return m;
+}
+
 int tu_csr_from_dense(xmci_csr *m, uint32_t rows, uint32_t cols, const float *dense)
 {
     xmc_error err = {0};

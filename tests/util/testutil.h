@@ -19,6 +19,10 @@ char *tu_tmpdir(void);
 void tu_rmrf(const char *path);
 /* Writes text to a file; returns 0 on success. */
 int tu_write_file(const char *path, const char *text);
+/* The whole file, malloc'd with a NUL after its bytes, its size in *size; NULL if it cannot be read. */
+char *tu_read_file(const char *path, size_t *size);
+/* Dense text ("ROWS COLS", then the values) as a malloc'd rows x cols array; NULL on a missing or bad file. */
+float *tu_read_dense(const char *path, int *rows, int *cols);
 /* Fills m (owned) from a dense row-major rows x cols array, keeping the non-zero entries in column order;
  * returns 0 on success. */
 int tu_csr_from_dense(xmci_csr *m, uint32_t rows, uint32_t cols, const float *dense);
