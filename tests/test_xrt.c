@@ -199,6 +199,99 @@ static void test_checkpoint_rules(void)
     free(dir);
 }
 
+/* The active sets of a level hold the positives first, then the other children of the positive parents and of
+ * the matcher-aware parents given, each once; a parent outside the level above is refused. Tree: 2, 4, 8 nodes,
+ * every node with two children in order. */
+static void test_active_sets_add_man_children(void)
+{
+    uint32_t p1[4] = {0, 0, 1, 1}, p2[8] = {0, 0, 1, 1, 2, 2, 3, 3};
+    xmci_tree tree = {.depth = 3, .nr_nodes = {2, 4, 8}, .parent = {NULL, p1, p2}};
+    /* record 0: label 0; record 1: labels 5 and 4 */
+    float dense[2 * 8] = {0};
+    dense[0] = 1;
+    dense[8 + 4] = dense[8 + 5] = 1;
+    xmci_csr y;
+    CU_ASSERT_FATAL(tu_csr_from_dense(&y, 2, 8, dense) == 0);
+    xmci_csr a;
+    int width;
+    xmc_error err = {0};
+    /* level 1, tfn only: record 0 -> cluster 0 (+ sibling 1); record 1 -> cluster 2 with count 2 (+ sibling 3) */
+    CU_ASSERT_FATAL(xmci_xrt_active_sets(&tree, &y, 1, NULL, 0, &a, &width, &err) == XMC_OK);
+    const uint32_t tfn_idx[] = {0, 1, 2, 3};
+    const float tfn_val[] = {1, 0, 2, 0};
+    CU_ASSERT(width == 2 && a.indptr[1] == 2 && a.indptr[2] == 4);
+    for (int e = 0; e < 4; e++) CU_ASSERT(a.indices[e] == tfn_idx[e] && a.data[e] == tfn_val[e]);
+    xmci_csr_free(&a);
+    /* level 2 with man parents: record 0 {3, 0} (0 is its own positive parent: not repeated), record 1 {0, 2} */
+    const uint32_t man[] = {3, 0, 0, 2};
+    CU_ASSERT_FATAL(xmci_xrt_active_sets(&tree, &y, 2, man, 2, &a, &width, &err) == XMC_OK);
+    const uint32_t idx[] = {0, 1, 6, 7, /* record 1: */ 4, 5, 0, 1};
+    const float val[] = {1, 0, 0, 0, 1, 1, 0, 0};
+    CU_ASSERT(width == 4 && a.indptr[1] == 4 && a.indptr[2] == 8);
+    for (int e = 0; e < 8; e++) {
+        if (a.indices[e] != idx[e] || a.data[e] != val[e])
+            printf("\n  entry %d: %u (%g), expected %u (%g)", e, a.indices[e], a.data[e], idx[e], val[e]);
+        CU_ASSERT(a.indices[e] == idx[e] && a.data[e] == val[e]);
+    }
+    xmci_csr_free(&a);
+    const uint32_t bad[] = {4, 0, 0, 0};
+    CU_ASSERT(xmci_xrt_active_sets(&tree, &y, 2, bad, 2, &a, &width, &err) == XMC_ERR_RANGE);
+    CU_ASSERT(xmci_xrt_active_sets(&tree, &y, 0, NULL, 0, &a, &width, &err) == XMC_ERR_RANGE);
+    xmci_csr_free(&y);
+}
+
+/* tfn+man: deeper levels score more clusters per record than tfn alone, the parents of the last level are in
+ * work_dir/negatives.bin (k per record, clusters of the level above), and the run is deterministic. */
+static void test_finetune_man(void)
+{
+    fixture fx;
+    fixture_make(&fx);
+    char *dir = tu_tmpdir(), w[4200], out[4200], f[4300], g[4300];
+    xmci_xrt_opts o;
+    xmci_xrt_report tfn, man;
+    xmc_error err = {0};
+    snprintf(w, sizeof w, "%s/tfn", dir);
+    opts_make(&o, w);
+    o.epochs = 2;
+    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &tfn, &err) == XMC_OK);
+    snprintf(w, sizeof w, "%s/man", dir);
+    o.man_topk = 1;
+    xmc_err rc = xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &man, &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_FATAL(rc == XMC_OK);
+    CU_ASSERT(man.levels == 3 && tfn.levels == 3);
+    CU_ASSERT(man.active_mean[0] == tfn.active_mean[0]);
+    double more = 0;
+    for (int t = 1; t < 3; t++) {
+        printf("\n  level %d: active per record %.2f tfn, %.2f tfn+man", t, tfn.active_mean[t], man.active_mean[t]);
+        CU_ASSERT(man.active_mean[t] >= tfn.active_mean[t] && man.width[t] >= tfn.width[t]);
+        more += man.active_mean[t] - tfn.active_mean[t];
+    }
+    CU_ASSERT(more > 0);
+    snprintf(f, sizeof f, "%s/negatives.bin", w);
+    size_t n = 0;
+    unsigned char *bytes = (unsigned char *)tu_read_file(f, &n);
+    CU_ASSERT_FATAL(bytes != NULL);
+    uint32_t level, k, first;
+    uint64_t rows;
+    memcpy(&level, bytes + 16, 4);
+    memcpy(&k, bytes + 20, 4);
+    memcpy(&rows, bytes + 24, 8);
+    memcpy(&first, bytes + 32, 4);
+    CU_ASSERT(!memcmp(bytes, "XMCXRN01", 8) && level == 2 && k == 1 && rows == N_DOCS && first < 4);
+    CU_ASSERT(n == 32 + (size_t)N_DOCS * 4 + 8);
+    free(bytes);
+    /* the same run again writes the same encoder */
+    snprintf(f, sizeof f, "%s/model.safetensors", out);
+    snprintf(w, sizeof w, "%s/man2", dir);
+    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_OK);
+    snprintf(g, sizeof g, "%s/model.safetensors", out);
+    CU_ASSERT(same_file(f, g));
+    xmci_csr_free(&fx.y);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -206,5 +299,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_safetensors_round_trip);
     TU_ADD(s, test_finetune_levels);
     TU_ADD(s, test_checkpoint_rules);
+    TU_ADD(s, test_active_sets_add_man_children);
+    TU_ADD(s, test_finetune_man);
     return tu_run(argc, argv);
 }

@@ -82,6 +82,10 @@ typedef struct xmc_train_config {
     void *progress_ctx;
     /* label disentanglement (kept last so the fields above keep their offsets) */
     uint32_t disentangle;      /* leaf clusters a label may take, 1..6 (copies merged by the maximum); default 1 */
+    /* XR-Transformer's negatives (appended: the fields above keep their offsets) */
+    int xrt_man;               /* 1: tfn+man, the active set of a level adds the children of the xrt_man_topk parents
+                                * the model trained on the level above ranks highest; default 0: tfn only */
+    uint32_t xrt_man_topk;     /* parents per record for man, >= 1; default 20 (PECOS's matcher only_topk) */
 } xmc_train_config;
 
 /* What training saw and did, for the caller to report. */

@@ -14,7 +14,7 @@ enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, 
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
        O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER, O_DISENT, O_XRT, O_XRT_DIR, O_RESUME,
        O_XRT_BATCH, O_XRT_EPOCHS, O_XRT_STEPS, O_XRT_LR, O_XRT_WARMUP, O_XRT_WD, O_XRT_CLIP, O_XRT_ADAMW, O_XRT_LOSS,
-       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF };
+       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF, O_XRT_NEG, O_XRT_MANK };
 
 static const cli_opt train_opts[] = {
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "input"},
@@ -58,6 +58,10 @@ static const cli_opt train_opts[] = {
     {CLI_INT, O_XRT_SAVE, "xrt-save-steps", 0, "N", 0, 1e9, "checkpoint every N steps besides each level's end (default 0)"},
     {CLI_INT, O_XRT_SPLITS, "xrt-nr-splits", 0, "B", 2, 65536, "children per node of the fine-tuning tree (default 16)"},
     {CLI_INT, O_XRT_LEAF, "xrt-max-leaf-size", 0, "N", 1, 1e9, "labels per leaf of the fine-tuning tree (default 16)"},
+    {CLI_STRING, O_XRT_NEG, "xrt-negatives", 0, "N", 0, 0,
+     "tfn (default: children of the positive parents) or tfn+man (also the children of\n"
+     "the --xrt-man-topk parents the model of the level above ranks highest)"},
+    {CLI_INT, O_XRT_MANK, "xrt-man-topk", 0, "K", 1, 1048576, "parents per record for tfn+man (default 20)"},
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "tree"},
     {CLI_INT, O_SPLITS, "nr-splits", 0, "B", 2, 65536, "children per tree node (default 16)"},
     {CLI_INT, O_LEAF, "max-leaf-size", 0, "N", 1, 1e9, "labels per leaf cluster at most (default 100)"},
@@ -201,6 +205,12 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
     case O_XRT_SAVE: c->xrt_save_steps = (int)d; break;
     case O_XRT_SPLITS: c->xrt_nr_splits = (uint32_t)d; break;
     case O_XRT_LEAF: c->xrt_max_leaf_size = (uint32_t)d; break;
+    case O_XRT_NEG:
+        if (!strcmp(v, "tfn")) c->xrt_man = 0;
+        else if (!strcmp(v, "tfn+man")) c->xrt_man = 1;
+        else { fprintf(stderr, "xmc train: error: --xrt-negatives: '%s' is not tfn or tfn+man\n", v); return 2; }
+        break;
+    case O_XRT_MANK: c->xrt_man_topk = (uint32_t)d; break;
     }
     return 0;
 }

@@ -410,6 +410,8 @@ void xmc_train_config_default(xmc_train_config *cfg)
     cfg->xrt_save_steps = x.save_steps;
     cfg->xrt_nr_splits = x.tree.nr_splits;
     cfg->xrt_max_leaf_size = x.tree.max_leaf_size;
+    cfg->xrt_man = x.man_topk > 0;
+    cfg->xrt_man_topk = 20;
     cfg->threads = o.threads;
     cfg->make_current = o.make_current;
     cfg->nr_canaries = o.nr_canaries;
@@ -462,7 +464,7 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     if (cfg->xrt && (cfg->xrt_batch < 1 || cfg->xrt_epochs < 1 || cfg->xrt_max_steps < 0 || !(cfg->xrt_lr > 0) ||
                      cfg->xrt_warmup < 0 || cfg->xrt_weight_decay < 0 || cfg->xrt_max_grad_norm < 0 ||
                      cfg->xrt_save_steps < 0 || cfg->xrt_max_clusters < 1 || cfg->xrt_nr_splits < 2 ||
-                     cfg->xrt_max_leaf_size < 1))
+                     cfg->xrt_max_leaf_size < 1 || (cfg->xrt_man && (cfg->xrt_man_topk < 1 || cfg->xrt_man_topk > 1u << 20))))
         return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer: a schedule or tree setting out of range");
     return XMC_OK;
 }
@@ -490,6 +492,7 @@ static void config_to_xrt(const xmc_train_config *cfg, const xmci_train_opts *o,
     x->weighted = !cfg->xrt_unweighted;
     x->max_clusters = cfg->xrt_max_clusters;
     x->save_steps = cfg->xrt_save_steps;
+    x->man_topk = cfg->xrt_man ? (int)cfg->xrt_man_topk : 0;
     x->seed = cfg->seed;
     x->threads = o->threads;
     x->progress = o->progress;

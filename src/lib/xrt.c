@@ -6,6 +6,7 @@
  * (K x (H + 1)) with its gradient and two moments. No B x K score matrix is ever formed: a step scores B x A. */
 #include "xrt.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -65,17 +66,17 @@ static void ancestors(const xmci_tree *tree, uint32_t L, uint32_t *anc)
         for (uint32_t l = 0; l < L; l++) anc[(size_t)(t - 1) * L + l] = tree->parent[t][anc[(size_t)t * L + l]];
 }
 
-/* Active sets of layer t: every cluster at t = 0, else the children of the record's positive parents. */
-static xmc_err build_level(const xmci_tree *tree, const xmci_csr *y, const uint32_t *anc, uint32_t t, xrt_level *lv,
-                           xmc_error *err)
+/* Active sets of layer t: every cluster at t = 0, else the children of the record's positive parents and of its
+ * k man parents (n x k, or NULL). */
+static xmc_err build_level(const xmci_tree *tree, const xmci_csr *y, const uint32_t *anc, uint32_t t,
+                           const uint32_t *man, int k, xmci_csr *active, int *width, xmc_error *err)
 {
     const uint32_t L = y->cols, K = tree->nr_nodes[t], Kp = t ? tree->nr_nodes[t - 1] : 1;
-    lv->K = K;
-    lv->parent = t ? tree->parent[t] : NULL;
-    lv->width = 0;
+    const uint32_t *parent = t ? tree->parent[t] : NULL;
+    *width = 0;
     float *cnt = calloc(K, sizeof *cnt);
     unsigned char *seen = calloc(Kp, 1);
-    uint32_t *pos = malloc(K * sizeof *pos), *par = malloc(Kp * sizeof *par);
+    uint32_t *pos = malloc(K * sizeof *pos), *par = malloc(((size_t)Kp + (size_t)k) * sizeof *par);
     uint64_t *cptr = calloc((size_t)Kp + 1, sizeof *cptr);
     uint32_t *child = malloc(K * sizeof *child);
     xmci_csr_builder b;
@@ -86,13 +87,13 @@ static xmc_err build_level(const xmci_tree *tree, const xmci_csr *y, const uint3
         goto out;
     }
     /* children of each parent, ascending (counting sort on the parent) */
-    for (uint32_t j = 0; j < K; j++) cptr[(t ? lv->parent[j] : 0) + 1]++;
+    for (uint32_t j = 0; j < K; j++) cptr[(t ? parent[j] : 0) + 1]++;
     for (uint32_t p = 0; p < Kp; p++) cptr[p + 1] += cptr[p];
     {
         uint64_t *fill = malloc(((size_t)Kp + 1) * sizeof *fill);
         if (!fill) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory"); goto out; }
         memcpy(fill, cptr, ((size_t)Kp + 1) * sizeof *fill);
-        for (uint32_t j = 0; j < K; j++) child[fill[t ? lv->parent[j] : 0]++] = j;
+        for (uint32_t j = 0; j < K; j++) child[fill[t ? parent[j] : 0]++] = j;
         free(fill);
     }
     const uint32_t *at = anc + (size_t)t * L, *above = t ? anc + (size_t)(t - 1) * L : NULL;
@@ -105,24 +106,33 @@ static xmc_err build_level(const xmci_tree *tree, const xmci_csr *y, const uint3
             uint32_t p = above ? above[y->indices[e]] : 0;
             if (above && !seen[p]) { seen[p] = 1; par[npar++] = p; }
         }
-        for (uint32_t k = 0; k < npos && !rc; k++) rc = xmci_csr_builder_push(&b, pos[k], cnt[pos[k]], err);
+        for (int q = 0; above && man && q < k; q++) {
+            const uint32_t p = man[(size_t)i * (size_t)k + (size_t)q];
+            if (p >= Kp) {
+                rc = xmc_error_set(err, XMC_ERR_RANGE, "xr-transformer: negative parent %u of record %u outside level "
+                                   "%u's %u clusters", p, i, t - 1, Kp);
+                break;
+            }
+            if (!seen[p]) { seen[p] = 1; par[npar++] = p; }
+        }
+        for (uint32_t q = 0; q < npos && !rc; q++) rc = xmci_csr_builder_push(&b, pos[q], cnt[pos[q]], err);
         if (!above) { /* level 0: every cluster */
             for (uint32_t j = 0; j < K && !rc; j++)
                 if (cnt[j] == 0) rc = xmci_csr_builder_push(&b, j, 0, err);
         } else {
-            for (uint32_t k = 0; k < npar && !rc; k++)
-                for (uint64_t q = cptr[par[k]]; q < cptr[par[k] + 1] && !rc; q++)
-                    if (cnt[child[q]] == 0) rc = xmci_csr_builder_push(&b, child[q], 0, err);
+            for (uint32_t q = 0; q < npar && !rc; q++)
+                for (uint64_t e = cptr[par[q]]; e < cptr[par[q] + 1] && !rc; e++)
+                    if (cnt[child[e]] == 0) rc = xmci_csr_builder_push(&b, child[e], 0, err);
         }
-        for (uint32_t k = 0; k < npos; k++) cnt[pos[k]] = 0;
-        for (uint32_t k = 0; k < npar; k++) seen[par[k]] = 0;
+        for (uint32_t q = 0; q < npos; q++) cnt[pos[q]] = 0;
+        for (uint32_t q = 0; q < npar; q++) seen[par[q]] = 0;
         if (!rc) rc = xmci_csr_builder_end_row(&b, err);
         if (rc) goto out;
         int len = (int)(b.nnz - b.m.indptr[i]);
-        if (len > lv->width) lv->width = len;
+        if (len > *width) *width = len;
     }
-    xmci_csr_builder_finish(&b, &lv->active);
-    lv->active.cols = K;
+    xmci_csr_builder_finish(&b, active);
+    active->cols = K;
 out:
     xmci_csr_builder_free(&b);
     free(cnt);
@@ -131,6 +141,29 @@ out:
     free(par);
     free(cptr);
     free(child);
+    return rc;
+}
+
+/* Level t's teacher-forced active sets (matcher-aware negatives are added when the level starts). */
+static xmc_err level_make(const xmci_tree *tree, const xmci_csr *y, const uint32_t *anc, uint32_t t, xrt_level *lv,
+                          xmc_error *err)
+{
+    lv->K = tree->nr_nodes[t];
+    lv->parent = t ? tree->parent[t] : NULL;
+    return build_level(tree, y, anc, t, NULL, 0, &lv->active, &lv->width, err);
+}
+
+xmc_err xmci_xrt_active_sets(const xmci_tree *tree, const xmci_csr *y, uint32_t t, const uint32_t *man, int k,
+                             xmci_csr *active, int *width, xmc_error *err)
+{
+    if (t < 1 || t >= tree->depth || k < 0 || (k > 0 && !man) || y->cols != tree->nr_nodes[tree->depth - 1])
+        return xmc_error_set(err, XMC_ERR_RANGE, "xr-transformer: level %u of a %u-level tree, k %d, %u labels", t,
+                             tree->depth, k, y->cols);
+    uint32_t *anc = malloc((size_t)tree->depth * y->cols * sizeof *anc);
+    if (!anc) return xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory");
+    ancestors(tree, y->cols, anc);
+    xmc_err rc = build_level(tree, y, anc, t, man, k, active, width, err);
+    free(anc);
     return rc;
 }
 
@@ -299,6 +332,70 @@ out:
     return rc;
 }
 
+/* ---- matcher-aware negatives of a level: work_dir/negatives.bin (layout in xrt.h) ------------------------ */
+
+static xmc_err neg_save(const char *dir, uint64_t fingerprint, uint32_t level, uint32_t k, uint64_t n,
+                        const uint32_t *man, xmc_error *err)
+{
+    char path[4200], tmp[4210];
+    snprintf(path, sizeof path, "%s/negatives.bin", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", tmp, strerror(errno));
+    XXH64_state_t *h = XXH64_createState();
+    if (!h) {
+        fclose(f);
+        unlink(tmp);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory");
+    }
+    XXH64_reset(h, 0);
+    int bad = put(f, h, "XMCXRN01", 8) | put(f, h, &fingerprint, 8) | put(f, h, &level, 4) | put(f, h, &k, 4) |
+              put(f, h, &n, 8) | put(f, h, man, (size_t)n * k * 4);
+    uint64_t sum = XXH64_digest(h);
+    XXH64_freeState(h);
+    bad |= fwrite(&sum, 1, 8, f) != 8;
+    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return xmc_error_set(err, XMC_ERR_IO, "%s: cannot write the negatives: %s", path, strerror(e));
+    }
+    return XMC_OK;
+}
+
+/* Reads the man parents of level into man (n x k); any disagreement is XMC_ERR_CORRUPT. */
+static xmc_err neg_load(const char *dir, uint64_t fingerprint, uint32_t level, uint32_t k, uint64_t n, uint32_t *man,
+                        xmc_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/negatives.bin", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: %s (the checkpoint's level needs it)", path, strerror(errno));
+    const size_t size = 32 + (size_t)n * k * 4 + 8;
+    unsigned char *buf = malloc(size + 1);
+    xmc_err rc = XMC_OK;
+    if (!buf) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "%s: out of memory", path); goto out; }
+    if (fread(buf, 1, size + 1, f) != size) { rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s: not %zu bytes", path, size); goto out; }
+    uint64_t sum, fp, nn;
+    uint32_t lv, kk;
+    memcpy(&fp, buf + 8, 8);
+    memcpy(&lv, buf + 16, 4);
+    memcpy(&kk, buf + 20, 4);
+    memcpy(&nn, buf + 24, 8);
+    memcpy(&sum, buf + size - 8, 8);
+    if (memcmp(buf, "XMCXRN01", 8) || XXH64(buf, size - 8, 0) != sum || fp != fingerprint || lv != level || kk != k ||
+        nn != n) {
+        rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s: damaged, or not the negatives of level %u of this run", path, level);
+        goto out;
+    }
+    memcpy(man, buf + 32, (size_t)n * k * 4);
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
 /* ---- the encoder directory ------------------------------------------------------------------------------ */
 
 static xmc_err copy_file(const char *from, const char *to, xmc_error *err)
@@ -388,6 +485,10 @@ static uint64_t fingerprint(const xmci_wordpiece_batch *tok, const xmci_csr *y, 
     const double knobs[] = {o->batch, o->epochs, o->max_steps, o->lr, o->warmup, o->weight_decay, o->max_grad_norm,
                             o->adamw, o->weighted, o->max_clusters, o->seed, o->encoder.pooling, o->encoder.max_len};
     XXH64_update(h, knobs, sizeof knobs);
+    if (o->man_topk > 0) { /* hashed only when on, so that a tfn run keeps the fingerprint it had before man */
+        const double man[] = {1, o->man_topk};
+        XXH64_update(h, man, sizeof man);
+    }
     uint64_t d = XXH64_digest(h);
     XXH64_freeState(h);
     return d;
@@ -399,6 +500,8 @@ typedef struct run {
     xmci_bert_train *train;
     state *s;
     uint64_t fp;
+    int B;            /* rows of train's workspace */
+    uint64_t batch_cap; /* entries batch can hold */
     /* per step */
     int32_t *ids;
     int *lens;
@@ -476,6 +579,96 @@ static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, fl
     return rc;
 }
 
+/* man (n x k): for each record, the k clusters of the current head (the level above the one to train) that the
+ * current encoder and head score highest, best first, ties to the lower index; the training forward in batches
+ * of R->B rows, every cluster scored (the level has at most max_clusters). */
+static xmc_err man_predict(run *R, int k, uint32_t *man, xmc_error *err)
+{
+    const xmci_head *head = &R->s->head;
+    const int H = head->hidden, K = head->labels, T = R->tok->seq, n = R->tok->n;
+    float *scores = malloc((size_t)R->B * (size_t)K * sizeof *scores), *best = malloc((size_t)k * sizeof *best);
+    if (!scores || !best) {
+        free(scores);
+        free(best);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory for %d x %d scores", R->B, K);
+    }
+    xmc_err rc = XMC_OK;
+    for (int first = 0; first < n && !rc; first += R->B) {
+        const int B = n - first < R->B ? n - first : R->B;
+        memcpy(R->ids, R->tok->ids + (size_t)first * T, (size_t)B * T * sizeof *R->ids);
+        for (int i = 0; i < B; i++) R->lens[i] = R->tok->len[first + i];
+        if ((rc = xmci_bert_train_forward(R->s->params, R->train, R->ids, NULL, T, R->lens, B, R->o->encoder.pooling,
+                                          R->pooled, err)))
+            break;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, K, H, 1.0f, R->pooled, H, head->w, H, 0.0f, scores, K);
+        for (int i = 0; i < B; i++) {
+            const float *row = scores + (size_t)i * K;
+            uint32_t *top = man + (size_t)(first + i) * (size_t)k;
+            int have = 0;
+            for (int j = 0; j < K; j++) { /* insertion into the sorted top k; a tie keeps the earlier cluster */
+                const float v = row[j] + head->b[j];
+                if (have == k && !(v > best[k - 1])) continue;
+                int at = have < k ? have++ : k - 1;
+                while (at > 0 && v > best[at - 1]) {
+                    best[at] = best[at - 1];
+                    top[at] = top[at - 1];
+                    at--;
+                }
+                best[at] = v;
+                top[at] = (uint32_t)j;
+            }
+        }
+    }
+    free(scores);
+    free(best);
+    return rc;
+}
+
+/* Updates per level. */
+static int level_steps(const xmci_xrt_opts *o, uint32_t n)
+{
+    const int spe = (int)((n + (uint32_t)o->batch - 1) / (uint32_t)o->batch);
+    return o->max_steps > 0 ? o->max_steps : o->epochs * spe;
+}
+
+/* Level t's active sets with matcher-aware negatives: the man parents predicted by the current encoder and head
+ * (the level above's, trained) and saved, or, for a level resumed mid-way, read back from the file the level
+ * started with. The batch buffer grows to the level's width. */
+static xmc_err level_man(run *R, const xmci_tree *tree, const xmci_csr *y, const uint32_t *anc, int t, int resumed,
+                         xrt_level *lv, xmc_error *err)
+{
+    const xmci_xrt_opts *o = R->o;
+    const uint32_t n = y->rows, Kp = tree->nr_nodes[t - 1];
+    const int k = (uint32_t)o->man_topk < Kp ? o->man_topk : (int)Kp;
+    uint32_t *man = malloc((size_t)n * (size_t)k * sizeof *man);
+    if (!man) return xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory for the negatives");
+    xmc_err rc;
+    if (resumed) {
+        rc = neg_load(o->work_dir, R->fp, (uint32_t)t, (uint32_t)k, n, man, err);
+    } else {
+        if (o->progress) {
+            char what[160];
+            snprintf(what, sizeof what, "xr-transformer level %d: matcher-aware negatives (top %d of level %d's %u clusters)",
+                     t + 1, k, t, Kp);
+            o->progress(o->progress_ctx, what, 0, 1);
+        }
+        rc = man_predict(R, k, man, err);
+        if (!rc) rc = neg_save(o->work_dir, R->fp, (uint32_t)t, (uint32_t)k, n, man, err);
+    }
+    if (!rc) {
+        xmci_csr_free(&lv->active);
+        rc = build_level(tree, y, anc, (uint32_t)t, man, k, &lv->active, &lv->width, err);
+    }
+    free(man);
+    if (!rc && (uint64_t)R->B * (uint64_t)lv->width > R->batch_cap) {
+        const uint32_t cols = R->batch.cols;
+        xmci_csr_free(&R->batch);
+        R->batch_cap = (uint64_t)R->B * (uint64_t)lv->width;
+        rc = xmci_csr_alloc(&R->batch, (uint32_t)R->B, cols, R->batch_cap, err);
+    }
+    return rc;
+}
+
 /* Runs level t from step s->step to its end, checkpointing on the way. */
 static xmc_err run_level(run *R, const xrt_level *lv, int t, int nlevels, xmci_xrt_report *rep, xmc_error *err)
 {
@@ -483,7 +676,7 @@ static xmc_err run_level(run *R, const xrt_level *lv, int t, int nlevels, xmci_x
     state *s = R->s;
     const uint32_t n = (uint32_t)R->tok->n;
     const int spe = (int)((n + (uint32_t)o->batch - 1) / (uint32_t)o->batch);
-    const int total = o->max_steps > 0 ? o->max_steps : o->epochs * spe;
+    const int total = level_steps(o, n);
     uint32_t *perm = malloc(n * sizeof *perm);
     if (!perm) return xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory");
     xmc_err rc = XMC_OK;
@@ -531,15 +724,18 @@ static xmc_err run_level(run *R, const xrt_level *lv, int t, int nlevels, xmci_x
     free(perm);
     if (rc) return rc;
     rep->clusters[t] = lv->K;
+    rep->width[t] = lv->width;
+    rep->active_mean[t] = (double)xmci_csr_nnz(&lv->active) / (double)n;
     rep->steps[t] = total;
     rep->seconds[t] = now() - t0;
     rep->tokens_per_s[t] = rep->seconds[t] > 0 ? tokens_total / rep->seconds[t] : 0;
     rep->loss_first[t] = first_loss;
     if (ran) rc = ckpt_save(s, o->work_dir, R->fp, err); /* the level is finished */
     if (!rc && ran && o->progress) {
-        char what[200];
-        snprintf(what, sizeof what, "xr-transformer level %d/%d done: %u clusters, width %d, %d steps, loss %.4f -> %.4f "
-                 "(first and last epoch), %.0f tok/s, %.1f s", t + 1, nlevels, lv->K, lv->width, total, first_loss,
+        char what[240];
+        snprintf(what, sizeof what, "xr-transformer level %d/%d done: %u clusters, width %d (%.1f active per record), %d steps, "
+                 "loss %.4f -> %.4f (first and last epoch), %.0f tok/s, %.1f s", t + 1, nlevels, lv->K, lv->width,
+                 rep->active_mean[t], total, first_loss,
                  rep->loss[t], rep->tokens_per_s[t], rep->seconds[t]);
         o->progress(o->progress_ctx, what, 1, 1);
     }
@@ -580,9 +776,9 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     if (!o->work_dir || !o->encoder.dir)
         return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: needs an encoder directory and a work directory");
     if (o->batch < 1 || o->epochs < 1 || o->max_steps < 0 || o->warmup < 0 || !(o->lr > 0) || o->max_clusters < 1 ||
-        o->save_steps < 0 || o->weight_decay < 0 || o->max_grad_norm < 0)
+        o->save_steps < 0 || o->weight_decay < 0 || o->max_grad_norm < 0 || o->man_topk < 0)
         return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: batch, epochs and learning rate must be positive, "
-                                               "steps, warm-up, weight decay and clipping not negative");
+                                               "steps, warm-up, weight decay, clipping and man top-k not negative");
     if (y->rows == 0 || y->cols == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "xr-transformer: no records or no labels");
     xmc_err rc = XMC_OK;
     xmci_tfidf *tf = NULL;
@@ -625,7 +821,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     }
     ancestors(&tree, y->cols, anc);
     for (int t = 0; t < nlevels; t++)
-        if ((rc = build_level(&tree, y, anc, (uint32_t)t, &lv[t], err))) goto out;
+        if ((rc = level_make(&tree, y, anc, (uint32_t)t, &lv[t], err))) goto out;
     if (o->progress) o->progress(o->progress_ctx, "xr-transformer: label tree", 1, 1);
 
     /* the encoder, its tokens (once for all levels) and the training state */
@@ -662,7 +858,9 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
         rc = xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory");
         goto out;
     }
-    if ((rc = xmci_csr_alloc(&R.batch, (uint32_t)B, Kmax, (uint64_t)B * (uint64_t)Amax, err)) ||
+    R.B = B;
+    R.batch_cap = (uint64_t)B * (uint64_t)Amax;
+    if ((rc = xmci_csr_alloc(&R.batch, (uint32_t)B, Kmax, R.batch_cap, err)) ||
         (rc = xmci_bert_train_new(s.params, B, tok.seq, &R.train, err)))
         goto out;
 
@@ -692,7 +890,12 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     }
     rep.levels = nlevels;
     for (int t = start; t < nlevels; t++) {
-        if (!(found && t == start) && (rc = head_init(&s, &lv[t], t, o, err))) goto out;
+        const int resumed = found && t == start;
+        /* a level resumed after its last step needs no active sets; one resumed mid-way reads its negatives back */
+        if (o->man_topk > 0 && t > 0 && !(resumed && (int)s.step >= level_steps(o, n)) &&
+            (rc = level_man(&R, &tree, y, anc, t, resumed, &lv[t], err)))
+            goto out;
+        if (!resumed && (rc = head_init(&s, &lv[t], t, o, err))) goto out;
         if ((rc = run_level(&R, &lv[t], t, nlevels, &rep, err))) goto out;
     }
     char dir[4200];

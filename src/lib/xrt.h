@@ -5,16 +5,21 @@
  * features; every tree level with at most max_clusters nodes is fine-tuned, top first. Level t is a multi-label
  * problem over its clusters with the head of head.h (score = <pooled, W_j> + b_j) and PECOS's (weighted) squared
  * hinge. Targets are the number of the record's labels under each cluster. Active set: level 0 scores every
- * cluster; a deeper level scores the children of the record's positive parents (teacher forcing, "tfn"),
- * positives first, each row padded to the level's widest row. The head of level 0 is 0.02 N(0, 1) with bias 0;
+ * cluster; a deeper level scores the children of the record's positive parents (teacher forcing, "tfn") and,
+ * with man_topk > 0, of the man_topk parents that the model as trained on the level above ranks highest for the
+ * record (matcher-aware negatives, "tfn+man"), positives first, each row padded to the level's widest row.
+ * The matcher is the encoder and head of the level above (PECOS's "transformer-only" matcher, scored over every
+ * cluster of that level), not PECOS's concat XR-Linear: it is the model being trained, needs no ranker per level,
+ * and its mistakes are the negatives this encoder has to learn apart. The head of level 0 is 0.02 N(0, 1) with bias 0;
  * the head of a deeper level inherits its parent's row (PECOS's "inherit" bootstrap). Both the encoder and the
  * head get a fresh optimiser per level, as PECOS builds them per level: AdamW (HF's form by default; weight decay
  * on every tensor but biases and LayerNorm weights) for the encoder, lazy AdamW on the rows a batch touched for
  * the head (SparseAdam when weight decay is 0); gradients clipped by global norm, encoder and head separately;
  * the learning rate warms up linearly from 0 and decays linearly to 0 over the level's steps.
  *
- * Not done as PECOS: no dropout (the training forward of bert.h has none), no matcher-aware negatives ("man")
- * and no linear bootstrap of the head; the final ranker is xmci_train's, on [tfidf ; alpha emb].
+ * Not done as PECOS: no dropout (the training forward of bert.h has none), matcher-aware negatives from the
+ * encoder and head rather than a concat XR-Linear model, and no linear bootstrap of the head; the final ranker is
+ * xmci_train's, on [tfidf ; alpha emb].
  *
  * Determinism: the batches of epoch e of level t are a shuffle seeded by (seed, t, e); nothing else is random
  * but the level-0 head (seeded). With the same data, options and OpenBLAS thread count the run is the same bit
@@ -37,6 +42,18 @@
  *   end-8   8          xxh64 of every byte before it
  * A file whose size, magic, fingerprint or checksum disagrees is refused (XMC_ERR_CORRUPT, or XMC_ERR_ARG for a
  * checkpoint of another run), never half used.
+ *
+ * Negatives (tfn+man only): work_dir/negatives.bin holds the man parents of the level being trained, written
+ * (temporary file and rename) before its first step, so that a run resumed inside that level uses the parents
+ * the level started with (the model that chose them is no longer in the checkpoint):
+ *   offset  size       meaning
+ *   0       8          magic "XMCXRN01"
+ *   8       8          fingerprint (as the checkpoint's)
+ *   16      4          level (u32)
+ *   20      4          k, parents per record (u32)
+ *   24      8          n, records (u64)
+ *   32      4 n k      parents of record i at [i k, (i + 1) k), clusters of the level above, best first
+ *   end-8   8          xxh64 of every byte before it
  *
  * Output: work_dir/encoder holds config.json and vocab.txt (copies) and model.safetensors (the fine-tuned
  * weights): an encoder directory that --featurizer tfidf+encoder serves. */
@@ -67,6 +84,7 @@ typedef struct xmci_xrt_opts {
     int weighted;                /* weighted squared hinge (label counts as weights); default 1 */
     uint32_t max_clusters;       /* fine-tune levels of at most this many clusters; default 32768 */
     int save_steps;              /* checkpoint every so many steps; 0: only at level ends */
+    int man_topk;                /* matcher-aware negatives: the top k parents per record; 0: tfn only (default) */
     uint32_t seed;               /* batches and the level-0 head; default 0 */
     int threads;                 /* TF-IDF and the tree (OpenBLAS has its own pool) */
     void (*progress)(void *ctx, const char *what, double done, double total);
@@ -84,6 +102,8 @@ typedef struct xmci_xrt_report {
     double loss[XMCI_TREE_MAX_DEPTH];    /* mean loss of the last epoch this run trained */
     double seconds[XMCI_TREE_MAX_DEPTH]; /* wall time in this run (0 for a level done before a resume) */
     double tokens_per_s[XMCI_TREE_MAX_DEPTH];
+    int width[XMCI_TREE_MAX_DEPTH];      /* the level's padded active width */
+    double active_mean[XMCI_TREE_MAX_DEPTH]; /* active entries per record, mean */
     int resumed_level, resumed_step;     /* where the run started: 0, 0 unless resumed */
 } xmci_xrt_report;
 
@@ -94,5 +114,14 @@ typedef struct xmci_xrt_report {
  * from which a run with resume continues. report may be NULL. */
 xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xmci_csr *y, const xmci_xrt_opts *o,
                          char *encoder_dir, size_t size, xmci_xrt_report *report, xmc_error *err);
+
+/* Active sets of level t (1 <= t < tree->depth) of tree for labels y (n = y->rows, y->cols = the tree's labels):
+ * row i holds the clusters of level t above i's labels (value: how many of them), then each other child (value
+ * 0, once) of the level t-1 parents of those labels and of man[i k .. i k + k) (clusters of level t-1; man may
+ * be NULL with k 0), parent by parent. *width = the longest row. active is the caller's to free with
+ * xmci_csr_free. Fails with XMC_ERR_RANGE (a man parent outside level t-1, t out of range) or XMC_ERR_NOMEM;
+ * nothing is left allocated then. */
+xmc_err xmci_xrt_active_sets(const xmci_tree *tree, const xmci_csr *y, uint32_t t, const uint32_t *man, int k,
+                             xmci_csr *active, int *width, xmc_error *err);
 
 #endif

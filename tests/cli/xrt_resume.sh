@@ -43,6 +43,28 @@ p_b=$($XMC eval --model "$T/repo-b" --test "$D/reuters-sample/test.tsv" 2>/dev/n
 [ "$p_a" = "$p_b" ] || fail "P@1 $p_a uninterrupted, $p_b resumed"
 echo "P@1 $p_a both ways"
 
+# tfn+man: killed inside a level that has matcher-aware negatives, resumed with the negatives that level started
+# with (negatives.bin), ends with the uninterrupted run's encoder
+MAN=(--xrt-negatives tfn+man --xrt-man-topk 2)
+$XMC train --quiet "${OPTS[@]}" "${MAN[@]}" --model "$T/repo-c" --xrt-dir "$T/c" > /dev/null || fail "uninterrupted tfn+man run"
+cmp -s "$T/a/encoder/model.safetensors" "$T/c/encoder/model.safetensors" && fail "tfn+man trained the same encoder as tfn"
+$XMC train --quiet "${OPTS[@]}" "${MAN[@]}" --model "$T/repo-d" --xrt-dir "$T/d" > /dev/null 2>&1 &
+pid=$!
+# wait for the first checkpoint written after the negatives of level 2 (a level resumed mid-way reads them back)
+for _ in $(seq 1 4000); do [ -f "$T/d/negatives.bin" ] && [ "$T/d/checkpoint.bin" -nt "$T/d/negatives.bin" ] && break; sleep 0.002; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+[ -f "$T/d/negatives.bin" ] || fail "no negatives.bin before the kill"
+[ -f "$T/d/encoder/model.safetensors" ] && fail "the tfn+man run finished before it was killed: make it longer"
+$XMC train "${OPTS[@]}" "${MAN[@]}" --resume --model "$T/repo-d" --xrt-dir "$T/d" > /dev/null 2> "$T/log" || { cat "$T/log"; fail "tfn+man resume"; }
+grep -o "resuming at level [0-9]* step [0-9]*" "$T/log"
+grep -q "resuming at level [23] step [1-9]" "$T/log" || { grep resum "$T/log"; fail "not resumed inside a level with negatives"; }
+cmp "$T/c/encoder/model.safetensors" "$T/d/encoder/model.safetensors" || fail "resumed tfn+man encoder differs"
+# the negatives a resumed level needs are checked like the checkpoint
+$XMC train --quiet "${OPTS[@]}" "${MAN[@]}" --xrt-man-topk 3 --resume --model "$T/repo-d" --xrt-dir "$T/d" > /dev/null 2> "$T/err" &&
+  fail "resumed with another man top-k"
+grep -q "another run" "$T/err" || { cat "$T/err"; fail "no message for another top-k"; }
+
 # a damaged checkpoint is refused, not used
 printf '\x01' | dd of="$T/b/checkpoint.bin" bs=1 seek=1000 conv=notrunc 2>/dev/null
 $XMC train --quiet "${OPTS[@]}" --resume --model "$T/repo-b" --xrt-dir "$T/b" > /dev/null 2> "$T/err" && fail "damaged checkpoint used"
