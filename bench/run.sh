@@ -11,7 +11,8 @@
 #   7. Label disentanglement: --disentangle 1, 2, 4 on Reuters and a catalog with planted two-meaning labels
 #      (bench/disentangle.sh; BENCH_DISENTANGLE=0 skips it)
 #   8. XR-Transformer: fine-tuned random-init encoder vs TF-IDF XR-Linear on Reuters and a 10^4-label catalog
-#      (bench/xrt.sh; BENCH_XRT=0 skips it)
+#      (bench/xrt.sh; BENCH_XRT=0 skips it), then xmcd with two fine-tuned versions on the embedded Kafka:
+#      records/s and p99 at micro-batches 1/32/256 beside xmc eval, R12 swaps between them (bench/stream_encoder.sh)
 #   9. Batched inference: in-process µs/doc at batch 1 and 256, text in, xmc beside PECOS's batched path
 #      (bench/batch.sh; BENCH_BATCH=0 skips it)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
@@ -294,6 +295,8 @@ fi
 if [ "${BENCH_XRT:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/xrt.sh" || echo "xr-transformer bench failed"
+    echo
+    BUILD="$BUILD" DATA="$DATA" bash "$HERE/stream_encoder.sh" || echo "xr-transformer stream bench failed"
 fi
 
 # ---- 9. Batched inference (BENCH_BATCH=0 skips) -------------------------------------------------------------

@@ -9,7 +9,8 @@
 # Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP
 # (0), XRT_POOLING (cls), XRT_ALPHA (0.3, the embedding's weight beside TF-IDF), XRT_REUTERS_MAXLEN (128), XRT_BATCH (32), XRT_LABELS (catalog labels asked, 13000; the
 # labels that occur are fewer: 11,413 at 30,000 docs), XRT_DOCS (catalog training docs, 30000), XRT_TEST (3000), XRT_SETS ("reuters
-# catalog"), OPENBLAS_NUM_THREADS (2).
+# catalog"), XRT_NEGATIVES (tfn; "tfn tfn+man" gives one xr-transformer row per mode, side by side), XRT_MAN_TOPK
+# (20), OPENBLAS_NUM_THREADS (2).
 set -u -o pipefail
 { # one compound command: bash parses it all before running, so editing the script mid-run is safe
 BUILD=${BUILD:-build}
@@ -24,6 +25,8 @@ BATCH=${XRT_BATCH:-32}
 LABELS=${XRT_LABELS:-13000}
 DOCS=${XRT_DOCS:-30000}
 NTEST=${XRT_TEST:-3000}
+NEGATIVES=${XRT_NEGATIVES:-tfn}
+MAN_TOPK=${XRT_MAN_TOPK:-20}
 XMC=$(readlink -f "$BUILD/xmc")
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/xmc-xrt.XXXXXX") || exit 1
@@ -38,17 +41,20 @@ row() { printf "| %-10s | %-16s | %8s | %6s | %6s | %6s |\n" "$@"; }
 # one data set: NAME TRAIN TEST MAXLEN
 one() {
     local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
-    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA"
+    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA, negatives $NEGATIVES (man top-k $MAN_TOPK)"
     echo
     row "data" "model" "train s" "P@1" "P@3" "P@5"
     echo "|------------|------------------|----------|--------|--------|--------|"
-    for f in tfidf tfidf+encoder xr-transformer; do
-        local args=(--train "$train" --model "$WORK/$name-$f" --max-length "$maxlen" --alpha "$ALPHA")
+    local rows=(tfidf tfidf+encoder) neg
+    for neg in $NEGATIVES; do rows+=("xr-transformer/$neg"); done
+    for f in "${rows[@]}"; do
+        local args=(--train "$train" --model "$WORK/$name-${f//[+\/]/_}" --max-length "$maxlen" --alpha "$ALPHA")
         case $f in
         tfidf+encoder) args+=(--featurizer tfidf+encoder --encoder "$WORK/enc" --pooling "$POOLING") ;;
-        xr-transformer) args+=(--xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$WORK/$name-xrt" --xrt-epochs "$EPOCHS"
-                               --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH") ;;
+        xr-transformer/*) args+=(--xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$WORK/$name-xrt-${f#*/}" --xrt-epochs "$EPOCHS"
+                               --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH" --xrt-negatives "${f#*/}" --xrt-man-topk "$MAN_TOPK") ;;
         esac
+        f=${f//[+\/]/_}
         t0=$(date +%s.%N)
         if ! "$XMC" train "${args[@]}" > /dev/null 2> "$WORK/$name-$f.log"; then
             echo "train $f failed:"; tail -3 "$WORK/$name-$f.log"; continue
@@ -59,9 +65,11 @@ one() {
             "$(p "$WORK/$name-$f.eval" P@3)" "$(p "$WORK/$name-$f.eval" P@5)"
     done
     echo
-    echo "Fine-tuning, per level:"
-    grep -o 'xr-transformer level [0-9]*/[0-9]* done.*s' "$WORK/$name-xr-transformer.log" | sed 's/^/    /'
-    grep 'fine-tuning:' "$WORK/$name-xr-transformer.log" | sed 's/^/    /'
+    for neg in $NEGATIVES; do
+        echo "Fine-tuning, per level ($neg):"
+        grep -o 'xr-transformer level [0-9]*/[0-9]* done.*s' "$WORK/$name-xr-transformer_${neg//+/_}.log" | sed 's/^/    /'
+        grep 'fine-tuning:' "$WORK/$name-xr-transformer_${neg//+/_}.log" | sed 's/^/    /'
+    done
     echo
 }
 
