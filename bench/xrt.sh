@@ -54,6 +54,7 @@ one() {
         xr-transformer/*) args+=(--xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$WORK/$name-xrt-${f#*/}" --xrt-epochs "$EPOCHS"
                                --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH" --xrt-negatives "${f#*/}" --xrt-man-topk "$MAN_TOPK") ;;
         esac
+        local shown=$f
         f=${f//[+\/]/_}
         t0=$(date +%s.%N)
         if ! "$XMC" train "${args[@]}" > /dev/null 2> "$WORK/$name-$f.log"; then
@@ -61,7 +62,7 @@ one() {
         fi
         t1=$(date +%s.%N)
         "$XMC" eval --model "$WORK/$name-$f" --test "$test" > "$WORK/$name-$f.eval" 2>/dev/null || { echo "eval $f failed"; continue; }
-        row "$name" "$f" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" "$(p "$WORK/$name-$f.eval" P@1)" \
+        row "$name" "$shown" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" "$(p "$WORK/$name-$f.eval" P@1)" \
             "$(p "$WORK/$name-$f.eval" P@3)" "$(p "$WORK/$name-$f.eval" P@5)"
     done
     echo
