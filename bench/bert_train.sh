@@ -35,7 +35,7 @@ echo
 CFLAGS_MK=$(make -s BUILD="$BUILD" --eval 'print-cflags: ; @echo "$(CFLAGS)"' print-cflags)
 LIBS_MK=$(make -s BUILD="$BUILD" --eval 'print-libs: ; @echo "$(LDFLAGS) $(LDLIBS)"' print-libs)
 # shellcheck disable=SC2086
-cc $CFLAGS_MK -o "$BUILD/bert_train_bench" bench/bert_train_bench.c "$BUILD/libxmc.a" $LIBS_MK
+cc $CFLAGS_MK -Isrc/lib -o "$BUILD/bert_train_bench" bench/bert_train_bench.c "$BUILD/libxmc.a" $LIBS_MK
 tmp=$(mktemp -d /tmp/xmc-bert-train-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export XMC_TOOLS="$PWD/tests/tools" # bert_ref.py for bert_torch.py

@@ -766,6 +766,80 @@ static void test_arena_sizes(void)
     xmci_bert_train_free(tr);
 }
 
+/* The AdamW pass (eight floats at a time where the CPU has AVX, split between threads for long spans) gives the
+ * bits of the plain scalar loop, both forms, with and without decay, on a span that is neither a multiple of 8
+ * nor short enough to stay in one thread. */
+static void test_adamw_vector_and_threads_same_bits(void)
+{
+    const size_t n = 100003;
+    float *p0 = malloc(n * sizeof *p0), *g = malloc(n * sizeof *g), *p = malloc(n * sizeof *p);
+    float *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v);
+    CU_ASSERT_FATAL(p0 && g && p && m && v);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1664525u + 1013904223u;
+        p0[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
+        x = x * 1664525u + 1013904223u;
+        g[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 1e-2f;
+    }
+    xmc_error err = {0};
+    for (int kind = 0; kind < 2; kind++)
+        for (int decay = 0; decay < 2; decay++) {
+            const float lr = 1e-3f, wd = decay ? 0.01f : 0;
+            for (int threads = 1; threads <= 3; threads += 2) {
+                xmci_adamw *opt;
+                CU_ASSERT_FATAL(xmci_adamw_new(n, kind ? XMCI_ADAMW_HF : XMCI_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &opt, &err) == XMC_OK);
+                opt->threads = threads;
+                memcpy(p, p0, n * sizeof *p);
+                memset(m, 0, n * sizeof *m);
+                memset(v, 0, n * sizeof *v);
+                size_t bad = 0;
+                for (int step = 1; step <= 2; step++) {
+                    xmci_adamw_next(opt);
+                    CU_ASSERT_FATAL(xmci_adamw_update(opt, 0, p, g, n, lr, wd, &err) == XMC_OK);
+                    /* the scalar formula of adamw.h, in float, in its order */
+                    const double c1 = 1.0 - pow((double)0.9f, step), c2 = 1.0 - pow((double)0.999f, step);
+                    const float b1 = 0.9f, ob1 = (float)(1.0 - (double)0.9f), b2 = 0.999f, ob2 = (float)(1.0 - (double)0.999f);
+                    const float c2s = (float)sqrt(c2);
+                    for (size_t i = 0; i < n; i++) {
+                        m[i] = m[i] * b1 + g[i] * ob1;
+                        v[i] = v[i] * b2 + ob2 * g[i] * g[i];
+                        if (!kind) {
+                            float q = p0[i]; /* p0 holds the previous step's result */
+                            if (wd != 0) q *= (float)(1.0 - (double)lr * (double)wd);
+                            float denom = sqrtf(v[i]) / c2s + 1e-8f;
+                            p0[i] = q + (float)(-(double)lr / c1) * m[i] / denom;
+                        } else {
+                            float denom = sqrtf(v[i]) + 1e-8f;
+                            float q = p0[i] + (float)(-(double)lr * sqrt(c2) / c1) * m[i] / denom;
+                            if (wd != 0) q += q * (float)(-(double)lr * (double)wd);
+                            p0[i] = q;
+                        }
+                    }
+                    for (size_t i = 0; i < n; i++) bad += memcmp(&p[i], &p0[i], sizeof *p) != 0;
+                    for (size_t i = 0; i < n; i++) bad += memcmp(&opt->m[i], &m[i], sizeof *m) != 0 ||
+                                                          memcmp(&opt->v[i], &v[i], sizeof *v) != 0;
+                }
+                if (bad) printf("\n  %s, wd %g, %d threads: %zu values differ from the scalar loop", kind ? "hf" : "torch",
+                                (double)wd, threads, bad);
+                CU_ASSERT(bad == 0);
+                /* back to the starting parameters for the next case */
+                x = 12345;
+                for (size_t i = 0; i < n; i++) {
+                    x = x * 1664525u + 1013904223u;
+                    p0[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
+                    x = x * 1664525u + 1013904223u;
+                }
+                xmci_adamw_free(opt);
+            }
+        }
+    free(p0);
+    free(g);
+    free(p);
+    free(m);
+    free(v);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -778,6 +852,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_adamw_step_cls);
     TU_ADD(s, test_pecos_step_pooler);
     TU_ADD(s, test_adamw_three_steps);
+    TU_ADD(s, test_adamw_vector_and_threads_same_bits);
     TU_ADD(s, test_finite_differences);
     TU_ADD(s, test_bounds);
     TU_ADD(s, test_accumulates);

@@ -833,6 +833,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
         (rc = xmci_bert_params_copy(bert, &s.params, err)) || (rc = xmci_bert_params_zeros_like(s.params, &s.grads, err)) ||
         (rc = xmci_adamw_new(s.params->n, o->adamw, 0.9f, 0.999f, 1e-8f, &s.enc_opt, err)))
         goto out;
+    s.enc_opt->threads = o->threads; /* between steps, while OpenBLAS's threads are idle; the same bits for any count */
     xmci_bert_free(bert);
     bert = NULL;
     const int B = o->batch < (int)n ? o->batch : (int)n, H = s.params->cfg.hidden;
