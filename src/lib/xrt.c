@@ -226,28 +226,23 @@ static void ckpt_path(const char *dir, char *path, size_t size, const char *suff
     snprintf(path, size, "%s/checkpoint.bin%s", dir, suffix);
 }
 
-static xmc_err ckpt_save(const state *s, const char *dir, uint64_t fingerprint, xmc_error *err)
+/* A file written through tmp, checksummed as it goes: out_open starts it, out_close appends the xxh64, syncs and
+ * renames it to path (bad: a write already failed); on any failure tmp is removed and path left as it was. */
+static xmc_err out_open(const char *tmp, FILE **f, XXH64_state_t **h, xmc_error *err)
 {
-    char path[4200], tmp[4210];
-    ckpt_path(dir, path, sizeof path, "");
-    ckpt_path(dir, tmp, sizeof tmp, ".tmp");
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", tmp, strerror(errno));
-    XXH64_state_t *h = XXH64_createState();
-    if (!h) {
-        fclose(f);
+    if (!(*f = fopen(tmp, "wb"))) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (!(*h = XXH64_createState())) {
+        fclose(*f);
         unlink(tmp);
         return xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory");
     }
-    XXH64_reset(h, 0);
-    const uint64_t n = s->params->n, K = (uint64_t)s->head.labels, H = (uint64_t)s->head.hidden;
-    const uint32_t k32 = (uint32_t)K, h32 = (uint32_t)H;
-    int bad = put(f, h, "XMCXRT01", 8) | put(f, h, &fingerprint, 8) | put(f, h, &s->level, 4) | put(f, h, &s->step, 4) |
-              put(f, h, &n, 8) | put(f, h, &k32, 4) | put(f, h, &h32, 4) | put(f, h, &s->enc_opt->t, 8) |
-              put(f, h, &s->hw_opt->t, 8) | put(f, h, s->params->mem, n * 4) | put(f, h, s->enc_opt->m, n * 4) |
-              put(f, h, s->enc_opt->v, n * 4) | put(f, h, s->head.w, K * H * 4) | put(f, h, s->head.b, K * 4) |
-              put(f, h, s->hw_opt->m, K * H * 4) | put(f, h, s->hw_opt->v, K * H * 4) | put(f, h, s->hb_opt->m, K * 4) |
-              put(f, h, s->hb_opt->v, K * 4);
+    XXH64_reset(*h, 0);
+    return XMC_OK;
+}
+
+static xmc_err out_close(FILE *f, XXH64_state_t *h, int bad, const char *tmp, const char *path, const char *what,
+                         xmc_error *err)
+{
     uint64_t sum = XXH64_digest(h);
     XXH64_freeState(h);
     bad |= fwrite(&sum, 1, 8, f) != 8;
@@ -256,9 +251,29 @@ static xmc_err ckpt_save(const state *s, const char *dir, uint64_t fingerprint, 
     if (bad || rename(tmp, path)) {
         int e = errno;
         unlink(tmp);
-        return xmc_error_set(err, XMC_ERR_IO, "%s: cannot write the checkpoint: %s", path, strerror(e));
+        return xmc_error_set(err, XMC_ERR_IO, "%s: cannot write the %s: %s", path, what, strerror(e));
     }
     return XMC_OK;
+}
+
+static xmc_err ckpt_save(const state *s, const char *dir, uint64_t fingerprint, xmc_error *err)
+{
+    char path[4200], tmp[4210];
+    ckpt_path(dir, path, sizeof path, "");
+    ckpt_path(dir, tmp, sizeof tmp, ".tmp");
+    FILE *f;
+    XXH64_state_t *h;
+    xmc_err rc = out_open(tmp, &f, &h, err);
+    if (rc) return rc;
+    const uint64_t n = s->params->n, K = (uint64_t)s->head.labels, H = (uint64_t)s->head.hidden;
+    const uint32_t k32 = (uint32_t)K, h32 = (uint32_t)H;
+    int bad = put(f, h, "XMCXRT01", 8) | put(f, h, &fingerprint, 8) | put(f, h, &s->level, 4) | put(f, h, &s->step, 4) |
+              put(f, h, &n, 8) | put(f, h, &k32, 4) | put(f, h, &h32, 4) | put(f, h, &s->enc_opt->t, 8) |
+              put(f, h, &s->hw_opt->t, 8) | put(f, h, s->params->mem, n * 4) | put(f, h, s->enc_opt->m, n * 4) |
+              put(f, h, s->enc_opt->v, n * 4) | put(f, h, s->head.w, K * H * 4) | put(f, h, s->head.b, K * 4) |
+              put(f, h, s->hw_opt->m, K * H * 4) | put(f, h, s->hw_opt->v, K * H * 4) | put(f, h, s->hb_opt->m, K * 4) |
+              put(f, h, s->hb_opt->v, K * 4);
+    return out_close(f, h, bad, tmp, path, "checkpoint", err);
 }
 
 /* Reads the checkpoint into s (whose encoder arenas exist); allocates the head it holds. *found = 0 when there
@@ -340,28 +355,13 @@ static xmc_err neg_save(const char *dir, uint64_t fingerprint, uint32_t level, u
     char path[4200], tmp[4210];
     snprintf(path, sizeof path, "%s/negatives.bin", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", tmp, strerror(errno));
-    XXH64_state_t *h = XXH64_createState();
-    if (!h) {
-        fclose(f);
-        unlink(tmp);
-        return xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory");
-    }
-    XXH64_reset(h, 0);
+    FILE *f;
+    XXH64_state_t *h;
+    xmc_err rc = out_open(tmp, &f, &h, err);
+    if (rc) return rc;
     int bad = put(f, h, "XMCXRN01", 8) | put(f, h, &fingerprint, 8) | put(f, h, &level, 4) | put(f, h, &k, 4) |
               put(f, h, &n, 8) | put(f, h, man, (size_t)n * k * 4);
-    uint64_t sum = XXH64_digest(h);
-    XXH64_freeState(h);
-    bad |= fwrite(&sum, 1, 8, f) != 8;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return xmc_error_set(err, XMC_ERR_IO, "%s: cannot write the negatives: %s", path, strerror(e));
-    }
-    return XMC_OK;
+    return out_close(f, h, bad, tmp, path, "negatives", err);
 }
 
 /* Reads the man parents of level into man (n x k); any disagreement is XMC_ERR_CORRUPT. */
