@@ -294,6 +294,12 @@ static int check(const settings *s)
             fprintf(stderr, "xmc train: error: --xr-transformer ranks on tfidf+encoder, not --featurizer encoder\n");
             return 2;
         }
+        xmc_train_config dflt;
+        xmc_train_config_default(&dflt);
+        if (!c->xrt_man && c->xrt_man_topk != dflt.xrt_man_topk) { /* a top-k that would do nothing is a mistake */
+            fprintf(stderr, "xmc train: error: --xrt-man-topk goes with --xrt-negatives tfn+man\n");
+            return 2;
+        }
     } else if (c->xrt_resume || c->xrt_dir) {
         fprintf(stderr, "xmc train: error: --resume and --xrt-dir go with --xr-transformer\n");
         return 2;

@@ -69,6 +69,13 @@ expect_fail "missing file" "labels.names.bin" $XMC predict --model "$T/d" --test
 damage; echo "nonexistent-version" > "$T/d/CURRENT"
 expect_fail "CURRENT names a missing version" "nonexistent-version" $XMC predict --model "$T/d" --test "$T/test.tsv"
 
+# XR-Transformer negatives: an unknown mode, and a man top-k without man (it would do nothing)
+expect_fail "unknown negatives" "is not tfn or tfn+man" $XMC train --train "$T/train.tsv" --model "$T/x" --xr-transformer \
+  --encoder "$T/enc" --xrt-dir "$T/w" --xrt-negatives man
+expect_fail "man top-k without man" "--xrt-man-topk goes with --xrt-negatives tfn+man" $XMC train --train "$T/train.tsv" \
+  --model "$T/x" --xr-transformer --encoder "$T/enc" --xrt-dir "$T/w" --xrt-man-topk 5
+[ -e "$T/x" ] && fail "a refused XR-Transformer run left a repository"
+
 # --help everywhere
 for c in train predict eval inspect gen; do $XMC $c --help | grep -q "usage: xmc $c" || fail "$c --help"; done
 $XMC inspect --model "$T/repo" --label "lab 3" | grep -q "word3a" || fail "inspect --label shows no top feature"
