@@ -146,6 +146,14 @@ static float descend(const xmci_csr *x, const uint32_t *inst, const int8_t *y, u
             uint32_t k = ws->index[s];
             assert(k < n && active <= n);
             uint32_t r = inst[k];
+            /* rows are short (a title: ~10 features) and taken in shuffled order, so each one starts with a
+             * chain of dependent loads (index, inst, indptr, indices, w); fetching the next row's start now
+             * lets that chain overlap this row's work (a hint only: shrinking may reorder what comes next) */
+            if (s + 1 < active) {
+                uint64_t nb = ip[inst[ws->index[s + 1]]];
+                __builtin_prefetch(xi + nb);
+                __builtin_prefetch(xv + nb);
+            }
             int yi = y[k];
             float dot = sparse_dot(w, xi, xv, ip[r], ip[r + 1]);
             if (bias > 0) dot += b * bias;
