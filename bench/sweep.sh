@@ -2,7 +2,8 @@
 # bench/sweep.sh: the defaults sweep (make bench section 10). Each setting that matters is moved one at a time
 # away from xmc's defaults, everything else left at its default (not a full grid: 1 + 19 runs per dataset, not
 # the product of the value lists), on Reuters, Yeast and two taxonomy catalogs (leaf labels; every path prefix of
-# them as labels). Per dataset P@1, P@5 and the whole training process's wall seconds; then, across the datasets,
+# them as labels). Per dataset P@1, P@5 and the training process's CPU seconds (user + sys, one thread: wall clock on
+# a shared machine moves with the others' load, CPU time much less); then, across the datasets,
 # the mean P@1, the mean of each setting's P@1 rank and the rule's choice per parameter (below).
 #
 # The rule, stated once: within one parameter (its default and the values tried), the value with the highest
@@ -112,10 +113,10 @@ for d in $SETS; do
         else
             rm -rf "$m"
             # shellcheck disable=SC2086
-            if ! "$TIMEV" -f %e -o "$WORK/time" "$XMC" train $tr_in --model "$m" --threads 1 $topt >/dev/null 2>"$WORK/err"; then
+            if ! "$TIMEV" -f "%U %S" -o "$WORK/time" "$XMC" train $tr_in --model "$m" --threads 1 $topt >/dev/null 2>"$WORK/err"; then
                 echo "sweep: FAILED: $d $param $value" >&2; tail -3 "$WORK/err" >&2; continue
             fi
-            secs=$(tail -1 "$WORK/time")
+            secs=$(tail -1 "$WORK/time" | awk '{printf "%.2f", $1 + $2}')
         fi
         # shellcheck disable=SC2086
         "$XMC" eval --model "$m" $te_in --threads 1 $eopt >"$WORK/eval" 2>&1 || { echo "sweep: eval FAILED: $d $param $value" >&2; continue; }

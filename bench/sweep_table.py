@@ -30,7 +30,7 @@ for d in datasets:
         rank[(d, s)] = 1 + sum(1 for w, _ in vals if w > v)
 
 default = settings[0]
-head = "| parameter | value |" + "".join(f" {d} P@1 | P@5 | train s |" for d in datasets)
+head = "| parameter | value |" + "".join(f" {d} P@1 | P@5 | train cpu s |" for d in datasets)
 head += " mean P@1 | vs default | mean rank |"
 print(head)
 print("|" + "---|" * (head.count("|") - 1))
