@@ -18,7 +18,9 @@
 # Training runs with --threads 1 (times comparable across settings), evaluation with --threads 1.
 #
 # Environment: BUILD, DATA (as run.sh), SWEEP_DOCS (catalog training titles), SWEEP_SETS (which datasets, default
-# "reuters yeast leaf prefix"), SWEEP_MARGIN. Output: the table on stdout; SWEEP_TSV=FILE keeps the raw rows.
+# "reuters yeast leaf prefix"), SWEEP_MARGIN, SWEEP_SETTINGS=FILE (lines "parameter|value|train options|eval
+# options" in place of the list below, the first being the baseline: how the confirmation run in bench/SWEEP.md
+# was made). Output: the table on stdout; SWEEP_TSV=FILE keeps the raw rows.
 set -u -o pipefail
 { # parsed whole before it runs (safe to edit mid-run)
 
@@ -60,6 +62,8 @@ SETTINGS=(
     "disentangle|2|--disentangle 2|"
 )
 
+if [ -n "${SWEEP_SETTINGS:-}" ]; then mapfile -t SETTINGS < <(grep -v '^#' "$SWEEP_SETTINGS" | grep .); fi
+
 # the catalogs, made once
 T=$DATA/taxonomy/categories.tsv
 case " $SETS " in *" leaf "*|*" prefix "*)
@@ -96,7 +100,7 @@ describe() {
 }
 
 RES=${SWEEP_TSV:-$WORK/sweep.tsv}
-printf 'dataset\tparam\tvalue\tP@1\tP@5\ttrain_s\n' >"$RES"
+printf 'dataset\tparam\tvalue\tP@1\tP@5\ttrain_s\tmodel_kb\n' >"$RES"
 echo "xmc defaults sweep, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, xmc $(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo '?')"
 for d in $SETS; do
     io=$(inputs "$d")
@@ -110,6 +114,7 @@ for d in $SETS; do
         if [ "$param" = beam ]; then   # the default model, another beam at prediction; its training time
             m="$WORK/m_${d}_default"
             secs=$(awk -F'\t' -v d="$d" '$1==d && $2=="default"{print $6}' "$RES")
+            kb=$(du -sk "$m" | cut -f1)
         else
             rm -rf "$m"
             # shellcheck disable=SC2086
@@ -117,11 +122,12 @@ for d in $SETS; do
                 echo "sweep: FAILED: $d $param $value" >&2; tail -3 "$WORK/err" >&2; continue
             fi
             secs=$(tail -1 "$WORK/time" | awk '{printf "%.2f", $1 + $2}')
+            kb=$(du -sk "$m" | cut -f1)
         fi
         # shellcheck disable=SC2086
         "$XMC" eval --model "$m" $te_in --threads 1 $eopt >"$WORK/eval" 2>&1 || { echo "sweep: eval FAILED: $d $param $value" >&2; continue; }
         p1=$(awk -F'\t' '$1=="P@1"{print $2}' "$WORK/eval"); p5=$(awk -F'\t' '$1=="P@5"{print $2}' "$WORK/eval")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$d" "$param" "$value" "$p1" "$p5" "$secs" >>"$RES"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$d" "$param" "$value" "$p1" "$p5" "$secs" "$kb" >>"$RES"
         [ "$param" = default ] && cp -r "$m" "$WORK/m_${d}_default"
     done
     rm -rf "$WORK/m_${d}_default"

@@ -47,7 +47,8 @@ for s in settings:
     worst = min(p1(d, s) - p1(d, default) for d in ran)
     secs = sum(float(res[(d, *s)]["train_s"]) for d in ran)
     dsecs = sum(float(res[(d, *default)]["train_s"]) for d in ran)
-    summary[s] = (mean - dmean, worst, secs / dsecs if dsecs > 0 else 1.0, mrank)
+    kb = [float(res[(d, *s)].get("model_kb") or 0) / float(res[(d, *default)].get("model_kb") or 1) for d in ran]
+    summary[s] = (mean - dmean, worst, secs / dsecs if dsecs > 0 else 1.0, mrank, sum(kb) / len(kb))
     label = "defaults" if s == default else s[0]
     value = "" if s == default else s[1]
     print(f"| {label} | {value} |" + "".join(cells) + f" {mean:.2f} | {mean - dmean:+.2f} | {mrank:.1f} |")
@@ -57,8 +58,8 @@ print(f"The rule, per parameter (margin {margin:.2f} P@1; at most -0.5 on any da
 for param in dict.fromkeys(p for p, _ in settings[1:]):
     vals = [s for s in settings[1:] if s[0] == param]
     best = max(vals, key=lambda s: summary[s][0])
-    gain, worst, tratio, _ = summary[best]
+    gain, worst, tratio, _, kbratio = summary[best]
     ok = gain >= margin and worst >= -0.5 and tratio <= 2.0
     why = (f"best other value {best[1]}: mean {gain:+.2f} P@1, worst dataset {worst:+.2f}, "
-           f"training time x{tratio:.2f}")
+           f"training time x{tratio:.2f}, model size x{kbratio:.2f} (mean over datasets)")
     print(f"  {param}: {'CHANGE to ' + best[1] if ok else 'keep the default'} ({why})")
