@@ -11,7 +11,9 @@
 #
 # Environment: BUILD (default build), DATA (default ../shared/data), PECOS_SRC (a PECOS source tree with its
 # C++ extension built; default /tmp/pecos-src), NXC_BIN (napkinXC's nxc binary; default /tmp/nxc/build/nxc),
-# PEERS_DOCS (catalog training docs, default 200000). A peer not found is reported as absent, not skipped silently.
+# PEERS_DOCS (catalog training docs, default 200000), PEERS_THREADS (the thread counts each tool trains and predicts
+# with, default "1"; "1 2" gives a row per tool and count). A peer not found is reported as absent, not skipped
+# silently.
 set -u -o pipefail
 {
 BUILD=${BUILD:-build}
@@ -19,6 +21,7 @@ DATA=${DATA:-../shared/data}
 PECOS_SRC=${PECOS_SRC:-/tmp/pecos-src}
 NXC_BIN=${NXC_BIN:-/tmp/nxc/build/nxc}
 DOCS=${PEERS_DOCS:-200000}
+THREADS=${PEERS_THREADS:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 XMC=$(readlink -f "$BUILD/xmc")
@@ -45,7 +48,7 @@ phases() {  # the "(F s features, T s tree, R s rankers, W s write)" of `xmc tra
 }
 fmt='| %-44s | %-32s | %6s | %6s | %6s | %8s | %9s | %7s |\n'
 
-echo "## 6. xmc defaults beside PECOS and napkinXC (built from source, ../shared/PEERS.md), single-threaded"
+echo "## 6. xmc defaults beside PECOS and napkinXC (built from source, ../shared/PEERS.md), threads: $THREADS"
 echo
 if [ $have_pecos = 1 ]; then echo "PECOS: $PECOS_SRC ($(git -C "$PECOS_SRC" describe --tags --always 2>/dev/null || echo '?'))"
 else echo "PECOS: absent (no importable pecos with its C++ extension under PECOS_SRC=$PECOS_SRC): its rows are skipped"; fi
@@ -60,27 +63,33 @@ printf "$fmt" "data" "tool" "P@1" "P@3" "P@5" "train s" "process s" "RSS MB"
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..34})" "--------" "--------" \
     "--------" "----------" "-----------" "---------"
 
-# one_dataset NAME LABEL TRAIN TEST
+# one_dataset NAME LABEL TRAIN TEST: every tool at each thread count of THREADS
 one_dataset() {
-    local n=$1 label=$2 tr=$3 te=$4
-    if timed "$n.xtrain" "$XMC" train --train "$tr" --model "$WORK/$n.model" --threads 1 &&
+    local th
+    for th in $THREADS; do one_dataset_threads "$@" "$th"; set -- "$1" "" "$3" "$4"; done
+}
+# one_dataset_threads NAME LABEL TRAIN TEST THREADS
+one_dataset_threads() {
+    local n=$1 label=$2 tr=$3 te=$4 t=$5 tt=""
+    [ "$THREADS" = 1 ] || tt=", $5 thr"
+    if timed "$n.xtrain" "$XMC" train --train "$tr" --model "$WORK/$n.model" --threads "$t" &&
        timed "$n.xeval" "$XMC" eval --model "$WORK/$n.model" --test "$te" --threads 1; then
-        printf "$fmt" "$label" "xmc defaults" "$(kv "$n.xeval" P@1)" "$(kv "$n.xeval" P@3)" "$(kv "$n.xeval" P@5)" \
+        printf "$fmt" "$label" "xmc defaults$tt" "$(kv "$n.xeval" P@1)" "$(kv "$n.xeval" P@3)" "$(kv "$n.xeval" P@5)" \
             "$(phases "$n.xtrain")" "$(wall "$n.xtrain")" "$(rss "$n.xtrain")"
     fi
     rm -rf "$WORK/$n.model"
     [ $have_pecos = 1 ] || return 0
     local nxc_dir="$WORK/$n.nxc" nxc=()
     [ $have_nxc = 1 ] && nxc=(--nxc "$nxc_dir")
-    if timed "$n.pecos" env PYTHONPATH="$PECOS_SRC" $PY "$HERE/peer_pecos.py" "$tr" "$te" --threads 1 "${nxc[@]}"; then
-        printf "$fmt" "" "PECOS $(git -C "$PECOS_SRC" describe --tags --always 2>/dev/null) XR-Linear" "$(kv "$n.pecos" P@1)" \
+    if timed "$n.pecos" env PYTHONPATH="$PECOS_SRC" $PY "$HERE/peer_pecos.py" "$tr" "$te" --threads "$t" "${nxc[@]}"; then
+        printf "$fmt" "" "PECOS $(git -C "$PECOS_SRC" describe --tags --always 2>/dev/null) XR-Linear$tt" "$(kv "$n.pecos" P@1)" \
             "$(kv "$n.pecos" P@3)" "$(kv "$n.pecos" P@5)" "$(kv "$n.pecos" train_s)" "$(wall "$n.pecos")" "$(rss "$n.pecos")"
     fi
     [ $have_nxc = 1 ] && [ -f "$nxc_dir/train.txt" ] || return 0
-    if timed "$n.nxtrain" "$NXC_BIN" train -i "$nxc_dir/train.txt" -o "$nxc_dir/model" -m plt -t 1 &&
+    if timed "$n.nxtrain" "$NXC_BIN" train -i "$nxc_dir/train.txt" -o "$nxc_dir/model" -m plt -t "$t" &&
        timed "$n.nxpred" "$NXC_BIN" predict -i "$nxc_dir/test.txt" -o "$nxc_dir/model" --topK 5 -t 1; then
         $PY "$HERE/peer_pecos.py" --score-nxc "$nxc_dir/test.txt" "$WORK/$n.nxpred.out" >"$WORK/$n.nxscore.out" &&
-        printf "$fmt" "" "napkinXC PLT (PECOS's features)" "$(kv "$n.nxscore" P@1)" "$(kv "$n.nxscore" P@3)" \
+        printf "$fmt" "" "napkinXC PLT (PECOS's features)$tt" "$(kv "$n.nxscore" P@1)" "$(kv "$n.nxscore" P@3)" \
             "$(kv "$n.nxscore" P@5)" "$(wall "$n.nxtrain")" "$(wall "$n.nxtrain")" "$(rss "$n.nxtrain")"
     fi
     rm -rf "$nxc_dir"

@@ -15,6 +15,8 @@
 #      records/s and p99 at micro-batches 1/32/256 beside xmc eval, R12 swaps between them (bench/stream_encoder.sh)
 #   9. Batched inference: in-process µs/doc at batch 1 and 256, text in, xmc beside PECOS's batched path
 #      (bench/batch.sh; BENCH_BATCH=0 skips it)
+#  10. The defaults sweep: each setting that matters moved one at a time around the defaults on Reuters, Yeast
+#      and two 50k-title taxonomy catalogs (bench/sweep.sh; BENCH_SWEEP=0 skips it, SWEEP_DOCS sizes it)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -303,6 +305,13 @@ fi
 if [ "${BENCH_BATCH:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/batch.sh" || echo "batched inference bench failed"
+fi
+
+# ---- 10. The defaults sweep (BENCH_SWEEP=0 skips; SWEEP_DOCS sets the catalogs' size, default 50000) --------
+if [ "${BENCH_SWEEP:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
+    echo
+    echo "== 10. Defaults sweep: one setting at a time around the defaults (bench/sweep.sh, bench/SWEEP.md) =="
+    BUILD="$BUILD" DATA="$DATA" bash "$HERE/sweep.sh" || echo "sweep bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------

@@ -232,6 +232,59 @@ static void test_pifa_golden(void)
     xmci_csr_free(&g);
 }
 
+/* Every thread count gives the same weights, bit for bit: a layer's work is cut into units of a parent and a run
+ * of its children (the top layer's one parent among all threads), and a child's solve must not depend on which
+ * thread took it or what that thread trained before. */
+static void test_threads_give_same_weights(void)
+{
+    if (!tu_data_dir()) { CU_FAIL("tests/data missing"); return; }
+    xmci_csr x, y, z;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(read_m("pecos-xlinear/X.trn.txt", &x), 0);
+    CU_ASSERT_EQUAL_FATAL(read_m("pecos-xlinear/Y.trn.txt", &y), 0);
+    xmci_csr_sort_indices(&x);
+    CU_ASSERT_EQUAL_FATAL(xmci_pifa(&x, &y, &z, &err), XMC_OK);
+    const uint32_t splits[][2] = {{16, 10}, {2, 2}};   /* one top parent of 2 children; a deep binary tree */
+    for (size_t c = 0; c < sizeof splits / sizeof *splits; c++) {
+        xmci_tree_params tp;
+        xmci_tree_params_default(&tp);
+        tp.nr_splits = splits[c][0];
+        tp.max_leaf_size = splits[c][1];
+        xmci_tree tree;
+        CU_ASSERT_EQUAL_FATAL(xmci_tree_build(&z, &tp, &tree, &err), XMC_OK);
+        xmci_xlinear m[3];
+        const int threads[3] = {1, 2, 3};
+        for (int k = 0; k < 3; k++) {
+            xmci_xlinear_params p;
+            xmci_xlinear_params_default(&p);
+            p.threads = threads[k];
+            CU_ASSERT_EQUAL_FATAL(xmci_xlinear_train(&x, &y, &tree, &p, &m[k], &err), XMC_OK);
+        }
+        int same = 1;
+        for (int k = 1; k < 3; k++)
+            for (uint32_t t = 0; t < m[0].depth; t++) {
+                xmci_csr a, b;
+                CU_ASSERT_EQUAL_FATAL(xmci_layer_weights(&m[0].layers[t], m[0].nr_features, &a, &err), XMC_OK);
+                CU_ASSERT_EQUAL_FATAL(xmci_layer_weights(&m[k].layers[t], m[k].nr_features, &b, &err), XMC_OK);
+                uint64_t nnz = xmci_csr_nnz(&a);
+                same &= a.rows == b.rows && nnz == xmci_csr_nnz(&b) &&
+                        !memcmp(a.indptr, b.indptr, ((size_t)a.rows + 1) * sizeof *a.indptr) &&
+                        !memcmp(a.indices, b.indices, nnz * sizeof *a.indices) &&
+                        !memcmp(a.data, b.data, nnz * sizeof *a.data);
+                xmci_csr_free(&a);
+                xmci_csr_free(&b);
+            }
+        printf("  nr_splits %u, leaf %u: %u layers, threads 1/2/3 %s\n", splits[c][0], splits[c][1], m[0].depth,
+               same ? "bit-identical" : "DIFFER");
+        CU_ASSERT(same);
+        for (int k = 0; k < 3; k++) xmci_xlinear_free(&m[k]);
+        xmci_tree_free(&tree);
+    }
+    xmci_csr_free(&x);
+    xmci_csr_free(&y);
+    xmci_csr_free(&z);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -239,5 +292,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_pifa_golden);
     TU_ADD(s, test_inference_on_pecos_models);
     TU_ADD(s, test_training_reproduces_pecos);
+    TU_ADD(s, test_threads_give_same_weights);
     return tu_run(argc, argv);
 }

@@ -1,8 +1,13 @@
 /* xlinear_train.c: training the rankers of an XR-Linear model, layer by layer (see xlinear_train.h).
  *
- * Problems run on the worker pool (parallel.h): a worker takes one parent at a time and trains all its
- * children, each thread with its own solver scratch; after a layer is trained it is laid out for search
- * (layer.h) at once, since matcher-aware negatives need it for the next layer. */
+ * Problems run on the worker pool (parallel.h) as work units: a parent and a run of its children, each thread
+ * with its own solver scratch. With one parent per unit a layer of few parents (the top layer has one) runs on
+ * one thread while the others wait, so with several threads a parent that holds much of the layer's work is cut
+ * into runs of children, and the units go largest first so that no big one is left for the end. A thread keeps
+ * the block of the last parent it gathered, so the runs of one parent cost one gather per thread that takes
+ * them. Each child's solve depends only on its parent's rows, so the weights are the same for every thread
+ * count. After a layer is trained it is laid out for search (layer.h) at once, since matcher-aware negatives
+ * need it for the next layer. */
 #include "xlinear_train.h"
 
 #include <assert.h>
@@ -33,6 +38,12 @@ void xmci_xlinear_params_default(xmci_xlinear_params *p)
 
 /* ---- one layer: the workers ---------------------------------------------------------------------------- */
 
+/* Children child_idx[first..end) of one parent; cost estimates the solves' work (rows x children). */
+typedef struct work_unit {
+    uint32_t parent, first, end;
+    uint64_t cost;
+} work_unit;
+
 typedef struct {
     const xmci_csr *x;
     const xmci_csr *mt;          /* parents x N: instances matched to each parent, ascending */
@@ -44,6 +55,8 @@ typedef struct {
     uint32_t nr_nodes, nr_parents;
     const uint32_t *child_ptr;  /* nr_parents + 1: the children of each parent, from the tree */
     const uint32_t *child_idx;
+    const struct work_unit *units;
+    uint32_t nr_units;
     /* results: one row per node */
     uint32_t **w_idx;
     float **w_val;
@@ -259,19 +272,33 @@ static void report_progress(layer_job *job)
     }
 }
 
-/* Trains every child of parent c. XMC_OK, or XMC_ERR_NOMEM with err set. */
-static xmc_err train_parent(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_t c, xmc_error *err)
+/* The parent whose rows a thread has gathered, and how its children train on them. */
+typedef struct {
+    uint32_t parent;   /* UINT32_MAX: none yet */
+    int local;         /* 1: on the block sc->lx of nfeat features; 0: on x itself */
+    uint32_t nfeat;
+} parent_cache;
+
+/* Trains the children of one work unit, gathering its parent's rows unless pc holds them already. XMC_OK, or
+ * XMC_ERR_NOMEM with err set (pc then holds no parent). */
+static xmc_err train_unit(layer_job *job, train_scratch *sc, solver_ws *sw, parent_cache *pc, const work_unit *u,
+                          xmc_error *err)
 {
     const xmci_csr *x = job->x;
-    uint32_t nrows = gather_parent_rows(job, sc, c);
-    /* a parent that sees most of the data (the top layer) trains on x itself */
-    int local = nrows <= x->rows / 2;
-    uint32_t nfeat = x->cols;
-    if (local && build_block(sc, x, nrows, &nfeat))
-        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a training block of %u rows", nrows);
-    const xmci_csr *bx = local ? &sc->lx : x;
-    for (uint32_t k = job->child_ptr[c]; k < job->child_ptr[c + 1]; k++) {
-        if (train_child(job, sc, sw, c, job->child_idx[k], bx, local, nfeat))
+    uint32_t c = u->parent;
+    if (pc->parent != c) {
+        pc->parent = UINT32_MAX;
+        uint32_t nrows = gather_parent_rows(job, sc, c);
+        /* a parent that sees most of the data (the top layer) trains on x itself */
+        pc->local = nrows <= x->rows / 2;
+        pc->nfeat = x->cols;
+        if (pc->local && build_block(sc, x, nrows, &pc->nfeat))
+            return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a training block of %u rows", nrows);
+        pc->parent = c;
+    }
+    const xmci_csr *bx = pc->local ? &sc->lx : x;
+    for (uint32_t k = u->first; k < u->end; k++) {
+        if (train_child(job, sc, sw, c, job->child_idx[k], bx, pc->local, pc->nfeat))
             return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory storing weights");
         report_progress(job);
     }
@@ -291,12 +318,12 @@ static void *layer_worker(void *arg)
     } else if (!(sw.primal ? xmci_tron_ws_new(x->cols, x->rows, &sw.tron, &err)
                            : xmci_dcd_ws_new(x->cols, x->rows, &sw.dual, &err))) {
         ok = 1;
+        parent_cache pc = {.parent = UINT32_MAX};
         for (;;) {
             if (atomic_load(&job->failed)) break;
-            uint32_t c = atomic_fetch_add(&job->next, 1);
-            if (c >= job->nr_parents) break;
-            if (job->child_ptr[c + 1] == job->child_ptr[c]) continue;
-            if (train_parent(job, &sc, &sw, c, &err)) { ok = 0; break; }
+            uint32_t k = atomic_fetch_add(&job->next, 1);
+            if (k >= job->nr_units) break;
+            if (train_unit(job, &sc, &sw, &pc, &job->units[k], &err)) { ok = 0; break; }
         }
     }
     if (!ok && !atomic_exchange(&job->failed, 1)) job->err = err;
@@ -453,6 +480,63 @@ static xmc_err children_of(const uint32_t *parent, uint32_t nodes, uint32_t pare
     return XMC_OK;
 }
 
+static int cmp_unit(const void *a, const void *b)
+{
+    const work_unit *u = a, *v = b;
+    if (u->cost != v->cost) return u->cost < v->cost ? 1 : -1;
+    if (u->parent != v->parent) return u->parent < v->parent ? -1 : 1;
+    return (u->first > v->first) - (u->first < v->first);
+}
+
+/* The work units of a layer, largest first, in *units_out (owned by the caller) and their count. A parent's
+ * cost is its rows (matched instances and its children's positives) times its children; with T > 1 threads a
+ * parent above 1/(4T) of the layer's cost is cut into runs of children of about that cost, so that the T
+ * threads have enough pieces to even out (one thread: one unit per parent, no block gathered twice).
+ * XMC_ERR_NOMEM. */
+static xmc_err plan_units(const layer_job *job, int threads, work_unit **units_out, uint32_t *nr_out, xmc_error *err)
+{
+    const uint32_t P = job->nr_parents;
+    uint64_t total = 0;
+    uint64_t *rows = malloc((P ? P : 1) * sizeof *rows);
+    if (!rows) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+    for (uint32_t c = 0; c < P; c++) {
+        uint64_t r = job->mt->indptr[c + 1] - job->mt->indptr[c];
+        for (uint32_t k = job->child_ptr[c]; k < job->child_ptr[c + 1]; k++) {
+            uint32_t j = job->child_idx[k];
+            r += job->yt->indptr[j + 1] - job->yt->indptr[j];   /* an upper bound on the positives added */
+        }
+        rows[c] = r + 1;
+        total += rows[c] * (job->child_ptr[c + 1] - job->child_ptr[c]);
+    }
+    uint64_t piece = threads > 1 ? total / (4 * (uint64_t)threads) + 1 : UINT64_MAX;
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < P; c++) {
+        uint64_t nch = job->child_ptr[c + 1] - job->child_ptr[c];
+        if (!nch) continue;
+        uint64_t cost = rows[c] * nch, cuts = cost > piece ? (cost + piece - 1) / piece : 1;
+        n += (uint32_t)(cuts < nch ? cuts : nch);
+    }
+    work_unit *units = malloc((n ? n : 1) * sizeof *units);
+    if (!units) { free(rows); return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory"); }
+    uint32_t u = 0;
+    for (uint32_t c = 0; c < P; c++) {
+        uint32_t b = job->child_ptr[c], nch = job->child_ptr[c + 1] - b;
+        if (!nch) continue;
+        uint64_t cost = rows[c] * nch, cuts = cost > piece ? (cost + piece - 1) / piece : 1;
+        uint32_t pieces = (uint32_t)(cuts < nch ? cuts : nch);
+        for (uint32_t q = 0; q < pieces; q++) {
+            uint32_t first = b + (uint32_t)((uint64_t)nch * q / pieces), end = b + (uint32_t)((uint64_t)nch * (q + 1) / pieces);
+            units[u++] = (work_unit){c, first, end, rows[c] * (end - first)};
+        }
+    }
+    assert(u == n);
+    free(rows);
+    qsort(units, n, sizeof *units, cmp_unit);
+    *units_out = units;
+    *nr_out = n;
+    return XMC_OK;
+}
+
 /* Gathers the workers' weight columns into one CSR (node x features+1) and lays the layer out. */
 static xmc_err gather_layer(layer_job *job, uint32_t nr_cols, uint32_t parents, xmci_layer *L, xmc_error *err)
 {
@@ -508,10 +592,14 @@ static xmc_err train_layer(xmci_xlinear *out, const xmci_csr *x, const xmci_csr 
         job.w_nnz = calloc(nodes ? nodes : 1, sizeof *job.w_nnz);
         if (!job.w_idx || !job.w_val || !job.w_nnz) rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     }
+    work_unit *units = NULL;
+    if (!rc) rc = plan_units(&job, p->threads, &units, &job.nr_units, err);
+    job.units = units;
     if (!rc) {
         xmci_parallel_run(layer_worker, &job, p->threads);
         if (atomic_load(&job.failed)) { rc = job.err.code ? job.err.code : XMC_ERR_NOMEM; if (err) *err = job.err; }
     }
+    free(units);
     xmci_csr_free(&mt);
     xmci_csr_free(&yt);
     free(cptr);
