@@ -23,7 +23,7 @@
  * ignored (prune removes it). Pids are reused, so a stale lease whose pid was reused protects a version a
  * little longer than needed: the safe direction.
  *
- * Ordering: versions are ordered by the manifest's created time (seconds), then by name. "Previous" and "last N"
+ * Ordering: versions are ordered by the manifest's creation time (created_us, else created), then by name. "Previous" and "last N"
  * follow that order. Only directories with a manifest.cfg are versions; .tmp-* (a training in flight) and
  * .trash-* (a removal in flight) are never listed and never touched by prune, except .trash-* that prune
  * finishes removing.
@@ -58,6 +58,7 @@ typedef struct xmc_repo_version {
     char name[XMC_REPO_NAME_MAX];
     uint64_t bytes;            /* the version directory's files, summed */
     int64_t created;           /* seconds since the epoch (manifest key created); -1 when unreadable */
+    int64_t created_us;        /* microseconds (manifest key created_us; versions written before it: created) */
     int readable;              /* 1: the manifest and every listed file opened (checksums not verified here) */
     char problem[160];         /* readable 0: why */
     int current;               /* CURRENT names it */

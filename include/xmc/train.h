@@ -83,8 +83,9 @@ typedef struct xmc_train_config {
     /* label disentanglement (kept last so the fields above keep their offsets) */
     uint32_t disentangle;      /* leaf clusters a label may take, 1..6 (copies merged by the maximum); default 1 */
     /* warm start (appended: the fields above keep their offsets). A retraining starts from a serving version:
-     * - its TF-IDF vocabulary and idf are reused as they are (so its weights line up feature by feature; terms
-     *   new since then are not features until a cold training refits them); feature-vector data keeps its ids;
+     * - its TF-IDF configuration is refitted on the new texts (terms new since then become features; the tfidf
+     *   spec of this configuration is not used) and its weights are carried over n-gram by n-gram (a term the
+     *   new vocabulary lacks drops its weight); feature-vector data keeps its ids;
      * - its label tree is kept for the labels it knows; a label it does not know goes to the leaf cluster whose
      *   centroid (normalised sum of its labels' PIFA embeddings on the new data) is nearest by cosine, into one
      *   with fewer than max_leaf_size labels where there is one; a label without a positive record in the new
@@ -119,6 +120,7 @@ typedef struct xmc_train_report {
     uint32_t warm_added;       /* labels new to it, placed by their PIFA embedding */
     uint32_t warm_retired;     /* serving labels not in the new model */
     uint32_t warm_max_leaf;    /* labels in the fullest leaf cluster of the extended tree */
+    uint32_t warm_features_mapped; /* serving TF-IDF features found, by their n-gram, in the refitted vocabulary */
 } xmc_train_report;
 
 void xmc_train_config_default(xmc_train_config *cfg);

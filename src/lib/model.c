@@ -216,6 +216,11 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
         gmtime_r(&now, &tm);
         strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
         config_setting_set_string(config_setting_add(root, "created", CONFIG_TYPE_STRING), buf);
+        /* the same instant in microseconds: orders versions made within one second (xmc/repo.h) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        config_setting_set_int64(config_setting_add(root, "created_us", CONFIG_TYPE_INT64),
+                                 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
     }
     config_setting_set_string(config_setting_add(root, "library", CONFIG_TYPE_STRING), "libxmc " XMC_VERSION_STRING);
     w->files = config_setting_add(root, "files", CONFIG_TYPE_LIST);

@@ -277,7 +277,7 @@ static void describe(const char *repo, xmc_repo_version *v)
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/%s", repo, v->name);
     v->bytes = dir_bytes(dir, 1);
-    v->created = -1;
+    v->created = v->created_us = -1;
     xmci_bundle *b;
     xmc_error e;
     if (xmci_bundle_open(dir, 0, &b, &e)) {
@@ -288,6 +288,8 @@ static void describe(const char *repo, xmc_repo_version *v)
         long long i;
         double d;
         if (!xmci_bundle_get_string(b, "created", &s, &e)) v->created = parse_created(s);
+        v->created_us = v->created >= 0 ? v->created * 1000000 : -1;
+        if (!xmci_bundle_get_int(b, "created_us", &i, &e)) v->created_us = i;
         if (!xmci_bundle_get_string(b, "featurizer.kind", &s, &e)) snprintf(v->featurizer, sizeof v->featurizer, "%s", s);
         if (!xmci_bundle_get_int(b, "train.n_docs", &i, &e) && i > 0) v->n_docs = (uint64_t)i;
         if (!xmci_bundle_get_int(b, "train.n_labels", &i, &e) && i > 0) v->n_labels = (uint64_t)i;
@@ -301,7 +303,7 @@ static void describe(const char *repo, xmc_repo_version *v)
 static int cmp_version(const void *a, const void *b)
 {
     const xmc_repo_version *x = a, *y = b;
-    if (x->created != y->created) return x->created < y->created ? -1 : 1;
+    if (x->created_us != y->created_us) return x->created_us < y->created_us ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 

@@ -290,6 +290,29 @@ out:
     return rc;
 }
 
+/* The serving vectoriser's features in ours (both of the same configuration, so base b is base b): map[f] is
+ * our id of serving feature f's n-gram, UINT32_MAX when the new texts no longer keep it; *mapped counts the
+ * features found. */
+static xmc_err feature_map(const xmci_tfidf *old, const xmci_tfidf *new, uint32_t **out, uint32_t *mapped, xmc_error *err)
+{
+    const uint32_t dim = xmci_tfidf_dim(old);
+    uint32_t *map = malloc((dim ? dim : 1) * sizeof *map), found = 0;
+    if (!map) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a feature map of %u", dim);
+    for (uint32_t f = 0; f < dim; f++) map[f] = UINT32_MAX;
+    for (uint32_t b = 0; b < xmci_tfidf_config_of(old)->n_bases; b++) {
+        uint32_t first, count;
+        xmci_tfidf_base_range(old, b, &first, &count);
+        for (uint32_t f = first; f < first + count && f < dim; f++) {
+            size_t len;
+            const char *name = xmci_tfidf_feature_name(old, f, &len);
+            if (name && (map[f] = xmci_tfidf_lookup(new, b, name, len)) != UINT32_MAX) found++;
+        }
+    }
+    *out = map;
+    *mapped = found;
+    return XMC_OK;
+}
+
 static uint64_t digest(const char *const *texts, const size_t *lens, const xmci_csr *x, const xmci_csr *y)
 {
     XXH64_state_t *h = XXH64_createState();
@@ -330,6 +353,7 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     warm_labels wl = {0};
     xmci_warm_tree wt = {0};
     uint32_t *warm_node[XMCI_TREE_MAX_DEPTH] = {0};
+    uint32_t *warm_feat = NULL;             /* serving feature -> ours, by term (warm start from texts) */
     const xmci_csr *yy = y;                 /* the labels trained on: y, or y less its retired labels (warm) */
     const char *const *names = label_names;
     int threads = o->threads > 0 ? o->threads : 1;
@@ -358,10 +382,13 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
             goto out;
         }
         if (o->featurizer & XMC_FEATURIZER_TFIDF) {
-            if (o->warm) tfv = o->warm->tfidf;
-            else if ((rc = xmci_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
-            else tfv = tf;
+            /* a warm start refits the serving model's configuration on the new texts (new terms become features)
+             * and maps the serving weights onto it term by term */
+            const xmci_tfidf_config *tcfg = o->warm ? xmci_tfidf_config_of(o->warm->tfidf) : &o->tfidf;
+            if ((rc = xmci_tfidf_fit(tcfg, texts, lens, y->rows, threads, &tf, err))) goto out;
+            tfv = tf;
             if ((rc = xmci_tfidf_transform_batch(tfv, texts, lens, y->rows, threads, &x, err))) goto out;
+            if (o->warm && (rc = feature_map(o->warm->tfidf, tf, &warm_feat, &rep.warm_features_mapped, err))) goto out;
         }
         if (o->featurizer & XMC_FEATURIZER_ENCODER) {
             /* embeddings in batches of 32; OpenBLAS threads the encoder's products */
@@ -446,6 +473,7 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     if (o->warm) {
         xp.warm = &o->warm->xl;
         xp.warm_node = warm_node;
+        xp.warm_feat = warm_feat;
     }
     if ((rc = xmci_xlinear_train(&x, yy, &tree, &xp, &m, err))) goto out;
     if (o->disentangle > 1 && tree.depth > 1 && (rc = disentangle(o, &xp, &x, yy, &z, &tree, &m, err))) goto out;
@@ -490,6 +518,7 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
          (rc = xmci_writer_set_int(w, "warm.new_labels", rep.warm_added, err)) ||
          (rc = xmci_writer_set_int(w, "warm.retired_labels", rep.warm_retired, err)) ||
          (rc = xmci_writer_set_int(w, "warm.max_leaf", rep.warm_max_leaf, err)) ||
+         (rc = xmci_writer_set_int(w, "warm.features_mapped", rep.warm_features_mapped, err)) ||
          (rc = xmci_writer_set_int(w, "warm.tree_rebuilt", rep.warm_tree_rebuilt, err))))
         goto out;
     if (tfv && (rc = xmci_tfidf_save(tfv, w, "tfidf", err))) goto out;
@@ -513,6 +542,7 @@ out:
     xmci_xlinear_free(&m);
     xmci_warm_tree_free(&wt);
     warm_labels_free(&wl);
+    free(warm_feat);
     if (report) *report = rep;
     return rc;
 }

@@ -57,6 +57,7 @@ typedef struct {
     /* warm start: the serving layer's weights (node x warm_nf+1) and this layer's node map, or NULL */
     const xmci_csr *w0;
     const uint32_t *warm_node;
+    const uint32_t *warm_feat;
     uint32_t warm_nf;
     atomic_ullong iters;        /* solver iterations of the layer */
 } layer_job;
@@ -250,6 +251,7 @@ static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_
         for (uint64_t q = w0->indptr[job->warm_node[j]]; q < w0->indptr[job->warm_node[j] + 1]; q++) {
             uint32_t f = w0->indices[q];
             if (f == job->warm_nf) { b0 = w0->data[q]; continue; }
+            if (job->warm_feat && f < job->warm_nf) f = job->warm_feat[f];
             if (f >= x->cols || (local && sc->fstamp[f] != sc->gen)) continue;
             sc->w0i[w0n] = local ? sc->fmap[f] : f;
             sc->w0v[w0n++] = w0->data[q];
@@ -546,6 +548,7 @@ static xmc_err train_layer(xmci_xlinear *out, const xmci_csr *x, const xmci_csr 
         rc = xmci_layer_weights(&p->warm->layers[wl], p->warm->nr_features, &w0, err);
         job.w0 = &w0;
         job.warm_node = p->warm_node[t];
+        job.warm_feat = p->warm_feat;
         job.warm_nf = p->warm->nr_features;
     }
     if (!rc) {
