@@ -14,6 +14,8 @@
 #      (bench/xrt.sh; BENCH_XRT=0 skips it)
 #   9. Batched inference: in-process µs/doc at batch 1 and 256, text in, xmc beside PECOS's batched path
 #      (bench/batch.sh; BENCH_BATCH=0 skips it)
+#  10. Warm-started retraining vs a full retrain on the same window: the demo catalog, and with BENCH_BIG=1 the
+#      10^5-label catalog of 10^6 records (bench/warm.sh; BENCH_WARM=0 skips it)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -300,6 +302,12 @@ fi
 if [ "${BENCH_BATCH:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/batch.sh" || echo "batched inference bench failed"
+fi
+
+# ---- 10. Warm-started retraining (BENCH_WARM=0 skips; BENCH_BIG=1 runs only its 10^5 x 10^6 case besides section 3) --
+if [ "${BENCH_WARM:-1}" = 1 ]; then
+    echo
+    BUILD="$BUILD" WARM_BIG="$BENCH_BIG" bash "$HERE/warm.sh" || echo "warm start bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------
