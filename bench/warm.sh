@@ -3,13 +3,14 @@
 # beside a full retraining on the same window. A serving model is trained on a catalog's first records less those
 # of NEW held-out labels; the window is those records plus a batch of later records, and brings the held-out
 # labels' records back (new labels for the serving model). On the window: a full retrain with the primal solver
-# (the warm start's solver, so the comparison is of the start alone), the warm start from the serving version,
-# and a full retrain with the default dual solver for reference. Columns: process wall time and peak RSS
+# (the warm start's solver, so the comparison is of the start alone), the warm start from the serving version at
+# the default tolerance scale (0.3) and at 1 (the cold solver's tolerance), and a full retrain with the default
+# dual solver for reference. Columns: process wall time and peak RSS
 # (/usr/bin/time -v), xmc's in-process rankers time, the solvers' iterations (Newton steps / dual passes), P@1 and
 # P@5 on the held-out test records and P@1 on those of them that carry a new label. Every figure is of this run.
 #
 # Environment: BUILD (default build), THREADS (training threads, default 2), WARM_BIG (1: also the 10^5-label
-# catalog of 10^6 records; default 0, heavy: about 10-20 minutes on 2 cores), WARM_NEW (held-out labels per
+# catalog of 10^6 records; default 0, heavy: about 20 minutes on 2 cores), WARM_NEW (held-out labels per
 # catalog, default 20 / 200 big), WARM_BATCH (records in the window's batch, default 2000 / 10000 big).
 set -u -o pipefail
 {
@@ -59,7 +60,8 @@ one_case() {
     echo "|---|---|---|---|---|---|---|---|"
     local row
     for row in "full retrain, primal|full|--solver primal" \
-               "warm start from serving, primal|warm|--solver primal --warm $d/repo --warm-version serving" \
+               "warm start from serving, primal (default --warm-eps-scale 0.3)|warm|--solver primal --warm $d/repo --warm-version serving" \
+               "warm start from serving, primal, --warm-eps-scale 1|warm1|--solver primal --warm $d/repo --warm-version serving --warm-eps-scale 1" \
                "full retrain, dual (default solver)|dual|"; do
         IFS='|' read -r label id opts <<<"$row"
         # shellcheck disable=SC2086

@@ -102,6 +102,9 @@ typedef struct xmc_train_config {
     const char *warm_version;  /* the version; NULL: the one warm_repo's CURRENT names */
     int warm_rebuild;          /* 1: train cold even though warm_repo is set (the caller's every-Nth full rebuild) */
     float warm_max_leaf_ratio; /* the tree's balance bound (see above); default 2 */
+    float warm_eps_scale;      /* a warm-started solve stops at |grad| <= eps x this x |grad at 0|, (0, 1]; default 0.3:
+                                * from a start that already fits the unchanged records, eps alone stops before the
+                                * few changed ones (a new label's) are fitted */
 } xmc_train_config;
 
 /* What training saw and did, for the caller to report. */

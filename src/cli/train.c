@@ -14,7 +14,7 @@ enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, 
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
        O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER, O_DISENT, O_XRT, O_XRT_DIR, O_RESUME,
        O_XRT_BATCH, O_XRT_EPOCHS, O_XRT_STEPS, O_XRT_LR, O_XRT_WARMUP, O_XRT_WD, O_XRT_CLIP, O_XRT_ADAMW, O_XRT_LOSS,
-       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF, O_WARM, O_WARM_VER, O_WARM_REBUILD, O_WARM_RATIO };
+       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF, O_WARM, O_WARM_VER, O_WARM_REBUILD, O_WARM_RATIO, O_WARM_EPS };
 
 static const cli_opt train_opts[] = {
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "input"},
@@ -76,6 +76,8 @@ static const cli_opt train_opts[] = {
     {CLI_FLAG, O_WARM_REBUILD, "warm-rebuild", 0, NULL, 0, 0, "train cold even with --warm (a periodic full rebuild)"},
     {CLI_NUMBER, O_WARM_RATIO, "warm-max-leaf-ratio", 0, "R", 1, 1e6,
      "rebuild the tree when a leaf would exceed R x --max-leaf-size (default 2)"},
+    {CLI_NUMBER, O_WARM_EPS, "warm-eps-scale", 0, "S", 1e-6, 1,
+     "a warm-started solve's tolerance is --eps x S (default 0.3)"},
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "rankers"},
     {CLI_STRING, O_SOLVER, "solver", 0, "S", 0, 0,
      "dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
@@ -213,6 +215,7 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
     case O_WARM_VER: c->warm_version = v; break;
     case O_WARM_REBUILD: c->warm_rebuild = 1; break;
     case O_WARM_RATIO: c->warm_max_leaf_ratio = (float)d; break;
+    case O_WARM_EPS: c->warm_eps_scale = (float)d; break;
     }
     return 0;
 }

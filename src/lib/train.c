@@ -35,6 +35,7 @@ void xmci_train_opts_default(xmci_train_opts *o)
     o->make_current = 1;
     o->nr_canaries = 8;
     o->warm_max_leaf_ratio = 2.0f;
+    o->warm_eps_scale = 0.3f; /* measured on the demo catalog (docs/repository.md): 1 loses new labels, 0.3 matches a full retrain */
 }
 
 static double now(void)
@@ -474,6 +475,7 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
         xp.warm = &o->warm->xl;
         xp.warm_node = warm_node;
         xp.warm_feat = warm_feat;
+        xp.warm_eps_scale = o->warm_eps_scale;
     }
     if ((rc = xmci_xlinear_train(&x, yy, &tree, &xp, &m, err))) goto out;
     if (o->disentangle > 1 && tree.depth > 1 && (rc = disentangle(o, &xp, &x, yy, &z, &tree, &m, err))) goto out;
@@ -598,6 +600,7 @@ void xmc_train_config_default(xmc_train_config *cfg)
     cfg->make_current = o.make_current;
     cfg->nr_canaries = o.nr_canaries;
     cfg->warm_max_leaf_ratio = o.warm_max_leaf_ratio;
+    cfg->warm_eps_scale = o.warm_eps_scale;
 }
 
 /* The internal options a public configuration stands for. */
@@ -643,6 +646,7 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     o->progress = cfg->progress;
     o->progress_ctx = cfg->progress_ctx;
     o->warm_max_leaf_ratio = cfg->warm_max_leaf_ratio;
+    o->warm_eps_scale = cfg->warm_eps_scale;
     if (cfg->warm_repo && !cfg->warm_rebuild) {
         if (cfg->solver != XMC_TRAIN_SOLVER_PRIMAL)
             return xmc_error_set(err, XMC_ERR_ARG, "a warm start needs the primal solver (the dual one needs the "
@@ -651,6 +655,8 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
             return xmc_error_set(err, XMC_ERR_ARG, "a warm start does not combine with XR-Transformer or disentangle");
         if (!(cfg->warm_max_leaf_ratio >= 1))
             return xmc_error_set(err, XMC_ERR_ARG, "warm_max_leaf_ratio %g below 1", (double)cfg->warm_max_leaf_ratio);
+        if (!(cfg->warm_eps_scale > 0 && cfg->warm_eps_scale <= 1))
+            return xmc_error_set(err, XMC_ERR_ARG, "warm_eps_scale %g outside (0, 1]", (double)cfg->warm_eps_scale);
     }
     if (cfg->xrt && (!cfg->encoder_dir || !cfg->xrt_dir))
         return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer training needs an encoder directory and a work directory");

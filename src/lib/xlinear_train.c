@@ -259,7 +259,11 @@ static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_
     }
     uint32_t m;
     if (sw->primal) {
-        m = xmci_tron_solve_from(bx, sc->inst, sc->y, n, &job->primal, sc->w0i, sc->w0v, w0n, b0, sw->tron, &oi, &ov);
+        /* |g| <= eps |g(0)| from a start that already fits the old records stops before the few records that
+         * changed (new labels' positives) are fitted: a warm solve gets a tighter tolerance */
+        xmci_tron_params tp = job->primal;
+        if ((w0n || b0 != 0) && job->p->warm_eps_scale > 0) tp.eps *= job->p->warm_eps_scale;
+        m = xmci_tron_solve_from(bx, sc->inst, sc->y, n, &tp, sc->w0i, sc->w0v, w0n, b0, sw->tron, &oi, &ov);
         xmci_tron_stats st;
         xmci_tron_last_stats(sw->tron, &st);
         atomic_fetch_add(&job->iters, (unsigned long long)st.newton_iters);

@@ -39,6 +39,7 @@ typedef struct xmci_xlinear_params {
     const xmci_xlinear *warm;
     uint32_t *const *warm_node;
     const uint32_t *warm_feat;  /* warm's feature f is our feature warm_feat[f] (UINT32_MAX: gone); NULL: the same id */
+    double warm_eps_scale;      /* a solve started warm stops at newton_eps x this (0: 1) */
     uint64_t *solver_iters;     /* NULL, or where the solves' iterations are added (Newton steps / dual passes) */
 } xmci_xlinear_params;
 
