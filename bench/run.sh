@@ -17,6 +17,8 @@
 #      (bench/batch.sh; BENCH_BATCH=0 skips it)
 #  10. The defaults sweep: each setting that matters moved one at a time around the defaults on Reuters, Yeast
 #      and two 50k-title taxonomy catalogs (bench/sweep.sh; BENCH_SWEEP=0 skips it, SWEEP_DOCS sizes it)
+#  11. Warm-started retraining vs a full retrain on the same window: the demo catalog, and with BENCH_BIG=1 the
+#      10^5-label catalog of 10^6 records (bench/warm.sh; BENCH_WARM=0 skips it)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -312,6 +314,12 @@ if [ "${BENCH_SWEEP:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
     echo "== 10. Defaults sweep: one setting at a time around the defaults (bench/sweep.sh, bench/SWEEP.md) =="
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/sweep.sh" || echo "sweep bench failed"
+fi
+
+# ---- 11. Warm-started retraining (BENCH_WARM=0 skips; BENCH_BIG=1 runs only its 10^5 x 10^6 case besides section 3) --
+if [ "${BENCH_WARM:-1}" = 1 ]; then
+    echo
+    BUILD="$BUILD" WARM_BIG="$BENCH_BIG" bash "$HERE/warm.sh" || echo "warm start bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------
