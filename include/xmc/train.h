@@ -82,6 +82,26 @@ typedef struct xmc_train_config {
     void *progress_ctx;
     /* label disentanglement (kept last so the fields above keep their offsets) */
     uint32_t disentangle;      /* leaf clusters a label may take, 1..6 (copies merged by the maximum); default 1 */
+    /* warm start (appended: the fields above keep their offsets). A retraining starts from a serving version:
+     * - its TF-IDF configuration is refitted on the new texts (terms new since then become features; the tfidf
+     *   spec of this configuration is not used) and its weights are carried over n-gram by n-gram (a term the
+     *   new vocabulary lacks drops its weight); feature-vector data keeps its ids;
+     * - its label tree is kept for the labels it knows; a label it does not know goes to the leaf cluster whose
+     *   centroid (normalised sum of its labels' PIFA embeddings on the new data) is nearest by cosine, into one
+     *   with fewer than max_leaf_size labels where there is one; a label without a positive record in the new
+     *   data is retired (no leaf, no ranker; it is not in the new model), and so is a known label the data lacks;
+     *   clusters left empty are dropped. When the fullest leaf then exceeds warm_max_leaf_ratio x max_leaf_size
+     *   the tree is rebuilt by k-means (report.warm_tree_rebuilt), and only the label rankers start warm;
+     * - every ranker whose node the serving model has starts the primal Newton solver from the serving weights
+     *   (pruned ones are 0), stopping when |grad| <= eps |grad at 0|, so a start near the optimum takes fewer
+     *   steps. The dual solver cannot start from weights alone (it needs the dual variables a model does not
+     *   keep), so a warm start needs solver = XMC_TRAIN_SOLVER_PRIMAL (else XMC_ERR_ARG).
+     * Text data needs a TF-IDF serving model, feature vectors a matrix one; not with xrt or disentangle > 1.
+     * The new version's manifest records train.warm_from and the warm.* counts. */
+    const char *warm_repo;     /* repository of the version to start from; NULL: a cold training (default) */
+    const char *warm_version;  /* the version; NULL: the one warm_repo's CURRENT names */
+    int warm_rebuild;          /* 1: train cold even though warm_repo is set (the caller's every-Nth full rebuild) */
+    float warm_max_leaf_ratio; /* the tree's balance bound (see above); default 2 */
 } xmc_train_config;
 
 /* What training saw and did, for the caller to report. */
@@ -92,6 +112,15 @@ typedef struct xmc_train_report {
     uint64_t nnz_per_layer[XMC_MAX_DEPTH];
     double sec_features, sec_tree, sec_rankers, sec_write;
     double sec_finetune;       /* XR-Transformer fine-tuning, this run */
+    /* appended: solver work and the warm start */
+    uint64_t solver_iters;     /* iterations of all the rankers' solves: Newton steps (primal) or passes (dual) */
+    int warm;                  /* 1: started from a serving version (warm_repo, not warm_rebuild) */
+    int warm_tree_rebuilt;     /* 1: the serving tree was too unbalanced once extended, and was rebuilt */
+    uint32_t warm_kept;        /* labels the serving version knew */
+    uint32_t warm_added;       /* labels new to it, placed by their PIFA embedding */
+    uint32_t warm_retired;     /* serving labels not in the new model */
+    uint32_t warm_max_leaf;    /* labels in the fullest leaf cluster of the extended tree */
+    uint32_t warm_features_mapped; /* serving TF-IDF features found, by their n-gram, in the refitted vocabulary */
 } xmc_train_report;
 
 void xmc_train_config_default(xmc_train_config *cfg);

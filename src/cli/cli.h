@@ -16,6 +16,7 @@ int cli_eval(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_gen(int argc, char **argv);
 int cli_embed(int argc, char **argv);
+int cli_model(int argc, char **argv);
 
 /* Prints "xmc <cmd>: error: <message> (<code>)" for err on stderr. */
 void cli_report(const char *cmd, const xmc_error *err);

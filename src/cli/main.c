@@ -1,4 +1,4 @@
-/* main.c: the `xmc` command: dispatches to a subcommand (train, predict, eval, inspect, gen, embed). */
+/* main.c: the `xmc` command: dispatches to a subcommand (train, predict, eval, inspect, gen, embed, model). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +20,7 @@ static const command commands[] = {
     {"inspect", cli_inspect, "describe a model: tree shape, sizes, top features of a label"},
     {"gen", cli_gen, "generate a synthetic product catalog (Zipf-skewed labels, fixed seed)"},
     {"embed", cli_embed, "embed texts with a BERT-family encoder"},
+    {"model", cli_model, "a model repository: list versions, roll CURRENT back, prune old versions"},
     {NULL, NULL, NULL},
 };
 

@@ -14,7 +14,7 @@ enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, 
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
        O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER, O_DISENT, O_XRT, O_XRT_DIR, O_RESUME,
        O_XRT_BATCH, O_XRT_EPOCHS, O_XRT_STEPS, O_XRT_LR, O_XRT_WARMUP, O_XRT_WD, O_XRT_CLIP, O_XRT_ADAMW, O_XRT_LOSS,
-       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF };
+       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF, O_WARM, O_WARM_VER, O_WARM_REBUILD, O_WARM_RATIO };
 
 static const cli_opt train_opts[] = {
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "input"},
@@ -68,6 +68,14 @@ static const cli_opt train_opts[] = {
      "training records; a group of them clearly closer to another of the K leaves they\n"
      "reach most gets a copy of the label there; the rankers are retrained once, and\n"
      "predictions merge a label's copies by the maximum (docs/disentangle.md)"},
+    {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "warm start (a retraining from a serving version; needs --solver primal)"},
+    {CLI_STRING, O_WARM, "warm", 0, "REPO", 0, 0,
+     "start from REPO's CURRENT version: its TF-IDF vocabulary, its tree for the labels it\n"
+     "knows (new labels to the nearest leaf cluster by PIFA), its weights as the solver's start"},
+    {CLI_STRING, O_WARM_VER, "warm-version", 0, "V", 0, 0, "start from version V of the --warm repository instead"},
+    {CLI_FLAG, O_WARM_REBUILD, "warm-rebuild", 0, NULL, 0, 0, "train cold even with --warm (a periodic full rebuild)"},
+    {CLI_NUMBER, O_WARM_RATIO, "warm-max-leaf-ratio", 0, "R", 1, 1e6,
+     "rebuild the tree when a leaf would exceed R x --max-leaf-size (default 2)"},
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "rankers"},
     {CLI_STRING, O_SOLVER, "solver", 0, "S", 0, 0,
      "dual (coordinate descent, default) or primal (Newton with conjugate gradients):\n"
@@ -201,6 +209,10 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
     case O_XRT_SAVE: c->xrt_save_steps = (int)d; break;
     case O_XRT_SPLITS: c->xrt_nr_splits = (uint32_t)d; break;
     case O_XRT_LEAF: c->xrt_max_leaf_size = (uint32_t)d; break;
+    case O_WARM: c->warm_repo = v; break;
+    case O_WARM_VER: c->warm_version = v; break;
+    case O_WARM_REBUILD: c->warm_rebuild = 1; break;
+    case O_WARM_RATIO: c->warm_max_leaf_ratio = (float)d; break;
     }
     return 0;
 }
@@ -300,6 +312,10 @@ static int check(const settings *s)
         fprintf(stderr, "xmc train: error: the encoder featurizer needs text input (--train FILE.tsv)\n");
         return 2;
     }
+    if ((c->warm_version || c->warm_rebuild) && !c->warm_repo) {
+        fprintf(stderr, "xmc train: error: --warm-version and --warm-rebuild go with --warm REPO\n");
+        return 2;
+    }
     xmc_error err = {0};
     if (xmc_train_config_check(c, &err)) { cli_report("train", &err); return 2; }
     return 0;
@@ -346,6 +362,10 @@ int cli_train(int argc, char **argv)
                 rep.sec_rankers, rep.sec_write);
         if (rep.docs_without_label) fprintf(stderr, "note: %u records have no label (used as negatives only)\n", rep.docs_without_label);
         if (rep.labels_without_doc) fprintf(stderr, "note: %u labels have no positive record\n", rep.labels_without_doc);
+        fprintf(stderr, "solver iterations: %llu\n", (unsigned long long)rep.solver_iters);
+        if (rep.warm)
+            fprintf(stderr, "warm start: %u labels kept, %u new, %u retired; fullest leaf %u labels%s\n", rep.warm_kept,
+                    rep.warm_added, rep.warm_retired, rep.warm_max_leaf, rep.warm_tree_rebuilt ? " (tree rebuilt)" : "");
     }
     /* the new version must open: checksums and canaries, as a server would check it */
     xmc_classifier *clf;

@@ -34,6 +34,7 @@ struct xmci_dcd_ws {
     float *alpha, *qd;
     uint32_t *out_idx;
     float *out_val;
+    int iters;           /* passes the last solve made */
 };
 
 xmc_err xmci_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_dcd_ws **out, xmc_error *err)
@@ -139,7 +140,8 @@ static float descend(const xmci_csr *x, const uint32_t *inst, const int8_t *y, u
     xmc_rng_seed(&rng, p->seed);
     double pgmax_old = INFINITY, pgmin_old = -INFINITY;
     uint32_t active = n;
-    for (int iter = 0; iter < p->max_iter;) {
+    int iter = 0;
+    while (iter < p->max_iter) {
         double pgmax_new = -INFINITY, pgmin_new = INFINITY;
         xmc_rng_shuffle_u32(&rng, ws->index, active);
         for (uint32_t s = 0; s < active; s++) {
@@ -191,6 +193,7 @@ static float descend(const xmci_csr *x, const uint32_t *inst, const int8_t *y, u
         if (pgmin_old >= 0) pgmin_old = -INFINITY;
     }
     (void)pgmin_old;
+    ws->iters = iter;
     return b;
 }
 
@@ -214,3 +217,5 @@ uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y
     *out_val = ws->out_val;
     return m;
 }
+
+int xmci_dcd_last_iters(const xmci_dcd_ws *ws) { return ws->iters; }

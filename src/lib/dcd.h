@@ -34,4 +34,7 @@ void xmci_dcd_ws_free(xmci_dcd_ws *ws);
 uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
                        const xmci_dcd_params *p, xmci_dcd_ws *ws, const uint32_t **out_idx, const float **out_val);
 
+/* Passes over the active set the last solve made. */
+int xmci_dcd_last_iters(const xmci_dcd_ws *ws);
+
 #endif

@@ -5,6 +5,7 @@
  * CURRENT through a temporary file + rename. Reading parses the manifest, maps each listed file, and checks
  * magic, version, dtype, shape against the size, and (optionally) the checksum before anything is used. */
 #include "model.h"
+#include "repo.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,7 +40,7 @@ static void put_u64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) 
 static uint32_t get_u32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
 static uint64_t get_u64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
-static int valid_name(const char *name)
+int xmci_valid_name(const char *name)
 {
     if (!name || !*name || strlen(name) > 200) return 0;
     for (const char *s = name; *s; s++)
@@ -54,13 +55,13 @@ static int valid_file(const char *file)
 {
     if (!file) return 0;
     const char *slash = strchr(file, '/');
-    if (!slash) return valid_name(file);
+    if (!slash) return xmci_valid_name(file);
     char dir[208];
     size_t n = (size_t)(slash - file);
     if (n == 0 || n >= sizeof dir) return 0;
     memcpy(dir, file, n);
     dir[n] = 0;
-    return valid_name(dir) && valid_name(slash + 1);
+    return xmci_valid_name(dir) && xmci_valid_name(slash + 1);
 }
 
 /* ---- writer ----------------------------------------------------------------------------------------------- */
@@ -148,7 +149,7 @@ static xmc_err mkdir_p(const char *path, xmc_error *err)
     return XMC_OK;
 }
 
-static void rm_tree(const char *dir)
+void xmci_rm_tree(const char *dir)
 {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -157,7 +158,7 @@ static void rm_tree(const char *dir)
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0 && errno == EISDIR) rm_tree(p); /* a version's subdirectory (encoder/) */
+        if (unlink(p) != 0 && errno == EISDIR) xmci_rm_tree(p); /* a version's subdirectory (encoder/) */
     }
     closedir(d);
     rmdir(dir);
@@ -172,7 +173,7 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
     if (strlen(repo) >= sizeof w->repo - 200) { free(w); return xmc_error_set(err, XMC_ERR_ARG, "repository path too long"); }
     snprintf(w->repo, sizeof w->repo, "%s", repo);
     if (version) {
-        if (!valid_name(version) || strlen(version) >= sizeof w->version) {
+        if (!xmci_valid_name(version) || strlen(version) >= sizeof w->version) {
             free(w);
             return xmc_error_set(err, XMC_ERR_ARG, "bad version name '%s' (letters, digits, . _ -)", version);
         }
@@ -196,7 +197,7 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
         free(w);
         return xmc_error_set(err, XMC_ERR_ARG, "version %s already exists in %s", version ? version : "", repo);
     }
-    rm_tree(w->tmpdir);
+    xmci_rm_tree(w->tmpdir);
     if (mkdir(w->tmpdir, 0755) != 0) {
         rc = xmc_error_set(err, XMC_ERR_IO, "mkdir %s: %s", w->tmpdir, strerror(errno));
         free(w);
@@ -215,6 +216,11 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
         gmtime_r(&now, &tm);
         strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
         config_setting_set_string(config_setting_add(root, "created", CONFIG_TYPE_STRING), buf);
+        /* the same instant in microseconds: orders versions made within one second (xmc/repo.h) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        config_setting_set_int64(config_setting_add(root, "created_us", CONFIG_TYPE_INT64),
+                                 (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
     }
     config_setting_set_string(config_setting_add(root, "library", CONFIG_TYPE_STRING), "libxmc " XMC_VERSION_STRING);
     w->files = config_setting_add(root, "files", CONFIG_TYPE_LIST);
@@ -241,7 +247,7 @@ static xmc_err write_all(int fd, const void *buf, size_t n, XXH64_state_t *h, co
 xmc_err xmci_writer_array(xmci_model_writer *w, const char *name, xmci_dtype dt, int ndim, const uint64_t *shape,
                          const void *data, xmc_error *err)
 {
-    if (!valid_name(name)) return xmc_error_set(err, XMC_ERR_ARG, "bad array name '%s'", name ? name : "");
+    if (!xmci_valid_name(name)) return xmc_error_set(err, XMC_ERR_ARG, "bad array name '%s'", name ? name : "");
     if (ndim < 1 || ndim > XMCI_MAX_NDIM || !xmci_dtype_size(dt))
         return xmc_error_set(err, XMC_ERR_ARG, "array %s: bad dtype or ndim", name);
     unsigned char hdr[XMCI_ARRAY_HEADER] = {0};
@@ -357,7 +363,7 @@ static xmc_err check_manifest(const char *path, xmc_error *err)
     return XMC_OK;
 }
 
-static xmc_err fsync_path(const char *path, int dir, xmc_error *err)
+xmc_err xmci_fsync_path(const char *path, int dir, xmc_error *err)
 {
     int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
     if (fd < 0) return xmc_error_set(err, XMC_ERR_IO, "open %s: %s", path, strerror(errno));
@@ -369,7 +375,7 @@ static xmc_err fsync_path(const char *path, int dir, xmc_error *err)
 
 xmc_err xmci_writer_file(xmci_model_writer *w, const char *name, const char *file, const char *src, xmc_error *err)
 {
-    if (!valid_name(name)) return xmc_error_set(err, XMC_ERR_ARG, "bad file entry name '%s'", name ? name : "");
+    if (!xmci_valid_name(name)) return xmc_error_set(err, XMC_ERR_ARG, "bad file entry name '%s'", name ? name : "");
     if (!valid_file(file)) return xmc_error_set(err, XMC_ERR_ARG, "bad file name '%s' (name or dir/name)", file ? file : "");
     char path[PATH_MAX], sub[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", w->tmpdir, file);
@@ -405,7 +411,7 @@ xmc_err xmci_writer_file(xmci_model_writer *w, const char *name, const char *fil
     close(in);
     if (!rc && fsync(fd) != 0) rc = xmc_error_set(err, XMC_ERR_IO, "fsync %s: %s", path, strerror(errno));
     if (close(fd) != 0 && !rc) rc = xmc_error_set(err, XMC_ERR_IO, "close %s: %s", path, strerror(errno));
-    if (!rc && slash) rc = fsync_path(sub, 1, err); /* the new name inside the subdirectory */
+    if (!rc && slash) rc = xmci_fsync_path(sub, 1, err); /* the new name inside the subdirectory */
     if (rc) return rc;
     config_setting_t *e = config_setting_add(w->files, NULL, CONFIG_TYPE_GROUP);
     char hex[17];
@@ -433,34 +439,14 @@ xmc_err xmci_writer_commit(xmci_model_writer *w, int make_current, char *version
         goto fail;
     }
     if ((rc = seal_manifest(path, err))) goto fail;
-    if ((rc = fsync_path(path, 0, err)) || (rc = fsync_path(w->tmpdir, 1, err))) goto fail;
+    if ((rc = xmci_fsync_path(path, 0, err)) || (rc = xmci_fsync_path(w->tmpdir, 1, err))) goto fail;
     snprintf(final, sizeof final, "%s/%s", w->repo, w->version);
     if (rename(w->tmpdir, final) != 0) {
         rc = xmc_error_set(err, XMC_ERR_IO, "rename %s -> %s: %s", w->tmpdir, final, strerror(errno));
         goto fail;
     }
-    if ((rc = fsync_path(w->repo, 1, err))) goto done;
-    if (make_current) {
-        char tmp[PATH_MAX], cur[PATH_MAX];
-        snprintf(tmp, sizeof tmp, "%s/.CURRENT.tmp-%d", w->repo, (int)getpid());
-        snprintf(cur, sizeof cur, "%s/CURRENT", w->repo);
-        FILE *f = fopen(tmp, "w");
-        if (!f) { rc = xmc_error_set(err, XMC_ERR_IO, "open %s: %s", tmp, strerror(errno)); goto done; }
-        fprintf(f, "%s\n", w->version);
-        if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-            fclose(f);
-            unlink(tmp);
-            rc = xmc_error_set(err, XMC_ERR_IO, "write %s: %s", tmp, strerror(errno));
-            goto done;
-        }
-        fclose(f);
-        if (rename(tmp, cur) != 0) {
-            unlink(tmp);
-            rc = xmc_error_set(err, XMC_ERR_IO, "rename %s -> %s: %s", tmp, cur, strerror(errno));
-            goto done;
-        }
-        rc = fsync_path(w->repo, 1, err);
-    }
+    if ((rc = xmci_fsync_path(w->repo, 1, err))) goto done;
+    if (make_current) rc = xmci_repo_write_current(w->repo, w->version, err);
 done:
     if (version_out && version_size) snprintf(version_out, version_size, "%s", w->version);
     config_destroy(&w->cfg);
@@ -474,7 +460,7 @@ fail:
 void xmci_writer_abort(xmci_model_writer *w)
 {
     if (!w) return;
-    rm_tree(w->tmpdir);
+    xmci_rm_tree(w->tmpdir);
     config_destroy(&w->cfg);
     free(w);
 }
@@ -518,7 +504,7 @@ xmc_err xmc_repo_current(const char *repo, char *version, size_t version_size, x
     while (*s == ' ' || *s == '\t') s++;
     size_t len = strcspn(s, " \t\r\n");
     s[len] = 0;
-    if (!valid_name(s)) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: no valid version name in it", path);
+    if (!xmci_valid_name(s)) return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: no valid version name in it", path);
     if (len + 1 > version_size) return xmc_error_set(err, XMC_ERR_RANGE, "%s: version name too long", path);
     memcpy(version, s, len + 1);
     return XMC_OK;
@@ -701,7 +687,7 @@ xmc_err xmci_bundle_open(const char *dir, int verify, xmci_bundle **out, xmc_err
         if (!config_setting_lookup_bool(e, "raw", &raw)) raw = 0;
         if (!config_setting_lookup_string(e, "name", &name) || !config_setting_lookup_string(e, "file", &file) ||
             !config_setting_lookup_string(e, "xxh64", &hex) || !config_setting_lookup_int64(e, "bytes", &bytes) ||
-            !valid_name(name) || !(raw ? valid_file(file) : valid_name(file)) || (raw && fv < 2) ||
+            !xmci_valid_name(name) || !(raw ? valid_file(file) : xmci_valid_name(file)) || (raw && fv < 2) ||
             find_map(b, name)) {
             rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s:%d: bad files entry %d", path, config_setting_source_line(e), i);
             goto fail;

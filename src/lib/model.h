@@ -49,6 +49,13 @@ size_t xmci_dtype_size(xmci_dtype dt);
 #define XMCI_ARRAY_HEADER 64
 #define XMCI_MAX_NDIM 4
 
+/* 1 if name may name a version or a file: letters, digits, '.', '_', '-', not starting with '.', 1..200 bytes. */
+int xmci_valid_name(const char *name);
+/* Removes dir, its files and its subdirectories' files (a version is at most two levels deep). */
+void xmci_rm_tree(const char *dir);
+/* fsync(2) of a file (dir 0) or a directory (dir 1). XMC_ERR_IO. */
+xmc_err xmci_fsync_path(const char *path, int dir, xmc_error *err);
+
 /* ---- writing -------------------------------------------------------------------------------------------- */
 typedef struct xmci_model_writer xmci_model_writer;
 

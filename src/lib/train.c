@@ -13,11 +13,14 @@
 #include <xxhash.h>
 
 #include "beam.h"
+#include "classifier.h"
 #include "data.h"
 #include "disentangle.h"
 #include "model.h"
 #include "pifa.h"
+#include "warm.h"
 #include "xrt.h"
+#include "xmc/repo.h"
 
 void xmci_train_opts_default(xmci_train_opts *o)
 {
@@ -31,6 +34,7 @@ void xmci_train_opts_default(xmci_train_opts *o)
     o->threads = 2;
     o->make_current = 1;
     o->nr_canaries = 8;
+    o->warm_max_leaf_ratio = 2.0f;
 }
 
 static double now(void)
@@ -197,6 +201,118 @@ static xmc_err disentangle(const xmci_train_opts *o, const xmci_xlinear_params *
     return rc;
 }
 
+/* ---- warm start: the labels ------------------------------------------------------------------------------
+ * The new model's labels are the data's labels that have a positive (a label without one is retired: it gets no
+ * leaf and no ranker); each is matched by name to the serving model's label, found by binary search in the
+ * serving names sorted once. */
+
+typedef struct warm_labels {
+    xmci_csr y;              /* the data's labels without the retired ones */
+    const char **names;      /* their names (into the data's names or name_buf) */
+    char *name_buf;          /* decimal names, when the data has none */
+    uint32_t *label_map;     /* label -> serving label, or XMCI_WARM_NONE */
+    uint32_t retired;        /* data labels without a positive */
+} warm_labels;
+
+static void warm_labels_free(warm_labels *wl)
+{
+    xmci_csr_free(&wl->y);
+    free(wl->names);
+    free(wl->name_buf);
+    free(wl->label_map);
+    memset(wl, 0, sizeof *wl);
+}
+
+static int cmp_serving_name(const void *a, const void *b, void *ctx)
+{
+    const xmc_classifier *clf = ctx;
+    return strcmp(xmc_classifier_label_name(clf, *(const uint32_t *)a), xmc_classifier_label_name(clf, *(const uint32_t *)b));
+}
+
+typedef struct { const xmc_classifier *clf; const char *name; } name_key;
+
+static int cmp_key_name(const void *k, const void *e)
+{
+    const name_key *key = k;
+    return strcmp(key->name, xmc_classifier_label_name(key->clf, *(const uint32_t *)e));
+}
+
+static xmc_err warm_labels_make(const xmc_classifier *clf, const xmci_csr *y, const char *const *names, warm_labels *wl,
+                                xmc_error *err)
+{
+    memset(wl, 0, sizeof *wl);
+    const uint32_t L = y->cols, SL = clf->nr_labels;
+    uint32_t *pos = calloc(L ? L : 1, sizeof *pos), *col = malloc((L ? L : 1) * sizeof *col);
+    uint32_t *sorted = malloc((SL ? SL : 1) * sizeof *sorted);
+    xmc_err rc = XMC_OK;
+    if (!pos || !col || !sorted) goto nomem;
+    for (uint64_t q = 0; q < xmci_csr_nnz(y); q++) pos[y->indices[q]]++;
+    uint32_t n = 0;
+    for (uint32_t l = 0; l < L; l++) col[l] = pos[l] ? n++ : XMCI_WARM_NONE;
+    wl->retired = L - n;
+    if ((rc = xmci_csr_alloc(&wl->y, y->rows, n, xmci_csr_nnz(y), err))) goto out;
+    uint64_t k = 0;
+    for (uint32_t r = 0; r < y->rows; r++) { /* every entry's label has a positive: itself */
+        for (uint64_t q = y->indptr[r]; q < y->indptr[r + 1]; q++, k++) {
+            wl->y.indices[k] = col[y->indices[q]];
+            wl->y.data[k] = y->data[q];
+        }
+        wl->y.indptr[r + 1] = k;
+    }
+    wl->names = malloc((n ? n : 1) * sizeof *wl->names);
+    wl->label_map = malloc((n ? n : 1) * sizeof *wl->label_map);
+    if (!names) wl->name_buf = malloc((size_t)(n ? n : 1) * 12);
+    if (!wl->names || !wl->label_map || (!names && !wl->name_buf)) goto nomem;
+    for (uint32_t l = 0; l < L; l++) {
+        if (col[l] == XMCI_WARM_NONE) continue;
+        if (names) wl->names[col[l]] = names[l];
+        else {
+            char *b = wl->name_buf + (size_t)col[l] * 12;
+            snprintf(b, 12, "%u", l);
+            wl->names[col[l]] = b;
+        }
+    }
+    for (uint32_t i = 0; i < SL; i++) sorted[i] = i;
+    qsort_r(sorted, SL, sizeof *sorted, cmp_serving_name, (void *)clf);
+    for (uint32_t l = 0; l < n; l++) {
+        name_key key = {clf, wl->names[l]};
+        const uint32_t *hit = bsearch(&key, sorted, SL, sizeof *sorted, cmp_key_name);
+        wl->label_map[l] = hit ? *hit : XMCI_WARM_NONE;
+    }
+    goto out;
+nomem:
+    rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory matching labels to the serving model");
+out:
+    if (rc) warm_labels_free(wl);
+    free(pos);
+    free(col);
+    free(sorted);
+    return rc;
+}
+
+/* The serving vectoriser's features in ours (both of the same configuration, so base b is base b): map[f] is
+ * our id of serving feature f's n-gram, UINT32_MAX when the new texts no longer keep it; *mapped counts the
+ * features found. */
+static xmc_err feature_map(const xmci_tfidf *old, const xmci_tfidf *new, uint32_t **out, uint32_t *mapped, xmc_error *err)
+{
+    const uint32_t dim = xmci_tfidf_dim(old);
+    uint32_t *map = malloc((dim ? dim : 1) * sizeof *map), found = 0;
+    if (!map) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a feature map of %u", dim);
+    for (uint32_t f = 0; f < dim; f++) map[f] = UINT32_MAX;
+    for (uint32_t b = 0; b < xmci_tfidf_config_of(old)->n_bases; b++) {
+        uint32_t first, count;
+        xmci_tfidf_base_range(old, b, &first, &count);
+        for (uint32_t f = first; f < first + count && f < dim; f++) {
+            size_t len;
+            const char *name = xmci_tfidf_feature_name(old, f, &len);
+            if (name && (map[f] = xmci_tfidf_lookup(new, b, name, len)) != UINT32_MAX) found++;
+        }
+    }
+    *out = map;
+    *mapped = found;
+    return XMC_OK;
+}
+
 static uint64_t digest(const char *const *texts, const size_t *lens, const xmci_csr *x, const xmci_csr *y)
 {
     XXH64_state_t *h = XXH64_createState();
@@ -233,12 +349,30 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     xmci_tree tree = {0};
     xmci_xlinear m = {0};
     xmci_model_writer *w = NULL;
+    const xmci_tfidf *tfv = NULL; /* the vectoriser in use: tf, or the serving model's (warm start) */
+    warm_labels wl = {0};
+    xmci_warm_tree wt = {0};
+    uint32_t *warm_node[XMCI_TREE_MAX_DEPTH] = {0};
+    uint32_t *warm_feat = NULL;             /* serving feature -> ours, by term (warm start from texts) */
+    const xmci_csr *yy = y;                 /* the labels trained on: y, or y less its retired labels (warm) */
+    const char *const *names = label_names;
     int threads = o->threads > 0 ? o->threads : 1;
     if (!texts && !x_in) return xmc_error_set(err, XMC_ERR_ARG, "no texts and no feature matrix");
     if (y->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no training records");
     if (y->cols == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no labels in the training data");
     if (x_in && x_in->rows != y->rows)
         return xmc_error_set(err, XMC_ERR_SHAPE, "%u feature rows but %u label rows", x_in->rows, y->rows);
+    if (o->warm) {
+        /* the serving model's features must be this training's: its TF-IDF vocabulary (so that weights line up
+         * by feature id) or the same kind of feature vectors */
+        if (texts && (o->featurizer != XMC_FEATURIZER_TFIDF || o->warm->kind != XMC_FEATURIZER_TFIDF || !o->warm->tfidf))
+            return xmc_error_set(err, XMC_ERR_ARG, "warm start: text data needs a TF-IDF model to start from (%s is %s)",
+                                 o->warm->version, xmc_featurizer_name(o->warm->kind));
+        if (!texts && o->warm->kind != XMC_FEATURIZER_MATRIX)
+            return xmc_error_set(err, XMC_ERR_ARG, "warm start: feature vectors need a matrix model to start from");
+        if (o->warm->xl.copy_ptr || o->disentangle > 1)
+            return xmc_error_set(err, XMC_ERR_ARG, "warm start: not with label disentanglement");
+    }
 
     double t0 = now();
     progress(o, "features", 0, 1);
@@ -248,8 +382,13 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
             goto out;
         }
         if (o->featurizer & XMC_FEATURIZER_TFIDF) {
-            if ((rc = xmci_tfidf_fit(&o->tfidf, texts, lens, y->rows, threads, &tf, err))) goto out;
-            if ((rc = xmci_tfidf_transform_batch(tf, texts, lens, y->rows, threads, &x, err))) goto out;
+            /* a warm start refits the serving model's configuration on the new texts (new terms become features)
+             * and maps the serving weights onto it term by term */
+            const xmci_tfidf_config *tcfg = o->warm ? xmci_tfidf_config_of(o->warm->tfidf) : &o->tfidf;
+            if ((rc = xmci_tfidf_fit(tcfg, texts, lens, y->rows, threads, &tf, err))) goto out;
+            tfv = tf;
+            if ((rc = xmci_tfidf_transform_batch(tfv, texts, lens, y->rows, threads, &x, err))) goto out;
+            if (o->warm && (rc = feature_map(o->warm->tfidf, tf, &warm_feat, &rep.warm_features_mapped, err))) goto out;
         }
         if (o->featurizer & XMC_FEATURIZER_ENCODER) {
             /* embeddings in batches of 32; OpenBLAS threads the encoder's products */
@@ -288,14 +427,39 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
         for (uint32_t l = 0; l < y->cols; l++) rep.labels_without_doc += !has[l];
         free(has);
     }
+    if (o->warm) {
+        if ((rc = warm_labels_make(o->warm, y, label_names, &wl, err))) goto out;
+        if (wl.y.cols == 0) { rc = xmc_error_set(err, XMC_ERR_EMPTY, "no label has a positive record"); goto out; }
+        yy = &wl.y;
+        names = wl.names;
+    }
     double t1 = now();
     rep.sec_features = t1 - t0;
 
     progress(o, "label tree", 0, 1);
     xmci_tree_params tp = o->tree;
     tp.threads = threads;
-    if ((rc = xmci_pifa(&x, y, &z, err))) goto out;
-    if ((rc = xmci_tree_build(&z, &tp, &tree, err))) goto out;
+    if ((rc = xmci_pifa(&x, yy, &z, err))) goto out;
+    if (o->warm) {
+        if ((rc = xmci_warm_tree_build(&o->warm->xl, wl.label_map, &z, tp.max_leaf_size, &wt, err))) goto out;
+        rep.warm = 1;
+        rep.warm_kept = wt.kept;
+        rep.warm_added = wt.added;
+        rep.warm_retired = o->warm->nr_labels - wt.kept;
+        rep.warm_max_leaf = wt.max_leaf;
+        if ((double)wt.max_leaf > (double)o->warm_max_leaf_ratio * tp.max_leaf_size) {
+            /* too unbalanced to keep: a fresh tree; the label rankers still start from the serving ones */
+            rep.warm_tree_rebuilt = 1;
+            if ((rc = xmci_tree_build(&z, &tp, &tree, err))) goto out;
+            warm_node[tree.depth - 1] = wt.node_map[wt.tree.depth - 1];
+        } else {
+            tree = wt.tree;
+            memset(&wt.tree, 0, sizeof wt.tree);
+            for (uint32_t t = 0; t < tree.depth; t++) warm_node[t] = wt.node_map[t];
+        }
+    } else if ((rc = xmci_tree_build(&z, &tp, &tree, err))) {
+        goto out;
+    }
     if (o->disentangle <= 1) xmci_csr_free(&z); /* else the placement needs it */
     progress(o, "label tree", 1, 1);
     double t2 = now();
@@ -305,8 +469,14 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     xp.threads = threads;
     xp.progress = o->progress;
     xp.progress_ctx = o->progress_ctx;
-    if ((rc = xmci_xlinear_train(&x, y, &tree, &xp, &m, err))) goto out;
-    if (o->disentangle > 1 && tree.depth > 1 && (rc = disentangle(o, &xp, &x, y, &z, &tree, &m, err))) goto out;
+    xp.solver_iters = &rep.solver_iters;
+    if (o->warm) {
+        xp.warm = &o->warm->xl;
+        xp.warm_node = warm_node;
+        xp.warm_feat = warm_feat;
+    }
+    if ((rc = xmci_xlinear_train(&x, yy, &tree, &xp, &m, err))) goto out;
+    if (o->disentangle > 1 && tree.depth > 1 && (rc = disentangle(o, &xp, &x, yy, &z, &tree, &m, err))) goto out;
     xmci_csr_free(&z);
     rep.depth = m.depth;
     for (uint32_t t = 0; t < m.depth; t++) rep.nnz_per_layer[t] = m.layers[t].nnz;
@@ -316,13 +486,15 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     progress(o, "writing model", 0, 1);
     if ((rc = xmci_writer_begin(repo, o->version, &w, err))) goto out;
     char hex[17];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest(texts, lens, &x, y));
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest(texts, lens, &x, yy));
     /* solver.eps and solver.max_iter record the settings of the solver that ran */
     const int primal = o->xl.solver_type == XMCI_SOLVER_PRIMAL;
     const char *kind = xmc_featurizer_name(texts ? o->featurizer : XMC_FEATURIZER_MATRIX);
     if ((rc = xmci_writer_set_string(w, "featurizer.kind", kind, err)) ||
-        (rc = xmci_writer_set_int(w, "train.n_docs", y->rows, err)) ||
-        (rc = xmci_writer_set_int(w, "train.n_labels", y->cols, err)) ||
+        (rc = xmci_writer_set_int(w, "train.n_docs", yy->rows, err)) ||
+        (rc = xmci_writer_set_int(w, "train.n_labels", yy->cols, err)) ||
+        (rc = xmci_writer_set_float(w, "train.seconds", t3 - t0, err)) ||
+        (rc = xmci_writer_set_int(w, "train.solver_iters", (long long)rep.solver_iters, err)) ||
         (rc = xmci_writer_set_string(w, "train.data_xxh64", hex, err)) ||
         (rc = xmci_writer_set_int(w, "tree.nr_splits", o->tree.nr_splits, err)) ||
         (rc = xmci_writer_set_int(w, "tree.max_leaf_size", o->tree.max_leaf_size, err)) ||
@@ -340,10 +512,19 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
                                                                                   : "tfn",
                                     err)))
         goto out;
-    if (tf && (rc = xmci_tfidf_save(tf, w, "tfidf", err))) goto out;
+    if (o->warm &&
+        ((rc = xmci_writer_set_string(w, "train.warm_from", o->warm->version, err)) ||
+         (rc = xmci_writer_set_int(w, "warm.kept_labels", rep.warm_kept, err)) ||
+         (rc = xmci_writer_set_int(w, "warm.new_labels", rep.warm_added, err)) ||
+         (rc = xmci_writer_set_int(w, "warm.retired_labels", rep.warm_retired, err)) ||
+         (rc = xmci_writer_set_int(w, "warm.max_leaf", rep.warm_max_leaf, err)) ||
+         (rc = xmci_writer_set_int(w, "warm.features_mapped", rep.warm_features_mapped, err)) ||
+         (rc = xmci_writer_set_int(w, "warm.tree_rebuilt", rep.warm_tree_rebuilt, err))))
+        goto out;
+    if (tfv && (rc = xmci_tfidf_save(tfv, w, "tfidf", err))) goto out;
     if (enc && (rc = xmci_encoder_save(enc, w, err))) goto out;
     if ((rc = xmci_xlinear_save(&m, w, err))) goto out;
-    if ((rc = write_labels(w, y, label_names, err))) goto out;
+    if ((rc = write_labels(w, yy, names, err))) goto out;
     if ((rc = write_canaries(w, &m, &x, texts, lens, o->nr_canaries, err))) goto out;
     rc = xmci_writer_commit(w, o->make_current, version_out, version_size, err);
     w = NULL;
@@ -359,6 +540,9 @@ out:
     xmci_csr_free(&z);
     xmci_tree_free(&tree);
     xmci_xlinear_free(&m);
+    xmci_warm_tree_free(&wt);
+    warm_labels_free(&wl);
+    free(warm_feat);
     if (report) *report = rep;
     return rc;
 }
@@ -413,6 +597,7 @@ void xmc_train_config_default(xmc_train_config *cfg)
     cfg->threads = o.threads;
     cfg->make_current = o.make_current;
     cfg->nr_canaries = o.nr_canaries;
+    cfg->warm_max_leaf_ratio = o.warm_max_leaf_ratio;
 }
 
 /* The internal options a public configuration stands for. */
@@ -457,6 +642,16 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     o->nr_canaries = cfg->nr_canaries;
     o->progress = cfg->progress;
     o->progress_ctx = cfg->progress_ctx;
+    o->warm_max_leaf_ratio = cfg->warm_max_leaf_ratio;
+    if (cfg->warm_repo && !cfg->warm_rebuild) {
+        if (cfg->solver != XMC_TRAIN_SOLVER_PRIMAL)
+            return xmc_error_set(err, XMC_ERR_ARG, "a warm start needs the primal solver (the dual one needs the "
+                                                   "serving model's dual variables, which a model does not keep)");
+        if (cfg->xrt || cfg->disentangle > 1)
+            return xmc_error_set(err, XMC_ERR_ARG, "a warm start does not combine with XR-Transformer or disentangle");
+        if (!(cfg->warm_max_leaf_ratio >= 1))
+            return xmc_error_set(err, XMC_ERR_ARG, "warm_max_leaf_ratio %g below 1", (double)cfg->warm_max_leaf_ratio);
+    }
     if (cfg->xrt && (!cfg->encoder_dir || !cfg->xrt_dir))
         return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer training needs an encoder directory and a work directory");
     if (cfg->xrt && (cfg->xrt_batch < 1 || cfg->xrt_epochs < 1 || cfg->xrt_max_steps < 0 || !(cfg->xrt_lr > 0) ||
@@ -527,8 +722,25 @@ xmc_err xmc_train_data(const xmc_train_config *cfg, const xmc_data *data, const 
         o.encoder.dir = enc_dir;
         o.encoder.vocab = NULL; /* copied beside the weights */
     }
+    xmc_classifier *warm = NULL;
+    if (cfg->warm_repo && !cfg->warm_rebuild) {
+        char dir[4200], cur[XMC_REPO_NAME_MAX];
+        const char *ver = cfg->warm_version;
+        if (!ver) {
+            if ((rc = xmc_repo_current(cfg->warm_repo, cur, sizeof cur, err))) return rc;
+            ver = cur;
+        }
+        snprintf(dir, sizeof dir, "%s/%s", cfg->warm_repo, ver);
+        xmc_open_opts oo = {.verify_checksums = 1, .check_canaries = 0}; /* its weights are read, not served */
+        if ((rc = xmc_classifier_open(dir, &oo, &warm, err))) {
+            xmc_error_prefix(err, "warm start from %s: ", dir);
+            return rc;
+        }
+        o.warm = warm;
+    }
     rc = xmci_train((const char *const *)ds->texts, ds->lens, ds->texts ? NULL : &ds->X, &ds->Y,
                      (const char *const *)ds->label_names, &o, repo, version, version_size, report, err);
+    xmc_classifier_close(warm);
     if (report) report->sec_finetune = sec_finetune;
     return rc;
 }

@@ -25,6 +25,10 @@ typedef struct xmci_train_opts {
     uint32_t nr_canaries;    /* training records kept to check the model at load; default 8 */
     void (*progress)(void *ctx, const char *what, double done, double total);
     void *progress_ctx;
+    /* warm start (xmc/train.h): the serving model whose vocabulary, tree and weights this training starts from;
+     * NULL: a cold training. It must stay open during the call. */
+    const xmc_classifier *warm;
+    float warm_max_leaf_ratio; /* rebuild the tree when a leaf would exceed this x tree.max_leaf_size; default 2 */
 } xmci_train_opts;
 
 void xmci_train_opts_default(xmci_train_opts *o);

@@ -373,6 +373,13 @@ static int cmp_u32(const void *a, const void *b)
 uint32_t xmci_tron_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
                         const xmci_tron_params *p, xmci_tron_ws *ws, const uint32_t **out_idx, const float **out_val)
 {
+    return xmci_tron_solve_from(x, inst, y, n, p, NULL, NULL, 0, 0, ws, out_idx, out_val);
+}
+
+uint32_t xmci_tron_solve_from(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                             const xmci_tron_params *p, const uint32_t *w0_idx, const float *w0_val, uint32_t w0_n,
+                             float b0, xmci_tron_ws *ws, const uint32_t **out_idx, const float **out_val)
+{
     /* list the features this problem can touch, ascending so that sums run in PECOS's order */
     if (++ws->gen == 0) { memset(ws->stamp, 0, ((size_t)ws->nr_features + 1) * sizeof *ws->stamp); ws->gen = 1; }
     uint32_t nt = 0;
@@ -399,7 +406,21 @@ uint32_t xmci_tron_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *
     grad(&P, b, &bg);
     const double gnorm0 = gnorm(&P, bg);
     double gn = gnorm0;
-    /* PECOS computes |g(0)| and |g(w_start)| separately; with w_start = 0 they are equal, so the test below
+    /* a warm start: w0 on the touched features (the others would only be pulled to 0 by the regulariser), b0 for
+     * the bias; the tolerance stays relative to |g(0)|, as liblinear's Newton does, so a good start stops early */
+    if (w0_n || b0 != 0) {
+        for (uint32_t e = 0; e < w0_n; e++)
+            if (w0_idx[e] < x->cols && ws->stamp[w0_idx[e]] == ws->gen) ws->w[w0_idx[e]] = w0_val[e];
+        b = P.bias > 0 ? b0 : 0;
+        xv(&P, ws->w, b, ws->wx);
+        f = 0;
+        for (uint32_t k = 0; k < n; k++) f += c_times_loss(&P, k, (double)ws->wx[k]);
+        wtw = (double)dot_t(&P, ws->w, ws->w) + (double)b * b;
+        f += wtw / 2.0;
+        grad(&P, b, &bg);
+        gn = gnorm(&P, bg);
+    }
+    /* PECOS computes |g(0)| and |g(w_start)| separately; from w_start = 0 they are equal, so the test below
      * only skips problems whose gradient vanishes at 0 (no instances) or when eps >= 1 */
     int search = !(gn <= p->eps * gnorm0);
     for (int iter = 1; search && iter <= p->max_iter; iter++) {

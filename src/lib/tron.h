@@ -38,6 +38,13 @@ void xmci_tron_ws_free(xmci_tron_ws *ws);
 uint32_t xmci_tron_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
                         const xmci_tron_params *p, xmci_tron_ws *ws, const uint32_t **out_idx, const float **out_val);
 
+/* The same problem started from w0 (w0_n entries, feature ids of x, any order; ids no instance has are ignored)
+ * and bias weight b0 instead of 0: a warm start from an earlier model's weights. The stopping test stays
+ * |grad| <= eps |grad at w = 0| (liblinear's), so the closer w0 is to the optimum, the fewer Newton steps. */
+uint32_t xmci_tron_solve_from(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                             const xmci_tron_params *p, const uint32_t *w0_idx, const float *w0_val, uint32_t w0_n,
+                             float b0, xmci_tron_ws *ws, const uint32_t **out_idx, const float **out_val);
+
 /* What the last solve did (for tests and tuning). */
 typedef struct xmci_tron_stats {
     int newton_iters;   /* line-searched steps taken */

@@ -54,6 +54,12 @@ typedef struct {
     xmc_error err;
     const xmci_xlinear_params *p;
     uint32_t layer, depth;
+    /* warm start: the serving layer's weights (node x warm_nf+1) and this layer's node map, or NULL */
+    const xmci_csr *w0;
+    const uint32_t *warm_node;
+    const uint32_t *warm_feat;
+    uint32_t warm_nf;
+    atomic_ullong iters;        /* solver iterations of the layer */
 } layer_job;
 
 static int cmp_u32(const void *a, const void *b)
@@ -76,6 +82,8 @@ typedef struct {
     int8_t *y;
     xmci_csr lx;                  /* the local block; arrays grow as needed */
     uint64_t lx_cap;
+    uint32_t *w0i;               /* warm start: a node's starting weights in the block's feature ids */
+    float *w0v;
 } train_scratch;
 
 static void scratch_free(train_scratch *sc)
@@ -91,9 +99,11 @@ static void scratch_free(train_scratch *sc)
     free(sc->lx.indptr);
     free(sc->lx.indices);
     free(sc->lx.data);
+    free(sc->w0i);
+    free(sc->w0v);
 }
 
-static int scratch_init(train_scratch *sc, uint32_t n, uint32_t f)
+static int scratch_init(train_scratch *sc, uint32_t n, uint32_t f, int warm)
 {
     memset(sc, 0, sizeof *sc);
     size_t N = (size_t)n + 1, F = (size_t)f + 1;
@@ -106,6 +116,11 @@ static int scratch_init(train_scratch *sc, uint32_t n, uint32_t f)
     sc->inst = malloc(N * sizeof *sc->inst);
     sc->y = malloc(N);
     sc->lx.indptr = malloc(N * sizeof *sc->lx.indptr);
+    if (warm) {
+        sc->w0i = malloc(F * sizeof *sc->w0i);
+        sc->w0v = malloc(F * sizeof *sc->w0v);
+        if (!sc->w0i || !sc->w0v) return -1;
+    }
     return sc->lpos && sc->lstamp && sc->fstamp && sc->fmap && sc->rows && sc->feats && sc->inst && sc->y && sc->lx.indptr
                ? 0 : -1;
 }
@@ -228,8 +243,30 @@ static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_
     assert(n <= x->rows);
     const uint32_t *oi;
     const float *ov;
-    uint32_t m = sw->primal ? xmci_tron_solve(bx, sc->inst, sc->y, n, &job->primal, sw->tron, &oi, &ov)
-                            : xmci_dcd_solve(bx, sc->inst, sc->y, n, job->solver, sw->dual, &oi, &ov);
+    uint32_t w0n = 0;
+    float b0 = 0;
+    if (job->w0 && job->warm_node[j] < job->w0->rows) {
+        /* the serving node's weights in bx's feature ids; features the block lacks would be 0 at the optimum */
+        const xmci_csr *w0 = job->w0;
+        for (uint64_t q = w0->indptr[job->warm_node[j]]; q < w0->indptr[job->warm_node[j] + 1]; q++) {
+            uint32_t f = w0->indices[q];
+            if (f == job->warm_nf) { b0 = w0->data[q]; continue; }
+            if (job->warm_feat && f < job->warm_nf) f = job->warm_feat[f];
+            if (f >= x->cols || (local && sc->fstamp[f] != sc->gen)) continue;
+            sc->w0i[w0n] = local ? sc->fmap[f] : f;
+            sc->w0v[w0n++] = w0->data[q];
+        }
+    }
+    uint32_t m;
+    if (sw->primal) {
+        m = xmci_tron_solve_from(bx, sc->inst, sc->y, n, &job->primal, sc->w0i, sc->w0v, w0n, b0, sw->tron, &oi, &ov);
+        xmci_tron_stats st;
+        xmci_tron_last_stats(sw->tron, &st);
+        atomic_fetch_add(&job->iters, (unsigned long long)st.newton_iters);
+    } else {
+        m = xmci_dcd_solve(bx, sc->inst, sc->y, n, job->solver, sw->dual, &oi, &ov);
+        atomic_fetch_add(&job->iters, (unsigned long long)xmci_dcd_last_iters(sw->dual));
+    }
     uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
     float *cv = malloc((m ? m : 1) * sizeof *cv);
     if (!ci || !cv) {
@@ -286,7 +323,7 @@ static void *layer_worker(void *arg)
     train_scratch sc;
     xmc_error err;
     int ok = 0;
-    if (scratch_init(&sc, x->rows, x->cols)) {
+    if (scratch_init(&sc, x->rows, x->cols, job->w0 != NULL)) {
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory for a training thread");
     } else if (!(sw.primal ? xmci_tron_ws_new(x->cols, x->rows, &sw.tron, &err)
                            : xmci_dcd_ws_new(x->cols, x->rows, &sw.dual, &err))) {
@@ -502,6 +539,18 @@ static xmc_err train_layer(xmci_xlinear *out, const xmci_csr *x, const xmci_csr 
     atomic_init(&job.next, 0);
     atomic_init(&job.done, 0);
     atomic_init(&job.failed, 0);
+    atomic_init(&job.iters, 0);
+    xmci_csr w0 = {0};
+    /* the label layer starts from the serving label layer; an inner layer from the same layer of the serving
+     * tree, when the caller mapped it (a rebuilt tree has no inner map) */
+    const uint32_t wl = t + 1 == tree->depth && p->warm ? p->warm->depth - 1 : t;
+    if (!rc && p->warm && wl < p->warm->depth && p->warm_node && p->warm_node[t]) {
+        rc = xmci_layer_weights(&p->warm->layers[wl], p->warm->nr_features, &w0, err);
+        job.w0 = &w0;
+        job.warm_node = p->warm_node[t];
+        job.warm_feat = p->warm_feat;
+        job.warm_nf = p->warm->nr_features;
+    }
     if (!rc) {
         job.w_idx = calloc(nodes ? nodes : 1, sizeof *job.w_idx);
         job.w_val = calloc(nodes ? nodes : 1, sizeof *job.w_val);
@@ -514,6 +563,8 @@ static xmc_err train_layer(xmci_xlinear *out, const xmci_csr *x, const xmci_csr 
     }
     xmci_csr_free(&mt);
     xmci_csr_free(&yt);
+    xmci_csr_free(&w0);
+    if (p->solver_iters) *p->solver_iters += atomic_load(&job.iters);
     free(cptr);
     free(cidx);
     if (!rc) rc = gather_layer(&job, x->cols + 1, parents, &out->layers[t], err);
@@ -538,6 +589,10 @@ xmc_err xmci_xlinear_train(const xmci_csr *x, const xmci_csr *y, const xmci_tree
     if (x->rows == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "no training instances");
     if (p->solver_type != XMCI_SOLVER_DUAL && p->solver_type != XMCI_SOLVER_PRIMAL)
         return xmc_error_set(err, XMC_ERR_ARG, "unknown solver type %d", p->solver_type);
+    /* the dual solver would need the serving model's dual variables, which a model does not keep */
+    if (p->warm && p->solver_type != XMCI_SOLVER_PRIMAL)
+        return xmc_error_set(err, XMC_ERR_ARG, "a warm start needs the primal solver");
+
     out->depth = D;
     out->nr_features = x->cols;
     out->bias = p->solver.bias;

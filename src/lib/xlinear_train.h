@@ -34,6 +34,12 @@ typedef struct xmci_xlinear_params {
     int threads;
     void (*progress)(void *ctx, const char *what, double done, double total);
     void *progress_ctx;
+    /* warm start (primal solver only): node j of layer t starts from warm's weights of node warm_node[t][j]
+     * (UINT32_MAX: from zero), features of the same ids, warm's bias feature onto ours; NULL: every node from 0 */
+    const xmci_xlinear *warm;
+    uint32_t *const *warm_node;
+    const uint32_t *warm_feat;  /* warm's feature f is our feature warm_feat[f] (UINT32_MAX: gone); NULL: the same id */
+    uint64_t *solver_iters;     /* NULL, or where the solves' iterations are added (Newton steps / dual passes) */
 } xmci_xlinear_params;
 
 void xmci_xlinear_params_default(xmci_xlinear_params *p);

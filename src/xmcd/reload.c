@@ -4,7 +4,8 @@
  * that `xmc train` replaces by rename, so it is never seen half-written) with libxmc's xmc_repo_current, the
  * parser the classifier itself opens a repository with, and when it names a version that
  * is neither serving nor already refused, calls the plugin's load() on <repo>/<version>. The plugin does the
- * verification; this file only decides when to ask and reports the outcome. */
+ * verification; this file only decides when to ask and reports the outcome. It also keeps a lease file naming
+ * the version served (xmc/repo.h), so that pruning the repository never removes it. */
 #include "reload.h"
 
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "xmc/repo.h"
 #include "xmc/xmc.h"
 
 struct xmcd_reload {
@@ -26,7 +28,22 @@ struct xmcd_reload {
     char repo[1024];
     char refused[XMC_STAGE_VERSION_MAX];
     char last_error[256];
+    char leased[XMC_STAGE_VERSION_MAX]; /* the version our lease file names (xmc/repo.h), "" for none */
 };
+
+/* Keeps <repo>/serving.<pid> naming the version the plugin serves, so that `xmc model prune` keeps it. */
+static void xmcd_reload_lease(xmcd_reload *reload)
+{
+    char serving[XMC_STAGE_VERSION_MAX];
+    xmc_error xerr;
+    reload->plugin->api->current_version(reload->plugin->inst, serving, sizeof serving);
+    if (!serving[0] || !strcmp(serving, reload->leased)) return;
+    if (xmc_repo_lease(reload->repo, serving, &xerr) != XMC_OK) {
+        xmcd_log(XMCD_LOG_WARN, "model_lease_failed", "version=%s reason=%s", xmcd_log_q(serving), xmcd_log_q(xerr.msg));
+        return;
+    }
+    snprintf(reload->leased, sizeof reload->leased, "%s", serving);
+}
 
 static void xmcd_reload_check(xmcd_reload *reload, int forced)
 {
@@ -69,6 +86,7 @@ static void xmcd_reload_check(xmcd_reload *reload, int forced)
 static void *xmcd_reload_main(void *arg)
 {
     xmcd_reload *reload = arg;
+    xmcd_reload_lease(reload);
     pthread_mutex_lock(&reload->lock);
     while (!reload->stop) {
         if (!reload->kicked) {
@@ -91,6 +109,7 @@ static void *xmcd_reload_main(void *arg)
         reload->kicked = 0;
         pthread_mutex_unlock(&reload->lock);
         xmcd_reload_check(reload, forced);
+        xmcd_reload_lease(reload);
         pthread_mutex_lock(&reload->lock);
     }
     pthread_mutex_unlock(&reload->lock);
@@ -142,6 +161,7 @@ void xmcd_reload_stop(xmcd_reload *reload)
     pthread_cond_signal(&reload->cond);
     pthread_mutex_unlock(&reload->lock);
     pthread_join(reload->thread, NULL);
+    if (reload->leased[0]) xmc_repo_lease_drop(reload->repo);
     pthread_mutex_destroy(&reload->lock);
     pthread_cond_destroy(&reload->cond);
     free(reload);
