@@ -103,8 +103,9 @@ $(LIBXMC): $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(XMC_BIN): $(CLI_OBJ) $(LIBXMC)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBXMC) $(LDLIBS)
+XMC_XMCD_OBJ := $(addprefix $(BUILD)/src/xmcd/,log.o stats.o http.o config.o)
+$(XMC_BIN): $(CLI_OBJ) $(RETRAIN_OBJ) $(XMC_XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(RETRAIN_OBJ) $(XMC_XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
 
 $(XMCD_BIN): $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
 	$(CC) $(LDFLAGS) -o $@ $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
