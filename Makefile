@@ -44,6 +44,9 @@ CLI_SRC   := $(wildcard src/cli/*.c)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 XMCD_SRC  := $(wildcard src/xmcd/*.c)
 XMCD_OBJ  := $(XMCD_SRC:%.c=$(BUILD)/%.o)
+# `xmc retrain` (src/retrain) lives in the xmc binary with xmcd's log, stats, HTTP, config and mock modules
+RETRAIN_SRC := $(wildcard src/retrain/*.c)
+RETRAIN_OBJ := $(RETRAIN_SRC:%.c=$(BUILD)/%.o)
 PROTO_SRC := $(wildcard proto/*.proto)
 PROTO_C   := $(PROTO_SRC:proto/%.proto=$(BUILD)/proto/%.pb-c.c)
 PROTO_OBJ := $(PROTO_C:%.c=%.o)
@@ -100,8 +103,9 @@ $(LIBXMC): $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(XMC_BIN): $(CLI_OBJ) $(LIBXMC)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBXMC) $(LDLIBS)
+XMC_XMCD_OBJ := $(addprefix $(BUILD)/src/xmcd/,log.o stats.o http.o config.o)
+$(XMC_BIN): $(CLI_OBJ) $(RETRAIN_OBJ) $(XMC_XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(RETRAIN_OBJ) $(XMC_XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
 
 $(XMCD_BIN): $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC)
 	$(CC) $(LDFLAGS) -o $@ $(XMCD_OBJ) $(PROTO_OBJ) $(LIBXMC) $(LDLIBS)
@@ -155,8 +159,10 @@ $(BUILD)/tests/test_xmcd_config: $(BUILD)/src/xmcd/config.o $(BUILD)/src/xmcd/lo
 $(BUILD)/tests/test_xmcd_config: private TEST_OBJ := $(BUILD)/src/xmcd/config.o $(BUILD)/src/xmcd/log.o
 $(BUILD)/tests/test_xmcd_stats: $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
 $(BUILD)/tests/test_xmcd_stats: private TEST_OBJ := $(BUILD)/src/xmcd/stats.o $(BUILD)/src/xmcd/log.o
+$(BUILD)/tests/test_retrain_window: $(BUILD)/src/retrain/window.o
+$(BUILD)/tests/test_retrain_window: private TEST_OBJ := $(BUILD)/src/retrain/window.o
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d $(BUILD)/bench/tfidf_export.d $(BUILD)/bench/batch_bench.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(RETRAIN_OBJ:.o=.d) $(XMCD_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) $(BUILD)/bench/xmcd_load.d $(BUILD)/bench/tfidf_export.d $(BUILD)/bench/batch_bench.d
 
 # ---- tests ---------------------------------------------------------------------------------------------
 # Each suite is its own program; tests/run.sh runs them all plus the shell tests and prints one summary line.

@@ -16,6 +16,8 @@ int cli_eval(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_gen(int argc, char **argv);
 int cli_embed(int argc, char **argv);
+/* src/retrain/retrain.c: the continuous retrainer (a long-running process, docs/retrain.md) */
+int cli_retrain(int argc, char **argv);
 int cli_model(int argc, char **argv);
 
 /* Prints "xmc <cmd>: error: <message> (<code>)" for err on stderr. */

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"gen", cli_gen, "generate a synthetic product catalog (Zipf-skewed labels, fixed seed)"},
     {"embed", cli_embed, "embed texts with a BERT-family encoder"},
     {"model", cli_model, "a model repository: list versions, roll CURRENT back, prune old versions"},
+    {"retrain", cli_retrain, "keep retraining from curated records on Kafka, gated (docs/retrain.md)"},
     {NULL, NULL, NULL},
 };
 

@@ -13,8 +13,11 @@
 
 struct xmcd_http {
     struct MHD_Daemon *daemon;
-    xmcd_stats *stats;
+    xmcd_http_render_fn render;
+    void *ctx;
 };
+
+static size_t xmcd_http_render_stats(void *ctx, char *buf, size_t size) { return xmcd_stats_prometheus(ctx, buf, size); }
 
 #if MHD_VERSION >= 0x00097002
 typedef enum MHD_Result xmcd_mhd_result;
@@ -34,7 +37,7 @@ static xmcd_mhd_result xmcd_http_handle(void *cls, struct MHD_Connection *conn, 
         size_t cap = 64 * 1024;
         char *buf = malloc(cap);
         if (!buf) return MHD_NO;
-        size_t len = xmcd_stats_prometheus(http->stats, buf, cap);
+        size_t len = http->render(http->ctx, buf, cap);
         resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
         if (!resp) {
             free(buf);
@@ -55,6 +58,12 @@ static xmcd_mhd_result xmcd_http_handle(void *cls, struct MHD_Connection *conn, 
 
 xmcd_http *xmcd_http_start(const char *addr, int port, xmcd_stats *stats, char *err, size_t errlen)
 {
+    return xmcd_http_start_render(addr, port, xmcd_http_render_stats, stats, err, errlen);
+}
+
+xmcd_http *xmcd_http_start_render(const char *addr, int port, xmcd_http_render_fn render, void *ctx, char *err,
+                                  size_t errlen)
+{
     err[0] = 0;
     if (port <= 0) return NULL;
     struct sockaddr_in sa;
@@ -70,7 +79,8 @@ xmcd_http *xmcd_http_start(const char *addr, int port, xmcd_stats *stats, char *
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    http->stats = stats;
+    http->render = render;
+    http->ctx = ctx;
     http->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
                                     xmcd_http_handle, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                     MHD_OPTION_END);

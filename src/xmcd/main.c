@@ -4,7 +4,7 @@
  *   xmcd -c xmcd.conf --check-config                                 validate the file and exit (0 or 2)
  *   xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTITIONS]... [-c xmcd.conf]
  *                                                                    run librdkafka's mock cluster only
- *   xmcd --encode-products FILE.tsv [--id-prefix P]  |  xmcd --decode-labeled      record helpers (tool.c)
+ *   xmcd --encode-products FILE.tsv [--id-prefix P] [--known-labels]  |  xmcd --decode-labeled      record helpers (tool.c)
  *   xmcd --config-keys  |  xmcd --metrics            the config key and metric tables (docs/xmcd.md embeds them)
  * Start-up order: config (a broken file exits 2 with file:line), embedded Kafka, plugin (ABI check, create,
  * first model), reload thread, HTTP, consumer and producer, then the pipeline loop until SIGTERM/SIGINT
@@ -47,7 +47,8 @@ static void xmcd_usage(FILE *f)
 {
     fprintf(f, "usage: xmcd -c CONFIG [--embedded-kafka] [--bootstrap-file PATH] [--check-config]\n"
                "       xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTS]... [-c CONFIG]\n"
-               "       xmcd --encode-products FILE.tsv [--id-prefix P]   (Products for kcat -P -D '%s' -K '%s')\n"
+               "       xmcd --encode-products FILE.tsv [--id-prefix P] [--known-labels]\n"
+               "                                 (Products for kcat -P -D '%s' -K '%s'; labels column as known_labels)\n"
                "       xmcd --decode-labeled                             (reads kcat -C -f '%%k%s%%s%s')\n"
                "       xmcd --config-keys | --metrics                    (every config key; every counter and gauge)\n",
             XMCD_TOOL_REC, XMCD_TOOL_KEY, XMCD_TOOL_KEY, XMCD_TOOL_REC);
@@ -96,7 +97,7 @@ static int xmcd_mock_main(const xmcd_config *conf, int brokers, char **topics, i
 int main(int argc, char **argv)
 {
     const char *conf_path = NULL, *bfile = NULL, *encode = NULL, *id_prefix = "p";
-    int decode = 0;
+    int decode = 0, known_labels = 0;
     int embedded = 0, mock_only = 0, check = 0, brokers = 0, n_topics = 0;
     char *topics[64];
     static const struct option opts[] = {
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
         {"check-config", no_argument, NULL, 'k'},        {"help", no_argument, NULL, 'h'},
         {"encode-products", required_argument, NULL, 'E'}, {"id-prefix", required_argument, NULL, 'P'},
         {"decode-labeled", no_argument, NULL, 'D'},     {"config-keys", no_argument, NULL, 'K'},
-        {"metrics", no_argument, NULL, 'M'},
+        {"metrics", no_argument, NULL, 'M'},            {"known-labels", no_argument, NULL, 'L'},
         {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -123,13 +124,14 @@ int main(int argc, char **argv)
         case 'E': encode = optarg; break;
         case 'P': id_prefix = optarg; break;
         case 'D': decode = 1; break;
+        case 'L': known_labels = 1; break;
         case 'K': xmcd_config_keys_write(stdout); return 0;
         case 'M': xmcd_stats_fields_write(stdout); return 0;
         case 'h': xmcd_usage(stdout); return 0;
         default: xmcd_usage(stderr); return 2;
         }
     }
-    if (encode) return xmcd_tool_encode(encode, id_prefix);
+    if (encode) return xmcd_tool_encode(encode, id_prefix, known_labels);
     if (decode) return xmcd_tool_decode();
     if (!conf_path && !mock_only) {
         xmcd_usage(stderr);

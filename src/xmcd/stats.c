@@ -143,11 +143,13 @@ const xmcd_stat_field *xmcd_stats_fields(size_t *count)
     return xmcd_stat_fields;
 }
 
-void xmcd_stats_fields_write(FILE *f)
+void xmcd_stats_fields_write(FILE *f) { xmcd_stat_table_write(f, xmcd_stat_fields, XMCD_NFIELDS); }
+
+void xmcd_stat_table_write(FILE *f, const xmcd_stat_field *fields, size_t n)
 {
     fprintf(f, "| logfmt key | Prometheus metric | kind | meaning |\n|---|---|---|---|\n");
-    for (size_t i = 0; i < XMCD_NFIELDS; i++) {
-        const xmcd_stat_field *fd = &xmcd_stat_fields[i];
+    for (size_t i = 0; i < n; i++) {
+        const xmcd_stat_field *fd = &fields[i];
         fprintf(f, "| `%s`%s | `%s` | %s | %s |\n", fd->key, fd->source == XMCD_STAT_PLUGIN ? " (stage_stats)" : "",
                 fd->metric, fd->kind == XMCD_STAT_GAUGE ? "gauge" : "counter", fd->help);
     }
@@ -200,6 +202,26 @@ static void xmcd_stat_rows(xmcd_buf *b, int prometheus, xmcd_stat_source source,
         else
             xmcd_buf_printf(b, " %s=%s", fd->key, v);
     }
+}
+
+size_t xmcd_stat_table_render(const xmcd_stat_field *fields, size_t n, void *base, int prometheus, char *buf,
+                              size_t size)
+{
+    xmcd_buf b = {buf, size, 0};
+    if (size == 0) return 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        const xmcd_stat_field *fd = &fields[i];
+        if (fd->source != XMCD_STAT_XMCD) continue;
+        char v[32];
+        xmcd_stat_text(fd, base, NULL, v, sizeof v); /* reads base + fd->off only */
+        if (prometheus)
+            xmcd_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", fd->metric, fd->help, fd->metric,
+                            fd->kind == XMCD_STAT_GAUGE ? "gauge" : "counter", fd->metric, v);
+        else
+            xmcd_buf_printf(&b, " %s=%s", fd->key, v);
+    }
+    return b.len;
 }
 
 size_t xmcd_stats_logfmt(xmcd_stats *stats, char *buf, size_t size, char *stage, size_t stage_size)

@@ -67,6 +67,13 @@ const xmcd_stat_field *xmcd_stats_fields(size_t *count);
 /* Writes the table as a Markdown table (the block docs/xmcd.md embeds; `xmcd --metrics`). */
 void xmcd_stats_fields_write(FILE *f);
 
+/* The same for another program's table (xmc retrain's): rows of source XMCD_STAT_XMCD whose offsets are into
+ * base. Markdown as above; or the rows as logfmt " key=value" pairs or Prometheus text into buf (its length
+ * returned, cut at size-1). */
+void xmcd_stat_table_write(FILE *f, const xmcd_stat_field *fields, size_t n);
+size_t xmcd_stat_table_render(const xmcd_stat_field *fields, size_t n, void *base, int prometheus, char *buf,
+                              size_t size);
+
 void xmcd_stats_init(xmcd_stats *stats);
 void xmcd_stats_set_version(xmcd_stats *stats, const char *version);
 void xmcd_stats_get_version(xmcd_stats *stats, char *buf, size_t size);

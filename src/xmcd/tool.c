@@ -13,7 +13,7 @@
 
 #include "xmc.pb-c.h"
 
-int xmcd_tool_encode(const char *tsv_path, const char *id_prefix)
+int xmcd_tool_encode(const char *tsv_path, const char *id_prefix, int known_labels)
 {
     FILE *f = fopen(tsv_path, "r");
     if (!f) {
@@ -28,11 +28,17 @@ int xmcd_tool_encode(const char *tsv_path, const char *id_prefix)
     while ((len = getline(&line, &cap, f)) >= 0) {
         line[strcspn(line, "\r\n")] = 0;
         char *text = strchr(line, '\t');
+        if (text) *text = 0; /* line is now the labels column */
         text = text ? text + 1 : line;
         snprintf(id, sizeof id, "%s%06zu", id_prefix, n);
         Xmc__V1__Product p = XMC__V1__PRODUCT__INIT;
         p.id = id;
         p.title = text;
+        char *labels[256]; /* --known-labels: the TSV's comma-separated labels (curated records, xmc retrain) */
+        for (char *l = text != line ? strtok(line, ",") : NULL; known_labels && l && p.n_known_labels < 256;
+             l = strtok(NULL, ","))
+            labels[p.n_known_labels++] = l;
+        p.known_labels = labels;
         size_t size = xmc__v1__product__get_packed_size(&p);
         if (size > buf_cap) {
             uint8_t *nb = realloc(buf, size);

@@ -9,7 +9,7 @@
 
 /* Reads a TSV (labels<TAB>text) and writes one keyed Product per line to stdout (key = id prefix + line
  * number, title = text). Returns 0 or 1 (I/O error, message on stderr). */
-int xmcd_tool_encode(const char *tsv_path, const char *id_prefix);
+int xmcd_tool_encode(const char *tsv_path, const char *id_prefix, int known_labels);
 /* Reads kcat output from stdin and prints "key<TAB>model_version<TAB>label:score<TAB>..." per record;
  * undecodable values print "key<TAB>!undecodable". Returns 0 or 1. */
 int xmcd_tool_decode(void);

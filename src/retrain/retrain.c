@@ -1,0 +1,571 @@
+/* retrain.c: `xmc retrain`, the continuous retrainer: curated records from Kafka into the window, trainings
+ * on a timer, a change count or a signal, each gated before it is published (docs/retrain.md).
+ *
+ *   xmc retrain -c retrain.conf [--bootstrap-file PATH]   run (PATH: a file whose first line is the brokers)
+ *   xmc retrain -c retrain.conf --check-config            validate the file and exit (0 or 2)
+ *   xmc retrain --config-keys | --metrics                  the key and metric tables (docs/retrain.md embeds them)
+ *
+ * One thread does everything but training: it polls the consumer, puts each record into the window, and every
+ * window.sync_ms fsyncs the window (records, then the offsets after them) and only then commits those offsets
+ * to Kafka. Partitions are assigned at the window's own offsets (the earliest retained record where it has
+ * none), so a window rebuilt after damage refills from the topic. A training runs in a child process
+ * (trainer.h) at a lower priority; this loop only checks on it, so consumption never waits for a training, and
+ * no second one starts while it runs. SIGTERM/SIGINT: stop the child, sync, commit, exit 0. SIGHUP: reload the
+ * config (live keys apply, others log config_restart_needed). SIGUSR1: train now. */
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cli/cli.h"
+#include "../xmcd/http.h"
+#include "../xmcd/log.h"
+#include "../xmcd/stats.h"
+#include "retrain_config.h"
+#include "trainer.h"
+#include "window.h"
+#include "xmc.pb-c.h"
+
+static volatile sig_atomic_t xmcr_stop, xmcr_hup, xmcr_now;
+
+static void xmcr_on_signal(int sig)
+{
+    if (sig == SIGHUP) xmcr_hup = 1;
+    else if (sig == SIGUSR1) xmcr_now = 1;
+    else xmcr_stop = 1;
+}
+
+/* ==== counters =========================================================================================== */
+
+typedef struct xmcr_stats {
+    atomic_uint_fast64_t consumed, bad_records, changes, syncs, commits, commit_failures, trainings, published,
+        refused, train_failures, torn, damaged, expired;
+    atomic_int_fast64_t records, log_bytes, training, last_train_ms;
+    pthread_mutex_t lock; /* guards the gate figures below (read by the HTTP thread) */
+    xmc_gate_result gate;
+    char version[XMC_REPO_NAME_MAX];
+} xmcr_stats;
+
+#define XMCR_AT(field, type) (offsetof(xmcr_stats, field) + 0 * sizeof((type *){&((xmcr_stats *)0)->field}))
+#define XMCR_COUNTER(k, m, field, h) {k, m, XMCD_STAT_COUNTER, XMCD_STAT_XMCD, XMCR_AT(field, atomic_uint_fast64_t), h}
+#define XMCR_GAUGE(k, m, field, h) {k, m, XMCD_STAT_GAUGE, XMCD_STAT_XMCD, XMCR_AT(field, atomic_int_fast64_t), h}
+
+static const xmcd_stat_field xmcr_stat_fields[] = {
+    XMCR_COUNTER("consumed", "xmc_retrain_records_consumed_total", consumed, "Curated records consumed."),
+    XMCR_COUNTER("bad_records", "xmc_retrain_bad_records_total", bad_records,
+                 "Records skipped: not an xmc.v1.Product, no id, or a label name with a comma."),
+    XMCR_COUNTER("changes", "xmc_retrain_window_changes_total", changes,
+                 "Records that were new, changed or removed in the window."),
+    XMCR_COUNTER("syncs", "xmc_retrain_window_syncs_total", syncs, "Window appends made durable (fsync)."),
+    XMCR_COUNTER("commits", "xmc_retrain_commits_total", commits, "Offset commits that succeeded (after a sync)."),
+    XMCR_COUNTER("commit_failures", "xmc_retrain_commit_failures_total", commit_failures, "Offset commits that failed."),
+    XMCR_COUNTER("expired", "xmc_retrain_window_expired_total", expired, "Records dropped by the age bound."),
+    XMCR_COUNTER("torn_tails", "xmc_retrain_window_torn_tails_total", torn,
+                 "Torn window appends cut off at start (their records come again from Kafka)."),
+    XMCR_COUNTER("damaged", "xmc_retrain_window_damaged_total", damaged,
+                 "Damaged window logs set aside at start (the window was rebuilt from the topic)."),
+    XMCR_GAUGE("records", "xmc_retrain_window_records", records, "Records in the window."),
+    XMCR_GAUGE("log_bytes", "xmc_retrain_window_log_bytes", log_bytes, "Bytes of the window's log."),
+    XMCR_COUNTER("trainings", "xmc_retrain_trainings_total", trainings, "Trainings started."),
+    XMCR_COUNTER("published", "xmc_retrain_published_total", published, "Versions the gate passed and published."),
+    XMCR_COUNTER("refused", "xmc_retrain_refused_total", refused, "Versions the gate refused (kept aside)."),
+    XMCR_COUNTER("train_failures", "xmc_retrain_train_failures_total", train_failures,
+                 "Trainings that failed (error or the process died)."),
+    XMCR_GAUGE("training", "xmc_retrain_training", training, "1 while a training runs."),
+    XMCR_GAUGE("last_train_ms", "xmc_retrain_last_train_ms", last_train_ms,
+               "Wall time of the last finished training, gate included (ms)."),
+};
+#define XMCR_NFIELDS (sizeof xmcr_stat_fields / sizeof xmcr_stat_fields[0])
+
+static size_t xmcr_render(void *ctx, char *buf, size_t size)
+{
+    xmcr_stats *st = ctx;
+    size_t n = xmcd_stat_table_render(xmcr_stat_fields, XMCR_NFIELDS, st, 1, buf, size);
+    pthread_mutex_lock(&st->lock);
+    if (st->version[0] && n < size) {
+        const xmc_gate_result *g = &st->gate;
+        int k = snprintf(buf + n, size - n,
+                         "# HELP xmc_retrain_gate The last gate's figures on the held-out slice.\n"
+                         "# TYPE xmc_retrain_gate gauge\n"
+                         "xmc_retrain_gate{version=\"%s\",model=\"new\",metric=\"p1\"} %.6f\n"
+                         "xmc_retrain_gate{version=\"%s\",model=\"new\",metric=\"p5\"} %.6f\n"
+                         "xmc_retrain_gate{version=\"%s\",model=\"new\",metric=\"r10\"} %.6f\n"
+                         "xmc_retrain_gate{version=\"%s\",model=\"serving\",metric=\"p1\"} %.6f\n"
+                         "xmc_retrain_gate{version=\"%s\",model=\"serving\",metric=\"p5\"} %.6f\n"
+                         "xmc_retrain_gate{version=\"%s\",model=\"serving\",metric=\"r10\"} %.6f\n"
+                         "xmc_retrain_gate_passed{version=\"%s\"} %d\n",
+                         st->version, g->new_p1, st->version, g->new_p5, st->version, g->new_r10, g->serving,
+                         g->serving_p1, g->serving, g->serving_p5, g->serving, g->serving_r10, st->version, g->passed);
+        if (k > 0) n = (size_t)k < size - n ? n + (size_t)k : size - 1;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return n;
+}
+
+/* ==== the retrainer ====================================================================================== */
+
+typedef struct xmcr {
+    xmcr_config *conf;
+    char conf_path[1024], brokers[1024];
+    xmcr_window *window;
+    rd_kafka_t *consumer;
+    xmcr_stats stats;
+    xmcd_http *http;
+    uint64_t pending;           /* records put since the last sync */
+    uint64_t changes_since;     /* changes since the last training started */
+    uint64_t trainings_done;
+    double last_train_start, last_sync, last_stats, last_expire;
+    pid_t child;
+    int child_fd;
+    double child_start;
+    char work_dir[1100];
+    int fatal;
+} xmcr;
+
+static double xmcr_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int64_t xmcr_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void xmcr_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    int our = level <= 3 ? XMCD_LOG_ERROR : level == 4 ? XMCD_LOG_WARN : level <= 6 ? XMCD_LOG_INFO : XMCD_LOG_DEBUG;
+    xmcd_log(our, "kafka_log", "client=%s facility=%s msg=%s", rd_kafka_name(rk), fac, xmcd_log_q(buf));
+}
+
+static void xmcr_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    xmcr *r = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) r->fatal = 1;
+    xmcd_log(err == RD_KAFKA_RESP_ERR__FATAL ? XMCD_LOG_ERROR : XMCD_LOG_WARN, "kafka_error", "error=%s reason=%s",
+             rd_kafka_err2name((rd_kafka_resp_err_t)err), xmcd_log_q(reason));
+}
+
+static void xmcr_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets,
+                           void *opaque)
+{
+    xmcr *r = opaque;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    if (err) {
+        xmcd_count(&r->stats.commit_failures, 1);
+        xmcd_log(XMCD_LOG_WARN, "commit_failed", "error=%s", rd_kafka_err2name(err));
+    } else {
+        xmcd_count(&r->stats.commits, 1);
+    }
+}
+
+/* Makes the window's buffered records and offsets durable, then commits the offsets (async unless sync). A
+ * failed fsync is fatal: the records are in memory only, and a restart replays them from Kafka. */
+static int xmcr_sync(xmcr *r, int sync_commit)
+{
+    char err[512];
+    if (xmcr_window_sync(r->window, err, sizeof err)) {
+        xmcd_log(XMCD_LOG_ERROR, "window_sync_failed", "reason=%s", xmcd_log_q(err));
+        r->fatal = 1;
+        return -1;
+    }
+    xmcd_count(&r->stats.syncs, 1);
+    atomic_store(&r->stats.records, (int64_t)xmcr_window_count(r->window));
+    atomic_store(&r->stats.log_bytes, (int64_t)xmcr_window_log_bytes(r->window));
+    r->last_sync = xmcr_now_s();
+    if (!r->pending && !sync_commit) return 0;
+    r->pending = 0;
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (!r->consumer || rd_kafka_assignment(r->consumer, &assigned) || !assigned) return 0;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(assigned->cnt);
+    for (int i = 0; i < assigned->cnt; i++) {
+        int64_t next = xmcr_window_offset(r->window, r->conf->topic, assigned->elems[i].partition);
+        if (next >= 0) rd_kafka_topic_partition_list_add(list, r->conf->topic, assigned->elems[i].partition)->offset = next;
+    }
+    if (list->cnt) rd_kafka_commit(r->consumer, list, !sync_commit);
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_topic_partition_list_destroy(assigned);
+    return 0;
+}
+
+static void xmcr_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                           void *opaque)
+{
+    xmcr *r = opaque;
+    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            int64_t next = xmcr_window_offset(r->window, parts->elems[i].topic, parts->elems[i].partition);
+            parts->elems[i].offset = next >= 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
+            xmcd_log(XMCD_LOG_INFO, "assigned", "topic=%s partition=%d from=%lld", parts->elems[i].topic,
+                     (int)parts->elems[i].partition, (long long)next);
+        }
+        if (coop) rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else rd_kafka_assign(rk, parts);
+    } else {
+        xmcr_sync(r, 1); /* what was consumed from them is made durable and committed before they go */
+        if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+        else rd_kafka_assign(rk, NULL);
+    }
+}
+
+static rd_kafka_t *xmcr_consumer_new(xmcr *r, char *err, size_t errlen)
+{
+    const char *const defaults[] = {"group.id", r->conf->group_id, "enable.auto.commit", "false",
+                                    "enable.auto.offset.store", "false", "auto.offset.reset", "earliest", NULL};
+    rd_kafka_conf_t *kconf = xmcr_config_kafka_new(r->conf, defaults, err, errlen);
+    if (!kconf) return NULL;
+    if (r->brokers[0] && rd_kafka_conf_set(kconf, "bootstrap.servers", r->brokers, err, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(kconf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(kconf, r);
+    rd_kafka_conf_set_log_cb(kconf, xmcr_kafka_log);
+    rd_kafka_conf_set_error_cb(kconf, xmcr_kafka_error);
+    rd_kafka_conf_set_rebalance_cb(kconf, xmcr_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(kconf, xmcr_commit_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, err, errlen);
+    if (!rk) {
+        rd_kafka_conf_destroy(kconf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, r->conf->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e) {
+        snprintf(err, errlen, "subscribe to %s: %s", r->conf->topic, rd_kafka_err2str(e));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
+/* Appends s to buf (cap bytes) with sep before it when buf is not empty; tabs and line breaks become spaces
+ * (the window's text goes into a TSV). */
+static void xmcr_append(char *buf, size_t cap, size_t *len, const char *sep, const char *s)
+{
+    if (!s || !*s) return;
+    if (*len && sep) {
+        size_t sl = strlen(sep);
+        if (*len + sl < cap) {
+            memcpy(buf + *len, sep, sl);
+            *len += sl;
+        }
+    }
+    for (; *s && *len + 1 < cap; s++) buf[(*len)++] = (*s == '\t' || *s == '\n' || *s == '\r') ? ' ' : *s;
+    buf[*len] = 0;
+}
+
+/* One consumed record into the window; its offset is set whether or not it was usable (a bad record is not
+ * consumed again). */
+static void xmcr_consume(xmcr *r, rd_kafka_message_t *m)
+{
+    char err[256];
+    xmcd_count(&r->stats.consumed, 1);
+    Xmc__V1__Product *p = xmc__v1__product__unpack(NULL, m->len, m->payload);
+    static char text[65536], labels[16384];
+    size_t tl = 0, ll = 0;
+    text[0] = labels[0] = 0;
+    int bad = !p || !p->id || !*p->id;
+    for (size_t i = 0; !bad && i < p->n_known_labels; i++) {
+        if (strchr(p->known_labels[i], ',') || strchr(p->known_labels[i], '\t')) bad = 1;
+        else xmcr_append(labels, sizeof labels, &ll, ",", p->known_labels[i]);
+    }
+    if (!bad) {
+        /* the stage's text: title, description, brand joined by ". " (plugin.config.fields' default) */
+        xmcr_append(text, sizeof text, &tl, ". ", p->title);
+        xmcr_append(text, sizeof text, &tl, ". ", p->description);
+        xmcr_append(text, sizeof text, &tl, ". ", p->brand);
+        rd_kafka_timestamp_type_t tt;
+        int64_t ts = rd_kafka_message_timestamp(m, &tt);
+        if (ts <= 0) ts = xmcr_wall_ms();
+        int rc = xmcr_window_put(r->window, p->id, labels, text, ts, err, sizeof err);
+        if (rc < 0) {
+            xmcd_log(XMCD_LOG_ERROR, "window_put_failed", "reason=%s", xmcd_log_q(err));
+            r->fatal = 1;
+        } else if (rc > 0) {
+            xmcd_count(&r->stats.changes, 1);
+            r->changes_since++;
+        }
+    } else {
+        xmcd_count(&r->stats.bad_records, 1);
+        xmcd_log(XMCD_LOG_DEBUG, "bad_record", "partition=%d offset=%lld", (int)m->partition, (long long)m->offset);
+    }
+    if (p) xmc__v1__product__free_unpacked(p, NULL);
+    if (xmcr_window_set_offset(r->window, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1, err, sizeof err)) {
+        xmcd_log(XMCD_LOG_ERROR, "window_offset_failed", "reason=%s", xmcd_log_q(err));
+        r->fatal = 1;
+    }
+    r->pending++;
+}
+
+static void xmcr_train_start(xmcr *r, const char *why)
+{
+    char err[512];
+    if (xmcr_sync(r, 0)) return;
+    const xmcr_config *c = r->conf;
+    xmcr_train_params p = {.repo = c->repo, .work_dir = r->work_dir, .heldout_pct = c->heldout_pct,
+                           .margin = c->margin, .threads = c->threads, .nice = c->nice, .nr_splits = c->nr_splits,
+                           .max_leaf_size = c->max_leaf_size, .seed = c->seed, .threshold = c->threshold,
+                           .shuffle_labels = c->test_shuffle_labels, .warm = c->warm,
+                           .rebuild = c->rebuild_every > 0 && r->trainings_done % (uint64_t)c->rebuild_every == 0,
+                           .keep_versions = c->keep_versions};
+    r->last_train_start = xmcr_now_s();
+    r->changes_since = 0;
+    r->child = xmcr_train_spawn(r->window, &p, &r->child_fd, err, sizeof err);
+    if (r->child < 0) {
+        r->child = 0;
+        xmcd_count(&r->stats.train_failures, 1);
+        xmcd_log(XMCD_LOG_ERROR, "training_failed", "reason=%s", xmcd_log_q(err));
+        return;
+    }
+    r->child_start = r->last_train_start;
+    xmcd_count(&r->stats.trainings, 1);
+    atomic_store(&r->stats.training, 1);
+    xmcd_log(XMCD_LOG_INFO, "training_spawned", "pid=%d trigger=%s records=%llu", (int)r->child, why,
+             (unsigned long long)xmcr_window_count(r->window));
+}
+
+static void xmcr_train_finish(xmcr *r, int block)
+{
+    xmcr_train_result res;
+    if (!r->child || !xmcr_train_collect(r->child, r->child_fd, block, &res)) return;
+    r->child = 0;
+    r->trainings_done++;
+    atomic_store(&r->stats.training, 0);
+    atomic_store(&r->stats.last_train_ms, (int64_t)((xmcr_now_s() - r->child_start) * 1000));
+    const xmc_gate_result *g = &res.gate;
+    if (res.outcome == XMCR_TRAIN_FAILED) {
+        xmcd_count(&r->stats.train_failures, 1);
+        xmcd_log(XMCD_LOG_ERROR, "training_failed", "reason=%s", xmcd_log_q(res.error));
+        return;
+    }
+    pthread_mutex_lock(&r->stats.lock);
+    r->stats.gate = *g;
+    snprintf(r->stats.version, sizeof r->stats.version, "%s", res.version);
+    pthread_mutex_unlock(&r->stats.lock);
+    xmcd_count(res.outcome == XMCR_TRAIN_PUBLISHED ? &r->stats.published : &r->stats.refused, 1);
+    xmcd_log(res.outcome == XMCR_TRAIN_PUBLISHED ? XMCD_LOG_INFO : XMCD_LOG_WARN,
+             res.outcome == XMCR_TRAIN_PUBLISHED ? "gate_passed" : "gate_refused",
+             "version=%s serving=%s held_out=%llu new_p1=%.4f new_p5=%.4f new_r10=%.4f serving_p1=%.4f "
+             "serving_p5=%.4f serving_r10=%.4f margin=%.4f train=%llu labels=%llu warm=%d train_s=%.2f gate_s=%.2f "
+             "reason=%s",
+             res.version, xmcd_log_q(g->serving), (unsigned long long)g->held_out, g->new_p1, g->new_p5, g->new_r10,
+             g->serving_p1, g->serving_p5, g->serving_r10, g->margin, (unsigned long long)res.n_train,
+             (unsigned long long)res.n_labels, res.warm, res.sec_train, res.sec_gate, xmcd_log_q(g->reason));
+    if (res.outcome == XMCR_TRAIN_PUBLISHED)
+        xmcd_log(XMCD_LOG_INFO, "published", "version=%s pruned=%u", res.version, res.pruned);
+}
+
+static void xmcr_stats_line(xmcr *r)
+{
+    char line[2048];
+    size_t n = xmcd_stat_table_render(xmcr_stat_fields, XMCR_NFIELDS, &r->stats, 0, line, sizeof line);
+    (void)n;
+    xmcd_log(XMCD_LOG_INFO, "stats", "%s", line[0] ? line + 1 : line);
+}
+
+static void xmcr_reload(xmcr *r)
+{
+    char err[1024];
+    xmcr_config *fresh = xmcr_config_load(r->conf_path, err, sizeof err);
+    if (!fresh) {
+        xmcd_log(XMCD_LOG_ERROR, "config_reload_failed", "reason=%s", xmcd_log_q(err));
+        return;
+    }
+    xmcr_config_apply_live(r->conf, fresh);
+    xmcr_config_free(fresh);
+    xmcd_log(XMCD_LOG_INFO, "config_reloaded", "path=%s", xmcd_log_q(r->conf_path));
+}
+
+static int xmcr_run(xmcr *r)
+{
+    r->last_train_start = r->last_sync = r->last_stats = r->last_expire = xmcr_now_s();
+    while (!xmcr_stop && !r->fatal) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 50);
+        if (m) {
+            if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) xmcr_consume(r, m);
+            else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                xmcd_log(XMCD_LOG_WARN, "consume_error", "error=%s", rd_kafka_err2name(m->err));
+            rd_kafka_message_destroy(m);
+        }
+        const xmcr_config *c = r->conf;
+        double now = xmcr_now_s();
+        if (r->pending && (now - r->last_sync >= c->window_sync_ms / 1000.0 || r->pending >= 10000)) xmcr_sync(r, 0);
+        if (c->window_max_age_s && now - r->last_expire >= 1.0) {
+            xmcd_count(&r->stats.expired, xmcr_window_expire(r->window, xmcr_wall_ms()));
+            r->last_expire = now;
+        }
+        if (xmcr_hup) {
+            xmcr_hup = 0;
+            xmcr_reload(r);
+        }
+        xmcr_train_finish(r, 0);
+        if (!r->child) {
+            const char *why = NULL;
+            if (xmcr_now) why = "signal";
+            else if (c->min_changes && r->changes_since >= (uint64_t)c->min_changes) why = "changes";
+            else if (c->interval_s && r->changes_since && now - r->last_train_start >= c->interval_s) why = "interval";
+            xmcr_now = 0;
+            if (why && xmcr_window_count(r->window) < (uint64_t)c->min_records) {
+                xmcd_log(XMCD_LOG_WARN, "training_skipped", "trigger=%s records=%llu min_records=%d", why,
+                         (unsigned long long)xmcr_window_count(r->window), c->min_records);
+                r->last_train_start = now;
+                r->changes_since = 0;
+            } else if (why) {
+                xmcr_train_start(r, why);
+            }
+        }
+        if (c->stats_interval_ms && (now - r->last_stats) * 1000 >= c->stats_interval_ms) {
+            xmcr_stats_line(r);
+            r->last_stats = now;
+        }
+    }
+    if (r->child) { /* a clean stop does not wait for a training: it publishes nothing half-way (trainer.h) */
+        kill(r->child, SIGTERM);
+        xmcr_train_finish(r, 1);
+    }
+    xmcr_sync(r, 1);
+    xmcr_stats_line(r);
+    return r->fatal ? 1 : 0;
+}
+
+static void xmcr_usage(FILE *f)
+{
+    fprintf(f, "usage: xmc retrain -c CONFIG [--bootstrap-file PATH] [--check-config]\n"
+               "       xmc retrain --config-keys | --metrics\n"
+               "signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config, SIGUSR1 trains now\n");
+}
+
+int cli_retrain(int argc, char **argv)
+{
+    const char *conf_path = NULL, *bfile = NULL;
+    int check = 0;
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"bootstrap-file", required_argument, NULL, 'b'},
+        {"check-config", no_argument, NULL, 'k'}, {"config-keys", no_argument, NULL, 'K'},
+        {"metrics", no_argument, NULL, 'M'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf_path = optarg; break;
+        case 'b': bfile = optarg; break;
+        case 'k': check = 1; break;
+        case 'K': xmcr_config_keys_write(stdout); return 0;
+        case 'M': xmcd_stat_table_write(stdout, xmcr_stat_fields, XMCR_NFIELDS); return 0;
+        case 'h': xmcr_usage(stdout); return 0;
+        default: xmcr_usage(stderr); return 2;
+        }
+    }
+    if (!conf_path) {
+        xmcr_usage(stderr);
+        return 2;
+    }
+    char err[1024];
+    xmcr *r = calloc(1, sizeof *r);
+    if (!r) return 1;
+    pthread_mutex_init(&r->stats.lock, NULL);
+    snprintf(r->conf_path, sizeof r->conf_path, "%s", conf_path);
+    r->conf = xmcr_config_load(conf_path, err, sizeof err);
+    int rc = 2;
+    if (!r->conf) {
+        xmcd_log(XMCD_LOG_ERROR, "config_invalid", "reason=%s", xmcd_log_q(err));
+        fprintf(stderr, "xmc retrain: %s\n", err);
+        goto out;
+    }
+    xmcd_log_set_level(r->conf->log_level);
+    if (check) {
+        printf("%s: ok\n", conf_path);
+        rc = 0;
+        goto out;
+    }
+    rc = 1;
+    if (bfile) {
+        FILE *f = fopen(bfile, "r");
+        if (!f || !fgets(r->brokers, sizeof r->brokers, f)) {
+            xmcd_log(XMCD_LOG_ERROR, "bootstrap_failed", "file=%s", xmcd_log_q(bfile));
+            if (f) fclose(f);
+            goto out;
+        }
+        fclose(f);
+        r->brokers[strcspn(r->brokers, "\r\n")] = 0;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = xmcr_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    const xmcr_config *c = r->conf;
+    snprintf(r->work_dir, sizeof r->work_dir, "%s/work", c->window_dir);
+    xmcr_window_limits lim = {(uint64_t)c->window_max_records, (int64_t)c->window_max_age_s * 1000,
+                              (uint64_t)c->window_compact_mb << 20};
+    xmcr_window_open_info info;
+    if (xmcr_window_open(c->window_dir, &lim, xmcr_wall_ms(), &r->window, &info, err, sizeof err)) {
+        xmcd_log(XMCD_LOG_ERROR, "window_failed", "reason=%s", xmcd_log_q(err));
+        goto out;
+    }
+    if (info.state == XMCR_WINDOW_TORN) {
+        xmcd_count(&r->stats.torn, 1);
+        xmcd_log(XMCD_LOG_WARN, "window_torn_tail", "at=%llu bytes=%llu reason=%s",
+                 (unsigned long long)info.bad_offset, (unsigned long long)info.torn_bytes, xmcd_log_q(info.reason));
+    } else if (info.state == XMCR_WINDOW_DAMAGED) {
+        xmcd_count(&r->stats.damaged, 1);
+        xmcd_log(XMCD_LOG_ERROR, "window_damaged", "at=%llu reason=%s moved_to=%s action=rebuild_from_topic",
+                 (unsigned long long)info.bad_offset, xmcd_log_q(info.reason), xmcd_log_q(info.damaged_path));
+    }
+    if (info.state != XMCR_WINDOW_OK && info.state != XMCR_WINDOW_TORN && c->seed_tsv && *c->seed_tsv) {
+        long n = xmcr_window_seed_tsv(r->window, c->seed_tsv, "seed:", xmcr_wall_ms(), err, sizeof err);
+        if (n < 0) {
+            xmcd_log(XMCD_LOG_ERROR, "seed_failed", "reason=%s", xmcd_log_q(err));
+            goto out;
+        }
+        xmcd_log(XMCD_LOG_INFO, "window_seeded", "file=%s records=%ld", xmcd_log_q(c->seed_tsv), n);
+    }
+    atomic_store(&r->stats.records, (int64_t)xmcr_window_count(r->window));
+    atomic_store(&r->stats.log_bytes, (int64_t)xmcr_window_log_bytes(r->window));
+    r->http = xmcd_http_start_render(c->http_addr, c->http_port, xmcr_render, &r->stats, err, sizeof err);
+    if (!r->http && err[0]) {
+        xmcd_log(XMCD_LOG_ERROR, "http_failed", "reason=%s", xmcd_log_q(err));
+        goto out;
+    }
+    r->consumer = xmcr_consumer_new(r, err, sizeof err);
+    if (!r->consumer) {
+        xmcd_log(XMCD_LOG_ERROR, "consumer_failed", "reason=%s", xmcd_log_q(err));
+        goto out;
+    }
+    xmcd_log(XMCD_LOG_INFO, "start", "pid=%d brokers=%s group=%s topic=%s window=%s window_state=%d records=%llu repo=%s",
+             (int)getpid(), xmcd_log_q(r->brokers[0] ? r->brokers : c->brokers), c->group_id, c->topic,
+             xmcd_log_q(c->window_dir), (int)info.state, (unsigned long long)xmcr_window_count(r->window),
+             xmcd_log_q(c->repo));
+    rc = xmcr_run(r);
+    rd_kafka_consumer_close(r->consumer);
+    xmcd_log(XMCD_LOG_INFO, "stopped", "rc=%d", rc);
+out:
+    if (r->consumer) rd_kafka_destroy(r->consumer);
+    xmcd_http_stop(r->http);
+    xmcr_window_close(r->window);
+    xmcr_config_free(r->conf);
+    pthread_mutex_destroy(&r->stats.lock);
+    free(r);
+    return rc;
+}

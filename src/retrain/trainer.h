@@ -1,0 +1,63 @@
+/* trainer.h: one retraining, run in a child process: the window split, a version trained, gated, published.
+ *
+ * xmcr_train_spawn() forks. The child gets a copy-on-write snapshot of the window for free (the parent keeps
+ * consuming into its own copy), lowers its priority (setpriority to the configured nice value; the thread
+ * count is the configured one), dies with the parent (PR_SET_PDEATHSIG), and runs xmcr_train_run(): the
+ * held-out slice (gate.h) is kept in memory, the rest written as a TSV into the work directory, a version
+ * trained into the repository without moving CURRENT (xmc_train_data, make_current 0: it is written whole and
+ * fsynced or not at all), both versions scored, gate.txt written into the new version (xmc_repo_gate_write),
+ * and only then CURRENT moved to it if it passed (xmc_repo_set_current). Its result goes back through a pipe.
+ * A child killed at any point leaves at most a complete version that is not CURRENT (or the library's
+ * temporary directory), never a CURRENT naming something half-written. */
+#ifndef XMCR_TRAINER_H
+#define XMCR_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "window.h"
+#include "xmc/repo.h"
+
+typedef struct xmcr_train_params {
+    const char *repo, *work_dir;
+    int heldout_pct;
+    double margin;
+    int threads, nice;
+    int nr_splits, max_leaf_size, seed;
+    double threshold;
+    int shuffle_labels; /* tests only: a worse model on purpose */
+    int warm;           /* start from the serving version (primal solver) */
+    int rebuild;        /* with warm: this run trains cold (every Nth) */
+    int keep_versions;  /* prune to this many after publishing; 0: keep all */
+} xmcr_train_params;
+
+typedef enum xmcr_train_outcome {
+    XMCR_TRAIN_PUBLISHED = 1,
+    XMCR_TRAIN_REFUSED = 2, /* kept aside: the gate said no */
+    XMCR_TRAIN_FAILED = 3
+} xmcr_train_outcome;
+
+typedef struct xmcr_train_result {
+    int outcome;
+    char version[XMC_REPO_NAME_MAX];
+    xmc_gate_result gate;
+    uint64_t n_train, n_heldout, n_labels;
+    double sec_train, sec_gate;
+    int warm;
+    uint32_t pruned;
+    char error[600];
+} xmcr_train_result;
+
+/* Runs one retraining in this process (the child's body). Never exits; the result says what happened. */
+void xmcr_train_run(const xmcr_window *w, const xmcr_train_params *p, xmcr_train_result *res);
+
+/* Forks a child running xmcr_train_run on w. Returns its pid with *fd the pipe its result comes from, or -1
+ * with err. */
+pid_t xmcr_train_spawn(const xmcr_window *w, const xmcr_train_params *p, int *fd, char *err, size_t errlen);
+
+/* Checks on (block 0) or waits for (block 1) the child: 0 still running; 1 finished with *res filled (a child
+ * that died without a result is XMCR_TRAIN_FAILED, with how it died); fd is closed then. */
+int xmcr_train_collect(pid_t pid, int fd, int block, xmcr_train_result *res);
+
+#endif
