@@ -32,7 +32,7 @@ CONF
 "$XMCD" -c "$T/xmcd.conf" 2> "$T/xmcd.log" &
 DAEMON=$!
 for _ in $(seq 1200); do
-  grep -q "produced=$N " "$T/xmcd.log" && break
+  grep -q "outputs=$N " "$T/xmcd.log" && break
   kill -0 "$DAEMON" 2>/dev/null || { echo "xmcd exited:"; grep -v event=stats "$T/xmcd.log" | tail -5; exit 1; }
   sleep 0.1
 done
@@ -40,7 +40,7 @@ kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
 grep "event=stage_stats" "$T/xmcd.log" | tail -n 1 | sed 's/^.*event=stage_stats //'
 ms() { sed -E 's/^ts=[0-9-]+T([0-9]+):([0-9]+):([0-9.]+)Z.*/\1 \2 \3/' | awk '{ printf "%.3f\n", ($1 * 3600 + $2 * 60 + $3) * 1000 }'; }
 t0=$(grep -m1 "event=assigned" "$T/xmcd.log" | ms)
-t1=$(grep -m1 "produced=$N " "$T/xmcd.log" | ms)
-last=$(grep -m1 "produced=$N " "$T/xmcd.log")
+t1=$(grep -m1 "outputs=$N " "$T/xmcd.log" | ms)
+last=$(grep -m1 "outputs=$N " "$T/xmcd.log")
 field() { printf '%s\n' "$last" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
 echo "records=$N seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", (b-a)/1000}') records_per_s=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n*1000/(b-a)}') batch_size_avg=$(field batch_size_avg) plugin_p50_ms=$(field plugin_p50_ms) plugin_p99_ms=$(field plugin_p99_ms) e2e_p50_ms=$(field e2e_p50_ms) e2e_p99_ms=$(field e2e_p99_ms) (stats resolution 100 ms)"

@@ -91,4 +91,4 @@ show "$V2" "$S/part2.tsv"
 
 kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
 say "xmcd's last stats line (SIGTERM: drained, committed, exit 0)"
-grep "event=stats" "$S/xmcd.log" | tail -n 1 | tr ' ' '\n' | grep -E "^(consumed|produced|dead_lettered|batches|batch_size_avg|plugin_p|e2e_p|model_version|swaps|refusals)" | sed 's/^/  /'
+grep "event=stats" "$S/xmcd.log" | tail -n 1 | tr ' ' '\n' | grep -E "^(consumed|outputs|dead_letters|batches|batch_size_avg|plugin_p|e2e_p|model_version|swaps|refusals)" | sed 's/^/  /'

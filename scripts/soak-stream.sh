@@ -54,8 +54,8 @@ kill -TERM "$DAEMON"; wait "$DAEMON" || true; DAEMON=
 # counts from xmcd's own last stats line: the mock keeps only 5 MiB per partition, too little to re-read a soak
 last=$(grep "event=stats" "$T/xmcd.log" | tail -n 1)
 get() { printf '%s\n' "$last" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-echo "produced into Kafka: $produced; xmcd consumed $(get consumed), produced $(get produced), dead-lettered $(get dead_lettered)"
-[ "$(get consumed)" = "$produced" ] && [ "$(( $(get produced) + $(get dead_lettered) ))" = "$produced" ] \
+echo "produced into Kafka: $produced; xmcd consumed $(get consumed), output $(get outputs), dead-lettered $(get dead_letters)"
+[ "$(get consumed)" = "$produced" ] && [ "$(( $(get outputs) + $(get dead_letters) ))" = "$produced" ] \
   && echo "all accounted" || echo "NOT all accounted"
 echo "model swaps: $(grep -c 'event=model_swap' "$T/xmcd.log")"
 awk 'NR>1 && $1>=60 {if (!b) b=$2; l=$2; if ($2>m) m=$2} END {if (b) printf "RSS after warm-up (60 s): first %d kB, last %d kB, max %d kB, drift %+.1f%%\n", b, l, m, 100*(l-b)/b}' "$T/rss.txt"

@@ -599,7 +599,7 @@ static void *xa_watch_main(void *arg)
 {
     xa_watch *w = arg;
     while (!atomic_load(&w->over)) {
-        uint64_t acks = atomic_load(&w->d->stats.produced) + atomic_load(&w->d->stats.dead_lettered);
+        uint64_t acks = atomic_load(&w->d->stats.output_acks) + atomic_load(&w->d->stats.dead_letter_acks);
         if (acks < w->target && xh_now() > w->deadline) atomic_store(&w->timed_out, 1);
         if (acks >= w->target || atomic_load(&w->timed_out)) {
             xa_stop_flag = 1;

@@ -90,7 +90,8 @@ static void test_every_row_in_both(void)
 static void test_wire_names(void)
 {
     static const char *const keys[] = {
-        "consumed", "produced", "dead_lettered", "batches", "batch_size_avg", "batch_size_p99", "inflight",
+        "consumed", "rewound", "outputs", "output_acks", "dead_letters", "dead_letter_acks", "output_rejected",
+        "batches", "batch_size_avg", "batch_size_p99", "inflight",
         "paused", "produce_retries", "dlq_retries", "commits", "commit_failures", "model_version", "swaps",
         "refusals", "txn_commits", "txn_aborts", "consume_errors", "max_poll_exceeded", "lag", "wait_p50_ms",
         "wait_p99_ms", "plugin_p50_ms", "plugin_p99_ms", "ack_p50_ms", "ack_p99_ms", "e2e_p50_ms", "e2e_p99_ms"};
@@ -98,7 +99,9 @@ static void test_wire_names(void)
                                              "decode_us_per_record", "classify_us_per_record",
                                              "encode_us_per_record"};
     static const char *const metrics[] = {
-        "xmcd_records_consumed_total", "xmcd_records_produced_total", "xmcd_records_dead_lettered_total",
+        "xmcd_records_consumed_total", "xmcd_records_rewound_total", "xmcd_outputs_committed_total",
+        "xmcd_output_acks_total", "xmcd_dead_letters_committed_total", "xmcd_dead_letter_acks_total",
+        "xmcd_outputs_rejected_total",
         "xmcd_batches_total", "xmcd_produce_retries_total", "xmcd_dlq_retries_total", "xmcd_commits_total",
         "xmcd_commit_failures_total", "xmcd_pauses_total", "xmcd_consume_errors_total",
         "xmcd_max_poll_exceeded_total", "xmcd_txn_commits_total", "xmcd_txn_aborts_total", "xmcd_model_swaps_total",

@@ -5,7 +5,14 @@
  * failure → an output that the broker rejects for what it is (too large, invalid) goes to the dead-letter
  * topic, anything else (timeouts, brokers or topic unavailable) is produced again later, so that a record is
  * never dropped and its offset never committed before some copy is acknowledged. Delivery reports run inside
- * rd_kafka_poll() on the pipeline thread; they never produce themselves (both go through the retry list). */
+ * rd_kafka_poll() on the pipeline thread; they never produce themselves (both go through the retry list).
+ *
+ * "Too large" is a verdict on the batch the record travelled in, not always on the record: a topic whose
+ * max.message.bytes is below the producer's batch.size refuses whole batches of small records. So the producer's
+ * message.max.bytes and batch.size follow the topics' limit when the broker tells it at start (broker.c), and an
+ * output refused as too large is produced once more (in a later, smaller batch) before it is a dead letter; in
+ * exactly-once the refusal aborts the transaction (its batch is consumed again). The output_rejected line is
+ * written at most once per 5 s with the count of refusals not logged since the last one. */
 #include <stdio.h>
 #include <string.h>
 
@@ -33,7 +40,12 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
     xmcd_rec *rec = msg->_private;
     if (!msg->err) {
         xmcd_hist_add(&d->stats.stage_us[XMCD_STAGE_ACK], (xmcd_now_ns() - rec->t_produced_ns) / 1000);
-        xmcd_count(rec->target == XMCD_TARGET_DLQ ? &d->stats.dead_lettered : &d->stats.produced, 1);
+        int dlq = rec->target == XMCD_TARGET_DLQ;
+        xmcd_count(dlq ? &d->stats.dead_letter_acks : &d->stats.output_acks, 1);
+        if (d->conf->mode == XMCD_MODE_EXACTLY_ONCE) /* they stay only if the transaction commits (txn.c) */
+            (*(dlq ? &d->txn_dead_letters : &d->txn_outputs))++;
+        else
+            xmcd_count(dlq ? &d->stats.dead_letters : &d->stats.outputs, 1);
         xmcd_rec_finish(d, rec);
         return;
     }
@@ -43,18 +55,33 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
         return;
     }
     xmcd_count(&d->stats.produce_failures, 1);
+    int too_large = msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || msg->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+    if (rec->target == XMCD_TARGET_OUT && too_large && !rec->size_retried &&
+        d->conf->mode != XMCD_MODE_EXACTLY_ONCE) {
+        /* maybe only its batch was too large: once more, in whatever batch the retry list makes */
+        rec->size_retried = 1;
+        xmcd_count(&d->stats.produce_retries, 1);
+        xmcd_rec_retry_later(d, rec, msg, 0);
+        return;
+    }
     if (rec->target == XMCD_TARGET_OUT && xmcd_producer_permanent(msg->err)) {
         char why[256];
         snprintf(why, sizeof why, "output rejected by the broker: %s", rd_kafka_err2str(msg->err));
+        xmcd_count(&d->stats.output_rejected, 1);
         /* exactly-once: the whole transaction aborts and the batch is consumed again (pipeline.c) */
-        xmcd_log(XMCD_LOG_WARN, "output_rejected", "topic=%s error=%s action=%s", rd_kafka_topic_name(msg->rkt),
-                 rd_kafka_err2name(msg->err),
-                 d->conf->mode == XMCD_MODE_EXACTLY_ONCE ? "abort_transaction" : "dead_letter");
+        if (xmcd_log_due(&d->last_rejected_log_ns)) {
+            xmcd_log(XMCD_LOG_WARN, "output_rejected", "topic=%s error=%s action=%s unlogged_since_last=%llu",
+                     rd_kafka_topic_name(msg->rkt), rd_kafka_err2name(msg->err),
+                     d->conf->mode == XMCD_MODE_EXACTLY_ONCE ? "abort_transaction" : "dead_letter",
+                     (unsigned long long)d->rejected_unlogged);
+            d->rejected_unlogged = 0;
+        } else {
+            d->rejected_unlogged++;
+        }
         xmcd_rec_dead_letter_later(d, rec, "PRODUCE", why);
         return;
     }
-    if (rec->target == XMCD_TARGET_DLQ && !rec->dlq_omit_value && msg->len > 0 &&
-        (msg->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || msg->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE)) {
+    if (rec->target == XMCD_TARGET_DLQ && !rec->dlq_omit_value && msg->len > 0 && too_large) {
         /* the DLQ topic takes smaller records than the input (its max.message.bytes): retried as it is, the copy
          * would stall its partition for good, so it goes again without its value (see dlq.c) */
         char code[XMC_STAGE_CODE_MAX] = "PRODUCE", message[XMC_STAGE_MSG_MAX] = "dead letter refused as too large";
@@ -83,14 +110,33 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
 rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen)
 {
     const xmcd_config *conf = d->conf;
-    char timeout[16];
+    char timeout[16], max_bytes[24];
     snprintf(timeout, sizeof timeout, "%d", conf->message_timeout_ms);
-    const char *const defaults[] = {"enable.idempotence", "true", "acks", "all", "linger.ms", "5",
-                                    "message.timeout.ms", timeout,
-                                    conf->mode == XMCD_MODE_EXACTLY_ONCE ? "transactional.id" : NULL,
-                                    conf->transactional_id, NULL};
+    xmcd_broker_info info;
+    xmcd_broker_describe(d, &info, 5000);
+    /* librdkafka's defaults are 1,000,000 for both; a topic that takes less refuses whole batches. Below 1000
+     * (librdkafka's least message.max.bytes) the producer cannot follow: the retry and the DLQ handle it. */
+    int follow = info.topic_max_bytes >= 1000 && info.topic_max_bytes < 1000000;
+    snprintf(max_bytes, sizeof max_bytes, "%lld", info.topic_max_bytes);
+    const char *defaults[17] = {"enable.idempotence", "true", "acks", "all", "linger.ms", "5",
+                                "message.timeout.ms", timeout};
+    size_t k = 8;
+    if (follow) {
+        defaults[k++] = "message.max.bytes";
+        defaults[k++] = max_bytes;
+        defaults[k++] = "batch.size";
+        defaults[k++] = max_bytes;
+    }
+    if (conf->mode == XMCD_MODE_EXACTLY_ONCE) {
+        defaults[k++] = "transactional.id";
+        defaults[k++] = conf->transactional_id;
+    }
+    defaults[k] = NULL;
     rd_kafka_conf_t *kconf = xmcd_config_kafka_new(conf, "xmcd-producer", defaults, conf->kafka_producer, err, errlen);
     if (!kconf) return NULL;
+    if (follow)
+        xmcd_log(XMCD_LOG_INFO, "producer_limits", "message_max_bytes=%s batch_size=%s reason=topic_max_message_bytes",
+                 max_bytes, max_bytes);
     rd_kafka_conf_set_dr_msg_cb(kconf, xmcd_producer_dr_cb);
     rd_kafka_t *rk = xmcd_kafka_new(d, RD_KAFKA_PRODUCER, kconf, err, errlen);
     if (!rk) return NULL;

@@ -34,8 +34,11 @@ typedef enum xmcd_stage {
 } xmcd_stage;
 
 typedef struct xmcd_stats {
-    atomic_uint_fast64_t consumed, produced, dead_lettered, batches, produce_retries, dlq_retries,
-        produce_failures, commits, commit_failures, pauses, swaps, refusals, consume_errors, txn_commits, txn_aborts,
+    /* consumed counts every read (re-reads after a rewind too), rewound the records handed back to be read
+     * again; *_acks count the broker's acknowledgements (exactly-once: copies in aborted transactions too),
+     * outputs and dead_letters only the copies that stay (acknowledged, or in a committed transaction) */
+    atomic_uint_fast64_t consumed, rewound, output_acks, outputs, dead_letter_acks, dead_letters, batches,
+        produce_retries, dlq_retries, produce_failures, output_rejected, commits, commit_failures, pauses, swaps, refusals, consume_errors, txn_commits, txn_aborts,
         max_poll_exceeded;
     atomic_int_fast64_t inflight, paused;
     atomic_int_fast64_t lag; /* records in the assigned partitions past the consumed position; -1 unknown */

@@ -59,6 +59,7 @@ int xmcd_txn_begin(xmcd *d)
 {
     int retry;
     d->txn_failed = 0;
+    d->txn_outputs = d->txn_dead_letters = 0;
     if (xmcd_txn_class(d, rd_kafka_begin_transaction(d->producer), "begin_transaction", &retry) != XMCD_TXN_OK ||
         retry) {
         d->fatal = 1; /* begin fails only on state errors: nothing sane to go on with */
@@ -81,8 +82,8 @@ static void xmcd_txn_rewind(xmcd *d, rd_kafka_topic_partition_list_t *first)
                  (int)first->elems[i].partition, (long long)first->elems[i].offset);
 }
 
-/* Aborts the open transaction and rewinds to first. */
-static void xmcd_txn_abort(xmcd *d, rd_kafka_topic_partition_list_t *first)
+/* Aborts the open transaction and rewinds to first (its n records are read again). */
+static void xmcd_txn_abort(xmcd *d, rd_kafka_topic_partition_list_t *first, size_t n)
 {
     for (int attempt = 0; attempt < 10; attempt++) {
         int retry;
@@ -90,6 +91,7 @@ static void xmcd_txn_abort(xmcd *d, rd_kafka_topic_partition_list_t *first)
                                         "abort_transaction", &retry);
         if (rc == XMCD_TXN_OK && !retry) {
             xmcd_count(&d->stats.txn_aborts, 1);
+            xmcd_count(&d->stats.rewound, n);
             xmcd_log(XMCD_LOG_WARN, "txn_abort", "action=rewind");
             xmcd_txn_rewind(d, first);
             return;
@@ -151,9 +153,11 @@ void xmcd_txn_finish(xmcd *d, rd_kafka_topic_partition_list_t *next, rd_kafka_to
     }
     if (rc == XMCD_TXN_OK) {
         xmcd_count(&d->stats.txn_commits, 1);
+        xmcd_count(&d->stats.outputs, d->txn_outputs); /* acknowledged inside it: they stay now */
+        xmcd_count(&d->stats.dead_letters, d->txn_dead_letters);
         xmcd_log(XMCD_LOG_DEBUG, "txn_commit", "records=%zu partitions=%d", n, next->cnt);
     } else if (rc == XMCD_TXN_ABORT) {
-        xmcd_txn_abort(d, first);
+        xmcd_txn_abort(d, first, n);
     } else {
         xmcd_log(XMCD_LOG_ERROR, "txn_fatal", "action=stop_without_commit");
         d->fatal = 1;

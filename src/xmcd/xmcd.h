@@ -39,6 +39,7 @@ struct xmcd_rec {
     uint64_t retry_due_ns;
     char *dlq_reason; /* "CODE\0message": to be dead-lettered by the retry list (owned) */
     int dlq_omit_value; /* the broker refused the dead letter as too large: send it without the value */
+    int size_retried;   /* the broker refused the output's batch as too large once: the next refusal is its own */
     struct xmcd_rec *next; /* retry list */
     char model_version[XMC_STAGE_VERSION_MAX];
 };
@@ -60,6 +61,8 @@ typedef struct xmcd {
     int txn_failed; /* exactly-once: a copy of the open transaction failed; it must abort */
     int queue_stalled; /* the producer's local queue stayed full for a second: don't wait on it again yet */
     uint64_t next_commit_ns, next_stats_ns, last_stall_log_ns, last_refusal_log_ns, drain_deadline_ns;
+    uint64_t last_rejected_log_ns, rejected_unlogged; /* output_rejected: one line per 5 s, the rest counted */
+    uint64_t txn_outputs, txn_dead_letters; /* exactly-once: copies acknowledged in the open transaction */
 
     volatile sig_atomic_t *stop_flag, *hup_flag;
 
@@ -97,7 +100,8 @@ void xmcd_consumer_pause(xmcd *d, int pause);
 /* Sums high watermark - position over the assigned partitions into stats.lag (cached watermarks: no request). */
 void xmcd_consumer_lag(xmcd *d);
 
-/* producer.c */
+/* producer.c: the producer; its message.max.bytes and batch.size follow the output and dead-letter topics'
+ * max.message.bytes when the broker tells them (broker.c) and the operator has not set them. */
 rd_kafka_t *xmcd_producer_new(xmcd *d, char *err, size_t errlen);
 /* Produces one copy of rec to the topic of its target; value/key are copied, headers are owned by the
  * producer on success (destroyed here on failure). Waits (serving delivery reports) while the local queue is
@@ -114,6 +118,17 @@ void xmcd_txn_offsets(xmcd_rec **recs, size_t n, rd_kafka_topic_partition_list_t
 /* Sends the offsets, commits; aborts and rewinds on abortable errors; sets fatal on fatal ones. */
 void xmcd_txn_finish(xmcd *d, rd_kafka_topic_partition_list_t *next, rd_kafka_topic_partition_list_t *first,
                      size_t n);
+
+/* broker.c: what the cluster says at start (DescribeConfigs): the broker's version and the smaller of the output
+ * and dead-letter topics' max.message.bytes. Fields left at 0 / "" are unknown (the reason is logged). */
+typedef struct xmcd_broker_info {
+    char version[32];        /* inter.broker.protocol.version, e.g. "2.4-IV1" */
+    int major, minor;        /* parsed from version; 0.0 when unknown */
+    long long topic_max_bytes; /* min max.message.bytes of the output and dead-letter topics; 0 unknown */
+} xmcd_broker_info;
+/* Asks the cluster (a short-lived client of its own, bounded by timeout_ms) and logs event=broker_version with
+ * what exactly-once needs. Never fails: what cannot be learned stays unknown. */
+void xmcd_broker_describe(xmcd *d, xmcd_broker_info *info, int timeout_ms);
 
 /* dlq.c: sends rec's original record to the dead-letter topic with the reason headers. */
 void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message);

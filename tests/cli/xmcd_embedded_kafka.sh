@@ -60,7 +60,7 @@ grep -q 'xmc.source.topic=in,xmc.source.partition=' "$T/dlq" || fail "source hea
 if command -v curl >/dev/null; then
   curl -sf "http://127.0.0.1:$PORT/metrics" > "$T/metrics" || fail "no /metrics"
   grep -q '^xmcd_records_consumed_total 502$' "$T/metrics" || fail "metrics: $(grep consumed "$T/metrics")"
-  grep -q '^xmcd_records_dead_lettered_total 2$' "$T/metrics" || fail "metrics dead letters"
+  grep -q '^xmcd_dead_letters_committed_total 2$' "$T/metrics" || fail "metrics dead letters"
   # consumer lag: every record consumed, so it falls to 0 once the watermarks are refreshed
   for _ in $(seq 50); do
     curl -sf "http://127.0.0.1:$PORT/metrics" > "$T/metrics" || true
