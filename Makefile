@@ -216,8 +216,9 @@ demo:
 	@bash scripts/demo.sh
 
 # docs/xmcd.md's config key and metric lists, rewritten from xmcd's tables (tests/cli/xmcd_docs_tables.sh checks them)
-docs: $(XMCD_BIN)
+docs: $(XMCD_BIN) $(XMC_BIN)
 	@bash scripts/docs-tables.sh $(XMCD_BIN) docs/xmcd.md
+	@bash scripts/docs-tables.sh "$(XMC_BIN) retrain" docs/retrain.md "xmc retrain"
 
 deps:
 	@bash .ci/install-deps

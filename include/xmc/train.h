@@ -18,6 +18,11 @@
 extern "C" {
 #endif
 
+/* Defaults that another program's configuration table repeats (xmc retrain's train.* keys): written here once. */
+#define XMC_TRAIN_DEFAULT_NR_SPLITS 16
+#define XMC_TRAIN_DEFAULT_MAX_LEAF_SIZE 100
+#define XMC_TRAIN_DEFAULT_THRESHOLD 0.05 /* bench/SWEEP.md: best across the datasets */
+
 /* Tree layers a model may have at most. */
 #define XMC_MAX_DEPTH 32
 

@@ -5,6 +5,7 @@
  * generator seeded with the tree seed, in node order, as PECOS does, which makes the split of a node
  * independent of the order threads run in. */
 #include "tree.h"
+#include "xmc/train.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,8 +18,8 @@
 
 void xmci_tree_params_default(xmci_tree_params *p)
 {
-    p->nr_splits = 16;
-    p->max_leaf_size = 100;
+    p->nr_splits = XMC_TRAIN_DEFAULT_NR_SPLITS;
+    p->max_leaf_size = XMC_TRAIN_DEFAULT_MAX_LEAF_SIZE;
     p->max_iter = 20;
     p->seed = 0;
     p->threads = 1;

@@ -4,6 +4,7 @@
  * its file:line, a missing key takes its default. The librdkafka lists are checked by librdkafka itself with
  * xmcd's helper (xmcd_config_kafka_apply), so a bad property is refused at load, with its line. */
 #include "retrain_config.h"
+#include "xmc/train.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -66,11 +67,11 @@ static const xmcr_config_key xmcr_keys[] = {
              "1: start from the serving version (its tree for known labels, its weights; primal solver)"),
     XMCR_INT("retrain.rebuild_every", rebuild_every, 10, 0, 1000000, 1,
              "with retrain.warm: every Nth training (the first included) is a full one; 0: never"),
-    XMCR_INT("train.nr_splits", nr_splits, 16, 2, 65536, 1, "children per tree node (xmc train --nr-splits)"),
-    XMCR_INT("train.max_leaf_size", max_leaf_size, 100, 1, 1000000000, 1,
+    XMCR_INT("train.nr_splits", nr_splits, XMC_TRAIN_DEFAULT_NR_SPLITS, 2, 65536, 1, "children per tree node (xmc train --nr-splits)"),
+    XMCR_INT("train.max_leaf_size", max_leaf_size, XMC_TRAIN_DEFAULT_MAX_LEAF_SIZE, 1, 1000000000, 1,
              "labels per leaf cluster at most (xmc train --max-leaf-size)"),
     XMCR_INT("train.seed", seed, 0, 0, 2147483647, 1, "seed of the tree (xmc train --seed)"),
-    XMCR_NUM("train.threshold", threshold, 0.1, 0, 1e9, 1, "drop ranker weights with |w| below (xmc train --threshold)"),
+    XMCR_NUM("train.threshold", threshold, XMC_TRAIN_DEFAULT_THRESHOLD, 0, 1e9, 1, "drop ranker weights with |w| below (xmc train --threshold)"),
     XMCR_INT("gate.heldout_pct", heldout_pct, 10, 1, 50, 1,
              "percent of the window held out (by a hash of the product id) to compare the versions on"),
     XMCR_NUM("gate.margin", margin, 0.02, 0, 1, 1,

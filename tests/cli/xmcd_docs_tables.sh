@@ -9,3 +9,8 @@ bash scripts/docs-tables.sh --check "$XMCD" docs/xmcd.md
 out=$("$XMCD" -c conf/xmcd.conf --check-config)
 [ "$out" = "conf/xmcd.conf: ok" ] || { echo "FAIL: conf/xmcd.conf: $out"; exit 1; }
 echo "ok: docs/xmcd.md lists the tables as xmcd prints them; conf/xmcd.conf valid"
+XMC=${XMC_BIN:-$PWD/$BUILD/xmc}
+bash scripts/docs-tables.sh --check "$XMC retrain" docs/retrain.md "xmc retrain"
+out=$("$XMC" retrain -c conf/retrain.conf --check-config)
+[ "$out" = "conf/retrain.conf: ok" ] || { echo "FAIL: conf/retrain.conf: $out"; exit 1; }
+echo "ok: docs/retrain.md lists xmc retrain's tables; conf/retrain.conf valid"
