@@ -10,6 +10,7 @@
 #   make bench      benchmarks on ../shared/data (or generated data when it is absent), and the stream bench
 #                   through xmcd with a 10-minute soak (BENCH_SOAK_SECS=0 skips the soak)
 #   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd
+#   make test-kafka the same daemon on real Apache Kafka brokers (tests/kafka/; needs Java and the broker jars)
 #   make demo       install deps if needed, build, train the demo model, run it
 #   make docs       rewrite docs/xmcd.md's config key and metric lists from xmcd's tables
 
@@ -75,7 +76,7 @@ ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
 endif
 
-.PHONY: all test test-asan test-valgrind test-faults test-reliability bench demo clean deps check-deps fuzz docs
+.PHONY: all test test-asan test-valgrind test-faults test-reliability test-kafka bench demo clean deps check-deps fuzz docs
 # keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
 .SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)
@@ -196,7 +197,11 @@ test-faults:
 
 # ---- benchmarks and demo -------------------------------------------------------------------------------
 DATA ?= ../shared/data
-bench: all
+KAFKA_CHECK := $(BUILD)/tests/kafka/kafka_check
+$(KAFKA_CHECK): $(BUILD)/tests/kafka/kafka_check.o
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: all $(KAFKA_CHECK)
 	@BUILD=$(BUILD) DATA=$(DATA) bash bench/run.sh
 
 # The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for; then
@@ -205,6 +210,12 @@ bench: all
 test-reliability: all $(TEST_BIN) $(TEST_PLUGIN_SO)
 	XMC_R1_RECORDS=100000 XMC_R1_KILLS=5 $(BUILD)/tests/test_xmcd R1
 	@BUILD=$(BUILD) bash bench/stream.sh reliability
+
+# The real-broker tier (tests/kafka/run.sh): Apache Kafka brokers from ../shared/kafka-broker (KAFKA_LIBS), or the
+# cluster at KAFKA_BOOTSTRAP=host:port; R1 R2 R3 R6 R8 R9 R10 R12 on one broker, then leader and coordinator
+# kill -9 on three. Not part of `make test`; needs Java. About 10-15 minutes.
+test-kafka: $(XMCD_BIN) $(KAFKA_CHECK) $(BUILD)/tests/plugins/upper_stage.so
+	@BUILD=$(BUILD) bash tests/kafka/run.sh
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build-fuzz; each runs FUZZ_SECONDS. Inputs that
 # crashed are kept under tests/fuzz/crashes/ and replayed by the same target as regression inputs.

@@ -5,7 +5,9 @@
 #   3. Scale: synthetic catalogs (`xmc gen`) with 10^3 .. 10^6 labels
 #   4. Encoder: featurisers on Reuters, the C encoder beside PyTorch
 #   5. Stream: xmcd + xmc_stage.so on the embedded Kafka with a 10^4-label model (bench/stream.sh): records/s,
-#      latency, per-stage histograms, the classifier's own cost, R12 (20 swaps under load) and the soak
+#      latency, per-stage histograms, the classifier's own cost, R12 (20 swaps under load) and the soak; then
+#      5b: throughput and latency on one real Apache Kafka broker and on three beside the mock (BENCH_BROKERS=0
+#      skips it; says so when Java or ../shared/kafka-broker is absent)
 #   6. Peers built from source: xmc defaults beside PECOS and napkinXC on Reuters and two taxonomy catalogs
 #      (bench/peers_pecos.sh; says so when PECOS_SRC / NXC_BIN hold no build; BENCH_PEERS=0 skips it)
 #   7. Label disentanglement: --disentangle 1, 2, 4 on Reuters and a catalog with planted two-meaning labels
@@ -326,6 +328,11 @@ fi
 if [ "${BENCH_STREAM:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
     BUILD="$BUILD" SOAK_SECS="${BENCH_SOAK_SECS:-600}" bash "$HERE/stream.sh" bench || echo "stream bench failed"
+    # 5b. the same stream on real Apache Kafka brokers (1, then 3) beside the mock, where Java and the jars are here
+    if [ "${BENCH_BROKERS:-1}" = 1 ]; then
+        echo
+        BUILD="$BUILD" bash "$HERE/stream.sh" brokers || echo "stream bench on real brokers: a run failed"
+    fi
 fi
 exit 0
 }

@@ -8,6 +8,13 @@
 #   bash bench/stream.sh reliability  R12 (longer) and R20 (soak with kills and swaps); exits 1 if a check fails.
 #   bash bench/stream.sh r12 | r20    one of the two, exit status as above.
 #   bash bench/stream.sh throughput   (a) and (b) only (e.g. at several STREAM_BATCH, with STREAM_ENCODER).
+#   bash bench/stream.sh brokers      (a) and (c) on the mock, on one real Apache Kafka broker and on three (RF 3,
+#                                     min.insync.replicas 2), same model and load, then one table of the three.
+#
+# STREAM_KAFKA=mock (default) | 1 | 3 picks the cluster of every run: the mock, or that many real Apache Kafka 2.4.1
+# brokers started from ../shared/kafka-broker (KAFKA_LIBS) by tests/kafka/cluster.sh, fresh for each run, topics
+# created with the same partitions (replication 3 and min.insync.replicas 2 on three brokers; xmcd's idempotent
+# producer writes with acks=all). Needs Java and build/tests/kafka/kafka_check (make test-kafka builds it).
 #
 # Every run starts its own mock cluster (`xmcd --mock-only`, 3 brokers; topics products:8, labeled:8, dlq:1) and
 # runs xmcd under a small supervisor loop that restarts it when it dies (R20 kills it with SIGKILL); any exit other
@@ -44,8 +51,10 @@ set -u -o pipefail
 { # one compound command: bash reads it all before running, so editing the file mid-run is safe
 
 MODE=${1:-bench}
-case $MODE in bench|reliability|r12|r20|throughput) ;; *) echo "usage: bench/stream.sh bench|reliability|r12|r20|throughput" >&2; exit 2;; esac
-REL=0; [ "$MODE" != bench ] && REL=1
+case $MODE in bench|reliability|r12|r20|throughput|brokers) ;; *) echo "usage: bench/stream.sh bench|reliability|r12|r20|throughput|brokers" >&2; exit 2;; esac
+REL=0; [ "$MODE" != bench ] && [ "$MODE" != brokers ] && REL=1
+KAFKA=${STREAM_KAFKA:-mock}
+case $KAFKA in mock|1|3) ;; *) echo "stream: STREAM_KAFKA is mock, 1 or 3" >&2; exit 2;; esac
 BUILD=${BUILD:-build}
 XMC=$(readlink -f "$BUILD/xmc"); XMCD=$(readlink -f "$BUILD/xmcd"); LOAD=$(readlink -f "$BUILD/bench/xmcd_load")
 PLUGIN=$(readlink -f "$BUILD/xmc_stage.so")
@@ -86,6 +95,7 @@ MOCK=; SUP=
 cleanup() {
     if [ -n "$SUP" ]; then touch "$W/stop"; [ -s "$W/pid" ] && kill -TERM "$(cat "$W/pid")" 2>/dev/null; wait "$SUP" 2>/dev/null; fi
     [ -n "$MOCK" ] && { kill "$MOCK" 2>/dev/null; wait "$MOCK" 2>/dev/null; }
+    [ -d "$W/kc" ] && bash "$CLUSTER" stop "$W/kc" 2>/dev/null
     [ -n "${KEEP_TMP:-}" ] && echo "stream: kept $W" >&2 || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -96,16 +106,35 @@ FAILED=0
 # a `key=value` field of the last line of the xmcd log matching event=$2
 logfield() { grep "event=$2 " "$1" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$3=//p"; }
 
-start_mock() {   # a fresh embedded Kafka for each run: empty topics, nothing left from the previous run
+CLUSTER=$(cd "$(dirname "$0")/.." && pwd)/tests/kafka/cluster.sh
+KCHECK=$(readlink -f "$BUILD/tests/kafka/kafka_check")
+kafka_name() { case $1 in mock) echo "embedded (mock, 3 brokers)";; 1) echo "Apache Kafka 2.4.1, 1 broker";; *) echo "Apache Kafka 2.4.1, $1 brokers (RF 3, min.isr 2)";; esac; }
+start_mock() {   # a fresh cluster for each run: empty topics, nothing left from the previous run
     rm -f "$W/bs"
+    if [ "$KAFKA" != mock ]; then
+        bash "$CLUSTER" stop "$W/kc" 2>/dev/null; rm -rf "$W/kc"
+        BS=$(bash "$CLUSTER" start "$W/kc" "$KAFKA" 2>"$W/cluster.err") || { echo "stream: the brokers did not start: $(tail -2 "$W/cluster.err")"; exit 2; }
+        local rf=1; [ "$KAFKA" -ge 3 ] && rf=3
+        "$KCHECK" create "$BS" products 8 $rf && "$KCHECK" create "$BS" labeled 8 $rf && "$KCHECK" create "$BS" dlq 1 $rf ||
+            { echo "stream: could not create the topics"; exit 2; }
+        return
+    fi
     "$XMCD" --mock-only --bootstrap-file "$W/bs" --topic products:8 --topic labeled:8 --topic dlq:1 2>"$W/mock.log" &
     MOCK=$!
     for _ in $(seq 200); do [ -s "$W/bs" ] && break; sleep 0.05; done
     [ -s "$W/bs" ] || { echo "stream: the mock cluster did not start"; cat "$W/mock.log"; exit 2; }
     BS=$(cat "$W/bs")
 }
-stop_mock() {   # prints the mock cluster's CPU time: it is one thread for all brokers and can be the bottleneck
+stop_mock() {   # prints the cluster's CPU time (the mock is one thread for all brokers and can be the bottleneck)
     local tck; tck=$(getconf CLK_TCK)
+    if [ "$KAFKA" != mock ]; then
+        local f
+        for f in "$W"/kc/b*/pid; do
+            awk -v t="$tck" -v up="$(cut -d' ' -f1 /proc/uptime)" -v b="$(basename "$(dirname "$f")")" '{printf "broker %s (JVM): %.1f s CPU over %.0f s (%.0f %% of a core)\n", b, ($14+$15)/t, up-$22/t, 100*($14+$15)/t/(up-$22/t)}' "/proc/$(cat "$f")/stat"
+        done
+        bash "$CLUSTER" stop "$W/kc"; rm -rf "$W/kc"
+        return
+    fi
     awk -v t="$tck" -v up="$(cut -d' ' -f1 /proc/uptime)" '{printf "mock cluster process: %.1f s CPU over %.0f s (%.0f %% of a core)\n", ($14+$15)/t, up-$22/t, 100*($14+$15)/t/(up-$22/t)}' "/proc/$MOCK/stat"
     kill "$MOCK" 2>/dev/null; wait "$MOCK" 2>/dev/null; MOCK=
 }
@@ -192,8 +221,13 @@ result() {   # $1 = exit status of xmcd_load; $2 = exits check
 }
 
 # ---- the model ------------------------------------------------------------------------------------------------
-if [ "$MODE" = bench ]; then
-    echo "== 5. Stream: xmcd + xmc_stage.so on the embedded Kafka (mock cluster in its own process, 3 brokers, 8 partitions) =="
+if [ "$KAFKA" != mock ] || [ "$MODE" = brokers ]; then
+    [ -x "$KCHECK" ] || { echo "stream: real brokers need $BUILD/tests/kafka/kafka_check (make test-kafka or make bench builds it)" >&2; exit 2; }
+fi
+if [ "$MODE" = brokers ]; then
+    echo "== 5b. Stream on real brokers: xmcd + xmc_stage.so on the embedded Kafka, one Apache Kafka broker and three, same model and load =="
+elif [ "$MODE" = bench ]; then
+    echo "== 5. Stream: xmcd + xmc_stage.so on the $(kafka_name "$KAFKA") cluster (8 partitions) =="
 else
     echo "== Stream reliability ($MODE): xmcd + xmc_stage.so on the embedded Kafka (mock cluster in its own process) =="
 fi
@@ -220,7 +254,7 @@ echo
 
 # ---- (a) throughput and (b) the classifier alone --------------------------------------------------------------
 throughput() {
-    echo "-- (a) throughput: a backlog of $RECORDS records in the input topic, then xmcd started; records/s from the first output to the last --"
+    echo "-- (a) throughput on $(kafka_name "$KAFKA"): a backlog of $RECORDS records in the input topic, then xmcd started; records/s from the first output to the last --"
     start_mock
     write_conf "$W/a.conf" bench-a
     "$LOAD" -b "$BS" --texts "$W/texts.tsv" --rate 0 --records "$RECORDS" --ready-file "$W/ready" \
@@ -259,7 +293,7 @@ throughput() {
 r12() {
     local secs names rc
     secs=$(awk -v f="$R12_FIRST" -v n="$R12_SWAPS" -v e="$R12_EVERY" 'BEGIN{print f + n * e}')
-    echo "-- (c) R12: $R12_SWAPS model swaps under load: $RATE records/s for $secs s, CURRENT renamed every $R12_EVERY s from $R12_FIRST s --"
+    echo "-- (c) R12 on $(kafka_name "$KAFKA"): $R12_SWAPS model swaps under load: $RATE records/s for $secs s, CURRENT renamed every $R12_EVERY s from $R12_FIRST s --"
     echo "(each swap names a new version directory, a hard-linked copy of m1 or m2, so that the checker can tell every"
     echo "swap from the one before; records sent less than ${R12_WINDOW_MS} ms after a rename are the swap windows)"
     names=$(aliases r12- "$R12_SWAPS")
@@ -274,6 +308,7 @@ r12() {
     rc=$?
     stop_xmcd 0
     cat "$W/c.out"; grep -v '^%' "$W/c.err" | head -5; echo "$EXITS_LINE"
+    LAT=$(awk '/^  steady \(after/ {print $(NF-2), $(NF-1)}' "$W/c.out")
     echo "$(model_swaps "$W/c.log") (the load runs in xmcd's reload thread, off the record path)"
     stage_line "$W/c.log"
     stop_mock
@@ -322,6 +357,24 @@ case $MODE in
         if [ "$SOAK_SECS" != 0 ]; then soak; else echo "-- (d) soak: skipped (BENCH_SOAK_SECS=0) --"; fi
         exit 0;;
     throughput) throughput; exit 0;;
+    brokers)
+        # the same model, backlog and fixed-rate load on each cluster; real brokers only where they can start here
+        ROWS=()
+        for KAFKA in mock 1 3; do
+            if [ "$KAFKA" != mock ] && ! command -v java >/dev/null; then echo "-- $(kafka_name "$KAFKA"): skipped (no Java) --"; continue; fi
+            if [ "$KAFKA" != mock ] && [ ! -f "${KAFKA_LIBS:-$(dirname "$CLUSTER")/../../../shared/kafka-broker/libs}/kafka_2.11-2.4.1.jar" ]; then
+                echo "-- $(kafka_name "$KAFKA"): skipped (no broker jars: KAFKA_LIBS or ../shared/kafka-broker) --"; continue; fi
+            RPS=; LAT=
+            [ "$KAFKA" != mock ] && STREAM_EVAL=0
+            throughput; r12
+            ROWS+=("| $(kafka_name "$KAFKA") | ${RPS:-failed} | $(echo "${LAT:-- -}" | cut -d' ' -f1) | $(echo "${LAT:-- -}" | cut -d' ' -f2) |")
+        done
+        echo "summary: (a) records/s draining $RECORDS records; (c) end-to-end latency (producer send -> output consumed) at $RATE records/s, steady class, ms"
+        echo "| cluster | records/s | p50 ms | p99 ms |"
+        echo "|---|---|---|---|"
+        printf '%s\n' "${ROWS[@]}"
+        [ $FAILED = 0 ] && echo "stream brokers: all PASS" || echo "stream brokers: a run FAILED"
+        exit $FAILED;;
     reliability) r12; soak;;
     r12) r12;;
     r20) soak;;

@@ -148,6 +148,36 @@ static long long xh_last_stat(const char *log, const char *key)
     return v;
 }
 
+/* The lag gauge after a restart with nothing new: every partition is assigned at its committed end and no record
+ * arrives, so librdkafka has no position for any of them. Lag must read 0 there, not the whole partition (it was
+ * counted from the low watermark, which the real-broker tier showed as a stuck lag after a coordinator failover). */
+static void test_lag_zero_when_assigned_at_committed_end(void)
+{
+    const int n = 2000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 30000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 60), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    /* the gauge of a partition with consumed records: 0 once caught up (a stats line after the last commit) */
+    int lines = xh_file_count(e.log, "event=stats ");
+    CU_ASSERT(xh_wait_log(e.log, "event=stats ", lines + 2, 10) == 0);
+    CU_ASSERT_EQUAL(xh_last_stat(e.log, "lag"), 0);
+    kill(e.pid, SIGTERM);
+    CU_ASSERT_EQUAL(xh_wait_exit(e.pid, 15), 0);
+    e.pid = 0;
+    /* restarted: assigned at the committed ends, nothing to consume */
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    lines = xh_file_count(e.log, "event=stats ");
+    CU_ASSERT(xh_wait_log(e.log, "event=stats ", lines + 2, 10) == 0);
+    long long lag = xh_last_stat(e.log, "lag");
+    CU_ASSERT_EQUAL(lag, 0);
+    xh_finish(&e, seen, lag != 0);
+}
+
 /* ---- R6: poison records ------------------------------------------------------------------------------- */
 
 static void test_R6_poison_records_dead_lettered_once(void)
@@ -1255,5 +1285,7 @@ int main(int argc, char **argv)
     CU_add_test(CU_add_suite("R6_rejected_log", NULL, NULL), "R6_output_rejected_logged_at_most_every_5s",
                 test_R6_output_rejected_logged_at_most_every_5s);
     CU_add_test(CU_add_suite("R1", NULL, NULL), "R1_kill9_restart_all_accounted", test_R1_kill9_restart_all_accounted);
+    CU_add_test(CU_add_suite("lag", NULL, NULL), "lag_zero_when_assigned_at_committed_end",
+                test_lag_zero_when_assigned_at_committed_end);
     return tu_run(argc, argv);
 }

@@ -105,19 +105,41 @@ void xmcd_consumer_lag(xmcd *d)
     if (!d->consumer || rd_kafka_assignment(d->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts) return;
     int64_t lag = 0;
     int known = 0;
+    rd_kafka_topic_partition_list_t *unset = NULL;
     if (parts->cnt > 0 && rd_kafka_position(d->consumer, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (int i = 0; i < parts->cnt; i++) {
-            int64_t lo, hi;
             const rd_kafka_topic_partition_t *p = &parts->elems[i];
-            if (rd_kafka_get_watermark_offsets(d->consumer, p->topic, p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-                hi < 0)
+            if (p->offset >= 0) {
+                int64_t lo, hi;
+                if (rd_kafka_get_watermark_offsets(d->consumer, p->topic, p->partition, &lo, &hi) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0) {
+                    if (hi > p->offset) lag += hi - p->offset;
+                    known = 1;
+                }
+            } else {
+                /* nothing consumed since the assignment: the group's committed offset is where it stands (a
+                 * partition reassigned at its end has no position at all; counting it from the low watermark, as
+                 * before, showed the whole partition as lag on a real broker after a coordinator failover) */
+                if (!unset) unset = rd_kafka_topic_partition_list_new(parts->cnt);
+                rd_kafka_topic_partition_list_add(unset, p->topic, p->partition);
+            }
+        }
+    }
+    /* a short wait (OffsetFetch to the coordinator), only while some partition has consumed nothing yet */
+    if (unset && rd_kafka_committed(d->consumer, unset, 100) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < unset->cnt; i++) {
+            const rd_kafka_topic_partition_t *p = &unset->elems[i];
+            int64_t lo, hi;
+            if (p->err || rd_kafka_get_watermark_offsets(d->consumer, p->topic, p->partition, &lo, &hi) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
                 continue;
-            /* before the first record the position is unset: everything from the low watermark is behind */
+            /* no committed offset (a new group): everything from the low watermark is behind */
             int64_t pos = p->offset >= 0 ? p->offset : lo;
             if (hi > pos) lag += hi - pos;
             known = 1;
         }
     }
+    if (unset) rd_kafka_topic_partition_list_destroy(unset);
     rd_kafka_topic_partition_list_destroy(parts);
     atomic_store(&d->stats.lag, known ? lag : -1);
 }
