@@ -364,7 +364,7 @@ case $MODE in
             if [ "$KAFKA" != mock ] && ! command -v java >/dev/null; then echo "-- $(kafka_name "$KAFKA"): skipped (no Java) --"; continue; fi
             if [ "$KAFKA" != mock ] && [ ! -f "${KAFKA_LIBS:-$(dirname "$CLUSTER")/../../../shared/kafka-broker/libs}/kafka_2.11-2.4.1.jar" ]; then
                 echo "-- $(kafka_name "$KAFKA"): skipped (no broker jars: KAFKA_LIBS or ../shared/kafka-broker) --"; continue; fi
-            RPS=; LAT=
+            RPS=; LAT=; rm -f "$W/a.log" "$W/c.log"   # each cluster's runs read their own logs
             [ "$KAFKA" != mock ] && STREAM_EVAL=0
             throughput; r12
             ROWS+=("| $(kafka_name "$KAFKA") | ${RPS:-failed} | $(echo "${LAT:-- -}" | cut -d' ' -f1) | $(echo "${LAT:-- -}" | cut -d' ' -f2) |")

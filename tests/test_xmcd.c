@@ -763,7 +763,9 @@ static void test_R4_fatal_producer_error_exits_1_without_commit(void)
     xh_env e;
     xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_delivery_extra = "fatal_restarts = 0;"; /* exit at once, as before in-process restarts */
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 100000, 10000) == 0);
+    xh_delivery_extra = "";
     CU_ASSERT_FATAL(xh_env_start(&e) == 0);
     CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
     double end = xh_now() + 30;
@@ -799,6 +801,37 @@ static void test_R4_fatal_producer_error_exits_1_without_commit(void)
 /* A fatal consumer error (static membership fenced: Heartbeat FENCED_INSTANCE_ID with group.instance.id set).
  * librdkafka hands a high-level consumer's fatal error to consumer_poll() as a message with _FATAL, not to
  * error_cb: xmcd must stop (exit 1, kafka_fatal logged) instead of idling with a dead consumer. */
+/* The same fatal producer error with the default delivery.fatal_restarts: the clients are restarted in-process
+ * (event=kafka_restart, the kafka_restarts counter), the process never exits, nothing is committed past an
+ * unacknowledged record, and everything is accounted from the committed offsets on. */
+static void test_R4_fatal_producer_error_restarts_clients(void)
+{
+    const int n = 3000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 100000, 10000) == 0);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
+    double end = xh_now() + 30;
+    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
+    xh_push1(&e, 0 /* Produce */, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    CU_ASSERT(xh_wait_log(e.log, "event=kafka_restart ", 1, 30) == 0);
+    CU_ASSERT(xh_file_count(e.log, "event=kafka_fatal") >= 1);
+    CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
+    CU_ASSERT(xh_alive(e.pid));
+    CU_ASSERT_EQUAL(xh_file_count(e.log, "event=kafka_restart "), 1);
+    int lines = xh_file_count(e.log, "event=stats ");
+    CU_ASSERT(xh_wait_log(e.log, "event=stats ", lines + 1, 10) == 0);
+    CU_ASSERT_EQUAL(xh_last_stat(e.log, "kafka_restarts"), 1);
+    int dups = 0, dead = 0;
+    for (int id = 0; id < n; id++) dups += seen[id].out > 1, dead += seen[id].dlq > 0;
+    fprintf(stderr, "R4 fatal restart: in-process, %d duplicates from the uncommitted tail\n", dups);
+    CU_ASSERT_EQUAL(dead, 0);
+    xh_finish(&e, seen, xh_file_count(e.log, "event=kafka_restart ") != 1);
+}
+
 static void test_R4_fatal_consumer_error_exits_1(void)
 {
     const int n = 300;
@@ -1002,7 +1035,7 @@ static void test_R2_R4_exactly_once_call_sequence_and_error_classes(void)
     xh_env e;
     xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
-    xh_delivery_extra = "mode = \"exactly-once\"; transactional_id = \"xmcd-test-1\";";
+    xh_delivery_extra = "mode = \"exactly-once\"; transactional_id = \"xmcd-test-1\"; fatal_restarts = 0;";
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
     xh_delivery_extra = "";
     /* inputs on brokers 1-2, outputs on broker 3: an error pushed to broker 3 reaches only xmcd's outputs */
@@ -1266,6 +1299,8 @@ int main(int argc, char **argv)
                 test_R4_retriable_error_matrix_no_loss);
     CU_add_test(CU_add_suite("R4_fatal", NULL, NULL), "R4_fatal_producer_error_exits_1_without_commit",
                 test_R4_fatal_producer_error_exits_1_without_commit);
+    CU_add_test(CU_add_suite("R4_fatal_restart", NULL, NULL), "R4_fatal_producer_error_restarts_clients",
+                test_R4_fatal_producer_error_restarts_clients);
     CU_add_test(CU_add_suite("R4_fatal_consumer", NULL, NULL), "R4_fatal_consumer_error_exits_1",
                 test_R4_fatal_consumer_error_exits_1);
     CU_add_test(CU_add_suite("R10", NULL, NULL), "R10_rebalance_1_3_1_all_accounted",

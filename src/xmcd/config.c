@@ -63,6 +63,8 @@ static const xmcd_config_key xmcd_keys[] = {
              "how long SIGTERM/SIGINT and revocations wait for acknowledgements"),
     XMCD_INT("delivery.message_timeout_ms", message_timeout_ms, 30000, 1000, 3600000, 0,
              "the producer's message.timeout.ms: a delivery failing this long is produced again"),
+    XMCD_INT("delivery.fatal_restarts", fatal_restarts, 5, 0, 1000, 1,
+             "in-process restarts of the Kafka clients after a fatal client error (not fencing) within 10 min; 0: exit 1"),
     XMCD_STR("delivery.transactional_id", transactional_id, NULL, 0,
              "exactly-once only: the producer's transactional.id, unique per instance"),
     XMCD_STR("plugin.path", plugin_path, NULL, 1, "the stage plugin (.so); refused if its stage ABI differs"),

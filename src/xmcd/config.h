@@ -38,6 +38,7 @@ typedef struct xmcd_config {
     int drain_deadline_ms;
     int message_timeout_ms;
     const char *transactional_id;
+    int fatal_restarts;
 
     const char *plugin_path;
     const config_setting_t *plugin_cfg; /* plugin.config, may be NULL; not a key of the table */

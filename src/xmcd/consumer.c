@@ -36,6 +36,13 @@ void xmcd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const c
     xmcd_log(our, "kafka_log", "client=%s facility=%s msg=%s", rd_kafka_name(rk), fac, xmcd_log_q(buf));
 }
 
+int xmcd_fenced_error(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH || err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID ||
+           err == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+}
+
 void xmcd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     xmcd *d = opaque;
@@ -45,6 +52,7 @@ void xmcd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
         xmcd_log(XMCD_LOG_ERROR, "kafka_fatal", "client=%s error=%s reason=%s", rd_kafka_name(rk),
                  rd_kafka_err2name(orig), xmcd_log_q(fatal));
         d->fatal = 1;
+        if (!xmcd_fenced_error(orig)) d->kafka_fatal = 1;
         return;
     }
     /* transient client errors (brokers down, ...) are retried by librdkafka; log them, they are events */

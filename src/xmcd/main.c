@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -228,6 +229,38 @@ int main(int argc, char **argv)
              xmcd_log_q(conf->plugin_path), d->plugin->api->name ? d->plugin->api->name : "?",
              xmcd_log_q(version), conf->batch_max_records, conf->batch_max_wait_ms, conf->max_inflight);
     rc = xmcd_run(d);
+    /* A fatal Kafka client error (not fencing) restarts the clients in-process, from the committed offsets: on
+     * Kafka < 2.5 librdkafka's idempotent and transactional producers make fatal what newer brokers let them
+     * recover from (KIP-360; `make test-kafka` meets it after a broker's kill -9). Backoff 1, 2, 4 .. 30 s; at
+     * most delivery.fatal_restarts in 10 minutes, then exit 1 for a supervisor to see. */
+    double window_start = 0;
+    int in_window = 0, backoff_ms = 1000;
+    while (rc == 1 && d->kafka_fatal && !xmcd_stop_flag) {
+        double now = (double)xmcd_now_ns() / 1e9;
+        if (now - window_start > 600) {
+            window_start = now;
+            in_window = 0;
+            backoff_ms = 1000;
+        }
+        if (in_window >= conf->fatal_restarts) {
+            xmcd_log(XMCD_LOG_ERROR, "kafka_restart_refused", "restarts=%d within_s=600 limit=%d", in_window,
+                     conf->fatal_restarts);
+            break;
+        }
+        in_window++;
+        xmcd_count(&d->stats.kafka_restarts, 1);
+        xmcd_log(XMCD_LOG_WARN, "kafka_restart", "attempt=%d backoff_ms=%d", in_window, backoff_ms);
+        for (int waited = 0; waited < backoff_ms && !xmcd_stop_flag; waited += 100)
+            nanosleep(&(struct timespec){0, 100000000L}, NULL);
+        if (xmcd_stop_flag) break;
+        backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
+        if (xmcd_restart_clients(d, err, sizeof err) != 0) {
+            xmcd_log(XMCD_LOG_ERROR, "kafka_restart_failed", "reason=%s", xmcd_log_q(err));
+            rc = 1;
+            break;
+        }
+        rc = xmcd_run(d);
+    }
 out:
     xmcd_reload_stop(d->reload);
     xmcd_http_stop(d->http);

@@ -498,6 +498,33 @@ void xmcd_release(xmcd *d)
     free(d->headers);
 }
 
+int xmcd_restart_clients(xmcd *d, char *err, size_t errlen)
+{
+    /* xmcd_shutdown() closed the consumer, purged the producer and released every record */
+    if (d->consumer) rd_kafka_destroy(d->consumer);
+    if (d->producer) rd_kafka_destroy(d->producer);
+    d->consumer = d->producer = NULL;
+    xmcd_offsets_free(d->offsets);
+    d->offsets = xmcd_offsets_new();
+    d->paused = d->draining = d->fatal = d->kafka_fatal = d->txn_failed = d->queue_stalled = 0;
+    d->txn_outputs = d->txn_dead_letters = 0;
+    atomic_store(&d->stats.paused, 0);
+    atomic_store(&d->stats.inflight, 0);
+    atomic_store(&d->stats.lag, -1);
+    if (!d->offsets) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    d->producer = xmcd_producer_new(d, err, errlen);
+    if (!d->producer) return -1;
+    if (d->conf->mode == XMCD_MODE_EXACTLY_ONCE && xmcd_txn_init(d) != 0) {
+        snprintf(err, errlen, "init_transactions failed");
+        return -1;
+    }
+    d->consumer = xmcd_consumer_new(d, err, errlen);
+    return d->consumer ? 0 : -1;
+}
+
 int xmcd_run(xmcd *d)
 {
     uint64_t now = xmcd_now_ns();

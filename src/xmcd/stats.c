@@ -134,6 +134,8 @@ static const xmcd_stat_field xmcd_stat_fields[] = {
                  "Errors returned by the consumer (not per record)."),
     XMCD_COUNTER("max_poll_exceeded", "xmcd_max_poll_exceeded_total", max_poll_exceeded,
                  "Batches slower than max.poll.interval.ms (group left)."),
+    XMCD_COUNTER("kafka_restarts", "xmcd_kafka_restarts_total", kafka_restarts,
+                 "In-process restarts of the Kafka clients after a fatal client error."),
     XMCD_GAUGE("lag", "xmcd_consumer_lag_records", lag,
                "Records in the assigned partitions past the consumed position (-1 before it is known)."),
     XMCD_PLUGIN_COUNTER("records", "xmcd_stage_records_total", records, "Records the stage plugin processed."),

@@ -23,6 +23,9 @@ static xmcd_txn_rc xmcd_txn_class(xmcd *d, rd_kafka_error_t *error, const char *
     if (!error) return XMCD_TXN_OK;
     int fatal = rd_kafka_error_is_fatal(error), abortable = rd_kafka_error_txn_requires_abort(error);
     int retriable = rd_kafka_error_is_retriable(error);
+    /* a fatal error other than fencing may be restarted from (main.c): on Kafka < 2.5 librdkafka makes errors
+     * fatal that newer brokers let it recover from (KIP-360) */
+    if (fatal && !xmcd_fenced_error(rd_kafka_error_code(error))) d->kafka_fatal = 1;
     xmcd_log(fatal ? XMCD_LOG_ERROR : XMCD_LOG_WARN, "txn_error", "call=%s error=%s reason=%s class=%s", call,
              rd_kafka_error_name(error), xmcd_log_q(rd_kafka_error_string(error)),
              fatal ? "fatal" : abortable ? "abortable" : retriable ? "retriable" : "unknown");

@@ -58,6 +58,7 @@ typedef struct xmcd {
     int paused;
     int draining;  /* shutting down: consume nothing more */
     int fatal;     /* stop without committing anything more */
+    int kafka_fatal; /* the fatal error was a Kafka client's (not fencing): the clients may be restarted */
     int txn_failed; /* exactly-once: a copy of the open transaction failed; it must abort */
     int queue_stalled; /* the producer's local queue stayed full for a second: don't wait on it again yet */
     uint64_t next_commit_ns, next_stats_ns, last_stall_log_ns, last_refusal_log_ns, drain_deadline_ns;
@@ -79,6 +80,12 @@ int xmcd_run(xmcd *d);
 /* Destroys the clients (without a flush: what was not delivered is replayed after a restart) and frees the
  * tracker, plugin, batch and call arrays; the config, reload thread and HTTP server are the caller's. */
 void xmcd_release(xmcd *d);
+/* pipeline.c: after xmcd_run() returned on a fatal Kafka client error: new clients (and transactions), an empty
+ * tracker, every flag as at start; the group then assigns from the committed offsets, so what the old clients
+ * left uncommitted is consumed again (exactly what a process restart does, without one). 0 or -1 (err set). */
+int xmcd_restart_clients(xmcd *d, char *err, size_t errlen);
+/* consumer.c: 1 when a fatal error code means another instance took over (fenced): never restarted. */
+int xmcd_fenced_error(rd_kafka_resp_err_t err);
 /* pipeline.c: finishes a record (acknowledged): offsets, stats, frees it. */
 void xmcd_rec_finish(xmcd *d, xmcd_rec *rec);
 /* pipeline.c: queues a record whose delivery failed to be produced again (a copy of failed is kept). */

@@ -214,8 +214,8 @@ stop_sup() {
 }
 
 # R8 / R9: the broker stopped for 5 s (controlled), or killed -9 and restarted twice. On Kafka < 2.5 an unclean
-# restart can lose the idempotent producer's state (UNKNOWN_PRODUCER_ID, fatal there, KIP-360): xmcd then exits 1
-# without committing past an unacknowledged record and its supervisor restarts it; more exits than kills fail.
+# restart can lose the idempotent producer's state (UNKNOWN_PRODUCER_ID, fatal there, KIP-360): xmcd then restarts
+# its clients in-process (delivery.fatal_restarts); the supervisor is there for an exit, and any exit fails.
 r89() {
     local test=$1 n=10000 name=$1 line rec="" before tk kills=0 exits
     topics $name 1 || return 1
@@ -233,11 +233,10 @@ r89() {
     line=$(check $name $n read_committed) || fail "$test: $line"
     stop_sup $name
     exits=$(head -n -1 "$T/$name.exits" | tr '\n' ' ')
-    [ "$(head -n -1 "$T/$name.exits" | wc -l)" -le "$kills" ] || fail "$test: xmcd exited more often than the broker went down: $exits"
-    [ "$test" = r8 ] && [ -n "$exits" ] && fail "$test: xmcd exited after a controlled broker stop: $exits"
+    [ -z "$exits" ] || fail "$test: xmcd exited: $exits"
     [ "$(field "$line" dead_letters)" = 0 ] || fail "$test: dead letters caused by the outage: $line"
     if [ "$test" = r8 ]; then what="R8 broker stopped 5 s"; else what="R9 broker kill -9 ×2"; fi
-    row "$what | $NB | at-least-once | $n | $(field "$line" lost) | $(field "$line" dup) | - | $(field "$line" dead_letters) | ${rec# } | xmcd exits: ${exits:-none}$(grep -q UNKNOWN_PRODUCER_ID "$T/$name.log" && echo ' (UNKNOWN_PRODUCER_ID after the unclean restart)')"
+    row "$what | $NB | at-least-once | $n | $(field "$line" lost) | $(field "$line" dup) | - | $(field "$line" dead_letters) | ${rec# } | xmcd exits: ${exits:-none}, in-process client restarts: $(grep -c 'event=kafka_restart ' "$T/$name.log")$(grep -q UNKNOWN_PRODUCER_ID "$T/$name.log" && echo ' (UNKNOWN_PRODUCER_ID after the unclean restart)')"
 }
 
 # R10: 1 -> 3 -> 1 instances mid-stream
@@ -317,8 +316,8 @@ failover() {
     kill -0 "$p" 2>/dev/null || { exits=$((exits + 1)); }
     stop_x "$p"
     [ "$mode" = eos ] && [ "$(field "$line" dup)" != 0 ] && fail "failover eos: duplicates seen read_committed: $line"
-    [ "$mode" = alo ] && [ "$exits" != 0 ] && fail "failover alo: xmcd exited $exits times"
-    row "kill -9 output leader, then coordinator | 3 (RF 3, min.isr 2) | $([ "$mode" = eos ] && echo exactly-once || echo at-least-once) | $n | $(field "$line" lost) | $(field "$line" dup) | $([ "$mode" = eos ] && field "$lu" dup || echo -) | $(field "$line" dead_letters) | ${rec# } | xmcd exits: $exits"
+    [ "$exits" != 0 ] && fail "failover $mode: xmcd exited $exits times"
+    row "kill -9 output leader, then coordinator | 3 (RF 3, min.isr 2) | $([ "$mode" = eos ] && echo exactly-once || echo at-least-once) | $n | $(field "$line" lost) | $(field "$line" dup) | $([ "$mode" = eos ] && field "$lu" dup || echo -) | $(field "$line" dead_letters) | ${rec# } | xmcd exits: $exits, in-process client restarts: $(grep -c 'event=kafka_restart ' "$T/$name.log")"
 }
 if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
     $CL stop "$T/c1"
