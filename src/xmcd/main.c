@@ -243,8 +243,9 @@ int main(int argc, char **argv)
             backoff_ms = 1000;
         }
         if (in_window >= conf->fatal_restarts) {
-            xmcd_log(XMCD_LOG_ERROR, "kafka_restart_refused", "restarts=%d within_s=600 limit=%d", in_window,
-                     conf->fatal_restarts);
+            if (conf->fatal_restarts > 0)
+                xmcd_log(XMCD_LOG_ERROR, "kafka_restart_refused", "restarts=%d within_s=600 limit=%d", in_window,
+                         conf->fatal_restarts);
             break;
         }
         in_window++;
@@ -256,11 +257,13 @@ int main(int argc, char **argv)
         backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
         if (xmcd_restart_clients(d, err, sizeof err) != 0) {
             xmcd_log(XMCD_LOG_ERROR, "kafka_restart_failed", "reason=%s", xmcd_log_q(err));
+            d->kafka_fatal = 1; /* for the stop line below */
             rc = 1;
             break;
         }
         rc = xmcd_run(d);
     }
+    if (rc == 1 && d->kafka_fatal) xmcd_log(XMCD_LOG_ERROR, "stopped", "exit=1");
 out:
     xmcd_reload_stop(d->reload);
     xmcd_http_stop(d->http);

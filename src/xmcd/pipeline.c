@@ -574,6 +574,9 @@ int xmcd_run(xmcd *d)
     was_fatal = d->fatal;
     xmcd_shutdown(d);
     xmcd_stats_log(&d->stats);
-    xmcd_log(was_fatal ? XMCD_LOG_ERROR : XMCD_LOG_INFO, "stopped", "exit=%d", was_fatal ? 1 : 0);
+    if (was_fatal && d->kafka_fatal) /* main.c restarts the clients or logs the stop itself */
+        xmcd_log(XMCD_LOG_ERROR, "clients_stopped", "reason=kafka_fatal");
+    else
+        xmcd_log(was_fatal ? XMCD_LOG_ERROR : XMCD_LOG_INFO, "stopped", "exit=%d", was_fatal ? 1 : 0);
     return was_fatal ? 1 : 0;
 }
