@@ -757,6 +757,17 @@ static void test_R4_retriable_error_matrix_no_loss(void)
 /* A fatal producer error in at-least-once mode (OUT_OF_ORDER_SEQUENCE_NUMBER is fatal for an idempotent
  * producer): xmcd logs it, stops without another commit and exits 1; what it had not acknowledged is not
  * committed, so a restarted xmcd accounts for everything. */
+/* Starts the daemon, produces n records and, once 400 outputs are out, answers a Produce with
+ * OUT_OF_ORDER_SEQUENCE_NUMBER: fatal for an idempotent producer. */
+static void xh_start_then_fatal(xh_env *e, int n)
+{
+    CU_ASSERT_FATAL(xh_env_start(e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e->mock.bootstraps, 0, n, xh_value_plain), n);
+    double end = xh_now() + 30;
+    while (xh_now() < end && xh_topic_total(e->mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
+    xh_push1(e, 0 /* Produce */, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+}
+
 static void test_R4_fatal_producer_error_exits_1_without_commit(void)
 {
     const int n = 3000;
@@ -766,11 +777,7 @@ static void test_R4_fatal_producer_error_exits_1_without_commit(void)
     xh_delivery_extra = "fatal_restarts = 0;"; /* exit at once, as before in-process restarts */
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 100000, 10000) == 0);
     xh_delivery_extra = "";
-    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
-    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
-    double end = xh_now() + 30;
-    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
-    xh_push1(&e, 0 /* Produce */, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    xh_start_then_fatal(&e, n);
     int rc = xh_wait_exit(e.pid, 30);
     e.pid = 0;
     CU_ASSERT_EQUAL(rc, 1);
@@ -811,11 +818,7 @@ static void test_R4_fatal_producer_error_restarts_clients(void)
     xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
     CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 100000, 10000) == 0);
-    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
-    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
-    double end = xh_now() + 30;
-    while (xh_now() < end && xh_topic_total(e.mock.bootstraps, XH_TOPIC_OUT, XH_PARTS) < 400) xh_sleep_ms(20);
-    xh_push1(&e, 0 /* Produce */, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    xh_start_then_fatal(&e, n);
     CU_ASSERT(xh_wait_log(e.log, "event=kafka_restart ", 1, 30) == 0);
     CU_ASSERT(xh_file_count(e.log, "event=kafka_fatal") >= 1);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);

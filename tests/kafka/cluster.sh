@@ -26,7 +26,14 @@ need() {
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# a port nothing listens on (from /proc/net/tcp*: no Python or iproute2 needed)
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        grep -qi ":$(printf '%04X' "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$p"; return; }
+    done
+}
 jopts() { echo "-Djava.library.path=$LIBS/native -Dorg.xerial.snappy.use.systemlib=true -Dlog4j.configuration=file:$1/log4j.properties"; }
 
 # Starts broker I from its properties and waits until it says it started (and leads what it led, see below).

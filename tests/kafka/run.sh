@@ -121,18 +121,26 @@ else
 fi
 echo "test-kafka: bootstrap $BS"
 
+# kill_loop NAME TEST SECS AT...: xmcd started, then killed -9 once the topics hold AT records and restarted at
+# once, for each AT; the running pid in LAST, the recovery times in REC
+kill_loop() {
+    local name=$1 test=$2 secs=$3 p before tk at; shift 3
+    REC=""; start_x $name; p=$LAST
+    for at in "$@"; do
+        wait_total $name $at $secs || { fail "$test: stalled before $at"; break; }
+        tk=$(now); kill -9 "$p"; wait "$p" 2>/dev/null; before=$(committed $name)
+        start_x $name; p=$LAST; REC="$REC $(recovered "$before" "$tk" committed $name)"
+    done
+    LAST=$p
+}
+
 # R1: kill -9 three times mid-stream, restart at once
 r1() {
-    local n=20000 name=r1 rec="" p before tk line
+    local n=20000 name=r1 rec p line
     topics $name 1 || return 1
     conf $name alo 40000
     K produce "$BS" in-$name 0 $n poison || return 1
-    start_x $name; p=$LAST
-    for at in 4000 9000 14000; do
-        wait_total $name $at 60 || { fail "R1: stalled before $at"; break; }
-        tk=$(now); kill -9 "$p"; wait "$p" 2>/dev/null; before=$(committed $name)
-        start_x $name; p=$LAST; rec="$rec $(recovered "$before" "$tk" committed $name)"
-    done
+    kill_loop $name R1 60 4000 9000 14000; p=$LAST; rec=$REC
     line=$(check $name $n read_committed poison) || fail "R1: $line"
     stop_x "$p"
     row "R1 kill -9 ×3, restart | $NB | at-least-once | $n | $(field "$line" lost) | $(field "$line" dup) | - | $(field "$line" dead_letters) | ${rec# } | misrouted $(field "$line" misrouted)"
@@ -140,17 +148,12 @@ r1() {
 
 # R2: exactly-once, kills landing mid-transaction (a producer quota holds each commit open for a while)
 r2() {
-    local n=8000 name=r2 rec="" p before tk lc lu
+    local n=8000 name=r2 rec p lc lu
     topics $name 1 || return 1
     conf $name eos 0 'kafka_producer = [ "client.id=xmcd-r2" ];'
     [ -z "${KAFKA_BOOTSTRAP:-}" ] && $CL quota "$T/c1" xmcd-r2 30000 >/dev/null
     K produce "$BS" in-$name 0 $n || return 1
-    start_x $name; p=$LAST
-    for at in 1500 3500 5500; do
-        wait_total $name $at 90 || { fail "R2: stalled before $at"; break; }
-        tk=$(now); kill -9 "$p"; wait "$p" 2>/dev/null; before=$(committed $name)
-        start_x $name; p=$LAST; rec="$rec $(recovered "$before" "$tk" committed $name)"
-    done
+    kill_loop $name R2 90 1500 3500 5500; p=$LAST; rec=$REC
     lc=$(check $name $n read_committed) || fail "R2: $lc"
     lu=$(K count "$BS" out-$name dlq-$name $n read_uncommitted)
     stop_x "$p"
