@@ -7,7 +7,11 @@
 # steps, first and last epoch's loss, tokens/s and seconds, read off the training log.
 #
 # Environment: BUILD, DATA (../shared/data), XRT_EPOCHS (per level, default 3), XRT_LR (default 5e-4), XRT_WARMUP
-# (0), XRT_POOLING (cls), XRT_ALPHA (0.3, the embedding's weight beside TF-IDF), XRT_REUTERS_MAXLEN (128), XRT_BATCH (32), XRT_LABELS (catalog labels asked, 13000; the
+# (0), XRT_POOLING (cls), XRT_ALPHA (select: the embedding's weight beside TF-IDF chosen on a validation split of
+# the training records, never on the test records: every 10th training record is held out, the encoder is
+# fine-tuned on the other 90 %, rankers on [tfidf ; alpha emb] of that encoder are trained on the 90 % for each of
+# XRT_ALPHAS ("0.1 0.3 1") and scored on the held-out 10 %, and the best P@1 (the first in the list on a tie)
+# is the alpha of every row after; a number fixes it instead), XRT_REUTERS_MAXLEN (128), XRT_BATCH (32), XRT_LABELS (catalog labels asked, 13000; the
 # labels that occur are fewer: 11,413 at 30,000 docs), XRT_DOCS (catalog training docs, 30000), XRT_TEST (3000), XRT_SETS ("reuters
 # catalog"), XRT_NEGATIVES (tfn; "tfn tfn+man" gives one xr-transformer row per mode, side by side), XRT_MAN_TOPK
 # (20), OPENBLAS_NUM_THREADS (2).
@@ -19,7 +23,8 @@ EPOCHS=${XRT_EPOCHS:-3}
 LR=${XRT_LR:-5e-4}
 WARMUP=${XRT_WARMUP:-0}
 POOLING=${XRT_POOLING:-cls}
-ALPHA=${XRT_ALPHA:-0.3}
+ALPHA_SET=${XRT_ALPHA:-select}
+ALPHAS=${XRT_ALPHAS:-0.1 0.3 1}
 RMAXLEN=${XRT_REUTERS_MAXLEN:-128}
 BATCH=${XRT_BATCH:-32}
 LABELS=${XRT_LABELS:-13000}
@@ -38,9 +43,44 @@ cp "$DATA/bert-vocab/vocab.txt" "$WORK/enc/" || exit 1
 p() { awk -F'\t' -v k="$2" '$1==k{print $2; exit}' "$1"; }
 row() { printf "| %-10s | %-16s | %8s | %6s | %6s | %6s |\n" "$@"; }
 
+# xrt_args NEGATIVES DIR: the fine-tuning options of every xr-transformer row
+xrt_args() {
+    echo --xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$2" --xrt-epochs "$EPOCHS" \
+        --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH" --xrt-negatives "$1" --xrt-man-topk "$MAN_TOPK"
+}
+
+# select_alpha NAME TRAIN MAXLEN: sets ALPHA from a validation split of TRAIN (see the header); prints its table
+select_alpha() {
+    local name=$1 train=$2 maxlen=$3 neg=${NEGATIVES%% *} a best="" bestp=-1 v pr
+    awk 'NR % 10 != 1' "$train" > "$WORK/$name.fit"; awk 'NR % 10 == 1' "$train" > "$WORK/$name.val"
+    # shellcheck disable=SC2046
+    if ! "$XMC" train --train "$WORK/$name.fit" --model "$WORK/$name-sel" --max-length "$maxlen" --quiet \
+        $(xrt_args "$neg" "$WORK/$name-sel-xrt") > "$WORK/$name-sel.version" 2> "$WORK/$name-sel.log"; then
+        echo "alpha selection: fine-tuning failed:"; tail -3 "$WORK/$name-sel.log"; ALPHA=0.3; return
+    fi
+    v=$(cat "$WORK/$name-sel.version")
+    echo "alpha chosen on a validation split: encoder fine-tuned on $(wc -l < "$WORK/$name.fit") training records, rankers" \
+         "scored on the other $(wc -l < "$WORK/$name.val") (every 10th), never on the test records:"
+    for a in $ALPHAS; do
+        "$XMC" train --train "$WORK/$name.fit" --model "$WORK/$name-sel-$a" --max-length "$maxlen" --alpha "$a" \
+            --featurizer tfidf+encoder --encoder "$WORK/$name-sel/$v/encoder" --pooling "$POOLING" >/dev/null 2>&1 &&
+            "$XMC" eval --model "$WORK/$name-sel-$a" --test "$WORK/$name.val" > "$WORK/$name-sel-$a.eval" 2>/dev/null ||
+            { echo "    alpha $a: failed"; continue; }
+        pr=$(p "$WORK/$name-sel-$a.eval" P@1)
+        echo "    alpha $a: validation P@1 $pr"
+        if awk -v x="$pr" -v y="$bestp" 'BEGIN{exit !(x > y)}'; then best=$a; bestp=$pr; fi
+        rm -rf "$WORK/$name-sel-$a"
+    done
+    ALPHA=${best:-0.3}
+    echo "    -> alpha $ALPHA"
+    rm -rf "$WORK/$name-sel" "$WORK/$name-sel-xrt"
+    echo
+}
+
 # one data set: NAME TRAIN TEST MAXLEN
 one() {
     local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
+    if [ "$ALPHA_SET" = select ]; then select_alpha "$name" "$train" "$maxlen"; else ALPHA=$ALPHA_SET; fi
     echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA, negatives $NEGATIVES (man top-k $MAN_TOPK)"
     echo
     row "data" "model" "train s" "P@1" "P@3" "P@5"
@@ -51,8 +91,8 @@ one() {
         local args=(--train "$train" --model "$WORK/$name-${f//[+\/]/_}" --max-length "$maxlen" --alpha "$ALPHA")
         case $f in
         tfidf+encoder) args+=(--featurizer tfidf+encoder --encoder "$WORK/enc" --pooling "$POOLING") ;;
-        xr-transformer/*) args+=(--xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$WORK/$name-xrt-${f#*/}" --xrt-epochs "$EPOCHS"
-                               --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH" --xrt-negatives "${f#*/}" --xrt-man-topk "$MAN_TOPK") ;;
+        # shellcheck disable=SC2207
+        xr-transformer/*) args+=($(xrt_args "${f#*/}" "$WORK/$name-xrt-${f#*/}")) ;;
         esac
         local shown=$f
         f=${f//[+\/]/_}
