@@ -9,7 +9,7 @@
 #   make test-faults  R19 alone under ASan: every allocation and read of the loaders and batch paths failed in turn
 #   make bench      benchmarks on ../shared/data (or generated data when it is absent), and the stream bench
 #                   through xmcd with a 10-minute soak (BENCH_SOAK_SECS=0 skips the soak)
-#   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd
+#   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd, and `xmc retrain` killed -9 24 times
 #   make demo       install deps if needed, build, train the demo model, run it
 #   make docs       rewrite docs/xmcd.md's config key and metric lists from xmcd's tables
 
@@ -201,9 +201,11 @@ bench: all
 
 # The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for; then
 # through xmcd + xmc_stage.so with a 10^4-label model (bench/stream.sh reliability): R12 (20 model swaps under load)
-# and R20 (a soak with kills and swaps, SOAK_SECS=240 by default). About 10 minutes; any failed check fails the target.
+# and R20 (a soak with kills and swaps, SOAK_SECS=240 by default); and `xmc retrain` killed -9 24 times at random
+# points (tests/cli/retrain_kill.sh; `make test` runs it with 5). About 13 minutes; any failed check fails the target.
 test-reliability: all $(TEST_BIN) $(TEST_PLUGIN_SO)
 	XMC_R1_RECORDS=100000 XMC_R1_KILLS=5 $(BUILD)/tests/test_xmcd R1
+	XMC_RETRAIN_KILLS=24 BUILD=$(BUILD) bash tests/cli/retrain_kill.sh
 	@BUILD=$(BUILD) bash bench/stream.sh reliability
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build-fuzz; each runs FUZZ_SECONDS. Inputs that
