@@ -3,7 +3,7 @@
  * byte it could end at (records and offsets of whole entries kept, later ones gone); a damaged entry before the
  * end makes the window start empty with the file set aside; a compaction that stops at any point leaves the
  * window as it was, and one that finished leaves the same records; a seed is written whole or not at all;
- * the read-only load changes nothing. */
+ * the read-only load changes nothing; one owner at a time. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,6 +394,22 @@ static void test_load_is_read_only(void)
     free(dir);
 }
 
+/* One owner at a time: a second open fails while the first holds the window; reading it stays possible. */
+static void test_one_owner(void)
+{
+    char *dir = tu_tmpdir(), err[256] = "";
+    xmcr_window *w = open_ok(dir, &no_limits, NULL), *w2 = NULL;
+    CU_ASSERT_EQUAL(xmcr_window_open(dir, &no_limits, 1000000, &w2, NULL, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "in use by another process"));
+    CU_ASSERT_EQUAL(xmcr_window_load(dir, &no_limits, 1000000, &w2, NULL, err, sizeof err), 0);
+    xmcr_window_close(w2);
+    xmcr_window_close(w);
+    w = open_ok(dir, &no_limits, NULL);
+    xmcr_window_close(w);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -407,5 +423,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_seed_tsv);
     TU_ADD(s, test_seed_whole_or_nothing);
     TU_ADD(s, test_load_is_read_only);
+    TU_ADD(s, test_one_owner);
     return tu_run(argc, argv);
 }

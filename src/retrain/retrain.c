@@ -487,7 +487,8 @@ static int xmcr_group_committed(xmcr *r, int64_t *committed, char *err, size_t e
     rd_kafka_topic_partition_list_t *list = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, r->conf->topic, NULL);
     rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 10000) : rd_kafka_last_error();
-    if (!e && (md->topic_cnt != 1 || md->topics[0].err)) e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (!e && (md->topic_cnt != 1 || md->topics[0].err))
+        e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
     if (e) {
         snprintf(err, errlen, "metadata of %s: %s", r->conf->topic, rd_kafka_err2str(e));
         goto out;

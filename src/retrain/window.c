@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +40,7 @@ typedef struct xmcr_buf {
 struct xmcr_window {
     char dir[1024], path[1100];
     xmcr_window_limits limits;
-    int fd;
+    int fd, lock_fd;
     uint64_t log_bytes, live_bytes, count;
     xmcr_rec **buckets;
     size_t nbuckets;
@@ -472,10 +473,22 @@ static int window_open(const char *dir, const xmcr_window_limits *limits, int64_
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    w->fd = -1;
+    w->fd = w->lock_fd = -1;
     w->limits = *limits;
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     snprintf(w->path, sizeof w->path, "%s/window.log", dir);
+    if (!read_only) {
+        /* one owner: a second retrainer (or a training child that outlived its parent, which inherited the lock)
+         * would append to the same log and remove the first one's temporary files */
+        char lock[1100];
+        snprintf(lock, sizeof lock, "%s/window.lock", dir);
+        w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (w->lock_fd < 0 || flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            snprintf(err, errlen, errno == EWOULDBLOCK ? "%s is in use by another process (%s held)" : "lock %s: %s",
+                     errno == EWOULDBLOCK ? dir : lock, errno == EWOULDBLOCK ? "window.lock" : strerror(errno));
+            goto fail;
+        }
+    }
     for (int q = 0; q < XMCR_WINDOW_MAX_PARTITIONS; q++) w->offsets[q] = w->pending[q] = -1;
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp", w->path);
@@ -568,6 +581,7 @@ void xmcr_window_close(xmcr_window *w)
     free(w->buckets);
     free(w->buf.p);
     if (w->fd >= 0) close(w->fd);
+    if (w->lock_fd >= 0) close(w->lock_fd);
     free(w);
 }
 

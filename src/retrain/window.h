@@ -76,7 +76,9 @@ typedef struct xmcr_record {
 } xmcr_record;
 
 /* Opens (or creates) the window in dir (created if missing), replaying its log with the limits applied at
- * now_ms. Returns 0 with *out, or -1 with err and nothing allocated. info may be NULL. */
+ * now_ms. The window has one owner: open takes an exclusive flock on <dir>/window.lock, held until close or the
+ * death of the last process holding it (a forked child inherits it), and fails while another holds it. Returns 0
+ * with *out, or -1 with err and nothing allocated. info may be NULL. */
 int xmcr_window_open(const char *dir, const xmcr_window_limits *limits, int64_t now_ms, xmcr_window **out,
                      xmcr_window_open_info *info, char *err, size_t errlen);
 /* Replays the log as xmcr_window_open does, read-only: nothing in dir is created, cut, renamed or removed, so it

@@ -3,7 +3,8 @@
 # a process of its own, so it outlives every kill). Curated records flow into the curated topic the whole time:
 # new products, then the same products with changed label sets, some removed (an empty label set), then back. Each
 # round starts the retrainer and kills it with SIGKILL at one of four kinds of point, in turn:
-#   window    while records are consumed and appended to the window (synced every 250 ms, so that most kills find records consumed but not yet durable), at a random time;
+#   window    at a random time while records are consumed and appended to the window (synced every 250 ms, so
+#             that most kills find records consumed but not yet durable);
 #   training  a training asked for by SIGUSR1, the parent killed at a random time into it (its child dies with
 #             it: PR_SET_PDEATHSIG; the test checks that it does);
 #   child     the training child killed at a random time, the parent (which logs the failure) a little later;
@@ -17,8 +18,9 @@
 #       or one whose gate.txt says passed=1;
 #   (c) every version in the repository is whole (`xmc model list` reports none damaged), and none that the
 #       gate refused, or that a killed training left without a verdict, is CURRENT.
-# At the end the retrainer runs until it has consumed everything, trains (the gate passes), and stops on SIGTERM:
-# the window then holds exactly the last label set of every product sent. XMC_RETRAIN_KILLS (default 5) sets the
+# At the end the retrainer runs until it has consumed everything (a second one started on the same window meanwhile
+# must refuse to), trains (the gate passes), and stops on SIGTERM: the window then holds exactly the last label set
+# of every product sent, and nothing a killed training left remains. XMC_RETRAIN_KILLS (default 5) sets the
 # number of kills (make test-reliability: 24); XMC_RETRAIN_KILL_SEED the random seed (printed). Needs kcat.
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -220,6 +222,11 @@ wait "$PROD" || true
 PROD=
 round=end kind=final
 start_rt
+wait_log "$LOG" "event=start " 300 || fail "no start"
+# one owner per window: a second retrainer on it refuses to start
+rc=0; "$XMC" retrain -c "$T/retrain.conf" --bootstrap-file "$T/bs" 2> "$T/second.log" || rc=$?
+[ "$rc" -ne 0 ] && grep -q "event=window_failed.*in use by another process" "$T/second.log" ||
+  fail "a second retrainer on the same window: exit $rc, $(cat "$T/second.log")"
 want=$(awk '{ n++ } END { print n }' "$T/sent.tsv")
 for _ in $(seq 600); do
   kcat -b "$BS" -C -t curated -e -q -f '%p\t%o\t%k\n' > "$T/topic.tsv" 2>/dev/null || true
