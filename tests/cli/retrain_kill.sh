@@ -169,13 +169,13 @@ for ((round = 0; round < KILLS; round++)); do
     at="$at ms after the start"
     ;;
   window)
-    wait_log "$LOG" "event=assigned" 300 || fail "never assigned"
+    wait_log "$LOG" "event=assigned" 600 || fail "never assigned"
     at=$(rnd_ms 100 1500)
     sleep_ms "$at"
     at="$at ms after the assignment"
     ;;
   training | child)
-    wait_log "$LOG" "event=assigned" 300 || fail "never assigned"
+    wait_log "$LOG" "event=assigned" 600 || fail "never assigned"
     sleep_ms "$(rnd_ms 50 300)"
     kill -USR1 "$RT"
     wait_log "$LOG" "event=training_spawned.*trigger=signal" 200 || fail "SIGUSR1 spawned no training"
