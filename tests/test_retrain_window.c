@@ -372,6 +372,7 @@ static void test_load_is_read_only(void)
     CU_ASSERT_EQUAL(xmcr_window_log_bytes(w), total - 3);
     put(w, "z", "q", "t", 9);
     CU_ASSERT_EQUAL(xmcr_window_sync(w, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(xmcr_window_compact(w, err, sizeof err), -1);
     xmcr_window_close(w);
     unsigned char *after = slurp(path, &n2);
     CU_ASSERT_EQUAL(n2, total - 3);

@@ -658,6 +658,10 @@ int xmcr_window_sync(xmcr_window *w, char *err, size_t errlen)
 
 int xmcr_window_compact(xmcr_window *w, char *err, size_t errlen)
 {
+    if (w->fd < 0) {
+        snprintf(err, errlen, "%s was loaded read-only", w->path);
+        return -1;
+    }
     /* unsynced entries would be lost by the rewrite: sync them first */
     if (w->buf.len || w->offsets_dirty) {
         xmcr_window_limits keep = w->limits;
