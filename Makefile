@@ -9,7 +9,7 @@
 #   make test-faults  R19 alone under ASan: every allocation and read of the loaders and batch paths failed in turn
 #   make bench      benchmarks on ../shared/data (or generated data when it is absent), and the stream bench
 #                   through xmcd with a 10-minute soak (BENCH_SOAK_SECS=0 skips the soak)
-#   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd
+#   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd, and `xmc retrain` killed -9 24 times
 #   make test-kafka the same daemon on real Apache Kafka brokers (tests/kafka/; needs Java and the broker jars)
 #   make demo       install deps if needed, build, train the demo model, run it
 #   make docs       rewrite docs/xmcd.md's config key and metric lists from xmcd's tables
@@ -206,14 +206,16 @@ bench: all $(KAFKA_CHECK)
 
 # The longer reliability runs: R1 (kill -9 and restart) over 100,000 records, every input id accounted for; then
 # through xmcd + xmc_stage.so with a 10^4-label model (bench/stream.sh reliability): R12 (20 model swaps under load)
-# and R20 (a soak with kills and swaps, SOAK_SECS=240 by default). About 10 minutes; any failed check fails the target.
+# and R20 (a soak with kills and swaps, SOAK_SECS=240 by default); and `xmc retrain` killed -9 24 times at random
+# points (tests/cli/retrain_kill.sh; `make test` runs it with 5). About 13 minutes; any failed check fails the target.
 test-reliability: all $(TEST_BIN) $(TEST_PLUGIN_SO)
 	XMC_R1_RECORDS=100000 XMC_R1_KILLS=5 $(BUILD)/tests/test_xmcd R1
+	XMC_RETRAIN_KILLS=24 BUILD=$(BUILD) bash tests/cli/retrain_kill.sh
 	@BUILD=$(BUILD) bash bench/stream.sh reliability
 
 # The real-broker tier (tests/kafka/run.sh): Apache Kafka brokers from ../shared/kafka-broker (KAFKA_LIBS), or the
 # cluster at KAFKA_BOOTSTRAP=host:port; R1 R2 R3 R6 R8 R9 R10 R12 on one broker, then leader and coordinator
-# kill -9 on three. Not part of `make test`; needs Java. About 10-15 minutes.
+# kill -9 on three. Not part of `make test`; needs Java. About 5 minutes.
 test-kafka: $(XMCD_BIN) $(KAFKA_CHECK) $(BUILD)/tests/plugins/upper_stage.so
 	@BUILD=$(BUILD) bash tests/kafka/run.sh
 

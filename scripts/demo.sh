@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: installs what is missing, builds, generates the demo catalog, trains a model, and shows it at work:
 # held-out records with their predicted and true categories, the evaluation, and (when xmcd is built) the
-# streaming stage on an embedded Kafka. Everything it writes goes to demo-out/.
+# streaming stage on an embedded Kafka, then the continuous retrainer teaching it a category the first model never
+# saw (scripts/demo-retrain.sh). Everything it writes goes to demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -15,9 +16,17 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 
 say "generating a product catalog from the Shopify taxonomy (8,516 leaf categories, seed 7)"
 $XMC gen --taxonomy data/demo/categories.tsv --docs 44000 --seed 7 --out "$OUT/catalog.tsv"
-head -n 40000 "$OUT/catalog.tsv" > "$OUT/train.tsv"
-tail -n 4000 "$OUT/catalog.tsv" > "$OUT/test.tsv"
-echo "40,000 training records, 4,000 held out; e.g.:"
+# one category is kept from the first model (the retraining act at the end teaches it): the catalog's 10th most
+# frequent, so that there are a few hundred products of it to learn from
+NEW=$(cut -f1 "$OUT/catalog.tsv" | tr ',' '\n' | sort | uniq -c | sort -k1,1nr -k2 | awk 'NR == 10 { $1 = ""; print substr($0, 2) }')
+has_new() { awk -F'\t' -v c="$NEW" -v want="$1" '{ n = split($1, l, ","); h = 0; for (i = 1; i <= n; i++) h = h || l[i] == c }
+                                                  h == want'; }
+printf '%s\n' "$NEW" > "$OUT/new_category.txt"
+head -n 40000 "$OUT/catalog.tsv" | has_new 0 > "$OUT/train.tsv"
+tail -n 4000 "$OUT/catalog.tsv" | has_new 0 > "$OUT/test.tsv"
+has_new 1 < "$OUT/catalog.tsv" > "$OUT/new_category.tsv"
+echo "$(wc -l < "$OUT/train.tsv") training records, $(wc -l < "$OUT/test.tsv") held out; the $(wc -l < "$OUT/new_category.tsv")" \
+     "products of \"$NEW\" are kept aside for the last act; e.g.:"
 head -n 3 "$OUT/train.tsv" | sed 's/^/  /'
 
 say "training (TF-IDF word 1-2 grams, label tree, XR-Linear)"
@@ -38,5 +47,6 @@ $XMC eval --model "$OUT/models" --test "$OUT/test.tsv" 2>/dev/null | grep -E '^(
 
 if [ -x build/xmcd ] && [ -f scripts/demo-stream.sh ]; then
   bash scripts/demo-stream.sh "$OUT" "$VERSION"
+  bash scripts/demo-retrain.sh "$OUT"
 fi
 say "done: models in $OUT/models (serving: $(cat "$OUT/models/CURRENT"))"

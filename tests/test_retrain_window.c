@@ -2,7 +2,8 @@
  * wins and an empty label set removes it; the count and age bounds; a torn last append is cut off at every
  * byte it could end at (records and offsets of whole entries kept, later ones gone); a damaged entry before the
  * end makes the window start empty with the file set aside; a compaction that stops at any point leaves the
- * window as it was, and one that finished leaves the same records. */
+ * window as it was, and one that finished leaves the same records; a seed is written whole or not at all;
+ * the read-only load changes nothing; one owner at a time. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +310,107 @@ static void test_seed_tsv(void)
     free(dir);
 }
 
+/* A crash while seeding leaves the log without an entry (the retrainer seeds such a window again): the seed is
+ * written by a compaction, whole, never as an append a crash could cut between records. */
+static void test_seed_whole_or_nothing(void)
+{
+    char *dir = tu_tmpdir(), tsv[1100], s[8192], err[256];
+    snprintf(tsv, sizeof tsv, "%s/seed.tsv", dir);
+    CU_ASSERT_EQUAL(tu_write_file(tsv, "a\tone\nb\ttwo\nc\tthree\n"), 0);
+    xmcr_window_open_info info;
+    xmcr_window *w = open_ok(dir, &no_limits, &info);
+    CU_ASSERT_EQUAL(info.state, XMCR_WINDOW_NEW);
+    xmcr_window_close(w); /* the process died before its seed reached the disk */
+    w = open_ok(dir, &no_limits, &info);
+    CU_ASSERT_EQUAL(info.state, XMCR_WINDOW_OK);
+    CU_ASSERT_EQUAL(info.entries, 0);
+    put(w, "k", "x", "consumed before the seed", 1);
+    CU_ASSERT_EQUAL(xmcr_window_set_offset(w, "cur", 1, 7, err, sizeof err), 0);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/window.log", dir);
+    struct stat before, after;
+    CU_ASSERT_EQUAL(stat(path, &before), 0);
+    CU_ASSERT_EQUAL(xmcr_window_seed_tsv(w, tsv, "seed:", 5, err, sizeof err), 3);
+    /* a new file renamed over the log, not an append to it */
+    CU_ASSERT_EQUAL(stat(path, &after), 0);
+    CU_ASSERT_NOT_EQUAL(before.st_ino, after.st_ino);
+    /* no compaction leftover; the reopened log holds everything put, the offsets too, as whole entries */
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s/window.log.tmp", dir);
+    CU_ASSERT_EQUAL(access(tmp, F_OK), -1);
+    xmcr_window_close(w);
+    w = open_ok(dir, &no_limits, &info);
+    CU_ASSERT_EQUAL(info.state, XMCR_WINDOW_OK);
+    CU_ASSERT_EQUAL(info.entries, 5); /* 4 records and the offsets */
+    dump(w, s);
+    CU_ASSERT_STRING_EQUAL(s, "k=x|consumed before the seed;seed:1=a|one;seed:2=b|two;seed:3=c|three;");
+    CU_ASSERT_EQUAL(xmcr_window_offset(w, "cur", 1), 7);
+    xmcr_window_close(w);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* xmcr_window_load reads what open would, and changes no byte: a torn tail stays, a damaged log stays in place,
+ * nothing is created; the window it gives cannot be synced. */
+static void test_load_is_read_only(void)
+{
+    char *dir = tu_tmpdir(), path[1100], s[8192], err[256], missing[1200];
+    size_t first_end, total, n, n2;
+    xmcr_window_open_info info;
+    xmcr_window *w = NULL;
+    snprintf(missing, sizeof missing, "%s/none", dir);
+    CU_ASSERT_EQUAL(xmcr_window_load(missing, &no_limits, 1000000, &w, &info, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(access(missing, F_OK), -1);
+    make_two_batches(dir, &first_end, &total);
+    snprintf(path, sizeof path, "%s/window.log", dir);
+    unsigned char *full = slurp(path, &n);
+    spit(path, full, total - 3); /* an append in flight */
+    CU_ASSERT_EQUAL_FATAL(xmcr_window_load(dir, &no_limits, 1000000, &w, &info, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(info.state, XMCR_WINDOW_TORN);
+    CU_ASSERT_EQUAL(xmcr_window_offset(w, "cur", 0), 2);
+    CU_ASSERT_STRING_EQUAL(xmcr_window_topic(w), "cur");
+    CU_ASSERT_EQUAL(xmcr_window_log_bytes(w), total - 3);
+    put(w, "z", "q", "t", 9);
+    CU_ASSERT_EQUAL(xmcr_window_sync(w, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(xmcr_window_compact(w, err, sizeof err), -1);
+    xmcr_window_close(w);
+    unsigned char *after = slurp(path, &n2);
+    CU_ASSERT_EQUAL(n2, total - 3);
+    CU_ASSERT_EQUAL(memcmp(after, full, n2), 0);
+    free(after);
+    full[20] ^= 0x40; /* damage inside the first batch */
+    spit(path, full, total);
+    CU_ASSERT_EQUAL_FATAL(xmcr_window_load(dir, &no_limits, 1000000, &w, &info, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(info.state, XMCR_WINDOW_DAMAGED);
+    dump(w, s);
+    CU_ASSERT_STRING_EQUAL(s, "");
+    xmcr_window_close(w);
+    after = slurp(path, &n2); /* still there, as it was */
+    CU_ASSERT_EQUAL(n2, total);
+    CU_ASSERT_PTR_NOT_NULL(after);
+    if (after) CU_ASSERT_EQUAL(memcmp(after, full, n2), 0);
+    free(after);
+    free(full);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* One owner at a time: a second open fails while the first holds the window; reading it stays possible. */
+static void test_one_owner(void)
+{
+    char *dir = tu_tmpdir(), err[256] = "";
+    xmcr_window *w = open_ok(dir, &no_limits, NULL), *w2 = NULL;
+    CU_ASSERT_EQUAL(xmcr_window_open(dir, &no_limits, 1000000, &w2, NULL, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "in use by another process"));
+    CU_ASSERT_EQUAL(xmcr_window_load(dir, &no_limits, 1000000, &w2, NULL, err, sizeof err), 0);
+    xmcr_window_close(w2);
+    xmcr_window_close(w);
+    w = open_ok(dir, &no_limits, NULL);
+    xmcr_window_close(w);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -320,5 +422,8 @@ int main(int argc, char **argv)
     TU_ADD(s, test_compaction_crash_points);
     TU_ADD(s, test_sync_compacts_when_due);
     TU_ADD(s, test_seed_tsv);
+    TU_ADD(s, test_seed_whole_or_nothing);
+    TU_ADD(s, test_load_is_read_only);
+    TU_ADD(s, test_one_owner);
     return tu_run(argc, argv);
 }

@@ -15,6 +15,7 @@
 
 int xmcr_gate_heldout(const char *id, int heldout_pct)
 {
+    if (!strncmp(id, XMCR_SEED_PREFIX, sizeof XMCR_SEED_PREFIX - 1)) return 0;
     return (int)(XXH64(id, strlen(id), XMCR_GATE_SEED) % 100) < heldout_pct;
 }
 
@@ -89,6 +90,12 @@ void xmcr_gate_decide(xmc_gate_result *gate, double margin)
     if (!gate->serving[0]) {
         gate->passed = 1;
         snprintf(gate->reason, sizeof gate->reason, "no version was serving");
+        return;
+    }
+    if (!gate->held_out) {
+        gate->passed = 0;
+        snprintf(gate->reason, sizeof gate->reason,
+                 "no held-out record to compare on (the seed is never held out: curated records are needed)");
         return;
     }
     const char *names[3] = {"P@1", "P@5", "R@10"};

@@ -28,6 +28,7 @@
 #include "../xmcd/http.h"
 #include "../xmcd/log.h"
 #include "../xmcd/stats.h"
+#include "gate.h"
 #include "retrain_config.h"
 #include "trainer.h"
 #include "window.h"
@@ -124,6 +125,7 @@ typedef struct xmcr {
     double last_train_start, last_sync, last_stats, last_expire;
     pid_t child;
     int child_fd;
+    char child_version[XMC_REPO_NAME_MAX]; /* the version the child trains */
     double child_start;
     char work_dir[1100];
     int fatal;
@@ -220,7 +222,9 @@ static void xmcr_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_top
     }
 }
 
-static rd_kafka_t *xmcr_consumer_new(xmcr *r, char *err, size_t errlen)
+/* The consumer's configuration: the group, no automatic commits, the file's properties, the bootstrap file's
+ * brokers. NULL with err. */
+static rd_kafka_conf_t *xmcr_kafka_conf(xmcr *r, char *err, size_t errlen)
 {
     const char *const defaults[] = {"group.id", r->conf->group_id, "enable.auto.commit", "false",
                                     "enable.auto.offset.store", "false", "auto.offset.reset", "earliest", NULL};
@@ -230,6 +234,13 @@ static rd_kafka_t *xmcr_consumer_new(xmcr *r, char *err, size_t errlen)
         rd_kafka_conf_destroy(kconf);
         return NULL;
     }
+    return kconf;
+}
+
+static rd_kafka_t *xmcr_consumer_new(xmcr *r, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *kconf = xmcr_kafka_conf(r, err, errlen);
+    if (!kconf) return NULL;
     rd_kafka_conf_set_opaque(kconf, r);
     rd_kafka_conf_set_log_cb(kconf, xmcr_kafka_log);
     rd_kafka_conf_set_error_cb(kconf, xmcr_kafka_error);
@@ -317,7 +328,9 @@ static void xmcr_train_start(xmcr *r, const char *why)
     char err[512];
     if (xmcr_sync(r, 0)) return;
     const xmcr_config *c = r->conf;
-    xmcr_train_params p = {.repo = c->repo, .work_dir = r->work_dir, .heldout_pct = c->heldout_pct,
+    xmcr_train_version_name(r->child_version, sizeof r->child_version);
+    xmcr_train_params p = {.repo = c->repo, .work_dir = r->work_dir, .version = r->child_version,
+                           .heldout_pct = c->heldout_pct,
                            .margin = c->margin, .threads = c->threads, .nice = c->nice, .nr_splits = c->nr_splits,
                            .max_leaf_size = c->max_leaf_size, .seed = c->seed, .threshold = c->threshold,
                            .shuffle_labels = c->test_shuffle_labels, .warm = c->warm,
@@ -335,14 +348,15 @@ static void xmcr_train_start(xmcr *r, const char *why)
     r->child_start = r->last_train_start;
     xmcd_count(&r->stats.trainings, 1);
     atomic_store(&r->stats.training, 1);
-    xmcd_log(XMCD_LOG_INFO, "training_spawned", "pid=%d trigger=%s records=%llu", (int)r->child, why,
-             (unsigned long long)xmcr_window_count(r->window));
+    xmcd_log(XMCD_LOG_INFO, "training_spawned", "pid=%d trigger=%s records=%llu version=%s", (int)r->child, why,
+             (unsigned long long)xmcr_window_count(r->window), r->child_version);
 }
 
 static void xmcr_train_finish(xmcr *r, int block)
 {
     xmcr_train_result res;
     if (!r->child || !xmcr_train_collect(r->child, r->child_fd, block, &res)) return;
+    xmcr_train_cleanup(r->conf->repo, r->work_dir, r->child_version, r->child);
     r->child = 0;
     r->trainings_done++;
     atomic_store(&r->stats.training, 0);
@@ -443,21 +457,138 @@ static int xmcr_run(xmcr *r)
     return r->fatal ? 1 : 0;
 }
 
+/* ==== --dump-window ====================================================================================== */
+
+static int xmcr_dump_one(void *ctx, const xmcr_record *rec)
+{
+    return fprintf(ctx, "%s\t%s\t%s\n", rec->id, rec->labels, rec->text) < 0;
+}
+
+/* Appends " p:offset" pairs as "p:o,p:o" to buf. */
+static void xmcr_pair(char *buf, size_t cap, size_t *len, int32_t part, int64_t off)
+{
+    int k = snprintf(buf + *len, cap - *len, "%s%d:%lld", *len ? "," : "", (int)part, (long long)off);
+    if (k > 0 && (size_t)k < cap - *len) *len += (size_t)k;
+}
+
+/* The group's committed offsets of the topic's partitions into committed[] (-1: none committed), asked of Kafka
+ * without joining the group (no subscription, so the running retrainer keeps its partitions). 0, or -1 with err. */
+static int xmcr_group_committed(xmcr *r, int64_t *committed, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *kconf = xmcr_kafka_conf(r, err, errlen);
+    if (!kconf) return -1;
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, err, errlen);
+    if (!rk) {
+        rd_kafka_conf_destroy(kconf);
+        return -1;
+    }
+    int rc = -1;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *list = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, r->conf->topic, NULL);
+    rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 10000) : rd_kafka_last_error();
+    if (!e && (md->topic_cnt != 1 || md->topics[0].err))
+        e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (e) {
+        snprintf(err, errlen, "metadata of %s: %s", r->conf->topic, rd_kafka_err2str(e));
+        goto out;
+    }
+    list = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    for (int i = 0; i < md->topics[0].partition_cnt; i++)
+        rd_kafka_topic_partition_list_add(list, r->conf->topic, md->topics[0].partitions[i].id);
+    if ((e = rd_kafka_committed(rk, list, 10000))) {
+        snprintf(err, errlen, "committed offsets of group %s: %s", r->conf->group_id, rd_kafka_err2str(e));
+        goto out;
+    }
+    for (int i = 0; i < list->cnt; i++) {
+        int32_t p = list->elems[i].partition;
+        if (p < 0 || p >= XMCR_WINDOW_MAX_PARTITIONS) continue;
+        if (list->elems[i].err) {
+            snprintf(err, errlen, "committed offset of partition %d: %s", (int)p, rd_kafka_err2str(list->elems[i].err));
+            goto out;
+        }
+        committed[p] = list->elems[i].offset >= 0 ? list->elems[i].offset : -1;
+    }
+    rc = 0;
+out:
+    if (list) rd_kafka_topic_partition_list_destroy(list);
+    if (md) rd_kafka_metadata_destroy(md);
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* xmc retrain -c CONF --dump-window: the window's records on stdout (id TAB labels TAB text, least recently put
+ * first), read without changing a byte of it (xmcr_window_load), so it may run beside the retrainer; on stderr
+ * one logfmt line: what the replay found, the window's durable offsets, the group's committed ones, and behind:
+ * the partitions where the group committed past the window, i.e. acknowledged records the window lacks. Exit 0;
+ * 1 when the window or Kafka cannot be read; 3 when behind is not 0. */
+static int xmcr_dump_window(xmcr *r)
+{
+    const xmcr_config *c = r->conf;
+    char err[1024];
+    xmcr_window_limits lim = {(uint64_t)c->window_max_records, (int64_t)c->window_max_age_s * 1000,
+                              (uint64_t)c->window_compact_mb << 20};
+    xmcr_window *w = NULL;
+    xmcr_window_open_info info;
+    if (xmcr_window_load(c->window_dir, &lim, xmcr_wall_ms(), &w, &info, err, sizeof err)) {
+        xmcd_log(XMCD_LOG_ERROR, "window_failed", "reason=%s", xmcd_log_q(err));
+        return 1;
+    }
+    int rc = xmcr_window_foreach(w, xmcr_dump_one, stdout) || fflush(stdout) ? 1 : 0;
+    static int64_t committed[XMCR_WINDOW_MAX_PARTITIONS];
+    for (int p = 0; p < XMCR_WINDOW_MAX_PARTITIONS; p++) committed[p] = -1;
+    char kerr[512] = "";
+    int asked = xmcr_group_committed(r, committed, kerr, sizeof kerr) == 0;
+    char wbuf[2048] = "", cbuf[2048] = "";
+    size_t wl = 0, cl = 0;
+    int behind = 0;
+    for (int p = 0; p < XMCR_WINDOW_MAX_PARTITIONS; p++) {
+        int64_t have = xmcr_window_offset(w, c->topic, p);
+        if (have >= 0) xmcr_pair(wbuf, sizeof wbuf, &wl, p, have);
+        if (committed[p] >= 0) xmcr_pair(cbuf, sizeof cbuf, &cl, p, committed[p]);
+        behind += committed[p] > (have >= 0 ? have : 0);
+    }
+    static const char *const states[] = {"new", "ok", "torn", "damaged"};
+    xmcd_log(XMCD_LOG_INFO, "window_dump",
+             "dir=%s state=%s entries=%llu records=%llu log_bytes=%llu topic=%s window_offsets=%s group=%s "
+             "committed=%s behind=%d reason=%s",
+             xmcd_log_q(c->window_dir), states[info.state], (unsigned long long)info.entries,
+             (unsigned long long)xmcr_window_count(w), (unsigned long long)xmcr_window_log_bytes(w),
+             xmcd_log_q(xmcr_window_topic(w)), xmcd_log_q(wbuf), c->group_id,
+             asked ? xmcd_log_q(cbuf) : "unknown", behind, xmcd_log_q(info.reason));
+    if (!asked) {
+        xmcd_log(XMCD_LOG_ERROR, "committed_failed", "reason=%s", xmcd_log_q(kerr));
+        rc = 1;
+    } else if (behind) {
+        xmcd_log(XMCD_LOG_ERROR, "window_behind_group",
+                 "partitions=%d reason=\"the group committed offsets past the window's: records it acknowledged are "
+                 "missing from the window\"",
+                 behind);
+        rc = 3;
+    }
+    xmcr_window_close(w);
+    return rc;
+}
+
 static void xmcr_usage(FILE *f)
 {
-    fprintf(f, "usage: xmc retrain -c CONFIG [--bootstrap-file PATH] [--check-config]\n"
+    fprintf(f, "usage: xmc retrain -c CONFIG [--bootstrap-file PATH] [--check-config | --dump-window]\n"
                "       xmc retrain --config-keys | --metrics\n"
+               "--dump-window: the window's records (id TAB labels TAB text) on stdout, read-only; on stderr its\n"
+               "  offsets beside the group's committed ones (exit 3 when the group committed past the window)\n"
                "signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config, SIGUSR1 trains now\n");
 }
 
 int cli_retrain(int argc, char **argv)
 {
     const char *conf_path = NULL, *bfile = NULL;
-    int check = 0;
+    int check = 0, dump = 0;
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"bootstrap-file", required_argument, NULL, 'b'},
         {"check-config", no_argument, NULL, 'k'}, {"config-keys", no_argument, NULL, 'K'},
-        {"metrics", no_argument, NULL, 'M'},      {"help", no_argument, NULL, 'h'},
+        {"metrics", no_argument, NULL, 'M'},      {"dump-window", no_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int opt;
     optind = 1;
@@ -466,6 +597,7 @@ int cli_retrain(int argc, char **argv)
         case 'c': conf_path = optarg; break;
         case 'b': bfile = optarg; break;
         case 'k': check = 1; break;
+        case 'D': dump = 1; break;
         case 'K': xmcr_config_keys_write(stdout); return 0;
         case 'M': xmcd_stat_table_write(stdout, xmcr_stat_fields, XMCR_NFIELDS); return 0;
         case 'h': xmcr_usage(stdout); return 0;
@@ -505,6 +637,10 @@ int cli_retrain(int argc, char **argv)
         fclose(f);
         r->brokers[strcspn(r->brokers, "\r\n")] = 0;
     }
+    if (dump) {
+        rc = xmcr_dump_window(r);
+        goto out;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = xmcr_on_signal;
@@ -533,14 +669,20 @@ int cli_retrain(int argc, char **argv)
         xmcd_log(XMCD_LOG_ERROR, "window_damaged", "at=%llu reason=%s moved_to=%s action=rebuild_from_topic",
                  (unsigned long long)info.bad_offset, xmcd_log_q(info.reason), xmcd_log_q(info.damaged_path));
     }
-    if (info.state != XMCR_WINDOW_OK && info.state != XMCR_WINDOW_TORN && c->seed_tsv && *c->seed_tsv) {
-        long n = xmcr_window_seed_tsv(r->window, c->seed_tsv, "seed:", xmcr_wall_ms(), err, sizeof err);
+    /* a new or rebuilt window, or one whose log holds no entry (a crash while seeding: the seed is written whole
+     * or not at all, xmcr_window_seed_tsv), gets the seed; an entry means the seed, or what came after it, is in */
+    if ((info.state == XMCR_WINDOW_DAMAGED || info.entries == 0) && c->seed_tsv && *c->seed_tsv) {
+        long n = xmcr_window_seed_tsv(r->window, c->seed_tsv, XMCR_SEED_PREFIX, xmcr_wall_ms(), err, sizeof err);
         if (n < 0) {
             xmcd_log(XMCD_LOG_ERROR, "seed_failed", "reason=%s", xmcd_log_q(err));
             goto out;
         }
         xmcd_log(XMCD_LOG_INFO, "window_seeded", "file=%s records=%ld", xmcd_log_q(c->seed_tsv), n);
     }
+    int stale = xmcr_train_cleanup_stale(c->repo, r->work_dir);
+    if (stale)
+        xmcd_log(XMCD_LOG_WARN, "stale_training_removed", "count=%d reason=\"a training died with its retrainer\"",
+                 stale);
     atomic_store(&r->stats.records, (int64_t)xmcr_window_count(r->window));
     atomic_store(&r->stats.log_bytes, (int64_t)xmcr_window_log_bytes(r->window));
     r->http = xmcd_http_start_render(c->http_addr, c->http_port, xmcr_render, &r->stats, err, sizeof err);

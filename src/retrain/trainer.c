@@ -5,8 +5,10 @@
  * exist in the child) runs in it. */
 #include "trainer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include "../xmcd/log.h"
 #include "gate.h"
@@ -161,6 +165,7 @@ void xmcr_train_run(const xmcr_window *w, const xmcr_train_params *p, xmcr_train
     cfg.seed = (uint32_t)p->seed;
     cfg.threshold = (float)p->threshold;
     cfg.make_current = 0;
+    cfg.version = p->version;
     char serving[XMC_REPO_NAME_MAX];
     int has_serving = xmc_repo_current(p->repo, serving, sizeof serving, &err) == XMC_OK;
     if (p->warm) {
@@ -213,11 +218,87 @@ done:
     free(s.held);
 }
 
+void xmcr_train_version_name(char *out, size_t size)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    uint64_t salt = XXH64(&ts, sizeof ts, (uint64_t)getpid());
+    snprintf(out, size, "%s-%08x", stamp, (unsigned)(salt & 0xffffffffu));
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void xmcr_train_cleanup(const char *repo, const char *work_dir, const char *version, pid_t pid)
+{
+    char path[2400];
+    snprintf(path, sizeof path, "%s/.tmp-%s", repo, version);
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (pid > 0) {
+        snprintf(path, sizeof path, "%s/.CURRENT.tmp-%d", repo, (int)pid);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s/.gate.txt.tmp-%d", repo, version, (int)pid);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/train-%d.tsv", work_dir, (int)pid);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/training.%s", work_dir, version);
+    unlink(path);
+}
+
+int xmcr_train_cleanup_stale(const char *repo, const char *work_dir)
+{
+    DIR *d = opendir(work_dir);
+    if (!d) return 0;
+    int found = 0;
+    struct dirent *e;
+    char path[2400];
+    while ((e = readdir(d))) {
+        if (!strncmp(e->d_name, "train-", 6)) {
+            snprintf(path, sizeof path, "%s/%s", work_dir, e->d_name);
+            unlink(path);
+        } else if (!strncmp(e->d_name, "training.", 9) && e->d_name[9]) {
+            snprintf(path, sizeof path, "%s/%s", work_dir, e->d_name);
+            long pid = 0;
+            FILE *f = fopen(path, "r");
+            if (f) {
+                if (fscanf(f, "%ld", &pid) != 1) pid = 0;
+                fclose(f);
+            }
+            xmcr_train_cleanup(repo, work_dir, e->d_name + 9, (pid_t)pid);
+            found++;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 pid_t xmcr_train_spawn(const xmcr_window *w, const xmcr_train_params *p, int *fd, char *err, size_t errlen)
 {
+    char marker[1400];
+    if (mkdir(p->work_dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "mkdir %s: %s", p->work_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(marker, sizeof marker, "%s/training.%s", p->work_dir, p->version);
+    int mfd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (mfd < 0) {
+        snprintf(err, errlen, "create %s: %s", marker, strerror(errno));
+        return -1;
+    }
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
+        close(mfd);
+        unlink(marker);
         return -1;
     }
     pid_t parent = getpid(), pid = fork();
@@ -225,10 +306,13 @@ pid_t xmcr_train_spawn(const xmcr_window *w, const xmcr_train_params *p, int *fd
         snprintf(err, errlen, "fork: %s", strerror(errno));
         close(pipefd[0]);
         close(pipefd[1]);
+        close(mfd);
+        unlink(marker);
         return -1;
     }
     if (pid == 0) {
         close(pipefd[0]);
+        close(mfd);
         /* a trainer killed (kill -9 included) must not leave a training behind that could still publish */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(1);
@@ -246,6 +330,9 @@ pid_t xmcr_train_spawn(const xmcr_window *w, const xmcr_train_params *p, int *fd
         _exit(k == (ssize_t)sizeof res ? 0 : 1);
     }
     close(pipefd[1]);
+    /* the pid names the child's temporary files; a marker without it still names the version's directory */
+    dprintf(mfd, "%d\n", (int)pid);
+    close(mfd);
     *fd = pipefd[0];
     return pid;
 }

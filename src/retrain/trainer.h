@@ -7,8 +7,8 @@
  * trained into the repository without moving CURRENT (xmc_train_data, make_current 0: it is written whole and
  * fsynced or not at all), both versions scored, gate.txt written into the new version (xmc_repo_gate_write),
  * and only then CURRENT moved to it if it passed (xmc_repo_set_current). Its result goes back through a pipe.
- * A child killed at any point leaves at most a complete version that is not CURRENT (or the library's
- * temporary directory), never a CURRENT naming something half-written. */
+ * A child killed at any point leaves at most a complete version that is not CURRENT (and temporary files that
+ * xmcr_train_cleanup removes), never a CURRENT naming something half-written. */
 #ifndef XMCR_TRAINER_H
 #define XMCR_TRAINER_H
 
@@ -21,6 +21,7 @@
 
 typedef struct xmcr_train_params {
     const char *repo, *work_dir;
+    const char *version; /* the new version's name (xmcr_train_version_name), known before the child starts */
     int heldout_pct;
     double margin;
     int threads, nice;
@@ -52,9 +53,24 @@ typedef struct xmcr_train_result {
 /* Runs one retraining in this process (the child's body). Never exits; the result says what happened. */
 void xmcr_train_run(const xmcr_window *w, const xmcr_train_params *p, xmcr_train_result *res);
 
-/* Forks a child running xmcr_train_run on w. Returns its pid with *fd the pipe its result comes from, or -1
- * with err. */
+/* A fresh version name, as the library makes them (UTC time, a random suffix). */
+void xmcr_train_version_name(char *out, size_t size);
+
+/* Forks a child running xmcr_train_run on w. Before it, a marker <work_dir>/training.<version> is created (the
+ * child's pid written into it after the fork), so that what a killed training leaves behind can be found even
+ * when its parent was killed too. Returns the child's pid with *fd the pipe its result comes from, or -1 with
+ * err. */
 pid_t xmcr_train_spawn(const xmcr_window *w, const xmcr_train_params *p, int *fd, char *err, size_t errlen);
+
+/* Removes what a training of version by process pid (0: unknown) may have left when it died: the library's
+ * <repo>/.tmp-<version>/ (a version being written), <repo>/.CURRENT.tmp-<pid> and <repo>/<version>/.gate.txt.tmp-<pid>
+ * (small files being replaced), <work_dir>/train-<pid>.tsv, and the marker. A version already renamed into place
+ * is whole and stays (not CURRENT unless the gate passed it). Called after every training, whatever its end. */
+void xmcr_train_cleanup(const char *repo, const char *work_dir, const char *version, pid_t pid);
+
+/* At start: the cleanup above for every marker left in work_dir by a training that died with its parent, and
+ * any train-*.tsv there. Returns the number of markers found. */
+int xmcr_train_cleanup_stale(const char *repo, const char *work_dir);
 
 /* Checks on (block 0) or waits for (block 1) the child: 0 still running; 1 finished with *res filled (a child
  * that died without a result is XMCR_TRAIN_FAILED, with how it died); fd is closed then. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +40,7 @@ typedef struct xmcr_buf {
 struct xmcr_window {
     char dir[1024], path[1100];
     xmcr_window_limits limits;
-    int fd;
+    int fd, lock_fd;
     uint64_t log_bytes, live_bytes, count;
     xmcr_rec **buckets;
     size_t nbuckets;
@@ -455,13 +456,15 @@ static unsigned char *read_log(const char *path, size_t *size, int *missing, cha
     return p;
 }
 
-int xmcr_window_open(const char *dir, const xmcr_window_limits *limits, int64_t now_ms, xmcr_window **out,
-                     xmcr_window_open_info *info, char *err, size_t errlen)
+/* Opens the window; read_only: replays without touching the directory (no log created, no tail cut, no damaged
+ * log renamed) and leaves no file open for appending. */
+static int window_open(const char *dir, const xmcr_window_limits *limits, int64_t now_ms, int read_only,
+                       xmcr_window **out, xmcr_window_open_info *info, char *err, size_t errlen)
 {
     xmcr_window_open_info local;
     if (!info) info = &local;
     memset(info, 0, sizeof *info);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (!read_only && mkdir(dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
         return -1;
     }
@@ -470,19 +473,32 @@ int xmcr_window_open(const char *dir, const xmcr_window_limits *limits, int64_t 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    w->fd = -1;
+    w->fd = w->lock_fd = -1;
     w->limits = *limits;
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     snprintf(w->path, sizeof w->path, "%s/window.log", dir);
+    if (!read_only) {
+        /* one owner: a second retrainer (or a training child that outlived its parent, which inherited the lock)
+         * would append to the same log and remove the first one's temporary files */
+        char lock[1100];
+        snprintf(lock, sizeof lock, "%s/window.lock", dir);
+        w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (w->lock_fd < 0 || flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            snprintf(err, errlen, errno == EWOULDBLOCK ? "%s is in use by another process (%s held)" : "lock %s: %s",
+                     errno == EWOULDBLOCK ? dir : lock, errno == EWOULDBLOCK ? "window.lock" : strerror(errno));
+            goto fail;
+        }
+    }
     for (int q = 0; q < XMCR_WINDOW_MAX_PARTITIONS; q++) w->offsets[q] = w->pending[q] = -1;
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp", w->path);
-    unlink(tmp); /* a compaction that crashed before its rename: the log it would have replaced is whole */
+    /* a compaction that crashed before its rename: the log it would have replaced is whole */
+    if (!read_only) unlink(tmp);
 
     size_t size = 0;
     int missing;
     unsigned char *p = read_log(w->path, &size, &missing, err, errlen);
-    if (!p && !missing) goto fail;
+    if (!p && (!missing || read_only)) goto fail;
     if (!p) {
         info->state = XMCR_WINDOW_NEW;
         if (write_log_file(w, tmp, NULL, 0, err, errlen) || reopen_append(w, err, errlen)) goto fail;
@@ -512,6 +528,7 @@ int xmcr_window_open(const char *dir, const xmcr_window_limits *limits, int64_t 
         info->state = XMCR_WINDOW_TORN;
         info->bad_offset = (uint64_t)stop;
         info->torn_bytes = size - (size_t)stop;
+        if (read_only) goto done;
         if (truncate(w->path, (off_t)stop) != 0) {
             snprintf(err, errlen, "truncate %s: %s", w->path, strerror(errno));
             goto fail;
@@ -527,6 +544,7 @@ int xmcr_window_open(const char *dir, const xmcr_window_limits *limits, int64_t 
         info->state = XMCR_WINDOW_DAMAGED;
         info->bad_offset = stop == -2 ? 0 : (uint64_t)(-2 - stop);
         clear_records(w);
+        if (read_only) goto done;
         snprintf(info->damaged_path, sizeof info->damaged_path, "%s.damaged-%lld", w->path, (long long)time(NULL));
         if (rename(w->path, info->damaged_path) != 0) {
             snprintf(err, errlen, "rename %s -> %s: %s", w->path, info->damaged_path, strerror(errno));
@@ -534,12 +552,26 @@ int xmcr_window_open(const char *dir, const xmcr_window_limits *limits, int64_t 
         }
         if (write_log_file(w, tmp, NULL, 0, err, errlen)) goto fail;
     }
-    if (reopen_append(w, err, errlen)) goto fail;
+    if (!read_only && reopen_append(w, err, errlen)) goto fail;
+done:
+    if (read_only) w->log_bytes = size;
     *out = w;
     return 0;
 fail:
     xmcr_window_close(w);
     return -1;
+}
+
+int xmcr_window_open(const char *dir, const xmcr_window_limits *limits, int64_t now_ms, xmcr_window **out,
+                     xmcr_window_open_info *info, char *err, size_t errlen)
+{
+    return window_open(dir, limits, now_ms, 0, out, info, err, errlen);
+}
+
+int xmcr_window_load(const char *dir, const xmcr_window_limits *limits, int64_t now_ms, xmcr_window **out,
+                     xmcr_window_open_info *info, char *err, size_t errlen)
+{
+    return window_open(dir, limits, now_ms, 1, out, info, err, errlen);
 }
 
 void xmcr_window_close(xmcr_window *w)
@@ -549,6 +581,7 @@ void xmcr_window_close(xmcr_window *w)
     free(w->buckets);
     free(w->buf.p);
     if (w->fd >= 0) close(w->fd);
+    if (w->lock_fd >= 0) close(w->lock_fd);
     free(w);
 }
 
@@ -603,6 +636,10 @@ int xmcr_window_sync(xmcr_window *w, char *err, size_t errlen)
         return -1;
     }
     if (!w->buf.len) return 0;
+    if (w->fd < 0) {
+        snprintf(err, errlen, "%s was loaded read-only", w->path);
+        return -1;
+    }
     if (write_all(w->fd, w->buf.p, w->buf.len) || fdatasync(w->fd) != 0) {
         snprintf(err, errlen, "append to %s: %s", w->path, strerror(errno));
         return -1;
@@ -621,6 +658,10 @@ int xmcr_window_sync(xmcr_window *w, char *err, size_t errlen)
 
 int xmcr_window_compact(xmcr_window *w, char *err, size_t errlen)
 {
+    if (w->fd < 0) {
+        snprintf(err, errlen, "%s was loaded read-only", w->path);
+        return -1;
+    }
     /* unsynced entries would be lost by the rewrite: sync them first */
     if (w->buf.len || w->offsets_dirty) {
         xmcr_window_limits keep = w->limits;
@@ -656,7 +697,7 @@ long xmcr_window_seed_tsv(xmcr_window *w, const char *path, const char *prefix, 
         return -1;
     }
     char *line = NULL, id[300];
-    size_t cap = 0;
+    size_t cap = 0, mark = w->buf.len;
     ssize_t n;
     long lineno = 0, put = 0;
     while ((n = getline(&line, &cap, f)) >= 0) {
@@ -676,7 +717,10 @@ long xmcr_window_seed_tsv(xmcr_window *w, const char *path, const char *prefix, 
     }
     free(line);
     fclose(f);
-    return xmcr_window_sync(w, err, errlen) ? -1 : put;
+    /* the seed reaches the disk whole or not at all: a compaction (tmp file, rename) writes it, not an append,
+     * so a crash while seeding leaves a log with no entry, which the caller seeds again (xmcr_window_open_info) */
+    w->buf.len = mark;
+    return xmcr_window_compact(w, err, errlen) ? -1 : put;
 fail:
     free(line);
     fclose(f);
@@ -684,6 +728,7 @@ fail:
 }
 
 uint64_t xmcr_window_count(const xmcr_window *w) { return w->count; }
+const char *xmcr_window_topic(const xmcr_window *w) { return w->topic; }
 uint64_t xmcr_window_log_bytes(const xmcr_window *w) { return w->log_bytes; }
 
 int xmcr_window_get(const xmcr_window *w, const char *id, xmcr_record *rec)

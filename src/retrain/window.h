@@ -76,8 +76,15 @@ typedef struct xmcr_record {
 } xmcr_record;
 
 /* Opens (or creates) the window in dir (created if missing), replaying its log with the limits applied at
- * now_ms. Returns 0 with *out, or -1 with err and nothing allocated. info may be NULL. */
+ * now_ms. The window has one owner: open takes an exclusive flock on <dir>/window.lock, held until close or the
+ * death of the last process holding it (a forked child inherits it), and fails while another holds it. Returns 0
+ * with *out, or -1 with err and nothing allocated. info may be NULL. */
 int xmcr_window_open(const char *dir, const xmcr_window_limits *limits, int64_t now_ms, xmcr_window **out,
+                     xmcr_window_open_info *info, char *err, size_t errlen);
+/* Replays the log as xmcr_window_open does, read-only: nothing in dir is created, cut, renamed or removed, so it
+ * may run beside the process that owns the window (an append in flight reads as a torn tail; info says so). The
+ * window it gives can be read, not put into or synced. -1 with err when there is no log. */
+int xmcr_window_load(const char *dir, const xmcr_window_limits *limits, int64_t now_ms, xmcr_window **out,
                      xmcr_window_open_info *info, char *err, size_t errlen);
 /* Frees the window; unsynced puts are lost (their offsets were never stored). */
 void xmcr_window_close(xmcr_window *w);
@@ -100,12 +107,15 @@ int xmcr_window_sync(xmcr_window *w, char *err, size_t errlen);
 /* Rewrites the log now (see above). 0, or -1 with err (the old log stays in use). */
 int xmcr_window_compact(xmcr_window *w, char *err, size_t errlen);
 
-/* Loads a TSV of "labels<TAB>text" lines (what `xmc train` reads) as records "<prefix><line number>", then syncs.
- * Returns the number of records put, or -1 with err. */
+/* Loads a TSV of "labels<TAB>text" lines (what `xmc train` reads) as records "<prefix><line number>" and writes
+ * them by a compaction (see above), so the log holds the whole seed or, after a crash, none of it (no entry:
+ * info.entries 0 at the next open, which is when a caller seeds). Returns the records put, or -1 with err. */
 long xmcr_window_seed_tsv(xmcr_window *w, const char *path, const char *prefix, int64_t ts_ms, char *err,
                           size_t errlen);
 
 uint64_t xmcr_window_count(const xmcr_window *w);
+/* The topic of the durable offsets ("" when none is stored). */
+const char *xmcr_window_topic(const xmcr_window *w);
 /* Bytes of the log on disk (synced). */
 uint64_t xmcr_window_log_bytes(const xmcr_window *w);
 /* Looks a record up; 0 with *rec filled, -1 when absent. */
