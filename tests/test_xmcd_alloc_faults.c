@@ -376,9 +376,11 @@ static int xa_reload_once(xmcd_plugin *plugin, xmcd_stats *stats, int armed)
     if (reload) {
         xmcd_reload_kick(reload);
         double end = xh_now() + 5;
-        /* until the check is over: a load was tried, or (a read sweep) CURRENT was opened, failing or not */
+        /* until the check is over: a load was tried, or the injected failure happened (a failed read of CURRENT
+         * ends the check without either). Not "a read was made": on a loaded machine the stop could then come
+         * before the kicked check got to call N, and the sweep saw a run whose calls did not repeat. */
         while (xh_now() < end && atomic_load(&stats->swaps) + atomic_load(&stats->refusals) == 0 &&
-               !(armed && af.cls == AF_IO && atomic_load(&af.calls) > 0))
+               !(armed && atomic_load(&af.injected) > 0))
             xh_sleep_ms(1);
         xmcd_reload_stop(reload); /* joins: the check in progress ends first */
     }
