@@ -179,7 +179,7 @@ static void score_chunk(const xmci_layer *L, uint32_t p, const uint32_t *idx, co
 }
 
 /* Inserts (node, s) into the sorted top list of at most k; an equal score goes after those present. */
-static uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, float s)
+static inline uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, float s)
 {
     assert(k >= 1 && n <= k);
     if (n == k && !(s > top[n - 1].score)) return n;
@@ -192,30 +192,44 @@ static uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, fl
     return n < k ? n + 1 : n;
 }
 
+/* select_children for one prunable post-processor: inlined into one copy per post-processor below, so the
+ * transform's choice is made once per node rather than once per child. */
+static inline __attribute__((always_inline)) uint32_t select_pruned(int post, int combine, float ps, const float *acc,
+                                                                    uint32_t nch, const uint32_t *child, xmc_hit *next,
+                                                                    uint32_t nn, uint32_t keep)
+{
+    float v_rej = -INFINITY;
+    for (uint32_t c = 0; c < nch; c++) {
+        float v = acc[c];
+        if (nn == keep && v <= v_rej) continue;
+        float s = post_transform(post, v);
+        if (combine) s *= ps;
+        if (nn == keep && next[nn - 1].score > REJECT_MIN_SCORE && s < next[nn - 1].score * REJECT_MARGIN) {
+            if (v > v_rej) v_rej = v;
+            continue;
+        }
+        nn = push_top(next, nn, keep, child[c], s);
+    }
+    return nn;
+}
+
 /* Offers the nch children of one kept node (raw scores acc, node ids child, the parent's score ps) to the
  * top list next[0..nn) of at most keep; returns its new length. Both searches call this for a document's
  * kept nodes in rank order, so the batched one makes the single one's list, comparison for comparison. */
-static inline uint32_t select_children(int post, int combine, float ps, float *acc, uint32_t nch,
-                                       const uint32_t *child, xmc_hit *next, uint32_t nn, uint32_t keep)
+static uint32_t select_children(int post, int combine, float ps, float *acc, uint32_t nch, const uint32_t *child,
+                                xmc_hit *next, uint32_t nn, uint32_t keep)
 {
-    if (post_prunable(post)) {
-        float v_rej = -INFINITY;
-        for (uint32_t c = 0; c < nch; c++) {
-            float v = acc[c];
-            if (nn == keep && v <= v_rej) continue;
-            float s = post_transform(post, v);
-            if (combine) s *= ps;
-            if (nn == keep && next[nn - 1].score > REJECT_MIN_SCORE && s < next[nn - 1].score * REJECT_MARGIN) {
-                if (v > v_rej) v_rej = v;
-                continue;
-            }
-            nn = push_top(next, nn, keep, child[c], s);
-        }
-    } else {
+    switch (post) {
+    case XMC_POST_L3_HINGE: return select_pruned(XMC_POST_L3_HINGE, combine, ps, acc, nch, child, next, nn, keep);
+    case XMC_POST_L2_HINGE: return select_pruned(XMC_POST_L2_HINGE, combine, ps, acc, nch, child, next, nn, keep);
+    case XMC_POST_L1_HINGE: return select_pruned(XMC_POST_L1_HINGE, combine, ps, acc, nch, child, next, nn, keep);
+    case XMC_POST_SIGMOID: return select_pruned(XMC_POST_SIGMOID, combine, ps, acc, nch, child, next, nn, keep);
+    default:
+        assert(!post_prunable(post));
         post_scores(post, combine, ps, acc, nch);
         for (uint32_t c = 0; c < nch; c++) nn = push_top(next, nn, keep, child[c], acc[c]);
+        return nn;
     }
-    return nn;
 }
 
 uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_t *idx, const float *val,
@@ -364,6 +378,9 @@ struct xmci_beam_batch {
     int32_t *slot;                  /* max_docs: position in the current group, -1 when not in it */
     uint64_t *doff;                 /* max_docs: first feature of each document (in the caller's rows) */
     uint32_t *dnnz;                 /* max_docs: its features below nr_features */
+    uint64_t *mrow;                 /* max_nnz: the rows of a chunk a group's features matched */
+    uint32_t *mu;                   /* max_nnz: and those features' positions in the list merged */
+    float *vb;                      /* max_children: a chunk's bias terms */
     feat_list all;                  /* the whole batch's features */
     feat_list part;                 /* those of one group of documents */
 };
@@ -389,8 +406,10 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     /* acc holds at least what one document may need at one layer: its kept nodes are distinct, so their
      * children are at most the layer's nodes, and at most XMC_MAX_K times the widest node's */
     uint64_t acc = acc_floats ? acc_floats : (uint64_t)max_docs * BATCH_ACC_PER_DOC;
+    uint32_t max_children = 1;
     for (uint32_t t = 0; t < m->depth; t++) {
         const xmci_layer *L = &m->layers[t];
+        if (L->max_children > max_children) max_children = L->max_children;
         uint64_t one = (uint64_t)L->max_children * XMC_MAX_K;
         if (one > L->nr_nodes) one = L->nr_nodes;
         if (one > acc) acc = one;
@@ -410,9 +429,13 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->slot = malloc(max_docs * sizeof *bb->slot);
     bb->doff = malloc(max_docs * sizeof *bb->doff);
     bb->dnnz = malloc(max_docs * sizeof *bb->dnnz);
+    bb->mrow = malloc(max_nnz * sizeof *bb->mrow);
+    bb->mu = malloc(max_nnz * sizeof *bb->mu);
+    bb->vb = malloc(max_children * sizeof *bb->vb);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
     if (lists || !bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
-        !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz) {
+        !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
+        !bb->mrow || !bb->mu || !bb->vb) {
         xmci_beam_batch_free(bb);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a batch of %u documents", max_docs);
     }
@@ -437,6 +460,9 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     free(bb->slot);
     free(bb->doff);
     free(bb->dnnz);
+    free(bb->mrow);
+    free(bb->mu);
+    free(bb->vb);
     feat_list_free(&bb->all);
     feat_list_free(&bb->part);
     free(bb);
@@ -488,9 +514,12 @@ static void feat_list_sort(feat_list *fl, uint32_t nr_features)
 /* acc[slot * nch + c] = w_c . x_doc for the documents of the current group (slot[doc] >= 0, g of them):
  * U merged with chunk p's rows once, each matched row's entries applied to every posting of its feature
  * that is in the group. Per document the sums run in the order of score_chunk (features ascending, bias
- * last), so they are bit for bit its results. */
+ * last), so they are bit for bit its results. The merge runs first and lists the matched rows (mrow, and
+ * their features' positions in U, mu: room for U's length each), so that the second loop, which misses the
+ * cache on each row's entries, knows the rows ahead and can fetch them a few rows early. */
 static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *fl, const int32_t *slot,
-                              uint32_t bias_feat, float bias, float *acc, uint32_t nch, uint32_t g)
+                              uint32_t bias_feat, float bias, float *acc, uint32_t nch, uint32_t g, uint64_t *mrow,
+                              uint32_t *mu, float *vb)
 {
     memset(acc, 0, (size_t)g * nch * sizeof *acc);
     uint64_t lo = L->chunk_ptr[p], hi = L->chunk_ptr[p + 1];
@@ -503,6 +532,7 @@ static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *
     if (lo == hi) return;
     assert(lo < hi && hi <= L->nr_rows && rp[hi] <= L->nnz);
     uint64_t base = lo;
+    uint32_t nm = 0;
     for (uint32_t u = 0; u < nu && base < hi; u++) {
         uint32_t f = ufeat[u];
         /* galloping search from where the last feature was: cost log(distance), whatever the chunk's length */
@@ -520,24 +550,50 @@ static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *
                 if (rf[mid] < f) a = mid + 1; else b = mid;
             }
         }
-        uint64_t r = a;
-        base = r;
-        if (r == hi || rf[r] != f) continue;
-        base = r + 1;
+        base = a;
+        if (a == hi || rf[a] != f) continue;
+        base = a + 1;
+        mrow[nm] = a;
+        mu[nm++] = u;
+    }
+    /* rows i + 4 fetched while row i is applied (their row_ptr entries at i + 8): a row's entries are short
+     * runs at scattered places, each a cache miss of its own */
+    enum { AHEAD = 4 };
+    for (uint32_t i = 0; i < nm && i < 2 * AHEAD; i++) __builtin_prefetch(&rp[mrow[i]]);
+    for (uint32_t i = 0; i < nm && i < AHEAD; i++) {
+        __builtin_prefetch(&ec[rp[mrow[i]]]);
+        __builtin_prefetch(&ew[rp[mrow[i]]]);
+    }
+    for (uint32_t i = 0; i < nm; i++) {
+        if (i + 2 * AHEAD < nm) __builtin_prefetch(&rp[mrow[i + 2 * AHEAD]]);
+        if (i + AHEAD < nm) {
+            uint64_t e0 = rp[mrow[i + AHEAD]];
+            __builtin_prefetch(&ec[e0]);
+            __builtin_prefetch(&ew[e0]);
+        }
+        uint64_t r = mrow[i], e0 = rp[r], e1 = rp[r + 1];
+        uint32_t u = mu[i];
         for (uint32_t q = uptr[u]; q < uptr[u + 1]; q++) {
             int32_t s = slot[pdoc[q]];
             if (s < 0) continue;
             float v = pval[q];
             float *dst = acc + (size_t)s * nch;
-            for (uint64_t e = rp[r]; e < rp[r + 1]; e++) {
+            for (uint64_t e = e0; e < e1; e++) {
                 assert(ec[e] < nch);
                 dst[ec[e]] += ew[e] * v;
             }
         }
     }
-    if (bias > 0 && rf[hi - 1] == bias_feat)
-        for (uint32_t s = 0; s < g; s++)
-            for (uint64_t e = rp[hi - 1]; e < rp[hi]; e++) acc[(size_t)s * nch + ec[e]] += ew[e] * bias;
+    if (bias > 0 && rf[hi - 1] == bias_feat) {
+        /* the bias row's terms once, then added to every document's scores by a loop the compiler vectorises;
+         * a child without a bias weight gets + 0.0f, which changes no sum here (a sum from +0.0f is never -0.0f) */
+        memset(vb, 0, nch * sizeof *vb);
+        for (uint64_t e = rp[hi - 1]; e < rp[hi]; e++) vb[ec[e]] = ew[e] * bias;
+        for (uint32_t s = 0; s < g; s++) {
+            float *dst = acc + (size_t)s * nch;
+            for (uint32_t c = 0; c < nch; c++) dst[c] += vb[c];
+        }
+    }
 }
 
 /* The raw scores of the pairs o in [a, e) (one node p, nch children each, contiguous in acc from
@@ -572,7 +628,7 @@ static void score_group(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
         fl = part;
     }
     for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = (int32_t)(q - a);
-    score_chunk_group(L, p, fl, bb->slot, m->nr_features, m->bias, acc, nch, g);
+    score_chunk_group(L, p, fl, bb->slot, m->nr_features, m->bias, acc, nch, g, bb->mrow, bb->mu, bb->vb);
     for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = -1;
 }
 
