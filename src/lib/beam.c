@@ -63,7 +63,9 @@ float xmci_post_combine(int post, float child, float parent) { return post_combi
  * came out below the worst kept score w by a relative margin, every child with raw score <= v0 would too:
  * rounding is monotone, and expf's error (under 1 ulp) is far below the margin of 1e-6. Such a child is
  * dropped without its expf; what is kept, and every kept score, is exactly what computing all would give.
- * Tiny w (near the subnormals, where the relative bound fails) turns it off. */
+ * Tiny w (near the subnormals, where the relative bound fails) turns it off. The bound v0 also holds for the
+ * document's next kept nodes of the layer: they come in rank order, so their parent scores are no higher,
+ * and w only rises once the list is full; so it is carried from node to node rather than learnt again. */
 #define REJECT_MARGIN (1.0f - 1e-6f)
 #define REJECT_MIN_SCORE 1e-30f
 
@@ -196,9 +198,9 @@ static inline uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t n
  * transform's choice is made once per node rather than once per child. */
 static inline __attribute__((always_inline)) uint32_t select_pruned(int post, int combine, float ps, const float *acc,
                                                                     uint32_t nch, const uint32_t *child, xmc_hit *next,
-                                                                    uint32_t nn, uint32_t keep)
+                                                                    uint32_t nn, uint32_t keep, float *v_rej_io)
 {
-    float v_rej = -INFINITY;
+    float v_rej = *v_rej_io;
     for (uint32_t c = 0; c < nch; c++) {
         float v = acc[c];
         if (nn == keep && v <= v_rej) continue;
@@ -210,20 +212,22 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
         }
         nn = push_top(next, nn, keep, child[c], s);
     }
+    *v_rej_io = v_rej;
     return nn;
 }
 
 /* Offers the nch children of one kept node (raw scores acc, node ids child, the parent's score ps) to the
- * top list next[0..nn) of at most keep; returns its new length. Both searches call this for a document's
+ * top list next[0..nn) of at most keep; returns its new length. *v_rej: the pruning bound, -INFINITY at a
+ * document's first kept node of a layer, carried to its next ones. Both searches call this for a document's
  * kept nodes in rank order, so the batched one makes the single one's list, comparison for comparison. */
 static uint32_t select_children(int post, int combine, float ps, float *acc, uint32_t nch, const uint32_t *child,
-                                xmc_hit *next, uint32_t nn, uint32_t keep)
+                                xmc_hit *next, uint32_t nn, uint32_t keep, float *v_rej)
 {
     switch (post) {
-    case XMC_POST_L3_HINGE: return select_pruned(XMC_POST_L3_HINGE, combine, ps, acc, nch, child, next, nn, keep);
-    case XMC_POST_L2_HINGE: return select_pruned(XMC_POST_L2_HINGE, combine, ps, acc, nch, child, next, nn, keep);
-    case XMC_POST_L1_HINGE: return select_pruned(XMC_POST_L1_HINGE, combine, ps, acc, nch, child, next, nn, keep);
-    case XMC_POST_SIGMOID: return select_pruned(XMC_POST_SIGMOID, combine, ps, acc, nch, child, next, nn, keep);
+    case XMC_POST_L3_HINGE: return select_pruned(XMC_POST_L3_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
+    case XMC_POST_L2_HINGE: return select_pruned(XMC_POST_L2_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
+    case XMC_POST_L1_HINGE: return select_pruned(XMC_POST_L1_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
+    case XMC_POST_SIGMOID: return select_pruned(XMC_POST_SIGMOID, combine, ps, acc, nch, child, next, nn, keep, v_rej);
     default:
         assert(!post_prunable(post));
         post_scores(post, combine, ps, acc, nch);
@@ -248,6 +252,7 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
     for (uint32_t t = 0; t < nlayers; t++) {
         const xmci_layer *L = &m->layers[t];
         uint32_t keep = t + 1 == nlayers ? k : beam, nn = 0;
+        float v_rej = -INFINITY;
         for (uint32_t b = 0; b < ncur; b++) {
             uint32_t p = cur[b].label;
             float ps = cur[b].score;
@@ -256,7 +261,7 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
             if (!nch) continue;
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
-            nn = select_children(post, t > 0, ps, ws->acc, nch, L->child_idx + c0, next, nn, keep);
+            nn = select_children(post, t > 0, ps, ws->acc, nch, L->child_idx + c0, next, nn, keep, &v_rej);
         }
         assert(nn <= keep && keep <= ws->max_k);
         xmc_hit *tmp = cur;
@@ -726,11 +731,12 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
                 const xmc_hit *kept = cur + (size_t)d * kk;
                 xmc_hit *top = next + (size_t)d * kk;
                 uint32_t nn = 0;
+                float v_rej = -INFINITY;
                 for (uint32_t b = 0; b < ncur[d]; b++) {
                     uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
                     if (!nch) continue;
                     float *acc = bb->acc + bb->pair_off[bb->pair_of[(size_t)d * kk + b]];
-                    nn = select_children(post, t > 0, kept[b].score, acc, nch, L->child_idx + c0, top, nn, keep);
+                    nn = select_children(post, t > 0, kept[b].score, acc, nch, L->child_idx + c0, top, nn, keep, &v_rej);
                 }
                 assert(nn <= keep);
                 nnext[d] = nn;
