@@ -386,6 +386,7 @@ struct xmci_beam_batch {
     uint64_t *mrow;                 /* max_nnz: the rows of a chunk a group's features matched */
     uint32_t *mu;                   /* max_nnz: and those features' positions in the list merged */
     float *vb;                      /* max_children: a chunk's bias terms */
+    uint32_t *run;                  /* max_docs + 1: where each document's features start in a group's list */
     feat_list all;                  /* the whole batch's features */
     feat_list part;                 /* those of one group of documents */
 };
@@ -437,10 +438,11 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->mrow = malloc(max_nnz * sizeof *bb->mrow);
     bb->mu = malloc(max_nnz * sizeof *bb->mu);
     bb->vb = malloc(max_children * sizeof *bb->vb);
+    bb->run = malloc(((size_t)max_docs + 1) * sizeof *bb->run);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
     if (lists || !bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
         !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
-        !bb->mrow || !bb->mu || !bb->vb) {
+        !bb->mrow || !bb->mu || !bb->vb || !bb->run) {
         xmci_beam_batch_free(bb);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a batch of %u documents", max_docs);
     }
@@ -468,6 +470,7 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     free(bb->mrow);
     free(bb->mu);
     free(bb->vb);
+    free(bb->run);
     feat_list_free(&bb->all);
     feat_list_free(&bb->part);
     free(bb);
@@ -484,6 +487,19 @@ uint32_t xmci_beam_batch_docs(const xmci_beam_batch *bb, uint32_t beam, uint32_t
 }
 
 uint32_t xmci_beam_batch_max_nnz(const xmci_beam_batch *bb) { return bb->max_nnz; }
+
+/* A sorted list's distinct features U and their postings. */
+static void feat_list_index(feat_list *fl)
+{
+    uint32_t nu = 0, n = fl->n;
+    for (uint32_t i = 0; i < n; i++)
+        if (i == 0 || fl->feat[i] != fl->feat[i - 1]) {
+            fl->ufeat[nu] = fl->feat[i];
+            fl->uptr[nu++] = i;
+        }
+    fl->uptr[nu] = n;
+    fl->nu = nu;
+}
 
 /* Sorts a list's n triples by feature, stably (documents were added in ascending order and stay so): LSD
  * radix, a byte a pass, as many passes as the model's feature ids need. Then its U. */
@@ -506,14 +522,37 @@ static void feat_list_sort(feat_list *fl, uint32_t nr_features)
         fl->feat = fl->feat2, fl->doc = fl->doc2, fl->val = fl->val2;
         fl->feat2 = tf, fl->doc2 = td, fl->val2 = tv;
     }
-    uint32_t nu = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (i == 0 || fl->feat[i] != fl->feat[i - 1]) {
-            fl->ufeat[nu] = fl->feat[i];
-            fl->uptr[nu++] = i;
+    feat_list_index(fl);
+}
+
+/* The same for a list made of nr sorted runs (run r: run[r] .. run[r+1], run[nr] = n, documents ascending
+ * from run to run), as a group's rows are: runs merged pairwise, the left one first on equal features, so
+ * n * log2(nr) moves against the radix sort's passes of n + 256 counters, less for a few documents. run is
+ * rewritten. */
+static void feat_list_merge_runs(feat_list *fl, uint32_t *run, uint32_t nr)
+{
+    while (nr > 1) {
+        uint32_t out = 0, w = 0;
+        for (uint32_t r = 0; r < nr; r += 2) {
+            uint32_t i = run[r], ie = run[r + 1], j = ie, je = r + 2 <= nr ? run[r + 2] : ie;
+            run[w++] = out;
+            while (i < ie && j < je) {
+                uint32_t from = fl->feat[j] < fl->feat[i] ? j++ : i++;
+                fl->feat2[out] = fl->feat[from];
+                fl->doc2[out] = fl->doc[from];
+                fl->val2[out++] = fl->val[from];
+            }
+            for (; i < ie; i++, out++) fl->feat2[out] = fl->feat[i], fl->doc2[out] = fl->doc[i], fl->val2[out] = fl->val[i];
+            for (; j < je; j++, out++) fl->feat2[out] = fl->feat[j], fl->doc2[out] = fl->doc[j], fl->val2[out] = fl->val[j];
         }
-    fl->uptr[nu] = n;
-    fl->nu = nu;
+        run[w] = out;
+        nr = w;
+        uint32_t *tf = fl->feat, *td = fl->doc;
+        float *tv = fl->val;
+        fl->feat = fl->feat2, fl->doc = fl->doc2, fl->val = fl->val2;
+        fl->feat2 = tf, fl->doc2 = td, fl->val2 = tv;
+    }
+    feat_list_index(fl);
 }
 
 /* acc[slot * nch + c] = w_c . x_doc for the documents of the current group (slot[doc] >= 0, g of them):
@@ -622,14 +661,18 @@ static void score_group(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
         uint32_t np = 0;
         for (uint32_t q = a; q < e; q++) {
             uint32_t d = bb->pair_doc[q];
+            bb->run[q - a] = np;
             for (uint32_t f = 0; f < bb->dnnz[d]; f++) {
                 part->feat[np] = idx[bb->doff[d] + f];
                 part->doc[np] = d;
                 part->val[np++] = val[bb->doff[d] + f];
             }
         }
+        bb->run[g] = np;
         part->n = np;
-        feat_list_sort(part, m->nr_features);
+        /* each document's row is one sorted run: merged for a few, radix-sorted for many */
+        if (g <= 16) feat_list_merge_runs(part, bb->run, g);
+        else feat_list_sort(part, m->nr_features);
         fl = part;
     }
     for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = (int32_t)(q - a);
