@@ -201,16 +201,37 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
                                                                     uint32_t nn, uint32_t keep, float *v_rej_io)
 {
     float v_rej = *v_rej_io;
-    for (uint32_t c = 0; c < nch; c++) {
-        float v = acc[c];
-        if (nn == keep && v <= v_rej) continue;
-        float s = post_transform(post, v);
+    uint32_t c = 0;
+    /* while the list fills, every child is transformed and kept */
+    for (; c < nch && nn < keep; c++) {
+        float s = post_transform(post, acc[c]);
         if (combine) s *= ps;
-        if (nn == keep && next[nn - 1].score > REJECT_MIN_SCORE && s < next[nn - 1].score * REJECT_MARGIN) {
-            if (v > v_rej) v_rej = v;
-            continue;
-        }
         nn = push_top(next, nn, keep, child[c], s);
+    }
+    /* then 8 children at a time: those above v_rej are listed and transformed first, apart from the decisions,
+     * so their expf calls overlap rather than wait on the list's; each is then decided in order exactly as one
+     * at a time would (skipped at or below the bound as it stands then, which only rises). A NaN, never kept
+     * by a full list, is not listed. */
+    while (c < nch) {
+        uint32_t end = nch - c < 8 ? nch : c + 8, at[8], m = 0;
+        float sc[8];
+        for (; c < end; c++) {
+            at[m] = c;
+            m += acc[c] > v_rej;
+        }
+        for (uint32_t i = 0; i < m; i++) {
+            float s = post_transform(post, acc[at[i]]);
+            sc[i] = combine ? s * ps : s;
+        }
+        for (uint32_t i = 0; i < m; i++) {
+            float v = acc[at[i]], s = sc[i];
+            if (v <= v_rej) continue;
+            if (next[nn - 1].score > REJECT_MIN_SCORE && s < next[nn - 1].score * REJECT_MARGIN) {
+                v_rej = v;
+                continue;
+            }
+            nn = push_top(next, nn, keep, child[at[i]], s);
+        }
     }
     *v_rej_io = v_rej;
     return nn;
