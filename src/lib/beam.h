@@ -30,9 +30,10 @@ xmc_err xmci_beam_search_batch(const xmci_xlinear *m, const xmci_csr *x, uint32_
 
 /* ---- many documents at once (MSCM-style) -------------------------------------------------------------------
  * A micro-batch is searched layer by layer together: the (document, kept node) pairs of a layer are grouped
- * by node, so each chunk (layer.h) is read once for all the documents that reach it; where a group is large
- * enough, the batch's features are sorted once (feature -> documents) and merged with the chunk's rows, so a
- * weight row is looked up and loaded once for every document that has its feature. Every document's
+ * by node, so each chunk (layer.h) is read once for all the documents that reach it; a group of several
+ * documents merges one feature list (feature -> documents: the batch's, sorted once, when most of it reaches
+ * the node, else the group's own rows merged) with the chunk's rows, so a weight row is looked up and loaded
+ * once for every document that has its feature. Every document's
  * contributions are added in the single-document order (features ascending, bias last), and once a layer's
  * chunks are scored each document offers its kept nodes' children in rank order, as the single search does,
  * so the hits are the ones xmci_beam_search returns, bit for bit. */
