@@ -441,8 +441,9 @@ static void test_batch_equals_single(void)
 
 /* xmci_beam_search_rows (the micro-batch search) returns xmci_beam_search's hits bit for bit: every
  * post-processor, beams 1 / 3 / 12 and k 1 / 5 / 40, batches of 1, 7 and 300 rows split as the workspace
- * allows, empty rows and features past the model's; weights on a coarse grid so that ties happen and their
- * order is checked too. A workspace of 16 documents takes fewer at a wide beam; one with room for the raw
+ * allows, empty rows, rows of 1-2 features (a group's short list is searched in a chunk, a long one scanned
+ * against it: both ways run) and features past the model's; weights on a coarse grid so that ties happen and
+ * their order is checked too. A workspace of 16 documents takes fewer at a wide beam; one with room for the raw
  * scores of about 40 children searches each layer in ranges of a few documents. */
 static void test_rows_equal_single(void)
 {
@@ -456,6 +457,8 @@ static void test_rows_equal_single(void)
     random_docs(&x, 300, BF + 5, 10);
     for (uint32_t r = 0; r < x.rows; r += 11) /* empty rows */
         for (uint64_t e = x.indptr[r]; e < x.indptr[r + 1]; e++) x.indices[e] = BF + 1 + (x.indices[e] % 4 == 0);
+    for (uint32_t r = 1; r < x.rows; r += 3) /* rows of at most 2 features: groups whose list is short beside a chunk */
+        for (uint64_t e = x.indptr[r] + 2; e < x.indptr[r + 1]; e++) x.indices[e] = BF + 1 + (x.indices[e] % 4 == 0);
     for (uint32_t r = 0; r < x.rows; r++) { /* keep each row sorted after the rewrite above */
         uint64_t a = x.indptr[r], b = x.indptr[r + 1];
         for (uint64_t i = a + 1; i < b; i++)

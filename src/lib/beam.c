@@ -404,10 +404,12 @@ struct xmci_beam_batch {
     int32_t *slot;                  /* max_docs: position in the current group, -1 when not in it */
     uint64_t *doff;                 /* max_docs: first feature of each document (in the caller's rows) */
     uint32_t *dnnz;                 /* max_docs: its features below nr_features */
-    uint64_t *mrow;                 /* max_nnz: the rows of a chunk a group's features matched */
-    uint32_t *mu;                   /* max_nnz: and those features' positions in the list merged */
+    uint64_t *mrow;                 /* max_nnz + 1: the rows of a chunk a group's features matched (+1: the */
+    uint32_t *mu;                   /* scan's store past the last match); and their positions in the list */
     float *vb;                      /* max_children: a chunk's bias terms */
     uint32_t *run;                  /* max_docs + 1: where each document's features start in a group's list */
+    uint32_t *u_of;                 /* map_len: feature -> position in the list being merged, else UINT32_MAX */
+    uint32_t map_len;               /* the model's features + the bias feature */
     feat_list all;                  /* the whole batch's features */
     feat_list part;                 /* those of one group of documents */
 };
@@ -456,18 +458,21 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->slot = malloc(max_docs * sizeof *bb->slot);
     bb->doff = malloc(max_docs * sizeof *bb->doff);
     bb->dnnz = malloc(max_docs * sizeof *bb->dnnz);
-    bb->mrow = malloc(max_nnz * sizeof *bb->mrow);
-    bb->mu = malloc(max_nnz * sizeof *bb->mu);
+    bb->mrow = malloc(((size_t)max_nnz + 1) * sizeof *bb->mrow);
+    bb->mu = malloc(((size_t)max_nnz + 1) * sizeof *bb->mu);
     bb->vb = malloc(max_children * sizeof *bb->vb);
     bb->run = malloc(((size_t)max_docs + 1) * sizeof *bb->run);
+    bb->map_len = m->nr_features + 1;
+    bb->u_of = malloc((size_t)bb->map_len * sizeof *bb->u_of);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
     if (lists || !bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
         !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
-        !bb->mrow || !bb->mu || !bb->vb || !bb->run) {
+        !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
         xmci_beam_batch_free(bb);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a batch of %u documents", max_docs);
     }
     for (uint32_t d = 0; d < max_docs; d++) bb->slot[d] = -1;
+    memset(bb->u_of, 0xff, (size_t)bb->map_len * sizeof *bb->u_of);
     *out = bb;
     return XMC_OK;
 }
@@ -492,6 +497,7 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     free(bb->mu);
     free(bb->vb);
     free(bb->run);
+    free(bb->u_of);
     feat_list_free(&bb->all);
     feat_list_free(&bb->part);
     free(bb);
@@ -584,7 +590,7 @@ static void feat_list_merge_runs(feat_list *fl, uint32_t *run, uint32_t nr)
  * cache on each row's entries, knows the rows ahead and can fetch them a few rows early. */
 static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *fl, const int32_t *slot,
                               uint32_t bias_feat, float bias, float *acc, uint32_t nch, uint32_t g, uint64_t *mrow,
-                              uint32_t *mu, float *vb)
+                              uint32_t *mu, float *vb, uint32_t *u_of)
 {
     memset(acc, 0, (size_t)g * nch * sizeof *acc);
     uint64_t lo = L->chunk_ptr[p], hi = L->chunk_ptr[p + 1];
@@ -596,30 +602,45 @@ static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *
     const float *pval = fl->val;
     if (lo == hi) return;
     assert(lo < hi && hi <= L->nr_rows && rp[hi] <= L->nnz);
-    uint64_t base = lo;
     uint32_t nm = 0;
-    for (uint32_t u = 0; u < nu && base < hi; u++) {
-        uint32_t f = ufeat[u];
-        /* galloping search from where the last feature was: cost log(distance), whatever the chunk's length */
-        uint64_t a = base, b;
-        if (rf[a] < f) {
-            uint64_t step = 1;
-            while (a + step < hi && rf[a + step] < f) {
-                a += step;
-                step *= 2;
-            }
-            b = a + step < hi ? a + step : hi;
-            a++;
-            while (a < b) {
-                uint64_t mid = a + (b - a) / 2;
-                if (rf[mid] < f) a = mid + 1; else b = mid;
-            }
+    if (u_of && hi - lo <= 8 * (uint64_t)nu) {
+        /* a chunk not much longer than the list: its rows scanned against a map feature -> position in the
+         * list, without a branch per row, in place of a galloping search per feature (whose branches cost more
+         * than a row each); the matched rows come out in the same order */
+        for (uint32_t u = 0; u < nu; u++) u_of[ufeat[u]] = u;
+        for (uint64_t r = lo; r < hi; r++) {
+            assert(rf[r] <= bias_feat);
+            uint32_t u = u_of[rf[r]];
+            mrow[nm] = r;
+            mu[nm] = u;
+            nm += u != UINT32_MAX;
         }
-        base = a;
-        if (a == hi || rf[a] != f) continue;
-        base = a + 1;
-        mrow[nm] = a;
-        mu[nm++] = u;
+        for (uint32_t u = 0; u < nu; u++) u_of[ufeat[u]] = UINT32_MAX;
+    } else {
+        uint64_t base = lo;
+        for (uint32_t u = 0; u < nu && base < hi; u++) {
+            uint32_t f = ufeat[u];
+            /* galloping search from where the last feature was: cost log(distance), whatever the chunk's length */
+            uint64_t a = base, b;
+            if (rf[a] < f) {
+                uint64_t step = 1;
+                while (a + step < hi && rf[a + step] < f) {
+                    a += step;
+                    step *= 2;
+                }
+                b = a + step < hi ? a + step : hi;
+                a++;
+                while (a < b) {
+                    uint64_t mid = a + (b - a) / 2;
+                    if (rf[mid] < f) a = mid + 1; else b = mid;
+                }
+            }
+            base = a;
+            if (a == hi || rf[a] != f) continue;
+            base = a + 1;
+            mrow[nm] = a;
+            mu[nm++] = u;
+        }
     }
     /* rows i + 4 fetched while row i is applied (their row_ptr entries at i + 8): a row's entries are short
      * runs at scattered places, each a cache miss of its own */
@@ -697,7 +718,8 @@ static void score_group(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
         fl = part;
     }
     for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = (int32_t)(q - a);
-    score_chunk_group(L, p, fl, bb->slot, m->nr_features, m->bias, acc, nch, g, bb->mrow, bb->mu, bb->vb);
+    score_chunk_group(L, p, fl, bb->slot, m->nr_features, m->bias, acc, nch, g, bb->mrow, bb->mu, bb->vb,
+                      m->nr_features < bb->map_len ? bb->u_of : NULL);
     for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = -1;
 }
 
