@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "parallel.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct xmci_beam_ws {
     uint32_t max_k, max_children;
@@ -215,6 +218,17 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
     while (c < nch) {
         uint32_t end = nch - c < 8 ? nch : c + 8, at[8], m = 0;
         float sc[8];
+#ifdef __SSE2__
+        /* most blocks have no child above the bound: two vector compares tell */
+        if (end == c + 8) {
+            __m128 b = _mm_set1_ps(v_rej);
+            if (!_mm_movemask_ps(_mm_or_ps(_mm_cmpgt_ps(_mm_loadu_ps(acc + c), b),
+                                           _mm_cmpgt_ps(_mm_loadu_ps(acc + c + 4), b)))) {
+                c = end;
+                continue;
+            }
+        }
+#endif
         for (; c < end; c++) {
             at[m] = c;
             m += acc[c] > v_rej;
