@@ -4,9 +4,11 @@
  * with xmc_classify_batch in calls of 1 text and in calls of B texts, R times each, and prints the best
  * pass of each as CPU (and wall) microseconds per document, featurization included (what a caller of the library or the
  * xmcd plugin pays). It also checks that both passes gave the same labels and prints the largest score
- * difference, so a faster batch path that changes results shows here too.
+ * difference, so a faster batch path that changes results shows here too. With ONLY (1 or B) it runs the passes of
+ * that size alone, R times, and prints their best CPU time without the comparison: a process to profile one path
+ * with perf.
  *
- *   batch_bench MODEL FILE.tsv [N [B [R]]]     (defaults N 2000, B 256, R 3) */
+ *   batch_bench MODEL FILE.tsv [N [B [R [ONLY]]]]     (defaults N 2000, B 256, R 3) */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -45,14 +47,15 @@ static double pass(const xmc_classifier *clf, xmc_workspace *ws, char **texts, s
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: batch_bench MODEL FILE.tsv [N [B [R]]]\n");
+        fprintf(stderr, "usage: batch_bench MODEL FILE.tsv [N [B [R [ONLY]]]]\n");
         return 2;
     }
     size_t want = argc > 3 ? strtoul(argv[3], NULL, 10) : 2000;
     size_t batch = argc > 4 ? strtoul(argv[4], NULL, 10) : 256;
     int reps = argc > 5 ? atoi(argv[5]) : 3;
-    if (!want || !batch || reps < 1) {
-        fprintf(stderr, "batch_bench: N, B and R must be positive\n");
+    size_t only = argc > 6 ? strtoul(argv[6], NULL, 10) : 0;
+    if (!want || !batch || reps < 1 || (only && only != 1 && only != batch)) {
+        fprintf(stderr, "batch_bench: N, B and R must be positive, ONLY 1 or B\n");
         return 2;
     }
     xmc_classifier *clf;
@@ -90,7 +93,16 @@ int main(int argc, char **argv)
         return 1;
     }
     double best1 = 1e30, bestb = 1e30, wall1 = 1e30, wallb = 1e30, w1, wb;
-    for (int r = 0; r < reps; r++) {
+    if (only) {
+        for (int r = 0; r < reps; r++) {
+            double t = pass(clf, ws, texts, lens, n, only, stride, hb, cb, &wb);
+            if (t < 0) return 1;
+            if (t < bestb) bestb = t;
+        }
+        printf("docs %zu labels %u batch%zu_us_per_doc %.2f (alone, best of %d)\n", n, xmc_classifier_num_labels(clf), only,
+               bestb * 1e6 / (double)n, reps);
+    }
+    for (int r = 0; r < reps && !only; r++) {
         double t1 = pass(clf, ws, texts, lens, n, 1, stride, h1, c1, &w1);
         double tb = pass(clf, ws, texts, lens, n, batch, stride, hb, cb, &wb);
         if (t1 < 0 || tb < 0) return 1;
@@ -101,7 +113,7 @@ int main(int argc, char **argv)
     }
     size_t differ = 0;
     double maxdiff = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !only; i++) {
         int same = c1[i] == cb[i];
         for (uint32_t j = 0; same && j < c1[i]; j++) {
             const xmc_hit *a = &h1[i * stride + j], *b = &hb[i * stride + j];
@@ -111,10 +123,11 @@ int main(int argc, char **argv)
         }
         differ += !same;
     }
-    printf("docs %zu labels %u batch1_us_per_doc %.2f batch%zu_us_per_doc %.2f speedup %.2f wall_batch1_us %.2f "
-           "wall_batch%zu_us %.2f rows_differing %zu max_score_diff %.3g\n",
-           n, xmc_classifier_num_labels(clf), best1 * 1e6 / (double)n, batch, bestb * 1e6 / (double)n, best1 / bestb,
-           wall1 * 1e6 / (double)n, batch, wallb * 1e6 / (double)n, differ, maxdiff);
+    if (!only)
+        printf("docs %zu labels %u batch1_us_per_doc %.2f batch%zu_us_per_doc %.2f speedup %.2f wall_batch1_us %.2f "
+               "wall_batch%zu_us %.2f rows_differing %zu max_score_diff %.3g\n",
+               n, xmc_classifier_num_labels(clf), best1 * 1e6 / (double)n, batch, bestb * 1e6 / (double)n,
+               best1 / bestb, wall1 * 1e6 / (double)n, batch, wallb * 1e6 / (double)n, differ, maxdiff);
     for (size_t i = 0; i < n; i++) free(texts[i]);
     free(texts);
     free(lens);

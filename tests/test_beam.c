@@ -441,8 +441,10 @@ static void test_batch_equals_single(void)
 
 /* xmci_beam_search_rows (the micro-batch search) returns xmci_beam_search's hits bit for bit: every
  * post-processor, beams 1 / 3 / 12 and k 1 / 5 / 40, batches of 1, 7 and 300 rows split as the workspace
- * allows, empty rows and features past the model's; weights on a coarse grid so that ties happen and their
- * order is checked too. A workspace of 16 documents takes fewer at a wide beam. */
+ * allows, empty rows, rows of 1-2 features (a group's short list is searched in a chunk, a long one scanned
+ * against it: both ways run) and features past the model's; weights on a coarse grid so that ties happen and
+ * their order is checked too. A workspace of 16 documents takes fewer at a wide beam; one with room for the raw
+ * scores of about 40 children searches each layer in ranges of a few documents. */
 static void test_rows_equal_single(void)
 {
     xmci_xlinear m;
@@ -455,6 +457,8 @@ static void test_rows_equal_single(void)
     random_docs(&x, 300, BF + 5, 10);
     for (uint32_t r = 0; r < x.rows; r += 11) /* empty rows */
         for (uint64_t e = x.indptr[r]; e < x.indptr[r + 1]; e++) x.indices[e] = BF + 1 + (x.indices[e] % 4 == 0);
+    for (uint32_t r = 1; r < x.rows; r += 3) /* rows of at most 2 features: groups whose list is short beside a chunk */
+        for (uint64_t e = x.indptr[r] + 2; e < x.indptr[r + 1]; e++) x.indices[e] = BF + 1 + (x.indices[e] % 4 == 0);
     for (uint32_t r = 0; r < x.rows; r++) { /* keep each row sorted after the rewrite above */
         uint64_t a = x.indptr[r], b = x.indptr[r + 1];
         for (uint64_t i = a + 1; i < b; i++)
@@ -465,10 +469,12 @@ static void test_rows_equal_single(void)
     }
     xmc_error err = {0};
     xmci_beam_ws *ws;
-    xmci_beam_batch *bb, *small;
+    xmci_beam_batch *bb, *small, *narrow;
     CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 64, &ws, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmci_beam_batch_new(&m, 300, (uint32_t)x.indptr[x.rows], &bb, &err), XMC_OK);
-    CU_ASSERT_EQUAL_FATAL(xmci_beam_batch_new(&m, 16, (uint32_t)x.indptr[x.rows], &small, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_batch_new(&m, 300, (uint32_t)x.indptr[x.rows], 0, &bb, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_batch_new(&m, 16, (uint32_t)x.indptr[x.rows], 0, &small, &err), XMC_OK);
+    /* room for the scores of about 40 children: a layer's documents are searched in ranges of a few */
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_batch_new(&m, 300, (uint32_t)x.indptr[x.rows], 40, &narrow, &err), XMC_OK);
     CU_ASSERT(xmci_beam_batch_docs(small, 3, 5) == 16);
     CU_ASSERT(xmci_beam_batch_docs(small, 1024, 5) == 1);
     const uint32_t beams[3] = {1, 3, 12}, ks[3] = {1, 5, 40}, sizes[3] = {1, 7, 300};
@@ -486,9 +492,9 @@ static void test_rows_equal_single(void)
                                                k, post, 0, one + (size_t)r * stride);
                     for (uint32_t i = 1; i < cnt1[r]; i++) ties += one[r * stride + i].score == one[r * stride + i - 1].score;
                 }
-                for (int si = 0; si < 4; si++) {
-                    xmci_beam_batch *use = si == 3 ? small : bb;
-                    uint32_t size = si == 3 ? 300 : sizes[si];
+                for (int si = 0; si < 5; si++) {
+                    xmci_beam_batch *use = si == 3 ? small : si == 4 ? narrow : bb;
+                    uint32_t size = si >= 3 ? 300 : sizes[si];
                     memset(out, 0xff, (size_t)x.rows * stride * sizeof *out);
                     memset(cnt, 0xff, x.rows * sizeof *cnt);
                     for (uint32_t r = 0; r < x.rows;) {
@@ -515,6 +521,7 @@ static void test_rows_equal_single(void)
     free(cnt1);
     free(cnt);
     xmci_beam_batch_free(small);
+    xmci_beam_batch_free(narrow);
     xmci_beam_batch_free(bb);
     xmci_beam_ws_free(ws);
     xmci_csr_free(&x);

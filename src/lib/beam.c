@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "parallel.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct xmci_beam_ws {
     uint32_t max_k, max_children;
@@ -63,7 +66,9 @@ float xmci_post_combine(int post, float child, float parent) { return post_combi
  * came out below the worst kept score w by a relative margin, every child with raw score <= v0 would too:
  * rounding is monotone, and expf's error (under 1 ulp) is far below the margin of 1e-6. Such a child is
  * dropped without its expf; what is kept, and every kept score, is exactly what computing all would give.
- * Tiny w (near the subnormals, where the relative bound fails) turns it off. */
+ * Tiny w (near the subnormals, where the relative bound fails) turns it off. The bound v0 also holds for the
+ * document's next kept nodes of the layer: they come in rank order, so their parent scores are no higher,
+ * and w only rises once the list is full; so it is carried from node to node rather than learnt again. */
 #define REJECT_MARGIN (1.0f - 1e-6f)
 #define REJECT_MIN_SCORE 1e-30f
 
@@ -179,7 +184,7 @@ static void score_chunk(const xmci_layer *L, uint32_t p, const uint32_t *idx, co
 }
 
 /* Inserts (node, s) into the sorted top list of at most k; an equal score goes after those present. */
-static uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, float s)
+static inline uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, float s)
 {
     assert(k >= 1 && n <= k);
     if (n == k && !(s > top[n - 1].score)) return n;
@@ -190,6 +195,80 @@ static uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, fl
     }
     top[i] = (xmc_hit){node, s};
     return n < k ? n + 1 : n;
+}
+
+/* select_children for one prunable post-processor: inlined into one copy per post-processor below, so the
+ * transform's choice is made once per node rather than once per child. */
+static inline __attribute__((always_inline)) uint32_t select_pruned(int post, int combine, float ps, const float *acc,
+                                                                    uint32_t nch, const uint32_t *child, xmc_hit *next,
+                                                                    uint32_t nn, uint32_t keep, float *v_rej_io)
+{
+    float v_rej = *v_rej_io;
+    uint32_t c = 0;
+    /* while the list fills, every child is transformed and kept */
+    for (; c < nch && nn < keep; c++) {
+        float s = post_transform(post, acc[c]);
+        if (combine) s *= ps;
+        nn = push_top(next, nn, keep, child[c], s);
+    }
+    /* then 8 children at a time: those above v_rej are listed and transformed first, apart from the decisions,
+     * so their expf calls overlap rather than wait on the list's; each is then decided in order exactly as one
+     * at a time would (skipped at or below the bound as it stands then, which only rises). A NaN, never kept
+     * by a full list, is not listed. */
+    while (c < nch) {
+        uint32_t end = nch - c < 8 ? nch : c + 8, at[8], m = 0;
+        float sc[8];
+#ifdef __SSE2__
+        /* most blocks have no child above the bound: two vector compares tell */
+        if (end == c + 8) {
+            __m128 b = _mm_set1_ps(v_rej);
+            if (!_mm_movemask_ps(_mm_or_ps(_mm_cmpgt_ps(_mm_loadu_ps(acc + c), b),
+                                           _mm_cmpgt_ps(_mm_loadu_ps(acc + c + 4), b)))) {
+                c = end;
+                continue;
+            }
+        }
+#endif
+        for (; c < end; c++) {
+            at[m] = c;
+            m += acc[c] > v_rej;
+        }
+        for (uint32_t i = 0; i < m; i++) {
+            float s = post_transform(post, acc[at[i]]);
+            sc[i] = combine ? s * ps : s;
+        }
+        for (uint32_t i = 0; i < m; i++) {
+            float v = acc[at[i]], s = sc[i];
+            if (v <= v_rej) continue;
+            if (next[nn - 1].score > REJECT_MIN_SCORE && s < next[nn - 1].score * REJECT_MARGIN) {
+                v_rej = v;
+                continue;
+            }
+            nn = push_top(next, nn, keep, child[at[i]], s);
+        }
+    }
+    *v_rej_io = v_rej;
+    return nn;
+}
+
+/* Offers the nch children of one kept node (raw scores acc, node ids child, the parent's score ps) to the
+ * top list next[0..nn) of at most keep; returns its new length. *v_rej: the pruning bound, -INFINITY at a
+ * document's first kept node of a layer, carried to its next ones. Both searches call this for a document's
+ * kept nodes in rank order, so the batched one makes the single one's list, comparison for comparison. */
+static uint32_t select_children(int post, int combine, float ps, float *acc, uint32_t nch, const uint32_t *child,
+                                xmc_hit *next, uint32_t nn, uint32_t keep, float *v_rej)
+{
+    switch (post) {
+    case XMC_POST_L3_HINGE: return select_pruned(XMC_POST_L3_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
+    case XMC_POST_L2_HINGE: return select_pruned(XMC_POST_L2_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
+    case XMC_POST_L1_HINGE: return select_pruned(XMC_POST_L1_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
+    case XMC_POST_SIGMOID: return select_pruned(XMC_POST_SIGMOID, combine, ps, acc, nch, child, next, nn, keep, v_rej);
+    default:
+        assert(!post_prunable(post));
+        post_scores(post, combine, ps, acc, nch);
+        for (uint32_t c = 0; c < nch; c++) nn = push_top(next, nn, keep, child[c], acc[c]);
+        return nn;
+    }
 }
 
 uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_t *idx, const float *val,
@@ -208,6 +287,7 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
     for (uint32_t t = 0; t < nlayers; t++) {
         const xmci_layer *L = &m->layers[t];
         uint32_t keep = t + 1 == nlayers ? k : beam, nn = 0;
+        float v_rej = -INFINITY;
         for (uint32_t b = 0; b < ncur; b++) {
             uint32_t p = cur[b].label;
             float ps = cur[b].score;
@@ -216,23 +296,7 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
             if (!nch) continue;
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
-            if (post_prunable(post)) {
-                float v_rej = -INFINITY;
-                for (uint32_t c = 0; c < nch; c++) {
-                    float v = ws->acc[c];
-                    if (nn == keep && v <= v_rej) continue;
-                    float s = post_transform(post, v);
-                    if (t > 0) s *= ps;
-                    if (nn == keep && next[nn - 1].score > REJECT_MIN_SCORE && s < next[nn - 1].score * REJECT_MARGIN) {
-                        if (v > v_rej) v_rej = v;
-                        continue;
-                    }
-                    nn = push_top(next, nn, keep, L->child_idx[c0 + c], s);
-                }
-            } else {
-                post_scores(post, t > 0, ps, ws->acc, nch);
-                for (uint32_t c = 0; c < nch; c++) nn = push_top(next, nn, keep, L->child_idx[c0 + c], ws->acc[c]);
-            }
+            nn = select_children(post, t > 0, ps, ws->acc, nch, L->child_idx + c0, next, nn, keep, &v_rej);
         }
         assert(nn <= keep && keep <= ws->max_k);
         xmc_hit *tmp = cur;
@@ -297,15 +361,16 @@ xmc_err xmci_beam_search_batch(const xmci_xlinear *m, const xmci_csr *x, uint32_
 }
 
 /* ---- many documents at once (beam.h) --------------------------------------------------------------------
- * Sizes: n documents (<= max_docs), kk = max(beam, k) kept nodes per document, so cur/next hold n * kk
- * keyed hits (<= hit_cap); the pairs of a layer are at most n * kk; the batch's features (<= max_nnz) are
- * kept as (feature, document, value) sorted by feature, and the distinct features U with their postings. */
-
-typedef struct {
-    uint32_t node;
-    float score;
-    uint32_t rank, child;   /* the single-document insertion order: parent rank, child position */
-} keyed_hit;
+ * Sizes: n documents (<= max_docs), kk = max(beam, k) kept nodes per document, so cur/next hold n * kk hits
+ * (<= hit_cap); the pairs of a layer are at most n * kk; the batch's features (<= max_nnz) are kept as
+ * (feature, document, value) sorted by feature, and the distinct features U with their postings.
+ *
+ * A layer runs in two phases over a range of documents whose pairs' scores fit acc (acc_cap floats): first
+ * every node's chunk is scored for all the documents of the range that reach it (the pairs grouped by node,
+ * each pair's children's raw scores kept at its own place in acc), then each document offers its pairs'
+ * children to its top list in rank order, as the single search does. Deferring the selection costs the acc
+ * buffer but keeps the single search's order: the best parents fill the list first, so the pruning of
+ * select_children rejects as early as there, and the list is the single one by construction. */
 
 /* (feature, document, value) triples sorted by feature, documents ascending within one, and the distinct
  * features U with their postings: ufeat[u]'s triples are uptr[u] .. uptr[u+1]. max_nnz entries each. */
@@ -343,24 +408,34 @@ static void feat_list_free(feat_list *fl)
 
 struct xmci_beam_batch {
     uint32_t max_docs, max_nnz, hit_cap, acc_cap, max_parents;
-    keyed_hit *cur, *next;          /* hit_cap each */
+    xmc_hit *cur, *next;            /* hit_cap each: document d's kept nodes at d * kk */
     uint32_t *ncur, *nnext;         /* max_docs each */
     uint32_t *pair_cnt;             /* max_parents + 1 */
-    uint32_t *pair_node, *pair_doc, *pair_rank; /* hit_cap each, grouped by node */
-    float *pair_score;
+    uint32_t *pair_node, *pair_doc; /* hit_cap each: a range's pairs grouped by node, documents ascending */
+    uint32_t *pair_off;             /* hit_cap: where a pair's raw scores start in acc */
+    uint32_t *pair_of;              /* hit_cap: document d's b-th kept node -> its pair, at d * kk + b */
     float *acc;                     /* acc_cap */
     int32_t *slot;                  /* max_docs: position in the current group, -1 when not in it */
     uint64_t *doff;                 /* max_docs: first feature of each document (in the caller's rows) */
     uint32_t *dnnz;                 /* max_docs: its features below nr_features */
+    uint64_t *mrow;                 /* max_nnz + 1: the rows of a chunk a group's features matched (+1: the */
+    uint32_t *mu;                   /* scan's store past the last match); and their positions in the list */
+    float *vb;                      /* max_children: a chunk's bias terms */
+    uint32_t *run;                  /* max_docs + 1: where each document's features start in a group's list */
+    uint32_t *u_of;                 /* map_len: feature -> position in the list being merged, else UINT32_MAX */
+    uint32_t map_len;               /* the model's features + the bias feature */
     feat_list all;                  /* the whole batch's features */
     feat_list part;                 /* those of one group of documents */
 };
 
 /* Hits kept per batch: 64 per document for a full batch, and one document at the largest beam. */
 #define BATCH_HITS_PER_DOC 64
+/* Raw scores held per document of a full batch (a range takes the documents whose pairs fit): 1024 floats,
+ * 4 KiB, enough for beam 10 over nodes of 100 children, so a batch of 256 usually runs as one range. */
+#define BATCH_ACC_PER_DOC 1024
 
-xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t max_nnz, xmci_beam_batch **out,
-                           xmc_error *err)
+xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t max_nnz, uint64_t acc_floats,
+                           xmci_beam_batch **out, xmc_error *err)
 {
     *out = NULL;
     xmci_beam_batch *bb = calloc(1, sizeof *bb);
@@ -371,14 +446,19 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->max_nnz = max_nnz;
     uint64_t hits = (uint64_t)max_docs * BATCH_HITS_PER_DOC;
     bb->hit_cap = (uint32_t)(hits > XMC_MAX_K ? hits : XMC_MAX_K);
+    /* acc holds at least what one document may need at one layer: its kept nodes are distinct, so their
+     * children are at most the layer's nodes, and at most XMC_MAX_K times the widest node's */
+    uint64_t acc = acc_floats ? acc_floats : (uint64_t)max_docs * BATCH_ACC_PER_DOC;
     uint32_t max_children = 1;
     for (uint32_t t = 0; t < m->depth; t++) {
-        if (m->layers[t].max_children > max_children) max_children = m->layers[t].max_children;
-        if (m->layers[t].nr_parents > bb->max_parents) bb->max_parents = m->layers[t].nr_parents;
+        const xmci_layer *L = &m->layers[t];
+        if (L->max_children > max_children) max_children = L->max_children;
+        uint64_t one = (uint64_t)L->max_children * XMC_MAX_K;
+        if (one > L->nr_nodes) one = L->nr_nodes;
+        if (one > acc) acc = one;
+        if (L->nr_parents > bb->max_parents) bb->max_parents = L->nr_parents;
     }
-    /* a group of documents is scored in pieces that fit: at least one document at the widest node */
-    uint64_t acc = (uint64_t)max_docs * 64;
-    bb->acc_cap = (uint32_t)(acc > max_children ? acc : max_children);
+    bb->acc_cap = (uint32_t)(acc < UINT32_MAX ? acc : UINT32_MAX); /* one document's need is below: nodes are u32 */
     bb->cur = malloc(bb->hit_cap * sizeof *bb->cur);
     bb->next = malloc(bb->hit_cap * sizeof *bb->next);
     bb->ncur = malloc(max_docs * sizeof *bb->ncur);
@@ -386,20 +466,27 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->pair_cnt = malloc(((size_t)bb->max_parents + 1) * sizeof *bb->pair_cnt);
     bb->pair_node = malloc(bb->hit_cap * sizeof *bb->pair_node);
     bb->pair_doc = malloc(bb->hit_cap * sizeof *bb->pair_doc);
-    bb->pair_rank = malloc(bb->hit_cap * sizeof *bb->pair_rank);
-    bb->pair_score = malloc(bb->hit_cap * sizeof *bb->pair_score);
+    bb->pair_off = malloc(bb->hit_cap * sizeof *bb->pair_off);
+    bb->pair_of = malloc(bb->hit_cap * sizeof *bb->pair_of);
     bb->acc = malloc(bb->acc_cap * sizeof *bb->acc);
     bb->slot = malloc(max_docs * sizeof *bb->slot);
     bb->doff = malloc(max_docs * sizeof *bb->doff);
     bb->dnnz = malloc(max_docs * sizeof *bb->dnnz);
+    bb->mrow = malloc(((size_t)max_nnz + 1) * sizeof *bb->mrow);
+    bb->mu = malloc(((size_t)max_nnz + 1) * sizeof *bb->mu);
+    bb->vb = malloc(max_children * sizeof *bb->vb);
+    bb->run = malloc(((size_t)max_docs + 1) * sizeof *bb->run);
+    bb->map_len = m->nr_features + 1;
+    bb->u_of = malloc((size_t)bb->map_len * sizeof *bb->u_of);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
     if (lists || !bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
-        !bb->pair_rank || !bb->pair_score || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
-        !bb->dnnz) {
+        !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
+        !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
         xmci_beam_batch_free(bb);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a batch of %u documents", max_docs);
     }
     for (uint32_t d = 0; d < max_docs; d++) bb->slot[d] = -1;
+    memset(bb->u_of, 0xff, (size_t)bb->map_len * sizeof *bb->u_of);
     *out = bb;
     return XMC_OK;
 }
@@ -414,12 +501,17 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     free(bb->pair_cnt);
     free(bb->pair_node);
     free(bb->pair_doc);
-    free(bb->pair_rank);
-    free(bb->pair_score);
+    free(bb->pair_off);
+    free(bb->pair_of);
     free(bb->acc);
     free(bb->slot);
     free(bb->doff);
     free(bb->dnnz);
+    free(bb->mrow);
+    free(bb->mu);
+    free(bb->vb);
+    free(bb->run);
+    free(bb->u_of);
     feat_list_free(&bb->all);
     feat_list_free(&bb->part);
     free(bb);
@@ -436,6 +528,19 @@ uint32_t xmci_beam_batch_docs(const xmci_beam_batch *bb, uint32_t beam, uint32_t
 }
 
 uint32_t xmci_beam_batch_max_nnz(const xmci_beam_batch *bb) { return bb->max_nnz; }
+
+/* A sorted list's distinct features U and their postings. */
+static void feat_list_index(feat_list *fl)
+{
+    uint32_t nu = 0, n = fl->n;
+    for (uint32_t i = 0; i < n; i++)
+        if (i == 0 || fl->feat[i] != fl->feat[i - 1]) {
+            fl->ufeat[nu] = fl->feat[i];
+            fl->uptr[nu++] = i;
+        }
+    fl->uptr[nu] = n;
+    fl->nu = nu;
+}
 
 /* Sorts a list's n triples by feature, stably (documents were added in ascending order and stay so): LSD
  * radix, a byte a pass, as many passes as the model's feature ids need. Then its U. */
@@ -458,22 +563,48 @@ static void feat_list_sort(feat_list *fl, uint32_t nr_features)
         fl->feat = fl->feat2, fl->doc = fl->doc2, fl->val = fl->val2;
         fl->feat2 = tf, fl->doc2 = td, fl->val2 = tv;
     }
-    uint32_t nu = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (i == 0 || fl->feat[i] != fl->feat[i - 1]) {
-            fl->ufeat[nu] = fl->feat[i];
-            fl->uptr[nu++] = i;
+    feat_list_index(fl);
+}
+
+/* The same for a list made of nr sorted runs (run r: run[r] .. run[r+1], run[nr] = n, documents ascending
+ * from run to run), as a group's rows are: runs merged pairwise, the left one first on equal features, so
+ * n * log2(nr) moves against the radix sort's passes of n + 256 counters, less for a few documents. run is
+ * rewritten. */
+static void feat_list_merge_runs(feat_list *fl, uint32_t *run, uint32_t nr)
+{
+    while (nr > 1) {
+        uint32_t out = 0, w = 0;
+        for (uint32_t r = 0; r < nr; r += 2) {
+            uint32_t i = run[r], ie = run[r + 1], j = ie, je = r + 2 <= nr ? run[r + 2] : ie;
+            run[w++] = out;
+            while (i < ie && j < je) {
+                uint32_t from = fl->feat[j] < fl->feat[i] ? j++ : i++;
+                fl->feat2[out] = fl->feat[from];
+                fl->doc2[out] = fl->doc[from];
+                fl->val2[out++] = fl->val[from];
+            }
+            for (; i < ie; i++, out++) fl->feat2[out] = fl->feat[i], fl->doc2[out] = fl->doc[i], fl->val2[out] = fl->val[i];
+            for (; j < je; j++, out++) fl->feat2[out] = fl->feat[j], fl->doc2[out] = fl->doc[j], fl->val2[out] = fl->val[j];
         }
-    fl->uptr[nu] = n;
-    fl->nu = nu;
+        run[w] = out;
+        nr = w;
+        uint32_t *tf = fl->feat, *td = fl->doc;
+        float *tv = fl->val;
+        fl->feat = fl->feat2, fl->doc = fl->doc2, fl->val = fl->val2;
+        fl->feat2 = tf, fl->doc2 = td, fl->val2 = tv;
+    }
+    feat_list_index(fl);
 }
 
 /* acc[slot * nch + c] = w_c . x_doc for the documents of the current group (slot[doc] >= 0, g of them):
  * U merged with chunk p's rows once, each matched row's entries applied to every posting of its feature
  * that is in the group. Per document the sums run in the order of score_chunk (features ascending, bias
- * last), so they are bit for bit its results. */
+ * last), so they are bit for bit its results. The merge runs first and lists the matched rows (mrow, and
+ * their features' positions in U, mu: room for U's length each), so that the second loop, which misses the
+ * cache on each row's entries, knows the rows ahead and can fetch them a few rows early. */
 static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *fl, const int32_t *slot,
-                              uint32_t bias_feat, float bias, float *acc, uint32_t nch, uint32_t g)
+                              uint32_t bias_feat, float bias, float *acc, uint32_t nch, uint32_t g, uint64_t *mrow,
+                              uint32_t *mu, float *vb, uint32_t *u_of)
 {
     memset(acc, 0, (size_t)g * nch * sizeof *acc);
     uint64_t lo = L->chunk_ptr[p], hi = L->chunk_ptr[p + 1];
@@ -485,64 +616,133 @@ static void score_chunk_group(const xmci_layer *L, uint32_t p, const feat_list *
     const float *pval = fl->val;
     if (lo == hi) return;
     assert(lo < hi && hi <= L->nr_rows && rp[hi] <= L->nnz);
-    uint64_t base = lo;
-    for (uint32_t u = 0; u < nu && base < hi; u++) {
-        uint32_t f = ufeat[u];
-        /* galloping search from where the last feature was: cost log(distance), whatever the chunk's length */
-        uint64_t a = base, b;
-        if (rf[a] < f) {
-            uint64_t step = 1;
-            while (a + step < hi && rf[a + step] < f) {
-                a += step;
-                step *= 2;
-            }
-            b = a + step < hi ? a + step : hi;
-            a++;
-            while (a < b) {
-                uint64_t mid = a + (b - a) / 2;
-                if (rf[mid] < f) a = mid + 1; else b = mid;
-            }
+    uint32_t nm = 0;
+    if (u_of && hi - lo <= 8 * (uint64_t)nu) {
+        /* a chunk not much longer than the list: its rows scanned against a map feature -> position in the
+         * list, without a branch per row, in place of a galloping search per feature (whose branches cost more
+         * than a row each); the matched rows come out in the same order */
+        for (uint32_t u = 0; u < nu; u++) u_of[ufeat[u]] = u;
+        for (uint64_t r = lo; r < hi; r++) {
+            assert(rf[r] <= bias_feat);
+            uint32_t u = u_of[rf[r]];
+            mrow[nm] = r;
+            mu[nm] = u;
+            nm += u != UINT32_MAX;
         }
-        uint64_t r = a;
-        base = r;
-        if (r == hi || rf[r] != f) continue;
-        base = r + 1;
+        for (uint32_t u = 0; u < nu; u++) u_of[ufeat[u]] = UINT32_MAX;
+    } else {
+        uint64_t base = lo;
+        for (uint32_t u = 0; u < nu && base < hi; u++) {
+            uint32_t f = ufeat[u];
+            /* galloping search from where the last feature was: cost log(distance), whatever the chunk's length */
+            uint64_t a = base, b;
+            if (rf[a] < f) {
+                uint64_t step = 1;
+                while (a + step < hi && rf[a + step] < f) {
+                    a += step;
+                    step *= 2;
+                }
+                b = a + step < hi ? a + step : hi;
+                a++;
+                while (a < b) {
+                    uint64_t mid = a + (b - a) / 2;
+                    if (rf[mid] < f) a = mid + 1; else b = mid;
+                }
+            }
+            base = a;
+            if (a == hi || rf[a] != f) continue;
+            base = a + 1;
+            mrow[nm] = a;
+            mu[nm++] = u;
+        }
+    }
+    /* rows i + 4 fetched while row i is applied (their row_ptr entries at i + 8): a row's entries are short
+     * runs at scattered places, each a cache miss of its own */
+    enum { AHEAD = 4 };
+    for (uint32_t i = 0; i < nm && i < 2 * AHEAD; i++) __builtin_prefetch(&rp[mrow[i]]);
+    for (uint32_t i = 0; i < nm && i < AHEAD; i++) {
+        __builtin_prefetch(&ec[rp[mrow[i]]]);
+        __builtin_prefetch(&ew[rp[mrow[i]]]);
+    }
+    for (uint32_t i = 0; i < nm; i++) {
+        if (i + 2 * AHEAD < nm) __builtin_prefetch(&rp[mrow[i + 2 * AHEAD]]);
+        if (i + AHEAD < nm) {
+            uint64_t e0 = rp[mrow[i + AHEAD]];
+            __builtin_prefetch(&ec[e0]);
+            __builtin_prefetch(&ew[e0]);
+        }
+        uint64_t r = mrow[i], e0 = rp[r], e1 = rp[r + 1];
+        uint32_t u = mu[i];
         for (uint32_t q = uptr[u]; q < uptr[u + 1]; q++) {
             int32_t s = slot[pdoc[q]];
             if (s < 0) continue;
             float v = pval[q];
             float *dst = acc + (size_t)s * nch;
-            for (uint64_t e = rp[r]; e < rp[r + 1]; e++) {
+            for (uint64_t e = e0; e < e1; e++) {
                 assert(ec[e] < nch);
                 dst[ec[e]] += ew[e] * v;
             }
         }
     }
-    if (bias > 0 && rf[hi - 1] == bias_feat)
-        for (uint32_t s = 0; s < g; s++)
-            for (uint64_t e = rp[hi - 1]; e < rp[hi]; e++) acc[(size_t)s * nch + ec[e]] += ew[e] * bias;
-}
-
-/* (score, rank, child) before (score', rank', child'): the single search's order of kept candidates. */
-static inline int keyed_before(float s, uint32_t rank, uint32_t child, const keyed_hit *h)
-{
-    if (s != h->score) return s > h->score;
-    return rank != h->rank ? rank < h->rank : child < h->child;
-}
-
-/* push_top with the insertion order made explicit, so candidates may arrive in any order. */
-static uint32_t push_keyed(keyed_hit *top, uint32_t n, uint32_t k, uint32_t node, float s, uint32_t rank,
-                           uint32_t child)
-{
-    assert(k >= 1 && n <= k);
-    if (n == k && !keyed_before(s, rank, child, &top[n - 1])) return n;
-    uint32_t i = n < k ? n : k - 1;
-    while (i > 0 && keyed_before(s, rank, child, &top[i - 1])) {
-        top[i] = top[i - 1];
-        i--;
+    if (bias > 0 && rf[hi - 1] == bias_feat) {
+        /* the bias row's terms once, then added to every document's scores by a loop the compiler vectorises;
+         * a child without a bias weight gets + 0.0f, which changes no sum here (a sum from +0.0f is never -0.0f) */
+        memset(vb, 0, nch * sizeof *vb);
+        for (uint64_t e = rp[hi - 1]; e < rp[hi]; e++) vb[ec[e]] = ew[e] * bias;
+        for (uint32_t s = 0; s < g; s++) {
+            float *dst = acc + (size_t)s * nch;
+            for (uint32_t c = 0; c < nch; c++) dst[c] += vb[c];
+        }
     }
-    top[i] = (keyed_hit){node, s, rank, child};
-    return n < k ? n + 1 : n;
+}
+
+/* The raw scores of the pairs o in [a, e) (one node p, nch children each, contiguous in acc from
+ * pair_off[a]): one merge of a feature list for all of them where there are several, else score_chunk. */
+static void score_group(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_batch *bb, uint32_t p, uint32_t nch,
+                        uint32_t a, uint32_t e, const uint32_t *idx, const float *val)
+{
+    float *acc = bb->acc + bb->pair_off[a];
+    uint32_t g = e - a;
+    if (g == 1) {
+        uint32_t d = bb->pair_doc[a];
+        score_chunk(L, p, idx + bb->doff[d], val + bb->doff[d], bb->dnnz[d], m->nr_features, m->bias, acc, nch);
+        return;
+    }
+    /* the batch's list when enough of it reaches this node, else the group's own */
+    uint64_t work = 0;
+    for (uint32_t q = a; q < e; q++) work += bb->dnnz[bb->pair_doc[q]];
+    const feat_list *fl = &bb->all;
+    if (work < bb->all.nu) {
+        feat_list *part = &bb->part;
+        uint32_t np = 0;
+        for (uint32_t q = a; q < e; q++) {
+            uint32_t d = bb->pair_doc[q];
+            bb->run[q - a] = np;
+            for (uint32_t f = 0; f < bb->dnnz[d]; f++) {
+                part->feat[np] = idx[bb->doff[d] + f];
+                part->doc[np] = d;
+                part->val[np++] = val[bb->doff[d] + f];
+            }
+        }
+        bb->run[g] = np;
+        part->n = np;
+        /* each document's row is one sorted run: merged for a few, radix-sorted for many */
+        if (g <= 16) feat_list_merge_runs(part, bb->run, g);
+        else feat_list_sort(part, m->nr_features);
+        fl = part;
+    }
+    for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = (int32_t)(q - a);
+    score_chunk_group(L, p, fl, bb->slot, m->nr_features, m->bias, acc, nch, g, bb->mrow, bb->mu, bb->vb,
+                      m->nr_features < bb->map_len ? bb->u_of : NULL);
+    for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = -1;
+}
+
+/* The children a document's kept nodes have at layer L. */
+static uint64_t doc_children(const xmci_layer *L, const xmc_hit *kept, uint32_t nk)
+{
+    uint64_t s = 0;
+    for (uint32_t b = 0; b < nk; b++) s += L->child_ptr[kept[b].label + 1] - L->child_ptr[kept[b].label];
+    return s;
 }
 
 void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uint64_t *indptr, const uint32_t *idx,
@@ -571,108 +771,78 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
     }
     bb->all.n = total;
     feat_list_sort(&bb->all, m->nr_features);
-    uint32_t nu = bb->all.nu;
-    keyed_hit *cur = bb->cur, *next = bb->next;
+    xmc_hit *cur = bb->cur, *next = bb->next;
     uint32_t *ncur = bb->ncur, *nnext = bb->nnext;
     for (uint32_t d = 0; d < n; d++) {
-        cur[(size_t)d * kk] = (keyed_hit){0, 1.0f, 0, 0};
+        cur[(size_t)d * kk] = (xmc_hit){0, 1.0f};
         ncur[d] = 1;
     }
     for (uint32_t t = 0; t < nlayers; t++) {
         const xmci_layer *L = &m->layers[t];
         uint32_t keep = t + 1 == nlayers ? k : beam;
-        /* the layer's (node, document) pairs grouped by node, documents ascending within a node */
         uint32_t *cnt = bb->pair_cnt;
         assert(L->nr_parents <= bb->max_parents);
-        memset(cnt, 0, ((size_t)L->nr_parents + 1) * sizeof *cnt);
-        uint32_t np = 0;
-        for (uint32_t d = 0; d < n; d++)
-            for (uint32_t b = 0; b < ncur[d]; b++) {
-                assert(cur[(size_t)d * kk + b].node < L->nr_parents);
-                cnt[cur[(size_t)d * kk + b].node + 1]++;
-                np++;
+        for (uint32_t d0 = 0, d1; d0 < n; d0 = d1) {
+            /* the range: documents from d0 whose pairs' scores fit acc (the first always does) */
+            uint64_t need = 0;
+            for (d1 = d0; d1 < n; d1++) {
+                uint64_t nd = doc_children(L, cur + (size_t)d1 * kk, ncur[d1]);
+                assert(nd <= bb->acc_cap);
+                if (need + nd > bb->acc_cap) break;
+                need += nd;
             }
-        for (uint32_t p = 0; p < L->nr_parents; p++) cnt[p + 1] += cnt[p];
-        for (uint32_t d = 0; d < n; d++)
-            for (uint32_t b = 0; b < ncur[d]; b++) {
-                const keyed_hit *h = &cur[(size_t)d * kk + b];
-                uint32_t o = cnt[h->node]++;
-                bb->pair_node[o] = h->node;
-                bb->pair_doc[o] = d;
-                bb->pair_rank[o] = b;
-                bb->pair_score[o] = h->score;
+            /* its (node, document) pairs grouped by node, documents ascending within a node; nodes without
+             * children have nothing to score or offer */
+            memset(cnt, 0, ((size_t)L->nr_parents + 1) * sizeof *cnt);
+            uint32_t np = 0;
+            for (uint32_t d = d0; d < d1; d++)
+                for (uint32_t b = 0; b < ncur[d]; b++) {
+                    uint32_t p = cur[(size_t)d * kk + b].label;
+                    assert(p < L->nr_parents);
+                    if (L->child_ptr[p + 1] > L->child_ptr[p]) cnt[p + 1]++, np++;
+                }
+            for (uint32_t p = 0; p < L->nr_parents; p++) cnt[p + 1] += cnt[p];
+            for (uint32_t d = d0; d < d1; d++)
+                for (uint32_t b = 0; b < ncur[d]; b++) {
+                    uint32_t p = cur[(size_t)d * kk + b].label;
+                    if (L->child_ptr[p + 1] == L->child_ptr[p]) continue;
+                    uint32_t o = cnt[p]++;
+                    bb->pair_node[o] = p;
+                    bb->pair_doc[o] = d;
+                    bb->pair_of[(size_t)d * kk + b] = o;
+                }
+            uint32_t off = 0;
+            for (uint32_t o = 0; o < np; o++) {
+                uint32_t p = bb->pair_node[o];
+                bb->pair_off[o] = off;
+                off += L->child_ptr[p + 1] - L->child_ptr[p];
             }
-        for (uint32_t d = 0; d < n; d++) nnext[d] = 0;
-        for (uint32_t i = 0, j; i < np; i = j) {
-            uint32_t p = bb->pair_node[i];
-            for (j = i + 1; j < np && bb->pair_node[j] == p; j++) {}
-            uint32_t c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
-            if (!nch) continue;
-            assert(c0 + nch <= L->nr_nodes && nch <= bb->acc_cap);
-            uint32_t piece = bb->acc_cap / nch;
-            for (uint32_t a = i; a < j; a += piece) {
-                uint32_t e = j - a < piece ? j : a + piece, g = e - a;
-                uint64_t work = 0;
-                for (uint32_t q = a; q < e; q++) work += bb->dnnz[bb->pair_doc[q]];
-                if (g >= 2) {
-                    /* one merge of a feature list for all of them: the batch's when enough of it reaches this
-                     * node, else the group's own */
-                    const feat_list *fl = &bb->all;
-                    if (work < nu) {
-                        feat_list *part = &bb->part;
-                        uint32_t np2 = 0;
-                        for (uint32_t q = a; q < e; q++) {
-                            uint32_t d = bb->pair_doc[q];
-                            for (uint32_t f = 0; f < bb->dnnz[d]; f++) {
-                                part->feat[np2] = idx[bb->doff[d] + f];
-                                part->doc[np2] = d;
-                                part->val[np2++] = val[bb->doff[d] + f];
-                            }
-                        }
-                        part->n = np2;
-                        feat_list_sort(part, m->nr_features);
-                        fl = part;
-                    }
-                    for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = (int32_t)(q - a);
-                    score_chunk_group(L, p, fl, bb->slot, m->nr_features, m->bias, bb->acc, nch, g);
-                    for (uint32_t q = a; q < e; q++) bb->slot[bb->pair_doc[q]] = -1;
-                } else {
-                    for (uint32_t q = a; q < e; q++) {
-                        uint32_t d = bb->pair_doc[q];
-                        score_chunk(L, p, idx + bb->doff[d], val + bb->doff[d], bb->dnnz[d], m->nr_features, m->bias,
-                                    bb->acc + (size_t)(q - a) * nch, nch);
-                    }
+            assert(off == need);
+            /* phase 1: each node's chunk scored once for its documents */
+            for (uint32_t i = 0, j; i < np; i = j) {
+                uint32_t p = bb->pair_node[i];
+                for (j = i + 1; j < np && bb->pair_node[j] == p; j++) {}
+                uint32_t nch = L->child_ptr[p + 1] - L->child_ptr[p];
+                assert(L->child_ptr[p] + nch <= L->nr_nodes);
+                score_group(m, L, bb, p, nch, i, j, idx, val);
+            }
+            /* phase 2: each document's children offered in its rank order */
+            for (uint32_t d = d0; d < d1; d++) {
+                const xmc_hit *kept = cur + (size_t)d * kk;
+                xmc_hit *top = next + (size_t)d * kk;
+                uint32_t nn = 0;
+                float v_rej = -INFINITY;
+                for (uint32_t b = 0; b < ncur[d]; b++) {
+                    uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
+                    if (!nch) continue;
+                    float *acc = bb->acc + bb->pair_off[bb->pair_of[(size_t)d * kk + b]];
+                    nn = select_children(post, t > 0, kept[b].score, acc, nch, L->child_idx + c0, top, nn, keep, &v_rej);
                 }
-                for (uint32_t q = a; q < e; q++) {
-                    uint32_t d = bb->pair_doc[q], rank = bb->pair_rank[q];
-                    float ps = bb->pair_score[q];
-                    float *acc = bb->acc + (size_t)(q - a) * nch;
-                    keyed_hit *top = next + (size_t)d * kk;
-                    uint32_t nn = nnext[d];
-                    if (post_prunable(post)) {
-                        float v_rej = -INFINITY;
-                        for (uint32_t c = 0; c < nch; c++) {
-                            float v = acc[c];
-                            if (nn == keep && v <= v_rej) continue;
-                            float s = post_transform(post, v);
-                            if (t > 0) s *= ps;
-                            if (nn == keep && top[nn - 1].score > REJECT_MIN_SCORE &&
-                                s < top[nn - 1].score * REJECT_MARGIN) {
-                                if (v > v_rej) v_rej = v;
-                                continue;
-                            }
-                            nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], s, rank, c);
-                        }
-                    } else {
-                        post_scores(post, t > 0, ps, acc, nch);
-                        for (uint32_t c = 0; c < nch; c++)
-                            nn = push_keyed(top, nn, keep, L->child_idx[c0 + c], acc[c], rank, c);
-                    }
-                    nnext[d] = nn;
-                }
+                assert(nn <= keep);
+                nnext[d] = nn;
             }
         }
-        keyed_hit *th = cur;
+        xmc_hit *th = cur;
         cur = next;
         next = th;
         uint32_t *tn = ncur;
@@ -680,8 +850,7 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
         nnext = tn;
     }
     for (uint32_t d = 0; d < n; d++) {
-        for (uint32_t b = 0; b < ncur[d]; b++)
-            out[(size_t)d * stride + b] = (xmc_hit){cur[(size_t)d * kk + b].node, cur[(size_t)d * kk + b].score};
+        memcpy(out + (size_t)d * stride, cur + (size_t)d * kk, ncur[d] * sizeof *out);
         counts[d] = ncur[d];
     }
 }

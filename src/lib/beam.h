@@ -30,17 +30,20 @@ xmc_err xmci_beam_search_batch(const xmci_xlinear *m, const xmci_csr *x, uint32_
 
 /* ---- many documents at once (MSCM-style) -------------------------------------------------------------------
  * A micro-batch is searched layer by layer together: the (document, kept node) pairs of a layer are grouped
- * by node, so each chunk (layer.h) is read once for all the documents that reach it; where a group is large
- * enough, the batch's features are sorted once (feature -> documents) and merged with the chunk's rows, so a
- * weight row is looked up and loaded once for every document that has its feature. Every document's
- * contributions are added in the single-document order (features ascending, bias last) and candidates are
- * kept in the single-document order (score, then parent rank, then child position), so the hits are the
- * ones xmci_beam_search returns, bit for bit (finite scores assumed). */
+ * by node, so each chunk (layer.h) is read once for all the documents that reach it; a group of several
+ * documents merges one feature list (feature -> documents: the batch's, sorted once, when most of it reaches
+ * the node, else the group's own rows merged) with the chunk's rows, so a weight row is looked up and loaded
+ * once for every document that has its feature. Every document's
+ * contributions are added in the single-document order (features ascending, bias last), and once a layer's
+ * chunks are scored each document offers its kept nodes' children in rank order, as the single search does,
+ * so the hits are the ones xmci_beam_search returns, bit for bit. */
 typedef struct xmci_beam_batch xmci_beam_batch;
 
-/* Workspace for up to max_docs documents holding up to max_nnz features together. NOMEM; *out NULL then. */
-xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t max_nnz, xmci_beam_batch **out,
-                           xmc_error *err);
+/* Workspace for up to max_docs documents holding up to max_nnz features together, with room for acc_floats
+ * raw scores (0: 1024 per document; raised to what one document may need at one layer): documents whose
+ * scores at a layer do not fit together are searched in ranges. NOMEM; *out NULL then. */
+xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t max_nnz, uint64_t acc_floats,
+                           xmci_beam_batch **out, xmc_error *err);
 void xmci_beam_batch_free(xmci_beam_batch *bb);
 /* How many documents one xmci_beam_search_rows call may take at this beam and k (at least 1). */
 uint32_t xmci_beam_batch_docs(const xmci_beam_batch *bb, uint32_t beam, uint32_t k);

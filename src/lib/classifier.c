@@ -204,7 +204,7 @@ fail:
 static xmc_err batch_ws_new(const xmc_classifier *clf, xmc_workspace *ws, xmc_error *err)
 {
     uint32_t max_nnz = ws->cap + XMCI_BATCH_NNZ;
-    xmc_err rc = xmci_beam_batch_new(&clf->xl, XMCI_BATCH_DOCS, max_nnz, &ws->bb, err);
+    xmc_err rc = xmci_beam_batch_new(&clf->xl, XMCI_BATCH_DOCS, max_nnz, 0, &ws->bb, err);
     if (rc) return rc;
     ws->bptr = malloc((XMCI_BATCH_DOCS + 1) * sizeof *ws->bptr);
     if (clf->tfidf) {

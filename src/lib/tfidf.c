@@ -154,9 +154,43 @@ void xmci_tfidf_ws_free(xmci_tfidf_ws *ws)
     free(ws);
 }
 
-/* Sorts a[0..n) ascending; tmp has room for n. Insertion sort for short runs, else an LSD radix sort on 11-bit
- * digits (three passes cover 33 bits; a pass whose digit is the same for every key is skipped), which beats a
- * comparison sort on the few hundred to tens of thousands of ids one document yields. */
+/* a[0..n) ascending by an LSD radix sort on 8-bit digits, as many as the largest key needs (a pass whose digit
+ * is the same for every key is skipped); tmp has room for n. Its counters (4 x 256) cost less to clear and sum
+ * than the 11-bit sort's 3 x 2048 for the hundred-odd ids of a short document. */
+static void sort_ids_small(uint32_t *a, uint32_t *tmp, uint32_t n)
+{
+    uint32_t count[4][256], top = 0;
+    memset(count, 0, sizeof count);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t v = a[i];
+        top |= v;
+        count[0][v & 255]++;
+        count[1][(v >> 8) & 255]++;
+        count[2][(v >> 16) & 255]++;
+        count[3][v >> 24]++;
+    }
+    uint32_t *src = a, *dst = tmp;
+    for (uint32_t pass = 0, shift = 0; pass < 4 && (top >> shift) != 0; pass++, shift += 8) {
+        uint32_t *c = count[pass];
+        if (c[(src[0] >> shift) & 255] == n) continue;
+        uint32_t sum = 0;
+        for (int d = 0; d < 256; d++) {
+            uint32_t k = c[d];
+            c[d] = sum;
+            sum += k;
+        }
+        for (uint32_t i = 0; i < n; i++) dst[c[(src[i] >> shift) & 255]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
+}
+
+/* Sorts a[0..n) ascending; tmp has room for n. Insertion sort for short runs, the 8-bit radix sort above up to
+ * a few thousand, else an LSD radix sort on 11-bit digits (three passes cover 33 bits; a pass whose digit is
+ * the same for every key is skipped), which beats a comparison sort on the tens of thousands of ids a long
+ * document yields. */
 static void sort_ids(uint32_t *a, uint32_t *tmp, uint32_t n)
 {
     if (n <= 48) {
@@ -165,6 +199,13 @@ static void sort_ids(uint32_t *a, uint32_t *tmp, uint32_t n)
             while (j > 0 && a[j - 1] > v) { a[j] = a[j - 1]; j--; }
             a[j] = v;
         }
+        return;
+    }
+    if (n <= 4096) {
+        sort_ids_small(a, tmp, n);
+#ifndef NDEBUG
+        for (uint32_t i = 1; i < n; i++) assert(a[i - 1] <= a[i]);
+#endif
         return;
     }
     uint32_t count[3][2048];
