@@ -254,7 +254,11 @@ int xmcr_train_collect(pid_t pid, int fd, int block, xmcr_train_result *res)
 {
     int status = 0;
     pid_t r;
-    do r = waitpid(pid, &status, block ? 0 : WNOHANG);
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    /* wait4, not waitpid: the kernel's peak RSS of the child comes with it, which nothing can read once the
+     * child is reaped (its /proc entry is gone) */
+    do r = wait4(pid, &status, block ? 0 : WNOHANG, &ru);
     while (r < 0 && errno == EINTR);
     if (r == 0) return 0;
     memset(res, 0, sizeof *res);
@@ -277,5 +281,6 @@ int xmcr_train_collect(pid_t pid, int fd, int block, xmcr_train_result *res)
             snprintf(res->error, sizeof res->error, "the training process exited %d without a result",
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
+    if (r == pid) res->max_rss_kb = (uint64_t)ru.ru_maxrss; /* Linux: kilobytes */
     return 1;
 }
