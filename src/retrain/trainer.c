@@ -195,6 +195,8 @@ void xmcr_train_run(const xmcr_window *w, const xmcr_train_params *p, xmcr_train
     if (g->passed) {
         /* already opened with checksums and canaries above: no second verification */
         if (xmc_repo_set_current(p->repo, res->version, 0, &err)) goto xmc_failed;
+        /* the moment xmcd can see it: the parent's gate_passed line comes only when it next checks on the child */
+        xmcd_log(XMCD_LOG_INFO, "current_moved", "pid=%d version=%s", (int)getpid(), res->version);
         res->outcome = XMCR_TRAIN_PUBLISHED;
         if (p->keep_versions > 0 && xmc_repo_prune(p->repo, (uint32_t)p->keep_versions, &res->pruned, NULL, NULL, &err))
             xmcd_log(XMCD_LOG_WARN, "prune_failed", "reason=%s", xmcd_log_q(err.msg));
