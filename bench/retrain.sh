@@ -180,7 +180,7 @@ CONF
     local idle_from; idle_from=$(awk -v t="$load_t0" -v w="$warmup" 'BEGIN{printf "%.6f", t + w + 1}')
     while awk -v a="$(date +%s.%N)" -v b="$idle_from" -v i="$idle" 'BEGIN{exit !(a < b + i)}'; do sleep 0.2; done
     local idle_to; idle_to=$(date +%s.%N)
-    "$XMCD" --encode-products "$d/curated.tsv" --id-prefix "c$run-" --known-labels |
+    "$XMCD" --encode-products "$d/curated.tsv" --id-prefix c --known-labels |
         kcat -b "$bs" -P -t curated -D '|~REC~|' -K '|~KEY~|' 2>"$r/kcat.err"
     # the last curated record's producer time stamp (CreateTime: set when kcat produced it, this machine's clock)
     local t_last
