@@ -178,7 +178,7 @@ CONF
     wait_log "$r/retrain.log" "event=assigned" 900 || { failed_run "$id" "$warm" "$run" "the retrainer got no assignment"; return 1; }
     # the idle stretch: IDLE seconds with nothing training, from when both the load's warm-up is over and the
     # retrainer has loaded its window (seeding 10^6 records is work of the parent's, not idle time)
-    local idle_from; idle_from=$(awk -v t="$load_t0" -v w="$warmup" -v n="$(date +%s.%N)" 'BEGIN{s = t + w + 1; printf "%.6f", n > s ? n : s}')
+    local idle_from; idle_from=$(awk -v t="$load_t0" -v w="$warmup" -v n="$(date +%s.%N)" 'BEGIN{s = t + w + 1; printf "%.6f", (n > s ? n : s)}')
     while awk -v a="$(date +%s.%N)" -v b="$idle_from" -v i="$idle" 'BEGIN{exit !(a < b + i)}'; do sleep 0.2; done
     local idle_to; idle_to=$(date +%s.%N)
     "$XMCD" --encode-products "$d/curated.tsv" --id-prefix c --known-labels |
