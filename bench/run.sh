@@ -21,6 +21,10 @@
 #      and two 50k-title taxonomy catalogs (bench/sweep.sh; BENCH_SWEEP=0 skips it, SWEEP_DOCS sizes it)
 #  11. Warm-started retraining vs a full retrain on the same window: the demo catalog, and with BENCH_BIG=1 the
 #      10^5-label catalog of 10^6 records (bench/warm.sh; BENCH_WARM=0 skips it)
+#  12. Continuous retraining end to end: curated records on the embedded Kafka -> xmc retrain (full, warm start) ->
+#      gate -> xmcd serving the new version under a steady load: the loop's time, P@1, the trainer's RSS, xmcd's
+#      p50/p99 while a training runs; the demo catalog, with BENCH_BIG=1 only the 10^5 x 10^6 catalog
+#      (bench/retrain.sh; BENCH_RETRAIN=0 skips it)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -322,6 +326,12 @@ fi
 if [ "${BENCH_WARM:-1}" = 1 ]; then
     echo
     BUILD="$BUILD" WARM_BIG="$BENCH_BIG" bash "$HERE/warm.sh" || echo "warm start bench failed"
+fi
+
+# ---- 12. Continuous retraining end to end (BENCH_RETRAIN=0 skips; BENCH_BIG=1 runs only its 10^5 x 10^6 case) ----
+if [ "${BENCH_RETRAIN:-1}" = 1 ]; then
+    echo
+    BUILD="$BUILD" RETRAIN_BIG="$BENCH_BIG" RETRAIN_ONLY_BIG="$BENCH_BIG" bash "$HERE/retrain.sh" || echo "retraining bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------

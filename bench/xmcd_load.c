@@ -32,6 +32,10 @@
  * the partition's log (rdkafka_mock.c, "FIXME: Maintain an index"), so a log of single-record message sets makes
  * every consumer fall behind within a minute; a real broker returns many batches per fetch.
  *
+ * For bench/retrain.sh, --stop-file ends a fixed-rate run when the caller's experiment is over (its length is not
+ * known in advance: a training's), and --latency-out writes every record's send time on the wall clock and its
+ * latency, so that the caller classes them by events it logged itself (a training running or not).
+ *
  * The exit status is 1 when a check named in --check fails (names: accounted, failed, versions, swap-p99, swap-rss,
  * drift, lag), 2 on a usage or setup error. Both consumers of the embedded Kafka use fetch.wait.max.ms=5: the mock
  * broker holds a fetch that finds no data for the whole wait instead of answering when data arrives, as a real
@@ -59,7 +63,7 @@
 
 typedef struct xl_opts {
     const char *brokers, *texts, *topic_in, *topic_out, *topic_dlq, *repo, *pid_file, *group, *ready_file, *checks;
-    const char *swap_versions;
+    const char *swap_versions, *stop_file, *latency_out;
     uint64_t records;
     double rate, seconds, swap_every, swap_first, kill_every, warmup, rss_every, drain, model_bytes;
     double swap_window_ms, drift_max, p99_ratio_max, linger_ms, tick_ms;
@@ -94,7 +98,7 @@ typedef struct xl_sample {
 /* ---- shared state (owners noted: P producer/main thread, C consumer thread, M monitor thread) ------------- */
 static xl_opts O;
 static uint64_t xl_t0;
-static uint64_t xl_n;                       /* records planned */
+static _Atomic uint64_t xl_n;               /* records planned (fewer when --stop-file ends the run early) */
 static _Atomic uint64_t *xl_t_send;         /* P writes (ns since t0, +1 so 0 = not sent); C reads */
 static uint8_t *xl_out_copies, *xl_dlq_copies; /* C */
 static uint32_t *xl_lat_us;                 /* C: latency of the first copy, microseconds */
@@ -632,7 +636,9 @@ static void xl_usage(void)
             "  --drain S                  wait at most S seconds for every record after the last send (60)\n"
             "  --check LIST               accounted,failed,versions,swap-p99,swap-rss,drift,lag decide the exit\n"
             "  --p99-ratio X --drift-max PCT   criteria (2, 5)\n"
-            "  --inject lose=K|poison=K|stale  deliberately wrong runs, to see the checks fail\n");
+            "  --inject lose=K|poison=K|stale  deliberately wrong runs, to see the checks fail\n"
+            "  --stop-file F              at a fixed rate: stop producing when F exists (the run ends early)\n"
+            "  --latency-out F            write send time (Unix s) and latency (ms) of every record into F\n");
     exit(2);
 }
 
@@ -680,6 +686,8 @@ static void xl_parse(int argc, char **argv)
         else if (!strcmp(a, "--drift-max")) O.drift_max = atof(v);
         else if (!strcmp(a, "--linger-ms")) O.linger_ms = atof(v);
         else if (!strcmp(a, "--tick-ms")) O.tick_ms = atof(v);
+        else if (!strcmp(a, "--stop-file")) O.stop_file = v;
+        else if (!strcmp(a, "--latency-out")) O.latency_out = v;
         else if (!strcmp(a, "--inject")) {
             if (!strncmp(v, "lose=", 5)) O.inject_lose = strtoull(v + 5, NULL, 10);
             else if (!strncmp(v, "poison=", 7)) O.inject_poison = strtoull(v + 7, NULL, 10);
@@ -718,9 +726,11 @@ static void xl_plan_versions(void)
 /* ---- main ----------------------------------------------------------------------------------------------------- */
 int main(int argc, char **argv)
 {
-    struct timespec ts0;
+    struct timespec ts0, rt0;
     clock_gettime(CLOCK_MONOTONIC, &ts0);
+    clock_gettime(CLOCK_REALTIME, &rt0); /* --latency-out's Unix times: this instant + monotonic time since */
     xl_t0 = (uint64_t)ts0.tv_sec * 1000000000u + (uint64_t)ts0.tv_nsec;
+    double unix0 = (double)rt0.tv_sec + 1e-9 * (double)rt0.tv_nsec;
     setvbuf(stdout, NULL, _IOLBF, 0);
     xl_parse(argc, argv);
     xl_read_texts(O.texts);
@@ -806,6 +816,13 @@ int main(int argc, char **argv)
         if (O.rss_every > 0) printf("rss: t_s pid rss_kb sent accounted committed_lag [s = inside a swap window]\n");
         while (next < xl_n) {
             uint64_t t = xl_now() - t_start;
+            if (O.stop_file && access(O.stop_file, F_OK) == 0) {
+                /* the caller's experiment is over: the records sent so far are the run (none later was sent, so
+                 * the consumer never sees a key at or above the new end) */
+                xl_n = next;
+                printf("stop file %s seen at %.1f s: %" PRIu64 " records sent\n", O.stop_file, xl_s(t), next);
+                break;
+            }
             uint64_t tick_start = tick_ns ? t - t % tick_ns : t;
             uint64_t due = (uint64_t)((double)tick_start / period_ns) + 1;
             while (next < xl_n && next < due) xl_send(producer, next++);
@@ -949,6 +966,25 @@ int main(int argc, char **argv)
                 ev->recovered = ts;
                 break;
             }
+        }
+    }
+
+    /* every record's latency with its send time on the wall clock, for a caller that classes them by its own
+     * events (bench/retrain.sh: while a training runs or not) */
+    if (O.latency_out) {
+        FILE *f = fopen(O.latency_out, "w");
+        if (!f) {
+            perror(O.latency_out);
+            exit(2);
+        }
+        for (uint64_t id = 0; id < xl_n; id++) {
+            if (!xl_out_copies[id] && !xl_dlq_copies[id]) continue;
+            uint64_t ts = atomic_load(&xl_t_send[id]) - 1; /* since xl_t0 */
+            fprintf(f, "%.6f %.3f\n", unix0 + xl_s(ts), xl_lat_us[id] / 1000.0);
+        }
+        if (fclose(f) != 0) {
+            perror(O.latency_out);
+            exit(2);
         }
     }
 

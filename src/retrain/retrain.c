@@ -48,7 +48,7 @@ static void xmcr_on_signal(int sig)
 typedef struct xmcr_stats {
     atomic_uint_fast64_t consumed, bad_records, changes, syncs, commits, commit_failures, trainings, published,
         refused, train_failures, torn, damaged, expired;
-    atomic_int_fast64_t records, log_bytes, training, last_train_ms;
+    atomic_int_fast64_t records, log_bytes, training, last_train_ms, last_train_rss_kb;
     pthread_mutex_t lock; /* guards the gate figures below (read by the HTTP thread) */
     xmc_gate_result gate;
     char version[XMC_REPO_NAME_MAX];
@@ -82,6 +82,8 @@ static const xmcd_stat_field xmcr_stat_fields[] = {
     XMCR_GAUGE("training", "xmc_retrain_training", training, "1 while a training runs."),
     XMCR_GAUGE("last_train_ms", "xmc_retrain_last_train_ms", last_train_ms,
                "Wall time of the last finished training, gate included (ms)."),
+    XMCR_GAUGE("last_train_max_rss_kb", "xmc_retrain_last_train_max_rss_kb", last_train_rss_kb,
+               "Peak resident set of the last finished training process (kB; pages shared with this one included)."),
 };
 #define XMCR_NFIELDS (sizeof xmcr_stat_fields / sizeof xmcr_stat_fields[0])
 
@@ -361,10 +363,12 @@ static void xmcr_train_finish(xmcr *r, int block)
     r->trainings_done++;
     atomic_store(&r->stats.training, 0);
     atomic_store(&r->stats.last_train_ms, (int64_t)((xmcr_now_s() - r->child_start) * 1000));
+    atomic_store(&r->stats.last_train_rss_kb, (int64_t)res.max_rss_kb);
     const xmc_gate_result *g = &res.gate;
     if (res.outcome == XMCR_TRAIN_FAILED) {
         xmcd_count(&r->stats.train_failures, 1);
-        xmcd_log(XMCD_LOG_ERROR, "training_failed", "reason=%s", xmcd_log_q(res.error));
+        xmcd_log(XMCD_LOG_ERROR, "training_failed", "max_rss_kb=%llu reason=%s", (unsigned long long)res.max_rss_kb,
+                 xmcd_log_q(res.error));
         return;
     }
     pthread_mutex_lock(&r->stats.lock);
@@ -376,10 +380,11 @@ static void xmcr_train_finish(xmcr *r, int block)
              res.outcome == XMCR_TRAIN_PUBLISHED ? "gate_passed" : "gate_refused",
              "version=%s serving=%s held_out=%llu new_p1=%.4f new_p5=%.4f new_r10=%.4f serving_p1=%.4f "
              "serving_p5=%.4f serving_r10=%.4f margin=%.4f train=%llu labels=%llu warm=%d train_s=%.2f gate_s=%.2f "
-             "reason=%s",
+             "wall_s=%.2f max_rss_kb=%llu reason=%s",
              res.version, xmcd_log_q(g->serving), (unsigned long long)g->held_out, g->new_p1, g->new_p5, g->new_r10,
              g->serving_p1, g->serving_p5, g->serving_r10, g->margin, (unsigned long long)res.n_train,
-             (unsigned long long)res.n_labels, res.warm, res.sec_train, res.sec_gate, xmcd_log_q(g->reason));
+             (unsigned long long)res.n_labels, res.warm, res.sec_train, res.sec_gate, xmcr_now_s() - r->child_start,
+             (unsigned long long)res.max_rss_kb, xmcd_log_q(g->reason));
     if (res.outcome == XMCR_TRAIN_PUBLISHED)
         xmcd_log(XMCD_LOG_INFO, "published", "version=%s pruned=%u", res.version, res.pruned);
 }

@@ -200,6 +200,8 @@ void xmcr_train_run(const xmcr_window *w, const xmcr_train_params *p, xmcr_train
     if (g->passed) {
         /* already opened with checksums and canaries above: no second verification */
         if (xmc_repo_set_current(p->repo, res->version, 0, &err)) goto xmc_failed;
+        /* the moment xmcd can see it: the parent's gate_passed line comes only when it next checks on the child */
+        xmcd_log(XMCD_LOG_INFO, "current_moved", "pid=%d version=%s", (int)getpid(), res->version);
         res->outcome = XMCR_TRAIN_PUBLISHED;
         if (p->keep_versions > 0 && xmc_repo_prune(p->repo, (uint32_t)p->keep_versions, &res->pruned, NULL, NULL, &err))
             xmcd_log(XMCD_LOG_WARN, "prune_failed", "reason=%s", xmcd_log_q(err.msg));
@@ -341,7 +343,11 @@ int xmcr_train_collect(pid_t pid, int fd, int block, xmcr_train_result *res)
 {
     int status = 0;
     pid_t r;
-    do r = waitpid(pid, &status, block ? 0 : WNOHANG);
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    /* wait4, not waitpid: the kernel's peak RSS of the child comes with it, which nothing can read once the
+     * child is reaped (its /proc entry is gone) */
+    do r = wait4(pid, &status, block ? 0 : WNOHANG, &ru);
     while (r < 0 && errno == EINTR);
     if (r == 0) return 0;
     memset(res, 0, sizeof *res);
@@ -364,5 +370,6 @@ int xmcr_train_collect(pid_t pid, int fd, int block, xmcr_train_result *res)
             snprintf(res->error, sizeof res->error, "the training process exited %d without a result",
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
+    if (r == pid) res->max_rss_kb = (uint64_t)ru.ru_maxrss; /* Linux: kilobytes */
     return 1;
 }

@@ -47,6 +47,7 @@ typedef struct xmcr_train_result {
     double sec_train, sec_gate;
     int warm;
     uint32_t pruned;
+    uint64_t max_rss_kb; /* the child's peak resident set (getrusage of the reaped child; set by collect) */
     char error[600];
 } xmcr_train_result;
 
@@ -73,7 +74,8 @@ void xmcr_train_cleanup(const char *repo, const char *work_dir, const char *vers
 int xmcr_train_cleanup_stale(const char *repo, const char *work_dir);
 
 /* Checks on (block 0) or waits for (block 1) the child: 0 still running; 1 finished with *res filled (a child
- * that died without a result is XMCR_TRAIN_FAILED, with how it died); fd is closed then. */
+ * that died without a result is XMCR_TRAIN_FAILED, with how it died) and res->max_rss_kb the child's peak RSS
+ * (pages it shares with the parent copy-on-write included); fd is closed then. */
 int xmcr_train_collect(pid_t pid, int fd, int block, xmcr_train_result *res);
 
 #endif

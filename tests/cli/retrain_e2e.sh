@@ -83,6 +83,8 @@ V2=$(cat "$T/repo/CURRENT")
 [ "$V2" != "$V1" ] || fail "CURRENT did not move"
 grep -q "event=gate_passed version=$V2 serving=$V1 " "$T/retrain.log" || fail "gate line does not name both versions"
 grep -q "^passed=1" "$T/repo/$V2/gate.txt" || fail "gate.txt: $(cat "$T/repo/$V2/gate.txt")"
+# the training process's peak RSS (wait4 of the child) in the log line and /metrics: more than the window's text
+grep -q "event=gate_passed version=$V2 .* max_rss_kb=[1-9][0-9][0-9][0-9]" "$T/retrain.log" || fail "no max_rss_kb in the gate line"
 "$XMC" model list "$T/repo" > "$T/list" 2>&1 || true
 grep -q "$V2" "$T/list" || fail "xmc model list does not show $V2"
 echo "gate: $(grep -o 'new_p1=[^ ]* .*serving_r10=[^ ]*' "$T/retrain.log" | head -1)"
@@ -111,6 +113,7 @@ V3=$(grep -o 'event=gate_refused version=[^ ]*' "$T/retrain.log" | head -1 | cut
 curl -sf "http://127.0.0.1:$PORT/metrics" > "$T/metrics" || fail "no /metrics"
 grep -q '^xmc_retrain_refused_total 1$' "$T/metrics" || fail "metrics: $(grep refused "$T/metrics")"
 grep -q '^xmc_retrain_published_total 1$' "$T/metrics" || fail "metrics: $(grep published "$T/metrics")"
+grep -q '^xmc_retrain_last_train_max_rss_kb [1-9][0-9][0-9][0-9]' "$T/metrics" || fail "metrics: $(grep rss "$T/metrics")"
 grep -q "xmc_retrain_gate_passed{version=\"$V3\"} 0" "$T/metrics" || fail "gate gauges missing"
 echo "refused: $(grep -o 'reason=.*' <(grep event=gate_refused "$T/retrain.log") | head -1)"
 
