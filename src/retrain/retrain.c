@@ -174,9 +174,12 @@ static void xmcr_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_top
     }
 }
 
-/* Makes the window's buffered records and offsets durable, then commits the offsets (async unless sync). A
- * failed fsync is fatal: the records are in memory only, and a restart replays them from Kafka. */
-static int xmcr_sync(xmcr *r, int sync_commit)
+/* Makes the window's buffered records and offsets durable, then commits the offsets (force: even with nothing
+ * new). Always asynchronously: the window's own offsets are where its partitions are assigned from, the group's
+ * are for monitoring and --dump-window's check, and a synchronous commit waits for the group coordinator: with
+ * the broker gone a SIGTERM took 13 s to exit. A failed fsync is fatal: the records are in memory only, and a
+ * restart replays them from Kafka. */
+static int xmcr_sync(xmcr *r, int force)
 {
     char err[512];
     if (xmcr_window_sync(r->window, err, sizeof err)) {
@@ -188,7 +191,7 @@ static int xmcr_sync(xmcr *r, int sync_commit)
     atomic_store(&r->stats.records, (int64_t)xmcr_window_count(r->window));
     atomic_store(&r->stats.log_bytes, (int64_t)xmcr_window_log_bytes(r->window));
     r->last_sync = xmcr_now_s();
-    if (!r->pending && !sync_commit) return 0;
+    if (!r->pending && !force) return 0;
     r->pending = 0;
     rd_kafka_topic_partition_list_t *assigned = NULL;
     if (!r->consumer || rd_kafka_assignment(r->consumer, &assigned) || !assigned) return 0;
@@ -197,7 +200,7 @@ static int xmcr_sync(xmcr *r, int sync_commit)
         int64_t next = xmcr_window_offset(r->window, r->conf->topic, assigned->elems[i].partition);
         if (next >= 0) rd_kafka_topic_partition_list_add(list, r->conf->topic, assigned->elems[i].partition)->offset = next;
     }
-    if (list->cnt) rd_kafka_commit(r->consumer, list, !sync_commit);
+    if (list->cnt) rd_kafka_commit(r->consumer, list, 1);
     rd_kafka_topic_partition_list_destroy(list);
     rd_kafka_topic_partition_list_destroy(assigned);
     return 0;
@@ -222,6 +225,25 @@ static void xmcr_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_top
         if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
         else rd_kafka_assign(rk, NULL);
     }
+}
+
+/* Leaves the group (the revocation's sync and commit run in the rebalance callback, served here), for at most
+ * timeout_ms: with the coordinator gone rd_kafka_consumer_close() waits for the commits to time out, and SIGTERM
+ * should stop the retrainer promptly. The window is durable already; nothing is lost by giving up. */
+static void xmcr_consumer_close(rd_kafka_t *rk, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(rk, q) : NULL;
+    if (e) {
+        xmcd_log(XMCD_LOG_WARN, "consumer_close", "error=%s", xmcd_log_q(rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+    } else if (q) {
+        double end = xmcr_now_s() + timeout_ms / 1000.0;
+        while (!rd_kafka_consumer_closed(rk) && xmcr_now_s() < end) rd_kafka_queue_poll_callback(q, 100);
+        if (!rd_kafka_consumer_closed(rk))
+            xmcd_log(XMCD_LOG_WARN, "consumer_close", "error=timeout timeout_ms=%d", timeout_ms);
+    }
+    if (q) rd_kafka_queue_destroy(q);
 }
 
 /* The consumer's configuration: the group, no automatic commits, the file's properties, the bootstrap file's
@@ -705,10 +727,11 @@ int cli_retrain(int argc, char **argv)
              xmcd_log_q(c->window_dir), (int)info.state, (unsigned long long)xmcr_window_count(r->window),
              xmcd_log_q(c->repo));
     rc = xmcr_run(r);
-    rd_kafka_consumer_close(r->consumer);
+    xmcr_consumer_close(r->consumer, 3000);
     xmcd_log(XMCD_LOG_INFO, "stopped", "rc=%d", rc);
 out:
-    if (r->consumer) rd_kafka_destroy(r->consumer);
+    /* closed above (or never joined): destroying must not try again and wait for a coordinator */
+    if (r->consumer) rd_kafka_destroy_flags(r->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     xmcd_http_stop(r->http);
     xmcr_window_close(r->window);
     xmcr_config_free(r->conf);
