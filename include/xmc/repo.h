@@ -42,6 +42,10 @@ extern "C" {
 
 #define XMC_REPO_NAME_MAX 128
 
+/* A new version's name as xmc train makes one: the UTC time, then 8 hex digits from the clock's nanoseconds and
+ * the pid (20261205T075210Z-d97a3d6b), so names sort by time and two trainers do not collide. */
+void xmc_repo_version_name(char *out, size_t size);
+
 /* The gate's verdict on one version (gate.txt). */
 typedef struct xmc_gate_result {
     int passed;                        /* 1: published, 0: kept aside */

@@ -179,14 +179,7 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
         }
         snprintf(w->version, sizeof w->version, "%s", version);
     } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        struct tm tm;
-        gmtime_r(&ts.tv_sec, &tm);
-        char stamp[32];
-        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-        uint64_t salt = XXH64(&ts, sizeof ts, (uint64_t)getpid());
-        snprintf(w->version, sizeof w->version, "%s-%08x", stamp, (unsigned)(salt & 0xffffffffu));
+        xmc_repo_version_name(w->version, sizeof w->version);
     }
     if ((rc = mkdir_p(w->repo, err))) { free(w); return rc; }
     snprintf(w->tmpdir, sizeof w->tmpdir, "%s/.tmp-%s", w->repo, w->version);

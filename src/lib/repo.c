@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "xmc/xmc.h"
@@ -438,4 +440,16 @@ xmc_err xmc_repo_prune(const char *repo, uint32_t keep, uint32_t *removed, xmc_r
     xmc_repo_list_free(list);
     if (removed) *removed = count;
     return rc;
+}
+
+void xmc_repo_version_name(char *out, size_t size)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    uint64_t salt = XXH64(&ts, sizeof ts, (uint64_t)getpid());
+    snprintf(out, size, "%s-%08x", stamp, (unsigned)(salt & 0xffffffffu));
 }

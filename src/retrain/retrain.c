@@ -352,7 +352,7 @@ static void xmcr_train_start(xmcr *r, const char *why)
     char err[512];
     if (xmcr_sync(r, 0)) return;
     const xmcr_config *c = r->conf;
-    xmcr_train_version_name(r->child_version, sizeof r->child_version);
+    xmc_repo_version_name(r->child_version, sizeof r->child_version);
     xmcr_train_params p = {.repo = c->repo, .work_dir = r->work_dir, .version = r->child_version,
                            .heldout_pct = c->heldout_pct,
                            .margin = c->margin, .threads = c->threads, .nice = c->nice, .nr_splits = c->nr_splits,

@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xxhash.h>
 
 #include "../xmcd/log.h"
 #include "gate.h"
@@ -220,17 +219,6 @@ done:
     free(s.held);
 }
 
-void xmcr_train_version_name(char *out, size_t size)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    uint64_t salt = XXH64(&ts, sizeof ts, (uint64_t)getpid());
-    snprintf(out, size, "%s-%08x", stamp, (unsigned)(salt & 0xffffffffu));
-}
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {

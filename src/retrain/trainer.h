@@ -21,7 +21,7 @@
 
 typedef struct xmcr_train_params {
     const char *repo, *work_dir;
-    const char *version; /* the new version's name (xmcr_train_version_name), known before the child starts */
+    const char *version; /* the new version's name (xmc_repo_version_name), known before the child starts */
     int heldout_pct;
     double margin;
     int threads, nice;
@@ -55,7 +55,6 @@ typedef struct xmcr_train_result {
 void xmcr_train_run(const xmcr_window *w, const xmcr_train_params *p, xmcr_train_result *res);
 
 /* A fresh version name, as the library makes them (UTC time, a random suffix). */
-void xmcr_train_version_name(char *out, size_t size);
 
 /* Forks a child running xmcr_train_run on w. Before it, a marker <work_dir>/training.<version> is created (the
  * child's pid written into it after the fork), so that what a killed training leaves behind can be found even
