@@ -29,7 +29,7 @@ echo "$(wc -l < "$OUT/train.tsv") training records, $(wc -l < "$OUT/test.tsv") h
      "products of \"$NEW\" are kept aside for the last act; e.g.:"
 head -n 3 "$OUT/train.tsv" | sed 's/^/  /'
 
-say "training (TF-IDF word 1-2 grams, label tree, XR-Linear)"
+say "training (xmc train's defaults: TF-IDF word unigrams, label tree, XR-Linear; threshold 0.01)"
 VERSION=$($XMC train --train "$OUT/train.tsv" --model "$OUT/models" --threshold 0.01)
 $XMC inspect --model "$OUT/models" | sed -n '1,2p;7,16p'
 
