@@ -38,14 +38,16 @@ jopts() { echo "-Djava.library.path=$LIBS/native -Dorg.xerial.snappy.use.systeml
 
 # Starts broker I from its properties and waits until it says it started (and leads what it led, see below).
 start_broker() {
-    local dir=$1 i=$2 b=$1/b$2 n0
+    local dir=$1 i=$2 b=$1/b$2 n0 n
     n0=$(grep -c 'started (kafka.server.KafkaServer)' "$b/kafka.log" 2>/dev/null || true)
     # shellcheck disable=SC2046
     setsid java ${KAFKA_HEAP:--Xmx384m} -XX:+UseSerialGC $(jopts "$dir") -cp "$LIBS/*" \
         kafka.Kafka "$b/server.properties" >>"$b/kafka.log" 2>&1 </dev/null &
     echo $! >"$b/pid"
     for _ in $(seq 900); do
-        [ "$(grep -c 'started (kafka.server.KafkaServer)' "$b/kafka.log" || true)" -gt "${n0:-0}" ] && return 0
+        # (the log may not exist for the first instants: the background shell opens it)
+        n=$(grep -c 'started (kafka.server.KafkaServer)' "$b/kafka.log" 2>/dev/null || true)
+        [ "${n:-0}" -gt "${n0:-0}" ] && return 0
         alive "$b/pid" || { echo "broker $i exited: $(grep -E 'ERROR|Exception' "$b/kafka.log" | tail -2)" >&2; return 2; }
         sleep 0.1
     done
