@@ -198,6 +198,10 @@ test-faults:
 # ---- benchmarks and demo -------------------------------------------------------------------------------
 DATA ?= ../shared/data
 KAFKA_CHECK := $(BUILD)/tests/kafka/kafka_check
+# The Apache Kafka 2.4.1 jars the real-broker tier and the bench's 5b start brokers from (override: make
+# test-kafka KAFKA_LIBS=DIR); absent, both say so and skip
+KAFKA_LIBS ?= $(abspath ../shared/kafka-broker/libs)
+export KAFKA_LIBS
 $(KAFKA_CHECK): $(BUILD)/tests/kafka/kafka_check.o
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -12,7 +12,7 @@
 #                                     min.insync.replicas 2), same model and load, then one table of the three.
 #
 # STREAM_KAFKA=mock (default) | 1 | 3 picks the cluster of every run: the mock, or that many real Apache Kafka 2.4.1
-# brokers started from ../shared/kafka-broker (KAFKA_LIBS) by tests/kafka/cluster.sh, fresh for each run, topics
+# brokers started from KAFKA_LIBS (the Makefile's default: ../shared/kafka-broker/libs) by tests/kafka/cluster.sh, fresh for each run, topics
 # created with the same partitions (replication 3 and min.insync.replicas 2 on three brokers; xmcd's idempotent
 # producer writes with acks=all). Needs Java and build/tests/kafka/kafka_check (make test-kafka builds it).
 #
@@ -362,7 +362,7 @@ case $MODE in
         ROWS=()
         for KAFKA in mock 1 3; do
             if [ "$KAFKA" != mock ] && ! command -v java >/dev/null; then echo "-- $(kafka_name "$KAFKA"): skipped (no Java) --"; continue; fi
-            if [ "$KAFKA" != mock ] && [ ! -f "${KAFKA_LIBS:-$(dirname "$CLUSTER")/../../../shared/kafka-broker/libs}/kafka_2.11-2.4.1.jar" ]; then
+            if [ "$KAFKA" != mock ] && [ ! -f "${KAFKA_LIBS:-}/kafka_2.11-2.4.1.jar" ]; then
                 echo "-- $(kafka_name "$KAFKA"): skipped (no broker jars: KAFKA_LIBS or ../shared/kafka-broker) --"; continue; fi
             RPS=; LAT=; rm -f "$W/a.log" "$W/c.log"   # each cluster's runs read their own logs
             [ "$KAFKA" != mock ] && STREAM_EVAL=0

@@ -10,19 +10,20 @@
 #   cluster.sh quota DIR CLIENT_ID BYTES_PER_S   a producer byte-rate quota for one client.id (ConfigCommand)
 #   cluster.sh stop DIR        every broker, then ZooKeeper (SIGTERM, SIGKILL after 20 s); nothing running: no-op
 #
-# Adapted from ../shared/kafka-broker/kafka-broker.sh (start/stop of one broker): the JVMs run under setsid so a
+# Adapted from the kafka-broker.sh script beside the shared broker build (start/stop of one broker): the JVMs run under setsid so a
 # test's process-group kill spares them, which is why every pid is written under DIR and stop must be called (the
 # tier's trap does). Ports are chosen once at start and kept, so a restarted broker is found at the same address.
-# Env: KAFKA_LIBS (the jars; default ../shared/kafka-broker/libs beside the repository), KAFKA_HEAP (-Xmx384m).
+# Env: KAFKA_LIBS (the directory of the broker's jars: `make test-kafka` passes the Makefile's, which a user's
+# clone can point anywhere), KAFKA_HEAP (-Xmx384m).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-LIBS=${KAFKA_LIBS:-$HERE/../../../shared/kafka-broker/libs}
+LIBS=${KAFKA_LIBS:-}
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 need() {
     command -v java >/dev/null || die "java not found: the real-broker tier needs a JRE 17 (apt-get install openjdk-17-jre-headless)"
-    [ -f "$LIBS/kafka_2.11-2.4.1.jar" ] ||
-        die "no Kafka broker jars in '$LIBS': set KAFKA_LIBS to a directory holding kafka_2.11-2.4.1.jar and its dependencies (../shared/kafka-broker), or KAFKA_BOOTSTRAP=host:port to use a running cluster"
+    [ -n "$LIBS" ] && [ -f "$LIBS/kafka_2.11-2.4.1.jar" ] ||
+        die "no Kafka broker jars in '$LIBS': set KAFKA_LIBS to a directory holding kafka_2.11-2.4.1.jar and its dependencies (Kafka 2.4.1's libs/), or KAFKA_BOOTSTRAP=host:port to use a running cluster"
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: `make test-kafka`: xmcd on real Apache Kafka brokers (RELIABILITY.md rows the embedded mock cannot show).
 #
-# One broker (tests/kafka/cluster.sh, jars from KAFKA_LIBS, default ../shared/kafka-broker/libs): R1 (kill -9 loop,
+# One broker (tests/kafka/cluster.sh, jars from KAFKA_LIBS, which the Makefile sets): R1 (kill -9 loop,
 # at-least-once), R2 (exactly-once with kills landing mid-transaction: a producer quota keeps transactions open;
 # read_committed sees each record once, read_uncommitted sees the aborted copies), R3 (a second instance with the
 # same transactional.id fences the first), R6 (poison records and an output topic whose max.message.bytes, 1000, is
@@ -26,8 +26,8 @@ CL="bash $ROOT/tests/kafka/cluster.sh"
 for f in "$XMCD" "$KC" "$PLUGIN"; do [ -x "$f" ] || [ -f "$f" ] || { echo "test-kafka: $f missing (make test-kafka builds it)"; exit 2; }; done
 if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
     command -v java >/dev/null || { echo "test-kafka: needs Java (a JRE 17) to run Apache Kafka brokers, or KAFKA_BOOTSTRAP=host:port of a running cluster"; exit 2; }
-    LIBS=${KAFKA_LIBS:-$ROOT/../shared/kafka-broker/libs}
-    [ -f "$LIBS/kafka_2.11-2.4.1.jar" ] || { echo "test-kafka: no Kafka broker jars in $LIBS: set KAFKA_LIBS (see ../shared/kafka-broker/README.md) or KAFKA_BOOTSTRAP=host:port"; exit 2; }
+    LIBS=${KAFKA_LIBS:-}
+    [ -n "$LIBS" ] && [ -f "$LIBS/kafka_2.11-2.4.1.jar" ] || { echo "test-kafka: no Kafka broker jars in '$LIBS': set KAFKA_LIBS to Kafka 2.4.1's libs/ directory, or KAFKA_BOOTSTRAP=host:port for a running cluster"; exit 2; }
     export KAFKA_LIBS=$LIBS
 fi
 
