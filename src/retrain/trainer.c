@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include "../xmcd/log.h"
 #include "gate.h"
 #include "xmc/data.h"
@@ -218,7 +217,6 @@ done:
     free(s.train);
     free(s.held);
 }
-
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {

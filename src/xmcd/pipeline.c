@@ -509,7 +509,6 @@ int xmcd_restart_clients(xmcd *d, char *err, size_t errlen)
     d->paused = d->draining = d->fatal = d->kafka_fatal = d->txn_failed = d->queue_stalled = 0;
     d->txn_outputs = d->txn_dead_letters = 0;
     atomic_store(&d->stats.paused, 0);
-    atomic_store(&d->stats.inflight, 0);
     atomic_store(&d->stats.lag, -1);
     if (!d->offsets) {
         snprintf(err, errlen, "out of memory");
