@@ -530,11 +530,13 @@ static void test_rows_equal_single(void)
 
 /* The search without any shortcut, written out here: every child of every kept node scored from the weight
  * rows (features ascending, bias last: the order of beam.c's sums), transformed and combined with
- * xmci_post_transform / xmci_post_combine, kept by a stable top list. */
+ * xmci_post_transform / xmci_post_combine, kept by a stable top list ordered by that score and, on a tie,
+ * by the raw score. */
 static uint32_t plain_search(const xmci_xlinear *m, const xmci_csr *w, const uint32_t *idx, const float *val,
                              uint32_t nnz, uint32_t beam, uint32_t k, int post, xmc_hit *out)
 {
     xmc_hit cur[64], next[64];
+    float raw[64];
     uint32_t ncur = 1;
     cur[0] = (xmc_hit){0, 1.0f};
     for (uint32_t t = 0; t < m->depth; t++) {
@@ -551,10 +553,13 @@ static uint32_t plain_search(const xmci_xlinear *m, const xmci_csr *w, const uin
                 }
                 float sc = xmci_post_transform(post, acc);
                 if (t > 0) sc = xmci_post_combine(post, sc, cur[b].score);
-                if (nn == keep && !(sc > next[nn - 1].score)) continue;
+#define ABOVE(i) (sc > next[i].score || (sc == next[i].score && acc > raw[i]))
+                if (nn == keep && !ABOVE(nn - 1)) continue;
                 uint32_t i = nn < keep ? nn++ : keep - 1;
-                while (i > 0 && next[i - 1].score < sc) { next[i] = next[i - 1]; i--; }
+                while (i > 0 && ABOVE(i - 1)) { next[i] = next[i - 1]; raw[i] = raw[i - 1]; i--; }
+#undef ABOVE
                 next[i] = (xmc_hit){j, sc};
+                raw[i] = acc;
             }
         memcpy(cur, next, nn * sizeof *cur);
         ncur = nn;
@@ -577,7 +582,7 @@ static void test_pruning_exact(void)
     xmci_beam_ws *ws;
     CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 40, &ws, &err), XMC_OK);
     const uint32_t beams[2] = {1, 3}, ks[3] = {1, 5, 40};
-    int differ = 0;
+    int differ = 0, ties = 0;
     for (int post = 0; post < XMC_POST__COUNT; post++)
         for (int bi = 0; bi < 2; bi++)
             for (int ki = 0; ki < 3; ki++)
@@ -590,8 +595,11 @@ static void test_pruning_exact(void)
                     if (ng != nw || memcmp(got, want, nw * sizeof *got) != 0) {
                         if (!differ++) fprintf(stderr, "pruned search differs: post %d beam %u k %u row %u\n", post, beams[bi], ks[ki], r);
                     }
+                    for (uint32_t i = 1; i < ng; i++) ties += got[i].score == got[i - 1].score;
                 }
     CU_ASSERT_EQUAL(differ, 0);
+    fprintf(stderr, "  pruning exact: %d adjacent equal scores among the hits (ordered by raw score)\n", ties);
+    CU_ASSERT(ties > 0); /* the saturated hinges do tie: the raw-score order is exercised */
     xmci_beam_ws_free(ws);
     for (uint32_t t = 0; t < 3; t++) xmci_csr_free(&w[t]);
     xmci_csr_free(&x);

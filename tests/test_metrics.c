@@ -60,11 +60,29 @@ static void test_ndcg_psp_by_hand(void)
     xmci_csr_free(&y);
 }
 
+/* Equal scores keep the order they come in (the classifier's rank, ties broken by raw score); an unsorted
+ * row is still sorted by score. */
+static void test_ties_keep_given_order(void)
+{
+    xmci_csr y;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_csr_alloc(&y, 2, 8, 2, &err), XMC_OK);
+    y.indices[0] = 5; y.indices[1] = 5; y.data[0] = y.data[1] = 1; y.indptr[1] = 1; y.indptr[2] = 2;
+    /* row 0: 5 before 2 at the same score (a lower-label rule would put 2 first); row 1: unsorted */
+    xmc_hit hits[2 * 3] = {{5, 1.0f}, {2, 1.0f}, {7, 0.5f}, {7, 0.2f}, {2, 0.3f}, {5, 0.9f}};
+    uint32_t counts[2] = {3, 3};
+    xmci_metrics m;
+    CU_ASSERT_EQUAL_FATAL(xmci_metrics_compute(hits, counts, 3, &y, NULL, 3, &m, &err), XMC_OK);
+    CU_ASSERT_DOUBLE_EQUAL(m.prec[1], 1.0, 1e-12);
+    xmci_csr_free(&y);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("metrics", NULL, NULL);
     TU_ADD(s, test_pecos_evaluate);
     TU_ADD(s, test_ndcg_psp_by_hand);
+    TU_ADD(s, test_ties_keep_given_order);
     return tu_run(argc, argv);
 }

@@ -168,6 +168,68 @@ static void test_damaged_versions_refused(void)
     CU_ASSERT_EQUAL(open_damaged("xl.1.child_idx.bin", 64, -1, 0, &err), XMC_ERR_CORRUPT);
 }
 
+/* A canary is checked against the first hit or those tied with it: twin labels (always together, so the
+ * same weights and the same scores) rank in an order that is the search's, not the model's; a canary
+ * recorded as the other twin still passes, one recorded as a label below the first fails. */
+static void test_canary_ties(void)
+{
+    enum { ND = 240, NT = 6 };
+    char *tx[ND];
+    size_t ln[ND];
+    char *nm[2 * NT];
+    xmci_csr yt;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_csr_alloc(&yt, ND, 2 * NT, 2 * ND, &err), XMC_OK);
+    for (int i = 0; i < ND; i++) {
+        int t = i % NT;
+        char buf[128];
+        snprintf(buf, sizeof buf, "t%da t%d%c extra%d", t, t, "bcd"[i % 3], i % 5);
+        tx[i] = strdup(buf);
+        ln[i] = strlen(buf);
+        yt.indices[2 * i] = (uint32_t)(2 * t);
+        yt.indices[2 * i + 1] = (uint32_t)(2 * t + 1);
+        yt.data[2 * i] = yt.data[2 * i + 1] = 1;
+        yt.indptr[i + 1] = 2 * ((uint64_t)i + 1);
+    }
+    for (int l = 0; l < 2 * NT; l++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "twin %d of %d", l % 2, l / 2);
+        nm[l] = strdup(buf);
+    }
+    char *r = tu_tmpdir(), ver[128], path[4200];
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&o.tfidf, "word:1,min_df=1", &err), XMC_OK);
+    xmc_train_report rep;
+    CU_ASSERT_EQUAL_FATAL(xmci_train((const char *const *)tx, ln, NULL, &yt, (const char *const *)nm, &o, r, ver,
+                                     sizeof ver, &rep, &err), XMC_OK);
+    snprintf(path, sizeof path, "%s/%s/canary.label.bin", r, ver);
+    uint32_t first;
+    FILE *f = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fseek(f, 64, SEEK_SET), 0);
+    CU_ASSERT_EQUAL_FATAL(fread(&first, 4, 1, f), 1);
+    const uint32_t other[2] = {first ^ 1u, (first + 2) % (2 * NT)};
+    const xmc_err want[2] = {XMC_OK, XMC_ERR_CANARY};
+    for (int c = 0; c < 2; c++) {
+        CU_ASSERT_EQUAL(fseek(f, 64, SEEK_SET), 0);
+        CU_ASSERT_EQUAL(fwrite(&other[c], 4, 1, f), 1);
+        CU_ASSERT_EQUAL(fflush(f), 0);
+        xmc_classifier *clf = NULL;
+        xmc_open_opts oo = {0, 1}; /* no checksums (the file is patched), canaries on */
+        xmc_err rc = xmc_classifier_open(r, &oo, &clf, &err);
+        CU_ASSERT_EQUAL(rc, want[c]);
+        if (rc != want[c]) fprintf(stderr, "canary as label %u (first %u): %s\n", other[c], first, err.msg);
+        xmc_classifier_close(clf);
+    }
+    fclose(f);
+    for (int i = 0; i < ND; i++) free(tx[i]);
+    for (int l = 0; l < 2 * NT; l++) free(nm[l]);
+    xmci_csr_free(&yt);
+    tu_rmrf(r);
+    free(r);
+}
+
 static void test_train_errors(void)
 {
     xmc_error err = {0};
@@ -192,5 +254,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_open_and_classify);
     TU_ADD(s, test_damaged_versions_refused);
     TU_ADD(s, test_train_errors);
+    TU_ADD(s, test_canary_ties);
     return tu_run(argc, argv);
 }

@@ -60,7 +60,8 @@ typedef struct xmc_eval {
 } xmc_eval;
 
 /* Scores the predictions of xmc_data_classify (stride = kmax) against the data's labels, as PECOS's
- * evaluate does (predictions re-sorted by score, ties to the lower label). psp_a/psp_b: the propensity
+ * evaluate does, except for ties: predictions are sorted by score, equal scores kept in the classifier's
+ * order (by raw score; PECOS's evaluate puts the lower label first). psp_a/psp_b: the propensity
  * constants (0.55, 1.5 usual). XMC_ERR_SHAPE if the data has more labels than clf; NOMEM. */
 xmc_err xmc_data_evaluate(const xmc_classifier *clf, const xmc_data *data, const xmc_hit *hits, const uint32_t *counts,
                           uint32_t kmax, double psp_a, double psp_b, xmc_eval *out, xmc_error *err);

@@ -92,7 +92,8 @@ uint32_t xmc_classifier_num_labels(const xmc_classifier *clf);
 const char *xmc_classifier_label_name(const xmc_classifier *clf, uint32_t label);
 /* The model's default prediction options. */
 xmc_predict_opts xmc_classifier_default_opts(const xmc_classifier *clf);
-/* Classifies the canary records stored with the model; XMC_ERR_CANARY names the first that fails. */
+/* Classifies the canary records stored with the model: each must give its recorded label and score first,
+ * or tied with the first; XMC_ERR_CANARY names the first that fails. */
 xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err);
 
 /* Scratch memory for one thread and one classifier. */
@@ -100,8 +101,9 @@ xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_er
 void xmc_workspace_free(xmc_workspace *ws);
 
 /* Classifies one raw text (UTF-8; invalid bytes are replaced, an empty text predicts from no features).
- * Writes at most opts->topk hits, best first, to hits (room for topk entries) and their count to *n.
- * Allocation-free. Fails only on bad arguments (XMC_ERR_ARG). */
+ * Writes at most opts->topk hits, best first, to hits (room for topk entries) and their count to *n; equal
+ * scores (the hinge post-processors saturate at 1) are ordered by the raw ranker score. Allocation-free.
+ * Fails only on bad arguments (XMC_ERR_ARG). */
 xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const char *text, size_t len,
                           const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err);
 

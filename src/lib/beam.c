@@ -16,6 +16,7 @@ struct xmci_beam_ws {
     uint32_t max_k, max_children;
     float *acc;                 /* max_children */
     xmc_hit *cur, *next;        /* max_k each: kept nodes (label field = node id) */
+    float *raw;                 /* max_k: the raw scores of the list being made (ties, push_top) */
 };
 
 static const char *const post_names[XMC_POST__COUNT] = {
@@ -78,27 +79,6 @@ static inline int post_prunable(int post)
            post == XMC_POST_SIGMOID;
 }
 
-/* acc[c] = combine(transform(acc[c]), parent) for a node's nch children (no combine at the first layer):
- * one loop per post-processor, so the choice is made once per node, not once per child. */
-static void post_scores(int post, int combine, float parent, float *acc, uint32_t nch)
-{
-    switch (post) {
-    case XMC_POST_L3_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L3_HINGE, acc[c]); break;
-    case XMC_POST_L2_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L2_HINGE, acc[c]); break;
-    case XMC_POST_L1_HINGE: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_L1_HINGE, acc[c]); break;
-    case XMC_POST_SIGMOID: for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_SIGMOID, acc[c]); break;
-    case XMC_POST_LOG_SIGMOID:
-        for (uint32_t c = 0; c < nch; c++) acc[c] = post_transform(XMC_POST_LOG_SIGMOID, acc[c]);
-        break;
-    default: break;
-    }
-    if (!combine || post == XMC_POST_NOOP) return;
-    if (post == XMC_POST_LOG_SIGMOID)
-        for (uint32_t c = 0; c < nch; c++) acc[c] = acc[c] + parent;
-    else
-        for (uint32_t c = 0; c < nch; c++) acc[c] = acc[c] * parent;
-}
-
 xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **out, xmc_error *err)
 {
     xmci_beam_ws *ws = calloc(1, sizeof *ws);
@@ -110,7 +90,8 @@ xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **o
     ws->acc = calloc(ws->max_children ? ws->max_children : 1, sizeof *ws->acc);
     ws->cur = malloc(max_k * sizeof *ws->cur);
     ws->next = malloc(max_k * sizeof *ws->next);
-    if (!ws->acc || !ws->cur || !ws->next) {
+    ws->raw = malloc(max_k * sizeof *ws->raw);
+    if (!ws->acc || !ws->cur || !ws->next || !ws->raw) {
         xmci_beam_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for beam search scratch");
     }
@@ -124,6 +105,7 @@ void xmci_beam_ws_free(xmci_beam_ws *ws)
     free(ws->acc);
     free(ws->cur);
     free(ws->next);
+    free(ws->raw);
     free(ws);
 }
 
@@ -183,17 +165,25 @@ static void score_chunk(const xmci_layer *L, uint32_t p, const uint32_t *idx, co
         for (uint64_t e = rp[hi - 1]; e < rp[hi]; e++) acc[ec[e]] += ew[e] * bias;
 }
 
-/* Inserts (node, s) into the sorted top list of at most k; an equal score goes after those present. */
-static inline uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t node, float s)
+/* Whether (s, v) ranks above (ts, tv): by the post-processed score, and on a tie by the raw score v. The
+ * hinges saturate (l3-hinge is exactly 1 for every raw score >= 1), so without the raw score the order of
+ * the confident labels would be their node order, not the model's. */
+static inline int ranks_above(float s, float v, float ts, float tv) { return s > ts || (s == ts && v > tv); }
+
+/* Inserts (node, s) with raw score v into the sorted top list of at most k (raw[] beside it); one equal in
+ * both goes after those present. */
+static inline uint32_t push_top(xmc_hit *top, float *raw, uint32_t n, uint32_t k, uint32_t node, float s, float v)
 {
     assert(k >= 1 && n <= k);
-    if (n == k && !(s > top[n - 1].score)) return n;
+    if (n == k && !ranks_above(s, v, top[n - 1].score, raw[n - 1])) return n;
     uint32_t i = n < k ? n : k - 1;
-    while (i > 0 && top[i - 1].score < s) {
+    while (i > 0 && ranks_above(s, v, top[i - 1].score, raw[i - 1])) {
         top[i] = top[i - 1];
+        raw[i] = raw[i - 1];
         i--;
     }
     top[i] = (xmc_hit){node, s};
+    raw[i] = v;
     return n < k ? n + 1 : n;
 }
 
@@ -201,7 +191,8 @@ static inline uint32_t push_top(xmc_hit *top, uint32_t n, uint32_t k, uint32_t n
  * transform's choice is made once per node rather than once per child. */
 static inline __attribute__((always_inline)) uint32_t select_pruned(int post, int combine, float ps, const float *acc,
                                                                     uint32_t nch, const uint32_t *child, xmc_hit *next,
-                                                                    uint32_t nn, uint32_t keep, float *v_rej_io)
+                                                                    float *raw, uint32_t nn, uint32_t keep,
+                                                                    float *v_rej_io)
 {
     float v_rej = *v_rej_io;
     uint32_t c = 0;
@@ -209,7 +200,7 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
     for (; c < nch && nn < keep; c++) {
         float s = post_transform(post, acc[c]);
         if (combine) s *= ps;
-        nn = push_top(next, nn, keep, child[c], s);
+        nn = push_top(next, raw, nn, keep, child[c], s, acc[c]);
     }
     /* then 8 children at a time: those above v_rej are listed and transformed first, apart from the decisions,
      * so their expf calls overlap rather than wait on the list's; each is then decided in order exactly as one
@@ -244,7 +235,7 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
                 v_rej = v;
                 continue;
             }
-            nn = push_top(next, nn, keep, child[at[i]], s);
+            nn = push_top(next, raw, nn, keep, child[at[i]], s, v);
         }
     }
     *v_rej_io = v_rej;
@@ -256,17 +247,24 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
  * document's first kept node of a layer, carried to its next ones. Both searches call this for a document's
  * kept nodes in rank order, so the batched one makes the single one's list, comparison for comparison. */
 static uint32_t select_children(int post, int combine, float ps, float *acc, uint32_t nch, const uint32_t *child,
-                                xmc_hit *next, uint32_t nn, uint32_t keep, float *v_rej)
+                                xmc_hit *next, float *raw, uint32_t nn, uint32_t keep, float *v_rej)
 {
     switch (post) {
-    case XMC_POST_L3_HINGE: return select_pruned(XMC_POST_L3_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
-    case XMC_POST_L2_HINGE: return select_pruned(XMC_POST_L2_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
-    case XMC_POST_L1_HINGE: return select_pruned(XMC_POST_L1_HINGE, combine, ps, acc, nch, child, next, nn, keep, v_rej);
-    case XMC_POST_SIGMOID: return select_pruned(XMC_POST_SIGMOID, combine, ps, acc, nch, child, next, nn, keep, v_rej);
+    case XMC_POST_L3_HINGE:
+        return select_pruned(XMC_POST_L3_HINGE, combine, ps, acc, nch, child, next, raw, nn, keep, v_rej);
+    case XMC_POST_L2_HINGE:
+        return select_pruned(XMC_POST_L2_HINGE, combine, ps, acc, nch, child, next, raw, nn, keep, v_rej);
+    case XMC_POST_L1_HINGE:
+        return select_pruned(XMC_POST_L1_HINGE, combine, ps, acc, nch, child, next, raw, nn, keep, v_rej);
+    case XMC_POST_SIGMOID:
+        return select_pruned(XMC_POST_SIGMOID, combine, ps, acc, nch, child, next, raw, nn, keep, v_rej);
     default:
+        /* noop and log-sigmoid: the raw score is kept for the ties (log-sigmoid saturates at 0 too) */
         assert(!post_prunable(post));
-        post_scores(post, combine, ps, acc, nch);
-        for (uint32_t c = 0; c < nch; c++) nn = push_top(next, nn, keep, child[c], acc[c]);
+        for (uint32_t c = 0; c < nch; c++) {
+            float v = acc[c], s = post_transform(post, v);
+            nn = push_top(next, raw, nn, keep, child[c], combine ? post_combine(post, s, ps) : s, v);
+        }
         return nn;
     }
 }
@@ -296,7 +294,7 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
             if (!nch) continue;
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
-            nn = select_children(post, t > 0, ps, ws->acc, nch, L->child_idx + c0, next, nn, keep, &v_rej);
+            nn = select_children(post, t > 0, ps, ws->acc, nch, L->child_idx + c0, next, ws->raw, nn, keep, &v_rej);
         }
         assert(nn <= keep && keep <= ws->max_k);
         xmc_hit *tmp = cur;
@@ -409,6 +407,7 @@ static void feat_list_free(feat_list *fl)
 struct xmci_beam_batch {
     uint32_t max_docs, max_nnz, hit_cap, acc_cap, max_parents;
     xmc_hit *cur, *next;            /* hit_cap each: document d's kept nodes at d * kk */
+    float *raw;                     /* XMC_MAX_K: raw scores of the one list being made (push_top) */
     uint32_t *ncur, *nnext;         /* max_docs each */
     uint32_t *pair_cnt;             /* max_parents + 1 */
     uint32_t *pair_node, *pair_doc; /* hit_cap each: a range's pairs grouped by node, documents ascending */
@@ -461,6 +460,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->acc_cap = (uint32_t)(acc < UINT32_MAX ? acc : UINT32_MAX); /* one document's need is below: nodes are u32 */
     bb->cur = malloc(bb->hit_cap * sizeof *bb->cur);
     bb->next = malloc(bb->hit_cap * sizeof *bb->next);
+    bb->raw = malloc(XMC_MAX_K * sizeof *bb->raw);
     bb->ncur = malloc(max_docs * sizeof *bb->ncur);
     bb->nnext = malloc(max_docs * sizeof *bb->nnext);
     bb->pair_cnt = malloc(((size_t)bb->max_parents + 1) * sizeof *bb->pair_cnt);
@@ -479,7 +479,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->map_len = m->nr_features + 1;
     bb->u_of = malloc((size_t)bb->map_len * sizeof *bb->u_of);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
-    if (lists || !bb->cur || !bb->next || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
+    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
         !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
         !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
         xmci_beam_batch_free(bb);
@@ -496,6 +496,7 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     if (!bb) return;
     free(bb->cur);
     free(bb->next);
+    free(bb->raw);
     free(bb->ncur);
     free(bb->nnext);
     free(bb->pair_cnt);
@@ -836,7 +837,8 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
                     uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
                     if (!nch) continue;
                     float *acc = bb->acc + bb->pair_off[bb->pair_of[(size_t)d * kk + b]];
-                    nn = select_children(post, t > 0, kept[b].score, acc, nch, L->child_idx + c0, top, nn, keep, &v_rej);
+                    nn = select_children(post, t > 0, kept[b].score, acc, nch, L->child_idx + c0, top, bb->raw, nn, keep,
+                                         &v_rej);
                 }
                 assert(nn <= keep);
                 nnext[d] = nn;

@@ -465,15 +465,20 @@ xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const c
     return XMC_OK;
 }
 
+/* Hits a canary search returns: the recorded label may sit among this many tied first hits. */
+#define CANARY_TIES 32
+
 xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err)
 {
     if (clf->n_canary == 0) return XMC_OK;
     xmc_workspace *ws;
     xmc_err rc = xmc_workspace_new(clf, &ws, err);
     if (rc) return rc;
-    xmc_hit hits[1];
+    /* the recorded label must be the first hit, or tie with it: saturated post-processed scores tie, and the
+     * order among them (raw score today, node order before) is not what a canary checks */
+    xmc_hit hits[CANARY_TIES];
     xmc_predict_opts o = xmc_classifier_default_opts(clf);
-    o.topk = 1;
+    o.topk = CANARY_TIES;
     for (uint32_t i = 0; i < clf->n_canary && !rc; i++) {
         uint32_t n = 0;
         if (clf->kind != XMC_FEATURIZER_MATRIX) {
@@ -485,8 +490,11 @@ xmc_err xmc_classifier_check_canaries(const xmc_classifier *clf, xmc_error *err)
                                        (uint32_t)(clf->canary_xptr[i + 1] - b), &o, hits, &n, err);
         }
         if (rc) break;
-        float want = clf->canary_score[i];
-        if (n < 1 || hits[0].label != clf->canary_label[i] || fabsf(hits[0].score - want) > 1e-4f * (1 + fabsf(want)))
+        float want = clf->canary_score[i], tol = 1e-4f * (1 + fabsf(want));
+        uint32_t j = 0;
+        while (j < n && hits[j].label != clf->canary_label[i] && hits[j].score == hits[0].score) j++;
+        if (n < 1 || fabsf(hits[0].score - want) > tol || j == n || hits[j].label != clf->canary_label[i] ||
+            hits[j].score != hits[0].score)
             rc = xmc_error_set(err, XMC_ERR_CANARY,
                                "%s: canary %u gives label %s (%.6g), recorded at training: %s (%.6g)",
                                xmci_bundle_dir(clf->bundle), i, n ? xmc_classifier_label_name(clf, hits[0].label) : "none",

@@ -11,11 +11,19 @@ void xmci_inv_propensity(const uint32_t *freq, uint32_t nr_labels, uint64_t n_tr
     for (uint32_t l = 0; l < nr_labels; l++) inv_prop[l] = 1.0 + c * pow((double)freq[l] + b, -a);
 }
 
-static int cmp_hit(const void *x, const void *y)
+/* Sorts a row best first, keeping the given order among equal scores: the classifier returns its hits
+ * ranked, ties already broken by raw score (beam.c), and a row is short (k <= XMC_MAX_K): insertion sort. */
+static void sort_hits(xmc_hit *row, uint32_t n)
 {
-    const xmc_hit *a = x, *b = y;
-    if (a->score != b->score) return a->score > b->score ? -1 : 1;
-    return (a->label > b->label) - (a->label < b->label);
+    for (uint32_t i = 1; i < n; i++) {
+        xmc_hit h = row[i];
+        uint32_t j = i;
+        while (j > 0 && row[j - 1].score < h.score) {
+            row[j] = row[j - 1];
+            j--;
+        }
+        row[j] = h;
+    }
 }
 
 static int cmp_desc(const void *x, const void *y)
@@ -52,7 +60,7 @@ xmc_err xmci_metrics_compute(const xmc_hit *hits, const uint32_t *counts, uint32
     for (uint32_t r = 0; r < y->rows; r++) {
         uint32_t n = counts[r] < stride ? counts[r] : stride;
         memcpy(row, hits + (size_t)r * stride, n * sizeof *row);
-        qsort(row, n, sizeof *row, cmp_hit);
+        sort_hits(row, n);
         uint32_t ntrue = (uint32_t)(y->indptr[r + 1] - y->indptr[r]);
         double hitsum = 0, dcg = 0, idcg = 0, pnum = 0;
         /* best achievable propensity-weighted hits */

@@ -1,9 +1,10 @@
 /* metrics.h: ranking metrics of XMC: P@k, R@k, nDCG@k and propensity-scored P@k (PSP@k).
  *
- * Predictions are re-sorted by descending score, ties to the lower label id (PECOS's evaluate). P@k counts
- * hits in the top k over n*k (a row with fewer than k predictions keeps its hit count); R@k = mean of
- * hits@k / max(|y|, 1); nDCG@k = mean of DCG@k / ideal DCG@k (log2 discounts); PSP@k = sum of the inverse
- * propensities of hits in the top k over the best achievable such sum (Jain et al. 2016:
+ * Predictions are sorted by descending score, equal scores kept in the order given: the classifier's rank,
+ * which breaks ties of saturated post-processed scores by raw score (PECOS's evaluate takes the lower label
+ * id there). P@k counts hits in the top k over n*k (a row with fewer than k predictions keeps its hit
+ * count); R@k = mean of hits@k / max(|y|, 1); nDCG@k = mean of DCG@k / ideal DCG@k (log2 discounts); PSP@k =
+ * sum of the inverse propensities of hits in the top k over the best achievable such sum (Jain et al. 2016:
  * inv_p = 1 + (ln N - 1)(B + 1)^A (N_l + B)^-A from training label counts N_l). */
 #ifndef XMCI_METRICS_H
 #define XMCI_METRICS_H
