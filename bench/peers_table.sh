@@ -41,7 +41,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 XMC=$(readlink -f "$BUILD/xmc")
 BB=$(readlink -f "$BUILD/bench/batch_bench")
-[ -x "$XMC" ] && [ -x "$BB" ] || { echo "peers_table: $BUILD/xmc or $BUILD/bench/batch_bench not built (run make)" >&2; exit 1; }
+if [ ! -x "$XMC" ] || [ ! -x "$BB" ]; then echo "peers_table: $BUILD/xmc or $BUILD/bench/batch_bench not built (run make)" >&2; exit 1; fi
 WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/xmc-table.XXXXXX") || exit 1
 trap 'rm -rf "$WORK"' EXIT
 export OPENBLAS_NUM_THREADS=1   # "1 thread" means one (numpy/scipy's BLAS); the tools take their thread counts as options
@@ -156,30 +156,30 @@ one_set() {
         return 0
     fi
     echo "peers_table: $n: scikit-learn (cap $CAP s per training)" >&2
-    local j c=() t=() r1="" pkl=""
+    local j c=() st=() r1="" pkl=""
     for j in 1 2; do
         timed "$n.s$j" timeout -k 10 "$CAP" $PY "$HERE/peer_sklearn.py" train "$kind" "$tr" "$WORK/$n.s$j.pkl" --jobs "$j"
         case $? in
-            0) t[$j]=$(printf %.2f "$(kv "$n.s$j" fit_s)"); [ -n "$pkl" ] || pkl=$WORK/$n.s$j.pkl
+            0) st[j]=$(printf %.2f "$(kv "$n.s$j" fit_s)"); [ -n "$pkl" ] || pkl=$WORK/$n.s$j.pkl
                [ "$j" = 1 ] && r1=$(rss "$n.s1") ;;
-            124|137) t[$j]="timed out after $CAP s" ;;
-            *) t[$j]="failed" ;;
+            124|137) st[j]="timed out after $CAP s" ;;
+            *) st[j]="failed" ;;
         esac
     done
-    num "${t[1]}" && T1[$n|sklearn]=${t[1]}
-    num "${t[2]}" && T2[$n|sklearn]=${t[2]}
+    num "${st[1]}" && T1[$n|sklearn]=${st[1]}
+    num "${st[2]}" && T2[$n|sklearn]=${st[2]}
     if [ -n "$pkl" ] && timed "$n.sp" $PY "$HERE/peer_sklearn.py" predict "$kind" "$te" "$pkl"; then
         c=("$(kv "$n.sp" P@1)" "$(kv "$n.sp" P@3)" "$(kv "$n.sp" P@5)")
         P1[$n|sklearn]=${c[0]}
     elif [ -n "$pkl" ]; then
         c=("predict failed" "" "")
     else
-        c=("${t[1]}" "${t[1]}" "${t[1]}")
+        c=("${st[1]}" "${st[1]}" "${st[1]}")
     fi
     local from=""   # the P@k are of the 1-process model, or of the 2-process one when only that finished
     [ -n "$pkl" ] && [ "$pkl" = "$WORK/$n.s2.pkl" ] && from=", P@k of the --jobs 2 model"
-    row "" "scikit-learn $SK_VER LinearSVC$([ "$kind" = xc ] && echo ' (on the features)')$from" "${c[@]}" "${t[1]}" "${t[2]}" \
-        "${r1:-${t[1]}}" "–" "–"
+    row "" "scikit-learn $SK_VER LinearSVC$([ "$kind" = xc ] && echo ' (on the features)')$from" "${c[@]}" "${st[1]}" "${st[2]}" \
+        "${r1:-${st[1]}}" "–" "–"
     rm -f "$WORK/$n".s?.pkl
 }
 
@@ -234,7 +234,7 @@ echo "features. Peak RSS: the 1-thread training process (PECOS's also predicts t
 echo "featurizing). µs/doc: CPU µs per document of one thread, best of 3 passes over the first $N test rows,"
 echo "in-process, text in (TF-IDF included) for xmc (build/bench/batch_bench) and PECOS (its predict-only model,"
 echo "peer_pecos.py --batch-bench); on Yeast features in. napkinXC (a CLI) and scikit-learn have no such path here: –."
-echo "Catalogs: xmc gen --taxonomy $T --docs $((DOCS + 10000)) --seed 1, the first $DOCS to train, the last 10,000 to test."
+[ -f "$WORK/leaf.test" ] && echo "Catalogs: xmc gen --taxonomy $T --docs $((DOCS + 10000)) --seed 1, the first $DOCS to train, the last 10,000 to test."
 echo
 echo "Against the issue's aims (computed from the table above):"
 for s in "${SETS[@]}"; do
@@ -254,9 +254,9 @@ for s in "${SETS[@]}"; do
     for th in 1 2; do
         fast="" fastt=""
         for tool in PECOS napkinXC sklearn; do
-            if [ $th = 1 ]; then t=${T1[$n|$tool]:-}; else t=${T2[$n|$tool]:-}; fi
-            num "$t" || continue
-            if [ -z "$fastt" ] || awk -v a="$t" -v b="$fastt" 'BEGIN{exit !(a < b)}'; then fast=$tool fastt=$t; fi
+            if [ $th = 1 ]; then pt=${T1[$n|$tool]:-}; else pt=${T2[$n|$tool]:-}; fi
+            num "$pt" || continue
+            if [ -z "$fastt" ] || awk -v a="$pt" -v b="$fastt" 'BEGIN{exit !(a < b)}'; then fast=$tool fastt=$pt; fi
         done
         if [ $th = 1 ]; then xt=${T1[$n|xmc]:-}; else xt=${T2[$n|xmc]:-}; fi
         if [ -n "$fast" ] && num "$xt"; then
