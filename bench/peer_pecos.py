@@ -16,6 +16,9 @@ document, label:score pairs best first) against those test labels. --batch-bench
 text in (Tfidf.predict then XLinearModel.predict of the model saved and loaded predict-only, one thread), of the first N test texts in calls of 1 and of 256
 texts, and prints the best of 3 passes as CPU microseconds per document (pecos_batch1_us, pecos_batch256_us), the
 measure bench/batch_bench prints for xmc, and as wall microseconds (pecos_batch1_wall_us, ...).
+--xc takes TRAIN and TEST as feature files instead of text (`l1,l2 f:v f:v ...`, features indexed from 1, as
+napkinXC's and the Yeast data's): no Tfidf, the rows as given go to PIFA and XLinearModel (what a text-less data
+set allows), and --batch-bench times XLinearModel.predict alone on those rows.
 """
 import argparse
 import os
@@ -36,6 +39,32 @@ def read_tsv(path):
             labels.append([x for x in lab.split(",") if x])
             texts.append(text)
     return labels, texts
+
+
+def read_xc(path):
+    """An --xc file: labels (as strings) and the feature rows as (row, col, value) lists, features from 1."""
+    labels, rows, cols, vals = [], [], [], []
+    with open(path) as f:
+        for r, line in enumerate(f):
+            parts = line.split()
+            if parts and ":" not in parts[0]:
+                labels.append([x for x in parts[0].split(",") if x])
+                parts = parts[1:]
+            else:
+                labels.append([])
+            for p in parts:
+                c, v = p.split(":")
+                rows.append(r)
+                cols.append(int(c) - 1)
+                vals.append(float(v))
+    return labels, (rows, cols, vals)
+
+
+def xc_matrix(triples, n, ncol):
+    r, c, v = triples
+    keep = [i for i in range(len(c)) if 0 <= c[i] < ncol]
+    return smat.csr_matrix((np.asarray([v[i] for i in keep], dtype=np.float32),
+                            ([r[i] for i in keep], [c[i] for i in keep])), shape=(n, ncol))
 
 
 def label_matrix(labels, index, grow):
@@ -124,22 +153,32 @@ def main():
     ap.add_argument("--export", help="write vocab.tsv, train.svm, test.svm here")
     ap.add_argument("--nxc", help="write napkinXC input (train.txt, test.txt) here")
     ap.add_argument("--batch-bench", type=int, default=0, help="time predict at batch 1 and 256 on N test texts")
+    ap.add_argument("--xc", action="store_true", help="TRAIN and TEST are feature files (features from 1), not text")
     args = ap.parse_args()
 
     from pecos.utils.featurization.text.vectorizers import Tfidf
     from pecos.xmc import Indexer, LabelEmbeddingFactory
     from pecos.xmc.xlinear.model import XLinearModel
 
-    trn_labels, trn_texts = read_tsv(args.train)
-    tst_labels, tst_texts = read_tsv(args.test)
+    if args.xc:
+        trn_labels, trn_rows = read_xc(args.train)
+        tst_labels, tst_rows = read_xc(args.test)
+    else:
+        trn_labels, trn_texts = read_tsv(args.train)
+        tst_labels, tst_texts = read_tsv(args.test)
     index = {}
     r, c = label_matrix(trn_labels, index, True)
     Y = smat.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(len(trn_labels), len(index)))
 
     t0 = time.perf_counter()
-    tfidf = Tfidf.train(trn_texts, {"ngram_range": (1, 2), "sublinear_tf": True, "min_df_cnt": 2, "norm": "l2",
-                                    "threads": args.threads})
-    X = tfidf.predict(trn_texts, threads=args.threads)
+    if args.xc:
+        tfidf = None
+        ncol = max(trn_rows[1], default=-1) + 1  # the model's dimension: what training saw
+        X = xc_matrix(trn_rows, len(trn_labels), ncol)
+    else:
+        tfidf = Tfidf.train(trn_texts, {"ngram_range": (1, 2), "sublinear_tf": True, "min_df_cnt": 2, "norm": "l2",
+                                        "threads": args.threads})
+        X = tfidf.predict(trn_texts, threads=args.threads)
     t1 = time.perf_counter()
     label_feat = LabelEmbeddingFactory.create(Y, X, method="pifa")
     chain = Indexer.gen(label_feat, indexer_type="hierarchicalkmeans", nr_splits=16, max_leaf_size=100, seed=0,
@@ -147,7 +186,7 @@ def main():
     t2 = time.perf_counter()
     model = XLinearModel.train(X, Y, C=chain, threads=args.threads)
     t3 = time.perf_counter()
-    Xt = tfidf.predict(tst_texts, threads=args.threads)
+    Xt = xc_matrix(tst_rows, len(tst_labels), X.shape[1]) if args.xc else tfidf.predict(tst_texts, threads=args.threads)
     pred = model.predict(Xt, beam_size=10, only_topk=10, threads=args.threads)
     t4 = time.perf_counter()
     p = precision(pred, tst_labels, index)
@@ -164,26 +203,29 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             model.save(tmp)
             model = XLinearModel.load(tmp, is_predict_only=True)
-        texts = tst_texts[:args.batch_bench]
+        ndocs = min(args.batch_bench, len(tst_labels))
+        texts = None if args.xc else tst_texts[:ndocs]
+        rows = Xt[:ndocs].tocsr() if args.xc else None
         for batch in (1, 256):
             best, best_wall = None, None
             for _ in range(3):
                 c0, w0 = time.process_time(), time.perf_counter()
-                for i in range(0, len(texts), batch):
-                    model.predict(tfidf.predict(texts[i:i + batch], threads=1), beam_size=10, only_topk=10, threads=1)
+                for i in range(0, ndocs, batch):
+                    x = rows[i:i + batch] if args.xc else tfidf.predict(texts[i:i + batch], threads=1)
+                    model.predict(x, beam_size=10, only_topk=10, threads=1)
                 c, w = time.process_time() - c0, time.perf_counter() - w0
                 best = c if best is None or c < best else best
                 best_wall = w if best_wall is None or w < best_wall else best_wall
             print("pecos_batch%d_us\t%.2f\npecos_batch%d_wall_us\t%.2f"
-                  % (batch, best * 1e6 / len(texts), batch, best_wall * 1e6 / len(texts)))
+                  % (batch, best * 1e6 / ndocs, batch, best_wall * 1e6 / ndocs))
         sys.stdout.flush()
 
-    if args.export:
+    if args.export and not args.xc:
         os.makedirs(args.export, exist_ok=True)
         export_vocab(tfidf, os.path.join(args.export, "vocab.tsv"))
         write_svm(os.path.join(args.export, "train.svm"), X, [",".join(x) for x in trn_labels])
         write_svm(os.path.join(args.export, "test.svm"), Xt, [",".join(x) for x in tst_labels])
-    if args.nxc:
+    if args.nxc and not args.xc:
         os.makedirs(args.nxc, exist_ok=True)
         for name, M, labs in (("train.txt", X, trn_labels), ("test.txt", Xt, tst_labels)):
             M = M.tocsr()

@@ -4,13 +4,14 @@
 Two steps, each its own process so that the caller can measure each one's whole-process wall time and peak RSS
 (/usr/bin/time -v):
 
-  peer_sklearn.py train tsv|xc TRAIN_FILE MODEL.pkl [--model svc|lr] [--C C]
+  peer_sklearn.py train tsv|xc TRAIN_FILE MODEL.pkl [--model svc|lr] [--C C] [--jobs N]
   peer_sklearn.py predict tsv|xc TEST_FILE MODEL.pkl
 
 tsv: `labels<TAB>text` lines; features are TfidfVectorizer(ngram_range=(1,2), sublinear_tf=True, min_df=2).
 xc:  multi-label libsvm lines without header (`l1,l2 f:v f:v ...`), used as given (yeast: labels 0-based, features
      1-based).
-The classifier is OneVsRestClassifier(LinearSVC(C)) (or LogisticRegression), ranking labels by decision_function.
+The classifier is OneVsRestClassifier(LinearSVC(C)) (or LogisticRegression), ranking labels by decision_function;
+--jobs N fits the labels' classifiers in N processes (OneVsRestClassifier's n_jobs; default 1).
 Each step prints `key<TAB>value` lines: train prints the in-process fit seconds (featurising included); predict
 prints P@1/3/5, nDCG@1/3/5 (same definitions as `xmc eval`) and the in-process seconds and docs/s of featurising
 plus scoring the whole test set.
@@ -105,7 +106,7 @@ def main():
         mlb = MultiLabelBinarizer(sparse_output=True)
         y = mlb.fit_transform(labels)
         base = LinearSVC(C=c) if kind == "svc" else LogisticRegression(C=c, solver="liblinear")
-        clf = OneVsRestClassifier(base, n_jobs=1).fit(x, y)
+        clf = OneVsRestClassifier(base, n_jobs=int(opts.get("--jobs", "1"))).fit(x, y)
         t1 = time.perf_counter()
         with open(model_path, "wb") as f:
             pickle.dump((fmt, vec, x.shape[1], mlb, clf), f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -25,6 +25,10 @@
 #      gate -> xmcd serving the new version under a steady load: the loop's time, P@1, the trainer's RSS, xmcd's
 #      p50/p99 while a training runs; the demo catalog, with BENCH_BIG=1 only the 10^5 x 10^6 catalog
 #      (bench/retrain.sh; BENCH_RETRAIN=0 skips it)
+#  13. The peers table (README's): xmc defaults vs PECOS vs napkinXC vs scikit-learn on Reuters, Yeast and two
+#      50k-title taxonomy catalogs, P@1/3/5, train s at 1 and 2 threads, peak RSS, µs/doc at batch 1 and 256, and the
+#      issue-12 aims checked against it (bench/peers_table.sh; BENCH_TABLE=0 skips it, PEERS_DOCS sizes the catalogs,
+#      TABLE_SK_CAP caps each scikit-learn training, default 600 s)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
 # data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
@@ -332,6 +336,12 @@ fi
 if [ "${BENCH_RETRAIN:-1}" = 1 ]; then
     echo
     BUILD="$BUILD" RETRAIN_BIG="$BENCH_BIG" RETRAIN_ONLY_BIG="$BENCH_BIG" bash "$HERE/retrain.sh" || echo "retraining bench failed"
+fi
+
+# ---- 13. The peers table (BENCH_TABLE=0 skips; PEERS_DOCS, TABLE_SK_CAP, TABLE_N: see bench/peers_table.sh) ------
+if [ "${BENCH_TABLE:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
+    echo
+    BUILD="$BUILD" DATA="$DATA" bash "$HERE/peers_table.sh" || echo "peers table bench failed"
 fi
 
 # ---- 5. Stream: xmcd on the embedded Kafka (BENCH_STREAM=0 skips; BENCH_SOAK_SECS=0 skips only the soak) --------
