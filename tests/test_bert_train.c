@@ -19,6 +19,7 @@
 #include "head.h"
 #include "safetensors.h"
 #include "testutil.h"
+#include "xmc/xmc.h"
 
 static const char *refs_dir(void)
 {
@@ -840,6 +841,36 @@ static void test_adamw_vector_and_threads_same_bits(void)
     free(v);
 }
 
+/* The attention's own threads: each (sequence, head) is computed the same way on any thread, so 1 and 3 threads
+ * (more than the 4 x 2 pairs' share would need, fewer than the pairs) give the same bits; bad counts fail. */
+static void test_attention_threads_same_bits(void)
+{
+    fixture fx;
+    CU_ASSERT_FATAL(fixture_open(&fx) == 0);
+    xmci_csr active;
+    CU_ASSERT_FATAL(read_smat("active.txt", &active) == 0);
+    const size_t n = fx.grads->n, np = (size_t)fx.b.B * fx.head.hidden;
+    float *g1 = malloc(n * sizeof *g1), *p1 = malloc(np * sizeof *p1);
+    double loss1 = 0, loss3 = 0;
+    xmc_error err = {0};
+    CU_ASSERT(xmci_bert_train_set_threads(fx.train, 1, &err) == XMC_OK);
+    zero_grads(&fx);
+    CU_ASSERT_FATAL(run(&fx, &VARIANTS[2], &active, 1, &loss1, NULL, NULL) == 0);
+    memcpy(g1, fx.grads->mem, n * sizeof *g1);
+    memcpy(p1, fx.pooled, np * sizeof *p1);
+    CU_ASSERT(xmci_bert_train_set_threads(fx.train, 3, &err) == XMC_OK);
+    zero_grads(&fx);
+    CU_ASSERT_FATAL(run(&fx, &VARIANTS[2], &active, 1, &loss3, NULL, NULL) == 0);
+    CU_ASSERT(memcmp(g1, fx.grads->mem, n * sizeof *g1) == 0);
+    CU_ASSERT(memcmp(p1, fx.pooled, np * sizeof *p1) == 0);
+    CU_ASSERT(loss1 == loss3);
+    CU_ASSERT(xmci_bert_train_set_threads(fx.train, 0, &err) == XMC_ERR_ARG);
+    CU_ASSERT(xmci_bert_train_set_threads(fx.train, XMC_MAX_THREADS + 1, &err) == XMC_ERR_ARG);
+    free(g1), free(p1);
+    free_csr(&active);
+    fixture_close(&fx);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -857,5 +888,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_bounds);
     TU_ADD(s, test_accumulates);
     TU_ADD(s, test_arena_sizes);
+    TU_ADD(s, test_attention_threads_same_bits);
     return tu_run(argc, argv);
 }

@@ -25,8 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
+#include "parallel.h"
 #include "safetensors.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -703,7 +705,18 @@ struct xmci_bert_train {
     xmci_bert_pooling pooling;
     int backward_done;
     int simd; /* AVX2+FMA GELU and softmax kernels */
+    int attn_own;              /* attention in our kernels (simd, head size a multiple of 8), else sgemm */
+    int threads;               /* our own threads for attention, 1.. */
+    float *attn_scratch;       /* threads x attn_scratch_floats */
+    size_t attn_scratch_floats;
 };
+
+/* Scratch floats per thread of the attention kernels for sequences of up to S tokens and heads of d. */
+static size_t attn_scratch_floats(size_t S, size_t d)
+{
+    size_t Sp = (S + 7) & ~(size_t)7;
+    return 2 * S * Sp + 3 * d * Sp;
+}
 
 /* ---- parameters ---------------------------------------------------------------------------------------------- */
 
@@ -866,6 +879,7 @@ void xmci_bert_train_free(xmci_bert_train *tr)
     free(tr->types);
     free(tr->off);
     free(tr->lens);
+    free(tr->attn_scratch);
     free(tr);
 }
 
@@ -897,7 +911,13 @@ xmc_err xmci_bert_train_new(const xmci_bert_params *params, int max_rows, int ma
     tr->types = malloc(Tm * sizeof *tr->types);
     tr->off = malloc((R + 1) * sizeof *tr->off);
     tr->lens = malloc(R * sizeof *tr->lens);
-    if (!tr->act || !tr->grad || !tr->x || !tr->layer || !tr->ids || !tr->types || !tr->off || !tr->lens) {
+    tr->threads = 1;
+#ifdef BERT_X86
+    tr->attn_scratch_floats = attn_scratch_floats(S, H / (size_t)c->heads);
+    tr->attn_scratch = malloc(tr->attn_scratch_floats * sizeof(float));
+#endif
+    if (!tr->act || !tr->grad || !tr->x || !tr->layer || !tr->ids || !tr->types || !tr->off || !tr->lens ||
+        (tr->attn_scratch_floats && !tr->attn_scratch)) {
         size_t bytes = (tr->act_floats + tr->grad_floats) * sizeof(float);
         xmci_bert_train_free(tr);
         return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %zu bytes (%d x %d tokens)", bytes,
@@ -946,7 +966,23 @@ int xmci_bert_train_use_simd(xmci_bert_train *tr, int on)
     tr->simd = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     (void)on;
+    tr->attn_own = tr->simd && (tr->cfg.hidden / tr->cfg.heads) % 8 == 0;
     return tr->simd;
+}
+
+xmc_err xmci_bert_train_set_threads(xmci_bert_train *tr, int threads, xmc_error *err)
+{
+    if (threads < 1 || threads > XMC_MAX_THREADS)
+        return xmc_error_set(err, XMC_ERR_ARG, "bert train: %d threads (1..%d)", threads, XMC_MAX_THREADS);
+    if (tr->attn_scratch_floats && threads > tr->threads) {
+        float *p = realloc(tr->attn_scratch, (size_t)threads * tr->attn_scratch_floats * sizeof(float));
+        if (!p)
+            return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %d threads' attention scratch",
+                                 threads);
+        tr->attn_scratch = p;
+    }
+    tr->threads = threads;
+    return XMC_OK;
 }
 
 void xmci_bert_train_bytes(const xmci_bert_train *tr, size_t *activations, size_t *gradients)
@@ -1148,6 +1184,232 @@ static void attention_backward(const float *qkv, float *a, const float *dctx, fl
     }
 }
 
+#ifdef BERT_X86
+/* ---- attention of one (sequence, head) in kernels of our own --------------------------------------------------
+ *
+ * Why not sgemm: these products are L x L x d (128 x 128 x 32 for MiniLM), 16,000 of them per training step;
+ * OpenBLAS wakes its thread pool for each one and repacks both operands, and ran them at a tenth of its large-product
+ * speed. These kernels run one (sequence, head) on one thread, so that the caller runs the pairs on threads of its
+ * own (attn_run) while OpenBLAS's pool is idle between the linear layers. Register blocks of 8 accumulators: FMA's
+ * latency (4) times its two pipes. Lp = L rounded up to 8 is the row stride of the L x L scratch; the columns past
+ * L are zero or ignored and never read as data. d must be a multiple of 8 (attn_kernels_fit). */
+
+/* Rows i0 .. i0 + m - 1 (m <= 6) of s = alpha x yt over NV * 8 columns from j; rows past m repeat row i0 and
+ * are not stored. */
+SIMD static inline __attribute__((always_inline)) void attn_nt_block(const float *x, int ldx, const float *yt,
+                                                                    float *s, int Lp, int d, int i0, int m, int j,
+                                                                    __m256 va, const int NV)
+{
+    __m256 c[6][2];
+    const float *xr[6];
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        xr[r] = x + (size_t)(i0 + (r < m ? r : 0)) * ldx;
+        c[r][0] = c[r][1] = _mm256_setzero_ps();
+    }
+    for (int k = 0; k < d; k++) {
+        __m256 y[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) y[v] = _mm256_loadu_ps(yt + (size_t)k * Lp + j + 8 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            __m256 b = _mm256_broadcast_ss(xr[r] + k);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(b, y[v], c[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++)
+        if (r < m)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) _mm256_storeu_ps(s + (size_t)(i0 + r) * Lp + j + 8 * v, _mm256_mul_ps(va, c[r][v]));
+}
+
+/* s (L x Lp) = alpha x yt, x: L x d (row stride ldx), yt: d x Lp (y transposed, zero past L). */
+SIMD static void attn_nt(const float *x, int ldx, const float *yt, float *s, int L, int Lp, int d, float alpha)
+{
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (int i = 0; i < L; i += 6) {
+        int m = L - i < 6 ? L - i : 6, j = 0;
+        for (; j + 16 <= Lp; j += 16) attn_nt_block(x, ldx, yt, s, Lp, d, i, m, j, va, 2);
+        for (; j < Lp; j += 8) attn_nt_block(x, ldx, yt, s, Lp, d, i, m, j, va, 1);
+    }
+}
+
+/* Rows i0 .. i0 + m - 1 (m <= 3) of out = alpha P z over NV * 8 columns from col; P(i, j) = p[i * ps + j * pt],
+ * j < L. Rows past m repeat row i0 and are not stored. */
+SIMD static inline __attribute__((always_inline)) void attn_pz_block(const float *p, int ps, int pt, const float *z,
+                                                                    int ldz, float *out, int ldo, int i0, int m,
+                                                                    int col, int L, __m256 va, const int NV)
+{
+    __m256 c0[4], c1[4], c2[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) c0[v] = c1[v] = c2[v] = _mm256_setzero_ps();
+    const float *p0 = p + (size_t)i0 * ps, *p1 = p0 + (m > 1 ? ps : 0), *p2 = p0 + (m > 2 ? 2 * (size_t)ps : 0);
+    const float *zc = z + col;
+    for (int j = 0; j < L; j++) {
+        const size_t o = (size_t)j * pt;
+        __m256 b0 = _mm256_broadcast_ss(p0 + o), b1 = _mm256_broadcast_ss(p1 + o), b2 = _mm256_broadcast_ss(p2 + o);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __m256 zv = _mm256_loadu_ps(zc + (size_t)j * ldz + 8 * v);
+            c0[v] = _mm256_fmadd_ps(b0, zv, c0[v]);
+            c1[v] = _mm256_fmadd_ps(b1, zv, c1[v]);
+            c2[v] = _mm256_fmadd_ps(b2, zv, c2[v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        _mm256_storeu_ps(out + (size_t)i0 * ldo + col + 8 * v, _mm256_mul_ps(va, c0[v]));
+        if (m > 1) _mm256_storeu_ps(out + (size_t)(i0 + 1) * ldo + col + 8 * v, _mm256_mul_ps(va, c1[v]));
+        if (m > 2) _mm256_storeu_ps(out + (size_t)(i0 + 2) * ldo + col + 8 * v, _mm256_mul_ps(va, c2[v]));
+    }
+}
+
+/* out (rows x d, row stride ldo) = alpha P z, P as in attn_pz_block (rows x L), z: L x d (row stride ldz). */
+SIMD static void attn_pz(const float *p, int ps, int pt, const float *z, int ldz, float *out, int ldo, int rows, int L,
+                         int d, float alpha)
+{
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (int i = 0; i < rows; i += 3) {
+        int m = rows - i < 3 ? rows - i : 3, col = 0;
+        for (; col + 32 <= d; col += 32) attn_pz_block(p, ps, pt, z, ldz, out, ldo, i, m, col, L, va, 4);
+        for (; col < d; col += 8) attn_pz_block(p, ps, pt, z, ldz, out, ldo, i, m, col, L, va, 1);
+    }
+}
+
+/* yt (d x Lp) = y^T, zero past L; y: L x d with row stride ld. */
+static void attn_transpose(const float *y, int ld, float *yt, int L, int Lp, int d)
+{
+    for (int k = 0; k < d; k++) {
+        float *o = yt + (size_t)k * Lp;
+        for (int j = 0; j < L; j++) o[j] = y[(size_t)j * ld + k];
+        for (int j = L; j < Lp; j++) o[j] = 0;
+    }
+}
+
+/* yp (L x d, contiguous) = y (row stride ld). Why: the rows of one head are 3H floats apart in qkv, a stride that
+ * maps all L rows to a few L1 sets (MiniLM: 4,608 bytes, 8 of 64 sets), so the kernels read them from L2 at a third
+ * of their speed; a packed copy costs L x d moves against 2 L^2 d flops per product. */
+static void attn_pack(const float *y, int ld, float *yp, int L, int d)
+{
+    for (int j = 0; j < L; j++) memcpy(yp + (size_t)j * d, y + (size_t)j * ld, (size_t)d * sizeof *y);
+}
+
+/* a (L x Lp) = softmax(scale q k^T) by rows over the first L columns; kt, qp: scratch of d x Lp. */
+SIMD static void attn_probs_simd(const float *q, const float *k, int ld, float *a, float *kt, float *qp, int L, int Lp,
+                                 int d)
+{
+    attn_transpose(k, ld, kt, L, Lp, d);
+    attn_pack(q, ld, qp, L, d);
+    attn_nt(qp, d, kt, a, L, Lp, d, 1.0f / sqrtf((float)d));
+    for (int i = 0; i < L; i++) softmax_simd(a + (size_t)i * Lp, L);
+}
+
+/* One head of one sequence; qkv rows of ld = 3H floats, the head's q, k, v at columns 0, H, 2H. Scratch as
+ * attn_scratch_floats: a, ds (L x Lp), then three d x Lp. */
+SIMD static void attn_forward_simd(const float *q, const float *k, const float *v, int ld, float *ctx, int ldc, int L,
+                                   int d, float *scratch)
+{
+    const int Lp = (L + 7) & ~7;
+    float *a = scratch, *t0 = scratch + 2 * (size_t)L * Lp, *t1 = t0 + (size_t)d * Lp;
+    attn_probs_simd(q, k, ld, a, t0, t1, L, Lp, d);
+    attn_pack(v, ld, t0, L, d);
+    attn_pz(a, Lp, 1, t0, d, ctx, ldc, L, L, d, 1.0f);
+}
+
+/* As attention_backward for one head: dq, dk, dv (row stride ld) are overwritten. */
+SIMD static void attn_backward_simd(const float *q, const float *k, const float *v, int ld, const float *dc, int lddc,
+                                    float *dq, float *dk, float *dv, int L, int d, float *scratch)
+{
+    const int Lp = (L + 7) & ~7, L8 = L & ~7;
+    const float scale = 1.0f / sqrtf((float)d);
+    float *a = scratch, *ds = scratch + (size_t)L * Lp, *t0 = scratch + 2 * (size_t)L * Lp, *t1 = t0 + (size_t)d * Lp,
+          *t2 = t1 + (size_t)d * Lp;
+    attn_probs_simd(q, k, ld, a, t0, t1, L, Lp, d); /* t1: q packed */
+    attn_transpose(v, ld, t0, L, Lp, d);
+    attn_pack(dc, lddc, t2, L, d);
+    attn_nt(t2, d, t0, ds, L, Lp, d, 1.0f);         /* dA = dctx V^T */
+    attn_pz(a, 1, Lp, t2, d, dv, ld, L, L, d, 1.0f); /* dV = A^T dctx */
+    for (int i = 0; i < L; i++) { /* dS = A o (dA - rowsum(dA o A)), the sum in double as the scalar path */
+        float *dsi = ds + (size_t)i * Lp;
+        const float *ai = a + (size_t)i * Lp;
+        __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+        for (int j = 0; j < L8; j += 8) {
+            __m256 pr = _mm256_mul_ps(_mm256_loadu_ps(dsi + j), _mm256_loadu_ps(ai + j));
+            acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(pr)));
+            acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(pr, 1)));
+        }
+        double lanes[4];
+        _mm256_storeu_pd(lanes, _mm256_add_pd(acc0, acc1));
+        double dot = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        for (int j = L8; j < L; j++) dot += (double)(dsi[j] * ai[j]);
+        const __m256 vdot = _mm256_set1_ps((float)dot);
+        for (int j = 0; j < L8; j += 8)
+            _mm256_storeu_ps(dsi + j, _mm256_mul_ps(_mm256_loadu_ps(ai + j), _mm256_sub_ps(_mm256_loadu_ps(dsi + j), vdot)));
+        for (int j = L8; j < L; j++) dsi[j] = ai[j] * (dsi[j] - (float)dot);
+    }
+    attn_pack(k, ld, t0, L, d);
+    attn_pz(ds, Lp, 1, t0, d, dq, ld, L, L, d, scale); /* dQ = scale dS K */
+    attn_pz(ds, 1, Lp, t1, d, dk, ld, L, L, d, scale); /* dK = scale dS^T Q */
+}
+#endif
+
+/* Attention of every (sequence, head) of a layer on tr->threads threads of our own, one pair at a time from a
+ * shared counter; each thread has its own scratch. backward: dctx -> dqkv, else qkv -> ctx. */
+typedef struct attn_job {
+    const xmci_bert_train *tr;
+    const float *qkv, *dctx;
+    float *ctx, *dqkv;
+    int backward;
+    atomic_int next, slot;
+} attn_job;
+
+static void *attn_worker(void *arg)
+{
+    attn_job *job = arg;
+    const xmci_bert_train *tr = job->tr;
+    const int H = tr->cfg.hidden, nh = tr->cfg.heads, d = H / nh, ld = 3 * H, total = tr->n * nh;
+    float *scratch = tr->attn_scratch + (size_t)atomic_fetch_add(&job->slot, 1) * tr->attn_scratch_floats;
+    for (int it; (it = atomic_fetch_add(&job->next, 1)) < total;) {
+        const int r = it / nh, h = it % nh, L = tr->lens[r];
+        const float *qkv = job->qkv + (size_t)tr->off[r] * ld;
+        const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
+#ifdef BERT_X86
+        if (job->backward) {
+            float *dqkv = job->dqkv + (size_t)tr->off[r] * ld;
+            attn_backward_simd(q, k, v, ld, job->dctx + (size_t)tr->off[r] * H + h * d, H, dqkv + h * d,
+                               dqkv + H + h * d, dqkv + 2 * H + h * d, L, d, scratch);
+        } else
+            attn_forward_simd(q, k, v, ld, job->ctx + (size_t)tr->off[r] * H + h * d, H, L, d, scratch);
+#else
+        (void)q, (void)k, (void)v, (void)L, (void)scratch;
+#endif
+    }
+    return NULL;
+}
+
+/* Our kernels where the CPU and the head size allow them (tr->attn_own), else sgemm per head in this thread. */
+static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const float *dctx, float *dqkv, int backward)
+{
+    const int H = tr->cfg.hidden;
+    if (tr->attn_own) {
+        attn_job job = {.tr = tr, .qkv = qkv, .dctx = dctx, .ctx = ctx, .dqkv = dqkv, .backward = backward};
+        atomic_init(&job.next, 0);
+        atomic_init(&job.slot, 0);
+        xmci_parallel_run(attn_worker, &job, tr->threads);
+        return;
+    }
+    for (int r = 0; r < tr->n; r++) {
+        const size_t o = (size_t)tr->off[r];
+        if (backward)
+            attention_backward(qkv + o * 3 * H, tr->probs, dctx + o * H, dqkv + o * 3 * H, tr->datt, tr->lens[r], H,
+                               tr->cfg.heads, tr->simd);
+        else
+            attention_forward(qkv + o * 3 * H, tr->probs, ctx + o * H, tr->lens[r], H, tr->cfg.heads, tr->simd);
+    }
+}
+
 /* ---- forward / backward of the whole encoder ----------------------------------------------------------------- */
 
 /* Embeddings: x0 = LN(word[id] + position[p] + type[t]) over the packed tokens. */
@@ -1190,9 +1452,7 @@ static void layer_forward(xmci_bert_train *tr, const xmci_bert_params *params, i
     const float *x = tr->x[l];
     /* self-attention, residual, LayerNorm */
     linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
-    for (int r = 0; r < tr->n; r++)
-        attention_forward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, L->ctx + (size_t)tr->off[r] * H, tr->lens[r],
-                          H, c->heads, tr->simd);
+    attn_layer(tr, L->qkv, L->ctx, NULL, NULL, 0);
     linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
     for (size_t i = 0; i < (size_t)T * H; i++) L->res1[i] += x[i];
     ln_forward(L->res1, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
@@ -1227,9 +1487,7 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     ln_backward(dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
     float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
     linear_backward(tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
-    for (int r = 0; r < tr->n; r++)
-        attention_backward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, dctx + (size_t)tr->off[r] * H,
-                           tr->dqkv + (size_t)tr->off[r] * 3 * H, tr->datt, tr->lens[r], H, c->heads, tr->simd);
+    attn_layer(tr, L->qkv, NULL, dctx, tr->dqkv, 1);
     /* d x = dres1 (residual) + dqkv Wqkv */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
     linear_backward(tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
