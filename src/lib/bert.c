@@ -1005,39 +1005,125 @@ const float *xmci_bert_train_d_hidden(const xmci_bert_train *tr, int r)
 
 /* ---- LayerNorm ----------------------------------------------------------------------------------------------- */
 
-/* out = LN(in) over rows of n, keeping mean and 1/std per row (sums in double: the reference is float64). */
-static void ln_forward(const float *in, float *out, float *mean, float *rstd, const float *w, const float *b,
-                       int rows, int n, float eps)
+/* ---- the elementwise passes on the library's threads -----------------------------------------------------------
+ *
+ * Why: between two products OpenBLAS's worker only waits, so a pass on the calling thread alone leaves a core
+ * idle (LayerNorm, GELU and the bias sums were ~8 % of a step's samples, all on one core). Rows (or elements) are
+ * shared out in chunks from a counter; the reductions over rows (LayerNorm's and the biases' gradients) are split
+ * by columns instead, each column summed over the rows in order, so the bits do not depend on the thread count. */
+
+typedef struct par_job {
+    void (*fn)(const void *ctx, size_t lo, size_t hi);
+    const void *ctx;
+    size_t n, grain;
+    atomic_size_t next;
+} par_job;
+
+static void *par_worker(void *arg)
 {
-    for (int r = 0; r < rows; r++, in += n, out += n) {
+    par_job *j = arg;
+    for (size_t lo; (lo = atomic_fetch_add(&j->next, j->grain)) < j->n;) j->fn(j->ctx, lo, lo + j->grain < j->n ? lo + j->grain : j->n);
+    return NULL;
+}
+
+/* fn(ctx, lo, hi) over [0, n) in chunks of grain on up to threads threads (the caller's alone for one chunk). */
+static void par_for(int threads, size_t n, size_t grain, void (*fn)(const void *, size_t, size_t), const void *ctx)
+{
+    if (threads <= 1 || n <= grain) {
+        fn(ctx, 0, n);
+        return;
+    }
+    size_t chunks = (n + grain - 1) / grain;
+    par_job j = {.fn = fn, .ctx = ctx, .n = n, .grain = grain};
+    atomic_init(&j.next, 0);
+    xmci_parallel_run(par_worker, &j, chunks < (size_t)threads ? (int)chunks : threads);
+}
+
+/* Column chunks: a multiple of 8 floats, so that each thread's columns stay whole vectors. */
+#define PAR_COLS 32
+/* Row chunks of the LayerNorm passes and element chunks of GELU: ~50-100 us of work each. */
+#define PAR_ROWS 64
+#define PAR_ELEMS 32768
+
+/* ---- LayerNorm ----------------------------------------------------------------------------------------------- */
+
+typedef struct ln_args {
+    float *res;           /* forward: LN's input; res += add first when add is not NULL */
+    const float *add, *in, *dout, *mean_in, *rstd_in, *w, *b;
+    float *out, *mean, *rstd, *din, *dw, *db;
+    int n, rows_for_cols;
+    float eps;
+} ln_args;
+
+/* out = LN(res (+= add)) over rows of n, keeping mean and 1/std per row (sums in double: the reference is float64). */
+static void ln_forward_rows(const void *ctx, size_t lo, size_t hi)
+{
+    const ln_args *A = ctx;
+    const int n = A->n;
+    for (size_t r = lo; r < hi; r++) {
+        float *in = A->res + r * n, *out = A->out + r * n;
+        if (A->add)
+            for (int i = 0; i < n; i++) in[i] += A->add[r * n + i];
         double s = 0, v = 0;
         for (int i = 0; i < n; i++) s += in[i];
         double mu = s / n;
         for (int i = 0; i < n; i++) v += (in[i] - mu) * (in[i] - mu);
-        float rs = (float)(1.0 / sqrt(v / n + eps));
-        mean[r] = (float)mu, rstd[r] = rs;
-        for (int i = 0; i < n; i++) out[i] = (in[i] - (float)mu) * rs * w[i] + b[i];
+        float rs = (float)(1.0 / sqrt(v / n + A->eps));
+        A->mean[r] = (float)mu, A->rstd[r] = rs;
+        for (int i = 0; i < n; i++) out[i] = (in[i] - (float)mu) * rs * A->w[i] + A->b[i];
+    }
+}
+
+static void ln_forward(int threads, float *res, const float *add, float *out, float *mean, float *rstd, const float *w,
+                       const float *b, int rows, int n, float eps)
+{
+    ln_args A = {.res = res, .add = add, .out = out, .mean = mean, .rstd = rstd, .w = w, .b = b, .n = n, .eps = eps};
+    par_for(threads, (size_t)rows, PAR_ROWS, ln_forward_rows, &A);
+}
+
+/* din = dLN(dout) (overwritten), by rows */
+static void ln_backward_rows(const void *ctx, size_t lo, size_t hi)
+{
+    const ln_args *A = ctx;
+    const int n = A->n;
+    for (size_t r = lo; r < hi; r++) {
+        const float *dout = A->dout + r * n, *in = A->in + r * n, mu = A->mean_in[r], rs = A->rstd_in[r];
+        float *din = A->din + r * n;
+        double mdn = 0, mdnx = 0;
+        for (int i = 0; i < n; i++) {
+            float xhat = (in[i] - mu) * rs, dn = dout[i] * A->w[i];
+            mdn += dn, mdnx += (double)dn * xhat;
+        }
+        float a = (float)(mdn / n), bb = (float)(mdnx / n);
+        for (int i = 0; i < n; i++) {
+            float xhat = (in[i] - mu) * rs;
+            din[i] = rs * (dout[i] * A->w[i] - a - xhat * bb);
+        }
+    }
+}
+
+/* dw += sum over rows of dout * xhat, db += sum of dout, for the columns [lo, hi) */
+static void ln_backward_cols(const void *ctx, size_t lo, size_t hi)
+{
+    const ln_args *A = ctx;
+    const size_t n = (size_t)A->n, rows = (size_t)A->rows_for_cols;
+    for (size_t r = 0; r < rows; r++) {
+        const float *dout = A->dout + r * n, *in = A->in + r * n, mu = A->mean_in[r], rs = A->rstd_in[r];
+        for (size_t i = lo; i < hi; i++) {
+            A->dw[i] += dout[i] * ((in[i] - mu) * rs);
+            A->db[i] += dout[i];
+        }
     }
 }
 
 /* din = dLN(dout) (overwritten); dw += dout * xhat, db += dout. */
-static void ln_backward(const float *dout, const float *in, const float *mean, const float *rstd, const float *w,
-                        float *din, float *dw, float *db, int rows, int n)
+static void ln_backward(int threads, const float *dout, const float *in, const float *mean, const float *rstd,
+                        const float *w, float *din, float *dw, float *db, int rows, int n)
 {
-    for (int r = 0; r < rows; r++, dout += n, in += n, din += n) {
-        double mdn = 0, mdnx = 0;
-        for (int i = 0; i < n; i++) {
-            float xhat = (in[i] - mean[r]) * rstd[r], dn = dout[i] * w[i];
-            mdn += dn, mdnx += (double)dn * xhat;
-            dw[i] += dout[i] * xhat;
-            db[i] += dout[i];
-        }
-        float a = (float)(mdn / n), bb = (float)(mdnx / n);
-        for (int i = 0; i < n; i++) {
-            float xhat = (in[i] - mean[r]) * rstd[r];
-            din[i] = rstd[r] * (dout[i] * w[i] - a - xhat * bb);
-        }
-    }
+    ln_args A = {.in = in, .dout = dout, .mean_in = mean, .rstd_in = rstd, .w = w, .din = din, .dw = dw, .db = db,
+                 .n = n, .rows_for_cols = rows};
+    par_for(threads, (size_t)n, PAR_COLS, ln_backward_cols, &A);
+    par_for(threads, (size_t)rows, PAR_ROWS, ln_backward_rows, &A);
 }
 
 /* ---- linear layers: y = x W^T + b; dx (+)= dy W, dW += dy^T x, db += colsum(dy) -------------------------------- */
@@ -1048,15 +1134,34 @@ static void linear_forward(const float *x, int rows, int in, const float *w, con
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
 }
 
+typedef struct colsum_args {
+    const float *dy;
+    float *db;
+    size_t rows, cols;
+} colsum_args;
+
+static void colsum_cols(const void *ctx, size_t lo, size_t hi)
+{
+    const colsum_args *A = ctx;
+    for (size_t r = 0; r < A->rows; r++)
+        for (size_t j = lo; j < hi; j++) A->db[j] += A->dy[r * A->cols + j];
+}
+
+/* db += colsum(dy), dy: rows x cols */
+static void colsum_add(int threads, const float *dy, int rows, int cols, float *db)
+{
+    colsum_args A = {dy, db, (size_t)rows, (size_t)cols};
+    par_for(threads, (size_t)cols, PAR_COLS, colsum_cols, &A);
+}
+
 /* accumulate: dx += (1) or dx = (0) */
-static void linear_backward(const float *dy, const float *x, int rows, int in, const float *w, int out, float *dx,
-                            int accumulate, float *dw, float *db)
+static void linear_backward(int threads, const float *dy, const float *x, int rows, int in, const float *w, int out,
+                            float *dx, int accumulate, float *dw, float *db)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, dy, out, w, in,
                 accumulate ? 1.0f : 0.0f, dx, in);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, rows, 1.0f, dy, out, x, in, 1.0f, dw, in);
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < out; j++) db[j] += dy[(size_t)r * out + j];
+    colsum_add(threads, dy, rows, out, db);
 }
 
 /* ---- GELU ---------------------------------------------------------------------------------------------------- */
@@ -1101,30 +1206,44 @@ SIMD static void gelu_backward_simd(const float *pre, float *d, size_t n)
 }
 #endif
 
-/* out = act(pre) */
-static void act_forward(const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
+typedef struct act_args {
+    const float *pre;
+    float *out; /* forward: act(pre); backward: d *= act'(pre) in place */
+    xmci_bert_act act;
+    int simd, backward;
+} act_args;
+
+static void act_range(const void *ctx, size_t lo, size_t hi)
 {
+    const act_args *A = ctx;
+    const float *pre = A->pre + lo;
+    float *o = A->out + lo;
+    const size_t n = hi - lo;
 #ifdef BERT_X86
-    if (simd && act == XMCI_BERT_GELU) {
-        gelu_forward_simd(pre, out, n);
+    if (A->simd && A->act == XMCI_BERT_GELU) {
+        if (A->backward) gelu_backward_simd(pre, o, n);
+        else gelu_forward_simd(pre, o, n);
         return;
     }
 #endif
-    (void)simd;
-    for (size_t i = 0; i < n; i++) out[i] = gelu_scalar(pre[i], act);
+    if (A->backward)
+        for (size_t i = 0; i < n; i++) o[i] *= act_grad(pre[i], A->act);
+    else
+        for (size_t i = 0; i < n; i++) o[i] = gelu_scalar(pre[i], A->act);
+}
+
+/* out = act(pre) */
+static void act_forward(int threads, const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
+{
+    act_args A = {pre, out, act, simd, 0};
+    par_for(threads, n, PAR_ELEMS, act_range, &A);
 }
 
 /* d *= act'(pre) */
-static void act_backward(const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
+static void act_backward(int threads, const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
 {
-#ifdef BERT_X86
-    if (simd && act == XMCI_BERT_GELU) {
-        gelu_backward_simd(pre, d, n);
-        return;
-    }
-#endif
-    (void)simd;
-    for (size_t i = 0; i < n; i++) d[i] *= act_grad(pre[i], act);
+    act_args A = {pre, d, act, simd, 1};
+    par_for(threads, n, PAR_ELEMS, act_range, &A);
 }
 
 /* ---- attention of one sequence (L tokens at qkv, ld = 3H) ---------------------------------------------------- */
@@ -1424,14 +1543,16 @@ static void embed_forward(xmci_bert_train *tr, const param_view *pv)
                         *te = pv->type + (size_t)tr->types[t] * H;
             for (int i = 0; i < H; i++) e[i] = we[i] + pe[i] + te[i];
         }
-    ln_forward(tr->emb_in, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H, tr->cfg.layer_norm_eps);
+    ln_forward(tr->threads, tr->emb_in, NULL, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H,
+               tr->cfg.layer_norm_eps);
 }
 
 /* From dL/dx0 in tr->dx1: the LayerNorm, then each token's row of the three tables (only the rows used). */
 static void embed_backward(xmci_bert_train *tr, const param_view *pv, const param_view *gv)
 {
     const int H = tr->cfg.hidden, T = tr->off[tr->n];
-    ln_backward(tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b, T, H);
+    ln_backward(tr->threads, tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b,
+                T, H);
     for (int r = 0; r < tr->n; r++)
         for (int p = 0; p < tr->lens[r]; p++) {
             int t = tr->off[r] + p;
@@ -1454,14 +1575,13 @@ static void layer_forward(xmci_bert_train *tr, const xmci_bert_params *params, i
     linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
     attn_layer(tr, L->qkv, L->ctx, NULL, NULL, 0);
     linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
-    for (size_t i = 0; i < (size_t)T * H; i++) L->res1[i] += x[i];
-    ln_forward(L->res1, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
+    ln_forward(tr->threads, L->res1, x, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
     /* feed-forward, residual, LayerNorm; act(pre) lives in the gradient scratch for the moment */
     linear_forward(L->x1, T, H, P.wi, P.bi, F, L->pre);
-    act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     linear_forward(tr->dbig, T, F, P.w2, P.b2, H, L->res2);
-    for (size_t i = 0; i < (size_t)T * H; i++) L->res2[i] += L->x1[i];
-    ln_forward(L->res2, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H, c->layer_norm_eps);
+    ln_forward(tr->threads, L->res2, L->x1, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H,
+               c->layer_norm_eps);
 }
 
 /* dL/dx[l + 1] in tr->dx1 -> dL/dx[l] in tr->dx1, adding the layer's parameter gradients into grads. */
@@ -1473,24 +1593,23 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     const train_layer *L = &tr->layer[l];
     float *dcur = tr->dx1;
     /* x_out = LN2(res2), res2 = x1 + act(x1 Wi^T + bi) W2^T + b2 */
-    ln_backward(dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
-    act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
+    ln_backward(tr->threads, dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
+    act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, tr->dres, H, tr->dbig, F, 1.0f, G.w2, F);
-    for (int t = 0; t < T; t++)
-        for (int j = 0; j < H; j++) G.b2[j] += tr->dres[(size_t)t * H + j];
+    colsum_add(tr->threads, tr->dres, T, H, G.b2);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, tr->dres, H, P.w2, F, 0.0f, tr->dbig, F);
-    act_backward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    act_backward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     /* d x1 = dres2 (residual) + dpre Wi */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-    linear_backward(tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
+    linear_backward(tr->threads, tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
     /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
-    ln_backward(dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
+    ln_backward(tr->threads, dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
     float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
-    linear_backward(tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
+    linear_backward(tr->threads, tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
     attn_layer(tr, L->qkv, NULL, dctx, tr->dqkv, 1);
     /* d x = dres1 (residual) + dqkv Wqkv */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-    linear_backward(tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
+    linear_backward(tr->threads, tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
 }
 
 /* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
@@ -1528,7 +1647,7 @@ static void pool_backward(xmci_bert_train *tr, const param_view *pv, const param
     if (tr->pooling == XMCI_BERT_POOL_POOLER) {
         /* pooled = tanh(pre): dpre = dpooled (1 - pooled^2); then the dense layer */
         for (size_t i = 0; i < (size_t)n * H; i++) tr->dpool[i] = d_pooled[i] * (1.0f - tr->pool_out[i] * tr->pool_out[i]);
-        linear_backward(tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
+        linear_backward(tr->threads, tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
         dp = tr->dres;
     }
     for (int r = 0; r < n; r++) {
