@@ -1003,8 +1003,6 @@ const float *xmci_bert_train_d_hidden(const xmci_bert_train *tr, int r)
     return tr->dx + (size_t)tr->off[r] * (size_t)tr->cfg.hidden;
 }
 
-/* ---- LayerNorm ----------------------------------------------------------------------------------------------- */
-
 /* ---- the elementwise passes on the library's threads -----------------------------------------------------------
  *
  * Why: between two products OpenBLAS's worker only waits, so a pass on the calling thread alone leaves a core
@@ -1022,28 +1020,35 @@ typedef struct par_job {
 static void *par_worker(void *arg)
 {
     par_job *j = arg;
-    for (size_t lo; (lo = atomic_fetch_add(&j->next, j->grain)) < j->n;) j->fn(j->ctx, lo, lo + j->grain < j->n ? lo + j->grain : j->n);
+    for (size_t lo; (lo = atomic_fetch_add(&j->next, j->grain)) < j->n;)
+        j->fn(j->ctx, lo, lo + j->grain < j->n ? lo + j->grain : j->n);
     return NULL;
 }
 
-/* fn(ctx, lo, hi) over [0, n) in chunks of grain on up to threads threads (the caller's alone for one chunk). */
-static void par_for(int threads, size_t n, size_t grain, void (*fn)(const void *, size_t, size_t), const void *ctx)
+/* fn(ctx, lo, hi) over [0, n) items of `width` floats each, on up to threads threads: about four chunks per thread
+ * (the counter balances them), chunk starts a multiple of align; on the caller's thread alone below PAR_MIN_FLOATS,
+ * where starting threads would cost more than the pass. */
+#define PAR_MIN_FLOATS 8192
+static void par_for(int threads, size_t n, size_t width, size_t align, void (*fn)(const void *, size_t, size_t),
+                    const void *ctx)
 {
-    if (threads <= 1 || n <= grain) {
+    if (threads <= 1 || n * width < PAR_MIN_FLOATS) {
         fn(ctx, 0, n);
         return;
     }
+    size_t grain = (n + 4 * (size_t)threads - 1) / (4 * (size_t)threads);
+    grain = (grain + align - 1) / align * align;
     size_t chunks = (n + grain - 1) / grain;
     par_job j = {.fn = fn, .ctx = ctx, .n = n, .grain = grain};
     atomic_init(&j.next, 0);
     xmci_parallel_run(par_worker, &j, chunks < (size_t)threads ? (int)chunks : threads);
 }
 
-/* Column chunks: a multiple of 8 floats, so that each thread's columns stay whole vectors. */
-#define PAR_COLS 32
-/* Row chunks of the LayerNorm passes and element chunks of GELU: ~50-100 us of work each. */
-#define PAR_ROWS 64
-#define PAR_ELEMS 32768
+/* Column and element chunks start at multiples of 8 floats: whole vectors for the SIMD kernels, so that the same
+ * elements take the vector path (and give the same bits) for any thread count. */
+#define PAR_COLS(cols, rows) (size_t)(cols), (size_t)(rows), 8
+#define PAR_ROWS(rows, cols) (size_t)(rows), (size_t)(cols), 1
+#define PAR_ELEMS(n) (size_t)(n), 1, 8
 
 /* ---- LayerNorm ----------------------------------------------------------------------------------------------- */
 
@@ -1078,7 +1083,7 @@ static void ln_forward(int threads, float *res, const float *add, float *out, fl
                        const float *b, int rows, int n, float eps)
 {
     ln_args A = {.res = res, .add = add, .out = out, .mean = mean, .rstd = rstd, .w = w, .b = b, .n = n, .eps = eps};
-    par_for(threads, (size_t)rows, PAR_ROWS, ln_forward_rows, &A);
+    par_for(threads, PAR_ROWS(rows, n), ln_forward_rows, &A);
 }
 
 /* din = dLN(dout) (overwritten), by rows */
@@ -1122,8 +1127,8 @@ static void ln_backward(int threads, const float *dout, const float *in, const f
 {
     ln_args A = {.in = in, .dout = dout, .mean_in = mean, .rstd_in = rstd, .w = w, .din = din, .dw = dw, .db = db,
                  .n = n, .rows_for_cols = rows};
-    par_for(threads, (size_t)n, PAR_COLS, ln_backward_cols, &A);
-    par_for(threads, (size_t)rows, PAR_ROWS, ln_backward_rows, &A);
+    par_for(threads, PAR_COLS(n, rows), ln_backward_cols, &A);
+    par_for(threads, PAR_ROWS(rows, n), ln_backward_rows, &A);
 }
 
 /* ---- linear layers: y = x W^T + b; dx (+)= dy W, dW += dy^T x, db += colsum(dy) -------------------------------- */
@@ -1151,7 +1156,7 @@ static void colsum_cols(const void *ctx, size_t lo, size_t hi)
 static void colsum_add(int threads, const float *dy, int rows, int cols, float *db)
 {
     colsum_args A = {dy, db, (size_t)rows, (size_t)cols};
-    par_for(threads, (size_t)cols, PAR_COLS, colsum_cols, &A);
+    par_for(threads, PAR_COLS(cols, rows), colsum_cols, &A);
 }
 
 /* accumulate: dx += (1) or dx = (0) */
@@ -1236,14 +1241,14 @@ static void act_range(const void *ctx, size_t lo, size_t hi)
 static void act_forward(int threads, const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
 {
     act_args A = {pre, out, act, simd, 0};
-    par_for(threads, n, PAR_ELEMS, act_range, &A);
+    par_for(threads, PAR_ELEMS(n), act_range, &A);
 }
 
 /* d *= act'(pre) */
 static void act_backward(int threads, const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
 {
     act_args A = {pre, d, act, simd, 1};
-    par_for(threads, n, PAR_ELEMS, act_range, &A);
+    par_for(threads, PAR_ELEMS(n), act_range, &A);
 }
 
 /* ---- attention of one sequence (L tokens at qkv, ld = 3H) ---------------------------------------------------- */
