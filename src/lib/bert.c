@@ -1107,17 +1107,30 @@ static void ln_backward_rows(const void *ctx, size_t lo, size_t hi)
     }
 }
 
+/* Columns summed per sub-chunk in local accumulators: through the argument struct's pointers (which may alias) GCC
+ * loads and stores dw, db at every row and does not vectorise. */
+#define COL_BLOCK 256
+
 /* dw += sum over rows of dout * xhat, db += sum of dout, for the columns [lo, hi) */
 static void ln_backward_cols(const void *ctx, size_t lo, size_t hi)
 {
     const ln_args *A = ctx;
     const size_t n = (size_t)A->n, rows = (size_t)A->rows_for_cols;
-    for (size_t r = 0; r < rows; r++) {
-        const float *dout = A->dout + r * n, *in = A->in + r * n, mu = A->mean_in[r], rs = A->rstd_in[r];
-        for (size_t i = lo; i < hi; i++) {
-            A->dw[i] += dout[i] * ((in[i] - mu) * rs);
-            A->db[i] += dout[i];
+    for (size_t c0 = lo; c0 < hi; c0 += COL_BLOCK) {
+        const size_t w = hi - c0 < COL_BLOCK ? hi - c0 : COL_BLOCK;
+        float dw[COL_BLOCK], db[COL_BLOCK];
+        memcpy(dw, A->dw + c0, w * sizeof *dw);
+        memcpy(db, A->db + c0, w * sizeof *db);
+        for (size_t r = 0; r < rows; r++) {
+            const float *restrict dout = A->dout + r * n + c0, *restrict in = A->in + r * n + c0;
+            const float mu = A->mean_in[r], rs = A->rstd_in[r];
+            for (size_t i = 0; i < w; i++) {
+                dw[i] += dout[i] * ((in[i] - mu) * rs);
+                db[i] += dout[i];
+            }
         }
+        memcpy(A->dw + c0, dw, w * sizeof *dw);
+        memcpy(A->db + c0, db, w * sizeof *db);
     }
 }
 
@@ -1148,8 +1161,16 @@ typedef struct colsum_args {
 static void colsum_cols(const void *ctx, size_t lo, size_t hi)
 {
     const colsum_args *A = ctx;
-    for (size_t r = 0; r < A->rows; r++)
-        for (size_t j = lo; j < hi; j++) A->db[j] += A->dy[r * A->cols + j];
+    for (size_t c0 = lo; c0 < hi; c0 += COL_BLOCK) {
+        const size_t w = hi - c0 < COL_BLOCK ? hi - c0 : COL_BLOCK;
+        float db[COL_BLOCK];
+        memcpy(db, A->db + c0, w * sizeof *db);
+        for (size_t r = 0; r < A->rows; r++) {
+            const float *restrict dy = A->dy + r * A->cols + c0;
+            for (size_t j = 0; j < w; j++) db[j] += dy[j];
+        }
+        memcpy(A->db + c0, db, w * sizeof *db);
+    }
 }
 
 /* db += colsum(dy), dy: rows x cols */
