@@ -8,7 +8,8 @@
 # 2. Unless BENCH_TRAIN_SPEED=0: one training step (forward + backward + AdamW, mean pooling) of a random
 #    MiniLM-L6-H384-shaped BERT (bench/bert_torch.py gen) at batch 32 x seq 32 and 32 x 128, C beside PyTorch on the
 #    same ids, the same BLAS (OpenBLAS, THREADS threads, default 2) and 1 torch intra-op thread, with peak RSS and
-#    the C arenas. Measuring only: no goal is checked here.
+#    the C arenas; best of ROUNDS per side, and each round's C/PyTorch ratio (the two run one after the other)
+#    with their median. Measuring only: no goal is checked here.
 # Usage: bash bench/bert_train.sh   (BUILD, DATA, THREADS, BENCH_MIN_TIME seconds per point, default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,4 +65,12 @@ paste -d' ' <(grep -E '^[0-9]' "$tmp/c.txt") <(grep -E '^[0-9]' "$tmp/torch.txt"
     awk '{ t = NF >= 9 ? $9 : 0; printf "%-5d %-5d | %12.0f %8.3f %8.3f %8.3f | %12.0f | %s\n", $1, $2, $3, $4, $5, $6, t, (t > 0 ? sprintf("%.2fx", $3 / t) : "-") }'
 awk '$1 == "arena_bytes" { printf "C arenas (batch 32 x 128): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, activations %.1f MiB, activation gradients %.1f MiB\n", $2/1048576, $3/1048576, $4/1048576, $5/1048576, $6/1048576 }' "$tmp/c.txt"
 echo "best of $ROUNDS rounds per point (BENCH_MIN_TIME ${BENCH_MIN_TIME:-2} s each); fwd/bwd/adam: seconds per step of that round"
+if [ $have_torch = 1 ]; then # the pairs: C and PyTorch of the same round, run one after the other
+    for r in $(seq 1 "$ROUNDS"); do paste -d' ' <(grep -E '^[0-9]' "$tmp/c.$r") <(grep -E '^[0-9]' "$tmp/torch.$r"); done |
+        awk '{ k = $1 " x " $2; q = $3 / $9; v[k] = v[k] sprintf(" %.2f", q); n[k]++; x[k, n[k]] = q; if (!(k in o)) { o[k] = ++m; key[m] = k } }
+          END { for (i = 1; i <= m; i++) { k = key[i]; c = n[k]
+                  for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++) if (x[k, b] < x[k, a]) { t = x[k, a]; x[k, a] = x[k, b]; x[k, b] = t }
+                  med = c % 2 ? x[k, (c + 1) / 2] : (x[k, c / 2] + x[k, c / 2 + 1]) / 2
+                  printf "C/torch per pair (round by round), seq x batch %s:%s; median %.2fx\n", k, v[k], med } }'
+fi
 echo "peak RSS: C $(awk '/rss_kb/ { printf "%.0f MB", $2 / 1024 }' "$tmp/c.txt"), PyTorch $(awk '/rss_kb/ { printf "%.0f MB", $2 / 1024 }' "$tmp/torch.txt")"

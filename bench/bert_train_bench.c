@@ -6,7 +6,7 @@
  * over the whole encoder arena. Each point: one warm-up step, then steps until BENCH_MIN_TIME seconds (default 2)
  * and at least 2 steps. Writes one "seq batch tokens_per_s fwd_s bwd_s step_s" line per point (the last three:
  * mean seconds per step), then "arena_bytes params grads adam activations activation_grads" and "rss_kb N".
- * Threads: OpenBLAS's, from OPENBLAS_NUM_THREADS, and as many for the AdamW pass. */
+ * Threads: OpenBLAS's, from OPENBLAS_NUM_THREADS, and as many of our own for the attention and the AdamW pass. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +49,10 @@ int main(int argc, char **argv)
     /* AdamW's own threads: as many as OpenBLAS has (it runs between the products, never beside them) */
     const char *nt = getenv("OPENBLAS_NUM_THREADS");
     opt->threads = nt && atoi(nt) > 0 ? atoi(nt) : 1;
+    if (xmci_bert_train_set_threads(train, opt->threads, &err)) { /* the attention's: as AdamW's */
+        fprintf(stderr, "bert_train_bench: %s\n", err.msg);
+        return 1;
+    }
     xmci_bert_free(bert); /* the parameters are a copy: the mapping is not needed any more */
     char path[4096];
     snprintf(path, sizeof path, "%s/ids.bin", argv[1]);

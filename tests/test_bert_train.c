@@ -19,6 +19,7 @@
 #include "head.h"
 #include "safetensors.h"
 #include "testutil.h"
+#include "xmc/xmc.h"
 
 static const char *refs_dir(void)
 {
@@ -840,6 +841,48 @@ static void test_adamw_vector_and_threads_same_bits(void)
     free(v);
 }
 
+/* The library's own threads (attention pairs, LayerNorm, GELU, bias sums): each (sequence, head), row, element
+ * and column is computed the same way on any thread, so 1 and 3 threads give the same bits. The batch repeats the
+ * fixture's 4 rows 24 times (744 tokens), enough for every pass to be shared out. Bad counts fail. */
+static void test_threads_same_bits(void)
+{
+    enum { REP = 24 };
+    fixture fx;
+    CU_ASSERT_FATAL(fixture_open(&fx) == 0);
+    const int B = REP * fx.b.B, T = fx.b.T, H = fx.params->cfg.hidden;
+    int32_t *ids = malloc((size_t)B * T * sizeof *ids);
+    int *lens = malloc((size_t)B * sizeof *lens);
+    float *pooled = malloc((size_t)B * H * sizeof *pooled), *d_pooled = malloc((size_t)B * H * sizeof *d_pooled);
+    for (int r = 0; r < B; r++) {
+        memcpy(ids + (size_t)r * T, fx.b.ids + (size_t)(r % fx.b.B) * T, (size_t)T * sizeof *ids);
+        lens[r] = fx.b.lens[r % fx.b.B];
+    }
+    for (int i = 0; i < B * H; i++) d_pooled[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
+    xmci_bert_train *tr = NULL;
+    xmc_error err = {0};
+    CU_ASSERT_FATAL(xmci_bert_train_new(fx.params, B, T, &tr, &err) == XMC_OK);
+    const size_t n = fx.grads->n;
+    float *g1 = malloc(n * sizeof *g1), *p1 = malloc((size_t)B * H * sizeof *p1);
+    for (int pass = 0; pass < 2; pass++) {
+        CU_ASSERT_FATAL(xmci_bert_train_set_threads(tr, pass ? 3 : 1, &err) == XMC_OK);
+        zero_grads(&fx);
+        CU_ASSERT_FATAL(xmci_bert_train_forward(fx.params, tr, ids, NULL, T, lens, B, XMCI_BERT_POOL_MEAN, pooled,
+                                                &err) == XMC_OK);
+        CU_ASSERT_FATAL(xmci_bert_train_backward(fx.params, tr, d_pooled, fx.grads, &err) == XMC_OK);
+        if (!pass) {
+            memcpy(g1, fx.grads->mem, n * sizeof *g1);
+            memcpy(p1, pooled, (size_t)B * H * sizeof *p1);
+        }
+    }
+    CU_ASSERT(memcmp(g1, fx.grads->mem, n * sizeof *g1) == 0);
+    CU_ASSERT(memcmp(p1, pooled, (size_t)B * H * sizeof *p1) == 0);
+    CU_ASSERT(xmci_bert_train_set_threads(tr, 0, &err) == XMC_ERR_ARG);
+    CU_ASSERT(xmci_bert_train_set_threads(tr, XMC_MAX_THREADS + 1, &err) == XMC_ERR_ARG);
+    xmci_bert_train_free(tr);
+    free(g1), free(p1), free(ids), free(lens), free(pooled), free(d_pooled);
+    fixture_close(&fx);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -857,5 +900,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_bounds);
     TU_ADD(s, test_accumulates);
     TU_ADD(s, test_arena_sizes);
+    TU_ADD(s, test_threads_same_bits);
     return tu_run(argc, argv);
 }

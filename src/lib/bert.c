@@ -25,8 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
+#include "parallel.h"
 #include "safetensors.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -703,7 +705,18 @@ struct xmci_bert_train {
     xmci_bert_pooling pooling;
     int backward_done;
     int simd; /* AVX2+FMA GELU and softmax kernels */
+    int attn_own;              /* attention in our kernels (simd, head size a multiple of 8), else sgemm */
+    int threads;               /* our own threads for attention, 1.. */
+    float *attn_scratch;       /* threads x attn_scratch_floats */
+    size_t attn_scratch_floats;
 };
+
+/* Scratch floats per thread of the attention kernels for sequences of up to S tokens and heads of d. */
+static size_t attn_scratch_floats(size_t S, size_t d)
+{
+    size_t Sp = (S + 7) & ~(size_t)7;
+    return 2 * S * Sp + 3 * d * Sp;
+}
 
 /* ---- parameters ---------------------------------------------------------------------------------------------- */
 
@@ -866,6 +879,7 @@ void xmci_bert_train_free(xmci_bert_train *tr)
     free(tr->types);
     free(tr->off);
     free(tr->lens);
+    free(tr->attn_scratch);
     free(tr);
 }
 
@@ -897,7 +911,13 @@ xmc_err xmci_bert_train_new(const xmci_bert_params *params, int max_rows, int ma
     tr->types = malloc(Tm * sizeof *tr->types);
     tr->off = malloc((R + 1) * sizeof *tr->off);
     tr->lens = malloc(R * sizeof *tr->lens);
-    if (!tr->act || !tr->grad || !tr->x || !tr->layer || !tr->ids || !tr->types || !tr->off || !tr->lens) {
+    tr->threads = 1;
+#ifdef BERT_X86
+    tr->attn_scratch_floats = attn_scratch_floats(S, H / (size_t)c->heads);
+    tr->attn_scratch = malloc(tr->attn_scratch_floats * sizeof(float));
+#endif
+    if (!tr->act || !tr->grad || !tr->x || !tr->layer || !tr->ids || !tr->types || !tr->off || !tr->lens ||
+        (tr->attn_scratch_floats && !tr->attn_scratch)) {
         size_t bytes = (tr->act_floats + tr->grad_floats) * sizeof(float);
         xmci_bert_train_free(tr);
         return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %zu bytes (%d x %d tokens)", bytes,
@@ -946,7 +966,23 @@ int xmci_bert_train_use_simd(xmci_bert_train *tr, int on)
     tr->simd = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     (void)on;
+    tr->attn_own = tr->simd && (tr->cfg.hidden / tr->cfg.heads) % 8 == 0;
     return tr->simd;
+}
+
+xmc_err xmci_bert_train_set_threads(xmci_bert_train *tr, int threads, xmc_error *err)
+{
+    if (threads < 1 || threads > XMC_MAX_THREADS)
+        return xmc_error_set(err, XMC_ERR_ARG, "bert train: %d threads (1..%d)", threads, XMC_MAX_THREADS);
+    if (tr->attn_scratch_floats && threads > tr->threads) {
+        float *p = realloc(tr->attn_scratch, (size_t)threads * tr->attn_scratch_floats * sizeof(float));
+        if (!p)
+            return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %d threads' attention scratch",
+                                 threads);
+        tr->attn_scratch = p;
+    }
+    tr->threads = threads;
+    return XMC_OK;
 }
 
 void xmci_bert_train_bytes(const xmci_bert_train *tr, size_t *activations, size_t *gradients)
@@ -967,41 +1003,145 @@ const float *xmci_bert_train_d_hidden(const xmci_bert_train *tr, int r)
     return tr->dx + (size_t)tr->off[r] * (size_t)tr->cfg.hidden;
 }
 
+/* ---- the elementwise passes on the library's threads -----------------------------------------------------------
+ *
+ * Why: between two products OpenBLAS's worker only waits, so a pass on the calling thread alone leaves a core
+ * idle (LayerNorm, GELU and the bias sums were ~8 % of a step's samples, all on one core). Rows (or elements) are
+ * shared out in chunks from a counter; the reductions over rows (LayerNorm's and the biases' gradients) are split
+ * by columns instead, each column summed over the rows in order, so the bits do not depend on the thread count. */
+
+typedef struct par_job {
+    void (*fn)(const void *ctx, size_t lo, size_t hi);
+    const void *ctx;
+    size_t n, grain;
+    atomic_size_t next;
+} par_job;
+
+static void *par_worker(void *arg)
+{
+    par_job *j = arg;
+    for (size_t lo; (lo = atomic_fetch_add(&j->next, j->grain)) < j->n;)
+        j->fn(j->ctx, lo, lo + j->grain < j->n ? lo + j->grain : j->n);
+    return NULL;
+}
+
+/* fn(ctx, lo, hi) over [0, n) items of `width` floats each, on up to threads threads: about four chunks per thread
+ * (the counter balances them), chunk starts a multiple of align; on the caller's thread alone below PAR_MIN_FLOATS,
+ * where starting threads would cost more than the pass. */
+#define PAR_MIN_FLOATS 8192
+static void par_for(int threads, size_t n, size_t width, size_t align, void (*fn)(const void *, size_t, size_t),
+                    const void *ctx)
+{
+    if (threads <= 1 || n * width < PAR_MIN_FLOATS) {
+        fn(ctx, 0, n);
+        return;
+    }
+    size_t grain = (n + 4 * (size_t)threads - 1) / (4 * (size_t)threads);
+    grain = (grain + align - 1) / align * align;
+    size_t chunks = (n + grain - 1) / grain;
+    par_job j = {.fn = fn, .ctx = ctx, .n = n, .grain = grain};
+    atomic_init(&j.next, 0);
+    xmci_parallel_run(par_worker, &j, chunks < (size_t)threads ? (int)chunks : threads);
+}
+
+/* Column and element chunks start at multiples of 8 floats: whole vectors for the SIMD kernels, so that the same
+ * elements take the vector path (and give the same bits) for any thread count. */
+#define PAR_COLS(cols, rows) (size_t)(cols), (size_t)(rows), 8
+#define PAR_ROWS(rows, cols) (size_t)(rows), (size_t)(cols), 1
+#define PAR_ELEMS(n) (size_t)(n), 1, 8
+
 /* ---- LayerNorm ----------------------------------------------------------------------------------------------- */
 
-/* out = LN(in) over rows of n, keeping mean and 1/std per row (sums in double: the reference is float64). */
-static void ln_forward(const float *in, float *out, float *mean, float *rstd, const float *w, const float *b,
-                       int rows, int n, float eps)
+typedef struct ln_args {
+    float *res;           /* forward: LN's input; res += add first when add is not NULL */
+    const float *add, *in, *dout, *mean_in, *rstd_in, *w, *b;
+    float *out, *mean, *rstd, *din, *dw, *db;
+    int n, rows_for_cols;
+    float eps;
+} ln_args;
+
+/* out = LN(res (+= add)) over rows of n, keeping mean and 1/std per row (sums in double: the reference is float64). */
+static void ln_forward_rows(const void *ctx, size_t lo, size_t hi)
 {
-    for (int r = 0; r < rows; r++, in += n, out += n) {
+    const ln_args *A = ctx;
+    const int n = A->n;
+    for (size_t r = lo; r < hi; r++) {
+        float *in = A->res + r * n, *out = A->out + r * n;
+        if (A->add)
+            for (int i = 0; i < n; i++) in[i] += A->add[r * n + i];
         double s = 0, v = 0;
         for (int i = 0; i < n; i++) s += in[i];
         double mu = s / n;
         for (int i = 0; i < n; i++) v += (in[i] - mu) * (in[i] - mu);
-        float rs = (float)(1.0 / sqrt(v / n + eps));
-        mean[r] = (float)mu, rstd[r] = rs;
-        for (int i = 0; i < n; i++) out[i] = (in[i] - (float)mu) * rs * w[i] + b[i];
+        float rs = (float)(1.0 / sqrt(v / n + A->eps));
+        A->mean[r] = (float)mu, A->rstd[r] = rs;
+        for (int i = 0; i < n; i++) out[i] = (in[i] - (float)mu) * rs * A->w[i] + A->b[i];
+    }
+}
+
+static void ln_forward(int threads, float *res, const float *add, float *out, float *mean, float *rstd, const float *w,
+                       const float *b, int rows, int n, float eps)
+{
+    ln_args A = {.res = res, .add = add, .out = out, .mean = mean, .rstd = rstd, .w = w, .b = b, .n = n, .eps = eps};
+    par_for(threads, PAR_ROWS(rows, n), ln_forward_rows, &A);
+}
+
+/* din = dLN(dout) (overwritten), by rows */
+static void ln_backward_rows(const void *ctx, size_t lo, size_t hi)
+{
+    const ln_args *A = ctx;
+    const int n = A->n;
+    for (size_t r = lo; r < hi; r++) {
+        const float *dout = A->dout + r * n, *in = A->in + r * n, mu = A->mean_in[r], rs = A->rstd_in[r];
+        float *din = A->din + r * n;
+        double mdn = 0, mdnx = 0;
+        for (int i = 0; i < n; i++) {
+            float xhat = (in[i] - mu) * rs, dn = dout[i] * A->w[i];
+            mdn += dn, mdnx += (double)dn * xhat;
+        }
+        float a = (float)(mdn / n), bb = (float)(mdnx / n);
+        for (int i = 0; i < n; i++) {
+            float xhat = (in[i] - mu) * rs;
+            din[i] = rs * (dout[i] * A->w[i] - a - xhat * bb);
+        }
+    }
+}
+
+/* Columns summed per sub-chunk in local accumulators: through the argument struct's pointers (which may alias) GCC
+ * loads and stores dw, db at every row and does not vectorise. */
+#define COL_BLOCK 256
+
+/* dw += sum over rows of dout * xhat, db += sum of dout, for the columns [lo, hi) */
+static void ln_backward_cols(const void *ctx, size_t lo, size_t hi)
+{
+    const ln_args *A = ctx;
+    const size_t n = (size_t)A->n, rows = (size_t)A->rows_for_cols;
+    for (size_t c0 = lo; c0 < hi; c0 += COL_BLOCK) {
+        const size_t w = hi - c0 < COL_BLOCK ? hi - c0 : COL_BLOCK;
+        float dw[COL_BLOCK], db[COL_BLOCK];
+        memcpy(dw, A->dw + c0, w * sizeof *dw);
+        memcpy(db, A->db + c0, w * sizeof *db);
+        for (size_t r = 0; r < rows; r++) {
+            const float *restrict dout = A->dout + r * n + c0, *restrict in = A->in + r * n + c0;
+            const float mu = A->mean_in[r], rs = A->rstd_in[r];
+            for (size_t i = 0; i < w; i++) {
+                dw[i] += dout[i] * ((in[i] - mu) * rs);
+                db[i] += dout[i];
+            }
+        }
+        memcpy(A->dw + c0, dw, w * sizeof *dw);
+        memcpy(A->db + c0, db, w * sizeof *db);
     }
 }
 
 /* din = dLN(dout) (overwritten); dw += dout * xhat, db += dout. */
-static void ln_backward(const float *dout, const float *in, const float *mean, const float *rstd, const float *w,
-                        float *din, float *dw, float *db, int rows, int n)
+static void ln_backward(int threads, const float *dout, const float *in, const float *mean, const float *rstd,
+                        const float *w, float *din, float *dw, float *db, int rows, int n)
 {
-    for (int r = 0; r < rows; r++, dout += n, in += n, din += n) {
-        double mdn = 0, mdnx = 0;
-        for (int i = 0; i < n; i++) {
-            float xhat = (in[i] - mean[r]) * rstd[r], dn = dout[i] * w[i];
-            mdn += dn, mdnx += (double)dn * xhat;
-            dw[i] += dout[i] * xhat;
-            db[i] += dout[i];
-        }
-        float a = (float)(mdn / n), bb = (float)(mdnx / n);
-        for (int i = 0; i < n; i++) {
-            float xhat = (in[i] - mean[r]) * rstd[r];
-            din[i] = rstd[r] * (dout[i] * w[i] - a - xhat * bb);
-        }
-    }
+    ln_args A = {.in = in, .dout = dout, .mean_in = mean, .rstd_in = rstd, .w = w, .din = din, .dw = dw, .db = db,
+                 .n = n, .rows_for_cols = rows};
+    par_for(threads, PAR_COLS(n, rows), ln_backward_cols, &A);
+    par_for(threads, PAR_ROWS(rows, n), ln_backward_rows, &A);
 }
 
 /* ---- linear layers: y = x W^T + b; dx (+)= dy W, dW += dy^T x, db += colsum(dy) -------------------------------- */
@@ -1012,15 +1152,42 @@ static void linear_forward(const float *x, int rows, int in, const float *w, con
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
 }
 
+typedef struct colsum_args {
+    const float *dy;
+    float *db;
+    size_t rows, cols;
+} colsum_args;
+
+static void colsum_cols(const void *ctx, size_t lo, size_t hi)
+{
+    const colsum_args *A = ctx;
+    for (size_t c0 = lo; c0 < hi; c0 += COL_BLOCK) {
+        const size_t w = hi - c0 < COL_BLOCK ? hi - c0 : COL_BLOCK;
+        float db[COL_BLOCK];
+        memcpy(db, A->db + c0, w * sizeof *db);
+        for (size_t r = 0; r < A->rows; r++) {
+            const float *restrict dy = A->dy + r * A->cols + c0;
+            for (size_t j = 0; j < w; j++) db[j] += dy[j];
+        }
+        memcpy(A->db + c0, db, w * sizeof *db);
+    }
+}
+
+/* db += colsum(dy), dy: rows x cols */
+static void colsum_add(int threads, const float *dy, int rows, int cols, float *db)
+{
+    colsum_args A = {dy, db, (size_t)rows, (size_t)cols};
+    par_for(threads, PAR_COLS(cols, rows), colsum_cols, &A);
+}
+
 /* accumulate: dx += (1) or dx = (0) */
-static void linear_backward(const float *dy, const float *x, int rows, int in, const float *w, int out, float *dx,
-                            int accumulate, float *dw, float *db)
+static void linear_backward(int threads, const float *dy, const float *x, int rows, int in, const float *w, int out,
+                            float *dx, int accumulate, float *dw, float *db)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, dy, out, w, in,
                 accumulate ? 1.0f : 0.0f, dx, in);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, rows, 1.0f, dy, out, x, in, 1.0f, dw, in);
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < out; j++) db[j] += dy[(size_t)r * out + j];
+    colsum_add(threads, dy, rows, out, db);
 }
 
 /* ---- GELU ---------------------------------------------------------------------------------------------------- */
@@ -1065,30 +1232,44 @@ SIMD static void gelu_backward_simd(const float *pre, float *d, size_t n)
 }
 #endif
 
-/* out = act(pre) */
-static void act_forward(const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
+typedef struct act_args {
+    const float *pre;
+    float *out; /* forward: act(pre); backward: d *= act'(pre) in place */
+    xmci_bert_act act;
+    int simd, backward;
+} act_args;
+
+static void act_range(const void *ctx, size_t lo, size_t hi)
 {
+    const act_args *A = ctx;
+    const float *pre = A->pre + lo;
+    float *o = A->out + lo;
+    const size_t n = hi - lo;
 #ifdef BERT_X86
-    if (simd && act == XMCI_BERT_GELU) {
-        gelu_forward_simd(pre, out, n);
+    if (A->simd && A->act == XMCI_BERT_GELU) {
+        if (A->backward) gelu_backward_simd(pre, o, n);
+        else gelu_forward_simd(pre, o, n);
         return;
     }
 #endif
-    (void)simd;
-    for (size_t i = 0; i < n; i++) out[i] = gelu_scalar(pre[i], act);
+    if (A->backward)
+        for (size_t i = 0; i < n; i++) o[i] *= act_grad(pre[i], A->act);
+    else
+        for (size_t i = 0; i < n; i++) o[i] = gelu_scalar(pre[i], A->act);
+}
+
+/* out = act(pre) */
+static void act_forward(int threads, const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
+{
+    act_args A = {pre, out, act, simd, 0};
+    par_for(threads, PAR_ELEMS(n), act_range, &A);
 }
 
 /* d *= act'(pre) */
-static void act_backward(const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
+static void act_backward(int threads, const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
 {
-#ifdef BERT_X86
-    if (simd && act == XMCI_BERT_GELU) {
-        gelu_backward_simd(pre, d, n);
-        return;
-    }
-#endif
-    (void)simd;
-    for (size_t i = 0; i < n; i++) d[i] *= act_grad(pre[i], act);
+    act_args A = {pre, d, act, simd, 1};
+    par_for(threads, PAR_ELEMS(n), act_range, &A);
 }
 
 /* ---- attention of one sequence (L tokens at qkv, ld = 3H) ---------------------------------------------------- */
@@ -1148,6 +1329,232 @@ static void attention_backward(const float *qkv, float *a, const float *dctx, fl
     }
 }
 
+#ifdef BERT_X86
+/* ---- attention of one (sequence, head) in kernels of our own --------------------------------------------------
+ *
+ * Why not sgemm: these products are L x L x d (128 x 128 x 32 for MiniLM), 16,000 of them per training step;
+ * OpenBLAS wakes its thread pool for each one and repacks both operands, and ran them at a tenth of its large-product
+ * speed. These kernels run one (sequence, head) on one thread, so that the caller runs the pairs on threads of its
+ * own (attn_run) while OpenBLAS's pool is idle between the linear layers. Register blocks of 8 accumulators: FMA's
+ * latency (4) times its two pipes. Lp = L rounded up to 8 is the row stride of the L x L scratch; the columns past
+ * L are zero or ignored and never read as data. d must be a multiple of 8 (attn_kernels_fit). */
+
+/* Rows i0 .. i0 + m - 1 (m <= 6) of s = alpha x yt over NV * 8 columns from j; rows past m repeat row i0 and
+ * are not stored. */
+SIMD static inline __attribute__((always_inline)) void attn_nt_block(const float *x, int ldx, const float *yt,
+                                                                    float *s, int Lp, int d, int i0, int m, int j,
+                                                                    __m256 va, const int NV)
+{
+    __m256 c[6][2];
+    const float *xr[6];
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        xr[r] = x + (size_t)(i0 + (r < m ? r : 0)) * ldx;
+        c[r][0] = c[r][1] = _mm256_setzero_ps();
+    }
+    for (int k = 0; k < d; k++) {
+        __m256 y[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) y[v] = _mm256_loadu_ps(yt + (size_t)k * Lp + j + 8 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            __m256 b = _mm256_broadcast_ss(xr[r] + k);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(b, y[v], c[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++)
+        if (r < m)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) _mm256_storeu_ps(s + (size_t)(i0 + r) * Lp + j + 8 * v, _mm256_mul_ps(va, c[r][v]));
+}
+
+/* s (L x Lp) = alpha x yt, x: L x d (row stride ldx), yt: d x Lp (y transposed, zero past L). */
+SIMD static void attn_nt(const float *x, int ldx, const float *yt, float *s, int L, int Lp, int d, float alpha)
+{
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (int i = 0; i < L; i += 6) {
+        int m = L - i < 6 ? L - i : 6, j = 0;
+        for (; j + 16 <= Lp; j += 16) attn_nt_block(x, ldx, yt, s, Lp, d, i, m, j, va, 2);
+        for (; j < Lp; j += 8) attn_nt_block(x, ldx, yt, s, Lp, d, i, m, j, va, 1);
+    }
+}
+
+/* Rows i0 .. i0 + m - 1 (m <= 3) of out = alpha P z over NV * 8 columns from col; P(i, j) = p[i * ps + j * pt],
+ * j < L. Rows past m repeat row i0 and are not stored. */
+SIMD static inline __attribute__((always_inline)) void attn_pz_block(const float *p, int ps, int pt, const float *z,
+                                                                    int ldz, float *out, int ldo, int i0, int m,
+                                                                    int col, int L, __m256 va, const int NV)
+{
+    __m256 c0[4], c1[4], c2[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) c0[v] = c1[v] = c2[v] = _mm256_setzero_ps();
+    const float *p0 = p + (size_t)i0 * ps, *p1 = p0 + (m > 1 ? ps : 0), *p2 = p0 + (m > 2 ? 2 * (size_t)ps : 0);
+    const float *zc = z + col;
+    for (int j = 0; j < L; j++) {
+        const size_t o = (size_t)j * pt;
+        __m256 b0 = _mm256_broadcast_ss(p0 + o), b1 = _mm256_broadcast_ss(p1 + o), b2 = _mm256_broadcast_ss(p2 + o);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __m256 zv = _mm256_loadu_ps(zc + (size_t)j * ldz + 8 * v);
+            c0[v] = _mm256_fmadd_ps(b0, zv, c0[v]);
+            c1[v] = _mm256_fmadd_ps(b1, zv, c1[v]);
+            c2[v] = _mm256_fmadd_ps(b2, zv, c2[v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        _mm256_storeu_ps(out + (size_t)i0 * ldo + col + 8 * v, _mm256_mul_ps(va, c0[v]));
+        if (m > 1) _mm256_storeu_ps(out + (size_t)(i0 + 1) * ldo + col + 8 * v, _mm256_mul_ps(va, c1[v]));
+        if (m > 2) _mm256_storeu_ps(out + (size_t)(i0 + 2) * ldo + col + 8 * v, _mm256_mul_ps(va, c2[v]));
+    }
+}
+
+/* out (rows x d, row stride ldo) = alpha P z, P as in attn_pz_block (rows x L), z: L x d (row stride ldz). */
+SIMD static void attn_pz(const float *p, int ps, int pt, const float *z, int ldz, float *out, int ldo, int rows, int L,
+                         int d, float alpha)
+{
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (int i = 0; i < rows; i += 3) {
+        int m = rows - i < 3 ? rows - i : 3, col = 0;
+        for (; col + 32 <= d; col += 32) attn_pz_block(p, ps, pt, z, ldz, out, ldo, i, m, col, L, va, 4);
+        for (; col < d; col += 8) attn_pz_block(p, ps, pt, z, ldz, out, ldo, i, m, col, L, va, 1);
+    }
+}
+
+/* yt (d x Lp) = y^T, zero past L; y: L x d with row stride ld. */
+static void attn_transpose(const float *y, int ld, float *yt, int L, int Lp, int d)
+{
+    for (int k = 0; k < d; k++) {
+        float *o = yt + (size_t)k * Lp;
+        for (int j = 0; j < L; j++) o[j] = y[(size_t)j * ld + k];
+        for (int j = L; j < Lp; j++) o[j] = 0;
+    }
+}
+
+/* yp (L x d, contiguous) = y (row stride ld). Why: the rows of one head are 3H floats apart in qkv, a stride that
+ * maps all L rows to a few L1 sets (MiniLM: 4,608 bytes, 8 of 64 sets), so the kernels read them from L2 at a third
+ * of their speed; a packed copy costs L x d moves against 2 L^2 d flops per product. */
+static void attn_pack(const float *y, int ld, float *yp, int L, int d)
+{
+    for (int j = 0; j < L; j++) memcpy(yp + (size_t)j * d, y + (size_t)j * ld, (size_t)d * sizeof *y);
+}
+
+/* a (L x Lp) = softmax(scale q k^T) by rows over the first L columns; kt, qp: scratch of d x Lp. */
+SIMD static void attn_probs_simd(const float *q, const float *k, int ld, float *a, float *kt, float *qp, int L, int Lp,
+                                 int d)
+{
+    attn_transpose(k, ld, kt, L, Lp, d);
+    attn_pack(q, ld, qp, L, d);
+    attn_nt(qp, d, kt, a, L, Lp, d, 1.0f / sqrtf((float)d));
+    for (int i = 0; i < L; i++) softmax_simd(a + (size_t)i * Lp, L);
+}
+
+/* One head of one sequence; qkv rows of ld = 3H floats, the head's q, k, v at columns 0, H, 2H. Scratch as
+ * attn_scratch_floats: a, ds (L x Lp), then three d x Lp. */
+SIMD static void attn_forward_simd(const float *q, const float *k, const float *v, int ld, float *ctx, int ldc, int L,
+                                   int d, float *scratch)
+{
+    const int Lp = (L + 7) & ~7;
+    float *a = scratch, *t0 = scratch + 2 * (size_t)L * Lp, *t1 = t0 + (size_t)d * Lp;
+    attn_probs_simd(q, k, ld, a, t0, t1, L, Lp, d);
+    attn_pack(v, ld, t0, L, d);
+    attn_pz(a, Lp, 1, t0, d, ctx, ldc, L, L, d, 1.0f);
+}
+
+/* As attention_backward for one head: dq, dk, dv (row stride ld) are overwritten. */
+SIMD static void attn_backward_simd(const float *q, const float *k, const float *v, int ld, const float *dc, int lddc,
+                                    float *dq, float *dk, float *dv, int L, int d, float *scratch)
+{
+    const int Lp = (L + 7) & ~7, L8 = L & ~7;
+    const float scale = 1.0f / sqrtf((float)d);
+    float *a = scratch, *ds = scratch + (size_t)L * Lp, *t0 = scratch + 2 * (size_t)L * Lp, *t1 = t0 + (size_t)d * Lp,
+          *t2 = t1 + (size_t)d * Lp;
+    attn_probs_simd(q, k, ld, a, t0, t1, L, Lp, d); /* t1: q packed */
+    attn_transpose(v, ld, t0, L, Lp, d);
+    attn_pack(dc, lddc, t2, L, d);
+    attn_nt(t2, d, t0, ds, L, Lp, d, 1.0f);         /* dA = dctx V^T */
+    attn_pz(a, 1, Lp, t2, d, dv, ld, L, L, d, 1.0f); /* dV = A^T dctx */
+    for (int i = 0; i < L; i++) { /* dS = A o (dA - rowsum(dA o A)), the sum in double as the scalar path */
+        float *dsi = ds + (size_t)i * Lp;
+        const float *ai = a + (size_t)i * Lp;
+        __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+        for (int j = 0; j < L8; j += 8) {
+            __m256 pr = _mm256_mul_ps(_mm256_loadu_ps(dsi + j), _mm256_loadu_ps(ai + j));
+            acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(pr)));
+            acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(pr, 1)));
+        }
+        double lanes[4];
+        _mm256_storeu_pd(lanes, _mm256_add_pd(acc0, acc1));
+        double dot = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        for (int j = L8; j < L; j++) dot += (double)(dsi[j] * ai[j]);
+        const __m256 vdot = _mm256_set1_ps((float)dot);
+        for (int j = 0; j < L8; j += 8)
+            _mm256_storeu_ps(dsi + j, _mm256_mul_ps(_mm256_loadu_ps(ai + j), _mm256_sub_ps(_mm256_loadu_ps(dsi + j), vdot)));
+        for (int j = L8; j < L; j++) dsi[j] = ai[j] * (dsi[j] - (float)dot);
+    }
+    attn_pack(k, ld, t0, L, d);
+    attn_pz(ds, Lp, 1, t0, d, dq, ld, L, L, d, scale); /* dQ = scale dS K */
+    attn_pz(ds, 1, Lp, t1, d, dk, ld, L, L, d, scale); /* dK = scale dS^T Q */
+}
+#endif
+
+/* Attention of every (sequence, head) of a layer on tr->threads threads of our own, one pair at a time from a
+ * shared counter; each thread has its own scratch. backward: dctx -> dqkv, else qkv -> ctx. */
+typedef struct attn_job {
+    const xmci_bert_train *tr;
+    const float *qkv, *dctx;
+    float *ctx, *dqkv;
+    int backward;
+    atomic_int next, slot;
+} attn_job;
+
+static void *attn_worker(void *arg)
+{
+    attn_job *job = arg;
+    const xmci_bert_train *tr = job->tr;
+    const int H = tr->cfg.hidden, nh = tr->cfg.heads, d = H / nh, ld = 3 * H, total = tr->n * nh;
+    float *scratch = tr->attn_scratch + (size_t)atomic_fetch_add(&job->slot, 1) * tr->attn_scratch_floats;
+    for (int it; (it = atomic_fetch_add(&job->next, 1)) < total;) {
+        const int r = it / nh, h = it % nh, L = tr->lens[r];
+        const float *qkv = job->qkv + (size_t)tr->off[r] * ld;
+        const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
+#ifdef BERT_X86
+        if (job->backward) {
+            float *dqkv = job->dqkv + (size_t)tr->off[r] * ld;
+            attn_backward_simd(q, k, v, ld, job->dctx + (size_t)tr->off[r] * H + h * d, H, dqkv + h * d,
+                               dqkv + H + h * d, dqkv + 2 * H + h * d, L, d, scratch);
+        } else
+            attn_forward_simd(q, k, v, ld, job->ctx + (size_t)tr->off[r] * H + h * d, H, L, d, scratch);
+#else
+        (void)q, (void)k, (void)v, (void)L, (void)scratch;
+#endif
+    }
+    return NULL;
+}
+
+/* Our kernels where the CPU and the head size allow them (tr->attn_own), else sgemm per head in this thread. */
+static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const float *dctx, float *dqkv, int backward)
+{
+    const int H = tr->cfg.hidden;
+    if (tr->attn_own) {
+        attn_job job = {.tr = tr, .qkv = qkv, .dctx = dctx, .ctx = ctx, .dqkv = dqkv, .backward = backward};
+        atomic_init(&job.next, 0);
+        atomic_init(&job.slot, 0);
+        xmci_parallel_run(attn_worker, &job, tr->threads);
+        return;
+    }
+    for (int r = 0; r < tr->n; r++) {
+        const size_t o = (size_t)tr->off[r];
+        if (backward)
+            attention_backward(qkv + o * 3 * H, tr->probs, dctx + o * H, dqkv + o * 3 * H, tr->datt, tr->lens[r], H,
+                               tr->cfg.heads, tr->simd);
+        else
+            attention_forward(qkv + o * 3 * H, tr->probs, ctx + o * H, tr->lens[r], H, tr->cfg.heads, tr->simd);
+    }
+}
+
 /* ---- forward / backward of the whole encoder ----------------------------------------------------------------- */
 
 /* Embeddings: x0 = LN(word[id] + position[p] + type[t]) over the packed tokens. */
@@ -1162,14 +1569,16 @@ static void embed_forward(xmci_bert_train *tr, const param_view *pv)
                         *te = pv->type + (size_t)tr->types[t] * H;
             for (int i = 0; i < H; i++) e[i] = we[i] + pe[i] + te[i];
         }
-    ln_forward(tr->emb_in, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H, tr->cfg.layer_norm_eps);
+    ln_forward(tr->threads, tr->emb_in, NULL, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H,
+               tr->cfg.layer_norm_eps);
 }
 
 /* From dL/dx0 in tr->dx1: the LayerNorm, then each token's row of the three tables (only the rows used). */
 static void embed_backward(xmci_bert_train *tr, const param_view *pv, const param_view *gv)
 {
     const int H = tr->cfg.hidden, T = tr->off[tr->n];
-    ln_backward(tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b, T, H);
+    ln_backward(tr->threads, tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b,
+                T, H);
     for (int r = 0; r < tr->n; r++)
         for (int p = 0; p < tr->lens[r]; p++) {
             int t = tr->off[r] + p;
@@ -1190,18 +1599,15 @@ static void layer_forward(xmci_bert_train *tr, const xmci_bert_params *params, i
     const float *x = tr->x[l];
     /* self-attention, residual, LayerNorm */
     linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
-    for (int r = 0; r < tr->n; r++)
-        attention_forward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, L->ctx + (size_t)tr->off[r] * H, tr->lens[r],
-                          H, c->heads, tr->simd);
+    attn_layer(tr, L->qkv, L->ctx, NULL, NULL, 0);
     linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
-    for (size_t i = 0; i < (size_t)T * H; i++) L->res1[i] += x[i];
-    ln_forward(L->res1, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
+    ln_forward(tr->threads, L->res1, x, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
     /* feed-forward, residual, LayerNorm; act(pre) lives in the gradient scratch for the moment */
     linear_forward(L->x1, T, H, P.wi, P.bi, F, L->pre);
-    act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     linear_forward(tr->dbig, T, F, P.w2, P.b2, H, L->res2);
-    for (size_t i = 0; i < (size_t)T * H; i++) L->res2[i] += L->x1[i];
-    ln_forward(L->res2, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H, c->layer_norm_eps);
+    ln_forward(tr->threads, L->res2, L->x1, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H,
+               c->layer_norm_eps);
 }
 
 /* dL/dx[l + 1] in tr->dx1 -> dL/dx[l] in tr->dx1, adding the layer's parameter gradients into grads. */
@@ -1213,26 +1619,23 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     const train_layer *L = &tr->layer[l];
     float *dcur = tr->dx1;
     /* x_out = LN2(res2), res2 = x1 + act(x1 Wi^T + bi) W2^T + b2 */
-    ln_backward(dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
-    act_forward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
+    ln_backward(tr->threads, dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
+    act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, tr->dres, H, tr->dbig, F, 1.0f, G.w2, F);
-    for (int t = 0; t < T; t++)
-        for (int j = 0; j < H; j++) G.b2[j] += tr->dres[(size_t)t * H + j];
+    colsum_add(tr->threads, tr->dres, T, H, G.b2);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, tr->dres, H, P.w2, F, 0.0f, tr->dbig, F);
-    act_backward(L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    act_backward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     /* d x1 = dres2 (residual) + dpre Wi */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-    linear_backward(tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
+    linear_backward(tr->threads, tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
     /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
-    ln_backward(dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
+    ln_backward(tr->threads, dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
     float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
-    linear_backward(tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
-    for (int r = 0; r < tr->n; r++)
-        attention_backward(L->qkv + (size_t)tr->off[r] * 3 * H, tr->probs, dctx + (size_t)tr->off[r] * H,
-                           tr->dqkv + (size_t)tr->off[r] * 3 * H, tr->datt, tr->lens[r], H, c->heads, tr->simd);
+    linear_backward(tr->threads, tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
+    attn_layer(tr, L->qkv, NULL, dctx, tr->dqkv, 1);
     /* d x = dres1 (residual) + dqkv Wqkv */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-    linear_backward(tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
+    linear_backward(tr->threads, tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
 }
 
 /* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
@@ -1270,7 +1673,7 @@ static void pool_backward(xmci_bert_train *tr, const param_view *pv, const param
     if (tr->pooling == XMCI_BERT_POOL_POOLER) {
         /* pooled = tanh(pre): dpre = dpooled (1 - pooled^2); then the dense layer */
         for (size_t i = 0; i < (size_t)n * H; i++) tr->dpool[i] = d_pooled[i] * (1.0f - tr->pool_out[i] * tr->pool_out[i]);
-        linear_backward(tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
+        linear_backward(tr->threads, tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
         dp = tr->dres;
     }
     for (int r = 0; r < n; r++) {

@@ -96,8 +96,10 @@ xmc_err xmci_bert_pooling_parse(const char *name, xmci_bert_pooling *pooling, xm
  * stored, and their gradients are zero. Dropout is not applied (the reference checks are dropout-free).
  *
  * xmci_bert_train_backward adds (+=) into the gradient arena, so several batches can accumulate; clear it
- * with xmci_bert_params_zero. Threads as in the forward: cblas_sgemm (OpenBLAS's pool) for every product,
- * the elementwise passes in the calling thread. */
+ * with xmci_bert_params_zero. Threads: cblas_sgemm (OpenBLAS's pool) for the linear layers; the attention of
+ * each (sequence, head) in AVX2+FMA kernels of ours on xmci_bert_train_set_threads threads (sgemm per head in the
+ * calling thread without AVX2+FMA, with the scalar kernels, or a head size not a multiple of 8); the other
+ * elementwise passes in the calling thread. */
 
 typedef struct xmci_bert_tensor {
     char name[80];  /* HF name without a "bert." prefix */
@@ -136,6 +138,12 @@ void xmci_bert_train_free(xmci_bert_train *train);
 /* As xmci_bert_use_simd, for the training kernels (GELU, its derivative, softmax); on by default where the CPU
  * has AVX2+FMA. Returns the setting now in force. */
 int xmci_bert_train_use_simd(xmci_bert_train *train, int on);
+/* Threads of the library's own for the attention of each layer (default 1): the (sequence, head) pairs are
+ * shared out between them, with the AVX2+FMA kernels; never at the same time as OpenBLAS's threads, which are idle
+ * between the linear layers. The result does not depend on the count (each pair is computed the same way on any
+ * thread). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
+ * XMC_ERR_ARG (outside 1..XMC_MAX_THREADS) or XMC_ERR_NOMEM (then the count in force is unchanged). */
+xmc_err xmci_bert_train_set_threads(xmci_bert_train *train, int threads, xmc_error *err);
 /* Bytes of the two arenas: activations and activation gradients. */
 void xmci_bert_train_bytes(const xmci_bert_train *train, size_t *activations, size_t *gradients);
 /* Forward of n sequences as xmci_bert_forward, keeping the activations, then pools them into pooled (n x

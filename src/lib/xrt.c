@@ -862,7 +862,8 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     R.B = B;
     R.batch_cap = (uint64_t)B * (uint64_t)Amax;
     if ((rc = xmci_csr_alloc(&R.batch, (uint32_t)B, Kmax, R.batch_cap, err)) ||
-        (rc = xmci_bert_train_new(s.params, B, tok.seq, &R.train, err)))
+        (rc = xmci_bert_train_new(s.params, B, tok.seq, &R.train, err)) ||
+        (rc = xmci_bert_train_set_threads(R.train, o->threads, err))) /* attention, between OpenBLAS's products */
         goto out;
 
     int found = 0, start = 0;

@@ -86,7 +86,7 @@ typedef struct xmci_xrt_opts {
     int save_steps;              /* checkpoint every so many steps; 0: only at level ends */
     int man_topk;                /* matcher-aware negatives: the top k parents per record; 0: tfn only (default) */
     uint32_t seed;               /* batches and the level-0 head; default 0 */
-    int threads;                 /* TF-IDF, the tree and the encoder's AdamW pass (OpenBLAS has its own pool) */
+    int threads; /* TF-IDF, the tree, the encoder's AdamW, attention and elementwise passes (OpenBLAS: its own pool) */
     void (*progress)(void *ctx, const char *what, double done, double total);
     void *progress_ctx;
 } xmci_xrt_opts;
