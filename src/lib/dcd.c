@@ -45,6 +45,9 @@ struct xmci_dcd_ws {
     uint32_t *out_idx;
     float *out_val;
     int iters;           /* passes the last solve made */
+    xmc_rng seeded;      /* mt19937(seeded_with), copied at each solve's start instead of seeding anew */
+    uint32_t seeded_with;
+    int has_seeded;
 };
 
 xmc_err xmci_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_dcd_ws **out, xmc_error *err)
@@ -105,32 +108,53 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Lists the features the problem can touch in ws->touched (returns how many) and sets up the dual variables,
- * the diagonal terms and the order of the instances. */
+/* Sets up the dual variables, the diagonal terms and the order of the instances, and lists the features the
+ * problem can touch in ws->touched (returns how many), unless the caller said most are (rows->dense) and the
+ * threshold is > 0: the solve then clears and collects over every column (returns x->cols). */
 static uint32_t list_features(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                              const xmci_dcd_params *p, xmci_dcd_ws *ws)
+                              const xmci_dcd_params *p, const xmci_dcd_rows *rows, xmci_dcd_ws *ws, int *all_cols)
 {
     const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
     const float bias = p->bias;
-    if (++ws->gen == 0) { memset(ws->stamp, 0, ((size_t)ws->nr_features + 1) * sizeof *ws->stamp); ws->gen = 1; }
+    const float *sqn = rows ? rows->sqnorm : NULL;
+    /* with a threshold > 0 a feature never touched stays 0 and is dropped, so listing them is not needed */
+    *all_cols = rows && rows->dense && p->threshold > 0;
+    const int list = !*all_cols;
+    if (list && ++ws->gen == 0) {
+        memset(ws->stamp, 0, ((size_t)ws->nr_features + 1) * sizeof *ws->stamp);
+        ws->gen = 1;
+    }
     uint32_t nt = 0;
     for (uint32_t s = 0; s < n; s++) {
         uint32_t r = inst[s];
         assert(r < x->rows);
         float sq = 0;
-        for (uint64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++) {
-            uint32_t f = x->indices[q];
-            assert(f < x->cols);
-            if (ws->stamp[f] != ws->gen) { ws->stamp[f] = ws->gen; ws->touched[nt++] = f; }
-            sq += x->data[q] * x->data[q];
+        if (list) {
+            for (uint64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++) {
+                uint32_t f = x->indices[q];
+                assert(f < x->cols);
+                if (ws->stamp[f] != ws->gen) { ws->stamp[f] = ws->gen; ws->touched[nt++] = f; }
+                if (!sqn) sq += x->data[q] * x->data[q];
+            }
         }
+        if (sqn) sq = sqn[r];
+        else if (!list) xmci_dcd_row_sqnorms(x, r, r + 1, &sq);
         ws->in[s] = (dcd_inst){.beg = x->indptr[r], .len = (uint32_t)(x->indptr[r + 1] - x->indptr[r]), .alpha = 0,
                                .qd = (float)((y[s] > 0 ? diag_p : diag_n) + sq + (bias > 0 ? (double)bias * bias : 0.0)),
                                .y = y[s] > 0 ? 1 : -1};
         ws->index[s] = s;
     }
     assert(nt <= x->cols);
-    return nt;
+    return *all_cols ? x->cols : nt;
+}
+
+void xmci_dcd_row_sqnorms(const xmci_csr *x, uint32_t first, uint32_t end, float *out)
+{
+    for (uint32_t r = first; r < end; r++) {
+        float sq = 0;
+        for (uint64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++) sq += x->data[q] * x->data[q];
+        out[r - first] = sq;
+    }
 }
 
 /* The coordinate descent passes with shrinking, on ws->w and ws->in[].alpha; returns the bias weight. */
@@ -145,8 +169,12 @@ static float descend(const xmci_csr *x, uint32_t n, const xmci_dcd_params *p, xm
     const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
     float b = 0;
 
-    xmc_rng rng;
-    xmc_rng_seed(&rng, p->seed);
+    if (!ws->has_seeded || ws->seeded_with != p->seed) {
+        xmc_rng_seed(&ws->seeded, p->seed);
+        ws->seeded_with = p->seed;
+        ws->has_seeded = 1;
+    }
+    xmc_rng rng = ws->seeded;
     double pgmax_old = INFINITY, pgmin_old = -INFINITY;
     uint32_t active = n;
     int iter = 0;
@@ -216,12 +244,14 @@ static float descend(const xmci_csr *x, uint32_t n, const xmci_dcd_params *p, xm
     return b;
 }
 
-uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                       const xmci_dcd_params *p, xmci_dcd_ws *ws, const uint32_t **out_idx, const float **out_val)
+uint32_t xmci_dcd_solve_rows(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                            const xmci_dcd_params *p, const xmci_dcd_rows *rows, xmci_dcd_ws *ws,
+                            const uint32_t **out_idx, const float **out_val)
 {
     assert(x->cols <= ws->nr_features && n <= ws->max_inst);
     float *w = ws->w;
-    uint32_t nt = list_features(x, inst, y, n, p, ws);
+    int all_cols;
+    uint32_t nt = list_features(x, inst, y, n, p, rows, ws, &all_cols);
     float b = descend(x, n, p, ws);
 
     /* collect kept weights in feature order, then clear the dense vector */
@@ -237,11 +267,18 @@ uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y
         qsort(ws->out_idx, m, sizeof *ws->out_idx, cmp_u32);
     }
     for (uint32_t t = 0; t < m; t++) ws->out_val[t] = w[ws->out_idx[t]];
-    for (uint32_t t = 0; t < nt; t++) w[ws->touched[t]] = 0;
+    if (all_cols) memset(w, 0, (size_t)x->cols * sizeof *w);
+    else for (uint32_t t = 0; t < nt; t++) w[ws->touched[t]] = 0;
     if (p->bias > 0 && fabsf(b) >= p->threshold) { ws->out_idx[m] = x->cols; ws->out_val[m] = b; m++; }
     *out_idx = ws->out_idx;
     *out_val = ws->out_val;
     return m;
+}
+
+uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                       const xmci_dcd_params *p, xmci_dcd_ws *ws, const uint32_t **out_idx, const float **out_val)
+{
+    return xmci_dcd_solve_rows(x, inst, y, n, p, NULL, ws, out_idx, out_val);
 }
 
 int xmci_dcd_last_iters(const xmci_dcd_ws *ws) { return ws->iters; }
