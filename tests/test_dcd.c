@@ -1,6 +1,7 @@
 /* test_dcd.c: the dual coordinate descent SVM solver: a separable toy problem is learnt, costs move the
  * bias as the closed form says, the threshold prunes |w| < t strictly, bias 0 means no bias weight, solves
- * are deterministic and leave the workspace clean, and degenerate problems (no instances, one class only).
+ * are deterministic and leave the workspace clean, precomputed row hints change no weight, and degenerate
+ * problems (no instances, one class only).
  *
  * The closed form: with instances that have no features, only the bias b (feature value 1) is learnt, and
  * for one positive and one negative min 1/2 b^2 + Cp (1-b)^2 + Cn (1+b)^2 gives b = 2 (Cp - Cn) / (1 + 2 Cp +
@@ -285,6 +286,62 @@ static void test_deterministic(void)
     xmci_csr_free(&x);
 }
 
+/* The hints of xmci_dcd_solve_rows (precomputed row norms; dense: clear and collect over every column) give the
+ * weights of a plain solve bit for bit, with a threshold > 0 and with 0 (where dense must not apply), and a dense
+ * solve leaves the workspace clean for the next one. */
+static void test_row_hints_same_weights(void)
+{
+    xmci_csr x;
+    uint32_t inst[12];
+    int8_t y[12];
+    toy_problem(&x, inst, y);
+    xmci_dcd_ws *ws;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(NF, 12, &ws, &err), XMC_OK);
+    float sqn[12];
+    xmci_dcd_row_sqnorms(&x, 0, 12, sqn);
+    for (uint32_t r = 0; r < 12; r++) {
+        float s = 0;
+        for (int f = 0; f < NF; f++) s += toy[r][f] * toy[r][f];
+        CU_ASSERT_DOUBLE_EQUAL(sqn[r], s, 1e-5);
+    }
+    uint32_t sub[5] = {11, 0, 7, 2, 5};
+    int8_t ysub[5] = {-1, 1, -1, 1, 1};
+    const float thresholds[] = {0.2f, 0};
+    for (int ti = 0; ti < 2; ti++) {
+        xmci_dcd_params p;
+        xmci_dcd_params_default(&p);
+        p.threshold = thresholds[ti];
+        p.seed = 3;
+        for (int dense = 0; dense < 2; dense++) {
+            for (int part = 0; part < 2; part++) {
+                const uint32_t *in = part ? sub : inst;
+                const int8_t *yy = part ? ysub : y;
+                uint32_t n = part ? 5 : 12;
+                const uint32_t *idx;
+                const float *val;
+                uint32_t m0 = xmci_dcd_solve(&x, in, yy, n, &p, ws, &idx, &val);
+                uint32_t i0[NF + 1];
+                float v0[NF + 1];
+                CU_ASSERT_FATAL(m0 <= NF + 1);
+                memcpy(i0, idx, m0 * sizeof *idx);
+                memcpy(v0, val, m0 * sizeof *val);
+                xmci_dcd_rows rows = {.sqnorm = sqn, .dense = dense};
+                uint32_t m1 = xmci_dcd_solve_rows(&x, in, yy, n, &p, &rows, ws, &idx, &val);
+                CU_ASSERT(m1 == m0 && memcmp(idx, i0, m0 * sizeof *idx) == 0 && memcmp(val, v0, m0 * sizeof *val) == 0);
+                /* a threshold of 0 keeps exactly the touched features: feature 3 (all zero) never appears */
+                if (p.threshold == 0)
+                    for (uint32_t t = 0; t < m1; t++) CU_ASSERT(idx[t] != 3);
+                /* and the next plain solve is unchanged by it */
+                m1 = xmci_dcd_solve(&x, in, yy, n, &p, ws, &idx, &val);
+                CU_ASSERT(m1 == m0 && memcmp(idx, i0, m0 * sizeof *idx) == 0 && memcmp(val, v0, m0 * sizeof *val) == 0);
+            }
+        }
+    }
+    xmci_dcd_ws_free(ws);
+    xmci_csr_free(&x);
+}
+
 static void test_degenerate(void)
 {
     xmci_csr x;
@@ -327,6 +384,7 @@ int main(int argc, char **argv)
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("dcd", NULL, NULL);
     TU_ADD(s, test_separable);
+    TU_ADD(s, test_row_hints_same_weights);
     TU_ADD(s, test_costs_move_bias);
     TU_ADD(s, test_threshold_strict);
     TU_ADD(s, test_no_bias);

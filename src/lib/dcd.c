@@ -24,6 +24,16 @@ void xmci_dcd_params_default(xmci_dcd_params *p)
     p->seed = 0;
 }
 
+/* What a coordinate step reads of one instance, in one place: taken in shuffled order, separate arrays (position
+ * -> row -> row start, label, dual variable, diagonal) cost a chain of cache misses per step. */
+typedef struct dcd_inst {
+    uint64_t beg;        /* the row's span in x */
+    uint32_t len;
+    float alpha;
+    float qd;
+    int32_t y;
+} dcd_inst;
+
 struct xmci_dcd_ws {
     uint32_t nr_features, max_inst;
     float *w;            /* dense, zero between solves */
@@ -31,10 +41,13 @@ struct xmci_dcd_ws {
     uint32_t gen;
     uint32_t *touched;
     uint32_t *index;     /* positions 0..n-1, shuffled */
-    float *alpha, *qd;
+    dcd_inst *in;        /* per position: its row, label, dual variable and diagonal */
     uint32_t *out_idx;
     float *out_val;
     int iters;           /* passes the last solve made */
+    xmc_rng seeded;      /* mt19937(seeded_with), copied at each solve's start instead of seeding anew */
+    uint32_t seeded_with;
+    int has_seeded;
 };
 
 xmc_err xmci_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_dcd_ws **out, xmc_error *err)
@@ -50,9 +63,8 @@ xmc_err xmci_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_dcd_ws **o
     ws->out_idx = malloc(f * sizeof *ws->out_idx);
     ws->out_val = malloc(f * sizeof *ws->out_val);
     ws->index = malloc(m * sizeof *ws->index);
-    ws->alpha = malloc(m * sizeof *ws->alpha);
-    ws->qd = malloc(m * sizeof *ws->qd);
-    if (!ws->w || !ws->stamp || !ws->touched || !ws->out_idx || !ws->out_val || !ws->index || !ws->alpha || !ws->qd) {
+    ws->in = malloc(m * sizeof *ws->in);
+    if (!ws->w || !ws->stamp || !ws->touched || !ws->out_idx || !ws->out_val || !ws->index || !ws->in) {
         xmci_dcd_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for solver scratch (%u features, %u instances)",
                              nr_features, max_inst);
@@ -70,8 +82,7 @@ void xmci_dcd_ws_free(xmci_dcd_ws *ws)
     free(ws->out_idx);
     free(ws->out_val);
     free(ws->index);
-    free(ws->alpha);
-    free(ws->qd);
+    free(ws->in);
     free(ws);
 }
 
@@ -97,78 +108,105 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Lists the features the problem can touch in ws->touched (returns how many) and sets up the dual variables,
- * the diagonal terms and the order of the instances. */
+/* Sets up the dual variables, the diagonal terms and the order of the instances, and lists the features the
+ * problem can touch in ws->touched (returns how many), unless the caller said most are (rows->dense) and the
+ * threshold is > 0: the solve then clears and collects over every column (returns x->cols). */
 static uint32_t list_features(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                              const xmci_dcd_params *p, xmci_dcd_ws *ws)
+                              const xmci_dcd_params *p, const xmci_dcd_rows *rows, xmci_dcd_ws *ws, int *all_cols)
 {
     const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
     const float bias = p->bias;
-    if (++ws->gen == 0) { memset(ws->stamp, 0, ((size_t)ws->nr_features + 1) * sizeof *ws->stamp); ws->gen = 1; }
+    const float *sqn = rows ? rows->sqnorm : NULL;
+    /* with a threshold > 0 a feature never touched stays 0 and is dropped, so listing them is not needed */
+    *all_cols = rows && rows->dense && p->threshold > 0;
+    const int list = !*all_cols;
+    if (list && ++ws->gen == 0) {
+        memset(ws->stamp, 0, ((size_t)ws->nr_features + 1) * sizeof *ws->stamp);
+        ws->gen = 1;
+    }
     uint32_t nt = 0;
     for (uint32_t s = 0; s < n; s++) {
         uint32_t r = inst[s];
         assert(r < x->rows);
         float sq = 0;
-        for (uint64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++) {
-            uint32_t f = x->indices[q];
-            assert(f < x->cols);
-            if (ws->stamp[f] != ws->gen) { ws->stamp[f] = ws->gen; ws->touched[nt++] = f; }
-            sq += x->data[q] * x->data[q];
+        if (list) {
+            for (uint64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++) {
+                uint32_t f = x->indices[q];
+                assert(f < x->cols);
+                if (ws->stamp[f] != ws->gen) { ws->stamp[f] = ws->gen; ws->touched[nt++] = f; }
+                if (!sqn) sq += x->data[q] * x->data[q];
+            }
         }
-        ws->alpha[s] = 0;
-        ws->qd[s] = (float)((y[s] > 0 ? diag_p : diag_n) + sq + (bias > 0 ? (double)bias * bias : 0.0));
+        if (sqn) sq = sqn[r];
+        else if (!list) xmci_dcd_row_sqnorms(x, r, r + 1, &sq);
+        ws->in[s] = (dcd_inst){.beg = x->indptr[r], .len = (uint32_t)(x->indptr[r + 1] - x->indptr[r]), .alpha = 0,
+                               .qd = (float)((y[s] > 0 ? diag_p : diag_n) + sq + (bias > 0 ? (double)bias * bias : 0.0)),
+                               .y = y[s] > 0 ? 1 : -1};
         ws->index[s] = s;
     }
     assert(nt <= x->cols);
-    return nt;
+    return *all_cols ? x->cols : nt;
 }
 
-/* The coordinate descent passes with shrinking, on ws->w and ws->alpha; returns the bias weight. */
-static float descend(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n, const xmci_dcd_params *p,
-                     xmci_dcd_ws *ws)
+void xmci_dcd_row_sqnorms(const xmci_csr *x, uint32_t first, uint32_t end, float *out)
+{
+    for (uint32_t r = first; r < end; r++) {
+        float sq = 0;
+        for (uint64_t q = x->indptr[r]; q < x->indptr[r + 1]; q++) sq += x->data[q] * x->data[q];
+        out[r - first] = sq;
+    }
+}
+
+/* The coordinate descent passes with shrinking, on ws->w and ws->in[].alpha; returns the bias weight. */
+static float descend(const xmci_csr *x, uint32_t n, const xmci_dcd_params *p, xmci_dcd_ws *ws)
 {
     float *w = ws->w;
     const uint32_t *xi = x->indices;
     const float *xv = x->data;
-    const uint64_t *ip = x->indptr;
+    dcd_inst *in = ws->in;
+    uint32_t *index = ws->index;
     const float bias = p->bias;
     const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
     float b = 0;
 
-    xmc_rng rng;
-    xmc_rng_seed(&rng, p->seed);
+    if (!ws->has_seeded || ws->seeded_with != p->seed) {
+        xmc_rng_seed(&ws->seeded, p->seed);
+        ws->seeded_with = p->seed;
+        ws->has_seeded = 1;
+    }
+    xmc_rng rng = ws->seeded;
     double pgmax_old = INFINITY, pgmin_old = -INFINITY;
     uint32_t active = n;
     int iter = 0;
     while (iter < p->max_iter) {
         double pgmax_new = -INFINITY, pgmin_new = INFINITY;
-        xmc_rng_shuffle_u32(&rng, ws->index, active);
+        xmc_rng_shuffle_u32(&rng, index, active);
         for (uint32_t s = 0; s < active; s++) {
-            uint32_t k = ws->index[s];
+            uint32_t k = index[s];
             assert(k < n && active <= n);
-            uint32_t r = inst[k];
-            /* rows are short (a title: ~10 features) and taken in shuffled order, so each one starts with a
-             * chain of dependent loads (index, inst, indptr, indices, w); fetching the next row's start now
-             * lets that chain overlap this row's work (a hint only: shrinking may reorder what comes next) */
-            if (s + 2 < active) __builtin_prefetch(ip + inst[ws->index[s + 2]]);
+            /* rows are short (a title: ~10 features) and taken in shuffled order: fetching the instance two
+             * steps ahead and the next one's row now overlaps their loads with this step's work (a hint only:
+             * shrinking may reorder what comes next) */
+            if (s + 2 < active) __builtin_prefetch(in + index[s + 2]);
             if (s + 1 < active) {
-                uint64_t nb = ip[inst[ws->index[s + 1]]];
+                uint64_t nb = in[index[s + 1]].beg;
                 __builtin_prefetch(xi + nb);
                 __builtin_prefetch(xv + nb);
             }
-            int yi = y[k];
-            float dot = sparse_dot(w, xi, xv, ip[r], ip[r + 1]);
+            dcd_inst *ik = in + k;
+            const uint64_t rb = ik->beg, re = rb + ik->len;
+            assert(re <= x->indptr[x->rows]);
+            int yi = ik->y;
+            float dot = sparse_dot(w, xi, xv, rb, re);
             if (bias > 0) dot += b * bias;
             double diag = yi > 0 ? diag_p : diag_n;
-            double g = yi * (double)dot - 1.0 + ws->alpha[k] * diag;
+            double g = yi * (double)dot - 1.0 + ik->alpha * diag;
             double pg = 0;
-            if (ws->alpha[k] == 0) {
+            if (ik->alpha == 0) {
                 if (g > pgmax_old) {
                     active--;
-                    uint32_t t = ws->index[s];
-                    ws->index[s] = ws->index[active];
-                    ws->index[active] = t;
+                    index[s] = index[active];
+                    index[active] = k;
                     s--;
                     continue;
                 } else if (g < 0) {
@@ -180,11 +218,11 @@ static float descend(const xmci_csr *x, const uint32_t *inst, const int8_t *y, u
             if (pg > pgmax_new) pgmax_new = pg;
             if (pg < pgmin_new) pgmin_new = pg;
             if (fabs(pg) > 1e-12) {
-                float old = ws->alpha[k];
-                double na = old - g / ws->qd[k];
-                ws->alpha[k] = (float)(na > 0 ? na : 0);
-                float d = (float)(((double)ws->alpha[k] - old) * yi);
-                for (uint64_t q = ip[r]; q < ip[r + 1]; q++) w[xi[q]] += d * xv[q];
+                float old = ik->alpha;
+                double na = old - g / ik->qd;
+                ik->alpha = (float)(na > 0 ? na : 0);
+                float d = (float)(((double)ik->alpha - old) * yi);
+                for (uint64_t q = rb; q < re; q++) w[xi[q]] += d * xv[q];
                 if (bias > 0) b += d * bias;
             }
         }
@@ -206,13 +244,15 @@ static float descend(const xmci_csr *x, const uint32_t *inst, const int8_t *y, u
     return b;
 }
 
-uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
-                       const xmci_dcd_params *p, xmci_dcd_ws *ws, const uint32_t **out_idx, const float **out_val)
+uint32_t xmci_dcd_solve_rows(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                            const xmci_dcd_params *p, const xmci_dcd_rows *rows, xmci_dcd_ws *ws,
+                            const uint32_t **out_idx, const float **out_val)
 {
     assert(x->cols <= ws->nr_features && n <= ws->max_inst);
     float *w = ws->w;
-    uint32_t nt = list_features(x, inst, y, n, p, ws);
-    float b = descend(x, inst, y, n, p, ws);
+    int all_cols;
+    uint32_t nt = list_features(x, inst, y, n, p, rows, ws, &all_cols);
+    float b = descend(x, n, p, ws);
 
     /* collect kept weights in feature order, then clear the dense vector */
     uint32_t m = 0;
@@ -227,11 +267,18 @@ uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y
         qsort(ws->out_idx, m, sizeof *ws->out_idx, cmp_u32);
     }
     for (uint32_t t = 0; t < m; t++) ws->out_val[t] = w[ws->out_idx[t]];
-    for (uint32_t t = 0; t < nt; t++) w[ws->touched[t]] = 0;
+    if (all_cols) memset(w, 0, (size_t)x->cols * sizeof *w);
+    else for (uint32_t t = 0; t < nt; t++) w[ws->touched[t]] = 0;
     if (p->bias > 0 && fabsf(b) >= p->threshold) { ws->out_idx[m] = x->cols; ws->out_val[m] = b; m++; }
     *out_idx = ws->out_idx;
     *out_val = ws->out_val;
     return m;
+}
+
+uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                       const xmci_dcd_params *p, xmci_dcd_ws *ws, const uint32_t **out_idx, const float **out_val)
+{
+    return xmci_dcd_solve_rows(x, inst, y, n, p, NULL, ws, out_idx, out_val);
 }
 
 int xmci_dcd_last_iters(const xmci_dcd_ws *ws) { return ws->iters; }

@@ -34,6 +34,22 @@ void xmci_dcd_ws_free(xmci_dcd_ws *ws);
 uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
                        const xmci_dcd_params *p, xmci_dcd_ws *ws, const uint32_t **out_idx, const float **out_val);
 
+/* What a caller that solves many problems over the same rows can work out once for all of them (a parent's
+ * block, xlinear_train.c): sqnorm[r], row r's sum of squares as xmci_dcd_row_sqnorms adds it (NULL: each solve
+ * adds it up), and dense: the instances cover most of x's rows, so that with a threshold > 0 the solve clears and
+ * collects over every column rather than listing the ones it may touch. Same weights as without. */
+typedef struct xmci_dcd_rows {
+    const float *sqnorm;
+    int dense;
+} xmci_dcd_rows;
+
+uint32_t xmci_dcd_solve_rows(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
+                            const xmci_dcd_params *p, const xmci_dcd_rows *rows, xmci_dcd_ws *ws,
+                            const uint32_t **out_idx, const float **out_val);
+
+/* out[r - first] = sum of x[r, .]^2 in row order, for rows first..end-1. */
+void xmci_dcd_row_sqnorms(const xmci_csr *x, uint32_t first, uint32_t end, float *out);
+
 /* Passes over the active set the last solve made. */
 int xmci_dcd_last_iters(const xmci_dcd_ws *ws);
 

@@ -58,6 +58,45 @@ static int cmp_item(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+static inline int item_less(const struct item *x, const struct item *y)
+{
+    return x->score < y->score || (!(x->score > y->score) && x->id < y->id);
+}
+
+/* Moves the k smallest items (by cmp_item's order) to it[0..k), in no particular order: the split only needs
+ * which elements fall in each half (each half is sorted by id afterwards), which a selection gives in O(n)
+ * where the sort of every score took O(n log n). Hoare partitions around a median of three; a range that
+ * shrinks too slowly for 2 log2 n rounds is sorted instead, so the worst case stays O(n log n). */
+static void select_smallest(struct item *it, uint32_t n, uint32_t k)
+{
+    uint32_t lo = 0, hi = n; /* the k-th boundary lies in [lo, hi) */
+    int budget = 2;
+    for (uint32_t m = n; m > 1; m >>= 1) budget += 2;
+    while (hi - lo > 16 && k > lo && k < hi) {
+        if (budget-- == 0) {
+            qsort(it + lo, hi - lo, sizeof *it, cmp_item);
+            return;
+        }
+        uint32_t mid = lo + (hi - lo) / 2;
+        struct item a = it[lo], b = it[mid], c = it[hi - 1], pv;
+        if (item_less(&a, &b)) pv = item_less(&b, &c) ? b : item_less(&a, &c) ? c : a;
+        else pv = item_less(&a, &c) ? a : item_less(&b, &c) ? c : b;
+        /* Hoare: afterwards [lo, j] <= pv <= [j+1, hi) */
+        uint32_t i = lo - 1, j = hi;
+        for (;;) {
+            do i++; while (item_less(&it[i], &pv));
+            do j--; while (item_less(&pv, &it[j]));
+            if (i >= j) break;
+            struct item t = it[i];
+            it[i] = it[j];
+            it[j] = t;
+        }
+        if (k <= j) hi = j + 1;
+        else lo = j + 1;
+    }
+    if (k > lo && k < hi) qsort(it + lo, hi - lo, sizeof *it, cmp_item);
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -121,7 +160,7 @@ void xmci_kmeans_split(const xmci_csr *feat, uint32_t *elems, uint32_t n, xmc_rn
             ws->mark[ws->touched[t]] = 0;
         }
         memcpy(ws->prev, elems, half * sizeof *elems);
-        qsort(ws->items, n, sizeof *ws->items, cmp_item);
+        select_smallest(ws->items, n, half);
         for (uint32_t i = 0; i < n; i++) elems[i] = ws->items[i].id;
         qsort(elems, half, sizeof *elems, cmp_u32);
         qsort(elems + half, n - half, sizeof *elems, cmp_u32);

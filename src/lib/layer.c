@@ -1,7 +1,7 @@
 /* layer.c: laying out the rankers of one XR-Linear layer for beam search, and back (see layer.h).
  *
  * Building groups the nodes by parent (a counting sort, so children stay ascending), then for each parent
- * sorts the entries of its children's weight rows by (feature, child) and cuts them into one row per feature. */
+ * orders the entries of its children's weight rows by (feature, child) and cuts them into one row per feature. */
 #include "layer.h"
 
 #include <assert.h>
@@ -20,6 +20,12 @@ void xmci_layer_free(xmci_layer *L)
         free((void *)L->ent_w);
     }
     memset(L, 0, sizeof *L);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
 }
 
 /* The arrays of a layer being built (xmci_layer's are const). */
@@ -67,56 +73,63 @@ static xmc_err group_children(const uint32_t *parent, uint32_t n, uint32_t nr_pa
     return XMC_OK;
 }
 
-typedef struct { uint32_t feat, pos; float w; } triple;
-
-static int cmp_triple(const void *a, const void *b)
-{
-    const triple *x = a, *y = b;
-    if (x->feat != y->feat) return x->feat < y->feat ? -1 : 1;
-    return (x->pos > y->pos) - (x->pos < y->pos);
-}
-
 /* Cuts the entries of each parent's children into rows by feature: chunk_ptr, row_feat, row_ptr, ent_*.
- * Sets *nr_rows and *nnz. XMC_ERR_NOMEM. */
+ * Sets *nr_rows and *nnz. XMC_ERR_NOMEM.
+ *
+ * A parent's entries are ordered by (feature, child) with a counting sort over the features it uses: the
+ * children are taken in order, so each feature's entries come out by child (what sorting the pairs gave, in
+ * O(entries + features used x log) instead of O(entries x log)). */
 static xmc_err lay_out_chunks(const xmci_csr *w, uint32_t nr_parents, layer_arrays *a, uint64_t *nr_rows,
                               uint64_t *nnz, xmc_error *err)
 {
-    uint64_t maxnnz = 0;
-    for (uint32_t p = 0; p < nr_parents; p++) {
-        uint64_t s = 0;
-        for (uint32_t c = a->child_ptr[p]; c < a->child_ptr[p + 1]; c++) {
-            uint32_t j = a->child_idx[c];
-            s += w->indptr[j + 1] - w->indptr[j];
-        }
-        if (s > maxnnz) maxnnz = s;
+    size_t nf = (size_t)w->cols + 1;
+    uint32_t *stamp = calloc(nf, sizeof *stamp);       /* feature -> last parent + 1 that used it */
+    uint64_t *at = malloc(nf * sizeof *at);             /* feature -> count, then next slot */
+    uint32_t *feats = malloc(nf * sizeof *feats);       /* the parent's features */
+    if (!stamp || !at || !feats) {
+        free(stamp);
+        free(at);
+        free(feats);
+        return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     }
-    triple *tmp = malloc((maxnnz ? maxnnz : 1) * sizeof *tmp);
-    if (!tmp) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     uint64_t rows = 0, q = 0;
     a->row_ptr[0] = 0;
     for (uint32_t p = 0; p < nr_parents; p++) {
-        uint64_t m = 0;
+        uint32_t nu = 0;
         for (uint32_t c = a->child_ptr[p]; c < a->child_ptr[p + 1]; c++) {
             uint32_t j = a->child_idx[c];
-            for (uint64_t e = w->indptr[j]; e < w->indptr[j + 1]; e++)
-                tmp[m++] = (triple){w->indices[e], c - a->child_ptr[p], w->data[e]};
-        }
-        assert(m <= maxnnz);
-        qsort(tmp, m, sizeof *tmp, cmp_triple);
-        for (uint64_t i = 0; i < m; i++) {
-            if (i == 0 || tmp[i].feat != tmp[i - 1].feat) {
-                if (i > 0) a->row_ptr[rows + 1] = q, rows++;
-                a->row_feat[rows] = tmp[i].feat;
+            for (uint64_t e = w->indptr[j]; e < w->indptr[j + 1]; e++) {
+                uint32_t f = w->indices[e];
+                assert(f < nf);
+                if (stamp[f] != p + 1) { stamp[f] = p + 1; at[f] = 0; feats[nu++] = f; }
+                at[f]++;
             }
-            assert(tmp[i].pos < a->child_ptr[p + 1] - a->child_ptr[p]);
-            a->ent_child[q] = tmp[i].pos;
-            a->ent_w[q] = tmp[i].w;
-            q++;
         }
-        if (m > 0) a->row_ptr[rows + 1] = q, rows++;
+        qsort(feats, nu, sizeof *feats, cmp_u32);
+        /* one row per feature, ascending; at[f] becomes the feature's first slot */
+        uint64_t base = q;
+        for (uint32_t u = 0; u < nu; u++) {
+            uint32_t f = feats[u];
+            uint64_t cnt = at[f];
+            a->row_feat[rows] = f;
+            at[f] = base;
+            base += cnt;
+            a->row_ptr[++rows] = base;
+        }
+        for (uint32_t c = a->child_ptr[p]; c < a->child_ptr[p + 1]; c++) {
+            uint32_t j = a->child_idx[c];
+            for (uint64_t e = w->indptr[j]; e < w->indptr[j + 1]; e++) {
+                uint64_t s = at[w->indices[e]]++;
+                a->ent_child[s] = c - a->child_ptr[p];
+                a->ent_w[s] = w->data[e];
+            }
+        }
+        q = base;
         a->chunk_ptr[p + 1] = rows;
     }
-    free(tmp);
+    free(stamp);
+    free(at);
+    free(feats);
     assert(q == xmci_csr_nnz(w));
     *nr_rows = rows;
     *nnz = q;

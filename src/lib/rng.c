@@ -8,15 +8,26 @@ void xmc_rng_seed(xmc_rng *r, uint32_t seed)
     r->idx = 624;
 }
 
-uint32_t xmc_rng_next(xmc_rng *r)
+/* The twist in three runs, so that no index wraps (the same values as taking i+1 and i+397 modulo 624). */
+static void twist(xmc_rng *r)
 {
-    if (r->idx >= 624) {
-        for (int i = 0; i < 624; i++) {
-            uint32_t y = (r->mt[i] & 0x80000000u) | (r->mt[(i + 1) % 624] & 0x7fffffffu);
-            r->mt[i] = r->mt[(i + 397) % 624] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-        }
-        r->idx = 0;
-    }
+    uint32_t *mt = r->mt;
+    int i = 0;
+#define XMC_MT_STEP(j1, jm) do { \
+        uint32_t y_ = (mt[i] & 0x80000000u) | (mt[j1] & 0x7fffffffu); \
+        mt[i] = mt[jm] ^ (y_ >> 1) ^ (0x9908b0dfu & (0u - (y_ & 1u))); \
+    } while (0)
+    for (; i < 624 - 397; i++) XMC_MT_STEP(i + 1, i + 397);
+    for (; i < 623; i++) XMC_MT_STEP(i + 1, i + 397 - 624);
+    XMC_MT_STEP(0, 396);
+#undef XMC_MT_STEP
+    r->idx = 0;
+}
+
+/* inline in the shuffle below: the dual solver shuffles its active set every pass, a draw per two elements */
+static inline uint32_t next_u32(xmc_rng *r)
+{
+    if (r->idx >= 624) twist(r);
     uint32_t y = r->mt[r->idx++];
     y ^= y >> 11;
     y ^= (y << 7) & 0x9d2c5680u;
@@ -25,15 +36,17 @@ uint32_t xmc_rng_next(xmc_rng *r)
     return y;
 }
 
+uint32_t xmc_rng_next(xmc_rng *r) { return next_u32(r); }
+
 /* Lemire's method as libstdc++'s _S_nd<uint64_t>: a value in [0, range). range is in (0, 2^32). */
-static uint32_t nd(xmc_rng *r, uint32_t range)
+static inline uint32_t nd(xmc_rng *r, uint32_t range)
 {
-    uint64_t product = (uint64_t)xmc_rng_next(r) * range;
+    uint64_t product = (uint64_t)next_u32(r) * range;
     uint32_t low = (uint32_t)product;
     if (low < range) {
         uint32_t threshold = (uint32_t)(-range) % range;
         while (low < threshold) {
-            product = (uint64_t)xmc_rng_next(r) * range;
+            product = (uint64_t)next_u32(r) * range;
             low = (uint32_t)product;
         }
     }
@@ -69,10 +82,12 @@ void xmc_rng_shuffle_u32(xmc_rng *r, uint32_t *v, size_t n)
         }
         while (i != n) {
             uint64_t b0 = i + 1, b1 = b0 + 1;
-            uint64_t x = xmc_rng_uniform(r, 0, b0 * b1 - 1);
-            swap_u32(v, i, (size_t)(x / b1));
+            /* b0 * b1 <= 2^32 - 1 here (the test above), so the draw and both positions fit 32 bits: nd() is
+             * xmc_rng_uniform(r, 0, b0 * b1 - 1), and a 32-bit division is several times cheaper than a 64-bit one */
+            uint32_t x = nd(r, (uint32_t)(b0 * b1)), d = (uint32_t)b1;
+            swap_u32(v, i, x / d);
             i++;
-            swap_u32(v, i, (size_t)(x % b1));
+            swap_u32(v, i, x % d);
             i++;
         }
         return;

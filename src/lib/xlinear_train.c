@@ -46,6 +46,7 @@ typedef struct work_unit {
 
 typedef struct {
     const xmci_csr *x;
+    const float *x_sqnorm;       /* each row's sum of squares, as the dual solver adds it (NULL: primal) */
     const xmci_csr *mt;          /* parents x N: instances matched to each parent, ascending */
     const xmci_csr *yt;          /* nodes x N: positives of each node, ascending */
     const uint32_t *parent;
@@ -94,6 +95,7 @@ typedef struct {
     uint32_t *inst;
     int8_t *y;
     xmci_csr lx;                  /* the local block; arrays grow as needed */
+    float *lsq;                  /* each block row's sum of squares (from layer_job.x_sqnorm) */
     uint64_t lx_cap;
     uint32_t *w0i;               /* warm start: a node's starting weights in the block's feature ids */
     float *w0v;
@@ -112,6 +114,7 @@ static void scratch_free(train_scratch *sc)
     free(sc->lx.indptr);
     free(sc->lx.indices);
     free(sc->lx.data);
+    free(sc->lsq);
     free(sc->w0i);
     free(sc->w0v);
 }
@@ -129,12 +132,14 @@ static int scratch_init(train_scratch *sc, uint32_t n, uint32_t f, int warm)
     sc->inst = malloc(N * sizeof *sc->inst);
     sc->y = malloc(N);
     sc->lx.indptr = malloc(N * sizeof *sc->lx.indptr);
+    sc->lsq = malloc(N * sizeof *sc->lsq);
     if (warm) {
         sc->w0i = malloc(F * sizeof *sc->w0i);
         sc->w0v = malloc(F * sizeof *sc->w0v);
         if (!sc->w0i || !sc->w0v) return -1;
     }
-    return sc->lpos && sc->lstamp && sc->fstamp && sc->fmap && sc->rows && sc->feats && sc->inst && sc->y && sc->lx.indptr
+    return sc->lpos && sc->lstamp && sc->fstamp && sc->fmap && sc->rows && sc->feats && sc->inst && sc->y && sc->lx.indptr &&
+                   sc->lsq
                ? 0 : -1;
 }
 
@@ -281,7 +286,10 @@ static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_
         xmci_tron_last_stats(sw->tron, &st);
         atomic_fetch_add(&job->iters, (unsigned long long)st.newton_iters);
     } else {
-        m = xmci_dcd_solve(bx, sc->inst, sc->y, n, job->solver, sw->dual, &oi, &ov);
+        /* the row norms and the features a solve touches are the same for every child of the parent (each solve
+         * has the parent's rows, a block's are all of it) */
+        xmci_dcd_rows rows = {.sqnorm = local ? sc->lsq : job->x_sqnorm, .dense = (uint64_t)n * 2 >= bx->rows};
+        m = xmci_dcd_solve_rows(bx, sc->inst, sc->y, n, job->solver, &rows, sw->dual, &oi, &ov);
         atomic_fetch_add(&job->iters, (unsigned long long)xmci_dcd_last_iters(sw->dual));
     }
     uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
@@ -335,6 +343,8 @@ static xmc_err train_unit(layer_job *job, train_scratch *sc, solver_ws *sw, pare
         pc->nfeat = x->cols;
         if (pc->local && build_block(sc, x, nrows, &pc->nfeat))
             return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a training block of %u rows", nrows);
+        if (pc->local && job->x_sqnorm)
+            for (uint32_t r = 0; r < nrows; r++) sc->lsq[r] = job->x_sqnorm[sc->rows[r]];
         pc->parent = c;
     }
     const xmci_csr *bx = pc->local ? &sc->lx : x;
@@ -603,8 +613,8 @@ static xmc_err gather_layer(layer_job *job, uint32_t nr_cols, uint32_t parents, 
 }
 
 /* Trains layer t of out (layers 0..t-1 trained) and lays it out in out->layers[t]. */
-static xmc_err train_layer(xmci_xlinear *out, const xmci_csr *x, const xmci_csr *ych, const xmci_tree *tree,
-                           const xmci_xlinear_params *p, uint32_t t, xmc_error *err)
+static xmc_err train_layer(xmci_xlinear *out, const xmci_csr *x, const float *x_sqnorm, const xmci_csr *ych,
+                           const xmci_tree *tree, const xmci_xlinear_params *p, uint32_t t, xmc_error *err)
 {
     const uint32_t nodes = tree->nr_nodes[t], parents = t == 0 ? 1 : tree->nr_nodes[t - 1];
     xmci_csr mt = {0}, yt = {0};
@@ -613,7 +623,7 @@ static xmc_err train_layer(xmci_xlinear *out, const xmci_csr *x, const xmci_csr 
     if (!rc) rc = xmci_csr_transpose(&ych[t], &yt, err);
     /* children of each parent, ascending: workers take one parent (and all its children) at a time */
     if (!rc) rc = children_of(tree->parent[t], nodes, parents, &cptr, &cidx, err);
-    layer_job job = {.x = x, .mt = &mt, .yt = &yt, .parent = tree->parent[t], .solver = &p->solver,
+    layer_job job = {.x = x, .x_sqnorm = x_sqnorm, .mt = &mt, .yt = &yt, .parent = tree->parent[t], .solver = &p->solver,
                      .solver_type = p->solver_type, .nr_nodes = nodes, .nr_parents = parents,
                      .child_ptr = cptr, .child_idx = cidx, .p = p, .layer = t, .depth = tree->depth};
     /* the primal solver shares costs, bias and threshold with the dual; its tolerance is its own */
@@ -697,7 +707,13 @@ xmc_err xmci_xlinear_train(const xmci_csr *x, const xmci_csr *y, const xmci_tree
     xmci_csr ych[XMCI_TREE_MAX_DEPTH];
     memset(ych, 0, sizeof ych);
     xmc_err rc = label_chain(y, tree, ych, err);
-    for (uint32_t t = 0; t < D && !rc; t++) rc = train_layer(out, x, ych, tree, p, t, err);
+    float *sqn = NULL;
+    if (!rc && p->solver_type == XMCI_SOLVER_DUAL) {
+        if (!(sqn = malloc((size_t)x->rows * sizeof *sqn))) rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
+        else xmci_dcd_row_sqnorms(x, 0, x->rows, sqn);
+    }
+    for (uint32_t t = 0; t < D && !rc; t++) rc = train_layer(out, x, sqn, ych, tree, p, t, err);
+    free(sqn);
     for (uint32_t t = 0; t < D; t++) xmci_csr_free(&ych[t]);
     if (rc) xmci_xlinear_free(out);
     return rc;
