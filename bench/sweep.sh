@@ -38,7 +38,8 @@ WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/xmc-sweep.XXXXXX") || exit 1
 trap 'rm -rf "$WORK"' EXIT
 
 # parameter|value shown|train options|eval options. The first row is the defaults; every other row changes one
-# setting. beam is a prediction setting: its rows evaluate the default model with another --beam.
+# setting. A row without train options (beam, post: prediction settings) evaluates the default model with its
+# eval options, and its training time is the default's.
 SETTINGS=(
     "default|defaults (threshold 0.1, Cp 1, word:1-2 min_df 2, dual, beam 10, nr_splits 16, max_leaf 100, disentangle 1)||"
     "threshold|0.2|--threshold 0.2|"
@@ -111,7 +112,7 @@ for d in $SETS; do
         IFS='|' read -r param value topt eopt <<<"$s"
         [ "$d" = yeast ] && [ "$param" = tfidf ] && continue
         m="$WORK/m_$d"
-        if [ "$param" = beam ]; then   # the default model, another beam at prediction; its training time
+        if [ "$param" != default ] && [ -z "$topt" ]; then   # the default model, another prediction setting
             m="$WORK/m_${d}_default"
             secs=$(awk -F'\t' -v d="$d" '$1==d && $2=="default"{print $6}' "$RES")
             kb=$(du -sk "$m" | cut -f1)
