@@ -604,14 +604,17 @@ static void test_adamw_three_steps(void)
 /* ---- finite differences ----------------------------------------------------------------------------------------- */
 
 /* For every parameter tensor (and the head), along a random direction u over the whole tensor:
- * (L(p + h u) - L(p - h u)) / 2h against <g, u>, in float32 with h = 1e-2 / |u|_inf; the loss is a sum of
- * float32 terms near 2, so the difference quotient carries ~1e-5 of rounding noise and the check allows 1e-3
- * relative (+ 1e-5). A wrong backward formula is off by O(1). */
+ * (L(p + h u) - L(p - h u)) / 2h against <g, u>, in float32 with u in [-1, 1] and h = 3e-3; the loss is a sum
+ * of float32 terms near 2, so the difference quotient carries ~1e-5 of rounding noise and the check allows 5e-4
+ * of sum |g u| (+ 1e-4). A wrong backward formula is off by O(1). With dropout the masks are fixed (one seed). */
 
-static void fd_variant(const variant *v)
+static void fd_variant(const variant *v, float dropout)
 {
     fixture fx;
     CU_ASSERT_FATAL(fixture_open(&fx) == 0);
+    xmc_error derr = {0};
+    /* one seed for every run: the same masks, so the loss is a smooth function of the parameters again */
+    CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, dropout, 77, &derr) == XMC_OK);
     xmci_csr active;
     CU_ASSERT_FATAL(read_smat(v->weighted ? "active_weighted.txt" : "active.txt", &active) == 0);
     double loss;
@@ -642,7 +645,9 @@ static void fd_variant(const variant *v)
         rc |= run(&fx, v, &active, 0, &lm, NULL, NULL);
         memcpy(p, orig, n * sizeof *p);
         CU_ASSERT_FATAL(rc == 0);
-        double fd = (lp - lm) / (2.0 * h), d = fabs(fd - gu), tol = 5e-4 * gnorm + 5e-5;
+        /* the absolute term covers the key biases, whose gradient is 0 (softmax ignores a shift along a row): their
+         * quotient is rounding noise alone, up to ~6e-5 with dropout's 1 / (1 - p) scaling */
+        double fd = (lp - lm) / (2.0 * h), d = fabs(fd - gu), tol = 5e-4 * gnorm + 1e-4;
         if (!(d <= tol)) {
             printf("\n  %s %s: FD %.8g, <g, u> %.8g", v->name, tn, fd, gu);
             bad++;
@@ -651,8 +656,8 @@ static void fd_variant(const variant *v)
         checked++;
         free(u), free(orig);
     }
-    printf("\n  %-16s finite differences over %d tensors: worst |FD - <g,u>| / sum|g u| = %.2g (%s)\n", v->name,
-           checked, worst, worst_name);
+    printf("\n  %-16s finite differences over %d tensors, dropout %.2f: worst |FD - <g,u>| / sum|g u| = %.2g (%s)\n",
+           v->name, checked, dropout, worst, worst_name);
     CU_ASSERT(bad == 0);
     free_csr(&active);
     fixture_close(&fx);
@@ -660,7 +665,62 @@ static void fd_variant(const variant *v)
 
 static void test_finite_differences(void)
 {
-    for (int i = 0; i < 4; i++) fd_variant(&VARIANTS[i]);
+    for (int i = 0; i < 4; i++) fd_variant(&VARIANTS[i], 0.0f);
+}
+
+/* The backward pass through the dropout masks: the same check with p = 0.3 on two poolings. */
+static void test_finite_differences_dropout(void)
+{
+    fd_variant(&VARIANTS[0], 0.3f);
+    fd_variant(&VARIANTS[2], 0.3f);
+}
+
+/* Dropout's masks: about p of the elements dropped; the same seed gives the same bits on 1 and 3 threads, another
+ * seed other outputs; p = 0 again gives the dropout-free bits; p outside [0, 1) is refused. */
+static void test_dropout_masks(void)
+{
+    fixture fx;
+    CU_ASSERT_FATAL(fixture_open(&fx) == 0);
+    const int B = fx.b.B, H = fx.params->cfg.hidden;
+    const size_t np = (size_t)B * H;
+    xmc_error err = {0};
+    float *p0 = malloc(np * sizeof *p0), *pa = malloc(np * sizeof *pa), *pb = malloc(np * sizeof *pb),
+          *ga = malloc(fx.grads->n * sizeof *ga);
+    for (size_t i = 0; i < np; i++) fx.d_pooled[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
+#define FWD(out)                                                                                                    \
+    CU_ASSERT_FATAL(xmci_bert_train_forward(fx.params, fx.train, fx.b.ids, NULL, fx.b.T, fx.b.lens, B,             \
+                                            XMCI_BERT_POOL_MEAN, out, &err) == XMC_OK)
+    FWD(p0);
+    size_t kept, total;
+    xmci_bert_train_dropout_kept(fx.train, &kept, &total);
+    CU_ASSERT(kept == 0 && total == 0);
+    CU_ASSERT(xmci_bert_train_set_dropout(fx.train, 1.0f, 1, &err) == XMC_ERR_ARG);
+    CU_ASSERT(xmci_bert_train_set_dropout(fx.train, -0.1f, 1, &err) == XMC_ERR_ARG);
+    CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, 0.25f, 5, &err) == XMC_OK);
+    FWD(pa);
+    xmci_bert_train_dropout_kept(fx.train, &kept, &total);
+    const double frac = total ? 1.0 - (double)kept / (double)total : 0;
+    printf("\n  dropout 0.25: %zu of %zu dropped (%.4f)\n", total - kept, total, frac);
+    CU_ASSERT(total > 1000 && fabs(frac - 0.25) < 0.02);
+    CU_ASSERT(memcmp(pa, p0, np * sizeof *pa) != 0);
+    zero_grads(&fx);
+    CU_ASSERT_FATAL(xmci_bert_train_backward(fx.params, fx.train, fx.d_pooled, fx.grads, &err) == XMC_OK);
+    memcpy(ga, fx.grads->mem, fx.grads->n * sizeof *ga);
+    CU_ASSERT_FATAL(xmci_bert_train_set_threads(fx.train, 3, &err) == XMC_OK);
+    FWD(pb);
+    CU_ASSERT(memcmp(pa, pb, np * sizeof *pa) == 0);
+    zero_grads(&fx);
+    CU_ASSERT_FATAL(xmci_bert_train_backward(fx.params, fx.train, fx.d_pooled, fx.grads, &err) == XMC_OK);
+    CU_ASSERT(memcmp(ga, fx.grads->mem, fx.grads->n * sizeof *ga) == 0);
+    CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, 0.25f, 6, &err) == XMC_OK);
+    FWD(pb);
+    CU_ASSERT(memcmp(pa, pb, np * sizeof *pa) != 0);
+    CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, 0.0f, 6, &err) == XMC_OK);
+    FWD(pb);
+    CU_ASSERT(memcmp(p0, pb, np * sizeof *pb) == 0);
+#undef FWD
+    free(p0), free(pa), free(pb), free(ga);
+    fixture_close(&fx);
 }
 
 /* ---- arguments, limits and the head's own checks ---------------------------------------------------------------- */
@@ -897,6 +957,8 @@ int main(int argc, char **argv)
     TU_ADD(s, test_adamw_three_steps);
     TU_ADD(s, test_adamw_vector_and_threads_same_bits);
     TU_ADD(s, test_finite_differences);
+    TU_ADD(s, test_finite_differences_dropout);
+    TU_ADD(s, test_dropout_masks);
     TU_ADD(s, test_bounds);
     TU_ADD(s, test_accumulates);
     TU_ADD(s, test_arena_sizes);

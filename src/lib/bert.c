@@ -709,6 +709,10 @@ struct xmci_bert_train {
     int threads;               /* our own threads for attention, 1.. */
     float *attn_scratch;       /* threads x attn_scratch_floats */
     size_t attn_scratch_floats;
+    float drop_p;              /* hidden dropout; 0: off */
+    uint32_t drop_keep;        /* an element is kept when its 16-bit draw is >= this (p x 65536) */
+    uint64_t drop_seed;        /* picks the masks of the next forward */
+    uint8_t *drop_mask;        /* (1 + 2 layers) sites x max tokens x hidden: 1 kept, 0 dropped; NULL until p > 0 */
 };
 
 /* Scratch floats per thread of the attention kernels for sequences of up to S tokens and heads of d. */
@@ -880,6 +884,7 @@ void xmci_bert_train_free(xmci_bert_train *tr)
     free(tr->off);
     free(tr->lens);
     free(tr->attn_scratch);
+    free(tr->drop_mask);
     free(tr);
 }
 
@@ -983,6 +988,35 @@ xmc_err xmci_bert_train_set_threads(xmci_bert_train *tr, int threads, xmc_error 
     }
     tr->threads = threads;
     return XMC_OK;
+}
+
+xmc_err xmci_bert_train_set_dropout(xmci_bert_train *tr, float p, uint64_t seed, xmc_error *err)
+{
+    if (!(p >= 0.0f && p < 1.0f)) return xmc_error_set(err, XMC_ERR_ARG, "bert train: dropout %g (0 <= p < 1)", p);
+    if (p > 0.0f && !tr->drop_mask) {
+        size_t bytes = (1 + 2 * (size_t)tr->cfg.layers) * tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden;
+        tr->drop_mask = malloc(bytes);
+        if (!tr->drop_mask)
+            return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %zu bytes of dropout masks", bytes);
+    }
+    tr->drop_p = p;
+    tr->drop_keep = (uint32_t)lrintf(p * 65536.0f);
+    tr->drop_seed = seed;
+    tr->backward_done = 0;
+    return XMC_OK;
+}
+
+void xmci_bert_train_dropout_kept(const xmci_bert_train *tr, size_t *kept, size_t *total)
+{
+    size_t k = 0, t = 0;
+    if (tr->drop_p > 0.0f && tr->n > 0) {
+        const size_t site = tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden,
+                     n = (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden;
+        for (size_t s = 0; s < 1 + 2 * (size_t)tr->cfg.layers; s++)
+            for (size_t i = 0; i < n; i++) k += tr->drop_mask[s * site + i];
+        t = (1 + 2 * (size_t)tr->cfg.layers) * n;
+    }
+    *kept = k, *total = t;
 }
 
 void xmci_bert_train_bytes(const xmci_bert_train *tr, size_t *activations, size_t *gradients)
@@ -1555,6 +1589,64 @@ static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const 
     }
 }
 
+/* ---- hidden dropout -------------------------------------------------------------------------------------------
+ *
+ * Element i of site s (0: the embeddings' output, 1 + 2l / 2 + 2l: layer l's attention / feed-forward output
+ * before its residual sum) is kept when a 16-bit draw of a counter-based hash of (seed, s, i) is at or above
+ * p x 65536, and kept values are scaled by 1 / (1 - p) (inverted dropout, as torch's). A hash rather than a
+ * stream generator: the mask does not depend on the thread count or on the order the passes run in, so a run
+ * stopped and resumed draws the same masks. */
+
+typedef struct drop_args {
+    float *y;
+    uint8_t *mask;
+    uint64_t key;
+    uint32_t keep;
+    float scale;
+} drop_args;
+
+static uint64_t drop_mix(uint64_t z) /* splitmix64's finaliser */
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void drop_range(const void *ctx, size_t lo, size_t hi) /* lo a multiple of 4 (PAR_ELEMS chunks) */
+{
+    const drop_args *A = ctx;
+    for (size_t i = lo; i < hi; i += 4) {
+        uint64_t h = drop_mix(A->key + (i >> 2) * 0x9e3779b97f4a7c15ULL);
+        for (size_t j = i; j < i + 4 && j < hi; j++, h >>= 16) {
+            uint8_t k = (uint32_t)(h & 0xffff) >= A->keep;
+            A->mask[j] = k;
+            A->y[j] = k ? A->y[j] * A->scale : 0.0f;
+        }
+    }
+}
+
+/* Draws site's mask for the latest forward's tokens and applies it to y (tokens x hidden), in place. */
+static void drop_forward(xmci_bert_train *tr, int site, float *y)
+{
+    if (tr->drop_p <= 0.0f) return;
+    const size_t n = (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden;
+    drop_args A = {.y = y, .mask = tr->drop_mask + (size_t)site * tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden,
+                   .key = drop_mix(tr->drop_seed ^ drop_mix((uint64_t)site + 1)), .keep = tr->drop_keep,
+                   .scale = 1.0f / (1.0f - tr->drop_p)};
+    par_for(tr->threads, PAR_ELEMS(n), drop_range, &A);
+}
+
+/* dL/dy through site's mask: out = d x mask / (1 - p); returns d itself when dropout is off (no copy). */
+static const float *drop_backward(const xmci_bert_train *tr, int site, const float *d, float *out)
+{
+    if (tr->drop_p <= 0.0f) return d;
+    const size_t n = (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden;
+    const uint8_t *m = tr->drop_mask + (size_t)site * tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden;
+    const float scale = 1.0f / (1.0f - tr->drop_p);
+    for (size_t i = 0; i < n; i++) out[i] = m[i] ? d[i] * scale : 0.0f;
+    return out;
+}
+
 /* ---- forward / backward of the whole encoder ----------------------------------------------------------------- */
 
 /* Embeddings: x0 = LN(word[id] + position[p] + type[t]) over the packed tokens. */
@@ -1571,12 +1663,14 @@ static void embed_forward(xmci_bert_train *tr, const param_view *pv)
         }
     ln_forward(tr->threads, tr->emb_in, NULL, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H,
                tr->cfg.layer_norm_eps);
+    drop_forward(tr, 0, tr->x[0]);
 }
 
 /* From dL/dx0 in tr->dx1: the LayerNorm, then each token's row of the three tables (only the rows used). */
 static void embed_backward(xmci_bert_train *tr, const param_view *pv, const param_view *gv)
 {
     const int H = tr->cfg.hidden, T = tr->off[tr->n];
+    if (tr->drop_p > 0.0f) drop_backward(tr, 0, tr->dx1, tr->dx1); /* elementwise: in place is safe */
     ln_backward(tr->threads, tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b,
                 T, H);
     for (int r = 0; r < tr->n; r++)
@@ -1601,11 +1695,13 @@ static void layer_forward(xmci_bert_train *tr, const xmci_bert_params *params, i
     linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
     attn_layer(tr, L->qkv, L->ctx, NULL, NULL, 0);
     linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
+    drop_forward(tr, 1 + 2 * l, L->res1);
     ln_forward(tr->threads, L->res1, x, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
     /* feed-forward, residual, LayerNorm; act(pre) lives in the gradient scratch for the moment */
     linear_forward(L->x1, T, H, P.wi, P.bi, F, L->pre);
     act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     linear_forward(tr->dbig, T, F, P.w2, P.b2, H, L->res2);
+    drop_forward(tr, 2 + 2 * l, L->res2);
     ln_forward(tr->threads, L->res2, L->x1, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H,
                c->layer_norm_eps);
 }
@@ -1620,10 +1716,12 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     float *dcur = tr->dx1;
     /* x_out = LN2(res2), res2 = x1 + act(x1 Wi^T + bi) W2^T + b2 */
     ln_backward(tr->threads, dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
+    /* through the dropout on the branch (dqkv is free until the attention); the residual takes dres unmasked */
+    const float *dbr = drop_backward(tr, 2 + 2 * l, tr->dres, tr->dqkv);
     act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, tr->dres, H, tr->dbig, F, 1.0f, G.w2, F);
-    colsum_add(tr->threads, tr->dres, T, H, G.b2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, tr->dres, H, P.w2, F, 0.0f, tr->dbig, F);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, dbr, H, tr->dbig, F, 1.0f, G.w2, F);
+    colsum_add(tr->threads, dbr, T, H, G.b2);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, dbr, H, P.w2, F, 0.0f, tr->dbig, F);
     act_backward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     /* d x1 = dres2 (residual) + dpre Wi */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
@@ -1631,7 +1729,8 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
     ln_backward(tr->threads, dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
     float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
-    linear_backward(tr->threads, tr->dres, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
+    dbr = drop_backward(tr, 1 + 2 * l, tr->dres, tr->dbig); /* dbig is spent too */
+    linear_backward(tr->threads, dbr, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
     attn_layer(tr, L->qkv, NULL, dctx, tr->dqkv, 1);
     /* d x = dres1 (residual) + dqkv Wqkv */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);

@@ -93,7 +93,8 @@ xmc_err xmci_bert_pooling_parse(const char *name, xmci_bert_pooling *pooling, xm
  * the backward pass needs, and the gradients of those activations. Nothing is allocated after
  * xmci_bert_train_new; a batch with more rows or longer sequences fails with XMC_ERR_RANGE. Sequences are
  * packed as in xmci_bert_forward, which is what an additive padding mask computes: padded positions are not
- * stored, and their gradients are zero. Dropout is not applied (the reference checks are dropout-free).
+ * stored, and their gradients are zero. Hidden dropout (xmci_bert_train_set_dropout) is off by default, as the
+ * reference checks are; attention probabilities are never dropped.
  *
  * xmci_bert_train_backward adds (+=) into the gradient arena, so several batches can accumulate; clear it
  * with xmci_bert_params_zero. Threads: cblas_sgemm (OpenBLAS's pool) for the linear layers; the attention of
@@ -144,6 +145,16 @@ int xmci_bert_train_use_simd(xmci_bert_train *train, int on);
  * thread). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
  * XMC_ERR_ARG (outside 1..XMC_MAX_THREADS) or XMC_ERR_NOMEM (then the count in force is unchanged). */
 xmc_err xmci_bert_train_set_threads(xmci_bert_train *train, int threads, xmc_error *err);
+/* Hidden dropout of the following forwards, as BERT's hidden_dropout_prob: on the embeddings' output and on each
+ * layer's attention and feed-forward outputs before their residual sums, kept values scaled by 1 / (1 - p); the
+ * backward pass goes through the same masks. p in [0, 1), 0 is off (the default). The masks are a hash of
+ * (seed, site, element): the same for any thread count, and the same every forward until the seed changes, so a
+ * trainer sets a new seed per step (xrt.c: from its seed, level and step). The first p > 0 allocates one byte per
+ * element of each site, (1 + 2 layers) x max_rows x max_seq x hidden. Fails with XMC_ERR_ARG (p) or
+ * XMC_ERR_NOMEM; then nothing changes. */
+xmc_err xmci_bert_train_set_dropout(xmci_bert_train *train, float p, uint64_t seed, xmc_error *err);
+/* Elements the latest forward's dropout kept, of the total it drew (0 of 0 when dropout was off). */
+void xmci_bert_train_dropout_kept(const xmci_bert_train *train, size_t *kept, size_t *total);
 /* Bytes of the two arenas: activations and activation gradients. */
 void xmci_bert_train_bytes(const xmci_bert_train *train, size_t *activations, size_t *gradients);
 /* Forward of n sequences as xmci_bert_forward, keeping the activations, then pools them into pooled (n x

@@ -602,6 +602,7 @@ void xmc_train_config_default(xmc_train_config *cfg)
     cfg->xrt_max_leaf_size = x.tree.max_leaf_size;
     cfg->xrt_man = x.man_topk > 0;
     cfg->xrt_man_topk = 20;
+    cfg->xrt_dropout = x.dropout;
     cfg->threads = o.threads;
     cfg->make_current = o.make_current;
     cfg->nr_canaries = o.nr_canaries;
@@ -667,7 +668,8 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     if (cfg->xrt && (!cfg->encoder_dir || !cfg->xrt_dir))
         return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer training needs an encoder directory and a work directory");
     if (cfg->xrt && (cfg->xrt_batch < 1 || cfg->xrt_epochs < 1 || cfg->xrt_max_steps < 0 || !(cfg->xrt_lr > 0) ||
-                     cfg->xrt_warmup < 0 || cfg->xrt_weight_decay < 0 || cfg->xrt_max_grad_norm < 0 ||
+                     cfg->xrt_warmup < 0 || cfg->xrt_weight_decay < 0 ||
+                     !(cfg->xrt_dropout >= 0 && cfg->xrt_dropout < 1) || cfg->xrt_max_grad_norm < 0 ||
                      cfg->xrt_save_steps < 0 || cfg->xrt_max_clusters < 1 || cfg->xrt_nr_splits < 2 ||
                      cfg->xrt_max_leaf_size < 1 || (cfg->xrt_man && (cfg->xrt_man_topk < 1 || cfg->xrt_man_topk > 1u << 20))))
         return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer: a schedule or tree setting out of range");
@@ -698,6 +700,7 @@ static void config_to_xrt(const xmc_train_config *cfg, const xmci_train_opts *o,
     x->max_clusters = cfg->xrt_max_clusters;
     x->save_steps = cfg->xrt_save_steps;
     x->man_topk = cfg->xrt_man ? (int)cfg->xrt_man_topk : 0;
+    x->dropout = cfg->xrt_dropout;
     x->seed = cfg->seed;
     x->threads = o->threads;
     x->progress = o->progress;

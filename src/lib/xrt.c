@@ -489,6 +489,10 @@ static uint64_t fingerprint(const xmci_wordpiece_batch *tok, const xmci_csr *y, 
         const double man[] = {1, o->man_topk};
         XXH64_update(h, man, sizeof man);
     }
+    if (o->dropout > 0) { /* the same: a run without dropout keeps its fingerprint */
+        const double drop[] = {2, o->dropout};
+        XXH64_update(h, drop, sizeof drop);
+    }
     uint64_t d = XXH64_digest(h);
     XXH64_freeState(h);
     return d;
@@ -514,8 +518,8 @@ typedef struct run {
 } run;
 
 /* One update: forward, head loss, backward, clipping, both optimisers. */
-static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, float lr, double *loss, size_t *tokens,
-                    xmc_error *err)
+static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, float lr, uint64_t drop_seed,
+                    double *loss, size_t *tokens, xmc_error *err)
 {
     const xmci_xrt_opts *o = R->o;
     state *s = R->s;
@@ -540,8 +544,10 @@ static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, fl
         }
         R->batch.indptr[i + 1] = q;
     }
-    xmc_err rc = xmci_bert_train_forward(s->params, R->train, R->ids, NULL, T, R->lens, B, o->encoder.pooling, R->pooled,
-                                         err);
+    xmc_err rc = xmci_bert_train_set_dropout(R->train, o->dropout, drop_seed, err);
+    if (!rc)
+        rc = xmci_bert_train_forward(s->params, R->train, R->ids, NULL, T, R->lens, B, o->encoder.pooling, R->pooled,
+                                     err);
     if (!rc) rc = xmci_head_loss(&s->head, R->pooled, &R->batch, lv->width, o->weighted, loss, NULL, NULL, R->d_pooled,
                                  s->dw, s->db, err);
     if (!rc) {
@@ -592,7 +598,7 @@ static xmc_err man_predict(run *R, int k, uint32_t *man, xmc_error *err)
         free(best);
         return xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory for %d x %d scores", R->B, K);
     }
-    xmc_err rc = XMC_OK;
+    xmc_err rc = xmci_bert_train_set_dropout(R->train, 0.0f, 0, err); /* the model as it predicts */
     for (int first = 0; first < n && !rc; first += R->B) {
         const int B = n - first < R->B ? n - first : R->B;
         memcpy(R->ids, R->tok->ids + (size_t)first * T, (size_t)B * T * sizeof *R->ids);
@@ -697,7 +703,9 @@ static xmc_err run_level(run *R, const xrt_level *lv, int t, int nlevels, xmci_x
         const int B = n - first < (uint32_t)o->batch ? (int)(n - first) : o->batch;
         double loss;
         size_t tokens;
-        if ((rc = step(R, lv, perm + first, B, schedule(o, k, total), &loss, &tokens, err))) break;
+        /* dropout's masks: a function of (seed, level, step), so a resumed run draws the ones it would have */
+        const uint64_t drop_seed = ((uint64_t)o->seed << 32 | (uint64_t)t << 24) ^ (uint64_t)k;
+        if ((rc = step(R, lv, perm + first, B, schedule(o, k, total), drop_seed, &loss, &tokens, err))) break;
         s->step = (uint32_t)k + 1;
         ran++;
         tokens_total += tokens;
@@ -776,9 +784,11 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     if (!o->work_dir || !o->encoder.dir)
         return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: needs an encoder directory and a work directory");
     if (o->batch < 1 || o->epochs < 1 || o->max_steps < 0 || o->warmup < 0 || !(o->lr > 0) || o->max_clusters < 1 ||
-        o->save_steps < 0 || o->weight_decay < 0 || o->max_grad_norm < 0 || o->man_topk < 0)
+        o->save_steps < 0 || o->weight_decay < 0 || o->max_grad_norm < 0 || o->man_topk < 0 ||
+        !(o->dropout >= 0 && o->dropout < 1))
         return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: batch, epochs and learning rate must be positive, "
-                                               "steps, warm-up, weight decay, clipping and man top-k not negative");
+                                               "steps, warm-up, weight decay, clipping and man top-k not negative, "
+                                               "dropout in [0, 1)");
     if (y->rows == 0 || y->cols == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "xr-transformer: no records or no labels");
     xmc_err rc = XMC_OK;
     xmci_tfidf *tf = NULL;

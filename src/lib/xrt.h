@@ -85,6 +85,7 @@ typedef struct xmci_xrt_opts {
     uint32_t max_clusters;       /* fine-tune levels of at most this many clusters; default 32768 */
     int save_steps;              /* checkpoint every so many steps; 0: only at level ends */
     int man_topk;                /* matcher-aware negatives: the top k parents per record; 0: tfn only (default) */
+    float dropout;               /* the encoder's hidden dropout while training, [0, 1); default 0 (bert.h) */
     uint32_t seed;               /* batches and the level-0 head; default 0 */
     int threads; /* TF-IDF, the tree, the encoder's AdamW, attention and elementwise passes (OpenBLAS: its own pool) */
     void (*progress)(void *ctx, const char *what, double done, double total);

@@ -74,6 +74,8 @@ expect_fail "unknown negatives" "is not tfn or tfn+man" $XMC train --train "$T/t
   --encoder "$T/enc" --xrt-dir "$T/w" --xrt-negatives man
 expect_fail "man top-k without man" "--xrt-man-topk goes with --xrt-negatives tfn+man" $XMC train --train "$T/train.tsv" \
   --model "$T/x" --xr-transformer --encoder "$T/enc" --xrt-dir "$T/w" --xrt-man-topk 5
+expect_fail "dropout of 1" "--xrt-dropout: '1' is not a number" $XMC train --train "$T/train.tsv" --model "$T/x" \
+  --xr-transformer --encoder "$T/enc" --xrt-dir "$T/w" --xrt-dropout 1
 [ -e "$T/x" ] && fail "a refused XR-Transformer run left a repository"
 
 # --help everywhere

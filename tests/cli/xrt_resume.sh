@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # XR-Transformer fine-tuning (--xr-transformer): a run killed with SIGKILL mid-way and continued with --resume ends
-# with an encoder equal bit for bit to an uninterrupted run's, and with the same model P@1; the checkpoint refuses
-# another run's options and a restart without --resume. bert-random-h16 weights, bert-base-uncased vocabulary,
+# with an encoder equal bit for bit to an uninterrupted run's, and with the same model P@1 (also with matcher-aware
+# negatives and with dropout); the checkpoint refuses another run's options and a restart without --resume. bert-random-h16 weights, bert-base-uncased vocabulary,
 # 300 Reuters documents.
 set -u
 XMC=${XMC_BIN:-build/xmc}
@@ -64,6 +64,24 @@ cmp "$T/c/encoder/model.safetensors" "$T/d/encoder/model.safetensors" || fail "r
 $XMC train --quiet "${OPTS[@]}" "${MAN[@]}" --xrt-man-topk 3 --resume --model "$T/repo-d" --xrt-dir "$T/d" > /dev/null 2> "$T/err" &&
   fail "resumed with another man top-k"
 grep -q "another run" "$T/err" || { cat "$T/err"; fail "no message for another top-k"; }
+
+# dropout: its masks are a function of (seed, level, step), so a run killed and resumed draws the ones it would
+# have drawn and ends with the uninterrupted run's encoder; another rate is another run
+DROP=(--xrt-dropout 0.1)
+$XMC train --quiet "${OPTS[@]}" "${DROP[@]}" --model "$T/repo-e" --xrt-dir "$T/e" > /dev/null || fail "uninterrupted dropout run"
+cmp -s "$T/a/encoder/model.safetensors" "$T/e/encoder/model.safetensors" && fail "dropout trained the same encoder"
+$XMC train --quiet "${OPTS[@]}" "${DROP[@]}" --model "$T/repo-f" --xrt-dir "$T/f" > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 2000); do [ -f "$T/f/checkpoint.bin" ] && break; sleep 0.005; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+[ -f "$T/f/encoder/model.safetensors" ] && fail "the dropout run finished before it was killed: make it longer"
+$XMC train --quiet "${OPTS[@]}" --xrt-dropout 0.2 --resume --model "$T/repo-f" --xrt-dir "$T/f" > /dev/null 2> "$T/err" &&
+  fail "resumed with another dropout"
+grep -q "another run" "$T/err" || { cat "$T/err"; fail "no message for another dropout"; }
+$XMC train --quiet "${OPTS[@]}" "${DROP[@]}" --resume --model "$T/repo-f" --xrt-dir "$T/f" > /dev/null 2> "$T/log" ||
+  { cat "$T/log"; fail "dropout resume"; }
+cmp "$T/e/encoder/model.safetensors" "$T/f/encoder/model.safetensors" || fail "resumed dropout encoder differs"
 
 # a damaged checkpoint is refused, not used
 printf '\x01' | dd of="$T/b/checkpoint.bin" bs=1 seek=1000 conv=notrunc 2>/dev/null
