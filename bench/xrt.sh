@@ -17,7 +17,8 @@
 # (20), XRT_SEEDS ("0 1 2": the label tree's seed, `--seed`; every row is the mean over them, its P@1 per seed
 # beside it: on the 10^4-label catalog the tree's seed alone moves P@1 by up to 0.9, more than the differences
 # this table is about; the encoder is fine-tuned once, with the first seed, and its rankers retrained for the
-# others; alpha is selected on the mean too), OPENBLAS_NUM_THREADS (2).
+# others; alpha is selected on the mean too), XRT_DROPOUT (the encoder's hidden dropout while fine-tuning, 0),
+# OPENBLAS_NUM_THREADS (2).
 set -u -o pipefail
 { # one compound command: bash parses it all before running, so editing the script mid-run is safe
 BUILD=${BUILD:-build}
@@ -36,6 +37,7 @@ NTEST=${XRT_TEST:-3000}
 NEGATIVES=${XRT_NEGATIVES:-tfn}
 MAN_TOPK=${XRT_MAN_TOPK:-20}
 SEEDS=${XRT_SEEDS:-0 1 2}
+DROPOUT=${XRT_DROPOUT:-0}
 SEED0=${SEEDS%% *}
 XMC=$(readlink -f "$BUILD/xmc")
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
@@ -53,7 +55,8 @@ mean_of() { local k=$1; shift; for f in "$@"; do p "$f" "$k"; done | awk '{s += 
 # xrt_args NEGATIVES DIR: the fine-tuning options of every xr-transformer row
 xrt_args() {
     echo --xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$2" --xrt-epochs "$EPOCHS" \
-        --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH" --xrt-negatives "$1" --xrt-man-topk "$MAN_TOPK"
+        --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH" --xrt-negatives "$1" --xrt-man-topk "$MAN_TOPK" \
+        --xrt-dropout "$DROPOUT"
 }
 
 # select_alpha NAME TRAIN MAXLEN: sets ALPHA from a validation split of TRAIN (see the header); prints its table
@@ -95,7 +98,7 @@ select_alpha() {
 one() {
     local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
     if [ "$ALPHA_SET" = select ]; then select_alpha "$name" "$train" "$maxlen"; else ALPHA=$ALPHA_SET; fi
-    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA, negatives $NEGATIVES (man top-k $MAN_TOPK)"
+    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA, negatives $NEGATIVES (man top-k $MAN_TOPK), dropout $DROPOUT"
     echo
     row "data" "model" "train s" "P@1" "P@3" "P@5" "P@1 per seed"
     echo "|------------|------------------|----------|--------|--------|--------|------------------------|"

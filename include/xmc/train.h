@@ -115,9 +115,10 @@ typedef struct xmc_train_config {
                                 * from a start that already fits the unchanged records, eps alone stops before the
                                 * few changed ones (a new label's) are fitted */
     /* XR-Transformer's encoder dropout (appended: the fields above keep their offsets) */
-    float xrt_dropout;         /* hidden dropout while fine-tuning, [0, 1): the embeddings' output and each layer's
-                                * attention and feed-forward outputs (BERT's hidden_dropout_prob; PECOS trains with
-                                * 0.1); attention probabilities are not dropped; default 0 */
+    float xrt_dropout;         /* hidden dropout while fine-tuning, [0, 1): the embeddings' output, each layer's
+                                * attention and feed-forward outputs and the pooled output (BERT's
+                                * hidden_dropout_prob; PECOS trains with 0.1); attention probabilities are not
+                                * dropped; default 0 */
 } xmc_train_config;
 
 /* What training saw and did, for the caller to report. */

@@ -712,7 +712,9 @@ struct xmci_bert_train {
     float drop_p;              /* hidden dropout; 0: off */
     uint32_t drop_keep;        /* an element is kept when its 16-bit draw is >= this (p x 65536) */
     uint64_t drop_seed;        /* picks the masks of the next forward */
-    uint8_t *drop_mask;        /* (1 + 2 layers) sites x max tokens x hidden: 1 kept, 0 dropped; NULL until p > 0 */
+    uint8_t *drop_mask;        /* (1 + 2 layers) token sites x max tokens x hidden, then max rows x hidden for the
+                                * pooled output: 1 kept, 0 dropped; NULL until p > 0 */
+    float *drop_dpooled;       /* max rows x hidden: dL/dpooled through the pooled output's mask */
 };
 
 /* Scratch floats per thread of the attention kernels for sequences of up to S tokens and heads of d. */
@@ -885,6 +887,7 @@ void xmci_bert_train_free(xmci_bert_train *tr)
     free(tr->lens);
     free(tr->attn_scratch);
     free(tr->drop_mask);
+    free(tr->drop_dpooled);
     free(tr);
 }
 
@@ -994,29 +997,22 @@ xmc_err xmci_bert_train_set_dropout(xmci_bert_train *tr, float p, uint64_t seed,
 {
     if (!(p >= 0.0f && p < 1.0f)) return xmc_error_set(err, XMC_ERR_ARG, "bert train: dropout %g (0 <= p < 1)", p);
     if (p > 0.0f && !tr->drop_mask) {
-        size_t bytes = (1 + 2 * (size_t)tr->cfg.layers) * tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden;
+        const size_t RH = tr->max_rows * (size_t)tr->cfg.hidden,
+                     bytes = (1 + 2 * (size_t)tr->cfg.layers) * tr->max_seq * RH + RH;
         tr->drop_mask = malloc(bytes);
-        if (!tr->drop_mask)
-            return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %zu bytes of dropout masks", bytes);
+        tr->drop_dpooled = malloc(RH * sizeof(float));
+        if (!tr->drop_mask || !tr->drop_dpooled) {
+            free(tr->drop_mask), free(tr->drop_dpooled);
+            tr->drop_mask = NULL, tr->drop_dpooled = NULL;
+            return xmc_error_set(err, XMC_ERR_NOMEM, "bert train: out of memory for %zu bytes of dropout masks",
+                                 bytes + RH * sizeof(float));
+        }
     }
     tr->drop_p = p;
     tr->drop_keep = (uint32_t)lrintf(p * 65536.0f);
     tr->drop_seed = seed;
     tr->backward_done = 0;
     return XMC_OK;
-}
-
-void xmci_bert_train_dropout_kept(const xmci_bert_train *tr, size_t *kept, size_t *total)
-{
-    size_t k = 0, t = 0;
-    if (tr->drop_p > 0.0f && tr->n > 0) {
-        const size_t site = tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden,
-                     n = (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden;
-        for (size_t s = 0; s < 1 + 2 * (size_t)tr->cfg.layers; s++)
-            for (size_t i = 0; i < n; i++) k += tr->drop_mask[s * site + i];
-        t = (1 + 2 * (size_t)tr->cfg.layers) * n;
-    }
-    *kept = k, *total = t;
 }
 
 void xmci_bert_train_bytes(const xmci_bert_train *tr, size_t *activations, size_t *gradients)
@@ -1592,7 +1588,7 @@ static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const 
 /* ---- hidden dropout -------------------------------------------------------------------------------------------
  *
  * Element i of site s (0: the embeddings' output, 1 + 2l / 2 + 2l: layer l's attention / feed-forward output
- * before its residual sum) is kept when a 16-bit draw of a counter-based hash of (seed, s, i) is at or above
+ * before its residual sum, 1 + 2 layers: the pooled output, as PECOS drops it before its head) is kept when a 16-bit draw of a counter-based hash of (seed, s, i) is at or above
  * p x 65536, and kept values are scaled by 1 / (1 - p) (inverted dropout, as torch's). A hash rather than a
  * stream generator: the mask does not depend on the thread count or on the order the passes run in, so a run
  * stopped and resumed draws the same masks. */
@@ -1625,12 +1621,25 @@ static void drop_range(const void *ctx, size_t lo, size_t hi) /* lo a multiple o
     }
 }
 
-/* Draws site's mask for the latest forward's tokens and applies it to y (tokens x hidden), in place. */
+static int drop_pooled_site(const xmci_bert_train *tr) { return 1 + 2 * tr->cfg.layers; }
+
+/* Elements of site for the latest forward: tokens x hidden, or rows x hidden for the pooled output. */
+static size_t drop_count(const xmci_bert_train *tr, int site)
+{
+    return (size_t)(site == drop_pooled_site(tr) ? tr->n : tr->off[tr->n]) * (size_t)tr->cfg.hidden;
+}
+
+static uint8_t *drop_site(const xmci_bert_train *tr, int site)
+{
+    return tr->drop_mask + (size_t)site * tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden;
+}
+
+/* Draws site's mask for the latest forward and applies it to y, in place. */
 static void drop_forward(xmci_bert_train *tr, int site, float *y)
 {
     if (tr->drop_p <= 0.0f) return;
-    const size_t n = (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden;
-    drop_args A = {.y = y, .mask = tr->drop_mask + (size_t)site * tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden,
+    const size_t n = drop_count(tr, site);
+    drop_args A = {.y = y, .mask = drop_site(tr, site),
                    .key = drop_mix(tr->drop_seed ^ drop_mix((uint64_t)site + 1)), .keep = tr->drop_keep,
                    .scale = 1.0f / (1.0f - tr->drop_p)};
     par_for(tr->threads, PAR_ELEMS(n), drop_range, &A);
@@ -1640,11 +1649,26 @@ static void drop_forward(xmci_bert_train *tr, int site, float *y)
 static const float *drop_backward(const xmci_bert_train *tr, int site, const float *d, float *out)
 {
     if (tr->drop_p <= 0.0f) return d;
-    const size_t n = (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden;
-    const uint8_t *m = tr->drop_mask + (size_t)site * tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden;
+    const size_t n = drop_count(tr, site);
+    const uint8_t *m = drop_site(tr, site);
     const float scale = 1.0f / (1.0f - tr->drop_p);
     for (size_t i = 0; i < n; i++) out[i] = m[i] ? d[i] * scale : 0.0f;
     return out;
+}
+
+void xmci_bert_train_dropout_kept(const xmci_bert_train *tr, size_t *kept, size_t *total)
+{
+    size_t k = 0, t = 0;
+    if (tr->drop_p > 0.0f && tr->n > 0) {
+        const int sites = 2 + 2 * tr->cfg.layers;
+        for (int s = 0; s < sites; s++) {
+            const size_t n = drop_count(tr, s);
+            const uint8_t *m = drop_site(tr, s);
+            for (size_t i = 0; i < n; i++) k += m[i];
+            t += n;
+        }
+    }
+    *kept = k, *total = t;
 }
 
 /* ---- forward / backward of the whole encoder ----------------------------------------------------------------- */
@@ -1760,6 +1784,7 @@ static void pool_forward(xmci_bert_train *tr, const param_view *pv, float *poole
         linear_forward(tr->pool_in, n, H, pv->pool_w, pv->pool_b, H, tr->pool_out);
         for (size_t i = 0; i < (size_t)n * H; i++) pooled[i] = tr->pool_out[i] = tanhf(tr->pool_out[i]);
     }
+    drop_forward(tr, drop_pooled_site(tr), pooled);
 }
 
 /* dL/dpooled -> dL/dhidden in tr->dx (0 on tokens the pooling does not read), pooler gradients into gv. */
@@ -1768,6 +1793,7 @@ static void pool_backward(xmci_bert_train *tr, const param_view *pv, const param
     const int H = tr->cfg.hidden, n = tr->n;
     float *dx = tr->dx;
     memset(dx, 0, (size_t)tr->off[n] * H * sizeof *dx);
+    d_pooled = drop_backward(tr, drop_pooled_site(tr), d_pooled, tr->drop_dpooled);
     const float *dp = d_pooled;
     if (tr->pooling == XMCI_BERT_POOL_POOLER) {
         /* pooled = tanh(pre): dpre = dpooled (1 - pooled^2); then the dense layer */

@@ -145,12 +145,13 @@ int xmci_bert_train_use_simd(xmci_bert_train *train, int on);
  * thread). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
  * XMC_ERR_ARG (outside 1..XMC_MAX_THREADS) or XMC_ERR_NOMEM (then the count in force is unchanged). */
 xmc_err xmci_bert_train_set_threads(xmci_bert_train *train, int threads, xmc_error *err);
-/* Hidden dropout of the following forwards, as BERT's hidden_dropout_prob: on the embeddings' output and on each
- * layer's attention and feed-forward outputs before their residual sums, kept values scaled by 1 / (1 - p); the
- * backward pass goes through the same masks. p in [0, 1), 0 is off (the default). The masks are a hash of
+/* Hidden dropout of the following forwards, as BERT's hidden_dropout_prob: on the embeddings' output, on each
+ * layer's attention and feed-forward outputs before their residual sums and on the pooled output (PECOS drops it
+ * before its head), kept values scaled by 1 / (1 - p); the backward pass goes through the same masks. p in [0, 1), 0 is off (the default). The masks are a hash of
  * (seed, site, element): the same for any thread count, and the same every forward until the seed changes, so a
  * trainer sets a new seed per step (xrt.c: from its seed, level and step). The first p > 0 allocates one byte per
- * element of each site, (1 + 2 layers) x max_rows x max_seq x hidden. Fails with XMC_ERR_ARG (p) or
+ * element of each site, (1 + 2 layers) x max_rows x max_seq x hidden + max_rows x hidden, and max_rows x hidden
+ * floats. Fails with XMC_ERR_ARG (p) or
  * XMC_ERR_NOMEM; then nothing changes. */
 xmc_err xmci_bert_train_set_dropout(xmci_bert_train *train, float p, uint64_t seed, xmc_error *err);
 /* Elements the latest forward's dropout kept, of the total it drew (0 of 0 when dropout was off). */
