@@ -675,7 +675,8 @@ static void test_finite_differences_dropout(void)
 }
 
 /* Dropout's masks: about p of the elements dropped; the same seed gives the same bits on 1 and 3 threads, another
- * seed other outputs; p = 0 again gives the dropout-free bits; p outside [0, 1) is refused. */
+ * seed other outputs; p = 0 again gives the dropout-free bits; p outside [0, 1) is refused; a backward after a new
+ * setting is refused. */
 static void test_dropout_masks(void)
 {
     fixture fx;
@@ -717,6 +718,9 @@ static void test_dropout_masks(void)
     CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, 0.0f, 6, &err) == XMC_OK);
     FWD(pb);
     CU_ASSERT(memcmp(p0, pb, np * sizeof *pb) == 0);
+    /* a new setting discards the forward whose masks it would not match */
+    CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, 0.25f, 7, &err) == XMC_OK);
+    CU_ASSERT(xmci_bert_train_backward(fx.params, fx.train, fx.d_pooled, fx.grads, &err) == XMC_ERR_ARG);
 #undef FWD
     free(p0), free(pa), free(pb), free(ga);
     fixture_close(&fx);

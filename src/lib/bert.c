@@ -1011,6 +1011,7 @@ xmc_err xmci_bert_train_set_dropout(xmci_bert_train *tr, float p, uint64_t seed,
     tr->drop_p = p;
     tr->drop_keep = (uint32_t)lrintf(p * 65536.0f);
     tr->drop_seed = seed;
+    tr->n = 0; /* the latest forward's masks belong to the old setting: a backward needs a new forward */
     tr->backward_done = 0;
     return XMC_OK;
 }

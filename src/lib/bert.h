@@ -151,7 +151,7 @@ xmc_err xmci_bert_train_set_threads(xmci_bert_train *train, int threads, xmc_err
  * (seed, site, element): the same for any thread count, and the same every forward until the seed changes, so a
  * trainer sets a new seed per step (xrt.c: from its seed, level and step). The first p > 0 allocates one byte per
  * element of each site, (1 + 2 layers) x max_rows x max_seq x hidden + max_rows x hidden, and max_rows x hidden
- * floats. Fails with XMC_ERR_ARG (p) or
+ * floats. The latest forward is discarded (a backward needs a new one). Fails with XMC_ERR_ARG (p) or
  * XMC_ERR_NOMEM; then nothing changes. */
 xmc_err xmci_bert_train_set_dropout(xmci_bert_train *train, float p, uint64_t seed, xmc_error *err);
 /* Elements the latest forward's dropout kept, of the total it drew (0 of 0 when dropout was off). */
