@@ -119,6 +119,9 @@ typedef struct xmc_train_config {
                                 * attention and feed-forward outputs and the pooled output (BERT's
                                 * hidden_dropout_prob; PECOS trains with 0.1); attention probabilities are not
                                 * dropped; default 0 */
+    int xrt_linear_bootstrap;  /* 1: a level's head starts as an XR-Linear layer fit on the current encoder's
+                                * embeddings (PECOS's `linear` bootstrap); default 0: each cluster inherits its
+                                * parent's row (`inherit`) */
 } xmc_train_config;
 
 /* What training saw and did, for the caller to report. */

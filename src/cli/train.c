@@ -14,7 +14,7 @@ enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, 
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
        O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER, O_DISENT, O_XRT, O_XRT_DIR, O_RESUME,
        O_XRT_BATCH, O_XRT_EPOCHS, O_XRT_STEPS, O_XRT_LR, O_XRT_WARMUP, O_XRT_WD, O_XRT_CLIP, O_XRT_ADAMW, O_XRT_LOSS,
-       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF, O_XRT_NEG, O_XRT_MANK, O_XRT_DROPOUT,
+       O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF, O_XRT_NEG, O_XRT_MANK, O_XRT_DROPOUT, O_XRT_BOOT,
        O_WARM, O_WARM_VER, O_WARM_REBUILD, O_WARM_RATIO, O_WARM_EPS };
 
 static const cli_opt train_opts[] = {
@@ -64,6 +64,8 @@ static const cli_opt train_opts[] = {
      "the --xrt-man-topk parents the model of the level above ranks highest)"},
     {CLI_INT, O_XRT_MANK, "xrt-man-topk", 0, "K", 1, 1048576, "parents per record for tfn+man (default 20)"},
     {CLI_NUMBER, O_XRT_DROPOUT, "xrt-dropout", 0, "P", 0, 0.99, "the encoder's hidden dropout while fine-tuning (default 0)"},
+    {CLI_STRING, O_XRT_BOOT, "xrt-bootstrap", 0, "B", 0, 0,
+     "a level's head starts from its parents' rows (inherit, default) or fit on the encoder's embeddings (linear)"},
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "tree"},
     {CLI_INT, O_SPLITS, "nr-splits", 0, "B", 2, 65536, "children per tree node (default 16)"},
     {CLI_INT, O_LEAF, "max-leaf-size", 0, "N", 1, 1e9, "labels per leaf cluster at most (default 100)"},
@@ -224,6 +226,11 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
         break;
     case O_XRT_MANK: c->xrt_man_topk = (uint32_t)d; break;
     case O_XRT_DROPOUT: c->xrt_dropout = (float)d; break;
+    case O_XRT_BOOT:
+        if (!strcmp(v, "inherit")) c->xrt_linear_bootstrap = 0;
+        else if (!strcmp(v, "linear")) c->xrt_linear_bootstrap = 1;
+        else { fprintf(stderr, "xmc train: error: --xrt-bootstrap: '%s' is not inherit or linear\n", v); return 2; }
+        break;
     case O_WARM: c->warm_repo = v; break;
     case O_WARM_VER: c->warm_version = v; break;
     case O_WARM_REBUILD: c->warm_rebuild = 1; break;

@@ -603,6 +603,7 @@ void xmc_train_config_default(xmc_train_config *cfg)
     cfg->xrt_man = x.man_topk > 0;
     cfg->xrt_man_topk = 20;
     cfg->xrt_dropout = x.dropout;
+    cfg->xrt_linear_bootstrap = x.bootstrap == XMCI_XRT_LINEAR;
     cfg->threads = o.threads;
     cfg->make_current = o.make_current;
     cfg->nr_canaries = o.nr_canaries;
@@ -701,6 +702,7 @@ static void config_to_xrt(const xmc_train_config *cfg, const xmci_train_opts *o,
     x->save_steps = cfg->xrt_save_steps;
     x->man_topk = cfg->xrt_man ? (int)cfg->xrt_man_topk : 0;
     x->dropout = cfg->xrt_dropout;
+    x->bootstrap = cfg->xrt_linear_bootstrap ? XMCI_XRT_LINEAR : XMCI_XRT_INHERIT;
     x->seed = cfg->seed;
     x->threads = o->threads;
     x->progress = o->progress;

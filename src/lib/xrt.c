@@ -21,6 +21,8 @@
 #include "pifa.h"
 #include "safetensors.h"
 #include "wordpiece.h"
+#include "xlinear.h"
+#include "xlinear_train.h"
 #include "xmc/rng.h"
 
 void xmci_xrt_opts_default(xmci_xrt_opts *o)
@@ -493,6 +495,10 @@ static uint64_t fingerprint(const xmci_wordpiece_batch *tok, const xmci_csr *y, 
         const double drop[] = {2, o->dropout};
         XXH64_update(h, drop, sizeof drop);
     }
+    if (o->bootstrap != XMCI_XRT_INHERIT) { /* and one with the inherited head keeps its own */
+        const double boot[] = {3, o->bootstrap};
+        XXH64_update(h, boot, sizeof boot);
+    }
     uint64_t d = XXH64_digest(h);
     XXH64_freeState(h);
     return d;
@@ -750,8 +756,76 @@ static xmc_err run_level(run *R, const xrt_level *lv, int t, int nlevels, xmci_x
     return rc;
 }
 
-/* The head of level t from the one before: inherit each child's parent row (t > 0) or 0.02 N(0, 1), bias 0. */
-static xmc_err head_init(state *s, const xrt_level *lv, int t, const xmci_xrt_opts *o, xmc_error *err)
+/* PECOS's `linear` bootstrap of level t's head: an XR-Linear layer fit on the current encoder's un-normalised
+ * embeddings of the training records (L2-loss SVM by dual coordinate descent, Cp = Cn = 100, bias 1, nothing
+ * pruned: its MLModel.train(..., threshold=0, Cp=100, Cn=100)), each cluster against the records of its parent
+ * (teacher forcing); row j of the head is cluster j's weights, its bias the bias feature's weight. The rankers of
+ * the levels above are trained on the way (xmci_xlinear_train works top-down) and dropped: they are small. Memory:
+ * the n x H embeddings as a dense CSR. */
+static xmc_err head_linear(run *R, const xmci_tree *tree, const xrt_level *lv, int t, xmc_error *err)
+{
+    const xmci_xrt_opts *o = R->o;
+    state *s = R->s;
+    const uint32_t H = (uint32_t)s->params->cfg.hidden, n = (uint32_t)R->tok->n, T = (uint32_t)R->tok->seq;
+    xmci_csr x = {0}, y = {0}, w = {0};
+    xmci_xlinear m = {0};
+    uint64_t pos = 0;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint64_t e = lv->active.indptr[i]; e < lv->active.indptr[i + 1]; e++) pos += lv->active.data[e] > 0;
+    xmc_err rc = xmci_csr_alloc(&x, n, H, (uint64_t)n * H, err);
+    if (!rc) rc = xmci_csr_alloc(&y, n, lv->K, pos, err);
+    if (!rc) rc = xmci_bert_train_set_dropout(R->train, 0.0f, 0, err); /* the embeddings as the encoder predicts */
+    for (uint32_t first = 0; first < n && !rc; first += (uint32_t)R->B) {
+        const int B = n - first < (uint32_t)R->B ? (int)(n - first) : R->B;
+        memcpy(R->ids, R->tok->ids + (size_t)first * T, (size_t)B * T * sizeof *R->ids);
+        for (int i = 0; i < B; i++) R->lens[i] = R->tok->len[first + (uint32_t)i];
+        rc = xmci_bert_train_forward(s->params, R->train, R->ids, NULL, (int)T, R->lens, B, o->encoder.pooling,
+                                     x.data + (size_t)first * H, err);
+    }
+    if (!rc) {
+        uint64_t q = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            x.indptr[i] = (uint64_t)i * H;
+            for (uint32_t f = 0; f < H; f++) x.indices[(size_t)i * H + f] = f;
+            y.indptr[i] = q;
+            for (uint64_t e = lv->active.indptr[i]; e < lv->active.indptr[i + 1]; e++)
+                if (lv->active.data[e] > 0) y.indices[q] = lv->active.indices[e], y.data[q++] = 1.0f;
+        }
+        x.indptr[n] = (uint64_t)n * H;
+        y.indptr[n] = q;
+        xmci_csr_sort_indices(&y);
+        xmci_tree view = *tree; /* the levels down to t: the parent arrays are tree's */
+        view.depth = (uint32_t)t + 1;
+        xmci_xlinear_params p;
+        xmci_xlinear_params_default(&p);
+        p.solver.cp = p.solver.cn = 100;
+        p.solver.bias = 1.0f;
+        p.solver.threshold = 0.0f;
+        p.negatives = XMCI_NEG_TFN;
+        p.threads = o->threads;
+        rc = xmci_xlinear_train(&x, &y, &view, &p, &m, err);
+    }
+    if (!rc) rc = xmci_layer_weights(&m.layers[t], H, &w, err);
+    if (!rc) {
+        memset(s->head.w, 0, (size_t)lv->K * H * sizeof *s->head.w);
+        memset(s->head.b, 0, lv->K * sizeof *s->head.b);
+        for (uint32_t j = 0; j < w.rows && j < lv->K; j++)
+            for (uint64_t e = w.indptr[j]; e < w.indptr[j + 1]; e++) {
+                if (w.indices[e] < H) s->head.w[(size_t)j * H + w.indices[e]] = w.data[e];
+                else s->head.b[j] = w.data[e] * m.bias;
+            }
+    }
+    xmci_csr_free(&x);
+    xmci_csr_free(&y);
+    xmci_csr_free(&w);
+    xmci_xlinear_free(&m);
+    return rc;
+}
+
+/* The head of level t from the one before: 0.02 N(0, 1) and bias 0 at the top; below it each child inherits its
+ * parent's row (o->bootstrap XMCI_XRT_INHERIT) or the rows are fit by head_linear (XMCI_XRT_LINEAR). */
+static xmc_err head_init(run *R, state *s, const xmci_tree *tree, const xrt_level *lv, int t, const xmci_xrt_opts *o,
+                         xmc_error *err)
 {
     const size_t H = (size_t)s->params->cfg.hidden;
     float *pw = s->head.w, *pb = s->head.b;
@@ -762,6 +836,13 @@ static xmc_err head_init(state *s, const xrt_level *lv, int t, const xmci_xrt_op
         xmc_rng_seed(&rng, o->seed ^ 0x68656164u);
         for (size_t i = 0; i < (size_t)lv->K * H; i++) s->head.w[i] = (float)(0.02 * normal(&rng));
         memset(s->head.b, 0, lv->K * sizeof *s->head.b);
+    } else if (!rc && o->bootstrap == XMCI_XRT_LINEAR) {
+        if (o->progress) {
+            char what[96];
+            snprintf(what, sizeof what, "xr-transformer level %d: linear bootstrap of %u clusters", t + 1, lv->K);
+            o->progress(o->progress_ctx, what, 0, 1);
+        }
+        rc = head_linear(R, tree, lv, t, err);
     } else if (!rc) {
         for (uint32_t j = 0; j < lv->K; j++) {
             memcpy(s->head.w + (size_t)j * H, pw + (size_t)lv->parent[j] * H, H * sizeof *pw);
@@ -785,10 +866,10 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
         return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: needs an encoder directory and a work directory");
     if (o->batch < 1 || o->epochs < 1 || o->max_steps < 0 || o->warmup < 0 || !(o->lr > 0) || o->max_clusters < 1 ||
         o->save_steps < 0 || o->weight_decay < 0 || o->max_grad_norm < 0 || o->man_topk < 0 ||
-        !(o->dropout >= 0 && o->dropout < 1))
+        !(o->dropout >= 0 && o->dropout < 1) || (o->bootstrap != XMCI_XRT_INHERIT && o->bootstrap != XMCI_XRT_LINEAR))
         return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: batch, epochs and learning rate must be positive, "
                                                "steps, warm-up, weight decay, clipping and man top-k not negative, "
-                                               "dropout in [0, 1)");
+                                               "dropout in [0, 1), bootstrap inherit or linear");
     if (y->rows == 0 || y->cols == 0) return xmc_error_set(err, XMC_ERR_EMPTY, "xr-transformer: no records or no labels");
     xmc_err rc = XMC_OK;
     xmci_tfidf *tf = NULL;
@@ -907,7 +988,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
         if (o->man_topk > 0 && t > 0 && !(resumed && (int)s.step >= level_steps(o, n)) &&
             (rc = level_man(&R, &tree, y, anc, t, resumed, &lv[t], err)))
             goto out;
-        if (!resumed && (rc = head_init(&s, &lv[t], t, o, err))) goto out;
+        if (!resumed && (rc = head_init(&R, &s, &tree, &lv[t], t, o, err))) goto out;
         if ((rc = run_level(&R, &lv[t], t, nlevels, &rep, err))) goto out;
     }
     char dir[4200];

@@ -67,6 +67,10 @@
 #include "tfidf.h"
 #include "tree.h"
 
+/* How the head of a level below the top starts: each child with its parent's row (PECOS's `inherit`), or fit by an
+ * XR-Linear layer on the current encoder's embeddings (PECOS's `linear`, its paper configs' choice). */
+typedef enum { XMCI_XRT_INHERIT = 0, XMCI_XRT_LINEAR = 1 } xmci_xrt_bootstrap;
+
 typedef struct xmci_xrt_opts {
     xmci_encoder_config encoder; /* dir, vocab, pooling, max_len (alpha is the ranker's) */
     xmci_tfidf_config tfidf;     /* features of the preliminary tree's PIFA embeddings */
@@ -86,6 +90,7 @@ typedef struct xmci_xrt_opts {
     int save_steps;              /* checkpoint every so many steps; 0: only at level ends */
     int man_topk;                /* matcher-aware negatives: the top k parents per record; 0: tfn only (default) */
     float dropout;               /* the encoder's hidden dropout while training, [0, 1); default 0 (bert.h) */
+    xmci_xrt_bootstrap bootstrap; /* the head of levels below the top; default XMCI_XRT_INHERIT */
     uint32_t seed;               /* batches and the level-0 head; default 0 */
     int threads; /* TF-IDF, the tree, the encoder's AdamW, attention and elementwise passes (OpenBLAS: its own pool) */
     void (*progress)(void *ctx, const char *what, double done, double total);

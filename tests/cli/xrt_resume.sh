@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # XR-Transformer fine-tuning (--xr-transformer): a run killed with SIGKILL mid-way and continued with --resume ends
 # with an encoder equal bit for bit to an uninterrupted run's, and with the same model P@1 (also with matcher-aware
-# negatives and with dropout); the checkpoint refuses another run's options and a restart without --resume. bert-random-h16 weights, bert-base-uncased vocabulary,
+# negatives and with dropout and the linear bootstrap); the checkpoint refuses another run's options and a restart without --resume. bert-random-h16 weights, bert-base-uncased vocabulary,
 # 300 Reuters documents.
 set -u
 XMC=${XMC_BIN:-build/xmc}
@@ -66,8 +66,9 @@ $XMC train --quiet "${OPTS[@]}" "${MAN[@]}" --xrt-man-topk 3 --resume --model "$
 grep -q "another run" "$T/err" || { cat "$T/err"; fail "no message for another top-k"; }
 
 # dropout: its masks are a function of (seed, level, step), so a run killed and resumed draws the ones it would
-# have drawn and ends with the uninterrupted run's encoder; another rate is another run
-DROP=(--xrt-dropout 0.1)
+# have drawn and ends with the uninterrupted run's encoder; another rate is another run. With the linear bootstrap:
+# the levels after the resume fit their heads on the resumed encoder's embeddings, as the uninterrupted run did
+DROP=(--xrt-dropout 0.1 --xrt-bootstrap linear)
 $XMC train --quiet "${OPTS[@]}" "${DROP[@]}" --model "$T/repo-e" --xrt-dir "$T/e" > /dev/null || fail "uninterrupted dropout run"
 cmp -s "$T/a/encoder/model.safetensors" "$T/e/encoder/model.safetensors" && fail "dropout trained the same encoder"
 $XMC train --quiet "${OPTS[@]}" "${DROP[@]}" --model "$T/repo-f" --xrt-dir "$T/f" > /dev/null 2>&1 &
