@@ -18,7 +18,7 @@
 # beside it: on the 10^4-label catalog the tree's seed alone moves P@1 by up to 0.9, more than the differences
 # this table is about; the encoder is fine-tuned once, with the first seed, and its rankers retrained for the
 # others; alpha is selected on the mean too), XRT_DROPOUT (the encoder's hidden dropout while fine-tuning, 0),
-# OPENBLAS_NUM_THREADS (2).
+# XRT_BOOTSTRAP (the head of a level below the top: inherit, or linear), OPENBLAS_NUM_THREADS (2).
 set -u -o pipefail
 { # one compound command: bash parses it all before running, so editing the script mid-run is safe
 BUILD=${BUILD:-build}
@@ -38,6 +38,7 @@ NEGATIVES=${XRT_NEGATIVES:-tfn}
 MAN_TOPK=${XRT_MAN_TOPK:-20}
 SEEDS=${XRT_SEEDS:-0 1 2}
 DROPOUT=${XRT_DROPOUT:-0}
+BOOTSTRAP=${XRT_BOOTSTRAP:-inherit}
 SEED0=${SEEDS%% *}
 XMC=$(readlink -f "$BUILD/xmc")
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
@@ -56,7 +57,7 @@ mean_of() { local k=$1; shift; for f in "$@"; do p "$f" "$k"; done | awk '{s += 
 xrt_args() {
     echo --xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$2" --xrt-epochs "$EPOCHS" \
         --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH" --xrt-negatives "$1" --xrt-man-topk "$MAN_TOPK" \
-        --xrt-dropout "$DROPOUT"
+        --xrt-dropout "$DROPOUT" --xrt-bootstrap "$BOOTSTRAP"
 }
 
 # select_alpha NAME TRAIN MAXLEN: sets ALPHA from a validation split of TRAIN (see the header); prints its table
@@ -98,7 +99,7 @@ select_alpha() {
 one() {
     local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
     if [ "$ALPHA_SET" = select ]; then select_alpha "$name" "$train" "$maxlen"; else ALPHA=$ALPHA_SET; fi
-    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA, negatives $NEGATIVES (man top-k $MAN_TOPK), dropout $DROPOUT"
+    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA, negatives $NEGATIVES (man top-k $MAN_TOPK), dropout $DROPOUT, bootstrap $BOOTSTRAP"
     echo
     row "data" "model" "train s" "P@1" "P@3" "P@5" "P@1 per seed"
     echo "|------------|------------------|----------|--------|--------|--------|------------------------|"
