@@ -30,7 +30,7 @@
 #      issue-12 aims checked against it (bench/peers_table.sh; BENCH_TABLE=0 skips it, PEERS_DOCS sizes the catalogs,
 #      TABLE_SK_CAP caps each scikit-learn training, default 600 s)
 # Every figure is measured in this run, except the rows marked "quoted", which are copied at run time from the
-# data READMEs (tools that cannot be installed here). Times are whole-process wall clock from /usr/bin/time -v
+# data READMEs (the pip-installed PECOS and napkinXC of section 1; built from source they run in sections 6 and 13). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
 #
 # Environment: BUILD (default build), DATA (default ../shared/data), BENCH_BIG=1 (run only the big scale case:
@@ -193,8 +193,8 @@ if [ "$BENCH_BIG" != 1 ] && [ -f "$R/train.tsv" ] && [ -f "$R/test.tsv" ]; then
         echo "$line"
     done
     echo
-    echo "Not run here: PECOS and napkinXC cannot be installed on this machine (no PyPI access). Their rows below are"
-    echo "quoted from $R/README.md: measured earlier on this machine, NOT in this run (columns: P@1 | P@3 | P@5 |"
+    echo "Not in this table: PECOS and napkinXC (no PyPI here; built from source they run in sections 6 and 13). Their rows"
+    echo "below are quoted from $R/README.md: measured earlier on this machine, NOT in this run (columns: P@1 | P@3 | P@5 |"
     echo "nDCG@5 | train s | predict s whole test set (ms/doc) | peak RSS MB train/predict):"
     grep -E '^\| (napkinXC|PECOS)' "$R/README.md" | sed 's/^/  quoted: /'
     echo
@@ -308,6 +308,7 @@ fi
 # ---- 8. XR-Transformer vs TF-IDF (BENCH_XRT=0 skips) --------------------------------------------------------
 if [ "${BENCH_XRT:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
+    echo "== 8. XR-Transformer: fine-tuned random-init encoder vs TF-IDF (bench/xrt.sh), then in the stream (bench/stream_encoder.sh) =="
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/xrt.sh" || echo "xr-transformer bench failed"
     echo
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/stream_encoder.sh" || echo "xr-transformer stream bench failed"
@@ -316,6 +317,7 @@ fi
 # ---- 9. Batched inference (BENCH_BATCH=0 skips) -------------------------------------------------------------
 if [ "${BENCH_BATCH:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
+    echo "== 9. Batched inference: in-process µs/doc at batch 1 and 256, text in (bench/batch.sh) =="
     BUILD="$BUILD" DATA="$DATA" bash "$HERE/batch.sh" || echo "batched inference bench failed"
 fi
 

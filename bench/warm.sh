@@ -81,7 +81,7 @@ one_case() {
     rm -rf "$d"
 }
 
-echo "## 10. Warm-started retraining vs a full retrain on the same window"
+echo "## 11. Warm-started retraining vs a full retrain on the same window"
 echo
 echo "Trainings run under nice -n 10 with --threads $THREADS. P@k in percent; 'new-label records': test records that"
 echo "carry a label the serving model never saw."
