@@ -127,6 +127,18 @@ typedef struct {
 
 static int read_config(settings *s, const char *path);
 
+/* A setting that names one of two choices: *out = 0 for a, 1 for b; 0 ok, 2 neither (message printed). */
+static int one_of(const char *opt, const char *v, const char *a, const char *b, int *out)
+{
+    if (!strcmp(v, a)) *out = 0;
+    else if (!strcmp(v, b)) *out = 1;
+    else {
+        fprintf(stderr, "xmc train: error: --%s: '%s' is not %s or %s\n", opt, v, a, b);
+        return 2;
+    }
+    return 0;
+}
+
 /* Applies one setting; numbers arrive parsed and range-checked. 0 ok, 2 bad value (message printed). */
 static int apply(void *ctx, const cli_opt *o, const char *v, double d)
 {
@@ -205,32 +217,16 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
     case O_XRT_WARMUP: c->xrt_warmup = (int)d; break;
     case O_XRT_WD: c->xrt_weight_decay = (float)d; break;
     case O_XRT_CLIP: c->xrt_max_grad_norm = (float)d; break;
-    case O_XRT_ADAMW:
-        if (!strcmp(v, "hf")) c->xrt_torch_adamw = 0;
-        else if (!strcmp(v, "torch")) c->xrt_torch_adamw = 1;
-        else { fprintf(stderr, "xmc train: error: --xrt-adamw: '%s' is not hf or torch\n", v); return 2; }
-        break;
-    case O_XRT_LOSS:
-        if (!strcmp(v, "weighted-squared-hinge")) c->xrt_unweighted = 0;
-        else if (!strcmp(v, "squared-hinge")) c->xrt_unweighted = 1;
-        else { fprintf(stderr, "xmc train: error: --xrt-loss: '%s' is not weighted-squared-hinge or squared-hinge\n", v); return 2; }
-        break;
+    case O_XRT_ADAMW: return one_of("xrt-adamw", v, "hf", "torch", &c->xrt_torch_adamw);
+    case O_XRT_LOSS: return one_of("xrt-loss", v, "weighted-squared-hinge", "squared-hinge", &c->xrt_unweighted);
     case O_XRT_MAXC: c->xrt_max_clusters = (uint32_t)d; break;
     case O_XRT_SAVE: c->xrt_save_steps = (int)d; break;
     case O_XRT_SPLITS: c->xrt_nr_splits = (uint32_t)d; break;
     case O_XRT_LEAF: c->xrt_max_leaf_size = (uint32_t)d; break;
-    case O_XRT_NEG:
-        if (!strcmp(v, "tfn")) c->xrt_man = 0;
-        else if (!strcmp(v, "tfn+man")) c->xrt_man = 1;
-        else { fprintf(stderr, "xmc train: error: --xrt-negatives: '%s' is not tfn or tfn+man\n", v); return 2; }
-        break;
+    case O_XRT_NEG: return one_of("xrt-negatives", v, "tfn", "tfn+man", &c->xrt_man);
     case O_XRT_MANK: c->xrt_man_topk = (uint32_t)d; break;
     case O_XRT_DROPOUT: c->xrt_dropout = (float)d; break;
-    case O_XRT_BOOT:
-        if (!strcmp(v, "inherit")) c->xrt_linear_bootstrap = 0;
-        else if (!strcmp(v, "linear")) c->xrt_linear_bootstrap = 1;
-        else { fprintf(stderr, "xmc train: error: --xrt-bootstrap: '%s' is not inherit or linear\n", v); return 2; }
-        break;
+    case O_XRT_BOOT: return one_of("xrt-bootstrap", v, "inherit", "linear", &c->xrt_linear_bootstrap);
     case O_WARM: c->warm_repo = v; break;
     case O_WARM_VER: c->warm_version = v; break;
     case O_WARM_REBUILD: c->warm_rebuild = 1; break;
