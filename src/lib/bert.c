@@ -1695,7 +1695,7 @@ static void embed_forward(xmci_bert_train *tr, const param_view *pv)
 static void embed_backward(xmci_bert_train *tr, const param_view *pv, const param_view *gv)
 {
     const int H = tr->cfg.hidden, T = tr->off[tr->n];
-    if (tr->drop_p > 0.0f) drop_backward(tr, 0, tr->dx1, tr->dx1); /* elementwise: in place is safe */
+    drop_backward(tr, 0, tr->dx1, tr->dx1); /* elementwise: in place is safe; nothing when dropout is off */
     ln_backward(tr->threads, tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b,
                 T, H);
     for (int r = 0; r < tr->n; r++)

@@ -591,13 +591,23 @@ static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, fl
     return rc;
 }
 
+/* Pooled embeddings (B x hidden, into out) of training records first .. first + B - 1 as the encoder predicts
+ * (the training forward without dropout: the caller sets dropout 0 once before a pass over the records). */
+static xmc_err embed_rows(run *R, int first, int B, float *out, xmc_error *err)
+{
+    const int T = R->tok->seq;
+    memcpy(R->ids, R->tok->ids + (size_t)first * T, (size_t)B * T * sizeof *R->ids);
+    for (int i = 0; i < B; i++) R->lens[i] = R->tok->len[first + i];
+    return xmci_bert_train_forward(R->s->params, R->train, R->ids, NULL, T, R->lens, B, R->o->encoder.pooling, out, err);
+}
+
 /* man (n x k): for each record, the k clusters of the current head (the level above the one to train) that the
  * current encoder and head score highest, best first, ties to the lower index; the training forward in batches
  * of R->B rows, every cluster scored (the level has at most max_clusters). */
 static xmc_err man_predict(run *R, int k, uint32_t *man, xmc_error *err)
 {
     const xmci_head *head = &R->s->head;
-    const int H = head->hidden, K = head->labels, T = R->tok->seq, n = R->tok->n;
+    const int H = head->hidden, K = head->labels, n = R->tok->n;
     float *scores = malloc((size_t)R->B * (size_t)K * sizeof *scores), *best = malloc((size_t)k * sizeof *best);
     if (!scores || !best) {
         free(scores);
@@ -607,11 +617,7 @@ static xmc_err man_predict(run *R, int k, uint32_t *man, xmc_error *err)
     xmc_err rc = xmci_bert_train_set_dropout(R->train, 0.0f, 0, err); /* the model as it predicts */
     for (int first = 0; first < n && !rc; first += R->B) {
         const int B = n - first < R->B ? n - first : R->B;
-        memcpy(R->ids, R->tok->ids + (size_t)first * T, (size_t)B * T * sizeof *R->ids);
-        for (int i = 0; i < B; i++) R->lens[i] = R->tok->len[first + i];
-        if ((rc = xmci_bert_train_forward(R->s->params, R->train, R->ids, NULL, T, R->lens, B, R->o->encoder.pooling,
-                                          R->pooled, err)))
-            break;
+        if ((rc = embed_rows(R, first, B, R->pooled, err))) break;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, K, H, 1.0f, R->pooled, H, head->w, H, 0.0f, scores, K);
         for (int i = 0; i < B; i++) {
             const float *row = scores + (size_t)i * K;
@@ -766,7 +772,7 @@ static xmc_err head_linear(run *R, const xmci_tree *tree, const xrt_level *lv, i
 {
     const xmci_xrt_opts *o = R->o;
     state *s = R->s;
-    const uint32_t H = (uint32_t)s->params->cfg.hidden, n = (uint32_t)R->tok->n, T = (uint32_t)R->tok->seq;
+    const uint32_t H = (uint32_t)s->params->cfg.hidden, n = (uint32_t)R->tok->n;
     xmci_csr x = {0}, y = {0}, w = {0};
     xmci_xlinear m = {0};
     uint64_t pos = 0;
@@ -777,10 +783,7 @@ static xmc_err head_linear(run *R, const xmci_tree *tree, const xrt_level *lv, i
     if (!rc) rc = xmci_bert_train_set_dropout(R->train, 0.0f, 0, err); /* the embeddings as the encoder predicts */
     for (uint32_t first = 0; first < n && !rc; first += (uint32_t)R->B) {
         const int B = n - first < (uint32_t)R->B ? (int)(n - first) : R->B;
-        memcpy(R->ids, R->tok->ids + (size_t)first * T, (size_t)B * T * sizeof *R->ids);
-        for (int i = 0; i < B; i++) R->lens[i] = R->tok->len[first + (uint32_t)i];
-        rc = xmci_bert_train_forward(s->params, R->train, R->ids, NULL, (int)T, R->lens, B, o->encoder.pooling,
-                                     x.data + (size_t)first * H, err);
+        rc = embed_rows(R, (int)first, B, x.data + (size_t)first * H, err);
     }
     if (!rc) {
         uint64_t q = 0;
