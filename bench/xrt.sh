@@ -18,7 +18,10 @@
 # beside it: on the 10^4-label catalog the tree's seed alone moves P@1 by up to 0.9, more than the differences
 # this table is about; the encoder is fine-tuned once, with the first seed, and its rankers retrained for the
 # others; alpha is selected on the mean too), XRT_DROPOUT (the encoder's hidden dropout while fine-tuning, 0),
-# XRT_BOOTSTRAP (the head of a level below the top: inherit, or linear), OPENBLAS_NUM_THREADS (2).
+# XRT_BOOTSTRAP (the head of a level below the top: inherit, or linear), XRT_ENCODER_ROWS (1: two more rows, XR-Linear
+# on the embedding alone, `--featurizer encoder`, of the random encoder and of the fine-tuned one: what the training
+# itself taught the encoder, with TF-IDF out of the way; 0 leaves them out), XRT_HEAD_LR (the head's learning
+# rate, `--xrt-head-lr`; unset: the encoder's), OPENBLAS_NUM_THREADS (2).
 set -u -o pipefail
 { # one compound command: bash parses it all before running, so editing the script mid-run is safe
 BUILD=${BUILD:-build}
@@ -39,6 +42,8 @@ MAN_TOPK=${XRT_MAN_TOPK:-20}
 SEEDS=${XRT_SEEDS:-0 1 2}
 DROPOUT=${XRT_DROPOUT:-0}
 BOOTSTRAP=${XRT_BOOTSTRAP:-inherit}
+ENCODER_ROWS=${XRT_ENCODER_ROWS:-1}
+HEAD_LR=${XRT_HEAD_LR:-}
 SEED0=${SEEDS%% *}
 XMC=$(readlink -f "$BUILD/xmc")
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
@@ -57,7 +62,7 @@ mean_of() { local k=$1; shift; for f in "$@"; do p "$f" "$k"; done | awk '{s += 
 xrt_args() {
     echo --xr-transformer --encoder "$WORK/enc" --pooling "$POOLING" --xrt-dir "$2" --xrt-epochs "$EPOCHS" \
         --xrt-lr "$LR" --xrt-warmup "$WARMUP" --xrt-batch "$BATCH" --xrt-negatives "$1" --xrt-man-topk "$MAN_TOPK" \
-        --xrt-dropout "$DROPOUT" --xrt-bootstrap "$BOOTSTRAP"
+        --xrt-dropout "$DROPOUT" --xrt-bootstrap "$BOOTSTRAP" ${HEAD_LR:+--xrt-head-lr "$HEAD_LR"}
 }
 
 # select_alpha NAME TRAIN MAXLEN: sets ALPHA from a validation split of TRAIN (see the header); prints its table
@@ -99,16 +104,22 @@ select_alpha() {
 one() {
     local name=$1 train=$2 test=$3 maxlen=$4 f t0 t1
     if [ "$ALPHA_SET" = select ]; then select_alpha "$name" "$train" "$maxlen"; else ALPHA=$ALPHA_SET; fi
-    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA, negatives $NEGATIVES (man top-k $MAN_TOPK), dropout $DROPOUT, bootstrap $BOOTSTRAP"
+    echo "### $name: $(wc -l < "$train") training, $(wc -l < "$test") test records; max-length $maxlen, $EPOCHS epochs per level, lr $LR, warm-up $WARMUP steps, batch $BATCH, pooling $POOLING, alpha $ALPHA, negatives $NEGATIVES (man top-k $MAN_TOPK), dropout $DROPOUT, bootstrap $BOOTSTRAP, head lr ${HEAD_LR:-$LR}"
     echo
     row "data" "model" "train s" "P@1" "P@3" "P@5" "P@1 per seed"
     echo "|------------|------------------|----------|--------|--------|--------|------------------------|"
     local rows=(tfidf tfidf+encoder) neg
-    for neg in $NEGATIVES; do rows+=("xr-transformer/$neg"); done
+    [ "$ENCODER_ROWS" = 1 ] && rows+=(encoder)
+    for neg in $NEGATIVES; do rows+=("xr-transformer/$neg"); [ "$ENCODER_ROWS" = 1 ] && rows+=("encoder/tuned-$neg"); done
     for f in "${rows[@]}"; do
         local args=(--train "$train" --model "$WORK/$name-${f//[+\/]/_}" --max-length "$maxlen" --alpha "$ALPHA")
         case $f in
         tfidf+encoder) args+=(--featurizer tfidf+encoder --encoder "$WORK/enc" --pooling "$POOLING") ;;
+        encoder) args+=(--featurizer encoder --encoder "$WORK/enc" --pooling "$POOLING") ;;
+        # the encoder the xr-transformer row above fine-tuned, its embedding alone
+        encoder/tuned-*) local x="$WORK/$name-xr-transformer_${f#encoder/tuned-}"; x=${x//+/_}
+                         [ -s "$x.version" ] || { echo "($f: no fine-tuned encoder)"; continue; }
+                         args+=(--featurizer encoder --encoder "$x/$(cat "$x.version")/encoder" --pooling "$POOLING") ;;
         # shellcheck disable=SC2207
         xr-transformer/*) args+=($(xrt_args "${f#*/}" "$WORK/$name-xrt-${f#*/}")) ;;
         esac

@@ -122,6 +122,8 @@ typedef struct xmc_train_config {
     int xrt_linear_bootstrap;  /* 1: a level's head starts as an XR-Linear layer fit on the current encoder's
                                 * embeddings (PECOS's `linear` bootstrap); default 0: each cluster inherits its
                                 * parent's row (`inherit`) */
+    float xrt_head_lr;         /* the head's peak learning rate, on the encoder's schedule; 0: xrt_lr (PECOS's);
+                                * default 0 */
 } xmc_train_config;
 
 /* What training saw and did, for the caller to report. */

@@ -13,7 +13,7 @@
 enum { O_TRAIN = 256, O_MODEL, O_CONFIG, O_VERSION, O_NOCUR, O_TFIDF, O_SPLITS, O_LEAF, O_KITER, O_SEED, O_CP, O_CN,
        O_EPS, O_MAXIT, O_THR, O_BIAS, O_NEG, O_MANB, O_BEAM, O_TOPK, O_POST, O_THREADS, O_CAN, O_QUIET, O_XC, O_XCF,
        O_XCL, O_FEAT, O_ENC, O_VOCAB, O_POOL, O_ALPHA, O_MAXLEN, O_SOLVER, O_DISENT, O_XRT, O_XRT_DIR, O_RESUME,
-       O_XRT_BATCH, O_XRT_EPOCHS, O_XRT_STEPS, O_XRT_LR, O_XRT_WARMUP, O_XRT_WD, O_XRT_CLIP, O_XRT_ADAMW, O_XRT_LOSS,
+       O_XRT_BATCH, O_XRT_EPOCHS, O_XRT_STEPS, O_XRT_LR, O_XRT_HEAD_LR, O_XRT_WARMUP, O_XRT_WD, O_XRT_CLIP, O_XRT_ADAMW, O_XRT_LOSS,
        O_XRT_MAXC, O_XRT_SAVE, O_XRT_SPLITS, O_XRT_LEAF, O_XRT_NEG, O_XRT_MANK, O_XRT_DROPOUT, O_XRT_BOOT,
        O_WARM, O_WARM_VER, O_WARM_REBUILD, O_WARM_RATIO, O_WARM_EPS };
 
@@ -50,6 +50,7 @@ static const cli_opt train_opts[] = {
     {CLI_INT, O_XRT_EPOCHS, "xrt-epochs", 0, "N", 1, 1e6, "epochs per level (default 1)"},
     {CLI_INT, O_XRT_STEPS, "xrt-max-steps", 0, "N", 0, 1e9, "steps per level; 0: --xrt-epochs (default 0)"},
     {CLI_NUMBER, O_XRT_LR, "xrt-lr", 0, "LR", 1e-12, 10, "peak learning rate (default 1e-4)"},
+    {CLI_NUMBER, O_XRT_HEAD_LR, "xrt-head-lr", 0, "LR", 1e-12, 10, "the head's peak learning rate (default: --xrt-lr)"},
     {CLI_INT, O_XRT_WARMUP, "xrt-warmup", 0, "N", 0, 1e9, "linear warm-up steps per level (default 0)"},
     {CLI_NUMBER, O_XRT_WD, "xrt-weight-decay", 0, "W", 0, 10, "AdamW weight decay, not on biases and LayerNorm (default 0)"},
     {CLI_NUMBER, O_XRT_CLIP, "xrt-max-grad-norm", 0, "G", 0, 1e9, "clip by global norm, encoder and head apart; 0: off (default 1)"},
@@ -214,6 +215,7 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
     case O_XRT_EPOCHS: c->xrt_epochs = (int)d; break;
     case O_XRT_STEPS: c->xrt_max_steps = (int)d; break;
     case O_XRT_LR: c->xrt_lr = (float)d; break;
+    case O_XRT_HEAD_LR: c->xrt_head_lr = (float)d; break;
     case O_XRT_WARMUP: c->xrt_warmup = (int)d; break;
     case O_XRT_WD: c->xrt_weight_decay = (float)d; break;
     case O_XRT_CLIP: c->xrt_max_grad_norm = (float)d; break;

@@ -604,6 +604,7 @@ void xmc_train_config_default(xmc_train_config *cfg)
     cfg->xrt_man_topk = 20;
     cfg->xrt_dropout = x.dropout;
     cfg->xrt_linear_bootstrap = x.bootstrap == XMCI_XRT_LINEAR;
+    cfg->xrt_head_lr = x.head_lr;
     cfg->threads = o.threads;
     cfg->make_current = o.make_current;
     cfg->nr_canaries = o.nr_canaries;
@@ -668,7 +669,7 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     }
     if (cfg->xrt && (!cfg->encoder_dir || !cfg->xrt_dir))
         return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer training needs an encoder directory and a work directory");
-    if (cfg->xrt && (cfg->xrt_batch < 1 || cfg->xrt_epochs < 1 || cfg->xrt_max_steps < 0 || !(cfg->xrt_lr > 0) ||
+    if (cfg->xrt && (cfg->xrt_batch < 1 || cfg->xrt_epochs < 1 || cfg->xrt_max_steps < 0 || !(cfg->xrt_lr > 0) || !(cfg->xrt_head_lr >= 0) ||
                      cfg->xrt_warmup < 0 || cfg->xrt_weight_decay < 0 ||
                      !(cfg->xrt_dropout >= 0 && cfg->xrt_dropout < 1) || cfg->xrt_max_grad_norm < 0 ||
                      cfg->xrt_save_steps < 0 || cfg->xrt_max_clusters < 1 || cfg->xrt_nr_splits < 2 ||
@@ -693,6 +694,7 @@ static void config_to_xrt(const xmc_train_config *cfg, const xmci_train_opts *o,
     x->epochs = cfg->xrt_epochs;
     x->max_steps = cfg->xrt_max_steps;
     x->lr = cfg->xrt_lr;
+    x->head_lr = cfg->xrt_head_lr;
     x->warmup = cfg->xrt_warmup;
     x->weight_decay = cfg->xrt_weight_decay;
     x->max_grad_norm = cfg->xrt_max_grad_norm;

@@ -17,9 +17,11 @@
  * the head (SparseAdam when weight decay is 0); gradients clipped by global norm, encoder and head separately;
  * the learning rate warms up linearly from 0 and decays linearly to 0 over the level's steps.
  *
- * Not done as PECOS: no dropout (the training forward of bert.h has none), matcher-aware negatives from the
- * encoder and head rather than a concat XR-Linear model, and no linear bootstrap of the head; the final ranker is
- * xmci_train's, on [tfidf ; alpha emb].
+ * Optional, as PECOS: hidden dropout (dropout > 0) and the `linear` bootstrap of a level's head (an XR-Linear
+ * layer fit on the current encoder's embeddings). Not done as PECOS: matcher-aware negatives from the encoder and
+ * head rather than a concat XR-Linear model; the final ranker is xmci_train's, on [tfidf ; alpha emb]. Beyond
+ * PECOS: a head learning rate of its own (head_lr), since a head row is only updated on the steps whose active
+ * sets reach it (a few percent of them at 10^4 clusters), where PECOS's pretrained encoders need less of it.
  *
  * Determinism: the batches of epoch e of level t are a shuffle seeded by (seed, t, e); nothing else is random
  * but the level-0 head (seeded). With the same data, options and OpenBLAS thread count the run is the same bit
@@ -81,6 +83,7 @@ typedef struct xmci_xrt_opts {
     int epochs;                  /* per level, when max_steps is 0; default 1 */
     int max_steps;               /* updates per level; 0: epochs x ceil(n / batch) */
     float lr;                    /* peak learning rate; default 1e-4 */
+    float head_lr;               /* the head's peak learning rate, same schedule; 0: lr (PECOS's); default 0 */
     int warmup;                  /* warm-up steps per level; default 0 */
     float weight_decay;          /* default 0 */
     float max_grad_norm;         /* 0: no clipping; default 1 */
