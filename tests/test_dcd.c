@@ -342,6 +342,65 @@ static void test_row_hints_same_weights(void)
     xmci_csr_free(&x);
 }
 
+/* Rows that end in a run of consecutive features (dense features, an embedding after TF-IDF) are read as blocks:
+ * the same problem with every feature j renamed 2j + 1 (the order in each row kept, no two features consecutive)
+ * must give the same weights bit for bit. Runs of 12 to 27 features after sparse heads of 0 to 6, so runs too
+ * short for the block path, and every alignment of the run and of the row's length, occur. */
+static void test_consecutive_runs_same_bits(void)
+{
+    enum { R = 60, C = 140 };
+    static float d1[R * C], d2[R * 2 * C];
+    uint32_t seed = 12345;
+    memset(d1, 0, sizeof d1);
+    memset(d2, 0, sizeof d2);
+    uint32_t inst[R];
+    int8_t y[R];
+    for (int r = 0; r < R; r++) {
+        for (int h = 0; h < r % 7; h++) {
+            seed = seed * 1103515245u + 12345u;
+            d1[r * C + (seed >> 8) % 90] = 0.1f + (float)((seed >> 4) % 1000) / 1000.0f;
+        }
+        int start = 100 + r % 5, len = 12 + r % 16;
+        for (int j = 0; j < len && start + j < C; j++) {
+            seed = seed * 1103515245u + 12345u;
+            d1[r * C + start + j] = (r % 2 ? 0.5f : -0.25f) + (float)((seed >> 4) % 1000) / 1000.0f;
+        }
+        for (int j = 0; j < C; j++) d2[r * 2 * C + 2 * j + 1] = d1[r * C + j];
+        inst[r] = (uint32_t)r;
+        y[r] = r % 2 ? 1 : -1;
+    }
+    xmci_csr x1, x2;
+    CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(&x1, R, C, d1), 0);
+    CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(&x2, R, 2 * C, d2), 0);
+    xmci_dcd_ws *w1, *w2;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(C, R, &w1, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(2 * C, R, &w2, &err), XMC_OK);
+    const float thresholds[] = {0, 0.01f};
+    for (int ti = 0; ti < 2; ti++) {
+        xmci_dcd_params p;
+        xmci_dcd_params_default(&p);
+        p.threshold = thresholds[ti];
+        p.eps = 1e-3;
+        const uint32_t *i1, *i2;
+        const float *v1, *v2;
+        uint32_t m1 = xmci_dcd_solve(&x1, inst, y, R, &p, w1, &i1, &v1);
+        uint32_t m2 = xmci_dcd_solve(&x2, inst, y, R, &p, w2, &i2, &v2);
+        CU_ASSERT_FATAL(m1 == m2 && m1 > 20);
+        int same = 1;
+        for (uint32_t t = 0; t < m1; t++) {
+            uint32_t want = i1[t] == C ? 2 * C : 2 * i1[t] + 1; /* the bias weight comes last, at cols */
+            if (i2[t] != want || memcmp(&v1[t], &v2[t], sizeof *v1)) same = 0;
+        }
+        CU_ASSERT(same);
+        CU_ASSERT(xmci_dcd_last_iters(w1) == xmci_dcd_last_iters(w2) && xmci_dcd_last_iters(w1) > 1);
+    }
+    xmci_dcd_ws_free(w1);
+    xmci_dcd_ws_free(w2);
+    xmci_csr_free(&x1);
+    xmci_csr_free(&x2);
+}
+
 static void test_degenerate(void)
 {
     xmci_csr x;
@@ -385,6 +444,7 @@ int main(int argc, char **argv)
     CU_pSuite s = CU_add_suite("dcd", NULL, NULL);
     TU_ADD(s, test_separable);
     TU_ADD(s, test_row_hints_same_weights);
+    TU_ADD(s, test_consecutive_runs_same_bits);
     TU_ADD(s, test_costs_move_bias);
     TU_ADD(s, test_threshold_strict);
     TU_ADD(s, test_no_bias);
