@@ -75,6 +75,20 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
+/* A fine-tuning run in DIR/NAME (o->work_dir is w, the caller's buffer of 4200) that must succeed; the path of the
+ * encoder file it wrote into model (4300), unless NULL. */
+static void finetune_in(fixture *fx, xmci_xrt_opts *o, char *w, const char *dir, const char *name,
+                        xmci_xrt_report *rep, char *model)
+{
+    char out[4200];
+    xmc_error err = {0};
+    snprintf(w, 4200, "%s/%s", dir, name);
+    xmc_err rc = xmci_xrt_finetune(fx->texts, fx->lens, &fx->y, o, out, sizeof out, rep, &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_FATAL(rc == XMC_OK);
+    if (model) snprintf(model, 4300, "%s/model.safetensors", out);
+}
+
 static void test_safetensors_round_trip(void)
 {
     char *dir = tu_tmpdir(), path[4200];
@@ -246,19 +260,14 @@ static void test_finetune_man(void)
 {
     fixture fx;
     fixture_make(&fx);
-    char *dir = tu_tmpdir(), w[4200], out[4200], f[4300], g[4300];
+    char *dir = tu_tmpdir(), w[4200], f[4300], g[4300], neg[4300];
     xmci_xrt_opts o;
     xmci_xrt_report tfn, man;
-    xmc_error err = {0};
-    snprintf(w, sizeof w, "%s/tfn", dir);
     opts_make(&o, w);
     o.epochs = 2;
-    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &tfn, &err) == XMC_OK);
-    snprintf(w, sizeof w, "%s/man", dir);
+    finetune_in(&fx, &o, w, dir, "tfn", &tfn, NULL);
     o.man_topk = 1;
-    xmc_err rc = xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &man, &err);
-    if (rc) printf("\n  %s\n", err.msg);
-    CU_ASSERT_FATAL(rc == XMC_OK);
+    finetune_in(&fx, &o, w, dir, "man", &man, f);
     CU_ASSERT(man.levels == 3 && tfn.levels == 3);
     CU_ASSERT(man.active_mean[0] == tfn.active_mean[0]);
     double more = 0;
@@ -268,9 +277,9 @@ static void test_finetune_man(void)
         more += man.active_mean[t] - tfn.active_mean[t];
     }
     CU_ASSERT(more > 0);
-    snprintf(f, sizeof f, "%s/negatives.bin", w);
+    snprintf(neg, sizeof neg, "%s/negatives.bin", w);
     size_t n = 0;
-    unsigned char *bytes = (unsigned char *)tu_read_file(f, &n);
+    unsigned char *bytes = (unsigned char *)tu_read_file(neg, &n);
     CU_ASSERT_FATAL(bytes != NULL);
     uint32_t level, k, first;
     uint64_t rows;
@@ -282,11 +291,8 @@ static void test_finetune_man(void)
     CU_ASSERT(n == 32 + (size_t)N_DOCS * 4 + 8);
     free(bytes);
     /* the same run again, on 2 threads (TF-IDF, tree, the AdamW pass), writes the same encoder */
-    snprintf(f, sizeof f, "%s/model.safetensors", out);
-    snprintf(w, sizeof w, "%s/man2", dir);
     o.threads = 2;
-    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_OK);
-    snprintf(g, sizeof g, "%s/model.safetensors", out);
+    finetune_in(&fx, &o, w, dir, "man2", NULL, g);
     CU_ASSERT(same_file(f, g));
     xmci_csr_free(&fx.y);
     tu_rmrf(dir);
@@ -305,27 +311,19 @@ static void test_finetune_linear_bootstrap(void)
     xmci_xrt_opts o;
     xmci_xrt_report inh, lin;
     xmc_error err = {0};
-    snprintf(w, sizeof w, "%s/inherit", dir);
     opts_make(&o, w);
     o.epochs = 2;
-    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &inh, &err) == XMC_OK);
-    snprintf(h, sizeof h, "%s/model.safetensors", out);
-    snprintf(w, sizeof w, "%s/linear", dir);
+    finetune_in(&fx, &o, w, dir, "inherit", &inh, h);
     o.bootstrap = XMCI_XRT_LINEAR;
-    xmc_err rc = xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &lin, &err);
-    if (rc) printf("\n  %s\n", err.msg);
-    CU_ASSERT_FATAL(rc == XMC_OK);
+    finetune_in(&fx, &o, w, dir, "linear", &lin, f);
     CU_ASSERT(lin.levels == 3 && inh.levels == 3);
     CU_ASSERT(lin.loss_first[0] == inh.loss_first[0]);
     for (int t = 1; t < 3; t++)
         printf("\n  level %d: first epoch's loss %.4f inherit, %.4f linear", t, inh.loss_first[t], lin.loss_first[t]);
     CU_ASSERT(lin.loss_first[2] < 0.6 * inh.loss_first[2]);
-    snprintf(f, sizeof f, "%s/model.safetensors", out);
     CU_ASSERT(!same_file(f, h));
-    snprintf(w, sizeof w, "%s/linear2", dir);
     o.threads = 2;
-    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, NULL, &err) == XMC_OK);
-    snprintf(g, sizeof g, "%s/model.safetensors", out);
+    finetune_in(&fx, &o, w, dir, "linear2", NULL, g);
     CU_ASSERT(same_file(f, g));
     o.bootstrap = (xmci_xrt_bootstrap)2;
     snprintf(w, sizeof w, "%s/bad", dir);
@@ -347,21 +345,15 @@ static void test_finetune_head_lr(void)
     xmci_xrt_opts o;
     xmci_xrt_report def, same, fast;
     xmc_error err = {0};
-    snprintf(w, sizeof w, "%s/default", dir);
     opts_make(&o, w);
     o.epochs = 2;
-    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &def, &err) == XMC_OK);
-    snprintf(f, sizeof f, "%s/model.safetensors", out);
-    snprintf(w, sizeof w, "%s/same", dir);
+    finetune_in(&fx, &o, w, dir, "default", &def, f);
     o.head_lr = o.lr;
-    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &same, &err) == XMC_OK);
-    snprintf(g, sizeof g, "%s/model.safetensors", out);
+    finetune_in(&fx, &o, w, dir, "same", &same, g);
     CU_ASSERT(same_file(f, g));
     for (int t = 0; t < 3; t++) CU_ASSERT(same.loss[t] == def.loss[t]);
-    snprintf(w, sizeof w, "%s/fast", dir);
     o.head_lr = 10 * o.lr;
-    CU_ASSERT_FATAL(xmci_xrt_finetune(fx.texts, fx.lens, &fx.y, &o, out, sizeof out, &fast, &err) == XMC_OK);
-    snprintf(g, sizeof g, "%s/model.safetensors", out);
+    finetune_in(&fx, &o, w, dir, "fast", &fast, g);
     CU_ASSERT(!same_file(f, g));
     for (int t = 0; t < 3; t++) {
         printf("\n  level %d: last epoch's loss %.4f at head lr = lr, %.4f at 10 lr", t, def.loss[t], fast.loss[t]);
