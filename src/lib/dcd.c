@@ -136,7 +136,8 @@ static inline float run_dot(const float *w, const uint32_t *xi, const float *xv,
         const float *wr = w + xi[q];
 #ifdef __SSE2__
         __m128 acc = _mm_loadu_ps(s);
-        for (uint64_t j = q; j < blocks; j += 4) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_loadu_ps(wr + (j - q)), _mm_loadu_ps(xv + j)));
+        for (uint64_t j = q; j < blocks; j += 4)
+            acc = _mm_add_ps(acc, _mm_mul_ps(_mm_loadu_ps(wr + (j - q)), _mm_loadu_ps(xv + j)));
         _mm_storeu_ps(s, acc);
 #else
         for (uint64_t j = q; j < blocks; j++) s[(j - b) & 3] += wr[j - q] * xv[j];

@@ -669,7 +669,8 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     }
     if (cfg->xrt && (!cfg->encoder_dir || !cfg->xrt_dir))
         return xmc_error_set(err, XMC_ERR_ARG, "XR-Transformer training needs an encoder directory and a work directory");
-    if (cfg->xrt && (cfg->xrt_batch < 1 || cfg->xrt_epochs < 1 || cfg->xrt_max_steps < 0 || !(cfg->xrt_lr > 0) || !(cfg->xrt_head_lr >= 0) ||
+    if (cfg->xrt && (cfg->xrt_batch < 1 || cfg->xrt_epochs < 1 || cfg->xrt_max_steps < 0 || !(cfg->xrt_lr > 0) ||
+                     !(cfg->xrt_head_lr >= 0) ||
                      cfg->xrt_warmup < 0 || cfg->xrt_weight_decay < 0 ||
                      !(cfg->xrt_dropout >= 0 && cfg->xrt_dropout < 1) || cfg->xrt_max_grad_norm < 0 ||
                      cfg->xrt_save_steps < 0 || cfg->xrt_max_clusters < 1 || cfg->xrt_nr_splits < 2 ||

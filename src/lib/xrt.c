@@ -585,7 +585,8 @@ static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, fl
         xmci_adamw_next(s->hb_opt);
         /* the head's rate follows the same schedule, scaled */
         const float hlr = o->head_lr > 0 ? (float)((double)lr * o->head_lr / o->lr) : lr;
-        if (!rc) rc = xmci_adamw_update_rows(s->hw_opt, 0, s->head.w, s->dw, (size_t)H, R->touched, ntouched, hlr, 0, err);
+        if (!rc)
+            rc = xmci_adamw_update_rows(s->hw_opt, 0, s->head.w, s->dw, (size_t)H, R->touched, ntouched, hlr, 0, err);
         if (!rc) rc = xmci_adamw_update_rows(s->hb_opt, 0, s->head.b, s->db, 1, R->touched, ntouched, hlr, 0, err);
     }
     for (uint32_t k = 0; k < ntouched; k++) {
@@ -873,7 +874,8 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     memset(&rep, 0, sizeof rep);
     if (!o->work_dir || !o->encoder.dir)
         return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: needs an encoder directory and a work directory");
-    if (o->batch < 1 || o->epochs < 1 || o->max_steps < 0 || o->warmup < 0 || !(o->lr > 0) || !(o->head_lr >= 0) || o->max_clusters < 1 ||
+    if (o->batch < 1 || o->epochs < 1 || o->max_steps < 0 || o->warmup < 0 || !(o->lr > 0) || !(o->head_lr >= 0) ||
+        o->max_clusters < 1 ||
         o->save_steps < 0 || o->weight_decay < 0 || o->max_grad_norm < 0 || o->man_topk < 0 ||
         !(o->dropout >= 0 && o->dropout < 1) || (o->bootstrap != XMCI_XRT_INHERIT && o->bootstrap != XMCI_XRT_LINEAR))
         return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: batch, epochs and learning rate must be positive, "
