@@ -13,6 +13,7 @@
 
 #include "dcd.h"
 #include "testutil.h"
+#include "xmc/rng.h"
 
 #define NF 4
 
@@ -350,21 +351,18 @@ static void test_consecutive_runs_same_bits(void)
 {
     enum { R = 60, C = 140 };
     static float d1[R * C], d2[R * 2 * C];
-    uint32_t seed = 12345;
+    xmc_rng rng;
+    xmc_rng_seed(&rng, 12345);
     memset(d1, 0, sizeof d1);
     memset(d2, 0, sizeof d2);
     uint32_t inst[R];
     int8_t y[R];
     for (int r = 0; r < R; r++) {
-        for (int h = 0; h < r % 7; h++) {
-            seed = seed * 1103515245u + 12345u;
-            d1[r * C + (seed >> 8) % 90] = 0.1f + (float)((seed >> 4) % 1000) / 1000.0f;
-        }
+        for (int h = 0; h < r % 7; h++)
+            d1[r * C + xmc_rng_uniform(&rng, 0, 89)] = 0.1f + (float)xmc_rng_uniform(&rng, 0, 999) / 1000.0f;
         int start = 100 + r % 5, len = 12 + r % 16;
-        for (int j = 0; j < len && start + j < C; j++) {
-            seed = seed * 1103515245u + 12345u;
-            d1[r * C + start + j] = (r % 2 ? 0.5f : -0.25f) + (float)((seed >> 4) % 1000) / 1000.0f;
-        }
+        for (int j = 0; j < len && start + j < C; j++)
+            d1[r * C + start + j] = (r % 2 ? 0.5f : -0.25f) + (float)xmc_rng_uniform(&rng, 0, 999) / 1000.0f;
         for (int j = 0; j < C; j++) d2[r * 2 * C + 2 * j + 1] = d1[r * C + j];
         inst[r] = (uint32_t)r;
         y[r] = r % 2 ? 1 : -1;
