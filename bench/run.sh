@@ -39,7 +39,8 @@
 # default $TMPDIR or /tmp; the big case writes about 1 GB there), BENCH_SCALES (the scale cases as "L:N ...",
 # labels asked : training docs), BENCH_ENCODER=0 (skip section 4), BENCH_STREAM=0 (skip section 5),
 # BENCH_SOAK_SECS (length of the soak in section 5, default 600; 0 skips the soak; bench/stream.sh lists the
-# section's other knobs).
+# section's other knobs), BENCH_CORETYPE=keep (leave OpenBLAS's own kernel choice; by default the run sets the
+# OPENBLAS_CORETYPE that `xmc --version` advises, for every process alike).
 set -u -o pipefail
 { # the whole script is one compound command: bash parses it all before running, so editing it mid-run is safe
 
@@ -96,6 +97,16 @@ echo "xmc benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname 
 echo "xmc $(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo '?'), $XMC"
 echo "All times: wall clock of the whole process (/usr/bin/time -v) unless marked in-process; RSS: peak resident set."
 echo "The machine is shared: times vary run to run; compare rows within one run."
+# OpenBLAS picks its kernels when it loads and falls back to its SSE3 set on a CPU it does not know; xmc says
+# which set runs and what fixes it (xmc/blas.h). Every process of the run, PyTorch and numpy included, shares
+# that OpenBLAS, so the setting applies to all sides alike (BENCH_CORETYPE=keep: leave OpenBLAS's choice).
+blas_note=$("$XMC" --version 2>&1 >/dev/null)
+if [ -n "$blas_note" ] && [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "${BENCH_CORETYPE:-}" != keep ]; then
+    export OPENBLAS_CORETYPE=$(printf '%s\n' "$blas_note" | sed -n 's/.*OPENBLAS_CORETYPE=\([A-Za-z0-9]*\).*/\1/p')
+    echo "OpenBLAS's own choice: $(printf '%s\n' "$blas_note" | sed 's/^xmc: warning: //')"
+    echo "so this run sets OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE for every process (xmc and the peers alike)."
+fi
+echo "BLAS: $("$XMC" --version 2>/dev/null | sed -n 's/^blas //p')"
 echo
 
 if [ "$BENCH_BIG" = 1 ]; then

@@ -25,6 +25,10 @@ void cli_report(const char *cmd, const xmc_error *err);
 /* Progress on stderr: a line per call when stderr is not a terminal, an updating line when it is. */
 void cli_progress(const char *what, double done, double total);
 
+/* Prints "xmc: warning: ..." on stderr, once per process, when OpenBLAS runs kernels older than this CPU's
+ * (xmc/blas.h); for the commands that run the encoder. */
+void cli_blas_warn(void);
+
 /* Classifies every record of data on `threads` threads into *hits (rows x k, malloc'ed) and *counts; the
  * caller frees both. Reports failures itself (as cmd) and returns non-zero. */
 int cli_classify_all(const char *cmd, const xmc_classifier *clf, const xmc_data *data,

@@ -100,6 +100,7 @@ int cli_embed(int argc, char **argv)
     xmc_pooling pooling;
     if (xmc_pooling_parse(s.pool_name, &pooling, &err)) { cli_report("embed", &err); return 2; }
     if (s.threads) openblas_set_num_threads(s.threads);
+    cli_blas_warn();
 
     xmc_embedder *emb = NULL;
     xmc_embedder_ws *ws = NULL;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "xmc/blas.h"
 #include "xmc/xmc.h"
 
 typedef struct {
@@ -38,6 +39,17 @@ void cli_report(const char *cmd, const xmc_error *err)
     fprintf(stderr, "xmc %s: error: %s (%s)\n", cmd, err->msg[0] ? err->msg : "failed", xmc_err_name(err->code));
 }
 
+void cli_blas_warn(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    xmc_blas_info bi;
+    char line[512];
+    xmc_blas_get_info(&bi);
+    if (xmc_blas_advice(&bi, line, sizeof line)) fprintf(stderr, "xmc: warning: %s\n", line);
+}
+
 void cli_progress(const char *what, double done, double total)
 {
     static int tty = -1;
@@ -56,7 +68,10 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("xmc %s\n", XMC_VERSION_STRING);
+        xmc_blas_info bi;
+        xmc_blas_get_info(&bi);
+        printf("xmc %s\nblas %s; kernels %s; cpu %s\n", XMC_VERSION_STRING, bi.config, bi.kernels, bi.cpu);
+        cli_blas_warn();
         return 0;
     }
     for (size_t i = 0; commands[i].name; i++)

@@ -379,6 +379,7 @@ int cli_train(int argc, char **argv)
     if (!s.quiet && s.cfg.xrt && s.cfg.threads > 1 && !getenv("OPENBLAS_THREAD_TIMEOUT"))
         fprintf(stderr, "hint: OPENBLAS_THREAD_TIMEOUT=4 in the environment makes the encoder's training steps faster "
                         "(docs/encoder.md)\n");
+    if ((s.cfg.featurizer & XMC_FEATURIZER_ENCODER) || s.cfg.xrt) cli_blas_warn();
     if (!s.quiet) fprintf(stderr, "reading training data\n");
     if (xmc_data_read(&s.in, NULL, &data, &err)) { cli_report("train", &err); goto out; }
     char version[128];

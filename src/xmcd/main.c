@@ -21,6 +21,7 @@
 #include "mock.h"
 #include "tool.h"
 #include "xmcd.h"
+#include "xmc/blas.h"
 
 static volatile sig_atomic_t xmcd_stop_flag, xmcd_hup_flag;
 
@@ -228,6 +229,15 @@ int main(int argc, char **argv)
              conf->topic_dlq, conf->mode == XMCD_MODE_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
              xmcd_log_q(conf->plugin_path), d->plugin->api->name ? d->plugin->api->name : "?",
              xmcd_log_q(version), conf->batch_max_records, conf->batch_max_wait_ms, conf->max_inflight);
+    {
+        /* one process-wide OpenBLAS serves the plugin's encoder too; its kernels are fixed at load */
+        xmc_blas_info bi;
+        char advice[512];
+        xmc_blas_get_info(&bi);
+        if (xmc_blas_advice(&bi, advice, sizeof advice))
+            xmcd_log(XMCD_LOG_WARN, "blas_kernels", "kernels=%s cpu=%s advised=OPENBLAS_CORETYPE=%s reason=%s",
+                     bi.kernels, bi.cpu, bi.advised, xmcd_log_q(advice));
+    }
     rc = xmcd_run(d);
     /* A fatal Kafka client error (not fencing) restarts the clients in-process, from the committed offsets: on
      * Kafka < 2.5 librdkafka's idempotent and transactional producers make fatal what newer brokers let them
