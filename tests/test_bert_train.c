@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "adamw.h"
 #include "bert.h"
 #include "head.h"
 #include "safetensors.h"
+#include "xmc/rng.h"
 #include "testutil.h"
 #include "xmc/xmc.h"
 
@@ -946,6 +948,108 @@ static void test_threads_same_bits(void)
     fixture_close(&fx);
 }
 
+/* Writes a random BERT of hidden 64, 2 heads (head size 32), 1 layer, 64 positions into dir: big enough that the
+ * 16-column attention kernels take their two-register blocks, their one-register blocks and the 8-column tail. */
+static int write_wide_model(const char *dir)
+{
+    enum { V = 64, H = 64, I = 96, P = 64, NT = 16 };
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "{\"model_type\": \"bert\", \"vocab_size\": %d, \"hidden_size\": %d, \"num_hidden_layers\": 1, "
+               "\"num_attention_heads\": 2, \"intermediate_size\": %d, \"hidden_act\": \"gelu\", "
+               "\"max_position_embeddings\": %d, \"type_vocab_size\": 2, \"layer_norm_eps\": 1e-12}\n", V, H, I, P);
+    fclose(f);
+    static const struct { const char *name; int rows, cols; } t[NT] = {
+        {"embeddings.word_embeddings.weight", V, H}, {"embeddings.position_embeddings.weight", P, H},
+        {"embeddings.token_type_embeddings.weight", 2, H}, {"embeddings.LayerNorm.weight", H, 0},
+        {"embeddings.LayerNorm.bias", H, 0}, {"encoder.layer.0.attention.self.query.weight", H, H},
+        {"encoder.layer.0.attention.self.query.bias", H, 0}, {"encoder.layer.0.attention.self.key.weight", H, H},
+        {"encoder.layer.0.attention.self.key.bias", H, 0}, {"encoder.layer.0.attention.self.value.weight", H, H},
+        {"encoder.layer.0.attention.self.value.bias", H, 0}, {"encoder.layer.0.attention.output.dense.weight", H, H},
+        {"encoder.layer.0.attention.output.dense.bias", H, 0},
+        {"encoder.layer.0.attention.output.LayerNorm.weight", H, 0},
+        {"encoder.layer.0.attention.output.LayerNorm.bias", H, 0}, {"encoder.layer.0.intermediate.dense.weight", I, H},
+    };
+    static const struct { const char *name; int rows, cols; } t2[5] = {
+        {"encoder.layer.0.intermediate.dense.bias", I, 0}, {"encoder.layer.0.output.dense.weight", H, I},
+        {"encoder.layer.0.output.dense.bias", H, 0}, {"encoder.layer.0.output.LayerNorm.weight", H, 0},
+        {"encoder.layer.0.output.LayerNorm.bias", H, 0},
+    };
+    xmci_safetensors_entry e[NT + 5];
+    float *mem[NT + 5] = {0};
+    xmc_rng rng;
+    xmc_rng_seed(&rng, 77);
+    int rc = 0;
+    for (int i = 0; i < NT + 5; i++) {
+        const char *name = i < NT ? t[i].name : t2[i - NT].name;
+        int rows = i < NT ? t[i].rows : t2[i - NT].rows, cols = i < NT ? t[i].cols : t2[i - NT].cols;
+        size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
+        if (!(mem[i] = malloc(n * sizeof(float)))) rc = -1;
+        const int ln_weight = strstr(name, "LayerNorm.weight") != NULL;
+        for (size_t k = 0; mem[i] && k < n; k++)
+            mem[i][k] = ln_weight ? 1.0f + 0.1f * ((float)xmc_rng_uniform(&rng, 0, 2000) / 1000.0f - 1.0f)
+                                  : 0.3f * ((float)xmc_rng_uniform(&rng, 0, 2000) / 1000.0f - 1.0f);
+        e[i] = (xmci_safetensors_entry){name, cols ? 2 : 1, {rows, cols}, mem[i]};
+    }
+    xmc_error err = {0};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!rc && xmci_safetensors_write(path, e, NT + 5, &err) != XMC_OK) rc = -1;
+    for (int i = 0; i < NT + 5; i++) free(mem[i]);
+    return rc;
+}
+
+/* The AVX-512 attention kernels give the 8-wide kernels' bits: pooled outputs and every gradient, on sequences
+ * whose lengths take every block shape (64: two registers; 40 and 17: one and the 8-column tail; 5: the tail
+ * alone; 6-row blocks with 1-5 rows left over). */
+static void test_attention_avx512_same_bits(void)
+{
+    char dir[] = "/tmp/xmc-bert-wide-XXXXXX";
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    CU_ASSERT_FATAL(write_wide_model(dir) == 0);
+    xmc_error err = {0};
+    xmci_bert *bert = NULL;
+    xmci_bert_params *params = NULL, *grads = NULL;
+    xmci_bert_train *tr = NULL;
+    CU_ASSERT_FATAL(xmci_bert_load(dir, &bert, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_bert_params_copy(bert, &params, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_bert_params_zeros_like(params, &grads, &err) == XMC_OK);
+    enum { B = 4, T = 64, H = 64 };
+    static const int lens[B] = {64, 40, 17, 5};
+    int32_t ids[B * T];
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 37 + 11) % 64;
+    CU_ASSERT_FATAL(xmci_bert_train_new(params, B, T, &tr, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_bert_train_set_threads(tr, 2, &err) == XMC_OK);
+    float pooled[2][B * H], d_pooled[B * H];
+    for (int i = 0; i < B * H; i++) d_pooled[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
+    float *g[2] = {malloc(grads->n * sizeof(float)), malloc(grads->n * sizeof(float))};
+    int wide_in_force = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int on = xmci_bert_train_use_avx512(tr, pass);
+        if (pass) wide_in_force = on;
+        xmci_bert_params_zero(grads);
+        CU_ASSERT_FATAL(xmci_bert_train_forward(params, tr, ids, NULL, T, lens, B, XMCI_BERT_POOL_MEAN, pooled[pass],
+                                                &err) == XMC_OK);
+        CU_ASSERT_FATAL(xmci_bert_train_backward(params, tr, d_pooled, grads, &err) == XMC_OK);
+        memcpy(g[pass], grads->mem, grads->n * sizeof(float));
+    }
+    if (!wide_in_force) printf("\n  no AVX-512F on this CPU (or no AVX2 kernels): the 8-wide kernels ran twice\n");
+    CU_ASSERT(memcmp(pooled[0], pooled[1], sizeof pooled[0]) == 0);
+    CU_ASSERT(memcmp(g[0], g[1], grads->n * sizeof(float)) == 0);
+    double gmax = 0;
+    for (size_t i = 0; i < grads->n; i++) gmax = fmax(gmax, fabs(g[1][i]));
+    CU_ASSERT(gmax > 0 && isfinite(gmax)); /* gradients that are not all zero, so the comparison means something */
+    free(g[0]), free(g[1]);
+    xmci_bert_train_free(tr);
+    xmci_bert_params_free(params), xmci_bert_params_free(grads);
+    xmci_bert_free(bert);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir), remove(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir), remove(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -966,5 +1070,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_accumulates);
     TU_ADD(s, test_arena_sizes);
     TU_ADD(s, test_threads_same_bits);
+    TU_ADD(s, test_attention_avx512_same_bits);
     return tu_run(argc, argv);
 }

@@ -35,6 +35,7 @@
 #include <immintrin.h>
 #define BERT_X86 1
 #define SIMD __attribute__((target("avx2,fma")))
+#define SIMD512 __attribute__((target("avx512f,avx2,fma")))
 #endif
 
 typedef struct bert_layer {
@@ -706,6 +707,7 @@ struct xmci_bert_train {
     int backward_done;
     int simd; /* AVX2+FMA GELU and softmax kernels */
     int attn_own;              /* attention in our kernels (simd, head size a multiple of 8), else sgemm */
+    int attn_wide;             /* those kernels 16 columns at a time (AVX-512; the same bits) */
     int threads;               /* our own threads for attention, 1.. */
     float *attn_scratch;       /* threads x attn_scratch_floats */
     size_t attn_scratch_floats;
@@ -975,7 +977,18 @@ int xmci_bert_train_use_simd(xmci_bert_train *tr, int on)
 #endif
     (void)on;
     tr->attn_own = tr->simd && (tr->cfg.hidden / tr->cfg.heads) % 8 == 0;
+    xmci_bert_train_use_avx512(tr, 1);
     return tr->simd;
+}
+
+int xmci_bert_train_use_avx512(xmci_bert_train *tr, int on)
+{
+    tr->attn_wide = 0;
+#ifdef BERT_X86
+    tr->attn_wide = on && tr->attn_own && __builtin_cpu_supports("avx512f");
+#endif
+    (void)on;
+    return tr->attn_wide;
 }
 
 xmc_err xmci_bert_train_set_threads(xmci_bert_train *tr, int threads, xmc_error *err)
@@ -1441,7 +1454,7 @@ SIMD static inline __attribute__((always_inline)) void attn_nt_block(const float
 }
 
 /* s (L x Lp) = alpha x yt, x: L x d (row stride ldx), yt: d x Lp (y transposed, zero past L). */
-SIMD static void attn_nt(const float *x, int ldx, const float *yt, float *s, int L, int Lp, int d, float alpha)
+SIMD static void attn_nt8(const float *x, int ldx, const float *yt, float *s, int L, int Lp, int d, float alpha)
 {
     const __m256 va = _mm256_set1_ps(alpha);
     for (int i = 0; i < L; i += 6) {
@@ -1482,8 +1495,8 @@ SIMD static inline __attribute__((always_inline)) void attn_pz_block(const float
 }
 
 /* out (rows x d, row stride ldo) = alpha P z, P as in attn_pz_block (rows x L), z: L x d (row stride ldz). */
-SIMD static void attn_pz(const float *p, int ps, int pt, const float *z, int ldz, float *out, int ldo, int rows, int L,
-                         int d, float alpha)
+SIMD static void attn_pz8(const float *p, int ps, int pt, const float *z, int ldz, float *out, int ldo, int rows, int L,
+                          int d, float alpha)
 {
     const __m256 va = _mm256_set1_ps(alpha);
     for (int i = 0; i < rows; i += 3) {
@@ -1491,6 +1504,113 @@ SIMD static void attn_pz(const float *p, int ps, int pt, const float *z, int ldz
         for (; col + 32 <= d; col += 32) attn_pz_block(p, ps, pt, z, ldz, out, ldo, i, m, col, L, va, 4);
         for (; col < d; col += 8) attn_pz_block(p, ps, pt, z, ldz, out, ldo, i, m, col, L, va, 1);
     }
+}
+
+/* The same two products 16 columns at a time (AVX-512): every output element is still alpha times the FMA chain
+ * over k (or j) in order from zero, so the bits are those of the 8-wide kernels above, which take the last 8
+ * columns. Rows in blocks of 6 for both (12 or 6 accumulators of the 32 registers). */
+SIMD512 static inline __attribute__((always_inline)) void attn_nt_block16(const float *x, int ldx, const float *yt,
+                                                                         float *s, int Lp, int d, int i0, int m,
+                                                                         int j, __m512 va, const int NV)
+{
+    __m512 c[6][2];
+    const float *xr[6];
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        xr[r] = x + (size_t)(i0 + (r < m ? r : 0)) * ldx;
+        c[r][0] = c[r][1] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < d; k++) {
+        __m512 y[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) y[v] = _mm512_loadu_ps(yt + (size_t)k * Lp + j + 16 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            __m512 b = _mm512_set1_ps(xr[r][k]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) c[r][v] = _mm512_fmadd_ps(b, y[v], c[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++)
+        if (r < m)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++)
+                _mm512_storeu_ps(s + (size_t)(i0 + r) * Lp + j + 16 * v, _mm512_mul_ps(va, c[r][v]));
+}
+
+SIMD512 static void attn_nt16(const float *x, int ldx, const float *yt, float *s, int L, int Lp, int d, float alpha)
+{
+    const __m512 va = _mm512_set1_ps(alpha);
+    const __m256 va8 = _mm256_set1_ps(alpha);
+    for (int i = 0; i < L; i += 6) {
+        int m = L - i < 6 ? L - i : 6, j = 0;
+        for (; j + 32 <= Lp; j += 32) attn_nt_block16(x, ldx, yt, s, Lp, d, i, m, j, va, 2);
+        for (; j + 16 <= Lp; j += 16) attn_nt_block16(x, ldx, yt, s, Lp, d, i, m, j, va, 1);
+        for (; j < Lp; j += 8) attn_nt_block(x, ldx, yt, s, Lp, d, i, m, j, va8, 1);
+    }
+}
+
+SIMD512 static inline __attribute__((always_inline)) void attn_pz_block16(const float *p, int ps, int pt,
+                                                                         const float *z, int ldz, float *out, int ldo,
+                                                                         int i0, int m, int col, int L, __m512 va,
+                                                                         const int NV)
+{
+    __m512 c[6][2];
+    const float *pr[6];
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        pr[r] = p + (size_t)(i0 + (r < m ? r : 0)) * ps;
+        c[r][0] = c[r][1] = _mm512_setzero_ps();
+    }
+    const float *zc = z + col;
+    for (int j = 0; j < L; j++) {
+        const size_t o = (size_t)j * pt;
+        __m512 zv[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) zv[v] = _mm512_loadu_ps(zc + (size_t)j * ldz + 16 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            __m512 b = _mm512_set1_ps(pr[r][o]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) c[r][v] = _mm512_fmadd_ps(b, zv[v], c[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++)
+        if (r < m)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++)
+                _mm512_storeu_ps(out + (size_t)(i0 + r) * ldo + col + 16 * v, _mm512_mul_ps(va, c[r][v]));
+}
+
+SIMD512 static void attn_pz16(const float *p, int ps, int pt, const float *z, int ldz, float *out, int ldo, int rows,
+                              int L, int d, float alpha)
+{
+    const __m512 va = _mm512_set1_ps(alpha);
+    const __m256 va8 = _mm256_set1_ps(alpha);
+    for (int i = 0; i < rows; i += 6) {
+        int m = rows - i < 6 ? rows - i : 6, col = 0;
+        for (; col + 32 <= d; col += 32) attn_pz_block16(p, ps, pt, z, ldz, out, ldo, i, m, col, L, va, 2);
+        for (; col + 16 <= d; col += 16) attn_pz_block16(p, ps, pt, z, ldz, out, ldo, i, m, col, L, va, 1);
+        for (; col < d; col += 8)
+            for (int i3 = i; i3 < i + m; i3 += 3)
+                attn_pz_block(p, ps, pt, z, ldz, out, ldo, i3, i + m - i3 < 3 ? i + m - i3 : 3, col, L, va8, 1);
+    }
+}
+
+/* wide: the AVX-512 kernels (same bits) */
+SIMD static void attn_nt(const float *x, int ldx, const float *yt, float *s, int L, int Lp, int d, float alpha, int wide)
+{
+    if (wide) attn_nt16(x, ldx, yt, s, L, Lp, d, alpha);
+    else attn_nt8(x, ldx, yt, s, L, Lp, d, alpha);
+}
+
+SIMD static void attn_pz(const float *p, int ps, int pt, const float *z, int ldz, float *out, int ldo, int rows, int L,
+                         int d, float alpha, int wide)
+{
+    if (wide) attn_pz16(p, ps, pt, z, ldz, out, ldo, rows, L, d, alpha);
+    else attn_pz8(p, ps, pt, z, ldz, out, ldo, rows, L, d, alpha);
 }
 
 /* yt (d x Lp) = y^T, zero past L; y: L x d with row stride ld. */
@@ -1513,39 +1633,39 @@ static void attn_pack(const float *y, int ld, float *yp, int L, int d)
 
 /* a (L x Lp) = softmax(scale q k^T) by rows over the first L columns; kt, qp: scratch of d x Lp. */
 SIMD static void attn_probs_simd(const float *q, const float *k, int ld, float *a, float *kt, float *qp, int L, int Lp,
-                                 int d)
+                                 int d, int wide)
 {
     attn_transpose(k, ld, kt, L, Lp, d);
     attn_pack(q, ld, qp, L, d);
-    attn_nt(qp, d, kt, a, L, Lp, d, 1.0f / sqrtf((float)d));
+    attn_nt(qp, d, kt, a, L, Lp, d, 1.0f / sqrtf((float)d), wide);
     for (int i = 0; i < L; i++) softmax_simd(a + (size_t)i * Lp, L);
 }
 
 /* One head of one sequence; qkv rows of ld = 3H floats, the head's q, k, v at columns 0, H, 2H. Scratch as
  * attn_scratch_floats: a, ds (L x Lp), then three d x Lp. */
 SIMD static void attn_forward_simd(const float *q, const float *k, const float *v, int ld, float *ctx, int ldc, int L,
-                                   int d, float *scratch)
+                                   int d, float *scratch, int wide)
 {
     const int Lp = (L + 7) & ~7;
     float *a = scratch, *t0 = scratch + 2 * (size_t)L * Lp, *t1 = t0 + (size_t)d * Lp;
-    attn_probs_simd(q, k, ld, a, t0, t1, L, Lp, d);
+    attn_probs_simd(q, k, ld, a, t0, t1, L, Lp, d, wide);
     attn_pack(v, ld, t0, L, d);
-    attn_pz(a, Lp, 1, t0, d, ctx, ldc, L, L, d, 1.0f);
+    attn_pz(a, Lp, 1, t0, d, ctx, ldc, L, L, d, 1.0f, wide);
 }
 
 /* As attention_backward for one head: dq, dk, dv (row stride ld) are overwritten. */
 SIMD static void attn_backward_simd(const float *q, const float *k, const float *v, int ld, const float *dc, int lddc,
-                                    float *dq, float *dk, float *dv, int L, int d, float *scratch)
+                                    float *dq, float *dk, float *dv, int L, int d, float *scratch, int wide)
 {
     const int Lp = (L + 7) & ~7, L8 = L & ~7;
     const float scale = 1.0f / sqrtf((float)d);
     float *a = scratch, *ds = scratch + (size_t)L * Lp, *t0 = scratch + 2 * (size_t)L * Lp, *t1 = t0 + (size_t)d * Lp,
           *t2 = t1 + (size_t)d * Lp;
-    attn_probs_simd(q, k, ld, a, t0, t1, L, Lp, d); /* t1: q packed */
+    attn_probs_simd(q, k, ld, a, t0, t1, L, Lp, d, wide); /* t1: q packed */
     attn_transpose(v, ld, t0, L, Lp, d);
     attn_pack(dc, lddc, t2, L, d);
-    attn_nt(t2, d, t0, ds, L, Lp, d, 1.0f);         /* dA = dctx V^T */
-    attn_pz(a, 1, Lp, t2, d, dv, ld, L, L, d, 1.0f); /* dV = A^T dctx */
+    attn_nt(t2, d, t0, ds, L, Lp, d, 1.0f, wide);         /* dA = dctx V^T */
+    attn_pz(a, 1, Lp, t2, d, dv, ld, L, L, d, 1.0f, wide); /* dV = A^T dctx */
     for (int i = 0; i < L; i++) { /* dS = A o (dA - rowsum(dA o A)), the sum in double as the scalar path */
         float *dsi = ds + (size_t)i * Lp;
         const float *ai = a + (size_t)i * Lp;
@@ -1565,8 +1685,8 @@ SIMD static void attn_backward_simd(const float *q, const float *k, const float 
         for (int j = L8; j < L; j++) dsi[j] = ai[j] * (dsi[j] - (float)dot);
     }
     attn_pack(k, ld, t0, L, d);
-    attn_pz(ds, Lp, 1, t0, d, dq, ld, L, L, d, scale); /* dQ = scale dS K */
-    attn_pz(ds, 1, Lp, t1, d, dk, ld, L, L, d, scale); /* dK = scale dS^T Q */
+    attn_pz(ds, Lp, 1, t0, d, dq, ld, L, L, d, scale, wide); /* dQ = scale dS K */
+    attn_pz(ds, 1, Lp, t1, d, dk, ld, L, L, d, scale, wide); /* dK = scale dS^T Q */
 }
 #endif
 
@@ -1594,9 +1714,9 @@ static void *attn_worker(void *arg)
         if (job->backward) {
             float *dqkv = job->dqkv + (size_t)tr->off[r] * ld;
             attn_backward_simd(q, k, v, ld, job->dctx + (size_t)tr->off[r] * H + h * d, H, dqkv + h * d,
-                               dqkv + H + h * d, dqkv + 2 * H + h * d, L, d, scratch);
+                               dqkv + H + h * d, dqkv + 2 * H + h * d, L, d, scratch, tr->attn_wide);
         } else
-            attn_forward_simd(q, k, v, ld, job->ctx + (size_t)tr->off[r] * H + h * d, H, L, d, scratch);
+            attn_forward_simd(q, k, v, ld, job->ctx + (size_t)tr->off[r] * H + h * d, H, L, d, scratch, tr->attn_wide);
 #else
         (void)q, (void)k, (void)v, (void)L, (void)scratch;
 #endif

@@ -139,6 +139,9 @@ void xmci_bert_train_free(xmci_bert_train *train);
 /* As xmci_bert_use_simd, for the training kernels (GELU, its derivative, softmax); on by default where the CPU
  * has AVX2+FMA. Returns the setting now in force. */
 int xmci_bert_train_use_simd(xmci_bert_train *train, int on);
+/* The attention kernels 16 columns at a time where the CPU has AVX-512F (on by default there; set again by
+ * xmci_bert_train_use_simd); the same bits as the 8-wide ones. Returns the setting now in force. */
+int xmci_bert_train_use_avx512(xmci_bert_train *train, int on);
 /* Threads of the library's own for the attention of each layer (default 1): the (sequence, head) pairs are
  * shared out between them, with the AVX2+FMA kernels; never at the same time as OpenBLAS's threads, which are idle
  * between the linear layers. The result does not depend on the count (each pair is computed the same way on any
