@@ -98,7 +98,8 @@ xmc_err xmci_bert_pooling_parse(const char *name, xmci_bert_pooling *pooling, xm
  *
  * xmci_bert_train_backward adds (+=) into the gradient arena, so several batches can accumulate; clear it
  * with xmci_bert_params_zero. Threads: cblas_sgemm (OpenBLAS's pool) for the linear layers; the attention of
- * each (sequence, head) in AVX2+FMA kernels of ours on xmci_bert_train_set_threads threads (sgemm per head in the
+ * each (sequence, head) in AVX2+FMA kernels of ours (16 columns wide with AVX-512F, the same bits) on
+ * xmci_bert_train_set_threads threads (sgemm per head in the
  * calling thread without AVX2+FMA, with the scalar kernels, or a head size not a multiple of 8); the other
  * elementwise passes in the calling thread. */
 
