@@ -1422,36 +1422,37 @@ static void attention_backward(const float *qkv, float *a, const float *dctx, fl
  * latency (4) times its two pipes. Lp = L rounded up to 8 is the row stride of the L x L scratch; the columns past
  * L are zero or ignored and never read as data. d must be a multiple of 8 (attn_kernels_fit). */
 
-/* Rows i0 .. i0 + m - 1 (m <= 6) of s = alpha x yt over NV * 8 columns from j; rows past m repeat row i0 and
- * are not stored. */
-SIMD static inline __attribute__((always_inline)) void attn_nt_block(const float *x, int ldx, const float *yt,
-                                                                    float *s, int Lp, int d, int i0, int m, int j,
-                                                                    __m256 va, const int NV)
-{
-    __m256 c[6][2];
-    const float *xr[6];
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
-        xr[r] = x + (size_t)(i0 + (r < m ? r : 0)) * ldx;
-        c[r][0] = c[r][1] = _mm256_setzero_ps();
+/* Rows i0 .. i0 + m - 1 (m <= 6) of s = alpha x yt over NV vectors of W columns from j; rows past m repeat row i0
+ * and are not stored. One body for the 8-wide (AVX2) and the 16-wide (AVX-512) kernels: P is the intrinsics'
+ * prefix (_mm256 / _mm512), V the vector type. */
+#define ATTN_NT_BLOCK(NAME, ATTR, V, P, W)                                                                            \
+    ATTR static inline __attribute__((always_inline)) void NAME(const float *x, int ldx, const float *yt, float *s,  \
+                                                                int Lp, int d, int i0, int m, int j, V va,          \
+                                                                const int NV)                                       \
+    {                                                                                                               \
+        V c[6][2];                                                                                                  \
+        const float *xr[6];                                                                                         \
+        _Pragma("GCC unroll 6") for (int r = 0; r < 6; r++)                                                         \
+        {                                                                                                           \
+            xr[r] = x + (size_t)(i0 + (r < m ? r : 0)) * ldx;                                                       \
+            c[r][0] = c[r][1] = P##_setzero_ps();                                                                   \
+        }                                                                                                           \
+        for (int k = 0; k < d; k++) {                                                                               \
+            V y[2];                                                                                                 \
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                                                    \
+                y[v] = P##_loadu_ps(yt + (size_t)k * Lp + j + W * v);                                               \
+            _Pragma("GCC unroll 6") for (int r = 0; r < 6; r++)                                                     \
+            {                                                                                                       \
+                V b = P##_set1_ps(xr[r][k]);                                                                        \
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) c[r][v] = P##_fmadd_ps(b, y[v], c[r][v]);      \
+            }                                                                                                       \
+        }                                                                                                           \
+        _Pragma("GCC unroll 6") for (int r = 0; r < 6; r++) if (r < m)                                              \
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                                                    \
+                P##_storeu_ps(s + (size_t)(i0 + r) * Lp + j + W * v, P##_mul_ps(va, c[r][v]));                      \
     }
-    for (int k = 0; k < d; k++) {
-        __m256 y[2];
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) y[v] = _mm256_loadu_ps(yt + (size_t)k * Lp + j + 8 * v);
-#pragma GCC unroll 6
-        for (int r = 0; r < 6; r++) {
-            __m256 b = _mm256_broadcast_ss(xr[r] + k);
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(b, y[v], c[r][v]);
-        }
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++)
-        if (r < m)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) _mm256_storeu_ps(s + (size_t)(i0 + r) * Lp + j + 8 * v, _mm256_mul_ps(va, c[r][v]));
-}
+
+ATTN_NT_BLOCK(attn_nt_block, SIMD, __m256, _mm256, 8)
 
 /* s (L x Lp) = alpha x yt, x: L x d (row stride ldx), yt: d x Lp (y transposed, zero past L). */
 SIMD static void attn_nt8(const float *x, int ldx, const float *yt, float *s, int L, int Lp, int d, float alpha)
@@ -1509,35 +1510,7 @@ SIMD static void attn_pz8(const float *p, int ps, int pt, const float *z, int ld
 /* The same two products 16 columns at a time (AVX-512): every output element is still alpha times the FMA chain
  * over k (or j) in order from zero, so the bits are those of the 8-wide kernels above, which take the last 8
  * columns. Rows in blocks of 6 for both (12 or 6 accumulators of the 32 registers). */
-SIMD512 static inline __attribute__((always_inline)) void attn_nt_block16(const float *x, int ldx, const float *yt,
-                                                                         float *s, int Lp, int d, int i0, int m,
-                                                                         int j, __m512 va, const int NV)
-{
-    __m512 c[6][2];
-    const float *xr[6];
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
-        xr[r] = x + (size_t)(i0 + (r < m ? r : 0)) * ldx;
-        c[r][0] = c[r][1] = _mm512_setzero_ps();
-    }
-    for (int k = 0; k < d; k++) {
-        __m512 y[2];
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) y[v] = _mm512_loadu_ps(yt + (size_t)k * Lp + j + 16 * v);
-#pragma GCC unroll 6
-        for (int r = 0; r < 6; r++) {
-            __m512 b = _mm512_set1_ps(xr[r][k]);
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) c[r][v] = _mm512_fmadd_ps(b, y[v], c[r][v]);
-        }
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++)
-        if (r < m)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++)
-                _mm512_storeu_ps(s + (size_t)(i0 + r) * Lp + j + 16 * v, _mm512_mul_ps(va, c[r][v]));
-}
+ATTN_NT_BLOCK(attn_nt_block16, SIMD512, __m512, _mm512, 16)
 
 SIMD512 static void attn_nt16(const float *x, int ldx, const float *yt, float *s, int L, int Lp, int d, float alpha)
 {
