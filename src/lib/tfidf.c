@@ -340,9 +340,11 @@ static int transform_slot(tr_job *job, uint32_t s, xmci_tfidf_ws *ws)
             if (!i2 || !v2) return -1;
             sl->cap = cap;
         }
-        memcpy(sl->idx + sl->n, ws->idx, (size_t)k * sizeof *ws->idx);
-        memcpy(sl->val + sl->n, ws->val, (size_t)k * sizeof *ws->val);
-        sl->n += k;
+        if (k) { /* a text with no kept feature leaves the slice unallocated: memcpy's NULL is UB even for 0 bytes */
+            memcpy(sl->idx + sl->n, ws->idx, (size_t)k * sizeof *ws->idx);
+            memcpy(sl->val + sl->n, ws->val, (size_t)k * sizeof *ws->val);
+            sl->n += k;
+        }
         job->row_nnz[d] = k;
     }
     return 0;
@@ -375,6 +377,7 @@ static xmc_err gather_rows(const tr_job *job, xmci_csr *out, xmc_error *err)
     assert(m.indptr[job->n_docs] == total);
     uint64_t pos = 0;
     for (uint32_t s = 0; s < job->n_slots; s++) {
+        if (!job->slots[s].n) continue; /* an empty slice may be unallocated (NULL) */
         memcpy(m.indices + pos, job->slots[s].idx, job->slots[s].n * sizeof *m.indices);
         memcpy(m.data + pos, job->slots[s].val, job->slots[s].n * sizeof *m.data);
         pos += job->slots[s].n;
