@@ -53,6 +53,8 @@ struct xmci_bert {
     bert_layer *layer;
     const float *pool_w, *pool_b; /* NULL when the file has no pooler */
     int simd;                     /* AVX2+FMA kernels usable */
+    int attn_own;                 /* attention in the training's kernels (simd, head size a multiple of 8) */
+    int attn_wide;                /* those kernels 16 columns wide (AVX-512F) */
 };
 
 struct xmci_bert_workspace {
@@ -62,7 +64,7 @@ struct xmci_bert_workspace {
     float *big;    /* T x max(3H, F): q|k|v during attention, then the intermediate activations */
     float *ctx;    /* T x H attention context */
     float *tmp;    /* T x H output of the dense layers before residual + LN */
-    float *scores; /* L x L attention probabilities of one head */
+    float *scores; /* L x L attention probabilities of one head, or the attention kernels' scratch */
     float *rows;   /* rows x H: [CLS] vectors gathered for the pooler */
     int *off;      /* rows + 1 token offsets of the latest forward */
     int *lens;     /* rows: lengths of the latest forward */
@@ -440,6 +442,11 @@ int xmci_bert_use_simd(xmci_bert *bert, int on)
 #ifdef BERT_X86
     bert->simd = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
+    bert->attn_own = bert->simd && (bert->cfg.hidden / bert->cfg.heads) % 8 == 0;
+    bert->attn_wide = 0;
+#ifdef BERT_X86
+    bert->attn_wide = bert->attn_own && __builtin_cpu_supports("avx512f");
+#endif
     return bert->simd;
 }
 
@@ -479,7 +486,9 @@ static int ws_reserve(xmci_bert_workspace *ws, size_t rows, size_t tokens, size_
         ws->n = 0; /* the hidden state of the previous forward is gone */
     }
     if (seq > ws->cap_seq) {
-        float *s = malloc(seq * seq * sizeof *s);
+        /* sgemm's L x L, or the kernels' a, ds (L x Lp) and three d x Lp (attn_forward_simd) */
+        size_t Lp = (seq + 7) & ~(size_t)7, d = H / (size_t)c->heads, kern = 2 * seq * Lp + 3 * d * Lp;
+        float *s = malloc((kern > seq * seq ? kern : seq * seq) * sizeof *s);
         if (!s) return -1;
         free(ws->scores);
         ws->scores = s;
@@ -522,12 +531,28 @@ static void linear(const float *x, int rows, int in, const float *w, int out, fl
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
 }
 
+#ifdef BERT_X86
+SIMD static void attn_forward_simd(const float *q, const float *k, const float *v, int ld, float *ctx, int ldc, int L,
+                                   int d, float *scratch, int wide);
+#endif
+
+/* One sequence's attention, head by head: in the training's kernels where they run (one head's products are
+ * small, L x L x d, and two sgemm calls a head cost more in OpenBLAS's setup and packing than they compute),
+ * else by sgemm. */
 static void attention(const xmci_bert *bert, xmci_bert_workspace *ws, int r)
 {
     const int H = bert->cfg.hidden, nh = bert->cfg.heads, d = H / nh, L = ws->lens[r], ld = 3 * H;
     const float *qkv = ws->big + (size_t)ws->off[r] * ld;
     float *ctx = ws->ctx + (size_t)ws->off[r] * H, *s = ws->scores;
     const float scale = 1.0f / sqrtf((float)d);
+#ifdef BERT_X86
+    if (bert->attn_own) {
+        for (int h = 0; h < nh; h++)
+            attn_forward_simd(qkv + h * d, qkv + H + h * d, qkv + 2 * H + h * d, ld, ctx + h * d, H, L, d, s,
+                              bert->attn_wide);
+        return;
+    }
+#endif
     for (int h = 0; h < nh; h++) {
         const float *q = qkv + h * d, *k = qkv + H + h * d, *v = qkv + 2 * H + h * d;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, d, scale, q, ld, k, ld, 0.0f, s, L);
