@@ -136,6 +136,27 @@ static void test_df_filters(void)
     CU_ASSERT_EQUAL(xmci_tfidf_fit(&cfg, CORPUS, lens, 0, 1, &tf, &err), XMC_ERR_EMPTY);
 }
 
+/* Texts with no kept feature (empty, or only unknown words) give empty rows; on 4 threads some slices hold only
+ * such rows, which the batch must gather without touching their unallocated buffers (UBSan, make test-asan). */
+static void test_batch_empty_rows(void)
+{
+    xmci_tfidf *tf = fit_spec("word:1-1", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
+    static const char *const texts[] = {"", "zzz qqq", "apple", "", "xyzzy", "banana apple", "", "nothing known"};
+    enum { N = sizeof texts / sizeof *texts };
+    size_t lens[N];
+    for (int i = 0; i < N; i++) lens[i] = strlen(texts[i]);
+    xmci_csr m;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_transform_batch(tf, texts, lens, N, 4, &m, &err), XMC_OK);
+    CU_ASSERT_EQUAL(m.rows, N);
+    static const uint32_t want_nnz[N] = {0, 0, 1, 0, 0, 2, 0, 0};
+    for (int d = 0; d < N; d++) CU_ASSERT_EQUAL(m.indptr[d + 1] - m.indptr[d], want_nnz[d]);
+    CU_ASSERT_EQUAL(m.indices[m.indptr[2]], id_of(tf, 0, "apple"));
+    xmci_csr_free(&m);
+    xmci_tfidf_free(tf);
+}
+
 static void test_bigrams_and_names(void)
 {
     xmci_tfidf *tf = fit_spec("word:1-2,min_df=1", 2);
@@ -533,6 +554,7 @@ int main(int argc, char **argv)
     CU_pSuite s = CU_add_suite("tfidf", NULL, NULL);
     TU_ADD(s, test_idf_and_tf);
     TU_ADD(s, test_df_filters);
+    TU_ADD(s, test_batch_empty_rows);
     TU_ADD(s, test_bigrams_and_names);
     TU_ADD(s, test_hstack_renorm);
     TU_ADD(s, test_config_strings);
