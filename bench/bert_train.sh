@@ -7,7 +7,9 @@
 #    the data is not there.
 # 2. Unless BENCH_TRAIN_SPEED=0: one training step (forward + backward + AdamW, mean pooling) of a random
 #    MiniLM-L6-H384-shaped BERT (bench/bert_torch.py gen) at batch 32 x seq 32 and 32 x 128, C beside PyTorch on the
-#    same ids, the same BLAS (OpenBLAS, THREADS threads, default 2) and 1 torch intra-op thread, with peak RSS and
+#    same ids, the same BLAS (OpenBLAS) and cores (THREADS, default 2: C's own threads with OpenBLAS at one, as
+#    `xmc train --xr-transformer` runs, or OpenBLAS's with BENCH_PRODUCTS=openblas; PyTorch's OpenBLAS at THREADS
+#    and 1 intra-op thread), with peak RSS and
 #    the C arenas; best of ROUNDS per side, and each round's C/PyTorch ratio (the two run one after the other)
 #    with their median. Measuring only: no goal is checked here.
 # Usage: bash bench/bert_train.sh   (BUILD, DATA, THREADS, BENCH_MIN_TIME seconds per point, default 2)
@@ -42,7 +44,12 @@ trap 'rm -rf "$tmp"' EXIT
 export XMC_TOOLS="$PWD/tests/tools" # bert_ref.py for bert_torch.py
 $PY bench/bert_torch.py gen "$tmp"
 echo "Training step speed: random MiniLM-L6-H384 shape (6 layers, hidden 384, 12 heads, FFN 1536, vocab 30522);"
-echo "OpenBLAS threads $THREADS in both, torch intra-op threads 1; step = forward + mean pooling + backward + AdamW."
+if [ "${BENCH_PRODUCTS:-}" = openblas ]; then
+    echo "OpenBLAS threads $THREADS in both (C's products on OpenBLAS's pool: BENCH_PRODUCTS=openblas), torch intra-op threads 1;"
+else
+    echo "C: $THREADS threads of the library's own, products included, OpenBLAS at 1; PyTorch: OpenBLAS $THREADS threads, intra-op 1;"
+fi
+echo "step = forward + mean pooling + backward + AdamW."
 # Rounds alternate C and PyTorch and the best of each point is kept (as bert_bench.sh): the 2 cores are shared,
 # and a busy neighbour during one run should not decide the comparison.
 ROUNDS=${ROUNDS:-3}

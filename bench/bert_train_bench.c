@@ -6,7 +6,9 @@
  * over the whole encoder arena. Each point: one warm-up step, then steps until BENCH_MIN_TIME seconds (default 2)
  * and at least 2 steps. Writes one "seq batch tokens_per_s fwd_s bwd_s step_s" line per point (the last three:
  * mean seconds per step), then "arena_bytes params grads adam activations activation_grads" and "rss_kb N".
- * Threads: OpenBLAS's, from OPENBLAS_NUM_THREADS, and as many of our own for the attention and the AdamW pass. */
+ * Threads: OPENBLAS_NUM_THREADS of the library's own for everything, OpenBLAS at one (BENCH_PRODUCTS=openblas:
+ * the products on OpenBLAS's pool of that many, ours between them). */
+#include <cblas.h> /* openblas_set_num_threads */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +48,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bert_train_bench: %s\n", err.msg);
         return 1;
     }
-    /* AdamW's own threads: as many as OpenBLAS has (it runs between the products, never beside them) */
-    const char *nt = getenv("OPENBLAS_NUM_THREADS");
+    /* The library's threads: as many as OPENBLAS_NUM_THREADS says, for AdamW, the attention, the elementwise
+     * passes and, with OpenBLAS then set to one thread, the products (as `xmc train --xr-transformer` runs);
+     * BENCH_PRODUCTS=openblas leaves the products to OpenBLAS's pool (the way before 2026-12-06). */
+    const char *nt = getenv("OPENBLAS_NUM_THREADS"), *prod = getenv("BENCH_PRODUCTS");
     opt->threads = nt && atoi(nt) > 0 ? atoi(nt) : 1;
-    if (xmci_bert_train_set_threads(train, opt->threads, &err)) { /* the attention's: as AdamW's */
+    if (!(prod && strcmp(prod, "openblas") == 0)) openblas_set_num_threads(1);
+    if (xmci_bert_train_set_threads(train, opt->threads, &err)) {
         fprintf(stderr, "bert_train_bench: %s\n", err.msg);
         return 1;
     }

@@ -8,6 +8,8 @@
  * absolute; a parameter gradient |g - ref| <= 1e-5 max|ref| + 1e-7 per tensor, key biases |g| <= 1e-6; after
  * one step 1e-6 where |g_ref| >= 1e-6, else 1.1e-4 (Adam's first step moves a noise-sized gradient by ~lr).
  * Each check prints its largest difference (llm.c test_gpt2 style). */
+#include <cblas.h> /* openblas_set_num_threads */
+#undef I              /* <complex.h>'s, from OpenBLAS's config header */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -1050,6 +1052,67 @@ static void test_attention_avx512_same_bits(void)
     rmdir(dir);
 }
 
+/* With OpenBLAS at one thread the library cuts each product into row blocks on its own threads: 1 thread of ours
+ * (whole products) and 3 (cut: the counter says so) give the same bits; OpenBLAS's 2 threads (not cut) give
+ * close ones. The wide model's products at 1,446 tokens are large enough to be cut, the last block short. */
+static void test_products_split_same_bits(void)
+{
+    char dir[] = "/tmp/xmc-bert-split-XXXXXX";
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    CU_ASSERT_FATAL(write_wide_model(dir) == 0);
+    xmc_error err = {0};
+    xmci_bert *bert = NULL;
+    xmci_bert_params *params = NULL, *grads = NULL;
+    xmci_bert_train *tr = NULL;
+    CU_ASSERT_FATAL(xmci_bert_load(dir, &bert, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_bert_params_copy(bert, &params, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_bert_params_zeros_like(params, &grads, &err) == XMC_OK);
+    enum { B = 32, T = 64, H = 64, PASSES = 3 };
+    int lens[B], tokens = 0;
+    for (int r = 0; r < B; r++) tokens += lens[r] = 64 - (r * 7) % 41;
+    CU_ASSERT(tokens == 1446); /* 22 blocks of 64 and one of 38 */
+    static int32_t ids[B * T];
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 37 + 11) % 64;
+    CU_ASSERT_FATAL(xmci_bert_train_new(params, B, T, &tr, &err) == XMC_OK);
+    static float pooled[PASSES][B * H], d_pooled[B * H];
+    for (int i = 0; i < B * H; i++) d_pooled[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
+    float *g[PASSES];
+    for (int p = 0; p < PASSES; p++) CU_ASSERT_FATAL((g[p] = malloc(grads->n * sizeof(float))) != NULL);
+    const int blas_threads = openblas_get_num_threads();
+    static const int ours[PASSES] = {1, 3, 2}, theirs[PASSES] = {1, 1, 2};
+    size_t split[PASSES];
+    for (int p = 0; p < PASSES; p++) {
+        openblas_set_num_threads(theirs[p]);
+        CU_ASSERT_FATAL(xmci_bert_train_set_threads(tr, ours[p], &err) == XMC_OK);
+        const size_t before = xmci_bert_train_products_split(tr);
+        xmci_bert_params_zero(grads);
+        CU_ASSERT_FATAL(xmci_bert_train_forward(params, tr, ids, NULL, T, lens, B, XMCI_BERT_POOL_MEAN, pooled[p],
+                                                &err) == XMC_OK);
+        CU_ASSERT_FATAL(xmci_bert_train_backward(params, tr, d_pooled, grads, &err) == XMC_OK);
+        split[p] = xmci_bert_train_products_split(tr) - before;
+        memcpy(g[p], grads->mem, grads->n * sizeof(float));
+    }
+    openblas_set_num_threads(blas_threads);
+    CU_ASSERT(split[0] == 0);
+    CU_ASSERT(split[1] >= 10); /* forward 4, backward 7 of the 8 (dW2 has 64 rows: one block) */
+    if (openblas_get_num_threads() > 1 || theirs[2] > 1) CU_ASSERT(split[2] == 0);
+    CU_ASSERT(memcmp(pooled[0], pooled[1], sizeof pooled[0]) == 0);
+    CU_ASSERT(memcmp(g[0], g[1], grads->n * sizeof(float)) == 0);
+    /* OpenBLAS's own threads do not keep its one thread's bits (2e-6 apart here): close, not equal */
+    double gmax = 0, dmax = 0;
+    for (size_t i = 0; i < grads->n; i++) gmax = fmax(gmax, fabs(g[0][i])), dmax = fmax(dmax, fabs(g[2][i] - g[0][i]));
+    CU_ASSERT(gmax > 0 && isfinite(gmax));
+    CU_ASSERT(dmax <= 1e-4 * gmax);
+    for (int p = 0; p < PASSES; p++) free(g[p]);
+    xmci_bert_train_free(tr);
+    xmci_bert_params_free(params), xmci_bert_params_free(grads);
+    xmci_bert_free(bert);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir), remove(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir), remove(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -1071,5 +1134,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_arena_sizes);
     TU_ADD(s, test_threads_same_bits);
     TU_ADD(s, test_attention_avx512_same_bits);
+    TU_ADD(s, test_products_split_same_bits);
     return tu_run(argc, argv);
 }

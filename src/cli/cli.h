@@ -28,6 +28,8 @@ void cli_progress(const char *what, double done, double total);
 /* Prints "xmc: warning: ..." on stderr, once per process, when OpenBLAS runs kernels older than this CPU's
  * (xmc/blas.h); for the commands that run the encoder. */
 void cli_blas_warn(void);
+/* cli_blas_warn when the model has an encoder. */
+void cli_blas_warn_model(const xmc_classifier *clf);
 
 /* Classifies every record of data on `threads` threads into *hits (rows x k, malloc'ed) and *counts; the
  * caller frees both. Reports failures itself (as cmd) and returns non-zero. */

@@ -67,11 +67,7 @@ int cli_eval(int argc, char **argv)
     xmc_error err = {0};
     xmc_classifier *clf;
     if (xmc_classifier_open(s.run.model, NULL, &clf, &err)) { cli_report("eval", &err); return 1; }
-    {
-        xmc_model_info mi;
-        xmc_classifier_info(clf, &mi);
-        if (mi.featurizer & XMC_FEATURIZER_ENCODER) cli_blas_warn();
-    }
+    cli_blas_warn_model(clf);
     xmc_data *data;
     if (xmc_data_read(in, clf, &data, &err)) {
         cli_report("eval", &err);

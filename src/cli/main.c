@@ -50,6 +50,13 @@ void cli_blas_warn(void)
     if (xmc_blas_advice(&bi, line, sizeof line)) fprintf(stderr, "xmc: warning: %s\n", line);
 }
 
+void cli_blas_warn_model(const xmc_classifier *clf)
+{
+    xmc_model_info mi;
+    xmc_classifier_info(clf, &mi);
+    if (mi.featurizer & XMC_FEATURIZER_ENCODER) cli_blas_warn(); /* only an encoder's forward is sgemm-bound */
+}
+
 void cli_progress(const char *what, double done, double total)
 {
     static int tty = -1;

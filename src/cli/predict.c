@@ -66,11 +66,7 @@ int cli_predict(int argc, char **argv)
     xmc_classifier *clf;
     xmc_open_opts oo = {s.verify, s.verify};
     if (xmc_classifier_open(s.run.model, &oo, &clf, &err)) { cli_report("predict", &err); return 1; }
-    {
-        xmc_model_info mi;
-        xmc_classifier_info(clf, &mi);
-        if (mi.featurizer & XMC_FEATURIZER_ENCODER) cli_blas_warn();
-    }
+    cli_blas_warn_model(clf);
     xmc_predict_opts d = xmc_classifier_default_opts(clf);
     xmc_predict_opts opts = {s.run.beam ? s.run.beam : d.beam, s.run.k ? s.run.k : d.topk, s.run.post};
     xmc_data *data;

@@ -436,17 +436,25 @@ xmc_err xmci_bert_load(const char *dir, xmci_bert **out, xmc_error *err)
 
 const xmci_bert_config *xmci_bert_get_config(const xmci_bert *bert) { return &bert->cfg; }
 int xmci_bert_has_pooler(const xmci_bert *bert) { return bert->pool_w != NULL; }
+/* The kernels a model gets: AVX2+FMA ones (*simd) when asked and the CPU has them; the attention in our kernels
+ * (*own) when those run and the head size is a multiple of 8; 16 columns wide (*wide) when also asked and the
+ * CPU has AVX-512F. One rule for the inference forward and the training. */
+static void pick_kernels(const xmci_bert_config *cfg, int simd_on, int wide_on, int *simd, int *own, int *wide)
+{
+    *simd = *wide = 0;
+#ifdef BERT_X86
+    *simd = simd_on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    *own = *simd && (cfg->hidden / cfg->heads) % 8 == 0;
+#ifdef BERT_X86
+    *wide = wide_on && *own && __builtin_cpu_supports("avx512f");
+#endif
+    (void)simd_on, (void)wide_on;
+}
+
 int xmci_bert_use_simd(xmci_bert *bert, int on)
 {
-    bert->simd = 0;
-#ifdef BERT_X86
-    bert->simd = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    bert->attn_own = bert->simd && (bert->cfg.hidden / bert->cfg.heads) % 8 == 0;
-    bert->attn_wide = 0;
-#ifdef BERT_X86
-    bert->attn_wide = bert->attn_own && __builtin_cpu_supports("avx512f");
-#endif
+    pick_kernels(&bert->cfg, on, 1, &bert->simd, &bert->attn_own, &bert->attn_wide);
     return bert->simd;
 }
 
@@ -733,7 +741,8 @@ struct xmci_bert_train {
     int simd; /* AVX2+FMA GELU and softmax kernels */
     int attn_own;              /* attention in our kernels (simd, head size a multiple of 8), else sgemm */
     int attn_wide;             /* those kernels 16 columns at a time (AVX-512; the same bits) */
-    int threads;               /* our own threads for attention, 1.. */
+    int threads;               /* our own threads (attention, elementwise passes, products), 1.. */
+    size_t products_split;     /* products cut into row blocks on our threads, since xmci_bert_train_new */
     float *attn_scratch;       /* threads x attn_scratch_floats */
     size_t attn_scratch_floats;
     float drop_p;              /* hidden dropout; 0: off */
@@ -996,23 +1005,14 @@ xmc_err xmci_bert_train_new(const xmci_bert_params *params, int max_rows, int ma
 
 int xmci_bert_train_use_simd(xmci_bert_train *tr, int on)
 {
-    tr->simd = 0;
-#ifdef BERT_X86
-    tr->simd = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    (void)on;
-    tr->attn_own = tr->simd && (tr->cfg.hidden / tr->cfg.heads) % 8 == 0;
-    xmci_bert_train_use_avx512(tr, 1);
+    pick_kernels(&tr->cfg, on, 1, &tr->simd, &tr->attn_own, &tr->attn_wide);
     return tr->simd;
 }
 
 int xmci_bert_train_use_avx512(xmci_bert_train *tr, int on)
 {
-    tr->attn_wide = 0;
-#ifdef BERT_X86
-    tr->attn_wide = on && tr->attn_own && __builtin_cpu_supports("avx512f");
-#endif
-    (void)on;
+    int simd, own;
+    pick_kernels(&tr->cfg, tr->simd, on, &simd, &own, &tr->attn_wide);
     return tr->attn_wide;
 }
 
@@ -1053,6 +1053,8 @@ xmc_err xmci_bert_train_set_dropout(xmci_bert_train *tr, float p, uint64_t seed,
     tr->backward_done = 0;
     return XMC_OK;
 }
+
+size_t xmci_bert_train_products_split(const xmci_bert_train *tr) { return tr->products_split; }
 
 void xmci_bert_train_bytes(const xmci_bert_train *tr, size_t *activations, size_t *gradients)
 {
@@ -1250,10 +1252,65 @@ static void ln_backward(int threads, const float *dout, const float *in, const f
 
 /* ---- linear layers: y = x W^T + b; dx (+)= dy W, dW += dy^T x, db += colsum(dy) -------------------------------- */
 
-static void linear_forward(const float *x, int rows, int in, const float *w, const float *b, int out, float *y)
+/* ---- the products: OpenBLAS's threads or ours, never both ----------------------------------------------------
+ *
+ * Why: with OpenBLAS at several threads its workers spin (sched_yield, 2^28 cycles by default) between two
+ * products, on the same cores as our elementwise passes, and the process cannot shorten that wait
+ * (OPENBLAS_THREAD_TIMEOUT is read when OpenBLAS loads). With OpenBLAS at one thread and ours at more, each
+ * product is cut into row blocks of C, one single-threaded sgemm per block on our threads, and only one pool
+ * exists. Blocks start at multiples of GEMM_ROW_ALIGN rows, so every block meets the kernels' tiles as the whole
+ * product does, and each element's sum over k runs in the same order: the same bits for any thread count. */
+#define GEMM_ROW_ALIGN 64
+#define GEMM_MIN_FLOPS (1 << 22) /* below this a product runs on the calling thread */
+
+typedef struct gemm_args {
+    CBLAS_TRANSPOSE ta, tb;
+    int m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b, *bias; /* bias: when set, each C row is set to it first (beta must be 1) */
+    float *c;
+} gemm_args;
+
+static void gemm_rows(const void *ctx, size_t lo, size_t hi)
 {
-    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, (size_t)out * sizeof *y);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
+    const gemm_args *g = ctx;
+    const float *a = g->a + (g->ta == CblasNoTrans ? lo * (size_t)g->lda : lo);
+    float *c = g->c + lo * (size_t)g->ldc;
+    if (g->bias)
+        for (size_t r = 0; r < hi - lo; r++) memcpy(c + r * g->ldc, g->bias, (size_t)g->n * sizeof *c);
+    cblas_sgemm(CblasRowMajor, g->ta, g->tb, (int)(hi - lo), g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
+                c, g->ldc);
+}
+
+static void gemm_run(xmci_bert_train *tr, const gemm_args *g)
+{
+    const int threads = tr->threads;
+    const size_t blocks = ((size_t)g->m + GEMM_ROW_ALIGN - 1) / GEMM_ROW_ALIGN;
+    if (threads <= 1 || blocks < 2 || (double)g->m * g->n * g->k < GEMM_MIN_FLOPS || openblas_get_num_threads() > 1) {
+        gemm_rows(g, 0, (size_t)g->m);
+        return;
+    }
+    /* one contiguous part per thread: each packs op(B) once */
+    const int parts = (size_t)threads < blocks ? threads : (int)blocks;
+    tr->products_split++;
+    const size_t grain = (blocks + (size_t)parts - 1) / (size_t)parts * GEMM_ROW_ALIGN;
+    par_job j = {.fn = gemm_rows, .ctx = g, .n = (size_t)g->m, .grain = grain};
+    atomic_init(&j.next, 0);
+    xmci_parallel_run(par_worker, &j, parts);
+}
+
+static void gemm(xmci_bert_train *tr, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    gemm_args g = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, a, b, NULL, c};
+    gemm_run(tr, &g);
+}
+
+static void linear_forward(xmci_bert_train *tr, const float *x, int rows, int in, const float *w, const float *b,
+                           int out, float *y)
+{
+    gemm_args g = {CblasNoTrans, CblasTrans, rows, out, in, in, in, out, 1.0f, 1.0f, x, w, b, y};
+    gemm_run(tr, &g);
 }
 
 typedef struct colsum_args {
@@ -1289,13 +1346,12 @@ static void colsum_add(int threads, const float *dy, int rows, int cols, float *
 }
 
 /* accumulate: dx += (1) or dx = (0) */
-static void linear_backward(int threads, const float *dy, const float *x, int rows, int in, const float *w, int out,
-                            float *dx, int accumulate, float *dw, float *db)
+static void linear_backward(xmci_bert_train *tr, const float *dy, const float *x, int rows, int in,
+                            const float *w, int out, float *dx, int accumulate, float *dw, float *db)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, dy, out, w, in,
-                accumulate ? 1.0f : 0.0f, dx, in);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, rows, 1.0f, dy, out, x, in, 1.0f, dw, in);
-    colsum_add(threads, dy, rows, out, db);
+    gemm(tr, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, dy, out, w, in, accumulate ? 1.0f : 0.0f, dx, in);
+    gemm(tr, CblasTrans, CblasNoTrans, out, in, rows, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    colsum_add(tr->threads, dy, rows, out, db);
 }
 
 /* ---- GELU ---------------------------------------------------------------------------------------------------- */
@@ -1874,15 +1930,15 @@ static void layer_forward(xmci_bert_train *tr, const xmci_bert_params *params, i
     train_layer *L = &tr->layer[l];
     const float *x = tr->x[l];
     /* self-attention, residual, LayerNorm */
-    linear_forward(x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
+    linear_forward(tr, x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
     attn_layer(tr, L->qkv, L->ctx, NULL, NULL, 0);
-    linear_forward(L->ctx, T, H, P.wo, P.bo, H, L->res1);
+    linear_forward(tr, L->ctx, T, H, P.wo, P.bo, H, L->res1);
     drop_forward(tr, 1 + 2 * l, L->res1);
     ln_forward(tr->threads, L->res1, x, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
     /* feed-forward, residual, LayerNorm; act(pre) lives in the gradient scratch for the moment */
-    linear_forward(L->x1, T, H, P.wi, P.bi, F, L->pre);
+    linear_forward(tr, L->x1, T, H, P.wi, P.bi, F, L->pre);
     act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
-    linear_forward(tr->dbig, T, F, P.w2, P.b2, H, L->res2);
+    linear_forward(tr, tr->dbig, T, F, P.w2, P.b2, H, L->res2);
     drop_forward(tr, 2 + 2 * l, L->res2);
     ln_forward(tr->threads, L->res2, L->x1, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H,
                c->layer_norm_eps);
@@ -1901,22 +1957,22 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     /* through the dropout on the branch (dqkv is free until the attention); the residual takes dres unmasked */
     const float *dbr = drop_backward(tr, 2 + 2 * l, tr->dres, tr->dqkv);
     act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, T, 1.0f, dbr, H, tr->dbig, F, 1.0f, G.w2, F);
+    gemm(tr, CblasTrans, CblasNoTrans, H, F, T, 1.0f, dbr, H, tr->dbig, F, 1.0f, G.w2, F);
     colsum_add(tr->threads, dbr, T, H, G.b2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, dbr, H, P.w2, F, 0.0f, tr->dbig, F);
+    gemm(tr, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, dbr, H, P.w2, F, 0.0f, tr->dbig, F);
     act_backward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     /* d x1 = dres2 (residual) + dpre Wi */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-    linear_backward(tr->threads, tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
+    linear_backward(tr, tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
     /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
     ln_backward(tr->threads, dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
     float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
     dbr = drop_backward(tr, 1 + 2 * l, tr->dres, tr->dbig); /* dbig is spent too */
-    linear_backward(tr->threads, dbr, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
+    linear_backward(tr, dbr, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
     attn_layer(tr, L->qkv, NULL, dctx, tr->dqkv, 1);
     /* d x = dres1 (residual) + dqkv Wqkv */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-    linear_backward(tr->threads, tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
+    linear_backward(tr, tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
 }
 
 /* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
@@ -1939,7 +1995,7 @@ static void pool_forward(xmci_bert_train *tr, const param_view *pv, float *poole
         }
     }
     if (tr->pooling == XMCI_BERT_POOL_POOLER) {
-        linear_forward(tr->pool_in, n, H, pv->pool_w, pv->pool_b, H, tr->pool_out);
+        linear_forward(tr, tr->pool_in, n, H, pv->pool_w, pv->pool_b, H, tr->pool_out);
         for (size_t i = 0; i < (size_t)n * H; i++) pooled[i] = tr->pool_out[i] = tanhf(tr->pool_out[i]);
     }
     drop_forward(tr, drop_pooled_site(tr), pooled);
@@ -1956,7 +2012,7 @@ static void pool_backward(xmci_bert_train *tr, const param_view *pv, const param
     if (tr->pooling == XMCI_BERT_POOL_POOLER) {
         /* pooled = tanh(pre): dpre = dpooled (1 - pooled^2); then the dense layer */
         for (size_t i = 0; i < (size_t)n * H; i++) tr->dpool[i] = d_pooled[i] * (1.0f - tr->pool_out[i] * tr->pool_out[i]);
-        linear_backward(tr->threads, tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
+        linear_backward(tr, tr->dpool, tr->pool_in, n, H, pv->pool_w, H, tr->dres, 0, gv->pool_w, gv->pool_b);
         dp = tr->dres;
     }
     for (int r = 0; r < n; r++) {

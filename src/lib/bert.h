@@ -97,11 +97,13 @@ xmc_err xmci_bert_pooling_parse(const char *name, xmci_bert_pooling *pooling, xm
  * reference checks are; attention probabilities are never dropped.
  *
  * xmci_bert_train_backward adds (+=) into the gradient arena, so several batches can accumulate; clear it
- * with xmci_bert_params_zero. Threads: cblas_sgemm (OpenBLAS's pool) for the linear layers; the attention of
- * each (sequence, head) in AVX2+FMA kernels of ours (16 columns wide with AVX-512F, the same bits) on
- * xmci_bert_train_set_threads threads (sgemm per head in the
- * calling thread without AVX2+FMA, with the scalar kernels, or a head size not a multiple of 8); the other
- * elementwise passes in the calling thread. */
+ * with xmci_bert_params_zero. Threads: the attention of each (sequence, head) in AVX2+FMA kernels of ours (16
+ * columns wide with AVX-512F, the same bits) on xmci_bert_train_set_threads threads (sgemm per head in the calling
+ * thread without AVX2+FMA, with the scalar kernels, or a head size not a multiple of 8), and the elementwise passes
+ * on the same threads. The linear layers' products are cblas_sgemm: on OpenBLAS's pool when it has more than one
+ * thread, else, with more than one thread of ours, cut into row blocks of 64 rows' multiples, one single-threaded
+ * sgemm per block on our threads (one pool, none spinning beside the other). The bits are the same either way
+ * and for any count. */
 
 typedef struct xmci_bert_tensor {
     char name[80];  /* HF name without a "bert." prefix */
@@ -143,12 +145,14 @@ int xmci_bert_train_use_simd(xmci_bert_train *train, int on);
 /* The attention kernels 16 columns at a time where the CPU has AVX-512F (on by default there; set again by
  * xmci_bert_train_use_simd); the same bits as the 8-wide ones. Returns the setting now in force. */
 int xmci_bert_train_use_avx512(xmci_bert_train *train, int on);
-/* Threads of the library's own for the attention of each layer (default 1): the (sequence, head) pairs are
- * shared out between them, with the AVX2+FMA kernels; never at the same time as OpenBLAS's threads, which are idle
- * between the linear layers. The result does not depend on the count (each pair is computed the same way on any
- * thread). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
+/* Threads of the library's own (default 1) for the attention of each layer (the (sequence, head) pairs are
+ * shared out between them, with the AVX2+FMA kernels), the elementwise passes and, when OpenBLAS has one thread,
+ * the products; never at the same time as OpenBLAS's threads. The result does not depend on the count (each
+ * pair, row, element and product block is computed the same way on any thread). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
  * XMC_ERR_ARG (outside 1..XMC_MAX_THREADS) or XMC_ERR_NOMEM (then the count in force is unchanged). */
 xmc_err xmci_bert_train_set_threads(xmci_bert_train *train, int threads, xmc_error *err);
+/* Products cut into row blocks on the library's threads since xmci_bert_train_new (see above; tests and benches). */
+size_t xmci_bert_train_products_split(const xmci_bert_train *train);
 /* Hidden dropout of the following forwards, as BERT's hidden_dropout_prob: on the embeddings' output, on each
  * layer's attention and feed-forward outputs before their residual sums and on the pooled output (PECOS drops it
  * before its head), kept values scaled by 1 / (1 - p); the backward pass goes through the same masks. p in [0, 1), 0 is off (the default). The masks are a hash of

@@ -935,7 +935,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
         (rc = xmci_bert_params_copy(bert, &s.params, err)) || (rc = xmci_bert_params_zeros_like(s.params, &s.grads, err)) ||
         (rc = xmci_adamw_new(s.params->n, o->adamw, 0.9f, 0.999f, 1e-8f, &s.enc_opt, err)))
         goto out;
-    s.enc_opt->threads = o->threads; /* between steps, while OpenBLAS's threads are idle; the same bits for any count */
+    s.enc_opt->threads = o->threads; /* between steps; the same bits for any count */
     xmci_bert_free(bert);
     bert = NULL;
     const int B = o->batch < (int)n ? o->batch : (int)n, H = s.params->cfg.hidden;
@@ -965,7 +965,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     R.batch_cap = (uint64_t)B * (uint64_t)Amax;
     if ((rc = xmci_csr_alloc(&R.batch, (uint32_t)B, Kmax, R.batch_cap, err)) ||
         (rc = xmci_bert_train_new(s.params, B, tok.seq, &R.train, err)) ||
-        (rc = xmci_bert_train_set_threads(R.train, o->threads, err))) /* attention, between OpenBLAS's products */
+        (rc = xmci_bert_train_set_threads(R.train, o->threads, err))) /* and the products when OpenBLAS has 1 */
         goto out;
 
     int found = 0, start = 0;
