@@ -6,6 +6,10 @@
  * them: a later load that does not reproduce them was damaged or mis-built. */
 #include "train.h"
 
+#include <cblas.h> /* openblas_get_num_threads */
+#undef I /* <complex.h>'s, from OpenBLAS's config header */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +20,9 @@
 #include "classifier.h"
 #include "data.h"
 #include "disentangle.h"
+#include "encoder.h"
 #include "model.h"
+#include "parallel.h"
 #include "pifa.h"
 #include "warm.h"
 #include "xrt.h"
@@ -52,6 +58,66 @@ static double now(void)
 static void progress(const xmci_train_opts *o, const char *what, double done, double total)
 {
     if (o->progress) o->progress(o->progress_ctx, what, done, total);
+}
+
+/* ---- embedding the training texts -------------------------------------------------------------------------------
+ *
+ * Chunks of EMB_CHUNK texts, each one xmci_encoder_embed call (batches of 32 inside), in order; the same chunks
+ * whether one thread embeds them all with OpenBLAS's threads in its products or, when OpenBLAS has one thread
+ * (as `xmc train --xr-transformer` sets it), each of our threads takes chunks with a workspace of its own. */
+#define EMB_CHUNK 256
+
+typedef struct emb_job {
+    const xmci_train_opts *o;
+    const xmci_encoder *enc;
+    const char *const *texts;
+    const size_t *lens;
+    uint32_t n, dim;
+    float *emb;
+    pthread_t caller; /* reports progress: the callback may not be thread-safe */
+    atomic_uint next, done;
+    atomic_int failed;
+    pthread_mutex_t lock; /* the first error */
+    xmc_error err;
+    xmc_err rc;
+} emb_job;
+
+static void *emb_worker(void *arg)
+{
+    emb_job *j = arg;
+    xmc_error err = {0};
+    xmci_encoder_ws *ws = NULL;
+    xmc_err rc = xmci_encoder_ws_new(j->enc, 32, &ws, &err);
+    for (uint32_t r; !rc && !atomic_load(&j->failed) && (r = atomic_fetch_add(&j->next, EMB_CHUNK)) < j->n;) {
+        const uint32_t cnt = j->n - r < EMB_CHUNK ? j->n - r : EMB_CHUNK;
+        rc = xmci_encoder_embed(j->enc, ws, j->texts + r, j->lens + r, (int)cnt, j->emb + (size_t)r * j->dim, &err);
+        const uint32_t done = atomic_fetch_add(&j->done, cnt) + cnt;
+        if (!rc && pthread_equal(pthread_self(), j->caller)) progress(j->o, "embedding", done, j->n);
+    }
+    xmci_encoder_ws_free(ws);
+    if (rc) {
+        pthread_mutex_lock(&j->lock);
+        if (!atomic_exchange(&j->failed, 1)) j->rc = rc, j->err = err;
+        pthread_mutex_unlock(&j->lock);
+    }
+    return NULL;
+}
+
+static xmc_err embed_texts(const xmci_train_opts *o, const xmci_encoder *enc, const char *const *texts,
+                           const size_t *lens, uint32_t n, int threads, float *emb, xmc_error *err)
+{
+    emb_job j = {.o = o, .enc = enc, .texts = texts, .lens = lens, .n = n, .dim = xmci_encoder_dim(enc), .emb = emb,
+                 .caller = pthread_self(), .rc = XMC_OK};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
+    atomic_init(&j.failed, 0);
+    pthread_mutex_init(&j.lock, NULL);
+    const int nt = openblas_get_num_threads() == 1 ? threads : 1;
+    xmci_parallel_run(emb_worker, &j, nt);
+    pthread_mutex_destroy(&j.lock);
+    if (j.rc) *err = j.err;
+    else progress(o, "embedding", n, n);
+    return j.rc;
 }
 
 static xmc_err write_labels(xmci_model_writer *w, const xmci_csr *y, const char *const *names, xmc_error *err)
@@ -396,20 +462,11 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
             if (o->warm && (rc = feature_map(o->warm->tfidf, tf, &warm_feat, &rep.warm_features_mapped, err))) goto out;
         }
         if (o->featurizer & XMC_FEATURIZER_ENCODER) {
-            /* embeddings in batches of 32; OpenBLAS threads the encoder's products */
             if ((rc = xmci_encoder_open(&o->encoder, &enc, err))) goto out;
             uint32_t dim = xmci_encoder_dim(enc), off = tf ? xmci_tfidf_dim(tf) : 0;
             emb = malloc((size_t)y->rows * dim * sizeof *emb);
-            xmci_encoder_ws *ews = NULL;
             if (!emb) { rc = xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for %u embeddings", y->rows); goto out; }
-            if ((rc = xmci_encoder_ws_new(enc, 32, &ews, err))) goto out;
-            for (uint32_t r = 0; r < y->rows && !rc; r += 256) {
-                uint32_t cnt = y->rows - r < 256 ? y->rows - r : 256;
-                rc = xmci_encoder_embed(enc, ews, texts + r, lens + r, (int)cnt, emb + (size_t)r * dim, err);
-                progress(o, "embedding", r + cnt, y->rows);
-            }
-            xmci_encoder_ws_free(ews);
-            if (rc) goto out;
+            if ((rc = embed_texts(o, enc, texts, lens, y->rows, threads, emb, err))) goto out;
             xmci_csr both;
             rc = xmci_encoder_concat(tf ? &x : NULL, off, emb, y->rows, dim, xmci_encoder_alpha(enc), &both, err);
             xmci_csr_free(&x);

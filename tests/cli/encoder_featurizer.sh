@@ -28,6 +28,14 @@ for f in encoder tfidf+encoder; do
   want=20; [ "$f" = tfidf+encoder ] && want=90
   awk -v p="$p1" -v w="$want" 'BEGIN{exit !(p > w)}' || fail "$f: P@1 $p1 on its own training data (want > $want)"
 done
+# with OpenBLAS at one thread the training texts are embedded on --threads threads, chunk by chunk (300 texts:
+# chunks of 256 and 44): 1 and 2 threads give the same model, so the same predictions and scores
+for t in 1 2; do
+  OPENBLAS_NUM_THREADS=1 $XMC train --quiet --train "$T/train.tsv" --model "$T/repo-t$t" --featurizer tfidf+encoder \
+    --encoder "$T/enc" --pooling mean --threads $t > /dev/null || fail "train --threads $t with OpenBLAS at 1"
+  $XMC predict --model "$T/repo-t$t" --test "$T/train.tsv" -k 5 > "$T/pred-t$t" || fail "predict t$t"
+done
+cmp -s "$T/pred-t1" "$T/pred-t2" || fail "embedding on 2 threads trained another model than on 1"
 # the version is one directory: copied elsewhere, with the encoder it was trained from gone, it classifies the same
 for f in encoder tfidf+encoder; do
   $XMC predict --model "$T/repo-$f" --test "$T/train.tsv" -k 5 > "$T/before-$f" || fail "predict $f"
