@@ -1013,21 +1013,44 @@ static int write_wide_model(const char *dir)
     return rc;
 }
 
+/* The wide model written to a temporary directory, loaded, with a parameter copy and zeroed gradients. */
+typedef struct wide_model {
+    char dir[32];
+    xmci_bert *bert;
+    xmci_bert_params *params, *grads;
+} wide_model;
+
+static int wide_open(wide_model *w)
+{
+    xmc_error err = {0};
+    memset(w, 0, sizeof *w);
+    snprintf(w->dir, sizeof w->dir, "/tmp/xmc-bert-wide-XXXXXX");
+    if (!mkdtemp(w->dir) || write_wide_model(w->dir) || xmci_bert_load(w->dir, &w->bert, &err) ||
+        xmci_bert_params_copy(w->bert, &w->params, &err) || xmci_bert_params_zeros_like(w->params, &w->grads, &err))
+        return -1;
+    return 0;
+}
+
+static void wide_close(wide_model *w)
+{
+    xmci_bert_params_free(w->params), xmci_bert_params_free(w->grads);
+    xmci_bert_free(w->bert);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", w->dir), remove(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", w->dir), remove(path);
+    rmdir(w->dir);
+}
+
 /* The AVX-512 attention kernels give the 8-wide kernels' bits: pooled outputs and every gradient, on sequences
  * whose lengths take every block shape (64: two registers; 40 and 17: one and the 8-column tail; 5: the tail
  * alone; 6-row blocks with 1-5 rows left over). */
 static void test_attention_avx512_same_bits(void)
 {
-    char dir[] = "/tmp/xmc-bert-wide-XXXXXX";
-    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
-    CU_ASSERT_FATAL(write_wide_model(dir) == 0);
+    wide_model wm;
+    CU_ASSERT_FATAL(wide_open(&wm) == 0);
     xmc_error err = {0};
-    xmci_bert *bert = NULL;
-    xmci_bert_params *params = NULL, *grads = NULL;
+    xmci_bert_params *params = wm.params, *grads = wm.grads;
     xmci_bert_train *tr = NULL;
-    CU_ASSERT_FATAL(xmci_bert_load(dir, &bert, &err) == XMC_OK);
-    CU_ASSERT_FATAL(xmci_bert_params_copy(bert, &params, &err) == XMC_OK);
-    CU_ASSERT_FATAL(xmci_bert_params_zeros_like(params, &grads, &err) == XMC_OK);
     enum { B = 4, T = 64, H = 64 };
     static const int lens[B] = {64, 40, 17, 5};
     int32_t ids[B * T];
@@ -1055,12 +1078,7 @@ static void test_attention_avx512_same_bits(void)
     CU_ASSERT(gmax > 0 && isfinite(gmax)); /* gradients that are not all zero, so the comparison means something */
     free(g[0]), free(g[1]);
     xmci_bert_train_free(tr);
-    xmci_bert_params_free(params), xmci_bert_params_free(grads);
-    xmci_bert_free(bert);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir), remove(path);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir), remove(path);
-    rmdir(dir);
+    wide_close(&wm);
 }
 
 /* With OpenBLAS at one thread the library cuts each product into row blocks on its own threads: 1 thread of ours
@@ -1068,16 +1086,11 @@ static void test_attention_avx512_same_bits(void)
  * close ones. The wide model's products at 1,446 tokens are large enough to be cut, the last block short. */
 static void test_products_split_same_bits(void)
 {
-    char dir[] = "/tmp/xmc-bert-split-XXXXXX";
-    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
-    CU_ASSERT_FATAL(write_wide_model(dir) == 0);
+    wide_model wm;
+    CU_ASSERT_FATAL(wide_open(&wm) == 0);
     xmc_error err = {0};
-    xmci_bert *bert = NULL;
-    xmci_bert_params *params = NULL, *grads = NULL;
+    xmci_bert_params *params = wm.params, *grads = wm.grads;
     xmci_bert_train *tr = NULL;
-    CU_ASSERT_FATAL(xmci_bert_load(dir, &bert, &err) == XMC_OK);
-    CU_ASSERT_FATAL(xmci_bert_params_copy(bert, &params, &err) == XMC_OK);
-    CU_ASSERT_FATAL(xmci_bert_params_zeros_like(params, &grads, &err) == XMC_OK);
     enum { B = 32, T = 64, H = 64, PASSES = 3 };
     int lens[B], tokens = 0;
     for (int r = 0; r < B; r++) tokens += lens[r] = 64 - (r * 7) % 41;
@@ -1116,12 +1129,7 @@ static void test_products_split_same_bits(void)
     CU_ASSERT(dmax <= 1e-4 * gmax);
     for (int p = 0; p < PASSES; p++) free(g[p]);
     xmci_bert_train_free(tr);
-    xmci_bert_params_free(params), xmci_bert_params_free(grads);
-    xmci_bert_free(bert);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir), remove(path);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir), remove(path);
-    rmdir(dir);
+    wide_close(&wm);
 }
 
 int main(int argc, char **argv)
