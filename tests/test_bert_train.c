@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "adamw.h"
@@ -1082,8 +1083,8 @@ static void test_attention_avx512_same_bits(void)
 }
 
 /* With OpenBLAS at one thread the library cuts each product into row blocks on its own threads: 1 thread of ours
- * (whole products) and 3 (cut: the counter says so) give the same bits; OpenBLAS's 2 threads (not cut) give
- * close ones. The wide model's products at 1,446 tokens are large enough to be cut, the last block short. */
+ * (whole products) and 3 (cut: the counter says so) give the same bits with the kernels named below, close ones
+ * with the others; OpenBLAS's 2 threads (not cut) give close ones. The wide model's products at 1,446 tokens are large enough to be cut, the last block short. */
 static void test_products_split_same_bits(void)
 {
     wide_model wm;
@@ -1120,13 +1121,23 @@ static void test_products_split_same_bits(void)
     CU_ASSERT(split[0] == 0);
     CU_ASSERT(split[1] >= 10); /* forward 4, backward 7 of the 8 (dW2 has 64 rows: one block) */
     if (openblas_get_num_threads() > 1 || theirs[2] > 1) CU_ASSERT(split[2] == 0);
-    CU_ASSERT(memcmp(pooled[0], pooled[1], sizeof pooled[0]) == 0);
-    CU_ASSERT(memcmp(g[0], g[1], grads->n * sizeof(float)) == 0);
-    /* OpenBLAS's own threads do not keep its one thread's bits (2e-6 apart here): close, not equal */
-    double gmax = 0, dmax = 0;
-    for (size_t i = 0; i < grads->n; i++) gmax = fmax(gmax, fabs(g[0][i])), dmax = fmax(dmax, fabs(g[2][i] - g[0][i]));
+    /* The same bits where OpenBLAS's kernels compute a row the same in any block of 64 rows' multiples (checked:
+     * SkylakeX, Sandybridge, Prescott); Haswell's and Zen's do not (valgrind's CPU gets Haswell's), and OpenBLAS's
+     * own threads do not keep its one thread's bits either (2e-6 apart here): close, there */
+    const char *core = openblas_get_corename();
+    const int exact = !strcasecmp(core, "skylakex") || !strcasecmp(core, "sandybridge") || !strcasecmp(core, "prescott");
+    if (exact) {
+        CU_ASSERT(memcmp(pooled[0], pooled[1], sizeof pooled[0]) == 0);
+        CU_ASSERT(memcmp(g[0], g[1], grads->n * sizeof(float)) == 0);
+    }
+    double gmax = 0, d1 = 0, d2 = 0;
+    for (size_t i = 0; i < grads->n; i++) {
+        gmax = fmax(gmax, fabs(g[0][i]));
+        d1 = fmax(d1, fabs(g[1][i] - g[0][i])), d2 = fmax(d2, fabs(g[2][i] - g[0][i]));
+    }
     CU_ASSERT(gmax > 0 && isfinite(gmax));
-    CU_ASSERT(dmax <= 1e-4 * gmax);
+    CU_ASSERT(d1 <= 1e-4 * gmax);
+    CU_ASSERT(d2 <= 1e-4 * gmax);
     for (int p = 0; p < PASSES; p++) free(g[p]);
     xmci_bert_train_free(tr);
     wide_close(&wm);

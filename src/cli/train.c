@@ -377,7 +377,7 @@ int cli_train(int argc, char **argv)
     xmc_error err = {0};
     xmc_data *data;
     /* The encoder's training runs its products on the library's --threads threads when OpenBLAS has one: one pool,
-     * none spinning beside the other, and the same bits for any count (docs/encoder.md, "Threads"). */
+     * none spinning beside the other (docs/encoder.md, "Threads"). */
     if (s.cfg.xrt) openblas_set_num_threads(1);
     if ((s.cfg.featurizer & XMC_FEATURIZER_ENCODER) || s.cfg.xrt) cli_blas_warn();
     if (!s.quiet) fprintf(stderr, "reading training data\n");

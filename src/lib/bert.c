@@ -1259,7 +1259,8 @@ static void ln_backward(int threads, const float *dout, const float *in, const f
  * (OPENBLAS_THREAD_TIMEOUT is read when OpenBLAS loads). With OpenBLAS at one thread and ours at more, each
  * product is cut into row blocks of C, one single-threaded sgemm per block on our threads, and only one pool
  * exists. Blocks start at multiples of GEMM_ROW_ALIGN rows, so every block meets the kernels' tiles as the whole
- * product does, and each element's sum over k runs in the same order: the same bits for any thread count. */
+ * product does: with SkylakeX's, Sandybridge's and Prescott's kernels the same bits for any thread count, with
+ * Haswell's and Zen's not (about 1e-6 relative apart; test_products_split_same_bits). */
 #define GEMM_ROW_ALIGN 64
 #define GEMM_MIN_FLOPS (1 << 22) /* below this a product runs on the calling thread */
 

@@ -103,8 +103,9 @@ xmc_err xmci_bert_pooling_parse(const char *name, xmci_bert_pooling *pooling, xm
  * thread without AVX2+FMA, with the scalar kernels, or a head size not a multiple of 8), and the elementwise passes
  * on the same threads. The linear layers' products are cblas_sgemm: on OpenBLAS's pool when it has more than one
  * thread, else, with more than one thread of ours, cut into row blocks of 64 rows' multiples, one single-threaded
- * sgemm per block on our threads (one pool, none spinning beside the other). The bits are the same either way
- * and for any count. */
+ * sgemm per block on our threads (one pool, none spinning beside the other). The bits are the same for any
+ * count of ours with most of OpenBLAS's kernel sets (not Haswell's or Zen's: ~1e-6 relative apart), and close
+ * (not equal) between OpenBLAS's pool and ours. */
 
 typedef struct xmci_bert_tensor {
     char name[80];  /* HF name without a "bert." prefix */
@@ -149,7 +150,7 @@ int xmci_bert_train_use_avx512(xmci_bert_train *train, int on);
 /* Threads of the library's own (default 1) for the attention of each layer (the (sequence, head) pairs are
  * shared out between them, with the AVX2+FMA kernels), the elementwise passes and, when OpenBLAS has one thread,
  * the products; never at the same time as OpenBLAS's threads. The result does not depend on the count (each
- * pair, row, element and product block is computed the same way on any thread). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
+ * pair, row, element and product block is computed the same way on any thread; products: see above). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
  * XMC_ERR_ARG (outside 1..XMC_MAX_THREADS) or XMC_ERR_NOMEM (then the count in force is unchanged). */
 xmc_err xmci_bert_train_set_threads(xmci_bert_train *train, int threads, xmc_error *err);
 /* Products cut into row blocks on the library's threads since xmci_bert_train_new (see above; tests and benches). */
