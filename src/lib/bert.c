@@ -1381,96 +1381,59 @@ SIMD static void gelu_forward_simd(const float *pre, float *out, size_t n)
     for (size_t i = n8; i < n; i++) out[i] = gelu_scalar(pre[i], XMCI_BERT_GELU);
 }
 
-
-/* out = gelu(v) and pre = gelu'(v) = Phi(v) + v phi(v) in place, with one erf (out: gelu8's bits) */
-SIMD static void gelu_both_simd(float *pre, float *out, size_t n)
+/* d *= gelu'(v) = Phi(v) + v phi(v) */
+SIMD static void gelu_backward_simd(const float *pre, float *d, size_t n)
 {
     size_t n8 = n & ~(size_t)7;
     for (size_t i = 0; i < n8; i += 8) {
         __m256 v = _mm256_loadu_ps(pre + i);
-        __m256 erf = erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)));
-        __m256 half_v = _mm256_mul_ps(v, _mm256_set1_ps(0.5f));
-        __m256 cdf = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), erf, _mm256_set1_ps(0.5f));
+        __m256 cdf = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f))),
+                                     _mm256_set1_ps(0.5f));
         __m256 pdf = _mm256_mul_ps(exp8(_mm256_mul_ps(_mm256_set1_ps(-0.5f), _mm256_mul_ps(v, v))),
                                    _mm256_set1_ps(0.39894228040143268f));
-        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(half_v, erf, half_v));
-        _mm256_storeu_ps(pre + i, _mm256_fmadd_ps(v, pdf, cdf));
+        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), _mm256_fmadd_ps(v, pdf, cdf)));
     }
-    for (size_t i = n8; i < n; i++) {
-        const float v = pre[i];
-        out[i] = gelu_scalar(v, XMCI_BERT_GELU);
-        pre[i] = act_grad(v, XMCI_BERT_GELU);
-    }
-}
-
-SIMD static void mul_simd(float *d, const float *g, size_t n)
-{
-    size_t n8 = n & ~(size_t)7;
-    for (size_t i = 0; i < n8; i += 8)
-        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), _mm256_loadu_ps(g + i)));
-    for (size_t i = n8; i < n; i++) d[i] *= g[i];
+    for (size_t i = n8; i < n; i++) d[i] *= act_grad(pre[i], XMCI_BERT_GELU);
 }
 #endif
 
-enum { ACT_FORWARD, ACT_BOTH, ACT_MUL };
-
 typedef struct act_args {
-    float *pre; /* ACT_BOTH: overwritten by act'(pre); ACT_MUL: act'(pre) */
-    float *out; /* ACT_FORWARD, ACT_BOTH: act(pre); ACT_MUL: d, *= pre */
+    const float *pre;
+    float *out; /* forward: act(pre); backward: d *= act'(pre) in place */
     xmci_bert_act act;
-    int simd, mode;
+    int simd, backward;
 } act_args;
 
 static void act_range(const void *ctx, size_t lo, size_t hi)
 {
     const act_args *A = ctx;
-    float *pre = A->pre + lo, *o = A->out + lo;
+    const float *pre = A->pre + lo;
+    float *o = A->out + lo;
     const size_t n = hi - lo;
 #ifdef BERT_X86
-    if (A->simd && (A->act == XMCI_BERT_GELU || A->mode == ACT_MUL)) {
-        switch (A->mode) {
-        case ACT_FORWARD: gelu_forward_simd(pre, o, n); return;
-        case ACT_BOTH: gelu_both_simd(pre, o, n); return;
-        case ACT_MUL: mul_simd(o, pre, n); return;
-        }
+    if (A->simd && A->act == XMCI_BERT_GELU) {
+        if (A->backward) gelu_backward_simd(pre, o, n);
+        else gelu_forward_simd(pre, o, n);
+        return;
     }
 #endif
-    switch (A->mode) {
-    case ACT_FORWARD:
+    if (A->backward)
+        for (size_t i = 0; i < n; i++) o[i] *= act_grad(pre[i], A->act);
+    else
         for (size_t i = 0; i < n; i++) o[i] = gelu_scalar(pre[i], A->act);
-        break;
-    case ACT_BOTH:
-        for (size_t i = 0; i < n; i++) {
-            const float v = pre[i];
-            o[i] = gelu_scalar(v, A->act);
-            pre[i] = act_grad(v, A->act);
-        }
-        break;
-    case ACT_MUL:
-        for (size_t i = 0; i < n; i++) o[i] *= pre[i];
-        break;
-    }
 }
 
 /* out = act(pre) */
 static void act_forward(int threads, const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
 {
-    act_args A = {(float *)pre, out, act, simd, ACT_FORWARD};
+    act_args A = {pre, out, act, simd, 0};
     par_for(threads, PAR_ELEMS(n), act_range, &A);
 }
 
-/* The backward's two passes with one evaluation of the activation: out = act(pre) and pre = act'(pre) in place
- * (the layer's pre is not needed after its backward), then d *= pre: one erf per element where the separate
- * forward and derivative passes took two. */
-static void act_both(int threads, float *pre, float *out, size_t n, xmci_bert_act act, int simd)
+/* d *= act'(pre) */
+static void act_backward(int threads, const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
 {
-    act_args A = {pre, out, act, simd, ACT_BOTH};
-    par_for(threads, PAR_ELEMS(n), act_range, &A);
-}
-
-static void act_mul(int threads, const float *grad, float *d, size_t n, int simd)
-{
-    act_args A = {(float *)grad, d, XMCI_BERT_GELU, simd, ACT_MUL};
+    act_args A = {pre, d, act, simd, 1};
     par_for(threads, PAR_ELEMS(n), act_range, &A);
 }
 
@@ -1994,11 +1957,11 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     ln_backward(tr->threads, dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
     /* through the dropout on the branch (dqkv is free until the attention); the residual takes dres unmasked */
     const float *dbr = drop_backward(tr, 2 + 2 * l, tr->dres, tr->dqkv);
-    act_both(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* act(pre) again, for dW2 */
+    act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
     gemm(tr, CblasTrans, CblasNoTrans, H, F, T, 1.0f, dbr, H, tr->dbig, F, 1.0f, G.w2, F);
     colsum_add(tr->threads, dbr, T, H, G.b2);
     gemm(tr, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, dbr, H, P.w2, F, 0.0f, tr->dbig, F);
-    act_mul(tr->threads, L->pre, tr->dbig, (size_t)T * F, tr->simd); /* L->pre holds act'(pre) now */
+    act_backward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     /* d x1 = dres2 (residual) + dpre Wi */
     memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
     linear_backward(tr, tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
@@ -2116,8 +2079,6 @@ xmc_err xmci_bert_train_backward(const xmci_bert_params *params, xmci_bert_train
     if (params->n != tr->n_params || grads->n != params->n || grads->has_pooler != params->has_pooler)
         return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: parameters, gradients and workspace differ");
     if (tr->n < 1 || !d_pooled) return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: no forward pass to go back through");
-    if (tr->backward_done) /* it spent the forward's pre-activations (act_both) */
-        return xmc_error_set(err, XMC_ERR_ARG, "bert train backward: the forward pass was gone back through already");
     const param_view pv = view_of(params), gv = view_of(grads);
     pool_backward(tr, &pv, &gv, d_pooled);
     /* tr->dx keeps dL/dhidden (xmci_bert_train_d_hidden); the layers pass their gradient on in tr->dx1 */

@@ -97,8 +97,7 @@ xmc_err xmci_bert_pooling_parse(const char *name, xmci_bert_pooling *pooling, xm
  * reference checks are; attention probabilities are never dropped.
  *
  * xmci_bert_train_backward adds (+=) into the gradient arena, so several batches can accumulate; clear it
- * with xmci_bert_params_zero. It spends the forward's pre-activations: a second backward needs a new forward
- * (XMC_ERR_ARG otherwise). Threads: the attention of each (sequence, head) in AVX2+FMA kernels of ours (16
+ * with xmci_bert_params_zero. Threads: the attention of each (sequence, head) in AVX2+FMA kernels of ours (16
  * columns wide with AVX-512F, the same bits) on xmci_bert_train_set_threads threads (sgemm per head in the calling
  * thread without AVX2+FMA, with the scalar kernels, or a head size not a multiple of 8), and the elementwise passes
  * on the same threads. The linear layers' products are cblas_sgemm: on OpenBLAS's pool when it has more than one
