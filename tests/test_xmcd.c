@@ -13,11 +13,13 @@ typedef struct xh_env {
     char conf[1024], log[1024], repo[1024];
     xh_mock mock;
     pid_t pid;
+    unsigned failures0; /* CUnit's failure count when the test began: a failed test shows the daemon's log */
 } xh_env;
 
 static int xh_env_up(xh_env *e, int brokers, int dlq_parts, int max_inflight, int sleep_us, int msg_timeout_ms)
 {
     memset(e, 0, sizeof *e);
+    e->failures0 = CU_get_number_of_failures();
     e->dir = tu_tmpdir();
     if (!e->dir) return -1;
     snprintf(e->conf, sizeof e->conf, "%s/xmcd.conf", e->dir);
@@ -66,18 +68,18 @@ static int xh_env_start(xh_env *e)
 static void xh_dump_log(const xh_env *e)
 {
     char cmd[2100];
-    snprintf(cmd, sizeof cmd, "grep -v event=stats '%s' | tail -25 >&2", e->log);
+    snprintf(cmd, sizeof cmd, "grep -v 'event=stats\\|event=stage_stats' '%s' | tail -40 >&2", e->log);
     if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
 }
 
-/* Ends a test: SIGTERM, expect exit 0, dump the log when dump is true, tear the environment down, free the
- * per-id tables. */
+/* Ends a test: SIGTERM, expect exit 0, dump the log when dump is true or an assertion of the test failed,
+ * tear the environment down, free the per-id tables. */
 static void xh_finish(xh_env *e, xh_seen *seen, int dump)
 {
     kill(e->pid, SIGTERM);
     CU_ASSERT_EQUAL(xh_wait_exit(e->pid, 15), 0);
     e->pid = 0;
-    if (dump) xh_dump_log(e);
+    if (dump || CU_get_number_of_failures() > e->failures0) xh_dump_log(e);
     xh_env_down(e);
     free(seen);
     free(xh_inputs);
