@@ -29,6 +29,9 @@ tmp=$(mktemp -d /tmp/xmc-bert-bench-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 $PY bench/bert_torch.py gen "$tmp"
 echo "model: random MiniLM-L6-H384 shape (6 layers, hidden 384, 12 heads, FFN 1536, vocab 30522), $(stat -c %s "$tmp/model.safetensors") bytes"
+# shellcheck source=bench/torch_malloc.sh
+. bench/torch_malloc.sh
+echo "$TORCH_MALLOC_NOTE"
 echo "cpu: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); OpenBLAS threads $THREADS; torch intra-op threads $TORCH_THREADS"
 t0=$(date +%s)
 # Rounds alternate C and PyTorch and the best of each point is kept: the 2 cores are shared, and a busy
@@ -39,7 +42,7 @@ tok_args=()
 [ -f "$DATA/bert-vocab/vocab.txt" ] && [ -f "$DATA/reuters/test.tsv" ] && tok_args=("$DATA/bert-vocab/vocab.txt" "$DATA/reuters/test.tsv")
 for r in $(seq 1 "$ROUNDS"); do
   OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bert_bench" "$tmp" "$tmp/c.$r" "${tok_args[@]}"
-  OPENBLAS_NUM_THREADS=$THREADS TORCH_THREADS=$TORCH_THREADS \
+  LD_PRELOAD=$TORCH_PRELOAD OPENBLAS_NUM_THREADS=$THREADS TORCH_THREADS=$TORCH_THREADS \
     $PY bench/bert_torch.py bench "$tmp" "$tmp/torch.$r"
   echo "round $r: load average $(cut -d' ' -f1 /proc/loadavg)"
 done

@@ -50,6 +50,9 @@ else
     echo "C: $THREADS threads of the library's own, products included, OpenBLAS at 1; PyTorch: OpenBLAS $THREADS threads, intra-op 1;"
 fi
 echo "step = forward + mean pooling + backward + AdamW."
+# shellcheck source=bench/torch_malloc.sh
+. bench/torch_malloc.sh
+echo "$TORCH_MALLOC_NOTE"
 # Rounds alternate C and PyTorch and the best of each point is kept (as bert_bench.sh): the 2 cores are shared,
 # and a busy neighbour during one run should not decide the comparison.
 ROUNDS=${ROUNDS:-3}
@@ -57,7 +60,7 @@ have_torch=1
 $PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "python3-torch is not installed: PyTorch column empty"; }
 for r in $(seq 1 "$ROUNDS"); do
     OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bert_train_bench" "$tmp" "$tmp/c.$r"
-    [ $have_torch = 1 ] && OPENBLAS_NUM_THREADS=$THREADS TORCH_THREADS=1 $PY bench/bert_train_torch.py "$tmp" "$tmp/torch.$r"
+    [ $have_torch = 1 ] && LD_PRELOAD=$TORCH_PRELOAD OPENBLAS_NUM_THREADS=$THREADS TORCH_THREADS=1 $PY bench/bert_train_torch.py "$tmp" "$tmp/torch.$r"
     echo "round $r: load average $(cut -d' ' -f1 /proc/loadavg)"
 done
 best() { # per point: the line with the highest tokens/s; rss and arenas: the highest

@@ -94,6 +94,7 @@ trained_field() {   # N of "N records|labels|features|layers" in the trained lin
 }
 
 echo "xmc benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -m), $(awk '/MemTotal/{printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
+echo "CPU: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1) (family $(sed -n 's/^cpu family[^:]*: //p' /proc/cpuinfo | head -1)); ratios to peers move with it (docs/encoder.md)"
 echo "xmc $(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo '?'), $XMC"
 echo "All times: wall clock of the whole process (/usr/bin/time -v) unless marked in-process; RSS: peak resident set."
 echo "The machine is shared: times vary run to run; compare rows within one run."
