@@ -11,7 +11,7 @@
  * gate.txt format (one key=value per line, '#' starts a comment line, unknown keys are ignored so that a newer
  * writer's extra keys do not break an older reader; a line without '=' or a bad number is XMC_ERR_PARSE):
  *   passed=1|0            published (1) or kept aside (0)
- *   margin=0.01           the largest drop of P@1 the gate allowed
+ *   margin=0.01           the largest drop of P@1, P@5 or R@10 the gate allowed
  *   held_out=1234         records of the held-out slice both versions were evaluated on
  *   new.p1= new.p5= new.r10=            this version's P@1, P@5, R@10 on them
  *   serving=VERSION       the version it was compared with (empty: none was serving)
@@ -49,7 +49,7 @@ void xmc_repo_version_name(char *out, size_t size);
 /* The gate's verdict on one version (gate.txt). */
 typedef struct xmc_gate_result {
     int passed;                        /* 1: published, 0: kept aside */
-    double margin;                     /* the largest P@1 drop allowed */
+    double margin;                     /* the largest P@1, P@5 or R@10 drop allowed */
     uint64_t held_out;                 /* records evaluated */
     double new_p1, new_p5, new_r10;    /* this version */
     char serving[XMC_REPO_NAME_MAX];   /* the version compared with; "" when none */

@@ -53,7 +53,7 @@ typedef struct xmc_train_config {
     double cp, cn;             /* costs of positive / negative errors; default 1, 1 */
     double eps;                /* solver tolerance; 0: the solver's default (0.1 dual, 0.01 primal) */
     int max_iter;              /* dual passes / primal Newton steps; 0: the solver's default (100 / 1000) */
-    float threshold;           /* drop weights with |w| below; default 0.1 */
+    float threshold;           /* drop weights with |w| below; default XMC_TRAIN_DEFAULT_THRESHOLD */
     float bias;                /* bias feature value, 0 for none; default 1 */
     int negatives;             /* XMC_TRAIN_NEG_TFN | XMC_TRAIN_NEG_MAN; default TFN */
     uint32_t man_beam;         /* beam of the matcher for MAN negatives; 0: beam */
@@ -63,7 +63,7 @@ typedef struct xmc_train_config {
     /* XR-Transformer: fine-tune encoder_dir on a preliminary PIFA tree of the TF-IDF features, level by level,
      * then train the rankers on [tfidf ; alpha emb] of the fine-tuned encoder (featurizer becomes BOTH) */
     int xrt;                   /* 1: on; default 0 */
-    const char *xrt_dir;       /* work directory: checkpoint.bin and the fine-tuned encoder/ (kept: the model names it) */
+    const char *xrt_dir;       /* work directory: checkpoint.bin and the fine-tuned encoder/ (the version gets a copy) */
     int xrt_resume;            /* continue from xrt_dir's checkpoint; default 0 (a checkpoint there is an error) */
     int xrt_batch;             /* records per step; default 32 */
     int xrt_epochs;            /* per level; default 1 */

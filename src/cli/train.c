@@ -46,7 +46,7 @@ static const cli_opt train_opts[] = {
     {CLI_SECTION, 0, NULL, 0, NULL, 0, 0, "XR-Transformer (fine-tunes --encoder on a label tree, then ranks on tfidf+encoder)"},
     {CLI_FLAG, O_XRT, "xr-transformer", 0, NULL, 0, 0, "fine-tune the encoder level by level before training the rankers"},
     {CLI_STRING, O_XRT_DIR, "xrt-dir", 0, "DIR", 0, 0,
-     "work directory: checkpoint.bin and the fine-tuned encoder DIR/encoder\n(kept: the model names it)"},
+     "work directory: checkpoint.bin and the fine-tuned encoder DIR/encoder\n(the version gets a copy; keep DIR to --resume)"},
     {CLI_FLAG, O_RESUME, "resume", 0, NULL, 0, 0, "continue from the checkpoint in --xrt-dir (same data and options)"},
     {CLI_INT, O_XRT_BATCH, "xrt-batch", 0, "N", 1, 65536, "records per step (default 32)"},
     {CLI_INT, O_XRT_EPOCHS, "xrt-epochs", 0, "N", 1, 1e6, "epochs per level (default 1)"},
