@@ -37,7 +37,7 @@ typedef void (*xmc_progress_fn)(void *ctx, const char *what, double done, double
 typedef struct xmc_train_config {
     /* features (text input only) */
     xmc_featurizer featurizer; /* TFIDF (default), ENCODER or BOTH */
-    const char *tfidf;         /* TF-IDF spec, e.g. "word:1-2,char_wb:3-5,min_df=2"; NULL: word:1, min_df 2 */
+    const char *tfidf;         /* TF-IDF spec, e.g. "word:1-2,char_wb:3-5,min_df=2"; NULL: word:1, min_df 1 */
     const char *encoder_dir;   /* config.json + model.safetensors (ENCODER, BOTH) */
     const char *encoder_vocab; /* NULL: encoder_dir/vocab.txt */
     xmc_pooling pooling;       /* default cls */

@@ -37,8 +37,11 @@ void xmci_train_opts_default(xmci_train_opts *o)
     xmci_tree_params_default(&o->tree);
     xmci_xlinear_params_default(&o->xl);
     /* where the product's defaults leave PECOS's (which the modules' own defaults keep, for the goldens): the best
-     * across Reuters, Yeast and two taxonomy catalogs by bench/SWEEP.md's rule, unigrams and a threshold of 0.05 */
+     * across Reuters, Yeast and two taxonomy catalogs by bench/SWEEP.md's rule: unigrams, every word seen in
+     * training (min_df 1: a catalog's rare words name its rare categories; addendum of 2026-12-06) and a
+     * threshold of 0.05 */
     o->tfidf.base[0].ngram_max = 1;
+    o->tfidf.base[0].min_df = 1;
     o->xl.solver.threshold = (float)XMC_TRAIN_DEFAULT_THRESHOLD;
     o->disentangle = 1; /* 2 is the wish; measured no better, at 2-3x the training time (docs/disentangle.md) */
     o->threads = 2;
