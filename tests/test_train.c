@@ -247,6 +247,26 @@ static void test_train_errors(void)
                     XMC_ERR_ARG);
 }
 
+/* The product's defaults are bench/SWEEP.md's choice: word unigrams, every word seen in training (min_df 1) and the
+ * threshold of train.h. A change to them belongs with a sweep, so it fails here first. */
+static void test_product_defaults(void)
+{
+    xmci_train_opts o;
+    xmci_train_opts_default(&o);
+    CU_ASSERT_EQUAL(o.featurizer, XMC_FEATURIZER_TFIDF);
+    CU_ASSERT_EQUAL(o.tfidf.n_bases, 1);
+    CU_ASSERT_EQUAL(o.tfidf.base[0].analyzer, XMCI_TFIDF_WORD);
+    CU_ASSERT_EQUAL(o.tfidf.base[0].ngram_min, 1);
+    CU_ASSERT_EQUAL(o.tfidf.base[0].ngram_max, 1);
+    CU_ASSERT_EQUAL(o.tfidf.base[0].min_df, 1);
+    CU_ASSERT_EQUAL(o.xl.solver.threshold, (float)XMC_TRAIN_DEFAULT_THRESHOLD);
+    /* an explicit spec starts from PECOS's (the goldens'), not from the product's */
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&o.tfidf, "sublinear=1", &err), XMC_OK);
+    CU_ASSERT_EQUAL(o.tfidf.base[0].ngram_max, 2);
+    CU_ASSERT_EQUAL(o.tfidf.base[0].min_df, 2);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -255,5 +275,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_damaged_versions_refused);
     TU_ADD(s, test_train_errors);
     TU_ADD(s, test_canary_ties);
+    TU_ADD(s, test_product_defaults);
     return tu_run(argc, argv);
 }
