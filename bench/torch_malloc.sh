@@ -11,7 +11,7 @@
 TORCH_PRELOAD=
 TORCH_MALLOC_NOTE="PyTorch allocator: glibc malloc"
 if [ "${TORCH_MALLOC:-tcmalloc}" != glibc ]; then
-    for f in /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/*/libtcmalloc_minimal.so.4; do
+    for f in /usr/lib/*/libtcmalloc_minimal.so.4; do
         if [ -f "$f" ]; then TORCH_PRELOAD=$f; break; fi
     done
     if [ -n "$TORCH_PRELOAD" ]; then
