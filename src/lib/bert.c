@@ -1945,7 +1945,16 @@ static void layer_forward(xmci_bert_train *tr, const xmci_bert_params *params, i
                c->layer_norm_eps);
 }
 
-/* dL/dx[l + 1] in tr->dx1 -> dL/dx[l] in tr->dx1, adding the layer's parameter gradients into grads. */
+#define SWAP_BUF(a, b)                                                                                                 \
+    do {                                                                                                               \
+        float *swap_ = (a);                                                                                            \
+        (a) = (b);                                                                                                     \
+        (b) = swap_;                                                                                                   \
+    } while (0)
+
+/* dL/dx[l + 1] in tr->dx1 -> dL/dx[l] in tr->dx1, adding the layer's parameter gradients into grads. tr->dx1 and
+ * tr->dres are two T x H buffers of the gradient arena whose roles swap inside a layer (twice, so they end where
+ * they started); nothing else keeps their addresses. */
 static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, xmci_bert_params *grads, int l)
 {
     const xmci_bert_config *c = &tr->cfg;
@@ -1962,18 +1971,19 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     colsum_add(tr->threads, dbr, T, H, G.b2);
     gemm(tr, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, dbr, H, P.w2, F, 0.0f, tr->dbig, F);
     act_backward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
-    /* d x1 = dres2 (residual) + dpre Wi */
-    memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-    linear_backward(tr, tr->dbig, L->x1, T, H, P.wi, F, dcur, 1, G.wi, G.bi);
+    /* d x1 = dres2 (residual) + dpre Wi, summed into dres's buffer, which then swaps roles with dcur's: no copy */
+    linear_backward(tr, tr->dbig, L->x1, T, H, P.wi, F, tr->dres, 1, G.wi, G.bi);
+    SWAP_BUF(tr->dres, dcur);
     /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
     ln_backward(tr->threads, dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
     float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
     dbr = drop_backward(tr, 1 + 2 * l, tr->dres, tr->dbig); /* dbig is spent too */
     linear_backward(tr, dbr, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);
     attn_layer(tr, L->qkv, NULL, dctx, tr->dqkv, 1);
-    /* d x = dres1 (residual) + dqkv Wqkv */
-    memcpy(dcur, tr->dres, (size_t)T * H * sizeof *dcur);
-    linear_backward(tr, tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, dcur, 1, G.wqkv, G.bqkv);
+    /* d x = dres1 (residual) + dqkv Wqkv, in dres's buffer, which is dx1's: the second swap gives both their
+     * roles back */
+    linear_backward(tr, tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, tr->dres, 1, G.wqkv, G.bqkv);
+    SWAP_BUF(tr->dres, dcur);
 }
 
 /* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
