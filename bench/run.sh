@@ -102,6 +102,8 @@ echo "The machine is shared: times vary run to run; compare rows within one run.
 # which set runs and what fixes it (xmc/blas.h). Every process of the run, PyTorch and numpy included, shares
 # that OpenBLAS, so the setting applies to all sides alike (BENCH_CORETYPE=keep: leave OpenBLAS's choice).
 blas_note=$("$XMC" --version 2>&1 >/dev/null)
+[ -z "${OPENBLAS_CORETYPE:-}" ] ||
+    echo "OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE comes from the environment: OpenBLAS's own choice is overridden (unset it to compare)."
 if [ -n "$blas_note" ] && [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "${BENCH_CORETYPE:-}" != keep ]; then
     export OPENBLAS_CORETYPE=$(printf '%s\n' "$blas_note" | sed -n 's/.*OPENBLAS_CORETYPE=\([A-Za-z0-9]*\).*/\1/p')
     echo "OpenBLAS's own choice: $(printf '%s\n' "$blas_note" | sed 's/^xmc: warning: //')"
