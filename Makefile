@@ -76,7 +76,7 @@ ifneq ($(PLUGIN_SRC),)
 ALL += $(PLUGIN_SO)
 endif
 
-.PHONY: all test test-asan test-valgrind test-faults test-reliability test-kafka bench demo clean deps check-deps fuzz docs
+.PHONY: all test test-asan test-valgrind test-faults test-reliability test-kafka bench demo clean deps fuzz docs
 # keep the protoc-c output (make would delete it as an intermediate file and rebuild everything next time)
 .SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
 all: $(ALL)

@@ -28,6 +28,7 @@
 #include "xmc/xmc.h"
 
 #define XMC_STAGE_MAX_FIELDS 8
+#define XMC_STAGE_REPO_MAX 1024
 
 enum { XMC_STAGE_F_TITLE, XMC_STAGE_F_DESCRIPTION, XMC_STAGE_F_BRAND, XMC_STAGE_F_ATTRIBUTES };
 
@@ -49,7 +50,7 @@ struct xmc_stage_instance {
     pthread_mutex_t load_lock; /* one load() at a time */
 
     /* config */
-    char repo[1024];
+    char repo[XMC_STAGE_REPO_MAX];
     int fields[XMC_STAGE_MAX_FIELDS];
     int n_fields;
     size_t max_record_bytes;
@@ -168,6 +169,108 @@ static int xmc_stage_field_id(const char *name)
     return -1;
 }
 
+/* The line of member `name` of cfg, for messages. */
+static int xmc_stage_line(const config_setting_t *cfg, const char *name)
+{
+    const config_setting_t *m = config_setting_get_member(cfg, name);
+    return m ? (int)config_setting_source_line(m) : 0;
+}
+
+/* Reads the plugin.config group into inst's config fields (defaults for keys that are absent). Every key
+ * present must have its type and range: a `topk = "5"` is refused rather than read as the default. Unknown
+ * keys are ignored, as xmcd ignores its own (an older plugin reads a newer file). 0, or -1 with err. */
+static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_instance *inst, char *err, size_t errlen)
+{
+    inst->max_record_bytes = 1u << 20;
+    inst->fields[0] = XMC_STAGE_F_TITLE;
+    inst->fields[1] = XMC_STAGE_F_DESCRIPTION;
+    inst->fields[2] = XMC_STAGE_F_BRAND;
+    inst->n_fields = 3;
+    inst->topk = inst->beam = 0;
+    inst->include_product = 0;
+    const char *repo = NULL;
+    if (!cfg || !config_setting_get_member(cfg, "model_repo")) {
+        snprintf(err, errlen, "plugin.config.model_repo (the model repository) is required");
+        return -1;
+    }
+    if (!config_setting_lookup_string(cfg, "model_repo", &repo) || !*repo) {
+        snprintf(err, errlen, "plugin.config.model_repo must be a non-empty string (line %d)",
+                 xmc_stage_line(cfg, "model_repo"));
+        return -1;
+    }
+    if (strlen(repo) >= sizeof inst->repo) {
+        snprintf(err, errlen, "plugin.config.model_repo is longer than %zu bytes (line %d)", sizeof inst->repo - 1,
+                 xmc_stage_line(cfg, "model_repo"));
+        return -1;
+    }
+    snprintf(inst->repo, sizeof inst->repo, "%s", repo);
+    /* the integer keys: name, lowest, highest, where it goes */
+    struct { const char *name; long long lo, hi; } ints[] = {
+        {"max_record_bytes", 1, 1LL << 30}, {"topk", 0, XMC_MAX_K}, {"beam", 0, XMC_MAX_K}};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        const config_setting_t *m = config_setting_get_member(cfg, ints[k].name);
+        if (!m) continue;
+        int type = config_setting_type(m);
+        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+            snprintf(err, errlen, "plugin.config.%s must be an integer (line %d)", ints[k].name,
+                     (int)config_setting_source_line(m));
+            return -1;
+        }
+        long long v = config_setting_get_int64(m);
+        if (v < ints[k].lo || v > ints[k].hi) {
+            snprintf(err, errlen, "plugin.config.%s = %lld is out of range %lld..%lld (line %d)", ints[k].name, v,
+                     ints[k].lo, ints[k].hi, (int)config_setting_source_line(m));
+            return -1;
+        }
+        if (k == 0) inst->max_record_bytes = (size_t)v;
+        else if (k == 1) inst->topk = (uint32_t)v;
+        else inst->beam = (uint32_t)v;
+    }
+    const config_setting_t *ip = config_setting_get_member(cfg, "include_product");
+    if (ip) {
+        if (config_setting_type(ip) != CONFIG_TYPE_BOOL) {
+            snprintf(err, errlen, "plugin.config.include_product must be true or false (line %d)",
+                     (int)config_setting_source_line(ip));
+            return -1;
+        }
+        inst->include_product = config_setting_get_bool(ip);
+    }
+    const config_setting_t *fields = config_setting_get_member(cfg, "fields");
+    if (fields) {
+        int n = config_setting_length(fields);
+        if (!config_setting_is_array(fields) || n < 1 || n > XMC_STAGE_MAX_FIELDS) {
+            snprintf(err, errlen, "plugin.config.fields must be an array of 1..%d field names (line %d)",
+                     XMC_STAGE_MAX_FIELDS, (int)config_setting_source_line(fields));
+            return -1;
+        }
+        inst->n_fields = 0;
+        for (int i = 0; i < n; i++) {
+            const char *name = config_setting_get_string_elem(fields, i);
+            int id = name ? xmc_stage_field_id(name) : -1;
+            if (id < 0) {
+                snprintf(err, errlen, "plugin.config.fields: unknown field \"%s\" (line %d; known: title, "
+                         "description, brand, attributes)", name ? name : "?", (int)config_setting_source_line(fields));
+                return -1;
+            }
+            inst->fields[inst->n_fields++] = id;
+        }
+    }
+    return 0;
+}
+
+/* ABI 3: the config as create() reads it, nothing opened. */
+static int xmc_stage_check_config(const config_setting_t *cfg, char *err, size_t errlen)
+{
+    xmc_stage_instance *tmp = calloc(1, sizeof *tmp);
+    if (!tmp) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = xmc_stage_read_config(cfg, tmp, err, errlen);
+    free(tmp);
+    return rc;
+}
+
 static void xmc_stage_destroy(xmc_stage_instance *inst)
 {
     if (!inst) return;
@@ -197,49 +300,7 @@ static xmc_stage_instance *xmc_stage_create(const config_setting_t *cfg, char *e
     }
     pthread_mutex_init(&inst->lock, NULL);
     pthread_mutex_init(&inst->load_lock, NULL);
-    inst->max_record_bytes = 1u << 20;
-    inst->fields[0] = XMC_STAGE_F_TITLE;
-    inst->fields[1] = XMC_STAGE_F_DESCRIPTION;
-    inst->fields[2] = XMC_STAGE_F_BRAND;
-    inst->n_fields = 3;
-    const char *repo = NULL;
-    int v;
-    if (!cfg || !config_setting_lookup_string(cfg, "model_repo", &repo) || !*repo) {
-        snprintf(err, errlen, "plugin.config.model_repo (a string) is required");
-        goto fail;
-    }
-    snprintf(inst->repo, sizeof inst->repo, "%s", repo);
-    if (config_setting_lookup_int(cfg, "max_record_bytes", &v)) {
-        if (v <= 0) {
-            snprintf(err, errlen, "plugin.config.max_record_bytes must be positive (line %d)",
-                     (int)config_setting_source_line(config_setting_get_member(cfg, "max_record_bytes")));
-            goto fail;
-        }
-        inst->max_record_bytes = (size_t)v;
-    }
-    if (config_setting_lookup_int(cfg, "topk", &v)) inst->topk = v > 0 ? (uint32_t)v : 0;
-    if (config_setting_lookup_int(cfg, "beam", &v)) inst->beam = v > 0 ? (uint32_t)v : 0;
-    if (config_setting_lookup_bool(cfg, "include_product", &v)) inst->include_product = v;
-    const config_setting_t *fields = config_setting_get_member(cfg, "fields");
-    if (fields) {
-        int n = config_setting_length(fields);
-        if (!config_setting_is_array(fields) || n < 1 || n > XMC_STAGE_MAX_FIELDS) {
-            snprintf(err, errlen, "plugin.config.fields must be an array of 1..%d field names (line %d)",
-                     XMC_STAGE_MAX_FIELDS, (int)config_setting_source_line(fields));
-            goto fail;
-        }
-        inst->n_fields = 0;
-        for (int i = 0; i < n; i++) {
-            const char *name = config_setting_get_string_elem(fields, i);
-            int id = name ? xmc_stage_field_id(name) : -1;
-            if (id < 0) {
-                snprintf(err, errlen, "plugin.config.fields: unknown field \"%s\" (line %d; known: title, "
-                         "description, brand, attributes)", name ? name : "?", (int)config_setting_source_line(fields));
-                goto fail;
-            }
-            inst->fields[inst->n_fields++] = id;
-        }
-    }
+    if (xmc_stage_read_config(cfg, inst, err, errlen) != 0) goto fail;
     char version[XMC_STAGE_VERSION_MAX], dir[1200];
     xmc_error xerr;
     if (xmc_repo_current(inst->repo, version, sizeof version, &xerr) != XMC_OK) {
@@ -514,4 +575,5 @@ XMC_STAGE_EXPORT const xmc_stage_api xmc_stage_plugin = {
     .stats = xmc_stage_get_stats,
     .destroy = xmc_stage_destroy,
     .model_repo = xmc_stage_model_repo,
+    .check_config = xmc_stage_check_config,
 };

@@ -674,6 +674,52 @@ static void test_create_refuses_bad_config(void)
     config_destroy(&cfg);
 }
 
+/* ABI 3: check_config() reads the group as create() does, opening nothing: a repository that does not exist
+ * passes (create() is where the model is opened), a key of the wrong type or range is refused with its line. */
+static void test_check_config(void)
+{
+    static const struct { const char *group; const char *expect; } cases[] = {
+        {"model_repo = \"/nonexistent/repo\";", NULL},
+        {"model_repo = \"/r\"; fields = [\"title\", \"attributes\"]; topk = 0; beam = 1024; max_record_bytes = 1;"
+         " include_product = true; some_future_key = 1;", NULL},
+        {"fields = [\"title\"];", "model_repo (the model repository) is required"},
+        {"model_repo = 5;", "model_repo must be a non-empty string (line 1)"},
+        {"model_repo = \"\";", "model_repo must be a non-empty string"},
+        {"model_repo = \"/r\"; topk = \"5\";", "topk must be an integer (line 1)"},
+        {"model_repo = \"/r\"; topk = -1;", "topk = -1 is out of range 0..1024"},
+        {"model_repo = \"/r\"; beam = 1025;", "beam = 1025 is out of range 0..1024"},
+        {"model_repo = \"/r\"; max_record_bytes = 0;", "max_record_bytes = 0 is out of range"},
+        {"model_repo = \"/r\"; max_record_bytes = 1.5;", "max_record_bytes must be an integer"},
+        {"model_repo = \"/r\"; include_product = 1;", "include_product must be true or false"},
+        {"model_repo = \"/r\"; fields = [\"colour\"];", "unknown field \"colour\""},
+        {"model_repo = \"/r\"; fields = [];", "fields must be an array of 1..8 field names"},
+    };
+    CU_ASSERT_PTR_NOT_NULL_FATAL(xs_api->check_config);
+    char err[512];
+    CU_ASSERT_EQUAL(xs_api->check_config(NULL, err, sizeof err), -1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        config_t cfg;
+        config_init(&cfg);
+        snprintf(text, sizeof text, "plugin = { %s };", cases[i].group);
+        CU_ASSERT_FATAL(config_read_string(&cfg, text) == CONFIG_TRUE);
+        err[0] = 0;
+        int rc = xs_api->check_config(config_lookup(&cfg, "plugin"), err, sizeof err);
+        if (!cases[i].expect) {
+            CU_ASSERT_EQUAL(rc, 0);
+        } else {
+            CU_ASSERT_EQUAL(rc, -1);
+            CU_ASSERT(strstr(err, cases[i].expect) != NULL);
+            if (!strstr(err, cases[i].expect)) fprintf(stderr, "case %zu: %s\n", i, err);
+            /* create() refuses the same group for the same reason */
+            char cerr[512] = "";
+            CU_ASSERT(xs_api->create(config_lookup(&cfg, "plugin"), cerr, sizeof cerr) == NULL);
+            CU_ASSERT_STRING_EQUAL(cerr, err);
+        }
+        config_destroy(&cfg);
+    }
+}
+
 /* ABI 2: the plugin names the repository it serves from, the one xmcd's reload thread then watches. */
 static void test_model_repo_named_to_xmcd(void)
 {
@@ -697,6 +743,7 @@ int main(int argc, char **argv)
     CU_pSuite s = CU_add_suite("xmc_stage", xs_setup, xs_teardown);
     TU_ADD(s, test_records_errors_and_non_errors);
     TU_ADD(s, test_labels_equal_xmc_predict);
+    TU_ADD(s, test_check_config);
     TU_ADD(s, test_encoder_micro_batch_equals_one_by_one);
     TU_ADD(s, test_create_refuses_bad_config);
     TU_ADD(s, test_model_repo_named_to_xmcd);

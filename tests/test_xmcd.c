@@ -474,6 +474,11 @@ static void test_R15_bad_config_on_sighup_keeps_running(void)
     CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_restart_needed key=delivery.message_timeout_ms", 1, 10), 0);
     CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_restart_needed key=kafka_producer", 1, 10), 0);
     CU_ASSERT(xh_file_count(e.log, "event=config_restart_needed key=kafka_consumer") == 0);
+    /* the plugin's group, read once by create(), is named when it changed, and only then */
+    CU_ASSERT(xh_file_count(e.log, "event=config_restart_needed key=plugin.config") == 0);
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 5, 20000, "kafka_producer = [ \"linger.ms=7\" ];");
+    kill(e.pid, SIGHUP);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=config_restart_needed key=plugin.config", 1, 10), 0);
     /* and it still works */
     CU_ASSERT_EQUAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_plain), n);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 30), n);
@@ -509,6 +514,54 @@ static void test_R15_bad_config_at_start_exits_2_with_line(void)
     free(dir);
 }
 
+/* Runs `xmcd -c conf --check-config` with its output appended to log; returns its exit status (-1: none). */
+static int xt_check_config(const char *conf, const char *log)
+{
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execl(xh_xmcd_bin(), "xmcd", "-c", conf, "--check-config", (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A plugin config its check_config() refuses (stage ABI 3) is a config error like a bad key of xmcd's own:
+ * --check-config and the start both exit 2 with the plugin's reason and the key's line; fixed, it passes. */
+static void test_R15_bad_plugin_config_exits_2(void)
+{
+    char *dir = tu_tmpdir();
+    char conf[1100], log[1100], text[4096];
+    snprintf(conf, sizeof conf, "%s/plugin.conf", dir);
+    snprintf(log, sizeof log, "%s/xmcd.log", dir);
+    snprintf(text, sizeof text,
+             "brokers = \"127.0.0.1:1\";\ntopics = { in = \"a\"; out = \"b\"; dlq = \"c\"; };\n"
+             "plugin = { path = \"%s\";\n  config = { max_record_bytes = 0; }; };\n", xh_fixture_plugin());
+    tu_write_file(conf, text);
+    CU_ASSERT_EQUAL(xt_check_config(conf, log), 2);
+    CU_ASSERT(xh_file_count(log, "refused its config: plugin.config.max_record_bytes must be a positive integer (line 4)") == 1);
+    pid_t pid = xh_spawn(conf, log);
+    CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 2);
+    CU_ASSERT(xh_file_count(log, "event=config_invalid") == 1);
+    CU_ASSERT(xh_file_count(log, "event=plugin_failed") == 0);
+    /* the same file with a good value passes */
+    char *p = strstr(text, "max_record_bytes = 0");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    memcpy(p, "max_record_bytes = 9", 20);
+    tu_write_file(conf, text);
+    CU_ASSERT_EQUAL(xt_check_config(conf, log), 0);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* The daemon refuses a plugin built for another stage ABI version, naming both, without calling it. */
 static void test_plugin_abi_mismatch_refused(void)
 {
@@ -524,7 +577,7 @@ static void test_plugin_abi_mismatch_refused(void)
     tu_write_file(conf, text);
     pid_t pid = xh_spawn(conf, log);
     CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 1);
-    CU_ASSERT(xh_file_count(log, "has stage ABI version 99, this xmcd speaks version 2") == 1);
+    CU_ASSERT(xh_file_count(log, "has stage ABI version 99, this xmcd speaks version 3") == 1);
     tu_rmrf(dir);
     free(dir);
 }
@@ -784,6 +837,7 @@ static void test_R4_fatal_producer_error_exits_1_without_commit(void)
     e.pid = 0;
     CU_ASSERT_EQUAL(rc, 1);
     CU_ASSERT(xh_file_count(e.log, "event=kafka_fatal") >= 1);
+    CU_ASSERT(xh_file_count(e.log, "event=kafka_restart_refused restarts=0 within_s=600 limit=0") == 1);
     CU_ASSERT(xh_file_count(e.log, "event=stopped exit=1") == 1);
     /* nothing committed past an unacknowledged record */
     int64_t com[XH_PARTS];
@@ -1277,6 +1331,7 @@ int main(int argc, char **argv)
     /* one suite per test so that each runs alone: build/tests/test_xmcd R6 */
     CU_add_test(CU_add_suite("R15_start", NULL, NULL), "R15_bad_config_at_start_exits_2_with_line",
                 test_R15_bad_config_at_start_exits_2_with_line);
+    CU_add_test(CU_add_suite("R15_plugin", NULL, NULL), "R15_bad_plugin_config_exits_2", test_R15_bad_plugin_config_exits_2);
     CU_add_test(CU_add_suite("abi", NULL, NULL), "plugin_abi_mismatch_refused", test_plugin_abi_mismatch_refused);
     CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",
                 test_R6_poison_records_dead_lettered_once);

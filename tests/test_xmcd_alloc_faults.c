@@ -357,7 +357,10 @@ static xmcd_plugin *xa_plugin_v1(char *err, size_t errlen)
     config_init(&cfg);
     xmcd_plugin *plugin = NULL;
     if (config_read_string(&cfg, text) == CONFIG_TRUE)
-        plugin = xmcd_plugin_open(plugin_path, config_lookup(&cfg, "c"), err, errlen);
+    {
+        int refused;
+        plugin = xmcd_plugin_open(plugin_path, config_lookup(&cfg, "c"), &refused, err, errlen);
+    }
     config_destroy(&cfg);
     return plugin;
 }
@@ -566,7 +569,8 @@ static int xa_daemon_up(xmcd *d, const char *conf_path, const int64_t *from, cha
     d->conf = xmcd_config_load(conf_path, err, errlen);
     if (!d->conf) return -1;
     xmcd_log_set_level(d->conf->log_level);
-    d->plugin = xmcd_plugin_open(d->conf->plugin_path, d->conf->plugin_cfg, err, errlen);
+    int refused;
+    d->plugin = xmcd_plugin_open(d->conf->plugin_path, d->conf->plugin_cfg, &refused, err, errlen);
     if (!d->plugin) goto fail;
     d->stats.stage_api = d->plugin->api;
     d->stats.stage_inst = d->plugin->inst;

@@ -25,6 +25,7 @@ typedef struct xmc_blas_info {
                         * "" when the choice fits */
 } xmc_blas_info;
 
+/* Fills out with the loaded OpenBLAS's facts (kernels, CPU, threads); never fails. */
 void xmc_blas_get_info(xmc_blas_info *out);
 
 /* One line (no newline) for an operator when info->advised is set: what runs, what to set; 0 and buf = ""

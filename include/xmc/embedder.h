@@ -39,6 +39,7 @@ typedef struct xmc_embedder_info {
 /* Opens the encoder in dir and the vocabulary vocab (NULL: dir/vocab.txt). IO / PARSE / CORRUPT / SHAPE. */
 xmc_err xmc_embedder_open(const char *dir, const char *vocab, xmc_embedder **out, xmc_error *err);
 void xmc_embedder_close(xmc_embedder *emb);
+/* Fills info with the encoder's shape and what it supports. */
 void xmc_embedder_get_info(const xmc_embedder *emb, xmc_embedder_info *info);
 
 /* Scratch for up to max_texts texts of up to max_len tokens per call. */

@@ -18,7 +18,9 @@ typedef struct xmc_rng {
     int idx;
 } xmc_rng;
 
+/* std::mt19937(seed). */
 void xmc_rng_seed(xmc_rng *r, uint32_t seed);
+/* The next 32-bit output, as mt19937's operator(). */
 uint32_t xmc_rng_next(xmc_rng *r);
 /* Uniform integer in [a, b] as std::uniform_int_distribution<T>{a, b}(mt19937) computes it. */
 uint64_t xmc_rng_uniform(xmc_rng *r, uint64_t a, uint64_t b);

@@ -10,7 +10,8 @@
  * a new ABI version with fields appended at the end.
  *
  * Versions: 1 the functions up to destroy(); 2 adds model_repo(), from which xmcd learns the model repository
- * it watches (xmcd itself knows no plugin's configuration keys).
+ * it watches (xmcd itself knows no plugin's configuration keys); 3 adds check_config(), so that
+ * `xmcd --check-config` checks the plugin's keys too and a bad plugin config is a config error at start.
  *
  * Model repository: a directory of version directories and a one-line file CURRENT naming the version to
  * serve (DESIGN.md section 6). xmcd reads CURRENT with libxmc's parser (xmc_repo_current, xmc/xmc.h), and
@@ -40,7 +41,7 @@
 extern "C" {
 #endif
 
-#define XMC_STAGE_ABI_VERSION 2
+#define XMC_STAGE_ABI_VERSION 3
 #define XMC_STAGE_SYMBOL "xmc_stage_plugin"
 /* On the definition of xmc_stage_plugin: exported even when the plugin is built with -fvisibility=hidden. */
 #define XMC_STAGE_EXPORT __attribute__((visibility("default")))
@@ -99,7 +100,8 @@ typedef struct xmc_stage_stats {
     uint64_t loads;         /* model versions swapped in (including the first) */
     uint64_t refusals;      /* model versions refused by load() */
     uint64_t classify_ns;   /* time spent classifying (excluding decode/encode) */
-    uint64_t decode_ns;     /* time spent decoding and featurising inputs */
+    uint64_t decode_ns;     /* time spent decoding inputs (the xmc plugin: protobuf and joining the text
+                             * fields; its featurising is part of classify_ns) */
     uint64_t encode_ns;     /* time spent encoding outputs */
 } xmc_stage_stats;
 
@@ -135,6 +137,14 @@ typedef struct xmc_stage_api {
      * or returns -1 with buf = "" when it follows none (xmcd then watches nothing). Called once, after
      * create(), before any other call. */
     int (*model_repo)(xmc_stage_instance *inst, char *buf, size_t size);
+
+    /* ---- ABI version 3 ---- */
+
+    /* Checks a config group (may be NULL) as create() would read it, opening nothing (no model, no file, no
+     * thread): 0, or -1 with err filled (the key, its line, what is wrong). xmcd calls it for `--check-config`
+     * and before create(): a config it refuses makes xmcd exit 2 (a config error, like its own keys), and a
+     * create() that fails after it passed exits 1 (a run-time failure, such as a model that cannot be opened). */
+    int (*check_config)(const config_setting_t *cfg, char *err, size_t errlen);
 } xmc_stage_api;
 
 #ifdef __cplusplus

@@ -37,7 +37,8 @@ typedef void (*xmc_progress_fn)(void *ctx, const char *what, double done, double
 typedef struct xmc_train_config {
     /* features (text input only) */
     xmc_featurizer featurizer; /* TFIDF (default), ENCODER or BOTH */
-    const char *tfidf;         /* TF-IDF spec, e.g. "word:1-2,char_wb:3-5,min_df=2"; NULL: word:1, min_df 1 */
+    const char *tfidf;         /* TF-IDF spec, e.g. "word:1-2,char_wb:3-5,min_df=2" (what it leaves out is the
+                                * grammar's: word:1-2, min_df 2, as PECOS); NULL: word:1, min_df 1 */
     const char *encoder_dir;   /* config.json + model.safetensors (ENCODER, BOTH) */
     const char *encoder_vocab; /* NULL: encoder_dir/vocab.txt */
     xmc_pooling pooling;       /* default cls */
@@ -145,6 +146,7 @@ typedef struct xmc_train_report {
     uint32_t warm_features_mapped; /* serving TF-IDF features found, by their n-gram, in the refitted vocabulary */
 } xmc_train_report;
 
+/* Fills cfg with the defaults (the same as `xmc train` without options); call it first, then set fields. */
 void xmc_train_config_default(xmc_train_config *cfg);
 /* Checks what can be checked before reading any data (the TF-IDF spec, the featurizer); XMC_ERR_ARG. */
 xmc_err xmc_train_config_check(const xmc_train_config *cfg, xmc_error *err);

@@ -51,6 +51,7 @@ typedef enum xmc_post {
 
 /* Parses "l3-hinge", "sigmoid", "noop", ...; -1 if unknown. */
 int xmc_post_from_name(const char *name);
+/* The name of post (as xmc_post_from_name reads it); "unknown" out of range. */
 const char *xmc_post_name(xmc_post post);
 
 /* What turns a text into the rankers' features (manifest key featurizer.kind). A bit set: TF-IDF and the
@@ -79,7 +80,8 @@ typedef struct xmc_open_opts {
 } xmc_open_opts;
 
 /* Opens a model. path is a version directory (has manifest.cfg) or a repository (has CURRENT, which names
- * the version to open). Fails with XMC_ERR_IO / NOTFOUND / CORRUPT / VERSION / SHAPE / CANARY. */
+ * the version to open). Fails with XMC_ERR_IO / NOTFOUND / CORRUPT / VERSION / SHAPE / CANARY / RANGE (a
+ * stored index out of range) / ARG / NOMEM. */
 xmc_err xmc_classifier_open(const char *path, const xmc_open_opts *opts, xmc_classifier **out, xmc_error *err);
 void xmc_classifier_close(xmc_classifier *clf);
 
@@ -87,6 +89,7 @@ void xmc_classifier_close(xmc_classifier *clf);
 const char *xmc_classifier_version(const xmc_classifier *clf);
 /* Absolute path of the version directory that was opened. */
 const char *xmc_classifier_path(const xmc_classifier *clf);
+/* Labels the model knows (label ids are 0 .. this - 1). */
 uint32_t xmc_classifier_num_labels(const xmc_classifier *clf);
 /* Name of a label (NUL-terminated, lives as long as clf); NULL if out of range. */
 const char *xmc_classifier_label_name(const xmc_classifier *clf, uint32_t label);
@@ -144,6 +147,7 @@ typedef struct xmc_model_info {
     xmc_predict_opts defaults; /* = xmc_classifier_default_opts */
 } xmc_model_info;
 
+/* Fills info with the model's facts (see xmc_model_info). */
 void xmc_classifier_info(const xmc_classifier *clf, xmc_model_info *info);
 
 /* One tree layer: its nodes, their parents (the previous layer's nodes), and its ranker weights. */
@@ -190,7 +194,8 @@ typedef struct xmc_feature_weight {
 xmc_err xmc_classifier_top_features(const xmc_classifier *clf, uint32_t label, xmc_feature_weight *out, uint32_t cap,
                                     uint32_t *n, uint64_t *total, xmc_error *err);
 
-/* Reads <repo>/CURRENT into version (trimmed); XMC_ERR_NOTFOUND if the repository has none. */
+/* Reads <repo>/CURRENT into version (trimmed); XMC_ERR_NOTFOUND if the repository has none, XMC_ERR_IO if it
+ * cannot be read, XMC_ERR_CORRUPT if it names no valid version name, XMC_ERR_RANGE if the name does not fit. */
 xmc_err xmc_repo_current(const char *repo, char *version, size_t version_size, xmc_error *err);
 
 #ifdef __cplusplus

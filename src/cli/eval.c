@@ -16,7 +16,7 @@ static const cli_opt eval_opts[] = {
     {CLI_STRING, 'x', NULL, 'x', "X.txt", 0, 0, "feature vectors in smat text, with -y"},
     {CLI_STRING, 'y', NULL, 'y', "Y.txt", 0, 0, "their labels in smat text"},
     {CLI_STRING, CLI_O_XC, "xc", 0, "FILE", 0, 0, "XC / multi-label libsvm file"},
-    {CLI_INT, 'k', NULL, 'k', "K", 1, XMC_EVAL_MAXK, "report @1, @3 and @5 up to K (default 5)"},
+    {CLI_INT, 'k', NULL, 'k', "K", 1, XMC_EVAL_MAXK, "report P@k, R@k, nDCG@k, PSP@k at k = 1, 3, 5, 10, 20, 50, 100 up to K (default 5)"},
     {CLI_INT, CLI_O_BEAM, "beam", 0, "N", 1, XMC_MAX_K, "nodes kept per tree level (default: the model's)"},
     {CLI_STRING, CLI_O_POST, "post", 0, "NAME", 0, 0, "post-processor (default: the model's)"},
     {CLI_INT, CLI_O_THREADS, "threads", 0, "N", 1, XMC_MAX_THREADS, "threads (default 1: docs/s per core)"},

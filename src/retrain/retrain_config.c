@@ -84,7 +84,7 @@ static const xmcr_config_key xmcr_keys[] = {
     XMCR_STR("stats.http_addr", http_addr, "127.0.0.1", 0, "address the HTTP endpoint binds to (IPv4)"),
     XMCR_CHOICE("log.level", log_level, "info", xmcr_log_levels, 1, "\"error\", \"warn\", \"info\" or \"debug\""),
     XMCR_INT("log.kafka_level", kafka_log_level, 4, 0, 7, 0, "librdkafka's log_level (syslog levels)"),
-    XMCR_LIST("kafka", kafka, "librdkafka properties for the consumer (\"key=value\" strings), applied last"),
+    XMCR_LIST("kafka", kafka, "librdkafka properties for the consumer (\"key=value\" strings), over xmc retrain's defaults"),
     XMCR_LIST("kafka_consumer", kafka_consumer, "more properties, applied after kafka"),
 };
 

@@ -306,6 +306,31 @@ static const char *xmcd_key_text(const xmcd_config_key *key, xmcd_config *conf, 
     return buf;
 }
 
+/* Whether two config settings (either may be NULL) differ in name, type, value or members, in order. */
+static int xmcd_setting_differ(const config_setting_t *a, const config_setting_t *b)
+{
+    if (!a || !b) return a != b;
+    int type = config_setting_type(a);
+    if (type != config_setting_type(b)) return 1;
+    const char *na = config_setting_name(a), *nb = config_setting_name(b);
+    if ((na == NULL) != (nb == NULL) || (na && strcmp(na, nb))) return 1;
+    switch (type) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: return config_setting_get_int64(a) != config_setting_get_int64(b);
+    case CONFIG_TYPE_FLOAT: return config_setting_get_float(a) != config_setting_get_float(b);
+    case CONFIG_TYPE_BOOL: return config_setting_get_bool(a) != config_setting_get_bool(b);
+    case CONFIG_TYPE_STRING: return strcmp(config_setting_get_string(a), config_setting_get_string(b)) != 0;
+    default: {
+        int n = config_setting_length(a);
+        if (n != config_setting_length(b)) return 1;
+        for (int i = 0; i < n; i++)
+            if (xmcd_setting_differ(config_setting_get_elem(a, (unsigned)i), config_setting_get_elem(b, (unsigned)i)))
+                return 1;
+        return 0;
+    }
+    }
+}
+
 void xmcd_config_apply_live(xmcd_config *dst, const xmcd_config *src)
 {
     xmcd_config *from = (xmcd_config *)src; /* only read: the field accessors are shared with the loader */
@@ -336,6 +361,10 @@ void xmcd_config_apply_live(xmcd_config *dst, const xmcd_config *src)
             *xmcd_key_int(key, dst) = *xmcd_key_int(key, from);
         }
     }
+    /* the plugin's group is not in the table (xmcd knows none of its keys) and is read once, by create():
+     * a change is named as a whole, without values (they are the plugin's to interpret) */
+    if (xmcd_setting_differ(dst->plugin_cfg, src->plugin_cfg))
+        xmcd_log(XMCD_LOG_WARN, "config_restart_needed", "key=%s", "plugin.config");
     xmcd_log_set_level(dst->log_level);
 }
 

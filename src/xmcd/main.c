@@ -1,13 +1,13 @@
 /* main.c: the xmcd command line: run the daemon, or only an embedded Kafka for tests and demos.
  *
  *   xmcd -c xmcd.conf [--embedded-kafka] [--bootstrap-file PATH]     run the stage daemon
- *   xmcd -c xmcd.conf --check-config                                 validate the file and exit (0 or 2)
+ *   xmcd -c xmcd.conf --check-config                  validate the file and the plugin's keys, exit (0 or 2)
  *   xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTITIONS]... [-c xmcd.conf]
  *                                                                    run librdkafka's mock cluster only
  *   xmcd --encode-products FILE.tsv [--id-prefix P] [--known-labels]  |  xmcd --decode-labeled      record helpers (tool.c)
  *   xmcd --config-keys  |  xmcd --metrics            the config key and metric tables (docs/xmcd.md embeds them)
- * Start-up order: config (a broken file exits 2 with file:line), embedded Kafka, plugin (ABI check, create,
- * first model), reload thread, HTTP, consumer and producer, then the pipeline loop until SIGTERM/SIGINT
+ * Start-up order: config (a broken file exits 2 with file:line), embedded Kafka, plugin (ABI check, its
+ * check_config (refused: exit 2), create, first model), reload thread, HTTP, consumer and producer, then the pipeline loop until SIGTERM/SIGINT
  * (drain, commit, exit 0) or a fatal error (exit 1). SIGHUP reloads the config and checks the models. */
 #include <getopt.h>
 #include <signal.h>
@@ -139,6 +139,12 @@ int main(int argc, char **argv)
         xmcd_usage(stderr);
         return 2;
     }
+    if (bfile && !embedded && !mock_only) {
+        /* it is where an embedded Kafka's address is written; xmcd never reads it (xmc retrain does) */
+        fprintf(stderr, "xmcd: --bootstrap-file needs --embedded-kafka or --mock-only (it is where their address is "
+                        "written); against a cluster, set brokers in the config\n");
+        return 2;
+    }
     char err[1024];
     xmcd_config *conf = NULL;
     if (conf_path) {
@@ -150,6 +156,13 @@ int main(int argc, char **argv)
         }
         xmcd_log_set_level(conf->log_level);
         if (check) {
+            /* the plugin's keys too: its check_config() (stage.h ABI 3) opens no model */
+            int prc = xmcd_plugin_check(conf->plugin_path, conf->plugin_cfg, err, sizeof err);
+            if (prc != 0) {
+                fprintf(stderr, "xmcd: %s: %s\n", conf_path, err);
+                xmcd_config_free(conf);
+                return 2;
+            }
             printf("%s: ok\n", conf_path);
             xmcd_config_free(conf);
             return 0;
@@ -184,9 +197,15 @@ int main(int argc, char **argv)
         conf->brokers = xmcd_mock_bootstraps(mock);
         xmcd_log(XMCD_LOG_INFO, "mock_ready", "bootstrap=%s", conf->brokers);
     }
-    d->plugin = xmcd_plugin_open(conf->plugin_path, conf->plugin_cfg, err, sizeof err);
+    int config_refused = 0;
+    d->plugin = xmcd_plugin_open(conf->plugin_path, conf->plugin_cfg, &config_refused, err, sizeof err);
     if (!d->plugin) {
-        xmcd_log(XMCD_LOG_ERROR, "plugin_failed", "reason=%s", xmcd_log_q(err));
+        /* a plugin config its check_config() refuses is a config error, as a bad key of xmcd's own */
+        xmcd_log(XMCD_LOG_ERROR, config_refused ? "config_invalid" : "plugin_failed", "reason=%s", xmcd_log_q(err));
+        if (config_refused) {
+            fprintf(stderr, "xmcd: %s\n", err);
+            rc = 2;
+        }
         goto out;
     }
     d->stats.stage_api = d->plugin->api;
@@ -253,9 +272,8 @@ int main(int argc, char **argv)
             backoff_ms = 1000;
         }
         if (in_window >= conf->fatal_restarts) {
-            if (conf->fatal_restarts > 0)
-                xmcd_log(XMCD_LOG_ERROR, "kafka_restart_refused", "restarts=%d within_s=600 limit=%d", in_window,
-                         conf->fatal_restarts);
+            xmcd_log(XMCD_LOG_ERROR, "kafka_restart_refused", "restarts=%d within_s=600 limit=%d", in_window,
+                     conf->fatal_restarts);
             break;
         }
         in_window++;

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, char *err, size_t errlen)
+/* dlopen()s path and checks its ABI version and functions. Returns the handle (api in *api_out), or NULL with
+ * err filled and nothing left open. */
+static void *plugin_load(const char *path, const xmc_stage_api **api_out, char *err, size_t errlen)
 {
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
@@ -29,9 +31,46 @@ xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, cha
         return NULL;
     }
     if (!api->create || !api->process || !api->load || !api->current_version || !api->stats || !api->destroy ||
-        !api->model_repo) {
+        !api->model_repo || !api->check_config) {
         snprintf(err, errlen, "plugin %s leaves a required function of ABI version %d unset", path,
                  XMC_STAGE_ABI_VERSION);
+        dlclose(dl);
+        return NULL;
+    }
+    *api_out = api;
+    return dl;
+}
+
+/* The plugin's verdict on cfg, in err: "plugin P (name) refused its config: reason". */
+static int plugin_check(const xmc_stage_api *api, const char *path, const config_setting_t *cfg, char *err,
+                        size_t errlen)
+{
+    char perr[512] = "";
+    if (api->check_config(cfg, perr, sizeof perr) == 0) return 0;
+    snprintf(err, errlen, "plugin %s (%s) refused its config: %s", path, api->name ? api->name : "?",
+             perr[0] ? perr : "no reason given");
+    return -1;
+}
+
+int xmcd_plugin_check(const char *path, const config_setting_t *cfg, char *err, size_t errlen)
+{
+    const xmc_stage_api *api = NULL;
+    void *dl = plugin_load(path, &api, err, errlen);
+    if (!dl) return -1;
+    int rc = plugin_check(api, path, cfg, err, errlen) == 0 ? 0 : 1;
+    dlclose(dl);
+    return rc;
+}
+
+xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, int *config_refused, char *err,
+                              size_t errlen)
+{
+    const xmc_stage_api *api = NULL;
+    *config_refused = 0;
+    void *dl = plugin_load(path, &api, err, errlen);
+    if (!dl) return NULL;
+    if (plugin_check(api, path, cfg, err, errlen) != 0) {
+        *config_refused = 1;
         dlclose(dl);
         return NULL;
     }
@@ -44,7 +83,7 @@ xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, cha
     char perr[512] = "";
     plugin->inst = api->create(cfg, perr, sizeof perr);
     if (!plugin->inst) {
-        snprintf(err, errlen, "plugin %s (%s) refused its config: %s", path, api->name ? api->name : "?",
+        snprintf(err, errlen, "plugin %s (%s) could not start: %s", path, api->name ? api->name : "?",
                  perr[0] ? perr : "no reason given");
         free(plugin);
         dlclose(dl);

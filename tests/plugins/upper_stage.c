@@ -237,6 +237,19 @@ static int upper_model_repo(xmc_stage_instance *inst, char *buf, size_t size)
     return inst->repo[0] ? 0 : -1;
 }
 
+/* ABI 3: max_record_bytes, when given, must be a positive integer (the one key this fixture checks, so that
+ * the daemon's handling of a refused plugin config can be tested). */
+static int upper_check_config(const config_setting_t *cfg, char *err, size_t errlen)
+{
+    const config_setting_t *m = cfg ? config_setting_get_member(cfg, "max_record_bytes") : NULL;
+    if (m && (config_setting_type(m) != CONFIG_TYPE_INT || config_setting_get_int(m) <= 0)) {
+        snprintf(err, errlen, "plugin.config.max_record_bytes must be a positive integer (line %d)",
+                 (int)config_setting_source_line(m));
+        return -1;
+    }
+    return 0;
+}
+
 XMC_STAGE_EXPORT const xmc_stage_api xmc_stage_plugin = {
     .abi_version = XMC_STAGE_ABI_VERSION,
     .name = "upper",
@@ -247,4 +260,5 @@ XMC_STAGE_EXPORT const xmc_stage_api xmc_stage_plugin = {
     .stats = upper_stats,
     .destroy = upper_destroy,
     .model_repo = upper_model_repo,
+    .check_config = upper_check_config,
 };
