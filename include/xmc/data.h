@@ -40,6 +40,8 @@ uint32_t xmc_data_num_labels(const xmc_data *data);
 int xmc_data_has_text(const xmc_data *data);
 /* Label occurrences dropped because the classifier does not know them, and the records that lost one. */
 void xmc_data_unknown_labels(const xmc_data *data, uint64_t *occurrences, uint32_t *records);
+/* Records left with no label (none given, or only labels the classifier does not know). */
+uint32_t xmc_data_rows_without_labels(const xmc_data *data);
 
 /* Classifies every record on n_ws threads (one workspace of clf each, as xmc_classify_parallel): row r's
  * hits at hits[r * stride], their count in counts[r]. Text records need a text model, feature records a

@@ -84,8 +84,16 @@ int cli_eval(int argc, char **argv)
     uint32_t unknown_docs;
     xmc_data_unknown_labels(data, &unknown, &unknown_docs);
     if (unknown)
-        fprintf(stderr, "note: %llu label occurrences in %u records are not labels of the model (counted as misses "
-                        "nowhere: they are dropped)\n", (unsigned long long)unknown, unknown_docs);
+        fprintf(stderr, "note: %llu label occurrences in %u records are not labels of the model: dropped from those "
+                        "records' label sets\n", (unsigned long long)unknown, unknown_docs);
+    uint32_t bare = xmc_data_rows_without_labels(data);
+    if (bare == n) {
+        fprintf(stderr, "xmc eval: error: none of the %u records has a label of the model: nothing to evaluate\n", n);
+        goto out;
+    }
+    if (bare)
+        fprintf(stderr, "note: %u of %u records have no label of the model: they count in P@k, R@k and nDCG@k as "
+                        "records with no hit and add nothing to PSP@k\n", bare, n);
     xmc_predict_opts d = xmc_classifier_default_opts(clf);
     xmc_predict_opts opts = {s.run.beam ? s.run.beam : d.beam, s.run.k, s.run.post};
     xmc_hit *hits;

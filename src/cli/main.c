@@ -1,4 +1,5 @@
 /* main.c: the `xmc` command: dispatches to a subcommand (train, predict, eval, inspect, gen, embed, model). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,7 +83,18 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; commands[i].name; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            /* an output that could not be written (a full disk, a closed pipe's reader gone) is a failure, even
+             * when it shows only at this last flush */
+            errno = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "xmc %s: error: cannot write the output%s%s\n", argv[1], errno ? ": " : "",
+                        errno ? strerror(errno) : "");
+                if (rc == 0) rc = 1;
+            }
+            return rc;
+        }
     fprintf(stderr, "xmc: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

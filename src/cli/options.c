@@ -62,7 +62,7 @@ int cli_number(const char *cmd, const cli_opt *opt, const char *text, double *ou
     char *end;
     errno = 0;
     double d = strtod(text, &end);
-    if (end == text || *end || errno == ERANGE || d < opt->lo || d > opt->hi ||
+    if (end == text || *end || errno == ERANGE || !isfinite(d) || !(d >= opt->lo && d <= opt->hi) ||
         (opt->kind == CLI_INT && d != floor(d))) {
         char name[80];
         if (opt->name) snprintf(name, sizeof name, "--%s", opt->name);

@@ -125,7 +125,9 @@ typedef struct {
     xmc_data_source in;
     const char *model;
     int quiet, pass; /* pass 1 reads --config only, pass 2 everything else */
-    config_t *file;
+    /* one config_t per --config file: the settings taken from a file point into it until the end */
+    config_t files[8];
+    int nfiles;
     char version[128];
 } settings;
 
@@ -244,7 +246,12 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
 /* Settings from a libconfig file: every top-level key must be an option of the table (with '_'). */
 static int read_config(settings *s, const char *path)
 {
-    config_t *cfg = s->file;
+    if (s->nfiles == (int)(sizeof s->files / sizeof s->files[0])) {
+        fprintf(stderr, "xmc train: error: %s: more than %d --config files\n", path, s->nfiles);
+        return 2;
+    }
+    config_t *cfg = &s->files[s->nfiles++];
+    config_init(cfg);
     if (!config_read_file(cfg, path)) {
         if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
             fprintf(stderr, "xmc train: error: %s: cannot read\n", path);
@@ -280,6 +287,13 @@ static int read_config(settings *s, const char *path)
         case CONFIG_TYPE_STRING: v = config_setting_get_string(e); break;
         default:
             fprintf(stderr, "xmc train: error: %s:%d: '%s' must be a number, string or boolean\n", path,
+                    config_setting_source_line(e), config_setting_name(e));
+            rc = 2;
+            continue;
+        }
+        if (o->kind == CLI_FLAG && config_setting_type(e) != CONFIG_TYPE_BOOL) {
+            /* `no_current = 0;` must not mean on */
+            fprintf(stderr, "xmc train: error: %s:%d: '%s' is a switch: true or false\n", path,
                     config_setting_source_line(e), config_setting_name(e));
             rc = 2;
             continue;
@@ -356,9 +370,6 @@ int cli_train(int argc, char **argv)
     settings s;
     memset(&s, 0, sizeof s);
     xmc_train_config_default(&s.cfg);
-    config_t file;
-    config_init(&file);
-    s.file = &file;
     int first, rc;
     s.pass = 1;
     rc = cli_parse(&train_cmd, argc, argv, apply, &s, &first);
@@ -401,15 +412,10 @@ int cli_train(int argc, char **argv)
             fprintf(stderr, "warm start: %u labels kept, %u new, %u retired; fullest leaf %u labels%s\n", rep.warm_kept,
                     rep.warm_added, rep.warm_retired, rep.warm_max_leaf, rep.warm_tree_rebuilt ? " (tree rebuilt)" : "");
     }
-    /* the new version must open: checksums and canaries, as a server would check it */
-    xmc_classifier *clf;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", s.model, version);
-    if (xmc_classifier_open(path, NULL, &clf, &err)) { cli_report("train", &err); goto out; }
-    xmc_classifier_close(clf);
+    /* the library opened the new version (checksums, canaries) before CURRENT named it */
     printf("%s\n", version);
     rc = 0;
 out:
-    config_destroy(&file);
+    for (int i = 0; i < s.nfiles; i++) config_destroy(&s.files[i]);
     return rc;
 }

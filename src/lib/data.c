@@ -83,6 +83,14 @@ void xmc_data_unknown_labels(const xmc_data *data, uint64_t *occurrences, uint32
     *records = data->ds.unknown_label_docs;
 }
 
+uint32_t xmc_data_rows_without_labels(const xmc_data *data)
+{
+    const xmci_csr *y = &data->ds.Y;
+    uint32_t n = 0;
+    for (uint32_t r = 0; r < y->rows; r++) n += y->indptr[r + 1] == y->indptr[r];
+    return n;
+}
+
 xmc_err xmc_data_classify(const xmc_classifier *clf, xmc_workspace *const *ws, int n_ws, const xmc_data *data,
                           const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
                           xmc_error *err)

@@ -248,6 +248,11 @@ xmc_err xmci_dataset_read_tsv(const char *path, const xmci_labelmap *labels, xmc
             rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: no tab between the labels and the text", path, ln);
             goto fail;
         }
+        if (memchr(line, '\0', (size_t)(tab - line))) {
+            /* label names are C strings in the model: "x\0y" and "x\0z" would both be "x" */
+            rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: a NUL byte in the labels", path, ln);
+            goto fail;
+        }
         ds->texts[ds->n] = tab + 1;
         ds->lens[ds->n] = len - (size_t)(tab + 1 - line);
         if (tab == line) ds->unlabeled_docs++;
@@ -442,9 +447,14 @@ xmc_err xmci_dataset_read_xc(const char *path, const xmci_dataset_xc_opts *opts,
     for (; p < end; rd.ln++) {
         char *line;
         next_line(&p, end, &line);
-        if ((rc = xc_labels(&rd, &line, &row, err)) || (rc = xc_features(&rd, line, &x, err)) ||
-            (rc = xmci_csr_builder_end_row(&x, err)) || (rc = row_flush(&row, &y, err)))
+        if ((rc = xc_labels(&rd, &line, &row, err)) || (rc = xc_features(&rd, line, &x, err))) goto fail;
+        uint32_t dup = xmci_csr_builder_row_duplicate(&x);
+        if (dup != UINT32_MAX) {
+            rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%zu: feature %u appears twice in the row", path, rd.ln,
+                               dup + rd.opts->feature_base);
             goto fail;
+        }
+        if ((rc = xmci_csr_builder_end_row(&x, err)) || (rc = row_flush(&row, &y, err))) goto fail;
     }
     if (rd.has_header && x.m.rows != rd.hdr[0]) {
         rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:1: header says %u rows, the file has %u", path, rd.hdr[0], x.m.rows);

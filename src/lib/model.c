@@ -50,6 +50,13 @@ int xmci_valid_name(const char *name)
     return name[0] != '.';
 }
 
+int xmci_version_name_ok(const char *v)
+{
+    /* CURRENT and serving.<pid> (the leases) are the repository's own files beside the versions */
+    return xmci_valid_name(v) && strlen(v) < XMCI_VERSION_MAX && strcmp(v, "CURRENT") != 0 &&
+           strncmp(v, "serving.", 8) != 0;
+}
+
 /* A listed file: a valid name, or one subdirectory and a valid name ("encoder/vocab.txt"); never "..". */
 static int valid_file(const char *file)
 {
@@ -68,7 +75,7 @@ static int valid_file(const char *file)
 
 struct xmci_model_writer {
     char repo[PATH_MAX];
-    char version[128];
+    char version[XMCI_VERSION_MAX];
     char tmpdir[PATH_MAX];
     config_t cfg;
     config_setting_t *files;
@@ -173,9 +180,10 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
     if (strlen(repo) >= sizeof w->repo - 200) { free(w); return xmc_error_set(err, XMC_ERR_ARG, "repository path too long"); }
     snprintf(w->repo, sizeof w->repo, "%s", repo);
     if (version) {
-        if (!xmci_valid_name(version) || strlen(version) >= sizeof w->version) {
+        if (!xmci_version_name_ok(version)) {
             free(w);
-            return xmc_error_set(err, XMC_ERR_ARG, "bad version name '%s' (letters, digits, . _ -)", version);
+            return xmc_error_set(err, XMC_ERR_ARG, "bad version name '%.*s' (up to %zu of letters, digits, . _ -, "
+                                 "not starting with '.', not CURRENT or serving.*)", 200, version, sizeof w->version - 1);
         }
         snprintf(w->version, sizeof w->version, "%s", version);
     } else {

@@ -358,26 +358,34 @@ void xmc_repo_list_free(xmc_repo_version *list) { free(list); }
 
 xmc_err xmc_repo_rollback(const char *repo, const char *version, char *chosen, size_t chosen_size, xmc_error *err)
 {
-    char current[XMC_REPO_NAME_MAX];
-    xmc_err rc = xmc_repo_current(repo, current, sizeof current, err);
-    if (rc) return rc;
+    xmc_err rc;
     if (version) {
+        /* a named version needs no readable CURRENT: this is how a damaged one is mended */
         if ((rc = xmc_repo_set_current(repo, version, 1, err))) return rc;
         if (chosen && chosen_size) snprintf(chosen, chosen_size, "%s", version);
         return XMC_OK;
     }
+    char current[XMC_REPO_NAME_MAX];
+    if ((rc = xmc_repo_current(repo, current, sizeof current, err))) {
+        if (rc == XMC_ERR_NOTFOUND) return rc; /* nothing is current: nothing to roll back from */
+        xmc_error_prefix(err, "CURRENT unreadable; name the version to go to: ");
+        return rc;
+    }
     xmc_repo_version *list;
     size_t n;
     if ((rc = xmc_repo_list(repo, &list, &n, err))) return rc;
-    /* the candidates: versions before the current one in the order (all of them if it is gone) */
-    size_t end = n;
+    /* the candidates: versions before the current one in the order; all the others when the current one is gone
+     * or does not open (a damaged version has no creation time, so it sorts first and "older" means nothing) */
+    size_t end = n, skip = n;
     for (size_t i = 0; i < n; i++)
-        if (list[i].current) end = i;
-    rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: no version older than %s that opens and passed its gate", repo, current);
+        if (list[i].current) end = skip = i;
+    if (end < n && !list[end].readable) end = n;
+    rc = xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: no version %s %s that opens and passed its gate", repo,
+                       end < n ? "older than" : "other than", current);
     char skipped[512] = "";
     for (size_t i = end; i-- > 0;) {
         const xmc_repo_version *v = &list[i];
-        if (!v->readable || (v->has_gate && !v->gate.passed)) continue;
+        if (i == skip || !v->readable || (v->has_gate && !v->gate.passed)) continue;
         xmc_error e;
         if (xmc_repo_set_current(repo, v->name, 1, &e) == XMC_OK) {
             if (chosen && chosen_size) snprintf(chosen, chosen_size, "%s", v->name);
@@ -429,6 +437,20 @@ xmc_err xmc_repo_prune(const char *repo, uint32_t keep, uint32_t *removed, xmc_r
     size_t n;
     xmc_err rc = xmc_repo_list(repo, &list, &n, err);
     if (rc) return rc;
+    /* the version CURRENT names always stays, so a CURRENT that names none here stops the pruning: the one meant
+     * to be current could otherwise be among those removed. No CURRENT at all (versions made with --no-current)
+     * protects nothing and prunes by age alone. */
+    char current[XMC_REPO_NAME_MAX];
+    xmc_error ce;
+    xmc_err crc = xmc_repo_current(repo, current, sizeof current, &ce);
+    int named = 0;
+    for (size_t i = 0; i < n; i++) named |= list[i].current;
+    if ((crc && crc != XMC_ERR_NOTFOUND) || (!crc && !named)) {
+        xmc_repo_list_free(list);
+        if (crc) return xmc_error_set(err, crc, "nothing pruned: %s (set CURRENT first: xmc model rollback REPO VERSION)", ce.msg);
+        return xmc_error_set(err, XMC_ERR_NOTFOUND, "nothing pruned: CURRENT names %s, which is not a version in %s "
+                             "(set CURRENT first: xmc model rollback REPO VERSION)", current, repo);
+    }
     uint32_t count = 0;
     for (size_t i = 0; i + keep < n && !rc; i++) {
         const xmc_repo_version *v = &list[i];

@@ -242,6 +242,35 @@ xmc_err xmci_csr_builder_push(xmci_csr_builder *b, uint32_t col, float val, xmc_
     return XMC_OK;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+uint32_t xmci_csr_builder_row_duplicate(const xmci_csr_builder *b)
+{
+    const uint32_t *c = b->m.indices + b->m.indptr[b->m.rows];
+    uint64_t n = b->nnz - b->m.indptr[b->m.rows];
+    uint64_t k = 1;
+    while (k < n && c[k - 1] < c[k]) k++; /* files list a row's columns in order: one pass tells */
+    if (k >= n) return UINT32_MAX;
+    uint32_t *s = malloc(n * sizeof *s);
+    if (s) {
+        memcpy(s, c, n * sizeof *s);
+        qsort(s, n, sizeof *s, cmp_u32);
+        uint32_t dup = UINT32_MAX;
+        for (k = 1; k < n && dup == UINT32_MAX; k++)
+            if (s[k - 1] == s[k]) dup = s[k];
+        free(s);
+        return dup;
+    }
+    for (uint64_t i = 0; i < n; i++) /* no memory for a sorted copy: quadratic, still exact */
+        for (uint64_t j = i + 1; j < n; j++)
+            if (c[i] == c[j]) return c[i];
+    return UINT32_MAX;
+}
+
 xmc_err xmci_csr_builder_end_row(xmci_csr_builder *b, xmc_error *err)
 {
     if (b->m.rows == UINT32_MAX) return xmc_error_set(err, XMC_ERR_RANGE, "too many rows");
@@ -351,7 +380,13 @@ xmc_err xmci_csr_read_text(const char *path, xmci_csr *m, xmc_error *err)
             goto out;
         }
         lineno++;
-        if ((rc = parse_row(line, cols, &b, path, lineno, err)) || (rc = xmci_csr_builder_end_row(&b, err))) goto out;
+        if ((rc = parse_row(line, cols, &b, path, lineno, err))) goto out;
+        uint32_t dup = xmci_csr_builder_row_duplicate(&b);
+        if (dup != UINT32_MAX) {
+            rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%llu: column %u appears twice in the row", path, lineno, dup);
+            goto out;
+        }
+        if ((rc = xmci_csr_builder_end_row(&b, err))) goto out;
     }
     while ((errno = 0, len = getline(&line, &cap, f)) >= 0) {
         lineno++;

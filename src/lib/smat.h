@@ -50,6 +50,9 @@ typedef struct xmci_csr_builder {
 xmc_err xmci_csr_builder_init(xmci_csr_builder *b, uint32_t cols, xmc_error *err);
 xmc_err xmci_csr_builder_push(xmci_csr_builder *b, uint32_t col, float val, xmc_error *err);
 xmc_err xmci_csr_builder_end_row(xmci_csr_builder *b, xmc_error *err);
+/* A column the open row (pushed since the last end_row) holds twice, or UINT32_MAX when none: readers of files
+ * refuse such rows, since a sparse row with a column twice means nothing one reading would agree on. */
+uint32_t xmci_csr_builder_row_duplicate(const xmci_csr_builder *b);
 /* Moves the matrix out (the builder is left empty); cols may be raised to the largest index + 1. */
 void xmci_csr_builder_finish(xmci_csr_builder *b, xmci_csr *out);
 void xmci_csr_builder_free(xmci_csr_builder *b);

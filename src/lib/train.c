@@ -8,6 +8,8 @@
 
 #include <cblas.h> /* openblas_get_num_threads */
 #undef I /* <complex.h>'s, from OpenBLAS's config header */
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include "model.h"
 #include "parallel.h"
 #include "pifa.h"
+#include "repo.h"
 #include "warm.h"
 #include "xrt.h"
 #include "xmc/repo.h"
@@ -409,6 +412,24 @@ static uint64_t digest(const char *const *texts, const size_t *lens, const xmci_
     return d;
 }
 
+/* A new version must open as a server opens it (every checksum, the canaries) before CURRENT may name it:
+ * training data the model format cannot hold (two labels one name apart in C, a bad feature id in a canary)
+ * is then caught here, CURRENT stays where it was, and the version that does not open is removed. */
+static xmc_err open_new_version(const char *repo, const char *ver, int make_current, xmc_error *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", repo, ver);
+    xmc_classifier *clf = NULL;
+    xmc_error oerr = {0};
+    if (xmc_classifier_open(path, NULL, &clf, &oerr) != XMC_OK) {
+        xmci_rm_tree(path);
+        return xmc_error_set(err, oerr.code, "the new version %s does not open, so it was removed%s: %s", ver,
+                             make_current ? " and CURRENT left as it was" : "", oerr.msg);
+    }
+    xmc_classifier_close(clf);
+    return make_current ? xmci_repo_write_current(repo, ver, err) : XMC_OK;
+}
+
 xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr *x_in, const xmci_csr *y,
                   const char *const *label_names, const xmci_train_opts *o, const char *repo, char *version_out,
                   size_t version_size, xmc_train_report *report, xmc_error *err)
@@ -592,9 +613,12 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     if ((rc = xmci_xlinear_save(&m, w, err))) goto out;
     if ((rc = write_labels(w, yy, names, err))) goto out;
     if ((rc = write_canaries(w, &m, &x, texts, lens, o->nr_canaries, err))) goto out;
-    rc = xmci_writer_commit(w, o->make_current, version_out, version_size, err);
+    char ver[256];
+    rc = xmci_writer_commit(w, 0, ver, sizeof ver, err);
     w = NULL;
     if (rc) goto out;
+    if ((rc = open_new_version(repo, ver, o->make_current, err))) goto out;
+    if (version_out && version_size) snprintf(version_out, version_size, "%s", ver);
     progress(o, "writing model", 1, 1);
     rep.sec_write = now() - t3;
 out:
@@ -695,6 +719,16 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     if (cfg->disentangle < 1 || cfg->disentangle > XMCI_DISENTANGLE_MAX)
         return xmc_error_set(err, XMC_ERR_ARG, "disentangle %u outside 1..%d", cfg->disentangle, XMCI_DISENTANGLE_MAX);
     o->disentangle = cfg->disentangle;
+    if (cfg->version && !xmci_version_name_ok(cfg->version))
+        return xmc_error_set(err, XMC_ERR_ARG, "bad version name '%.*s' (up to %d of letters, digits, . _ -, not "
+                             "starting with '.', not CURRENT or serving.*)", 200, cfg->version, XMCI_VERSION_MAX - 1);
+    /* NaN passes every comparison: the solver's numbers are checked as "inside", not "not outside" */
+    if (!(cfg->cp > 0 && isfinite(cfg->cp)) || !(cfg->cn > 0 && isfinite(cfg->cn)) ||
+        !(cfg->eps >= 0 && isfinite(cfg->eps)) || !(cfg->threshold >= 0 && isfinite(cfg->threshold)) ||
+        !(cfg->bias >= 0 && isfinite(cfg->bias)) || !(cfg->alpha >= 0 && isfinite(cfg->alpha)))
+        return xmc_error_set(err, XMC_ERR_ARG, "cp %g, cn %g (> 0), eps %g, threshold %g, bias %g, alpha %g (>= 0): "
+                             "one is out of range or not a number", (double)cfg->cp, (double)cfg->cn,
+                             (double)cfg->eps, (double)cfg->threshold, (double)cfg->bias, (double)cfg->alpha);
     o->xl.solver_type = (int)cfg->solver;
     o->xl.solver.cp = cfg->cp;
     o->xl.solver.cn = cfg->cn;

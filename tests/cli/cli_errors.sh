@@ -57,6 +57,35 @@ expect_fail "config with an unknown key" "bad.cfg:2" $XMC train --train "$T/trai
 printf 'nr_splits = ;\n' > "$T/syntax.cfg"
 expect_fail "config syntax error" "syntax.cfg:1" $XMC train --train "$T/train.tsv" --model "$T/r5" --config "$T/syntax.cfg"
 
+# input a model could not hold, and settings that are not numbers: refused before CURRENT moves
+printf 'x\0y\tfoo bar\nx\0z\tbaz qux\n' > "$T/nul.tsv"
+expect_fail "NUL in a label" "nul.tsv:1: a NUL byte in the labels" $XMC train --train "$T/nul.tsv" --model "$T/repo"
+printf '0,1 0:1 0:2\n1 1:1\n' > "$T/dup.xc"
+expect_fail "a feature twice in an XC row" "dup.xc:1: feature 0 appears twice" $XMC train --xc "$T/dup.xc" --model "$T/repo"
+printf '2 3\n0:1 1:1 0:2\n1:1\n' > "$T/dup.smat"
+expect_fail "a column twice in an smat row" "dup.smat:2: column 0 appears twice" $XMC train -x "$T/dup.smat" -y "$T/Y.txt" --model "$T/repo"
+for o in cp cn threshold bias eps; do
+  expect_fail "--$o nan" "--$o: 'nan' is not a number" $XMC train --train "$T/train.tsv" --model "$T/repo" --$o nan
+done
+expect_fail "--psp-a inf" "--psp-a: 'inf' is not a number" $XMC eval --model "$T/repo" --test "$T/train.tsv" --psp-a inf
+expect_fail "version named CURRENT" "bad version name 'CURRENT'" $XMC train --train "$T/train.tsv" --model "$T/repo" --version CURRENT
+expect_fail "version named like a lease" "bad version name 'serving.12'" $XMC train --train "$T/train.tsv" --model "$T/repo" --version serving.12
+[ "$(cat "$T/repo/CURRENT")" = "$V" ] || fail "a refused training moved CURRENT"
+printf 'no_current = 0;\n' > "$T/flag.cfg"
+expect_fail "a switch given 0" "flag.cfg:1: 'no_current' is a switch" $XMC train --train "$T/train.tsv" --model "$T/repo" --config "$T/flag.cfg"
+# two config files: each one's settings stay valid (the first file's strings once pointed into freed memory)
+printf 'train = "%s";\nmodel = "%s";\n' "$T/train.tsv" "$T/two" > "$T/a.cfg"
+printf 'nr_splits = 2;\nmax_leaf_size = 2;\nquiet = true;\n' > "$T/b.cfg"
+$XMC train --config "$T/a.cfg" --config "$T/b.cfg" > /dev/null || fail "two --config files"
+[ -f "$T/two/CURRENT" ] || fail "two --config files: no model"
+# an output that cannot be written is an error
+if [ -w /dev/full ]; then
+  $XMC eval --model "$T/repo" --test "$T/train.tsv" > /dev/full 2> "$T/err" && fail "eval to a full disk: exit 0"
+  grep -q "cannot write the output" "$T/err" || fail "eval to a full disk: $(cat "$T/err")"
+fi
+printf '\tno label\n\tnone either\n' > "$T/nolab.tsv"
+expect_fail "eval without labels" "nothing to evaluate" $XMC eval --model "$T/repo" --test "$T/nolab.tsv"
+
 # damaged model files: truncated, bit-flipped, missing
 damage() { rm -rf "$T/d"; cp -r "$T/repo" "$T/d"; }
 W=$(ls "$T/repo/$V"/xl.*.ent_w.bin | head -1)

@@ -35,6 +35,22 @@ grep -q '1 version removed' "$T/out" || fail "prune: $(cat "$T/out")"
 [ -d "$T/r/vb" ] && [ -d "$T/r/vc" ] || fail "prune removed CURRENT or the newest"
 [ ! -e "$T/r/va" ] || fail "prune kept va"
 
+# a CURRENT that names no version: prune removes nothing, rollback wants a name and mends it with one
+cp "$T/r/CURRENT" "$T/saved"
+: > "$T/r/CURRENT"
+$XMC model prune "$T/r" --keep 1 2> "$T/err" && fail "prune with an empty CURRENT exited 0"
+grep -q 'nothing pruned' "$T/err" || fail "prune with an empty CURRENT: $(cat "$T/err")"
+[ -d "$T/r/vb" ] || fail "prune with an empty CURRENT removed vb"
+$XMC model rollback "$T/r" 2> "$T/err" && fail "rollback with an empty CURRENT and no name exited 0"
+grep -q 'name the version' "$T/err" || fail "rollback with an empty CURRENT: $(cat "$T/err")"
+$XMC model rollback "$T/r" vb > /dev/null || fail "rollback to a named version with an empty CURRENT"
+[ "$(cat "$T/r/CURRENT")" = vb ] || fail "the named rollback did not set CURRENT"
+# a current version that does not open: rollback goes to the newest other good version, whatever its age
+$XMC train --quiet --train "$TRAIN" --model "$T/r" --version vd --max-leaf-size 8 > /dev/null || fail "train vd"
+printf 'garbage\n' > "$T/r/vd/manifest.cfg"
+$XMC model rollback "$T/r" > "$T/out" 2> "$T/err" || fail "rollback from a damaged current: $(cat "$T/err")"
+[ "$(cat "$T/r/CURRENT")" = vc ] || fail "rollback from the damaged vd went to $(cat "$T/r/CURRENT"), not vc"
+
 $XMC model prune "$T/r" 2> /dev/null; [ $? = 2 ] || fail "prune without --keep is not a usage error"
 $XMC model prune "$T/r" --keep 0 2> /dev/null; [ $? = 2 ] || fail "--keep 0 accepted"
 $XMC model frobnicate "$T/r" 2> /dev/null; [ $? = 2 ] || fail "unknown action accepted"
