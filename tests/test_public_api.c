@@ -94,6 +94,23 @@ static void test_config_checked(void)
     cfg.threads = 1;
     cfg.featurizer = XMC_FEATURIZER_MATRIX; /* text featurizers only: a matrix needs no configuration */
     CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    /* what the command line's ranges catch, the library catches too, before any work: NaN, the search's
+     * limits, names the repository keeps for itself */
+    xmc_train_config_default(&cfg);
+    cfg.cp = NAN;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    xmc_train_config_default(&cfg);
+    cfg.threshold = -1;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    xmc_train_config_default(&cfg);
+    cfg.topk = XMC_MAX_K + 1;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    cfg.topk = XMC_MAX_K;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_OK);
+    cfg.version = "CURRENT";
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    cfg.version = "v1";
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_OK);
 }
 
 /* n_ws threads give exactly the serial batch's hits, in input order */

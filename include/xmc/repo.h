@@ -91,8 +91,8 @@ xmc_err xmc_repo_set_current(const char *repo, const char *version, int verify, 
 
 /* Rolls CURRENT back: to version when it is not NULL (whatever CURRENT holds, even nothing readable: the way
  * to mend it), else to the newest version older than the current one that has no failed gate and opens
- * verified (a version that fails is skipped); when the current version itself does not open, to the newest
- * other such version. Every candidate is opened with checksums and canaries before CURRENT moves; a named
+ * verified (a version that fails is skipped); when the current version's manifest cannot be read (it has no
+ * creation time, so "older" means nothing), to the newest other such version. Every candidate is opened with checksums and canaries before CURRENT moves; a named
  * version that fails is refused. The version now current goes to chosen (chosen_size bytes, may be NULL).
  * XMC_ERR_NOTFOUND (no CURRENT, or no version that opens), the error of an unreadable CURRENT when no version is
  * named, or the errors of xmc_repo_set_current. */
@@ -105,8 +105,8 @@ typedef void (*xmc_repo_removed_fn)(void *ctx, const char *version);
  * live lease names. A version is removed by renaming it to .trash-<version> (so it vanishes at once) and then
  * deleting it; .trash-* left by a crash and stale leases are removed too. The number removed goes to *removed
  * (may be NULL), each name to on_removed (may be NULL). On an error, the versions removed so far stay removed.
- * A CURRENT that cannot be read or names no version here removes nothing (the version meant to be current could
- * be among the old ones): its error, or XMC_ERR_NOTFOUND; no CURRENT at all prunes by age alone.
+ * A CURRENT that cannot be read or names no version here removes no version (the one meant to be current
+ * could be among the old ones): its error, or XMC_ERR_NOTFOUND; no CURRENT at all prunes by age alone.
  * XMC_ERR_ARG (keep 0), the errors of xmc_repo_list, XMC_ERR_IO. */
 xmc_err xmc_repo_prune(const char *repo, uint32_t keep, uint32_t *removed, xmc_repo_removed_fn on_removed, void *ctx,
                        xmc_error *err);

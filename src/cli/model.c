@@ -31,12 +31,15 @@ static const cli_command list_cmd = {
 static const cli_command rollback_cmd = {
     "model rollback", "REPO [VERSION]",
     "  Points CURRENT at VERSION, or without it at the newest version older than the current one that passed\n"
-    "  its gate (or has no gate result) and opens with its checksums and canaries checked. A version that does\n"
-    "  not verify is refused and CURRENT stays. The change is atomic (rename); a running xmcd swaps it in.\n",
+    "  its gate (or has no gate result) and opens with its checksums and canaries checked (the newest other\n"
+    "  such version when the current one's manifest cannot be read). A version that does not verify is refused\n"
+    "  and CURRENT stays. With VERSION it works whatever CURRENT holds, which mends a damaged CURRENT. The\n"
+    "  change is atomic (rename); a running xmcd swaps it in.\n",
     rollback_opts};
 static const cli_command prune_cmd = {
     "model prune", "REPO --keep N",
-    "  Removes all but the newest N versions, never the one CURRENT names nor one a running xmcd serves.\n",
+    "  Removes all but the newest N versions, never the one CURRENT names nor one a running xmcd serves; none\n"
+    "  while CURRENT cannot be read or names no version here.\n",
     prune_opts};
 
 typedef struct {

@@ -160,7 +160,14 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
     case O_XCF: s->in.xc_feature_base = (uint32_t)d; break;
     case O_XCL: s->in.xc_label_base = (uint32_t)d; break;
     case O_MODEL: s->model = v; break;
-    case O_VERSION: snprintf(s->version, sizeof s->version, "%s", v); c->version = s->version; break;
+    case O_VERSION:
+        if (strlen(v) >= sizeof s->version) {
+            fprintf(stderr, "xmc train: error: --version: a name of at most %zu bytes\n", sizeof s->version - 1);
+            return 2;
+        }
+        snprintf(s->version, sizeof s->version, "%s", v);
+        c->version = s->version;
+        break;
     case O_NOCUR: c->make_current = 0; break;
     case O_TFIDF: c->tfidf = v; break;
     case O_SPLITS: c->nr_splits = (uint32_t)d; break;

@@ -422,9 +422,12 @@ static xmc_err open_new_version(const char *repo, const char *ver, int make_curr
     xmc_classifier *clf = NULL;
     xmc_error oerr = {0};
     if (xmc_classifier_open(path, NULL, &clf, &oerr) != XMC_OK) {
-        xmci_rm_tree(path);
-        return xmc_error_set(err, oerr.code, "the new version %s does not open, so it was removed%s: %s", ver,
-                             make_current ? " and CURRENT left as it was" : "", oerr.msg);
+        /* out of memory or of file handles says nothing of the version: it stays, for a later open or rollback */
+        int transient = oerr.code == XMC_ERR_NOMEM || oerr.code == XMC_ERR_IO;
+        if (!transient) xmci_rm_tree(path);
+        return xmc_error_set(err, oerr.code, "the new version %s does not open, so it was %s%s: %s", ver,
+                             transient ? "kept" : "removed", make_current ? " and CURRENT left as it was" : "",
+                             oerr.msg);
     }
     xmc_classifier_close(clf);
     return make_current ? xmci_repo_write_current(repo, ver, err) : XMC_OK;
@@ -719,6 +722,9 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     if (cfg->disentangle < 1 || cfg->disentangle > XMCI_DISENTANGLE_MAX)
         return xmc_error_set(err, XMC_ERR_ARG, "disentangle %u outside 1..%d", cfg->disentangle, XMCI_DISENTANGLE_MAX);
     o->disentangle = cfg->disentangle;
+    if (cfg->beam > XMC_MAX_K || cfg->topk > XMC_MAX_K || cfg->man_beam > XMC_MAX_K)
+        return xmc_error_set(err, XMC_ERR_ARG, "beam %u, topk %u, man_beam %u: at most %d each (0: the default)",
+                             cfg->beam, cfg->topk, cfg->man_beam, XMC_MAX_K);
     if (cfg->version && !xmci_version_name_ok(cfg->version))
         return xmc_error_set(err, XMC_ERR_ARG, "bad version name '%.*s' (up to %d of letters, digits, . _ -, not "
                              "starting with '.', not CURRENT or serving.*)", 200, cfg->version, XMCI_VERSION_MAX - 1);

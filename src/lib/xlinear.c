@@ -199,7 +199,7 @@ xmc_err xmci_xlinear_load(const xmci_bundle *b, xmci_xlinear *m, xmc_error *err)
         (rc = xmci_bundle_get_int(b, "xl.topk", &topk, err)) || (rc = xmci_bundle_get_string(b, "xl.post", &post, err)))
         return rc;
     if (depth < 1 || depth > XMCI_TREE_MAX_DEPTH || nf < 0 || nf >= UINT32_MAX || beam < 1 || topk < 1 ||
-        xmc_post_from_name(post) < 0)
+        beam > XMC_MAX_K || topk > XMC_MAX_K || xmc_post_from_name(post) < 0)
         return xmc_error_set(err, XMC_ERR_CORRUPT, "%s: bad xl.* values in the manifest", xmci_bundle_dir(b));
     m->depth = (uint32_t)depth;
     m->nr_features = (uint32_t)nf;

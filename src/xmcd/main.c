@@ -1,6 +1,6 @@
 /* main.c: the xmcd command line: run the daemon, or only an embedded Kafka for tests and demos.
  *
- *   xmcd -c xmcd.conf [--embedded-kafka] [--bootstrap-file PATH]     run the stage daemon
+ *   xmcd -c xmcd.conf [--embedded-kafka [--bootstrap-file PATH]]     run the stage daemon
  *   xmcd -c xmcd.conf --check-config                  validate the file and the plugin's keys, exit (0 or 2)
  *   xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTITIONS]... [-c xmcd.conf]
  *                                                                    run librdkafka's mock cluster only
@@ -47,7 +47,7 @@ static void xmcd_signals(void)
 
 static void xmcd_usage(FILE *f)
 {
-    fprintf(f, "usage: xmcd -c CONFIG [--embedded-kafka] [--bootstrap-file PATH] [--check-config]\n"
+    fprintf(f, "usage: xmcd -c CONFIG [--embedded-kafka [--bootstrap-file PATH]] [--check-config]\n"
                "       xmcd --mock-only --bootstrap-file PATH [--brokers N] [--topic NAME:PARTS]... [-c CONFIG]\n"
                "       xmcd --encode-products FILE.tsv [--id-prefix P] [--known-labels]\n"
                "                                 (Products for kcat -P -D '%s' -K '%s'; labels column as known_labels)\n"

@@ -6,8 +6,13 @@ set -euo pipefail
 BUILD=${BUILD:-build}
 XMCD=${XMCD_BIN:-$PWD/$BUILD/xmcd}
 bash scripts/docs-tables.sh --check "$XMCD" docs/xmcd.md
-out=$("$XMCD" -c conf/xmcd.conf --check-config)
-[ "$out" = "conf/xmcd.conf: ok" ] || { echo "FAIL: conf/xmcd.conf: $out"; exit 1; }
+# --check-config loads the plugin the file names (build/xmc_stage.so): a copy names this build's
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+PLUGIN=${XMC_PLUGIN:-$PWD/$BUILD/xmc_stage.so}
+sed "s#\"build/xmc_stage.so\"#\"$PLUGIN\"#" conf/xmcd.conf > "$T/xmcd.conf"
+grep -qF "\"$PLUGIN\"" "$T/xmcd.conf" || { echo "FAIL: conf/xmcd.conf names no build/xmc_stage.so"; exit 1; }
+out=$("$XMCD" -c "$T/xmcd.conf" --check-config)
+[ "$out" = "$T/xmcd.conf: ok" ] || { echo "FAIL: conf/xmcd.conf: $out"; exit 1; }
 echo "ok: docs/xmcd.md lists the tables as xmcd prints them; conf/xmcd.conf valid"
 XMC=${XMC_BIN:-$PWD/$BUILD/xmc}
 bash scripts/docs-tables.sh --check "$XMC retrain" docs/retrain.md "xmc retrain"
