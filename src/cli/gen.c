@@ -115,6 +115,11 @@ static int load_taxonomy(const char *path, category **cats, uint32_t *ncat)
         }
         if (!fields[5]) { fprintf(stderr, "xmc gen: error: %s:%u: expected 7 tab-separated fields\n", path, lineno); goto fail; }
         if (strcmp(fields[3], "1") != 0) continue; /* leaves only */
+        if (!fields[5][0] || strspn(fields[5], " |") == strlen(fields[5])) {
+            /* it would be written as records with no label */
+            fprintf(stderr, "xmc gen: error: %s:%u: a leaf category with an empty label\n", path, lineno);
+            goto fail;
+        }
         if (n == c) {
             c = c ? c * 2 : 1024;
             category *nv = realloc(v, c * sizeof *nv);

@@ -83,6 +83,8 @@ if [ -w /dev/full ]; then
   $XMC eval --model "$T/repo" --test "$T/train.tsv" > /dev/full 2> "$T/err" && fail "eval to a full disk: exit 0"
   grep -q "cannot write the output" "$T/err" || fail "eval to a full disk: $(cat "$T/err")"
 fi
+printf 'id\tparent_id\tdepth\tis_leaf\tname\tlabel\tfull_path\nx\t\t1\t1\tX\t\t\n' > "$T/tx.tsv"
+expect_fail "taxonomy leaf without a label" "tx.tsv:2: a leaf category with an empty label" $XMC gen --taxonomy "$T/tx.tsv" --docs 5
 printf '\tno label\n\tnone either\n' > "$T/nolab.tsv"
 expect_fail "eval without labels" "nothing to evaluate" $XMC eval --model "$T/repo" --test "$T/nolab.tsv"
 
