@@ -562,7 +562,7 @@ static void test_R15_bad_plugin_config_exits_2(void)
     free(dir);
 }
 
-/* The daemon refuses a plugin built for another stage ABI version, naming both, without calling it. */
+/* The daemon refuses a plugin built for another stage ABI version, naming both, without calling it; exit 2. */
 static void test_plugin_abi_mismatch_refused(void)
 {
     char *dir = tu_tmpdir();
@@ -576,8 +576,8 @@ static void test_plugin_abi_mismatch_refused(void)
              "plugin = { path = \"%s\"; };\n", abs_so);
     tu_write_file(conf, text);
     pid_t pid = xh_spawn(conf, log);
-    CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 1);
-    CU_ASSERT(xh_file_count(log, "has stage ABI version 99, this xmcd speaks version 3") == 1);
+    CU_ASSERT_EQUAL(xh_wait_exit(pid, 10), 2); /* plugin.path names no plugin it can use: a config error */
+    CU_ASSERT(xh_file_count(log, "has stage ABI version 99, this xmcd speaks version 3") >= 1);
     tu_rmrf(dir);
     free(dir);
 }
@@ -1048,6 +1048,44 @@ static void test_R10_rebalance_while_paused_resumes(void)
     xh_finish(&e, seen, ok != n);
 }
 
+/* Values of 900 bytes (under the fixture plugin's max_record_bytes of 1000), "product N" first. */
+static const char *xh_value_900(int id, size_t *len)
+{
+    static char buf[900];
+    memset(buf, ' ', sizeof buf);
+    int n = snprintf(buf, sizeof buf, "product %d", id);
+    buf[n] = ' ';
+    *len = sizeof buf;
+    return buf;
+}
+
+/* The bytes held until acknowledged are bounded too (delivery.max_inflight_mb): with the outputs' broker down and
+ * the record bound far away (20,000), 3,000 records of 900 bytes pause consumption at 1 MiB, about 1,165 records
+ * in; once the broker is back, consumption resumes and every record is accounted. */
+static void test_backpressure_by_bytes(void)
+{
+    const int n = 3000;
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    xh_delivery_extra = "max_inflight_mb = 1;";
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 30000) == 0);
+    xh_delivery_extra = "";
+    xh_leaders(&e, 3, 0);
+    rd_kafka_mock_partition_set_leader(e.mock.mc, XH_TOPIC_DLQ, 0, 1);
+    rd_kafka_mock_coordinator_set(e.mock.mc, "group", "xmcd-test", 1);
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    rd_kafka_mock_broker_set_down(e.mock.mc, 3);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, n, xh_value_900), n);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=backpressure_pause", 1, 20), 0);
+    CU_ASSERT(xh_file_count(e.log, "max_inflight=20000 inflight_bytes=10") >= 1); /* 1,048,576 bytes and a record */
+    rd_kafka_mock_broker_set_up(e.mock.mc, 3);
+    CU_ASSERT_EQUAL(xh_wait_log(e.log, "event=backpressure_resume", 1, 40), 0);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 60);
+    CU_ASSERT_EQUAL(ok, n);
+    xh_finish(&e, seen, ok != n);
+}
+
 /* R7 and R10 together: the DLQ's broker is down, so a poison record's partition has acknowledged outputs
  * behind an unacknowledged dead letter when the group rebalances (eager; the drain deadline passes). The
  * revoked partition's bookkeeping must give back exactly its unacknowledged records: once the DLQ is back,
@@ -1331,6 +1369,7 @@ int main(int argc, char **argv)
     /* one suite per test so that each runs alone: build/tests/test_xmcd R6 */
     CU_add_test(CU_add_suite("R15_start", NULL, NULL), "R15_bad_config_at_start_exits_2_with_line",
                 test_R15_bad_config_at_start_exits_2_with_line);
+    CU_add_test(CU_add_suite("backpressure_bytes", NULL, NULL), "backpressure_by_bytes", test_backpressure_by_bytes);
     CU_add_test(CU_add_suite("R15_plugin", NULL, NULL), "R15_bad_plugin_config_exits_2", test_R15_bad_plugin_config_exits_2);
     CU_add_test(CU_add_suite("abi", NULL, NULL), "plugin_abi_mismatch_refused", test_plugin_abi_mismatch_refused);
     CU_add_test(CU_add_suite("R6", NULL, NULL), "R6_poison_records_dead_lettered_once",

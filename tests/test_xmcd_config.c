@@ -297,6 +297,29 @@ static void test_type_errors(void)
     xmcd_config *conf = xc_load(&f, err, sizeof err);
     CU_ASSERT(conf == NULL && strstr(err, "topics: in, out and dlq must be three different topics"));
     xmcd_config_free(conf);
+    /* the endpoint binds IPv4: a host name is refused at load (it failed only at start before) */
+    xc_base(&f);
+    xc_set(&f, "stats.http_addr", "\"localhost\"");
+    CU_ASSERT_EQUAL(xc_refused(&f, "stats.http_addr", "stats.http_addr: 'localhost' is not an IPv4 address (a.b.c.d)"), 0);
+    /* the properties the daemon owns are refused in every passthrough list: librdkafka's own commits would
+     * commit records not yet delivered (at-least-once void without a word) */
+    static const char *const lists[] = {"kafka", "kafka_consumer", "kafka_producer"};
+    static const char *const owned[] = {"enable.auto.commit=true", "enable.auto.offset.store=true", "group.id=g2"};
+    for (size_t l = 0; l < 3; l++)
+        for (size_t o = 0; o < 3; o++) {
+            char value[128], what[128];
+            snprintf(value, sizeof value, "[ \"%s\" ]", owned[o]);
+            snprintf(what, sizeof what, "%.*s may not be set here", (int)(strchr(owned[o], '=') - owned[o]), owned[o]);
+            xc_base(&f);
+            xc_set(&f, lists[l], value);
+            int at = 0;
+            const char *path = xc_write(&f, lists[l], &at);
+            conf = xmcd_config_load(path, err, sizeof err);
+            char where[1200];
+            snprintf(where, sizeof where, "%s:%d: %s", path, at, what);
+            CU_ASSERT(conf == NULL && strstr(err, where) == err);
+            xmcd_config_free(conf);
+        }
 }
 
 typedef struct xc_live {
@@ -333,6 +356,7 @@ static void test_apply_live(void)
                 }
             break;
         }
+        if (!strcmp(key->name, "stats.http_addr")) snprintf(v, sizeof v, "\"127.0.0.2\""); /* checked: IPv4 */
         xc_set(&g, key->name, v);
     }
     char err[1024];

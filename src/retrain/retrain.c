@@ -61,7 +61,8 @@ typedef struct xmcr_stats {
 static const xmcd_stat_field xmcr_stat_fields[] = {
     XMCR_COUNTER("consumed", "xmc_retrain_records_consumed_total", consumed, "Curated records consumed."),
     XMCR_COUNTER("bad_records", "xmc_retrain_bad_records_total", bad_records,
-                 "Records skipped: not an xmc.v1.Product, no id, or a label name with a comma."),
+                 "Records skipped: not an xmc.v1.Product, no id or one over 65535 bytes or with a tab or line "
+                 "break, a label with a comma, tab or line break, or more labels than 16 KiB hold."),
     XMCR_COUNTER("changes", "xmc_retrain_window_changes_total", changes,
                  "Records that were new, changed or removed in the window."),
     XMCR_COUNTER("syncs", "xmc_retrain_window_syncs_total", syncs, "Window appends made durable (fsync)."),
@@ -230,7 +231,7 @@ static void xmcr_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_top
 /* Leaves the group (the revocation's sync and commit run in the rebalance callback, served here), for at most
  * timeout_ms: with the coordinator gone rd_kafka_consumer_close() waits for the commits to time out, and SIGTERM
  * should stop the retrainer promptly. The window is durable already; nothing is lost by giving up. */
-static void xmcr_consumer_close(rd_kafka_t *rk, int timeout_ms)
+static void xmcr_consumer_close(rd_kafka_t *rk, xmcr *r, int timeout_ms)
 {
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(rk, q) : NULL;
@@ -238,8 +239,17 @@ static void xmcr_consumer_close(rd_kafka_t *rk, int timeout_ms)
         xmcd_log(XMCD_LOG_WARN, "consumer_close", "error=%s", xmcd_log_q(rd_kafka_error_string(e)));
         rd_kafka_error_destroy(e);
     } else if (q) {
+        /* served as events, not callbacks: fetched messages still queued come to this queue too, and a callback
+         * poll cannot take them (librdkafka asserts); they are dropped here (not in the window, so not committed)
+         * and the rebalance, which the callback would have handled, is handed to it */
         double end = xmcr_now_s() + timeout_ms / 1000.0;
-        while (!rd_kafka_consumer_closed(rk) && xmcr_now_s() < end) rd_kafka_queue_poll_callback(q, 100);
+        while (!rd_kafka_consumer_closed(rk) && xmcr_now_s() < end) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (!ev) continue;
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                xmcr_rebalance(rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), r);
+            rd_kafka_event_destroy(ev);
+        }
         if (!rd_kafka_consumer_closed(rk))
             xmcd_log(XMCD_LOG_WARN, "consumer_close", "error=timeout timeout_ms=%d", timeout_ms);
     }
@@ -314,10 +324,14 @@ static void xmcr_consume(xmcr *r, rd_kafka_message_t *m)
     static char text[65536], labels[16384];
     size_t tl = 0, ll = 0;
     text[0] = labels[0] = 0;
-    int bad = !p || !p->id || !*p->id;
+    /* what the window and its TSV could not hold as it is makes the record bad (counted, skipped), never a cut
+     * label or a stop: an id of 1..65535 bytes without tab or line break; labels without ',', tab or line
+     * break, all of them together within the label buffer */
+    int bad = !p || !p->id || !*p->id || strlen(p->id) > 65535 || strpbrk(p->id, "\t\r\n");
     for (size_t i = 0; !bad && i < p->n_known_labels; i++) {
-        if (strchr(p->known_labels[i], ',') || strchr(p->known_labels[i], '\t')) bad = 1;
-        else xmcr_append(labels, sizeof labels, &ll, ",", p->known_labels[i]);
+        const char *l = p->known_labels[i];
+        if (!*l || strpbrk(l, ",\t\r\n") || ll + 1 + strlen(l) + 1 > sizeof labels) bad = 1;
+        else xmcr_append(labels, sizeof labels, &ll, ",", l);
     }
     if (!bad) {
         /* the stage's text: title, description, brand joined by ". " (plugin.config.fields' default) */
@@ -727,7 +741,7 @@ int cli_retrain(int argc, char **argv)
              xmcd_log_q(c->window_dir), (int)info.state, (unsigned long long)xmcr_window_count(r->window),
              xmcd_log_q(c->repo));
     rc = xmcr_run(r);
-    xmcr_consumer_close(r->consumer, 3000);
+    xmcr_consumer_close(r->consumer, r, 3000);
     xmcd_log(XMCD_LOG_INFO, "stopped", "rc=%d", rc);
 out:
     /* closed above (or never joined): destroying must not try again and wait for a coordinator */

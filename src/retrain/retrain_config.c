@@ -204,6 +204,7 @@ xmcr_config *xmcr_config_load(const char *path, char *err, size_t errlen)
     }
     for (size_t i = 0; i < XMCR_NKEYS; i++)
         if (key_load(conf, &xmcr_keys[i], err, errlen)) goto fail;
+    if (xmcd_config_ipv4(&conf->tree, "stats.http_addr", conf->http_addr, err, errlen)) goto fail;
     rd_kafka_conf_t *kconf = rd_kafka_conf_new(); /* the passthrough properties, checked now with their lines */
     int rc = xmcd_config_kafka_apply(conf->kafka, kconf, err, errlen);
     rc = rc ? rc : xmcd_config_kafka_apply(conf->kafka_consumer, kconf, err, errlen);

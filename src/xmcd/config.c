@@ -9,6 +9,7 @@
  * daemons. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <libgen.h>
@@ -59,6 +60,8 @@ static const xmcd_config_key xmcd_keys[] = {
              "how often the safe offsets are committed (async; at-least-once only)"),
     XMCD_INT("delivery.max_inflight", max_inflight, 20000, 1, 10000000, 1,
              "records consumed but not yet acknowledged at which consumption pauses (resumes at half)"),
+    XMCD_INT("delivery.max_inflight_mb", max_inflight_mb, 256, 1, 1048576, 1,
+             "MiB of those records (values and keys) at which consumption pauses too (resumes at half)"),
     XMCD_INT("delivery.drain_deadline_ms", drain_deadline_ms, 10000, 100, 3600000, 1,
              "how long SIGTERM/SIGINT and revocations wait for acknowledgements"),
     XMCD_INT("delivery.message_timeout_ms", message_timeout_ms, 30000, 1000, 3600000, 0,
@@ -256,6 +259,7 @@ xmcd_config *xmcd_config_load(const char *path, char *err, size_t errlen)
                          "%s in, out and dlq must be three different topics%s", "topics:", "");
         goto fail;
     }
+    if (xmcd_config_ipv4(&conf->tree, "stats.http_addr", conf->http_addr, err, errlen)) goto fail;
     rd_kafka_conf_t *kconf = rd_kafka_conf_new(); /* check the passthrough keys now, with their file:line */
     int rc = xmcd_config_kafka_apply(conf->kafka, kconf, err, errlen);
     rc = rc ? rc : xmcd_config_kafka_apply(conf->kafka_consumer, kconf, err, errlen);
@@ -404,6 +408,26 @@ void xmcd_config_keys_write(FILE *f)
 
 /* ==== librdkafka ========================================================================================= */
 
+/* librdkafka properties the daemons set themselves and a passthrough list may not: offsets are stored and
+ * committed by the daemon only once their records are delivered (xmcd) or durable in the window (xmc retrain);
+ * librdkafka's own commits would commit records that have neither, and the group has its own key. */
+static const char *const xmcd_kafka_owned[][2] = {
+    {"enable.auto.commit", "offsets are committed by the daemon, once their records are delivered or stored"},
+    {"enable.auto.offset.store", "offsets are stored by the daemon, once their records are delivered or stored"},
+    {"group.id", "set group_id instead"},
+};
+
+int xmcd_config_ipv4(const config_t *tree, const char *key, const char *value, char *err, size_t errlen)
+{
+    struct in_addr a;
+    if (value && inet_pton(AF_INET, value, &a) == 1) return 0;
+    const config_setting_t *s = config_lookup(tree, key);
+    const char *file = s ? config_setting_source_file(s) : NULL;
+    snprintf(err, errlen, "%s:%d: %s: '%s' is not an IPv4 address (a.b.c.d)", file ? file : "?",
+             s ? (int)config_setting_source_line(s) : 0, key, value ? value : "");
+    return -1;
+}
+
 int xmcd_config_kafka_apply(const config_setting_t *list, rd_kafka_conf_t *kconf, char *err, size_t errlen)
 {
     if (!list) return 0;
@@ -416,6 +440,13 @@ int xmcd_config_kafka_apply(const config_setting_t *list, rd_kafka_conf_t *kconf
         if (kl >= sizeof key) kl = sizeof key - 1;
         memcpy(key, kv, kl);
         key[kl] = 0;
+        for (size_t o = 0; o < sizeof xmcd_kafka_owned / sizeof xmcd_kafka_owned[0]; o++)
+            if (!strcmp(key, xmcd_kafka_owned[o][0])) {
+                const char *file = config_setting_source_file(e);
+                snprintf(err, errlen, "%s:%d: %s may not be set here: %s", file ? file : "?",
+                         (int)config_setting_source_line(e), key, xmcd_kafka_owned[o][1]);
+                return -1;
+            }
         char kerr[256];
         if (rd_kafka_conf_set(kconf, key, eq + 1, kerr, sizeof kerr) != RD_KAFKA_CONF_OK) {
             const char *file = config_setting_source_file(e);

@@ -35,6 +35,7 @@ typedef struct xmcd_config {
     int mode; /* xmcd_mode */
     int commit_interval_ms;
     int max_inflight;
+    int max_inflight_mb;
     int drain_deadline_ms;
     int message_timeout_ms;
     const char *transactional_id;
@@ -97,6 +98,9 @@ void xmcd_config_apply_live(xmcd_config *dst, const xmcd_config *src);
 
 /* Applies a "key=value" string array to a librdkafka conf (kind: "kafka", ...). Returns 0 or -1 with err. */
 struct rd_kafka_conf_s;
+/* 0 when value (key's value in tree, for its line) is a dotted IPv4 address, else -1 with "file:line: ..." in
+ * err: the HTTP endpoint binds an IPv4 address, and a name such as "localhost" is refused at load, not at start. */
+int xmcd_config_ipv4(const config_t *tree, const char *key, const char *value, char *err, size_t errlen);
 int xmcd_config_kafka_apply(const config_setting_t *list, struct rd_kafka_conf_s *kconf, char *err,
                             size_t errlen);
 

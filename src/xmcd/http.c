@@ -25,6 +25,9 @@ typedef enum MHD_Result xmcd_mhd_result;
 typedef int xmcd_mhd_result;
 #endif
 
+#define XMCD_HTTP_TIMEOUT_S 10
+#define XMCD_HTTP_MAX_CONN 64
+
 static xmcd_mhd_result xmcd_http_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                         const char *method, const char *version, const char *upload_data,
                                         size_t *upload_data_size, void **con_cls)
@@ -32,8 +35,11 @@ static xmcd_mhd_result xmcd_http_handle(void *cls, struct MHD_Connection *conn, 
     xmcd_http *http = cls;
     struct MHD_Response *resp;
     unsigned status = MHD_HTTP_OK;
-    if (strcmp(method, "GET") != 0) return MHD_NO;
-    if (!strcmp(url, "/metrics")) {
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        resp = MHD_create_response_from_buffer(19, (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
+        if (resp) MHD_add_response_header(resp, "Allow", "GET, HEAD");
+    } else if (!strcmp(url, "/metrics")) {
         size_t cap = 64 * 1024;
         char *buf = malloc(cap);
         if (!buf) return MHD_NO;
@@ -81,9 +87,13 @@ xmcd_http *xmcd_http_start_render(const char *addr, int port, xmcd_http_render_f
     }
     http->render = render;
     http->ctx = ctx;
+    /* a scraper needs one short request at a time: a client that sends nothing for XMCD_HTTP_TIMEOUT_S is
+     * dropped, and past XMCD_HTTP_MAX_CONN connections new ones are refused, so idle or slow clients cannot hold
+     * the endpoint (or the process's descriptors) */
     http->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
                                     xmcd_http_handle, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                    MHD_OPTION_END);
+                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)XMCD_HTTP_TIMEOUT_S,
+                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)XMCD_HTTP_MAX_CONN, MHD_OPTION_END);
     if (!http->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d", addr, port);
         free(http);

@@ -139,6 +139,10 @@ int main(int argc, char **argv)
         xmcd_usage(stderr);
         return 2;
     }
+    if (mock_only && !bfile) {
+        fprintf(stderr, "xmcd: --mock-only needs --bootstrap-file PATH (where the cluster's random address is written)\n");
+        return 2;
+    }
     if (bfile && !embedded && !mock_only) {
         /* it is where an embedded Kafka's address is written; xmcd never reads it (xmc retrain does) */
         fprintf(stderr, "xmcd: --bootstrap-file needs --embedded-kafka or --mock-only (it is where their address is "
@@ -200,7 +204,8 @@ int main(int argc, char **argv)
     int config_refused = 0;
     d->plugin = xmcd_plugin_open(conf->plugin_path, conf->plugin_cfg, &config_refused, err, sizeof err);
     if (!d->plugin) {
-        /* a plugin config its check_config() refuses is a config error, as a bad key of xmcd's own */
+        /* a plugin.path that loads no plugin of this ABI, or a plugin.config its check_config() refuses, is a
+         * config error, as a bad key of xmcd's own; a create() that fails (no model to open) is not */
         xmcd_log(XMCD_LOG_ERROR, config_refused ? "config_invalid" : "plugin_failed", "reason=%s", xmcd_log_q(err));
         if (config_refused) {
             fprintf(stderr, "xmcd: %s\n", err);

@@ -2,7 +2,7 @@
  *
  * One thread runs the loop. Each turn serves delivery reports, produces due retries, applies backpressure
  * (pause all assigned partitions when the records consumed but not yet acknowledged reach
- * delivery.max_inflight, resume at half), polls the consumer for one record or callback, runs the batch
+ * delivery.max_inflight or their bytes delivery.max_inflight_mb, resume when both are at half), polls the consumer for one record or callback, runs the batch
  * through the plugin when it is due, and commits the tracker's safe offsets every commit interval (async).
  * Rebalance revocations and shutdown both drain: finish the open batch, wait (bounded by
  * delivery.drain_deadline_ms) for acknowledgements, then commit synchronously; whatever is still unacknowledged
@@ -22,6 +22,7 @@ static void xmcd_rec_free(xmcd *d, xmcd_rec *rec)
     free(rec->retry_key);
     if (rec->retry_headers) rd_kafka_headers_destroy(rec->retry_headers);
     free(rec->dlq_reason);
+    atomic_fetch_sub(&d->stats.inflight_bytes, (int_fast64_t)rec->bytes);
     free(rec);
     atomic_fetch_sub(&d->stats.inflight, 1);
 }
@@ -434,7 +435,9 @@ static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
     rec->part = part;
     rec->seq = seq;
     rec->t_consumed_ns = now;
+    rec->bytes = (uint64_t)m->len + m->key_len;
     atomic_fetch_add(&d->stats.inflight, 1);
+    atomic_fetch_add(&d->stats.inflight_bytes, (int_fast64_t)rec->bytes);
     xmcd_count(&d->stats.consumed, 1);
     if (xmcd_batch_add(&d->batch, rec, now) != 0) {
         xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=batch");
@@ -539,14 +542,18 @@ int xmcd_run(xmcd *d)
         xmcd_process_retries(d);
 
         uint64_t pending = xmcd_offsets_pending(d->offsets);
-        if (!d->paused && pending >= (uint64_t)d->conf->max_inflight) {
+        /* records held until acknowledged are bounded in number and in bytes: 20,000 records of 1 MiB would
+         * otherwise be 20 GB of memory during an acknowledgement stall */
+        uint64_t bytes = (uint64_t)atomic_load(&d->stats.inflight_bytes), max_bytes = (uint64_t)d->conf->max_inflight_mb << 20;
+        if (!d->paused && (pending >= (uint64_t)d->conf->max_inflight || bytes >= max_bytes)) {
             xmcd_consumer_pause(d, 1);
             xmcd_count(&d->stats.pauses, 1);
-            xmcd_log(XMCD_LOG_INFO, "backpressure_pause", "inflight=%llu max_inflight=%d",
-                     (unsigned long long)pending, d->conf->max_inflight);
-        } else if (d->paused && pending <= (uint64_t)d->conf->max_inflight / 2) {
+            xmcd_log(XMCD_LOG_INFO, "backpressure_pause", "inflight=%llu max_inflight=%d inflight_bytes=%llu max_inflight_mb=%d",
+                     (unsigned long long)pending, d->conf->max_inflight, (unsigned long long)bytes, d->conf->max_inflight_mb);
+        } else if (d->paused && pending <= (uint64_t)d->conf->max_inflight / 2 && bytes <= max_bytes / 2) {
             xmcd_consumer_pause(d, 0);
-            xmcd_log(XMCD_LOG_INFO, "backpressure_resume", "inflight=%llu", (unsigned long long)pending);
+            xmcd_log(XMCD_LOG_INFO, "backpressure_resume", "inflight=%llu inflight_bytes=%llu", (unsigned long long)pending,
+                     (unsigned long long)bytes);
         }
 
         now = xmcd_now_ns();

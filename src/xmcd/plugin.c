@@ -68,7 +68,10 @@ xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, int
     const xmc_stage_api *api = NULL;
     *config_refused = 0;
     void *dl = plugin_load(path, &api, err, errlen);
-    if (!dl) return NULL;
+    if (!dl) {
+        *config_refused = 1; /* plugin.path names no plugin this xmcd can use: the config's fault, as --check-config says */
+        return NULL;
+    }
     if (plugin_check(api, path, cfg, err, errlen) != 0) {
         *config_refused = 1;
         dlclose(dl);

@@ -20,7 +20,8 @@ typedef struct xmcd_plugin {
 } xmcd_plugin;
 
 /* Opens path and creates an instance from cfg. Returns NULL with err filled on failure (nothing left open);
- * *config_refused is then 1 when the plugin's check_config() refused cfg (a config error), else 0. */
+ * *config_refused is then 1 for a config error (path names no loadable plugin of this ABI, or its
+ * check_config() refused cfg), 0 when create() failed. */
 xmcd_plugin *xmcd_plugin_open(const char *path, const config_setting_t *cfg, int *config_refused, char *err,
                               size_t errlen);
 

@@ -115,6 +115,8 @@ static const xmcd_stat_field xmcd_stat_fields[] = {
                  "Dead-letter copies the broker acknowledged, copies in transactions aborted later included."),
     XMCD_COUNTER("batches", "xmcd_batches_total", batches, "Batches handed to the stage plugin."),
     XMCD_GAUGE("inflight", "xmcd_inflight_records", inflight, "Records consumed and not yet acknowledged."),
+    XMCD_GAUGE("inflight_bytes", "xmcd_inflight_bytes", inflight_bytes,
+               "Bytes (values and keys) of the records consumed and not yet acknowledged."),
     XMCD_GAUGE("paused", "xmcd_paused", paused, "1 while consumption is paused for backpressure."),
     XMCD_COUNTER("pauses", "xmcd_pauses_total", pauses, "Times consumption was paused for backpressure."),
     XMCD_COUNTER("produce_retries", "xmcd_produce_retries_total", produce_retries,

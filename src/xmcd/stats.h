@@ -40,7 +40,7 @@ typedef struct xmcd_stats {
     atomic_uint_fast64_t consumed, rewound, output_acks, outputs, dead_letter_acks, dead_letters, batches,
         produce_retries, dlq_retries, produce_failures, output_rejected, commits, commit_failures, pauses, swaps, refusals, consume_errors, txn_commits, txn_aborts,
         max_poll_exceeded, kafka_restarts;
-    atomic_int_fast64_t inflight, paused;
+    atomic_int_fast64_t inflight, inflight_bytes, paused;
     atomic_int_fast64_t lag; /* records in the assigned partitions past the consumed position; -1 unknown */
     xmcd_hist stage_us[XMCD_STAGE__COUNT];
     xmcd_hist batch_size;

@@ -20,29 +20,42 @@ int xmcd_tool_encode(const char *tsv_path, const char *id_prefix, int known_labe
         perror(tsv_path);
         return 1;
     }
-    char *line = NULL, id[128];
-    size_t cap = 0, n = 0;
+    /* ids and label lists as long as given: a tool that feeds tests must not cut what it was asked to send */
+    size_t id_cap = strlen(id_prefix) + 32, n = 0, cap = 0, buf_cap = 0, nl_cap = 0;
+    char *line = NULL, *id = malloc(id_cap), **labels = NULL;
     uint8_t *buf = NULL;
-    size_t buf_cap = 0;
     ssize_t len;
+    int rc = 0;
+    if (!id) {
+        fclose(f);
+        return 1;
+    }
     while ((len = getline(&line, &cap, f)) >= 0) {
         line[strcspn(line, "\r\n")] = 0;
         char *text = strchr(line, '\t');
         if (text) *text = 0; /* line is now the labels column */
         text = text ? text + 1 : line;
-        snprintf(id, sizeof id, "%s%06zu", id_prefix, n);
+        snprintf(id, id_cap, "%s%06zu", id_prefix, n);
         Xmc__V1__Product p = XMC__V1__PRODUCT__INIT;
         p.id = id;
         p.title = text;
-        char *labels[256]; /* --known-labels: the TSV's comma-separated labels (curated records, xmc retrain) */
-        for (char *l = text != line ? strtok(line, ",") : NULL; known_labels && l && p.n_known_labels < 256;
-             l = strtok(NULL, ","))
+        /* --known-labels: the TSV's comma-separated labels (curated records, xmc retrain) */
+        for (char *l = text != line ? strtok(line, ",") : NULL; known_labels && l; l = strtok(NULL, ",")) {
+            if (p.n_known_labels == nl_cap) {
+                size_t nc = nl_cap ? 2 * nl_cap : 64;
+                char **nl = realloc(labels, nc * sizeof *nl);
+                if (!nl) { rc = 1; break; }
+                labels = nl;
+                nl_cap = nc;
+            }
             labels[p.n_known_labels++] = l;
+        }
+        if (rc) break;
         p.known_labels = labels;
         size_t size = xmc__v1__product__get_packed_size(&p);
         if (size > buf_cap) {
             uint8_t *nb = realloc(buf, size);
-            if (!nb) break;
+            if (!nb) { rc = 1; break; }
             buf = nb;
             buf_cap = size;
         }
@@ -55,8 +68,11 @@ int xmcd_tool_encode(const char *tsv_path, const char *id_prefix, int known_labe
     }
     free(line);
     free(buf);
+    free(id);
+    free(labels);
     fclose(f);
-    return fflush(stdout) == 0 ? 0 : 1;
+    if (rc) fprintf(stderr, "xmcd --encode-products: out of memory\n");
+    return fflush(stdout) == 0 && !rc ? 0 : 1;
 }
 
 int xmcd_tool_decode(void)

@@ -67,6 +67,13 @@ if command -v curl >/dev/null; then
     grep -q '^xmcd_consumer_lag_records 0$' "$T/metrics" && break; sleep 0.1
   done
   grep -q '^xmcd_consumer_lag_records 0$' "$T/metrics" || fail "lag: $(grep lag "$T/metrics")"
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/metrics")
+  [ "$code" = 405 ] || fail "POST /metrics answered $code, not 405"
+  # a client that connects and sends nothing is dropped (after 10 s), not held for ever
+  exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+  idle=0; timeout 25 cat <&3 > /dev/null || idle=$?
+  exec 3<&-
+  [ "$idle" = 0 ] || fail "an idle /metrics client was not dropped within 25 s"
 fi
 kill -TERM "$PID"
 rc=0; wait "$PID" || rc=$?
