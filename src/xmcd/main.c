@@ -199,6 +199,7 @@ int main(int argc, char **argv)
             goto out;
         }
         conf->brokers = xmcd_mock_bootstraps(mock);
+        d->embedded = 1;
         xmcd_log(XMCD_LOG_INFO, "mock_ready", "bootstrap=%s", conf->brokers);
     }
     int config_refused = 0;

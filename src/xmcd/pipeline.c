@@ -453,6 +453,7 @@ static void xmcd_reload_config(xmcd *d)
     if (!fresh) {
         xmcd_log(XMCD_LOG_ERROR, "config_reload_refused", "reason=%s action=keep_running_config", xmcd_log_q(err));
     } else {
+        if (d->embedded) fresh->brokers = d->conf->brokers; /* the file's is ignored in this mode: no false change */
         xmcd_config_apply_live(d->conf, fresh);
         xmcd_config_free(fresh);
         xmcd_reload_set_poll_ms(d->reload, d->conf->reload_poll_ms);

@@ -68,6 +68,8 @@ typedef struct xmcd {
 
     volatile sig_atomic_t *stop_flag, *hup_flag;
 
+    int embedded;            /* --embedded-kafka: brokers is the mock's address, not the file's */
+
     /* plugin call arrays, sized for the batch */
     xmc_stage_in *in;
     xmc_stage_out *out;
