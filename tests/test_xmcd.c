@@ -517,21 +517,8 @@ static void test_R15_bad_config_at_start_exits_2_with_line(void)
 /* Runs `xmcd -c conf --check-config` with its output appended to log; returns its exit status (-1: none). */
 static int xt_check_config(const char *conf, const char *log)
 {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            dup2(fd, 1);
-            close(fd);
-        }
-        execl(xh_xmcd_bin(), "xmcd", "-c", conf, "--check-config", (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    if (waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    pid_t pid = xh_spawn_with(conf, log, "--check-config");
+    return pid < 0 ? -1 : xh_wait_exit(pid, 30);
 }
 
 /* A plugin config its check_config() refuses (stage ABI 3) is a config error like a bad key of xmcd's own:

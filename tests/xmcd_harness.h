@@ -218,8 +218,9 @@ static inline void xh_kill_children(void)
     xh_n_children = 0;
 }
 
-/* Starts xmcd with conf; its stderr goes (appended) to log. Returns the pid or -1. */
-static inline pid_t xh_spawn(const char *conf, const char *log)
+/* Starts xmcd with conf (and one more argument unless extra_arg is NULL); its stderr goes (appended) to log.
+ * Returns the pid or -1. */
+static inline pid_t xh_spawn_with(const char *conf, const char *log, const char *extra_arg)
 {
     if (xh_n_children == 0) atexit(xh_kill_children);
     pid_t pid = fork();
@@ -232,11 +233,13 @@ static inline pid_t xh_spawn(const char *conf, const char *log)
             dup2(fd, 1);
             close(fd);
         }
-        execl(xh_xmcd_bin(), "xmcd", "-c", conf, (char *)NULL);
+        execl(xh_xmcd_bin(), "xmcd", "-c", conf, extra_arg, (char *)NULL); /* extra_arg NULL: none */
         _exit(127);
     }
     return pid;
 }
+
+static inline pid_t xh_spawn(const char *conf, const char *log) { return xh_spawn_with(conf, log, NULL); }
 
 /* Waits for pid to exit within timeout_s. Returns its exit status (0..255), 128+signal, or -1 on timeout. */
 static inline int xh_wait_exit(pid_t pid, double timeout_s)
