@@ -144,6 +144,8 @@ typedef struct xmc_train_report {
     uint32_t warm_retired;     /* serving labels not in the new model */
     uint32_t warm_max_leaf;    /* labels in the fullest leaf cluster of the extended tree */
     uint32_t warm_features_mapped; /* serving TF-IDF features found, by their n-gram, in the refitted vocabulary */
+    double sec_verify;         /* opening the written version with every check before CURRENT names it (not in
+                                * sec_write, which is the writing alone, as before this step existed) */
 } xmc_train_report;
 
 /* Fills cfg with the defaults (the same as `xmc train` without options); call it first, then set fields. */

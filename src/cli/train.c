@@ -412,6 +412,7 @@ int cli_train(int argc, char **argv)
                         "%.2f s rankers, %.2f s write)\n",
                 version, rep.n_docs, rep.n_labels, rep.n_features, rep.depth, rep.sec_features, rep.sec_tree,
                 rep.sec_rankers, rep.sec_write);
+        fprintf(stderr, "verified before CURRENT moved: %.2f s (checksums, canaries)\n", rep.sec_verify);
         if (rep.docs_without_label) fprintf(stderr, "note: %u records have no label (used as negatives only)\n", rep.docs_without_label);
         if (rep.labels_without_doc) fprintf(stderr, "note: %u labels have no positive record\n", rep.labels_without_doc);
         fprintf(stderr, "solver iterations: %llu\n", (unsigned long long)rep.solver_iters);

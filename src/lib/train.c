@@ -620,10 +620,12 @@ xmc_err xmci_train(const char *const *texts, const size_t *lens, const xmci_csr 
     rc = xmci_writer_commit(w, 0, ver, sizeof ver, err);
     w = NULL;
     if (rc) goto out;
+    double t4 = now();
+    rep.sec_write = t4 - t3;
     if ((rc = open_new_version(repo, ver, o->make_current, err))) goto out;
+    rep.sec_verify = now() - t4;
     if (version_out && version_size) snprintf(version_out, version_size, "%s", ver);
     progress(o, "writing model", 1, 1);
-    rep.sec_write = now() - t3;
 out:
     if (w) xmci_writer_abort(w);
     if (tf) xmci_tfidf_free(tf);
