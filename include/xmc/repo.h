@@ -92,8 +92,8 @@ xmc_err xmc_repo_set_current(const char *repo, const char *version, int verify, 
 /* Rolls CURRENT back: to version when it is not NULL (whatever CURRENT holds, even nothing readable: the way
  * to mend it), else to the newest version older than the current one that has no failed gate and opens
  * verified (a version that fails is skipped); when the current version's manifest cannot be read (it has no
- * creation time, so "older" means nothing), to the newest other such version. Every candidate is opened with checksums and canaries before CURRENT moves; a named
- * version that fails is refused. The version now current goes to chosen (chosen_size bytes, may be NULL).
+ * creation time, so "older" means nothing), to the newest other such version. Every candidate is opened with
+ * checksums and canaries before CURRENT moves; a named version that fails is refused. The version now current goes to chosen (chosen_size bytes, may be NULL).
  * XMC_ERR_NOTFOUND (no CURRENT, or no version that opens), the error of an unreadable CURRENT when no version is
  * named, or the errors of xmc_repo_set_current. */
 xmc_err xmc_repo_rollback(const char *repo, const char *version, char *chosen, size_t chosen_size, xmc_error *err);

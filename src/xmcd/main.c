@@ -6,9 +6,9 @@
  *                                                                    run librdkafka's mock cluster only
  *   xmcd --encode-products FILE.tsv [--id-prefix P] [--known-labels]  |  xmcd --decode-labeled      record helpers (tool.c)
  *   xmcd --config-keys  |  xmcd --metrics            the config key and metric tables (docs/xmcd.md embeds them)
- * Start-up order: config (a broken file exits 2 with file:line), embedded Kafka, plugin (ABI check, its
- * check_config (refused: exit 2), create, first model), reload thread, HTTP, consumer and producer, then the pipeline loop until SIGTERM/SIGINT
- * (drain, commit, exit 0) or a fatal error (exit 1). SIGHUP reloads the config and checks the models. */
+ * Start-up order: config (a broken file exits 2 with file:line), embedded Kafka, plugin (load and ABI check,
+ * its check_config: either failing exits 2; create, first model), reload thread, HTTP, consumer and producer,
+ * then the pipeline loop until SIGTERM/SIGINT (drain, commit, exit 0) or a fatal error (exit 1). SIGHUP reloads the config and checks the models. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>

@@ -2,8 +2,9 @@
  *
  * One thread runs the loop. Each turn serves delivery reports, produces due retries, applies backpressure
  * (pause all assigned partitions when the records consumed but not yet acknowledged reach
- * delivery.max_inflight or their bytes delivery.max_inflight_mb, resume when both are at half), polls the consumer for one record or callback, runs the batch
- * through the plugin when it is due, and commits the tracker's safe offsets every commit interval (async).
+ * delivery.max_inflight or their bytes delivery.max_inflight_mb, resume when both are at half), polls the
+ * consumer for one record or callback, runs the batch through the plugin when it is due, and commits the
+ * tracker's safe offsets every commit interval (async).
  * Rebalance revocations and shutdown both drain: finish the open batch, wait (bounded by
  * delivery.drain_deadline_ms) for acknowledgements, then commit synchronously; whatever is still unacknowledged
  * is not committed and will be replayed by the next owner (at-least-once). A fatal error (the plugin failing
@@ -545,16 +546,18 @@ int xmcd_run(xmcd *d)
         uint64_t pending = xmcd_offsets_pending(d->offsets);
         /* records held until acknowledged are bounded in number and in bytes: 20,000 records of 1 MiB would
          * otherwise be 20 GB of memory during an acknowledgement stall */
-        uint64_t bytes = (uint64_t)atomic_load(&d->stats.inflight_bytes), max_bytes = (uint64_t)d->conf->max_inflight_mb << 20;
+        uint64_t bytes = (uint64_t)atomic_load(&d->stats.inflight_bytes);
+        uint64_t max_bytes = (uint64_t)d->conf->max_inflight_mb << 20;
         if (!d->paused && (pending >= (uint64_t)d->conf->max_inflight || bytes >= max_bytes)) {
             xmcd_consumer_pause(d, 1);
             xmcd_count(&d->stats.pauses, 1);
-            xmcd_log(XMCD_LOG_INFO, "backpressure_pause", "inflight=%llu max_inflight=%d inflight_bytes=%llu max_inflight_mb=%d",
-                     (unsigned long long)pending, d->conf->max_inflight, (unsigned long long)bytes, d->conf->max_inflight_mb);
+            xmcd_log(XMCD_LOG_INFO, "backpressure_pause",
+                     "inflight=%llu max_inflight=%d inflight_bytes=%llu max_inflight_mb=%d", (unsigned long long)pending,
+                     d->conf->max_inflight, (unsigned long long)bytes, d->conf->max_inflight_mb);
         } else if (d->paused && pending <= (uint64_t)d->conf->max_inflight / 2 && bytes <= max_bytes / 2) {
             xmcd_consumer_pause(d, 0);
-            xmcd_log(XMCD_LOG_INFO, "backpressure_resume", "inflight=%llu inflight_bytes=%llu", (unsigned long long)pending,
-                     (unsigned long long)bytes);
+            xmcd_log(XMCD_LOG_INFO, "backpressure_resume", "inflight=%llu inflight_bytes=%llu",
+                     (unsigned long long)pending, (unsigned long long)bytes);
         }
 
         now = xmcd_now_ns();
