@@ -32,6 +32,16 @@
 
 enum { XMC_STAGE_F_TITLE, XMC_STAGE_F_DESCRIPTION, XMC_STAGE_F_BRAND, XMC_STAGE_F_ATTRIBUTES };
 
+/* The plugin.config group as read (xmc_stage_read_config). */
+typedef struct xmc_stage_conf {
+    char repo[XMC_STAGE_REPO_MAX];
+    int fields[XMC_STAGE_MAX_FIELDS];
+    int n_fields;
+    size_t max_record_bytes;
+    uint32_t topk, beam; /* 0: the model's */
+    int include_product;
+} xmc_stage_conf;
+
 typedef struct xmc_stage_model {
     atomic_int refs;
     xmc_classifier *clf;
@@ -49,13 +59,7 @@ struct xmc_stage_instance {
     xmc_stage_model *model;
     pthread_mutex_t load_lock; /* one load() at a time */
 
-    /* config */
-    char repo[XMC_STAGE_REPO_MAX];
-    int fields[XMC_STAGE_MAX_FIELDS];
-    int n_fields;
-    size_t max_record_bytes;
-    uint32_t topk, beam;
-    int include_product;
+    xmc_stage_conf conf;
 
     /* pipeline-thread state */
     xmc_stage_model *ws_model; /* the model `ws` belongs to (one reference held) */
@@ -176,18 +180,18 @@ static int xmc_stage_line(const config_setting_t *cfg, const char *name)
     return m ? (int)config_setting_source_line(m) : 0;
 }
 
-/* Reads the plugin.config group into inst's config fields (defaults for keys that are absent). Every key
+/* Reads the plugin.config group into c (defaults for keys that are absent). Every key
  * present must have its type and range: a `topk = "5"` is refused rather than read as the default. Unknown
  * keys are ignored, as xmcd ignores its own (an older plugin reads a newer file). 0, or -1 with err. */
-static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_instance *inst, char *err, size_t errlen)
+static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_conf *c, char *err, size_t errlen)
 {
-    inst->max_record_bytes = 1u << 20;
-    inst->fields[0] = XMC_STAGE_F_TITLE;
-    inst->fields[1] = XMC_STAGE_F_DESCRIPTION;
-    inst->fields[2] = XMC_STAGE_F_BRAND;
-    inst->n_fields = 3;
-    inst->topk = inst->beam = 0;
-    inst->include_product = 0;
+    c->max_record_bytes = 1u << 20;
+    c->fields[0] = XMC_STAGE_F_TITLE;
+    c->fields[1] = XMC_STAGE_F_DESCRIPTION;
+    c->fields[2] = XMC_STAGE_F_BRAND;
+    c->n_fields = 3;
+    c->topk = c->beam = 0;
+    c->include_product = 0;
     const char *repo = NULL;
     if (!cfg || !config_setting_get_member(cfg, "model_repo")) {
         snprintf(err, errlen, "plugin.config.model_repo (the model repository) is required");
@@ -198,12 +202,12 @@ static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_instance
                  xmc_stage_line(cfg, "model_repo"));
         return -1;
     }
-    if (strlen(repo) >= sizeof inst->repo) {
-        snprintf(err, errlen, "plugin.config.model_repo is longer than %zu bytes (line %d)", sizeof inst->repo - 1,
+    if (strlen(repo) >= sizeof c->repo) {
+        snprintf(err, errlen, "plugin.config.model_repo is longer than %zu bytes (line %d)", sizeof c->repo - 1,
                  xmc_stage_line(cfg, "model_repo"));
         return -1;
     }
-    snprintf(inst->repo, sizeof inst->repo, "%s", repo);
+    snprintf(c->repo, sizeof c->repo, "%s", repo);
     /* the integer keys: name, lowest, highest, where it goes */
     struct { const char *name; long long lo, hi; } ints[] = {
         {"max_record_bytes", 1, 1LL << 30}, {"topk", 0, XMC_MAX_K}, {"beam", 0, XMC_MAX_K}};
@@ -222,9 +226,9 @@ static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_instance
                      ints[k].lo, ints[k].hi, (int)config_setting_source_line(m));
             return -1;
         }
-        if (k == 0) inst->max_record_bytes = (size_t)v;
-        else if (k == 1) inst->topk = (uint32_t)v;
-        else inst->beam = (uint32_t)v;
+        if (k == 0) c->max_record_bytes = (size_t)v;
+        else if (k == 1) c->topk = (uint32_t)v;
+        else c->beam = (uint32_t)v;
     }
     const config_setting_t *ip = config_setting_get_member(cfg, "include_product");
     if (ip) {
@@ -233,7 +237,7 @@ static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_instance
                      (int)config_setting_source_line(ip));
             return -1;
         }
-        inst->include_product = config_setting_get_bool(ip);
+        c->include_product = config_setting_get_bool(ip);
     }
     const config_setting_t *fields = config_setting_get_member(cfg, "fields");
     if (fields) {
@@ -243,7 +247,7 @@ static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_instance
                      XMC_STAGE_MAX_FIELDS, (int)config_setting_source_line(fields));
             return -1;
         }
-        inst->n_fields = 0;
+        c->n_fields = 0;
         for (int i = 0; i < n; i++) {
             const char *name = config_setting_get_string_elem(fields, i);
             int id = name ? xmc_stage_field_id(name) : -1;
@@ -252,7 +256,7 @@ static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_instance
                          "description, brand, attributes)", name ? name : "?", (int)config_setting_source_line(fields));
                 return -1;
             }
-            inst->fields[inst->n_fields++] = id;
+            c->fields[c->n_fields++] = id;
         }
     }
     return 0;
@@ -261,14 +265,8 @@ static int xmc_stage_read_config(const config_setting_t *cfg, xmc_stage_instance
 /* ABI 3: the config as create() reads it, nothing opened. */
 static int xmc_stage_check_config(const config_setting_t *cfg, char *err, size_t errlen)
 {
-    xmc_stage_instance *tmp = calloc(1, sizeof *tmp);
-    if (!tmp) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = xmc_stage_read_config(cfg, tmp, err, errlen);
-    free(tmp);
-    return rc;
+    xmc_stage_conf c;
+    return xmc_stage_read_config(cfg, &c, err, errlen);
 }
 
 static void xmc_stage_destroy(xmc_stage_instance *inst)
@@ -300,14 +298,14 @@ static xmc_stage_instance *xmc_stage_create(const config_setting_t *cfg, char *e
     }
     pthread_mutex_init(&inst->lock, NULL);
     pthread_mutex_init(&inst->load_lock, NULL);
-    if (xmc_stage_read_config(cfg, inst, err, errlen) != 0) goto fail;
+    if (xmc_stage_read_config(cfg, &inst->conf, err, errlen) != 0) goto fail;
     char version[XMC_STAGE_VERSION_MAX], dir[1200];
     xmc_error xerr;
-    if (xmc_repo_current(inst->repo, version, sizeof version, &xerr) != XMC_OK) {
-        snprintf(err, errlen, "no model to serve in %s: %s", inst->repo, xerr.msg);
+    if (xmc_repo_current(inst->conf.repo, version, sizeof version, &xerr) != XMC_OK) {
+        snprintf(err, errlen, "no model to serve in %s: %s", inst->conf.repo, xerr.msg);
         goto fail;
     }
-    snprintf(dir, sizeof dir, "%s/%s", inst->repo, version);
+    snprintf(dir, sizeof dir, "%s/%s", inst->conf.repo, version);
     char lerr[512];
     if (xmc_stage_load(inst, dir, lerr, sizeof lerr) < 0) {
         snprintf(err, errlen, "model %s refused: %s", dir, lerr);
@@ -352,9 +350,9 @@ static long xmc_stage_text(xmc_stage_instance *inst, const Xmc__V1__Product *p)
     size_t len = 0;
     if (xmc_stage_reserve((void **)&inst->text, &inst->text_cap, 1, 1)) return -1;
     inst->text[0] = 0;
-    for (int f = 0; f < inst->n_fields; f++) {
+    for (int f = 0; f < inst->conf.n_fields; f++) {
         int rc = 0;
-        switch (inst->fields[f]) {
+        switch (inst->conf.fields[f]) {
         case XMC_STAGE_F_TITLE: rc = xmc_stage_append(inst, &len, p->title); break;
         case XMC_STAGE_F_DESCRIPTION: rc = xmc_stage_append(inst, &len, p->description); break;
         case XMC_STAGE_F_BRAND: rc = xmc_stage_append(inst, &len, p->brand); break;
@@ -397,8 +395,8 @@ static int xmc_stage_workspace(xmc_stage_instance *inst, xmc_stage_model *model)
 static int xmc_stage_decode(xmc_stage_instance *inst, const xmc_stage_in *in, size_t i, xmc_stage_out *out)
 {
     char detail[64];
-    if (in->value_len > inst->max_record_bytes) {
-        snprintf(detail, sizeof detail, "%zu bytes > max_record_bytes %zu", in->value_len, inst->max_record_bytes);
+    if (in->value_len > inst->conf.max_record_bytes) {
+        snprintf(detail, sizeof detail, "%zu bytes > max_record_bytes %zu", in->value_len, inst->conf.max_record_bytes);
         xmc_stage_fail(inst, out, "TOO_LARGE", "record of %s", detail);
         return 0;
     }
@@ -439,7 +437,7 @@ static void xmc_stage_encode(xmc_stage_instance *inst, xmc_stage_model *model, c
 {
     Xmc__V1__LabeledProduct lp = XMC__V1__LABELED_PRODUCT__INIT;
     lp.product_id = q->product->id;
-    lp.product = inst->include_product ? q->product : NULL;
+    lp.product = inst->conf.include_product ? q->product : NULL;
     for (uint32_t h = 0; h < nh; h++) {
         xmc__v1__label__init(&labels[h]);
         labels[h].id = hits[h].label;
@@ -472,8 +470,8 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
     xmc_stage_model *model = xmc_stage_acquire(inst); /* the whole batch runs on this version */
     if (!model) return -1;
     xmc_predict_opts opts = xmc_classifier_default_opts(model->clf);
-    if (inst->topk) opts.topk = inst->topk;
-    if (inst->beam) opts.beam = inst->beam;
+    if (inst->conf.topk) opts.topk = inst->conf.topk;
+    if (inst->conf.beam) opts.beam = inst->conf.beam;
     uint32_t stride = opts.topk ? opts.topk : 1;
     if (xmc_stage_workspace(inst, model) != 0 ||
         xmc_stage_reserve((void **)&inst->offs, &inst->offs_cap, n + 1, sizeof *inst->offs) != 0 ||
@@ -561,7 +559,7 @@ static void xmc_stage_get_stats(xmc_stage_instance *inst, xmc_stage_stats *st)
 
 static int xmc_stage_model_repo(xmc_stage_instance *inst, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s", inst->repo);
+    snprintf(buf, size, "%s", inst->conf.repo);
     return 0;
 }
 

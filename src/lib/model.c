@@ -50,11 +50,13 @@ int xmci_valid_name(const char *name)
     return name[0] != '.';
 }
 
-int xmci_version_name_ok(const char *v)
+xmc_err xmci_version_name_check(const char *v, xmc_error *err)
 {
     /* CURRENT and serving.<pid> (the leases) are the repository's own files beside the versions */
-    return xmci_valid_name(v) && strlen(v) < XMCI_VERSION_MAX && strcmp(v, "CURRENT") != 0 &&
-           strncmp(v, "serving.", 8) != 0;
+    if (xmci_valid_name(v) && strlen(v) < XMCI_VERSION_MAX && strcmp(v, "CURRENT") != 0 && strncmp(v, "serving.", 8) != 0)
+        return XMC_OK;
+    return xmc_error_set(err, XMC_ERR_ARG, "bad version name '%.*s' (up to %d of letters, digits, . _ -, not starting "
+                         "with '.', not CURRENT or serving.*)", 200, v ? v : "", XMCI_VERSION_MAX - 1);
 }
 
 /* A listed file: a valid name, or one subdirectory and a valid name ("encoder/vocab.txt"); never "..". */
@@ -180,11 +182,7 @@ xmc_err xmci_writer_begin(const char *repo, const char *version, xmci_model_writ
     if (strlen(repo) >= sizeof w->repo - 200) { free(w); return xmc_error_set(err, XMC_ERR_ARG, "repository path too long"); }
     snprintf(w->repo, sizeof w->repo, "%s", repo);
     if (version) {
-        if (!xmci_version_name_ok(version)) {
-            free(w);
-            return xmc_error_set(err, XMC_ERR_ARG, "bad version name '%.*s' (up to %zu of letters, digits, . _ -, "
-                                 "not starting with '.', not CURRENT or serving.*)", 200, version, sizeof w->version - 1);
-        }
+        if ((rc = xmci_version_name_check(version, err))) { free(w); return rc; }
         snprintf(w->version, sizeof w->version, "%s", version);
     } else {
         xmc_repo_version_name(w->version, sizeof w->version);

@@ -51,9 +51,10 @@ size_t xmci_dtype_size(xmci_dtype dt);
 
 /* 1 if name may name a version or a file: letters, digits, '.', '_', '-', not starting with '.', 1..200 bytes. */
 int xmci_valid_name(const char *name);
-/* A name a new version may take: a valid name under XMCI_VERSION_MAX bytes, not CURRENT, not serving.*. */
+/* Whether a new version may take this name: a valid name under XMCI_VERSION_MAX bytes, not CURRENT, not
+ * serving.*. XMC_OK, or XMC_ERR_ARG saying so. */
 #define XMCI_VERSION_MAX 128
-int xmci_version_name_ok(const char *version);
+xmc_err xmci_version_name_check(const char *version, xmc_error *err);
 /* Removes dir, its files and its subdirectories' files (a version is at most two levels deep). */
 void xmci_rm_tree(const char *dir);
 /* fsync(2) of a file (dir 0) or a directory (dir 1). XMC_ERR_IO. */

@@ -727,9 +727,7 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     if (cfg->beam > XMC_MAX_K || cfg->topk > XMC_MAX_K || cfg->man_beam > XMC_MAX_K)
         return xmc_error_set(err, XMC_ERR_ARG, "beam %u, topk %u, man_beam %u: at most %d each (0: the default)",
                              cfg->beam, cfg->topk, cfg->man_beam, XMC_MAX_K);
-    if (cfg->version && !xmci_version_name_ok(cfg->version))
-        return xmc_error_set(err, XMC_ERR_ARG, "bad version name '%.*s' (up to %d of letters, digits, . _ -, not "
-                             "starting with '.', not CURRENT or serving.*)", 200, cfg->version, XMCI_VERSION_MAX - 1);
+    if (cfg->version && xmci_version_name_check(cfg->version, err)) return XMC_ERR_ARG;
     /* NaN passes every comparison: the solver's numbers are checked as "inside", not "not outside" */
     if (!(cfg->cp > 0 && isfinite(cfg->cp)) || !(cfg->cn > 0 && isfinite(cfg->cn)) ||
         !(cfg->eps >= 0 && isfinite(cfg->eps)) || !(cfg->threshold >= 0 && isfinite(cfg->threshold)) ||

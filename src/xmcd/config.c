@@ -286,16 +286,6 @@ void xmcd_config_free(xmcd_config *conf)
 
 /* ==== SIGHUP ============================================================================================= */
 
-/* 1 when two "key=value" lists (either may be NULL) hold different strings. */
-static int xmcd_config_kv_differ(const config_setting_t *a, const config_setting_t *b)
-{
-    int na = a ? config_setting_length(a) : 0, nb = b ? config_setting_length(b) : 0;
-    if (na != nb) return 1;
-    for (int i = 0; i < na; i++)
-        if (strcmp(config_setting_get_string_elem(a, i), config_setting_get_string_elem(b, i))) return 1;
-    return 0;
-}
-
 /* A key's value as text into buf; returns buf. */
 static const char *xmcd_key_text(const xmcd_config_key *key, xmcd_config *conf, char *buf, size_t size)
 {
@@ -310,12 +300,23 @@ static const char *xmcd_key_text(const xmcd_config_key *key, xmcd_config *conf, 
     return buf;
 }
 
-/* Whether two config settings (either may be NULL) differ in name, type, value or members, in order. */
+/* A setting's type, a libconfig list ( ) taken as the array [ ] it reads the same as. */
+static int xmcd_setting_kind(const config_setting_t *s)
+{
+    int t = config_setting_type(s);
+    return t == CONFIG_TYPE_LIST ? CONFIG_TYPE_ARRAY : t;
+}
+
+/* Whether two config settings differ in name, type, value or members, in order. Either may be NULL (absent), which
+ * is the same as an empty list or group (`kafka = [ ];` changes nothing). */
 static int xmcd_setting_differ(const config_setting_t *a, const config_setting_t *b)
 {
-    if (!a || !b) return a != b;
-    int type = config_setting_type(a);
-    if (type != config_setting_type(b)) return 1;
+    if (!a || !b) {
+        const config_setting_t *c = a ? a : b;
+        return c && !(config_setting_is_aggregate(c) && config_setting_length(c) == 0);
+    }
+    int type = xmcd_setting_kind(a);
+    if (type != xmcd_setting_kind(b)) return 1;
     const char *na = config_setting_name(a), *nb = config_setting_name(b);
     if ((na == NULL) != (nb == NULL) || (na && strcmp(na, nb))) return 1;
     switch (type) {
@@ -349,7 +350,7 @@ void xmcd_config_apply_live(xmcd_config *dst, const xmcd_config *src)
             differ = (a == NULL) != (b == NULL) || (a && strcmp(a, b));
             break;
         }
-        case XMCD_KEY_LIST: differ = xmcd_config_kv_differ(*xmcd_key_list(key, dst), *xmcd_key_list(key, from)); break;
+        case XMCD_KEY_LIST: differ = xmcd_setting_differ(*xmcd_key_list(key, dst), *xmcd_key_list(key, from)); break;
         }
         if (!differ) continue;
         char old[256], now[256];

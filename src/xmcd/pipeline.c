@@ -16,14 +16,20 @@
 #include "log.h"
 #include "xmcd.h"
 
+/* What a record counts in stats.inflight_bytes while it lives: its input's value and key. */
+static uint64_t xmcd_rec_bytes(const xmcd_rec *rec)
+{
+    return rec->in ? (uint64_t)rec->in->len + rec->in->key_len : 0;
+}
+
 static void xmcd_rec_free(xmcd *d, xmcd_rec *rec)
 {
+    atomic_fetch_sub(&d->stats.inflight_bytes, (int_fast64_t)xmcd_rec_bytes(rec));
     if (rec->in) rd_kafka_message_destroy(rec->in);
     free(rec->retry_value);
     free(rec->retry_key);
     if (rec->retry_headers) rd_kafka_headers_destroy(rec->retry_headers);
     free(rec->dlq_reason);
-    atomic_fetch_sub(&d->stats.inflight_bytes, (int_fast64_t)rec->bytes);
     free(rec);
     atomic_fetch_sub(&d->stats.inflight, 1);
 }
@@ -436,9 +442,8 @@ static void xmcd_consume_one(xmcd *d, rd_kafka_message_t *m)
     rec->part = part;
     rec->seq = seq;
     rec->t_consumed_ns = now;
-    rec->bytes = (uint64_t)m->len + m->key_len;
     atomic_fetch_add(&d->stats.inflight, 1);
-    atomic_fetch_add(&d->stats.inflight_bytes, (int_fast64_t)rec->bytes);
+    atomic_fetch_add(&d->stats.inflight_bytes, (int_fast64_t)xmcd_rec_bytes(rec));
     xmcd_count(&d->stats.consumed, 1);
     if (xmcd_batch_add(&d->batch, rec, now) != 0) {
         xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=batch");

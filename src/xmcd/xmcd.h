@@ -31,7 +31,6 @@ struct xmcd_rec {
     xmcd_part *part;        /* offset tracking: partition and sequence */
     uint64_t seq;
     uint64_t t_consumed_ns, t_produced_ns;
-    uint64_t bytes; /* value + key of the input, counted in stats.inflight_bytes while the record lives */
     int target;             /* xmcd_target of the copy in flight */
     /* a failed delivery waiting to be produced again (owned copies) */
     void *retry_value, *retry_key;
