@@ -228,6 +228,32 @@ static void test_hstack_renorm(void)
     xmci_tfidf_free(tf);
 }
 
+/* weight=W scales a base's block after its own norm and before the row's: "durian" as above with the char block
+ * weighted 0.5 is [1, six of 0.5/sqrt 6], norm sqrt 1.25; and a weight of 1 is the unweighted featurizer. */
+static void test_base_weight(void)
+{
+    xmci_tfidf *tf = fit_spec("word:1-1,char_wb:2-2:weight=0.5,min_df=1,sublinear=0", 1);
+    xmci_tfidf *t1 = fit_spec("word:1-1,char_wb:2-2:weight=1,min_df=1,sublinear=0", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t1);
+    uint32_t idx[128], idx1[128];
+    float val[128], val1[128];
+    uint32_t n = vec(tf, "durian", idx, val);
+    CU_ASSERT_EQUAL_FATAL(n, 7);
+    CU_ASSERT_DOUBLE_EQUAL(val[0], 1 / sqrt(1.25), 1e-6);
+    for (uint32_t i = 1; i < n; i++) CU_ASSERT_DOUBLE_EQUAL(val[i], 0.5 / sqrt(6.0) / sqrt(1.25), 1e-6);
+    CU_ASSERT_EQUAL_FATAL(vec(t1, "durian", idx1, val1), 7);
+    CU_ASSERT_DOUBLE_EQUAL(val1[0], 1 / sqrt(2.0), 1e-6);
+    /* a weight survives the model's spec string (what a saved model keeps) and 1 is not written */
+    char s[1024];
+    xmci_tfidf_config_format(xmci_tfidf_config_of(tf), s, sizeof s);
+    CU_ASSERT(strstr(s, "char_wb:2-2:") != NULL && strstr(s, ":weight=0.5") != NULL);
+    xmci_tfidf_config_format(xmci_tfidf_config_of(t1), s, sizeof s);
+    CU_ASSERT(strstr(s, "weight") == NULL);
+    xmci_tfidf_free(tf);
+    xmci_tfidf_free(t1);
+}
+
 static void test_config_strings(void)
 {
     xmci_tfidf_config cfg, cfg2;
@@ -251,12 +277,18 @@ static void test_config_strings(void)
     CU_ASSERT_EQUAL(cfg.base[1].idf, XMCI_TFIDF_IDF_SKLEARN);
     CU_ASSERT_DOUBLE_EQUAL(cfg.base[0].max_df, 0.9, 1e-12);
     CU_ASSERT_EQUAL(cfg.tok.min_token_len, 2);
+    CU_ASSERT_EQUAL(cfg.base[0].weight, 1.0);
+    CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "word:1-2, char_wb:3-5:max_features=50000:min_df=1,min_df=3,"
+                                                       "idf=sklearn,max_df=0.9,min_token_len=2,word:2:weight=0.3",
+                                                  &err), XMC_OK);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.base[2].weight, 0.3, 1e-15);
     char s1[1024], s2[1024];
     CU_ASSERT(xmci_tfidf_config_format(&cfg, s1, sizeof s1) < sizeof s1);
     CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg2, s1, &err), XMC_OK);
     xmci_tfidf_config_format(&cfg2, s2, sizeof s2);
     CU_ASSERT_STRING_EQUAL(s1, s2);
     CU_ASSERT_EQUAL(cfg2.base[0].max_df, cfg.base[0].max_df);
+    CU_ASSERT_EQUAL(cfg2.base[2].weight, cfg.base[2].weight);
     CU_ASSERT(strstr(s1, "split=") == NULL); /* a default tokenizer is not written: old models read the same */
     /* PECOS's tokenization: both options round-trip, and only as items */
     CU_ASSERT_EQUAL_FATAL(xmci_tfidf_config_parse(&cfg, "word:1-2,split=space,casefold=0", &err), XMC_OK);
@@ -278,7 +310,8 @@ static void test_config_strings(void)
     CU_ASSERT_EQUAL(cfg.base[0].ngram_max, 3);
     const char *bad[] = {"word:0-2", "word:3-2", "word:1-17", "word:", "chars:1-2", "foo", "min_df=x", "max_df=1.5",
                          "max_df=0", "word:1-2:max_tokens=3", "bogus=1", "idf=bm25", "norm=l1", "sublinear=2",
-                         "max_bytes=8", "word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1"};
+                         "max_bytes=8", "weight=0", "weight=-1", "weight=17", "weight=nan",
+                         "weight=inf", "weight=", "word:1-1:weight=1x", "word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         xmc_error_clear(&err);
         CU_ASSERT_EQUAL(xmci_tfidf_config_parse(&cfg, bad[i], &err), XMC_ERR_ARG);
@@ -557,6 +590,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_batch_empty_rows);
     TU_ADD(s, test_bigrams_and_names);
     TU_ADD(s, test_hstack_renorm);
+    TU_ADD(s, test_base_weight);
     TU_ADD(s, test_config_strings);
     TU_ADD(s, test_threads_deterministic);
     TU_ADD(s, test_save_load);

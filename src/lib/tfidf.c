@@ -285,6 +285,8 @@ static uint32_t transform_ws(const xmci_tfidf *tf, xmci_tfidf_ws *ws, const char
             start++;
         }
         if (base->norm == XMCI_TFIDF_NORM_L2) l2_normalize(ws->val + wstart, w - wstart);
+        if (base->weight != 1.0)
+            for (uint32_t i = wstart; i < w; i++) ws->val[i] *= (float)base->weight;
     }
     assert(start == nnz); /* every id found lies in some base's range */
     nnz = w;

@@ -7,7 +7,7 @@
  * frequent (by df, ties by n-gram bytes), and numbers the survivors in byte order of their n-gram (memcmp,
  * a prefix first): feature ids are deterministic, whatever the thread count. Transforming a document gives,
  * for each base, tf = count (or 1 + ln count with sublinear_tf) times idf, L2-normalised per base (a zero row
- * stays zero); base b's ids are shifted by the dimensions of bases 0..b-1 (hstack) and the whole row is
+ * stays zero) and scaled by the base's weight (1 unless set); base b's ids are shifted by the dimensions of bases 0..b-1 (hstack) and the whole row is
  * L2-normalised again. N-grams not in the vocabulary are ignored; entries weighted 0 (an idf of 0) are not
  * stored.
  *

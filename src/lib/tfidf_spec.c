@@ -24,6 +24,7 @@ static void base_default(xmci_tfidf_base *b)
     b->smooth_idf = 1;
     b->add_one_idf = 0;
     b->norm = XMCI_TFIDF_NORM_L2;
+    b->weight = 1.0;
 }
 
 void xmci_tfidf_config_default(xmci_tfidf_config *cfg)
@@ -97,6 +98,12 @@ static xmc_err apply_option(xmci_tfidf_config *cfg, xmci_tfidf_base *b, char *kv
                 double d = strtod(val, &end);
                 ok = *val && !*end && !errno && d > 0 && d <= 1;
                 if (ok) p->max_df = d;
+            } else if (!strcmp(key, "weight")) {
+                char *end;
+                errno = 0;
+                double d = strtod(val, &end);
+                ok = *val && !*end && !errno && d > 0 && d <= 16;
+                if (ok) p->weight = d;
             } else if (!strcmp(key, "max_features")) {
                 ok = parse_u32(val, &u);
                 if (ok) p->max_features = u;
@@ -146,6 +153,8 @@ xmc_err xmci_tfidf_config_check(const xmci_tfidf_config *cfg, xmc_error *err)
                                  b->ngram_min, b->ngram_max, XMCI_TFIDF_MAX_NGRAM);
         if (!(b->max_df > 0 && b->max_df <= 1))
             return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: max_df %g not in (0, 1]", i, b->max_df);
+        if (!(b->weight > 0 && b->weight <= 16))
+            return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: weight %g not in (0, 16]", i, b->weight);
         if ((unsigned)b->idf > XMCI_TFIDF_IDF_NONE || (unsigned)b->norm > XMCI_TFIDF_NORM_L2)
             return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: unknown idf or norm", i);
     }
@@ -238,6 +247,11 @@ size_t xmci_tfidf_config_format(const xmci_tfidf_config *cfg, char *buf, size_t 
                          norm_name[b->norm == XMCI_TFIDF_NORM_L2]);
         if (k < size) snprintf(buf + k, size - k, "%s", tmp);
         k += (size_t)n;
+        if (b->weight != 1.0) { /* written only when set, so specs and models without it read as before */
+            n = snprintf(tmp, sizeof tmp, ":weight=%.17g", b->weight);
+            if (k < size) snprintf(buf + k, size - k, "%s", tmp);
+            k += (size_t)n;
+        }
     }
     int n = snprintf(tmp, sizeof tmp, ",norm=%s,max_tokens=%u,max_bytes=%u,max_word_bytes=%u,min_token_len=%u",
                      norm_name[cfg->norm == XMCI_TFIDF_NORM_L2], cfg->tok.max_tokens, cfg->tok.max_bytes,

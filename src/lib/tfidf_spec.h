@@ -22,6 +22,8 @@
  *   smooth_idf    0 | 1                  the smoothing count in the formulas             1
  *   add_one_idf   0 | 1                  pecos: add 1 to every idf                       0
  *   norm          l2 | none              per base; as an item also the final row norm   l2
+ *   weight        real in (0, 16]        the base's block scaled by it after its norm,
+ *                                        before the final one (a FeatureUnion weight)   1
  *   max_tokens    integer >= 1           words kept per document (item only)             4096
  *   max_bytes     integer >= 16          normalised bytes kept per document (item only)  65536
  *   max_word_bytes integer >= 1          longer words are cut (item only)                256
@@ -57,6 +59,7 @@ typedef struct xmci_tfidf_base {
     int smooth_idf;
     int add_one_idf;
     xmci_tfidf_norm norm;
+    double weight;         /* the base's block is scaled by it after its own norm */
 } xmci_tfidf_base;
 
 typedef struct xmci_tfidf_config {
