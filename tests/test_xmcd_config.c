@@ -125,6 +125,12 @@ static const char *xc_str(const xmcd_config_key *key, xmcd_config *conf)
 {
     return *(const char **)((char *)conf + key->off);
 }
+static const char *xc_choice_name(const xmcd_config_key *key, int value)
+{
+    for (const xmcd_key_choice *c = key->choices; c->name; c++)
+        if (c->value == value) return c->name;
+    return "?";
+}
 static const config_setting_t *xc_list(const xmcd_config_key *key, xmcd_config *conf)
 {
     return *(const config_setting_t **)((char *)conf + key->off);
@@ -384,8 +390,12 @@ static void test_apply_live(void)
         if (key->live) {
             live++;
             CU_ASSERT(key->type == XMCD_KEY_INT || key->type == XMCD_KEY_CHOICE);
-            snprintf(want, sizeof want, "event=config_change key=%s old=%d new=%d", key->name, before[i],
-                     *xc_int(key, b));
+            if (key->type == XMCD_KEY_CHOICE) /* a choice is logged by its name, as the file writes it */
+                snprintf(want, sizeof want, "event=config_change key=%s old=%s new=%s", key->name,
+                         xc_choice_name(key, before[i]), xc_choice_name(key, *xc_int(key, b)));
+            else
+                snprintf(want, sizeof want, "event=config_change key=%s old=%d new=%d", key->name, before[i],
+                         *xc_int(key, b));
             CU_ASSERT(strstr(log, want) != NULL);
             CU_ASSERT_EQUAL(*xc_int(key, a), *xc_int(key, b));
         } else {
@@ -403,6 +413,7 @@ static void test_apply_live(void)
     /* a restart-only integer names both values */
     CU_ASSERT(strstr(log, "key=delivery.message_timeout_ms running=30000 file=1000") != NULL);
     CU_ASSERT(strstr(log, "key=delivery.mode running=at-least-once file=exactly-once") != NULL);
+    CU_ASSERT(strstr(log, "event=config_change key=log.level old=info new=error") != NULL);
     CU_ASSERT_EQUAL(xmcd_log_get_level(), XMCD_LOG_ERROR); /* log.level "error" was applied */
     xmcd_log_set_level(XMCD_LOG_INFO);
     xmcd_config_free(a);

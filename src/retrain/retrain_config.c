@@ -223,6 +223,24 @@ void xmcr_config_free(xmcr_config *conf)
     free(conf);
 }
 
+/* A scalar key's value as the file would write it (a choice by its name), for the SIGHUP log lines. */
+static const char *key_text(const xmcr_config_key *key, xmcr_config *conf, char *buf, size_t size)
+{
+    const char *s = "";
+    switch (key->type) {
+    case XMCR_KEY_INT: snprintf(buf, size, "%d", *XMCR_AT(conf, key, int)); return buf;
+    case XMCR_KEY_NUMBER: snprintf(buf, size, "%g", *XMCR_AT(conf, key, double)); return buf;
+    case XMCR_KEY_CHOICE:
+        for (const xmcr_key_choice *c = key->choices; c->name; c++)
+            if (c->value == *XMCR_AT(conf, key, int)) s = c->name;
+        break;
+    case XMCR_KEY_STRING: s = *XMCR_AT(conf, key, const char *) ? *XMCR_AT(conf, key, const char *) : ""; break;
+    case XMCR_KEY_LIST: break;
+    }
+    snprintf(buf, size, "%s", s);
+    return buf;
+}
+
 void xmcr_config_apply_live(xmcr_config *dst, const xmcr_config *src)
 {
     xmcr_config *from = (xmcr_config *)src; /* read only */
@@ -249,16 +267,17 @@ void xmcr_config_apply_live(xmcr_config *dst, const xmcr_config *src)
         }
         }
         if (!differ) continue;
-        if (!key->live) {
+        char old[256], now[256];
+        if (key->type == XMCR_KEY_LIST) { /* no values: librdkafka properties may hold credentials */
             xmcd_log(XMCD_LOG_WARN, "config_restart_needed", "key=%s", key->name);
-        } else if (key->type == XMCR_KEY_NUMBER) {
-            xmcd_log(XMCD_LOG_INFO, "config_change", "key=%s old=%g new=%g", key->name, *XMCR_AT(dst, key, double),
-                     *XMCR_AT(from, key, double));
-            *XMCR_AT(dst, key, double) = *XMCR_AT(from, key, double);
+        } else if (!key->live) {
+            xmcd_log(XMCD_LOG_WARN, "config_restart_needed", "key=%s running=%s file=%s", key->name,
+                     xmcd_log_q(key_text(key, dst, old, sizeof old)), xmcd_log_q(key_text(key, from, now, sizeof now)));
         } else {
-            xmcd_log(XMCD_LOG_INFO, "config_change", "key=%s old=%d new=%d", key->name, *XMCR_AT(dst, key, int),
-                     *XMCR_AT(from, key, int));
-            *XMCR_AT(dst, key, int) = *XMCR_AT(from, key, int);
+            xmcd_log(XMCD_LOG_INFO, "config_change", "key=%s old=%s new=%s", key->name,
+                     xmcd_log_q(key_text(key, dst, old, sizeof old)), xmcd_log_q(key_text(key, from, now, sizeof now)));
+            if (key->type == XMCR_KEY_NUMBER) *XMCR_AT(dst, key, double) = *XMCR_AT(from, key, double);
+            else *XMCR_AT(dst, key, int) = *XMCR_AT(from, key, int);
         }
     }
     xmcd_log_set_level(dst->log_level);

@@ -360,9 +360,10 @@ void xmcd_config_apply_live(xmcd_config *dst, const xmcd_config *src)
             xmcd_log(XMCD_LOG_WARN, "config_restart_needed", "key=%s running=%s file=%s", key->name,
                      xmcd_log_q(xmcd_key_text(key, dst, old, sizeof old)),
                      xmcd_log_q(xmcd_key_text(key, from, now, sizeof now)));
-        else { /* the table allows live integers and choices only */
-            xmcd_log(XMCD_LOG_INFO, "config_change", "key=%s old=%d new=%d", key->name, *xmcd_key_int(key, dst),
-                     *xmcd_key_int(key, from));
+        else { /* the table allows live integers and choices only; a choice is logged by its name */
+            xmcd_log(XMCD_LOG_INFO, "config_change", "key=%s old=%s new=%s", key->name,
+                     xmcd_log_q(xmcd_key_text(key, dst, old, sizeof old)),
+                     xmcd_log_q(xmcd_key_text(key, from, now, sizeof now)));
             *xmcd_key_int(key, dst) = *xmcd_key_int(key, from);
         }
     }
