@@ -390,7 +390,9 @@ static void xmcr_train_start(xmcr *r, const char *why)
              (unsigned long long)xmcr_window_count(r->window), r->child_version);
 }
 
-static void xmcr_train_finish(xmcr *r, int block)
+/* Collects a finished training (block: wait for it). stopped: the retrainer stopped it (SIGTERM on shutdown), so
+ * its end is logged as training_stopped, not as a failure. */
+static void xmcr_train_finish(xmcr *r, int block, int stopped)
 {
     xmcr_train_result res;
     if (!r->child || !xmcr_train_collect(r->child, r->child_fd, block, &res)) return;
@@ -401,6 +403,10 @@ static void xmcr_train_finish(xmcr *r, int block)
     atomic_store(&r->stats.last_train_ms, (int64_t)((xmcr_now_s() - r->child_start) * 1000));
     atomic_store(&r->stats.last_train_rss_kb, (int64_t)res.max_rss_kb);
     const xmc_gate_result *g = &res.gate;
+    if (res.outcome == XMCR_TRAIN_FAILED && stopped) {
+        xmcd_log(XMCD_LOG_INFO, "training_stopped", "version=%s reason=%s", r->child_version, xmcd_log_q(res.error));
+        return;
+    }
     if (res.outcome == XMCR_TRAIN_FAILED) {
         xmcd_count(&r->stats.train_failures, 1);
         xmcd_log(XMCD_LOG_ERROR, "training_failed", "max_rss_kb=%llu reason=%s", (unsigned long long)res.max_rss_kb,
@@ -468,7 +474,7 @@ static int xmcr_run(xmcr *r)
             xmcr_hup = 0;
             xmcr_reload(r);
         }
-        xmcr_train_finish(r, 0);
+        xmcr_train_finish(r, 0, 0);
         if (!r->child) {
             const char *why = NULL;
             if (xmcr_now) why = "signal";
@@ -491,7 +497,7 @@ static int xmcr_run(xmcr *r)
     }
     if (r->child) { /* a clean stop does not wait for a training: it publishes nothing half-way (trainer.h) */
         kill(r->child, SIGTERM);
-        xmcr_train_finish(r, 1);
+        xmcr_train_finish(r, 1, 1);
     }
     xmcr_sync(r, 1);
     xmcr_stats_line(r);

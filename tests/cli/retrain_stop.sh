@@ -83,4 +83,28 @@ RT=
   fail "--dump-window: $(cat "$T/dump.log")"
 grep -q '^g2-000000	' "$T/window.tsv" || fail "the good record after the odd ones is not in the window"
 grep -q 'label-number' "$T/window.tsv" && fail "a cut label list reached the window"
-echo "ok: SIGTERM with records queued exits 0 (6 rounds); odd curated records counted as bad, the stream goes on"
+
+# SIGTERM while a training runs: the child is stopped, which is not a failure (training_stopped, info level, no
+# train_failures), nothing is published and nothing of it is left in the repository
+rm -rf "$T/window"
+conf stoptrain curated 100
+LOG="$T/stoptrain.log"
+"$XMC" retrain -c "$T/rt.conf" --bootstrap-file "$T/bs" 2> "$LOG" &
+RT=$!
+for _ in $(seq 600); do grep -q 'event=stats.*consumed=[1-9][0-9][0-9][0-9][0-9] ' "$LOG" && break; sleep 0.05; done
+grep -q 'event=stats.*consumed=[1-9][0-9][0-9][0-9][0-9] ' "$LOG" || fail "the window did not fill"
+cur=$(cat "$T/repo/CURRENT")
+kill -USR1 "$RT"
+for _ in $(seq 500); do grep -q "event=training_spawned" "$LOG" && break; sleep 0.01; done
+grep -q "event=training_spawned" "$LOG" || fail "SIGUSR1 spawned no training"
+kill -TERM "$RT"
+rc=0; wait "$RT" || rc=$?
+RT=
+[ "$rc" = 0 ] || fail "exit $rc after SIGTERM during a training"
+grep -q "event=gate_passed\|event=gate_refused" "$LOG" && fail "the training finished before SIGTERM: make it longer"
+grep -q "level=info event=training_stopped" "$LOG" || fail "the stopped training was not logged as training_stopped"
+grep -q "event=training_failed" "$LOG" && fail "a deliberate stop was logged as a failure"
+[ "$(cat "$T/repo/CURRENT")" = "$cur" ] || fail "CURRENT moved"
+[ "$(find "$T/repo" -mindepth 1 -maxdepth 1 -type d | wc -l)" = 1 ] || fail "the stopped version left: $(ls "$T/repo")"
+echo "ok: SIGTERM with records queued exits 0 (6 rounds); odd curated records counted as bad, the stream goes on;" \
+     "SIGTERM mid-training logs training_stopped and leaves no version"
