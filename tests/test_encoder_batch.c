@@ -157,12 +157,65 @@ static void test_batch_errors(void)
     const char *bad[3] = {"grain", NULL, "oil"};
     size_t bad_lens[3] = {5, 4, 3};
     CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, bad, bad_lens, 3, NULL, hits, TOPK, counts, &err), XMC_ERR_ARG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "NULL text"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "NULL argument (text 1)"));
     bad_lens[1] = 0; /* NULL with length 0: the empty text, as xmc_classify_text takes it */
     CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, bad, bad_lens, 3, NULL, hits, TOPK, counts, &err), XMC_OK);
     CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, bad, bad_lens, 3, NULL, hits, 1, counts, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, bad, bad_lens, 0, NULL, hits, TOPK, counts, &err), XMC_OK);
+    /* a bad text inside an encoder block of 32: the rows before it are filled (as xmc.h says), the error names
+     * its row in the whole input, on one thread and on two */
+    {
+        static xmc_hit h[NTEXT * TOPK];
+        static uint32_t c[NTEXT];
+        const char *t[NTEXT];
+        size_t l[NTEXT];
+        for (int i = 0; i < NTEXT; i++) {
+            t[i] = texts[i];
+            l[i] = strlen(texts[i]);
+        }
+        t[40] = NULL; /* the second block, 8 rows in */
+        l[40] = 4;
+        memset(c, 0xff, sizeof c);
+        CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, t, l, NTEXT, NULL, h, TOPK, c, &err), XMC_ERR_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "text 40"));
+        int filled = 0;
+        for (int i = 0; i < 40; i++) filled += c[i] != UINT32_MAX;
+        CU_ASSERT_EQUAL(filled, 40);
+        CU_ASSERT_EQUAL(c[40], UINT32_MAX);
+        xmc_workspace *two[2] = {ws, NULL};
+        CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &two[1], &err), XMC_OK);
+        xmc_error_clear(&err);
+        CU_ASSERT_EQUAL(xmc_classify_parallel(clf, two, 2, t, l, NTEXT, NULL, h, TOPK, c, &err), XMC_ERR_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "text 40"));
+        xmc_workspace_free(two[1]);
+    }
     xmc_workspace_free(ws);
+}
+
+/* xmc_embedder_embed: n and max_len within what the workspace was made for, else XMC_ERR_ARG (it grew before) */
+static void test_embedder_limits(void)
+{
+    xmc_embedder *emb;
+    xmc_embedder_ws *ws;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_embedder_open(enc_dir, enc_vocab, &emb, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmc_embedder_ws_new(emb, 4, 16, &ws, &err), XMC_OK);
+    xmc_embedder_info info;
+    xmc_embedder_get_info(emb, &info);
+    float *out = calloc((size_t)8 * info.hidden, sizeof *out);
+    const char *t[8] = {"grain", "oil", "wheat", "corn", "gold", "ship", "trade", "money"};
+    CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, t, NULL, 4, 16, XMC_POOLING_MEAN, 1, out, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, t, NULL, 8, 16, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "made for up to 4"));
+    CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, t, NULL, 2, 64, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, t, NULL, -1, 16, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, NULL, NULL, 2, 16, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_embedder_open(NULL, NULL, &emb, &err), XMC_ERR_ARG);
+    xmc_pooling p;
+    CU_ASSERT_EQUAL(xmc_pooling_parse(NULL, &p, &err), XMC_ERR_ARG);
+    free(out);
+    xmc_embedder_ws_free(ws);
+    xmc_embedder_close(emb);
 }
 
 static int hash_file(const char *path, char hex[17])
@@ -258,6 +311,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_batch_equals_single);
     TU_ADD(s, test_parallel_equals_single);
     TU_ADD(s, test_batch_errors);
+    TU_ADD(s, test_embedder_limits);
     TU_ADD(s, test_old_format_outside_encoder);
     return tu_run(argc, argv);
 }

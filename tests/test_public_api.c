@@ -111,6 +111,84 @@ static void test_config_checked(void)
     CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
     cfg.version = "v1";
     CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_OK);
+    /* what a model would store unopenable is refused before any data is read (it trained, then failed to open) */
+    xmc_train_config_default(&cfg);
+    cfg.post = XMC_POST__COUNT;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    xmc_train_config_default(&cfg);
+    cfg.solver = (xmc_solver)2;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    xmc_train_config_default(&cfg);
+    cfg.negatives = 4;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    xmc_train_config_default(&cfg);
+    cfg.nr_splits = 1;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    xmc_train_config_default(&cfg);
+    cfg.max_leaf_size = 0;
+    CU_ASSERT_EQUAL(xmc_train_config_check(&cfg, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_train_config_check(NULL, &err), XMC_ERR_ARG);
+}
+
+/* beam and topk 0 mean the defaults (the check's own words), so such a model opens with 10 and 20 */
+static void test_zero_means_default(void)
+{
+    xmc_train_config cfg;
+    xmc_train_config_default(&cfg);
+    cfg.tfidf = "word:1-2,min_df=1";
+    cfg.beam = 0;
+    cfg.topk = 0;
+    cfg.version = "zero";
+    cfg.make_current = 0;
+    xmc_error err = {0};
+    xmc_data *data;
+    xmc_data_source src = {.tsv = tsv};
+    CU_ASSERT_EQUAL_FATAL(xmc_data_read(&src, NULL, &data, &err), XMC_OK);
+    char v[128], path[1200];
+    xmc_train_report rep;
+    CU_ASSERT_EQUAL(xmc_train_data(&cfg, data, repo, v, sizeof v, &rep, &err), XMC_OK);
+    xmc_data_free(data);
+    snprintf(path, sizeof path, "%s/zero", repo);
+    xmc_classifier *clf;
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(path, NULL, &clf, &err), XMC_OK);
+    xmc_model_info info;
+    xmc_classifier_info(clf, &info);
+    CU_ASSERT_EQUAL(info.defaults.beam, 10);
+    CU_ASSERT_EQUAL(info.defaults.topk, 20);
+    /* 20 labels under max_leaf_size 100: one layer, no leaf clusters (xmc.h) */
+    uint32_t leaves[4];
+    CU_ASSERT_EQUAL(info.depth, 1);
+    CU_ASSERT_EQUAL(xmc_classifier_label_leaves(clf, 0, leaves, 4), 0);
+    xmc_classifier_close(clf);
+}
+
+/* NULL where a pointer is needed is XMC_ERR_ARG (or "not found"), not a crash; two inputs at once are refused */
+static void test_null_arguments(void)
+{
+    xmc_classifier *clf;
+    xmc_workspace *ws;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmc_classifier_open(repo, NULL, &clf, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &ws, &err), XMC_OK);
+    xmc_hit hits[8];
+    uint32_t n, idx[3] = {0, 1, 2};
+    float val[3] = {1, 1, 1};
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, val, 3, NULL, NULL, &n, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, val, 3, NULL, hits, NULL, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, NULL, val, 3, NULL, hits, &n, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, NULL, NULL, 0, NULL, hits, &n, &err), XMC_OK);
+    CU_ASSERT_EQUAL(xmc_classify_batch(NULL, ws, (const char *const *)texts, NULL, 2, NULL, hits, 8, &n, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, NULL, NULL, 2, NULL, hits, 8, &n, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_workspace_new(NULL, &ws, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classifier_open(repo, NULL, NULL, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classifier_find_label(clf, NULL), UINT32_MAX);
+    xmc_data *data = NULL;
+    xmc_data_source two = {.tsv = tsv, .xc = tsv};
+    CU_ASSERT_EQUAL(xmc_data_read(&two, NULL, &data, &err), XMC_ERR_ARG);
+    CU_ASSERT(data == NULL);
+    CU_ASSERT_EQUAL(xmc_data_read(NULL, NULL, &data, &err), XMC_ERR_ARG);
+    xmc_workspace_free(ws);
+    xmc_classifier_close(clf);
 }
 
 /* n_ws threads give exactly the serial batch's hits, in input order */
@@ -157,6 +235,20 @@ static void test_parallel_equals_serial(void)
     xmc_workspace_free(mixed[1]);
     xmc_classifier_close(other);
     CU_ASSERT_EQUAL(xmc_classify_parallel(clf, ws, 2, NULL, NULL, 0, &opts, got, 3, got_n, &err), XMC_OK);
+    /* a bad text is named by its row in the whole input, not in the chunk a thread took */
+    const char *bad[NDOC];
+    size_t bad_lens[NDOC];
+    for (int i = 0; i < NDOC; i++) {
+        bad[i] = texts[i];
+        bad_lens[i] = strlen(texts[i]);
+    }
+    bad[333] = NULL;
+    for (int nt = 1; nt <= 2; nt++) {
+        xmc_error_clear(&err);
+        CU_ASSERT_EQUAL(xmc_classify_parallel(clf, ws, nt, bad, bad_lens, NDOC, &opts, got, 3, got_n, &err), XMC_ERR_ARG);
+        CU_ASSERT(strstr(err.msg, "text 333") != NULL);
+        if (!strstr(err.msg, "text 333")) fprintf(stderr, "  parallel error: %s\n", err.msg);
+    }
     for (int i = 0; i < 4; i++) xmc_workspace_free(ws[i]);
     xmc_classifier_close(clf);
 }
@@ -401,6 +493,8 @@ int main(int argc, char **argv)
     CU_pSuite s = CU_add_suite("public_api", setup, teardown);
     TU_ADD(s, test_featurizer_names);
     TU_ADD(s, test_config_checked);
+    TU_ADD(s, test_zero_means_default);
+    TU_ADD(s, test_null_arguments);
     TU_ADD(s, test_parallel_equals_serial);
     TU_ADD(s, test_batch_equals_text);
     TU_ADD(s, test_matrix_batch_equals_features);

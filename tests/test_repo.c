@@ -117,6 +117,26 @@ static void test_list_and_gate(void)
     CU_ASSERT_EQUAL(tu_write_file(path, "# c\nfuture.key=7\npassed=1\n"), 0);
     CU_ASSERT_EQUAL(xmc_repo_gate_read(repo, "v2", &back, &err), XMC_OK);
     CU_ASSERT_EQUAL(back.passed, 1);
+    /* a newer writer's long line is one ignored line, not several bad ones; held_out is a 64-bit count, read
+     * exactly, and one out of range is a parse error, not a wrapped or zeroed number */
+    {
+        static char big[4096];
+        size_t o = (size_t)snprintf(big, sizeof big, "passed=1\nfuture.notes=");
+        memset(big + o, 'x', 1500);
+        snprintf(big + o + 1500, sizeof big - o - 1500, "\nheld_out=12345678901234567\n");
+        CU_ASSERT_EQUAL(tu_write_file(path, big), 0);
+        CU_ASSERT_EQUAL(xmc_repo_gate_read(repo, "v2", &back, &err), XMC_OK);
+        CU_ASSERT_EQUAL(back.held_out, 12345678901234567ull);
+        CU_ASSERT_EQUAL(tu_write_file(path, "passed=1\nheld_out=1e30\n"), 0);
+        CU_ASSERT_EQUAL(xmc_repo_gate_read(repo, "v2", &back, &err), XMC_ERR_PARSE);
+        CU_ASSERT_EQUAL(tu_write_file(path, "passed=1\nheld_out=99999999999999999999\n"), 0);
+        CU_ASSERT_EQUAL(xmc_repo_gate_read(repo, "v2", &back, &err), XMC_ERR_PARSE);
+        CU_ASSERT_EQUAL(tu_write_file(path, "passed=1\nheld_out=-3\n"), 0);
+        CU_ASSERT_EQUAL(xmc_repo_gate_read(repo, "v2", &back, &err), XMC_ERR_PARSE);
+        /* a version name that is a path is refused, as gate_write refuses it */
+        CU_ASSERT_EQUAL(xmc_repo_gate_read(repo, "../v2", &back, &err), XMC_ERR_ARG);
+        CU_ASSERT_EQUAL(xmc_repo_gate_write(repo, "v2", NULL, &err), XMC_ERR_ARG);
+    }
     /* a directory without a manifest is not a version; an empty repository lists nothing */
     snprintf(path, sizeof path, "%s/notaversion", repo);
     mkdir(path, 0755);

@@ -28,7 +28,7 @@ typedef struct xmc_data_source {
 } xmc_data_source;
 
 /* Reads the source; labels: the classifier whose label names a TSV's names map to, or NULL (training data).
- * Fails with XMC_ERR_ARG (no source), IO, PARSE, SHAPE, NOMEM. */
+ * Fails with XMC_ERR_ARG (no source, or more than one), IO, PARSE, SHAPE, EMPTY (a TSV without a record), NOMEM. */
 xmc_err xmc_data_read(const xmc_data_source *src, const xmc_classifier *labels, xmc_data **out, xmc_error *err);
 void xmc_data_free(xmc_data *data);
 

@@ -113,7 +113,8 @@ xmc_err xmc_repo_prune(const char *repo, uint32_t keep, uint32_t *removed, xmc_r
 
 /* Writes <repo>/<version>/gate.txt from *gate (the version must exist). XMC_ERR_NOTFOUND, XMC_ERR_IO, XMC_ERR_ARG. */
 xmc_err xmc_repo_gate_write(const char *repo, const char *version, const xmc_gate_result *gate, xmc_error *err);
-/* Reads it. XMC_ERR_NOTFOUND when the version has none, XMC_ERR_PARSE (file:line), XMC_ERR_IO. */
+/* Reads it. XMC_ERR_NOTFOUND when the version has none, XMC_ERR_PARSE (file:line), XMC_ERR_IO, XMC_ERR_ARG (a bad
+ * version name, as xmc_repo_gate_write refuses it). */
 xmc_err xmc_repo_gate_read(const char *repo, const char *version, xmc_gate_result *gate, xmc_error *err);
 
 /* Declares that this process serves version from repo: replaces <repo>/serving.<getpid()>. XMC_ERR_IO, XMC_ERR_ARG. */

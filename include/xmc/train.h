@@ -59,7 +59,7 @@ typedef struct xmc_train_config {
     int negatives;             /* XMC_TRAIN_NEG_TFN | XMC_TRAIN_NEG_MAN; default TFN */
     uint32_t man_beam;         /* beam of the matcher for MAN negatives; 0: beam */
     /* prediction defaults stored in the model */
-    uint32_t beam, topk;       /* default 10, 20 */
+    uint32_t beam, topk;       /* default 10, 20; 0: the default */
     int post;                  /* xmc_post; default l3-hinge */
     /* XR-Transformer: fine-tune encoder_dir on a preliminary PIFA tree of the TF-IDF features, level by level,
      * then train the rankers on [tfidf ; alpha emb] of the fine-tuned encoder (featurizer becomes BOTH) */

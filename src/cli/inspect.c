@@ -84,9 +84,13 @@ static int print_label(const xmc_classifier *clf, const xmc_model_info *info, co
         return 1;
     }
     uint32_t leaves[8], nl = xmc_classifier_label_leaves(clf, id, leaves, 8);
-    printf("label %s: in %u leaf cluster%s:", label, nl, nl == 1 ? "" : "s");
-    for (uint32_t i = 0; i < nl && i < 8; i++) printf(" %u", leaves[i]);
-    printf("\n");
+    if (info->depth < 2) {
+        printf("label %s: one layer under the root (no leaf clusters)\n", label);
+    } else {
+        printf("label %s: in %u leaf cluster%s:", label, nl, nl == 1 ? "" : "s");
+        for (uint32_t i = 0; i < nl && i < 8; i++) printf(" %u", leaves[i]);
+        printf("\n");
+    }
     printf("label %s: %llu weights; largest %u:\n", label, (unsigned long long)total, top);
     for (uint32_t i = 0; i < n; i++) {
         size_t len = 0;

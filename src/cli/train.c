@@ -38,7 +38,8 @@ static const cli_opt train_opts[] = {
      "tfidf (default), encoder, or tfidf+encoder ([tfidf ; alpha * embedding], renormalised)"},
     {CLI_STRING, O_TFIDF, "tfidf", 0, "SPEC", 0, 0,
      "TF-IDF spec, e.g. \"word:1-2,char_wb:3-5,min_df=2\"; what a SPEC leaves out is the grammar's (word:1-2, "
-     "min_df 2, as PECOS); without --tfidf: word:1, min_df 1"},
+     "min_df 2, as PECOS); without --tfidf: word:1, min_df 1; \"word:1:min_df=1,word:2:min_df=1:weight=0.5\" adds "
+     "bigrams at half weight (more accurate on large catalogs, slower: docs/featurizer.md)"},
     {CLI_STRING, O_ENC, "encoder", 0, "DIR", 0, 0, "BERT-family encoder: DIR/config.json, DIR/model.safetensors"},
     {CLI_STRING, O_VOCAB, "vocab", 0, "FILE", 0, 0, "its WordPiece vocabulary (default DIR/vocab.txt)"},
     {CLI_STRING, O_POOL, "pooling", 0, "P", 0, 0, "cls (default), mean or pooler"},

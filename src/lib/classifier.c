@@ -162,6 +162,7 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
 
 xmc_err xmc_classifier_open(const char *path, const xmc_open_opts *opts, xmc_classifier **out, xmc_error *err)
 {
+    if (!path || !out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     *out = NULL;
     int verify = opts ? opts->verify_checksums : 1, canaries = opts ? opts->check_canaries : 1;
     char dir[PATH_MAX];
@@ -218,6 +219,7 @@ static xmc_err batch_ws_new(const xmc_classifier *clf, xmc_workspace *ws, xmc_er
 
 xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_error *err)
 {
+    if (!clf || !out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     *out = NULL;
     xmc_workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
@@ -286,6 +288,7 @@ xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, cons
 {
     uint32_t beam, topk;
     int post;
+    if (!clf || !hits || !n || (nnz && (!idx || !val))) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     if (!ws || ws->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace belongs to another classifier");
     xmc_err rc = resolve_opts(clf, opts, &beam, &topk, &post, err);
     if (rc) return rc;
@@ -306,15 +309,22 @@ xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, cons
  * workspace was sized for that many rows of max_len tokens); featurize_embedded then builds each row's
  * [tfidf ; alpha * emb] from its embedding. One text alone is the batch of one. */
 
+/* The first text of n that is NULL with a length (no text to read), or n. */
+static size_t first_bad_text(const char *const *texts, const size_t *lens, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i] && lens && lens[i]) return i;
+    return n;
+}
+
+/* texts must have passed first_bad_text */
 static xmc_err embed_texts(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts, const size_t *lens,
                            size_t n, xmc_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         const char *t = texts[i];
-        size_t len = lens ? lens[i] : (t ? strlen(t) : 0);
-        if (!t && len) return xmc_error_set(err, XMC_ERR_ARG, "NULL text %zu of length %zu", i, len);
         ws->etext[i] = t ? t : "";
-        ws->elen[i] = len;
+        ws->elen[i] = t ? (lens ? lens[i] : strlen(t)) : 0;
     }
     return xmci_encoder_embed(clf->encoder, ws->ews, ws->etext, ws->elen, (int)n, ws->emb, err);
 }
@@ -329,15 +339,18 @@ static uint32_t featurize_embedded(const xmc_classifier *clf, xmc_workspace *ws,
 }
 
 /* xmc_classify_batch for a model with an encoder: texts embedded XMCI_EMBED_BATCH at a time, then each
- * classified from its embedding; the first failure stops it, rows before it are classified. */
+ * classified from its embedding; the first failure stops it, rows before it are classified (a bad text ends its
+ * block after the rows before it). base: the index of texts[0] in the caller's rows, for the message. */
 static xmc_err classify_texts_embedded(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts,
-                                       const size_t *lens, size_t n, const xmc_predict_opts *opts, xmc_hit *hits,
-                                       uint32_t stride, uint32_t *counts, xmc_error *err)
+                                       const size_t *lens, size_t n, size_t base, const xmc_predict_opts *opts,
+                                       xmc_hit *hits, uint32_t stride, uint32_t *counts, xmc_error *err)
 {
     uint32_t dim = xmci_encoder_dim(clf->encoder);
     for (size_t start = 0; start < n; start += XMCI_EMBED_BATCH) {
         size_t m = n - start < XMCI_EMBED_BATCH ? n - start : XMCI_EMBED_BATCH;
-        xmc_err rc = embed_texts(clf, ws, texts + start, lens ? lens + start : NULL, m, err);
+        size_t bad = first_bad_text(texts + start, lens ? lens + start : NULL, m);
+        m = bad;
+        xmc_err rc = m ? embed_texts(clf, ws, texts + start, lens ? lens + start : NULL, m, err) : XMC_OK;
         if (rc) return rc;
         for (size_t i = 0; i < m; i++) {
             uint32_t nnz = featurize_embedded(clf, ws, ws->etext[i], ws->elen[i], ws->emb + i * dim);
@@ -345,6 +358,8 @@ static xmc_err classify_texts_embedded(const xmc_classifier *clf, xmc_workspace 
                                        &counts[start + i], err);
             if (rc) return rc;
         }
+        if (m < (n - start < XMCI_EMBED_BATCH ? n - start : XMCI_EMBED_BATCH))
+            return xmc_error_set(err, XMC_ERR_ARG, "NULL argument (text %zu)", base + start + m);
     }
     return XMC_OK;
 }
@@ -354,6 +369,7 @@ xmc_err xmci_classifier_featurize(const xmc_classifier *clf, xmc_workspace *ws, 
 {
     uint32_t n = 0;
     if (clf->encoder) {
+        if (!text && len) return xmc_error_set(err, XMC_ERR_ARG, "NULL text of length %zu", len);
         xmc_err rc = embed_texts(clf, ws, &text, &len, 1, err);
         if (rc) return rc;
         n = featurize_embedded(clf, ws, text, len, ws->emb);
@@ -387,8 +403,8 @@ xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const ch
  * one xmc_classify_text per text. */
 
 static xmc_err classify_texts_batched(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts,
-                                      const size_t *lens, size_t n, uint32_t beam, uint32_t topk, int post,
-                                      xmc_hit *hits, uint32_t stride, uint32_t *counts, xmc_error *err)
+                                      const size_t *lens, size_t n, size_t base, uint32_t beam, uint32_t topk,
+                                      int post, xmc_hit *hits, uint32_t stride, uint32_t *counts, xmc_error *err)
 {
     uint32_t max_docs = xmci_beam_batch_docs(ws->bb, beam, topk), max_nnz = xmci_beam_batch_max_nnz(ws->bb);
     size_t i = 0;
@@ -410,7 +426,7 @@ static xmc_err classify_texts_batched(const xmc_classifier *clf, xmc_workspace *
             xmci_beam_search_rows(&clf->xl, ws->bb, ws->bptr, ws->bidx, ws->bval, m, beam, topk, post, 0,
                                   hits + i * stride, stride, counts + i);
         i += m;
-        if (bad) return xmc_error_set(err, XMC_ERR_ARG, "%s (text %zu)", bad, i);
+        if (bad) return xmc_error_set(err, XMC_ERR_ARG, "%s (text %zu)", bad, base + i);
     }
     return XMC_OK;
 }
@@ -438,16 +454,17 @@ static void classify_rows_batched(const xmc_classifier *clf, xmc_workspace *ws, 
     }
 }
 
-xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts, const size_t *lens,
-                           size_t n, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
-                           xmc_error *err)
+/* xmc_classify_batch over rows base.. of the caller's (base only names a failing text in the message). */
+static xmc_err classify_batch_at(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts,
+                                 const size_t *lens, size_t n, size_t base, const xmc_predict_opts *opts,
+                                 xmc_hit *hits, uint32_t stride, uint32_t *counts, xmc_error *err)
 {
+    if (!clf || (n && (!texts || !hits || !counts))) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     uint32_t topk = opts && opts->topk ? opts->topk : clf->xl.topk;
     if (stride < topk) return xmc_error_set(err, XMC_ERR_ARG, "stride %u below topk %u", stride, topk);
     if (clf->encoder) {
         if (!ws || ws->clf != clf) return xmc_error_set(err, XMC_ERR_ARG, "workspace belongs to another classifier");
-        if (n && (!texts || !hits || !counts)) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
-        return classify_texts_embedded(clf, ws, texts, lens, n, opts, hits, stride, counts, err);
+        return classify_texts_embedded(clf, ws, texts, lens, n, base, opts, hits, stride, counts, err);
     }
     /* a batch of one takes the single search: grouping one document's pairs gains nothing */
     if (ws && ws->clf == clf && ws->bb && clf->tfidf && n > 1 && texts && hits && counts) {
@@ -455,14 +472,24 @@ xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const c
         int post;
         xmc_err rc = resolve_opts(clf, opts, &beam, &topk, &post, err);
         if (rc) return rc;
-        return classify_texts_batched(clf, ws, texts, lens, n, beam, topk, post, hits, stride, counts, err);
+        return classify_texts_batched(clf, ws, texts, lens, n, base, beam, topk, post, hits, stride, counts, err);
     }
     for (size_t i = 0; i < n; i++) {
         xmc_err rc = xmc_classify_text(clf, ws, texts[i], lens ? lens[i] : (texts[i] ? strlen(texts[i]) : 0), opts,
                                        hits + i * stride, &counts[i], err);
-        if (rc) return rc;
+        if (rc) {
+            xmc_error_prefix(err, "text %zu", base + i);
+            return rc;
+        }
     }
     return XMC_OK;
+}
+
+xmc_err xmc_classify_batch(const xmc_classifier *clf, xmc_workspace *ws, const char *const *texts, const size_t *lens,
+                           size_t n, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t stride, uint32_t *counts,
+                           xmc_error *err)
+{
+    return classify_batch_at(clf, ws, texts, lens, n, 0, opts, hits, stride, counts, err);
 }
 
 /* Hits a canary search returns: the recorded label may sit among this many tied first hits. */
@@ -553,9 +580,9 @@ static void *rows_worker(void *arg)
         xmc_err rc = XMC_OK;
         if (rows->texts) {
             /* a chunk of texts is one batched call (xmc_classify_batch) */
-            rc = xmc_classify_batch(job->clf, ws, rows->texts + start, rows->lens ? rows->lens + start : NULL,
-                                    end - start, job->opts, job->hits + start * job->stride, job->stride,
-                                    job->counts + start, &err);
+            rc = classify_batch_at(job->clf, ws, rows->texts + start, rows->lens ? rows->lens + start : NULL,
+                                   end - start, start, job->opts, job->hits + start * job->stride, job->stride,
+                                   job->counts + start, &err);
         } else if (ws->bb) {
             uint32_t beam, topk;
             int post;
@@ -643,8 +670,8 @@ uint32_t xmc_classifier_disentangle(const xmc_classifier *clf) { return clf->xl.
 
 uint32_t xmc_classifier_label_leaves(const xmc_classifier *clf, uint32_t label, uint32_t *leaves, uint32_t cap)
 {
-    if (label >= clf->nr_labels) return 0;
     const xmci_xlinear *xl = &clf->xl;
+    if (label >= clf->nr_labels || xl->depth < 2) return 0; /* one layer: the labels hang off the root */
     uint32_t first = xl->copy_ptr ? xl->copy_ptr[label] : label, end = xl->copy_ptr ? xl->copy_ptr[label + 1] : label + 1;
     const xmci_layer *last = &xl->layers[xl->depth - 1];
     /* the layer stores children per parent; a copy's parent is found by a scan, which inspect can afford */
@@ -661,6 +688,7 @@ const uint32_t *xmc_classifier_label_freq(const xmc_classifier *clf) { return cl
 
 uint32_t xmc_classifier_find_label(const xmc_classifier *clf, const char *name)
 {
+    if (!name) return UINT32_MAX;
     for (uint32_t l = 0; l < clf->nr_labels; l++)
         if (strcmp(xmc_classifier_label_name(clf, l), name) == 0) return l;
     return UINT32_MAX;

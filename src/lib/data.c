@@ -26,6 +26,8 @@ static xmc_err model_labelmap(const xmc_classifier *clf, xmci_labelmap *map, xmc
 
 static xmc_err read_source(const xmc_data_source *src, const xmci_labelmap *labels, xmci_dataset *ds, xmc_error *err)
 {
+    if (!!src->tsv + !!src->xc + !!(src->x || src->y) > 1)
+        return xmc_error_set(err, XMC_ERR_ARG, "more than one input: give one of a TSV, -x X.txt [-y Y.txt] or --xc FILE");
     if (src->tsv) return xmci_dataset_read_tsv(src->tsv, labels, ds, err);
     if (src->xc) {
         xmci_dataset_xc_opts o;
@@ -50,7 +52,9 @@ static xmc_err read_source(const xmc_data_source *src, const xmci_labelmap *labe
 
 xmc_err xmc_data_read(const xmc_data_source *src, const xmc_classifier *labels, xmc_data **out, xmc_error *err)
 {
+    if (!out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     *out = NULL;
+    if (!src) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     xmc_data *data = calloc(1, sizeof *data);
     if (!data) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     xmc_err rc = XMC_OK;

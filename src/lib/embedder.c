@@ -20,10 +20,12 @@ struct xmc_embedder {
 struct xmc_embedder_ws {
     xmci_bert_workspace *bws;
     xmci_wordpiece_batch batch;
+    int max_texts, max_len; /* what it was made for: a call asking more is refused, not grown */
 };
 
 xmc_err xmc_pooling_parse(const char *name, xmc_pooling *pooling, xmc_error *err)
 {
+    if (!name || !pooling) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     xmci_bert_pooling p;
     xmc_err rc = xmci_bert_pooling_parse(name, &p, err);
     if (!rc) *pooling = (xmc_pooling)p;
@@ -32,6 +34,7 @@ xmc_err xmc_pooling_parse(const char *name, xmc_pooling *pooling, xmc_error *err
 
 xmc_err xmc_embedder_open(const char *dir, const char *vocab, xmc_embedder **out, xmc_error *err)
 {
+    if (!dir || !out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     *out = NULL;
     char vocab_path[4096];
     if (!vocab) {
@@ -78,6 +81,8 @@ xmc_err xmc_embedder_ws_new(const xmc_embedder *emb, int max_texts, int max_len,
         free(ws);
         return rc;
     }
+    ws->max_texts = max_texts;
+    ws->max_len = max_len;
     *out = ws;
     return XMC_OK;
 }
@@ -93,6 +98,11 @@ void xmc_embedder_ws_free(xmc_embedder_ws *ws)
 xmc_err xmc_embedder_embed(const xmc_embedder *emb, xmc_embedder_ws *ws, const char *const *texts, const size_t *lens,
                            int n, int max_len, xmc_pooling pooling, int normalize, float *out, xmc_error *err)
 {
+    if (!emb || !ws || (n > 0 && (!texts || !out)))
+        return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
+    if (n < 0 || n > ws->max_texts || max_len < 1 || max_len > ws->max_len)
+        return xmc_error_set(err, XMC_ERR_ARG, "%d texts of %d tokens: the workspace was made for up to %d of %d", n,
+                             max_len, ws->max_texts, ws->max_len);
     xmc_err rc = xmci_wordpiece_encode_batch(emb->wp, texts, lens, n, max_len, &ws->batch, err);
     if (rc) return rc;
     return xmci_bert_embed(emb->bert, ws->bws, &ws->batch, (xmci_bert_pooling)pooling, normalize, out, err);

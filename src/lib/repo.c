@@ -6,6 +6,7 @@
  * never sees a half-deleted version, then deletes it. */
 #include "repo.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -94,6 +95,7 @@ xmc_err xmc_repo_set_current(const char *repo, const char *version, int verify, 
 
 xmc_err xmc_repo_gate_write(const char *repo, const char *version, const xmc_gate_result *g, xmc_error *err)
 {
+    if (!repo || !g) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     if (!version || !xmci_valid_name(version)) return xmc_error_set(err, XMC_ERR_ARG, "bad version name");
     if (!is_version(repo, version)) return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: no version %s", repo, version);
     if (strchr(g->serving, '\n') || (g->serving[0] && !xmci_valid_name(g->serving)))
@@ -124,16 +126,19 @@ static int parse_double(const char *s, double *out)
 
 xmc_err xmc_repo_gate_read(const char *repo, const char *version, xmc_gate_result *gate, xmc_error *err)
 {
+    if (!repo || !version || !gate || !xmci_valid_name(version))
+        return xmc_error_set(err, XMC_ERR_ARG, "bad repository, version name or gate");
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s/gate.txt", repo, version);
     FILE *f = fopen(path, "r");
     if (!f) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", path, strerror(errno));
     xmc_gate_result g;
     memset(&g, 0, sizeof g);
-    char line[1024];
+    char *line = NULL; /* getline: a newer writer's long line is one line, not several */
+    size_t cap = 0;
     int lineno = 0, seen_passed = 0;
     xmc_err rc = XMC_OK;
-    while (!rc && fgets(line, sizeof line, f)) {
+    while (!rc && getline(&line, &cap, f) >= 0) {
         lineno++;
         line[strcspn(line, "\r\n")] = 0;
         if (!line[0] || line[0] == '#') continue;
@@ -150,16 +155,22 @@ xmc_err xmc_repo_gate_read(const char *repo, const char *version, xmc_gate_resul
                       : !strcmp(key, "serving.p5") ? &g.serving_p5
                       : !strcmp(key, "serving.r10") ? &g.serving_r10
                                                    : NULL;
-        if (num || !strcmp(key, "passed") || !strcmp(key, "held_out")) {
+        if (!strcmp(key, "held_out")) { /* a count: all 64 bits, not through a double */
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(val, &end, 10);
+            if (!isdigit((unsigned char)*val) || *end || errno == ERANGE) {
+                rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%d: held_out: '%s' is not a count", path, lineno, val);
+                break;
+            }
+            g.held_out = v;
+        } else if (num || !strcmp(key, "passed")) {
             if (parse_double(val, &d)) { rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%d: %s: '%s' is not a number", path, lineno, key, val); break; }
             if (num) *num = d;
             else if (!strcmp(key, "passed")) {
                 if (d != 0 && d != 1) { rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%d: passed must be 0 or 1", path, lineno); break; }
                 g.passed = (int)d;
                 seen_passed = 1;
-            } else {
-                if (d < 0) { rc = xmc_error_set(err, XMC_ERR_PARSE, "%s:%d: held_out is negative", path, lineno); break; }
-                g.held_out = (uint64_t)d;
             }
         } else if (!strcmp(key, "serving")) {
             snprintf(g.serving, sizeof g.serving, "%s", val);
@@ -169,6 +180,7 @@ xmc_err xmc_repo_gate_read(const char *repo, const char *version, xmc_gate_resul
     }
     int bad = ferror(f);
     fclose(f);
+    free(line);
     if (rc) return rc;
     if (bad) return xmc_error_set(err, XMC_ERR_IO, "%s: read error", path);
     if (!seen_passed) return xmc_error_set(err, XMC_ERR_PARSE, "%s: no passed= line", path);
@@ -311,6 +323,7 @@ static int cmp_version(const void *a, const void *b)
 
 xmc_err xmc_repo_list(const char *repo, xmc_repo_version **out, size_t *n, xmc_error *err)
 {
+    if (!repo || !out || !n) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     *out = NULL;
     *n = 0;
     DIR *d = opendir(repo);

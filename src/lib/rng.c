@@ -58,9 +58,14 @@ uint64_t xmc_rng_uniform(xmc_rng *r, uint64_t a, uint64_t b)
     uint64_t urange = b - a;
     if (urange < 0xffffffffu) return a + nd(r, (uint32_t)(urange + 1));
     if (urange == 0xffffffffu) return a + xmc_rng_next(r);
-    /* wider than the generator: libstdc++ composes draws; xmc never asks for this */
-    uint64_t hi = xmc_rng_next(r), lo = xmc_rng_next(r);
-    return a + ((hi << 32 | lo) % (urange + 1));
+    /* wider than the generator: libstdc++'s upscaling, 2^32 times a draw over [0, urange / 2^32] plus one more
+     * draw, again while the sum passes urange or wraps (it cannot wrap for the full 64-bit range: no modulo) */
+    uint64_t ret, tmp;
+    do {
+        tmp = xmc_rng_uniform(r, 0, urange >> 32) << 32;
+        ret = tmp + xmc_rng_next(r);
+    } while (ret > urange || ret < tmp);
+    return a + ret;
 }
 
 static void swap_u32(uint32_t *v, size_t i, size_t j)

@@ -727,6 +727,17 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     if (cfg->beam > XMC_MAX_K || cfg->topk > XMC_MAX_K || cfg->man_beam > XMC_MAX_K)
         return xmc_error_set(err, XMC_ERR_ARG, "beam %u, topk %u, man_beam %u: at most %d each (0: the default)",
                              cfg->beam, cfg->topk, cfg->man_beam, XMC_MAX_K);
+    /* what the model would store unopenable is refused here, before any data is read */
+    if (cfg->post < 0 || cfg->post >= XMC_POST__COUNT)
+        return xmc_error_set(err, XMC_ERR_ARG, "unknown post-processor %d", cfg->post);
+    if (cfg->solver != XMC_TRAIN_SOLVER_DUAL && cfg->solver != XMC_TRAIN_SOLVER_PRIMAL)
+        return xmc_error_set(err, XMC_ERR_ARG, "unknown solver %d", (int)cfg->solver);
+    if (cfg->negatives < 0 || cfg->negatives > (XMC_TRAIN_NEG_TFN | XMC_TRAIN_NEG_MAN))
+        return xmc_error_set(err, XMC_ERR_ARG, "negatives %d: a set of XMC_TRAIN_NEG_TFN and XMC_TRAIN_NEG_MAN",
+                             cfg->negatives);
+    if (cfg->nr_splits < 2 || cfg->max_leaf_size < 1 || cfg->kmeans_iter < 0)
+        return xmc_error_set(err, XMC_ERR_ARG, "nr_splits %u (>= 2), max_leaf_size %u (>= 1), kmeans_iter %d (>= 0): "
+                             "one is out of range", cfg->nr_splits, cfg->max_leaf_size, cfg->kmeans_iter);
     if (cfg->version && xmci_version_name_check(cfg->version, err)) return XMC_ERR_ARG;
     /* NaN passes every comparison: the solver's numbers are checked as "inside", not "not outside" */
     if (!(cfg->cp > 0 && isfinite(cfg->cp)) || !(cfg->cn > 0 && isfinite(cfg->cn)) ||
@@ -745,8 +756,8 @@ static xmc_err config_to_opts(const xmc_train_config *cfg, xmci_train_opts *o, x
     o->xl.solver.bias = cfg->bias;
     o->xl.negatives = cfg->negatives;
     o->xl.man_beam = cfg->man_beam;
-    o->xl.beam = cfg->beam;
-    o->xl.topk = cfg->topk;
+    if (cfg->beam) o->xl.beam = cfg->beam; /* 0: the default, as the check above words it */
+    if (cfg->topk) o->xl.topk = cfg->topk;
     o->xl.post = cfg->post;
     o->threads = cfg->threads;
     o->version = cfg->version;
@@ -814,6 +825,7 @@ static void config_to_xrt(const xmc_train_config *cfg, const xmci_train_opts *o,
 
 xmc_err xmc_train_config_check(const xmc_train_config *cfg, xmc_error *err)
 {
+    if (!cfg) return xmc_error_set(err, XMC_ERR_ARG, "NULL configuration");
     xmci_train_opts o;
     return config_to_opts(cfg, &o, err);
 }
