@@ -1,5 +1,10 @@
 /* predict.c: `xmc predict`: labels for every record of a TSV (or rows of a feature matrix), as text
- * (tab-separated label:score, best first) or as a smat text score matrix like PECOS's golden files. */
+ * (tab-separated label:score, best first) or as a smat text score matrix like PECOS's golden files.
+ *
+ * A TSV is streamed: read, classified (on the threads) and written BLOCK records at a time, so memory stays
+ * bounded whatever the input's size, output starts at once, and `--test -` reads stdin (a pipe). A matrix
+ * input is read whole (its rows are a matrix). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +16,8 @@ enum { O_FORMAT = CLI_O__NEXT, O_NOVERIFY };
 
 static const cli_opt predict_opts[] = {
     {CLI_STRING, CLI_O_MODEL, "model", 0, "REPO[/VERSION]", 0, 0, "model repository or version directory (required)"},
-    {CLI_STRING, CLI_O_TEST, "test", 0, "FILE.tsv", 0, 0, "records to classify (labels<TAB>text; the labels are ignored)"},
+    {CLI_STRING, CLI_O_TEST, "test", 0, "FILE.tsv", 0, 0,
+     "records to classify (labels<TAB>text; the labels are ignored); - reads stdin; streamed in blocks"},
     {CLI_STRING, 'x', NULL, 'x', "X.txt", 0, 0, "feature vectors in smat text (a matrix model)"},
     {CLI_STRING, CLI_O_XC, "xc", 0, "FILE", 0, 0, "XC / multi-label libsvm file (a matrix model)"},
     {CLI_INT, 'k', "topk", 'k', "N", 1, XMC_MAX_K, "labels per record (default: the model's topk)"},
@@ -47,6 +53,113 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double num)
     return 0;
 }
 
+/* records per block of a streamed TSV: enough to keep the threads' batches full, few enough to bound memory */
+#define BLOCK 4096
+
+/* One record's hits as a line of --format text or matrix. */
+static void print_hits(FILE *out, const xmc_classifier *clf, const xmc_hit *h, uint32_t n, int matrix)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (matrix)
+            fprintf(out, i ? " %u:%.9g" : "%u:%.9g", h[i].label, (double)h[i].score);
+        else
+            fprintf(out, i ? "\t%s:%.6g" : "%s:%.6g", xmc_classifier_label_name(clf, h[i].label), (double)h[i].score);
+    }
+    putc('\n', out);
+}
+
+/* Streams a TSV (path, or stdin for "-") through the classifier BLOCK records at a time. The matrix format's
+ * header counts the rows, so its body is kept in memory (the hits' text) until the end. */
+static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_predict_opts *opts, int threads,
+                       int matrix)
+{
+    int is_stdin = !strcmp(path, "-"), rc = 1, nt = 0;
+    FILE *in = is_stdin ? stdin : fopen(path, "rb");
+    if (!in) {
+        fprintf(stderr, "xmc predict: error: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    const char *name = is_stdin ? "stdin" : path;
+    xmc_error err = {0};
+    xmc_workspace *ws[XMC_MAX_THREADS];
+    char **line = calloc(BLOCK, sizeof *line), *body = NULL;
+    size_t *cap = calloc(BLOCK, sizeof *cap), *len = malloc(BLOCK * sizeof *len), body_len = 0, ln = 0;
+    const char **text = malloc(BLOCK * sizeof *text);
+    uint32_t *counts = malloc(BLOCK * sizeof *counts), rows = 0;
+    xmc_hit *hits = malloc((size_t)BLOCK * opts->topk * sizeof *hits);
+    FILE *out = matrix ? open_memstream(&body, &body_len) : stdout;
+    if (!line || !cap || !len || !text || !counts || !hits || !out) {
+        xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (; nt < threads; nt++)
+        if (xmc_workspace_new(clf, &ws[nt], &err)) goto out;
+    for (int eof = 0; !eof;) {
+        size_t n = 0, first = ln + 1;
+        while (n < BLOCK) {
+            errno = 0;
+            ssize_t got = getline(&line[n], &cap[n], in);
+            if (got < 0) {
+                if (ferror(in)) {
+                    xmc_error_set(&err, XMC_ERR_IO, "%s: %s", name, strerror(errno ? errno : EIO));
+                    goto out;
+                }
+                eof = 1;
+                break;
+            }
+            ln++;
+            char *l = line[n];
+            size_t k = (size_t)got;
+            if (k && l[k - 1] == '\n') k--;
+            if (k && l[k - 1] == '\r') k--;
+            if (ln == 1 && k >= 3 && !memcmp(l, "\xef\xbb\xbf", 3)) { /* a UTF-8 byte order mark */
+                l += 3;
+                k -= 3;
+            }
+            char *tab = memchr(l, '\t', k);
+            if (!tab) {
+                xmc_error_set(&err, XMC_ERR_PARSE, "%s:%zu: no tab between the labels and the text", name, ln);
+                goto out;
+            }
+            text[n] = tab + 1;
+            len[n] = k - (size_t)(tab + 1 - l);
+            n++;
+        }
+        if (xmc_classify_parallel(clf, ws, nt, text, len, n, opts, hits, opts->topk, counts, &err)) {
+            xmc_error_prefix(&err, "%s: the block of lines %zu..%zu", name, first, ln);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) print_hits(out, clf, hits + i * opts->topk, counts[i], matrix);
+        rows += (uint32_t)n;
+    }
+    if (rows == 0) {
+        xmc_error_set(&err, XMC_ERR_EMPTY, "%s: no records", name);
+        goto out;
+    }
+    if (matrix) {
+        fclose(out);
+        out = NULL;
+        printf("%u %u\n", rows, xmc_classifier_num_labels(clf));
+        fwrite(body, 1, body_len, stdout);
+    }
+    rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+    if (rc) xmc_error_set(&err, XMC_ERR_IO, "writing the predictions: %s", strerror(errno));
+out:
+    if (rc) cli_report("predict", &err);
+    if (matrix && out) fclose(out);
+    free(body);
+    while (nt > 0) xmc_workspace_free(ws[--nt]);
+    for (size_t i = 0; line && i < BLOCK; i++) free(line[i]);
+    free(line);
+    free(cap);
+    free(len);
+    free(text);
+    free(counts);
+    free(hits);
+    if (!is_stdin) fclose(in);
+    return rc;
+}
+
 int cli_predict(int argc, char **argv)
 {
     settings s = {.run = {.threads = 2, .post = -1}, .format = "text", .verify = 1};
@@ -69,6 +182,12 @@ int cli_predict(int argc, char **argv)
     cli_blas_warn_model(clf);
     xmc_predict_opts d = xmc_classifier_default_opts(clf);
     xmc_predict_opts opts = {s.run.beam ? s.run.beam : d.beam, s.run.k ? s.run.k : d.topk, s.run.post};
+    int matrix = !strcmp(s.format, "matrix");
+    if (s.run.src.tsv) {
+        rc = predict_tsv(s.run.src.tsv, clf, &opts, (int)s.run.threads, matrix);
+        xmc_classifier_close(clf);
+        return rc;
+    }
     xmc_data *data;
     if (xmc_data_read(&s.run.src, clf, &data, &err)) {
         cli_report("predict", &err);
@@ -79,19 +198,9 @@ int cli_predict(int argc, char **argv)
     uint32_t *counts;
     rc = 1;
     if (cli_classify_all("predict", clf, data, &opts, (int)s.run.threads, &hits, &counts)) goto out;
-    int matrix = !strcmp(s.format, "matrix");
     uint32_t n = xmc_data_rows(data);
     if (matrix) printf("%u %u\n", n, xmc_classifier_num_labels(clf));
-    for (uint32_t r = 0; r < n; r++) {
-        const xmc_hit *h = hits + (size_t)r * opts.topk;
-        for (uint32_t i = 0; i < counts[r]; i++) {
-            if (matrix)
-                printf(i ? " %u:%.9g" : "%u:%.9g", h[i].label, (double)h[i].score);
-            else
-                printf(i ? "\t%s:%.6g" : "%s:%.6g", xmc_classifier_label_name(clf, h[i].label), (double)h[i].score);
-        }
-        putchar('\n');
-    }
+    for (uint32_t r = 0; r < n; r++) print_hits(stdout, clf, hits + (size_t)r * opts.topk, counts[r], matrix);
     free(hits);
     free(counts);
     rc = fflush(stdout) == 0 ? 0 : 1;
