@@ -126,7 +126,7 @@ static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_pr
             n++;
         }
         if (xmc_classify_parallel(clf, ws, nt, text, len, n, opts, hits, opts->topk, counts, &err)) {
-            xmc_error_prefix(&err, "%s: the block of lines %zu..%zu", name, first, ln);
+            xmc_error_prefix(&err, "%s: the block of lines %zu..%zu: ", name, first, ln);
             goto out;
         }
         for (size_t i = 0; i < n; i++) print_hits(out, clf, hits + i * opts->topk, counts[i], matrix);

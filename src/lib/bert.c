@@ -335,7 +335,15 @@ static xmc_err get_tensor(const xmci_bert *bert, const char *name, int64_t d0, i
         else use = full;
     }
     int64_t shape[2] = {d0, d1};
-    return xmci_safetensors_f32(bert->st, use, d1 ? 2 : 1, shape, out, err);
+    xmc_err rc = xmci_safetensors_f32(bert->st, use, d1 ? 2 : 1, shape, out, err);
+    if (rc) return rc;
+    /* a NaN or inf weight makes every embedding NaN, which no later check sees (scores compare false) */
+    const int64_t n = d0 * (d1 ? d1 : 1);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite((*out)[i]))
+            return xmc_error_set(err, XMC_ERR_CORRUPT, "model.safetensors: tensor %s holds %g at index %lld", use,
+                                 (double)(*out)[i], (long long)i);
+    return XMC_OK;
 }
 
 void xmci_bert_free(xmci_bert *bert)

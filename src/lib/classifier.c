@@ -478,7 +478,7 @@ static xmc_err classify_batch_at(const xmc_classifier *clf, xmc_workspace *ws, c
         xmc_err rc = xmc_classify_text(clf, ws, texts[i], lens ? lens[i] : (texts[i] ? strlen(texts[i]) : 0), opts,
                                        hits + i * stride, &counts[i], err);
         if (rc) {
-            xmc_error_prefix(err, "text %zu", base + i);
+            xmc_error_prefix(err, "text %zu: ", base + i);
             return rc;
         }
     }

@@ -42,7 +42,7 @@ xmc_err xmci_head_loss(const xmci_head *head, const float *pooled, const xmci_cs
             const float v = active->data[e];
             const double y = v > 0 ? 1.0 : -1.0, w = (weighted && v > 0) ? (double)v : 1.0;
             const float s = cblas_sdot(H, p, 1, wj, 1) + head->b[j];
-            const double m = 1.0 - y * s > 0 ? 1.0 - y * s : 0.0;
+            const double m = !(1.0 - y * s <= 0) ? 1.0 - y * s : 0.0; /* a NaN score stays NaN, not 0 */
             row += w * m * m;
             const float ds = (float)(-2.0 * w * y * m * scale);
             if (scores) scores[e] = s;

@@ -8,6 +8,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,6 +295,11 @@ static xmc_err ckpt_load(state *s, const char *dir, uint64_t fingerprint, const 
     *found = 1;
     unsigned char *buf = NULL;
     long size = -1;
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return xmc_error_set(err, XMC_ERR_IO, "%s: not a regular file", path);
+    }
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     xmc_err rc = XMC_OK;
     if (size < 64 + 8) { rc = xmc_error_set(err, XMC_ERR_CORRUPT, "%s: truncated checkpoint (%ld bytes)", path, size); goto out; }
@@ -470,6 +476,36 @@ static float schedule(const xmci_xrt_opts *o, int k, int total)
 
 static int no_decay(const char *name) { return strstr(name, "bias") || strstr(name, "LayerNorm.weight"); }
 
+/* The work directory is a directory this process can write: found now, not when the first checkpoint is written
+ * after a level's work. */
+static xmc_err work_dir_check(const char *dir, xmc_error *err)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return xmc_error_set(err, XMC_ERR_IO, "%s: not a directory", dir);
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.xmc-probe-%ld", dir, (long)getpid());
+    FILE *f = fopen(probe, "wb");
+    if (!f) return xmc_error_set(err, XMC_ERR_IO, "%s: cannot write there: %s", dir, strerror(errno));
+    fclose(f);
+    unlink(probe);
+    snprintf(probe, sizeof probe, "%s/encoder", dir);
+    if (stat(probe, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return xmc_error_set(err, XMC_ERR_IO, "%s: not a directory (the fine-tuned encoder goes there)", probe);
+    return XMC_OK;
+}
+
+/* The vocabulary fits the encoder's embedding table (as the featurizer checks it when it opens an encoder). */
+static xmc_err vocab_check(const xmci_bert *bert, const xmci_wordpiece *wp, const char *vocab, const char *dir,
+                           xmc_error *err)
+{
+    const xmci_bert_config *bc = xmci_bert_get_config(bert);
+    if (xmci_wordpiece_size(wp) > bc->vocab_size)
+        return xmc_error_set(err, XMC_ERR_SHAPE, "%s has %d tokens, more than %s/config.json's vocab_size %d", vocab,
+                             xmci_wordpiece_size(wp), dir, bc->vocab_size);
+    return XMC_OK;
+}
+
 static uint64_t fingerprint(const xmci_wordpiece_batch *tok, const xmci_csr *y, const xmci_tree *tree,
                             const xmci_bert_params *params, const xmci_xrt_opts *o)
 {
@@ -484,6 +520,10 @@ static uint64_t fingerprint(const xmci_wordpiece_batch *tok, const xmci_csr *y, 
         XXH64_update(h, tree->parent[t], (size_t)tree->nr_nodes[t] * 4);
     }
     XXH64_update(h, params->mem, params->n * sizeof *params->mem);
+    const xmci_bert_config *c = &params->cfg; /* what config.json says beyond the weights' shapes */
+    const double arch[] = {c->vocab_size, c->hidden, c->layers, c->heads, c->intermediate, c->max_positions,
+                           c->type_vocab, c->layer_norm_eps, c->act};
+    XXH64_update(h, arch, sizeof arch);
     const double knobs[] = {o->batch, o->epochs, o->max_steps, o->lr, o->warmup, o->weight_decay, o->max_grad_norm,
                             o->adamw, o->weighted, o->max_clusters, o->seed, o->encoder.pooling, o->encoder.max_len};
     XXH64_update(h, knobs, sizeof knobs);
@@ -564,8 +604,11 @@ static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, fl
         xmci_bert_params_zero(s->grads);
         rc = xmci_bert_train_backward(s->params, R->train, R->d_pooled, s->grads, err);
     }
+    if (!rc && !isfinite(*loss))
+        rc = xmc_error_set(err, XMC_ERR_RANGE, "the loss is not finite (%g)", *loss);
     if (!rc) {
-        xmci_clip_grad_norm(&s->grads->mem, &s->grads->n, 1, o->max_grad_norm, NULL);
+        const double gn = xmci_clip_grad_norm(&s->grads->mem, &s->grads->n, 1, o->max_grad_norm, NULL);
+        if (!isfinite(gn)) rc = xmc_error_set(err, XMC_ERR_RANGE, "the encoder's gradient norm is not finite (%g)", gn);
         /* the head's norm over the rows it touched: the other rows' gradients are zero */
         for (uint32_t k = 0; k < ntouched; k++) {
             const uint32_t j = R->touched[k];
@@ -574,7 +617,10 @@ static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, fl
             R->bufs[2 * k + 1] = s->db + j;
             R->blens[2 * k + 1] = 1;
         }
-        xmci_clip_grad_norm(R->bufs, R->blens, (int)(2 * ntouched), o->max_grad_norm, NULL);
+        const double hn = xmci_clip_grad_norm(R->bufs, R->blens, (int)(2 * ntouched), o->max_grad_norm, NULL);
+        if (!rc && !isfinite(hn)) rc = xmc_error_set(err, XMC_ERR_RANGE, "the head's gradient norm is not finite (%g)", hn);
+    }
+    if (!rc) {
         xmci_adamw_next(s->enc_opt);
         for (int t = 0; t < s->params->n_tensors && !rc; t++) {
             const xmci_bert_tensor *ten = &s->params->tensor[t];
@@ -652,8 +698,9 @@ static xmc_err man_predict(run *R, int k, uint32_t *man, xmc_error *err)
 /* Updates per level. */
 static int level_steps(const xmci_xrt_opts *o, uint32_t n)
 {
-    const int spe = (int)((n + (uint32_t)o->batch - 1) / (uint32_t)o->batch);
-    return o->max_steps > 0 ? o->max_steps : o->epochs * spe;
+    const int64_t spe = ((int64_t)n + o->batch - 1) / o->batch;
+    const int64_t total = o->max_steps > 0 ? o->max_steps : (int64_t)o->epochs * spe;
+    return total < INT_MAX ? (int)total : INT_MAX; /* xmci_xrt_train refuses more before it starts */
 }
 
 /* Level t's active sets with matcher-aware negatives: the man parents predicted by the current encoder and head
@@ -724,7 +771,12 @@ static xmc_err run_level(run *R, const xrt_level *lv, int t, int nlevels, xmci_x
         size_t tokens;
         /* dropout's masks: a function of (seed, level, step), so a resumed run draws the ones it would have */
         const uint64_t drop_seed = ((uint64_t)o->seed << 32 | (uint64_t)t << 24) ^ (uint64_t)k;
-        if ((rc = step(R, lv, perm + first, B, schedule(o, k, total), drop_seed, &loss, &tokens, err))) break;
+        if ((rc = step(R, lv, perm + first, B, schedule(o, k, total), drop_seed, &loss, &tokens, err))) {
+            /* a diverged run (a rate or weight decay too large) stops here rather than publish NaN weights */
+            xmc_error_prefix(err, "xr-transformer level %d step %d (lr %g, weight decay %g): ", t + 1, k + 1,
+                             (double)schedule(o, k, total), (double)o->weight_decay);
+            break;
+        }
         s->step = (uint32_t)k + 1;
         ran++;
         tokens_total += tokens;
@@ -901,6 +953,14 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
 
     if (mkdir(o->work_dir, 0755) != 0 && errno != EEXIST)
         return xmc_error_set(err, XMC_ERR_IO, "mkdir %s: %s", o->work_dir, strerror(errno));
+    if ((rc = work_dir_check(o->work_dir, err))) return rc;
+    {
+        const int64_t spe = ((int64_t)n + o->batch - 1) / o->batch;
+        if (o->max_steps <= 0 && (int64_t)o->epochs * spe >= INT_MAX)
+            return xmc_error_set(err, XMC_ERR_ARG, "xr-transformer: %d epochs of %lld steps is %lld steps a level, "
+                                 "more than %d", o->epochs, (long long)spe, (long long)((int64_t)o->epochs * spe),
+                                 INT_MAX - 1);
+    }
     /* the preliminary tree: PIFA of TF-IDF */
     if (o->progress) o->progress(o->progress_ctx, "xr-transformer: label tree", 0, 1);
     if ((rc = xmci_tfidf_fit(&o->tfidf, texts, lens, n, o->threads, &tf, err)) ||
@@ -931,7 +991,19 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     if (o->encoder.vocab) snprintf(vocab, sizeof vocab, "%s", o->encoder.vocab);
     else snprintf(vocab, sizeof vocab, "%s/vocab.txt", o->encoder.dir);
     if ((rc = xmci_bert_load(o->encoder.dir, &bert, err)) || (rc = xmci_wordpiece_load(vocab, &wp, err)) ||
-        (rc = xmci_wordpiece_encode_batch(wp, texts, lens, (int)n, o->encoder.max_len, &tok, err)) ||
+        (rc = vocab_check(bert, wp, vocab, o->encoder.dir, err)))
+        goto out;
+    /* a max length above the encoder's positions is cut to them, as the featurizer that serves the model cuts it
+     * (the version's manifest records what was used) */
+    const int max_len = o->encoder.max_len < xmci_bert_get_config(bert)->max_positions
+                            ? o->encoder.max_len : xmci_bert_get_config(bert)->max_positions;
+    if (max_len < o->encoder.max_len && o->progress) {
+        char what[200];
+        snprintf(what, sizeof what, "xr-transformer: max length %d cut to the encoder's %d positions", o->encoder.max_len,
+                 max_len);
+        o->progress(o->progress_ctx, what, 0, 1);
+    }
+    if ((rc = xmci_wordpiece_encode_batch(wp, texts, lens, (int)n, max_len, &tok, err)) ||
         (rc = xmci_bert_params_copy(bert, &s.params, err)) || (rc = xmci_bert_params_zeros_like(s.params, &s.grads, err)) ||
         (rc = xmci_adamw_new(s.params->n, o->adamw, 0.9f, 0.999f, 1e-8f, &s.enc_opt, err)))
         goto out;
