@@ -163,30 +163,35 @@ static void test_batch_errors(void)
     CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, bad, bad_lens, 3, NULL, hits, 1, counts, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, bad, bad_lens, 0, NULL, hits, TOPK, counts, &err), XMC_OK);
     /* a bad text inside an encoder block of 32: the rows before it are filled (as xmc.h says), the error names
-     * its row in the whole input, on one thread and on two */
+     * its row in the whole input; on two threads too, past the first 256-row chunk a thread takes */
     {
-        static xmc_hit h[NTEXT * TOPK];
-        static uint32_t c[NTEXT];
-        const char *t[NTEXT];
-        size_t l[NTEXT];
-        for (int i = 0; i < NTEXT; i++) {
-            t[i] = texts[i];
-            l[i] = strlen(texts[i]);
+        enum { M = 300 };
+        static xmc_hit h[M * TOPK];
+        static uint32_t c[M];
+        const char *t[M];
+        size_t l[M];
+        for (int i = 0; i < M; i++) {
+            t[i] = texts[i % NTEXT];
+            l[i] = strlen(t[i]);
         }
         t[40] = NULL; /* the second block, 8 rows in */
         l[40] = 4;
         memset(c, 0xff, sizeof c);
-        CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, t, l, NTEXT, NULL, h, TOPK, c, &err), XMC_ERR_ARG);
+        CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, t, l, 60, NULL, h, TOPK, c, &err), XMC_ERR_ARG);
         CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "text 40"));
         int filled = 0;
         for (int i = 0; i < 40; i++) filled += c[i] != UINT32_MAX;
         CU_ASSERT_EQUAL(filled, 40);
         CU_ASSERT_EQUAL(c[40], UINT32_MAX);
+        t[40] = texts[40];
+        l[40] = strlen(texts[40]);
+        t[270] = NULL; /* in the second chunk, 14 rows in */
+        l[270] = 4;
         xmc_workspace *two[2] = {ws, NULL};
         CU_ASSERT_EQUAL_FATAL(xmc_workspace_new(clf, &two[1], &err), XMC_OK);
         xmc_error_clear(&err);
-        CU_ASSERT_EQUAL(xmc_classify_parallel(clf, two, 2, t, l, NTEXT, NULL, h, TOPK, c, &err), XMC_ERR_ARG);
-        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "text 40"));
+        CU_ASSERT_EQUAL(xmc_classify_parallel(clf, two, 2, t, l, M, NULL, h, TOPK, c, &err), XMC_ERR_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "text 270"));
         xmc_workspace_free(two[1]);
     }
     xmc_workspace_free(ws);

@@ -179,7 +179,9 @@ static void test_null_arguments(void)
     CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, NULL, NULL, 0, NULL, hits, &n, &err), XMC_OK);
     CU_ASSERT_EQUAL(xmc_classify_batch(NULL, ws, (const char *const *)texts, NULL, 2, NULL, hits, 8, &n, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, NULL, NULL, 2, NULL, hits, 8, &n, &err), XMC_ERR_ARG);
-    CU_ASSERT_EQUAL(xmc_workspace_new(NULL, &ws, &err), XMC_ERR_ARG);
+    xmc_workspace *ws2 = ws;
+    CU_ASSERT_EQUAL(xmc_workspace_new(NULL, &ws2, &err), XMC_ERR_ARG);
+    CU_ASSERT(ws2 == NULL); /* *out is NULL on every failure, so that a caller's cleanup frees nothing stale */
     CU_ASSERT_EQUAL(xmc_classifier_open(repo, NULL, NULL, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_classifier_find_label(clf, NULL), UINT32_MAX);
     xmc_data *data = NULL;

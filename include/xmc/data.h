@@ -42,6 +42,9 @@ int xmc_data_has_text(const xmc_data *data);
 void xmc_data_unknown_labels(const xmc_data *data, uint64_t *occurrences, uint32_t *records);
 /* Records left with no label (none given, or only labels the classifier does not know). */
 uint32_t xmc_data_rows_without_labels(const xmc_data *data);
+/* Labels of the label space no record carries (an XC or smat file's labels are ids 0..largest: a stray large
+ * id makes a large space); 0 for a TSV read for training, whose labels are the names it holds. */
+uint32_t xmc_data_labels_without_rows(const xmc_data *data);
 
 /* Classifies every record on n_ws threads (one workspace of clf each, as xmc_classify_parallel): row r's
  * hits at hits[r * stride], their count in counts[r]. Text records need a text model, feature records a

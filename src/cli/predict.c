@@ -1,7 +1,7 @@
 /* predict.c: `xmc predict`: labels for every record of a TSV (or rows of a feature matrix), as text
  * (tab-separated label:score, best first) or as a smat text score matrix like PECOS's golden files.
  *
- * A TSV is streamed: read, classified (on the threads) and written BLOCK records at a time, so memory stays
+ * A TSV is streamed: read, classified (on the threads) and written a block at a time, so memory stays
  * bounded whatever the input's size, output starts at once, and `--test -` reads stdin (a pipe). A matrix
  * input is read whole (its rows are a matrix). */
 #include <errno.h>
@@ -17,7 +17,7 @@ enum { O_FORMAT = CLI_O__NEXT, O_NOVERIFY };
 static const cli_opt predict_opts[] = {
     {CLI_STRING, CLI_O_MODEL, "model", 0, "REPO[/VERSION]", 0, 0, "model repository or version directory (required)"},
     {CLI_STRING, CLI_O_TEST, "test", 0, "FILE.tsv", 0, 0,
-     "records to classify (labels<TAB>text; the labels are ignored); - reads stdin; streamed in blocks"},
+     "records to classify (labels<TAB>text; the labels are not read); - reads stdin; streamed in blocks"},
     {CLI_STRING, 'x', NULL, 'x', "X.txt", 0, 0, "feature vectors in smat text (a matrix model)"},
     {CLI_STRING, CLI_O_XC, "xc", 0, "FILE", 0, 0, "XC / multi-label libsvm file (a matrix model)"},
     {CLI_INT, 'k', "topk", 'k', "N", 1, XMC_MAX_K, "labels per record (default: the model's topk)"},
@@ -53,8 +53,9 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double num)
     return 0;
 }
 
-/* records per block of a streamed TSV: enough to keep the threads' batches full, few enough to bound memory */
-#define BLOCK 4096
+/* Records per block of a streamed TSV: at least 4,096, and 1,024 per thread so that every thread takes several
+ * of the library's 256-row chunks (fewer would leave threads idle at the end of each block). */
+static size_t block_size(int threads) { return threads * (size_t)1024 > 4096 ? threads * (size_t)1024 : 4096; }
 
 /* One record's hits as a line of --format text or matrix. */
 static void print_hits(FILE *out, const xmc_classifier *clf, const xmc_hit *h, uint32_t n, int matrix)
@@ -68,35 +69,49 @@ static void print_hits(FILE *out, const xmc_classifier *clf, const xmc_hit *h, u
     putc('\n', out);
 }
 
-/* Streams a TSV (path, or stdin for "-") through the classifier BLOCK records at a time. The matrix format's
- * header counts the rows, so its body is kept in memory (the hits' text) until the end. */
+/* Streams a TSV (path, or stdin for "-") through the classifier a block at a time; the label field is not read.
+ * The matrix format's header counts the rows, so its body goes to a temporary file until the end. A failed
+ * write to stdout stops the work; main() reports it. */
 static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_predict_opts *opts, int threads,
                        int matrix)
 {
-    int is_stdin = !strcmp(path, "-"), rc = 1, nt = 0;
+    xmc_model_info info;
+    xmc_classifier_info(clf, &info);
+    if (info.featurizer == XMC_FEATURIZER_MATRIX) { /* before reading anything */
+        fprintf(stderr, "xmc predict: error: model %s was trained on feature vectors: give -x or --xc, not text\n",
+                xmc_classifier_version(clf));
+        return 1;
+    }
+    int is_stdin = !strcmp(path, "-"), rc = 1, nt = 0, reported = 0;
     FILE *in = is_stdin ? stdin : fopen(path, "rb");
     if (!in) {
         fprintf(stderr, "xmc predict: error: %s: %s\n", path, strerror(errno));
         return 1;
     }
     const char *name = is_stdin ? "stdin" : path;
+    const size_t block = block_size(threads);
     xmc_error err = {0};
     xmc_workspace *ws[XMC_MAX_THREADS];
-    char **line = calloc(BLOCK, sizeof *line), *body = NULL;
-    size_t *cap = calloc(BLOCK, sizeof *cap), *len = malloc(BLOCK * sizeof *len), body_len = 0, ln = 0;
-    const char **text = malloc(BLOCK * sizeof *text);
-    uint32_t *counts = malloc(BLOCK * sizeof *counts), rows = 0;
-    xmc_hit *hits = malloc((size_t)BLOCK * opts->topk * sizeof *hits);
-    FILE *out = matrix ? open_memstream(&body, &body_len) : stdout;
-    if (!line || !cap || !len || !text || !counts || !hits || !out) {
+    char **line = calloc(block, sizeof *line);
+    size_t *cap = calloc(block, sizeof *cap), *len = malloc(block * sizeof *len), ln = 0;
+    const char **text = malloc(block * sizeof *text);
+    uint32_t *counts = malloc(block * sizeof *counts);
+    uint64_t rows = 0;
+    xmc_hit *hits = malloc(block * opts->topk * sizeof *hits);
+    FILE *out = matrix ? tmpfile() : stdout;
+    if (!line || !cap || !len || !text || !counts || !hits) {
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!out) {
+        xmc_error_set(&err, XMC_ERR_IO, "a temporary file for the matrix: %s", strerror(errno));
         goto out;
     }
     for (; nt < threads; nt++)
         if (xmc_workspace_new(clf, &ws[nt], &err)) goto out;
     for (int eof = 0; !eof;) {
         size_t n = 0, first = ln + 1;
-        while (n < BLOCK) {
+        while (n < block) {
             errno = 0;
             ssize_t got = getline(&line[n], &cap[n], in);
             if (got < 0) {
@@ -126,30 +141,46 @@ static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_pr
             n++;
         }
         if (xmc_classify_parallel(clf, ws, nt, text, len, n, opts, hits, opts->topk, counts, &err)) {
-            xmc_error_prefix(&err, "%s: the block of lines %zu..%zu: ", name, first, ln);
+            xmc_error_prefix(&err, "%s: lines %zu..%zu: ", name, first, ln);
             goto out;
         }
         for (size_t i = 0; i < n; i++) print_hits(out, clf, hits + i * opts->topk, counts[i], matrix);
-        rows += (uint32_t)n;
+        rows += n;
+        if (ferror(out)) {
+            if (matrix) xmc_error_set(&err, XMC_ERR_IO, "the temporary file for the matrix: write error");
+            else reported = 1; /* stdout: main() names the failed write */
+            goto out;
+        }
     }
     if (rows == 0) {
         xmc_error_set(&err, XMC_ERR_EMPTY, "%s: no records", name);
         goto out;
     }
     if (matrix) {
-        fclose(out);
-        out = NULL;
-        printf("%u %u\n", rows, xmc_classifier_num_labels(clf));
-        fwrite(body, 1, body_len, stdout);
+        if (rows > UINT32_MAX) {
+            xmc_error_set(&err, XMC_ERR_RANGE, "%s: %llu records, more than a matrix header holds", name,
+                          (unsigned long long)rows);
+            goto out;
+        }
+        printf("%u %u\n", (uint32_t)rows, xmc_classifier_num_labels(clf));
+        char buf[1 << 16];
+        size_t k;
+        if (fflush(out) != 0 || fseek(out, 0, SEEK_SET) != 0) {
+            xmc_error_set(&err, XMC_ERR_IO, "the temporary file for the matrix: %s", strerror(errno));
+            goto out;
+        }
+        while ((k = fread(buf, 1, sizeof buf, out)) > 0) fwrite(buf, 1, k, stdout);
+        if (ferror(out)) {
+            xmc_error_set(&err, XMC_ERR_IO, "the temporary file for the matrix: read error");
+            goto out;
+        }
     }
-    rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
-    if (rc) xmc_error_set(&err, XMC_ERR_IO, "writing the predictions: %s", strerror(errno));
+    rc = 0; /* a failed write to stdout is main()'s to report, at its final flush */
 out:
-    if (rc) cli_report("predict", &err);
+    if (rc && !reported) cli_report("predict", &err);
     if (matrix && out) fclose(out);
-    free(body);
     while (nt > 0) xmc_workspace_free(ws[--nt]);
-    for (size_t i = 0; line && i < BLOCK; i++) free(line[i]);
+    for (size_t i = 0; line && i < block; i++) free(line[i]);
     free(line);
     free(cap);
     free(len);

@@ -126,6 +126,7 @@ typedef struct {
     xmc_data_source in;
     const char *model;
     int quiet, pass; /* pass 1 reads --config only, pass 2 everything else */
+    int featurizer_given; /* --featurizer (or the config key) named one: --xr-transformer takes tfidf+encoder only */
     /* one config_t per --config file: the settings taken from a file point into it until the end */
     config_t files[8];
     int nfiles;
@@ -210,6 +211,7 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double d)
             return 2;
         }
         c->featurizer = (xmc_featurizer)f;
+        s->featurizer_given = 1;
         break;
     }
     case O_ENC: c->encoder_dir = v; break;
@@ -338,8 +340,9 @@ static int check(const settings *s)
             fprintf(stderr, "xmc train: error: --xr-transformer needs --encoder DIR, --xrt-dir DIR and --train FILE.tsv\n");
             return 2;
         }
-        if (c->featurizer == XMC_FEATURIZER_ENCODER) {
-            fprintf(stderr, "xmc train: error: --xr-transformer ranks on tfidf+encoder, not --featurizer encoder\n");
+        if (s->featurizer_given && c->featurizer != XMC_FEATURIZER_BOTH) {
+            fprintf(stderr, "xmc train: error: --xr-transformer ranks on tfidf+encoder, not --featurizer %s\n",
+                    xmc_featurizer_name(c->featurizer));
             return 2;
         }
         xmc_train_config dflt;
@@ -402,6 +405,14 @@ int cli_train(int argc, char **argv)
     if ((s.cfg.featurizer & XMC_FEATURIZER_ENCODER) || s.cfg.xrt) cli_blas_warn();
     if (!s.quiet) fprintf(stderr, "reading training data\n");
     if (xmc_data_read(&s.in, NULL, &data, &err)) { cli_report("train", &err); goto out; }
+    {
+        /* said before the work, since training holds every label of the space: a stray id of 50,000,000 in an
+         * XC file without a header means 50M labels (minutes, gigabytes) */
+        uint32_t L = xmc_data_num_labels(data), empty = xmc_data_labels_without_rows(data);
+        if (empty && !s.quiet)
+            fprintf(stderr, "note: %u of the %u labels (ids 0..%u: the largest id in the input, or its header) have "
+                            "no positive record; the model holds every one\n", empty, L, L ? L - 1 : 0);
+    }
     char version[128];
     xmc_train_report rep;
     xmc_err trc = xmc_train_data(&s.cfg, data, s.model, version, sizeof version, &rep, &err);
@@ -415,7 +426,6 @@ int cli_train(int argc, char **argv)
                 rep.sec_rankers, rep.sec_write);
         fprintf(stderr, "verified before CURRENT moved: %.2f s (checksums, canaries)\n", rep.sec_verify);
         if (rep.docs_without_label) fprintf(stderr, "note: %u records have no label (used as negatives only)\n", rep.docs_without_label);
-        if (rep.labels_without_doc) fprintf(stderr, "note: %u labels have no positive record\n", rep.labels_without_doc);
         fprintf(stderr, "solver iterations: %llu\n", (unsigned long long)rep.solver_iters);
         if (rep.warm)
             fprintf(stderr, "warm start: %u labels kept, %u new, %u retired; fullest leaf %u labels%s\n", rep.warm_kept,

@@ -421,6 +421,15 @@ xmc_err xmci_bert_load(const char *dir, xmci_bert **out, xmc_error *err)
     if (!rc && !(bert->layer = calloc((size_t)c->layers, sizeof *bert->layer)))
         rc = xmc_error_set(err, XMC_ERR_NOMEM, "bert: out of memory");
     for (int l = 0; !rc && l < c->layers; l++) rc = load_layer(bert, l, err);
+    if (!rc) { /* a config.json with fewer layers than the weights would silently run a cut network */
+        char name[96];
+        snprintf(name, sizeof name, "encoder.layer.%d.attention.self.query.weight", c->layers);
+        char full[104];
+        snprintf(full, sizeof full, "bert.%s", name);
+        if (xmci_safetensors_has(bert->st, name) || xmci_safetensors_has(bert->st, full))
+            rc = xmc_error_set(err, XMC_ERR_SHAPE, "model.safetensors has layer %d, config.json says %d layers",
+                               c->layers, c->layers);
+    }
     if (!rc) {
         /* the pooler is optional (sentence-transformers exports may drop it), but not half of it */
         xmc_error perr = {0};

@@ -162,8 +162,8 @@ static xmc_err load_canaries(xmc_classifier *clf, xmc_error *err)
 
 xmc_err xmc_classifier_open(const char *path, const xmc_open_opts *opts, xmc_classifier **out, xmc_error *err)
 {
+    if (out) *out = NULL;
     if (!path || !out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
-    *out = NULL;
     int verify = opts ? opts->verify_checksums : 1, canaries = opts ? opts->check_canaries : 1;
     char dir[PATH_MAX];
     xmc_err rc = xmci_model_resolve(path, dir, sizeof dir, err);
@@ -219,8 +219,8 @@ static xmc_err batch_ws_new(const xmc_classifier *clf, xmc_workspace *ws, xmc_er
 
 xmc_err xmc_workspace_new(const xmc_classifier *clf, xmc_workspace **out, xmc_error *err)
 {
+    if (out) *out = NULL;
     if (!clf || !out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
-    *out = NULL;
     xmc_workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     ws->clf = clf;

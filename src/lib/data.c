@@ -52,9 +52,8 @@ static xmc_err read_source(const xmc_data_source *src, const xmci_labelmap *labe
 
 xmc_err xmc_data_read(const xmc_data_source *src, const xmc_classifier *labels, xmc_data **out, xmc_error *err)
 {
-    if (!out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
-    *out = NULL;
-    if (!src) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
+    if (out) *out = NULL;
+    if (!src || !out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     xmc_data *data = calloc(1, sizeof *data);
     if (!data) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     xmc_err rc = XMC_OK;
@@ -92,6 +91,18 @@ uint32_t xmc_data_rows_without_labels(const xmc_data *data)
     const xmci_csr *y = &data->ds.Y;
     uint32_t n = 0;
     for (uint32_t r = 0; r < y->rows; r++) n += y->indptr[r + 1] == y->indptr[r];
+    return n;
+}
+
+uint32_t xmc_data_labels_without_rows(const xmc_data *data)
+{
+    const xmci_csr *y = &data->ds.Y;
+    unsigned char *seen = calloc((size_t)y->cols + 1, 1);
+    if (!seen) return 0; /* a count for a note: without memory for it, none */
+    for (uint64_t p = 0; p < xmci_csr_nnz(y); p++) seen[y->indices[p]] = 1;
+    uint32_t n = 0;
+    for (uint32_t l = 0; l < y->cols; l++) n += !seen[l];
+    free(seen);
     return n;
 }
 

@@ -34,8 +34,8 @@ xmc_err xmc_pooling_parse(const char *name, xmc_pooling *pooling, xmc_error *err
 
 xmc_err xmc_embedder_open(const char *dir, const char *vocab, xmc_embedder **out, xmc_error *err)
 {
+    if (out) *out = NULL;
     if (!dir || !out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
-    *out = NULL;
     char vocab_path[4096];
     if (!vocab) {
         snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", dir);

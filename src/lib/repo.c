@@ -323,9 +323,9 @@ static int cmp_version(const void *a, const void *b)
 
 xmc_err xmc_repo_list(const char *repo, xmc_repo_version **out, size_t *n, xmc_error *err)
 {
+    if (out) *out = NULL;
+    if (n) *n = 0;
     if (!repo || !out || !n) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
-    *out = NULL;
-    *n = 0;
     DIR *d = opendir(repo);
     if (!d) return xmc_error_set(err, errno == ENOENT ? XMC_ERR_NOTFOUND : XMC_ERR_IO, "%s: %s", repo, strerror(errno));
     xmc_repo_version *list = NULL;

@@ -506,6 +506,15 @@ static xmc_err vocab_check(const xmci_bert *bert, const xmci_wordpiece *wp, cons
     return XMC_OK;
 }
 
+/* Pooling through the pooler needs its weights: said now, naming the encoder, not at the first step. */
+static xmc_err pooler_check(const xmci_bert *bert, xmci_bert_pooling pooling, const char *dir, xmc_error *err)
+{
+    if (pooling == XMCI_BERT_POOL_POOLER && !xmci_bert_has_pooler(bert))
+        return xmc_error_set(err, XMC_ERR_NOTFOUND, "%s: pooling 'pooler' but the encoder has no pooler.dense weights",
+                             dir);
+    return XMC_OK;
+}
+
 static uint64_t fingerprint(const xmci_wordpiece_batch *tok, const xmci_csr *y, const xmci_tree *tree,
                             const xmci_bert_params *params, const xmci_xrt_opts *o)
 {
@@ -991,7 +1000,8 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     if (o->encoder.vocab) snprintf(vocab, sizeof vocab, "%s", o->encoder.vocab);
     else snprintf(vocab, sizeof vocab, "%s/vocab.txt", o->encoder.dir);
     if ((rc = xmci_bert_load(o->encoder.dir, &bert, err)) || (rc = xmci_wordpiece_load(vocab, &wp, err)) ||
-        (rc = vocab_check(bert, wp, vocab, o->encoder.dir, err)))
+        (rc = vocab_check(bert, wp, vocab, o->encoder.dir, err)) ||
+        (rc = pooler_check(bert, o->encoder.pooling, o->encoder.dir, err)))
         goto out;
     /* a max length above the encoder's positions is cut to them, as the featurizer that serves the model cuts it
      * (the version's manifest records what was used) */

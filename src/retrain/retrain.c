@@ -390,8 +390,9 @@ static void xmcr_train_start(xmcr *r, const char *why)
              (unsigned long long)xmcr_window_count(r->window), r->child_version);
 }
 
-/* Collects a finished training (block: wait for it). stopped: the retrainer stopped it (SIGTERM on shutdown), so
- * its end is logged as training_stopped, not as a failure. */
+/* Collects a finished training (block: wait for it). stopped: the retrainer sent it SIGTERM on shutdown, so a
+ * child that died of that signal is logged as training_stopped, not as a failure (one that failed on its own, or
+ * died of another signal, is still a failure). */
 static void xmcr_train_finish(xmcr *r, int block, int stopped)
 {
     xmcr_train_result res;
@@ -403,7 +404,7 @@ static void xmcr_train_finish(xmcr *r, int block, int stopped)
     atomic_store(&r->stats.last_train_ms, (int64_t)((xmcr_now_s() - r->child_start) * 1000));
     atomic_store(&r->stats.last_train_rss_kb, (int64_t)res.max_rss_kb);
     const xmc_gate_result *g = &res.gate;
-    if (res.outcome == XMCR_TRAIN_FAILED && stopped) {
+    if (res.outcome == XMCR_TRAIN_FAILED && stopped && res.term_signal == SIGTERM) {
         xmcd_log(XMCD_LOG_INFO, "training_stopped", "version=%s reason=%s", r->child_version, xmcd_log_q(res.error));
         return;
     }

@@ -357,5 +357,6 @@ int xmcr_train_collect(pid_t pid, int fd, int block, xmcr_train_result *res)
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
     if (r == pid) res->max_rss_kb = (uint64_t)ru.ru_maxrss; /* Linux: kilobytes */
+    res->term_signal = r == pid && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     return 1;
 }

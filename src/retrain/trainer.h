@@ -48,6 +48,7 @@ typedef struct xmcr_train_result {
     int warm;
     uint32_t pruned;
     uint64_t max_rss_kb; /* the child's peak resident set (getrusage of the reaped child; set by collect) */
+    int term_signal;     /* the signal the child died of, 0 if it exited (set by collect) */
     char error[600];
 } xmcr_train_result;
 

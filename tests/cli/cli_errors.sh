@@ -112,4 +112,10 @@ expect_fail "dropout of 1" "--xrt-dropout: '1' is not a number" $XMC train --tra
 # --help everywhere
 for c in train predict eval inspect gen; do $XMC $c --help | grep -q "usage: xmc $c" || fail "$c --help"; done
 $XMC inspect --model "$T/repo" --label "lab 3" | grep -q "word3a" || fail "inspect --label shows no top feature"
+# an XC file without a header: its label space runs to the largest id, said before the training (a stray id of
+# 50,000,000 means 50M labels: minutes and gigabytes)
+printf '0,20000 1:1.0 2:0.5\n1 2:1.0 3:0.2\n' > "$T/space.xc"
+$XMC train --xc "$T/space.xc" --model "$T/space" > /dev/null 2> "$T/err" || fail "XC with a large id"
+awk '/19998 of the 20001 labels \(ids 0..20000/ { note = NR } /^features|^trained/ && !work { work = NR }
+     END { exit !(note && note < work) }' "$T/err" || fail "no label-space note before the training: $(head -3 "$T/err")"
 echo ok

@@ -38,4 +38,12 @@ grep -q "bad.tsv:5001: no tab" "$T/err" || fail "error: $(cat "$T/err")"
 grep -q "stdin: no records" "$T/err" || fail "empty input: $(cat "$T/err")"
 $XMC predict --model "$T/repo" --test "$T/nowhere.tsv" > /dev/null 2> "$T/err" && fail "missing file exited 0"
 grep -q "nowhere.tsv: No such file" "$T/err" || fail "missing file: $(cat "$T/err")"
-echo "ok: 9000 records in 3 blocks equal the example's; stdin, pipe, CRLF+BOM, matrix, a bad line at 5001, empty and missing input"
+printf '0 1:1 2:0.5\n1 2:1 3:0.2\n0,1 1:0.3 3:1\n' > "$T/m.xc"
+$XMC train --quiet --xc "$T/m.xc" --model "$T/mrepo" > /dev/null || fail "matrix model"
+$XMC predict --model "$T/mrepo" --test - < "$T/test.tsv" > /dev/null 2> "$T/err" && fail "text to a matrix model exited 0"
+grep -q "trained on feature vectors: give -x or --xc" "$T/err" || fail "matrix model: $(cat "$T/err")"
+if [ -w /dev/full ]; then
+  $XMC predict --model "$T/repo" --test "$T/test.tsv" > /dev/full 2> "$T/err" && fail "a full disk exited 0"
+  [ "$(grep -c error "$T/err")" -eq 1 ] || fail "a full disk: $(cat "$T/err")"
+fi
+echo "ok: 9000 records in 3 blocks equal the example's; stdin, pipe, CRLF+BOM, matrix, a bad line at 5001, empty and missing input, a matrix model, a full disk"

@@ -4,7 +4,8 @@
 # an encoder with a NaN weight is refused at load (also as a plain tfidf+encoder featurizer); more steps a level
 # than a step counter holds, a vocabulary larger than config.json's vocab_size, a work directory that is a file
 # or a checkpoint that is a directory are refused before any work; a checkpoint resumed after config.json's
-# architecture changed is another run's. bert-random-h16 weights, bert-base-uncased vocabulary, 300 Reuters docs.
+# architecture changed is another run's; a config.json naming fewer layers than the weights hold is refused, and
+# so is --featurizer tfidf beside --xr-transformer. bert-random-h16 weights, bert-base-uncased vocabulary, 300 Reuters docs.
 set -u
 XMC=${XMC_BIN:-build/xmc}
 D=$(dirname "$0")/../data
@@ -56,4 +57,13 @@ sed -i 's/"hidden_act": *"gelu"/"hidden_act": "relu"/' "$T/ea/config.json"
 grep -q '"relu"' "$T/ea/config.json" || fail "could not change the activation"
 expect "architecture changed" "another run" \
   $XMC train "${COMMON[@]}" --encoder "$T/ea" --xrt-epochs 1 --xrt-max-steps 3 --model "$T/repo" --xrt-dir "$T/w6" --resume
-echo "ok: divergence, NaN weights, step overflow, vocabulary, work dir, checkpoint dir and architecture refused"
+# a config.json that names fewer layers than the weights hold would run a cut network
+cp -r "$T/enc" "$T/el"
+sed -i 's/"num_hidden_layers": *2/"num_hidden_layers": 1/' "$T/el/config.json"
+expect "fewer layers than the weights" "has layer 1, config.json says 1 layers" \
+  $XMC train --train "$TR" --featurizer tfidf+encoder --encoder "$T/el" --max-length 16 --model "$T/repo" --quiet
+# --xr-transformer ranks on tfidf+encoder: another featurizer named is a contradiction, not silently replaced
+expect "featurizer tfidf" "not --featurizer tfidf" \
+  $XMC train "${COMMON[@]}" --featurizer tfidf --encoder "$T/enc" --model "$T/repo" --xrt-dir "$T/w7"
+echo "ok: divergence, NaN weights, step overflow, vocabulary, work dir, checkpoint dir, architecture, layer count and" \
+     "featurizer refused"
