@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -495,6 +497,24 @@ static xmc_err work_dir_check(const char *dir, xmc_error *err)
     return XMC_OK;
 }
 
+/* Two runs on one work directory would write one checkpoint through one temporary file: the second is refused
+ * while the first holds WORK/lock (flock: released when the process ends, however it ends). */
+static xmc_err work_dir_lock(const char *dir, int *fd, xmc_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        return xmc_error_set(err, e == EWOULDBLOCK ? XMC_ERR_ARG : XMC_ERR_IO, "%s: %s", dir,
+                             e == EWOULDBLOCK ? "another xr-transformer run is using it" : strerror(e));
+    }
+    return XMC_OK;
+}
+
 /* The vocabulary fits the encoder's embedding table (as the featurizer checks it when it opens an encoder). */
 static xmc_err vocab_check(const xmci_bert *bert, const xmci_wordpiece *wp, const char *vocab, const char *dir,
                            xmc_error *err)
@@ -957,7 +977,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
     memset(&s, 0, sizeof s);
     run R;
     memset(&R, 0, sizeof R);
-    int nlevels = 0;
+    int nlevels = 0, lock_fd = -1;
     const uint32_t n = y->rows;
 
     if (mkdir(o->work_dir, 0755) != 0 && errno != EEXIST)
@@ -970,6 +990,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
                                  "more than %d", o->epochs, (long long)spe, (long long)((int64_t)o->epochs * spe),
                                  INT_MAX - 1);
     }
+    if ((rc = work_dir_lock(o->work_dir, &lock_fd, err))) return rc;
     /* the preliminary tree: PIFA of TF-IDF */
     if (o->progress) o->progress(o->progress_ctx, "xr-transformer: label tree", 0, 1);
     if ((rc = xmci_tfidf_fit(&o->tfidf, texts, lens, n, o->threads, &tf, err)) ||
@@ -1114,5 +1135,6 @@ out:
     free(R.mark);
     free(R.bufs);
     free(R.blens);
+    if (lock_fd >= 0) close(lock_fd);
     return rc;
 }

@@ -5,7 +5,7 @@
 # than a step counter holds, a vocabulary larger than config.json's vocab_size, a work directory that is a file
 # or a checkpoint that is a directory are refused before any work; a checkpoint resumed after config.json's
 # architecture changed is another run's; a config.json naming fewer layers than the weights hold is refused, and
-# so is --featurizer tfidf beside --xr-transformer. bert-random-h16 weights, bert-base-uncased vocabulary, 300 Reuters docs.
+# so is --featurizer tfidf beside --xr-transformer, and a second run on a work directory one is using. bert-random-h16 weights, bert-base-uncased vocabulary, 300 Reuters docs.
 set -u
 XMC=${XMC_BIN:-build/xmc}
 D=$(dirname "$0")/../data
@@ -65,5 +65,14 @@ expect "fewer layers than the weights" "has layer 1, config.json says 1 layers" 
 # --xr-transformer ranks on tfidf+encoder: another featurizer named is a contradiction, not silently replaced
 expect "featurizer tfidf" "not --featurizer tfidf" \
   $XMC train "${COMMON[@]}" --featurizer tfidf --encoder "$T/enc" --model "$T/repo" --xrt-dir "$T/w7"
-echo "ok: divergence, NaN weights, step overflow, vocabulary, work dir, checkpoint dir, architecture, layer count and" \
-     "featurizer refused"
+# two runs on one work directory: the second is refused while the first holds WORK/lock
+$XMC train "${COMMON[@]}" --encoder "$T/enc" --xrt-epochs 200 --model "$T/repo-long" --xrt-dir "$T/w8" > /dev/null 2>&1 &
+long=$!
+for _ in $(seq 200); do [ -f "$T/w8/lock" ] && break; sleep 0.02; done
+sleep 0.2
+kill -0 "$long" 2>/dev/null || fail "the first run ended before the second started: make it longer"
+expect "a second run on one work directory" "another xr-transformer run is using it" \
+  $XMC train "${COMMON[@]}" --encoder "$T/enc" --model "$T/repo" --xrt-dir "$T/w8" --resume
+kill -9 "$long" 2>/dev/null; wait "$long" 2>/dev/null
+echo "ok: divergence, NaN weights, step overflow, vocabulary, work dir, checkpoint dir, architecture, layer count," \
+     "featurizer and a second run on one work directory refused"
