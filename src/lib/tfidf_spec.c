@@ -47,6 +47,17 @@ static int parse_u32(const char *s, uint32_t *v)
     return 1;
 }
 
+/* A real number in (0, hi]: NaN and inf fail the range */
+static int parse_real(const char *s, double hi, double *v)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (!*s || *end || errno || !(d > 0 && d <= hi)) return 0;
+    *v = d;
+    return 1;
+}
+
 static int parse_bool(const char *s, int *v)
 {
     if (!strcmp(s, "0") || !strcmp(s, "false")) { *v = 0; return 1; }
@@ -93,17 +104,9 @@ static xmc_err apply_option(xmci_tfidf_config *cfg, xmci_tfidf_base *b, char *kv
                 ok = parse_u32(val, &u);
                 if (ok) p->min_df = u;
             } else if (!strcmp(key, "max_df")) {
-                char *end;
-                errno = 0;
-                double d = strtod(val, &end);
-                ok = *val && !*end && !errno && d > 0 && d <= 1;
-                if (ok) p->max_df = d;
+                ok = parse_real(val, 1, &p->max_df);
             } else if (!strcmp(key, "weight")) {
-                char *end;
-                errno = 0;
-                double d = strtod(val, &end);
-                ok = *val && !*end && !errno && d > 0 && d <= 16;
-                if (ok) p->weight = d;
+                ok = parse_real(val, 16, &p->weight);
             } else if (!strcmp(key, "max_features")) {
                 ok = parse_u32(val, &u);
                 if (ok) p->max_features = u;
