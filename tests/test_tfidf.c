@@ -310,7 +310,8 @@ static void test_config_strings(void)
     CU_ASSERT_EQUAL(cfg.base[0].ngram_max, 3);
     const char *bad[] = {"word:0-2", "word:3-2", "word:1-17", "word:", "chars:1-2", "foo", "min_df=x", "max_df=1.5",
                          "max_df=0", "word:1-2:max_tokens=3", "bogus=1", "idf=bm25", "norm=l1", "sublinear=2",
-                         "max_bytes=8", "weight=0", "weight=-1", "weight=17", "weight=nan",
+                         "max_bytes=8", "weight=0", "weight=-1", "weight=17", "weight=nan", "weight=1e-300", "weight= 2",
+                         "max_df= 0.5",
                          "weight=inf", "weight=", "word:1-1:weight=1x", "word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1,word:1-1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         xmc_error_clear(&err);

@@ -31,6 +31,7 @@ typedef struct cnt_table {
     uint32_t mask, n;
     char *arena;
     size_t alen, acap;
+    int full; /* a count the table cannot hold (2^31 slots, 4 GiB of n-gram bytes): a range error, not memory */
 } cnt_table;
 
 static int cnt_init(cnt_table *t, uint32_t cap)
@@ -38,7 +39,7 @@ static int cnt_init(cnt_table *t, uint32_t cap)
     memset(t, 0, sizeof *t);
     t->e = calloc(cap, sizeof *t->e);
     t->mask = cap - 1;
-    t->acap = 1 << 16;
+    t->acap = 1 << 10; /* small: there are threads x bases x threads tables, most of them little used */
     t->arena = malloc(t->acap);
     return t->e && t->arena;
 }
@@ -53,7 +54,10 @@ static void cnt_free(cnt_table *t)
 static int cnt_grow(cnt_table *t)
 {
     uint64_t cap = ((uint64_t)t->mask + 1) * 2;
-    if (cap > (1ull << 31)) return 0;
+    if (cap > (1ull << 31)) {
+        t->full = 1;
+        return 0;
+    }
     cnt_entry *e = calloc(cap, sizeof *e);
     if (!e) return 0;
     uint32_t mask = (uint32_t)cap - 1;
@@ -78,9 +82,13 @@ static cnt_entry *cnt_upsert(cnt_table *t, uint64_t h, const char *p, uint32_t l
         cnt_entry *e = &t->e[s];
         if (!e->len) {
             if (t->alen + len > t->acap) {
+                if (t->alen + len > UINT32_MAX) { /* offsets are 32-bit */
+                    t->full = 1;
+                    return NULL;
+                }
                 size_t cap = t->acap * 2;
                 while (cap < t->alen + len) cap *= 2;
-                if (cap > UINT32_MAX) return NULL;
+                if (cap > UINT32_MAX) cap = UINT32_MAX;
                 char *a = realloc(t->arena, cap);
                 if (!a) return NULL;
                 t->arena = a;
@@ -225,7 +233,7 @@ xmc_err xmci_docfreq_count(const xmci_tfidf_config *cfg, const char *const *text
     size_t n_tabs = (size_t)nt * cfg->n_bases * (size_t)nt;
     dfq->tabs = calloc(n_tabs, sizeof *dfq->tabs);
     int ok = dfq->tabs != NULL;
-    for (size_t i = 0; ok && i < n_tabs; i++) ok = cnt_init(&dfq->tabs[i], 1 << 12);
+    for (size_t i = 0; ok && i < n_tabs; i++) ok = cnt_init(&dfq->tabs[i], 1 << 6);
     count_job job = {.cfg = cfg, .texts = texts, .lens = lens, .n = n, .spans_cap = (uint32_t)spans_cap, .dfq = dfq};
     atomic_init(&job.next, 0);
     atomic_init(&job.failed, 0);
@@ -236,7 +244,12 @@ xmc_err xmci_docfreq_count(const xmci_tfidf_config *cfg, const char *const *text
         ok = !atomic_load(&job.failed);
     }
     if (!ok) {
+        int full = 0;
+        for (size_t i = 0; i < n_tabs; i++) full |= dfq->tabs[i].full;
         xmci_docfreq_free(dfq);
+        if (full)
+            return xmc_error_set(err, XMC_ERR_RANGE, "tfidf: more distinct n-grams than a count table holds (2^31 of "
+                                 "them or 4 GiB of their bytes): fewer or shorter n-grams, or more threads");
         return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory counting n-grams");
     }
     *out = dfq;

@@ -31,7 +31,8 @@ typedef struct xmci_tfidf_ws xmci_tfidf_ws;
 
 /* Fits on n documents (texts[i] of lens[i] bytes, any bytes) with `threads` threads (< 1: one). Fails with
  * XMC_ERR_ARG (bad config), XMC_ERR_EMPTY (n = 0, or no n-gram survives the filters), XMC_ERR_RANGE (over
- * 2^32 - 1 features or vocabulary bytes), XMC_ERR_NOMEM; *out untouched then. A thread that cannot be started
+ * 2^30 features, 2^32 - 1 vocabulary bytes, or distinct n-grams a count table cannot hold: docfreq.h),
+ * XMC_ERR_NOMEM; *out untouched then. A thread that cannot be started
  * leaves its share to the others (parallel.h). */
 xmc_err xmci_tfidf_fit(const xmci_tfidf_config *cfg, const char *const *texts, const size_t *lens, size_t n,
                       int threads, xmci_tfidf **out, xmc_error *err);

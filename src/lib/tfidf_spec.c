@@ -47,13 +47,14 @@ static int parse_u32(const char *s, uint32_t *v)
     return 1;
 }
 
-/* A real number in (0, hi]: NaN and inf fail the range */
-static int parse_real(const char *s, double hi, double *v)
+/* A real number in (lo, hi], written without blanks (as the integers): NaN and inf fail the range */
+static int parse_real(const char *s, double lo, double hi, double *v)
 {
     char *end;
     errno = 0;
+    if (!*s || isspace((unsigned char)*s)) return 0;
     double d = strtod(s, &end);
-    if (!*s || *end || errno || !(d > 0 && d <= hi)) return 0;
+    if (*end || errno || !(d > lo && d <= hi)) return 0;
     *v = d;
     return 1;
 }
@@ -104,9 +105,9 @@ static xmc_err apply_option(xmci_tfidf_config *cfg, xmci_tfidf_base *b, char *kv
                 ok = parse_u32(val, &u);
                 if (ok) p->min_df = u;
             } else if (!strcmp(key, "max_df")) {
-                ok = parse_real(val, 1, &p->max_df);
+                ok = parse_real(val, 0, 1, &p->max_df);
             } else if (!strcmp(key, "weight")) {
-                ok = parse_real(val, 16, &p->weight);
+                ok = parse_real(val, XMCI_TFIDF_MIN_WEIGHT, 16, &p->weight);
             } else if (!strcmp(key, "max_features")) {
                 ok = parse_u32(val, &u);
                 if (ok) p->max_features = u;
@@ -156,8 +157,9 @@ xmc_err xmci_tfidf_config_check(const xmci_tfidf_config *cfg, xmc_error *err)
                                  b->ngram_min, b->ngram_max, XMCI_TFIDF_MAX_NGRAM);
         if (!(b->max_df > 0 && b->max_df <= 1))
             return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: max_df %g not in (0, 1]", i, b->max_df);
-        if (!(b->weight > 0 && b->weight <= 16))
-            return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: weight %g not in (0, 16]", i, b->weight);
+        if (!(b->weight > XMCI_TFIDF_MIN_WEIGHT && b->weight <= 16))
+            return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: weight %g not in (%g, 16]", i, b->weight,
+                                 XMCI_TFIDF_MIN_WEIGHT);
         if ((unsigned)b->idf > XMCI_TFIDF_IDF_NONE || (unsigned)b->norm > XMCI_TFIDF_NORM_L2)
             return xmc_error_set(err, XMC_ERR_ARG, "tfidf base %u: unknown idf or norm", i);
     }

@@ -16,13 +16,14 @@
  *   key           value                  meaning                                       default
  *   min_df        integer >= 0           keep n-grams in at least this many documents   2
  *   max_df        real in (0, 1]         ... and in at most this fraction of them        1
+ *                                        (df <= max_df x N in doubles, as scikit-learn)
  *   max_features  integer >= 0           keep the most frequent (0: all)                 0
  *   sublinear     0 | 1                  tf = 1 + ln(count)                              1
  *   idf           pecos | sklearn | none formula above                                   pecos
  *   smooth_idf    0 | 1                  the smoothing count in the formulas             1
  *   add_one_idf   0 | 1                  pecos: add 1 to every idf                       0
  *   norm          l2 | none              per base; as an item also the final row norm   l2
- *   weight        real in (0, 16]        the base's block scaled by it after its norm,
+ *   weight        real in (1e-6, 16]     the base's block scaled by it after its norm,
  *                                        before the final one (a FeatureUnion weight)   1
  *   max_tokens    integer >= 1           words kept per document (item only)             4096
  *   max_bytes     integer >= 16          normalised bytes kept per document (item only)  65536
@@ -42,6 +43,7 @@
 #include "xmc/error.h"
 
 #define XMCI_TFIDF_MAX_BASES 8
+#define XMCI_TFIDF_MIN_WEIGHT 1e-6 /* a base's weight above it: a float product of it stays a normal number */
 #define XMCI_TFIDF_MAX_NGRAM 16
 
 typedef enum xmci_tfidf_analyzer { XMCI_TFIDF_WORD = 0, XMCI_TFIDF_CHAR_WB = 1 } xmci_tfidf_analyzer;
