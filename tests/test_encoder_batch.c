@@ -215,7 +215,9 @@ static void test_embedder_limits(void)
     CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, t, NULL, 2, 64, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, t, NULL, -1, 16, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, NULL, NULL, 2, 16, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
-    CU_ASSERT_EQUAL(xmc_embedder_open(NULL, NULL, &emb, &err), XMC_ERR_ARG);
+    xmc_embedder *none = emb;
+    CU_ASSERT_EQUAL(xmc_embedder_open(NULL, NULL, &none, &err), XMC_ERR_ARG);
+    CU_ASSERT(none == NULL);
     xmc_pooling p;
     CU_ASSERT_EQUAL(xmc_pooling_parse(NULL, &p, &err), XMC_ERR_ARG);
     free(out);
