@@ -132,6 +132,13 @@ static int xmc_stage_load(xmc_stage_instance *inst, const char *model_dir, char 
     xmc_err rc = xmc_classifier_open(model_dir, &opts, &clf, &xerr);
     if (rc == XMC_OK && xmc_classifier_num_labels(clf) == 0)
         rc = xmc_error_set(&xerr, XMC_ERR_EMPTY, "%s: the model has no labels", model_dir);
+    if (rc == XMC_OK) { /* records carry text: a model of feature vectors would dead-letter every one */
+        xmc_model_info info;
+        xmc_classifier_info(clf, &info);
+        if (info.featurizer == XMC_FEATURIZER_MATRIX)
+            rc = xmc_error_set(&xerr, XMC_ERR_ARG, "%s: a model trained on feature vectors cannot classify text",
+                               model_dir);
+    }
     if (rc == XMC_OK) rc = xmc_classifier_check_canaries(clf, &xerr);
     if (rc != XMC_OK) {
         snprintf(err, errlen, "%s: %s", xmc_err_name(rc), xerr.msg);
@@ -518,7 +525,9 @@ static int xmc_stage_process(xmc_stage_instance *inst, const xmc_stage_in *in, s
     size_t used = 0;
     for (size_t k = 0; k < inst->n_pend; k++) {
         const xmc_stage_pending *q = &inst->pend[k];
-        if (rc != XMC_OK) xmc_stage_fail(inst, &out[q->record], "CLASSIFY", "%s", xerr.msg);
+        if (rc != XMC_OK) /* the batch as a whole failed (its texts are never NULL): the same reason for each */
+            xmc_stage_fail(inst, &out[q->record], rc == XMC_ERR_NOMEM ? "NOMEM" : "CLASSIFY",
+                           "the batch's classification failed: %s", xerr.msg);
         else
             xmc_stage_encode(inst, model, q, inst->bhits + k * stride, inst->counts[k], labels, label_ptrs, now_ms, &used,
                              &out[q->record]);

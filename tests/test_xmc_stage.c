@@ -513,9 +513,17 @@ static void test_R13_bad_versions_refused_old_serves(void)
         xs_fix_manifest("bad-canary", "canary.label.bin");
         xs_expect_refused(inst, "bad-canary", "XMC_ERR_CANARY");
     }
+    /* a model of feature vectors (trained on an XC file): records carry text, so it would dead-letter them all */
+    {
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "'%s' train --xc '%s' --model '%s' --version bad-matrix --no-current --quiet "
+                 ">/dev/null 2>&1", xs_xmc_bin(), tu_data("yeast-sample/yeast_train.txt"), xs_repo);
+        CU_ASSERT_EQUAL_FATAL(xs_run(cmd), 0);
+        xs_expect_refused(inst, "bad-matrix", "feature vectors cannot classify text");
+    }
     xmc_stage_stats st;
     xs_api->stats(inst, &st);
-    CU_ASSERT_EQUAL(st.refusals, 5);
+    CU_ASSERT_EQUAL(st.refusals, 6);
     /* a later good version is still taken */
     xs_copy_version("v2");
     char dir[2048], err[512] = "", cur[256];
