@@ -245,7 +245,7 @@ xmc_err xmci_docfreq_count(const xmci_tfidf_config *cfg, const char *const *text
     }
     if (!ok) {
         int full = 0;
-        for (size_t i = 0; i < n_tabs; i++) full |= dfq->tabs[i].full;
+        for (size_t i = 0; dfq->tabs && i < n_tabs; i++) full |= dfq->tabs[i].full;
         xmci_docfreq_free(dfq);
         if (full)
             return xmc_error_set(err, XMC_ERR_RANGE, "tfidf: more distinct n-grams than a count table holds (2^31 of "
