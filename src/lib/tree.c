@@ -99,7 +99,12 @@ xmc_err xmci_tree_build(const xmci_csr *feat, const xmci_tree_params *p, xmci_tr
     }
     uint32_t d = 1;
     while (d < 31 && ((uint64_t)p->max_leaf_size << d) < L) d++; /* smallest d with L / 2^d <= max_leaf_size */
-    if ((1u << d) > L) return xmc_error_set(err, XMC_ERR_ARG, "tree of depth %u has more leaves than the %u labels", d, L);
+    /* leaves come from balanced binary splits, 2^d of them: max_leaf_size 1 has one leaf per label only when L
+     * is a power of two; otherwise some leaves would be empty */
+    if ((1u << d) > L)
+        return xmc_error_set(err, XMC_ERR_ARG, "max_leaf_size %u needs %u leaf clusters (balanced binary splits) for "
+                             "%u labels, more than there are labels: use max_leaf_size 2 or more",
+                             p->max_leaf_size, 1u << d, L);
     uint32_t nodes = 1u << (d + 1);
     uint32_t *seeds = malloc(nodes * sizeof *seeds);
     uint32_t *elems = malloc(L * sizeof *elems);
