@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "options.h"
@@ -55,7 +56,33 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double num)
 
 /* Records per block of a streamed TSV: at least 4,096, and 1,024 per thread so that every thread takes several
  * of the library's 256-row chunks (fewer would leave threads idle at the end of each block). */
+/* Line buffers larger than this are given back after each block. */
+#define LINE_KEEP ((size_t)64 << 10)
+
 static size_t block_size(int threads) { return threads * (size_t)1024 > 4096 ? threads * (size_t)1024 : 4096; }
+
+/* An anonymous temporary file in $TMPDIR (default /tmp), for the matrix body: tmpfile() always uses /tmp, which
+ * may be a RAM disk. NULL with errno on failure. */
+static FILE *spool_file(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    if (!dir || !*dir) dir = "/tmp";
+    if ((size_t)snprintf(path, sizeof path, "%s/xmc-predict-XXXXXX", dir) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0) return NULL;
+    unlink(path);
+    FILE *f = fdopen(fd, "w+b");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
 
 /* One record's hits as a line of --format text or matrix. */
 static void print_hits(FILE *out, const xmc_classifier *clf, const xmc_hit *h, uint32_t n, int matrix)
@@ -98,13 +125,14 @@ static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_pr
     uint32_t *counts = malloc(block * sizeof *counts);
     uint64_t rows = 0;
     xmc_hit *hits = malloc(block * opts->topk * sizeof *hits);
-    FILE *out = matrix ? tmpfile() : stdout;
+    FILE *out = matrix ? spool_file() : stdout;
     if (!line || !cap || !len || !text || !counts || !hits) {
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory");
         goto out;
     }
     if (!out) {
-        xmc_error_set(&err, XMC_ERR_IO, "a temporary file for the matrix: %s", strerror(errno));
+        xmc_error_set(&err, XMC_ERR_IO, "a temporary file for the matrix in %s: %s",
+                      getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
         goto out;
     }
     for (; nt < threads; nt++)
@@ -115,8 +143,12 @@ static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_pr
             errno = 0;
             ssize_t got = getline(&line[n], &cap[n], in);
             if (got < 0) {
-                if (ferror(in)) {
-                    xmc_error_set(&err, XMC_ERR_IO, "%s: %s", name, strerror(errno ? errno : EIO));
+                /* glibc's getline fails without the stream's error flag when it cannot grow the line (ENOMEM,
+                 * EOVERFLOW): only feof says the input ended */
+                if (ferror(in) || !feof(in)) {
+                    int e = errno ? errno : EIO;
+                    xmc_error_set(&err, e == ENOMEM ? XMC_ERR_NOMEM : XMC_ERR_IO, "%s:%zu: %s", name, ln + 1,
+                                  strerror(e));
                     goto out;
                 }
                 eof = 1;
@@ -146,6 +178,14 @@ static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_pr
         }
         for (size_t i = 0; i < n; i++) print_hits(out, clf, hits + i * opts->topk, counts[i], matrix);
         rows += n;
+        /* a slot keeps its line buffer for the next block, unless a long line grew it: else every slot could
+         * come to hold the longest line seen there, block x longest line in all */
+        for (size_t i = 0; i < n; i++)
+            if (cap[i] > LINE_KEEP) {
+                free(line[i]);
+                line[i] = NULL;
+                cap[i] = 0;
+            }
         if (ferror(out)) {
             if (matrix) xmc_error_set(&err, XMC_ERR_IO, "the temporary file for the matrix: write error");
             else reported = 1; /* stdout: main() names the failed write */

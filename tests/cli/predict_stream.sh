@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# predict_stream.sh: `xmc predict` streams a TSV in blocks of 4,096 records: the same lines as `xmc eval`'s
+# predict_stream.sh: `xmc predict` streams a TSV in blocks of 4,096 records (up to 4 threads): the same lines as `xmc eval`'s
 # whole-file path would give (checked against classify_stdin, the public-API example, and across block
 # boundaries), from a file or from stdin (`--test -`), with CRLF lines and a byte order mark taken as the TSV
 # reader takes them, --format matrix's header counting every row, and a line without a tab refused with its
-# line number, after the blocks before its own were written.
+# line number, after the blocks before its own were written; the matrix body spooled in $TMPDIR; a line longer
+# than memory allows refused as out of memory (getline fails without the stream's error flag: it had ended the
+# input there, exit 0, the records after it lost).
 set -u
 B=${BUILD:-build}
 XMC=${XMC_BIN:-$B/xmc}
@@ -30,6 +32,21 @@ cmp -s "$T/file" "$T/crlf" || fail "CRLF lines or a BOM changed the predictions"
 $XMC predict --model "$T/repo" --test - --format matrix < "$T/test.tsv" > "$T/matrix" || fail "matrix"
 [ "$(head -1 "$T/matrix" | cut -d' ' -f1)" = 9000 ] || fail "matrix header: $(head -1 "$T/matrix")"
 [ "$(wc -l < "$T/matrix")" -eq 9001 ] || fail "matrix: $(wc -l < "$T/matrix") lines"
+mkdir "$T/tmp"
+TMPDIR="$T/tmp" $XMC predict --model "$T/repo" --test "$T/test.tsv" --format matrix > "$T/matrix2" || fail "matrix in TMPDIR"
+cmp -s "$T/matrix" "$T/matrix2" || fail "matrix in TMPDIR differs"
+[ -z "$(ls -A "$T/tmp")" ] || fail "the spool file was left in TMPDIR: $(ls "$T/tmp")"
+TMPDIR="$T/nowhere" $XMC predict --model "$T/repo" --test "$T/test.tsv" --format matrix > /dev/null 2> "$T/err" &&
+  fail "matrix with TMPDIR missing exited 0"
+grep -q "temporary file for the matrix in $T/nowhere" "$T/err" || fail "TMPDIR missing: $(cat "$T/err")"
+# 700 MB in one line under a 600 MB address-space limit: refused, nothing written after it (not under ASan, whose
+# shadow memory needs terabytes of address space)
+if ! ldd "$XMC" 2>/dev/null | grep -q libasan; then
+( ulimit -v 600000
+  { head -10 "$T/test.tsv"; printf 'x\t'; head -c 700M /dev/zero | tr '\0' a; echo; tail -10 "$T/test.tsv"; } |
+    $XMC predict --model "$T/repo" --test - --threads 1 > "$T/longout" 2> "$T/err" ) && fail "a line beyond memory exited 0"
+grep -q "stdin:11: Cannot allocate memory (XMC_ERR_NOMEM)" "$T/err" || fail "a line beyond memory: $(cat "$T/err")"
+fi
 { head -5000 "$T/test.tsv"; echo "no tab here"; tail -5 "$T/test.tsv"; } > "$T/bad.tsv"
 $XMC predict --model "$T/repo" --test "$T/bad.tsv" > "$T/badout" 2> "$T/err" && fail "a line without a tab exited 0"
 grep -q "bad.tsv:5001: no tab" "$T/err" || fail "error: $(cat "$T/err")"
@@ -46,4 +63,4 @@ if [ -w /dev/full ]; then
   $XMC predict --model "$T/repo" --test "$T/test.tsv" > /dev/full 2> "$T/err" && fail "a full disk exited 0"
   [ "$(grep -c error "$T/err")" -eq 1 ] || fail "a full disk: $(cat "$T/err")"
 fi
-echo "ok: 9000 records in 3 blocks equal the example's; stdin, pipe, CRLF+BOM, matrix, a bad line at 5001, empty and missing input, a matrix model, a full disk"
+echo "ok: 9000 records in 3 blocks equal the example's; stdin, pipe, CRLF+BOM, matrix, TMPDIR, a line beyond memory, a bad line at 5001, empty and missing input, a matrix model, a full disk"
