@@ -419,6 +419,22 @@ static void test_apply_live(void)
     xmcd_config_free(a);
     xmcd_config_free(a2);
     xmcd_config_free(b);
+
+    /* a raised level is logged too: warn -> info wrote nothing (the line went out at info under warn) */
+    xc_file w, i;
+    xc_base(&w);
+    xc_base(&i);
+    xc_set(&w, "log.level", "\"warn\"");
+    xc_set(&i, "log.level", "\"info\"");
+    xmcd_config *cw = xc_load(&w, err, sizeof err), *ci = xc_load(&i, err, sizeof err);
+    CU_ASSERT_FATAL(cw != NULL && ci != NULL);
+    xmcd_log_set_level(XMCD_LOG_WARN);
+    xc_live raise = {cw, ci};
+    log = xc_capture(xc_apply, &raise);
+    CU_ASSERT(strstr(log, "event=config_change key=log.level old=warn new=info") != NULL);
+    CU_ASSERT_EQUAL(xmcd_log_get_level(), XMCD_LOG_INFO);
+    xmcd_config_free(cw);
+    xmcd_config_free(ci);
 }
 
 /* The listing: one Markdown row per key, in table order, with its live/restart word. */

@@ -390,9 +390,10 @@ static void xmcr_train_start(xmcr *r, const char *why)
              (unsigned long long)xmcr_window_count(r->window), r->child_version);
 }
 
-/* Collects a finished training (block: wait for it). stopped: the retrainer sent it SIGTERM on shutdown, so a
- * child that died of that signal is logged as training_stopped, not as a failure (one that failed on its own, or
- * died of another signal, is still a failure). */
+/* Collects a finished training (block: wait for it). stopped: the retrainer sent it SIGTERM on shutdown. While
+ * the retrainer stops (that, or its own SIGTERM/SIGINT: a signal to the process group, Ctrl-C, reaches the child
+ * too and may end it before the parent's own kill), a child that died of SIGTERM or SIGINT is logged as
+ * training_stopped, not as a failure (one that failed on its own, or died of another signal, is still a failure). */
 static void xmcr_train_finish(xmcr *r, int block, int stopped)
 {
     xmcr_train_result res;
@@ -404,7 +405,8 @@ static void xmcr_train_finish(xmcr *r, int block, int stopped)
     atomic_store(&r->stats.last_train_ms, (int64_t)((xmcr_now_s() - r->child_start) * 1000));
     atomic_store(&r->stats.last_train_rss_kb, (int64_t)res.max_rss_kb);
     const xmc_gate_result *g = &res.gate;
-    if (res.outcome == XMCR_TRAIN_FAILED && stopped && res.term_signal == SIGTERM) {
+    if (res.outcome == XMCR_TRAIN_FAILED && (stopped || xmcr_stop) &&
+        (res.term_signal == SIGTERM || res.term_signal == SIGINT)) {
         xmcd_log(XMCD_LOG_INFO, "training_stopped", "version=%s reason=%s", r->child_version, xmcd_log_q(res.error));
         return;
     }
@@ -448,6 +450,8 @@ static void xmcr_reload(xmcr *r)
         xmcd_log(XMCD_LOG_ERROR, "config_reload_failed", "reason=%s", xmcd_log_q(err));
         return;
     }
+    /* with --bootstrap-file the file's brokers are not what runs, and a restart would not use them either */
+    if (r->brokers[0]) fresh->brokers = r->conf->brokers;
     xmcr_config_apply_live(r->conf, fresh);
     xmcr_config_free(fresh);
     xmcd_log(XMCD_LOG_INFO, "config_reloaded", "path=%s", xmcd_log_q(r->conf_path));

@@ -244,6 +244,9 @@ static const char *key_text(const xmcr_config_key *key, xmcr_config *conf, char 
 void xmcr_config_apply_live(xmcr_config *dst, const xmcr_config *src)
 {
     xmcr_config *from = (xmcr_config *)src; /* read only */
+    /* the reload's own lines at the more verbose of the two levels: a raised log.level (warn -> info) is
+     * logged too, not only a lowered one */
+    if (from->log_level > dst->log_level) xmcd_log_set_level(from->log_level);
     for (size_t i = 0; i < XMCR_NKEYS; i++) {
         const xmcr_config_key *key = &xmcr_keys[i];
         int differ = 0;

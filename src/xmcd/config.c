@@ -339,6 +339,9 @@ static int xmcd_setting_differ(const config_setting_t *a, const config_setting_t
 void xmcd_config_apply_live(xmcd_config *dst, const xmcd_config *src)
 {
     xmcd_config *from = (xmcd_config *)src; /* only read: the field accessors are shared with the loader */
+    /* the reload's own lines at the more verbose of the two levels: a raised log.level (warn -> info) is
+     * logged too, not only a lowered one */
+    if (from->log_level > dst->log_level) xmcd_log_set_level(from->log_level);
     for (size_t i = 0; i < XMCD_NKEYS; i++) {
         const xmcd_config_key *key = &xmcd_keys[i];
         int differ = 0;

@@ -103,10 +103,13 @@ echo "new category: $hits of 20 probe products classified into $NEW by $V2"
 # ---- a worse model (shuffled labels, test-only key) is refused --------------------------------------------------
 sed -i 's/shuffle_labels = 0/shuffle_labels = 1/' "$T/retrain.conf"
 echo 'log = { kafka_level = 5; };' >> "$T/retrain.conf"   # restart-only: named with both values, not applied
+echo 'brokers = "localhost:1";' >> "$T/retrain.conf"     # ignored beside --bootstrap-file: no change to name
 kill -HUP "$RT"
 wait_log "$T/retrain.log" "event=config_change key=test.shuffle_labels old=0 new=1" 50 || fail "SIGHUP did not apply the key"
 grep -q "event=config_restart_needed key=log.kafka_level running=4 file=5" "$T/retrain.log" ||
   fail "restart-only change not named with its values: $(grep config_restart "$T/retrain.log")"
+grep -q "event=config_restart_needed key=brokers" "$T/retrain.log" &&
+  fail "brokers named as changed, though --bootstrap-file's are what runs: $(grep key=brokers "$T/retrain.log")"
 kill -USR1 "$RT"
 wait_log "$T/retrain.log" "event=gate_refused" 1200 || fail "the shuffled model was not refused"
 grep -q "event=training_spawned.*trigger=signal" "$T/retrain.log" || fail "SIGUSR1 did not trigger"
