@@ -409,9 +409,12 @@ int cli_train(int argc, char **argv)
         /* said before the work, since training holds every label of the space: a stray id of 50,000,000 in an
          * XC file without a header means 50M labels (minutes, gigabytes) */
         uint32_t L = xmc_data_num_labels(data), empty = xmc_data_labels_without_rows(data);
+        /* ids as the input numbers them (--xc-label-base); a warm start keeps only labels with records */
+        uint32_t base = s.in.xc_label_base;
         if (empty && !s.quiet)
-            fprintf(stderr, "note: %u of the %u labels (ids 0..%u: the largest id in the input, or its header) have "
-                            "no positive record; the model holds every one\n", empty, L, L ? L - 1 : 0);
+            fprintf(stderr, "note: %u of the %u labels (ids %u..%llu: the largest id in the input, or its header) "
+                            "have no positive record%s\n", empty, L, base, (unsigned long long)L - 1 + base,
+                    s.cfg.warm_repo && !s.cfg.warm_rebuild ? "" : "; the model holds every one");
     }
     char version[128];
     xmc_train_report rep;

@@ -118,4 +118,11 @@ printf '0,20000 1:1.0 2:0.5\n1 2:1.0 3:0.2\n' > "$T/space.xc"
 $XMC train --xc "$T/space.xc" --model "$T/space" > /dev/null 2> "$T/err" || fail "XC with a large id"
 awk '/19998 of the 20001 labels \(ids 0..20000/ { note = NR } /^features|^trained/ && !work { work = NR }
      END { exit !(note && note < work) }' "$T/err" || fail "no label-space note before the training: $(head -3 "$T/err")"
+# the ids as the file numbers them (base 1: 1..20000), and no "holds every one" where a warm start drops them
+printf '1,20000 1:1.0 2:0.5\n2 2:1.0 3:0.2\n' > "$T/space1.xc"
+$XMC train --xc "$T/space1.xc" --xc-label-base 1 --model "$T/space1" > /dev/null 2> "$T/err" || fail "XC base 1"
+grep -q "19997 of the 20000 labels (ids 1..20000:.*the model holds every one" "$T/err" || fail "base 1 note: $(grep note "$T/err")"
+$XMC train --xc "$T/space.xc" --model "$T/space" --warm "$T/space" --solver primal > /dev/null 2> "$T/err" || fail "warm XC"
+grep "note: " "$T/err" | grep -q "holds every one" && fail "warm note: $(grep note "$T/err")"
+grep -q "note: 19998 of the 20001 labels" "$T/err" || fail "warm: no note: $(head -3 "$T/err")"
 echo ok
