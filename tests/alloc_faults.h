@@ -2,7 +2,7 @@
  * stage plugin) and tests/test_xmcd_alloc_faults.c (xmcd's own modules).
  *
  * How: the Makefile links such a suite with GNU ld's --wrap for the allocation calls (malloc, calloc, realloc,
- * strdup, getline's first buffer; pthread_create counts with them) and the reads (fopen, fread, getline, open,
+ * strdup, getline's first buffer and its growth; pthread_create counts with them) and the reads (fopen, fread, getline, open,
  * fstat, stat, mmap, realpath, jansson's json_load*). --wrap redirects only references from the objects of that
  * static link (libxmc.a, the objects it names and the suite itself); libc's and other shared libraries' own calls
  * are not reached (libconfig's parser, protobuf-c's decoder, OpenBLAS, librdkafka, a dlopen()ed plugin). While an
@@ -246,6 +246,9 @@ static ssize_t af_getdelim(char **line, size_t *cap, int delim, FILE *f, const c
     if (*line != old) {
         af_untrack(old);
         af_track(*line, site, 0);
+        /* a line that grew the buffer: failing that growth is glibc's ENOMEM mid-line, the stream's error flag
+         * not set and the line's start consumed */
+        if (old && af_fail(AF_ALLOC, fn, site)) { errno = ENOMEM; return -1; }
     }
     return r;
 }

@@ -143,7 +143,7 @@ int cli_embed(int argc, char **argv)
         in.len[in.n++] = (size_t)n;
         if (in.n == in.max) rc = flush(emb, ws, &in, pooling, &s, info.hidden, out);
     }
-    if (!rc && ferror(stdin)) {
+    if (!rc && (ferror(stdin) || !feof(stdin))) { /* getline's -1 without the end: also ENOMEM on a long line */
         fprintf(stderr, "xmc embed: error reading input: %s\n", strerror(errno));
         rc = 1;
     }

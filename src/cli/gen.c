@@ -16,6 +16,7 @@
  * words of another category drawn at random (from another topic), so that the label's records form two
  * groups far apart in the label tree. Without --plant the output
  * is what it was, byte for byte. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,10 @@ static int load_taxonomy(const char *path, category **cats, uint32_t *ncat)
         v[n].nwords = nown + nall;
         v[n].nown = nown;
         n++;
+    }
+    if (!feof(f)) { /* getline's -1 without the end: a read error, or a line it could not grow to (ENOMEM) */
+        fprintf(stderr, "xmc gen: error: %s:%u: %s\n", path, lineno + 1, strerror(errno ? errno : EIO));
+        goto fail;
     }
     free(line);
     fclose(f);

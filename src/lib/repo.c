@@ -138,7 +138,15 @@ xmc_err xmc_repo_gate_read(const char *repo, const char *version, xmc_gate_resul
     size_t cap = 0;
     int lineno = 0, seen_passed = 0;
     xmc_err rc = XMC_OK;
-    while (!rc && getline(&line, &cap, f) >= 0) {
+    int getline_errno = 0;
+    for (;;) {
+        errno = 0;
+        if (getline(&line, &cap, f) < 0) {
+            /* glibc's getline fails without the stream's error flag when it cannot grow the line: only feof
+             * says the file ended */
+            if (!feof(f)) getline_errno = errno ? errno : EIO;
+            break;
+        }
         lineno++;
         line[strcspn(line, "\r\n")] = 0;
         if (!line[0] || line[0] == '#') continue;
@@ -182,7 +190,8 @@ xmc_err xmc_repo_gate_read(const char *repo, const char *version, xmc_gate_resul
     fclose(f);
     free(line);
     if (rc) return rc;
-    if (bad) return xmc_error_set(err, XMC_ERR_IO, "%s: read error", path);
+    if (getline_errno == ENOMEM) return xmc_error_set(err, XMC_ERR_NOMEM, "%s:%d: out of memory", path, lineno + 1);
+    if (bad || getline_errno) return xmc_error_set(err, XMC_ERR_IO, "%s: read error", path);
     if (!seen_passed) return xmc_error_set(err, XMC_ERR_PARSE, "%s: no passed= line", path);
     *gate = g;
     return XMC_OK;

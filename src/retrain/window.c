@@ -715,6 +715,10 @@ long xmcr_window_seed_tsv(xmcr_window *w, const char *path, const char *prefix, 
         if (xmcr_window_put(w, id, line, tab + 1, ts_ms, err, errlen) < 0) goto fail;
         put++;
     }
+    if (!feof(f)) { /* getline's -1 without the end: a read error, or a line it could not grow to (ENOMEM) */
+        snprintf(err, errlen, "%s:%ld: %s", path, lineno + 1, strerror(errno ? errno : EIO));
+        goto fail;
+    }
     free(line);
     fclose(f);
     /* the seed reaches the disk whole or not at all: a compaction (tmp file, rename) writes it, not an append,

@@ -6,6 +6,7 @@
  * it the same way. These helpers exist for `make demo` and shell tests; the daemon never calls them. */
 #include "tool.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,12 +67,16 @@ int xmcd_tool_encode(const char *tsv_path, const char *id_prefix, int known_labe
         fwrite(buf, 1, size, stdout);
         n++;
     }
+    if (!rc && !feof(f)) { /* getline's -1 without the end: a read error, or a line it could not grow to */
+        fprintf(stderr, "xmcd --encode-products: %s\n", strerror(errno ? errno : EIO));
+        rc = 2;
+    }
     free(line);
     free(buf);
     free(id);
     free(labels);
     fclose(f);
-    if (rc) fprintf(stderr, "xmcd --encode-products: out of memory\n");
+    if (rc == 1) fprintf(stderr, "xmcd --encode-products: out of memory\n");
     return fflush(stdout) == 0 && !rc ? 0 : 1;
 }
 
