@@ -215,6 +215,11 @@ static void test_embedder_limits(void)
     CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, t, NULL, 2, 64, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, t, NULL, -1, 16, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, NULL, NULL, 2, 16, XMC_POOLING_MEAN, 1, out, &err), XMC_ERR_ARG);
+    /* no texts: nothing to do, not an error (the tokenizer refused an empty batch) */
+    CU_ASSERT_EQUAL(xmc_embedder_embed(emb, ws, NULL, NULL, 0, 16, XMC_POOLING_MEAN, 1, NULL, &err), XMC_OK);
+    xmc_embedder_ws *none_ws = ws;
+    CU_ASSERT_EQUAL(xmc_embedder_ws_new(NULL, 4, 16, &none_ws, &err), XMC_ERR_ARG);
+    CU_ASSERT(none_ws == NULL);
     xmc_embedder *none = emb;
     CU_ASSERT_EQUAL(xmc_embedder_open(NULL, NULL, &none, &err), XMC_ERR_ARG);
     CU_ASSERT(none == NULL);

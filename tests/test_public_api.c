@@ -409,6 +409,10 @@ static void test_model_facts(void)
     char spec[256];
     CU_ASSERT_EQUAL(xmc_classifier_tfidf_spec(clf, spec, sizeof spec, &err), XMC_OK);
     CU_ASSERT(strstr(spec, "word:1-2") != NULL);
+    /* a buffer too small for the spec is refused, not filled with a cut spec (that reads as another featurizer) */
+    char small[40];
+    CU_ASSERT_EQUAL(xmc_classifier_tfidf_spec(clf, small, sizeof small, &err), XMC_ERR_RANGE);
+    CU_ASSERT(strstr(err.msg, "the buffer holds 40") != NULL);
     size_t len;
     const char *name = xmc_classifier_feature_name(clf, info.nr_features, &len);
     CU_ASSERT(name && len == 6 && !memcmp(name, "(bias)", 6));

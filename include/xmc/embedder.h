@@ -48,7 +48,7 @@ void xmc_embedder_ws_free(xmc_embedder_ws *ws);
 
 /* Embeds n texts (n <= max_texts; lens in bytes), each cut to max_len tokens with [CLS]/[SEP], into out
  * (n x hidden floats, row-major); normalize scales each vector to unit L2 norm. More texts or tokens than the
- * workspace was made for: XMC_ERR_ARG. */
+ * workspace was made for: XMC_ERR_ARG; n = 0 embeds nothing and succeeds. */
 xmc_err xmc_embedder_embed(const xmc_embedder *emb, xmc_embedder_ws *ws, const char *const *texts, const size_t *lens,
                            int n, int max_len, xmc_pooling pooling, int normalize, float *out, xmc_error *err);
 

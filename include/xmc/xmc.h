@@ -27,6 +27,8 @@ extern "C" {
 #define XMC_MAX_THREADS 64
 /* Largest beam and topk a workspace serves. */
 #define XMC_MAX_K 1024
+/* Longest TF-IDF spec a model holds, with its NUL (xmc_classifier_tfidf_spec). */
+#define XMC_TFIDF_SPEC_MAX 4096
 
 typedef struct xmc_classifier xmc_classifier;
 typedef struct xmc_workspace xmc_workspace;
@@ -175,7 +177,8 @@ const uint32_t *xmc_classifier_label_freq(const xmc_classifier *clf);
 uint32_t xmc_classifier_find_label(const xmc_classifier *clf, const char *name);
 
 /* Writes the TF-IDF featurizer's spec ("word:1-2,min_df=2"-style, as `xmc train --tfidf` takes) into buf;
- * XMC_ERR_NOTFOUND if the model has no TF-IDF featurizer. */
+ * XMC_ERR_NOTFOUND if the model has no TF-IDF featurizer, XMC_ERR_RANGE if buf is too small (a model's spec is
+ * at most XMC_TFIDF_SPEC_MAX bytes with its NUL). */
 xmc_err xmc_classifier_tfidf_spec(const xmc_classifier *clf, char *buf, size_t size, xmc_error *err);
 
 /* A name for feature f of the rankers' input, len bytes (not NUL-terminated): the TF-IDF term, "(bias)" for

@@ -117,7 +117,7 @@ int cli_inspect(int argc, char **argv)
     printf("version        %s\n", xmc_classifier_version(clf));
     printf("path           %s\n", xmc_classifier_path(clf));
     printf("featurizer     %s\n", xmc_featurizer_name(info.featurizer));
-    char spec[1024];
+    char spec[XMC_TFIDF_SPEC_MAX];
     if (xmc_classifier_tfidf_spec(clf, spec, sizeof spec, NULL) == XMC_OK) printf("tfidf          %s\n", spec);
     printf("features       %u (+1 bias)\n", info.nr_features);
     printf("labels         %u\n", info.nr_labels);

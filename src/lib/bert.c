@@ -427,8 +427,8 @@ xmc_err xmci_bert_load(const char *dir, xmci_bert **out, xmc_error *err)
         char full[104];
         snprintf(full, sizeof full, "bert.%s", name);
         if (xmci_safetensors_has(bert->st, name) || xmci_safetensors_has(bert->st, full))
-            rc = xmc_error_set(err, XMC_ERR_SHAPE, "model.safetensors has layer %d, config.json says %d layers",
-                               c->layers, c->layers);
+            rc = xmc_error_set(err, XMC_ERR_SHAPE, "model.safetensors has more layers than the %d config.json names "
+                               "(it has encoder.layer.%d, counting from 0)", c->layers, c->layers);
     }
     if (!rc) {
         /* the pooler is optional (sentence-transformers exports may drop it), but not half of it */

@@ -697,7 +697,10 @@ uint32_t xmc_classifier_find_label(const xmc_classifier *clf, const char *name)
 xmc_err xmc_classifier_tfidf_spec(const xmc_classifier *clf, char *buf, size_t size, xmc_error *err)
 {
     if (!clf->tfidf) return xmc_error_set(err, XMC_ERR_NOTFOUND, "model %s has no TF-IDF featurizer", clf->version);
-    xmci_tfidf_config_format(xmci_tfidf_config_of(clf->tfidf), buf, size);
+    size_t need = xmci_tfidf_config_format(xmci_tfidf_config_of(clf->tfidf), buf, size);
+    if (need >= size) /* a cut spec would read as a different featurizer */
+        return xmc_error_set(err, XMC_ERR_RANGE, "model %s's TF-IDF spec takes %zu bytes, the buffer holds %zu",
+                             clf->version, need + 1, size);
     return XMC_OK;
 }
 

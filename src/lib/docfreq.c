@@ -31,7 +31,7 @@ typedef struct cnt_table {
     uint32_t mask, n;
     char *arena;
     size_t alen, acap;
-    int full; /* a count the table cannot hold (2^31 slots, 4 GiB of n-gram bytes): a range error, not memory */
+    int full; /* a count the table cannot hold (2^30 n-grams in 2^31 slots, 4 GiB of n-gram bytes): a range error, not memory */
 } cnt_table;
 
 static int cnt_init(cnt_table *t, uint32_t cap)
@@ -248,7 +248,7 @@ xmc_err xmci_docfreq_count(const xmci_tfidf_config *cfg, const char *const *text
         for (size_t i = 0; dfq->tabs && i < n_tabs; i++) full |= dfq->tabs[i].full;
         xmci_docfreq_free(dfq);
         if (full)
-            return xmc_error_set(err, XMC_ERR_RANGE, "tfidf: more distinct n-grams than a count table holds (2^31 of "
+            return xmc_error_set(err, XMC_ERR_RANGE, "tfidf: more distinct n-grams than a count table holds (2^30 of "
                                  "them or 4 GiB of their bytes): fewer or shorter n-grams, or more threads");
         return xmc_error_set(err, XMC_ERR_NOMEM, "tfidf: out of memory counting n-grams");
     }

@@ -22,8 +22,8 @@ typedef struct xmci_docfreq_entry {
 } xmci_docfreq_entry;
 
 /* Counts the n-grams of the bases of cfg (checked by the caller) in n documents (1 <= n < 2^32 - 1) with
- * `threads` threads (< 1: one). XMC_ERR_NOMEM, XMC_ERR_ARG (document limits allowing over 2^31 n-grams);
- * *out untouched then. */
+ * `threads` threads (< 1: one). XMC_ERR_NOMEM, XMC_ERR_ARG (document limits allowing over 2^31 n-grams),
+ * XMC_ERR_RANGE (a count table full: 2^30 distinct n-grams or 4 GiB of their bytes); *out untouched then. */
 xmc_err xmci_docfreq_count(const xmci_tfidf_config *cfg, const char *const *texts, const size_t *lens, size_t n,
                           int threads, xmci_docfreq **out, xmc_error *err);
 /* Distinct n-grams of base b. */

@@ -73,7 +73,8 @@ void xmc_embedder_get_info(const xmc_embedder *emb, xmc_embedder_info *info)
 
 xmc_err xmc_embedder_ws_new(const xmc_embedder *emb, int max_texts, int max_len, xmc_embedder_ws **out, xmc_error *err)
 {
-    *out = NULL;
+    if (out) *out = NULL;
+    if (!emb || !out) return xmc_error_set(err, XMC_ERR_ARG, "NULL argument");
     xmc_embedder_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory");
     xmc_err rc = xmci_bert_workspace_new(emb->bert, max_texts, max_len, &ws->bws, err);
@@ -103,6 +104,7 @@ xmc_err xmc_embedder_embed(const xmc_embedder *emb, xmc_embedder_ws *ws, const c
     if (n < 0 || n > ws->max_texts || max_len < 1 || max_len > ws->max_len)
         return xmc_error_set(err, XMC_ERR_ARG, "%d texts of %d tokens: the workspace was made for up to %d of %d", n,
                              max_len, ws->max_texts, ws->max_len);
+    if (n == 0) return XMC_OK; /* nothing to embed: not an error */
     xmc_err rc = xmci_wordpiece_encode_batch(emb->wp, texts, lens, n, max_len, &ws->batch, err);
     if (rc) return rc;
     return xmci_bert_embed(emb->bert, ws->bws, &ws->batch, (xmci_bert_pooling)pooling, normalize, out, err);

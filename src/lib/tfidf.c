@@ -418,7 +418,7 @@ xmc_err xmci_tfidf_transform_batch(const xmci_tfidf *tf, const char *const *text
 
 xmc_err xmci_tfidf_save(const xmci_tfidf *tf, xmci_model_writer *w, const char *prefix, xmc_error *err)
 {
-    char key[256], what[64], spec[4096];
+    char key[256], what[64], spec[XMC_TFIDF_SPEC_MAX];
     xmc_err rc;
     if (xmci_tfidf_config_format(&tf->cfg, spec, sizeof spec) >= sizeof spec)
         return xmc_error_set(err, XMC_ERR_RANGE, "tfidf: configuration string too long");

@@ -236,24 +236,34 @@ out:
     return rc;
 }
 
+/* The shortest %g form of v that reads back as v (0.3, not 0.29999999999999999). */
+static const char *real_text(double v, char *out, size_t size)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, size, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    return out;
+}
+
 size_t xmci_tfidf_config_format(const xmci_tfidf_config *cfg, char *buf, size_t size)
 {
     static const char *const idf_name[] = {"pecos", "sklearn", "none"};
     static const char *const norm_name[] = {"none", "l2"};
     size_t k = 0;
-    char tmp[512];
+    char tmp[512], real[32];
     for (uint32_t i = 0; i < cfg->n_bases && i < XMCI_TFIDF_MAX_BASES; i++) {
         const xmci_tfidf_base *b = &cfg->base[i];
         int n = snprintf(tmp, sizeof tmp,
-                         "%s%s:%u-%u:min_df=%u:max_df=%.17g:max_features=%u:sublinear=%d:idf=%s:smooth_idf=%d:"
+                         "%s%s:%u-%u:min_df=%u:max_df=%s:max_features=%u:sublinear=%d:idf=%s:smooth_idf=%d:"
                          "add_one_idf=%d:norm=%s", i ? "," : "", b->analyzer == XMCI_TFIDF_CHAR_WB ? "char_wb" : "word",
-                         b->ngram_min, b->ngram_max, b->min_df, b->max_df, b->max_features, b->sublinear_tf ? 1 : 0,
+                         b->ngram_min, b->ngram_max, b->min_df, real_text(b->max_df, real, sizeof real), b->max_features, b->sublinear_tf ? 1 : 0,
                          idf_name[(unsigned)b->idf <= 2 ? b->idf : 0], b->smooth_idf ? 1 : 0, b->add_one_idf ? 1 : 0,
                          norm_name[b->norm == XMCI_TFIDF_NORM_L2]);
         if (k < size) snprintf(buf + k, size - k, "%s", tmp);
         k += (size_t)n;
         if (b->weight != 1.0) { /* written only when set, so specs and models without it read as before */
-            n = snprintf(tmp, sizeof tmp, ":weight=%.17g", b->weight);
+            n = snprintf(tmp, sizeof tmp, ":weight=%s", real_text(b->weight, real, sizeof real));
             if (k < size) snprintf(buf + k, size - k, "%s", tmp);
             k += (size_t)n;
         }

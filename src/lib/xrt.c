@@ -298,7 +298,12 @@ static xmc_err ckpt_load(state *s, const char *dir, uint64_t fingerprint, const 
     unsigned char *buf = NULL;
     long size = -1;
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fileno(f), &sb) != 0) {
+        int e = errno;
+        fclose(f);
+        return xmc_error_set(err, XMC_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
         fclose(f);
         return xmc_error_set(err, XMC_ERR_IO, "%s: not a regular file", path);
     }
