@@ -371,7 +371,8 @@ static void xmcr_train_start(xmcr *r, const char *why)
                            .heldout_pct = c->heldout_pct,
                            .margin = c->margin, .threads = c->threads, .nice = c->nice, .nr_splits = c->nr_splits,
                            .max_leaf_size = c->max_leaf_size, .seed = c->seed, .threshold = c->threshold,
-                           .shuffle_labels = c->test_shuffle_labels, .warm = c->warm,
+                           .shuffle_labels = c->test_shuffle_labels,
+                           .publish_pause_ms = c->test_publish_pause_ms, .warm = c->warm,
                            .rebuild = c->rebuild_every > 0 && r->trainings_done % (uint64_t)c->rebuild_every == 0,
                            .keep_versions = c->keep_versions};
     r->last_train_start = xmcr_now_s();

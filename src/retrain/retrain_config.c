@@ -79,6 +79,8 @@ static const xmcr_config_key xmcr_keys[] = {
              "publish only if P@1, P@5 and R@10 are each at most this much below the serving version's"),
     XMCR_INT("test.shuffle_labels", test_shuffle_labels, 0, 0, 1, 1,
              "TESTS ONLY: train on label sets shuffled among the records (a worse model, for the gate's test)"),
+    XMCR_INT("test.publish_pause_ms", test_publish_pause_ms, 0, 0, 60000, 1,
+             "TESTS ONLY: the training child waits this long after moving CURRENT, before its result (a stop then)"),
     XMCR_INT("stats.interval_ms", stats_interval_ms, 10000, 0, 3600000, 1, "stats line period; 0: none"),
     XMCR_INT("stats.http_port", http_port, 0, 0, 65535, 0, "port of GET /metrics and /healthz; 0: no HTTP"),
     XMCR_STR("stats.http_addr", http_addr, "127.0.0.1", 0, "address the HTTP endpoint binds to (IPv4)"),

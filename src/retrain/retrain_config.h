@@ -28,7 +28,7 @@ typedef struct xmcr_config {
     double threshold;
     int heldout_pct;
     double margin;
-    int test_shuffle_labels;
+    int test_shuffle_labels, test_publish_pause_ms;
     int stats_interval_ms, http_port;
     const char *http_addr;
     int log_level, kafka_log_level;

@@ -196,10 +196,22 @@ void xmcr_train_run(const xmcr_window *w, const xmcr_train_params *p, xmcr_train
     res->sec_gate = now_s() - t1;
     if (xmc_repo_gate_write(p->repo, res->version, g, &err)) goto xmc_failed;
     if (g->passed) {
+        /* from here the stop signals wait until the result is written (the child _exits with them pending): a
+         * SIGTERM between moving CURRENT and the result would have the retrainer log "nothing published" */
+        sigset_t stop;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGHUP);
+        sigprocmask(SIG_BLOCK, &stop, NULL);
         /* already opened with checksums and canaries above: no second verification */
         if (xmc_repo_set_current(p->repo, res->version, 0, &err)) goto xmc_failed;
         /* the moment xmcd can see it: the parent's gate_passed line comes only when it next checks on the child */
         xmcd_log(XMCD_LOG_INFO, "current_moved", "pid=%d version=%s", (int)getpid(), res->version);
+        if (p->publish_pause_ms > 0) {
+            struct timespec ts = {p->publish_pause_ms / 1000, (long)(p->publish_pause_ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+        }
         res->outcome = XMCR_TRAIN_PUBLISHED;
         if (p->keep_versions > 0 && xmc_repo_prune(p->repo, (uint32_t)p->keep_versions, &res->pruned, NULL, NULL, &err))
             xmcd_log(XMCD_LOG_WARN, "prune_failed", "reason=%s", xmcd_log_q(err.msg));
@@ -289,7 +301,13 @@ pid_t xmcr_train_spawn(const xmcr_window *w, const xmcr_train_params *p, int *fd
         unlink(marker);
         return -1;
     }
+    /* the signals wait across the fork: one that came between it and the child's SIG_DFL would run the
+     * retrainer's handler in the child, which would then not stop */
+    sigset_t all, before;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &before);
     pid_t parent = getpid(), pid = fork();
+    if (pid != 0) sigprocmask(SIG_SETMASK, &before, NULL);
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
         close(pipefd[0]);
@@ -311,6 +329,7 @@ pid_t xmcr_train_spawn(const xmcr_window *w, const xmcr_train_params *p, int *fd
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
         sigaction(SIGUSR1, &sa, NULL);
+        sigprocmask(SIG_SETMASK, &before, NULL);
         setpriority(PRIO_PROCESS, 0, p->nice);
         xmcr_train_result res;
         xmcr_train_run(w, p, &res);

@@ -28,6 +28,7 @@ typedef struct xmcr_train_params {
     int nr_splits, max_leaf_size, seed;
     double threshold;
     int shuffle_labels; /* tests only: a worse model on purpose */
+    int publish_pause_ms; /* tests only: a wait after moving CURRENT, before the result is written */
     int warm;           /* start from the serving version (primal solver) */
     int rebuild;        /* with warm: this run trains cold (every Nth) */
     int keep_versions;  /* prune to this many after publishing; 0: keep all */

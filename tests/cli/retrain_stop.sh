@@ -2,7 +2,8 @@
 # retrain_stop.sh: `xmc retrain` stopped by SIGTERM while fetched records are still queued exits 0 (it aborted in
 # librdkafka once: the close served its queue with callbacks, which cannot take fetched messages), and curated
 # records the window cannot hold as they are (an id over 65,535 bytes, more labels than fit) are bad records,
-# counted and skipped, not a stop and not a cut label. On the embedded Kafka (xmcd --mock-only). Needs kcat.
+# counted and skipped, not a stop and not a cut label; a stop during a training or just after it published is
+# logged as what it was. On the embedded Kafka (xmcd --mock-only). Needs kcat.
 set -euo pipefail
 BUILD=${BUILD:-build}
 XMC=${XMC_BIN:-$PWD/$BUILD/xmc}
@@ -109,5 +110,28 @@ grep -q "event=training_failed" "$LOG" && fail "$how: a deliberate stop was logg
 [ "$(cat "$T/repo/CURRENT")" = "$cur" ] || fail "$how: CURRENT moved"
 [ "$(find "$T/repo" -mindepth 1 -maxdepth 1 -type d | wc -l)" = 1 ] || fail "$how: the stopped version left: $(ls "$T/repo")"
 done
+# SIGTERM just after the child moved CURRENT, before its result reached the retrainer (test.publish_pause_ms holds
+# it there): the stop waits for the result, and the log says what happened: published, not "training_stopped"
+rm -rf "$T/window"
+conf stoppub curated 100
+echo 'test = { publish_pause_ms = 1500; };' >> "$T/rt.conf"
+LOG="$T/stoppub.log"
+"$XMC" retrain -c "$T/rt.conf" --bootstrap-file "$T/bs" 2> "$LOG" &
+RT=$!
+for _ in $(seq 600); do grep -q 'event=stats.*consumed=[1-9][0-9][0-9][0-9][0-9] ' "$LOG" && break; sleep 0.05; done
+grep -q 'event=stats.*consumed=[1-9][0-9][0-9][0-9][0-9] ' "$LOG" || fail "publish: the window did not fill"
+kill -USR1 "$RT"
+for _ in $(seq 1200); do grep -q "event=current_moved" "$LOG" && break; sleep 0.05; done
+grep -q "event=current_moved" "$LOG" || fail "publish: the training did not move CURRENT"
+kill -TERM "$RT"
+rc=0; wait "$RT" || rc=$?
+RT=
+[ "$rc" = 0 ] || fail "publish: exit $rc after SIGTERM"
+new=$(grep -o 'event=current_moved pid=[0-9]* version=[^ ]*' "$LOG" | sed 's/.*version=//')
+[ "$(cat "$T/repo/CURRENT")" = "$new" ] || fail "publish: CURRENT is not the moved version"
+grep -q "event=published version=$new" "$LOG" || fail "publish: the moved version was not logged as published"
+grep -q "event=training_stopped\|event=training_failed" "$LOG" && fail "publish: a published version logged as stopped or failed"
+
 echo "ok: SIGTERM with records queued exits 0 (6 rounds); odd curated records counted as bad, the stream goes on;" \
-     "SIGTERM and a process group's SIGINT mid-training log training_stopped and leave no version"
+     "SIGTERM and a process group's SIGINT mid-training log training_stopped and leave no version;" \
+     "SIGTERM after CURRENT moved logs the version published"
