@@ -54,20 +54,18 @@ static int apply(void *ctx, const cli_opt *o, const char *v, double num)
     return 0;
 }
 
-/* Records per block of a streamed TSV: at least 4,096, and 1,024 per thread so that every thread takes several
- * of the library's 256-row chunks (fewer would leave threads idle at the end of each block). */
 /* Line buffers larger than this are given back after each block. */
 #define LINE_KEEP ((size_t)64 << 10)
 
+/* Records per block of a streamed TSV: at least 4,096, and 1,024 per thread so that every thread takes several
+ * of the library's 256-row chunks (fewer would leave threads idle at the end of each block). */
 static size_t block_size(int threads) { return threads * (size_t)1024 > 4096 ? threads * (size_t)1024 : 4096; }
 
-/* An anonymous temporary file in $TMPDIR (default /tmp), for the matrix body: tmpfile() always uses /tmp, which
- * may be a RAM disk. NULL with errno on failure. */
-static FILE *spool_file(void)
+/* An anonymous temporary file in dir ($TMPDIR, default /tmp), for the matrix body: tmpfile() always uses /tmp,
+ * which may be a RAM disk. NULL with errno on failure. */
+static FILE *spool_file(const char *dir)
 {
-    const char *dir = getenv("TMPDIR");
     char path[4096];
-    if (!dir || !*dir) dir = "/tmp";
     if ((size_t)snprintf(path, sizeof path, "%s/xmc-predict-XXXXXX", dir) >= sizeof path) {
         errno = ENAMETOOLONG;
         return NULL;
@@ -125,14 +123,14 @@ static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_pr
     uint32_t *counts = malloc(block * sizeof *counts);
     uint64_t rows = 0;
     xmc_hit *hits = malloc(block * opts->topk * sizeof *hits);
-    FILE *out = matrix ? spool_file() : stdout;
+    const char *tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    FILE *out = matrix ? spool_file(tmpdir) : stdout;
     if (!line || !cap || !len || !text || !counts || !hits) {
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory");
         goto out;
     }
     if (!out) {
-        xmc_error_set(&err, XMC_ERR_IO, "a temporary file for the matrix in %s: %s",
-                      getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
+        xmc_error_set(&err, XMC_ERR_IO, "a temporary file for the matrix in %s: %s", tmpdir, strerror(errno));
         goto out;
     }
     for (; nt < threads; nt++)

@@ -31,7 +31,8 @@ typedef struct cnt_table {
     uint32_t mask, n;
     char *arena;
     size_t alen, acap;
-    int full; /* a count the table cannot hold (2^30 n-grams in 2^31 slots, 4 GiB of n-gram bytes): a range error, not memory */
+    int full; /* a count the table cannot hold (2^30 n-grams in 2^31 slots, 4 GiB of n-gram bytes): a range
+               * error, not memory */
 } cnt_table;
 
 static int cnt_init(cnt_table *t, uint32_t cap)

@@ -257,7 +257,8 @@ size_t xmci_tfidf_config_format(const xmci_tfidf_config *cfg, char *buf, size_t 
         int n = snprintf(tmp, sizeof tmp,
                          "%s%s:%u-%u:min_df=%u:max_df=%s:max_features=%u:sublinear=%d:idf=%s:smooth_idf=%d:"
                          "add_one_idf=%d:norm=%s", i ? "," : "", b->analyzer == XMCI_TFIDF_CHAR_WB ? "char_wb" : "word",
-                         b->ngram_min, b->ngram_max, b->min_df, real_text(b->max_df, real, sizeof real), b->max_features, b->sublinear_tf ? 1 : 0,
+                         b->ngram_min, b->ngram_max, b->min_df, real_text(b->max_df, real, sizeof real),
+                         b->max_features, b->sublinear_tf ? 1 : 0,
                          idf_name[(unsigned)b->idf <= 2 ? b->idf : 0], b->smooth_idf ? 1 : 0, b->add_one_idf ? 1 : 0,
                          norm_name[b->norm == XMCI_TFIDF_NORM_L2]);
         if (k < size) snprintf(buf + k, size - k, "%s", tmp);

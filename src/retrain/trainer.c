@@ -202,7 +202,6 @@ void xmcr_train_run(const xmcr_window *w, const xmcr_train_params *p, xmcr_train
         sigemptyset(&stop);
         sigaddset(&stop, SIGTERM);
         sigaddset(&stop, SIGINT);
-        sigaddset(&stop, SIGHUP);
         sigprocmask(SIG_BLOCK, &stop, NULL);
         /* already opened with checksums and canaries above: no second verification */
         if (xmc_repo_set_current(p->repo, res->version, 0, &err)) goto xmc_failed;
@@ -322,11 +321,14 @@ pid_t xmcr_train_spawn(const xmcr_window *w, const xmcr_train_params *p, int *fd
         /* a trainer killed (kill -9 included) must not leave a training behind that could still publish */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(1);
+        /* the stop signals stop it; the retrainer's reload and train-now signals are not its business (sent to
+         * the process group, their default action would end the training) */
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = SIG_DFL;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        sa.sa_handler = SIG_IGN;
         sigaction(SIGHUP, &sa, NULL);
         sigaction(SIGUSR1, &sa, NULL);
         sigprocmask(SIG_SETMASK, &before, NULL);

@@ -85,8 +85,8 @@ RT=
 grep -q '^g2-000000	' "$T/window.tsv" || fail "the good record after the odd ones is not in the window"
 grep -q 'label-number' "$T/window.tsv" && fail "a cut label list reached the window"
 
-# SIGTERM while a training runs (to the retrainer; then SIGINT to its whole process group, as Ctrl-C in a terminal
-# sends it, which reaches the child before the parent stops it): the child is stopped, which is not a failure
+# SIGTERM while a training runs (to the retrainer; then SIGHUP, SIGUSR1 and SIGINT to its whole process group, as
+# Ctrl-C in a terminal sends it, which reaches the child before the parent stops it): the child is stopped, which is not a failure
 # (training_stopped, info level, no train_failures), nothing is published and nothing of it is left in the repository
 for how in TERM INT-group; do
 rm -rf "$T/window"
@@ -100,7 +100,13 @@ cur=$(cat "$T/repo/CURRENT")
 kill -USR1 "$RT"
 for _ in $(seq 500); do grep -q "event=training_start " "$LOG" && break; sleep 0.01; done
 grep -q "event=training_start " "$LOG" || fail "$how: SIGUSR1 started no training"
-if [ "$how" = TERM ]; then kill -TERM "$RT"; else kill -INT -- -"$RT"; fi
+if [ "$how" = TERM ]; then
+  kill -TERM "$RT"
+else # the reload and train-now signals to the group first: the child ignores them (their default would end it)
+  kill -HUP -- -"$RT"; kill -USR1 -- -"$RT"; sleep 0.2
+  grep -q "event=training_failed" "$LOG" && fail "$how: SIGHUP/SIGUSR1 to the group ended the training"
+  kill -INT -- -"$RT"
+fi
 rc=0; wait "$RT" || rc=$?
 RT=
 [ "$rc" = 0 ] || fail "$how: exit $rc after the signal during a training"
