@@ -25,7 +25,8 @@ static const cli_opt prune_opts[] = {
 static const cli_command list_cmd = {
     "model list", "REPO",
     "  One line per version, oldest first: name, creation time (UTC), size, state (current, serving: a live\n"
-    "  xmcd lease names it; damaged: it does not open), training records and labels, featurizer, the version\n"
+    "  xmcd lease names it; damaged: its manifest or a listed file is missing or of the wrong size; checksums\n"
+    "  are not verified here), training records and labels, featurizer, the version\n"
     "  it was warm-started from, training seconds, and the gate's verdict (P@1 new vs serving) when it has one.\n",
     list_opts};
 static const cli_command rollback_cmd = {
