@@ -1255,6 +1255,35 @@ static void test_R6_dlq_copy_refused_by_broker_as_too_large(void)
     xh_finish(&e, seen, ok != n);
 }
 
+/* A poison record whose own headers (a 1,500-byte trace) outgrow the producer's limit (message.max.bytes 1000):
+ * without its value the copy is still too large, so it goes as the xmc.* headers alone (its key kept), once; it
+ * was retried every 200 ms forever, its partition's commit stuck below it. */
+static void test_R6_dlq_copy_too_large_even_without_value(void)
+{
+    const int n = 200, poison = 110; /* xh_kind: BAD */
+    xh_env e;
+    xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
+    xh_seen *seen = calloc((size_t)n, sizeof *seen);
+    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 0, 10000) == 0);
+    xh_write_conf(e.conf, e.mock.bootstraps, e.repo, 20000, 0, 10000, "kafka_producer = [ \"message.max.bytes=1000\" ];");
+    CU_ASSERT_FATAL(xh_env_start(&e) == 0);
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, 0, poison, xh_value_plain), poison);
+    xh_big_header_id = poison;
+    xh_big_header_len = 1500;
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison, poison + 1, xh_value_mixed), 1); /* BAD */
+    xh_big_header_id = -1;
+    CU_ASSERT_EQUAL_FATAL(xh_produce(e.mock.bootstraps, poison + 1, n, xh_value_plain), n - poison - 1);
+    int ok = xh_wait_accounted(e.mock.bootstraps, n, seen, 30);
+    CU_ASSERT_EQUAL(ok, n);
+    CU_ASSERT_EQUAL(seen[poison].dlq, 1);
+    CU_ASSERT_EQUAL(seen[poison].has_all_headers, 1);
+    CU_ASSERT_STRING_EQUAL(seen[poison].code, "PLUGIN");
+    CU_ASSERT_EQUAL(xh_file_count(e.log, "event=dlq_value_omitted"), 1);
+    CU_ASSERT_EQUAL(xh_file_count(e.log, "event=dlq_minimal"), 1);
+    CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 20), 0);
+    xh_finish(&e, seen, ok != n);
+}
+
 /* Exactly-once: an aborted transaction drops the copies still in flight (their records are consumed again
  * after the rewind); a rebalance after that must find the in-flight count exact, so that records produced
  * after it are consumed and accounted. */
@@ -1365,6 +1394,8 @@ int main(int argc, char **argv)
                 test_R16_sigterm_with_full_producer_queue);
     CU_add_test(CU_add_suite("R6_dlq_refused", NULL, NULL), "R6_dlq_copy_refused_by_broker_as_too_large",
                 test_R6_dlq_copy_refused_by_broker_as_too_large);
+    CU_add_test(CU_add_suite("R6_dlq_minimal", NULL, NULL), "R6_dlq_copy_too_large_even_without_value",
+                test_R6_dlq_copy_too_large_even_without_value);
     CU_add_test(CU_add_suite("R6_dlq_large", NULL, NULL), "R6_dlq_copy_too_large_for_producer",
                 test_R6_dlq_copy_too_large_for_producer);
     CU_add_test(CU_add_suite("R6_eos_dlq_large", NULL, NULL), "R6_eos_dlq_copy_too_large_for_producer",

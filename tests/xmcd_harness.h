@@ -288,6 +288,10 @@ static inline void xh_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
 
 typedef const char *(*xh_value_fn)(int id, size_t *len);
 
+/* The input record that carries a header of xh_big_header_len bytes ("trace"), as a traced record may: -1 none. */
+static int xh_big_header_id = -1;
+static size_t xh_big_header_len;
+
 /* Produces ids [from, to) to the input topic with values from fn, and waits for all acknowledgements.
  * Returns the number acknowledged. */
 static inline int xh_produce(const char *bootstraps, int from, int to, xh_value_fn fn)
@@ -311,10 +315,19 @@ static inline int xh_produce(const char *bootstraps, int from, int to, xh_value_
         if (!xh_inputs[id].big) memcpy(xh_inputs[id].value, value, len);
         xh_inputs[id].value_len = len;
         for (;;) {
+            rd_kafka_headers_t *h = NULL;
+            if (id == xh_big_header_id) {
+                char *trace = malloc(xh_big_header_len);
+                memset(trace, 't', xh_big_header_len);
+                h = rd_kafka_headers_new(1);
+                rd_kafka_header_add(h, "trace", -1, trace, (ssize_t)xh_big_header_len);
+                free(trace);
+            }
             rd_kafka_resp_err_t e = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(XH_TOPIC_IN), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, len),
-                RD_KAFKA_V_OPAQUE((void *)(intptr_t)id), RD_KAFKA_V_END);
+                RD_KAFKA_V_OPAQUE((void *)(intptr_t)id), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+            if (e && h) rd_kafka_headers_destroy(h);
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
             rd_kafka_poll(rk, 10);
         }

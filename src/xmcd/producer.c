@@ -81,9 +81,9 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
         xmcd_rec_dead_letter_later(d, rec, "PRODUCE", why);
         return;
     }
-    if (rec->target == XMCD_TARGET_DLQ && !rec->dlq_omit_value && msg->len > 0 && too_large) {
+    if (rec->target == XMCD_TARGET_DLQ && rec->dlq_level < XMCD_DLQ_MINIMAL && too_large) {
         /* the DLQ topic takes smaller records than the input (its max.message.bytes): retried as it is, the copy
-         * would stall its partition for good, so it goes again without its value (see dlq.c) */
+         * would stall its partition for good, so it goes again with less (see dlq.c) */
         char code[XMC_STAGE_CODE_MAX] = "PRODUCE", message[XMC_STAGE_MSG_MAX] = "dead letter refused as too large";
         rd_kafka_headers_t *h = NULL;
         const void *v;
@@ -95,7 +95,11 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
                 snprintf(message, sizeof message, "%.*s", (int)(vl < sizeof message ? vl : sizeof message - 1),
                          (const char *)v);
         }
-        rec->dlq_omit_value = 1;
+        rec->dlq_level = rec->dlq_level == XMCD_DLQ_WHOLE && rec->in->len > 0 ? XMCD_DLQ_NO_VALUE : XMCD_DLQ_MINIMAL;
+        xmcd_log(XMCD_LOG_WARN, rec->dlq_level == XMCD_DLQ_NO_VALUE ? "dlq_value_omitted" : "dlq_minimal",
+                 "topic=%s partition=%d offset=%lld bytes=%zu key_bytes=%zu reason=broker",
+                 rd_kafka_topic_name(rec->in->rkt), (int)rec->in->partition, (long long)rec->in->offset, rec->in->len,
+                 rec->in->key_len);
         xmcd_rec_dead_letter_later(d, rec, code, message);
         return;
     }

@@ -26,6 +26,9 @@ typedef enum xmcd_target {
     XMCD_TARGET_DLQ = 1
 } xmcd_target;
 
+/* A dead letter's contents, from the whole copy down (dlq.c): each refusal as too large takes the next. */
+enum { XMCD_DLQ_WHOLE, XMCD_DLQ_NO_VALUE, XMCD_DLQ_MINIMAL };
+
 struct xmcd_rec {
     rd_kafka_message_t *in; /* the consumed record (owned) */
     xmcd_part *part;        /* offset tracking: partition and sequence */
@@ -38,7 +41,7 @@ struct xmcd_rec {
     rd_kafka_headers_t *retry_headers;
     uint64_t retry_due_ns;
     char *dlq_reason; /* "CODE\0message": to be dead-lettered by the retry list (owned) */
-    int dlq_omit_value; /* the broker refused the dead letter as too large: send it without the value */
+    int dlq_level;      /* XMCD_DLQ_*: what of the dead letter was left out after a refusal as too large */
     int size_retried;   /* the broker refused the output's batch as too large once: the next refusal is its own */
     struct xmcd_rec *next; /* retry list */
     char model_version[XMC_STAGE_VERSION_MAX];
