@@ -53,8 +53,9 @@ static void xmcd_broker_ask(xmcd *d, rd_kafka_t *rk, xmcd_broker_info *info, int
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, d->conf->topic_out, NULL);
     rd_kafka_resp_err_t e = t ? rd_kafka_metadata(rk, 0, t, &md, timeout_ms) : RD_KAFKA_RESP_ERR__FAIL;
     if (t) rd_kafka_topic_destroy(t);
-    if (e || !md) {
+    if (e || !md || (md->orig_broker_id < 0 && md->broker_cnt < 1)) {
         *why = e ? rd_kafka_err2name(e) : "no metadata";
+        if (md) rd_kafka_metadata_destroy(md);
         return;
     }
     char id[16];

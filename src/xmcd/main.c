@@ -287,7 +287,11 @@ int main(int argc, char **argv)
         xmcd_log(XMCD_LOG_WARN, "kafka_restart", "attempt=%d backoff_ms=%d", in_window, backoff_ms);
         for (int waited = 0; waited < backoff_ms && !xmcd_stop_flag; waited += 100)
             nanosleep(&(struct timespec){0, 100000000L}, NULL);
-        if (xmcd_stop_flag) break;
+        if (xmcd_stop_flag) { /* an ordinary stop: the failed run released every record, nothing is in flight */
+            xmcd_log(XMCD_LOG_INFO, "stopped", "exit=0 reason=signal_during_restart_backoff");
+            rc = 0;
+            break;
+        }
         backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
         if (xmcd_restart_clients(d, err, sizeof err) != 0) {
             xmcd_log(XMCD_LOG_ERROR, "kafka_restart_failed", "reason=%s", xmcd_log_q(err));

@@ -67,8 +67,10 @@ int xmcd_mock_write_bootstrap(xmcd_mock *mock, const char *path, char *err, size
         return -1;
     }
     fprintf(f, "%s\n", xmcd_mock_bootstraps(mock));
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0, e = errno;
+    if (fclose(f) != 0 && !bad) bad = 1, e = errno; /* closed whatever failed: no descriptor left behind */
+    if (bad) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
         unlink(tmp);
         return -1;
     }

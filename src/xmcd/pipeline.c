@@ -377,7 +377,7 @@ void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
                                         : xmcd_now_ns() + (uint64_t)d->conf->drain_deadline_ms * 1000000u;
         if (!lost)
             xmcd_drain(d, deadline);
-        else
+        else if (!d->fatal) /* a failed plugin's instance cannot go on (stage.h): its batch stays open */
             xmcd_process_batch(d); /* the records are someone else's now; their copies still go out */
         xmcd_offsets_revoke(d->offsets, parts);
         if (coop) {
