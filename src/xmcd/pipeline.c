@@ -485,7 +485,9 @@ static void xmcd_shutdown(xmcd *d)
     /* what is still in flight is given up: uncommitted, replayed after a restart */
     rd_kafka_purge(d->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     d->fatal = 1; /* from here delivery reports only release records */
-    rd_kafka_poll(d->producer, 0);
+    /* the purged copies' reports come from the broker threads, not all at once: served until none is left
+     * (bounded), so that every record is released before the clients are destroyed or restarted */
+    rd_kafka_flush(d->producer, 5000);
     while (d->retry_head) {
         xmcd_rec *rec = d->retry_head;
         d->retry_head = rec->next;
