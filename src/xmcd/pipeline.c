@@ -352,14 +352,23 @@ void xmcd_rebalance(xmcd *d, rd_kafka_resp_err_t err, rd_kafka_topic_partition_l
             xmcd_log(XMCD_LOG_ERROR, "out_of_memory", "where=assign");
             d->fatal = 1;
         }
+        /* a refused assignment (the consumer closing or failed) leaves the tracker without those partitions,
+         * so that pause, resume and commits act only on partitions this consumer owns */
         if (coop) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(d->consumer, parts);
             if (e) {
                 xmcd_log(XMCD_LOG_ERROR, "assign_failed", "error=%s", xmcd_log_q(rd_kafka_error_string(e)));
                 rd_kafka_error_destroy(e);
+                xmcd_offsets_revoke(d->offsets, parts);
+                return;
             }
         } else {
-            rd_kafka_assign(d->consumer, parts);
+            rd_kafka_resp_err_t e = rd_kafka_assign(d->consumer, parts);
+            if (e) {
+                xmcd_log(XMCD_LOG_ERROR, "assign_failed", "error=%s", rd_kafka_err2name(e));
+                xmcd_offsets_revoke(d->offsets, parts);
+                return;
+            }
         }
         /* librdkafka keeps an application pause on a partition across unassign/assign: a partition revoked
          * while paused would come back paused for good once d->paused is cleared, so set each newly assigned
