@@ -29,8 +29,14 @@ static rd_kafka_headers_t *xmcd_dlq_headers(xmcd *d, const xmcd_rec *rec, const 
     else
         headers = rd_kafka_headers_new(10);
     char partition[16], offset[24], size[24], cut[257];
-    if (level == XMCD_DLQ_MINIMAL) {
-        snprintf(cut, sizeof cut, "%s", message);
+    if (level == XMCD_DLQ_MINIMAL) { /* cut at 256 bytes, not inside a UTF-8 sequence */
+        size_t n = strlen(message);
+        if (n > sizeof cut - 1) {
+            n = sizeof cut - 1;
+            while (n > 0 && ((unsigned char)message[n] & 0xC0) == 0x80) n--;
+        }
+        memcpy(cut, message, n);
+        cut[n] = 0;
         message = cut;
     }
     snprintf(partition, sizeof partition, "%d", (int)in->partition);
