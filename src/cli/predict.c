@@ -207,7 +207,7 @@ static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_pr
             xmc_error_set(&err, XMC_ERR_IO, "the temporary file for the matrix: %s", strerror(errno));
             goto out;
         }
-        while ((k = fread(buf, 1, sizeof buf, out)) > 0) fwrite(buf, 1, k, stdout);
+        while (!ferror(stdout) && (k = fread(buf, 1, sizeof buf, out)) > 0) fwrite(buf, 1, k, stdout);
         if (ferror(out)) {
             xmc_error_set(&err, XMC_ERR_IO, "the temporary file for the matrix: read error");
             goto out;
