@@ -481,7 +481,7 @@ static int xmcr_run(xmcr *r)
             xmcr_reload(r);
         }
         xmcr_train_finish(r, 0, 0);
-        if (!r->child) {
+        if (!r->child && !xmcr_stop) { /* a stop signal may have come during this pass: no new training then */
             const char *why = NULL;
             if (xmcr_now) why = "signal";
             else if (c->min_changes && r->changes_since >= (uint64_t)c->min_changes) why = "changes";
