@@ -812,6 +812,14 @@ static void xh_start_then_fatal(xh_env *e, int n)
     xh_push1(e, 0 /* Produce */, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
 }
 
+/* Up, then the fatal producer error with in-process restarts on (the default), until xmcd announces the first. */
+static void xh_up_then_restarting(xh_env *e, int n)
+{
+    CU_ASSERT_FATAL(xh_env_up(e, 3, 1, 20000, 100000, 10000) == 0);
+    xh_start_then_fatal(e, n);
+    CU_ASSERT(xh_wait_log(e->log, "event=kafka_restart ", 1, 30) == 0);
+}
+
 static void test_R4_fatal_producer_error_exits_1_without_commit(void)
 {
     const int n = 3000;
@@ -862,9 +870,7 @@ static void test_R4_fatal_producer_error_restarts_clients(void)
     xh_env e;
     xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
-    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 100000, 10000) == 0);
-    xh_start_then_fatal(&e, n);
-    CU_ASSERT(xh_wait_log(e.log, "event=kafka_restart ", 1, 30) == 0);
+    xh_up_then_restarting(&e, n);
     CU_ASSERT(xh_file_count(e.log, "event=kafka_fatal") >= 1);
     CU_ASSERT_EQUAL(xh_wait_accounted(e.mock.bootstraps, n, seen, 90), n);
     CU_ASSERT_EQUAL(xh_wait_all_committed(e.mock.bootstraps, "xmcd-test", 30), 0);
@@ -888,9 +894,7 @@ static void test_R4_sigterm_during_restart_backoff_exits_0(void)
     xh_env e;
     xh_inputs = calloc((size_t)n, sizeof *xh_inputs);
     xh_seen *seen = calloc((size_t)n, sizeof *seen);
-    CU_ASSERT_FATAL(xh_env_up(&e, 3, 1, 20000, 100000, 10000) == 0);
-    xh_start_then_fatal(&e, n);
-    CU_ASSERT(xh_wait_log(e.log, "event=kafka_restart ", 1, 30) == 0);
+    xh_up_then_restarting(&e, n);
     kill(e.pid, SIGTERM);
     int rc = xh_wait_exit(e.pid, 30);
     e.pid = 0;

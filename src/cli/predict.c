@@ -123,7 +123,8 @@ static int predict_tsv(const char *path, const xmc_classifier *clf, const xmc_pr
     uint32_t *counts = malloc(block * sizeof *counts);
     uint64_t rows = 0;
     xmc_hit *hits = malloc(block * opts->topk * sizeof *hits);
-    const char *tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *tmpdir = getenv("TMPDIR");
+    if (!tmpdir || !*tmpdir) tmpdir = "/tmp";
     FILE *out = matrix ? spool_file(tmpdir) : stdout;
     if (!line || !cap || !len || !text || !counts || !hits) {
         xmc_error_set(&err, XMC_ERR_NOMEM, "out of memory");

@@ -63,28 +63,33 @@ static rd_kafka_headers_t *xmcd_dlq_headers(xmcd *d, const xmcd_rec *rec, const 
     return headers;
 }
 
+void xmcd_dlq_less(xmcd_rec *rec, const char *by)
+{
+    const rd_kafka_message_t *in = rec->in;
+    if (rec->dlq_level == XMCD_DLQ_MINIMAL) return;
+    rec->dlq_level++;
+    if (rec->dlq_level == XMCD_DLQ_NO_VALUE && in->len == 0) rec->dlq_level++; /* the same copy as the whole one */
+    xmcd_log(XMCD_LOG_WARN, rec->dlq_level == XMCD_DLQ_NO_VALUE ? "dlq_value_omitted" : "dlq_minimal",
+             "topic=%s partition=%d offset=%lld bytes=%zu key_bytes=%zu reason=%s", rd_kafka_topic_name(in->rkt),
+             (int)in->partition, (long long)in->offset, in->len, in->key_len, by);
+}
+
 void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message)
 {
     const rd_kafka_message_t *in = rec->in;
     rec->target = XMCD_TARGET_DLQ;
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t e;
     /* from the level this record reached (a retry, or the broker refused the copy as too large) down: a copy
      * larger than the producer accepts (message.max.bytes) can never go as it is, and retrying it would stall its
      * partition for good (exactly-once: abort and rewind forever); the headers name the source offset where what
-     * was left out can be read. Each level is logged once per record. */
-    for (int level = rec->dlq_level; level <= XMCD_DLQ_MINIMAL; level++) {
-        if (level == XMCD_DLQ_NO_VALUE && in->len == 0) continue; /* the same copy as the whole one */
-        if (level > rec->dlq_level) {
-            xmcd_log(XMCD_LOG_WARN, level == XMCD_DLQ_NO_VALUE ? "dlq_value_omitted" : "dlq_minimal",
-                     "topic=%s partition=%d offset=%lld bytes=%zu key_bytes=%zu", rd_kafka_topic_name(in->rkt),
-                     (int)in->partition, (long long)in->offset, in->len, in->key_len);
-            rec->dlq_level = level;
-        }
-        int key = level < XMCD_DLQ_MINIMAL || in->key_len <= XMCD_DLQ_KEY_KEPT;
+     * was left out can be read */
+    for (;;) {
+        int level = rec->dlq_level, key = level < XMCD_DLQ_MINIMAL || in->key_len <= XMCD_DLQ_KEY_KEPT;
         e = xmcd_producer_send(d, rec, level == XMCD_DLQ_WHOLE ? in->payload : NULL,
                                level == XMCD_DLQ_WHOLE ? in->len : 0, key ? in->key : NULL, key ? in->key_len : 0,
                                xmcd_dlq_headers(d, rec, code, message, level));
-        if (e != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) break;
+        if (e != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || level == XMCD_DLQ_MINIMAL) break;
+        xmcd_dlq_less(rec, "producer");
     }
     if (e) {
         if (!d->fatal && xmcd_log_due(&d->last_refusal_log_ns)) /* one line per 5 s, not one per record */

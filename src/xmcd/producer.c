@@ -95,11 +95,7 @@ static void xmcd_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, v
                 snprintf(message, sizeof message, "%.*s", (int)(vl < sizeof message ? vl : sizeof message - 1),
                          (const char *)v);
         }
-        rec->dlq_level = rec->dlq_level == XMCD_DLQ_WHOLE && rec->in->len > 0 ? XMCD_DLQ_NO_VALUE : XMCD_DLQ_MINIMAL;
-        xmcd_log(XMCD_LOG_WARN, rec->dlq_level == XMCD_DLQ_NO_VALUE ? "dlq_value_omitted" : "dlq_minimal",
-                 "topic=%s partition=%d offset=%lld bytes=%zu key_bytes=%zu reason=broker",
-                 rd_kafka_topic_name(rec->in->rkt), (int)rec->in->partition, (long long)rec->in->offset, rec->in->len,
-                 rec->in->key_len);
+        xmcd_dlq_less(rec, "broker");
         xmcd_rec_dead_letter_later(d, rec, code, message);
         return;
     }

@@ -144,6 +144,9 @@ void xmcd_broker_describe(xmcd *d, xmcd_broker_info *info, int timeout_ms);
 
 /* dlq.c: sends rec's original record to the dead-letter topic with the reason headers. */
 void xmcd_dlq_send(xmcd *d, xmcd_rec *rec, const char *code, const char *message);
+/* After rec's dead letter was refused as too large (by: "producer" or "broker"): its next copy carries less
+ * (XMCD_DLQ_*), logged once per level. Not past XMCD_DLQ_MINIMAL. */
+void xmcd_dlq_less(xmcd_rec *rec, const char *by);
 
 /* log.c-style bridge for librdkafka's own logs (consumer.c and producer.c install it). */
 void xmcd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
