@@ -58,6 +58,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bert_train_bench: %s\n", err.msg);
         return 1;
     }
+    opt->pool = xmci_bert_train_pool(train); /* the optimiser on the same threads, as xrt.c runs it */
     xmci_bert_free(bert); /* the parameters are a copy: the mapping is not needed any more */
     char path[4096];
     snprintf(path, sizeof path, "%s/ids.bin", argv[1]);

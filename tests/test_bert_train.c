@@ -21,6 +21,7 @@
 #include "adamw.h"
 #include "bert.h"
 #include "head.h"
+#include "parallel.h"
 #include "safetensors.h"
 #include "xmc/rng.h"
 #include "testutil.h"
@@ -835,30 +836,39 @@ static void test_arena_sizes(void)
     xmci_bert_train_free(tr);
 }
 
-/* The AdamW pass (eight floats at a time where the CPU has AVX, split between threads for long spans) gives the
- * bits of the plain scalar loop, both forms, with and without decay, on a span that is neither a multiple of 8
- * nor short enough to stay in one thread. */
+/* The AdamW pass (eight floats at a time where the CPU has AVX, split between threads for long spans, started per
+ * span or a pool's) gives the bits of the plain scalar loop, both forms, with and without decay, on spans that are
+ * neither a multiple of 8 nor short enough to stay in one thread. 65,553 on 2 threads: halves of a multiple of 8
+ * and one float over, which the split once left without its update. */
 static void test_adamw_vector_and_threads_same_bits(void)
 {
-    const size_t n = 100003;
-    float *p0 = malloc(n * sizeof *p0), *g = malloc(n * sizeof *g), *p = malloc(n * sizeof *p);
-    float *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v);
+    static const size_t sizes[] = {100003, 65553};
+    static const int threads_of[][2] = {{1, 0}, {2, 0}, {3, 0}, {2, 2}, {3, 3}, {4, 2}}; /* threads, pool (0: none) */
+    const size_t nmax = 100003;
+    float *p0 = malloc(nmax * sizeof *p0), *g = malloc(nmax * sizeof *g), *p = malloc(nmax * sizeof *p);
+    float *m = calloc(nmax, sizeof *m), *v = calloc(nmax, sizeof *v);
     CU_ASSERT_FATAL(p0 && g && p && m && v);
-    uint32_t x = 12345;
-    for (size_t i = 0; i < n; i++) {
-        x = x * 1664525u + 1013904223u;
-        p0[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
-        x = x * 1664525u + 1013904223u;
-        g[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 1e-2f;
-    }
     xmc_error err = {0};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
     for (int kind = 0; kind < 2; kind++)
         for (int decay = 0; decay < 2; decay++) {
+            const size_t n = sizes[si];
             const float lr = 1e-3f, wd = decay ? 0.01f : 0;
-            for (int threads = 1; threads <= 3; threads += 2) {
+            for (size_t ti = 0; ti < sizeof threads_of / sizeof *threads_of; ti++) {
+                const int threads = threads_of[ti][0];
+                uint32_t x = 12345;
+                for (size_t i = 0; i < n; i++) {
+                    x = x * 1664525u + 1013904223u;
+                    p0[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
+                    x = x * 1664525u + 1013904223u;
+                    g[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 1e-2f;
+                }
                 xmci_adamw *opt;
+                xmci_pool *pool = NULL;
                 CU_ASSERT_FATAL(xmci_adamw_new(n, kind ? XMCI_ADAMW_HF : XMCI_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &opt, &err) == XMC_OK);
+                if (threads_of[ti][1]) CU_ASSERT_FATAL(xmci_pool_new(threads_of[ti][1], &pool, &err) == XMC_OK);
                 opt->threads = threads;
+                opt->pool = pool;
                 memcpy(p, p0, n * sizeof *p);
                 memset(m, 0, n * sizeof *m);
                 memset(v, 0, n * sizeof *v);
@@ -889,17 +899,11 @@ static void test_adamw_vector_and_threads_same_bits(void)
                     for (size_t i = 0; i < n; i++) bad += memcmp(&opt->m[i], &m[i], sizeof *m) != 0 ||
                                                           memcmp(&opt->v[i], &v[i], sizeof *v) != 0;
                 }
-                if (bad) printf("\n  %s, wd %g, %d threads: %zu values differ from the scalar loop", kind ? "hf" : "torch",
-                                (double)wd, threads, bad);
+                if (bad) printf("\n  %s, wd %g, n %zu, %d threads, pool %d: %zu values differ from the scalar loop",
+                                kind ? "hf" : "torch", (double)wd, n, threads, threads_of[ti][1], bad);
                 CU_ASSERT(bad == 0);
-                /* back to the starting parameters for the next case */
-                x = 12345;
-                for (size_t i = 0; i < n; i++) {
-                    x = x * 1664525u + 1013904223u;
-                    p0[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
-                    x = x * 1664525u + 1013904223u;
-                }
                 xmci_adamw_free(opt);
+                xmci_pool_free(pool);
             }
         }
     free(p0);

@@ -5,8 +5,11 @@
  * matches them to the last bit or two. The norm for clipping is summed in double. */
 #include "adamw.h"
 
+#include "parallel.h"
+
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -142,6 +145,20 @@ static void *span_thread(void *arg)
     return NULL;
 }
 
+/* A span's parts on a pool: each thread takes parts from a counter until none is left. */
+typedef struct span_parts {
+    span_job *part;
+    int n;
+    atomic_int next;
+} span_parts;
+
+static void *span_parts_thread(void *arg)
+{
+    span_parts *sp = arg;
+    for (int i; (i = atomic_fetch_add(&sp->next, 1)) < sp->n;) span_thread(&sp->part[i]);
+    return NULL;
+}
+
 /* Each element is updated on its own, so splitting a span between threads changes no bit. Spans under 2^16
  * floats stay in the caller's thread (a thread costs more than they do); a thread that cannot start leaves its
  * part to the caller. */
@@ -149,12 +166,21 @@ static void update_span(const xmci_adamw *opt, const step_consts *k, float *m, f
                         size_t n, float wd)
 {
     int nt = opt->threads > 1 ? opt->threads : 1;
+    if (opt->pool && nt > xmci_pool_threads(opt->pool)) nt = xmci_pool_threads(opt->pool);
     if (nt > XMCI_ADAMW_MAX_THREADS) nt = XMCI_ADAMW_MAX_THREADS;
     if (n < ((size_t)1 << 16)) nt = 1;
-    pthread_t tid[XMCI_ADAMW_MAX_THREADS];
     span_job job[XMCI_ADAMW_MAX_THREADS];
+    const size_t chunk = ((n + (size_t)nt - 1) / (size_t)nt + 7) & ~(size_t)7; /* nt chunks cover n */
+    if (opt->pool && nt > 1) {
+        span_parts sp = {.part = job, .n = 0};
+        for (size_t a = 0; a < n && sp.n < nt; a += chunk, sp.n++)
+            job[sp.n] = (span_job){opt, k, m + a, v + a, p + a, g + a, (a + chunk < n ? a + chunk : n) - a, wd};
+        atomic_init(&sp.next, 0);
+        xmci_pool_run(opt->pool, span_parts_thread, &sp, sp.n);
+        return;
+    }
+    pthread_t tid[XMCI_ADAMW_MAX_THREADS];
     int started[XMCI_ADAMW_MAX_THREADS] = {0};
-    const size_t chunk = (n / (size_t)nt + 7) & ~(size_t)7;
     for (int t = 1; t < nt; t++) {
         size_t a = (size_t)t * chunk, b = a + chunk < n ? a + chunk : n;
         if (a >= n) break;

@@ -32,6 +32,8 @@ typedef struct xmci_adamw {
     float *m, *v;
     int threads; /* threads of a span update (1 after xmci_adamw_new; at most XMCI_ADAMW_MAX_THREADS); the
                   * result is the same bits for any count */
+    struct xmci_pool *pool; /* NULL after xmci_adamw_new; when set (the caller's, it must outlive the updates) the
+                             * threads are the pool's, not started per span: min(threads, the pool's) of them */
 } xmci_adamw;
 
 #define XMCI_ADAMW_MAX_THREADS 16

@@ -759,6 +759,7 @@ struct xmci_bert_train {
     int attn_own;              /* attention in our kernels (simd, head size a multiple of 8), else sgemm */
     int attn_wide;             /* those kernels 16 columns at a time (AVX-512; the same bits) */
     int threads;               /* our own threads (attention, elementwise passes, products), 1.. */
+    xmci_pool *pool;           /* those threads, kept between passes (NULL for 1) */
     size_t products_split;     /* products cut into row blocks on our threads, since xmci_bert_train_new */
     float *attn_scratch;       /* threads x attn_scratch_floats */
     size_t attn_scratch_floats;
@@ -941,6 +942,7 @@ void xmci_bert_train_free(xmci_bert_train *tr)
     free(tr->attn_scratch);
     free(tr->drop_mask);
     free(tr->drop_dpooled);
+    xmci_pool_free(tr->pool);
     free(tr);
 }
 
@@ -1044,6 +1046,13 @@ xmc_err xmci_bert_train_set_threads(xmci_bert_train *tr, int threads, xmc_error 
                                  threads);
         tr->attn_scratch = p;
     }
+    if (threads != xmci_pool_threads(tr->pool)) {
+        xmci_pool *pool = NULL;
+        xmc_err rc = threads > 1 ? xmci_pool_new(threads, &pool, err) : XMC_OK;
+        if (rc) return rc;
+        xmci_pool_free(tr->pool);
+        tr->pool = pool;
+    }
     tr->threads = threads;
     return XMC_OK;
 }
@@ -1070,6 +1079,8 @@ xmc_err xmci_bert_train_set_dropout(xmci_bert_train *tr, float p, uint64_t seed,
     tr->backward_done = 0;
     return XMC_OK;
 }
+
+xmci_pool *xmci_bert_train_pool(const xmci_bert_train *tr) { return tr->pool; }
 
 size_t xmci_bert_train_products_split(const xmci_bert_train *tr) { return tr->products_split; }
 
@@ -1117,9 +1128,10 @@ static void *par_worker(void *arg)
  * (the counter balances them), chunk starts a multiple of align; on the caller's thread alone below PAR_MIN_FLOATS,
  * where starting threads would cost more than the pass. */
 #define PAR_MIN_FLOATS 8192
-static void par_for(int threads, size_t n, size_t width, size_t align, void (*fn)(const void *, size_t, size_t),
+static void par_for(xmci_pool *pool, size_t n, size_t width, size_t align, void (*fn)(const void *, size_t, size_t),
                     const void *ctx)
 {
+    const int threads = xmci_pool_threads(pool);
     if (threads <= 1 || n * width < PAR_MIN_FLOATS) {
         fn(ctx, 0, n);
         return;
@@ -1129,7 +1141,7 @@ static void par_for(int threads, size_t n, size_t width, size_t align, void (*fn
     size_t chunks = (n + grain - 1) / grain;
     par_job j = {.fn = fn, .ctx = ctx, .n = n, .grain = grain};
     atomic_init(&j.next, 0);
-    xmci_parallel_run(par_worker, &j, chunks < (size_t)threads ? (int)chunks : threads);
+    xmci_pool_run(pool, par_worker, &j, chunks < (size_t)threads ? (int)chunks : threads);
 }
 
 /* Column and element chunks start at multiples of 8 floats: whole vectors for the SIMD kernels, so that the same
@@ -1182,11 +1194,11 @@ static void ln_forward_rows(const void *ctx, size_t lo, size_t hi)
     }
 }
 
-static void ln_forward(int threads, float *res, const float *add, float *out, float *mean, float *rstd, const float *w,
+static void ln_forward(xmci_pool *pool, float *res, const float *add, float *out, float *mean, float *rstd, const float *w,
                        const float *b, int rows, int n, float eps)
 {
     ln_args A = {.res = res, .add = add, .out = out, .mean = mean, .rstd = rstd, .w = w, .b = b, .n = n, .eps = eps};
-    par_for(threads, PAR_ROWS(rows, n), ln_forward_rows, &A);
+    par_for(pool, PAR_ROWS(rows, n), ln_forward_rows, &A);
 }
 
 /* din = dLN(dout) (overwritten), by rows */
@@ -1258,13 +1270,13 @@ static void ln_backward_cols(const void *ctx, size_t lo, size_t hi)
 }
 
 /* din = dLN(dout) (overwritten); dw += dout * xhat, db += dout. */
-static void ln_backward(int threads, const float *dout, const float *in, const float *mean, const float *rstd,
+static void ln_backward(xmci_pool *pool, const float *dout, const float *in, const float *mean, const float *rstd,
                         const float *w, float *din, float *dw, float *db, int rows, int n)
 {
     ln_args A = {.in = in, .dout = dout, .mean_in = mean, .rstd_in = rstd, .w = w, .din = din, .dw = dw, .db = db,
                  .n = n, .rows_for_cols = rows};
-    par_for(threads, PAR_COLS(n, rows), ln_backward_cols, &A);
-    par_for(threads, PAR_ROWS(rows, n), ln_backward_rows, &A);
+    par_for(pool, PAR_COLS(n, rows), ln_backward_cols, &A);
+    par_for(pool, PAR_ROWS(rows, n), ln_backward_rows, &A);
 }
 
 /* ---- linear layers: y = x W^T + b; dx (+)= dy W, dW += dy^T x, db += colsum(dy) -------------------------------- */
@@ -1314,7 +1326,7 @@ static void gemm_run(xmci_bert_train *tr, const gemm_args *g)
     const size_t grain = (blocks + (size_t)parts - 1) / (size_t)parts * GEMM_ROW_ALIGN;
     par_job j = {.fn = gemm_rows, .ctx = g, .n = (size_t)g->m, .grain = grain};
     atomic_init(&j.next, 0);
-    xmci_parallel_run(par_worker, &j, parts);
+    xmci_pool_run(tr->pool, par_worker, &j, parts);
 }
 
 static void gemm(xmci_bert_train *tr, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
@@ -1357,10 +1369,10 @@ static void colsum_cols(const void *ctx, size_t lo, size_t hi)
 }
 
 /* db += colsum(dy), dy: rows x cols */
-static void colsum_add(int threads, const float *dy, int rows, int cols, float *db)
+static void colsum_add(xmci_pool *pool, const float *dy, int rows, int cols, float *db)
 {
     colsum_args A = {dy, db, (size_t)rows, (size_t)cols};
-    par_for(threads, PAR_COLS(cols, rows), colsum_cols, &A);
+    par_for(pool, PAR_COLS(cols, rows), colsum_cols, &A);
 }
 
 /* accumulate: dx += (1) or dx = (0) */
@@ -1369,7 +1381,7 @@ static void linear_backward(xmci_bert_train *tr, const float *dy, const float *x
 {
     gemm(tr, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, dy, out, w, in, accumulate ? 1.0f : 0.0f, dx, in);
     gemm(tr, CblasTrans, CblasNoTrans, out, in, rows, 1.0f, dy, out, x, in, 1.0f, dw, in);
-    colsum_add(tr->threads, dy, rows, out, db);
+    colsum_add(tr->pool, dy, rows, out, db);
 }
 
 /* ---- GELU ---------------------------------------------------------------------------------------------------- */
@@ -1441,17 +1453,17 @@ static void act_range(const void *ctx, size_t lo, size_t hi)
 }
 
 /* out = act(pre) */
-static void act_forward(int threads, const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
+static void act_forward(xmci_pool *pool, const float *pre, float *out, size_t n, xmci_bert_act act, int simd)
 {
     act_args A = {pre, out, act, simd, 0};
-    par_for(threads, PAR_ELEMS(n), act_range, &A);
+    par_for(pool, PAR_ELEMS(n), act_range, &A);
 }
 
 /* d *= act'(pre) */
-static void act_backward(int threads, const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
+static void act_backward(xmci_pool *pool, const float *pre, float *d, size_t n, xmci_bert_act act, int simd)
 {
     act_args A = {pre, d, act, simd, 1};
-    par_for(threads, PAR_ELEMS(n), act_range, &A);
+    par_for(pool, PAR_ELEMS(n), act_range, &A);
 }
 
 /* ---- attention of one sequence (L tokens at qkv, ld = 3H) ---------------------------------------------------- */
@@ -1804,7 +1816,7 @@ static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const 
         attn_job job = {.tr = tr, .qkv = qkv, .dctx = dctx, .ctx = ctx, .dqkv = dqkv, .backward = backward};
         atomic_init(&job.next, 0);
         atomic_init(&job.slot, 0);
-        xmci_parallel_run(attn_worker, &job, tr->threads);
+        xmci_pool_run(tr->pool, attn_worker, &job, tr->threads);
         return;
     }
     for (int r = 0; r < tr->n; r++) {
@@ -1874,7 +1886,7 @@ static void drop_forward(xmci_bert_train *tr, int site, float *y)
     drop_args A = {.y = y, .mask = drop_site(tr, site),
                    .key = drop_mix(tr->drop_seed ^ drop_mix((uint64_t)site + 1)), .keep = tr->drop_keep,
                    .scale = 1.0f / (1.0f - tr->drop_p)};
-    par_for(tr->threads, PAR_ELEMS(n), drop_range, &A);
+    par_for(tr->pool, PAR_ELEMS(n), drop_range, &A);
 }
 
 /* dL/dy through site's mask: out = d x mask / (1 - p); returns d itself when dropout is off (no copy). */
@@ -1917,7 +1929,7 @@ static void embed_forward(xmci_bert_train *tr, const param_view *pv)
                         *te = pv->type + (size_t)tr->types[t] * H;
             for (int i = 0; i < H; i++) e[i] = we[i] + pe[i] + te[i];
         }
-    ln_forward(tr->threads, tr->emb_in, NULL, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H,
+    ln_forward(tr->pool, tr->emb_in, NULL, tr->x[0], tr->emb_mean, tr->emb_rstd, pv->ln_w, pv->ln_b, T, H,
                tr->cfg.layer_norm_eps);
     drop_forward(tr, 0, tr->x[0]);
 }
@@ -1927,7 +1939,7 @@ static void embed_backward(xmci_bert_train *tr, const param_view *pv, const para
 {
     const int H = tr->cfg.hidden, T = tr->off[tr->n];
     drop_backward(tr, 0, tr->dx1, tr->dx1); /* elementwise: in place is safe; nothing when dropout is off */
-    ln_backward(tr->threads, tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b,
+    ln_backward(tr->pool, tr->dx1, tr->emb_in, tr->emb_mean, tr->emb_rstd, pv->ln_w, tr->dres, gv->ln_w, gv->ln_b,
                 T, H);
     for (int r = 0; r < tr->n; r++)
         for (int p = 0; p < tr->lens[r]; p++) {
@@ -1952,13 +1964,13 @@ static void layer_forward(xmci_bert_train *tr, const xmci_bert_params *params, i
     attn_layer(tr, L->qkv, L->ctx, NULL, NULL, 0);
     linear_forward(tr, L->ctx, T, H, P.wo, P.bo, H, L->res1);
     drop_forward(tr, 1 + 2 * l, L->res1);
-    ln_forward(tr->threads, L->res1, x, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
+    ln_forward(tr->pool, L->res1, x, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, T, H, c->layer_norm_eps);
     /* feed-forward, residual, LayerNorm; act(pre) lives in the gradient scratch for the moment */
     linear_forward(tr, L->x1, T, H, P.wi, P.bi, F, L->pre);
-    act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    act_forward(tr->pool, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     linear_forward(tr, tr->dbig, T, F, P.w2, P.b2, H, L->res2);
     drop_forward(tr, 2 + 2 * l, L->res2);
-    ln_forward(tr->threads, L->res2, L->x1, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H,
+    ln_forward(tr->pool, L->res2, L->x1, tr->x[l + 1], L->mean2, L->rstd2, P.ln2_w, P.ln2_b, T, H,
                c->layer_norm_eps);
 }
 
@@ -1980,19 +1992,19 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     const train_layer *L = &tr->layer[l];
     float *dcur = tr->dx1;
     /* x_out = LN2(res2), res2 = x1 + act(x1 Wi^T + bi) W2^T + b2 */
-    ln_backward(tr->threads, dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
+    ln_backward(tr->pool, dcur, L->res2, L->mean2, L->rstd2, P.ln2_w, tr->dres, G.ln2_w, G.ln2_b, T, H);
     /* through the dropout on the branch (dqkv is free until the attention); the residual takes dres unmasked */
     const float *dbr = drop_backward(tr, 2 + 2 * l, tr->dres, tr->dqkv);
-    act_forward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
+    act_forward(tr->pool, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd); /* recomputed act(pre), for dW2 */
     gemm(tr, CblasTrans, CblasNoTrans, H, F, T, 1.0f, dbr, H, tr->dbig, F, 1.0f, G.w2, F);
-    colsum_add(tr->threads, dbr, T, H, G.b2);
+    colsum_add(tr->pool, dbr, T, H, G.b2);
     gemm(tr, CblasNoTrans, CblasNoTrans, T, F, H, 1.0f, dbr, H, P.w2, F, 0.0f, tr->dbig, F);
-    act_backward(tr->threads, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
+    act_backward(tr->pool, L->pre, tr->dbig, (size_t)T * F, c->act, tr->simd);
     /* d x1 = dres2 (residual) + dpre Wi, summed into dres's buffer, which then swaps roles with dcur's: no copy */
     linear_backward(tr, tr->dbig, L->x1, T, H, P.wi, F, tr->dres, 1, G.wi, G.bi);
     SWAP_BUF(tr->dres, dcur);
     /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo */
-    ln_backward(tr->threads, dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
+    ln_backward(tr->pool, dcur, L->res1, L->mean1, L->rstd1, P.ln1_w, tr->dres, G.ln1_w, G.ln1_b, T, H);
     float *dctx = dcur; /* d x1 is spent: its buffer takes d ctx */
     dbr = drop_backward(tr, 1 + 2 * l, tr->dres, tr->dbig); /* dbig is spent too */
     linear_backward(tr, dbr, L->ctx, T, H, P.wo, H, dctx, 0, G.wo, G.bo);

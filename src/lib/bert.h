@@ -152,6 +152,9 @@ int xmci_bert_train_use_avx512(xmci_bert_train *train, int on);
  * pair, row, element and product block is computed the same way on any thread; products: see above). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
  * XMC_ERR_ARG (outside 1..XMC_MAX_THREADS) or XMC_ERR_NOMEM (then the count in force is unchanged). */
 xmc_err xmci_bert_train_set_threads(xmci_bert_train *train, int threads, xmc_error *err);
+/* Those threads, kept between passes (parallel.h), for other work of the same step (the optimiser's update);
+ * NULL with one. Owned by the training workspace: valid until the next set_threads or xmci_bert_train_free. */
+struct xmci_pool *xmci_bert_train_pool(const xmci_bert_train *train);
 /* Products cut into row blocks on the library's threads since xmci_bert_train_new (see above; tests and benches). */
 size_t xmci_bert_train_products_split(const xmci_bert_train *train);
 /* Hidden dropout of the following forwards, as BERT's hidden_dropout_prob: on the embeddings' output, on each

@@ -1075,6 +1075,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
         (rc = xmci_bert_train_new(s.params, B, tok.seq, &R.train, err)) ||
         (rc = xmci_bert_train_set_threads(R.train, o->threads, err))) /* and the products when OpenBLAS has 1 */
         goto out;
+    s.enc_opt->pool = xmci_bert_train_pool(R.train); /* freed with R.train, after the last step */
 
     int found = 0, start = 0;
     char path[4200];
