@@ -436,6 +436,121 @@ static void test_degenerate(void)
     xmci_csr_free(&x);
 }
 
+/* Groups of solves over the same instances (xmci_dcd_solve_group) give each solve's weights and pass count bit for
+ * bit as its own xmci_dcd_solve_rows: random sparse problems with shared rows, 1 to 8 solves, costs, bias on and
+ * off, thresholds, the dense-rows hint, few passes (max_iter 2: every solve still in the group at its end) and
+ * many (solves that shrink leave the group mid-pass and go on alone: counted, so the test sees both ways). Rows
+ * with a run of consecutive features (the block path of the single solve) are among them. */
+typedef struct group_out {
+    uint32_t m[XMCI_DCD_GROUP];
+    uint32_t idx[XMCI_DCD_GROUP][64];
+    float val[XMCI_DCD_GROUP][64];
+    int passes[XMCI_DCD_GROUP], emitted[XMCI_DCD_GROUP], fail_at;
+} group_out;
+
+static int keep_group(void *ctx, int c, const uint32_t *idx, const float *val, uint32_t m, int passes)
+{
+    group_out *o = ctx;
+    CU_ASSERT_FATAL(m <= 64 && c >= 0 && c < XMCI_DCD_GROUP);
+    o->m[c] = m;
+    memcpy(o->idx[c], idx, m * sizeof *idx);
+    memcpy(o->val[c], val, m * sizeof *val);
+    o->passes[c] = passes;
+    o->emitted[c]++;
+    return o->fail_at-- == 1;
+}
+
+static void test_group_same_bits(void)
+{
+    enum { R = 60, F = 40 };
+    static float dense[R * F];
+    static int8_t y[XMCI_DCD_GROUP * R];
+    uint32_t inst[R];
+    xmc_rng rng;
+    xmc_rng_seed(&rng, 11);
+    for (int r = 0; r < R; r++) {
+        for (int f = 0; f < F; f++) dense[r * F + f] = (xmc_rng_next(&rng) % 5 == 0) ? (float)(xmc_rng_next(&rng) % 1000) / 500.0f : 0;
+        if (r % 7 == 0) /* a run of 20 consecutive features at the end */
+            for (int f = F - 20; f < F; f++) dense[r * F + f] = 0.05f + (float)(xmc_rng_next(&rng) % 100) / 100.0f;
+    }
+    xmci_csr x;
+    CU_ASSERT_EQUAL_FATAL(tu_csr_from_dense(&x, R, F, dense), 0);
+    float sqn[R];
+    xmci_dcd_row_sqnorms(&x, 0, R, sqn);
+    xmci_dcd_ws *ws;
+    xmc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xmci_dcd_ws_new(F, R, &ws, &err), XMC_OK);
+    int left_alone = 0, stayed = 0;
+    for (int trial = 0; trial < 48; trial++) {
+        const uint32_t n = trial % 3 == 0 ? R : 20 + (uint32_t)(xmc_rng_next(&rng) % (R - 20));
+        for (uint32_t i = 0; i < n; i++) inst[i] = (trial % 2) ? i : (i * 7 + (uint32_t)trial) % R;
+        if (trial % 2 == 0) { /* distinct rows, any order */
+            uint32_t used[R] = {0}, k = 0;
+            for (uint32_t i = 0; k < n; i = (i + 13) % R)
+                if (!used[i]) { used[i] = 1; inst[k++] = i; }
+        }
+        const int nsolves = 1 + trial % XMCI_DCD_GROUP;
+        for (int c = 0; c < nsolves; c++)
+            for (uint32_t i = 0; i < n; i++)
+                y[(size_t)c * n + i] = (xmc_rng_next(&rng) % (unsigned)(2 + c)) == 0 ? 1 : -1;
+        xmci_dcd_params p;
+        xmci_dcd_params_default(&p);
+        p.seed = (uint32_t)trial % 4;
+        p.threshold = trial % 4 == 1 ? 0 : 0.05f;
+        p.bias = trial % 5 == 2 ? 0 : 1;
+        p.cp = trial % 6 == 3 ? 2 : 1;
+        p.eps = trial % 8 < 4 ? 0.1 : 0.001;
+        p.max_iter = trial % 9 == 4 ? 2 : 100;
+        xmci_dcd_rows rows = {.sqnorm = trial % 2 ? sqn : NULL, .dense = trial % 4 == 3};
+        group_out *o = calloc(1, sizeof *o);
+        CU_ASSERT_FATAL(o != NULL);
+        CU_ASSERT_EQUAL_FATAL(xmci_dcd_solve_group(&x, inst, y, n, nsolves, &p, &rows, ws, keep_group, o), 0);
+        for (int c = 0; c < nsolves; c++) {
+            const uint32_t *idx;
+            const float *val;
+            uint32_t m = xmci_dcd_solve_rows(&x, inst, y + (size_t)c * n, n, &p, &rows, ws, &idx, &val);
+            int passes = xmci_dcd_last_iters(ws);
+            CU_ASSERT_EQUAL(o->emitted[c], 1);
+            int same = o->m[c] == m && memcmp(o->idx[c], idx, m * sizeof *idx) == 0 &&
+                       memcmp(o->val[c], val, m * sizeof *val) == 0 && o->passes[c] == passes;
+            if (!same) printf("\n  trial %d solve %d: group %u weights, %d passes; alone %u, %d", trial, c, o->m[c],
+                              o->passes[c], m, passes);
+            CU_ASSERT(same);
+        }
+        /* a solve that shrank left the group; one that did not stayed to its end (max_iter 2 never shrinks) */
+        for (int c = 0; c < nsolves; c++) {
+            if (o->passes[c] > 2) left_alone++;
+            else stayed++;
+        }
+        free(o);
+    }
+    CU_ASSERT(left_alone > 10 && stayed > 10);
+    /* emit's refusal stops the group; the workspace is clean after (the next solves are the same) */
+    group_out *o = calloc(1, sizeof *o);
+    CU_ASSERT_FATAL(o != NULL);
+    for (uint32_t i = 0; i < R; i++) inst[i] = i;
+    for (int c = 0; c < XMCI_DCD_GROUP; c++)
+        for (uint32_t i = 0; i < R; i++) y[(size_t)c * R + i] = (i + (uint32_t)c) % 3 == 0 ? 1 : -1;
+    xmci_dcd_params p;
+    xmci_dcd_params_default(&p);
+    o->fail_at = 3;
+    CU_ASSERT_EQUAL(xmci_dcd_solve_group(&x, inst, y, R, XMCI_DCD_GROUP, &p, NULL, ws, keep_group, o), -1);
+    int emitted = 0;
+    for (int c = 0; c < XMCI_DCD_GROUP; c++) emitted += o->emitted[c];
+    CU_ASSERT_EQUAL(emitted, 3);
+    memset(o, 0, sizeof *o);
+    CU_ASSERT_EQUAL(xmci_dcd_solve_group(&x, inst, y, R, XMCI_DCD_GROUP, &p, NULL, ws, keep_group, o), 0);
+    for (int c = 0; c < XMCI_DCD_GROUP; c++) {
+        const uint32_t *idx;
+        const float *val;
+        uint32_t m = xmci_dcd_solve_rows(&x, inst, y + (size_t)c * R, R, &p, NULL, ws, &idx, &val);
+        CU_ASSERT(o->m[c] == m && memcmp(o->val[c], val, m * sizeof *val) == 0);
+    }
+    free(o);
+    xmci_dcd_ws_free(ws);
+    xmci_csr_free(&x);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -443,6 +558,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_separable);
     TU_ADD(s, test_row_hints_same_weights);
     TU_ADD(s, test_consecutive_runs_same_bits);
+    TU_ADD(s, test_group_same_bits);
     TU_ADD(s, test_costs_move_bias);
     TU_ADD(s, test_threshold_strict);
     TU_ADD(s, test_no_bias);

@@ -49,6 +49,12 @@ struct xmci_dcd_ws {
     uint32_t *out_idx;
     float *out_val;
     int iters;           /* passes the last solve made */
+    float *sq;           /* per position: the row's sum of squares (list_features) */
+    float *gw;           /* groups: (nr_features + 1) x XMCI_DCD_GROUP weights, zero between solves; NULL until one */
+    float *galpha;       /* groups: per instance, XMCI_DCD_GROUP dual variables */
+    float *gqd;          /* groups: per position, the diagonal term of a positive, then of a negative */
+    int8_t *gy;          /* groups: per position, XMCI_DCD_GROUP labels side by side */
+    uint32_t *gindex;    /* groups: the shared pass order */
     xmc_rng seeded;      /* mt19937(seeded_with), copied at each solve's start instead of seeding anew */
     uint32_t seeded_with;
     int has_seeded;
@@ -68,7 +74,8 @@ xmc_err xmci_dcd_ws_new(uint32_t nr_features, uint32_t max_inst, xmci_dcd_ws **o
     ws->out_val = malloc(f * sizeof *ws->out_val);
     ws->index = malloc(m * sizeof *ws->index);
     ws->in = malloc(m * sizeof *ws->in);
-    if (!ws->w || !ws->stamp || !ws->touched || !ws->out_idx || !ws->out_val || !ws->index || !ws->in) {
+    ws->sq = malloc(m * sizeof *ws->sq);
+    if (!ws->sq || !ws->w || !ws->stamp || !ws->touched || !ws->out_idx || !ws->out_val || !ws->index || !ws->in) {
         xmci_dcd_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for solver scratch (%u features, %u instances)",
                              nr_features, max_inst);
@@ -87,6 +94,12 @@ void xmci_dcd_ws_free(xmci_dcd_ws *ws)
     free(ws->out_val);
     free(ws->index);
     free(ws->in);
+    free(ws->sq);
+    free(ws->gw);
+    free(ws->galpha);
+    free(ws->gqd);
+    free(ws->gindex);
+    free(ws->gy);
     free(ws);
 }
 
@@ -200,6 +213,7 @@ static uint32_t list_features(const xmci_csr *x, const uint32_t *inst, const int
         }
         if (sqn) sq = sqn[r];
         else if (!list) xmci_dcd_row_sqnorms(x, r, r + 1, &sq);
+        ws->sq[s] = sq;
         ws->in[s] = (dcd_inst){.beg = x->indptr[r], .len = (uint32_t)(x->indptr[r + 1] - x->indptr[r]),
                                .run = final_run(x->indices, x->indptr[r], x->indptr[r + 1]), .alpha = 0,
                                .qd = (float)((y[s] > 0 ? diag_p : diag_n) + sq + (bias > 0 ? (double)bias * bias : 0.0)),
@@ -219,8 +233,47 @@ void xmci_dcd_row_sqnorms(const xmci_csr *x, uint32_t first, uint32_t end, float
     }
 }
 
-/* The coordinate descent passes with shrinking, on ws->w and ws->in[].alpha; returns the bias weight. */
-static float descend(const xmci_csr *x, uint32_t n, const xmci_dcd_params *p, xmci_dcd_ws *ws)
+/* Where a solve stands: between passes (in_pass 0) or at position s of pass iter, its order drawn (a solve taken
+ * over from a group mid-pass, see xmci_dcd_solve_group). */
+typedef struct dcd_state {
+    xmc_rng rng;
+    double pgmax_old, pgmin_old, pgmax_new, pgmin_new;
+    uint32_t active, s;
+    int iter, in_pass;
+    float b;
+} dcd_state;
+
+static void state_start(xmci_dcd_ws *ws, const xmci_dcd_params *p, uint32_t n, dcd_state *st)
+{
+    if (!ws->has_seeded || ws->seeded_with != p->seed) {
+        xmc_rng_seed(&ws->seeded, p->seed);
+        ws->seeded_with = p->seed;
+        ws->has_seeded = 1;
+    }
+    *st = (dcd_state){.rng = ws->seeded, .pgmax_old = INFINITY, .pgmin_old = -INFINITY, .active = n};
+}
+
+/* A pass's end: the stopping test and the bounds the next pass shrinks by. Returns 1 when the solve is done. */
+static int pass_end(dcd_state *st, uint32_t n, double eps)
+{
+    st->iter++;
+    if (st->pgmax_new - st->pgmin_new <= eps) {
+        if (st->active == n) return 1;
+        st->active = n;
+        st->pgmax_old = INFINITY;
+        st->pgmin_old = -INFINITY;
+        return 0;
+    }
+    st->pgmax_old = st->pgmax_new;
+    st->pgmin_old = st->pgmin_new;
+    if (st->pgmax_old <= 0) st->pgmax_old = INFINITY;
+    if (st->pgmin_old >= 0) st->pgmin_old = -INFINITY;
+    return 0;
+}
+
+/* The coordinate descent passes with shrinking, on ws->w, ws->in[].alpha and ws->index, from st to the end;
+ * returns the bias weight. */
+static float descend_from(const xmci_csr *x, uint32_t n, const xmci_dcd_params *p, xmci_dcd_ws *ws, dcd_state *st)
 {
     float *w = ws->w;
     const uint32_t *xi = x->indices;
@@ -229,21 +282,20 @@ static float descend(const xmci_csr *x, uint32_t n, const xmci_dcd_params *p, xm
     uint32_t *index = ws->index;
     const float bias = p->bias;
     const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
-    float b = 0;
-
-    if (!ws->has_seeded || ws->seeded_with != p->seed) {
-        xmc_rng_seed(&ws->seeded, p->seed);
-        ws->seeded_with = p->seed;
-        ws->has_seeded = 1;
-    }
-    xmc_rng rng = ws->seeded;
-    double pgmax_old = INFINITY, pgmin_old = -INFINITY;
-    uint32_t active = n;
-    int iter = 0;
+    float b = st->b;
+    xmc_rng rng = st->rng;
+    double pgmax_old = st->pgmax_old, pgmin_old = st->pgmin_old;
+    uint32_t active = st->active;
+    int iter = st->iter;
     while (iter < p->max_iter) {
-        double pgmax_new = -INFINITY, pgmin_new = INFINITY;
-        xmc_rng_shuffle_u32(&rng, index, active);
-        for (uint32_t s = 0; s < active; s++) {
+        double pgmax_new = st->pgmax_new, pgmin_new = st->pgmin_new;
+        uint32_t s = st->in_pass ? st->s : 0;
+        if (!st->in_pass) {
+            pgmax_new = -INFINITY;
+            pgmin_new = INFINITY;
+            xmc_rng_shuffle_u32(&rng, index, active);
+        }
+        for (; s < active; s++) {
             uint32_t k = index[s];
             assert(k < n && active <= n);
             /* rows are short (a title: ~10 features) and taken in shuffled order: fetching the instance two
@@ -289,22 +341,52 @@ static float descend(const xmci_csr *x, uint32_t n, const xmci_dcd_params *p, xm
                 if (bias > 0) b += d * bias;
             }
         }
-        iter++;
-        if (pgmax_new - pgmin_new <= p->eps) {
-            if (active == n) break;
-            active = n;
-            pgmax_old = INFINITY;
-            pgmin_old = -INFINITY;
-            continue;
-        }
-        pgmax_old = pgmax_new;
-        pgmin_old = pgmin_new;
-        if (pgmax_old <= 0) pgmax_old = INFINITY;
-        if (pgmin_old >= 0) pgmin_old = -INFINITY;
+        st->s = 0;
+        st->in_pass = 0;
+        st->active = active;
+        st->pgmax_old = pgmax_old;
+        st->pgmin_old = pgmin_old;
+        st->pgmax_new = pgmax_new;
+        st->pgmin_new = pgmin_new;
+        st->iter = iter;
+        int done = pass_end(st, n, p->eps);
+        active = st->active;
+        pgmax_old = st->pgmax_old;
+        pgmin_old = st->pgmin_old;
+        iter = st->iter;
+        if (done) break;
     }
     (void)pgmin_old;
     ws->iters = iter;
     return b;
+}
+
+/* Kept weights of the vector at w[f * stride] in feature order, into ws->out_idx / out_val (the bias weight b
+ * last, as feature x->cols); returns the count. nt, all_cols: as list_features gave them. */
+static uint32_t collect(const xmci_csr *x, const xmci_dcd_params *p, xmci_dcd_ws *ws, const float *w, size_t stride,
+                        uint32_t nt, float b)
+{
+    uint32_t m = 0;
+    if (p->threshold > 0 && (uint64_t)nt * 8 > x->cols) {
+        /* most of a (local, renumbered) block was touched: one pass over w in order is cheaper than sorting, and
+         * keeps the same weights, since w is zero off the touched features and a zero never passes a threshold > 0 */
+        for (uint32_t f = 0; f < x->cols; f++)
+            if (fabsf(w[f * stride]) >= p->threshold) ws->out_idx[m++] = f;
+    } else {
+        for (uint32_t t = 0; t < nt; t++)
+            if (fabsf(w[ws->touched[t] * stride]) >= p->threshold) ws->out_idx[m++] = ws->touched[t];
+        qsort(ws->out_idx, m, sizeof *ws->out_idx, cmp_u32);
+    }
+    for (uint32_t t = 0; t < m; t++) ws->out_val[t] = w[ws->out_idx[t] * stride];
+    if (p->bias > 0 && fabsf(b) >= p->threshold) { ws->out_idx[m] = x->cols; ws->out_val[m] = b; m++; }
+    return m;
+}
+
+/* Sets w[f * stride] = 0 for every feature the solve may have touched. */
+static void clear_touched(const xmci_csr *x, xmci_dcd_ws *ws, float *w, size_t stride, uint32_t nt, int all_cols)
+{
+    if (all_cols) memset(w, 0, (size_t)x->cols * stride * sizeof *w);
+    else for (uint32_t t = 0; t < nt; t++) memset(w + ws->touched[t] * stride, 0, stride * sizeof *w);
 }
 
 uint32_t xmci_dcd_solve_rows(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,
@@ -312,30 +394,207 @@ uint32_t xmci_dcd_solve_rows(const xmci_csr *x, const uint32_t *inst, const int8
                             const uint32_t **out_idx, const float **out_val)
 {
     assert(x->cols <= ws->nr_features && n <= ws->max_inst);
-    float *w = ws->w;
     int all_cols;
     uint32_t nt = list_features(x, inst, y, n, p, rows, ws, &all_cols);
-    float b = descend(x, n, p, ws);
-
-    /* collect kept weights in feature order, then clear the dense vector */
-    uint32_t m = 0;
-    if (p->threshold > 0 && (uint64_t)nt * 8 > x->cols) {
-        /* most of a (local, renumbered) block was touched: one pass over w in order is cheaper than sorting, and
-         * keeps the same weights, since w is zero off the touched features and a zero never passes a threshold > 0 */
-        for (uint32_t f = 0; f < x->cols; f++)
-            if (fabsf(w[f]) >= p->threshold) ws->out_idx[m++] = f;
-    } else {
-        for (uint32_t t = 0; t < nt; t++)
-            if (fabsf(w[ws->touched[t]]) >= p->threshold) ws->out_idx[m++] = ws->touched[t];
-        qsort(ws->out_idx, m, sizeof *ws->out_idx, cmp_u32);
-    }
-    for (uint32_t t = 0; t < m; t++) ws->out_val[t] = w[ws->out_idx[t]];
-    if (all_cols) memset(w, 0, (size_t)x->cols * sizeof *w);
-    else for (uint32_t t = 0; t < nt; t++) w[ws->touched[t]] = 0;
-    if (p->bias > 0 && fabsf(b) >= p->threshold) { ws->out_idx[m] = x->cols; ws->out_val[m] = b; m++; }
+    dcd_state st;
+    state_start(ws, p, n, &st);
+    float b = descend_from(x, n, p, ws, &st);
+    uint32_t m = collect(x, p, ws, ws->w, 1, nt, b);
+    clear_touched(x, ws, ws->w, 1, nt, all_cols);
     *out_idx = ws->out_idx;
     *out_val = ws->out_val;
     return m;
+}
+
+/* ---- several problems over the same instances at once -------------------------------------------------------
+ *
+ * Why: the children of one parent are trained over the same rows in the same order, and every solve starts from
+ * the same seed, so until a solve first shrinks, its pass orders are those of its siblings (no shrinking can
+ * happen in the first pass, and in practice none for the first few). Taken together, a step reads the row and
+ * its instance once for XMCI_DCD_GROUP solves, and their weights, laid out side by side (W[f * GROUP + c]), are
+ * multiplied a feature at a time in vector registers: each solve's sums are the same additions in the same order
+ * as its own sparse_dot, so the weights are the same bits. A solve that shrinks leaves the group there and goes
+ * on alone (descend_from from the group's state: its order, dual variables and weights). */
+
+#define G XMCI_DCD_GROUP
+
+static int group_reserve(xmci_dcd_ws *ws)
+{
+    if (ws->gw) return 0;
+    size_t f = (size_t)ws->nr_features + 1, m = ws->max_inst ? ws->max_inst : 1;
+    ws->gw = calloc(f * G, sizeof *ws->gw);
+    ws->galpha = malloc(m * G * sizeof *ws->galpha);
+    ws->gqd = malloc(m * 2 * sizeof *ws->gqd);
+    ws->gindex = malloc(m * sizeof *ws->gindex);
+    ws->gy = malloc(m * G);
+    if (ws->gw && ws->galpha && ws->gqd && ws->gindex && ws->gy) return 0;
+    free(ws->gw), free(ws->galpha), free(ws->gqd), free(ws->gindex), free(ws->gy);
+    ws->gw = NULL, ws->galpha = NULL, ws->gqd = NULL, ws->gindex = NULL, ws->gy = NULL;
+    return -1;
+}
+
+/* out[c] = W[., c] . x_r for the G columns, each sum as sparse_dot adds it. */
+static inline void group_dot(const float *W, const uint32_t *xi, const float *xv, uint64_t b, uint64_t e, float *out)
+{
+#ifdef __SSE2__
+    __m128 s0a = _mm_setzero_ps(), s0b = s0a, s1a = s0a, s1b = s0a, s2a = s0a, s2b = s0a, s3a = s0a, s3b = s0a;
+    uint64_t q = b;
+    for (; q + 4 <= e; q += 4) {
+        const float *w0 = W + (size_t)xi[q] * G, *w1 = W + (size_t)xi[q + 1] * G;
+        const float *w2 = W + (size_t)xi[q + 2] * G, *w3 = W + (size_t)xi[q + 3] * G;
+        const __m128 v0 = _mm_set1_ps(xv[q]), v1 = _mm_set1_ps(xv[q + 1]);
+        const __m128 v2 = _mm_set1_ps(xv[q + 2]), v3 = _mm_set1_ps(xv[q + 3]);
+        s0a = _mm_add_ps(s0a, _mm_mul_ps(_mm_loadu_ps(w0), v0));
+        s0b = _mm_add_ps(s0b, _mm_mul_ps(_mm_loadu_ps(w0 + 4), v0));
+        s1a = _mm_add_ps(s1a, _mm_mul_ps(_mm_loadu_ps(w1), v1));
+        s1b = _mm_add_ps(s1b, _mm_mul_ps(_mm_loadu_ps(w1 + 4), v1));
+        s2a = _mm_add_ps(s2a, _mm_mul_ps(_mm_loadu_ps(w2), v2));
+        s2b = _mm_add_ps(s2b, _mm_mul_ps(_mm_loadu_ps(w2 + 4), v2));
+        s3a = _mm_add_ps(s3a, _mm_mul_ps(_mm_loadu_ps(w3), v3));
+        s3b = _mm_add_ps(s3b, _mm_mul_ps(_mm_loadu_ps(w3 + 4), v3));
+    }
+    for (; q < e; q++) {
+        const float *w0 = W + (size_t)xi[q] * G;
+        const __m128 v0 = _mm_set1_ps(xv[q]);
+        s0a = _mm_add_ps(s0a, _mm_mul_ps(_mm_loadu_ps(w0), v0));
+        s0b = _mm_add_ps(s0b, _mm_mul_ps(_mm_loadu_ps(w0 + 4), v0));
+    }
+    _mm_storeu_ps(out, _mm_add_ps(_mm_add_ps(s0a, s1a), _mm_add_ps(s2a, s3a)));
+    _mm_storeu_ps(out + 4, _mm_add_ps(_mm_add_ps(s0b, s1b), _mm_add_ps(s2b, s3b)));
+#else
+    float s[4][G] = {{0}};
+    uint64_t q = b;
+    for (; q + 4 <= e; q += 4)
+        for (int j = 0; j < 4; j++)
+            for (int c = 0; c < G; c++) s[j][c] += W[(size_t)xi[q + j] * G + c] * xv[q + j];
+    for (; q < e; q++)
+        for (int c = 0; c < G; c++) s[0][c] += W[(size_t)xi[q] * G + c] * xv[q];
+    for (int c = 0; c < G; c++) out[c] = (s[0][c] + s[1][c]) + (s[2][c] + s[3][c]);
+#endif
+}
+
+int xmci_dcd_solve_group(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n, int nsolves,
+                         const xmci_dcd_params *p, const xmci_dcd_rows *rows, xmci_dcd_ws *ws, xmci_dcd_emit emit,
+                         void *ctx)
+{
+    assert(x->cols <= ws->nr_features && n <= ws->max_inst && nsolves >= 1 && nsolves <= G);
+    if (group_reserve(ws)) return -1;
+    const uint32_t *xi = x->indices;
+    const float *xv = x->data;
+    const float bias = p->bias;
+    const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
+    int all_cols;
+    /* the rows' spans, runs and the touched features are the same for every solve: listed once (the first
+     * solve's labels; each solve's diagonal terms follow) */
+    uint32_t nt = list_features(x, inst, y, n, p, rows, ws, &all_cols);
+    float *W = ws->gw, *alpha = ws->galpha, *qdp = ws->gqd, *qdn = ws->gqd + n;
+    for (uint32_t s = 0; s < n; s++) {
+        const double sq = (double)ws->sq[s], b2 = bias > 0 ? (double)bias * bias : 0.0;
+        qdp[s] = (float)(diag_p + sq + b2);
+        qdn[s] = (float)(diag_n + sq + b2);
+        ws->gindex[s] = s;
+        for (int c = 0; c < G; c++) ws->gy[(size_t)s * G + c] = c < nsolves && y[(size_t)c * n + s] > 0 ? 1 : -1;
+    }
+    memset(alpha, 0, (size_t)n * G * sizeof *alpha);
+    dcd_state shared;
+    state_start(ws, p, n, &shared);
+    /* each solve's scalars side by side (a dcd_state holds a generator: 2.5 KB between two solves' fields) */
+    double max_old[G], min_old[G], max_new[G], min_new[G];
+    float bw[G];
+    int live[G], nlive = nsolves, rc = 0;
+    for (int c = 0; c < nsolves; c++)
+        live[c] = c, max_old[c] = shared.pgmax_old, min_old[c] = shared.pgmin_old, bw[c] = 0;
+    dcd_inst *in = ws->in;
+    while (nlive > 0 && shared.iter < p->max_iter) {
+        for (int l = 0; l < nlive; l++) max_new[live[l]] = -INFINITY, min_new[live[l]] = INFINITY;
+        xmc_rng_shuffle_u32(&shared.rng, ws->gindex, n);
+        for (uint32_t s = 0; s < n && nlive > 0; s++) {
+            const uint32_t k = ws->gindex[s];
+            if (s + 2 < n) { /* as descend_from, and the instance's dual variables and labels */
+                const uint32_t k2 = ws->gindex[s + 2];
+                __builtin_prefetch(in + k2);
+                __builtin_prefetch(alpha + (size_t)k2 * G);
+                __builtin_prefetch(ws->gy + (size_t)k2 * G);
+            }
+            if (s + 1 < n) {
+                uint64_t nb = in[ws->gindex[s + 1]].beg;
+                __builtin_prefetch(xi + nb);
+                __builtin_prefetch(xv + nb);
+            }
+            const uint64_t rb = in[k].beg, re = rb + in[k].len;
+            float dot[G];
+            group_dot(W, xi, xv, rb, re, dot);
+            float *ak = alpha + (size_t)k * G;
+            const int8_t *yk = ws->gy + (size_t)k * G;
+            for (int l = 0; l < nlive; l++) {
+                const int c = live[l];
+                float dc = dot[c];
+                if (bias > 0) dc += bw[c] * bias;
+                const int yi = yk[c];
+                const double diag = yi > 0 ? diag_p : diag_n;
+                const double g = yi * (double)dc - 1.0 + ak[c] * diag;
+                double pg = 0;
+                if (ak[c] == 0) {
+                    if (g > max_old[c]) {
+                        /* its first shrink: solve c goes on alone from here */
+                        for (uint32_t i = 0; i < n; i++) {
+                            ws->index[i] = ws->gindex[i];
+                            in[i].alpha = alpha[(size_t)i * G + c];
+                            in[i].y = y[(size_t)c * n + i] > 0 ? 1 : -1;
+                            in[i].qd = in[i].y > 0 ? qdp[i] : qdn[i];
+                        }
+                        if (all_cols)
+                            for (uint32_t f = 0; f < x->cols; f++) ws->w[f] = W[(size_t)f * G + c];
+                        else
+                            for (uint32_t t = 0; t < nt; t++) ws->w[ws->touched[t]] = W[(size_t)ws->touched[t] * G + c];
+                        dcd_state alone = {.rng = shared.rng, .pgmax_old = max_old[c], .pgmin_old = min_old[c],
+                                           .pgmax_new = max_new[c], .pgmin_new = min_new[c], .active = n, .s = s,
+                                           .iter = shared.iter, .in_pass = 1, .b = bw[c]};
+                        float b = descend_from(x, n, p, ws, &alone);
+                        uint32_t m = collect(x, p, ws, ws->w, 1, nt, b);
+                        clear_touched(x, ws, ws->w, 1, nt, all_cols);
+                        if (!rc && emit(ctx, c, ws->out_idx, ws->out_val, m, ws->iters)) rc = -1;
+                        live[l] = live[--nlive];
+                        l--;
+                        continue;
+                    } else if (g < 0) {
+                        pg = g;
+                    }
+                } else {
+                    pg = g;
+                }
+                if (pg > max_new[c]) max_new[c] = pg;
+                if (pg < min_new[c]) min_new[c] = pg;
+                if (fabs(pg) > 1e-12) {
+                    const float old = ak[c];
+                    const double na = old - g / (yi > 0 ? qdp[k] : qdn[k]);
+                    ak[c] = (float)(na > 0 ? na : 0);
+                    const float d = (float)(((double)ak[c] - old) * yi);
+                    for (uint64_t q = rb; q < re; q++) W[(size_t)xi[q] * G + c] += d * xv[q];
+                    if (bias > 0) bw[c] += d * bias;
+                }
+            }
+            if (rc) break;
+        }
+        if (rc) break;
+        shared.iter++;
+        for (int l = 0; l < nlive; l++) {
+            const int c = live[l];
+            dcd_state sc = {.pgmax_old = max_old[c], .pgmin_old = min_old[c], .pgmax_new = max_new[c],
+                            .pgmin_new = min_new[c], .active = n, .iter = shared.iter - 1};
+            int done = pass_end(&sc, n, p->eps);
+            max_old[c] = sc.pgmax_old, min_old[c] = sc.pgmin_old;
+            if (done || shared.iter >= p->max_iter) {
+                uint32_t m = collect(x, p, ws, W + c, G, nt, bw[c]);
+                if (!rc && emit(ctx, c, ws->out_idx, ws->out_val, m, shared.iter)) rc = -1;
+                live[l] = live[--nlive];
+                l--;
+            }
+        }
+        if (rc) break;
+    }
+    clear_touched(x, ws, W, G, nt, all_cols);
+    return rc;
 }
 
 uint32_t xmci_dcd_solve(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n,

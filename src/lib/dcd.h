@@ -47,6 +47,18 @@ uint32_t xmci_dcd_solve_rows(const xmci_csr *x, const uint32_t *inst, const int8
                             const xmci_dcd_params *p, const xmci_dcd_rows *rows, xmci_dcd_ws *ws,
                             const uint32_t **out_idx, const float **out_val);
 
+/* Several problems over the same instances in the same order: labels y[c * n .. c * n + n) for problem c <
+ * nsolves <= XMCI_DCD_GROUP, the rest as xmci_dcd_solve_rows. Each problem's weights are the bits its own
+ * xmci_dcd_solve_rows would give; emit(ctx, c, idx, val, m, passes) hands them over as each problem finishes (in
+ * any order; idx / val valid during the call). 0, or -1 when the group's scratch (allocated at the workspace's
+ * first group, (nr_features + 1) x 8 floats) cannot be had or emit returned non-zero (the rest are not emitted);
+ * the workspace is fit for the next solve either way. */
+#define XMCI_DCD_GROUP 8
+typedef int (*xmci_dcd_emit)(void *ctx, int c, const uint32_t *idx, const float *val, uint32_t m, int passes);
+int xmci_dcd_solve_group(const xmci_csr *x, const uint32_t *inst, const int8_t *y, uint32_t n, int nsolves,
+                         const xmci_dcd_params *p, const xmci_dcd_rows *rows, xmci_dcd_ws *ws, xmci_dcd_emit emit,
+                         void *ctx);
+
 /* out[r - first] = sum of x[r, .]^2 in row order, for rows first..end-1. */
 void xmci_dcd_row_sqnorms(const xmci_csr *x, uint32_t first, uint32_t end, float *out);
 

@@ -99,6 +99,8 @@ typedef struct {
     uint64_t lx_cap;
     uint32_t *w0i;               /* warm start: a node's starting weights in the block's feature ids */
     float *w0v;
+    int8_t *ygroup;              /* XMCI_DCD_GROUP children's labels over the parent's instances */
+    uint32_t group_node[XMCI_DCD_GROUP];
 } train_scratch;
 
 static void scratch_free(train_scratch *sc)
@@ -117,6 +119,7 @@ static void scratch_free(train_scratch *sc)
     free(sc->lsq);
     free(sc->w0i);
     free(sc->w0v);
+    free(sc->ygroup);
 }
 
 static int scratch_init(train_scratch *sc, uint32_t n, uint32_t f, int warm)
@@ -133,6 +136,8 @@ static int scratch_init(train_scratch *sc, uint32_t n, uint32_t f, int warm)
     sc->y = malloc(N);
     sc->lx.indptr = malloc(N * sizeof *sc->lx.indptr);
     sc->lsq = malloc(N * sizeof *sc->lsq);
+    sc->ygroup = malloc(N * XMCI_DCD_GROUP);
+    if (!sc->ygroup) return -1;
     if (warm) {
         sc->w0i = malloc(F * sizeof *sc->w0i);
         sc->w0v = malloc(F * sizeof *sc->w0v);
@@ -231,6 +236,31 @@ static uint32_t gather_parent_rows(const layer_job *job, train_scratch *sc, uint
     return nrows;
 }
 
+/* Keeps node j's solved weights (oi / ov: m of them, in bx's feature ids, the bias as id nfeat) with global
+ * feature ids. 0, or -1 when out of memory. */
+static int store_child(layer_job *job, const train_scratch *sc, uint32_t j, const uint32_t *oi, const float *ov,
+                       uint32_t m, int local, uint32_t nfeat)
+{
+    const xmci_csr *x = job->x;
+    uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
+    float *cv = malloc((m ? m : 1) * sizeof *cv);
+    if (!ci || !cv) {
+        free(ci);
+        free(cv);
+        return -1;
+    }
+    /* back to global feature ids; the map is increasing, so the order holds; bias is the last id */
+    for (uint32_t e = 0; e < m; e++) {
+        assert(oi[e] <= nfeat && (e == 0 || oi[e - 1] < oi[e]));
+        ci[e] = !local ? oi[e] : oi[e] == nfeat ? x->cols : sc->feats[oi[e]];
+    }
+    memcpy(cv, ov, m * sizeof *cv);
+    job->w_idx[j] = ci;
+    job->w_val[j] = cv;
+    job->w_nnz[j] = m;
+    return 0;
+}
+
 /* Trains node j, a child of parent c, on bx (x itself, or the parent's local block of nfeat features) and
  * stores its weights with global feature ids. 0, or -1 when out of memory. */
 static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_t c, uint32_t j,
@@ -292,23 +322,58 @@ static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_
         m = xmci_dcd_solve_rows(bx, sc->inst, sc->y, n, job->solver, &rows, sw->dual, &oi, &ov);
         atomic_fetch_add(&job->iters, (unsigned long long)xmci_dcd_last_iters(sw->dual));
     }
-    uint32_t *ci = malloc((m ? m : 1) * sizeof *ci);
-    float *cv = malloc((m ? m : 1) * sizeof *cv);
-    if (!ci || !cv) {
-        free(ci);
-        free(cv);
-        return -1;
+    return store_child(job, sc, j, oi, ov, m, local, nfeat);
+}
+
+/* 1 if every positive of node j is among parent c's matched instances, so that its solve's instances are those,
+ * in that order (train_child), the same for each such sibling. */
+static int only_matched(const layer_job *job, uint32_t c, uint32_t j)
+{
+    const uint32_t *mi = job->mt->indices + job->mt->indptr[c];
+    uint32_t mn = (uint32_t)(job->mt->indptr[c + 1] - job->mt->indptr[c]), kk = 0;
+    for (uint64_t q = job->yt->indptr[j]; q < job->yt->indptr[j + 1]; q++) {
+        uint32_t i = job->yt->indices[q];
+        while (kk < mn && mi[kk] < i) kk++;
+        if (kk == mn || mi[kk] != i) return 0;
     }
-    /* back to global feature ids; the map is increasing, so the order holds; bias is the last id */
-    for (uint32_t e = 0; e < m; e++) {
-        assert(oi[e] <= nfeat && (e == 0 || oi[e - 1] < oi[e]));
-        ci[e] = !local ? oi[e] : oi[e] == nfeat ? x->cols : sc->feats[oi[e]];
+    return 1;
+}
+
+typedef struct group_ctx {
+    layer_job *job;
+    const train_scratch *sc;
+    int local;
+    uint32_t nfeat;
+} group_ctx;
+
+static int keep_group_child(void *arg, int c, const uint32_t *idx, const float *val, uint32_t m, int passes)
+{
+    group_ctx *g = arg;
+    atomic_fetch_add(&g->job->iters, (unsigned long long)passes);
+    return store_child(g->job, g->sc, g->sc->group_node[c], idx, val, m, g->local, g->nfeat);
+}
+
+/* Trains the g children sc->group_node[0..g) of parent c (each only_matched) in one group of dual solves: the
+ * weights train_child would give each. 0, or -1 when out of memory. */
+static int train_group(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_t c, int g, const xmci_csr *bx,
+                       int local, uint32_t nfeat)
+{
+    const uint32_t *mi = job->mt->indices + job->mt->indptr[c];
+    uint32_t mn = (uint32_t)(job->mt->indptr[c + 1] - job->mt->indptr[c]);
+    for (uint32_t a = 0; a < mn; a++) sc->inst[a] = local ? a : mi[a];
+    for (int t = 0; t < g; t++) {
+        uint32_t j = sc->group_node[t], kk = 0;
+        const uint32_t *pi = job->yt->indices + job->yt->indptr[j];
+        uint32_t pn = (uint32_t)(job->yt->indptr[j + 1] - job->yt->indptr[j]);
+        int8_t *y = sc->ygroup + (size_t)t * mn;
+        for (uint32_t a = 0; a < mn; a++) {
+            while (kk < pn && pi[kk] < mi[a]) kk++;
+            y[a] = (kk < pn && pi[kk] == mi[a]) ? 1 : -1;
+        }
     }
-    memcpy(cv, ov, m * sizeof *cv);
-    job->w_idx[j] = ci;
-    job->w_val[j] = cv;
-    job->w_nnz[j] = m;
-    return 0;
+    xmci_dcd_rows rows = {.sqnorm = local ? sc->lsq : job->x_sqnorm, .dense = (uint64_t)mn * 2 >= bx->rows};
+    group_ctx ctx = {job, sc, local, nfeat};
+    return xmci_dcd_solve_group(bx, sc->inst, sc->ygroup, mn, g, job->solver, &rows, sw->dual, keep_group_child, &ctx);
 }
 
 static void report_progress(layer_job *job)
@@ -348,10 +413,23 @@ static xmc_err train_unit(layer_job *job, train_scratch *sc, solver_ws *sw, pare
         pc->parent = c;
     }
     const xmci_csr *bx = pc->local ? &sc->lx : x;
-    for (uint32_t k = u->first; k < u->end; k++) {
+    for (uint32_t k = u->first; k < u->end;) {
+        /* the dual solver takes children whose instances are exactly the parent's matched ones in groups */
+        int g = 0;
+        while (!sw->primal && k + (uint32_t)g < u->end && g < XMCI_DCD_GROUP &&
+               only_matched(job, c, job->child_idx[k + (uint32_t)g]))
+            sc->group_node[g] = job->child_idx[k + (uint32_t)g], g++;
+        if (g >= 2) {
+            if (train_group(job, sc, sw, c, g, bx, pc->local, pc->nfeat))
+                return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a group of solves or their weights");
+            for (int t = 0; t < g; t++) report_progress(job);
+            k += (uint32_t)g;
+            continue;
+        }
         if (train_child(job, sc, sw, c, job->child_idx[k], bx, pc->local, pc->nfeat))
             return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory storing weights");
         report_progress(job);
+        k++;
     }
     return XMC_OK;
 }
