@@ -271,6 +271,20 @@ static int pass_end(dcd_state *st, uint32_t n, double eps)
     return 0;
 }
 
+/* A coordinate step's projected gradient (liblinear's) into *pg from its gradient g and dual variable; 1 when the
+ * coordinate is to be shrunk instead (at its bound 0, with a gradient above the last pass's largest). */
+static inline int projected(float alpha, double g, double max_old, double *pg)
+{
+    *pg = 0;
+    if (alpha == 0) {
+        if (g > max_old) return 1;
+        if (g < 0) *pg = g;
+    } else {
+        *pg = g;
+    }
+    return 0;
+}
+
 /* The coordinate descent passes with shrinking, on ws->w, ws->in[].alpha and ws->index, from st to the end;
  * returns the bias weight. */
 static float descend_from(const xmci_csr *x, uint32_t n, const xmci_dcd_params *p, xmci_dcd_ws *ws, dcd_state *st)
@@ -316,19 +330,13 @@ static float descend_from(const xmci_csr *x, uint32_t n, const xmci_dcd_params *
             if (bias > 0) dot += b * bias;
             double diag = yi > 0 ? diag_p : diag_n;
             double g = yi * (double)dot - 1.0 + ik->alpha * diag;
-            double pg = 0;
-            if (ik->alpha == 0) {
-                if (g > pgmax_old) {
-                    active--;
-                    index[s] = index[active];
-                    index[active] = k;
-                    s--;
-                    continue;
-                } else if (g < 0) {
-                    pg = g;
-                }
-            } else {
-                pg = g;
+            double pg;
+            if (projected(ik->alpha, g, pgmax_old, &pg)) {
+                active--;
+                index[s] = index[active];
+                index[active] = k;
+                s--;
+                continue;
             }
             if (pg > pgmax_new) pgmax_new = pg;
             if (pg < pgmin_new) pgmin_new = pg;
@@ -607,36 +615,30 @@ int xmci_dcd_solve_group(const xmci_csr *x, const uint32_t *inst, const int8_t *
                 const int yi = yk[c];
                 const double diag = yi > 0 ? diag_p : diag_n;
                 const double g = yi * (double)dc - 1.0 + ak[c] * diag;
-                double pg = 0;
-                if (ak[c] == 0) {
-                    if (g > max_old[c]) {
-                        /* its first shrink: solve c goes on alone from here */
-                        for (uint32_t i = 0; i < n; i++) {
-                            ws->index[i] = ws->gindex[i];
-                            in[i].alpha = alpha[(size_t)i * G + c];
-                            in[i].y = y[(size_t)c * n + i] > 0 ? 1 : -1;
-                            in[i].qd = in[i].y > 0 ? qdp[i] : qdn[i];
-                        }
-                        if (all_cols)
-                            for (uint32_t f = 0; f < x->cols; f++) ws->w[f] = W[(size_t)f * G + c];
-                        else
-                            for (uint32_t t = 0; t < nt; t++) ws->w[ws->touched[t]] = W[(size_t)ws->touched[t] * G + c];
-                        dcd_state alone = {.rng = shared.rng, .pgmax_old = max_old[c], .pgmin_old = min_old[c],
-                                           .pgmax_new = max_new[c], .pgmin_new = min_new[c], .active = n, .s = s,
-                                           .iter = shared.iter, .in_pass = 1, .b = bw[c]};
-                        float b = descend_from(x, n, p, ws, &alone);
-                        uint32_t m = collect(x, p, ws, ws->w, 1, nt, b);
-                        clear_touched(x, ws, ws->w, 1, nt, all_cols);
-                        if (!rc && emit(ctx, c, ws->out_idx, ws->out_val, m, ws->iters)) rc = -1;
-                        livemask &= ~(1u << c);
-                        live[l] = live[--nlive];
-                        l--;
-                        continue;
-                    } else if (g < 0) {
-                        pg = g;
+                double pg;
+                if (projected(ak[c], g, max_old[c], &pg)) {
+                    /* its first shrink: solve c goes on alone from here */
+                    for (uint32_t i = 0; i < n; i++) {
+                        ws->index[i] = ws->gindex[i];
+                        in[i].alpha = alpha[(size_t)i * G + c];
+                        in[i].y = y[(size_t)c * n + i] > 0 ? 1 : -1;
+                        in[i].qd = in[i].y > 0 ? qdp[i] : qdn[i];
                     }
-                } else {
-                    pg = g;
+                    if (all_cols)
+                        for (uint32_t f = 0; f < x->cols; f++) ws->w[f] = W[(size_t)f * G + c];
+                    else
+                        for (uint32_t t = 0; t < nt; t++) ws->w[ws->touched[t]] = W[(size_t)ws->touched[t] * G + c];
+                    dcd_state alone = {.rng = shared.rng, .pgmax_old = max_old[c], .pgmin_old = min_old[c],
+                                       .pgmax_new = max_new[c], .pgmin_new = min_new[c], .active = n, .s = s,
+                                       .iter = shared.iter, .in_pass = 1, .b = bw[c]};
+                    float b = descend_from(x, n, p, ws, &alone);
+                    uint32_t m = collect(x, p, ws, ws->w, 1, nt, b);
+                    clear_touched(x, ws, ws->w, 1, nt, all_cols);
+                    if (!rc && emit(ctx, c, ws->out_idx, ws->out_val, m, ws->iters)) rc = -1;
+                    livemask &= ~(1u << c);
+                    live[l] = live[--nlive];
+                    l--;
+                    continue;
                 }
                 if (pg > max_new[c]) max_new[c] = pg;
                 if (pg < min_new[c]) min_new[c] = pg;
