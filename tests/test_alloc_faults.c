@@ -10,7 +10,9 @@
  * vocabulary, tree and layers, labels, encoder weights and vocabulary, canaries), with and without checksums; a
  * workspace and xmc_classify_batch (which must make no such call at all, as xmc.h promises); the offline batch
  * path (xmci_tfidf_transform_batch then xmci_beam_search_batch, 1 and 2 threads); the data readers (TSV, XC, smat
- * pair; a failed read must leave the dataset zeroed); the stage plugin's create(), process() of a small batch
+ * pair; a failed read must leave the dataset zeroed); a whole training on a small text corpus (TF-IDF, tree,
+ * every layer's rankers, grouped and single dual solves, the version's files: an error or the unharmed weights); the
+ * stage plugin's create(), process() of a small batch
  * (on a fresh instance, and the first batch after a swap, which rebuilds the workspace; after a fault the next
  * process() must give the unharmed outputs) and load() of v2 while v1 serves: a refused load must leave v1
  * serving with the same outputs and a later unharmed load of v2 must succeed. */
@@ -75,14 +77,15 @@ static char *fresh_dir(void)
 
 /* A small TF-IDF (or TF-IDF+encoder) model as in test_faults.c: label l's words are "w<l>a w<l>b w<l>c" with
  * shared noise; shift moves every document to label l + shift, so that v2 classifies differently from v1. */
-static int train_text(const char *dir, const char *version, int shift, int encoder)
+static xmc_err train_text_faults(const char *dir, const char *version, int shift, int encoder, int faults,
+                                 xmc_error *err)
 {
     static const char *noise[] = {"new", "set", "pack", "blue", "red", "large", "small", "pro"};
     char *texts[NDOC];
     size_t lens[NDOC];
     xmci_csr y;
-    xmc_error err = {0};
-    if (xmci_csr_alloc(&y, NDOC, NLAB, NDOC, &err)) return -1;
+    xmc_err rc = xmci_csr_alloc(&y, NDOC, NLAB, NDOC, err);
+    if (rc) return rc;
     for (int i = 0; i < NDOC; i++) {
         int l = (i * 5) % NLAB;
         char buf[256];
@@ -103,16 +106,25 @@ static int train_text(const char *dir, const char *version, int shift, int encod
         o.featurizer = XMC_FEATURIZER_BOTH;
         o.encoder.dir = tu_data("bert-tiny-pecos");
     }
+    o.threads = 1; /* the same calls in the same order every run (the fault sweep counts them) */
     char out[64];
-    int rc = 0;
-    if (xmci_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", &err) ||
-        xmci_train((const char *const *)texts, lens, NULL, &y, NULL, &o, dir, out, sizeof out, NULL, &err)) {
-        fprintf(stderr, "train %s/%s: %s\n", dir, version, err.msg);
-        rc = -1;
+    rc = xmci_tfidf_config_parse(&o.tfidf, "word:1-2,min_df=1", err);
+    if (!rc) {
+        if (faults) af_on();
+        rc = xmci_train((const char *const *)texts, lens, NULL, &y, NULL, &o, dir, out, sizeof out, NULL, err);
+        if (faults) af_off();
     }
     for (int i = 0; i < NDOC; i++) free(texts[i]);
     xmci_csr_free(&y);
     return rc;
+}
+
+static int train_text(const char *dir, const char *version, int shift, int encoder)
+{
+    xmc_error err = {0};
+    if (!train_text_faults(dir, version, shift, encoder, 0, &err)) return 0;
+    fprintf(stderr, "train %s/%s: %s\n", dir, version, err.msg);
+    return -1;
 }
 
 /* A feature-matrix model (as test_faults.c): its canaries are stored as features. */
@@ -938,6 +950,81 @@ static void test_xrt_finetune(void)
     free(c);
 }
 
+/* ==== training ============================================================================================ */
+
+/* The rankers' weights of a version, every layer's in a row (NULL when a file is missing). */
+static unsigned char *layer_weights(const char *vdir, long *n)
+{
+    unsigned char *all = NULL;
+    *n = 0;
+    for (int t = 0;; t++) {
+        char f[4400];
+        snprintf(f, sizeof f, "%s/xl.%d.ent_w.bin", vdir, t);
+        size_t sz;
+        unsigned char *b = (unsigned char *)tu_read_file(f, &sz);
+        if (!b) return t > 0 ? all : NULL;
+        unsigned char *grown = realloc(all, (size_t)*n + sz + 1);
+        if (!grown) { free(b); free(all); return NULL; }
+        all = grown;
+        memcpy(all + *n, b, sz);
+        *n += (long)sz;
+        free(b);
+    }
+}
+
+typedef struct {
+    unsigned char *want;
+    long want_bytes;
+} train_ctx;
+
+/* xmci_train on a small text corpus (TF-IDF, tree, every layer's rankers with the dual solver's grouped and single
+ * solves, the version's files): an error, or the unharmed run's weights. */
+static af_outcome op_train(void *vctx, char *msg, size_t size)
+{
+    train_ctx *c = vctx;
+    char *dir = fresh_dir();
+    if (!dir) { snprintf(msg, size, "no scratch folder"); return AF_WRONG; }
+    xmc_error err = {0};
+    xmc_err rc = train_text_faults(dir, "t", 0, 0, 1, &err);
+    af_outcome out;
+    if (rc) {
+        out = lib_error(rc, &err, msg, size);
+    } else {
+        char vdir[4400];
+        snprintf(vdir, sizeof vdir, "%s/t", dir);
+        long n;
+        unsigned char *got = layer_weights(vdir, &n);
+        out = got && n == c->want_bytes && !memcmp(got, c->want, (size_t)n) ? AF_OK : AF_WRONG;
+        if (out == AF_WRONG) snprintf(msg, size, "the trained weights differ from the unharmed run's");
+        free(got);
+    }
+    tu_rmrf(dir);
+    free(dir);
+    return out;
+}
+
+static void test_train_text(void)
+{
+    train_ctx c = {0};
+    char *dir = fresh_dir();
+    CU_ASSERT_FATAL(dir != NULL);
+    xmc_error err = {0};
+    CU_ASSERT_FATAL(train_text_faults(dir, "t", 0, 0, 0, &err) == XMC_OK);
+    char vdir[4400];
+    snprintf(vdir, sizeof vdir, "%s/t", dir);
+    c.want = layer_weights(vdir, &c.want_bytes);
+    CU_ASSERT_FATAL(c.want != NULL && c.want_bytes > 0);
+    tu_rmrf(dir);
+    free(dir);
+    /* every call site's first call and K, then calls spread over 1..K: some thousands of calls in all */
+    af_opts opts = {.max_steps = 400};
+    af_result r;
+    af_sweep_opts("train (tfidf, tree, rankers, version)", op_train, &c, &r, &opts);
+    CU_ASSERT_EQUAL(r.bad, 0);
+    CU_ASSERT(AF_ERRORS(r, AF_ALLOC) > 0);
+    free(c.want);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -951,6 +1038,8 @@ int main(int argc, char **argv)
     s = CU_add_suite("readers", setup, teardown);
     TU_ADD(s, test_data_readers);
     TU_ADD(s, test_gate_read);
+    s = CU_add_suite("train", setup, teardown);
+    TU_ADD(s, test_train_text);
     s = CU_add_suite("xrt", setup, teardown);
     TU_ADD(s, test_xrt_finetune);
     s = CU_add_suite("plugin", setup_plugin, teardown_plugin);
