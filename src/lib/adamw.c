@@ -8,7 +8,6 @@
 #include "parallel.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -128,7 +127,7 @@ static void update_one(const xmci_adamw *opt, const step_consts *k, float *m, fl
     update_scalar(opt, k, m + done, v + done, p + done, g + done, n - done, wd);
 }
 
-/* One thread's part of a span. */
+/* One part of a span. */
 typedef struct span_job {
     const xmci_adamw *opt;
     const step_consts *k;
@@ -138,14 +137,7 @@ typedef struct span_job {
     float wd;
 } span_job;
 
-static void *span_thread(void *arg)
-{
-    span_job *j = arg;
-    update_one(j->opt, j->k, j->m, j->v, j->p, j->g, j->n, j->wd);
-    return NULL;
-}
-
-/* A span's parts on a pool: each thread takes parts from a counter until none is left. */
+/* A span's parts: each thread takes parts from a counter until none is left. */
 typedef struct span_parts {
     span_job *part;
     int n;
@@ -155,13 +147,16 @@ typedef struct span_parts {
 static void *span_parts_thread(void *arg)
 {
     span_parts *sp = arg;
-    for (int i; (i = atomic_fetch_add(&sp->next, 1)) < sp->n;) span_thread(&sp->part[i]);
+    for (int i; (i = atomic_fetch_add(&sp->next, 1)) < sp->n;) {
+        const span_job *j = &sp->part[i];
+        update_one(j->opt, j->k, j->m, j->v, j->p, j->g, j->n, j->wd);
+    }
     return NULL;
 }
 
 /* Each element is updated on its own, so splitting a span between threads changes no bit. Spans under 2^16
- * floats stay in the caller's thread (a thread costs more than they do); a thread that cannot start leaves its
- * part to the caller. */
+ * floats stay in the caller's thread (a thread costs more than they do). The parts go to the pool's threads when
+ * there is one, else to threads started for this span (one that cannot start leaves its parts to the others). */
 static void update_span(const xmci_adamw *opt, const step_consts *k, float *m, float *v, float *p, const float *g,
                         size_t n, float wd)
 {
@@ -169,28 +164,18 @@ static void update_span(const xmci_adamw *opt, const step_consts *k, float *m, f
     if (opt->pool && nt > xmci_pool_threads(opt->pool)) nt = xmci_pool_threads(opt->pool);
     if (nt > XMCI_ADAMW_MAX_THREADS) nt = XMCI_ADAMW_MAX_THREADS;
     if (n < ((size_t)1 << 16)) nt = 1;
-    span_job job[XMCI_ADAMW_MAX_THREADS];
-    const size_t chunk = ((n + (size_t)nt - 1) / (size_t)nt + 7) & ~(size_t)7; /* nt chunks cover n */
-    if (opt->pool && nt > 1) {
-        span_parts sp = {.part = job, .n = 0};
-        for (size_t a = 0; a < n && sp.n < nt; a += chunk, sp.n++)
-            job[sp.n] = (span_job){opt, k, m + a, v + a, p + a, g + a, (a + chunk < n ? a + chunk : n) - a, wd};
-        atomic_init(&sp.next, 0);
-        xmci_pool_run(opt->pool, span_parts_thread, &sp, sp.n);
+    if (nt == 1) {
+        update_one(opt, k, m, v, p, g, n, wd);
         return;
     }
-    pthread_t tid[XMCI_ADAMW_MAX_THREADS];
-    int started[XMCI_ADAMW_MAX_THREADS] = {0};
-    for (int t = 1; t < nt; t++) {
-        size_t a = (size_t)t * chunk, b = a + chunk < n ? a + chunk : n;
-        if (a >= n) break;
-        job[t] = (span_job){opt, k, m + a, v + a, p + a, g + a, b - a, wd};
-        started[t] = pthread_create(&tid[t], NULL, span_thread, &job[t]) == 0;
-        if (!started[t]) update_one(opt, k, m + a, v + a, p + a, g + a, b - a, wd);
-    }
-    update_one(opt, k, m, v, p, g, nt > 1 && chunk < n ? chunk : n, wd);
-    for (int t = 1; t < nt; t++)
-        if (started[t]) pthread_join(tid[t], NULL);
+    span_job job[XMCI_ADAMW_MAX_THREADS];
+    const size_t chunk = ((n + (size_t)nt - 1) / (size_t)nt + 7) & ~(size_t)7; /* nt chunks cover n */
+    span_parts sp = {.part = job, .n = 0};
+    for (size_t a = 0; a < n && sp.n < nt; a += chunk, sp.n++)
+        job[sp.n] = (span_job){opt, k, m + a, v + a, p + a, g + a, (a + chunk < n ? a + chunk : n) - a, wd};
+    atomic_init(&sp.next, 0);
+    if (opt->pool) xmci_pool_run(opt->pool, span_parts_thread, &sp, sp.n);
+    else xmci_parallel_run(span_parts_thread, &sp, sp.n);
 }
 
 xmc_err xmci_adamw_update(xmci_adamw *opt, size_t off, float *p, const float *g, size_t n, float lr, float wd,

@@ -298,10 +298,10 @@ static float descend_from(const xmci_csr *x, uint32_t n, const xmci_dcd_params *
     const double diag_p = 0.5 / p->cp, diag_n = 0.5 / p->cn;
     float b = st->b;
     xmc_rng rng = st->rng;
-    double pgmax_old = st->pgmax_old, pgmin_old = st->pgmin_old;
-    uint32_t active = st->active;
-    int iter = st->iter;
-    while (iter < p->max_iter) {
+    while (st->iter < p->max_iter) {
+        /* the pass's hot values in locals (st's fields could alias index[] as far as the compiler knows) */
+        const double pgmax_old = st->pgmax_old;
+        uint32_t active = st->active;
         double pgmax_new = st->pgmax_new, pgmin_new = st->pgmin_new;
         uint32_t s = st->in_pass ? st->s : 0;
         if (!st->in_pass) {
@@ -349,23 +349,13 @@ static float descend_from(const xmci_csr *x, uint32_t n, const xmci_dcd_params *
                 if (bias > 0) b += d * bias;
             }
         }
-        st->s = 0;
         st->in_pass = 0;
         st->active = active;
-        st->pgmax_old = pgmax_old;
-        st->pgmin_old = pgmin_old;
         st->pgmax_new = pgmax_new;
         st->pgmin_new = pgmin_new;
-        st->iter = iter;
-        int done = pass_end(st, n, p->eps);
-        active = st->active;
-        pgmax_old = st->pgmax_old;
-        pgmin_old = st->pgmin_old;
-        iter = st->iter;
-        if (done) break;
+        if (pass_end(st, n, p->eps)) break;
     }
-    (void)pgmin_old;
-    ws->iters = iter;
+    ws->iters = st->iter;
     return b;
 }
 

@@ -236,6 +236,16 @@ static uint32_t gather_parent_rows(const layer_job *job, train_scratch *sc, uint
     return nrows;
 }
 
+/* y[a] = +1 where matched instance mi[a] is among the node's positives pi, else -1 (both ascending). */
+static void matched_labels(const uint32_t *mi, uint32_t mn, const uint32_t *pi, uint32_t pn, int8_t *y)
+{
+    uint32_t kk = 0;
+    for (uint32_t a = 0; a < mn; a++) {
+        while (kk < pn && pi[kk] < mi[a]) kk++;
+        y[a] = (kk < pn && pi[kk] == mi[a]) ? 1 : -1;
+    }
+}
+
 /* Keeps node j's solved weights (oi / ov: m of them, in bx's feature ids, the bias as id nfeat) with global
  * feature ids. 0, or -1 when out of memory. */
 static int store_child(layer_job *job, const train_scratch *sc, uint32_t j, const uint32_t *oi, const float *ov,
@@ -273,14 +283,9 @@ static int train_child(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_
     uint32_t pn = (uint32_t)(job->yt->indptr[j + 1] - job->yt->indptr[j]);
     /* PECOS's order: the matched instances ascending (positives flagged), then the node's
      * positives the matcher did not route here, ascending */
-    uint32_t n = 0, kk = 0;
-    for (uint32_t a = 0; a < mn; a++) {
-        while (kk < pn && pi[kk] < mi[a]) kk++;
-        sc->inst[n] = local ? a : mi[a];
-        sc->y[n] = (kk < pn && pi[kk] == mi[a]) ? 1 : -1;
-        n++;
-    }
-    kk = 0;
+    matched_labels(mi, mn, pi, pn, sc->y);
+    for (uint32_t a = 0; a < mn; a++) sc->inst[a] = local ? a : mi[a];
+    uint32_t n = mn, kk = 0;
     for (uint32_t b = 0; b < pn; b++) {
         while (kk < mn && mi[kk] < pi[b]) kk++;
         if (kk < mn && mi[kk] == pi[b]) continue;
@@ -362,14 +367,9 @@ static int train_group(layer_job *job, train_scratch *sc, solver_ws *sw, uint32_
     uint32_t mn = (uint32_t)(job->mt->indptr[c + 1] - job->mt->indptr[c]);
     for (uint32_t a = 0; a < mn; a++) sc->inst[a] = local ? a : mi[a];
     for (int t = 0; t < g; t++) {
-        uint32_t j = sc->group_node[t], kk = 0;
-        const uint32_t *pi = job->yt->indices + job->yt->indptr[j];
-        uint32_t pn = (uint32_t)(job->yt->indptr[j + 1] - job->yt->indptr[j]);
-        int8_t *y = sc->ygroup + (size_t)t * mn;
-        for (uint32_t a = 0; a < mn; a++) {
-            while (kk < pn && pi[kk] < mi[a]) kk++;
-            y[a] = (kk < pn && pi[kk] == mi[a]) ? 1 : -1;
-        }
+        uint32_t j = sc->group_node[t];
+        matched_labels(mi, mn, job->yt->indices + job->yt->indptr[j],
+                       (uint32_t)(job->yt->indptr[j + 1] - job->yt->indptr[j]), sc->ygroup + (size_t)t * mn);
     }
     xmci_dcd_rows rows = {.sqnorm = local ? sc->lsq : job->x_sqnorm, .dense = (uint64_t)mn * 2 >= bx->rows};
     group_ctx ctx = {job, sc, local, nfeat};
