@@ -513,8 +513,12 @@ static void test_rows_equal_single(void)
                         }
                 }
             }
-    printf("\n  rows vs single: %d rows differ, %d tied neighbours checked\n", differ, ties);
+    printf("\n  rows vs single: %d rows differ, %d tied neighbours checked; unscored nodes: %llu single, %llu batched\n",
+           differ, ties, (unsigned long long)xmci_beam_ws_skipped(ws), (unsigned long long)xmci_beam_batch_skipped(bb));
     CU_ASSERT_EQUAL(differ, 0);
+    /* the nodes ruled out before scoring: the equality above covers that path in both searches */
+    CU_ASSERT(xmci_beam_ws_skipped(ws) > 0);
+    CU_ASSERT(xmci_beam_batch_skipped(bb) > 0 && xmci_beam_batch_skipped(small) > 0 && xmci_beam_batch_skipped(narrow) > 0);
     CU_ASSERT(ties > 0);
     free(one);
     free(out);
@@ -598,7 +602,9 @@ static void test_pruning_exact(void)
                     for (uint32_t i = 1; i < ng; i++) ties += got[i].score == got[i - 1].score;
                 }
     CU_ASSERT_EQUAL(differ, 0);
-    fprintf(stderr, "  pruning exact: %d adjacent equal scores among the hits (ordered by raw score)\n", ties);
+    fprintf(stderr, "  pruning exact: %d adjacent equal scores among the hits (ordered by raw score), %llu nodes unscored\n",
+            ties, (unsigned long long)xmci_beam_ws_skipped(ws));
+    CU_ASSERT(xmci_beam_ws_skipped(ws) > 0); /* nodes ruled out before scoring, and still the plain search's hits */
     CU_ASSERT(ties > 0); /* the saturated hinges do tie: the raw-score order is exercised */
     xmci_beam_ws_free(ws);
     for (uint32_t t = 0; t < 3; t++) xmci_csr_free(&w[t]);

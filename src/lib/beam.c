@@ -17,6 +17,7 @@ struct xmci_beam_ws {
     float *acc;                 /* max_children */
     xmc_hit *cur, *next;        /* max_k each: kept nodes (label field = node id) */
     float *raw;                 /* max_k: the raw scores of the list being made (ties, push_top) */
+    uint64_t skipped;           /* kept nodes whose children were not scored (parent_bounds) */
 };
 
 static const char *const post_names[XMC_POST__COUNT] = {
@@ -79,6 +80,21 @@ static inline int post_prunable(int post)
            post == XMC_POST_SIGMOID;
 }
 
+/* Skipping a kept node's children altogether. Below the first layer a child's score is never above its
+ * parent's: the hinges and the sigmoid are at most 1 (expf of a value <= 0, 1 / (1 + e)) and multiply the
+ * parent's score, which is >= 0 (a product of such values); log-sigmoid is at most 0 and is added to it; in
+ * float as well, rounding being monotone. So once a document's list is full and its worst score is above a
+ * kept node's score, none of that node's children can enter it, nor any of the next kept nodes' (they come in
+ * rank order: their scores are no higher): the rest of the layer is skipped, scoring included. Strictly
+ * above: a child equal to the worst may still enter on its raw score. Only noop, which does not combine,
+ * leaves every node to score. On a catalog of 6,151 labels at beam 10, 63 % of the last layer's nodes. */
+static inline int parent_bounds(int post) { return post != XMC_POST_NOOP; }
+
+static inline int hopeless(int bounded, float ps, const xmc_hit *list, uint32_t nn, uint32_t keep)
+{
+    return bounded && nn == keep && ps < list[nn - 1].score;
+}
+
 xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **out, xmc_error *err)
 {
     xmci_beam_ws *ws = calloc(1, sizeof *ws);
@@ -110,6 +126,7 @@ void xmci_beam_ws_free(xmci_beam_ws *ws)
 }
 
 uint32_t xmci_beam_ws_max_k(const xmci_beam_ws *ws) { return ws->max_k; }
+uint64_t xmci_beam_ws_skipped(const xmci_beam_ws *ws) { return ws->skipped; }
 
 /* acc[c] = w_c . x for the children c of parent p (bias included). The layer was built or checked at load
  * (layer.h, xlinear.h), so its pointers and child positions are in range: asserted, not tested. */
@@ -285,10 +302,15 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
     for (uint32_t t = 0; t < nlayers; t++) {
         const xmci_layer *L = &m->layers[t];
         uint32_t keep = t + 1 == nlayers ? k : beam, nn = 0;
+        const int bounded = t > 0 && parent_bounds(post);
         float v_rej = -INFINITY;
         for (uint32_t b = 0; b < ncur; b++) {
             uint32_t p = cur[b].label;
             float ps = cur[b].score;
+            if (hopeless(bounded, ps, next, nn, keep)) {
+                ws->skipped += ncur - b;
+                break;
+            }
             assert(p < L->nr_parents);
             uint32_t c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
             if (!nch) continue;
@@ -407,8 +429,12 @@ static void feat_list_free(feat_list *fl)
 struct xmci_beam_batch {
     uint32_t max_docs, max_nnz, hit_cap, acc_cap, max_parents;
     xmc_hit *cur, *next;            /* hit_cap each: document d's kept nodes at d * kk */
-    float *raw;                     /* XMC_MAX_K: raw scores of the one list being made (push_top) */
+    float *raw;                     /* hit_cap: the raw scores of document d's list being made at d * kk (push_top;
+                                     * a list is made over two rounds, others' in between) */
     uint32_t *ncur, *nnext;         /* max_docs each */
+    uint32_t *blo, *bhi;            /* max_docs each: the kept nodes of a document a layer's round takes */
+    float *vrej;                    /* max_docs: each document's pruning bound in the layer (select_children) */
+    uint64_t skipped;               /* (document, kept node) pairs not scored (parent_bounds) */
     uint32_t *pair_cnt;             /* max_parents + 1 */
     uint32_t *pair_node, *pair_doc; /* hit_cap each: a range's pairs grouped by node, documents ascending */
     uint32_t *pair_off;             /* hit_cap: where a pair's raw scores start in acc */
@@ -460,9 +486,12 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->acc_cap = (uint32_t)(acc < UINT32_MAX ? acc : UINT32_MAX); /* one document's need is below: nodes are u32 */
     bb->cur = malloc(bb->hit_cap * sizeof *bb->cur);
     bb->next = malloc(bb->hit_cap * sizeof *bb->next);
-    bb->raw = malloc(XMC_MAX_K * sizeof *bb->raw);
+    bb->raw = malloc(bb->hit_cap * sizeof *bb->raw);
     bb->ncur = malloc(max_docs * sizeof *bb->ncur);
     bb->nnext = malloc(max_docs * sizeof *bb->nnext);
+    bb->blo = malloc(max_docs * sizeof *bb->blo);
+    bb->bhi = malloc(max_docs * sizeof *bb->bhi);
+    bb->vrej = malloc(max_docs * sizeof *bb->vrej);
     bb->pair_cnt = malloc(((size_t)bb->max_parents + 1) * sizeof *bb->pair_cnt);
     bb->pair_node = malloc(bb->hit_cap * sizeof *bb->pair_node);
     bb->pair_doc = malloc(bb->hit_cap * sizeof *bb->pair_doc);
@@ -479,7 +508,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->map_len = m->nr_features + 1;
     bb->u_of = malloc((size_t)bb->map_len * sizeof *bb->u_of);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
-    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
+    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->blo || !bb->bhi || !bb->vrej || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
         !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
         !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
         xmci_beam_batch_free(bb);
@@ -491,6 +520,8 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     return XMC_OK;
 }
 
+uint64_t xmci_beam_batch_skipped(const xmci_beam_batch *bb) { return bb->skipped; }
+
 void xmci_beam_batch_free(xmci_beam_batch *bb)
 {
     if (!bb) return;
@@ -499,6 +530,9 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     free(bb->raw);
     free(bb->ncur);
     free(bb->nnext);
+    free(bb->blo);
+    free(bb->bhi);
+    free(bb->vrej);
     free(bb->pair_cnt);
     free(bb->pair_node);
     free(bb->pair_doc);
@@ -751,6 +785,68 @@ static uint64_t doc_children(const xmci_layer *L, const xmc_hit *kept, uint32_t 
     return s;
 }
 
+/* One round of a layer over documents d0 .. d1 (xmci_beam_search_rows): the pairs of each document's kept
+ * nodes blo[d] .. bhi[d], grouped by node, documents ascending within a node, each node's chunk scored once
+ * for its documents (phase 1); then each document offers its pairs' children to its top list in rank order,
+ * from where the last round left the list (nnext, bb->vrej), and stops at the first node that cannot add to it
+ * (phase 2). The pairs' scores fit acc: the range was cut for all of its documents' nodes. */
+static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_batch *bb, const xmc_hit *cur,
+                        xmc_hit *next, uint32_t *nnext, uint32_t d0, uint32_t d1, uint32_t kk, uint32_t keep, int post, int combine,
+                        int bounded, const uint32_t *idx, const float *val)
+{
+    uint32_t *cnt = bb->pair_cnt;
+    /* nodes without children have nothing to score or offer */
+    memset(cnt, 0, ((size_t)L->nr_parents + 1) * sizeof *cnt);
+    uint32_t np = 0;
+    for (uint32_t d = d0; d < d1; d++)
+        for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
+            uint32_t p = cur[(size_t)d * kk + b].label;
+            assert(p < L->nr_parents);
+            if (L->child_ptr[p + 1] > L->child_ptr[p]) cnt[p + 1]++, np++;
+        }
+    for (uint32_t p = 0; p < L->nr_parents; p++) cnt[p + 1] += cnt[p];
+    for (uint32_t d = d0; d < d1; d++)
+        for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
+            uint32_t p = cur[(size_t)d * kk + b].label;
+            if (L->child_ptr[p + 1] == L->child_ptr[p]) continue;
+            uint32_t o = cnt[p]++;
+            bb->pair_node[o] = p;
+            bb->pair_doc[o] = d;
+            bb->pair_of[(size_t)d * kk + b] = o;
+        }
+    uint32_t off = 0;
+    for (uint32_t o = 0; o < np; o++) {
+        uint32_t p = bb->pair_node[o];
+        bb->pair_off[o] = off;
+        off += L->child_ptr[p + 1] - L->child_ptr[p];
+    }
+    assert(off <= bb->acc_cap);
+    /* phase 1: each node's chunk scored once for its documents */
+    for (uint32_t i = 0, j; i < np; i = j) {
+        uint32_t p = bb->pair_node[i];
+        for (j = i + 1; j < np && bb->pair_node[j] == p; j++) {}
+        uint32_t nch = L->child_ptr[p + 1] - L->child_ptr[p];
+        assert(L->child_ptr[p] + nch <= L->nr_nodes);
+        score_group(m, L, bb, p, nch, i, j, idx, val);
+    }
+    /* phase 2: each document's children offered in its rank order */
+    for (uint32_t d = d0; d < d1; d++) {
+        const xmc_hit *kept = cur + (size_t)d * kk;
+        xmc_hit *top = next + (size_t)d * kk;
+        uint32_t nn = nnext[d];
+        for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
+            uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
+            if (hopeless(bounded, kept[b].score, top, nn, keep)) break;
+            if (!nch) continue;
+            float *acc = bb->acc + bb->pair_off[bb->pair_of[(size_t)d * kk + b]];
+            nn = select_children(post, combine, kept[b].score, acc, nch, L->child_idx + c0, top, bb->raw + (size_t)d * kk,
+                                 nn, keep, &bb->vrej[d]);
+        }
+        assert(nn <= keep);
+        nnext[d] = nn;
+    }
+}
+
 void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uint64_t *indptr, const uint32_t *idx,
                           const float *val, uint32_t n, uint32_t beam, uint32_t k, int post, uint32_t nlayers,
                           xmc_hit *out, uint32_t stride, uint32_t *counts)
@@ -786,8 +882,8 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
     for (uint32_t t = 0; t < nlayers; t++) {
         const xmci_layer *L = &m->layers[t];
         uint32_t keep = t + 1 == nlayers ? k : beam;
-        uint32_t *cnt = bb->pair_cnt;
         assert(L->nr_parents <= bb->max_parents);
+        const int bounded = t > 0 && parent_bounds(post);
         for (uint32_t d0 = 0, d1; d0 < n; d0 = d1) {
             /* the range: documents from d0 whose pairs' scores fit acc (the first always does) */
             uint64_t need = 0;
@@ -797,57 +893,35 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
                 if (need + nd > bb->acc_cap) break;
                 need += nd;
             }
-            /* its (node, document) pairs grouped by node, documents ascending within a node; nodes without
-             * children have nothing to score or offer */
-            memset(cnt, 0, ((size_t)L->nr_parents + 1) * sizeof *cnt);
-            uint32_t np = 0;
-            for (uint32_t d = d0; d < d1; d++)
-                for (uint32_t b = 0; b < ncur[d]; b++) {
-                    uint32_t p = cur[(size_t)d * kk + b].label;
-                    assert(p < L->nr_parents);
-                    if (L->child_ptr[p + 1] > L->child_ptr[p]) cnt[p + 1]++, np++;
-                }
-            for (uint32_t p = 0; p < L->nr_parents; p++) cnt[p + 1] += cnt[p];
-            for (uint32_t d = d0; d < d1; d++)
-                for (uint32_t b = 0; b < ncur[d]; b++) {
-                    uint32_t p = cur[(size_t)d * kk + b].label;
-                    if (L->child_ptr[p + 1] == L->child_ptr[p]) continue;
-                    uint32_t o = cnt[p]++;
-                    bb->pair_node[o] = p;
-                    bb->pair_doc[o] = d;
-                    bb->pair_of[(size_t)d * kk + b] = o;
-                }
-            uint32_t off = 0;
-            for (uint32_t o = 0; o < np; o++) {
-                uint32_t p = bb->pair_node[o];
-                bb->pair_off[o] = off;
-                off += L->child_ptr[p + 1] - L->child_ptr[p];
-            }
-            assert(off == need);
-            /* phase 1: each node's chunk scored once for its documents */
-            for (uint32_t i = 0, j; i < np; i = j) {
-                uint32_t p = bb->pair_node[i];
-                for (j = i + 1; j < np && bb->pair_node[j] == p; j++) {}
-                uint32_t nch = L->child_ptr[p + 1] - L->child_ptr[p];
-                assert(L->child_ptr[p] + nch <= L->nr_nodes);
-                score_group(m, L, bb, p, nch, i, j, idx, val);
-            }
-            /* phase 2: each document's children offered in its rank order */
+            /* round 1: each document's first kept nodes, as many as fill its list (all of them where no
+             * node can be skipped); round 2: the next ones, up to the first that the list's worst score
+             * after round 1 already rules out (parent_bounds). The single search skips from the first node
+             * ruled out by the list as it stands then; the nodes scored here and not there offer no child
+             * that enters, so the lists are the same. */
             for (uint32_t d = d0; d < d1; d++) {
                 const xmc_hit *kept = cur + (size_t)d * kk;
-                xmc_hit *top = next + (size_t)d * kk;
-                uint32_t nn = 0;
-                float v_rej = -INFINITY;
-                for (uint32_t b = 0; b < ncur[d]; b++) {
-                    uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
-                    if (!nch) continue;
-                    float *acc = bb->acc + bb->pair_off[bb->pair_of[(size_t)d * kk + b]];
-                    nn = select_children(post, t > 0, kept[b].score, acc, nch, L->child_idx + c0, top, bb->raw, nn, keep,
-                                         &v_rej);
-                }
-                assert(nn <= keep);
-                nnext[d] = nn;
+                uint32_t b = 0;
+                if (bounded)
+                    for (uint64_t c = 0; b < ncur[d] && c < keep; b++)
+                        c += L->child_ptr[kept[b].label + 1] - L->child_ptr[kept[b].label];
+                bb->blo[d] = 0;
+                bb->bhi[d] = bounded ? b : ncur[d];
+                nnext[d] = 0;
+                bb->vrej[d] = -INFINITY;
             }
+            layer_round(m, L, bb, cur, next, nnext, d0, d1, kk, keep, post, t > 0, bounded, idx, val);
+            if (!bounded) continue;
+            uint32_t left = 0;
+            for (uint32_t d = d0; d < d1; d++) {
+                const xmc_hit *kept = cur + (size_t)d * kk, *top = next + (size_t)d * kk;
+                uint32_t b = bb->bhi[d];
+                bb->blo[d] = b;
+                while (b < ncur[d] && !hopeless(1, kept[b].score, top, nnext[d], keep)) b++;
+                bb->bhi[d] = b;
+                bb->skipped += ncur[d] - b;
+                left += b > bb->blo[d];
+            }
+            if (left) layer_round(m, L, bb, cur, next, nnext, d0, d1, kk, keep, post, 1, 1, idx, val);
         }
         xmc_hit *th = cur;
         cur = next;

@@ -3,7 +3,10 @@
  * Layer by layer, the children of the nodes kept so far are scored (one chunk merge per parent, see
  * xlinear.h), transformed by the post-processor and combined with their parent's score; the best `beam`
  * are kept (the best k at the last layer). Ties keep the earlier candidate (parent rank, then child order),
- * as PECOS does. All scratch lives in a workspace sized once per model, so a search allocates nothing. */
+ * as PECOS does. All scratch lives in a workspace sized once per model, so a search allocates nothing.
+ * Work that cannot change the hits is skipped: a child that cannot enter the list is not transformed, and
+ * once a document's list is full, the kept nodes whose own score is below its worst are not scored at all
+ * (a child's score never exceeds its parent's; beam.c, parent_bounds). */
 #ifndef XMCI_BEAM_H
 #define XMCI_BEAM_H
 
@@ -17,6 +20,8 @@ typedef struct xmci_beam_ws xmci_beam_ws;
 xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **out, xmc_error *err);
 void xmci_beam_ws_free(xmci_beam_ws *ws);
 uint32_t xmci_beam_ws_max_k(const xmci_beam_ws *ws);
+/* Kept nodes whose children were left unscored since the workspace was made (the tests' witness). */
+uint64_t xmci_beam_ws_skipped(const xmci_beam_ws *ws);
 
 /* One document: idx ascending (< nr_features), no bias entry (added here). Searches layers 0..nlayers-1
  * (nlayers 0 = all), keeping `beam` nodes per layer and `k` at the last one searched; beam and k are
@@ -45,6 +50,8 @@ typedef struct xmci_beam_batch xmci_beam_batch;
 xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t max_nnz, uint64_t acc_floats,
                            xmci_beam_batch **out, xmc_error *err);
 void xmci_beam_batch_free(xmci_beam_batch *bb);
+/* (document, kept node) pairs left unscored since the workspace was made (the tests' witness). */
+uint64_t xmci_beam_batch_skipped(const xmci_beam_batch *bb);
 /* How many documents one xmci_beam_search_rows call may take at this beam and k (at least 1). */
 uint32_t xmci_beam_batch_docs(const xmci_beam_batch *bb, uint32_t beam, uint32_t k);
 uint32_t xmci_beam_batch_max_nnz(const xmci_beam_batch *bb);
