@@ -612,6 +612,106 @@ static void test_pruning_exact(void)
     xmci_xlinear_free(&m);
 }
 
+/* The same labels in the same order and the same scores bit for bit, NaN but for its sign and payload (which
+ * operand of a sum of two NaNs the compiler puts first decides them, not the search). */
+static int same_hits(const xmc_hit *a, const xmc_hit *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i].label != b[i].label || (isnan(a[i].score) ? !isnan(b[i].score)
+                                                         : memcmp(&a[i].score, &b[i].score, sizeof a[i].score) != 0))
+            return 0;
+    return 1;
+}
+
+/* Scores that are not numbers: weights NaN or infinite (a sum of +inf and -inf is NaN too). A NaN taken into a
+ * list while it fills stops the insertions there, so the kept nodes of the next layer come out of rank order
+ * (a node after it may score above the one before); the shortcuts that assume rank order (a node ruled out
+ * by the list's worst, the pruning bound carried to the next node) must still give the search that scores
+ * everything, and the batched search the single one, for every post-processor. */
+static void test_nonfinite_scores(void)
+{
+    xmci_xlinear m;
+    random_model(&m, 31);
+    xmc_rng rng;
+    xmc_rng_seed(&rng, 32);
+    for (uint32_t t = 0; t < m.depth; t++)
+        for (uint64_t e = 0; e < m.layers[t].nnz; e++) {
+            uint32_t u = (uint32_t)xmc_rng_uniform(&rng, 0, 99);
+            float *w = (float *)&m.layers[t].ent_w[e];
+            if (u < 3) *w = NAN;
+            else if (u < 5) *w = u == 3 ? INFINITY : -INFINITY;
+        }
+    xmci_csr w[3], x;
+    xmc_error err = {0};
+    for (uint32_t t = 0; t < 3; t++) CU_ASSERT_EQUAL_FATAL(xmci_layer_weights(&m.layers[t], BF, &w[t], &err), XMC_OK);
+    random_docs(&x, 200, BF, 33);
+    xmci_beam_ws *ws;
+    xmci_beam_batch *bb;
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_ws_new(&m, 40, &ws, &err), XMC_OK);
+    CU_ASSERT_EQUAL_FATAL(xmci_beam_batch_new(&m, 64, (uint32_t)x.indptr[x.rows], 0, &bb, &err), XMC_OK);
+    const uint32_t beams[3] = {2, 3, 4}, ks[3] = {1, 2, 5};
+    const uint32_t stride = 5;
+    xmc_hit *one = calloc((size_t)x.rows * stride, sizeof *one), *out = calloc((size_t)x.rows * stride, sizeof *out);
+    uint32_t *cnt1 = calloc(x.rows, sizeof *cnt1), *cnt = calloc(x.rows, sizeof *cnt);
+    int differ = 0, batch_differ = 0, disorder = 0;
+    for (int post = 0; post < XMC_POST__COUNT; post++)
+        for (int bi = 0; bi < 3; bi++) {
+            /* lists out of rank order: a NaN with a number after it above the one before it */
+            for (uint32_t r = 0; r < x.rows; r++) {
+                uint64_t b = x.indptr[r];
+                xmc_hit top[4];
+                uint32_t n = xmci_beam_search(&m, ws, x.indices + b, x.data + b, (uint32_t)(x.indptr[r + 1] - b),
+                                              beams[bi], beams[bi], post, 1, top);
+                for (uint32_t i = 1; i + 1 < n; i++)
+                    disorder += isnan(top[i].score) && top[i + 1].score > top[i - 1].score;
+            }
+            for (int ki = 0; ki < 3; ki++) {
+                for (uint32_t r = 0; r < x.rows; r++) {
+                    uint64_t b = x.indptr[r];
+                    uint32_t nnz = (uint32_t)(x.indptr[r + 1] - b);
+                    xmc_hit want[5];
+                    cnt1[r] = xmci_beam_search(&m, ws, x.indices + b, x.data + b, nnz, beams[bi], ks[ki], post, 0,
+                                               one + (size_t)r * stride);
+                    uint32_t nw = plain_search(&m, w, x.indices + b, x.data + b, nnz, beams[bi], ks[ki], post, want);
+                    if (cnt1[r] != nw || !same_hits(one + (size_t)r * stride, want, nw)) {
+                        if (!differ++)
+                            fprintf(stderr, "non-finite: search differs from plain: post %d beam %u k %u row %u\n", post,
+                                    beams[bi], ks[ki], r);
+                    }
+                }
+                for (uint32_t r = 0; r < x.rows;) {
+                    uint32_t n = x.rows - r < 64 ? x.rows - r : 64, cap = xmci_beam_batch_docs(bb, beams[bi], ks[ki]);
+                    if (n > cap) n = cap;
+                    xmci_beam_search_rows(&m, bb, x.indptr + r, x.indices + x.indptr[r], x.data + x.indptr[r], n,
+                                          beams[bi], ks[ki], post, 0, out + (size_t)r * stride, stride, cnt + r);
+                    r += n;
+                }
+                for (uint32_t r = 0; r < x.rows; r++)
+                    if (cnt[r] != cnt1[r] || !same_hits(out + (size_t)r * stride, one + (size_t)r * stride, cnt1[r])) {
+                        if (!batch_differ++)
+                            fprintf(stderr, "non-finite: batch differs from single: post %d beam %u k %u row %u\n",
+                                    post, beams[bi], ks[ki], r);
+                    }
+            }
+        }
+    fprintf(stderr, "  non-finite scores: %d lists out of rank order; %d rows differ from plain, %d batch from single; "
+            "%llu / %llu nodes unscored\n", disorder, differ, batch_differ, (unsigned long long)xmci_beam_ws_skipped(ws),
+            (unsigned long long)xmci_beam_batch_skipped(bb));
+    CU_ASSERT(disorder > 0);
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT_EQUAL(batch_differ, 0);
+    CU_ASSERT(xmci_beam_ws_skipped(ws) > 0 && xmci_beam_batch_skipped(bb) > 0);
+    free(one);
+    free(out);
+    free(cnt1);
+    free(cnt);
+    xmci_beam_batch_free(bb);
+    xmci_beam_ws_free(ws);
+    for (uint32_t t = 0; t < 3; t++) xmci_csr_free(&w[t]);
+    xmci_csr_free(&x);
+    xmci_xlinear_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     CU_initialize_registry();
@@ -626,5 +726,6 @@ int main(int argc, char **argv)
     TU_ADD(s, test_batch_equals_single);
     TU_ADD(s, test_rows_equal_single);
     TU_ADD(s, test_pruning_exact);
+    TU_ADD(s, test_nonfinite_scores);
     return tu_run(argc, argv);
 }

@@ -177,6 +177,16 @@ static void test_null_arguments(void)
     CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, val, 3, NULL, hits, NULL, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, NULL, val, 3, NULL, hits, &n, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, NULL, NULL, 0, NULL, hits, &n, &err), XMC_OK);
+    /* a row out of order, repeated or not finite is refused with its reason, not searched */
+    uint32_t unsorted[3] = {0, 2, 1}, repeated[3] = {0, 1, 1};
+    float nan_val[3] = {1, NAN, 1}, inf_val[3] = {1, 1, -INFINITY};
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, unsorted, val, 3, NULL, hits, &n, &err), XMC_ERR_ARG);
+    CU_ASSERT(strstr(err.msg, "not strictly ascending: 1 after 2") != NULL);
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, repeated, val, 3, NULL, hits, &n, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, nan_val, 3, NULL, hits, &n, &err), XMC_ERR_ARG);
+    CU_ASSERT(strstr(err.msg, "feature 1 has a value that is not finite") != NULL);
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, inf_val, 3, NULL, hits, &n, &err), XMC_ERR_ARG);
+    CU_ASSERT_EQUAL(xmc_classify_features(clf, ws, idx, val, 3, NULL, hits, &n, &err), XMC_OK);
     CU_ASSERT_EQUAL(xmc_classify_batch(NULL, ws, (const char *const *)texts, NULL, 2, NULL, hits, 8, &n, &err), XMC_ERR_ARG);
     CU_ASSERT_EQUAL(xmc_classify_batch(clf, ws, NULL, NULL, 2, NULL, hits, 8, &n, &err), XMC_ERR_ARG);
     xmc_workspace *ws2 = ws;

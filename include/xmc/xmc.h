@@ -130,9 +130,10 @@ xmc_err xmc_classify_parallel(const xmc_classifier *clf, xmc_workspace *const *w
                               const size_t *lens, size_t n, const xmc_predict_opts *opts, xmc_hit *hits,
                               uint32_t stride, uint32_t *counts, xmc_error *err);
 
-/* Classifies one sparse feature vector (idx ascending; indices at or past xmc_model_info.nr_features are
- * ignored), as a model with the MATRIX featurizer takes its input. Allocation-free; fails only on bad
- * arguments (XMC_ERR_ARG). */
+/* Classifies one sparse feature vector (idx strictly ascending, values finite; indices at or past
+ * xmc_model_info.nr_features are ignored), as a model with the MATRIX featurizer takes its input.
+ * Allocation-free; fails only on bad arguments (XMC_ERR_ARG: a NULL pointer, an index out of order or
+ * repeated, a value NaN or infinite). */
 xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, const uint32_t *idx, const float *val,
                               uint32_t nnz, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err);
 

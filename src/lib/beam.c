@@ -70,7 +70,9 @@ float xmci_post_combine(int post, float child, float parent) { return post_combi
  * dropped without its expf; what is kept, and every kept score, is exactly what computing all would give.
  * Tiny w (near the subnormals, where the relative bound fails) turns it off. The bound v0 also holds for the
  * document's next kept nodes of the layer: they come in rank order, so their parent scores are no higher,
- * and w only rises once the list is full; so it is carried from node to node rather than learnt again. */
+ * and w only rises once the list is full; so it is carried from node to node rather than learnt again, and
+ * forgotten at a node scored higher than the one before (or NaN): out of rank order, which only a NaN let into
+ * the list above can cause (carry_bound). */
 #define REJECT_MARGIN (1.0f - 1e-6f)
 #define REJECT_MIN_SCORE 1e-30f
 
@@ -84,15 +86,25 @@ static inline int post_prunable(int post)
  * parent's: the hinges and the sigmoid are at most 1 (expf of a value <= 0, 1 / (1 + e)) and multiply the
  * parent's score, which is >= 0 (a product of such values); log-sigmoid is at most 0 and is added to it; in
  * float as well, rounding being monotone. So once a document's list is full and its worst score is above a
- * kept node's score, none of that node's children can enter it, nor any of the next kept nodes' (they come in
- * rank order: their scores are no higher): the rest of the layer is skipped, scoring included. Strictly
- * above: a child equal to the worst may still enter on its raw score. Only noop, which does not combine,
- * leaves every node to score. On a catalog of 6,151 labels at beam 10, 63 % of the last layer's nodes. */
+ * kept node's score, none of that node's children can enter it: the node is skipped, scoring included.
+ * Strictly above: a child equal to the worst may still enter on its raw score. Only noop, which does not
+ * combine, leaves every node to score. Each node is tested on its own rather than the rest of the layer
+ * dropped at the first: the kept nodes come in rank order only while no score is NaN (a NaN let into a list
+ * as it fills stops the insertions there, and later ones land after it); and the list's worst only rises (a
+ * NaN never enters a full list; what moves into the last place was above it), so a node ruled out stays out.
+ * On a catalog of 6,151 labels at beam 10: 63 % of the last layer's nodes. */
 static inline int parent_bounds(int post) { return post != XMC_POST_NOOP; }
 
 static inline int hopeless(int bounded, float ps, const xmc_hit *list, uint32_t nn, uint32_t keep)
 {
     return bounded && nn == keep && ps < list[nn - 1].score;
+}
+
+/* The pruning bound learnt at the nodes before holds for one of no higher score (REJECT_MARGIN's comment). */
+static inline void carry_bound(float ps, float *prev_ps, float *v_rej)
+{
+    if (!(ps <= *prev_ps)) *v_rej = -INFINITY;
+    *prev_ps = ps;
 }
 
 xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **out, xmc_error *err)
@@ -303,19 +315,20 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
         const xmci_layer *L = &m->layers[t];
         uint32_t keep = t + 1 == nlayers ? k : beam, nn = 0;
         const int bounded = t > 0 && parent_bounds(post);
-        float v_rej = -INFINITY;
+        float v_rej = -INFINITY, prev_ps = INFINITY;
         for (uint32_t b = 0; b < ncur; b++) {
             uint32_t p = cur[b].label;
             float ps = cur[b].score;
             if (hopeless(bounded, ps, next, nn, keep)) {
-                ws->skipped += ncur - b;
-                break;
+                ws->skipped++;
+                continue;
             }
             assert(p < L->nr_parents);
             uint32_t c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
             if (!nch) continue;
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
+            carry_bound(ps, &prev_ps, &v_rej);
             nn = select_children(post, t > 0, ps, ws->acc, nch, L->child_idx + c0, next, ws->raw, nn, keep, &v_rej);
         }
         assert(nn <= keep && keep <= ws->max_k);
@@ -385,12 +398,13 @@ xmc_err xmci_beam_search_batch(const xmci_xlinear *m, const xmci_csr *x, uint32_
  * (<= hit_cap); the pairs of a layer are at most n * kk; the batch's features (<= max_nnz) are kept as
  * (feature, document, value) sorted by feature, and the distinct features U with their postings.
  *
- * A layer runs in two phases over a range of documents whose pairs' scores fit acc (acc_cap floats): first
- * every node's chunk is scored for all the documents of the range that reach it (the pairs grouped by node,
- * each pair's children's raw scores kept at its own place in acc), then each document offers its pairs'
+ * A layer runs over a range of documents whose pairs' scores fit acc (acc_cap floats) in rounds of two phases:
+ * first every node's chunk is scored for all the documents of the range that reach it (the pairs grouped by
+ * node, each pair's children's raw scores kept at its own place in acc), then each document offers its pairs'
  * children to its top list in rank order, as the single search does. Deferring the selection costs the acc
  * buffer but keeps the single search's order: the best parents fill the list first, so the pruning of
- * select_children rejects as early as there, and the list is the single one by construction. */
+ * select_children rejects as early as there, and the list is the single one by construction. Two rounds where
+ * nodes can be ruled out (parent_bounds): the nodes that fill each list, then the rest less those ruled out. */
 
 /* (feature, document, value) triples sorted by feature, documents ascending within one, and the distinct
  * features U with their postings: ufeat[u]'s triples are uptr[u] .. uptr[u+1]. max_nnz entries each. */
@@ -433,7 +447,8 @@ struct xmci_beam_batch {
                                      * a list is made over two rounds, others' in between) */
     uint32_t *ncur, *nnext;         /* max_docs each */
     uint32_t *blo, *bhi;            /* max_docs each: the kept nodes of a document a layer's round takes */
-    float *vrej;                    /* max_docs: each document's pruning bound in the layer (select_children) */
+    float *vrej, *vps;              /* max_docs each: each document's pruning bound in the layer (select_children)
+                                     * and the score of the node it was last carried to (carry_bound) */
     uint64_t skipped;               /* (document, kept node) pairs not scored (parent_bounds) */
     uint32_t *pair_cnt;             /* max_parents + 1 */
     uint32_t *pair_node, *pair_doc; /* hit_cap each: a range's pairs grouped by node, documents ascending */
@@ -492,6 +507,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->blo = malloc(max_docs * sizeof *bb->blo);
     bb->bhi = malloc(max_docs * sizeof *bb->bhi);
     bb->vrej = malloc(max_docs * sizeof *bb->vrej);
+    bb->vps = malloc(max_docs * sizeof *bb->vps);
     bb->pair_cnt = malloc(((size_t)bb->max_parents + 1) * sizeof *bb->pair_cnt);
     bb->pair_node = malloc(bb->hit_cap * sizeof *bb->pair_node);
     bb->pair_doc = malloc(bb->hit_cap * sizeof *bb->pair_doc);
@@ -508,7 +524,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->map_len = m->nr_features + 1;
     bb->u_of = malloc((size_t)bb->map_len * sizeof *bb->u_of);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
-    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->blo || !bb->bhi || !bb->vrej || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
+    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->blo || !bb->bhi || !bb->vrej || !bb->vps || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
         !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
         !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
         xmci_beam_batch_free(bb);
@@ -533,6 +549,7 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     free(bb->blo);
     free(bb->bhi);
     free(bb->vrej);
+    free(bb->vps);
     free(bb->pair_cnt);
     free(bb->pair_node);
     free(bb->pair_doc);
@@ -786,10 +803,12 @@ static uint64_t doc_children(const xmci_layer *L, const xmc_hit *kept, uint32_t 
 }
 
 /* One round of a layer over documents d0 .. d1 (xmci_beam_search_rows): the pairs of each document's kept
- * nodes blo[d] .. bhi[d], grouped by node, documents ascending within a node, each node's chunk scored once
- * for its documents (phase 1); then each document offers its pairs' children to its top list in rank order,
- * from where the last round left the list (nnext, bb->vrej), and stops at the first node that cannot add to it
- * (phase 2). The pairs' scores fit acc: the range was cut for all of its documents' nodes. */
+ * nodes blo[d] .. bhi[d] that its list as it stands does not rule out (parent_bounds), grouped by node,
+ * documents ascending within a node, each node's chunk scored once for its documents (phase 1); then each
+ * document offers its pairs' children to its top list in rank order, from where the last round left the list
+ * (nnext, bb->vrej), passing over the nodes its list now rules out (phase 2). A node left out in phase 1 is
+ * ruled out in phase 2 too (the worst only rises), and its pair is marked so. The pairs' scores fit acc: the
+ * range was cut for all of its documents' nodes. */
 static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_batch *bb, const xmc_hit *cur,
                         xmc_hit *next, uint32_t *nnext, uint32_t d0, uint32_t d1, uint32_t kk, uint32_t keep, int post, int combine,
                         int bounded, const uint32_t *idx, const float *val)
@@ -800,15 +819,21 @@ static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
     uint32_t np = 0;
     for (uint32_t d = d0; d < d1; d++)
         for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
-            uint32_t p = cur[(size_t)d * kk + b].label;
-            assert(p < L->nr_parents);
-            if (L->child_ptr[p + 1] > L->child_ptr[p]) cnt[p + 1]++, np++;
+            const xmc_hit *h = cur + (size_t)d * kk + b;
+            assert(h->label < L->nr_parents);
+            if (hopeless(bounded, h->score, next + (size_t)d * kk, nnext[d], keep)) {
+                bb->pair_of[(size_t)d * kk + b] = UINT32_MAX;
+                bb->skipped++;
+            } else if (L->child_ptr[h->label + 1] > L->child_ptr[h->label]) {
+                bb->pair_of[(size_t)d * kk + b] = 0;
+                cnt[h->label + 1]++, np++;
+            }
         }
     for (uint32_t p = 0; p < L->nr_parents; p++) cnt[p + 1] += cnt[p];
     for (uint32_t d = d0; d < d1; d++)
         for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
             uint32_t p = cur[(size_t)d * kk + b].label;
-            if (L->child_ptr[p + 1] == L->child_ptr[p]) continue;
+            if (L->child_ptr[p + 1] == L->child_ptr[p] || bb->pair_of[(size_t)d * kk + b] == UINT32_MAX) continue;
             uint32_t o = cnt[p]++;
             bb->pair_node[o] = p;
             bb->pair_doc[o] = d;
@@ -835,10 +860,11 @@ static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
         xmc_hit *top = next + (size_t)d * kk;
         uint32_t nn = nnext[d];
         for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
-            uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0;
-            if (hopeless(bounded, kept[b].score, top, nn, keep)) break;
-            if (!nch) continue;
-            float *acc = bb->acc + bb->pair_off[bb->pair_of[(size_t)d * kk + b]];
+            uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0, o;
+            if (!nch || (o = bb->pair_of[(size_t)d * kk + b]) == UINT32_MAX) continue;
+            if (hopeless(bounded, kept[b].score, top, nn, keep)) continue;
+            carry_bound(kept[b].score, &bb->vps[d], &bb->vrej[d]);
+            float *acc = bb->acc + bb->pair_off[o];
             nn = select_children(post, combine, kept[b].score, acc, nch, L->child_idx + c0, top, bb->raw + (size_t)d * kk,
                                  nn, keep, &bb->vrej[d]);
         }
@@ -894,10 +920,9 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
                 need += nd;
             }
             /* round 1: each document's first kept nodes, as many as fill its list (all of them where no
-             * node can be skipped); round 2: the next ones, up to the first that the list's worst score
-             * after round 1 already rules out (parent_bounds). The single search skips from the first node
-             * ruled out by the list as it stands then; the nodes scored here and not there offer no child
-             * that enters, so the lists are the same. */
+             * node can be ruled out); round 2: the others, less those that the list after round 1 rules out
+             * (parent_bounds). The single search tests each node against its list as it stands then; the
+             * nodes scored here and not there offer no child that enters, so the lists are the same. */
             for (uint32_t d = d0; d < d1; d++) {
                 const xmc_hit *kept = cur + (size_t)d * kk;
                 uint32_t b = 0;
@@ -908,18 +933,15 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
                 bb->bhi[d] = bounded ? b : ncur[d];
                 nnext[d] = 0;
                 bb->vrej[d] = -INFINITY;
+                bb->vps[d] = INFINITY;
             }
             layer_round(m, L, bb, cur, next, nnext, d0, d1, kk, keep, post, t > 0, bounded, idx, val);
             if (!bounded) continue;
             uint32_t left = 0;
             for (uint32_t d = d0; d < d1; d++) {
-                const xmc_hit *kept = cur + (size_t)d * kk, *top = next + (size_t)d * kk;
-                uint32_t b = bb->bhi[d];
-                bb->blo[d] = b;
-                while (b < ncur[d] && !hopeless(1, kept[b].score, top, nnext[d], keep)) b++;
-                bb->bhi[d] = b;
-                bb->skipped += ncur[d] - b;
-                left += b > bb->blo[d];
+                bb->blo[d] = bb->bhi[d];
+                bb->bhi[d] = ncur[d];
+                left += ncur[d] > bb->blo[d];
             }
             if (left) layer_round(m, L, bb, cur, next, nnext, d0, d1, kk, keep, post, 1, 1, idx, val);
         }

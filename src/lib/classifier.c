@@ -283,8 +283,9 @@ static xmc_err resolve_opts(const xmc_classifier *clf, const xmc_predict_opts *o
     return XMC_OK;
 }
 
-xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, const uint32_t *idx, const float *val,
-                              uint32_t nnz, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err)
+/* xmc_classify_features on a row known to be well formed (the featurizers' own). */
+static xmc_err classify_row(const xmc_classifier *clf, xmc_workspace *ws, const uint32_t *idx, const float *val,
+                            uint32_t nnz, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err)
 {
     uint32_t beam, topk;
     int post;
@@ -302,6 +303,23 @@ xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, cons
                                     post, 0, ws->copies);
     *n = xmci_copies_merge(clf->xl.copy_ptr, clf->nr_labels, ws->copies, got, topk, hits);
     return XMC_OK;
+}
+
+/* The search merges the row with each chunk's features in order: an index out of order or repeated would be
+ * missed without a word, and a value that is not finite makes scores that are not numbers. */
+xmc_err xmc_classify_features(const xmc_classifier *clf, xmc_workspace *ws, const uint32_t *idx, const float *val,
+                              uint32_t nnz, const xmc_predict_opts *opts, xmc_hit *hits, uint32_t *n, xmc_error *err)
+{
+    if (nnz && idx && val)
+        for (uint32_t i = 0; i < nnz; i++) {
+            if (i && idx[i] <= idx[i - 1])
+                return xmc_error_set(err, XMC_ERR_ARG, "feature indices not strictly ascending: %u after %u (entry %u)",
+                                     idx[i], idx[i - 1], i);
+            if (!isfinite(val[i]))
+                return xmc_error_set(err, XMC_ERR_ARG, "feature %u has a value that is not finite (%g)", idx[i],
+                                     (double)val[i]);
+        }
+    return classify_row(clf, ws, idx, val, nnz, opts, hits, n, err);
 }
 
 /* ---- encoder featurisation: a batch of texts per encoder forward ----------------------------------------
@@ -354,8 +372,8 @@ static xmc_err classify_texts_embedded(const xmc_classifier *clf, xmc_workspace 
         if (rc) return rc;
         for (size_t i = 0; i < m; i++) {
             uint32_t nnz = featurize_embedded(clf, ws, ws->etext[i], ws->elen[i], ws->emb + i * dim);
-            rc = xmc_classify_features(clf, ws, ws->idx, ws->val, nnz, opts, hits + (start + i) * stride,
-                                       &counts[start + i], err);
+            rc = classify_row(clf, ws, ws->idx, ws->val, nnz, opts, hits + (start + i) * stride, &counts[start + i],
+                              err);
             if (rc) return rc;
         }
         if (m < (n - start < XMCI_EMBED_BATCH ? n - start : XMCI_EMBED_BATCH))
@@ -394,7 +412,7 @@ xmc_err xmc_classify_text(const xmc_classifier *clf, xmc_workspace *ws, const ch
     uint32_t nnz;
     xmc_err rc = xmci_classifier_featurize(clf, ws, text ? text : "", len, &idx, &val, &nnz, err);
     if (rc) return rc;
-    return xmc_classify_features(clf, ws, idx, val, nnz, opts, hits, n, err);
+    return classify_row(clf, ws, idx, val, nnz, opts, hits, n, err);
 }
 
 /* ---- the batched path (TF-IDF and matrix models) ------------------------------------------------------------
