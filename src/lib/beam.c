@@ -524,9 +524,9 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->map_len = m->nr_features + 1;
     bb->u_of = malloc((size_t)bb->map_len * sizeof *bb->u_of);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
-    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->blo || !bb->bhi || !bb->vrej || !bb->vps || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc ||
-        !bb->pair_off || !bb->pair_of || !bb->acc || !bb->slot || !bb->doff || !bb->dnnz ||
-        !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
+    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->blo || !bb->bhi || !bb->vrej ||
+        !bb->vps || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc || !bb->pair_off || !bb->pair_of || !bb->acc ||
+        !bb->slot || !bb->doff || !bb->dnnz || !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
         xmci_beam_batch_free(bb);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for a batch of %u documents", max_docs);
     }
@@ -810,8 +810,8 @@ static uint64_t doc_children(const xmci_layer *L, const xmc_hit *kept, uint32_t 
  * ruled out in phase 2 too (the worst only rises), and its pair is marked so. The pairs' scores fit acc: the
  * range was cut for all of its documents' nodes. */
 static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_batch *bb, const xmc_hit *cur,
-                        xmc_hit *next, uint32_t *nnext, uint32_t d0, uint32_t d1, uint32_t kk, uint32_t keep, int post, int combine,
-                        int bounded, const uint32_t *idx, const float *val)
+                        xmc_hit *next, uint32_t *nnext, uint32_t d0, uint32_t d1, uint32_t kk, uint32_t keep,
+                        int post, int combine, int bounded, const uint32_t *idx, const float *val)
 {
     uint32_t *cnt = bb->pair_cnt;
     /* nodes without children have nothing to score or offer */
@@ -865,8 +865,8 @@ static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
             if (hopeless(bounded, kept[b].score, top, nn, keep)) continue;
             carry_bound(kept[b].score, &bb->vps[d], &bb->vrej[d]);
             float *acc = bb->acc + bb->pair_off[o];
-            nn = select_children(post, combine, kept[b].score, acc, nch, L->child_idx + c0, top, bb->raw + (size_t)d * kk,
-                                 nn, keep, &bb->vrej[d]);
+            nn = select_children(post, combine, kept[b].score, acc, nch, L->child_idx + c0, top,
+                                 bb->raw + (size_t)d * kk, nn, keep, &bb->vrej[d]);
         }
         assert(nn <= keep);
         nnext[d] = nn;
