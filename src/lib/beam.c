@@ -446,7 +446,8 @@ struct xmci_beam_batch {
     float *raw;                     /* hit_cap: the raw scores of document d's list being made at d * kk (push_top;
                                      * a list is made over two rounds, others' in between) */
     uint32_t *ncur, *nnext;         /* max_docs each */
-    uint32_t *blo, *bhi;            /* max_docs each: the kept nodes of a document a layer's round takes */
+    uint32_t *fill;                 /* max_docs: a layer's first round takes a document's kept nodes 0 .. fill[d],
+                                     * the second the rest (layer_round) */
     float *vrej, *vps;              /* max_docs each: each document's pruning bound in the layer (select_children)
                                      * and the score of the node it was last carried to (carry_bound) */
     uint64_t skipped;               /* (document, kept node) pairs not scored (parent_bounds) */
@@ -504,8 +505,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->raw = malloc(bb->hit_cap * sizeof *bb->raw);
     bb->ncur = malloc(max_docs * sizeof *bb->ncur);
     bb->nnext = malloc(max_docs * sizeof *bb->nnext);
-    bb->blo = malloc(max_docs * sizeof *bb->blo);
-    bb->bhi = malloc(max_docs * sizeof *bb->bhi);
+    bb->fill = malloc(max_docs * sizeof *bb->fill);
     bb->vrej = malloc(max_docs * sizeof *bb->vrej);
     bb->vps = malloc(max_docs * sizeof *bb->vps);
     bb->pair_cnt = malloc(((size_t)bb->max_parents + 1) * sizeof *bb->pair_cnt);
@@ -524,7 +524,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->map_len = m->nr_features + 1;
     bb->u_of = malloc((size_t)bb->map_len * sizeof *bb->u_of);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
-    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->blo || !bb->bhi || !bb->vrej ||
+    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->fill || !bb->vrej ||
         !bb->vps || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc || !bb->pair_off || !bb->pair_of || !bb->acc ||
         !bb->slot || !bb->doff || !bb->dnnz || !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
         xmci_beam_batch_free(bb);
@@ -546,8 +546,7 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     free(bb->raw);
     free(bb->ncur);
     free(bb->nnext);
-    free(bb->blo);
-    free(bb->bhi);
+    free(bb->fill);
     free(bb->vrej);
     free(bb->vps);
     free(bb->pair_cnt);
@@ -803,38 +802,42 @@ static uint64_t doc_children(const xmci_layer *L, const xmc_hit *kept, uint32_t 
 }
 
 /* One round of a layer over documents d0 .. d1 (xmci_beam_search_rows): the pairs of each document's kept
- * nodes blo[d] .. bhi[d] that its list as it stands does not rule out (parent_bounds), grouped by node,
+ * nodes of the round (the first: 0 .. fill[d], the second: fill[d] .. ncur[d]) that its list as it stands does
+ * not rule out (parent_bounds), grouped by node,
  * documents ascending within a node, each node's chunk scored once for its documents (phase 1); then each
  * document offers its pairs' children to its top list in rank order, from where the last round left the list
  * (nnext, bb->vrej), passing over the nodes its list now rules out (phase 2). A node left out in phase 1 is
  * ruled out in phase 2 too (the worst only rises), and its pair is marked so. The pairs' scores fit acc: the
  * range was cut for all of its documents' nodes. */
 static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_batch *bb, const xmc_hit *cur,
-                        xmc_hit *next, uint32_t *nnext, uint32_t d0, uint32_t d1, uint32_t kk, uint32_t keep,
-                        int post, int combine, int bounded, const uint32_t *idx, const float *val)
+                        const uint32_t *ncur, xmc_hit *next, uint32_t *nnext, uint32_t d0, uint32_t d1, int second,
+                        uint32_t kk, uint32_t keep, int post, int combine, int bounded, const uint32_t *idx,
+                        const float *val)
 {
+#define ROUND_LO(d) (second ? bb->fill[d] : 0)
+#define ROUND_HI(d) (second ? ncur[d] : bb->fill[d])
     uint32_t *cnt = bb->pair_cnt;
-    /* nodes without children have nothing to score or offer */
+    /* nodes ruled out or without children have nothing to score or offer: their pair is UINT32_MAX */
     memset(cnt, 0, ((size_t)L->nr_parents + 1) * sizeof *cnt);
     uint32_t np = 0;
     for (uint32_t d = d0; d < d1; d++)
-        for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
+        for (uint32_t b = ROUND_LO(d); b < ROUND_HI(d); b++) {
             const xmc_hit *h = cur + (size_t)d * kk + b;
             assert(h->label < L->nr_parents);
-            if (hopeless(bounded, h->score, next + (size_t)d * kk, nnext[d], keep)) {
+            int out = hopeless(bounded, h->score, next + (size_t)d * kk, nnext[d], keep);
+            bb->skipped += (uint64_t)out;
+            if (out || L->child_ptr[h->label + 1] == L->child_ptr[h->label]) {
                 bb->pair_of[(size_t)d * kk + b] = UINT32_MAX;
-                bb->skipped++;
-            } else if (L->child_ptr[h->label + 1] > L->child_ptr[h->label]) {
+            } else {
                 bb->pair_of[(size_t)d * kk + b] = 0;
                 cnt[h->label + 1]++, np++;
             }
         }
     for (uint32_t p = 0; p < L->nr_parents; p++) cnt[p + 1] += cnt[p];
     for (uint32_t d = d0; d < d1; d++)
-        for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
-            uint32_t p = cur[(size_t)d * kk + b].label;
-            if (L->child_ptr[p + 1] == L->child_ptr[p] || bb->pair_of[(size_t)d * kk + b] == UINT32_MAX) continue;
-            uint32_t o = cnt[p]++;
+        for (uint32_t b = ROUND_LO(d); b < ROUND_HI(d); b++) {
+            if (bb->pair_of[(size_t)d * kk + b] == UINT32_MAX) continue;
+            uint32_t p = cur[(size_t)d * kk + b].label, o = cnt[p]++;
             bb->pair_node[o] = p;
             bb->pair_doc[o] = d;
             bb->pair_of[(size_t)d * kk + b] = o;
@@ -859,10 +862,10 @@ static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
         const xmc_hit *kept = cur + (size_t)d * kk;
         xmc_hit *top = next + (size_t)d * kk;
         uint32_t nn = nnext[d];
-        for (uint32_t b = bb->blo[d]; b < bb->bhi[d]; b++) {
-            uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0, o;
-            if (!nch || (o = bb->pair_of[(size_t)d * kk + b]) == UINT32_MAX) continue;
-            if (hopeless(bounded, kept[b].score, top, nn, keep)) continue;
+        for (uint32_t b = ROUND_LO(d); b < ROUND_HI(d); b++) {
+            uint32_t p = kept[b].label, c0 = L->child_ptr[p], nch = L->child_ptr[p + 1] - c0,
+                     o = bb->pair_of[(size_t)d * kk + b];
+            if (o == UINT32_MAX || hopeless(bounded, kept[b].score, top, nn, keep)) continue;
             carry_bound(kept[b].score, &bb->vps[d], &bb->vrej[d]);
             float *acc = bb->acc + bb->pair_off[o];
             nn = select_children(post, combine, kept[b].score, acc, nch, L->child_idx + c0, top,
@@ -871,6 +874,8 @@ static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
         assert(nn <= keep);
         nnext[d] = nn;
     }
+#undef ROUND_LO
+#undef ROUND_HI
 }
 
 void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uint64_t *indptr, const uint32_t *idx,
@@ -923,27 +928,21 @@ void xmci_beam_search_rows(const xmci_xlinear *m, xmci_beam_batch *bb, const uin
              * node can be ruled out); round 2: the others, less those that the list after round 1 rules out
              * (parent_bounds). The single search tests each node against its list as it stands then; the
              * nodes scored here and not there offer no child that enters, so the lists are the same. */
+            uint32_t left = 0;
             for (uint32_t d = d0; d < d1; d++) {
                 const xmc_hit *kept = cur + (size_t)d * kk;
                 uint32_t b = 0;
                 if (bounded)
                     for (uint64_t c = 0; b < ncur[d] && c < keep; b++)
                         c += L->child_ptr[kept[b].label + 1] - L->child_ptr[kept[b].label];
-                bb->blo[d] = 0;
-                bb->bhi[d] = bounded ? b : ncur[d];
+                bb->fill[d] = bounded ? b : ncur[d];
+                left += bb->fill[d] < ncur[d];
                 nnext[d] = 0;
                 bb->vrej[d] = -INFINITY;
                 bb->vps[d] = INFINITY;
             }
-            layer_round(m, L, bb, cur, next, nnext, d0, d1, kk, keep, post, t > 0, bounded, idx, val);
-            if (!bounded) continue;
-            uint32_t left = 0;
-            for (uint32_t d = d0; d < d1; d++) {
-                bb->blo[d] = bb->bhi[d];
-                bb->bhi[d] = ncur[d];
-                left += ncur[d] > bb->blo[d];
-            }
-            if (left) layer_round(m, L, bb, cur, next, nnext, d0, d1, kk, keep, post, 1, 1, idx, val);
+            layer_round(m, L, bb, cur, ncur, next, nnext, d0, d1, 0, kk, keep, post, t > 0, bounded, idx, val);
+            if (left) layer_round(m, L, bb, cur, ncur, next, nnext, d0, d1, 1, kk, keep, post, 1, 1, idx, val);
         }
         xmc_hit *th = cur;
         cur = next;
