@@ -16,7 +16,7 @@ struct xmci_beam_ws {
     uint32_t max_k, max_children;
     float *acc;                 /* max_children */
     xmc_hit *cur, *next;        /* max_k each: kept nodes (label field = node id) */
-    float *raw;                 /* max_k: the raw scores of the list being made (ties, push_top) */
+    uint64_t *key;              /* max_k: the order keys of the list being made (push_top) */
     uint64_t skipped;           /* kept nodes whose children were not scored (parent_bounds) */
 };
 
@@ -118,8 +118,8 @@ xmc_err xmci_beam_ws_new(const xmci_xlinear *m, uint32_t max_k, xmci_beam_ws **o
     ws->acc = calloc(ws->max_children ? ws->max_children : 1, sizeof *ws->acc);
     ws->cur = malloc(max_k * sizeof *ws->cur);
     ws->next = malloc(max_k * sizeof *ws->next);
-    ws->raw = malloc(max_k * sizeof *ws->raw);
-    if (!ws->acc || !ws->cur || !ws->next || !ws->raw) {
+    ws->key = malloc(max_k * sizeof *ws->key);
+    if (!ws->acc || !ws->cur || !ws->next || !ws->key) {
         xmci_beam_ws_free(ws);
         return xmc_error_set(err, XMC_ERR_NOMEM, "out of memory for beam search scratch");
     }
@@ -133,7 +133,7 @@ void xmci_beam_ws_free(xmci_beam_ws *ws)
     free(ws->acc);
     free(ws->cur);
     free(ws->next);
-    free(ws->raw);
+    free(ws->key);
     free(ws);
 }
 
@@ -196,23 +196,48 @@ static void score_chunk(const xmci_layer *L, uint32_t p, const uint32_t *idx, co
 
 /* Whether (s, v) ranks above (ts, tv): by the post-processed score, and on a tie by the raw score v. The
  * hinges saturate (l3-hinge is exactly 1 for every raw score >= 1), so without the raw score the order of
- * the confident labels would be their node order, not the model's. */
-static inline int ranks_above(float s, float v, float ts, float tv) { return s > ts || (s == ts && v > tv); }
+ * the confident labels would be their node order, not the model's. push_top compares that order as one
+ * unsigned key per entry: each float mapped to an unsigned int in the same order (negative ones' bits all
+ * flipped, the others' sign bit set; -0 made +0 first, as the two compare equal), the score's above the raw
+ * score's. A NaN score ranks above nothing and nothing ranks above it (every comparison with it is false):
+ * its entry gets the largest key, so an insertion stops there, and a NaN offered is placed last or not at all.
+ * A raw NaN makes a NaN score under every post-processor, so a key never holds one. */
+static inline uint32_t order_bits(float x)
+{
+    uint32_t u;
+    x += 0.0f; /* -0 -> +0 */
+    memcpy(&u, &x, sizeof u);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
 
-/* Inserts (node, s) with raw score v into the sorted top list of at most k (raw[] beside it); one equal in
+#define KEY_NAN UINT64_MAX
+
+static inline uint64_t order_key(float s, float v) { return (uint64_t)order_bits(s) << 32 | order_bits(v); }
+
+/* Inserts (node, s) with raw score v into the sorted top list of at most k (key[] beside it); one equal in
  * both goes after those present. */
-static inline uint32_t push_top(xmc_hit *top, float *raw, uint32_t n, uint32_t k, uint32_t node, float s, float v)
+static inline uint32_t push_top(xmc_hit *top, uint64_t *key, uint32_t n, uint32_t k, uint32_t node, float s, float v)
 {
     assert(k >= 1 && n <= k);
-    if (n == k && !ranks_above(s, v, top[n - 1].score, raw[n - 1])) return n;
-    uint32_t i = n < k ? n : k - 1;
-    while (i > 0 && ranks_above(s, v, top[i - 1].score, raw[i - 1])) {
-        top[i] = top[i - 1];
-        raw[i] = raw[i - 1];
-        i--;
+    uint32_t i;
+    uint64_t q;
+    if (s != s) { /* below everything, equal to nothing */
+        if (n == k) return n;
+        i = n;
+        q = KEY_NAN;
+    } else {
+        assert(v == v);
+        q = order_key(s, v);
+        if (n == k && q <= key[n - 1]) return n;
+        i = n < k ? n : k - 1;
+        while (i > 0 && q > key[i - 1] && key[i - 1] != KEY_NAN) {
+            top[i] = top[i - 1];
+            key[i] = key[i - 1];
+            i--;
+        }
     }
     top[i] = (xmc_hit){node, s};
-    raw[i] = v;
+    key[i] = q;
     return n < k ? n + 1 : n;
 }
 
@@ -220,7 +245,7 @@ static inline uint32_t push_top(xmc_hit *top, float *raw, uint32_t n, uint32_t k
  * transform's choice is made once per node rather than once per child. */
 static inline __attribute__((always_inline)) uint32_t select_pruned(int post, int combine, float ps, const float *acc,
                                                                     uint32_t nch, const uint32_t *child, xmc_hit *next,
-                                                                    float *raw, uint32_t nn, uint32_t keep,
+                                                                    uint64_t *key, uint32_t nn, uint32_t keep,
                                                                     float *v_rej_io)
 {
     float v_rej = *v_rej_io;
@@ -229,7 +254,7 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
     for (; c < nch && nn < keep; c++) {
         float s = post_transform(post, acc[c]);
         if (combine) s *= ps;
-        nn = push_top(next, raw, nn, keep, child[c], s, acc[c]);
+        nn = push_top(next, key, nn, keep, child[c], s, acc[c]);
     }
     /* then 8 children at a time: those above v_rej are listed and transformed first, apart from the decisions,
      * so their expf calls overlap rather than wait on the list's; each is then decided in order exactly as one
@@ -264,7 +289,7 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
                 v_rej = v;
                 continue;
             }
-            nn = push_top(next, raw, nn, keep, child[at[i]], s, v);
+            nn = push_top(next, key, nn, keep, child[at[i]], s, v);
         }
     }
     *v_rej_io = v_rej;
@@ -276,23 +301,23 @@ static inline __attribute__((always_inline)) uint32_t select_pruned(int post, in
  * document's first kept node of a layer, carried to its next ones. Both searches call this for a document's
  * kept nodes in rank order, so the batched one makes the single one's list, comparison for comparison. */
 static uint32_t select_children(int post, int combine, float ps, float *acc, uint32_t nch, const uint32_t *child,
-                                xmc_hit *next, float *raw, uint32_t nn, uint32_t keep, float *v_rej)
+                                xmc_hit *next, uint64_t *key, uint32_t nn, uint32_t keep, float *v_rej)
 {
     switch (post) {
     case XMC_POST_L3_HINGE:
-        return select_pruned(XMC_POST_L3_HINGE, combine, ps, acc, nch, child, next, raw, nn, keep, v_rej);
+        return select_pruned(XMC_POST_L3_HINGE, combine, ps, acc, nch, child, next, key, nn, keep, v_rej);
     case XMC_POST_L2_HINGE:
-        return select_pruned(XMC_POST_L2_HINGE, combine, ps, acc, nch, child, next, raw, nn, keep, v_rej);
+        return select_pruned(XMC_POST_L2_HINGE, combine, ps, acc, nch, child, next, key, nn, keep, v_rej);
     case XMC_POST_L1_HINGE:
-        return select_pruned(XMC_POST_L1_HINGE, combine, ps, acc, nch, child, next, raw, nn, keep, v_rej);
+        return select_pruned(XMC_POST_L1_HINGE, combine, ps, acc, nch, child, next, key, nn, keep, v_rej);
     case XMC_POST_SIGMOID:
-        return select_pruned(XMC_POST_SIGMOID, combine, ps, acc, nch, child, next, raw, nn, keep, v_rej);
+        return select_pruned(XMC_POST_SIGMOID, combine, ps, acc, nch, child, next, key, nn, keep, v_rej);
     default:
         /* noop and log-sigmoid: the raw score is kept for the ties (log-sigmoid saturates at 0 too) */
         assert(!post_prunable(post));
         for (uint32_t c = 0; c < nch; c++) {
             float v = acc[c], s = post_transform(post, v);
-            nn = push_top(next, raw, nn, keep, child[c], combine ? post_combine(post, s, ps) : s, v);
+            nn = push_top(next, key, nn, keep, child[c], combine ? post_combine(post, s, ps) : s, v);
         }
         return nn;
     }
@@ -329,7 +354,7 @@ uint32_t xmci_beam_search(const xmci_xlinear *m, xmci_beam_ws *ws, const uint32_
             assert(nch <= ws->max_children && c0 + nch <= L->nr_nodes);
             score_chunk(L, p, idx, val, nnz, m->nr_features, m->bias, ws->acc, nch);
             carry_bound(ps, &prev_ps, &v_rej);
-            nn = select_children(post, t > 0, ps, ws->acc, nch, L->child_idx + c0, next, ws->raw, nn, keep, &v_rej);
+            nn = select_children(post, t > 0, ps, ws->acc, nch, L->child_idx + c0, next, ws->key, nn, keep, &v_rej);
         }
         assert(nn <= keep && keep <= ws->max_k);
         xmc_hit *tmp = cur;
@@ -443,7 +468,7 @@ static void feat_list_free(feat_list *fl)
 struct xmci_beam_batch {
     uint32_t max_docs, max_nnz, hit_cap, acc_cap, max_parents;
     xmc_hit *cur, *next;            /* hit_cap each: document d's kept nodes at d * kk */
-    float *raw;                     /* hit_cap: the raw scores of document d's list being made at d * kk (push_top;
+    uint64_t *key;                  /* hit_cap: the order keys of document d's list being made at d * kk (push_top;
                                      * a list is made over two rounds, others' in between) */
     uint32_t *ncur, *nnext;         /* max_docs each */
     uint32_t *fill;                 /* max_docs: a layer's first round takes a document's kept nodes 0 .. fill[d],
@@ -502,7 +527,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->acc_cap = (uint32_t)(acc < UINT32_MAX ? acc : UINT32_MAX); /* one document's need is below: nodes are u32 */
     bb->cur = malloc(bb->hit_cap * sizeof *bb->cur);
     bb->next = malloc(bb->hit_cap * sizeof *bb->next);
-    bb->raw = malloc(bb->hit_cap * sizeof *bb->raw);
+    bb->key = malloc(bb->hit_cap * sizeof *bb->key);
     bb->ncur = malloc(max_docs * sizeof *bb->ncur);
     bb->nnext = malloc(max_docs * sizeof *bb->nnext);
     bb->fill = malloc(max_docs * sizeof *bb->fill);
@@ -524,7 +549,7 @@ xmc_err xmci_beam_batch_new(const xmci_xlinear *m, uint32_t max_docs, uint32_t m
     bb->map_len = m->nr_features + 1;
     bb->u_of = malloc((size_t)bb->map_len * sizeof *bb->u_of);
     int lists = feat_list_alloc(&bb->all, max_nnz) | feat_list_alloc(&bb->part, max_nnz);
-    if (lists || !bb->cur || !bb->next || !bb->raw || !bb->ncur || !bb->nnext || !bb->fill || !bb->vrej ||
+    if (lists || !bb->cur || !bb->next || !bb->key || !bb->ncur || !bb->nnext || !bb->fill || !bb->vrej ||
         !bb->vps || !bb->pair_cnt || !bb->pair_node || !bb->pair_doc || !bb->pair_off || !bb->pair_of || !bb->acc ||
         !bb->slot || !bb->doff || !bb->dnnz || !bb->mrow || !bb->mu || !bb->vb || !bb->run || !bb->u_of) {
         xmci_beam_batch_free(bb);
@@ -543,7 +568,7 @@ void xmci_beam_batch_free(xmci_beam_batch *bb)
     if (!bb) return;
     free(bb->cur);
     free(bb->next);
-    free(bb->raw);
+    free(bb->key);
     free(bb->ncur);
     free(bb->nnext);
     free(bb->fill);
@@ -869,7 +894,7 @@ static void layer_round(const xmci_xlinear *m, const xmci_layer *L, xmci_beam_ba
             carry_bound(kept[b].score, &bb->vps[d], &bb->vrej[d]);
             float *acc = bb->acc + bb->pair_off[o];
             nn = select_children(post, combine, kept[b].score, acc, nch, L->child_idx + c0, top,
-                                 bb->raw + (size_t)d * kk, nn, keep, &bb->vrej[d]);
+                                 bb->key + (size_t)d * kk, nn, keep, &bb->vrej[d]);
         }
         assert(nn <= keep);
         nnext[d] = nn;
