@@ -93,7 +93,7 @@ class Bert(torch.nn.Module):
         self.W = {k: torch.from_numpy(v) for k, v in W.items()}
         self.cfg = cfg
 
-    def forward(self, ids, mask):
+    def forward(self, ids, mask, pooling="mean"):
         W, c = self.W, self.cfg
         B, T = ids.shape
         H, nh = c["hidden_size"], c["num_attention_heads"]
@@ -120,6 +120,8 @@ class Bert(torch.nn.Module):
             h = F.gelu(lin(x, "intermediate.dense"))
             x = F.layer_norm(lin(h, "output.dense") + x, (H,), W[L + "output.LayerNorm.weight"],
                              W[L + "output.LayerNorm.bias"], eps)
+        if pooling == "cls":
+            return x[:, 0]
         m = mask.to(x.dtype)[..., None]
         return (x * m).sum(1) / m.sum(1)
 

@@ -10,7 +10,8 @@
 #    same ids, the same BLAS (OpenBLAS) and cores (THREADS, default 2: C's own threads with OpenBLAS at one, as
 #    `xmc train --xr-transformer` runs, or OpenBLAS's with BENCH_PRODUCTS=openblas; PyTorch's OpenBLAS at THREADS
 #    and 1 intra-op thread), with peak RSS and
-#    the C arenas; best of ROUNDS per side, and each round's C/PyTorch ratio (the two run one after the other)
+#    the C arenas; each with mean pooling and with cls pooling (POOLINGS), where C runs the last layer on the first
+#    tokens alone; best of ROUNDS per side, and each round's C/PyTorch ratio (the two run one after the other)
 #    with their median. Measuring only: no goal is checked here.
 # Usage: bash bench/bert_train.sh   (BUILD, DATA, THREADS, BENCH_MIN_TIME seconds per point, default 2)
 set -euo pipefail
@@ -49,7 +50,7 @@ if [ "${BENCH_PRODUCTS:-}" = openblas ]; then
 else
     echo "C: $THREADS threads of the library's own, products included, OpenBLAS at 1; PyTorch: OpenBLAS $THREADS threads, intra-op 1;"
 fi
-echo "step = forward + mean pooling + backward + AdamW."
+echo "step = forward + pooling (mean; cls: the first token) + backward + AdamW."
 # shellcheck source=bench/torch_malloc.sh
 . bench/torch_malloc.sh
 echo "$TORCH_MALLOC_NOTE"
@@ -58,9 +59,13 @@ echo "$TORCH_MALLOC_NOTE"
 ROUNDS=${ROUNDS:-3}
 have_torch=1
 $PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "python3-torch is not installed: PyTorch column empty"; }
+POOLINGS=${POOLINGS:-mean cls}
 for r in $(seq 1 "$ROUNDS"); do
-    OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bert_train_bench" "$tmp" "$tmp/c.$r"
-    [ $have_torch = 1 ] && LD_PRELOAD=$TORCH_PRELOAD OPENBLAS_NUM_THREADS=$THREADS TORCH_THREADS=1 $PY bench/bert_train_torch.py "$tmp" "$tmp/torch.$r"
+    for p in $POOLINGS; do
+        BENCH_POOLING=$p OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bert_train_bench" "$tmp" "$tmp/c.$p.$r"
+        [ $have_torch = 1 ] && BENCH_POOLING=$p LD_PRELOAD=$TORCH_PRELOAD OPENBLAS_NUM_THREADS=$THREADS TORCH_THREADS=1 \
+            $PY bench/bert_train_torch.py "$tmp" "$tmp/torch.$p.$r"
+    done
     echo "round $r: load average $(cut -d' ' -f1 /proc/loadavg)"
 done
 best() { # per point: the line with the highest tokens/s; rss and arenas: the highest
@@ -68,19 +73,28 @@ best() { # per point: the line with the highest tokens/s; rss and arenas: the hi
       { k = $1 " " $2; if (!(k in tok) || $3 > tok[k]) { tok[k] = $3; line[k] = $0 } if (!(k in order)) { order[k] = ++n; key[n] = k } }
       END { for (i = 1; i <= n; i++) print line[key[i]]; if (arena != "") print arena; print "rss_kb", rss }'
 }
-best "$tmp"/c.[0-9]* > "$tmp/c.txt"
-if [ $have_torch = 1 ]; then best "$tmp"/torch.[0-9]* > "$tmp/torch.txt"; else : > "$tmp/torch.txt"; fi
-printf '%-5s %-5s | %12s %8s %8s %8s | %12s | %7s\n' seq batch "C tokens/s" "fwd s" "bwd s" "adam s" "torch tok/s" "C/torch"
-paste -d' ' <(grep -E '^[0-9]' "$tmp/c.txt") <(grep -E '^[0-9]' "$tmp/torch.txt" || true) |
-    awk '{ t = NF >= 9 ? $9 : 0; printf "%-5d %-5d | %12.0f %8.3f %8.3f %8.3f | %12.0f | %s\n", $1, $2, $3, $4, $5, $6, t, (t > 0 ? sprintf("%.2fx", $3 / t) : "-") }'
-awk '$1 == "arena_bytes" { printf "C arenas (batch 32 x 128): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, activations %.1f MiB, activation gradients %.1f MiB\n", $2/1048576, $3/1048576, $4/1048576, $5/1048576, $6/1048576 }' "$tmp/c.txt"
+printf '%-7s %-5s %-5s | %12s %8s %8s %8s | %12s | %7s\n' pooling seq batch "C tokens/s" "fwd s" "bwd s" "adam s" "torch tok/s" "C/torch"
+for p in $POOLINGS; do
+    best "$tmp"/c.$p.[0-9]* > "$tmp/c.$p.txt"
+    if [ $have_torch = 1 ]; then best "$tmp"/torch.$p.[0-9]* > "$tmp/torch.$p.txt"; else : > "$tmp/torch.$p.txt"; fi
+    paste -d' ' <(grep -E '^[0-9]' "$tmp/c.$p.txt") <(grep -E '^[0-9]' "$tmp/torch.$p.txt" || true) |
+        awk -v p="$p" '{ t = NF >= 9 ? $9 : 0; printf "%-7s %-5d %-5d | %12.0f %8.3f %8.3f %8.3f | %12.0f | %s\n", p, $1, $2, $3, $4, $5, $6, t, (t > 0 ? sprintf("%.2fx", $3 / t) : "-") }'
+done
+first=${POOLINGS%% *}
+awk '$1 == "arena_bytes" { printf "C arenas (batch 32 x 128): parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB, activations %.1f MiB, activation gradients %.1f MiB\n", $2/1048576, $3/1048576, $4/1048576, $5/1048576, $6/1048576 }' "$tmp/c.$first.txt"
 echo "best of $ROUNDS rounds per point (BENCH_MIN_TIME ${BENCH_MIN_TIME:-2} s each); fwd/bwd/adam: seconds per step of that round"
+echo "cls: the first token's hidden state; C then runs the last layer on the first tokens alone (its keys and values on"
+echo "every token), PyTorch's BertModel computes every token of it, as HF's (and so PECOS's) training does."
 if [ $have_torch = 1 ]; then # the pairs: C and PyTorch of the same round, run one after the other
-    for r in $(seq 1 "$ROUNDS"); do paste -d' ' <(grep -E '^[0-9]' "$tmp/c.$r") <(grep -E '^[0-9]' "$tmp/torch.$r"); done |
-        awk '{ k = $1 " x " $2; q = $3 / $9; v[k] = v[k] sprintf(" %.2f", q); n[k]++; x[k, n[k]] = q; if (!(k in o)) { o[k] = ++m; key[m] = k } }
-          END { for (i = 1; i <= m; i++) { k = key[i]; c = n[k]
-                  for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++) if (x[k, b] < x[k, a]) { t = x[k, a]; x[k, a] = x[k, b]; x[k, b] = t }
-                  med = c % 2 ? x[k, (c + 1) / 2] : (x[k, c / 2] + x[k, c / 2 + 1]) / 2
-                  printf "C/torch per pair (round by round), seq x batch %s:%s; median %.2fx\n", k, v[k], med } }'
+    for p in $POOLINGS; do
+        for r in $(seq 1 "$ROUNDS"); do paste -d' ' <(grep -E '^[0-9]' "$tmp/c.$p.$r") <(grep -E '^[0-9]' "$tmp/torch.$p.$r"); done |
+            awk -v p="$p" '{ k = p ", seq x batch " $1 " x " $2; q = $3 / $9; v[k] = v[k] sprintf(" %.2f", q); n[k]++; x[k, n[k]] = q; if (!(k in o)) { o[k] = ++m; key[m] = k } }
+              END { for (i = 1; i <= m; i++) { k = key[i]; c = n[k]
+                      for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++) if (x[k, b] < x[k, a]) { t = x[k, a]; x[k, a] = x[k, b]; x[k, b] = t }
+                      med = c % 2 ? x[k, (c + 1) / 2] : (x[k, c / 2] + x[k, c / 2 + 1]) / 2
+                      printf "C/torch per pair (round by round), %s:%s; median %.2fx\n", k, v[k], med } }'
+    done
 fi
+cat "$tmp"/c.*.txt | awk '$1 == "rss_kb" && $2 > m { m = $2 } END { print "rss_kb", m }' > "$tmp/c.txt"
+cat "$tmp"/torch.*.txt 2>/dev/null | awk '$1 == "rss_kb" && $2 > m { m = $2 } END { print "rss_kb", m + 0 }' > "$tmp/torch.txt"
 echo "peak RSS: C $(awk '/rss_kb/ { printf "%.0f MB", $2 / 1024 }' "$tmp/c.txt"), PyTorch $(awk '/rss_kb/ { printf "%.0f MB", $2 / 1024 }' "$tmp/torch.txt")"

@@ -6,6 +6,8 @@
  * over the whole encoder arena. Each point: one warm-up step, then steps until BENCH_MIN_TIME seconds (default 2)
  * and at least 2 steps. Writes one "seq batch tokens_per_s fwd_s bwd_s step_s" line per point (the last three:
  * mean seconds per step), then "arena_bytes params grads adam activations activation_grads" and "rss_kb N".
+ * BENCH_POOLING=cls: the first token's hidden state instead of the mean (the last layer then runs on the first
+ * tokens alone, xmci_bert_train_full_last_layer; BENCH_FULL_LAST=1 runs it over every token all the same).
  * Threads: OPENBLAS_NUM_THREADS of the library's own for everything, OpenBLAS at one (BENCH_PRODUCTS=openblas:
  * the products on OpenBLAS's pool of that many, ours between them). */
 #include <cblas.h> /* openblas_set_num_threads */
@@ -59,6 +61,9 @@ int main(int argc, char **argv)
         return 1;
     }
     opt->pool = xmci_bert_train_pool(train); /* the optimiser on the same threads, as xrt.c runs it */
+    const char *pool_env = getenv("BENCH_POOLING"), *full_env = getenv("BENCH_FULL_LAST");
+    const xmci_bert_pooling pooling = pool_env && !strcmp(pool_env, "cls") ? XMCI_BERT_POOL_CLS : XMCI_BERT_POOL_MEAN;
+    xmci_bert_train_full_last_layer(train, full_env && atoi(full_env) == 1);
     xmci_bert_free(bert); /* the parameters are a copy: the mapping is not needed any more */
     char path[4096];
     snprintf(path, sizeof path, "%s/ids.bin", argv[1]);
@@ -86,7 +91,7 @@ int main(int argc, char **argv)
         for (;;) {
             if (n == 0) t0 = now(), tf = tb = ts = 0;
             double a = now();
-            if (xmci_bert_train_forward(params, train, ids, NULL, T, lens, B, XMCI_BERT_POOL_MEAN, pooled, &err)) break;
+            if (xmci_bert_train_forward(params, train, ids, NULL, T, lens, B, pooling, pooled, &err)) break;
             double b1 = now();
             xmci_bert_params_zero(grads);
             if (xmci_bert_train_backward(params, train, r, grads, &err)) break;

@@ -5,7 +5,8 @@
                                  "rss_kb N" to OUT
 
 A step is what bert_train_bench.c times: the forward of bert_torch.Bert (HF BertModel's functional calls, mean
-pooling) with every weight a leaf that requires grad, loss = sum(pooled * r) with the same fixed r, backward,
+pooling, or the first token's hidden state with BENCH_POOLING=cls: every token of every layer computed either
+way, as HF's BertModel does) with every weight a leaf that requires grad, loss = sum(pooled * r) with the same fixed r, backward,
 torch.optim.AdamW (lr 1e-4, wd 0.01, foreach=False) over the encoder. Threads: OpenBLAS from
 OPENBLAS_NUM_THREADS, torch intra-op threads from TORCH_THREADS. Steps until BENCH_MIN_TIME seconds (default
 2), at least 2, after one warm-up step.
@@ -39,6 +40,7 @@ def main(d, out):
     idx = np.arange(bert_torch.MAX_B * H, dtype=np.int64)
     r_all = torch.from_numpy((((idx * 7919) % 2001 - 1000) * 1e-6).astype(np.float32)).reshape(bert_torch.MAX_B, H)
     min_time = float(os.environ.get("BENCH_MIN_TIME", "2.0"))
+    pooling = os.environ.get("BENCH_POOLING", "mean")
     lines = []
     for T, B in POINTS:
         ids, mask = bert_torch.batch_ids(all_ids, T, B)
@@ -48,7 +50,7 @@ def main(d, out):
             if n == 0:
                 t0 = time.perf_counter()
             opt.zero_grad(set_to_none=False)
-            loss = (model(ids, mask) * r).sum()
+            loss = (model(ids, mask, pooling) * r).sum()
             loss.backward()
             opt.step()
             n += 1

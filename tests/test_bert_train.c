@@ -160,6 +160,8 @@ typedef struct fixture {
 
 /* 0: the scalar kernels (libm erff, expf) instead of the AVX2+FMA ones, for test_backward_scalar_kernels */
 static int use_simd = 1;
+/* 1: the last layer over every token with cls and pooler pooling too, for test_backward_full_last_layer */
+static int full_last = 0;
 
 static int fixture_open(fixture *fx)
 {
@@ -173,6 +175,7 @@ static int fixture_open(fixture *fx)
         return -1;
     }
     xmci_bert_train_use_simd(fx->train, use_simd);
+    xmci_bert_train_full_last_layer(fx->train, full_last);
     xmci_safetensors *st;
     if (xmci_safetensors_open(ref_path("head_init.safetensors"), &st, &err)) return -1;
     const int H = fx->params->cfg.hidden;
@@ -334,7 +337,9 @@ static void check_variant(const variant *v)
     CU_ASSERT_FATAL(pref && dpref && r == B && c == H);
     double p_max = max_abs_diff(fx.pooled, pref, (size_t)B * H), dp_max = max_abs_diff(fx.d_pooled, dpref, (size_t)B * H);
 
-    /* hidden state and its gradient, packed here, padded there (the padded rows' gradient must be 0) */
+    /* hidden state and its gradient, packed here, padded there (the padded rows' gradient must be 0); the last
+     * layer ran on the first tokens alone with cls and pooler pooling (unless full_last): their rows only */
+    const int first_only = v->pooling != XMCI_BERT_POOL_MEAN && !full_last;
     float *href = tu_read_dense(ref_path("hidden.txt"), &r, &c);
     snprintf(name, sizeof name, "d_hidden_%s.txt", v->name);
     float *dhref = tu_read_dense(ref_path(name), &r, &c);
@@ -343,13 +348,13 @@ static void check_variant(const variant *v)
     for (int i = 0; i < B; i++) {
         const float *h = xmci_bert_train_hidden(fx.train, i), *dh = xmci_bert_train_d_hidden(fx.train, i);
         CU_ASSERT_FATAL(h && dh);
-        h_max = fmax(h_max, max_abs_diff(h, href + (size_t)i * T * H, (size_t)fx.b.lens[i] * H));
+        h_max = fmax(h_max, max_abs_diff(h, href + (size_t)i * T * H, (size_t)(first_only ? 1 : fx.b.lens[i]) * H));
         dh_max = fmax(dh_max, max_abs_diff(dh, dhref + (size_t)i * T * H, (size_t)fx.b.lens[i] * H));
         for (size_t k = (size_t)fx.b.lens[i] * H; k < (size_t)T * H; k++)
             dh_max = fmax(dh_max, fabs(dhref[(size_t)i * T * H + k]));
     }
-    printf("\n  %-16s loss %.10f (ref %.10f, rel %.2g)  scores %.2g  d_scores %.2g  pooled %.2g  d_pooled %.2g  "
-           "hidden %.2g  d_hidden %.2g\n", v->name, loss, lref, lrel, s_max, ds_max, p_max, dp_max, h_max, dh_max);
+    printf("\n  %-16s%s loss %.10f (ref %.10f, rel %.2g)  scores %.2g  d_scores %.2g  pooled %.2g  d_pooled %.2g  "
+           "hidden %.2g  d_hidden %.2g\n", v->name, first_only ? " (last layer on the first tokens)" : "", loss, lref, lrel, s_max, ds_max, p_max, dp_max, h_max, dh_max);
     CU_ASSERT(lrel <= 1e-5);
     CU_ASSERT(s_max <= 2e-5);
     CU_ASSERT(p_max <= 2e-5 && h_max <= 2e-5);
@@ -415,6 +420,17 @@ static void test_backward_cls(void) { check_variant(&VARIANTS[0]); }
 static void test_backward_pooler(void) { check_variant(&VARIANTS[1]); }
 static void test_backward_mean(void) { check_variant(&VARIANTS[2]); }
 static void test_backward_pooler_weighted(void) { check_variant(&VARIANTS[3]); }
+
+/* The reference checks with the whole last layer computed, every token's hidden state checked (the default runs
+ * it on the first tokens alone with cls and pooler pooling: the same loss and gradients, checked above). */
+static void test_backward_full_last_layer(void)
+{
+    full_last = 1;
+    printf("\n  (the last layer over every token)");
+    check_variant(&VARIANTS[0]);
+    check_variant(&VARIANTS[1]);
+    full_last = 0;
+}
 
 static void test_backward_scalar_kernels(void)
 {
@@ -724,6 +740,20 @@ static void test_dropout_masks(void)
     CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, 0.0f, 6, &err) == XMC_OK);
     FWD(pb);
     CU_ASSERT(memcmp(p0, pb, np * sizeof *pb) == 0);
+    /* cls pooling runs the last layer on the first tokens alone: the same masks there as over every token, so the
+     * same pooled output as the full layer's (to rounding: products over fewer rows) */
+    float *pc = malloc(np * sizeof *pc);
+    CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, 0.25f, 5, &err) == XMC_OK);
+    CU_ASSERT_FATAL(xmci_bert_train_forward(fx.params, fx.train, fx.b.ids, NULL, fx.b.T, fx.b.lens, B,
+                                            XMCI_BERT_POOL_CLS, pc, &err) == XMC_OK);
+    xmci_bert_train_full_last_layer(fx.train, 1);
+    CU_ASSERT_FATAL(xmci_bert_train_forward(fx.params, fx.train, fx.b.ids, NULL, fx.b.T, fx.b.lens, B,
+                                            XMCI_BERT_POOL_CLS, pb, &err) == XMC_OK);
+    xmci_bert_train_full_last_layer(fx.train, 0);
+    const double cls_diff = max_abs_diff(pc, pb, np);
+    printf("  dropout 0.25, cls pooling: last layer on the first tokens vs over every token: max |diff| %.2g\n", cls_diff);
+    CU_ASSERT(cls_diff < 1e-5);
+    free(pc);
     /* a new setting discards the forward whose masks it would not match */
     CU_ASSERT_FATAL(xmci_bert_train_set_dropout(fx.train, 0.25f, 7, &err) == XMC_OK);
     CU_ASSERT(xmci_bert_train_backward(fx.params, fx.train, fx.d_pooled, fx.grads, &err) == XMC_ERR_ARG);
@@ -935,19 +965,23 @@ static void test_threads_same_bits(void)
     CU_ASSERT_FATAL(xmci_bert_train_new(fx.params, B, T, &tr, &err) == XMC_OK);
     const size_t n = fx.grads->n;
     float *g1 = malloc(n * sizeof *g1), *p1 = malloc((size_t)B * H * sizeof *p1);
-    for (int pass = 0; pass < 2; pass++) {
-        CU_ASSERT_FATAL(xmci_bert_train_set_threads(tr, pass ? 3 : 1, &err) == XMC_OK);
-        zero_grads(&fx);
-        CU_ASSERT_FATAL(xmci_bert_train_forward(fx.params, tr, ids, NULL, T, lens, B, XMCI_BERT_POOL_MEAN, pooled,
-                                                &err) == XMC_OK);
-        CU_ASSERT_FATAL(xmci_bert_train_backward(fx.params, tr, d_pooled, fx.grads, &err) == XMC_OK);
-        if (!pass) {
-            memcpy(g1, fx.grads->mem, n * sizeof *g1);
-            memcpy(p1, pooled, (size_t)B * H * sizeof *p1);
+    /* mean pooling (every layer over every token) and cls (the last one on the first tokens) */
+    static const xmci_bert_pooling pools[2] = {XMCI_BERT_POOL_MEAN, XMCI_BERT_POOL_CLS};
+    for (int pi = 0; pi < 2; pi++) {
+        for (int pass = 0; pass < 2; pass++) {
+            CU_ASSERT_FATAL(xmci_bert_train_set_threads(tr, pass ? 3 : 1, &err) == XMC_OK);
+            zero_grads(&fx);
+            CU_ASSERT_FATAL(xmci_bert_train_forward(fx.params, tr, ids, NULL, T, lens, B, pools[pi], pooled, &err) ==
+                            XMC_OK);
+            CU_ASSERT_FATAL(xmci_bert_train_backward(fx.params, tr, d_pooled, fx.grads, &err) == XMC_OK);
+            if (!pass) {
+                memcpy(g1, fx.grads->mem, n * sizeof *g1);
+                memcpy(p1, pooled, (size_t)B * H * sizeof *p1);
+            }
         }
+        CU_ASSERT(memcmp(g1, fx.grads->mem, n * sizeof *g1) == 0);
+        CU_ASSERT(memcmp(p1, pooled, (size_t)B * H * sizeof *p1) == 0);
     }
-    CU_ASSERT(memcmp(g1, fx.grads->mem, n * sizeof *g1) == 0);
-    CU_ASSERT(memcmp(p1, pooled, (size_t)B * H * sizeof *p1) == 0);
     CU_ASSERT(xmci_bert_train_set_threads(tr, 0, &err) == XMC_ERR_ARG);
     CU_ASSERT(xmci_bert_train_set_threads(tr, XMC_MAX_THREADS + 1, &err) == XMC_ERR_ARG);
     xmci_bert_train_free(tr);
@@ -1144,6 +1178,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_backward_pooler);
     TU_ADD(s, test_backward_mean);
     TU_ADD(s, test_backward_pooler_weighted);
+    TU_ADD(s, test_backward_full_last_layer);
     TU_ADD(s, test_backward_scalar_kernels);
     TU_ADD(s, test_adamw_step_cls);
     TU_ADD(s, test_pecos_step_pooler);

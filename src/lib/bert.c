@@ -769,6 +769,8 @@ struct xmci_bert_train {
     uint8_t *drop_mask;        /* (1 + 2 layers) token sites x max tokens x hidden, then max rows x hidden for the
                                 * pooled output: 1 kept, 0 dropped; NULL until p > 0 */
     float *drop_dpooled;       /* max rows x hidden: dL/dpooled through the pooled output's mask */
+    int full_last;             /* 1: the last layer over every token whatever the pooling (tests, benches) */
+    int first_only;            /* the latest forward ran the last layer on each sequence's first token alone */
 };
 
 /* Scratch floats per thread of the attention kernels for sequences of up to S tokens and heads of d. */
@@ -1033,6 +1035,13 @@ int xmci_bert_train_use_avx512(xmci_bert_train *tr, int on)
     int simd, own;
     pick_kernels(&tr->cfg, tr->simd, on, &simd, &own, &tr->attn_wide);
     return tr->attn_wide;
+}
+
+int xmci_bert_train_full_last_layer(xmci_bert_train *tr, int on)
+{
+    tr->full_last = on != 0;
+    tr->n = 0; /* a backward needs a forward made the same way */
+    return tr->full_last;
 }
 
 xmc_err xmci_bert_train_set_threads(xmci_bert_train *tr, int threads, xmc_error *err)
@@ -1829,6 +1838,101 @@ static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const 
     }
 }
 
+/* ---- the last layer on the first tokens alone ----------------------------------------------------------------
+ *
+ * Why: with cls or pooler pooling the loss reads the last layer's output at each sequence's first token only, so
+ * of that layer only the keys and values of every token are needed (the first token's query attends to them);
+ * its attention, output projection, LayerNorms and feed-forward run on one row per sequence. For MiniLM's shape
+ * at 128 tokens that is ~13 % of a training step's products that PyTorch computes and throws away. The results
+ * are the full layer's, computed on fewer rows (xmci_bert_train_full_last_layer runs the full one, for tests).
+ * Compact buffers: row r of the layer's ctx, res1, x1, pre, res2 (and mean, rstd) is sequence r's first token. */
+
+/* One (sequence, head): the first token's query against the sequence's L keys. p: L floats of scratch. */
+static void attn_first_probs(const float *qkv, int ld, int H, int h, int d, int L, float scale, float *p)
+{
+    const float *q = qkv + h * d;
+    float mx = -INFINITY, sum = 0;
+    for (int j = 0; j < L; j++) {
+        const float *k = qkv + (size_t)j * ld + H + h * d;
+        float s = 0;
+        for (int i = 0; i < d; i++) s += q[i] * k[i];
+        p[j] = s * scale;
+        mx = p[j] > mx ? p[j] : mx;
+    }
+    for (int j = 0; j < L; j++) sum += p[j] = expf(p[j] - mx);
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < L; j++) p[j] *= inv;
+}
+
+typedef struct attn_first_job {
+    const xmci_bert_train *tr;
+    const float *qkv, *dctx; /* dctx: rows x H */
+    float *ctx, *dqkv;       /* ctx: rows x H; dqkv: tokens x 3H, zero where the pass writes nothing */
+    int backward;
+    atomic_int next, slot;
+} attn_first_job;
+
+static void *attn_first_worker(void *arg)
+{
+    attn_first_job *job = arg;
+    const xmci_bert_train *tr = job->tr;
+    const int H = tr->cfg.hidden, nh = tr->cfg.heads, d = H / nh, ld = 3 * H, total = tr->n * nh;
+    const float scale = 1.0f / sqrtf((float)d);
+    float *p = tr->attn_scratch + (size_t)atomic_fetch_add(&job->slot, 1) * tr->attn_scratch_floats;
+    for (int it; (it = atomic_fetch_add(&job->next, 1)) < total;) {
+        const int r = it / nh, h = it % nh, L = tr->lens[r];
+        const float *qkv = job->qkv + (size_t)tr->off[r] * ld;
+        attn_first_probs(qkv, ld, H, h, d, L, scale, p);
+        if (!job->backward) { /* ctx = sum_j p_j v_j */
+            float *o = job->ctx + (size_t)r * H + h * d;
+            for (int i = 0; i < d; i++) o[i] = 0;
+            for (int j = 0; j < L; j++) {
+                const float *v = qkv + (size_t)j * ld + 2 * H + h * d;
+                for (int i = 0; i < d; i++) o[i] += p[j] * v[i];
+            }
+            continue;
+        }
+        /* dA_j = dctx . v_j, dV_j = p_j dctx; dS_j = p_j (dA_j - p . dA) (the sum in double, as the full pass);
+         * dq = scale sum_j dS_j k_j, dK_j = scale dS_j q */
+        const float *dc = job->dctx + (size_t)r * H + h * d, *q = qkv + h * d;
+        float *dqkv = job->dqkv + (size_t)tr->off[r] * ld, *da = p + tr->max_seq;
+        double dot = 0;
+        for (int j = 0; j < L; j++) {
+            const float *v = qkv + (size_t)j * ld + 2 * H + h * d;
+            float *dv = dqkv + (size_t)j * ld + 2 * H + h * d, a = 0;
+            for (int i = 0; i < d; i++) {
+                a += dc[i] * v[i];
+                dv[i] = p[j] * dc[i];
+            }
+            da[j] = a;
+            dot += (double)(a * p[j]);
+        }
+        float *dq = dqkv + h * d;
+        for (int i = 0; i < d; i++) dq[i] = 0;
+        for (int j = 0; j < L; j++) {
+            const float ds = p[j] * (da[j] - (float)dot) * scale;
+            const float *k = qkv + (size_t)j * ld + H + h * d;
+            float *dk = dqkv + (size_t)j * ld + H + h * d;
+            for (int i = 0; i < d; i++) {
+                dq[i] += ds * k[i];
+                dk[i] = ds * q[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* backward: dctx (rows x H) -> dqkv (every token's; the queries of the tokens after the first 0), else qkv ->
+ * ctx (rows x H); the (sequence, head) pairs on our threads. */
+static void attn_first(xmci_bert_train *tr, const float *qkv, float *ctx, const float *dctx, float *dqkv, int backward)
+{
+    if (backward) memset(dqkv, 0, (size_t)tr->off[tr->n] * 3 * (size_t)tr->cfg.hidden * sizeof *dqkv);
+    attn_first_job job = {.tr = tr, .qkv = qkv, .dctx = dctx, .ctx = ctx, .dqkv = dqkv, .backward = backward};
+    atomic_init(&job.next, 0);
+    atomic_init(&job.slot, 0);
+    xmci_pool_run(tr->pool, attn_first_worker, &job, tr->threads);
+}
+
 /* ---- hidden dropout -------------------------------------------------------------------------------------------
  *
  * Element i of site s (0: the embeddings' output, 1 + 2l / 2 + 2l: layer l's attention / feed-forward output
@@ -1868,9 +1972,18 @@ static void drop_range(const void *ctx, size_t lo, size_t hi) /* lo a multiple o
 static int drop_pooled_site(const xmci_bert_train *tr) { return 1 + 2 * tr->cfg.layers; }
 
 /* Elements of site for the latest forward: tokens x hidden, or rows x hidden for the pooled output. */
+/* The last layer's two sites hold one row per sequence when that layer ran on the first tokens alone. */
+static int drop_first_site(const xmci_bert_train *tr, int site)
+{
+    return tr->first_only && (site == 2 * tr->cfg.layers - 1 || site == 2 * tr->cfg.layers);
+}
+
+/* Elements of site for the latest forward: tokens x hidden, or rows x hidden for the pooled output and for the
+ * last layer's sites when it ran on the first tokens alone (stored by row, drop_forward_first). */
 static size_t drop_count(const xmci_bert_train *tr, int site)
 {
-    return (size_t)(site == drop_pooled_site(tr) ? tr->n : tr->off[tr->n]) * (size_t)tr->cfg.hidden;
+    return (size_t)(site == drop_pooled_site(tr) || drop_first_site(tr, site) ? tr->n : tr->off[tr->n]) *
+           (size_t)tr->cfg.hidden;
 }
 
 static uint8_t *drop_site(const xmci_bert_train *tr, int site)
@@ -1887,6 +2000,25 @@ static void drop_forward(xmci_bert_train *tr, int site, float *y)
                    .key = drop_mix(tr->drop_seed ^ drop_mix((uint64_t)site + 1)), .keep = tr->drop_keep,
                    .scale = 1.0f / (1.0f - tr->drop_p)};
     par_for(tr->pool, PAR_ELEMS(n), drop_range, &A);
+}
+
+/* As drop_forward on y, rows x hidden, row r being sequence r's first token: the same draws as that token's
+ * elements get over every token (drop_range's hash of the element's place among all tokens), the mask stored by
+ * row. n x hidden elements: on the calling thread. */
+static void drop_forward_first(xmci_bert_train *tr, int site, float *y)
+{
+    if (tr->drop_p <= 0.0f) return;
+    const size_t H = (size_t)tr->cfg.hidden;
+    const uint64_t key = drop_mix(tr->drop_seed ^ drop_mix((uint64_t)site + 1));
+    const float scale = 1.0f / (1.0f - tr->drop_p);
+    uint8_t *mask = drop_site(tr, site);
+    for (int r = 0; r < tr->n; r++)
+        for (size_t c = 0; c < H; c++) {
+            const size_t i = (size_t)tr->off[r] * H + c, j = (size_t)r * H + c;
+            const uint64_t h = drop_mix(key + (i >> 2) * 0x9e3779b97f4a7c15ULL) >> (16 * (i & 3));
+            mask[j] = (uint32_t)(h & 0xffff) >= tr->drop_keep;
+            y[j] = mask[j] ? y[j] * scale : 0.0f;
+        }
 }
 
 /* dL/dy through site's mask: out = d x mask / (1 - p); returns d itself when dropout is off (no copy). */
@@ -2015,6 +2147,68 @@ static void layer_backward(xmci_bert_train *tr, const xmci_bert_params *params, 
     SWAP_BUF(tr->dres, dcur);
 }
 
+/* Layer l (the last) on each sequence's first token (the section above attn_first): the keys and values of every
+ * token, the rest in compact rows; the output's rows are put back at the first tokens of x[l + 1], whose other
+ * rows are not computed. */
+static void layer_forward_first(xmci_bert_train *tr, const xmci_bert_params *params, int l)
+{
+    const xmci_bert_config *c = &tr->cfg;
+    const int H = c->hidden, F = c->intermediate, T = tr->off[tr->n], n = tr->n;
+    const param_layer P = layer_of(params, l);
+    train_layer *L = &tr->layer[l];
+    const float *x = tr->x[l];
+    linear_forward(tr, x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
+    attn_first(tr, L->qkv, L->ctx, NULL, NULL, 0);
+    linear_forward(tr, L->ctx, n, H, P.wo, P.bo, H, L->res1);
+    drop_forward_first(tr, 1 + 2 * l, L->res1);
+    for (int r = 0; r < n; r++) { /* the residual: ln_forward's add, from the first tokens' rows */
+        float *o = L->res1 + (size_t)r * H;
+        const float *a = x + (size_t)tr->off[r] * H;
+        for (int i = 0; i < H; i++) o[i] += a[i];
+    }
+    ln_forward(tr->pool, L->res1, NULL, L->x1, L->mean1, L->rstd1, P.ln1_w, P.ln1_b, n, H, c->layer_norm_eps);
+    linear_forward(tr, L->x1, n, H, P.wi, P.bi, F, L->pre);
+    act_forward(tr->pool, L->pre, tr->dbig, (size_t)n * F, c->act, tr->simd);
+    linear_forward(tr, tr->dbig, n, F, P.w2, P.b2, H, L->res2);
+    drop_forward_first(tr, 2 + 2 * l, L->res2);
+    float *out = tr->dbig; /* spent: the output's compact rows, then put in place */
+    ln_forward(tr->pool, L->res2, L->x1, out, L->mean2, L->rstd2, P.ln2_w, P.ln2_b, n, H, c->layer_norm_eps);
+    for (int r = 0; r < n; r++)
+        memcpy(tr->x[l + 1] + (size_t)tr->off[r] * H, out + (size_t)r * H, (size_t)H * sizeof *out);
+}
+
+/* The backward of layer_forward_first: dL/dx[l + 1] in tr->dx1 (read at the first tokens) -> dL/dx[l] in tr->dx1.
+ * Compact rows in the first n rows of dres (A) and dx1 (C), roles as the comments say. */
+static void layer_backward_first(xmci_bert_train *tr, const xmci_bert_params *params, xmci_bert_params *grads, int l)
+{
+    const xmci_bert_config *c = &tr->cfg;
+    const int H = c->hidden, F = c->intermediate, T = tr->off[tr->n], n = tr->n;
+    const param_layer P = layer_of(params, l), G = layer_of(grads, l);
+    const train_layer *L = &tr->layer[l];
+    float *A = tr->dres, *C = tr->dx1;
+    for (int r = 0; r < n; r++) /* A = dL/dout, compact */
+        memcpy(A + (size_t)r * H, tr->dx1 + (size_t)tr->off[r] * H, (size_t)H * sizeof *A);
+    /* out = LN2(res2), res2 = x1 + act(x1 Wi^T + bi) W2^T + b2: C = dres2 */
+    ln_backward(tr->pool, A, L->res2, L->mean2, L->rstd2, P.ln2_w, C, G.ln2_w, G.ln2_b, n, H);
+    const float *dbr = drop_backward(tr, 2 + 2 * l, C, A); /* A is spent */
+    act_forward(tr->pool, L->pre, tr->dbig, (size_t)n * F, c->act, tr->simd);
+    gemm(tr, CblasTrans, CblasNoTrans, H, F, n, 1.0f, dbr, H, tr->dbig, F, 1.0f, G.w2, F);
+    colsum_add(tr->pool, dbr, n, H, G.b2);
+    gemm(tr, CblasNoTrans, CblasNoTrans, n, F, H, 1.0f, dbr, H, P.w2, F, 0.0f, tr->dbig, F);
+    act_backward(tr->pool, L->pre, tr->dbig, (size_t)n * F, c->act, tr->simd);
+    linear_backward(tr, tr->dbig, L->x1, n, H, P.wi, F, C, 1, G.wi, G.bi); /* C = d x1 */
+    /* x1 = LN1(res1), res1 = x + ctx Wo^T + bo: A = dres1 (also the residual's part of d x) */
+    ln_backward(tr->pool, C, L->res1, L->mean1, L->rstd1, P.ln1_w, A, G.ln1_w, G.ln1_b, n, H);
+    dbr = drop_backward(tr, 1 + 2 * l, A, tr->dbig);
+    linear_backward(tr, dbr, L->ctx, n, H, P.wo, H, C, 0, G.wo, G.bo); /* C = d ctx */
+    attn_first(tr, L->qkv, NULL, C, tr->dqkv, 1);
+    /* d x = the residual's (A, at the first tokens) + dqkv Wqkv over every token, into dx1 */
+    memset(tr->dx1, 0, (size_t)T * H * sizeof *tr->dx1);
+    for (int r = 0; r < n; r++)
+        memcpy(tr->dx1 + (size_t)tr->off[r] * H, A + (size_t)r * H, (size_t)H * sizeof *A);
+    linear_backward(tr, tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, tr->dx1, 1, G.wqkv, G.bqkv);
+}
+
 /* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
 static void pool_forward(xmci_bert_train *tr, const param_view *pv, float *pooled)
 {
@@ -2106,8 +2300,15 @@ xmc_err xmci_bert_train_forward(const xmci_bert_params *params, xmci_bert_train 
     tr->n = n;
     tr->pooling = pooling;
     const param_view pv = view_of(params);
+    /* the pooled output reads the first tokens alone: the last layer need not compute the others */
+    tr->first_only = pooling != XMCI_BERT_POOL_MEAN && !tr->full_last;
     embed_forward(tr, &pv);
-    for (int l = 0; l < c->layers; l++) layer_forward(tr, params, l);
+    for (int l = 0; l < c->layers; l++) {
+        if (l == c->layers - 1 && tr->first_only)
+            layer_forward_first(tr, params, l);
+        else
+            layer_forward(tr, params, l);
+    }
     pool_forward(tr, &pv, pooled);
     return XMC_OK;
 }
@@ -2122,7 +2323,12 @@ xmc_err xmci_bert_train_backward(const xmci_bert_params *params, xmci_bert_train
     pool_backward(tr, &pv, &gv, d_pooled);
     /* tr->dx keeps dL/dhidden (xmci_bert_train_d_hidden); the layers pass their gradient on in tr->dx1 */
     memcpy(tr->dx1, tr->dx, (size_t)tr->off[tr->n] * (size_t)tr->cfg.hidden * sizeof *tr->dx);
-    for (int l = tr->cfg.layers - 1; l >= 0; l--) layer_backward(tr, params, grads, l);
+    for (int l = tr->cfg.layers - 1; l >= 0; l--) {
+        if (l == tr->cfg.layers - 1 && tr->first_only)
+            layer_backward_first(tr, params, grads, l);
+        else
+            layer_backward(tr, params, grads, l);
+    }
     embed_backward(tr, &pv, &gv);
     tr->backward_done = 1;
     return XMC_OK;

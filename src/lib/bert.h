@@ -146,6 +146,11 @@ int xmci_bert_train_use_simd(xmci_bert_train *train, int on);
 /* The attention kernels 16 columns at a time where the CPU has AVX-512F (on by default there; set again by
  * xmci_bert_train_use_simd); the same bits as the 8-wide ones. Returns the setting now in force. */
 int xmci_bert_train_use_avx512(xmci_bert_train *train, int on);
+/* With cls or pooler pooling the last layer runs on each sequence's first token alone (its keys and values on every
+ * token): the pooled output and every gradient are the full layer's, and xmci_bert_train_hidden has the first row
+ * of each sequence only. on: the full layer whatever the pooling (tests, benches). The latest forward is
+ * discarded. Returns the setting now in force. */
+int xmci_bert_train_full_last_layer(xmci_bert_train *train, int on);
 /* Threads of the library's own (default 1) for the attention of each layer (the (sequence, head) pairs are
  * shared out between them, with the AVX2+FMA kernels), the elementwise passes and, when OpenBLAS has one thread,
  * the products; never at the same time as OpenBLAS's threads. The result does not depend on the count (each
@@ -180,8 +185,9 @@ xmc_err xmci_bert_train_forward(const xmci_bert_params *params, xmci_bert_train 
  * params's layout). Fails with XMC_ERR_ARG (no forward, another layout). */
 xmc_err xmci_bert_train_backward(const xmci_bert_params *params, xmci_bert_train *train, const float *d_pooled,
                                 xmci_bert_params *grads, xmc_error *err);
-/* Last hidden state of row r of the latest forward (lens[r] x hidden) and its gradient after a backward,
- * owned by train; NULL when r is out of range. */
+/* Last hidden state of row r of the latest forward (lens[r] x hidden; the first row alone when the last layer ran
+ * on the first tokens, xmci_bert_train_full_last_layer) and its gradient after a backward, owned by train; NULL
+ * when r is out of range. */
 const float *xmci_bert_train_hidden(const xmci_bert_train *train, int r);
 const float *xmci_bert_train_d_hidden(const xmci_bert_train *train, int r);
 
