@@ -773,11 +773,17 @@ struct xmci_bert_train {
     int first_only;            /* the latest forward ran the last layer on each sequence's first token alone */
 };
 
-/* Scratch floats per thread of the attention kernels for sequences of up to S tokens and heads of d. */
+/* Scratch floats per thread of the attention kernels for sequences of up to S tokens and heads of d (at least the
+ * 2 x S of attn_first's probabilities and their gradient). */
 static size_t attn_scratch_floats(size_t S, size_t d)
 {
     size_t Sp = (S + 7) & ~(size_t)7;
+#ifdef BERT_X86
     return 2 * S * Sp + 3 * d * Sp;
+#else
+    (void)Sp, (void)d;
+    return 2 * S;
+#endif
 }
 
 /* ---- parameters ---------------------------------------------------------------------------------------------- */
@@ -977,10 +983,9 @@ xmc_err xmci_bert_train_new(const xmci_bert_params *params, int max_rows, int ma
     tr->off = malloc((R + 1) * sizeof *tr->off);
     tr->lens = malloc(R * sizeof *tr->lens);
     tr->threads = 1;
-#ifdef BERT_X86
+    /* our attention kernels' (x86), or at least the first-token attention's (attn_first: 2 x S), everywhere */
     tr->attn_scratch_floats = attn_scratch_floats(S, H / (size_t)c->heads);
     tr->attn_scratch = malloc(tr->attn_scratch_floats * sizeof(float));
-#endif
     if (!tr->act || !tr->grad || !tr->x || !tr->layer || !tr->ids || !tr->types || !tr->off || !tr->lens ||
         (tr->attn_scratch_floats && !tr->attn_scratch)) {
         size_t bytes = (tr->act_floats + tr->grad_floats) * sizeof(float);

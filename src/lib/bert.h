@@ -154,7 +154,7 @@ int xmci_bert_train_full_last_layer(xmci_bert_train *train, int on);
 /* Threads of the library's own (default 1) for the attention of each layer (the (sequence, head) pairs are
  * shared out between them, with the AVX2+FMA kernels), the elementwise passes and, when OpenBLAS has one thread,
  * the products; never at the same time as OpenBLAS's threads. The result does not depend on the count (each
- * pair, row, element and product block is computed the same way on any thread; products: see above). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch, allocated here. Fails with
+ * pair, row, element and product block is computed the same way on any thread; products: see above). Each thread has 2 x max_seq^2 + 3 x max_seq x head-size floats of scratch (2 x max_seq without the x86 kernels), allocated here. Fails with
  * XMC_ERR_ARG (outside 1..XMC_MAX_THREADS) or XMC_ERR_NOMEM (then the count in force is unchanged). */
 xmc_err xmci_bert_train_set_threads(xmci_bert_train *train, int threads, xmc_error *err);
 /* Those threads, kept between passes (parallel.h), for other work of the same step (the optimiser's update);
