@@ -733,7 +733,8 @@ xmc_err xmci_bert_embed(const xmci_bert *bert, xmci_bert_workspace *ws, const xm
  *   per layer: qkv [Tm x 3H], ctx [Tm x H], res1 [Tm x H], mean1/rstd1 [Tm], x1 [Tm x H],
  *              pre [Tm x F], res2 [Tm x H], mean2/rstd2 [Tm];
  *   pool_in [rows x H] ([CLS] rows), pool_out [rows x H].
- * Gradient arena: dx, dx1, dres [Tm x H], dqkv [Tm x 3H], dbig [Tm x F], probs and datt [max_seq^2], dpool [rows x H]. */
+ * Gradient arena: dx, dx1, dres [Tm x H], dqkv [Tm x 3H], dbig [Tm x F], probs and datt [max_seq^2], dpool [rows x H],
+ * dfirst [2 rows x H] (the last layer on the first tokens: their queries' gradient and inputs, compact). */
 
 typedef struct train_layer {
     float *qkv, *ctx, *res1, *mean1, *rstd1, *x1, *pre, *res2, *mean2, *rstd2;
@@ -749,7 +750,7 @@ struct xmci_bert_train {
     float *emb_in, *emb_mean, *emb_rstd, **x;
     train_layer *layer;
     float *pool_in, *pool_out;
-    float *dx, *dx1, *dres, *dqkv, *dbig, *probs, *datt, *dpool;
+    float *dx, *dx1, *dres, *dqkv, *dbig, *probs, *datt, *dpool, *dfirst;
     int32_t *ids, *types; /* packed token ids of the latest forward */
     int *off, *lens;      /* rows + 1 offsets, rows lengths */
     int n;                /* rows of the latest forward, 0 before */
@@ -973,7 +974,7 @@ xmc_err xmci_bert_train_new(const xmci_bert_params *params, int max_rows, int ma
     tr->max_rows = R, tr->max_seq = S;
     tr->act_floats = Tm * H + 2 * Tm + (NL + 1) * Tm * H + NL * (Tm * 3 * H + 3 * Tm * H + 4 * Tm + Tm * F + Tm * H) +
                      2 * R * H;
-    tr->grad_floats = 3 * Tm * H + Tm * 3 * H + Tm * F + 2 * S * S + R * H;
+    tr->grad_floats = 3 * Tm * H + Tm * 3 * H + Tm * F + 2 * S * S + R * H + 2 * R * H;
     tr->act = malloc(tr->act_floats * sizeof(float));
     tr->grad = malloc(tr->grad_floats * sizeof(float));
     tr->x = calloc(NL + 1, sizeof *tr->x);
@@ -1023,6 +1024,7 @@ xmc_err xmci_bert_train_new(const xmci_bert_params *params, int max_rows, int ma
     TAKE(tr->probs, S * S);
     TAKE(tr->datt, S * S);
     TAKE(tr->dpool, R * H);
+    TAKE(tr->dfirst, 2 * R * H);
 #undef TAKE
     xmci_bert_train_use_simd(tr, 1);
     *out = tr;
@@ -2162,7 +2164,16 @@ static void layer_forward_first(xmci_bert_train *tr, const xmci_bert_params *par
     const param_layer P = layer_of(params, l);
     train_layer *L = &tr->layer[l];
     const float *x = tr->x[l];
-    linear_forward(tr, x, T, H, P.wqkv, P.bqkv, 3 * H, L->qkv);
+    /* keys and values of every token (columns H .. 3H of qkv); the first tokens' queries alone, through ctx's
+     * rows (free until the attention) and put at their tokens' rows; the other rows' queries are never read */
+    gemm_args kv = {CblasNoTrans, CblasTrans, T, 2 * H, H, H, H, 3 * H, 1.0f, 1.0f, x, P.wqkv + (size_t)H * H,
+                    P.bqkv + H, L->qkv + H};
+    gemm_run(tr, &kv);
+    for (int r = 0; r < n; r++) /* x's first rows, compact, in res1's (free until the output projection) */
+        memcpy(L->res1 + (size_t)r * H, x + (size_t)tr->off[r] * H, (size_t)H * sizeof *x);
+    linear_forward(tr, L->res1, n, H, P.wqkv, P.bqkv, H, L->ctx);
+    for (int r = 0; r < n; r++)
+        memcpy(L->qkv + (size_t)tr->off[r] * 3 * H, L->ctx + (size_t)r * H, (size_t)H * sizeof *x);
     attn_first(tr, L->qkv, L->ctx, NULL, NULL, 0);
     linear_forward(tr, L->ctx, n, H, P.wo, P.bo, H, L->res1);
     drop_forward_first(tr, 1 + 2 * l, L->res1);
@@ -2207,11 +2218,29 @@ static void layer_backward_first(xmci_bert_train *tr, const xmci_bert_params *pa
     dbr = drop_backward(tr, 1 + 2 * l, A, tr->dbig);
     linear_backward(tr, dbr, L->ctx, n, H, P.wo, H, C, 0, G.wo, G.bo); /* C = d ctx */
     attn_first(tr, L->qkv, NULL, C, tr->dqkv, 1);
-    /* d x = the residual's (A, at the first tokens) + dqkv Wqkv over every token, into dx1 */
+    /* d x = the residual's (A, at the first tokens) + d[k|v] W[k|v] over every token + dq Wq at the first tokens,
+     * into dx1; dq and x at the first tokens compact in dfirst, their product in dres (A, once put in place) */
+    const float *x = tr->x[l];
+    float *dq = tr->dfirst, *xf = tr->dfirst + (size_t)n * H;
+    for (int r = 0; r < n; r++) {
+        memcpy(dq + (size_t)r * H, tr->dqkv + (size_t)tr->off[r] * 3 * H, (size_t)H * sizeof *dq);
+        memcpy(xf + (size_t)r * H, x + (size_t)tr->off[r] * H, (size_t)H * sizeof *xf);
+    }
     memset(tr->dx1, 0, (size_t)T * H * sizeof *tr->dx1);
     for (int r = 0; r < n; r++)
         memcpy(tr->dx1 + (size_t)tr->off[r] * H, A + (size_t)r * H, (size_t)H * sizeof *A);
-    linear_backward(tr, tr->dqkv, tr->x[l], T, H, P.wqkv, 3 * H, tr->dx1, 1, G.wqkv, G.bqkv);
+    const float *wkv = P.wqkv + (size_t)H * H;
+    gemm(tr, CblasNoTrans, CblasNoTrans, T, H, 2 * H, 1.0f, tr->dqkv + H, 3 * H, wkv, H, 1.0f, tr->dx1, H);
+    gemm(tr, CblasNoTrans, CblasNoTrans, n, H, H, 1.0f, dq, H, P.wqkv, H, 0.0f, A, H);
+    for (int r = 0; r < n; r++) {
+        float *o = tr->dx1 + (size_t)tr->off[r] * H;
+        const float *a = A + (size_t)r * H;
+        for (int i = 0; i < H; i++) o[i] += a[i];
+    }
+    gemm(tr, CblasTrans, CblasNoTrans, 2 * H, H, T, 1.0f, tr->dqkv + H, 3 * H, x, H, 1.0f, G.wqkv + (size_t)H * H, H);
+    gemm(tr, CblasTrans, CblasNoTrans, H, H, n, 1.0f, dq, H, xf, H, 1.0f, G.wqkv, H);
+    /* the biases' sums over dqkv's columns: its queries' are 0 but at the first tokens, so the same sums */
+    colsum_add(tr->pool, tr->dqkv, T, 3 * H, G.bqkv);
 }
 
 /* cls = h[0]; mean = average of the real tokens (summed in double); pooler = tanh(h[0] Wp^T + bp). */
