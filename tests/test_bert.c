@@ -142,6 +142,29 @@ static void check_reference(const ref_set *rs)
             free(ref);
         }
     }
+    /* xmci_bert_embed with cls and pooler pooling runs the last layer on the first tokens alone: the references
+     * and the full forward's vectors all the same */
+    for (int p = 0; p < 3; p += 2) {
+        int rows, cols;
+        snprintf(rel, sizeof rel, "%s/%s.txt", rs->dir, pool_name[p]);
+        float *ref = tu_read_dense(tu_data(rel), &rows, &cols), *full = malloc((size_t)n * H * sizeof *full);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+        CU_ASSERT_EQUAL_FATAL(xmci_bert_forward(bert, ws, batch.ids, NULL, batch.seq, batch.len, n, &err), XMC_OK);
+        CU_ASSERT_EQUAL_FATAL(xmci_bert_pool(bert, ws, pool_kind[p], 0, full, &err), XMC_OK);
+        float second[64]; /* the second token of the first text: the full forward's last layer output ... */
+        CU_ASSERT_FATAL(H <= 64 && batch.len[0] >= 2);
+        memcpy(second, xmci_bert_hidden(ws, 0) + H, (size_t)H * sizeof *second);
+        CU_ASSERT_EQUAL_FATAL(xmci_bert_embed(bert, ws, &batch, pool_kind[p], 0, out, &err), XMC_OK);
+        /* ... which embed did not compute (the row holds the layer's input): the first-token path ran */
+        CU_ASSERT(memcmp(second, xmci_bert_hidden(ws, 0) + H, (size_t)H * sizeof *second) != 0);
+        double d = max_diff(out, ref, (size_t)n * H), df = max_diff(out, full, (size_t)n * H);
+        printf("  %-44s max |diff| %.3g, %.3g against the full last layer (embed: the first tokens alone)\n", rel, d, df);
+        CU_ASSERT(d < rs->tol);
+        CU_ASSERT(df < 1e-5);
+        free(ref);
+        free(full);
+    }
+    CU_ASSERT_EQUAL_FATAL(xmci_bert_forward(bert, ws, batch.ids, NULL, batch.seq, batch.len, n, &err), XMC_OK);
     /* each text alone gives what the batch gave (padding and packing change nothing) */
     float *alone = malloc((size_t)H * sizeof *alone), *batched = malloc((size_t)n * H * sizeof *batched);
     CU_ASSERT_EQUAL(xmci_bert_pool(bert, ws, XMCI_BERT_POOL_MEAN, 0, batched, &err), XMC_OK);

@@ -561,6 +561,36 @@ SIMD static void attn_forward_simd(const float *q, const float *k, const float *
                                    int d, float *scratch, int wide);
 #endif
 
+/* ---- the first token's attention (the last layer when the pooling reads nothing else) ---------------------- */
+
+/* One (sequence, head): the first token's query against the sequence's L keys. p: L floats of scratch. */
+static void attn_first_probs(const float *qkv, int ld, int H, int h, int d, int L, float scale, float *p)
+{
+    const float *q = qkv + h * d;
+    float mx = -INFINITY, sum = 0;
+    for (int j = 0; j < L; j++) {
+        const float *k = qkv + (size_t)j * ld + H + h * d;
+        float s = 0;
+        for (int i = 0; i < d; i++) s += q[i] * k[i];
+        p[j] = s * scale;
+        mx = p[j] > mx ? p[j] : mx;
+    }
+    for (int j = 0; j < L; j++) sum += p[j] = expf(p[j] - mx);
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < L; j++) p[j] *= inv;
+}
+
+/* ctx (d floats) = sum_j p_j v_j over the L values of head h. */
+static void attn_first_ctx(const float *qkv, int ld, int H, int h, int d, int L, const float *p, float *ctx)
+{
+    for (int i = 0; i < d; i++) ctx[i] = 0;
+    for (int j = 0; j < L; j++) {
+        const float *v = qkv + (size_t)j * ld + 2 * H + h * d;
+        for (int i = 0; i < d; i++) ctx[i] += p[j] * v[i];
+    }
+}
+
+
 /* One sequence's attention, head by head: in the training's kernels where they run (one head's products are
  * small, L x L x d, and two sgemm calls a head cost more in OpenBLAS's setup and packing than they compute),
  * else by sgemm. */
@@ -586,8 +616,54 @@ static void attention(const xmci_bert *bert, xmci_bert_workspace *ws, int r)
     }
 }
 
+/* The last layer on each sequence's first token alone (as the training's, "the last layer on the first tokens"
+ * below): keys and values of every token, the rest on one row per sequence, compact in ws->rows, then put back at
+ * the first tokens' rows of ws->x (the other rows keep the layer's input). */
+static void last_layer_first(const xmci_bert *bert, xmci_bert_workspace *ws, const bert_layer *L, int n, int T)
+{
+    const int H = bert->cfg.hidden, F = bert->cfg.intermediate, nh = bert->cfg.heads, d = H / nh, ld = 3 * H;
+    const float scale = 1.0f / sqrtf((float)d);
+    for (int t = 0; t < T; t++) memcpy(ws->big + (size_t)t * ld + H, L->bqkv + H, (size_t)(2 * H) * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, 2 * H, H, 1.0f, ws->x, H, L->wqkv + (size_t)H * H, H, 1.0f,
+                ws->big + H, ld);
+    /* the first tokens' queries (compact in tmp), put in their rows of big */
+    for (int r = 0; r < n; r++) memcpy(ws->rows + (size_t)r * H, ws->x + (size_t)ws->off[r] * H, (size_t)H * sizeof(float));
+    linear(ws->rows, n, H, L->wqkv, H, ws->tmp);
+    for (int r = 0; r < n; r++) {
+        float *q = ws->big + (size_t)ws->off[r] * ld;
+        const float *a = ws->tmp + (size_t)r * H;
+        for (int i = 0; i < H; i++) q[i] = L->bqkv[i] + a[i];
+    }
+    for (int r = 0; r < n; r++)
+        for (int h = 0; h < nh; h++) {
+            const float *qkv = ws->big + (size_t)ws->off[r] * ld;
+            attn_first_probs(qkv, ld, H, h, d, ws->lens[r], scale, ws->scores);
+            attn_first_ctx(qkv, ld, H, h, d, ws->lens[r], ws->scores, ws->ctx + (size_t)r * H + h * d);
+        }
+    linear(ws->ctx, n, H, L->wo, H, ws->tmp);
+    for (int r = 0; r < n; r++)
+        add_ln(bert, ws->rows + (size_t)r * H, ws->tmp + (size_t)r * H, L->bo, L->ln1_w, L->ln1_b);
+    linear(ws->rows, n, H, L->wi, F, ws->big);
+    bias_act(bert, ws->big, L->bi, (size_t)n, F);
+    linear(ws->big, n, F, L->w2, H, ws->tmp);
+    for (int r = 0; r < n; r++) {
+        add_ln(bert, ws->rows + (size_t)r * H, ws->tmp + (size_t)r * H, L->b2, L->ln2_w, L->ln2_b);
+        memcpy(ws->x + (size_t)ws->off[r] * H, ws->rows + (size_t)r * H, (size_t)H * sizeof(float));
+    }
+}
+
+static xmc_err forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
+                       int stride, const int *lens, int n, int first_only, xmc_error *err);
+
 xmc_err xmci_bert_forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
                          int stride, const int *lens, int n, xmc_error *err)
+{
+    return forward(bert, ws, ids, type_ids, stride, lens, n, 0, err);
+}
+
+/* first_only: the last layer on the first tokens alone (pooling cls or pooler) */
+static xmc_err forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
+                       int stride, const int *lens, int n, int first_only, xmc_error *err)
 {
     const xmci_bert_config *c = &bert->cfg;
     const int H = c->hidden, F = c->intermediate; /* not I: <complex.h> via cblas.h */
@@ -632,6 +708,10 @@ xmc_err xmci_bert_forward(const xmci_bert *bert, xmci_bert_workspace *ws, const 
 
     for (int l = 0; l < c->layers; l++) {
         const bert_layer *L = &bert->layer[l];
+        if (first_only && l == c->layers - 1) {
+            last_layer_first(bert, ws, L, n, T);
+            break;
+        }
         /* self-attention */
         /* the bias is written first and sgemm adds to it (beta 1): that replaces OpenBLAS's zeroing pass */
         for (int t = 0; t < T; t++) memcpy(ws->big + (size_t)t * 3 * H, L->bqkv, (size_t)(3 * H) * sizeof(float));
@@ -714,7 +794,8 @@ xmc_err xmci_bert_pool(const xmci_bert *bert, xmci_bert_workspace *ws, xmci_bert
 xmc_err xmci_bert_embed(const xmci_bert *bert, xmci_bert_workspace *ws, const xmci_wordpiece_batch *batch,
                        xmci_bert_pooling pooling, int normalize, float *out, xmc_error *err)
 {
-    xmc_err rc = xmci_bert_forward(bert, ws, batch->ids, NULL, batch->seq, batch->len, batch->n, err);
+    xmc_err rc = forward(bert, ws, batch->ids, NULL, batch->seq, batch->len, batch->n, pooling != XMCI_BERT_POOL_MEAN,
+                         err);
     if (rc) return rc;
     return xmci_bert_pool(bert, ws, pooling, normalize, out, err);
 }
@@ -1854,23 +1935,6 @@ static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const 
  * are the full layer's, computed on fewer rows (xmci_bert_train_full_last_layer runs the full one, for tests).
  * Compact buffers: row r of the layer's ctx, res1, x1, pre, res2 (and mean, rstd) is sequence r's first token. */
 
-/* One (sequence, head): the first token's query against the sequence's L keys. p: L floats of scratch. */
-static void attn_first_probs(const float *qkv, int ld, int H, int h, int d, int L, float scale, float *p)
-{
-    const float *q = qkv + h * d;
-    float mx = -INFINITY, sum = 0;
-    for (int j = 0; j < L; j++) {
-        const float *k = qkv + (size_t)j * ld + H + h * d;
-        float s = 0;
-        for (int i = 0; i < d; i++) s += q[i] * k[i];
-        p[j] = s * scale;
-        mx = p[j] > mx ? p[j] : mx;
-    }
-    for (int j = 0; j < L; j++) sum += p[j] = expf(p[j] - mx);
-    const float inv = 1.0f / sum;
-    for (int j = 0; j < L; j++) p[j] *= inv;
-}
-
 typedef struct attn_first_job {
     const xmci_bert_train *tr;
     const float *qkv, *dctx; /* dctx: rows x H */
@@ -1890,13 +1954,8 @@ static void *attn_first_worker(void *arg)
         const int r = it / nh, h = it % nh, L = tr->lens[r];
         const float *qkv = job->qkv + (size_t)tr->off[r] * ld;
         attn_first_probs(qkv, ld, H, h, d, L, scale, p);
-        if (!job->backward) { /* ctx = sum_j p_j v_j */
-            float *o = job->ctx + (size_t)r * H + h * d;
-            for (int i = 0; i < d; i++) o[i] = 0;
-            for (int j = 0; j < L; j++) {
-                const float *v = qkv + (size_t)j * ld + 2 * H + h * d;
-                for (int i = 0; i < d; i++) o[i] += p[j] * v[i];
-            }
+        if (!job->backward) {
+            attn_first_ctx(qkv, ld, H, h, d, L, p, job->ctx + (size_t)r * H + h * d);
             continue;
         }
         /* dA_j = dctx . v_j, dV_j = p_j dctx; dS_j = p_j (dA_j - p . dA) (the sum in double, as the full pass);

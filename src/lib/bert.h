@@ -73,7 +73,9 @@ const float *xmci_bert_hidden(const xmci_bert_workspace *ws, int r);
  * XMC_ERR_ARG (no forward yet, unknown pooling) or XMC_ERR_NOTFOUND (pooler without pooler weights). */
 xmc_err xmci_bert_pool(const xmci_bert *bert, xmci_bert_workspace *ws, xmci_bert_pooling pooling, int normalize,
                       float *out, xmc_error *err);
-/* Forward + pool of a tokenised batch: out gets batch->n x hidden floats. */
+/* Forward + pool of a tokenised batch: out gets batch->n x hidden floats. With cls or pooler pooling the last
+ * layer runs on each sequence's first token alone (its keys and values on every token): the same vectors, to
+ * rounding, for less work; xmci_bert_hidden then has the last layer's output at the first tokens only. */
 xmc_err xmci_bert_embed(const xmci_bert *bert, xmci_bert_workspace *ws, const xmci_wordpiece_batch *batch,
                        xmci_bert_pooling pooling, int normalize, float *out, xmc_error *err);
 
