@@ -616,12 +616,27 @@ static void attention(const xmci_bert *bert, xmci_bert_workspace *ws, int r)
     }
 }
 
+/* A layer after its attention, on rows x[0 .. rows) whose context is in ws->ctx: output projection, residual and
+ * LayerNorm, feed-forward, residual and LayerNorm, in place in x. */
+static void layer_tail(const xmci_bert *bert, xmci_bert_workspace *ws, const bert_layer *L, float *x, int rows)
+{
+    const int H = bert->cfg.hidden, F = bert->cfg.intermediate;
+    linear(ws->ctx, rows, H, L->wo, H, ws->tmp);
+    for (int t = 0; t < rows; t++)
+        add_ln(bert, x + (size_t)t * H, ws->tmp + (size_t)t * H, L->bo, L->ln1_w, L->ln1_b);
+    linear(x, rows, H, L->wi, F, ws->big);
+    bias_act(bert, ws->big, L->bi, (size_t)rows, F);
+    linear(ws->big, rows, F, L->w2, H, ws->tmp);
+    for (int t = 0; t < rows; t++)
+        add_ln(bert, x + (size_t)t * H, ws->tmp + (size_t)t * H, L->b2, L->ln2_w, L->ln2_b);
+}
+
 /* The last layer on each sequence's first token alone (as the training's, "the last layer on the first tokens"
  * below): keys and values of every token, the rest on one row per sequence, compact in ws->rows, then put back at
  * the first tokens' rows of ws->x (the other rows keep the layer's input). */
 static void last_layer_first(const xmci_bert *bert, xmci_bert_workspace *ws, const bert_layer *L, int n, int T)
 {
-    const int H = bert->cfg.hidden, F = bert->cfg.intermediate, nh = bert->cfg.heads, d = H / nh, ld = 3 * H;
+    const int H = bert->cfg.hidden, nh = bert->cfg.heads, d = H / nh, ld = 3 * H;
     const float scale = 1.0f / sqrtf((float)d);
     for (int t = 0; t < T; t++) memcpy(ws->big + (size_t)t * ld + H, L->bqkv + H, (size_t)(2 * H) * sizeof(float));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, 2 * H, H, 1.0f, ws->x, H, L->wqkv + (size_t)H * H, H, 1.0f,
@@ -640,16 +655,9 @@ static void last_layer_first(const xmci_bert *bert, xmci_bert_workspace *ws, con
             attn_first_probs(qkv, ld, H, h, d, ws->lens[r], scale, ws->scores);
             attn_first_ctx(qkv, ld, H, h, d, ws->lens[r], ws->scores, ws->ctx + (size_t)r * H + h * d);
         }
-    linear(ws->ctx, n, H, L->wo, H, ws->tmp);
+    layer_tail(bert, ws, L, ws->rows, n);
     for (int r = 0; r < n; r++)
-        add_ln(bert, ws->rows + (size_t)r * H, ws->tmp + (size_t)r * H, L->bo, L->ln1_w, L->ln1_b);
-    linear(ws->rows, n, H, L->wi, F, ws->big);
-    bias_act(bert, ws->big, L->bi, (size_t)n, F);
-    linear(ws->big, n, F, L->w2, H, ws->tmp);
-    for (int r = 0; r < n; r++) {
-        add_ln(bert, ws->rows + (size_t)r * H, ws->tmp + (size_t)r * H, L->b2, L->ln2_w, L->ln2_b);
         memcpy(ws->x + (size_t)ws->off[r] * H, ws->rows + (size_t)r * H, (size_t)H * sizeof(float));
-    }
 }
 
 static xmc_err forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
@@ -718,15 +726,7 @@ static xmc_err forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, 3 * H, H, 1.0f, ws->x, H, L->wqkv, H, 1.0f, ws->big,
                     3 * H);
         for (int r = 0; r < n; r++) attention(bert, ws, r);
-        linear(ws->ctx, T, H, L->wo, H, ws->tmp);
-        for (int t = 0; t < T; t++)
-            add_ln(bert, ws->x + (size_t)t * H, ws->tmp + (size_t)t * H, L->bo, L->ln1_w, L->ln1_b);
-        /* feed-forward */
-        linear(ws->x, T, H, L->wi, F, ws->big);
-        bias_act(bert, ws->big, L->bi, (size_t)T, F);
-        linear(ws->big, T, F, L->w2, H, ws->tmp);
-        for (int t = 0; t < T; t++)
-            add_ln(bert, ws->x + (size_t)t * H, ws->tmp + (size_t)t * H, L->b2, L->ln2_w, L->ln2_b);
+        layer_tail(bert, ws, L, ws->x, T);
     }
     ws->n = n;
     return XMC_OK;
@@ -1905,15 +1905,22 @@ static void *attn_worker(void *arg)
     return NULL;
 }
 
+/* worker over every (sequence, head) pair on our threads, each with its slot of attn_scratch */
+static void attn_run(xmci_bert_train *tr, void *(*worker)(void *), const float *qkv, float *ctx, const float *dctx,
+                     float *dqkv, int backward)
+{
+    attn_job job = {.tr = tr, .qkv = qkv, .dctx = dctx, .ctx = ctx, .dqkv = dqkv, .backward = backward};
+    atomic_init(&job.next, 0);
+    atomic_init(&job.slot, 0);
+    xmci_pool_run(tr->pool, worker, &job, tr->threads);
+}
+
 /* Our kernels where the CPU and the head size allow them (tr->attn_own), else sgemm per head in this thread. */
 static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const float *dctx, float *dqkv, int backward)
 {
     const int H = tr->cfg.hidden;
     if (tr->attn_own) {
-        attn_job job = {.tr = tr, .qkv = qkv, .dctx = dctx, .ctx = ctx, .dqkv = dqkv, .backward = backward};
-        atomic_init(&job.next, 0);
-        atomic_init(&job.slot, 0);
-        xmci_pool_run(tr->pool, attn_worker, &job, tr->threads);
+        attn_run(tr, attn_worker, qkv, ctx, dctx, dqkv, backward);
         return;
     }
     for (int r = 0; r < tr->n; r++) {
@@ -1935,17 +1942,10 @@ static void attn_layer(xmci_bert_train *tr, const float *qkv, float *ctx, const 
  * are the full layer's, computed on fewer rows (xmci_bert_train_full_last_layer runs the full one, for tests).
  * Compact buffers: row r of the layer's ctx, res1, x1, pre, res2 (and mean, rstd) is sequence r's first token. */
 
-typedef struct attn_first_job {
-    const xmci_bert_train *tr;
-    const float *qkv, *dctx; /* dctx: rows x H */
-    float *ctx, *dqkv;       /* ctx: rows x H; dqkv: tokens x 3H, zero where the pass writes nothing */
-    int backward;
-    atomic_int next, slot;
-} attn_first_job;
-
+/* attn_worker's job, with dctx and ctx of one row per sequence, dqkv zero where the pass writes nothing */
 static void *attn_first_worker(void *arg)
 {
-    attn_first_job *job = arg;
+    attn_job *job = arg;
     const xmci_bert_train *tr = job->tr;
     const int H = tr->cfg.hidden, nh = tr->cfg.heads, d = H / nh, ld = 3 * H, total = tr->n * nh;
     const float scale = 1.0f / sqrtf((float)d);
@@ -1993,10 +1993,7 @@ static void *attn_first_worker(void *arg)
 static void attn_first(xmci_bert_train *tr, const float *qkv, float *ctx, const float *dctx, float *dqkv, int backward)
 {
     if (backward) memset(dqkv, 0, (size_t)tr->off[tr->n] * 3 * (size_t)tr->cfg.hidden * sizeof *dqkv);
-    attn_first_job job = {.tr = tr, .qkv = qkv, .dctx = dctx, .ctx = ctx, .dqkv = dqkv, .backward = backward};
-    atomic_init(&job.next, 0);
-    atomic_init(&job.slot, 0);
-    xmci_pool_run(tr->pool, attn_first_worker, &job, tr->threads);
+    attn_run(tr, attn_first_worker, qkv, ctx, dctx, dqkv, backward);
 }
 
 /* ---- hidden dropout -------------------------------------------------------------------------------------------
