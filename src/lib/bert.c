@@ -65,10 +65,11 @@ struct xmci_bert_workspace {
     float *ctx;    /* T x H attention context */
     float *tmp;    /* T x H output of the dense layers before residual + LN */
     float *scores; /* L x L attention probabilities of one head, or the attention kernels' scratch */
-    float *rows;   /* rows x H: [CLS] vectors gathered for the pooler */
+    float *rows;   /* rows x H: [CLS] vectors gathered for the pooler; the last layer's rows (last_layer_first) */
     int *off;      /* rows + 1 token offsets of the latest forward */
     int *lens;     /* rows: lengths of the latest forward */
     int n;         /* rows of the latest forward, 0 before the first */
+    int first_only; /* the latest forward ran the last layer on the first tokens alone */
 };
 
 /* ---- elementwise kernels -------------------------------------------------------------------------------- */
@@ -729,6 +730,7 @@ static xmc_err forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int
         layer_tail(bert, ws, L, ws->x, T);
     }
     ws->n = n;
+    ws->first_only = first_only;
     return XMC_OK;
 }
 
@@ -759,6 +761,9 @@ xmc_err xmci_bert_pool(const xmci_bert *bert, xmci_bert_workspace *ws, xmci_bert
         for (int r = 0; r < n; r++) memcpy(out + (size_t)r * H, xmci_bert_hidden(ws, r), (size_t)H * sizeof *out);
         break;
     case XMCI_BERT_POOL_MEAN:
+        if (ws->first_only)
+            return xmc_error_set(err, XMC_ERR_ARG,
+                                 "bert pool: mean of a forward that computed the last layer at the first tokens only");
         for (int r = 0; r < n; r++) {
             const float *h = xmci_bert_hidden(ws, r);
             float *o = out + (size_t)r * H;

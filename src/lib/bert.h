@@ -66,11 +66,13 @@ void xmci_bert_workspace_free(xmci_bert_workspace *ws);
  * (an id, type id or length outside the model) or XMC_ERR_NOMEM (growing the workspace). */
 xmc_err xmci_bert_forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
                          int stride, const int *lens, int n, xmc_error *err);
-/* Last hidden state of row r of the latest forward: lens[r] x hidden floats, owned by ws, valid until the
- * next forward. NULL when r is out of range. */
+/* Last hidden state of row r of the latest forward: lens[r] x hidden floats (after xmci_bert_embed with cls or
+ * pooler pooling the first row alone is the last layer's), owned by ws, valid until the next forward. NULL when r
+ * is out of range. */
 const float *xmci_bert_hidden(const xmci_bert_workspace *ws, int r);
 /* Pools the latest forward into out (n x hidden, row-major), L2-normalised if normalize. Fails with
- * XMC_ERR_ARG (no forward yet, unknown pooling) or XMC_ERR_NOTFOUND (pooler without pooler weights). */
+ * XMC_ERR_ARG (no forward yet, unknown pooling, mean after an xmci_bert_embed that computed the first tokens
+ * alone) or XMC_ERR_NOTFOUND (pooler without pooler weights). */
 xmc_err xmci_bert_pool(const xmci_bert *bert, xmci_bert_workspace *ws, xmci_bert_pooling pooling, int normalize,
                       float *out, xmc_error *err);
 /* Forward + pool of a tokenised batch: out gets batch->n x hidden floats. With cls or pooler pooling the last
