@@ -4,8 +4,9 @@
 # texts, default 3000, R passes, default 10) and its functions are summed into what they do. Shares are of the
 # samples (perf's cpu-clock); the µs split multiplies them by the best pass's CPU µs/doc (printed by
 # batch_bench). Needs perf (Debian: linux-perf). BUILD: the build directory (default build).
-#   weight scoring: score_chunk*, feat_list_*, score_group, xmci_beam_search_rows (the batched search, into which
-#                   the group scoring is inlined; it also holds the grouping of pairs by node), xmci_beam_search
+#   weight scoring: score_chunk*, feat_list_*, score_group, layer_round (a layer's round of the batched search,
+#                   into which the group scoring is inlined; it also holds the grouping of pairs by node),
+#                   xmci_beam_search_rows, xmci_beam_search
 #   selection:      select_children (post-processor, pruning, top lists), push_top, expf, post_transform
 #   featurization:  the tokenizer, n-grams, the vocabulary's hash lookups (XXH64), tf-idf weighting and sorting
 set -u -o pipefail
@@ -22,7 +23,7 @@ echo "$line"
 perf report -i "$OUT/perf.data" --no-children --stdio --sort sym 2>/dev/null | awk -v us="$us" '
     /^ +[0-9.]+%/ {
         p = $1; sub("%", "", p); s = $NF
-        if (s ~ /score_chunk|feat_list|score_group|beam_search/) k = "weight scoring"
+        if (s ~ /score_chunk|feat_list|score_group|layer_round|beam_search/) k = "weight scoring"
         else if (s ~ /select|push_top|expf|post_transform/) k = "selection"
         else if (s ~ /tok|tfidf|transform_ws|flush_seg|end_word|add_cp|sort_ids|l2_normalize|ngram|XXH|logf|vocab|utf8proc/) k = "featurization"
         else k = "other"
