@@ -3,6 +3,10 @@
 
   bert_torch.py gen DIR          random MiniLM-L6-H384-shaped BERT (fixed seed) -> DIR/config.json,
                                  DIR/model.safetensors, DIR/ids.bin (32 x 128 int32 token ids)
+  bert_torch.py titles DIR TSV VOCAB
+                                 the first 32 texts of TSV (labels<TAB>text) as WordPiece ids of VOCAB (max 128,
+                                 [CLS] ... [SEP], 0 past the end) -> DIR/title_ids.bin (32 x 128 int32) and
+                                 DIR/title_lens.bin (32 int32), for bench/bert_train.sh's catalog-title point
   bert_torch.py bench DIR OUT    times the PyTorch forward + mean pooling on CPU at every (seq, batch) point
                                  of POINTS, writes "seq batch tokens_per_s seqs_per_s" lines to OUT, and
                                  checks its pooled vectors against DIR/c_mean.txt when the C driver left one
@@ -168,9 +172,28 @@ def bench(d, out):
         f.write("\n".join(lines) + "\nrss_kb %d\n" % rss)
 
 
+def titles(d, tsv, vocab_path):
+    vocab = bert_ref.load_vocab(vocab_path)
+    ids = np.zeros((MAX_B, MAX_T), dtype="<i4")
+    lens = np.zeros(MAX_B, dtype="<i4")
+    with open(tsv, encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i == MAX_B:
+                break
+            t = bert_ref.tokenize(line.rstrip("\n").split("\t", 1)[-1], vocab, MAX_T)[2]
+            ids[i, : len(t)] = t
+            lens[i] = len(t)
+    if lens.min() < 1:
+        sys.exit("titles: fewer than %d texts in %s" % (MAX_B, tsv))
+    ids.tofile(os.path.join(d, "title_ids.bin"))
+    lens.tofile(os.path.join(d, "title_lens.bin"))
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "gen":
         gen(sys.argv[2])
+    elif len(sys.argv) == 5 and sys.argv[1] == "titles":
+        titles(sys.argv[2], sys.argv[3], sys.argv[4])
     elif len(sys.argv) == 4 and sys.argv[1] == "bench":
         bench(sys.argv[2], sys.argv[3])
     else:

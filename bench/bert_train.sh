@@ -44,6 +44,16 @@ tmp=$(mktemp -d /tmp/xmc-bert-train-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export XMC_TOOLS="$PWD/tests/tools" # bert_ref.py for bert_torch.py
 $PY bench/bert_torch.py gen "$tmp"
+# catalog titles (the taxonomy generator's, as section 6's catalogs): one more point, where each side runs as its
+# pipeline does: C packed, PyTorch padded to max_length 128 (PECOS's tokenizer: padding="max_length") and to the
+# batch's longest (a dynamic-padding pipeline)
+titles_note="catalog titles skipped: $DATA/taxonomy or $DATA/bert-vocab is not there"
+if [ -f "$DATA/taxonomy/categories.tsv" ] && [ -f "$DATA/bert-vocab/vocab.txt" ]; then
+    make -s BUILD="$BUILD" "$BUILD/xmc"
+    "$BUILD/xmc" gen --taxonomy "$DATA/taxonomy/categories.tsv" --docs 64 --seed 1 --out "$tmp/titles.tsv" 2>/dev/null &&
+        $PY bench/bert_torch.py titles "$tmp" "$tmp/titles.tsv" "$DATA/bert-vocab/vocab.txt" &&
+        titles_note=$($PY -c 'import numpy as np, sys; l = np.fromfile(sys.argv[1], dtype="<i4"); print("32 titles of `xmc gen --taxonomy` (seed 1), %d to %d WordPiece tokens with [CLS] and [SEP], mean %.1f" % (l.min(), l.max(), l.mean()))' "$tmp/title_lens.bin")
+fi
 echo "Training step speed: random MiniLM-L6-H384 shape (6 layers, hidden 384, 12 heads, FFN 1536, vocab 30522);"
 if [ "${BENCH_PRODUCTS:-}" = openblas ]; then
     echo "OpenBLAS threads $THREADS in both (C's products on OpenBLAS's pool: BENCH_PRODUCTS=openblas), torch intra-op threads 1;"
@@ -93,6 +103,20 @@ if [ $have_torch = 1 ]; then # the pairs: C and PyTorch of the same round, run o
                       for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++) if (x[k, b] < x[k, a]) { t = x[k, a]; x[k, a] = x[k, b]; x[k, b] = t }
                       med = c % 2 ? x[k, (c + 1) / 2] : (x[k, c / 2] + x[k, c / 2 + 1]) / 2
                       printf "C/torch per pair (round by round), %s:%s; median %.2fx\n", k, v[k], med } }'
+    done
+fi
+echo
+echo "One training step on catalog titles: $titles_note."
+if [ -f "$tmp/title_lens.bin" ]; then
+    echo "C packs the sequences (the tokens it computes are the titles'); PyTorch pads to 128 (PECOS's recipe) or to"
+    echo "the batch's longest; best of $ROUNDS rounds, texts/s:"
+    printf '%-7s | %10s | %14s %14s | %12s %12s\n' pooling "C packed" "torch pad 128" "torch longest" "C/pad 128" "C/longest"
+    for p in $POOLINGS; do
+        c=$(awk '$1 == "titles_packed" { print $3 }' "$tmp/c.$p.txt")
+        t1=$(awk '$1 == "titles_pad128" { print $3 }' "$tmp/torch.$p.txt")
+        t2=$(awk '$1 == "titles_padlongest" { print $3 }' "$tmp/torch.$p.txt")
+        awk -v p="$p" -v c="${c:-0}" -v a="${t1:-0}" -v b="${t2:-0}" 'BEGIN { printf "%-7s | %10.1f | %14.1f %14.1f | %12s %12s\n", p, c, a, b,
+            (a > 0 ? sprintf("%.2fx", c / a) : "-"), (b > 0 ? sprintf("%.2fx", c / b) : "-") }'
     done
 fi
 cat "$tmp"/c.*.txt | awk '$1 == "rss_kb" && $2 > m { m = $2 } END { print "rss_kb", m }' > "$tmp/c.txt"

@@ -8,6 +8,8 @@
  * mean seconds per step), then "arena_bytes params grads adam activations activation_grads" and "rss_kb N".
  * BENCH_POOLING=cls: the first token's hidden state instead of the mean (the last layer then runs on the first
  * tokens alone, xmci_bert_train_full_last_layer; BENCH_FULL_LAST=1 runs it over every token all the same).
+ * With DIR/title_ids.bin and title_lens.bin (bert_train.sh: catalog titles, 32 x 128 ids, their lengths), one more
+ * line "titles_packed B texts_per_s tokens": the titles' training step, packed.
  * Threads: OPENBLAS_NUM_THREADS of the library's own for everything, OpenBLAS at one (BENCH_PRODUCTS=openblas:
  * the products on OpenBLAS's pool of that many, ours between them). */
 #include <cblas.h> /* openblas_set_num_threads */
@@ -107,6 +109,38 @@ int main(int argc, char **argv)
         double el = now() - t0;
         fprintf(o, "%d %d %.1f %.4f %.4f %.4f\n", T, B, n * (double)B * T / el, tf / n, tb / n, ts / n);
         fflush(o);
+    }
+    /* catalog titles (DIR/title_ids.bin, title_lens.bin from bert_train.sh): packed, as the library runs them */
+    snprintf(path, sizeof path, "%s/title_lens.bin", argv[1]);
+    FILE *tl = fopen(path, "rb");
+    if (tl) {
+        int tlens[MAX_B];
+        const int B = (int)fread(tlens, sizeof *tlens, MAX_B, tl);
+        fclose(tl);
+        snprintf(path, sizeof path, "%s/title_ids.bin", argv[1]);
+        FILE *ti = fopen(path, "rb");
+        if (!ti || B < 1 || fread(ids, sizeof *ids, (size_t)B * MAX_T, ti) != (size_t)B * MAX_T) {
+            fprintf(stderr, "bert_train_bench: cannot read the titles in %s\n", argv[1]);
+            return 1;
+        }
+        fclose(ti);
+        long tokens = 0;
+        for (int b = 0; b < B; b++) tokens += tlens[b];
+        double t0 = 0;
+        int n = -1;
+        for (;;) {
+            if (n == 0) t0 = now();
+            xmci_bert_params_zero(grads);
+            xmci_adamw_next(opt);
+            if (xmci_bert_train_forward(params, train, ids, NULL, MAX_T, tlens, B, pooling, pooled, &err) ||
+                xmci_bert_train_backward(params, train, r, grads, &err) ||
+                xmci_adamw_update(opt, 0, params->mem, grads->mem, params->n, 1e-4f, 0.01f, &err))
+                break;
+            n++;
+            if (n >= 2 && now() - t0 >= min_time) break;
+        }
+        if (err.code) { fprintf(stderr, "bert_train_bench: %s\n", err.msg); return 1; }
+        fprintf(o, "titles_packed %d %.1f %ld\n", B, n * (double)B / (now() - t0), tokens);
     }
     size_t act, agrad;
     xmci_bert_train_bytes(train, &act, &agrad);
