@@ -27,6 +27,22 @@ import bert_torch  # noqa: E402
 POINTS = [(32, 32), (128, 32)]
 
 
+def steps_per_s(model, opt, ids, mask, pooling, r, min_time):
+    """Training steps per second: one warm-up step, then steps until min_time seconds and at least 2."""
+    n, t0 = -1, 0.0
+    while True:
+        if n == 0:
+            t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=False)
+        loss = (model(ids, mask, pooling) * r).sum()
+        loss.backward()
+        opt.step()
+        n += 1
+        if n >= 2 and time.perf_counter() - t0 >= min_time:
+            break
+    return n / (time.perf_counter() - t0)
+
+
 def main(d, out):
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
     W, _ = bert_torch.bert_ref.load_safetensors(os.path.join(d, "model.safetensors"))
@@ -44,20 +60,7 @@ def main(d, out):
     lines = []
     for T, B in POINTS:
         ids, mask = bert_torch.batch_ids(all_ids, T, B)
-        r = r_all[:B]
-        n, t0 = -1, 0.0
-        while True:
-            if n == 0:
-                t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=False)
-            loss = (model(ids, mask, pooling) * r).sum()
-            loss.backward()
-            opt.step()
-            n += 1
-            if n >= 2 and time.perf_counter() - t0 >= min_time:
-                break
-        el = time.perf_counter() - t0
-        lines.append("%d %d %.1f" % (T, B, n * B * T / el))
+        lines.append("%d %d %.1f" % (T, B, steps_per_s(model, opt, ids, mask, pooling, r_all[:B], min_time) * B * T))
     # catalog titles (DIR/title_ids.bin, title_lens.bin, written by bert_train.sh): padded to max_length as PECOS's
     # tokenizer does (padding="max_length", 128) and, as a dynamic-padding pipeline would, to the batch's longest
     tl_path = os.path.join(d, "title_lens.bin")
@@ -69,19 +72,8 @@ def main(d, out):
         for name, T in (("titles_pad128", bert_torch.MAX_T), ("titles_padlongest", int(tlens.max()))):
             ids = torch.from_numpy(tids[:, :T].astype(np.int64).copy())
             mask = (torch.arange(T)[None, :] < torch.from_numpy(tlens.astype(np.int64))[:, None]).long()
-            n, t0 = -1, 0.0
-            while True:
-                if n == 0:
-                    t0 = time.perf_counter()
-                opt.zero_grad(set_to_none=False)
-                loss = (model(ids, mask, pooling) * r).sum()
-                loss.backward()
-                opt.step()
-                n += 1
-                if n >= 2 and time.perf_counter() - t0 >= min_time:
-                    break
-            el = time.perf_counter() - t0
-            lines.append("%s %d %.1f %d" % (name, B, n * B / el, int(tlens.sum())))
+            lines.append("%s %d %.1f %d" % (name, B, steps_per_s(model, opt, ids, mask, pooling, r, min_time) * B,
+                                            int(tlens.sum())))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\nrss_kb %d\n" % rss)
