@@ -564,6 +564,18 @@ SIMD static void attn_forward_simd(const float *q, const float *k, const float *
 
 /* ---- the first token's attention (the last layer when the pooling reads nothing else) ---------------------- */
 
+/* Row r of dst (compact, width floats a row) = row off[r] of src (ld floats a row), r < n. */
+static void first_rows_get(float *dst, const float *src, size_t ld, const int *off, int n, int width)
+{
+    for (int r = 0; r < n; r++) memcpy(dst + (size_t)r * width, src + (size_t)off[r] * ld, (size_t)width * sizeof *dst);
+}
+
+/* Row off[r] of dst (ld floats a row) = row r of src (compact), r < n. */
+static void first_rows_put(float *dst, size_t ld, const float *src, const int *off, int n, int width)
+{
+    for (int r = 0; r < n; r++) memcpy(dst + (size_t)off[r] * ld, src + (size_t)r * width, (size_t)width * sizeof *dst);
+}
+
 /* One (sequence, head): the first token's query against the sequence's L keys. p: L floats of scratch. */
 static void attn_first_probs(const float *qkv, int ld, int H, int h, int d, int L, float scale, float *p)
 {
@@ -643,7 +655,7 @@ static void last_layer_first(const xmci_bert *bert, xmci_bert_workspace *ws, con
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, 2 * H, H, 1.0f, ws->x, H, L->wqkv + (size_t)H * H, H, 1.0f,
                 ws->big + H, ld);
     /* the first tokens' queries (compact in tmp), put in their rows of big */
-    for (int r = 0; r < n; r++) memcpy(ws->rows + (size_t)r * H, ws->x + (size_t)ws->off[r] * H, (size_t)H * sizeof(float));
+    first_rows_get(ws->rows, ws->x, H, ws->off, n, H);
     linear(ws->rows, n, H, L->wqkv, H, ws->tmp);
     for (int r = 0; r < n; r++) {
         float *q = ws->big + (size_t)ws->off[r] * ld;
@@ -657,8 +669,7 @@ static void last_layer_first(const xmci_bert *bert, xmci_bert_workspace *ws, con
             attn_first_ctx(qkv, ld, H, h, d, ws->lens[r], ws->scores, ws->ctx + (size_t)r * H + h * d);
         }
     layer_tail(bert, ws, L, ws->rows, n);
-    for (int r = 0; r < n; r++)
-        memcpy(ws->x + (size_t)ws->off[r] * H, ws->rows + (size_t)r * H, (size_t)H * sizeof(float));
+    first_rows_put(ws->x, H, ws->rows, ws->off, n, H);
 }
 
 static xmc_err forward(const xmci_bert *bert, xmci_bert_workspace *ws, const int32_t *ids, const int32_t *type_ids,
@@ -2024,11 +2035,14 @@ static uint64_t drop_mix(uint64_t z) /* splitmix64's finaliser */
     return z ^ (z >> 31);
 }
 
+/* The draws of a site's elements 4c .. 4c + 3: 16 bits each of one hash. */
+static uint64_t drop_draws(uint64_t key, size_t c) { return drop_mix(key + c * 0x9e3779b97f4a7c15ULL); }
+
 static void drop_range(const void *ctx, size_t lo, size_t hi) /* lo a multiple of 4 (PAR_ELEMS chunks) */
 {
     const drop_args *A = ctx;
     for (size_t i = lo; i < hi; i += 4) {
-        uint64_t h = drop_mix(A->key + (i >> 2) * 0x9e3779b97f4a7c15ULL);
+        uint64_t h = drop_draws(A->key, i >> 2);
         for (size_t j = i; j < i + 4 && j < hi; j++, h >>= 16) {
             uint8_t k = (uint32_t)(h & 0xffff) >= A->keep;
             A->mask[j] = k;
@@ -2059,13 +2073,18 @@ static uint8_t *drop_site(const xmci_bert_train *tr, int site)
     return tr->drop_mask + (size_t)site * tr->max_rows * tr->max_seq * (size_t)tr->cfg.hidden;
 }
 
+/* The hash key of site's masks for the latest forward. */
+static uint64_t drop_key(const xmci_bert_train *tr, int site)
+{
+    return drop_mix(tr->drop_seed ^ drop_mix((uint64_t)site + 1));
+}
+
 /* Draws site's mask for the latest forward and applies it to y, in place. */
 static void drop_forward(xmci_bert_train *tr, int site, float *y)
 {
     if (tr->drop_p <= 0.0f) return;
     const size_t n = drop_count(tr, site);
-    drop_args A = {.y = y, .mask = drop_site(tr, site),
-                   .key = drop_mix(tr->drop_seed ^ drop_mix((uint64_t)site + 1)), .keep = tr->drop_keep,
+    drop_args A = {.y = y, .mask = drop_site(tr, site), .key = drop_key(tr, site), .keep = tr->drop_keep,
                    .scale = 1.0f / (1.0f - tr->drop_p)};
     par_for(tr->pool, PAR_ELEMS(n), drop_range, &A);
 }
@@ -2077,13 +2096,13 @@ static void drop_forward_first(xmci_bert_train *tr, int site, float *y)
 {
     if (tr->drop_p <= 0.0f) return;
     const size_t H = (size_t)tr->cfg.hidden;
-    const uint64_t key = drop_mix(tr->drop_seed ^ drop_mix((uint64_t)site + 1));
+    const uint64_t key = drop_key(tr, site);
     const float scale = 1.0f / (1.0f - tr->drop_p);
     uint8_t *mask = drop_site(tr, site);
     for (int r = 0; r < tr->n; r++)
         for (size_t c = 0; c < H; c++) {
             const size_t i = (size_t)tr->off[r] * H + c, j = (size_t)r * H + c;
-            const uint64_t h = drop_mix(key + (i >> 2) * 0x9e3779b97f4a7c15ULL) >> (16 * (i & 3));
+            const uint64_t h = drop_draws(key, i >> 2) >> (16 * (i & 3));
             mask[j] = (uint32_t)(h & 0xffff) >= tr->drop_keep;
             y[j] = mask[j] ? y[j] * scale : 0.0f;
         }
@@ -2230,11 +2249,9 @@ static void layer_forward_first(xmci_bert_train *tr, const xmci_bert_params *par
     gemm_args kv = {CblasNoTrans, CblasTrans, T, 2 * H, H, H, H, 3 * H, 1.0f, 1.0f, x, P.wqkv + (size_t)H * H,
                     P.bqkv + H, L->qkv + H};
     gemm_run(tr, &kv);
-    for (int r = 0; r < n; r++) /* x's first rows, compact, in res1's (free until the output projection) */
-        memcpy(L->res1 + (size_t)r * H, x + (size_t)tr->off[r] * H, (size_t)H * sizeof *x);
+    first_rows_get(L->res1, x, H, tr->off, n, H); /* x's first rows, in res1's (free until the output projection) */
     linear_forward(tr, L->res1, n, H, P.wqkv, P.bqkv, H, L->ctx);
-    for (int r = 0; r < n; r++)
-        memcpy(L->qkv + (size_t)tr->off[r] * 3 * H, L->ctx + (size_t)r * H, (size_t)H * sizeof *x);
+    first_rows_put(L->qkv, 3 * H, L->ctx, tr->off, n, H);
     attn_first(tr, L->qkv, L->ctx, NULL, NULL, 0);
     linear_forward(tr, L->ctx, n, H, P.wo, P.bo, H, L->res1);
     drop_forward_first(tr, 1 + 2 * l, L->res1);
@@ -2250,8 +2267,7 @@ static void layer_forward_first(xmci_bert_train *tr, const xmci_bert_params *par
     drop_forward_first(tr, 2 + 2 * l, L->res2);
     float *out = tr->dbig; /* spent: the output's compact rows, then put in place */
     ln_forward(tr->pool, L->res2, L->x1, out, L->mean2, L->rstd2, P.ln2_w, P.ln2_b, n, H, c->layer_norm_eps);
-    for (int r = 0; r < n; r++)
-        memcpy(tr->x[l + 1] + (size_t)tr->off[r] * H, out + (size_t)r * H, (size_t)H * sizeof *out);
+    first_rows_put(tr->x[l + 1], H, out, tr->off, n, H);
 }
 
 /* The backward of layer_forward_first: dL/dx[l + 1] in tr->dx1 (read at the first tokens) -> dL/dx[l] in tr->dx1.
@@ -2263,8 +2279,7 @@ static void layer_backward_first(xmci_bert_train *tr, const xmci_bert_params *pa
     const param_layer P = layer_of(params, l), G = layer_of(grads, l);
     const train_layer *L = &tr->layer[l];
     float *A = tr->dres, *C = tr->dx1;
-    for (int r = 0; r < n; r++) /* A = dL/dout, compact */
-        memcpy(A + (size_t)r * H, tr->dx1 + (size_t)tr->off[r] * H, (size_t)H * sizeof *A);
+    first_rows_get(A, tr->dx1, H, tr->off, n, H); /* A = dL/dout, compact */
     /* out = LN2(res2), res2 = x1 + act(x1 Wi^T + bi) W2^T + b2: C = dres2 */
     ln_backward(tr->pool, A, L->res2, L->mean2, L->rstd2, P.ln2_w, C, G.ln2_w, G.ln2_b, n, H);
     const float *dbr = drop_backward(tr, 2 + 2 * l, C, A); /* A is spent */
@@ -2279,25 +2294,17 @@ static void layer_backward_first(xmci_bert_train *tr, const xmci_bert_params *pa
     dbr = drop_backward(tr, 1 + 2 * l, A, tr->dbig);
     linear_backward(tr, dbr, L->ctx, n, H, P.wo, H, C, 0, G.wo, G.bo); /* C = d ctx */
     attn_first(tr, L->qkv, NULL, C, tr->dqkv, 1);
-    /* d x = the residual's (A, at the first tokens) + d[k|v] W[k|v] over every token + dq Wq at the first tokens,
-     * into dx1; dq and x at the first tokens compact in dfirst, their product in dres (A, once put in place) */
+    /* d x = (the residual's A + dq Wq) at the first tokens + d[k|v] W[k|v] over every token, into dx1; dq and x
+     * at the first tokens compact in dfirst */
     const float *x = tr->x[l];
     float *dq = tr->dfirst, *xf = tr->dfirst + (size_t)n * H;
-    for (int r = 0; r < n; r++) {
-        memcpy(dq + (size_t)r * H, tr->dqkv + (size_t)tr->off[r] * 3 * H, (size_t)H * sizeof *dq);
-        memcpy(xf + (size_t)r * H, x + (size_t)tr->off[r] * H, (size_t)H * sizeof *xf);
-    }
+    first_rows_get(dq, tr->dqkv, 3 * H, tr->off, n, H);
+    first_rows_get(xf, x, H, tr->off, n, H);
+    gemm(tr, CblasNoTrans, CblasNoTrans, n, H, H, 1.0f, dq, H, P.wqkv, H, 1.0f, A, H);
     memset(tr->dx1, 0, (size_t)T * H * sizeof *tr->dx1);
-    for (int r = 0; r < n; r++)
-        memcpy(tr->dx1 + (size_t)tr->off[r] * H, A + (size_t)r * H, (size_t)H * sizeof *A);
+    first_rows_put(tr->dx1, H, A, tr->off, n, H);
     const float *wkv = P.wqkv + (size_t)H * H;
     gemm(tr, CblasNoTrans, CblasNoTrans, T, H, 2 * H, 1.0f, tr->dqkv + H, 3 * H, wkv, H, 1.0f, tr->dx1, H);
-    gemm(tr, CblasNoTrans, CblasNoTrans, n, H, H, 1.0f, dq, H, P.wqkv, H, 0.0f, A, H);
-    for (int r = 0; r < n; r++) {
-        float *o = tr->dx1 + (size_t)tr->off[r] * H;
-        const float *a = A + (size_t)r * H;
-        for (int i = 0; i < H; i++) o[i] += a[i];
-    }
     gemm(tr, CblasTrans, CblasNoTrans, 2 * H, H, T, 1.0f, tr->dqkv + H, 3 * H, x, H, 1.0f, G.wqkv + (size_t)H * H, H);
     gemm(tr, CblasTrans, CblasNoTrans, H, H, n, 1.0f, dq, H, xf, H, 1.0f, G.wqkv, H);
     /* the biases' sums over dqkv's columns: its queries' are 0 but at the first tokens, so the same sums */
