@@ -871,6 +871,107 @@ static void test_arena_sizes(void)
  * span or a pool's) gives the bits of the plain scalar loop, both forms, with and without decay, on spans that are
  * neither a multiple of 8 nor short enough to stay in one thread. 65,553 on 2 threads: halves of a multiple of 8
  * and one float over, which the split once left without its update. */
+/* The clipping norm: the same bits for one buffer and for it cut at multiples of 8 floats with its zero pieces
+ * left out (adamw.h; xrt.c's word rows rely on it), within 1e-12 of a long-double sum, and each buffer scaled by
+ * the coefficient when it clips (the tail past the last multiple of 4 too). */
+static void test_clip_norm_cuts(void)
+{
+    enum { N = 1003 };
+    float a[N], b[N];
+    uint32_t x = 5;
+    long double ref = 0;
+    for (int i = 0; i < N; i++) {
+        x = x * 1664525u + 1013904223u;
+        a[i] = (i / 24) % 3 == 1 ? 0.0f : (float)(x >> 8) / 16777216.0f - 0.5f; /* zero pieces of 24 */
+        ref += (long double)a[i] * a[i];
+    }
+    memcpy(b, a, sizeof a);
+    const float last = a[N - 1]; /* in a piece of 11 floats: past the scaling's last block of 4 */
+    float *whole[1] = {a};
+    size_t whole_len[1] = {N};
+    float *pieces[64];
+    size_t piece_len[64];
+    int k = 0;
+    for (int at = 0; at < N; at += 24) { /* the nonzero pieces of 24 floats, the last one shorter */
+        const int len = N - at < 24 ? N - at : 24;
+        if ((at / 24) % 3 == 1) continue;
+        pieces[k] = b + at;
+        piece_len[k++] = (size_t)len;
+    }
+    float ca, cb;
+    const double na = xmci_clip_grad_norm(whole, whole_len, 1, 0.5f, &ca);
+    const double nb = xmci_clip_grad_norm(pieces, piece_len, k, 0.5f, &cb);
+    CU_ASSERT(na == nb && ca == cb);
+    CU_ASSERT(fabsl((long double)na - sqrtl(ref)) <= 1e-12L * na);
+    CU_ASSERT(ca < 1 && !memcmp(a, b, sizeof a));
+    CU_ASSERT(last != 0 && a[N - 1] == last * ca);
+}
+
+/* Whether row r has a gradient at step 2 of the test below: some rows listed then have none, so their moments
+ * only decay (a live row no batch touched). */
+static int r_keeps_grad(uint32_t r, int step) { return step == 1 || r % 2 == 0; }
+
+/* xmci_adamw_update_rows on threads (its own or a pool's) gives the bits of one thread, and those of a dense update
+ * of the whole matrix whose gradient and moments are zero outside the rows listed (no weight decay: such a row
+ * is left exactly as it was, which xrt.c's word rows rely on). 3,001 rows of 64: above the threading floor. */
+static void test_adamw_rows_threads_same_bits(void)
+{
+    enum { R = 3001, C = 64 };
+    static const int threads_of[][2] = {{1, 0}, {3, 0}, {2, 2}}; /* threads, pool (0: none) */
+    float *p0 = malloc((size_t)R * C * sizeof *p0), *g = calloc((size_t)R * C, sizeof *g),
+          *pd = malloc((size_t)R * C * sizeof *pd), *pr = malloc((size_t)R * C * sizeof *pr);
+    uint32_t *rows = malloc(R * sizeof *rows);
+    CU_ASSERT_FATAL(p0 && g && pd && pr && rows);
+    uint32_t x = 99;
+    for (size_t i = 0; i < (size_t)R * C; i++) {
+        x = x * 1664525u + 1013904223u;
+        p0[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
+    }
+    xmc_error err = {0};
+    for (int kind = 0; kind < 2; kind++)
+        for (size_t ti = 0; ti < sizeof threads_of / sizeof *threads_of; ti++) {
+            xmci_adamw *dense, *byrow;
+            xmci_pool *pool = NULL;
+            const xmci_adamw_kind k = kind ? XMCI_ADAMW_HF : XMCI_ADAMW_TORCH;
+            CU_ASSERT_FATAL(xmci_adamw_new((size_t)R * C, k, 0.9f, 0.999f, 1e-8f, &dense, &err) == XMC_OK);
+            CU_ASSERT_FATAL(xmci_adamw_new((size_t)R * C, k, 0.9f, 0.999f, 1e-8f, &byrow, &err) == XMC_OK);
+            if (threads_of[ti][1]) CU_ASSERT_FATAL(xmci_pool_new(threads_of[ti][1], &pool, &err) == XMC_OK);
+            byrow->threads = threads_of[ti][0];
+            byrow->pool = pool;
+            memcpy(pd, p0, (size_t)R * C * sizeof *pd);
+            memcpy(pr, p0, (size_t)R * C * sizeof *pr);
+            uint32_t nrows = 0;
+            for (int step = 1; step <= 2; step++) {
+                /* step 1: every third row; step 2: those and every fifth (rows listed out of order) */
+                memset(g, 0, (size_t)R * C * sizeof *g);
+                nrows = 0;
+                for (uint32_t r = R; r-- > 0;)
+                    if (r % 3 == 0 || (step == 2 && r % 5 == 0)) rows[nrows++] = r;
+                for (uint32_t a = 0; a < nrows; a++)
+                    for (int c = 0; c < C; c++) {
+                        x = x * 1664525u + 1013904223u;
+                        if (r_keeps_grad(rows[a], step)) g[(size_t)rows[a] * C + c] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 1e-2f;
+                    }
+                xmci_adamw_next(dense);
+                xmci_adamw_next(byrow);
+                CU_ASSERT_FATAL(xmci_adamw_update(dense, 0, pd, g, (size_t)R * C, 1e-3f, 0, &err) == XMC_OK);
+                CU_ASSERT_FATAL(xmci_adamw_update_rows(byrow, 0, pr, g, C, rows, nrows, 1e-3f, 0, &err) == XMC_OK);
+            }
+            CU_ASSERT(!memcmp(pd, pr, (size_t)R * C * sizeof *pd));
+            CU_ASSERT(!memcmp(dense->m, byrow->m, (size_t)R * C * sizeof *dense->m));
+            CU_ASSERT(!memcmp(dense->v, byrow->v, (size_t)R * C * sizeof *dense->v));
+            CU_ASSERT(memcmp(pd, p0, (size_t)R * C * sizeof *pd) != 0);
+            xmci_adamw_free(dense);
+            xmci_adamw_free(byrow);
+            xmci_pool_free(pool);
+        }
+    free(p0);
+    free(g);
+    free(pd);
+    free(pr);
+    free(rows);
+}
+
 static void test_adamw_vector_and_threads_same_bits(void)
 {
     static const size_t sizes[] = {100003, 65553};
@@ -1185,6 +1286,8 @@ int main(int argc, char **argv)
     TU_ADD(s, test_pecos_step_pooler);
     TU_ADD(s, test_adamw_three_steps);
     TU_ADD(s, test_adamw_vector_and_threads_same_bits);
+    TU_ADD(s, test_adamw_rows_threads_same_bits);
+    TU_ADD(s, test_clip_norm_cuts);
     TU_ADD(s, test_finite_differences);
     TU_ADD(s, test_finite_differences_dropout);
     TU_ADD(s, test_dropout_masks);
