@@ -10,11 +10,14 @@
  *   XMCI_ADAMW_HF (transformers.AdamW, what PECOS steps with): p -= (lr sqrt(c2) / c1) m / (sqrt(v) + eps),
  *                 then p -= lr wd p  (eps on the uncorrected sqrt(v): the two differ from the first step on)
  * xmci_adamw_update_rows updates only given rows of a row-major matrix, the moments of the other rows left as
- * they are (torch.optim.SparseAdam's lazy update, for a head whose gradient is row-sparse).
+ * they are: torch.optim.SparseAdam's lazy update for a head whose gradient is row-sparse, and, given every row
+ * whose moments or gradient are not all zero, the dense update's exact result without weight decay (xrt.c's
+ * word-embedding rows).
  *
  * Ownership: the optimiser owns its moments; parameters and gradients are the caller's.
  * Speed: spans are updated eight floats at a time where the CPU has AVX (the same operations, no FMA, so the
- * same bits as the scalar loop) and, with threads > 1, a long span is split between threads. */
+ * same bits as the scalar loop) and, with threads > 1, a long span or a long list of rows is split between
+ * threads. */
 #ifndef XMCI_ADAMW_H
 #define XMCI_ADAMW_H
 
