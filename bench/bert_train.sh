@@ -11,7 +11,8 @@
 #    `xmc train --xr-transformer` runs, or OpenBLAS's with BENCH_PRODUCTS=openblas; PyTorch's OpenBLAS at THREADS
 #    and 1 intra-op thread), with peak RSS and
 #    the C arenas; each with mean pooling and with cls pooling (POOLINGS), where C runs the last layer on the first
-#    tokens alone; best of ROUNDS per side, and each round's C/PyTorch ratio (the two run one after the other)
+#    tokens alone, and with cls pooling and PECOS's optimiser step ("cls+pecos": clipping, AdamW without weight
+#    decay; C's by rows of the word table, as the product runs it); best of ROUNDS per side, and each round's C/PyTorch ratio (the two run one after the other)
 #    with their median. Measuring only: no goal is checked here.
 # Usage: bash bench/bert_train.sh   (BUILD, DATA, THREADS, BENCH_MIN_TIME seconds per point, default 2)
 set -euo pipefail
@@ -69,12 +70,16 @@ echo "$TORCH_MALLOC_NOTE"
 ROUNDS=${ROUNDS:-3}
 have_torch=1
 $PY -c 'import torch' 2>/dev/null || { have_torch=0; echo "python3-torch is not installed: PyTorch column empty"; }
-POOLINGS=${POOLINGS:-mean cls}
+# POOLINGS: the configurations, a pooling, with "+pecos" for PECOS's optimiser step (both sides) instead of
+# torch.optim.AdamW with weight decay 0.01 over every tensor
+POOLINGS=${POOLINGS:-mean cls cls+pecos}
 for r in $(seq 1 "$ROUNDS"); do
     for p in $POOLINGS; do
-        BENCH_POOLING=$p OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bert_train_bench" "$tmp" "$tmp/c.$p.$r"
-        [ $have_torch = 1 ] && BENCH_POOLING=$p LD_PRELOAD=$TORCH_PRELOAD OPENBLAS_NUM_THREADS=$THREADS TORCH_THREADS=1 \
-            $PY bench/bert_train_torch.py "$tmp" "$tmp/torch.$p.$r"
+        pool=${p%%+*} recipe=torch
+        [ "$pool" != "$p" ] && recipe=${p#*+}
+        BENCH_POOLING=$pool BENCH_RECIPE=$recipe OPENBLAS_NUM_THREADS=$THREADS "$BUILD/bert_train_bench" "$tmp" "$tmp/c.$p.$r"
+        [ $have_torch = 1 ] && BENCH_POOLING=$pool BENCH_RECIPE=$recipe LD_PRELOAD=$TORCH_PRELOAD OPENBLAS_NUM_THREADS=$THREADS \
+            TORCH_THREADS=1 $PY bench/bert_train_torch.py "$tmp" "$tmp/torch.$p.$r"
     done
     echo "round $r: load average $(cut -d' ' -f1 /proc/loadavg)"
 done
@@ -95,6 +100,10 @@ awk '$1 == "arena_bytes" { printf "C arenas (batch 32 x 128): parameters %.1f Mi
 echo "best of $ROUNDS rounds per point (BENCH_MIN_TIME ${BENCH_MIN_TIME:-2} s each); fwd/bwd/adam: seconds per step of that round"
 echo "cls: the first token's hidden state; C then runs the last layer on the first tokens alone (its keys and values on"
 echo "every token), PyTorch's BertModel computes every token of it, as HF's (and so PECOS's) training does."
+echo "+pecos: PECOS's optimiser step on both sides (clipping to global norm 1, AdamW without weight decay: HF's form in C,"
+echo "torch's in PyTorch, the same work), C's as xmc train --xr-transformer runs it (bert_opt.h: the word-embedding table"
+echo "zeroed, clipped and stepped only in the rows a batch has reached; the same bits as the whole table); the others:"
+echo "torch.optim.AdamW with weight decay 0.01 over every tensor on both sides. The batch is the same every step."
 if [ $have_torch = 1 ]; then # the pairs: C and PyTorch of the same round, run one after the other
     for p in $POOLINGS; do
         for r in $(seq 1 "$ROUNDS"); do paste -d' ' <(grep -E '^[0-9]' "$tmp/c.$p.$r") <(grep -E '^[0-9]' "$tmp/torch.$p.$r"); done |

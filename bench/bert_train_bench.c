@@ -3,7 +3,9 @@
  * usage: bert_train_bench DIR OUT. DIR as made by bert_torch.py gen (config.json, model.safetensors, ids.bin: 32 x
  * 128 int32 ids). A step = xmci_bert_train_forward (mean pooling) + loss sum(pooled o r) with a fixed r (so that
  * dL/dpooled = r, the same in the PyTorch run) + xmci_bert_train_backward + an AdamW step (torch form, wd 0.01)
- * over the whole encoder arena. Each point: one warm-up step, then steps until BENCH_MIN_TIME seconds (default 2)
+ * over the whole encoder arena. BENCH_RECIPE=pecos: PECOS's step instead, the one `xmc train --xr-transformer`
+ * runs (bert_opt.h): HF's AdamW without weight decay after clipping to global norm 1, the word-embedding table
+ * zeroed, clipped and stepped by rows. Each point: one warm-up step, then steps until BENCH_MIN_TIME seconds (default 2)
  * and at least 2 steps. Writes one "seq batch tokens_per_s fwd_s bwd_s step_s" line per point (the last three:
  * mean seconds per step), then "arena_bytes params grads adam activations activation_grads" and "rss_kb N".
  * BENCH_POOLING=cls: the first token's hidden state instead of the mean (the last layer then runs on the first
@@ -21,6 +23,7 @@
 
 #include "adamw.h"
 #include "bert.h"
+#include "bert_opt.h"
 
 #define MAX_B 32
 #define MAX_T 128
@@ -30,6 +33,32 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The optimiser of a recipe: bo NULL for torch's (the whole arena, wd 0.01), else PECOS's through bo. */
+typedef struct recipe {
+    xmci_bert_opt *bo;
+    xmci_adamw *opt;
+} recipe;
+
+/* Before the backward: the gradient zeroed (and, for PECOS's, the batch's table rows noted). */
+static void step_zero(recipe *rc, xmci_bert_params *grads, const int32_t *ids, int T, const int *lens, int B)
+{
+    if (!rc->bo) {
+        xmci_bert_params_zero(grads);
+        return;
+    }
+    xmci_bert_opt_zero(rc->bo, grads);
+    xmci_bert_opt_rows(rc->bo, ids, T, lens, B);
+}
+
+/* After it: clipping (PECOS's) and the AdamW step. */
+static xmc_err step_update(recipe *rc, xmci_bert_params *params, xmci_bert_params *grads, xmc_error *err)
+{
+    xmci_adamw_next(rc->opt);
+    if (!rc->bo) return xmci_adamw_update(rc->opt, 0, params->mem, grads->mem, params->n, 1e-4f, 0.01f, err);
+    xmci_bert_opt_clip(rc->bo, grads, 1.0f);
+    return xmci_bert_opt_update(rc->bo, rc->opt, params, grads, 1e-4f, 0, err);
 }
 
 int main(int argc, char **argv)
@@ -46,9 +75,13 @@ int main(int argc, char **argv)
     xmci_bert_params *params = NULL, *grads = NULL;
     xmci_bert_train *train = NULL;
     xmci_adamw *opt = NULL;
+    const char *recipe_env = getenv("BENCH_RECIPE");
+    const int pecos = recipe_env && !strcmp(recipe_env, "pecos");
+    recipe rc = {0};
     if (xmci_bert_load(argv[1], &bert, &err) || xmci_bert_params_copy(bert, &params, &err) ||
         xmci_bert_params_zeros_like(params, &grads, &err) || xmci_bert_train_new(params, MAX_B, MAX_T, &train, &err) ||
-        xmci_adamw_new(params->n, XMCI_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &opt, &err)) {
+        xmci_adamw_new(params->n, pecos ? XMCI_ADAMW_HF : XMCI_ADAMW_TORCH, 0.9f, 0.999f, 1e-8f, &opt, &err) ||
+        (pecos && xmci_bert_opt_new(params, MAX_B * MAX_T, 0, &rc.bo, &err))) {
         fprintf(stderr, "bert_train_bench: %s\n", err.msg);
         return 1;
     }
@@ -63,6 +96,7 @@ int main(int argc, char **argv)
         return 1;
     }
     opt->pool = xmci_bert_train_pool(train); /* the optimiser on the same threads, as xrt.c runs it */
+    rc.opt = opt;
     const char *pool_env = getenv("BENCH_POOLING"), *full_env = getenv("BENCH_FULL_LAST");
     const xmci_bert_pooling pooling = pool_env && !strcmp(pool_env, "cls") ? XMCI_BERT_POOL_CLS : XMCI_BERT_POOL_MEAN;
     xmci_bert_train_full_last_layer(train, full_env && atoi(full_env) == 1);
@@ -95,11 +129,10 @@ int main(int argc, char **argv)
             double a = now();
             if (xmci_bert_train_forward(params, train, ids, NULL, T, lens, B, pooling, pooled, &err)) break;
             double b1 = now();
-            xmci_bert_params_zero(grads);
+            step_zero(&rc, grads, ids, T, lens, B);
             if (xmci_bert_train_backward(params, train, r, grads, &err)) break;
             double b2 = now();
-            xmci_adamw_next(opt);
-            if (xmci_adamw_update(opt, 0, params->mem, grads->mem, params->n, 1e-4f, 0.01f, &err)) break;
+            if (step_update(&rc, params, grads, &err)) break;
             double b3 = now();
             tf += b1 - a, tb += b2 - b1, ts += b3 - b2;
             n++;
@@ -130,11 +163,9 @@ int main(int argc, char **argv)
         int n = -1;
         for (;;) {
             if (n == 0) t0 = now();
-            xmci_bert_params_zero(grads);
-            xmci_adamw_next(opt);
-            if (xmci_bert_train_forward(params, train, ids, NULL, MAX_T, tlens, B, pooling, pooled, &err) ||
-                xmci_bert_train_backward(params, train, r, grads, &err) ||
-                xmci_adamw_update(opt, 0, params->mem, grads->mem, params->n, 1e-4f, 0.01f, &err))
+            if (xmci_bert_train_forward(params, train, ids, NULL, MAX_T, tlens, B, pooling, pooled, &err)) break;
+            step_zero(&rc, grads, ids, MAX_T, tlens, B);
+            if (xmci_bert_train_backward(params, train, r, grads, &err) || step_update(&rc, params, grads, &err))
                 break;
             n++;
             if (n >= 2 && now() - t0 >= min_time) break;
@@ -151,6 +182,7 @@ int main(int argc, char **argv)
     fprintf(o, "rss_kb %ld\n", ru.ru_maxrss);
     fclose(o);
     xmci_adamw_free(opt);
+    xmci_bert_opt_free(rc.bo);
     xmci_bert_train_free(train);
     xmci_bert_params_free(params);
     xmci_bert_params_free(grads);

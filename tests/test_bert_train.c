@@ -872,7 +872,7 @@ static void test_arena_sizes(void)
  * neither a multiple of 8 nor short enough to stay in one thread. 65,553 on 2 threads: halves of a multiple of 8
  * and one float over, which the split once left without its update. */
 /* The clipping norm: the same bits for one buffer and for it cut at multiples of 8 floats with its zero pieces
- * left out (adamw.h; xrt.c's word rows rely on it), within 1e-12 of a long-double sum, and each buffer scaled by
+ * left out (adamw.h; bert_opt.c's word rows rely on it), within 1e-12 of a long-double sum, and each buffer scaled by
  * the coefficient when it clips (the tail past the last multiple of 4 too). */
 static void test_clip_norm_cuts(void)
 {
@@ -907,13 +907,52 @@ static void test_clip_norm_cuts(void)
     CU_ASSERT(last != 0 && a[N - 1] == last * ca);
 }
 
+/* A step that reads the gradient scaled (xmci_adamw_scale_grads) gives the bits of one on the gradient scaled
+ * first, both forms, with and without decay, over a span with a tail past the vector width; the next step reads
+ * it as it is again. */
+static void test_adamw_scaled_grads_same_bits(void)
+{
+    enum { N = 1003 };
+    static float p0[N], g[N], gs[N], pa[N], pb[N];
+    uint32_t x = 17;
+    for (int i = 0; i < N; i++) {
+        x = x * 1664525u + 1013904223u;
+        p0[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
+        x = x * 1664525u + 1013904223u;
+        g[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 3;
+    }
+    const float c = 0.3171f;
+    for (int i = 0; i < N; i++) gs[i] = g[i] * c;
+    xmc_error err = {0};
+    for (int kind = 0; kind < 2; kind++)
+        for (int decay = 0; decay < 2; decay++) {
+            xmci_adamw *a, *b;
+            const xmci_adamw_kind k = kind ? XMCI_ADAMW_HF : XMCI_ADAMW_TORCH;
+            CU_ASSERT_FATAL(xmci_adamw_new(N, k, 0.9f, 0.999f, 1e-8f, &a, &err) == XMC_OK);
+            CU_ASSERT_FATAL(xmci_adamw_new(N, k, 0.9f, 0.999f, 1e-8f, &b, &err) == XMC_OK);
+            memcpy(pa, p0, sizeof pa);
+            memcpy(pb, p0, sizeof pb);
+            for (int step = 0; step < 2; step++) { /* step 1 scaled, step 2 not */
+                xmci_adamw_next(a);
+                xmci_adamw_next(b);
+                if (step == 0) xmci_adamw_scale_grads(a, c);
+                CU_ASSERT(xmci_adamw_update(a, 0, pa, g, N, 1e-3f, decay ? 0.01f : 0, &err) == XMC_OK);
+                CU_ASSERT(xmci_adamw_update(b, 0, pb, step == 0 ? gs : g, N, 1e-3f, decay ? 0.01f : 0, &err) == XMC_OK);
+            }
+            CU_ASSERT(!memcmp(pa, pb, sizeof pa) && !memcmp(a->m, b->m, sizeof pa) && !memcmp(a->v, b->v, sizeof pa));
+            CU_ASSERT(memcmp(pa, p0, sizeof pa) != 0);
+            xmci_adamw_free(a);
+            xmci_adamw_free(b);
+        }
+}
+
 /* Whether row r has a gradient at step 2 of the test below: some rows listed then have none, so their moments
  * only decay (a live row no batch touched). */
 static int r_keeps_grad(uint32_t r, int step) { return step == 1 || r % 2 == 0; }
 
 /* xmci_adamw_update_rows on threads (its own or a pool's) gives the bits of one thread, and those of a dense update
  * of the whole matrix whose gradient and moments are zero outside the rows listed (no weight decay: such a row
- * is left exactly as it was, which xrt.c's word rows rely on). 3,001 rows of 64: above the threading floor. */
+ * is left exactly as it was, which bert_opt.c's word rows rely on). 3,001 rows of 64: above the threading floor. */
 static void test_adamw_rows_threads_same_bits(void)
 {
     enum { R = 3001, C = 64 };
@@ -1288,6 +1327,7 @@ int main(int argc, char **argv)
     TU_ADD(s, test_adamw_vector_and_threads_same_bits);
     TU_ADD(s, test_adamw_rows_threads_same_bits);
     TU_ADD(s, test_clip_norm_cuts);
+    TU_ADD(s, test_adamw_scaled_grads_same_bits);
     TU_ADD(s, test_finite_differences);
     TU_ADD(s, test_finite_differences_dropout);
     TU_ADD(s, test_dropout_masks);

@@ -33,6 +33,7 @@ xmc_err xmci_adamw_new(size_t n, xmci_adamw_kind kind, float beta1, float beta2,
         return xmc_error_set(err, XMC_ERR_NOMEM, "adamw: out of memory for %zu moments", n);
     }
     opt->kind = kind, opt->beta1 = beta1, opt->beta2 = beta2, opt->eps = eps, opt->n = n, opt->threads = 1;
+    opt->gscale = 1.0f;
     *out = opt;
     return XMC_OK;
 }
@@ -45,18 +46,24 @@ void xmci_adamw_free(xmci_adamw *opt)
     free(opt);
 }
 
-void xmci_adamw_next(xmci_adamw *opt) { opt->t++; }
+void xmci_adamw_next(xmci_adamw *opt)
+{
+    opt->t++;
+    opt->gscale = 1.0f;
+}
+
+void xmci_adamw_scale_grads(xmci_adamw *opt, float c) { opt->gscale = c; }
 
 /* The per-step scalars, computed in double and rounded once. */
 typedef struct step_consts {
-    float b1, one_b1, b2, one_b2, eps, decay, c2_sqrt, step;
+    float b1, one_b1, b2, one_b2, eps, decay, c2_sqrt, step, gscale;
 } step_consts;
 
 static step_consts consts(const xmci_adamw *opt, float lr, float wd)
 {
     const double c1 = 1.0 - pow((double)opt->beta1, (double)opt->t), c2 = 1.0 - pow((double)opt->beta2, (double)opt->t);
     step_consts k = {opt->beta1, (float)(1.0 - (double)opt->beta1), opt->beta2, (float)(1.0 - (double)opt->beta2),
-                     opt->eps, 0, (float)sqrt(c2), 0};
+                     opt->eps, 0, (float)sqrt(c2), 0, opt->gscale};
     if (opt->kind == XMCI_ADAMW_TORCH) {
         k.decay = (float)(1.0 - (double)lr * (double)wd);
         k.step = (float)(-(double)lr / c1);
@@ -77,9 +84,11 @@ __attribute__((target("avx"))) static size_t update_avx(const xmci_adamw *opt, c
     const __m256 b1 = _mm256_set1_ps(k->b1), ob1 = _mm256_set1_ps(k->one_b1), b2 = _mm256_set1_ps(k->b2),
                  ob2 = _mm256_set1_ps(k->one_b2), eps = _mm256_set1_ps(k->eps), decay = _mm256_set1_ps(k->decay),
                  c2 = _mm256_set1_ps(k->c2_sqrt), step = _mm256_set1_ps(k->step);
-    const int torch = opt->kind == XMCI_ADAMW_TORCH, decays = wd != 0;
+    const int torch = opt->kind == XMCI_ADAMW_TORCH, decays = wd != 0, scaled = k->gscale != 1.0f;
+    const __m256 gs = _mm256_set1_ps(k->gscale);
     for (size_t i = 0; i < n8; i += 8) {
         __m256 gi = _mm256_loadu_ps(g + i), pi = _mm256_loadu_ps(p + i);
+        if (scaled) gi = _mm256_mul_ps(gi, gs);
         if (torch && decays) pi = _mm256_mul_ps(pi, decay);
         __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), b1), _mm256_mul_ps(gi, ob1));
         __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2), _mm256_mul_ps(_mm256_mul_ps(ob2, gi), gi));
@@ -98,18 +107,21 @@ __attribute__((target("avx"))) static size_t update_avx(const xmci_adamw *opt, c
 static void update_scalar(const xmci_adamw *opt, const step_consts *k, float *m, float *v, float *p, const float *g,
                           size_t n, float wd)
 {
+    const int scaled = k->gscale != 1.0f;
     if (opt->kind == XMCI_ADAMW_TORCH) {
         for (size_t i = 0; i < n; i++) {
+            const float gi = scaled ? g[i] * k->gscale : g[i];
             if (wd != 0) p[i] *= k->decay;
-            m[i] = m[i] * k->b1 + g[i] * k->one_b1;
-            v[i] = v[i] * k->b2 + k->one_b2 * g[i] * g[i];
+            m[i] = m[i] * k->b1 + gi * k->one_b1;
+            v[i] = v[i] * k->b2 + k->one_b2 * gi * gi;
             float denom = sqrtf(v[i]) / k->c2_sqrt + k->eps;
             p[i] += k->step * m[i] / denom;
         }
     } else {
         for (size_t i = 0; i < n; i++) {
-            m[i] = m[i] * k->b1 + g[i] * k->one_b1;
-            v[i] = v[i] * k->b2 + k->one_b2 * g[i] * g[i];
+            const float gi = scaled ? g[i] * k->gscale : g[i];
+            m[i] = m[i] * k->b1 + gi * k->one_b1;
+            v[i] = v[i] * k->b2 + k->one_b2 * gi * gi;
             float denom = sqrtf(v[i]) + k->eps;
             p[i] += k->step * m[i] / denom;
             if (wd != 0) p[i] += p[i] * k->decay;
@@ -244,11 +256,11 @@ xmc_err xmci_adamw_update_rows(xmci_adamw *opt, size_t off, float *p, const floa
  * each sum taking its elements in buffer order, and the sums are added in a fixed tree at the end. Why lanes:
  * one running sum is a chain of dependent adds (4 cycles each), 10 ms a step over a 22 M-float encoder on one
  * core; eight independent ones run at the adder's throughput. What the lanes give: the same bits however the
- * buffers are cut, provided each cut falls at a multiple of CLIP_LANES floats (xrt.c passes a table's nonzero
+ * buffers are cut, provided each cut falls at a multiple of CLIP_LANES floats (bert_opt.c passes a table's nonzero
  * rows, of a width that is, and gets the whole table's sum), and zero elements, which add +0, may be left out. */
 #define CLIP_LANES 8
 
-double xmci_clip_grad_norm(float *const *bufs, const size_t *lens, int k, float max_norm, float *coef)
+double xmci_grad_norm(float *const *bufs, const size_t *lens, int k)
 {
     double s[CLIP_LANES] = {0};
     for (int b = 0; b < k; b++) {
@@ -277,23 +289,30 @@ double xmci_clip_grad_norm(float *const *bufs, const size_t *lens, int k, float 
         for (i = n8; i < n; i++) s[i - n8] += (double)x[i] * x[i];
     }
     const double ss = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    const double norm = sqrt(ss);
-    float c = 1.0f;
-    if (max_norm > 0) {
-        float f = (float)((double)max_norm / (norm + 1e-6));
-        if (f < 1.0f) {
-            c = f;
-            for (int b = 0; b < k; b++) {
-                float *x = bufs[b];
-                size_t i = 0;
+    return sqrt(ss);
+}
+
+float xmci_clip_coef(double norm, float max_norm)
+{
+    if (!(max_norm > 0)) return 1.0f;
+    const float f = (float)((double)max_norm / (norm + 1e-6));
+    return f < 1.0f ? f : 1.0f;
+}
+
+double xmci_clip_grad_norm(float *const *bufs, const size_t *lens, int k, float max_norm, float *coef)
+{
+    const double norm = xmci_grad_norm(bufs, lens, k);
+    const float c = xmci_clip_coef(norm, max_norm);
+    if (c < 1.0f)
+        for (int b = 0; b < k; b++) {
+            float *x = bufs[b];
+            size_t i = 0;
 #ifdef __SSE2__
-                const __m128 cv = _mm_set1_ps(c);
-                for (; i + 4 <= lens[b]; i += 4) _mm_storeu_ps(x + i, _mm_mul_ps(_mm_loadu_ps(x + i), cv));
+            const __m128 cv = _mm_set1_ps(c);
+            for (; i + 4 <= lens[b]; i += 4) _mm_storeu_ps(x + i, _mm_mul_ps(_mm_loadu_ps(x + i), cv));
 #endif
-                for (; i < lens[b]; i++) x[i] *= c;
-            }
+            for (; i < lens[b]; i++) x[i] *= c;
         }
-    }
     if (coef) *coef = c;
     return norm;
 }

@@ -33,6 +33,7 @@ typedef struct xmci_adamw {
     int64_t t;  /* steps taken */
     size_t n;
     float *m, *v;
+    float gscale; /* this step reads every gradient as g * gscale (xmci_adamw_scale_grads; 1 after next) */
     int threads; /* threads of a span update (1 after xmci_adamw_new; at most XMCI_ADAMW_MAX_THREADS); the
                   * result is the same bits for any count */
     struct xmci_pool *pool; /* NULL after xmci_adamw_new; when set (the caller's, it must outlive the updates) the
@@ -46,8 +47,11 @@ typedef struct xmci_adamw {
 xmc_err xmci_adamw_new(size_t n, xmci_adamw_kind kind, float beta1, float beta2, float eps, xmci_adamw **out,
                       xmc_error *err);
 void xmci_adamw_free(xmci_adamw *opt);
-/* Starts a step: t += 1. */
+/* Starts a step: t += 1, gradients read as they are. */
 void xmci_adamw_next(xmci_adamw *opt);
+/* This step (after xmci_adamw_next) reads every gradient as g * c, the float product, so the same bits as
+ * scaling the gradients by c first (clipping's coefficient), without a pass over them to do it. */
+void xmci_adamw_scale_grads(xmci_adamw *opt, float c);
 /* Updates p[0..n) from g[0..n) with the moments at [off, off + n). Fails with XMC_ERR_RANGE (span outside
  * the optimiser, or no xmci_adamw_next yet); nothing changes then. */
 xmc_err xmci_adamw_update(xmci_adamw *opt, size_t off, float *p, const float *g, size_t n, float lr, float wd,
@@ -55,6 +59,11 @@ xmc_err xmci_adamw_update(xmci_adamw *opt, size_t off, float *p, const float *g,
 /* The same for rows[0..nrows) of a matrix of cols columns whose moments start at off (row r at off + r cols). */
 xmc_err xmci_adamw_update_rows(xmci_adamw *opt, size_t off, float *p, const float *g, size_t cols,
                               const uint32_t *rows, size_t nrows, float lr, float wd, xmc_error *err);
+
+/* The global 2-norm of k buffers, as xmci_clip_grad_norm sums it, and the coefficient it would scale them by
+ * (1 when max_norm is 0 or the norm is within it): for a caller that applies it as it reads them. */
+double xmci_grad_norm(float *const *bufs, const size_t *lens, int k);
+float xmci_clip_coef(double norm, float max_norm);
 
 /* Global 2-norm of k gradient buffers (bufs[i] of lens[i] floats; summed in double over eight partial sums, so
  * that cutting the buffers at multiples of 8 floats or leaving out zeros changes no bit); if max_norm > 0 and the coefficient

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "bert_opt.h"
 #include "head.h"
 #include "pifa.h"
 #include "safetensors.h"
@@ -481,8 +482,6 @@ static float schedule(const xmci_xrt_opts *o, int k, int total)
     return (float)(o->lr * (f > 0 ? f : 0));
 }
 
-static int no_decay(const char *name) { return strstr(name, "bias") || strstr(name, "LayerNorm.weight"); }
-
 /* The work directory is a directory this process can write: found now, not when the first checkpoint is written
  * after a level's work. */
 static xmc_err work_dir_check(const char *dir, xmc_error *err)
@@ -599,67 +598,8 @@ typedef struct run {
     unsigned char *mark;
     float **bufs;
     size_t *blens;
-    /* the word embeddings' rows (word_rows): the step's, ascending, and the live ones (moments not known zero) */
-    const xmci_bert_tensor *word; /* NULL: every step zeroes, clips and updates the whole arena */
-    uint32_t *wrows, nwrows, *wlive, nlive;
-    unsigned char *wmark, *wlive_mark;
-    float **wbufs;
-    size_t *wblens;
+    xmci_bert_opt *opt; /* the encoder's step: zeroing, clipping, AdamW, the word table by rows */
 } run;
-
-/* ---- the word embeddings, row by row -----------------------------------------------------------------------
- *
- * Why: the word embeddings are half of a MiniLM-shaped encoder (30,522 x 384 of 22.7 M floats), and a step's
- * gradient is zero in every row but those of the batch's tokens (a few hundred titles' worth). Zeroing the
- * gradient, summing its norm and stepping AdamW over the whole table each step read and write ~40 bytes a float
- * for nothing. So a step zeroes, clips and updates only what can change, with the same bits as the whole table:
- * the norm skips rows that are zero (adding +0 to a sum in double changes nothing; the rows still come in
- * ascending order, as the arena's), scaling a zero changes nothing, and with no weight decay on the table a
- * row whose moments and gradient are all zero is left exactly as it is by both AdamW forms (m and v stay 0, the
- * step is 0 / (0 + eps) = 0). Such rows are those no step of the level has touched since its optimiser was
- * reset (live_rebuild finds the others from the moments, after a reset or a resume); the rest are updated
- * each step. With weight decay on the table every row moves, and the table is updated whole. */
-
-/* The rows of R->word the batch's tokens (ids, lens, B sequences at stride T) reach, ascending, into R->wrows. */
-static void word_rows(run *R, int B, int T)
-{
-    uint32_t n = 0;
-    for (int i = 0; i < B; i++)
-        for (int p = 0; p < R->lens[i]; p++) {
-            const uint32_t id = (uint32_t)R->ids[(size_t)i * T + p];
-            if (!R->wmark[id]) R->wmark[id] = 1, n++;
-        }
-    /* ascending by a pass over the marks: the vocabulary is ~30,000 bytes, about what sorting n ids costs */
-    uint32_t k = 0;
-    for (uint32_t r = 0; k < n; r++)
-        if (R->wmark[r]) R->wmark[r] = 0, R->wrows[k++] = r;
-    R->nwrows = n;
-}
-
-/* R->wlive: the rows of R->word whose moments hold a nonzero value, from the optimiser's state (all zero after a
- * reset; a checkpoint's after a resume). */
-static void live_rebuild(run *R)
-{
-    const xmci_adamw *opt = R->s->enc_opt;
-    const size_t H = (size_t)R->word->cols, off = R->word->offset;
-    R->nlive = 0;
-    for (uint32_t r = 0; r < (uint32_t)R->word->rows; r++) {
-        const float *m = opt->m + off + (size_t)r * H, *v = opt->v + off + (size_t)r * H;
-        size_t i = 0;
-        while (i < H && m[i] == 0 && v[i] == 0) i++;
-        R->wlive_mark[r] = i < H;
-        if (i < H) R->wlive[R->nlive++] = r;
-    }
-}
-
-/* The step's rows join the live ones. */
-static void live_add(run *R)
-{
-    for (uint32_t k = 0; k < R->nwrows; k++) {
-        const uint32_t r = R->wrows[k];
-        if (!R->wlive_mark[r]) R->wlive_mark[r] = 1, R->wlive[R->nlive++] = r;
-    }
-}
 
 /* One update: forward, head loss, backward, clipping, both optimisers. */
 static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, float lr, uint64_t drop_seed,
@@ -695,32 +635,14 @@ static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, fl
     if (!rc) rc = xmci_head_loss(&s->head, R->pooled, &R->batch, lv->width, o->weighted, loss, NULL, NULL, R->d_pooled,
                                  s->dw, s->db, err);
     if (!rc) {
-        if (R->word) {
-            /* the last step's rows of the table, and everything after it (the table is first in the arena) */
-            const size_t wc = (size_t)R->word->cols, V = (size_t)R->word->rows * wc;
-            for (uint32_t k = 0; k < R->nwrows; k++) memset(s->grads->mem + R->wrows[k] * wc, 0, wc * sizeof(float));
-            memset(s->grads->mem + V, 0, (s->grads->n - V) * sizeof(float));
-            word_rows(R, B, T);
-        } else {
-            xmci_bert_params_zero(s->grads);
-        }
+        xmci_bert_opt_zero(R->opt, s->grads);
+        xmci_bert_opt_rows(R->opt, R->ids, T, R->lens, B);
         rc = xmci_bert_train_backward(s->params, R->train, R->d_pooled, s->grads, err);
     }
     if (!rc && !isfinite(*loss))
         rc = xmc_error_set(err, XMC_ERR_RANGE, "the loss is not finite (%g)", *loss);
     if (!rc) {
-        double gn;
-        if (R->word) {
-            /* the table's nonzero rows in order, then the rest of the arena: the whole arena's sum, term for term */
-            const size_t wc = (size_t)R->word->cols, V = (size_t)R->word->rows * wc;
-            for (uint32_t k = 0; k < R->nwrows; k++)
-                R->wbufs[k] = s->grads->mem + R->wrows[k] * wc, R->wblens[k] = wc;
-            R->wbufs[R->nwrows] = s->grads->mem + V;
-            R->wblens[R->nwrows] = s->grads->n - V;
-            gn = xmci_clip_grad_norm(R->wbufs, R->wblens, (int)R->nwrows + 1, o->max_grad_norm, NULL);
-        } else {
-            gn = xmci_clip_grad_norm(&s->grads->mem, &s->grads->n, 1, o->max_grad_norm, NULL);
-        }
+        const double gn = xmci_bert_opt_clip(R->opt, s->grads, o->max_grad_norm);
         if (!isfinite(gn)) rc = xmc_error_set(err, XMC_ERR_RANGE, "the encoder's gradient norm is not finite (%g)", gn);
         /* the head's norm over the rows it touched: the other rows' gradients are zero */
         for (uint32_t k = 0; k < ntouched; k++) {
@@ -735,18 +657,7 @@ static xmc_err step(run *R, const xrt_level *lv, const uint32_t *rows, int B, fl
     }
     if (!rc) {
         xmci_adamw_next(s->enc_opt);
-        for (int t = 0; t < s->params->n_tensors && !rc; t++) {
-            const xmci_bert_tensor *ten = &s->params->tensor[t];
-            const float wd = no_decay(ten->name) ? 0 : o->weight_decay;
-            if (ten == R->word && wd == 0) {
-                live_add(R);
-                rc = xmci_adamw_update_rows(s->enc_opt, ten->offset, s->params->mem + ten->offset,
-                                            s->grads->mem + ten->offset, ten->cols, R->wlive, R->nlive, lr, 0, err);
-            } else {
-                rc = xmci_adamw_update(s->enc_opt, ten->offset, s->params->mem + ten->offset,
-                                       s->grads->mem + ten->offset, xmci_bert_tensor_size(ten), lr, wd, err);
-            }
-        }
+        rc = xmci_bert_opt_update(R->opt, s->enc_opt, s->params, s->grads, lr, o->weight_decay, err);
         xmci_adamw_next(s->hw_opt);
         xmci_adamw_next(s->hb_opt);
         /* the head's rate follows the same schedule, scaled */
@@ -876,7 +787,7 @@ static xmc_err run_level(run *R, const xrt_level *lv, int t, int nlevels, xmci_x
     size_t tokens_total = 0;
     int epoch_steps = 0, perm_epoch = -1, ran = 0;
     const int every = total / 20 > 0 ? total / 20 : 1;
-    if (R->word) live_rebuild(R); /* the optimiser was reset for the level, or read back from a checkpoint */
+    xmci_bert_opt_sync(R->opt, s->enc_opt); /* the optimiser was reset for the level, or read back from a checkpoint */
     for (int k = (int)s->step; k < total && !rc; k++) {
         const int epoch = k / spe, at = k % spe;
         if (epoch != perm_epoch) {
@@ -1156,22 +1067,7 @@ xmc_err xmci_xrt_finetune(const char *const *texts, const size_t *lens, const xm
         rc = xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory");
         goto out;
     }
-    R.word = xmci_bert_params_find(s.params, "embeddings.word_embeddings.weight");
-    /* rows of a width in whole lanes of the norm's sum (adamw.h), so that its bits are the whole table's */
-    if (o->whole_table || (R.word && (R.word->offset != 0 || R.word->cols % 8 != 0))) R.word = NULL;
-    if (R.word) {
-        const size_t V = (size_t)R.word->rows, cap = (size_t)B * tok.seq < V ? (size_t)B * tok.seq : V;
-        R.wrows = malloc(cap * sizeof *R.wrows);
-        R.wlive = malloc(V * sizeof *R.wlive);
-        R.wmark = calloc(V, 1);
-        R.wlive_mark = calloc(V, 1);
-        R.wbufs = malloc((cap + 1) * sizeof *R.wbufs);
-        R.wblens = malloc((cap + 1) * sizeof *R.wblens);
-        if (!R.wrows || !R.wlive || !R.wmark || !R.wlive_mark || !R.wbufs || !R.wblens) {
-            rc = xmc_error_set(err, XMC_ERR_NOMEM, "xr-transformer: out of memory");
-            goto out;
-        }
-    }
+    if ((rc = xmci_bert_opt_new(s.params, B * tok.seq, o->whole_table, &R.opt, err))) goto out;
     R.B = B;
     R.batch_cap = (uint64_t)B * (uint64_t)Amax;
     if ((rc = xmci_csr_alloc(&R.batch, (uint32_t)B, Kmax, R.batch_cap, err)) ||
@@ -1244,12 +1140,7 @@ out:
     free(R.mark);
     free(R.bufs);
     free(R.blens);
-    free(R.wrows);
-    free(R.wlive);
-    free(R.wmark);
-    free(R.wlive_mark);
-    free(R.wbufs);
-    free(R.wblens);
+    xmci_bert_opt_free(R.opt);
     if (lock_fd >= 0) close(lock_fd);
     return rc;
 }

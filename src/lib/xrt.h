@@ -96,7 +96,7 @@ typedef struct xmci_xrt_opts {
     xmci_xrt_bootstrap bootstrap; /* the head of levels below the top; default XMCI_XRT_INHERIT */
     uint32_t seed;               /* batches and the level-0 head; default 0 */
     int whole_table;             /* tests: each step zeroes, clips and updates the whole word-embedding table
-                                  * rather than the rows that can change (xrt.c, word_rows; the same bits) */
+                                  * rather than the rows that can change (bert_opt.h; the same bits) */
     int threads; /* TF-IDF, the tree, the encoder's AdamW, attention, elementwise passes; products if OpenBLAS has 1 */
     void (*progress)(void *ctx, const char *what, double done, double total);
     void *progress_ctx;
