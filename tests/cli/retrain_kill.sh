@@ -178,7 +178,9 @@ for ((round = 0; round < KILLS; round++)); do
     wait_log "$LOG" "event=assigned" 600 || fail "never assigned"
     sleep_ms "$(rnd_ms 50 300)"
     kill -USR1 "$RT"
-    wait_log "$LOG" "event=training_spawned.*trigger=signal" 200 || fail "SIGUSR1 spawned no training"
+    # a training the change count started at the assignment runs first, and the signal's waits for its end: up
+    # to a minute (seen under ASan: more than 10 s)
+    wait_log "$LOG" "event=training_spawned.*trigger=signal" 1200 || fail "SIGUSR1 spawned no training"
     at=$(rnd_ms 0 "$train_ms")
     sleep_ms "$at"
     at="$at ms into a training"
