@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "shared", "tools"))
+# bert_ref.py: the repository's copy (tests/tools), so that a clone with nothing beside it runs this too
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "tools"))
 if os.environ.get("XMC_TOOLS"):
     sys.path.insert(0, os.environ["XMC_TOOLS"])
 import bert_ref  # noqa: E402
