@@ -302,7 +302,7 @@ if [ "${BENCH_ENCODER:-1}" = 1 ] && [ "$BENCH_BIG" != 1 ]; then
     echo
     BUILD="$BUILD" DATA="$DATA" bash bench/featurizers.sh || echo "featurizers bench failed"
     echo
-    BUILD="$BUILD" bash bench/bert_bench.sh || echo "encoder vs PyTorch bench failed (needs python3-torch)"
+    BUILD="$BUILD" bash bench/bert_bench.sh || echo "encoder vs PyTorch bench failed (the lines above say why)"
     echo
     BUILD="$BUILD" DATA="$DATA" bash bench/bert_train.sh || echo "encoder training step bench failed"
 fi
