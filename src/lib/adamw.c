@@ -256,8 +256,9 @@ xmc_err xmci_adamw_update_rows(xmci_adamw *opt, size_t off, float *p, const floa
  * each sum taking its elements in buffer order, and the sums are added in a fixed tree at the end. Why lanes:
  * one running sum is a chain of dependent adds (4 cycles each), 10 ms a step over a 22 M-float encoder on one
  * core; eight independent ones run at the adder's throughput. What the lanes give: the same bits however the
- * buffers are cut, provided each cut falls at a multiple of CLIP_LANES floats (bert_opt.c passes a table's nonzero
- * rows, of a width that is, and gets the whole table's sum), and zero elements, which add +0, may be left out. */
+ * buffers are cut, provided each cut falls at a multiple of CLIP_LANES floats, and pieces so cut that are all zero
+ * may be left out, as they add +0 to every sum (bert_opt.c passes a table's rows that can be nonzero, of a width
+ * that is such a multiple, and gets the whole table's sum). */
 #define CLIP_LANES 8
 
 double xmci_grad_norm(float *const *bufs, const size_t *lens, int k)

@@ -66,7 +66,8 @@ double xmci_grad_norm(float *const *bufs, const size_t *lens, int k);
 float xmci_clip_coef(double norm, float max_norm);
 
 /* Global 2-norm of k gradient buffers (bufs[i] of lens[i] floats; summed in double over eight partial sums, so
- * that cutting the buffers at multiples of 8 floats or leaving out zeros changes no bit); if max_norm > 0 and the coefficient
+ * that cutting the buffers at multiples of 8 floats, or leaving out such pieces that are all zero, changes no
+ * bit); if max_norm > 0 and the coefficient
  * max_norm / (norm + 1e-6) is below 1 (torch's clip_grad_norm_), every buffer is scaled by it. Returns the
  * norm before clipping; *coef (if not NULL) gets the factor applied (1 when none). */
 double xmci_clip_grad_norm(float *const *bufs, const size_t *lens, int k, float max_norm, float *coef);
