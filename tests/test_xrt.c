@@ -369,7 +369,7 @@ static void test_finetune_head_lr(void)
 
 /* Zeroing, clipping and stepping only the word-embedding rows that can change (bert_opt.h) gives the bits of
  * doing it over the whole table: without weight decay (the rows path) and with it (the table then updated whole,
- * the zeroing and the norm still by rows); clipping is on (max_grad_norm 1) and bites at lr 1e-3. */
+ * the zeroing and the norm still by rows); clipping at 0.05, so that it bites. */
 static void test_word_rows_same_bits(void)
 {
     fixture fx;
