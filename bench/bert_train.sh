@@ -43,7 +43,6 @@ LIBS_MK=$(make -s BUILD="$BUILD" --eval 'print-libs: ; @echo "$(LDFLAGS) $(LDLIB
 cc $CFLAGS_MK -Isrc/lib -o "$BUILD/bert_train_bench" bench/bert_train_bench.c "$BUILD/libxmc.a" $LIBS_MK
 tmp=$(mktemp -d /tmp/xmc-bert-train-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-export XMC_TOOLS="$PWD/tests/tools" # bert_ref.py for bert_torch.py
 $PY bench/bert_torch.py gen "$tmp"
 # catalog titles (the taxonomy generator's, as section 6's catalogs): one more point, where each side runs as its
 # pipeline does: C packed, PyTorch padded to max_length 128 (PECOS's tokenizer: padding="max_length") and to the

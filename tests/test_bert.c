@@ -143,7 +143,8 @@ static void check_reference(const ref_set *rs)
         }
     }
     /* xmci_bert_embed with cls and pooler pooling runs the last layer on the first tokens alone: the references
-     * and the full forward's vectors all the same, with each kernel set */
+     * and the full forward's vectors all the same, with each kernel set (the scalar ones last, as the loop above
+     * ends: what follows runs on them) */
     for (int k = 0; k < 4; k++) {
         const int p = k % 2 ? 2 : 0, simd = k < 2;
         if (xmci_bert_use_simd(bert, simd) != simd) continue; /* no AVX2 here */
@@ -169,7 +170,6 @@ static void check_reference(const ref_set *rs)
         free(ref);
         free(full);
     }
-    xmci_bert_use_simd(bert, 0); /* as the loop above left it */
     CU_ASSERT_EQUAL_FATAL(xmci_bert_forward(bert, ws, batch.ids, NULL, batch.seq, batch.len, n, &err), XMC_OK);
     /* each text alone gives what the batch gave (padding and packing change nothing) */
     float *alone = malloc((size_t)H * sizeof *alone), *batched = malloc((size_t)n * H * sizeof *batched);
