@@ -84,8 +84,10 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 best() { # per point: the line with the highest tokens/s; rss and arenas: the highest
     cat "$@" | awk '$1 == "rss_kb" { if ($2 > rss) rss = $2; next } $1 == "arena_bytes" { arena = $0; next }
+      $1 == "sgemm_gflops" { if ($2 > sg) sg = $2; next }
       { k = $1 " " $2; if (!(k in tok) || $3 > tok[k]) { tok[k] = $3; line[k] = $0 } if (!(k in order)) { order[k] = ++n; key[n] = k } }
-      END { for (i = 1; i <= n; i++) print line[key[i]]; if (arena != "") print arena; print "rss_kb", rss }'
+      END { for (i = 1; i <= n; i++) print line[key[i]]; if (arena != "") print arena; if (sg != "") print "sgemm_gflops", sg
+            print "rss_kb", rss }'
 }
 printf '%-7s %-5s %-5s | %12s %8s %8s %8s | %12s | %7s\n' pooling seq batch "C tokens/s" "fwd s" "bwd s" "adam s" "torch tok/s" "C/torch"
 for p in $POOLINGS; do
@@ -113,6 +115,31 @@ if [ $have_torch = 1 ]; then # the pairs: C and PyTorch of the same round, run o
                       printf "C/torch per pair (round by round), %s:%s; median %.2fx\n", k, v[k], med } }'
     done
 fi
+# The products' work against the machine's sgemm rate (bert_train_bench.c: step_flops, sgemm_rate): how near each
+# side runs to what the cores can do, and the most C/torch could be were C's whole step at that rate.
+sg=$(cat "$tmp"/c.*.txt | awk '$1 == "sgemm_gflops" && $2 > m { m = $2 } END { print m + 0 }')
+echo
+echo "The matrix products' work per step (linear layers, attention's two products; 3 x the forward's) against this"
+echo "machine's sgemm rate, $sg GFLOP/s ($THREADS threads at once, single-threaded OpenBLAS calls of the FFN's shape"
+echo "in its three layouts, best of 5 per round, best round); from the best rounds above:"
+printf '%-9s %-5s %-5s | %9s %9s %9s | %9s %9s %9s | %13s\n' pooling seq batch "C GFLOP" "C GFLOP/s" "of rate" \
+    "torch GF" "GFLOP/s" "of rate" "C/torch bound"
+for p in $POOLINGS; do
+    [ -s "$tmp/torch.$p.txt" ] || continue
+    awk -v p="$p" -v sg="$sg" 'FNR == 1 { file++ }
+        file == 1 && $1 == "flops" { fc[$2 " " $3] = $4; ff[$2 " " $3] = $5; next }
+        file == 1 && $1 ~ /^[0-9]/ { c[$1 " " $2] = $3; if (!(($1 " " $2) in o)) { o[$1 " " $2] = ++m; key[m] = $1 " " $2 } next }
+        file == 2 && $1 ~ /^[0-9]/ { t[$1 " " $2] = $3 }
+        END { for (i = 1; i <= m; i++) { k = key[i]; split(k, a, " "); tok = a[1] * a[2]
+                if (!(k in fc) || !(k in t) || sg <= 0) continue
+                cg = fc[k] * c[k] / tok / 1e9; tg = ff[k] * t[k] / tok / 1e9
+                printf "%-9s %-5d %-5d | %9.1f %9.1f %8.0f%% | %9.1f %9.1f %8.0f%% | %12.2fx\n", p, a[1], a[2], fc[k] / 1e9, cg,
+                       100 * cg / sg, ff[k] / 1e9, tg, 100 * tg / sg, sg * 1e9 / fc[k] / (t[k] / tok) } }' \
+        "$tmp/c.$p.txt" "$tmp/torch.$p.txt"
+done
+echo "C/torch bound: PyTorch's step time over C's products alone at the sgemm rate (C's FLOP / rate): what C would"
+echo "reach with every product at the rate and nothing else in its step. C counts its own work (cls: the last layer"
+echo "on the first tokens), PyTorch's every token's."
 echo
 echo "One training step on catalog titles: $titles_note."
 if [ -f "$tmp/title_lens.bin" ]; then

@@ -12,9 +12,13 @@
  * tokens alone, xmci_bert_train_full_last_layer; BENCH_FULL_LAST=1 runs it over every token all the same).
  * With DIR/title_ids.bin and title_lens.bin (bert_train.sh: catalog titles, 32 x 128 ids, their lengths), one more
  * line "titles_packed B texts_per_s tokens": the titles' training step, packed.
+ * Then the work and the machine's rate, so that a speed can be read against what the cores can do: per point
+ * "flops T B C_FLOP full_FLOP" (the floating-point operations of one step's matrix products, as C runs it and with
+ * every token of the last layer, as PyTorch's BertModel does; step_flops) and once "sgemm_gflops G" (sgemm_rate).
  * Threads: OPENBLAS_NUM_THREADS of the library's own for everything, OpenBLAS at one (BENCH_PRODUCTS=openblas:
  * the products on OpenBLAS's pool of that many, ours between them). */
 #include <cblas.h> /* openblas_set_num_threads */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +37,65 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The floating-point operations (2 per multiply-add) of one training step's matrix products, B sequences of T
+ * tokens: the linear layers and attention's two products (scores and context) per layer; backward is twice
+ * forward (a product's two gradients; the attention's four). first_only: the last layer as C runs it under cls
+ * pooling (keys and values of every token, the rest on the first tokens alone; layer_forward_first in bert.c).
+ * The elementwise passes, softmax, LayerNorm and the optimiser are left out: the products are what the cores'
+ * FMA units bound. */
+static double step_flops(const xmci_bert_config *c, double B, double T, int first_only)
+{
+    const double d = c->hidden, f = c->intermediate, n = B * T;
+    const double full = 2 * n * (4 * d * d + 2 * d * f) + 2 * 2 * B * T * T * d;
+    const double first = 2 * n * 2 * d * d + 2 * B * (2 * d * d + 2 * d * f) + 2 * 2 * B * T * d;
+    return 3 * ((c->layers - 1) * full + (first_only ? first : full));
+}
+
+/* The rate of sgemm on this machine as the step's products run: `threads` threads at once, each one
+ * single-threaded OpenBLAS call after another on its share of `rows` tokens, in the three layouts of a linear
+ * layer (forward y = x W^T, backward dx = dy W and dW = dy^T x) at the FFN's shape; the best of 5 passes. */
+typedef struct rate_arg {
+    int rows, d, f;
+    float *x, *w, *y;
+} rate_arg;
+
+static void *rate_worker(void *p)
+{
+    const rate_arg *a = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->rows, a->f, a->d, 1, a->x, a->d, a->w, a->d, 0, a->y, a->f);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a->rows, a->d, a->f, 1, a->y, a->f, a->w, a->d, 0, a->x, a->d);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->f, a->d, a->rows, 1, a->y, a->f, a->x, a->d, 0, a->w, a->d);
+    return NULL;
+}
+
+static double sgemm_rate(int threads, int rows, int d, int f)
+{
+    enum { MAX_THREADS = 64 };
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    rate_arg a[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    const int share = rows / threads;
+    double best = 0;
+    for (int t = 0; t < threads; t++) {
+        a[t] = (rate_arg){share, d, f, calloc((size_t)share * d, sizeof(float)), calloc((size_t)f * d, sizeof(float)),
+                          calloc((size_t)share * f, sizeof(float))};
+        if (!a[t].x || !a[t].w || !a[t].y) return 0;
+        for (size_t i = 0; i < (size_t)share * d; i++) a[t].x[i] = (float)(i % 7) * 0.01f;
+        for (size_t i = 0; i < (size_t)f * d; i++) a[t].w[i] = (float)(i % 5) * 0.01f;
+    }
+    for (int pass = 0; pass < 5; pass++) {
+        double t0 = now();
+        for (int t = 1; t < threads; t++) pthread_create(&th[t], NULL, rate_worker, &a[t]);
+        rate_worker(&a[0]);
+        for (int t = 1; t < threads; t++) pthread_join(th[t], NULL);
+        double r = 3 * 2.0 * share * d * f * threads / (now() - t0) / 1e9;
+        if (r > best) best = r;
+    }
+    for (int t = 0; t < threads; t++) free(a[t].x), free(a[t].w), free(a[t].y);
+    return best;
 }
 
 /* The optimiser of a recipe: bo NULL for torch's (the whole arena, wd 0.01), else PECOS's through bo. */
@@ -141,6 +204,9 @@ int main(int argc, char **argv)
         if (err.code) { fprintf(stderr, "bert_train_bench: %s\n", err.msg); return 1; }
         double el = now() - t0;
         fprintf(o, "%d %d %.1f %.4f %.4f %.4f\n", T, B, n * (double)B * T / el, tf / n, tb / n, ts / n);
+        fprintf(o, "flops %d %d %.0f %.0f\n", T, B,
+                step_flops(&params->cfg, B, T, pooling == XMCI_BERT_POOL_CLS && !(full_env && atoi(full_env) == 1)),
+                step_flops(&params->cfg, B, T, 0));
         fflush(o);
     }
     /* catalog titles (DIR/title_ids.bin, title_lens.bin from bert_train.sh): packed, as the library runs them */
@@ -173,6 +239,8 @@ int main(int argc, char **argv)
         if (err.code) { fprintf(stderr, "bert_train_bench: %s\n", err.msg); return 1; }
         fprintf(o, "titles_packed %d %.1f %ld\n", B, n * (double)B / (now() - t0), tokens);
     }
+    openblas_set_num_threads(1); /* BENCH_PRODUCTS=openblas set it to the threads: the probe's calls are one each */
+    fprintf(o, "sgemm_gflops %.1f\n", sgemm_rate(opt->threads, MAX_B * MAX_T, params->cfg.hidden, params->cfg.intermediate));
     size_t act, agrad;
     xmci_bert_train_bytes(train, &act, &agrad);
     fprintf(o, "arena_bytes %zu %zu %zu %zu %zu\n", params->n * sizeof(float), grads->n * sizeof(float),
