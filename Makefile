@@ -12,7 +12,7 @@
 #   make test-reliability  the long Kafka runs: R1, R12 and R20 through xmcd, and `xmc retrain` killed -9 24 times
 #   make test-kafka the same daemon on real Apache Kafka brokers (tests/kafka/; needs Java and the broker jars)
 #   make demo       install deps if needed, build, train the demo model, run it
-#   make docs       rewrite docs/xmcd.md's config key and metric lists from xmcd's tables
+#   make docs       rewrite the config key and metric lists of docs/xmcd.md and docs/retrain.md from the tables
 
 CC       ?= cc
 BUILD    ?= build
@@ -45,7 +45,7 @@ CLI_SRC   := $(wildcard src/cli/*.c)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 XMCD_SRC  := $(wildcard src/xmcd/*.c)
 XMCD_OBJ  := $(XMCD_SRC:%.c=$(BUILD)/%.o)
-# `xmc retrain` (src/retrain) lives in the xmc binary with xmcd's log, stats, HTTP, config and mock modules
+# `xmc retrain` (src/retrain) lives in the xmc binary with xmcd's log, stats, HTTP and config modules
 RETRAIN_SRC := $(wildcard src/retrain/*.c)
 RETRAIN_OBJ := $(RETRAIN_SRC:%.c=$(BUILD)/%.o)
 PROTO_SRC := $(wildcard proto/*.proto)

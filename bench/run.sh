@@ -33,8 +33,8 @@
 # data READMEs (the pip-installed PECOS and napkinXC of section 1; built from source they run in sections 6 and 13). Times are whole-process wall clock from /usr/bin/time -v
 # unless a column says "in-process". See bench/README.md.
 #
-# Environment: BUILD (default build), DATA (default ../shared/data), BENCH_BIG=1 (run only the big scale case:
-# 10^5 labels x 10^6 training docs), FT_EPOCH (fastText epochs, default 50), BENCH_ZIPF (Zipf exponent of the
+# Environment: BUILD (default build), DATA (default ../shared/data), BENCH_BIG=1 (run only the big cases: section 3's
+# 10^5 labels x 10^6 training docs, section 11's and section 12's 10^5 x 10^6 cases), FT_EPOCH (fastText epochs, default 50), BENCH_ZIPF (Zipf exponent of the
 # synthetic label frequencies, default 0.5: flat enough that nearly all L labels occur), BENCH_TMP (scratch dir parent,
 # default $TMPDIR or /tmp; the big case writes about 1 GB there), BENCH_SCALES (the scale cases as "L:N ...",
 # labels asked : training docs), BENCH_ENCODER=0 (skip section 4), BENCH_STREAM=0 (skip section 5),
