@@ -15,6 +15,7 @@
  * Then the work and the machine's rate, so that a speed can be read against what the cores can do: per point
  * "flops T B C_FLOP full_FLOP" (the floating-point operations of one step's matrix products, as C runs it and with
  * every token of the last layer, as PyTorch's BertModel does; step_flops) and once "sgemm_gflops G" (sgemm_rate).
+ * BENCH_ONLY_SEQ=T: only the point of sequence length T (32 or 128), for a profiler.
  * Threads: OPENBLAS_NUM_THREADS of the library's own for everything, OpenBLAS at one (BENCH_PRODUCTS=openblas:
  * the products on OpenBLAS's pool of that many, ours between them). */
 #include <cblas.h> /* openblas_set_num_threads */
@@ -178,8 +179,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < MAX_B * H; i++) r[i] = (float)((i * 7919) % 2001 - 1000) * 1e-6f; /* same r in bert_train_torch.py */
     FILE *o = fopen(argv[2], "w");
     if (!o) { perror(argv[2]); return 1; }
+    const char *only_env = getenv("BENCH_ONLY_SEQ"); /* one point alone, for a profiler */
     for (int pi = 0; pi < 2; pi++) {
         const int T = points[pi][0], B = points[pi][1];
+        if (only_env && atoi(only_env) != T) continue;
         int lens[MAX_B];
         for (int b = 0; b < B; b++) {
             memcpy(ids + (size_t)b * T, all + (size_t)b * MAX_T, (size_t)T * sizeof *ids);
