@@ -55,8 +55,9 @@ static double step_flops(const xmci_bert_config *c, double B, double T, int firs
 }
 
 /* The rate of sgemm on this machine as the step's products run: `threads` threads at once, each one
- * single-threaded OpenBLAS call after another on its share of `rows` tokens, in the three layouts of a linear
- * layer (forward y = x W^T, backward dx = dy W and dW = dy^T x) at the FFN's shape; the best of 5 passes. */
+ * single-threaded OpenBLAS call after another on its share of `rows` tokens (the larger point's 4,096), in the
+ * three layouts of a linear layer (forward y = x W^T, backward dx = dy W and dW = dy^T x) at the FFN's shape; the
+ * best of 5 passes. 0 when its buffers cannot be had. */
 typedef struct rate_arg {
     int rows, d, f;
     float *x, *w, *y;
@@ -80,18 +81,25 @@ static double sgemm_rate(int threads, int rows, int d, int f)
     pthread_t th[MAX_THREADS];
     const int share = rows / threads;
     double best = 0;
+    int ok = 1;
     for (int t = 0; t < threads; t++) {
         a[t] = (rate_arg){share, d, f, calloc((size_t)share * d, sizeof(float)), calloc((size_t)f * d, sizeof(float)),
                           calloc((size_t)share * f, sizeof(float))};
-        if (!a[t].x || !a[t].w || !a[t].y) return 0;
+        if (!a[t].x || !a[t].w || !a[t].y) {
+            ok = 0;
+            continue;
+        }
         for (size_t i = 0; i < (size_t)share * d; i++) a[t].x[i] = (float)(i % 7) * 0.01f;
         for (size_t i = 0; i < (size_t)f * d; i++) a[t].w[i] = (float)(i % 5) * 0.01f;
     }
-    for (int pass = 0; pass < 5; pass++) {
+    for (int pass = 0; ok && pass < 5; pass++) {
+        int started[MAX_THREADS] = {0};
         double t0 = now();
-        for (int t = 1; t < threads; t++) pthread_create(&th[t], NULL, rate_worker, &a[t]);
-        rate_worker(&a[0]);
-        for (int t = 1; t < threads; t++) pthread_join(th[t], NULL);
+        for (int t = 1; t < threads; t++) started[t] = pthread_create(&th[t], NULL, rate_worker, &a[t]) == 0;
+        for (int t = 0; t < threads; t++)
+            if (!started[t]) rate_worker(&a[t]); /* the calling thread's share, and any a thread could not take */
+        for (int t = 1; t < threads; t++)
+            if (started[t]) pthread_join(th[t], NULL);
         double r = 3 * 2.0 * share * d * f * threads / (now() - t0) / 1e9;
         if (r > best) best = r;
     }
