@@ -171,7 +171,8 @@ int main(int argc, char **argv)
     rc.opt = opt;
     const char *pool_env = getenv("BENCH_POOLING"), *full_env = getenv("BENCH_FULL_LAST");
     const xmci_bert_pooling pooling = pool_env && !strcmp(pool_env, "cls") ? XMCI_BERT_POOL_CLS : XMCI_BERT_POOL_MEAN;
-    xmci_bert_train_full_last_layer(train, full_env && atoi(full_env) == 1);
+    const int full_last = full_env && atoi(full_env) == 1;
+    xmci_bert_train_full_last_layer(train, full_last);
     xmci_bert_free(bert); /* the parameters are a copy: the mapping is not needed any more */
     char path[4096];
     snprintf(path, sizeof path, "%s/ids.bin", argv[1]);
@@ -216,7 +217,7 @@ int main(int argc, char **argv)
         double el = now() - t0;
         fprintf(o, "%d %d %.1f %.4f %.4f %.4f\n", T, B, n * (double)B * T / el, tf / n, tb / n, ts / n);
         fprintf(o, "flops %d %d %.0f %.0f\n", T, B,
-                step_flops(&params->cfg, B, T, pooling == XMCI_BERT_POOL_CLS && !(full_env && atoi(full_env) == 1)),
+                step_flops(&params->cfg, B, T, pooling == XMCI_BERT_POOL_CLS && !full_last),
                 step_flops(&params->cfg, B, T, 0));
         fflush(o);
     }
